@@ -1,0 +1,247 @@
+//! Plain data the store reads and writes. No behaviour lives here beyond conversions; rules
+//! belong to the gateway's domain. Values are already validated by the caller's newtypes; the
+//! store keeps them as plain strings so it needs no dependency on the wire-format crates.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// Which backend a store runs on; exposed for diagnostics and tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Postgres,
+    Sqlite,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    SuperAdmin,
+    CustomerAdmin,
+    Staff,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::SuperAdmin => "super_admin",
+            Role::CustomerAdmin => "customer_admin",
+            Role::Staff => "staff",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Role> {
+        match s {
+            "super_admin" => Some(Role::SuperAdmin),
+            "customer_admin" => Some(Role::CustomerAdmin),
+            "staff" => Some(Role::Staff),
+            _ => None,
+        }
+    }
+}
+
+/// Who did something, from where, and when. Every change and every read of patient data
+/// passes one of these to the store, which writes the audit row in the same transaction.
+#[derive(Debug, Clone)]
+pub struct Audit {
+    pub user_id: Option<Uuid>,
+    pub client_addr: Option<String>,
+    pub at: DateTime<Utc>,
+}
+
+impl Audit {
+    /// An action taken by the system itself (CLI, workers), not by a logged-in user.
+    pub fn system(at: DateTime<Utc>) -> Audit {
+        Audit {
+            user_id: None,
+            client_addr: None,
+            at,
+        }
+    }
+}
+
+/// A page request: rows strictly after `after` (by id, which is time-ordered UUIDv7).
+#[derive(Debug, Clone, Copy)]
+pub struct Page {
+    pub after: Option<Uuid>,
+    pub limit: u32,
+}
+
+impl Page {
+    pub const MAX_LIMIT: u32 = 200;
+
+    pub fn first(limit: u32) -> Page {
+        Page {
+            after: None,
+            limit: limit.clamp(1, Self::MAX_LIMIT),
+        }
+    }
+
+    /// Fetch one more than asked so the caller can tell whether a next page exists.
+    pub(crate) fn fetch_limit(self) -> i64 {
+        i64::from(self.limit.clamp(1, Self::MAX_LIMIT)) + 1
+    }
+}
+
+/// One page of rows and the cursor of the next page, if any.
+#[derive(Debug, Clone)]
+pub struct Paged<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<Uuid>,
+}
+
+impl<T> Paged<T> {
+    /// Trims the extra row fetched by `Page::fetch_limit` and derives the cursor from it.
+    pub(crate) fn from_rows(mut rows: Vec<T>, page: Page, id_of: impl Fn(&T) -> Uuid) -> Paged<T> {
+        let limit = page.limit.clamp(1, Page::MAX_LIMIT) as usize;
+        let more = rows.len() > limit;
+        rows.truncate(limit);
+        let next_cursor = if more { rows.last().map(id_of) } else { None };
+        Paged {
+            items: rows,
+            next_cursor,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Customer {
+    pub id: Uuid,
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewCustomer {
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Practice {
+    pub id: Uuid,
+    pub customer_id: Uuid,
+    pub name: String,
+    pub timezone: String,
+    pub sms_number: String,
+    pub practice_group_id: Option<Uuid>,
+    pub escalation_delay_minutes: i32,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewPractice {
+    pub customer_id: Uuid,
+    pub name: String,
+    pub timezone: String,
+    pub sms_number: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct User {
+    pub id: Uuid,
+    pub customer_id: Option<Uuid>,
+    pub username: String,
+    /// Argon2id PHC string; never leaves the gateway.
+    pub password_hash: String,
+    pub role: Role,
+    pub email: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub title: String,
+    pub mobile_phone: Option<String>,
+    pub auto_logout_minutes: i32,
+    pub locked_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub practice_ids: Vec<Uuid>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub customer_id: Option<Uuid>,
+    pub username: String,
+    pub password_hash: String,
+    pub role: Role,
+    pub email: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub title: String,
+    pub mobile_phone: Option<String>,
+    pub auto_logout_minutes: i32,
+    pub practice_ids: Vec<Uuid>,
+}
+
+/// A live session joined with its user, as the authentication middleware needs it.
+#[derive(Debug, Clone)]
+pub struct SessionUser {
+    pub user: User,
+    pub created_at: DateTime<Utc>,
+    /// When the session ends unless used again before then (idle timeout).
+    pub expires_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Patient {
+    pub id: Uuid,
+    pub practice_id: Uuid,
+    pub first_name: String,
+    pub last_name: String,
+    pub dob: NaiveDate,
+    pub mobile_phone: Option<String>,
+    pub programs: Vec<String>,
+    pub texting: TextingRow,
+    pub created_at: DateTime<Utc>,
+}
+
+/// The stored texting opt-in state of a patient; its rules live in the gateway's domain.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TextingRow {
+    pub status: String,
+    pub attempts_left: i16,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewPatient {
+    pub practice_id: Uuid,
+    pub first_name: String,
+    pub last_name: String,
+    pub dob: NaiveDate,
+    pub mobile_phone: Option<String>,
+    pub programs: Vec<String>,
+}
+
+/// One row of the append-only audit log.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AuditRecord {
+    pub id: i64,
+    pub at: DateTime<Utc>,
+    pub user_id: Option<Uuid>,
+    pub customer_id: Option<Uuid>,
+    pub action: String,
+    pub target_type: String,
+    pub target_id: Option<String>,
+    pub patient_id: Option<Uuid>,
+    pub client_addr: Option<String>,
+}
+
+/// What an audit row records beyond the `Audit` context.
+#[derive(Debug, Clone)]
+pub struct AuditEvent<'a> {
+    pub customer_id: Option<Uuid>,
+    pub action: &'a str,
+    pub target_type: &'a str,
+    pub target_id: Option<String>,
+    pub patient_id: Option<Uuid>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    pub customer_id: Option<Uuid>,
+    pub user_id: Option<Uuid>,
+    pub patient_id: Option<Uuid>,
+    pub since: Option<DateTime<Utc>>,
+    /// Rows with an id greater than this (the cursor).
+    pub after_id: Option<i64>,
+    pub limit: u32,
+}

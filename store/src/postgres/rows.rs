@@ -1,0 +1,95 @@
+//! Row-to-model conversions for PostgreSQL, kept apart from the queries that select the columns
+//! in the order these functions read them.
+
+use tokio_postgres::Row;
+
+use crate::{
+    AuditRecord, Customer, Patient, Practice, Role, StoreError, StoreResult, TextingRow, User,
+};
+
+pub const PRACTICE_COLUMNS: &str = "id, customer_id, name, timezone, sms_number, practice_group_id, escalation_delay_minutes, created_at";
+
+/// `u` is the users table alias; practice ids are aggregated so a user is one row.
+pub const USER_COLUMNS: &str = "u.id, u.customer_id, u.username, u.password_hash, u.role, u.email,
+    u.first_name, u.last_name, u.title, u.mobile_phone, u.auto_logout_minutes, u.locked_at, u.created_at,
+    ARRAY(SELECT up.practice_id FROM user_practices up WHERE up.user_id = u.id ORDER BY up.practice_id)";
+
+/// `p` is the patients table alias.
+pub const PATIENT_COLUMNS: &str = "p.id, p.practice_id, p.first_name, p.last_name, p.dob, p.mobile_phone,
+    p.texting_status, p.texting_attempts_left, p.texting_expires_at, p.texting_updated_at, p.created_at,
+    ARRAY(SELECT pp.program FROM patient_programs pp WHERE pp.patient_id = p.id ORDER BY pp.program)";
+
+pub fn customer_from_row(row: &Row) -> Customer {
+    Customer {
+        id: row.get(0),
+        name: row.get(1),
+        created_at: row.get(2),
+    }
+}
+
+pub fn practice_from_row(row: &Row) -> Practice {
+    Practice {
+        id: row.get(0),
+        customer_id: row.get(1),
+        name: row.get(2),
+        timezone: row.get(3),
+        sms_number: row.get(4),
+        practice_group_id: row.get(5),
+        escalation_delay_minutes: row.get(6),
+        created_at: row.get(7),
+    }
+}
+
+pub fn user_from_row(row: &Row) -> StoreResult<User> {
+    let role: String = row.get(4);
+    Ok(User {
+        id: row.get(0),
+        customer_id: row.get(1),
+        username: row.get(2),
+        password_hash: row.get(3),
+        role: Role::parse(&role)
+            .ok_or_else(|| StoreError::Unexpected(format!("unknown role {role:?}")))?,
+        email: row.get(5),
+        first_name: row.get(6),
+        last_name: row.get(7),
+        title: row.get(8),
+        mobile_phone: row.get(9),
+        auto_logout_minutes: row.get(10),
+        locked_at: row.get(11),
+        created_at: row.get(12),
+        practice_ids: row.get(13),
+    })
+}
+
+pub fn patient_from_row(row: &Row) -> StoreResult<Patient> {
+    Ok(Patient {
+        id: row.get(0),
+        practice_id: row.get(1),
+        first_name: row.get(2),
+        last_name: row.get(3),
+        dob: row.get(4),
+        mobile_phone: row.get(5),
+        texting: TextingRow {
+            status: row.get(6),
+            attempts_left: row.get(7),
+            expires_at: row.get(8),
+            updated_at: row.get(9),
+        },
+        created_at: row.get(10),
+        programs: row.get(11),
+    })
+}
+
+pub fn audit_from_row(row: &Row) -> AuditRecord {
+    AuditRecord {
+        id: row.get(0),
+        at: row.get(1),
+        user_id: row.get(2),
+        customer_id: row.get(3),
+        action: row.get(4),
+        target_type: row.get(5),
+        target_id: row.get(6),
+        patient_id: row.get(7),
+        client_addr: row.get(8),
+    }
+}

@@ -1,0 +1,169 @@
+//! Row-to-model conversions for SQLite and the time encoding it uses (microseconds since the
+//! Unix epoch, UTC), kept apart from the queries that select the columns in this order.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use rusqlite::{Connection, Row};
+use uuid::Uuid;
+
+use super::map_err;
+use crate::{
+    AuditRecord, Customer, Patient, Practice, Role, StoreError, StoreResult, TextingRow, User,
+};
+
+pub const PRACTICE_COLUMNS: &str = "id, customer_id, name, timezone, sms_number, practice_group_id, escalation_delay_minutes, created_at";
+
+pub const USER_COLUMNS: &str =
+    "id, customer_id, username, password_hash, role, email, first_name, last_name,
+    title, mobile_phone, auto_logout_minutes, locked_at, created_at";
+
+pub const PATIENT_COLUMNS: &str =
+    "id, practice_id, first_name, last_name, dob, mobile_phone, texting_status,
+    texting_attempts_left, texting_expires_at, texting_updated_at, created_at";
+
+pub fn micros(at: DateTime<Utc>) -> i64 {
+    at.timestamp_micros()
+}
+
+pub fn from_micros(us: i64) -> StoreResult<DateTime<Utc>> {
+    DateTime::from_timestamp_micros(us)
+        .ok_or_else(|| StoreError::Unexpected(format!("time out of range: {us}")))
+}
+
+/// For use inside rusqlite row closures, which must return rusqlite errors.
+fn time(row: &Row, idx: usize) -> rusqlite::Result<DateTime<Utc>> {
+    let us: i64 = row.get(idx)?;
+    DateTime::from_timestamp_micros(us).ok_or(rusqlite::Error::IntegralValueOutOfRange(idx, us))
+}
+
+fn opt_time(row: &Row, idx: usize) -> rusqlite::Result<Option<DateTime<Utc>>> {
+    let us: Option<i64> = row.get(idx)?;
+    us.map(|us| {
+        DateTime::from_timestamp_micros(us).ok_or(rusqlite::Error::IntegralValueOutOfRange(idx, us))
+    })
+    .transpose()
+}
+
+pub fn customer_from_row(row: &Row) -> rusqlite::Result<Customer> {
+    Ok(Customer {
+        id: row.get(0)?,
+        name: row.get(1)?,
+        created_at: time(row, 2)?,
+    })
+}
+
+pub fn practice_from_row(row: &Row) -> rusqlite::Result<Practice> {
+    Ok(Practice {
+        id: row.get(0)?,
+        customer_id: row.get(1)?,
+        name: row.get(2)?,
+        timezone: row.get(3)?,
+        sms_number: row.get(4)?,
+        practice_group_id: row.get(5)?,
+        escalation_delay_minutes: row.get(6)?,
+        created_at: time(row, 7)?,
+    })
+}
+
+pub fn load_user(conn: &Connection, id: Uuid) -> StoreResult<User> {
+    let mut user = conn
+        .query_row(
+            &format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1"),
+            [id],
+            |row| {
+                let role: String = row.get(4)?;
+                Ok(User {
+                    id: row.get(0)?,
+                    customer_id: row.get(1)?,
+                    username: row.get(2)?,
+                    password_hash: row.get(3)?,
+                    role: Role::parse(&role).ok_or_else(|| {
+                        rusqlite::Error::FromSqlConversionFailure(
+                            4,
+                            rusqlite::types::Type::Text,
+                            "unknown role".into(),
+                        )
+                    })?,
+                    email: row.get(5)?,
+                    first_name: row.get(6)?,
+                    last_name: row.get(7)?,
+                    title: row.get(8)?,
+                    mobile_phone: row.get(9)?,
+                    auto_logout_minutes: row.get(10)?,
+                    locked_at: opt_time(row, 11)?,
+                    created_at: time(row, 12)?,
+                    practice_ids: Vec::new(),
+                })
+            },
+        )
+        .map_err(map_err)?;
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT practice_id FROM user_practices WHERE user_id = ?1 ORDER BY practice_id",
+        )
+        .map_err(map_err)?;
+    user.practice_ids = stmt
+        .query_map([id], |r| r.get(0))
+        .map_err(map_err)?
+        .collect::<Result<Vec<Uuid>, _>>()
+        .map_err(map_err)?;
+    Ok(user)
+}
+
+pub fn load_patient(conn: &Connection, id: Uuid) -> StoreResult<Patient> {
+    let mut patient = conn
+        .query_row(
+            &format!("SELECT {PATIENT_COLUMNS} FROM patients WHERE id = ?1"),
+            [id],
+            |row| {
+                let dob: String = row.get(4)?;
+                Ok(Patient {
+                    id: row.get(0)?,
+                    practice_id: row.get(1)?,
+                    first_name: row.get(2)?,
+                    last_name: row.get(3)?,
+                    dob: NaiveDate::parse_from_str(&dob, "%Y-%m-%d").map_err(|e| {
+                        rusqlite::Error::FromSqlConversionFailure(
+                            4,
+                            rusqlite::types::Type::Text,
+                            Box::new(e),
+                        )
+                    })?,
+                    mobile_phone: row.get(5)?,
+                    texting: TextingRow {
+                        status: row.get(6)?,
+                        attempts_left: row.get(7)?,
+                        expires_at: opt_time(row, 8)?,
+                        updated_at: time(row, 9)?,
+                    },
+                    created_at: time(row, 10)?,
+                    programs: Vec::new(),
+                })
+            },
+        )
+        .map_err(map_err)?;
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT program FROM patient_programs WHERE patient_id = ?1 ORDER BY program",
+        )
+        .map_err(map_err)?;
+    patient.programs = stmt
+        .query_map([id], |r| r.get(0))
+        .map_err(map_err)?
+        .collect::<Result<Vec<String>, _>>()
+        .map_err(map_err)?;
+    Ok(patient)
+}
+
+pub fn audit_from_row(row: &Row) -> rusqlite::Result<AuditRecord> {
+    Ok(AuditRecord {
+        id: row.get(0)?,
+        at: time(row, 1)?,
+        user_id: row.get(2)?,
+        customer_id: row.get(3)?,
+        action: row.get(4)?,
+        target_type: row.get(5)?,
+        target_id: row.get(6)?,
+        patient_id: row.get(7)?,
+        client_addr: row.get(8)?,
+    })
+}
