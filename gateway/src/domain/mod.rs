@@ -1,0 +1,9 @@
+//! The pure rules of the product: no I/O, no async, no clock (time is an argument). Functions
+//! take the current state, an event and `now`, and return the new state and the effects. Most
+//! of the product's tests live here and need no database.
+
+pub mod dob;
+pub mod keywords;
+pub mod oncall;
+pub mod readings;
+pub mod texting;

@@ -1,0 +1,1350 @@
+//! Vital-sign readings: what a reading means for the patient.
+//!
+//! Owns the vitals the gateway knows, a vital's alert settings (`{ranges, change}`, API.md) and
+//! their validation, the classification of one reading as normal, caution or critical with the
+//! reasons why, and the two practice-level rules that look at a series of readings: "notify after
+//! N consecutive out-of-range readings" and "warn after N days overdue", each built so a worker
+//! raises it once per episode.
+//!
+//! Must never do I/O, read the clock (`taken_at` and `now` are arguments), load readings (the
+//! caller passes the earlier readings that matter), or decide who is told: alerts, on-call lookup
+//! and notification settings live elsewhere.
+//!
+//! # Classification
+//!
+//! By range: below `critical_low` or above `critical_high` is critical; from `normal_low` to
+//! `normal_high` (both inclusive) is normal; anything else is caution. So a value exactly on a
+//! critical bound is caution, and exactly on a normal bound is normal. Equal bounds leave a band
+//! empty (`critical_low == normal_low` means there is no low caution band).
+//!
+//! By change: with a change rule, a reading is also critical when it differs from any earlier
+//! reading of the same vital taken in the `within_hours` before it by at least `amount` units, or
+//! by at least `amount` percent of that earlier value. The window is closed at both ends: an
+//! earlier reading exactly `within_hours` before counts, as does one taken at the same instant;
+//! readings taken after `taken_at` (late uploads) are ignored. A change of zero never counts; from
+//! an earlier value of 0, any change counts as a percentage change. The comparison at exactly
+//! `amount` tolerates binary rounding (a relative 1e-9), so 100.1 → 120.3 is a change of 20.2.
+//!
+//! Values must be finite: callers refuse others with [`validate_value`]. Should one slip through,
+//! it is classified critical, never normal.
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use serde::{Deserialize, Serialize};
+
+// ---- vitals ---------------------------------------------------------------------------------
+
+/// A kind of vital sign. Serialized in snake_case as in API.md (`blood_pressure_systolic`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Vital {
+    Pulse,
+    BloodGlucoseBeforeMeal,
+    BloodGlucoseAfterMeal,
+    BloodPressureSystolic,
+    BloodPressureDiastolic,
+    Spo2,
+    PeakFlow,
+    BodyWeight,
+}
+
+/// A vital name that is not one of [`Vital::ALL`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "unknown vital `{0}`: use one of pulse, blood_glucose_before_meal, blood_glucose_after_meal, \
+     blood_pressure_systolic, blood_pressure_diastolic, spo2, peak_flow, body_weight"
+)]
+pub struct UnknownVital(pub String);
+
+impl Vital {
+    /// Every vital, in the order API.md lists them.
+    pub const ALL: [Vital; 8] = [
+        Vital::Pulse,
+        Vital::BloodGlucoseBeforeMeal,
+        Vital::BloodGlucoseAfterMeal,
+        Vital::BloodPressureSystolic,
+        Vital::BloodPressureDiastolic,
+        Vital::Spo2,
+        Vital::PeakFlow,
+        Vital::BodyWeight,
+    ];
+
+    /// The API name, e.g. `blood_glucose_before_meal`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Vital::Pulse => "pulse",
+            Vital::BloodGlucoseBeforeMeal => "blood_glucose_before_meal",
+            Vital::BloodGlucoseAfterMeal => "blood_glucose_after_meal",
+            Vital::BloodPressureSystolic => "blood_pressure_systolic",
+            Vital::BloodPressureDiastolic => "blood_pressure_diastolic",
+            Vital::Spo2 => "spo2",
+            Vital::PeakFlow => "peak_flow",
+            Vital::BodyWeight => "body_weight",
+        }
+    }
+
+    /// A name for people, e.g. in an alert text: "Blood glucose (before meal)".
+    pub fn label(self) -> &'static str {
+        match self {
+            Vital::Pulse => "Pulse",
+            Vital::BloodGlucoseBeforeMeal => "Blood glucose (before meal)",
+            Vital::BloodGlucoseAfterMeal => "Blood glucose (after meal)",
+            Vital::BloodPressureSystolic => "Blood pressure (systolic)",
+            Vital::BloodPressureDiastolic => "Blood pressure (diastolic)",
+            Vital::Spo2 => "SpO2",
+            Vital::PeakFlow => "Peak flow",
+            Vital::BodyWeight => "Body weight",
+        }
+    }
+
+    /// Parses the API name exactly (lower case, no surrounding space).
+    pub fn parse(name: &str) -> Result<Vital, UnknownVital> {
+        Vital::ALL
+            .into_iter()
+            .find(|v| v.as_str() == name)
+            .ok_or_else(|| UnknownVital(name.chars().take(64).collect()))
+    }
+}
+
+impl fmt::Display for Vital {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Vital {
+    type Err = UnknownVital;
+
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        Vital::parse(name)
+    }
+}
+
+// ---- settings -------------------------------------------------------------------------------
+
+/// Longest window a change rule may look back over: 30 days. It bounds how many earlier
+/// readings a caller loads; clinically useful windows (a day, a week) are far shorter.
+pub const MAX_CHANGE_WITHIN_HOURS: u32 = 30 * 24;
+
+/// Why alert settings (or a reading value) were refused. [`SettingsError::field`] names the
+/// offending field as it appears in the API body, e.g. `ranges.normal_low`.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SettingsError {
+    #[error("`{field}` must be a finite number")]
+    NotFinite { field: &'static str },
+    #[error(
+        "`{field}` ({value}) must not be below `{lower_field}` ({lower}): bounds go \
+         critical_low <= normal_low <= normal_high <= critical_high"
+    )]
+    OutOfOrder {
+        field: &'static str,
+        value: f64,
+        lower_field: &'static str,
+        lower: f64,
+    },
+    #[error("`change.amount` must be greater than 0, not {0}")]
+    ChangeAmountNotPositive(f64),
+    #[error("`change.within_hours` must be from 1 to {max}, not {0}", max = MAX_CHANGE_WITHIN_HOURS)]
+    ChangeWindowOutOfRange(u32),
+}
+
+impl SettingsError {
+    /// The offending field, as a path into the API body.
+    pub fn field(&self) -> &'static str {
+        match self {
+            SettingsError::NotFinite { field } | SettingsError::OutOfOrder { field, .. } => field,
+            SettingsError::ChangeAmountNotPositive(_) => "change.amount",
+            SettingsError::ChangeWindowOutOfRange(_) => "change.within_hours",
+        }
+    }
+}
+
+/// Checks a reading's value: it must be a finite number (field `value`).
+pub fn validate_value(value: f64) -> Result<(), SettingsError> {
+    if value.is_finite() {
+        Ok(())
+    } else {
+        Err(SettingsError::NotFinite { field: "value" })
+    }
+}
+
+/// The four bounds of a vital's range bar. Valid when finite and
+/// `critical_low <= normal_low <= normal_high <= critical_high`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Ranges {
+    pub critical_low: f64,
+    pub normal_low: f64,
+    pub normal_high: f64,
+    pub critical_high: f64,
+}
+
+impl Ranges {
+    /// Reports the first non-finite bound, else the first bound below its lower neighbour.
+    pub fn validate(&self) -> Result<(), SettingsError> {
+        let bounds = [
+            ("ranges.critical_low", self.critical_low),
+            ("ranges.normal_low", self.normal_low),
+            ("ranges.normal_high", self.normal_high),
+            ("ranges.critical_high", self.critical_high),
+        ];
+        if let Some(&(field, _)) = bounds.iter().find(|(_, value)| !value.is_finite()) {
+            return Err(SettingsError::NotFinite { field });
+        }
+        for pair in bounds.windows(2) {
+            let [(lower_field, lower), (field, value)] = [pair[0], pair[1]];
+            if value < lower {
+                return Err(SettingsError::OutOfOrder {
+                    field,
+                    value,
+                    lower_field,
+                    lower,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// The level of `value` by range alone, with the reason when it is not normal.
+    pub fn level_of(&self, value: f64) -> (Level, Option<Reason>) {
+        // NaN fails safe: critical, never normal.
+        if value.is_nan() || value < self.critical_low {
+            (Level::Critical, Some(Reason::CriticalLow))
+        } else if value > self.critical_high {
+            (Level::Critical, Some(Reason::CriticalHigh))
+        } else if self.normal_low <= value && value <= self.normal_high {
+            (Level::Normal, None)
+        } else if value < self.normal_low {
+            (Level::Caution, Some(Reason::CautionLow))
+        } else {
+            (Level::Caution, Some(Reason::CautionHigh))
+        }
+    }
+}
+
+/// How a change rule's `amount` is measured. Serialized `percent` or `units`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChangeUnit {
+    /// Percent of the earlier reading's value.
+    Percent,
+    /// The vital's own unit (bpm, mg/dL, mmHg, ...).
+    Units,
+}
+
+/// "When value changes by `amount` (`unit`) within `within_hours`": a critical reading.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ChangeRule {
+    pub amount: f64,
+    pub unit: ChangeUnit,
+    pub within_hours: u32,
+}
+
+impl ChangeRule {
+    /// `amount` finite and above 0 (0 would make every reading critical); `within_hours` from 1
+    /// to [`MAX_CHANGE_WITHIN_HOURS`].
+    pub fn validate(&self) -> Result<(), SettingsError> {
+        if !self.amount.is_finite() {
+            return Err(SettingsError::NotFinite {
+                field: "change.amount",
+            });
+        }
+        if self.amount <= 0.0 {
+            return Err(SettingsError::ChangeAmountNotPositive(self.amount));
+        }
+        if !(1..=MAX_CHANGE_WITHIN_HOURS).contains(&self.within_hours) {
+            return Err(SettingsError::ChangeWindowOutOfRange(self.within_hours));
+        }
+        Ok(())
+    }
+
+    /// The earliest instant an earlier reading may have been taken and still count.
+    pub fn window_start(&self, taken_at: DateTime<Utc>) -> DateTime<Utc> {
+        taken_at
+            .checked_sub_signed(TimeDelta::hours(i64::from(self.within_hours)))
+            .unwrap_or(DateTime::<Utc>::MIN_UTC)
+    }
+
+    /// Whether going from `earlier` to `value` is a change of at least the rule's amount.
+    pub fn is_met(&self, earlier: f64, value: f64) -> bool {
+        let change = (value - earlier).abs();
+        if change == 0.0 || change.is_nan() {
+            return false;
+        }
+        // Percent compares change * 100 with amount * |earlier|, avoiding a division.
+        let (measured, threshold) = match self.unit {
+            ChangeUnit::Units => (change, self.amount),
+            ChangeUnit::Percent => (change * 100.0, self.amount * earlier.abs()),
+        };
+        let tolerance = 1e-9 * measured.max(threshold).max(1.0);
+        measured >= threshold - tolerance
+    }
+
+    /// The reason this rule makes `value` critical, if it does: among the earlier readings in
+    /// the window that meet the rule, the one with the largest change (the latest on a tie).
+    pub fn rapid_change(
+        &self,
+        value: f64,
+        earlier: &[(DateTime<Utc>, f64)],
+        taken_at: DateTime<Utc>,
+    ) -> Option<Reason> {
+        let start = self.window_start(taken_at);
+        let mut best: Option<(DateTime<Utc>, f64)> = None;
+        for &(at, from_value) in earlier {
+            if at < start || at > taken_at || !from_value.is_finite() {
+                continue;
+            }
+            if !self.is_met(from_value, value) {
+                continue;
+            }
+            let better = match best {
+                None => true,
+                Some((best_at, best_from)) => {
+                    let (size, best_size) = ((value - from_value).abs(), (value - best_from).abs());
+                    size > best_size || (size == best_size && at > best_at)
+                }
+            };
+            if better {
+                best = Some((at, from_value));
+            }
+        }
+        best.map(|(_, from_value)| Reason::RapidChange {
+            from_value,
+            change: round_noise(value - from_value),
+            within_hours: self.within_hours,
+        })
+    }
+}
+
+/// A vital's alert settings, as in API.md: `{ranges, change: {...} or null}`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct AlertSettings {
+    pub ranges: Ranges,
+    #[serde(default)]
+    pub change: Option<ChangeRule>,
+}
+
+impl AlertSettings {
+    /// Validates the ranges, then the change rule if there is one.
+    pub fn validate(&self) -> Result<(), SettingsError> {
+        self.ranges.validate()?;
+        if let Some(change) = &self.change {
+            change.validate()?;
+        }
+        Ok(())
+    }
+}
+
+// ---- classification -------------------------------------------------------------------------
+
+/// How worrying a reading is; ordered `Normal < Caution < Critical`. Serialized in snake_case,
+/// which is also the API's reading `status` and alert `level`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Level {
+    Normal,
+    Caution,
+    Critical,
+}
+
+impl Level {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Normal => "normal",
+            Level::Caution => "caution",
+            Level::Critical => "critical",
+        }
+    }
+
+    /// Caution or critical: what "out of range" means for the consecutive-readings rule.
+    pub fn is_out_of_range(self) -> bool {
+        self != Level::Normal
+    }
+}
+
+impl fmt::Display for Level {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why a reading is not normal. Serialized with a `code` tag:
+/// `{"code": "critical_low"}`, `{"code": "rapid_change", "from_value": 80.0, "change": 25.0,
+/// "within_hours": 24}`. `change` is signed: the new value minus `from_value`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "code", rename_all = "snake_case")]
+pub enum Reason {
+    CriticalLow,
+    CautionLow,
+    CautionHigh,
+    CriticalHigh,
+    RapidChange {
+        from_value: f64,
+        change: f64,
+        within_hours: u32,
+    },
+}
+
+impl Reason {
+    /// The stable machine code, e.g. `caution_high`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Reason::CriticalLow => "critical_low",
+            Reason::CautionLow => "caution_low",
+            Reason::CautionHigh => "caution_high",
+            Reason::CriticalHigh => "critical_high",
+            Reason::RapidChange { .. } => "rapid_change",
+        }
+    }
+
+    /// A sentence fragment for people, e.g. "rose by 25 from 80 within 24 hours".
+    pub fn human(&self) -> String {
+        match *self {
+            Reason::CriticalLow => "below the critical low limit".to_owned(),
+            Reason::CautionLow => "below the normal range".to_owned(),
+            Reason::CautionHigh => "above the normal range".to_owned(),
+            Reason::CriticalHigh => "above the critical high limit".to_owned(),
+            Reason::RapidChange {
+                from_value,
+                change,
+                within_hours,
+            } => {
+                let direction = if change < 0.0 { "fell" } else { "rose" };
+                let hours = if within_hours == 1 { "hour" } else { "hours" };
+                format!(
+                    "{direction} by {} from {} within {within_hours} {hours}",
+                    human_number(change.abs()),
+                    human_number(from_value)
+                )
+            }
+        }
+    }
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.human())
+    }
+}
+
+/// The outcome for one reading: its level and every reason it is not normal (range reason
+/// first, then the change reason). `reasons` is empty exactly when `level` is normal.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Classification {
+    pub level: Level,
+    pub reasons: Vec<Reason>,
+}
+
+/// Classifies a reading of `value` taken at `taken_at`, given the vital's settings and earlier
+/// readings of the same vital for the same patient as `(taken_at, value)` in any order. Only
+/// earlier readings inside the change rule's window matter (see the module docs), so a caller
+/// need load no more than `within_hours` back; passing the reading itself is harmless.
+pub fn classify(
+    value: f64,
+    settings: &AlertSettings,
+    earlier: &[(DateTime<Utc>, f64)],
+    taken_at: DateTime<Utc>,
+) -> Classification {
+    let (mut level, range_reason) = settings.ranges.level_of(value);
+    let mut reasons: Vec<Reason> = range_reason.into_iter().collect();
+    if let Some(rule) = &settings.change
+        && let Some(reason) = rule.rapid_change(value, earlier, taken_at)
+    {
+        level = Level::Critical;
+        reasons.push(reason);
+    }
+    Classification { level, reasons }
+}
+
+// ---- series rules ---------------------------------------------------------------------------
+
+/// "Notify after N consecutive out-of-range readings", evaluated when a reading arrives.
+///
+/// `levels_newest_first` are the levels of one series (one patient's readings of one vital),
+/// newest first, the new reading at index 0. Pass at least the newest `n + 1` (fewer only when
+/// the series is shorter). True exactly when the newest `n` are all out of range (caution or
+/// critical) and the one before them, if any, was normal: the new reading is the Nth of its
+/// episode. The (N+1)th and later out-of-range readings do not fire again; a normal reading ends
+/// the episode and the next run of N fires anew. So the rule is stateless: a worker or service
+/// raises it at most once per episode without storing anything. `n == 0` means the rule is off.
+/// With fewer than `n + 1` levels, a series of exactly `n` out-of-range levels counts as the
+/// start of the series and fires.
+pub fn consecutive_out_of_range(levels_newest_first: &[Level], n: u32) -> bool {
+    let Ok(n) = usize::try_from(n) else {
+        return false;
+    };
+    if n == 0 || levels_newest_first.len() < n {
+        return false;
+    }
+    levels_newest_first[..n]
+        .iter()
+        .all(|level| level.is_out_of_range())
+        && levels_newest_first
+            .get(n)
+            .is_none_or(|level| !level.is_out_of_range())
+}
+
+/// When a patient whose last reading was at `last_reading_at` becomes overdue: exactly
+/// `warn_after_days` × 24 hours later (elapsed time, not calendar days, so DST does not matter).
+/// `None` when `warn_after_days` is 0 (the warning is off) or the sum overflows.
+pub fn overdue_at(last_reading_at: DateTime<Utc>, warn_after_days: u32) -> Option<DateTime<Utc>> {
+    if warn_after_days == 0 {
+        return None;
+    }
+    last_reading_at.checked_add_signed(TimeDelta::try_days(i64::from(warn_after_days))?)
+}
+
+/// Whether the patient is overdue at `now`: true from [`overdue_at`] on (inclusive). Without a
+/// last reading this is false: to count a patient who never sent one, pass the instant
+/// monitoring began (e.g. enrolment) as `last_reading_at`. A last reading in the future (device
+/// clock ahead) is not overdue.
+pub fn overdue(
+    last_reading_at: Option<DateTime<Utc>>,
+    warn_after_days: u32,
+    now: DateTime<Utc>,
+) -> bool {
+    last_reading_at
+        .and_then(|last| overdue_at(last, warn_after_days))
+        .is_some_and(|due| now >= due)
+}
+
+/// One overdue episode: the silence after one particular last reading. It ends when a newer
+/// reading arrives, which starts a new potential episode with a new key.
+///
+/// How a worker raises the warning once per episode: store, per patient (per vital if the
+/// frequency is per vital), the `last_reading_at` of the episode last warned about. Each run,
+/// compute [`overdue_episode`]; when it is `Some` and its `last_reading_at` differs from the
+/// stored one, send the warning and store the new key in the same transaction as the outbox
+/// row. Restarts and several instances then never warn twice for one silence, and a patient who
+/// reads again and falls silent again is warned again. [`overdue_at`] tells the worker when to
+/// look next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct OverdueEpisode {
+    /// The episode's key: the last reading before the silence.
+    pub last_reading_at: DateTime<Utc>,
+    /// When the patient became overdue.
+    pub overdue_since: DateTime<Utc>,
+}
+
+/// The overdue episode the patient is in at `now`, if any (see [`overdue`] for the rules).
+pub fn overdue_episode(
+    last_reading_at: Option<DateTime<Utc>>,
+    warn_after_days: u32,
+    now: DateTime<Utc>,
+) -> Option<OverdueEpisode> {
+    let last_reading_at = last_reading_at?;
+    let overdue_since = overdue_at(last_reading_at, warn_after_days)?;
+    (now >= overdue_since).then_some(OverdueEpisode {
+        last_reading_at,
+        overdue_since,
+    })
+}
+
+/// The episode to warn about now, if any: the current episode unless `warned_for` (the stored
+/// key of the episode already warned about) is its key.
+pub fn overdue_to_raise(
+    last_reading_at: Option<DateTime<Utc>>,
+    warn_after_days: u32,
+    warned_for: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Option<OverdueEpisode> {
+    overdue_episode(last_reading_at, warn_after_days, now)
+        .filter(|episode| warned_for != Some(episode.last_reading_at))
+}
+
+// ---- number formatting ----------------------------------------------------------------------
+
+/// Rounds away binary noise (20.199999999999996 → 20.2) by keeping six decimals.
+fn round_noise(x: f64) -> f64 {
+    if x.is_finite() && x.abs() < 1e9 {
+        (x * 1e6).round() / 1e6
+    } else {
+        x
+    }
+}
+
+/// At most two decimals, trailing zeros dropped: 25 → "25", 12.5 → "12.5", 1/3 → "0.33".
+fn human_number(x: f64) -> String {
+    let text = format!("{x:.2}");
+    let text = text.trim_end_matches('0').trim_end_matches('.');
+    if text == "-0" {
+        "0".to_owned()
+    } else {
+        text.to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn utc(text: &str) -> DateTime<Utc> {
+        text.parse().unwrap()
+    }
+
+    fn hours(n: i64) -> TimeDelta {
+        TimeDelta::hours(n)
+    }
+
+    /// Pulse-like ranges: critical < 40 <= caution < 60 <= normal <= 100 < caution <= 120 < critical.
+    fn ranges() -> Ranges {
+        Ranges {
+            critical_low: 40.0,
+            normal_low: 60.0,
+            normal_high: 100.0,
+            critical_high: 120.0,
+        }
+    }
+
+    fn settings(change: Option<ChangeRule>) -> AlertSettings {
+        AlertSettings {
+            ranges: ranges(),
+            change,
+        }
+    }
+
+    fn rule(amount: f64, unit: ChangeUnit, within_hours: u32) -> ChangeRule {
+        ChangeRule {
+            amount,
+            unit,
+            within_hours,
+        }
+    }
+
+    /// Ranges wide enough that every value below is normal, to isolate the change rule.
+    fn wide(change: ChangeRule) -> AlertSettings {
+        AlertSettings {
+            ranges: Ranges {
+                critical_low: -1e6,
+                normal_low: -1e6,
+                normal_high: 1e6,
+                critical_high: 1e6,
+            },
+            change: Some(change),
+        }
+    }
+
+    const NOW: &str = "2026-05-10T12:00:00Z";
+
+    // ---- vitals ----------------------------------------------------------------------------
+
+    #[test]
+    fn every_vital_round_trips_through_its_name_parse_and_serde() {
+        for vital in Vital::ALL {
+            assert_eq!(Vital::parse(vital.as_str()), Ok(vital));
+            assert_eq!(vital.as_str().parse::<Vital>(), Ok(vital));
+            assert_eq!(vital.to_string(), vital.as_str());
+            let json = serde_json::to_value(vital).unwrap();
+            assert_eq!(json, serde_json::json!(vital.as_str()));
+            assert_eq!(serde_json::from_value::<Vital>(json).unwrap(), vital);
+            assert!(!vital.label().is_empty());
+        }
+    }
+
+    #[test]
+    fn all_lists_the_eight_vitals_of_the_api_in_its_order() {
+        let names: Vec<_> = Vital::ALL.iter().map(|v| v.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "pulse",
+                "blood_glucose_before_meal",
+                "blood_glucose_after_meal",
+                "blood_pressure_systolic",
+                "blood_pressure_diastolic",
+                "spo2",
+                "peak_flow",
+                "body_weight",
+            ]
+        );
+    }
+
+    #[test]
+    fn parse_refuses_unknown_vitals_and_lists_the_known_ones() {
+        for name in [
+            "",
+            "Pulse",
+            " pulse",
+            "SPO2",
+            "blood_pressure",
+            "heart_rate",
+        ] {
+            let error = Vital::parse(name).unwrap_err();
+            assert!(error.to_string().contains("body_weight"), "{error}");
+        }
+    }
+
+    // ---- settings validation ---------------------------------------------------------------
+
+    #[test]
+    fn ranges_in_order_validate_including_equal_bounds() {
+        for (cl, nl, nh, ch) in [
+            (40.0, 60.0, 100.0, 120.0),
+            (60.0, 60.0, 100.0, 120.0),
+            (40.0, 60.0, 120.0, 120.0),
+            (40.0, 80.0, 80.0, 120.0),
+            (70.0, 70.0, 70.0, 70.0),
+            (-5.0, 0.0, 0.0, 3.5),
+        ] {
+            let ranges = Ranges {
+                critical_low: cl,
+                normal_low: nl,
+                normal_high: nh,
+                critical_high: ch,
+            };
+            assert_eq!(ranges.validate(), Ok(()), "{ranges:?}");
+        }
+    }
+
+    type Setter = fn(&mut Ranges, f64);
+
+    #[test]
+    fn ranges_with_a_non_finite_bound_are_refused_naming_the_field() {
+        for bad in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+            let cases: [(&str, Setter); 4] = [
+                ("ranges.critical_low", |r, v| r.critical_low = v),
+                ("ranges.normal_low", |r, v| r.normal_low = v),
+                ("ranges.normal_high", |r, v| r.normal_high = v),
+                ("ranges.critical_high", |r, v| r.critical_high = v),
+            ];
+            for (field, set) in cases {
+                let mut ranges = ranges();
+                set(&mut ranges, bad);
+                let error = ranges.validate().unwrap_err();
+                assert_eq!(error, SettingsError::NotFinite { field });
+                assert_eq!(error.field(), field);
+                assert!(error.to_string().contains(field));
+            }
+        }
+    }
+
+    #[test]
+    fn ranges_out_of_order_are_refused_naming_the_field_and_its_neighbour() {
+        // (critical_low, normal_low, normal_high, critical_high, blamed field, neighbour)
+        let table = [
+            (
+                61.0,
+                60.0,
+                100.0,
+                120.0,
+                "ranges.normal_low",
+                "ranges.critical_low",
+            ),
+            (
+                40.0,
+                101.0,
+                100.0,
+                120.0,
+                "ranges.normal_high",
+                "ranges.normal_low",
+            ),
+            (
+                40.0,
+                60.0,
+                100.0,
+                99.0,
+                "ranges.critical_high",
+                "ranges.normal_high",
+            ),
+            (
+                200.0,
+                60.0,
+                100.0,
+                120.0,
+                "ranges.normal_low",
+                "ranges.critical_low",
+            ),
+        ];
+        for (cl, nl, nh, ch, field, neighbour) in table {
+            let error = Ranges {
+                critical_low: cl,
+                normal_low: nl,
+                normal_high: nh,
+                critical_high: ch,
+            }
+            .validate()
+            .unwrap_err();
+            assert_eq!(error.field(), field);
+            assert!(
+                matches!(error, SettingsError::OutOfOrder { lower_field, .. } if lower_field == neighbour)
+            );
+            let message = error.to_string();
+            assert!(
+                message.contains(field) && message.contains(neighbour),
+                "{message}"
+            );
+        }
+    }
+
+    #[test]
+    fn change_rules_need_a_positive_finite_amount_and_a_window_of_1_to_720_hours() {
+        let table = [
+            (rule(10.0, ChangeUnit::Percent, 24), None),
+            (rule(0.5, ChangeUnit::Units, 1), None),
+            (
+                rule(150.0, ChangeUnit::Percent, MAX_CHANGE_WITHIN_HOURS),
+                None,
+            ),
+            (rule(0.0, ChangeUnit::Units, 24), Some("change.amount")),
+            (rule(-5.0, ChangeUnit::Units, 24), Some("change.amount")),
+            (rule(f64::NAN, ChangeUnit::Units, 24), Some("change.amount")),
+            (
+                rule(f64::INFINITY, ChangeUnit::Units, 24),
+                Some("change.amount"),
+            ),
+            (rule(5.0, ChangeUnit::Units, 0), Some("change.within_hours")),
+            (
+                rule(5.0, ChangeUnit::Units, MAX_CHANGE_WITHIN_HOURS + 1),
+                Some("change.within_hours"),
+            ),
+        ];
+        for (rule, field) in table {
+            let result = settings(Some(rule)).validate();
+            assert_eq!(result.as_ref().err().map(|e| e.field()), field, "{rule:?}");
+            if let Err(error) = result {
+                assert!(error.to_string().contains(field.unwrap()), "{error}");
+            }
+        }
+    }
+
+    #[test]
+    fn alert_settings_validate_ranges_before_the_change_rule() {
+        let mut bad = settings(Some(rule(0.0, ChangeUnit::Units, 24)));
+        bad.ranges.normal_high = 10.0;
+        assert_eq!(bad.validate().unwrap_err().field(), "ranges.normal_high");
+        assert_eq!(settings(None).validate(), Ok(()));
+    }
+
+    #[test]
+    fn validate_value_refuses_non_finite_readings() {
+        assert_eq!(validate_value(72.0), Ok(()));
+        for bad in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+            assert_eq!(validate_value(bad).unwrap_err().field(), "value");
+        }
+    }
+
+    // ---- serde shapes ----------------------------------------------------------------------
+
+    #[test]
+    fn alert_settings_use_the_apis_json_shape() {
+        let json = serde_json::json!({
+            "ranges": {"critical_low": 40.0, "normal_low": 60.0, "normal_high": 100.0, "critical_high": 120.0},
+            "change": {"amount": 20.0, "unit": "percent", "within_hours": 24},
+        });
+        let parsed: AlertSettings = serde_json::from_value(json.clone()).unwrap();
+        assert_eq!(parsed, settings(Some(rule(20.0, ChangeUnit::Percent, 24))));
+        assert_eq!(serde_json::to_value(parsed).unwrap(), json);
+
+        let units: ChangeUnit = serde_json::from_value(serde_json::json!("units")).unwrap();
+        assert_eq!(units, ChangeUnit::Units);
+        for without in [
+            serde_json::json!({"ranges": json["ranges"], "change": null}),
+            serde_json::json!({"ranges": json["ranges"]}),
+        ] {
+            let parsed: AlertSettings = serde_json::from_value(without).unwrap();
+            assert_eq!(parsed.change, None);
+        }
+    }
+
+    #[test]
+    fn a_classification_serializes_its_level_and_coded_reasons() {
+        let classification = Classification {
+            level: Level::Critical,
+            reasons: vec![
+                Reason::CautionHigh,
+                Reason::RapidChange {
+                    from_value: 80.0,
+                    change: 25.0,
+                    within_hours: 24,
+                },
+            ],
+        };
+        assert_eq!(
+            serde_json::to_value(&classification).unwrap(),
+            serde_json::json!({
+                "level": "critical",
+                "reasons": [
+                    {"code": "caution_high"},
+                    {"code": "rapid_change", "from_value": 80.0, "change": 25.0, "within_hours": 24},
+                ],
+            })
+        );
+    }
+
+    #[test]
+    fn reasons_have_stable_codes_and_human_sentences() {
+        let table = [
+            (
+                Reason::CriticalLow,
+                "critical_low",
+                "below the critical low limit",
+            ),
+            (Reason::CautionLow, "caution_low", "below the normal range"),
+            (
+                Reason::CautionHigh,
+                "caution_high",
+                "above the normal range",
+            ),
+            (
+                Reason::CriticalHigh,
+                "critical_high",
+                "above the critical high limit",
+            ),
+            (
+                Reason::RapidChange {
+                    from_value: 80.0,
+                    change: 25.0,
+                    within_hours: 24,
+                },
+                "rapid_change",
+                "rose by 25 from 80 within 24 hours",
+            ),
+            (
+                Reason::RapidChange {
+                    from_value: 98.6,
+                    change: -12.25,
+                    within_hours: 1,
+                },
+                "rapid_change",
+                "fell by 12.25 from 98.6 within 1 hour",
+            ),
+            (
+                Reason::RapidChange {
+                    from_value: 1.0 / 3.0,
+                    change: 0.5,
+                    within_hours: 2,
+                },
+                "rapid_change",
+                "rose by 0.5 from 0.33 within 2 hours",
+            ),
+        ];
+        for (reason, code, human) in table {
+            assert_eq!(reason.code(), code);
+            assert_eq!(reason.human(), human);
+            assert_eq!(reason.to_string(), human);
+            assert_eq!(serde_json::to_value(reason).unwrap()["code"], code);
+        }
+    }
+
+    #[test]
+    fn levels_are_ordered_normal_caution_critical() {
+        assert!(Level::Normal < Level::Caution && Level::Caution < Level::Critical);
+        assert_eq!(
+            serde_json::to_value(Level::Caution).unwrap(),
+            serde_json::json!("caution")
+        );
+        assert_eq!(Level::Critical.to_string(), "critical");
+    }
+
+    // ---- classification by range -----------------------------------------------------------
+
+    #[test]
+    fn a_value_on_each_bound_and_either_side_of_it_gets_the_documented_level() {
+        use Level::*;
+        let table = [
+            (-1000.0, Critical, Some(Reason::CriticalLow)),
+            (39.99, Critical, Some(Reason::CriticalLow)),
+            (40.0, Caution, Some(Reason::CautionLow)),
+            (40.01, Caution, Some(Reason::CautionLow)),
+            (59.99, Caution, Some(Reason::CautionLow)),
+            (60.0, Normal, None),
+            (80.0, Normal, None),
+            (100.0, Normal, None),
+            (100.01, Caution, Some(Reason::CautionHigh)),
+            (119.99, Caution, Some(Reason::CautionHigh)),
+            (120.0, Caution, Some(Reason::CautionHigh)),
+            (120.01, Critical, Some(Reason::CriticalHigh)),
+            (1000.0, Critical, Some(Reason::CriticalHigh)),
+        ];
+        for (value, level, reason) in table {
+            let got = classify(value, &settings(None), &[], utc(NOW));
+            assert_eq!(got.level, level, "{value}");
+            assert_eq!(
+                got.reasons,
+                reason.into_iter().collect::<Vec<_>>(),
+                "{value}"
+            );
+        }
+    }
+
+    #[test]
+    fn equal_bounds_leave_the_band_between_them_empty() {
+        use Level::*;
+        // (critical_low, normal_low, normal_high, critical_high, value, level)
+        let table = [
+            // No low caution band: just below normal is critical.
+            (60.0, 60.0, 100.0, 120.0, 59.99, Critical),
+            (60.0, 60.0, 100.0, 120.0, 60.0, Normal),
+            // No high caution band.
+            (40.0, 60.0, 120.0, 120.0, 120.0, Normal),
+            (40.0, 60.0, 120.0, 120.0, 120.01, Critical),
+            // A single normal value.
+            (40.0, 80.0, 80.0, 120.0, 80.0, Normal),
+            (40.0, 80.0, 80.0, 120.0, 80.01, Caution),
+            (40.0, 80.0, 80.0, 120.0, 79.99, Caution),
+            // Everything collapsed: only the one value is normal, the rest critical.
+            (70.0, 70.0, 70.0, 70.0, 70.0, Normal),
+            (70.0, 70.0, 70.0, 70.0, 70.5, Critical),
+            (70.0, 70.0, 70.0, 70.0, 69.5, Critical),
+        ];
+        for (cl, nl, nh, ch, value, level) in table {
+            let settings = AlertSettings {
+                ranges: Ranges {
+                    critical_low: cl,
+                    normal_low: nl,
+                    normal_high: nh,
+                    critical_high: ch,
+                },
+                change: None,
+            };
+            assert_eq!(
+                classify(value, &settings, &[], utc(NOW)).level,
+                level,
+                "{cl}/{nl}/{nh}/{ch} at {value}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_non_finite_value_that_slips_through_is_critical_never_normal() {
+        for value in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+            assert_eq!(
+                classify(value, &settings(None), &[], utc(NOW)).level,
+                Level::Critical
+            );
+        }
+    }
+
+    // ---- classification by change ----------------------------------------------------------
+
+    #[test]
+    fn a_change_of_exactly_the_amount_is_critical_and_just_less_is_not() {
+        let now = utc(NOW);
+        let before = now - hours(2);
+        // (rule, earlier value, new value, critical)
+        let table = [
+            (rule(20.0, ChangeUnit::Units, 24), 80.0, 100.0, true),
+            (rule(20.0, ChangeUnit::Units, 24), 80.0, 99.99, false),
+            (rule(20.0, ChangeUnit::Units, 24), 80.0, 60.0, true),
+            (rule(20.0, ChangeUnit::Units, 24), 80.0, 60.01, false),
+            (rule(20.2, ChangeUnit::Units, 24), 100.1, 120.3, true),
+            (rule(0.1, ChangeUnit::Units, 24), 0.2, 0.3, true),
+            (rule(25.0, ChangeUnit::Percent, 24), 80.0, 100.0, true),
+            (rule(25.0, ChangeUnit::Percent, 24), 80.0, 99.99, false),
+            (rule(25.0, ChangeUnit::Percent, 24), 80.0, 60.0, true),
+            (rule(25.0, ChangeUnit::Percent, 24), 80.0, 60.01, false),
+            (rule(10.0, ChangeUnit::Percent, 24), 110.0, 121.0, true),
+            (rule(10.0, ChangeUnit::Percent, 24), 110.0, 99.0, true),
+            (rule(10.0, ChangeUnit::Percent, 24), 98.6, 108.46, true),
+            (rule(10.0, ChangeUnit::Percent, 24), 98.6, 108.45, false),
+            (rule(150.0, ChangeUnit::Percent, 24), 40.0, 100.0, true),
+            (rule(10.0, ChangeUnit::Percent, 24), -50.0, -55.0, true),
+            // From 0 any change is an infinite percentage; no change is none.
+            (rule(10.0, ChangeUnit::Percent, 24), 0.0, 0.01, true),
+            (rule(10.0, ChangeUnit::Percent, 24), 0.0, 0.0, false),
+            (rule(5.0, ChangeUnit::Units, 24), 70.0, 70.0, false),
+        ];
+        for (rule, earlier, value, critical) in table {
+            let got = classify(value, &wide(rule), &[(before, earlier)], now);
+            assert_eq!(
+                got.level == Level::Critical,
+                critical,
+                "{rule:?}: {earlier} -> {value}"
+            );
+            assert_eq!(got.reasons.len(), usize::from(critical));
+        }
+    }
+
+    #[test]
+    fn an_earlier_reading_exactly_at_the_window_edge_counts_and_one_second_older_does_not() {
+        let now = utc(NOW);
+        let settings = wide(rule(10.0, ChangeUnit::Units, 24));
+        let edge = now - hours(24);
+        let table = [
+            (edge, true),
+            (edge - TimeDelta::seconds(1), false),
+            (edge + TimeDelta::seconds(1), true),
+            (now, true),
+            (now + TimeDelta::seconds(1), false),
+            (now + hours(3), false),
+        ];
+        for (at, critical) in table {
+            let got = classify(100.0, &settings, &[(at, 80.0)], now);
+            assert_eq!(got.level == Level::Critical, critical, "earlier at {at}");
+        }
+    }
+
+    #[test]
+    fn the_largest_qualifying_change_is_reported_and_the_latest_wins_a_tie() {
+        let now = utc(NOW);
+        let settings = wide(rule(10.0, ChangeUnit::Units, 24));
+        let earlier = [
+            (now - hours(20), 85.0),
+            (now - hours(30), 10.0), // outside the window
+            (now - hours(10), 70.0),
+            (now - hours(1), 95.0), // too small a change
+            (now - hours(5), 125.0),
+            (now + hours(1), 0.0), // later: ignored
+        ];
+        let got = classify(100.0, &settings, &earlier, now);
+        assert_eq!(
+            got.reasons,
+            [Reason::RapidChange {
+                from_value: 70.0,
+                change: 30.0,
+                within_hours: 24
+            }]
+        );
+
+        let tie = [(now - hours(9), 130.0), (now - hours(2), 70.0)];
+        let got = classify(100.0, &settings, &tie, now);
+        assert_eq!(
+            got.reasons,
+            [Reason::RapidChange {
+                from_value: 70.0,
+                change: 30.0,
+                within_hours: 24
+            }]
+        );
+    }
+
+    #[test]
+    fn a_rapid_change_makes_a_normal_value_critical_and_follows_the_range_reason() {
+        let now = utc(NOW);
+        let settings = settings(Some(rule(20.0, ChangeUnit::Percent, 48)));
+        let got = classify(90.0, &settings, &[(now - hours(40), 65.0)], now);
+        assert_eq!(got.level, Level::Critical);
+        assert_eq!(got.reasons.len(), 1);
+
+        let got = classify(110.0, &settings, &[(now - hours(40), 65.0)], now);
+        assert_eq!(got.level, Level::Critical);
+        assert_eq!(got.reasons[0], Reason::CautionHigh);
+        assert_eq!(got.reasons[1].code(), "rapid_change");
+    }
+
+    #[test]
+    fn without_a_change_rule_earlier_readings_do_not_matter() {
+        let now = utc(NOW);
+        let got = classify(80.0, &settings(None), &[(now - hours(1), 1.0)], now);
+        assert_eq!(
+            got,
+            Classification {
+                level: Level::Normal,
+                reasons: vec![]
+            }
+        );
+    }
+
+    #[test]
+    fn reported_changes_drop_binary_noise() {
+        let now = utc(NOW);
+        let got = classify(
+            120.3,
+            &wide(rule(20.2, ChangeUnit::Units, 24)),
+            &[(now - hours(1), 100.1)],
+            now,
+        );
+        assert_eq!(
+            got.reasons,
+            [Reason::RapidChange {
+                from_value: 100.1,
+                change: 20.2,
+                within_hours: 24
+            }]
+        );
+    }
+
+    #[test]
+    fn non_finite_earlier_values_are_ignored() {
+        let now = utc(NOW);
+        let earlier = [(now - hours(1), f64::NAN), (now - hours(1), f64::INFINITY)];
+        let got = classify(80.0, &wide(rule(1.0, ChangeUnit::Units, 24)), &earlier, now);
+        assert_eq!(got.level, Level::Normal);
+    }
+
+    // ---- consecutive out-of-range ----------------------------------------------------------
+
+    #[test]
+    fn consecutive_out_of_range_fires_only_on_the_nth_of_an_episode() {
+        use Level::*;
+        // (newest first, n, fires)
+        let table: [(&[Level], u32, bool); 14] = [
+            (&[Caution, Caution, Normal], 2, true),
+            (&[Critical, Caution, Normal], 2, true),
+            (&[Caution, Caution, Caution, Normal], 2, false),
+            (&[Caution, Normal, Caution], 2, false),
+            (&[Normal, Caution, Caution], 2, false),
+            (&[Caution, Caution], 2, true),
+            (&[Caution], 2, false),
+            (&[], 2, false),
+            (&[Caution, Normal], 1, true),
+            (&[Caution], 1, true),
+            (&[Caution, Caution], 1, false),
+            (&[Normal], 1, false),
+            (&[Caution, Caution, Normal], 0, false),
+            (&[], 0, false),
+        ];
+        for (levels, n, fires) in table {
+            assert_eq!(
+                consecutive_out_of_range(levels, n),
+                fires,
+                "{levels:?} n={n}"
+            );
+        }
+    }
+
+    // ---- overdue ---------------------------------------------------------------------------
+
+    #[test]
+    fn overdue_starts_exactly_n_times_24_hours_after_the_last_reading() {
+        let last = utc("2026-03-07T12:00:00Z");
+        // (last reading, days, now, overdue)
+        let table = [
+            (Some(last), 3, utc("2026-03-10T11:59:59Z"), false),
+            (Some(last), 3, utc("2026-03-10T12:00:00Z"), true),
+            (Some(last), 3, utc("2026-04-01T00:00:00Z"), true),
+            (Some(last), 1, utc("2026-03-08T12:00:00Z"), true),
+            (Some(last), 0, utc("2027-01-01T00:00:00Z"), false),
+            (None, 3, utc("2027-01-01T00:00:00Z"), false),
+            (Some(last), 3, utc("2026-03-01T00:00:00Z"), false),
+            (Some(last), u32::MAX, utc("2026-03-10T12:00:00Z"), false),
+        ];
+        for (last, days, now, expected) in table {
+            assert_eq!(overdue(last, days, now), expected, "{last:?} {days} {now}");
+            assert_eq!(overdue_episode(last, days, now).is_some(), expected);
+        }
+        assert_eq!(overdue_at(last, 3), Some(utc("2026-03-10T12:00:00Z")));
+        assert_eq!(overdue_at(last, 0), None);
+    }
+
+    #[test]
+    fn an_overdue_warning_is_raised_once_per_silence_and_again_after_a_new_reading() {
+        let first = utc("2026-03-01T08:00:00Z");
+        let days = 2;
+        let now = utc("2026-03-04T00:00:00Z");
+        let episode = overdue_to_raise(Some(first), days, None, now).unwrap();
+        assert_eq!(
+            episode,
+            OverdueEpisode {
+                last_reading_at: first,
+                overdue_since: utc("2026-03-03T08:00:00Z")
+            }
+        );
+        // The worker stored the key; later runs of the same silence raise nothing.
+        let stored = Some(episode.last_reading_at);
+        assert_eq!(overdue_to_raise(Some(first), days, stored, now), None);
+        assert_eq!(
+            overdue_to_raise(Some(first), days, stored, now + hours(100)),
+            None
+        );
+        // A new reading, then another silence: a new episode.
+        let second = utc("2026-03-05T09:00:00Z");
+        assert_eq!(
+            overdue_to_raise(Some(second), days, stored, utc("2026-03-06T00:00:00Z")),
+            None
+        );
+        let again = overdue_to_raise(Some(second), days, stored, utc("2026-03-07T09:00:00Z"));
+        assert_eq!(again.map(|e| e.last_reading_at), Some(second));
+    }
+
+    // ---- properties ------------------------------------------------------------------------
+
+    fn valid_ranges() -> impl Strategy<Value = Ranges> {
+        (
+            -500.0..500.0f64,
+            prop_oneof![Just(0.0), 0.0..100.0f64],
+            prop_oneof![Just(0.0), 0.0..100.0f64],
+            prop_oneof![Just(0.0), 0.0..100.0f64],
+        )
+            .prop_map(|(cl, a, b, c)| Ranges {
+                critical_low: cl,
+                normal_low: cl + a,
+                normal_high: cl + a + b,
+                critical_high: cl + a + b + c,
+            })
+    }
+
+    fn levels() -> impl Strategy<Value = Vec<Level>> {
+        prop::collection::vec(
+            prop::sample::select(vec![Level::Normal, Level::Caution, Level::Critical]),
+            0..40,
+        )
+    }
+
+    proptest! {
+        #[test]
+        fn range_classification_matches_the_bands(ranges in valid_ranges(), value in -700.0..700.0f64) {
+            prop_assert_eq!(ranges.validate(), Ok(()));
+            let settings = AlertSettings { ranges, change: None };
+            let got = classify(value, &settings, &[], utc(NOW));
+            let expected = if value < ranges.critical_low || value > ranges.critical_high {
+                Level::Critical
+            } else if ranges.normal_low <= value && value <= ranges.normal_high {
+                Level::Normal
+            } else {
+                Level::Caution
+            };
+            prop_assert_eq!(got.level, expected);
+            prop_assert_eq!(got.reasons.is_empty(), expected == Level::Normal);
+        }
+
+        #[test]
+        fn ranges_validate_exactly_when_finite_and_ordered(
+            bounds in prop::array::uniform4(prop_oneof![
+                8 => -100.0..100.0f64,
+                1 => Just(f64::NAN),
+                1 => Just(f64::INFINITY),
+            ])
+        ) {
+            let [cl, nl, nh, ch] = bounds;
+            let ranges = Ranges { critical_low: cl, normal_low: nl, normal_high: nh, critical_high: ch };
+            let ok = bounds.iter().all(|b| b.is_finite()) && cl <= nl && nl <= nh && nh <= ch;
+            prop_assert_eq!(ranges.validate().is_ok(), ok);
+        }
+
+        #[test]
+        fn earlier_readings_never_lower_a_level(
+            ranges in valid_ranges(),
+            value in -700.0..700.0f64,
+            amount in 0.1..50.0f64,
+            percent in any::<bool>(),
+            earlier in prop::collection::vec((-48i64..48, -700.0..700.0f64), 0..6),
+        ) {
+            let now = utc(NOW);
+            let unit = if percent { ChangeUnit::Percent } else { ChangeUnit::Units };
+            let settings = AlertSettings { ranges, change: Some(rule(amount, unit, 24)) };
+            let earlier: Vec<_> = earlier.into_iter().map(|(h, v)| (now + hours(h), v)).collect();
+            let alone = classify(value, &settings, &[], now);
+            let with = classify(value, &settings, &earlier, now);
+            prop_assert!(with.level >= alone.level);
+            prop_assert_eq!(&with.reasons[..alone.reasons.len()], &alone.reasons[..]);
+            let in_window_and_met = earlier.iter().any(|&(at, v)| {
+                at <= now && at >= now - hours(24) && rule(amount, unit, 24).is_met(v, value)
+            });
+            prop_assert_eq!(with.reasons.len() > alone.reasons.len(), in_window_and_met);
+        }
+
+        #[test]
+        fn consecutive_out_of_range_fires_once_per_long_enough_episode(
+            series in levels(), n in 1u32..5
+        ) {
+            // Feed the readings oldest first, as they arrive.
+            let mut newest_first: Vec<Level> = Vec::new();
+            let mut fired = 0;
+            for &level in &series {
+                newest_first.insert(0, level);
+                let window = &newest_first[..newest_first.len().min(n as usize + 1)];
+                if consecutive_out_of_range(window, n) {
+                    fired += 1;
+                }
+            }
+            let long_runs = series
+                .split(|l| *l == Level::Normal)
+                .filter(|run| run.len() >= n as usize)
+                .count();
+            prop_assert_eq!(fired, long_runs);
+        }
+    }
+}

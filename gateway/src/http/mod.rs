@@ -1,0 +1,98 @@
+//! The HTTP surface: routes, shared state and the layers every request passes through.
+//!
+//! Handlers are thin: extract, authorize, call a service, map the result. Each route module owns
+//! its routes and registers them with the OpenAPI router, so `/openapi.json` lists exactly the
+//! routes that exist.
+
+pub mod error;
+pub mod extract;
+pub mod middleware;
+pub mod ops;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use metrics_exporter_prometheus::PrometheusHandle;
+use store::Store;
+use tower::ServiceBuilder;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::clock::Clock;
+use error::{ApiError, ErrorBody, ErrorDetail};
+
+/// What every handler can reach. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub clock: Arc<dyn Clock>,
+    pub metrics: PrometheusHandle,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "SMS-first messaging and alert gateway",
+        description = "Admin API, carrier webhooks and operations endpoints. Errors are \
+                       `{\"error\": {\"code\", \"message\"}}` with the status of API.md."
+    ),
+    components(schemas(ErrorBody, ErrorDetail))
+)]
+struct ApiDoc;
+
+/// Requests that take longer are answered 503-style by the timeout layer rather than hanging.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The whole application router, with its OpenAPI document served at `/openapi.json`.
+pub fn router(state: AppState) -> Router {
+    let (routes, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(ops::healthz))
+        .routes(routes!(ops::readyz))
+        .routes(routes!(ops::metrics))
+        .split_for_parts();
+    let openapi = Arc::new(openapi);
+
+    routes
+        .route(
+            "/openapi.json",
+            axum::routing::get(move || {
+                let doc = Arc::clone(&openapi);
+                async move { axum::Json(doc.as_ref().clone()) }
+            }),
+        )
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn(middleware::record_metrics))
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+                .layer(TraceLayer::new_for_http().make_span_with(middleware::request_span))
+                .layer(PropagateRequestIdLayer::x_request_id())
+                .layer(TimeoutLayer::with_status_code(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    REQUEST_TIMEOUT,
+                )),
+        )
+        .with_state(state)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::NotFound("route")
+}
+
+async fn method_not_allowed() -> Response {
+    let body = ErrorBody {
+        error: ErrorDetail {
+            code: "method_not_allowed".into(),
+            message: "this route does not accept that method".into(),
+        },
+    };
+    (StatusCode::METHOD_NOT_ALLOWED, axum::Json(body)).into_response()
+}

@@ -1,0 +1,163 @@
+//! The real `gateway` binary: its commands, start-up errors, SIGTERM, and data surviving a restart.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::helpers::{Backend, fresh_db};
+
+fn gateway(envs: &[(&str, &str)]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_gateway"));
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default());
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    cmd
+}
+
+/// Starts `gateway serve`, waits for it to listen and returns the child with its address.
+fn serve(envs: &[(&str, &str)]) -> (Child, String) {
+    let mut child = gateway(envs)
+        .arg("serve")
+        .env("GATEWAY_LISTEN", "127.0.0.1:0")
+        .env("LOG_FORMAT", "json")
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line.contains("gateway listening") {
+                let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+                let _ = tx.send(v["address"].as_str().unwrap().to_string());
+            }
+        }
+    });
+    let address = rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("gateway starts listening");
+    (child, address)
+}
+
+fn terminate(child: &mut Child) -> std::process::ExitStatus {
+    let pid = child.id().to_string();
+    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "gateway did not stop after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+async fn get(address: &str, path: &str) -> reqwest::Response {
+    reqwest::get(format!("http://{address}{path}"))
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_bad_environment_value_stops_start_up_naming_the_variable() {
+    let out = gateway(&[("SMS_SENDER_MPS", "lots")])
+        .arg("migrate")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("SMS_SENDER_MPS"), "{stderr}");
+}
+
+#[tokio::test]
+async fn create_admin_refuses_a_password_without_a_digit() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    let out = gateway(&[("GATEWAY_DATA_DIR", data)])
+        .args([
+            "create-admin",
+            "--username",
+            "root",
+            "--password",
+            "no-digits-here",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("digit"));
+}
+
+#[tokio::test]
+async fn with_nothing_set_the_gateway_keeps_its_data_in_sqlite_under_the_data_dir_across_restarts()
+{
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let data = data.to_str().unwrap();
+    let envs = [("GATEWAY_DATA_DIR", data)];
+
+    let migrate = gateway(&envs).arg("migrate").output().unwrap();
+    assert!(
+        migrate.status.success(),
+        "{}",
+        String::from_utf8_lossy(&migrate.stderr)
+    );
+    assert!(dir.path().join("data/gateway.db").exists());
+
+    let admin = gateway(&envs)
+        .args([
+            "create-admin",
+            "--username",
+            "root",
+            "--password",
+            "s3cret-password",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        admin.status.success(),
+        "{}",
+        String::from_utf8_lossy(&admin.stderr)
+    );
+    assert!(!String::from_utf8_lossy(&admin.stdout).contains("s3cret-password"));
+
+    let demo = gateway(&envs).arg("demo").output().unwrap();
+    assert!(String::from_utf8_lossy(&demo.stdout).contains("Seeded customer"));
+
+    let (mut child, address) = serve(&envs);
+    assert_eq!(get(&address, "/healthz").await.status(), 200);
+    assert_eq!(get(&address, "/readyz").await.status(), 200);
+    assert!(terminate(&mut child).success(), "SIGTERM is a clean stop");
+
+    let (mut child, address) = serve(&envs);
+    assert_eq!(get(&address, "/readyz").await.status(), 200);
+    assert!(terminate(&mut child).success());
+    let again = gateway(&envs).arg("demo").output().unwrap();
+    assert!(
+        String::from_utf8_lossy(&again.stdout).contains("already in this store"),
+        "data survived the restart"
+    );
+}
+
+#[tokio::test]
+async fn with_database_url_the_same_binary_serves_on_postgres() {
+    let db = fresh_db(Backend::Postgres).await;
+    let url = db.url();
+    let envs = [("DATABASE_URL", url.as_str())];
+    let demo = gateway(&envs).arg("demo").output().unwrap();
+    assert!(
+        demo.status.success(),
+        "{}",
+        String::from_utf8_lossy(&demo.stderr)
+    );
+    let (mut child, address) = serve(&envs);
+    assert_eq!(get(&address, "/readyz").await.status(), 200);
+    assert!(terminate(&mut child).success());
+    let again = gateway(&envs).arg("demo").output().unwrap();
+    assert!(String::from_utf8_lossy(&again.stdout).contains("already in this store"));
+}

@@ -1,0 +1,7 @@
+//! HTTP-level tests: the real router on a real port, against a fresh store of either backend.
+//! One binary (link time matters on 2 cores); modules by area.
+
+mod helpers;
+
+mod cli;
+mod ops;
