@@ -49,6 +49,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 public_base_url = %settings.public_base_url,
                 "gateway listening"
             );
+            if settings.twilio.is_none() {
+                // Deliberately printed (not logged): the dev transport is for local use, and the
+                // developer needs the token to sign test webhooks.
+                eprintln!(
+                    "dev transport: no Twilio credentials set; outbound texts are recorded, not sent.\n\
+                     dev webhook token (sign test webhooks with it): {}",
+                    app.state().webhook_token.expose()
+                );
+            }
             app.run_until(shutdown_signal()).await?;
             tracing::info!("gateway stopped");
         }

@@ -7,11 +7,13 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 
+use crate::auth::limiter::LoginLimiter;
 use crate::clock::{Clock, SystemClock};
 use crate::http::{self, AppState};
-use crate::settings::Settings;
-use crate::telemetry;
+use crate::settings::{Secret, Settings};
+use crate::{telemetry, workers};
 
 pub struct Application {
     listener: TcpListener,
@@ -32,10 +34,17 @@ impl Application {
         let listener = TcpListener::bind(settings.listen)
             .await
             .with_context(|| format!("GATEWAY_LISTEN: cannot listen on {}", settings.listen))?;
+        let webhook_token = match &settings.twilio {
+            Some(credentials) => credentials.auth_token.clone(),
+            None => Secret::new(crate::auth::token::generate()),
+        };
         let state = AppState {
             store,
             clock,
             metrics: telemetry::metrics_handle(),
+            settings: Arc::new(settings),
+            login_limiter: Arc::new(LoginLimiter::default()),
+            webhook_token,
         };
         Ok(Application { listener, state })
     }
@@ -54,19 +63,29 @@ impl Application {
         &self.state
     }
 
-    /// Serves until `shutdown` completes, then stops accepting and lets in-flight requests finish.
+    /// Serves HTTP and runs the workers until `shutdown` completes; then stops accepting, lets
+    /// in-flight requests finish and waits for each worker to finish its current unit of work.
     pub async fn run_until(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let workers = workers::spawn_all(&self.state, stop_rx);
         let app = http::router(self.state);
-        axum::serve(
+        let served = axum::serve(
             self.listener,
             app.into_make_service_with_connect_info::<SocketAddr>(),
         )
-        .with_graceful_shutdown(shutdown)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            let _ = stop_tx.send(true);
+        })
         .await
-        .context("HTTP server failed")
+        .context("HTTP server failed");
+        for worker in workers {
+            let _ = worker.await;
+        }
+        served
     }
 }
 

@@ -4,10 +4,13 @@
 //! its routes and registers them with the OpenAPI router, so `/openapi.json` lists exactly the
 //! routes that exist.
 
+pub mod auth;
 pub mod error;
 pub mod extract;
 pub mod middleware;
 pub mod ops;
+pub mod sessions;
+pub mod views;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,7 +28,9 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::auth::limiter::LoginLimiter;
 use crate::clock::Clock;
+use crate::settings::{Secret, Settings};
 use error::{ApiError, ErrorBody, ErrorDetail};
 
 /// What every handler can reach. Cheap to clone.
@@ -34,6 +39,11 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     pub clock: Arc<dyn Clock>,
     pub metrics: PrometheusHandle,
+    pub settings: Arc<Settings>,
+    pub login_limiter: Arc<LoginLimiter>,
+    /// Checks `X-Twilio-Signature`: the Twilio auth token, or a random dev token when no
+    /// credentials are configured (printed at start-up).
+    pub webhook_token: Secret,
 }
 
 #[derive(OpenApi)]
@@ -43,9 +53,24 @@ pub struct AppState {
         description = "Admin API, carrier webhooks and operations endpoints. Errors are \
                        `{\"error\": {\"code\", \"message\"}}` with the status of API.md."
     ),
-    components(schemas(ErrorBody, ErrorDetail))
+    components(schemas(ErrorBody, ErrorDetail)),
+    modifiers(&BearerAuth)
 )]
 struct ApiDoc;
+
+/// Declares the `bearer` security scheme that authenticated routes refer to.
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        );
+    }
+}
 
 /// Requests that take longer are answered 503-style by the timeout layer rather than hanging.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -56,6 +81,9 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(ops::healthz))
         .routes(routes!(ops::readyz))
         .routes(routes!(ops::metrics))
+        .routes(routes!(sessions::login))
+        .routes(routes!(sessions::logout))
+        .routes(routes!(sessions::me))
         .split_for_parts();
     let openapi = Arc::new(openapi);
 

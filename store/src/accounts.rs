@@ -1,0 +1,40 @@
+//! Accounts and tenancy: customers, practices, users and their sessions.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::*;
+
+#[async_trait]
+pub trait Accounts: Send + Sync {
+    async fn create_customer(&self, audit: &Audit, new: NewCustomer) -> StoreResult<Customer>;
+    async fn get_customer(&self, id: Uuid) -> StoreResult<Customer>;
+    async fn create_practice(&self, audit: &Audit, new: NewPractice) -> StoreResult<Practice>;
+    async fn get_practice(&self, id: Uuid) -> StoreResult<Practice>;
+    async fn list_practices(&self, customer_id: Uuid, page: Page) -> StoreResult<Paged<Practice>>;
+    async fn create_user(&self, audit: &Audit, new: NewUser) -> StoreResult<User>;
+    /// Creates the super admin, or resets its password (and unlocks it) when it exists.
+    async fn upsert_super_admin(
+        &self,
+        audit: &Audit,
+        username: &str,
+        password_hash: &str,
+    ) -> StoreResult<User>;
+    async fn get_user(&self, id: Uuid) -> StoreResult<User>;
+    /// Case-insensitive lookup, for login.
+    async fn find_user_by_username(&self, username: &str) -> StoreResult<User>;
+    async fn create_session(
+        &self,
+        token_hash: &str,
+        user_id: Uuid,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    /// The session's user when the session exists, its user is not locked and it has been used
+    /// within the user's idle timeout; the use is recorded. `NotFound` otherwise (an idle session
+    /// is deleted on the way).
+    async fn use_session(&self, token_hash: &str, now: DateTime<Utc>) -> StoreResult<SessionUser>;
+    async fn delete_session(&self, token_hash: &str) -> StoreResult<()>;
+    /// Locks a user and ends all their sessions in one transaction.
+    async fn lock_user(&self, audit: &Audit, user_id: Uuid) -> StoreResult<User>;
+}

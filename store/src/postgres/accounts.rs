@@ -1,0 +1,320 @@
+//! Accounts on postgres.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use deadpool_postgres::GenericClient;
+use uuid::Uuid;
+
+use super::rows::*;
+use super::{PostgresStore, insert_audit, load_user, map_err};
+use crate::*;
+
+#[async_trait]
+impl Accounts for PostgresStore {
+    async fn create_customer(&self, audit: &Audit, new: NewCustomer) -> StoreResult<Customer> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(map_err)?;
+        let id = new_id();
+        let row = tx
+            .query_one(
+                "INSERT INTO customers (id, name, created_at) VALUES ($1, $2, $3) RETURNING id, name, created_at",
+                &[&id, &new.name, &audit.at],
+            )
+            .await
+            .map_err(map_err)?;
+        let customer = customer_from_row(&row);
+        let event = AuditEvent {
+            customer_id: Some(id),
+            action: "customer.create",
+            target_type: "customer",
+            target_id: Some(id.to_string()),
+            patient_id: None,
+        };
+        insert_audit(&tx, audit, &event).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(customer)
+    }
+
+    async fn get_customer(&self, id: Uuid) -> StoreResult<Customer> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt(
+                "SELECT id, name, created_at FROM customers WHERE id = $1",
+                &[&id],
+            )
+            .await
+            .map_err(map_err)?
+            .ok_or(StoreError::NotFound)?;
+        Ok(customer_from_row(&row))
+    }
+
+    async fn create_practice(&self, audit: &Audit, new: NewPractice) -> StoreResult<Practice> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(map_err)?;
+        let id = new_id();
+        let row = tx
+            .query_one(
+                &format!(
+                    "INSERT INTO practices (id, customer_id, name, timezone, sms_number, created_at)
+                     VALUES ($1, $2, $3, $4, $5, $6) RETURNING {PRACTICE_COLUMNS}"
+                ),
+                &[
+                    &id,
+                    &new.customer_id,
+                    &new.name,
+                    &new.timezone,
+                    &new.sms_number,
+                    &audit.at,
+                ],
+            )
+            .await
+            .map_err(map_err)?;
+        let practice = practice_from_row(&row);
+        let event = AuditEvent {
+            customer_id: Some(new.customer_id),
+            action: "practice.create",
+            target_type: "practice",
+            target_id: Some(id.to_string()),
+            patient_id: None,
+        };
+        insert_audit(&tx, audit, &event).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(practice)
+    }
+
+    async fn get_practice(&self, id: Uuid) -> StoreResult<Practice> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt(
+                &format!("SELECT {PRACTICE_COLUMNS} FROM practices WHERE id = $1"),
+                &[&id],
+            )
+            .await
+            .map_err(map_err)?
+            .ok_or(StoreError::NotFound)?;
+        Ok(practice_from_row(&row))
+    }
+
+    async fn list_practices(&self, customer_id: Uuid, page: Page) -> StoreResult<Paged<Practice>> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                &format!(
+                    "SELECT {PRACTICE_COLUMNS} FROM practices
+                     WHERE customer_id = $1 AND ($2::uuid IS NULL OR id > $2)
+                     ORDER BY id LIMIT $3"
+                ),
+                &[&customer_id, &page.after, &page.fetch_limit()],
+            )
+            .await
+            .map_err(map_err)?;
+        let items = rows.iter().map(practice_from_row).collect();
+        Ok(Paged::from_rows(items, page, |p| p.id))
+    }
+
+    async fn create_user(&self, audit: &Audit, new: NewUser) -> StoreResult<User> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(map_err)?;
+        let id = new_id();
+        tx.execute(
+            "INSERT INTO users (id, customer_id, username, password_hash, role, email, first_name,
+                                last_name, title, mobile_phone, auto_logout_minutes, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+            &[
+                &id,
+                &new.customer_id,
+                &new.username,
+                &new.password_hash,
+                &new.role.as_str(),
+                &new.email,
+                &new.first_name,
+                &new.last_name,
+                &new.title,
+                &new.mobile_phone,
+                &new.auto_logout_minutes,
+                &audit.at,
+            ],
+        )
+        .await
+        .map_err(map_err)?;
+        for practice_id in &new.practice_ids {
+            tx.execute(
+                "INSERT INTO user_practices (user_id, practice_id) VALUES ($1, $2)",
+                &[&id, practice_id],
+            )
+            .await
+            .map_err(map_err)?;
+        }
+        let event = AuditEvent {
+            customer_id: new.customer_id,
+            action: "user.create",
+            target_type: "user",
+            target_id: Some(id.to_string()),
+            patient_id: None,
+        };
+        insert_audit(&tx, audit, &event).await?;
+        let user = load_user(&tx, id).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(user)
+    }
+
+    async fn upsert_super_admin(
+        &self,
+        audit: &Audit,
+        username: &str,
+        password_hash: &str,
+    ) -> StoreResult<User> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(map_err)?;
+        let existing = tx
+            .query_opt(
+                "SELECT id, role FROM users WHERE lower(username) = lower($1) FOR UPDATE",
+                &[&username],
+            )
+            .await
+            .map_err(map_err)?;
+        let (id, action) = match existing {
+            Some(row) => {
+                let id: Uuid = row.get(0);
+                if row.get::<_, String>(1) != Role::SuperAdmin.as_str() {
+                    return Err(StoreError::Conflict {
+                        constraint: "users_username_key".into(),
+                    });
+                }
+                tx.execute(
+                    "UPDATE users SET password_hash = $2, locked_at = NULL WHERE id = $1",
+                    &[&id, &password_hash],
+                )
+                .await
+                .map_err(map_err)?;
+                (id, "user.reset_password")
+            }
+            None => {
+                let id = new_id();
+                tx.execute(
+                    "INSERT INTO users (id, username, password_hash, role, created_at)
+                     VALUES ($1, $2, $3, 'super_admin', $4)",
+                    &[&id, &username, &password_hash, &audit.at],
+                )
+                .await
+                .map_err(map_err)?;
+                (id, "user.create")
+            }
+        };
+        let event = AuditEvent {
+            customer_id: None,
+            action,
+            target_type: "user",
+            target_id: Some(id.to_string()),
+            patient_id: None,
+        };
+        insert_audit(&tx, audit, &event).await?;
+        let user = load_user(&tx, id).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(user)
+    }
+
+    async fn get_user(&self, id: Uuid) -> StoreResult<User> {
+        let client = self.client().await?;
+        load_user(&client, id).await
+    }
+
+    async fn find_user_by_username(&self, username: &str) -> StoreResult<User> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt(
+                &format!("SELECT {USER_COLUMNS} FROM users u WHERE lower(u.username) = lower($1)"),
+                &[&username],
+            )
+            .await
+            .map_err(map_err)?
+            .ok_or(StoreError::NotFound)?;
+        user_from_row(&row)
+    }
+
+    async fn create_session(
+        &self,
+        token_hash: &str,
+        user_id: Uuid,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let client = self.client().await?;
+        client
+            .execute(
+                "INSERT INTO sessions (token_hash, user_id, created_at, last_seen_at) VALUES ($1, $2, $3, $3)",
+                &[&token_hash, &user_id, &now],
+            )
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn use_session(&self, token_hash: &str, now: DateTime<Utc>) -> StoreResult<SessionUser> {
+        let client = self.client().await?;
+        // One statement decides and records the use, so two instances cannot disagree.
+        let row = client
+            .query_opt(
+                "UPDATE sessions s SET last_seen_at = $2
+                 FROM users u
+                 WHERE s.token_hash = $1 AND u.id = s.user_id AND u.locked_at IS NULL
+                   AND s.last_seen_at + make_interval(mins => u.auto_logout_minutes) > $2
+                 RETURNING s.user_id, s.created_at",
+                &[&token_hash, &now],
+            )
+            .await
+            .map_err(map_err)?;
+        let Some(row) = row else {
+            // Idle or belonging to a locked user: remove it so it can never come back.
+            client
+                .execute("DELETE FROM sessions WHERE token_hash = $1", &[&token_hash])
+                .await
+                .map_err(map_err)?;
+            return Err(StoreError::NotFound);
+        };
+        let user = load_user(&client, row.get(0)).await?;
+        let expires_at = now + chrono::Duration::minutes(i64::from(user.auto_logout_minutes));
+        Ok(SessionUser {
+            user,
+            created_at: row.get(1),
+            expires_at,
+        })
+    }
+
+    async fn delete_session(&self, token_hash: &str) -> StoreResult<()> {
+        let client = self.client().await?;
+        client
+            .execute("DELETE FROM sessions WHERE token_hash = $1", &[&token_hash])
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn lock_user(&self, audit: &Audit, user_id: Uuid) -> StoreResult<User> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(map_err)?;
+        let updated = tx
+            .execute(
+                "UPDATE users SET locked_at = COALESCE(locked_at, $2) WHERE id = $1",
+                &[&user_id, &audit.at],
+            )
+            .await
+            .map_err(map_err)?;
+        if updated == 0 {
+            return Err(StoreError::NotFound);
+        }
+        tx.execute("DELETE FROM sessions WHERE user_id = $1", &[&user_id])
+            .await
+            .map_err(map_err)?;
+        let user = load_user(&tx, user_id).await?;
+        let event = AuditEvent {
+            customer_id: user.customer_id,
+            action: "user.lock",
+            target_type: "user",
+            target_id: Some(user_id.to_string()),
+            patient_id: None,
+        };
+        insert_audit(&tx, audit, &event).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(user)
+    }
+}

@@ -1,0 +1,334 @@
+//! Accounts on sqlite.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use rusqlite::{OptionalExtension, params};
+use uuid::Uuid;
+
+use super::rows::*;
+use super::{OwnedEvent, SqliteStore, map_err};
+use crate::*;
+
+#[async_trait]
+impl Accounts for SqliteStore {
+    async fn create_customer(&self, audit: &Audit, new: NewCustomer) -> StoreResult<Customer> {
+        let audit = audit.clone();
+        self.write(move |tx| {
+            let id = new_id();
+            tx.execute(
+                "INSERT INTO customers (id, name, created_at) VALUES (?1, ?2, ?3)",
+                params![id, new.name, micros(audit.at)],
+            )
+            .map_err(map_err)?;
+            OwnedEvent {
+                customer_id: Some(id),
+                action: "customer.create",
+                target_type: "customer",
+                target_id: Some(id.to_string()),
+                patient_id: None,
+            }
+            .write(tx, &audit)?;
+            tx.query_row(
+                "SELECT id, name, created_at FROM customers WHERE id = ?1",
+                [id],
+                customer_from_row,
+            )
+            .map_err(map_err)
+        })
+        .await
+    }
+
+    async fn get_customer(&self, id: Uuid) -> StoreResult<Customer> {
+        self.call(move |conn| {
+            conn.query_row(
+                "SELECT id, name, created_at FROM customers WHERE id = ?1",
+                [id],
+                customer_from_row,
+            )
+            .map_err(map_err)
+        })
+        .await
+    }
+
+    async fn create_practice(&self, audit: &Audit, new: NewPractice) -> StoreResult<Practice> {
+        let audit = audit.clone();
+        self.write(move |tx| {
+            let id = new_id();
+            tx.execute(
+                "INSERT INTO practices (id, customer_id, name, timezone, sms_number, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    id,
+                    new.customer_id,
+                    new.name,
+                    new.timezone,
+                    new.sms_number,
+                    micros(audit.at)
+                ],
+            )
+            .map_err(map_err)?;
+            OwnedEvent {
+                customer_id: Some(new.customer_id),
+                action: "practice.create",
+                target_type: "practice",
+                target_id: Some(id.to_string()),
+                patient_id: None,
+            }
+            .write(tx, &audit)?;
+            tx.query_row(
+                &format!("SELECT {PRACTICE_COLUMNS} FROM practices WHERE id = ?1"),
+                [id],
+                practice_from_row,
+            )
+            .map_err(map_err)
+        })
+        .await
+    }
+
+    async fn get_practice(&self, id: Uuid) -> StoreResult<Practice> {
+        self.call(move |conn| {
+            conn.query_row(
+                &format!("SELECT {PRACTICE_COLUMNS} FROM practices WHERE id = ?1"),
+                [id],
+                practice_from_row,
+            )
+            .map_err(map_err)
+        })
+        .await
+    }
+
+    async fn list_practices(&self, customer_id: Uuid, page: Page) -> StoreResult<Paged<Practice>> {
+        self.call(move |conn| {
+            let mut stmt = conn
+                .prepare_cached(&format!(
+                    "SELECT {PRACTICE_COLUMNS} FROM practices
+                     WHERE customer_id = ?1 AND (?2 IS NULL OR id > ?2)
+                     ORDER BY id LIMIT ?3"
+                ))
+                .map_err(map_err)?;
+            let rows = stmt
+                .query_map(
+                    params![customer_id, page.after, page.fetch_limit()],
+                    practice_from_row,
+                )
+                .map_err(map_err)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(map_err)?;
+            Ok(Paged::from_rows(rows, page, |p| p.id))
+        })
+        .await
+    }
+
+    async fn create_user(&self, audit: &Audit, new: NewUser) -> StoreResult<User> {
+        let audit = audit.clone();
+        self.write(move |tx| {
+            let id = new_id();
+            tx.execute(
+                "INSERT INTO users (id, customer_id, username, password_hash, role, email, first_name,
+                                    last_name, title, mobile_phone, auto_logout_minutes, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                params![
+                    id,
+                    new.customer_id,
+                    new.username,
+                    new.password_hash,
+                    new.role.as_str(),
+                    new.email,
+                    new.first_name,
+                    new.last_name,
+                    new.title,
+                    new.mobile_phone,
+                    new.auto_logout_minutes,
+                    micros(audit.at),
+                ],
+            )
+            .map_err(map_err)?;
+            for practice_id in &new.practice_ids {
+                tx.execute(
+                    "INSERT INTO user_practices (user_id, practice_id) VALUES (?1, ?2)",
+                    params![id, practice_id],
+                )
+                .map_err(map_err)?;
+            }
+            OwnedEvent {
+                customer_id: new.customer_id,
+                action: "user.create",
+                target_type: "user",
+                target_id: Some(id.to_string()),
+                patient_id: None,
+            }
+            .write(tx, &audit)?;
+            load_user(tx, id)
+        })
+        .await
+    }
+
+    async fn upsert_super_admin(
+        &self,
+        audit: &Audit,
+        username: &str,
+        password_hash: &str,
+    ) -> StoreResult<User> {
+        let audit = audit.clone();
+        let username = username.to_string();
+        let password_hash = password_hash.to_string();
+        self.write(move |tx| {
+            let existing: Option<(Uuid, String)> = tx
+                .query_row(
+                    "SELECT id, role FROM users WHERE lower(username) = lower(?1)",
+                    [&username],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()
+                .map_err(map_err)?;
+            let (id, action) = match existing {
+                Some((id, role)) => {
+                    if role != Role::SuperAdmin.as_str() {
+                        return Err(StoreError::Conflict {
+                            constraint: "users_username_key".into(),
+                        });
+                    }
+                    tx.execute(
+                        "UPDATE users SET password_hash = ?2, locked_at = NULL WHERE id = ?1",
+                        params![id, password_hash],
+                    )
+                    .map_err(map_err)?;
+                    (id, "user.reset_password")
+                }
+                None => {
+                    let id = new_id();
+                    tx.execute(
+                        "INSERT INTO users (id, username, password_hash, role, created_at)
+                         VALUES (?1, ?2, ?3, 'super_admin', ?4)",
+                        params![id, username, password_hash, micros(audit.at)],
+                    )
+                    .map_err(map_err)?;
+                    (id, "user.create")
+                }
+            };
+            OwnedEvent {
+                customer_id: None,
+                action,
+                target_type: "user",
+                target_id: Some(id.to_string()),
+                patient_id: None,
+            }
+            .write(tx, &audit)?;
+            load_user(tx, id)
+        })
+        .await
+    }
+
+    async fn get_user(&self, id: Uuid) -> StoreResult<User> {
+        self.call(move |conn| load_user(conn, id)).await
+    }
+
+    async fn find_user_by_username(&self, username: &str) -> StoreResult<User> {
+        let username = username.to_string();
+        self.call(move |conn| {
+            let id: Uuid = conn
+                .query_row(
+                    "SELECT id FROM users WHERE lower(username) = lower(?1)",
+                    [&username],
+                    |r| r.get(0),
+                )
+                .map_err(map_err)?;
+            load_user(conn, id)
+        })
+        .await
+    }
+
+    async fn create_session(
+        &self,
+        token_hash: &str,
+        user_id: Uuid,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let token_hash = token_hash.to_string();
+        self.write(move |tx| {
+            tx.execute(
+                "INSERT INTO sessions (token_hash, user_id, created_at, last_seen_at) VALUES (?1, ?2, ?3, ?3)",
+                params![token_hash, user_id, micros(now)],
+            )
+            .map_err(map_err)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn use_session(&self, token_hash: &str, now: DateTime<Utc>) -> StoreResult<SessionUser> {
+        let token_hash = token_hash.to_string();
+        self.write(move |tx| {
+            let now_us = micros(now);
+            let found: Option<(Uuid, i64)> = tx
+                .query_row(
+                    "SELECT s.user_id, s.created_at FROM sessions s JOIN users u ON u.id = s.user_id
+                     WHERE s.token_hash = ?1 AND u.locked_at IS NULL
+                       AND s.last_seen_at + u.auto_logout_minutes * 60000000 > ?2",
+                    params![token_hash, now_us],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()
+                .map_err(map_err)?;
+            let Some((user_id, created_at)) = found else {
+                // Idle or belonging to a locked user: remove it so it can never come back. The
+                // closure succeeds so that this delete commits.
+                tx.execute("DELETE FROM sessions WHERE token_hash = ?1", [&token_hash])
+                    .map_err(map_err)?;
+                return Ok(None);
+            };
+            tx.execute(
+                "UPDATE sessions SET last_seen_at = ?2 WHERE token_hash = ?1",
+                params![token_hash, now_us],
+            )
+            .map_err(map_err)?;
+            let user = load_user(tx, user_id)?;
+            let expires_at = now + chrono::Duration::minutes(i64::from(user.auto_logout_minutes));
+            Ok(Some(SessionUser {
+                user,
+                created_at: from_micros(created_at)?,
+                expires_at,
+            }))
+        })
+        .await?
+        .ok_or(StoreError::NotFound)
+    }
+
+    async fn delete_session(&self, token_hash: &str) -> StoreResult<()> {
+        let token_hash = token_hash.to_string();
+        self.write(move |tx| {
+            tx.execute("DELETE FROM sessions WHERE token_hash = ?1", [token_hash])
+                .map_err(map_err)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn lock_user(&self, audit: &Audit, user_id: Uuid) -> StoreResult<User> {
+        let audit = audit.clone();
+        self.write(move |tx| {
+            let updated = tx
+                .execute(
+                    "UPDATE users SET locked_at = COALESCE(locked_at, ?2) WHERE id = ?1",
+                    params![user_id, micros(audit.at)],
+                )
+                .map_err(map_err)?;
+            if updated == 0 {
+                return Err(StoreError::NotFound);
+            }
+            tx.execute("DELETE FROM sessions WHERE user_id = ?1", [user_id])
+                .map_err(map_err)?;
+            let user = load_user(tx, user_id)?;
+            OwnedEvent {
+                customer_id: user.customer_id,
+                action: "user.lock",
+                target_type: "user",
+                target_id: Some(user_id.to_string()),
+                patient_id: None,
+            }
+            .write(tx, &audit)?;
+            Ok(user)
+        })
+        .await
+    }
+}
