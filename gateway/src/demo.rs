@@ -79,6 +79,7 @@ pub async fn seed(store: &dyn Store, now: DateTime<Utc>) -> anyhow::Result<DemoR
                     mobile_phone: None,
                     auto_logout_minutes: 30,
                     practice_ids: vec![practice.id],
+                    restricted_programs: Vec::new(),
                 },
             )
             .await?;

@@ -35,6 +35,17 @@ pub trait Accounts: Send + Sync {
     /// is deleted on the way).
     async fn use_session(&self, token_hash: &str, now: DateTime<Utc>) -> StoreResult<SessionUser>;
     async fn delete_session(&self, token_hash: &str) -> StoreResult<()>;
-    /// Locks a user and ends all their sessions in one transaction.
-    async fn lock_user(&self, audit: &Audit, user_id: Uuid) -> StoreResult<User>;
+    async fn update_user(&self, audit: &Audit, id: Uuid, patch: UserPatch) -> StoreResult<User>;
+    /// What the user must hand over before being locked.
+    async fn outstanding(&self, user_id: Uuid) -> StoreResult<Outstanding>;
+    /// In one transaction: if the user has outstanding items, hands them to `reassign_to` (or,
+    /// without one, changes nothing and reports them); then locks the user and ends all their
+    /// sessions.
+    async fn lock_user(
+        &self,
+        audit: &Audit,
+        user_id: Uuid,
+        reassign_to: Option<Uuid>,
+    ) -> StoreResult<LockOutcome>;
+    async fn unlock_user(&self, audit: &Audit, user_id: Uuid) -> StoreResult<User>;
 }

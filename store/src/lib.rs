@@ -15,6 +15,7 @@ mod model;
 mod patients;
 mod postgres;
 mod sqlite;
+mod tenancy;
 #[cfg(feature = "testing")]
 pub mod testing;
 
@@ -30,12 +31,13 @@ pub use model::*;
 pub use patients::Patients;
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
+pub use tenancy::Tenancy;
 
 /// The store API: one trait per aggregate, each method one use case and one transaction. Every
 /// method that changes data or reads patient data takes an [`Audit`] and writes the audit row in
 /// the same transaction.
 #[async_trait]
-pub trait Store: Accounts + Patients + AuditLog + Send + Sync + 'static {
+pub trait Store: Accounts + Tenancy + Patients + AuditLog + Send + Sync + 'static {
     fn backend(&self) -> Backend;
 
     /// Applies the embedded migrations not yet applied. Safe to call concurrently.

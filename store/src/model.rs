@@ -128,6 +128,43 @@ pub struct Practice {
     pub created_at: DateTime<Utc>,
 }
 
+/// Changes to a practice; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct PracticePatch {
+    pub name: Option<String>,
+    pub timezone: Option<String>,
+    pub sms_number: Option<String>,
+    pub escalation_delay_minutes: Option<i32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PracticeGroup {
+    pub id: Uuid,
+    pub customer_id: Uuid,
+    pub name: String,
+    pub default_user_ids: Vec<Uuid>,
+    pub practice_ids: Vec<Uuid>,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewPracticeGroup {
+    pub customer_id: Uuid,
+    pub name: String,
+    pub default_user_ids: Vec<Uuid>,
+    pub practice_ids: Vec<Uuid>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct PracticeGroupPatch {
+    pub name: Option<String>,
+    pub default_user_ids: Option<Vec<Uuid>>,
+    pub practice_ids: Option<Vec<Uuid>>,
+}
+
+/// A customer may group its practices only from this many practices on.
+pub const MIN_PRACTICES_FOR_GROUPS: i64 = 10;
+
 #[derive(Debug, Clone)]
 pub struct NewPractice {
     pub customer_id: Uuid,
@@ -153,6 +190,8 @@ pub struct User {
     pub locked_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub practice_ids: Vec<Uuid>,
+    /// Programs whose patients this user may not see (when all of a patient's programs are here).
+    pub restricted_programs: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -168,6 +207,47 @@ pub struct NewUser {
     pub mobile_phone: Option<String>,
     pub auto_logout_minutes: i32,
     pub practice_ids: Vec<Uuid>,
+    pub restricted_programs: Vec<String>,
+}
+
+/// Changes to a user; `None` leaves a field as it is. Lists replace the whole list.
+#[derive(Debug, Clone, Default)]
+pub struct UserPatch {
+    pub email: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub title: Option<String>,
+    pub role: Option<Role>,
+    pub mobile_phone: Option<Option<String>>,
+    pub auto_logout_minutes: Option<i32>,
+    pub practice_ids: Option<Vec<Uuid>>,
+    pub restricted_programs: Option<Vec<String>>,
+    pub password_hash: Option<String>,
+}
+
+/// What a user is responsible for that someone else must take over before the user is locked.
+/// Later features add their own lists (open alerts, on-call windows, care-team places, unread
+/// patient messages only they would see).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Outstanding {
+    /// Customers whose default users include this user.
+    pub customer_default_user_of: Vec<Uuid>,
+    /// Practice groups whose default users include this user.
+    pub practice_group_default_user_of: Vec<Uuid>,
+}
+
+impl Outstanding {
+    pub fn is_empty(&self) -> bool {
+        self.customer_default_user_of.is_empty() && self.practice_group_default_user_of.is_empty()
+    }
+}
+
+/// The result of a lock request.
+#[derive(Debug, Clone)]
+pub enum LockOutcome {
+    Locked(User),
+    /// Nothing changed: the user has outstanding items and no one to hand them to.
+    Outstanding(Outstanding),
 }
 
 /// A live session joined with its user, as the authentication middleware needs it.

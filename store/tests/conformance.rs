@@ -7,8 +7,8 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 use store::testing::{TestPostgres, TestStore};
 use store::{
-    Audit, AuditFilter, NewCustomer, NewPatient, NewPractice, NewUser, Page, Role, Store,
-    StoreError,
+    Audit, AuditFilter, LockOutcome, NewCustomer, NewPatient, NewPractice, NewUser, Page, Role,
+    Store, StoreError,
 };
 use uuid::Uuid;
 
@@ -52,6 +52,14 @@ conformance!(
     the_audit_log_filters_by_user_patient_and_time_and_pages,
     the_audit_log_refuses_updates_and_deletes,
     a_failed_operation_writes_no_audit_row,
+    default_users_join_practices_created_afterwards,
+    default_users_must_belong_to_the_customer,
+    groups_need_ten_practices_and_a_practice_joins_at_most_one,
+    a_groups_default_users_replace_the_customers_for_its_practices,
+    deleting_a_group_falls_back_to_the_customers_default_users,
+    locking_with_outstanding_items_needs_someone_to_hand_them_to,
+    a_user_update_replaces_practices_and_restrictions,
+    practice_settings_change_and_membership_is_replaced,
 );
 
 fn t0() -> DateTime<Utc> {
@@ -104,6 +112,7 @@ fn staff(customer_id: Uuid, username: &str, practice_ids: Vec<Uuid>) -> NewUser 
         mobile_phone: Some("+15555550100".into()),
         auto_logout_minutes: 15,
         practice_ids,
+        restricted_programs: Vec::new(),
     }
 }
 
@@ -289,7 +298,10 @@ async fn creating_the_super_admin_twice_resets_its_password_and_unlocks_it(db: &
         .upsert_super_admin(&audit_at(t0()), "root", "hash-1")
         .await
         .unwrap();
-    store.lock_user(&audit_at(t0()), first.id).await.unwrap();
+    store
+        .lock_user(&audit_at(t0()), first.id, None)
+        .await
+        .unwrap();
     let second = store
         .upsert_super_admin(&audit_at(t0()), "ROOT", "hash-2")
         .await
@@ -355,7 +367,13 @@ async fn locking_a_user_ends_their_sessions_at_once(db: &TestStore) {
         .create_session("hash-d", other.id, t0())
         .await
         .unwrap();
-    let locked = store.lock_user(&audit_at(t0()), user.id).await.unwrap();
+    let LockOutcome::Locked(locked) = store
+        .lock_user(&audit_at(t0()), user.id, None)
+        .await
+        .unwrap()
+    else {
+        panic!("nothing outstanding")
+    };
     assert_eq!(locked.locked_at, Some(t0()));
     assert!(matches!(
         store.use_session("hash-c", t0()).await,
@@ -366,7 +384,7 @@ async fn locking_a_user_ends_their_sessions_at_once(db: &TestStore) {
         "other users keep their sessions"
     );
     assert!(matches!(
-        store.lock_user(&audit_at(t0()), Uuid::now_v7()).await,
+        store.lock_user(&audit_at(t0()), Uuid::now_v7(), None).await,
         Err(StoreError::NotFound)
     ));
 }
@@ -545,6 +563,410 @@ async fn a_failed_operation_writes_no_audit_row(db: &TestStore) {
         .unwrap()
         .len();
     assert_eq!(before, after);
+}
+
+async fn default_users_join_practices_created_afterwards(db: &TestStore) {
+    let store = db.store().await;
+    let (customer_id, existing) = customer_and_practice(&store, "+15555550011").await;
+    let user = store
+        .create_user(&audit_at(t0()), staff(customer_id, "kim", vec![]))
+        .await
+        .unwrap();
+    let set = store
+        .set_customer_default_users(&audit_at(t0()), customer_id, vec![user.id])
+        .await
+        .unwrap();
+    assert_eq!(set, vec![user.id]);
+    let later = new_practice(&store, customer_id, "+15555550012").await;
+    assert_eq!(store.practice_users(later).await.unwrap(), vec![user.id]);
+    assert!(
+        store.practice_users(existing).await.unwrap().is_empty(),
+        "existing practices are left alone"
+    );
+    assert_eq!(
+        store.practice_default_users(later).await.unwrap(),
+        vec![user.id]
+    );
+}
+
+async fn default_users_must_belong_to_the_customer(db: &TestStore) {
+    let store = db.store().await;
+    let (customer_a, _) = customer_and_practice(&store, "+15555550013").await;
+    let (customer_b, practice_b) = customer_and_practice(&store, "+15555550014").await;
+    let outsider = store
+        .create_user(&audit_at(t0()), staff(customer_a, "lee", vec![]))
+        .await
+        .unwrap();
+    let err = store
+        .set_customer_default_users(&audit_at(t0()), customer_b, vec![outsider.id])
+        .await
+        .unwrap_err();
+    assert!(err.is_conflict_on("users_of_customer"), "{err:?}");
+    let err = store
+        .set_practice_users(&audit_at(t0()), practice_b, vec![outsider.id])
+        .await
+        .unwrap_err();
+    assert!(err.is_conflict_on("users_of_customer"), "{err:?}");
+}
+
+async fn new_practice(store: &Arc<dyn Store>, customer_id: Uuid, sms: &str) -> Uuid {
+    store
+        .create_practice(
+            &audit_at(t0()),
+            NewPractice {
+                customer_id,
+                name: format!("Practice {sms}"),
+                timezone: "UTC".into(),
+                sms_number: sms.into(),
+            },
+        )
+        .await
+        .unwrap()
+        .id
+}
+
+async fn customer_with_practices(
+    store: &Arc<dyn Store>,
+    n: usize,
+    prefix: &str,
+) -> (Uuid, Vec<Uuid>) {
+    let customer = store
+        .create_customer(&audit_at(t0()), NewCustomer { name: "Big".into() })
+        .await
+        .unwrap();
+    let mut practices = Vec::new();
+    for i in 0..n {
+        practices.push(new_practice(store, customer.id, &format!("+1555{prefix}{i:03}")).await);
+    }
+    (customer.id, practices)
+}
+
+fn group(
+    customer_id: Uuid,
+    name: &str,
+    practice_ids: Vec<Uuid>,
+    default_user_ids: Vec<Uuid>,
+) -> store::NewPracticeGroup {
+    store::NewPracticeGroup {
+        customer_id,
+        name: name.into(),
+        default_user_ids,
+        practice_ids,
+    }
+}
+
+async fn groups_need_ten_practices_and_a_practice_joins_at_most_one(db: &TestStore) {
+    let store = db.store().await;
+    let (customer_id, practices) = customer_with_practices(&store, 9, "601").await;
+    let err = store
+        .create_practice_group(
+            &audit_at(t0()),
+            group(customer_id, "North", practices[..2].to_vec(), vec![]),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        err.is_conflict_on("practice_groups_minimum_practices"),
+        "{err:?}"
+    );
+    let tenth = new_practice(&store, customer_id, "+15556029999").await;
+    let north = store
+        .create_practice_group(
+            &audit_at(t0()),
+            group(customer_id, "North", vec![practices[0], tenth], vec![]),
+        )
+        .await
+        .unwrap();
+    let mut expected = vec![practices[0], tenth];
+    expected.sort();
+    assert_eq!(north.practice_ids, expected);
+    let err = store
+        .create_practice_group(
+            &audit_at(t0()),
+            group(
+                customer_id,
+                "South",
+                vec![practices[0], practices[1]],
+                vec![],
+            ),
+        )
+        .await
+        .unwrap_err();
+    assert!(err.is_conflict_on("practices_practice_group_id"), "{err:?}");
+    assert!(
+        store
+            .get_practice(practices[1])
+            .await
+            .unwrap()
+            .practice_group_id
+            .is_none(),
+        "nothing half-done"
+    );
+    let err = store
+        .create_practice_group(&audit_at(t0()), group(customer_id, "north", vec![], vec![]))
+        .await
+        .unwrap_err();
+    assert!(
+        err.is_conflict_on("practice_groups_customer_id_name_key"),
+        "{err:?}"
+    );
+}
+
+async fn a_groups_default_users_replace_the_customers_for_its_practices(db: &TestStore) {
+    let store = db.store().await;
+    let (customer_id, practices) = customer_with_practices(&store, 10, "603").await;
+    let customer_default = store
+        .create_user(&audit_at(t0()), staff(customer_id, "cd", vec![]))
+        .await
+        .unwrap();
+    let group_default = store
+        .create_user(&audit_at(t0()), staff(customer_id, "gd", vec![]))
+        .await
+        .unwrap();
+    store
+        .set_customer_default_users(&audit_at(t0()), customer_id, vec![customer_default.id])
+        .await
+        .unwrap();
+    let g = store
+        .create_practice_group(
+            &audit_at(t0()),
+            group(
+                customer_id,
+                "East",
+                vec![practices[0]],
+                vec![group_default.id],
+            ),
+        )
+        .await
+        .unwrap();
+    assert_eq!(g.default_user_ids, vec![group_default.id]);
+    assert_eq!(
+        store.practice_default_users(practices[0]).await.unwrap(),
+        vec![group_default.id]
+    );
+    assert_eq!(
+        store.practice_default_users(practices[1]).await.unwrap(),
+        vec![customer_default.id]
+    );
+    assert!(
+        store
+            .practice_users(practices[0])
+            .await
+            .unwrap()
+            .contains(&group_default.id),
+        "group defaults join its practices"
+    );
+    let moved = store
+        .update_practice_group(
+            &audit_at(t0()),
+            g.id,
+            store::PracticeGroupPatch {
+                practice_ids: Some(vec![practices[1]]),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(moved.practice_ids, vec![practices[1]]);
+    assert_eq!(
+        store.practice_default_users(practices[0]).await.unwrap(),
+        vec![customer_default.id]
+    );
+}
+
+async fn deleting_a_group_falls_back_to_the_customers_default_users(db: &TestStore) {
+    let store = db.store().await;
+    let (customer_id, practices) = customer_with_practices(&store, 10, "604").await;
+    let customer_default = store
+        .create_user(&audit_at(t0()), staff(customer_id, "cd2", vec![]))
+        .await
+        .unwrap();
+    let group_default = store
+        .create_user(&audit_at(t0()), staff(customer_id, "gd2", vec![]))
+        .await
+        .unwrap();
+    store
+        .set_customer_default_users(&audit_at(t0()), customer_id, vec![customer_default.id])
+        .await
+        .unwrap();
+    let g = store
+        .create_practice_group(
+            &audit_at(t0()),
+            group(
+                customer_id,
+                "West",
+                vec![practices[2]],
+                vec![group_default.id],
+            ),
+        )
+        .await
+        .unwrap();
+    store
+        .delete_practice_group(&audit_at(t0()), g.id)
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.get_practice_group(g.id).await,
+        Err(StoreError::NotFound)
+    ));
+    assert_eq!(
+        store.practice_default_users(practices[2]).await.unwrap(),
+        vec![customer_default.id]
+    );
+    assert!(
+        store
+            .list_practice_groups(customer_id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+async fn locking_with_outstanding_items_needs_someone_to_hand_them_to(db: &TestStore) {
+    let store = db.store().await;
+    let (customer_id, _) = customer_and_practice(&store, "+15555550015").await;
+    let leaving = store
+        .create_user(&audit_at(t0()), staff(customer_id, "leaving", vec![]))
+        .await
+        .unwrap();
+    let successor = store
+        .create_user(&audit_at(t0()), staff(customer_id, "successor", vec![]))
+        .await
+        .unwrap();
+    store
+        .set_customer_default_users(&audit_at(t0()), customer_id, vec![leaving.id])
+        .await
+        .unwrap();
+    store
+        .create_session("hash-leaving", leaving.id, t0())
+        .await
+        .unwrap();
+
+    let outstanding = store.outstanding(leaving.id).await.unwrap();
+    assert_eq!(outstanding.customer_default_user_of, vec![customer_id]);
+    match store
+        .lock_user(&audit_at(t0()), leaving.id, None)
+        .await
+        .unwrap()
+    {
+        LockOutcome::Outstanding(items) => assert_eq!(items, outstanding),
+        LockOutcome::Locked(_) => panic!("must not lock with outstanding items and no successor"),
+    }
+    assert!(
+        store
+            .get_user(leaving.id)
+            .await
+            .unwrap()
+            .locked_at
+            .is_none()
+    );
+    assert!(
+        store.use_session("hash-leaving", t0()).await.is_ok(),
+        "nothing changed"
+    );
+
+    let LockOutcome::Locked(locked) = store
+        .lock_user(&audit_at(t0()), leaving.id, Some(successor.id))
+        .await
+        .unwrap()
+    else {
+        panic!("hand-over then lock");
+    };
+    assert!(locked.locked_at.is_some());
+    assert_eq!(
+        store.customer_default_users(customer_id).await.unwrap(),
+        vec![successor.id]
+    );
+    assert!(store.outstanding(leaving.id).await.unwrap().is_empty());
+    assert!(matches!(
+        store.use_session("hash-leaving", t0()).await,
+        Err(StoreError::NotFound)
+    ));
+    let unlocked = store
+        .unlock_user(&audit_at(t0()), leaving.id)
+        .await
+        .unwrap();
+    assert!(unlocked.locked_at.is_none());
+}
+
+async fn a_user_update_replaces_practices_and_restrictions(db: &TestStore) {
+    let store = db.store().await;
+    let (customer_id, p1) = customer_and_practice(&store, "+15555550016").await;
+    let p2 = new_practice(&store, customer_id, "+15555550017").await;
+    let user = store
+        .create_user(&audit_at(t0()), staff(customer_id, "mo", vec![p1]))
+        .await
+        .unwrap();
+    let patch = store::UserPatch {
+        title: Some("NP".into()),
+        practice_ids: Some(vec![p2]),
+        restricted_programs: Some(vec!["behavioral".into()]),
+        auto_logout_minutes: Some(5),
+        mobile_phone: Some(None),
+        ..Default::default()
+    };
+    let updated = store
+        .update_user(&audit_at(t0()), user.id, patch)
+        .await
+        .unwrap();
+    assert_eq!(updated.title, "NP");
+    assert_eq!(updated.practice_ids, vec![p2]);
+    assert_eq!(updated.restricted_programs, vec!["behavioral".to_string()]);
+    assert_eq!(updated.auto_logout_minutes, 5);
+    assert_eq!(updated.mobile_phone, None);
+    assert_eq!(updated.first_name, user.first_name, "untouched fields stay");
+    assert!(matches!(
+        store
+            .update_user(&audit_at(t0()), Uuid::now_v7(), store::UserPatch::default())
+            .await,
+        Err(StoreError::NotFound)
+    ));
+}
+
+async fn practice_settings_change_and_membership_is_replaced(db: &TestStore) {
+    let store = db.store().await;
+    let (customer_id, practice_id) = customer_and_practice(&store, "+15555550018").await;
+    let a = store
+        .create_user(&audit_at(t0()), staff(customer_id, "pa", vec![practice_id]))
+        .await
+        .unwrap();
+    let b = store
+        .create_user(&audit_at(t0()), staff(customer_id, "pb", vec![]))
+        .await
+        .unwrap();
+    let patch = store::PracticePatch {
+        escalation_delay_minutes: Some(5),
+        name: Some("Renamed".into()),
+        ..Default::default()
+    };
+    let practice = store
+        .update_practice(&audit_at(t0()), practice_id, patch)
+        .await
+        .unwrap();
+    assert_eq!(practice.escalation_delay_minutes, 5);
+    assert_eq!(practice.name, "Renamed");
+    assert_eq!(practice.timezone, "America/New_York");
+    assert_eq!(
+        store
+            .set_practice_users(&audit_at(t0()), practice_id, vec![b.id])
+            .await
+            .unwrap(),
+        vec![b.id]
+    );
+    assert!(store.get_user(a.id).await.unwrap().practice_ids.is_empty());
+    let other = new_practice(&store, customer_id, "+15555550019").await;
+    let err = store
+        .update_practice(
+            &audit_at(t0()),
+            other,
+            store::PracticePatch {
+                sms_number: Some("+15555550018".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap_err();
+    assert!(err.is_conflict_on("practices_sms_number_key"), "{err:?}");
 }
 
 /// Runs SQL outside the store API, to check what the database itself refuses.

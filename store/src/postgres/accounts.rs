@@ -69,6 +69,14 @@ impl Accounts for PostgresStore {
             )
             .await
             .map_err(map_err)?;
+        // The customer's default users join every new practice.
+        tx.execute(
+            "INSERT INTO user_practices (user_id, practice_id)
+             SELECT user_id, $1 FROM customer_default_users WHERE customer_id = $2",
+            &[&id, &new.customer_id],
+        )
+        .await
+        .map_err(map_err)?;
         let practice = practice_from_row(&row);
         let event = AuditEvent {
             customer_id: Some(new.customer_id),
@@ -141,6 +149,14 @@ impl Accounts for PostgresStore {
             tx.execute(
                 "INSERT INTO user_practices (user_id, practice_id) VALUES ($1, $2)",
                 &[&id, practice_id],
+            )
+            .await
+            .map_err(map_err)?;
+        }
+        for program in &new.restricted_programs {
+            tx.execute(
+                "INSERT INTO user_restricted_programs (user_id, program) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                &[&id, program],
             )
             .await
             .map_err(map_err)?;
@@ -289,19 +305,138 @@ impl Accounts for PostgresStore {
         Ok(())
     }
 
-    async fn lock_user(&self, audit: &Audit, user_id: Uuid) -> StoreResult<User> {
+    async fn update_user(&self, audit: &Audit, id: Uuid, patch: UserPatch) -> StoreResult<User> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(map_err)?;
-        let updated = tx
-            .execute(
-                "UPDATE users SET locked_at = COALESCE(locked_at, $2) WHERE id = $1",
-                &[&user_id, &audit.at],
+        let current = load_user(&tx, id).await?;
+        let role = patch.role.unwrap_or(current.role);
+        let mobile_phone = patch
+            .mobile_phone
+            .clone()
+            .unwrap_or(current.mobile_phone.clone());
+        tx.execute(
+            "UPDATE users SET email = $2, first_name = $3, last_name = $4, title = $5, role = $6,
+                              mobile_phone = $7, auto_logout_minutes = $8, password_hash = $9
+             WHERE id = $1",
+            &[
+                &id,
+                &patch.email.as_ref().unwrap_or(&current.email),
+                &patch.first_name.as_ref().unwrap_or(&current.first_name),
+                &patch.last_name.as_ref().unwrap_or(&current.last_name),
+                &patch.title.as_ref().unwrap_or(&current.title),
+                &role.as_str(),
+                &mobile_phone,
+                &patch
+                    .auto_logout_minutes
+                    .unwrap_or(current.auto_logout_minutes),
+                &patch
+                    .password_hash
+                    .as_ref()
+                    .unwrap_or(&current.password_hash),
+            ],
+        )
+        .await
+        .map_err(map_err)?;
+        if let Some(practice_ids) = &patch.practice_ids {
+            tx.execute("DELETE FROM user_practices WHERE user_id = $1", &[&id])
+                .await
+                .map_err(map_err)?;
+            for practice_id in practice_ids {
+                tx.execute(
+                    "INSERT INTO user_practices (user_id, practice_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                    &[&id, practice_id],
+                )
+                .await
+                .map_err(map_err)?;
+            }
+        }
+        if let Some(programs) = &patch.restricted_programs {
+            tx.execute(
+                "DELETE FROM user_restricted_programs WHERE user_id = $1",
+                &[&id],
             )
             .await
             .map_err(map_err)?;
-        if updated == 0 {
-            return Err(StoreError::NotFound);
+            for program in programs {
+                tx.execute(
+                    "INSERT INTO user_restricted_programs (user_id, program) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                    &[&id, program],
+                )
+                .await
+                .map_err(map_err)?;
+            }
         }
+        let action = if patch.password_hash.is_some() {
+            "user.update_with_password"
+        } else {
+            "user.update"
+        };
+        let event = AuditEvent {
+            customer_id: current.customer_id,
+            action,
+            target_type: "user",
+            target_id: Some(id.to_string()),
+            patient_id: None,
+        };
+        insert_audit(&tx, audit, &event).await?;
+        let user = load_user(&tx, id).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(user)
+    }
+
+    async fn outstanding(&self, user_id: Uuid) -> StoreResult<Outstanding> {
+        let client = self.client().await?;
+        load_user(&client, user_id).await?;
+        outstanding_of(&client, user_id).await
+    }
+
+    async fn lock_user(
+        &self,
+        audit: &Audit,
+        user_id: Uuid,
+        reassign_to: Option<Uuid>,
+    ) -> StoreResult<LockOutcome> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(map_err)?;
+        // Row lock: a concurrent hand-over to this user waits until we are done.
+        tx.query_opt("SELECT id FROM users WHERE id = $1 FOR UPDATE", &[&user_id])
+            .await
+            .map_err(map_err)?
+            .ok_or(StoreError::NotFound)?;
+        let outstanding = outstanding_of(&tx, user_id).await?;
+        if !outstanding.is_empty() {
+            let Some(successor) = reassign_to else {
+                return Ok(LockOutcome::Outstanding(outstanding));
+            };
+            for table in ["customer_default_users", "practice_group_default_users"] {
+                let owner = if table == "customer_default_users" {
+                    "customer_id"
+                } else {
+                    "practice_group_id"
+                };
+                tx.execute(
+                    &format!(
+                        "INSERT INTO {table} ({owner}, user_id) SELECT {owner}, $2 FROM {table} WHERE user_id = $1
+                         ON CONFLICT DO NOTHING"
+                    ),
+                    &[&user_id, &successor],
+                )
+                .await
+                .map_err(map_err)?;
+                tx.execute(
+                    &format!("DELETE FROM {table} WHERE user_id = $1"),
+                    &[&user_id],
+                )
+                .await
+                .map_err(map_err)?;
+            }
+        }
+        tx.execute(
+            "UPDATE users SET locked_at = COALESCE(locked_at, $2) WHERE id = $1",
+            &[&user_id, &audit.at],
+        )
+        .await
+        .map_err(map_err)?;
         tx.execute("DELETE FROM sessions WHERE user_id = $1", &[&user_id])
             .await
             .map_err(map_err)?;
@@ -315,6 +450,50 @@ impl Accounts for PostgresStore {
         };
         insert_audit(&tx, audit, &event).await?;
         tx.commit().await.map_err(map_err)?;
+        Ok(LockOutcome::Locked(user))
+    }
+
+    async fn unlock_user(&self, audit: &Audit, user_id: Uuid) -> StoreResult<User> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(map_err)?;
+        let updated = tx
+            .execute(
+                "UPDATE users SET locked_at = NULL WHERE id = $1",
+                &[&user_id],
+            )
+            .await
+            .map_err(map_err)?;
+        if updated == 0 {
+            return Err(StoreError::NotFound);
+        }
+        let user = load_user(&tx, user_id).await?;
+        let event = AuditEvent {
+            customer_id: user.customer_id,
+            action: "user.unlock",
+            target_type: "user",
+            target_id: Some(user_id.to_string()),
+            patient_id: None,
+        };
+        insert_audit(&tx, audit, &event).await?;
+        tx.commit().await.map_err(map_err)?;
         Ok(user)
     }
+}
+
+async fn outstanding_of(client: &impl GenericClient, user_id: Uuid) -> StoreResult<Outstanding> {
+    let customers = client
+        .query("SELECT customer_id FROM customer_default_users WHERE user_id = $1 ORDER BY customer_id", &[&user_id])
+        .await
+        .map_err(map_err)?;
+    let groups = client
+        .query(
+            "SELECT practice_group_id FROM practice_group_default_users WHERE user_id = $1 ORDER BY practice_group_id",
+            &[&user_id],
+        )
+        .await
+        .map_err(map_err)?;
+    Ok(Outstanding {
+        customer_default_user_of: customers.iter().map(|r| r.get(0)).collect(),
+        practice_group_default_user_of: groups.iter().map(|r| r.get(0)).collect(),
+    })
 }

@@ -8,6 +8,7 @@ mod accounts;
 mod audit;
 mod patients;
 mod rows;
+mod tenancy;
 
 use std::str::FromStr;
 use std::time::Duration;

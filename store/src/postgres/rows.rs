@@ -12,7 +12,8 @@ pub const PRACTICE_COLUMNS: &str = "id, customer_id, name, timezone, sms_number,
 /// `u` is the users table alias; practice ids are aggregated so a user is one row.
 pub const USER_COLUMNS: &str = "u.id, u.customer_id, u.username, u.password_hash, u.role, u.email,
     u.first_name, u.last_name, u.title, u.mobile_phone, u.auto_logout_minutes, u.locked_at, u.created_at,
-    ARRAY(SELECT up.practice_id FROM user_practices up WHERE up.user_id = u.id ORDER BY up.practice_id)";
+    ARRAY(SELECT up.practice_id FROM user_practices up WHERE up.user_id = u.id ORDER BY up.practice_id),
+    ARRAY(SELECT rp.program FROM user_restricted_programs rp WHERE rp.user_id = u.id ORDER BY rp.program)";
 
 /// `p` is the patients table alias.
 pub const PATIENT_COLUMNS: &str = "p.id, p.practice_id, p.first_name, p.last_name, p.dob, p.mobile_phone,
@@ -58,6 +59,7 @@ pub fn user_from_row(row: &Row) -> StoreResult<User> {
         locked_at: row.get(11),
         created_at: row.get(12),
         practice_ids: row.get(13),
+        restricted_programs: row.get(14),
     })
 }
 

@@ -67,6 +67,13 @@ impl Accounts for SqliteStore {
                 ],
             )
             .map_err(map_err)?;
+            // The customer's default users join every new practice.
+            tx.execute(
+                "INSERT INTO user_practices (user_id, practice_id)
+                 SELECT user_id, ?1 FROM customer_default_users WHERE customer_id = ?2",
+                params![id, new.customer_id],
+            )
+            .map_err(map_err)?;
             OwnedEvent {
                 customer_id: Some(new.customer_id),
                 action: "practice.create",
@@ -147,6 +154,13 @@ impl Accounts for SqliteStore {
                 tx.execute(
                     "INSERT INTO user_practices (user_id, practice_id) VALUES (?1, ?2)",
                     params![id, practice_id],
+                )
+                .map_err(map_err)?;
+            }
+            for program in &new.restricted_programs {
+                tx.execute(
+                    "INSERT OR IGNORE INTO user_restricted_programs (user_id, program) VALUES (?1, ?2)",
+                    params![id, program],
                 )
                 .map_err(map_err)?;
             }
@@ -304,20 +318,104 @@ impl Accounts for SqliteStore {
         .await
     }
 
-    async fn lock_user(&self, audit: &Audit, user_id: Uuid) -> StoreResult<User> {
+    async fn update_user(&self, audit: &Audit, id: Uuid, patch: UserPatch) -> StoreResult<User> {
         let audit = audit.clone();
         self.write(move |tx| {
-            let updated = tx
-                .execute(
-                    "UPDATE users SET locked_at = COALESCE(locked_at, ?2) WHERE id = ?1",
-                    params![user_id, micros(audit.at)],
-                )
-                .map_err(map_err)?;
-            if updated == 0 {
-                return Err(StoreError::NotFound);
+            let current = load_user(tx, id)?;
+            let role = patch.role.unwrap_or(current.role);
+            let mobile_phone = patch.mobile_phone.clone().unwrap_or(current.mobile_phone.clone());
+            tx.execute(
+                "UPDATE users SET email = ?2, first_name = ?3, last_name = ?4, title = ?5, role = ?6,
+                                  mobile_phone = ?7, auto_logout_minutes = ?8, password_hash = ?9
+                 WHERE id = ?1",
+                params![
+                    id,
+                    patch.email.as_ref().unwrap_or(&current.email),
+                    patch.first_name.as_ref().unwrap_or(&current.first_name),
+                    patch.last_name.as_ref().unwrap_or(&current.last_name),
+                    patch.title.as_ref().unwrap_or(&current.title),
+                    role.as_str(),
+                    mobile_phone,
+                    patch.auto_logout_minutes.unwrap_or(current.auto_logout_minutes),
+                    patch.password_hash.as_ref().unwrap_or(&current.password_hash),
+                ],
+            )
+            .map_err(map_err)?;
+            if let Some(practice_ids) = &patch.practice_ids {
+                tx.execute("DELETE FROM user_practices WHERE user_id = ?1", [id]).map_err(map_err)?;
+                for practice_id in practice_ids {
+                    tx.execute(
+                        "INSERT OR IGNORE INTO user_practices (user_id, practice_id) VALUES (?1, ?2)",
+                        params![id, practice_id],
+                    )
+                    .map_err(map_err)?;
+                }
             }
-            tx.execute("DELETE FROM sessions WHERE user_id = ?1", [user_id])
-                .map_err(map_err)?;
+            if let Some(programs) = &patch.restricted_programs {
+                tx.execute("DELETE FROM user_restricted_programs WHERE user_id = ?1", [id]).map_err(map_err)?;
+                for program in programs {
+                    tx.execute(
+                        "INSERT OR IGNORE INTO user_restricted_programs (user_id, program) VALUES (?1, ?2)",
+                        params![id, program],
+                    )
+                    .map_err(map_err)?;
+                }
+            }
+            let action = if patch.password_hash.is_some() { "user.update_with_password" } else { "user.update" };
+            OwnedEvent {
+                customer_id: current.customer_id,
+                action,
+                target_type: "user",
+                target_id: Some(id.to_string()),
+                patient_id: None,
+            }
+            .write(tx, &audit)?;
+            load_user(tx, id)
+        })
+        .await
+    }
+
+    async fn outstanding(&self, user_id: Uuid) -> StoreResult<Outstanding> {
+        self.call(move |conn| {
+            load_user(conn, user_id)?;
+            outstanding_of(conn, user_id)
+        })
+        .await
+    }
+
+    async fn lock_user(
+        &self,
+        audit: &Audit,
+        user_id: Uuid,
+        reassign_to: Option<Uuid>,
+    ) -> StoreResult<LockOutcome> {
+        let audit = audit.clone();
+        self.write(move |tx| {
+            load_user(tx, user_id)?;
+            let outstanding = outstanding_of(tx, user_id)?;
+            if !outstanding.is_empty() {
+                let Some(successor) = reassign_to else {
+                    return Ok(LockOutcome::Outstanding(outstanding));
+                };
+                for (table, owner) in
+                    [("customer_default_users", "customer_id"), ("practice_group_default_users", "practice_group_id")]
+                {
+                    tx.execute(
+                        &format!(
+                            "INSERT OR IGNORE INTO {table} ({owner}, user_id) SELECT {owner}, ?2 FROM {table} WHERE user_id = ?1"
+                        ),
+                        params![user_id, successor],
+                    )
+                    .map_err(map_err)?;
+                    tx.execute(&format!("DELETE FROM {table} WHERE user_id = ?1"), [user_id]).map_err(map_err)?;
+                }
+            }
+            tx.execute(
+                "UPDATE users SET locked_at = COALESCE(locked_at, ?2) WHERE id = ?1",
+                params![user_id, micros(audit.at)],
+            )
+            .map_err(map_err)?;
+            tx.execute("DELETE FROM sessions WHERE user_id = ?1", [user_id]).map_err(map_err)?;
             let user = load_user(tx, user_id)?;
             OwnedEvent {
                 customer_id: user.customer_id,
@@ -327,8 +425,46 @@ impl Accounts for SqliteStore {
                 patient_id: None,
             }
             .write(tx, &audit)?;
+            Ok(LockOutcome::Locked(user))
+        })
+        .await
+    }
+
+    async fn unlock_user(&self, audit: &Audit, user_id: Uuid) -> StoreResult<User> {
+        let audit = audit.clone();
+        self.write(move |tx| {
+            let updated = tx
+                .execute("UPDATE users SET locked_at = NULL WHERE id = ?1", [user_id])
+                .map_err(map_err)?;
+            if updated == 0 {
+                return Err(StoreError::NotFound);
+            }
+            let user = load_user(tx, user_id)?;
+            OwnedEvent {
+                customer_id: user.customer_id,
+                action: "user.unlock",
+                target_type: "user",
+                target_id: Some(user_id.to_string()),
+                patient_id: None,
+            }
+            .write(tx, &audit)?;
             Ok(user)
         })
         .await
     }
+}
+
+fn outstanding_of(conn: &rusqlite::Connection, user_id: Uuid) -> StoreResult<Outstanding> {
+    Ok(Outstanding {
+        customer_default_user_of: column_list(
+            conn,
+            "SELECT customer_id FROM customer_default_users WHERE user_id = ?1 ORDER BY customer_id",
+            user_id,
+        )?,
+        practice_group_default_user_of: column_list(
+            conn,
+            "SELECT practice_group_id FROM practice_group_default_users WHERE user_id = ?1 ORDER BY practice_group_id",
+            user_id,
+        )?,
+    })
 }

@@ -10,6 +10,7 @@ mod accounts;
 mod audit;
 mod patients;
 mod rows;
+mod tenancy;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};

@@ -92,6 +92,7 @@ pub fn load_user(conn: &Connection, id: Uuid) -> StoreResult<User> {
                     locked_at: opt_time(row, 11)?,
                     created_at: time(row, 12)?,
                     practice_ids: Vec::new(),
+                    restricted_programs: Vec::new(),
                 })
             },
         )
@@ -106,6 +107,11 @@ pub fn load_user(conn: &Connection, id: Uuid) -> StoreResult<User> {
         .map_err(map_err)?
         .collect::<Result<Vec<Uuid>, _>>()
         .map_err(map_err)?;
+    user.restricted_programs = column_list(
+        conn,
+        "SELECT program FROM user_restricted_programs WHERE user_id = ?1 ORDER BY program",
+        id,
+    )?;
     Ok(user)
 }
 
@@ -166,4 +172,17 @@ pub fn audit_from_row(row: &Row) -> rusqlite::Result<AuditRecord> {
         patient_id: row.get(7)?,
         client_addr: row.get(8)?,
     })
+}
+
+/// Runs a one-column query keyed by one id and collects the column.
+pub fn column_list<T: rusqlite::types::FromSql>(
+    conn: &Connection,
+    sql: &str,
+    id: Uuid,
+) -> StoreResult<Vec<T>> {
+    let mut stmt = conn.prepare_cached(sql).map_err(map_err)?;
+    stmt.query_map([id], |r| r.get(0))
+        .map_err(map_err)?
+        .collect::<Result<Vec<T>, _>>()
+        .map_err(map_err)
 }
