@@ -245,7 +245,7 @@ impl Outstanding {
 /// The result of a lock request.
 #[derive(Debug, Clone)]
 pub enum LockOutcome {
-    Locked(User),
+    Locked(Box<User>),
     /// Nothing changed: the user has outstanding items and no one to hand them to.
     Outstanding(Outstanding),
 }

@@ -450,7 +450,7 @@ impl Accounts for PostgresStore {
         };
         insert_audit(&tx, audit, &event).await?;
         tx.commit().await.map_err(map_err)?;
-        Ok(LockOutcome::Locked(user))
+        Ok(LockOutcome::Locked(Box::new(user)))
     }
 
     async fn unlock_user(&self, audit: &Audit, user_id: Uuid) -> StoreResult<User> {

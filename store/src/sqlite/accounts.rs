@@ -425,7 +425,7 @@ impl Accounts for SqliteStore {
                 patient_id: None,
             }
             .write(tx, &audit)?;
-            Ok(LockOutcome::Locked(user))
+            Ok(LockOutcome::Locked(Box::new(user)))
         })
         .await
     }
