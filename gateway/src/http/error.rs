@@ -130,16 +130,51 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> ApiError {
         match e {
             StoreError::NotFound => ApiError::NotFound("resource"),
-            StoreError::Conflict { constraint } => ApiError::Conflict {
-                code: "conflict",
-                message: format!("conflicts with existing data ({constraint})"),
-            },
+            StoreError::Conflict { constraint } => conflict_for(&constraint),
             StoreError::Unavailable(detail) => {
                 tracing::warn!(%detail, "store unavailable");
                 ApiError::Unavailable
             }
             StoreError::Unexpected(detail) => ApiError::Internal(anyhow::anyhow!(detail)),
         }
+    }
+}
+
+/// The API's answer to each named store rule; unknown names get a generic 409.
+fn conflict_for(constraint: &str) -> ApiError {
+    let (code, message) = match constraint {
+        "practices_sms_number_key" => (
+            "sms_number_taken",
+            "another practice already uses this sms_number",
+        ),
+        "users_username_key" => ("username_taken", "this username is taken; choose another"),
+        "practice_groups_minimum_practices" => (
+            "too_few_practices",
+            "practice groups are available once the customer has 10 or more practices",
+        ),
+        "practices_practice_group_id" => (
+            "practice_in_another_group",
+            "every practice_ids entry must be a practice of this customer that is in no other group",
+        ),
+        "practice_groups_customer_id_name_key" => (
+            "group_name_taken",
+            "this customer already has a group with that name",
+        ),
+        "patients_practice_id_mobile_phone_key" => (
+            "mobile_phone_in_use",
+            "another patient of this practice is texting from this mobile_phone (pending or enabled)",
+        ),
+        "users_of_customer" => {
+            return ApiError::invalid("user_ids", "every user must be a user of this customer");
+        }
+        other => {
+            tracing::warn!(constraint = other, "unmapped store conflict");
+            ("conflict", "the request conflicts with existing data")
+        }
+    };
+    ApiError::Conflict {
+        code,
+        message: message.to_string(),
     }
 }
 

@@ -39,3 +39,42 @@ where
         Ok(ApiQuery(value))
     }
 }
+
+/// A JSON body that may be absent (an empty body gives `None`), for routes whose body is
+/// optional such as `POST /v1/users/{id}/lock`.
+pub struct OptionalJson<T>(pub Option<T>);
+
+impl<S, T> FromRequest<S> for OptionalJson<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|e| ApiError::Malformed(format!("cannot read the body: {e}")))?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(OptionalJson(None));
+        }
+        let mut deserializer = serde_json::Deserializer::from_slice(&bytes);
+        match serde_path_to_error::deserialize(&mut deserializer) {
+            Ok(value) => Ok(OptionalJson(Some(value))),
+            Err(e) => {
+                let field = e.path().to_string();
+                let inner = e.into_inner();
+                if inner.is_data() {
+                    Err(ApiError::invalid(
+                        if field == "." { "body".into() } else { field },
+                        inner.to_string(),
+                    ))
+                } else {
+                    Err(ApiError::Malformed(format!(
+                        "the body is not valid JSON: {inner}"
+                    )))
+                }
+            }
+        }
+    }
+}

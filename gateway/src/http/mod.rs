@@ -4,12 +4,18 @@
 //! its routes and registers them with the OpenAPI router, so `/openapi.json` lists exactly the
 //! routes that exist.
 
+pub mod audit;
 pub mod auth;
+pub mod customers;
 pub mod error;
 pub mod extract;
 pub mod middleware;
 pub mod ops;
+pub mod practice_groups;
+pub mod practices;
 pub mod sessions;
+pub mod users;
+pub mod validate;
 pub mod views;
 
 use std::sync::Arc;
@@ -84,6 +90,29 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(sessions::login))
         .routes(routes!(sessions::logout))
         .routes(routes!(sessions::me))
+        .routes(routes!(customers::create_customer))
+        .routes(routes!(customers::get_customer))
+        .routes(routes!(customers::set_default_users))
+        .routes(routes!(
+            practices::create_practice,
+            practices::list_practices
+        ))
+        .routes(routes!(practices::get_practice, practices::update_practice))
+        .routes(routes!(practices::set_practice_users))
+        .routes(routes!(
+            practice_groups::list_groups,
+            practice_groups::create_group
+        ))
+        .routes(routes!(
+            practice_groups::update_group,
+            practice_groups::delete_group
+        ))
+        .routes(routes!(users::create_user))
+        .routes(routes!(users::get_user, users::update_user))
+        .routes(routes!(users::outstanding))
+        .routes(routes!(users::lock_user))
+        .routes(routes!(users::unlock_user))
+        .routes(routes!(audit::list_audit))
         .split_for_parts();
     let openapi = Arc::new(openapi);
 

@@ -11,6 +11,7 @@ use chrono::{TimeZone, Utc};
 use gateway::clock::ManualClock;
 use gateway::settings::Settings;
 use gateway::startup::Application;
+use store::Store;
 use store::testing::TestStore;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
@@ -28,6 +29,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub clock: Arc<ManualClock>,
     pub db: TestStore,
+    /// The application's own store handle, for arranging data and checking outcomes.
+    pub store: Arc<dyn Store>,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<anyhow::Result<()>>>,
 }
@@ -43,6 +46,69 @@ impl TestApp {
             .send()
             .await
             .expect("request sent")
+    }
+
+    /// A request with `Authorization: Bearer token`.
+    pub fn authed(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+    ) -> reqwest::RequestBuilder {
+        self.client
+            .request(method, self.url(path))
+            .bearer_auth(token)
+    }
+
+    /// Sends a JSON request as `token` (or anonymously) and returns status and JSON body.
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        let mut request = self.client.request(method, self.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("request sent");
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap_or_default();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
+        )
+    }
+
+    /// Creates a super admin directly in the store.
+    pub async fn super_admin(&self, username: &str, password: &str) -> uuid::Uuid {
+        let hash = gateway::auth::password::Password::parse(password)
+            .unwrap()
+            .hash();
+        let audit = store::Audit::system(chrono::Utc::now());
+        self.store
+            .upsert_super_admin(&audit, username, &hash)
+            .await
+            .unwrap()
+            .id
+    }
+
+    /// Logs in and returns the bearer token.
+    pub async fn login(&self, username: &str, password: &str) -> String {
+        let (status, body) = self
+            .call(
+                reqwest::Method::POST,
+                "/v1/auth/login",
+                None,
+                Some(serde_json::json!({"username": username, "password": password})),
+            )
+            .await;
+        assert_eq!(status, 200, "login as {username}: {body}");
+        body["token"].as_str().unwrap().to_string()
     }
 
     /// Signals shutdown and waits for the server to finish in-flight requests and stop.
@@ -100,6 +166,7 @@ pub async fn spawn_app_with(
         .await
         .expect("application builds");
     let address = app.local_addr();
+    let store = app.state().store.clone();
     let (tx, rx) = oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until(async move {
         let _ = rx.await;
@@ -109,6 +176,7 @@ pub async fn spawn_app_with(
         client: reqwest::Client::new(),
         clock,
         db,
+        store,
         shutdown: Some(tx),
         server: Some(server),
     }

@@ -3,5 +3,6 @@
 
 mod helpers;
 
+mod accounts;
 mod cli;
 mod ops;

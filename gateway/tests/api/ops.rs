@@ -141,6 +141,53 @@ async fn the_openapi_document_describes_the_routes(backend: Backend) {
         );
     }
     assert!(doc["paths"]["/readyz"]["get"]["responses"]["503"].is_object());
+    let routes = [
+        ("post", "/v1/auth/login"),
+        ("post", "/v1/auth/logout"),
+        ("get", "/v1/me"),
+        ("post", "/v1/customers"),
+        ("get", "/v1/customers/{id}"),
+        ("put", "/v1/customers/{id}/default-users"),
+        ("post", "/v1/customers/{id}/practices"),
+        ("get", "/v1/customers/{id}/practices"),
+        ("get", "/v1/practices/{id}"),
+        ("patch", "/v1/practices/{id}"),
+        ("put", "/v1/practices/{id}/users"),
+        ("get", "/v1/customers/{id}/practice-groups"),
+        ("post", "/v1/customers/{id}/practice-groups"),
+        ("patch", "/v1/practice-groups/{id}"),
+        ("delete", "/v1/practice-groups/{id}"),
+        ("post", "/v1/users"),
+        ("get", "/v1/users/{id}"),
+        ("patch", "/v1/users/{id}"),
+        ("get", "/v1/users/{id}/outstanding"),
+        ("post", "/v1/users/{id}/lock"),
+        ("post", "/v1/users/{id}/unlock"),
+        ("get", "/v1/audit"),
+    ];
+    for (method, path) in routes {
+        let operation = &doc["paths"][path][method];
+        assert!(operation.is_object(), "{method} {path} is not documented");
+        let responses = operation["responses"].as_object().unwrap();
+        assert!(
+            responses.keys().any(|s| s.starts_with('2')),
+            "{method} {path} documents no success answer"
+        );
+        if path != "/v1/auth/login" {
+            assert!(
+                responses.contains_key("401"),
+                "{method} {path} documents no 401"
+            );
+            assert!(
+                operation["security"].is_array(),
+                "{method} {path} declares no bearer security"
+            );
+        }
+    }
+    assert_eq!(
+        doc["components"]["securitySchemes"]["bearer"]["scheme"],
+        "bearer"
+    );
     assert!(doc["components"]["schemas"]["ErrorBody"].is_object());
 }
 

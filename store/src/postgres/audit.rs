@@ -16,7 +16,7 @@ impl AuditLog for PostgresStore {
 
     async fn list_audit(&self, filter: AuditFilter) -> StoreResult<Vec<AuditRecord>> {
         let client = self.client().await?;
-        let limit = i64::from(filter.limit.clamp(1, Page::MAX_LIMIT));
+        let limit = i64::from(filter.limit.clamp(1, Page::MAX_LIMIT + 1));
         let rows = client
             .query(
                 "SELECT id, at, user_id, customer_id, action, target_type, target_id, patient_id, client_addr

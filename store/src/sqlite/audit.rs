@@ -30,7 +30,7 @@ impl AuditLog for SqliteStore {
 
     async fn list_audit(&self, filter: AuditFilter) -> StoreResult<Vec<AuditRecord>> {
         self.call(move |conn| {
-            let limit = i64::from(filter.limit.clamp(1, Page::MAX_LIMIT));
+            let limit = i64::from(filter.limit.clamp(1, Page::MAX_LIMIT + 1));
             let mut stmt = conn
                 .prepare_cached(
                     "SELECT id, at, user_id, customer_id, action, target_type, target_id, patient_id, client_addr

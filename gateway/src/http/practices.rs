@@ -1,0 +1,197 @@
+//! Practices: created by super admins under a customer; settings changed by the customer's
+//! admins; staff see only the practices they belong to.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::Deserialize;
+use store::{NewPractice, Practice, PracticePatch, StoreError};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::AppState;
+use super::auth::CurrentUser;
+use super::error::{ApiError, ErrorBody};
+use super::extract::{ApiJson, ApiQuery};
+use super::validate::{self, PageQuery};
+use super::views::{PracticeList, PracticeView, UserIds};
+
+/// Longest practice name: it is rendered into patient texts.
+const MAX_NAME: usize = 80;
+
+#[derive(Deserialize, ToSchema)]
+pub struct NewPracticeRequest {
+    pub name: String,
+    /// IANA time zone, e.g. `America/New_York`.
+    pub timezone: String,
+    /// The number patients text (E.164; US numbers may omit +1).
+    pub sms_number: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct PracticePatchRequest {
+    pub name: Option<String>,
+    pub timezone: Option<String>,
+    pub sms_number: Option<String>,
+    /// Minutes before an unacknowledged critical alert escalates (1 to 1440).
+    pub escalation_delay_minutes: Option<i64>,
+}
+
+/// Loads a practice the caller may see, or 404.
+pub async fn visible_practice(
+    state: &AppState,
+    caller: &CurrentUser,
+    id: Uuid,
+) -> Result<Practice, ApiError> {
+    let practice = match state.store.get_practice(id).await {
+        Ok(p) => p,
+        Err(StoreError::NotFound) => return Err(ApiError::NotFound("practice")),
+        Err(e) => return Err(e.into()),
+    };
+    caller.require_practice(&practice)?;
+    Ok(practice)
+}
+
+/// Create a practice (super admins only); the customer's default users join it.
+#[utoipa::path(
+    post, path = "/v1/customers/{id}/practices", tag = "practices", security(("bearer" = [])),
+    params(("id" = Uuid, Path)), request_body = NewPracticeRequest,
+    responses(
+        (status = 201, body = PracticeView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody),
+    )
+)]
+pub async fn create_practice(
+    State(state): State<AppState>,
+    caller: CurrentUser,
+    Path(customer_id): Path<Uuid>,
+    ApiJson(body): ApiJson<NewPracticeRequest>,
+) -> Result<(StatusCode, Json<PracticeView>), ApiError> {
+    caller.require_customer(customer_id)?;
+    caller.require_super_admin()?;
+    let new = NewPractice {
+        customer_id,
+        name: validate::text("name", &body.name, MAX_NAME)?,
+        timezone: validate::timezone("timezone", &body.timezone)?,
+        sms_number: validate::phone("sms_number", &body.sms_number)?,
+    };
+    state
+        .store
+        .get_customer(customer_id)
+        .await
+        .map_err(|_| ApiError::NotFound("customer"))?;
+    let practice = state.store.create_practice(&caller.audit(), new).await?;
+    Ok((StatusCode::CREATED, Json(practice.into())))
+}
+
+/// The customer's practices the caller may see.
+#[utoipa::path(
+    get, path = "/v1/customers/{id}/practices", tag = "practices", security(("bearer" = [])),
+    params(("id" = Uuid, Path), PageQuery),
+    responses((status = 200, body = PracticeList), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody))
+)]
+pub async fn list_practices(
+    State(state): State<AppState>,
+    caller: CurrentUser,
+    Path(customer_id): Path<Uuid>,
+    ApiQuery(query): ApiQuery<PageQuery>,
+) -> Result<Json<PracticeList>, ApiError> {
+    caller.require_customer(customer_id)?;
+    let page = state
+        .store
+        .list_practices(customer_id, query.page()?)
+        .await?;
+    let next_cursor = page.next_cursor.map(|c| c.to_string());
+    let items = page
+        .items
+        .into_iter()
+        .filter(|p| caller.can_see_practice(p))
+        .map(PracticeView::from)
+        .collect();
+    Ok(Json(PracticeList { items, next_cursor }))
+}
+
+/// Read a practice.
+#[utoipa::path(
+    get, path = "/v1/practices/{id}", tag = "practices", security(("bearer" = [])),
+    params(("id" = Uuid, Path)),
+    responses((status = 200, body = PracticeView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody))
+)]
+pub async fn get_practice(
+    State(state): State<AppState>,
+    caller: CurrentUser,
+    Path(id): Path<Uuid>,
+) -> Result<Json<PracticeView>, ApiError> {
+    Ok(Json(visible_practice(&state, &caller, id).await?.into()))
+}
+
+/// Change a practice's name, time zone, number or escalation delay (customer admins).
+#[utoipa::path(
+    patch, path = "/v1/practices/{id}", tag = "practices", security(("bearer" = [])),
+    params(("id" = Uuid, Path)), request_body = PracticePatchRequest,
+    responses(
+        (status = 200, body = PracticeView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody),
+    )
+)]
+pub async fn update_practice(
+    State(state): State<AppState>,
+    caller: CurrentUser,
+    Path(id): Path<Uuid>,
+    ApiJson(body): ApiJson<PracticePatchRequest>,
+) -> Result<Json<PracticeView>, ApiError> {
+    let practice = visible_practice(&state, &caller, id).await?;
+    caller.require_practice_admin(&practice)?;
+    let patch = PracticePatch {
+        name: body
+            .name
+            .as_deref()
+            .map(|v| validate::text("name", v, MAX_NAME))
+            .transpose()?,
+        timezone: body
+            .timezone
+            .as_deref()
+            .map(|v| validate::timezone("timezone", v))
+            .transpose()?,
+        sms_number: body
+            .sms_number
+            .as_deref()
+            .map(|v| validate::phone("sms_number", v))
+            .transpose()?,
+        escalation_delay_minutes: body
+            .escalation_delay_minutes
+            .map(|v| validate::range("escalation_delay_minutes", v, 1, 1440))
+            .transpose()?,
+    };
+    Ok(Json(
+        state
+            .store
+            .update_practice(&caller.audit(), id, patch)
+            .await?
+            .into(),
+    ))
+}
+
+/// Replace the practice's users (customer admins).
+#[utoipa::path(
+    put, path = "/v1/practices/{id}/users", tag = "practices", security(("bearer" = [])),
+    params(("id" = Uuid, Path)), request_body = UserIds,
+    responses(
+        (status = 200, body = UserIds), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody),
+    )
+)]
+pub async fn set_practice_users(
+    State(state): State<AppState>,
+    caller: CurrentUser,
+    Path(id): Path<Uuid>,
+    ApiJson(body): ApiJson<UserIds>,
+) -> Result<Json<UserIds>, ApiError> {
+    let practice = visible_practice(&state, &caller, id).await?;
+    caller.require_practice_admin(&practice)?;
+    let user_ids = state
+        .store
+        .set_practice_users(&caller.audit(), id, body.user_ids)
+        .await?;
+    Ok(Json(UserIds { user_ids }))
+}

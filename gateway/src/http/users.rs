@@ -1,0 +1,477 @@
+//! Users: every person has their own login. Admins create and change the users of their
+//! customer; users may change their own names, contact details and password. Users are locked,
+//! never deleted; locking hands their outstanding items to another user first.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use store::{LockOutcome, NewUser, Outstanding, Role, StoreError, User, UserPatch};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::AppState;
+use super::auth::CurrentUser;
+use super::error::{ApiError, ErrorBody};
+use super::extract::{ApiJson, OptionalJson};
+use super::validate;
+use super::views::UserView;
+use crate::auth::password::Password;
+
+/// Auto-logout bounds in minutes: at least a minute, at most 12 hours.
+const MAX_AUTO_LOGOUT: i64 = 720;
+const DEFAULT_AUTO_LOGOUT: i32 = 30;
+
+#[derive(Deserialize, ToSchema)]
+pub struct NewUserRequest {
+    pub username: String,
+    /// At least 8 characters including a digit.
+    pub password: String,
+    #[serde(default)]
+    pub email: String,
+    #[serde(default)]
+    pub first_name: String,
+    #[serde(default)]
+    pub last_name: String,
+    #[serde(default)]
+    pub title: String,
+    #[schema(value_type = String, example = "staff")]
+    pub role: Role,
+    /// Required except for super admins; customer admins may only give their own.
+    pub customer_id: Option<Uuid>,
+    #[serde(default)]
+    pub practice_ids: Vec<Uuid>,
+    pub mobile_phone: Option<String>,
+    pub auto_logout_minutes: Option<i64>,
+    #[serde(default)]
+    pub restricted_programs: Vec<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct UserPatchRequest {
+    pub email: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub title: Option<String>,
+    /// Empty string clears it.
+    pub mobile_phone: Option<String>,
+    pub password: Option<String>,
+    /// Admins only.
+    #[schema(value_type = Option<String>)]
+    pub role: Option<Role>,
+    /// Admins only.
+    pub auto_logout_minutes: Option<i64>,
+    /// Admins only.
+    pub practice_ids: Option<Vec<Uuid>>,
+    /// Admins only.
+    pub restricted_programs: Option<Vec<String>>,
+}
+
+#[derive(Deserialize, ToSchema, Default)]
+pub struct LockRequest {
+    /// Who takes over the user's outstanding items.
+    pub reassign_to: Option<Uuid>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct OutstandingView {
+    pub customer_default_user_of: Vec<Uuid>,
+    pub practice_group_default_user_of: Vec<Uuid>,
+    pub total: usize,
+}
+
+impl From<Outstanding> for OutstandingView {
+    fn from(o: Outstanding) -> OutstandingView {
+        let total = o.customer_default_user_of.len() + o.practice_group_default_user_of.len();
+        OutstandingView {
+            customer_default_user_of: o.customer_default_user_of,
+            practice_group_default_user_of: o.practice_group_default_user_of,
+            total,
+        }
+    }
+}
+
+fn username(value: &str) -> Result<String, ApiError> {
+    let value = value.trim();
+    let valid = (3..=64).contains(&value.len())
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._@-".contains(c));
+    if valid {
+        Ok(value.to_string())
+    } else {
+        Err(ApiError::invalid(
+            "username",
+            "must be 3 to 64 characters of letters, digits, '.', '_', '@' or '-'",
+        ))
+    }
+}
+
+fn password(value: &str) -> Result<Password, ApiError> {
+    Password::parse(value).map_err(|why| ApiError::invalid("password", why))
+}
+
+fn optional_phone(value: Option<&str>) -> Result<Option<String>, ApiError> {
+    match value.map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(v) => validate::phone("mobile_phone", v).map(Some),
+    }
+}
+
+/// Which roles the caller may hand out.
+fn may_grant(caller: &CurrentUser, role: Role) -> bool {
+    match caller.role() {
+        Role::SuperAdmin => true,
+        Role::CustomerAdmin => role != Role::SuperAdmin,
+        Role::Staff => false,
+    }
+}
+
+/// Every practice must be a practice of the customer.
+async fn check_practices(
+    state: &AppState,
+    customer_id: Uuid,
+    practice_ids: &[Uuid],
+) -> Result<(), ApiError> {
+    for (i, id) in practice_ids.iter().enumerate() {
+        match state.store.get_practice(*id).await {
+            Ok(p) if p.customer_id == customer_id => {}
+            Ok(_) | Err(StoreError::NotFound) => {
+                return Err(ApiError::invalid(
+                    format!("practice_ids[{i}]"),
+                    "is not a practice of this customer",
+                ));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+/// A user the caller may know exists: same customer, or any for super admins.
+async fn visible_user(state: &AppState, caller: &CurrentUser, id: Uuid) -> Result<User, ApiError> {
+    let user = match state.store.get_user(id).await {
+        Ok(user) => user,
+        Err(StoreError::NotFound) => return Err(ApiError::NotFound("user")),
+        Err(e) => return Err(e.into()),
+    };
+    let visible = caller.is_super_admin()
+        || (user.customer_id.is_some() && user.customer_id == caller.user.customer_id);
+    if visible {
+        Ok(user)
+    } else {
+        Err(ApiError::NotFound("user"))
+    }
+}
+
+/// Admin rights over `user`: super admins, or admins of the user's customer.
+fn require_admin_of(caller: &CurrentUser, user: &User) -> Result<(), ApiError> {
+    match user.customer_id {
+        Some(customer_id) => caller.require_customer_admin(customer_id),
+        None => caller.require_super_admin(),
+    }
+}
+
+/// Create a user (admins; customer admins within their customer).
+#[utoipa::path(
+    post, path = "/v1/users", tag = "users", security(("bearer" = [])),
+    request_body = NewUserRequest,
+    responses(
+        (status = 201, body = UserView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody),
+    )
+)]
+pub async fn create_user(
+    State(state): State<AppState>,
+    caller: CurrentUser,
+    ApiJson(body): ApiJson<NewUserRequest>,
+) -> Result<(StatusCode, Json<UserView>), ApiError> {
+    if caller.role() == Role::Staff {
+        return Err(ApiError::Forbidden(
+            "only administrators may create users".into(),
+        ));
+    }
+    if !may_grant(&caller, body.role) {
+        return Err(ApiError::Forbidden(
+            "you may not create users with this role".into(),
+        ));
+    }
+    let customer_id = match (body.role, body.customer_id) {
+        (Role::SuperAdmin, None) => None,
+        (Role::SuperAdmin, Some(_)) => {
+            return Err(ApiError::invalid(
+                "customer_id",
+                "super admins belong to no customer; leave it out",
+            ));
+        }
+        (_, None) => {
+            return Err(ApiError::invalid(
+                "customer_id",
+                "is required for this role",
+            ));
+        }
+        (_, Some(customer_id)) => {
+            caller.require_customer_admin(customer_id)?;
+            state
+                .store
+                .get_customer(customer_id)
+                .await
+                .map_err(|_| ApiError::NotFound("customer"))?;
+            Some(customer_id)
+        }
+    };
+    if let Some(customer_id) = customer_id {
+        check_practices(&state, customer_id, &body.practice_ids).await?;
+    } else if !body.practice_ids.is_empty() {
+        return Err(ApiError::invalid(
+            "practice_ids",
+            "super admins belong to no practice",
+        ));
+    }
+    let new = NewUser {
+        customer_id,
+        username: username(&body.username)?,
+        password_hash: String::new(),
+        role: body.role,
+        email: validate::optional_text("email", &body.email, 254)?,
+        first_name: validate::optional_text("first_name", &body.first_name, 100)?,
+        last_name: validate::optional_text("last_name", &body.last_name, 100)?,
+        title: validate::optional_text("title", &body.title, 100)?,
+        mobile_phone: optional_phone(body.mobile_phone.as_deref())?,
+        auto_logout_minutes: match body.auto_logout_minutes {
+            Some(v) => validate::range("auto_logout_minutes", v, 1, MAX_AUTO_LOGOUT)?,
+            None => DEFAULT_AUTO_LOGOUT,
+        },
+        practice_ids: body.practice_ids,
+        restricted_programs: validate::programs("restricted_programs", &body.restricted_programs)?,
+    };
+    if !new.email.is_empty() {
+        validate::email("email", &new.email)?;
+    }
+    let secret = password(&body.password)?;
+    let hash = tokio::task::spawn_blocking(move || secret.hash())
+        .await
+        .map_err(|e| ApiError::Internal(e.into()))?;
+    let user = state
+        .store
+        .create_user(
+            &caller.audit(),
+            NewUser {
+                password_hash: hash,
+                ..new
+            },
+        )
+        .await?;
+    Ok((StatusCode::CREATED, Json(UserView::from(&user))))
+}
+
+/// Read a user of the caller's customer.
+#[utoipa::path(
+    get, path = "/v1/users/{id}", tag = "users", security(("bearer" = [])),
+    params(("id" = Uuid, Path)),
+    responses((status = 200, body = UserView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody))
+)]
+pub async fn get_user(
+    State(state): State<AppState>,
+    caller: CurrentUser,
+    Path(id): Path<Uuid>,
+) -> Result<Json<UserView>, ApiError> {
+    Ok(Json(UserView::from(
+        &visible_user(&state, &caller, id).await?,
+    )))
+}
+
+/// Change a user. Users may change their own names, e-mail, title, mobile phone and password;
+/// role, auto-logout, practices and program restrictions need an administrator.
+#[utoipa::path(
+    patch, path = "/v1/users/{id}", tag = "users", security(("bearer" = [])),
+    params(("id" = Uuid, Path)), request_body = UserPatchRequest,
+    responses(
+        (status = 200, body = UserView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody),
+    )
+)]
+pub async fn update_user(
+    State(state): State<AppState>,
+    caller: CurrentUser,
+    Path(id): Path<Uuid>,
+    ApiJson(body): ApiJson<UserPatchRequest>,
+) -> Result<Json<UserView>, ApiError> {
+    let user = visible_user(&state, &caller, id).await?;
+    let is_self = user.id == caller.id();
+    let admin_fields = body.role.is_some()
+        || body.auto_logout_minutes.is_some()
+        || body.practice_ids.is_some()
+        || body.restricted_programs.is_some();
+    if !is_self || admin_fields {
+        require_admin_of(&caller, &user)?;
+    }
+    if let Some(role) = body.role {
+        let valid_for_account = (role == Role::SuperAdmin) == user.customer_id.is_none();
+        if !may_grant(&caller, role) || !valid_for_account {
+            return Err(ApiError::invalid(
+                "role",
+                "this role cannot be given to this user",
+            ));
+        }
+    }
+    if let (Some(practice_ids), Some(customer_id)) = (&body.practice_ids, user.customer_id) {
+        check_practices(&state, customer_id, practice_ids).await?;
+    }
+    let password_hash = match body.password.as_deref() {
+        Some(p) => {
+            let secret = password(p)?;
+            Some(
+                tokio::task::spawn_blocking(move || secret.hash())
+                    .await
+                    .map_err(|e| ApiError::Internal(e.into()))?,
+            )
+        }
+        None => None,
+    };
+    let patch = UserPatch {
+        email: body
+            .email
+            .as_deref()
+            .map(|e| {
+                if e.trim().is_empty() {
+                    Ok(String::new())
+                } else {
+                    validate::email("email", e)
+                }
+            })
+            .transpose()?,
+        first_name: body
+            .first_name
+            .as_deref()
+            .map(|v| validate::optional_text("first_name", v, 100))
+            .transpose()?,
+        last_name: body
+            .last_name
+            .as_deref()
+            .map(|v| validate::optional_text("last_name", v, 100))
+            .transpose()?,
+        title: body
+            .title
+            .as_deref()
+            .map(|v| validate::optional_text("title", v, 100))
+            .transpose()?,
+        role: body.role,
+        mobile_phone: match body.mobile_phone.as_deref() {
+            None => None,
+            Some(v) => Some(optional_phone(Some(v))?),
+        },
+        auto_logout_minutes: body
+            .auto_logout_minutes
+            .map(|v| validate::range("auto_logout_minutes", v, 1, MAX_AUTO_LOGOUT))
+            .transpose()?,
+        practice_ids: body.practice_ids,
+        restricted_programs: body
+            .restricted_programs
+            .as_deref()
+            .map(|p| validate::programs("restricted_programs", p))
+            .transpose()?,
+        password_hash,
+    };
+    let updated = state.store.update_user(&caller.audit(), id, patch).await?;
+    Ok(Json(UserView::from(&updated)))
+}
+
+/// What the user must hand over before being locked.
+#[utoipa::path(
+    get, path = "/v1/users/{id}/outstanding", tag = "users", security(("bearer" = [])),
+    params(("id" = Uuid, Path)),
+    responses(
+        (status = 200, body = OutstandingView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+    )
+)]
+pub async fn outstanding(
+    State(state): State<AppState>,
+    caller: CurrentUser,
+    Path(id): Path<Uuid>,
+) -> Result<Json<OutstandingView>, ApiError> {
+    let user = visible_user(&state, &caller, id).await?;
+    require_admin_of(&caller, &user)?;
+    Ok(Json(state.store.outstanding(id).await?.into()))
+}
+
+/// Lock a user: their sessions end at once on every instance. With outstanding items, a
+/// `reassign_to` user takes them over; without one the answer is 409 listing them.
+#[utoipa::path(
+    post, path = "/v1/users/{id}/lock", tag = "users", security(("bearer" = [])),
+    params(("id" = Uuid, Path)), request_body(content = LockRequest, description = "optional"),
+    responses(
+        (status = 200, body = UserView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, description = "outstanding items and no reassign_to", body = ErrorBody),
+        (status = 422, body = ErrorBody),
+    )
+)]
+pub async fn lock_user(
+    State(state): State<AppState>,
+    caller: CurrentUser,
+    Path(id): Path<Uuid>,
+    OptionalJson(body): OptionalJson<LockRequest>,
+) -> Result<Json<UserView>, ApiError> {
+    let user = visible_user(&state, &caller, id).await?;
+    require_admin_of(&caller, &user)?;
+    if user.id == caller.id() {
+        return Err(ApiError::Conflict {
+            code: "cannot_lock_self",
+            message: "you cannot lock your own user".into(),
+        });
+    }
+    let reassign_to = body.and_then(|b| b.reassign_to);
+    if let Some(successor) = reassign_to {
+        let valid = match state.store.get_user(successor).await {
+            Ok(s) => s.customer_id == user.customer_id && s.locked_at.is_none() && s.id != user.id,
+            Err(StoreError::NotFound) => false,
+            Err(e) => return Err(e.into()),
+        };
+        if !valid {
+            return Err(ApiError::invalid(
+                "reassign_to",
+                "must be another unlocked user of the same customer",
+            ));
+        }
+    }
+    match state
+        .store
+        .lock_user(&caller.audit(), id, reassign_to)
+        .await?
+    {
+        LockOutcome::Locked(user) => Ok(Json(UserView::from(user.as_ref()))),
+        LockOutcome::Outstanding(items) => {
+            let view = OutstandingView::from(items);
+            Err(ApiError::Conflict {
+                code: "outstanding_items",
+                message: format!(
+                    "this user has {} outstanding item(s) (default user of customers {:?}, of practice groups {:?}); \
+                     send reassign_to with the user who takes them over",
+                    view.total, view.customer_default_user_of, view.practice_group_default_user_of
+                ),
+            })
+        }
+    }
+}
+
+/// Unlock a user; they log in again with their password.
+#[utoipa::path(
+    post, path = "/v1/users/{id}/unlock", tag = "users", security(("bearer" = [])),
+    params(("id" = Uuid, Path)),
+    responses(
+        (status = 200, body = UserView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+    )
+)]
+pub async fn unlock_user(
+    State(state): State<AppState>,
+    caller: CurrentUser,
+    Path(id): Path<Uuid>,
+) -> Result<Json<UserView>, ApiError> {
+    let user = visible_user(&state, &caller, id).await?;
+    require_admin_of(&caller, &user)?;
+    Ok(Json(UserView::from(
+        &state.store.unlock_user(&caller.audit(), id).await?,
+    )))
+}

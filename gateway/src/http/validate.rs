@@ -1,0 +1,202 @@
+//! Field validation at the edge: each helper turns raw input into a checked value or a 422 that
+//! names the field. Nothing invalid gets past a handler into a service.
+
+use serde::Deserialize;
+use utoipa::IntoParams;
+use uuid::Uuid;
+use webhooks::PhoneNumber;
+
+use super::error::ApiError;
+
+/// A trimmed, non-empty text of at most `max` characters.
+pub fn text(field: &str, value: &str, max: usize) -> Result<String, ApiError> {
+    let trimmed = value.trim();
+    if trimmed.is_empty() {
+        return Err(ApiError::invalid(field, "must not be empty"));
+    }
+    if trimmed.chars().count() > max {
+        return Err(ApiError::invalid(
+            field,
+            format!("must be at most {max} characters"),
+        ));
+    }
+    if trimmed.chars().any(char::is_control) {
+        return Err(ApiError::invalid(
+            field,
+            "must not contain control characters",
+        ));
+    }
+    Ok(trimmed.to_string())
+}
+
+/// Like [`text`] but an empty value is allowed (and kept empty).
+pub fn optional_text(field: &str, value: &str, max: usize) -> Result<String, ApiError> {
+    if value.trim().is_empty() {
+        Ok(String::new())
+    } else {
+        text(field, value, max)
+    }
+}
+
+/// A phone number normalised to E.164 (US numbers may be typed without +1).
+pub fn phone(field: &str, value: &str) -> Result<String, ApiError> {
+    PhoneNumber::parse(value)
+        .map(|p| p.as_str().to_string())
+        .map_err(|e| ApiError::invalid(field, e.to_string()))
+}
+
+/// An IANA time zone name such as `America/New_York`.
+pub fn timezone(field: &str, value: &str) -> Result<String, ApiError> {
+    value
+        .trim()
+        .parse::<chrono_tz::Tz>()
+        .map(|tz| tz.name().to_string())
+        .map_err(|_| ApiError::invalid(field, "must be an IANA time zone such as America/New_York"))
+}
+
+/// A loose e-mail check: something@something.something, no spaces.
+pub fn email(field: &str, value: &str) -> Result<String, ApiError> {
+    let value = value.trim();
+    let valid = value.len() <= 254
+        && !value.contains(char::is_whitespace)
+        && value.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty()
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+        });
+    if valid {
+        Ok(value.to_string())
+    } else {
+        Err(ApiError::invalid(field, "must be an e-mail address"))
+    }
+}
+
+/// A whole number in `min..=max`.
+pub fn range(field: &str, value: i64, min: i64, max: i64) -> Result<i32, ApiError> {
+    if (min..=max).contains(&value) {
+        Ok(value as i32)
+    } else {
+        Err(ApiError::invalid(
+            field,
+            format!("must be between {min} and {max}"),
+        ))
+    }
+}
+
+/// Program names: trimmed, non-empty, de-duplicated.
+pub fn programs(field: &str, values: &[String]) -> Result<Vec<String>, ApiError> {
+    let mut out = Vec::with_capacity(values.len());
+    for (i, value) in values.iter().enumerate() {
+        let program = text(&format!("{field}[{i}]"), value, 64)?;
+        if !out.contains(&program) {
+            out.push(program);
+        }
+    }
+    Ok(out)
+}
+
+/// `?cursor=&limit=` of list routes.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageQuery {
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// Items per page, 1 to 200 (default 50).
+    pub limit: Option<u32>,
+}
+
+impl PageQuery {
+    pub fn page(&self) -> Result<store::Page, ApiError> {
+        let after =
+            match self.cursor.as_deref().filter(|c| !c.is_empty()) {
+                Some(cursor) => Some(Uuid::parse_str(cursor).map_err(|_| {
+                    ApiError::invalid("cursor", "is not a cursor this API returned")
+                })?),
+                None => None,
+            };
+        let limit = self.limit.unwrap_or(50);
+        if !(1..=store::Page::MAX_LIMIT).contains(&limit) {
+            return Err(ApiError::invalid("limit", "must be between 1 and 200"));
+        }
+        Ok(store::Page { after, limit })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn texts_are_trimmed_and_bounded() {
+        assert_eq!(text("name", "  Clinic ", 10).unwrap(), "Clinic");
+        assert!(text("name", "   ", 10).is_err());
+        assert!(text("name", "abcdefghijk", 10).is_err());
+        assert!(text("name", "a\u{0}b", 10).is_err());
+    }
+
+    #[test]
+    fn phones_normalise_to_e164_or_name_the_field() {
+        assert_eq!(
+            phone("sms_number", "(415) 555-0100").unwrap(),
+            "+14155550100"
+        );
+        let err = phone("sms_number", "12").unwrap_err();
+        assert!(err.to_string().starts_with("sms_number"));
+    }
+
+    #[test]
+    fn time_zones_must_be_iana_names() {
+        assert_eq!(
+            timezone("timezone", "Europe/London").unwrap(),
+            "Europe/London"
+        );
+        assert!(timezone("timezone", "Mars/Olympus").is_err());
+    }
+
+    #[test]
+    fn emails_need_a_domain() {
+        assert!(email("email", "a@b.org").is_ok());
+        for bad in ["a", "a@b", "@b.org", "a b@c.org", "a@.org"] {
+            assert!(email("email", bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn cursors_and_limits_are_checked() {
+        assert!(
+            PageQuery {
+                cursor: Some("nope".into()),
+                limit: None
+            }
+            .page()
+            .is_err()
+        );
+        assert!(
+            PageQuery {
+                cursor: None,
+                limit: Some(0)
+            }
+            .page()
+            .is_err()
+        );
+        assert!(
+            PageQuery {
+                cursor: None,
+                limit: Some(201)
+            }
+            .page()
+            .is_err()
+        );
+        assert_eq!(
+            PageQuery {
+                cursor: None,
+                limit: None
+            }
+            .page()
+            .unwrap()
+            .limit,
+            50
+        );
+    }
+}
