@@ -28,7 +28,7 @@ pub use accounts::Accounts;
 pub use audit::AuditLog;
 pub use error::{StoreError, StoreResult};
 pub use model::*;
-pub use patients::Patients;
+pub use patients::{Patients, Templates};
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 pub use tenancy::Tenancy;
@@ -37,7 +37,9 @@ pub use tenancy::Tenancy;
 /// method that changes data or reads patient data takes an [`Audit`] and writes the audit row in
 /// the same transaction.
 #[async_trait]
-pub trait Store: Accounts + Tenancy + Patients + AuditLog + Send + Sync + 'static {
+pub trait Store:
+    Accounts + Tenancy + Patients + Templates + AuditLog + Send + Sync + 'static
+{
     fn backend(&self) -> Backend;
 
     /// Applies the embedded migrations not yet applied. Safe to call concurrently.

@@ -291,6 +291,53 @@ pub struct NewPatient {
     pub programs: Vec<String>,
 }
 
+/// Changes to a patient; `None` leaves a field as it is. A changed mobile number ends texting
+/// (the new number has not proved whose it is): the texting state returns to `not_enabled`.
+#[derive(Debug, Clone, Default)]
+pub struct PatientPatch {
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub dob: Option<NaiveDate>,
+    pub mobile_phone: Option<Option<String>>,
+    pub programs: Option<Vec<String>>,
+}
+
+/// A name search over some practices' patients.
+#[derive(Debug, Clone)]
+pub struct PatientSearch {
+    pub practice_ids: Vec<Uuid>,
+    /// Matches the start of the first or last name, or of "first last", ignoring case.
+    pub query: String,
+    /// Patients all of whose programs are in this list are left out (they do not exist for the
+    /// searching user). Patients without programs are never left out.
+    pub restricted_programs: Vec<String>,
+    pub page: Page,
+}
+
+impl PatientSearch {
+    /// The query as a LIKE prefix pattern with `\`, `%` and `_` escaped (ESCAPE '\').
+    pub(crate) fn like_prefix(&self) -> String {
+        let mut pattern = String::with_capacity(self.query.len() + 1);
+        for c in self.query.trim().to_lowercase().chars() {
+            if matches!(c, '\\' | '%' | '_') {
+                pattern.push('\\');
+            }
+            pattern.push(c);
+        }
+        pattern.push('%');
+        pattern
+    }
+}
+
+/// A practice's saved text for one template.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TemplateOverride {
+    pub name: String,
+    pub body: String,
+    pub updated_at: DateTime<Utc>,
+    pub updated_by: Option<Uuid>,
+}
+
 /// One row of the append-only audit log.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct AuditRecord {

@@ -60,6 +60,10 @@ conformance!(
     locking_with_outstanding_items_needs_someone_to_hand_them_to,
     a_user_update_replaces_practices_and_restrictions,
     practice_settings_change_and_membership_is_replaced,
+    patients_are_found_by_name_prefix_within_the_given_practices,
+    a_patient_whose_every_program_is_restricted_is_not_found,
+    a_changed_mobile_number_ends_texting,
+    template_overrides_are_set_replaced_and_reset,
 );
 
 fn t0() -> DateTime<Utc> {
@@ -967,6 +971,228 @@ async fn practice_settings_change_and_membership_is_replaced(db: &TestStore) {
         .await
         .unwrap_err();
     assert!(err.is_conflict_on("practices_sms_number_key"), "{err:?}");
+}
+
+fn patient(practice_id: Uuid, first: &str, last: &str, programs: &[&str]) -> NewPatient {
+    NewPatient {
+        practice_id,
+        first_name: first.into(),
+        last_name: last.into(),
+        dob: NaiveDate::from_ymd_opt(1970, 1, 2).unwrap(),
+        mobile_phone: None,
+        programs: programs.iter().map(|p| p.to_string()).collect(),
+    }
+}
+
+fn search(
+    practice_ids: Vec<Uuid>,
+    query: &str,
+    restricted: &[&str],
+    page: Page,
+) -> store::PatientSearch {
+    store::PatientSearch {
+        practice_ids,
+        query: query.into(),
+        restricted_programs: restricted.iter().map(|p| p.to_string()).collect(),
+        page,
+    }
+}
+
+async fn patients_are_found_by_name_prefix_within_the_given_practices(db: &TestStore) {
+    let store = db.store().await;
+    let (customer_id, p1) = customer_and_practice(&store, "+15555550020").await;
+    let p2 = new_practice(&store, customer_id, "+15555550021").await;
+    for (first, last) in [
+        ("Ann", "Smith"),
+        ("Bob", "Smithers"),
+        ("Cy", "Jones"),
+        ("Smitty", "Alvarez"),
+    ] {
+        store
+            .create_patient(&audit_at(t0()), patient(p1, first, last, &[]))
+            .await
+            .unwrap();
+    }
+    store
+        .create_patient(&audit_at(t0()), patient(p2, "Dee", "Smith", &[]))
+        .await
+        .unwrap();
+    let found = store
+        .search_patients(
+            &audit_at(t0()),
+            search(vec![p1], "smi", &[], Page::first(50)),
+        )
+        .await
+        .unwrap();
+    let names: Vec<_> = found
+        .items
+        .iter()
+        .map(|p| format!("{} {}", p.first_name, p.last_name))
+        .collect();
+    assert_eq!(
+        names,
+        ["Smitty Alvarez", "Ann Smith", "Bob Smithers"],
+        "by last name, then first"
+    );
+    let full = store
+        .search_patients(
+            &audit_at(t0()),
+            search(vec![p1, p2], "ann smi", &[], Page::first(50)),
+        )
+        .await
+        .unwrap();
+    assert_eq!(full.items.len(), 1);
+    let wildcard = store
+        .search_patients(&audit_at(t0()), search(vec![p1], "%", &[], Page::first(50)))
+        .await
+        .unwrap();
+    assert!(
+        wildcard.items.is_empty(),
+        "LIKE wildcards in the query are literal"
+    );
+    let first = store
+        .search_patients(
+            &audit_at(t0()),
+            search(vec![p1, p2], "smi", &[], Page::first(2)),
+        )
+        .await
+        .unwrap();
+    let rest = store
+        .search_patients(
+            &audit_at(t0()),
+            search(
+                vec![p1, p2],
+                "smi",
+                &[],
+                Page {
+                    after: first.next_cursor,
+                    limit: 2,
+                },
+            ),
+        )
+        .await
+        .unwrap();
+    let mut all: Vec<_> = first
+        .items
+        .iter()
+        .chain(rest.items.iter())
+        .map(|p| p.first_name.clone())
+        .collect();
+    assert_eq!(all.len(), 4);
+    all.dedup();
+    assert_eq!(all.len(), 4, "pages do not overlap");
+    let audited = store
+        .list_audit(AuditFilter {
+            limit: 200,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(
+        audited.iter().any(|r| r.action == "patient.search_result"),
+        "search results are audited reads"
+    );
+}
+
+async fn a_patient_whose_every_program_is_restricted_is_not_found(db: &TestStore) {
+    let store = db.store().await;
+    let (_, p1) = customer_and_practice(&store, "+15555550022").await;
+    store
+        .create_patient(
+            &audit_at(t0()),
+            patient(p1, "Only", "Behavioral", &["behavioral"]),
+        )
+        .await
+        .unwrap();
+    store
+        .create_patient(
+            &audit_at(t0()),
+            patient(p1, "Mixed", "Both", &["behavioral", "rpm"]),
+        )
+        .await
+        .unwrap();
+    store
+        .create_patient(&audit_at(t0()), patient(p1, "No", "Programs", &[]))
+        .await
+        .unwrap();
+    let found = store
+        .search_patients(
+            &audit_at(t0()),
+            search(vec![p1], "", &["behavioral"], Page::first(50)),
+        )
+        .await
+        .unwrap();
+    let mut names: Vec<_> = found.items.iter().map(|p| p.first_name.as_str()).collect();
+    names.sort();
+    assert_eq!(names, ["Mixed", "No"]);
+}
+
+async fn a_changed_mobile_number_ends_texting(db: &TestStore) {
+    let store = db.store().await;
+    let (_, p1) = customer_and_practice(&store, "+15555550023").await;
+    let mut new = patient(p1, "Tex", "Ting", &[]);
+    new.mobile_phone = Some("+15555550124".into());
+    let created = store.create_patient(&audit_at(t0()), new).await.unwrap();
+    raw_execute(db, "UPDATE patients SET texting_status = 'enabled'")
+        .await
+        .unwrap();
+    let same = store
+        .update_patient(
+            &audit_at(t0()),
+            created.id,
+            store::PatientPatch {
+                first_name: Some("Tex2".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(same.texting.status, "enabled", "other changes keep texting");
+    let later = t0() + Duration::hours(1);
+    let moved = store
+        .update_patient(
+            &audit_at(later),
+            created.id,
+            store::PatientPatch {
+                mobile_phone: Some(Some("+15555550125".into())),
+                programs: Some(vec!["rpm".into()]),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(moved.texting.status, "not_enabled");
+    assert_eq!(moved.texting.updated_at, later);
+    assert_eq!(moved.mobile_phone.as_deref(), Some("+15555550125"));
+    assert_eq!(moved.programs, ["rpm"]);
+}
+
+async fn template_overrides_are_set_replaced_and_reset(db: &TestStore) {
+    let store = db.store().await;
+    let (_, p1) = customer_and_practice(&store, "+15555550026").await;
+    assert!(store.template_overrides(p1).await.unwrap().is_empty());
+    store
+        .set_template(&audit_at(t0()), p1, "help", "first")
+        .await
+        .unwrap();
+    store
+        .set_template(&audit_at(t0()), p1, "help", "second")
+        .await
+        .unwrap();
+    let overrides = store.template_overrides(p1).await.unwrap();
+    assert_eq!(overrides.len(), 1);
+    assert_eq!(overrides[0].body, "second");
+    store
+        .reset_template(&audit_at(t0()), p1, "help")
+        .await
+        .unwrap();
+    assert!(store.template_overrides(p1).await.unwrap().is_empty());
+    assert!(matches!(
+        store
+            .set_template(&audit_at(t0()), Uuid::now_v7(), "help", "x")
+            .await,
+        Err(StoreError::NotFound)
+    ));
 }
 
 /// Runs SQL outside the store API, to check what the database itself refuses.

@@ -11,9 +11,11 @@ pub mod error;
 pub mod extract;
 pub mod middleware;
 pub mod ops;
+pub mod patients;
 pub mod practice_groups;
 pub mod practices;
 pub mod sessions;
+pub mod templates;
 pub mod users;
 pub mod validate;
 pub mod views;
@@ -113,6 +115,11 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(users::lock_user))
         .routes(routes!(users::unlock_user))
         .routes(routes!(audit::list_audit))
+        .routes(routes!(patients::create_patient))
+        .routes(routes!(patients::get_patient, patients::update_patient))
+        .routes(routes!(patients::search_patients))
+        .routes(routes!(templates::list_templates))
+        .routes(routes!(templates::put_template))
         .split_for_parts();
     let openapi = Arc::new(openapi);
 

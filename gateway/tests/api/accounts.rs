@@ -23,7 +23,7 @@ both_backends!(
     staff_see_only_their_own_practices,
 );
 
-const PASSWORD: &str = "correct-horse-1";
+pub const PASSWORD: &str = "correct-horse-1";
 
 /// Two customers, each with an admin and a staff user in one practice, and a super admin.
 pub struct World {
@@ -40,7 +40,7 @@ pub struct World {
     pub staff_b: String,
 }
 
-async fn post(app: &TestApp, path: &str, token: &str, body: Value) -> Value {
+pub async fn post(app: &TestApp, path: &str, token: &str, body: Value) -> Value {
     let (status, answer) = app.call(Method::POST, path, Some(token), Some(body)).await;
     assert!(
         status == 200 || status == 201,

@@ -1,0 +1,313 @@
+//! Patients: created and changed by the staff of their practice; read and searched by users who
+//! may see them. A patient whose every program is restricted for the caller does not exist for
+//! the caller (404). Every read is written to the audit log by the store.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use store::{NewPatient, Patient, PatientPatch, PatientSearch, Role, StoreError};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use super::AppState;
+use super::auth::CurrentUser;
+use super::error::{ApiError, ErrorBody};
+use super::extract::{ApiJson, ApiQuery};
+use super::practices::visible_practice;
+use super::validate::{self, PageQuery};
+
+#[derive(Deserialize, ToSchema)]
+pub struct NewPatientRequest {
+    pub first_name: String,
+    pub last_name: String,
+    /// `YYYY-MM-DD`
+    #[schema(value_type = String, example = "1958-04-12")]
+    pub dob: String,
+    /// E.164; US numbers may omit +1. Needed for texting.
+    pub mobile_phone: Option<String>,
+    #[serde(default)]
+    pub programs: Vec<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct PatientPatchRequest {
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    #[schema(value_type = Option<String>, example = "1958-04-12")]
+    pub dob: Option<String>,
+    /// A new number ends texting until the patient verifies again; an empty string removes it.
+    pub mobile_phone: Option<String>,
+    pub programs: Option<Vec<String>>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TextingView {
+    /// `not_enabled`, `pending`, `failed`, `opted_out` or `enabled`.
+    pub status: String,
+    pub attempts_left: i16,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PatientView {
+    pub id: Uuid,
+    pub practice_id: Uuid,
+    pub first_name: String,
+    pub last_name: String,
+    #[schema(value_type = String, example = "1958-04-12")]
+    pub dob: NaiveDate,
+    pub mobile_phone: Option<String>,
+    pub programs: Vec<String>,
+    pub texting: TextingView,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<Patient> for PatientView {
+    fn from(p: Patient) -> PatientView {
+        PatientView {
+            id: p.id,
+            practice_id: p.practice_id,
+            first_name: p.first_name,
+            last_name: p.last_name,
+            dob: p.dob,
+            mobile_phone: p.mobile_phone,
+            programs: p.programs,
+            texting: TextingView {
+                status: p.texting.status,
+                attempts_left: p.texting.attempts_left,
+                expires_at: p.texting.expires_at,
+                updated_at: p.texting.updated_at,
+            },
+            created_at: p.created_at,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PatientList {
+    pub items: Vec<PatientView>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PatientQuery {
+    /// Start of the first name, the last name, or "first last".
+    pub q: Option<String>,
+    /// Search one practice only (required for super admins).
+    pub practice_id: Option<Uuid>,
+    pub cursor: Option<String>,
+    pub limit: Option<u32>,
+}
+
+fn dob(field: &str, value: &str, today: NaiveDate) -> Result<NaiveDate, ApiError> {
+    let date = NaiveDate::parse_from_str(value.trim(), "%Y-%m-%d")
+        .map_err(|_| ApiError::invalid(field, "must be a date as YYYY-MM-DD"))?;
+    if date > today || date < NaiveDate::from_ymd_opt(1900, 1, 1).expect("valid date") {
+        return Err(ApiError::invalid(
+            field,
+            "must be between 1900-01-01 and today",
+        ));
+    }
+    Ok(date)
+}
+
+/// True when every one of the patient's programs is restricted for the caller.
+pub fn hidden_by_restrictions(caller: &CurrentUser, patient: &Patient) -> bool {
+    !patient.programs.is_empty()
+        && patient
+            .programs
+            .iter()
+            .all(|p| caller.user.restricted_programs.contains(p))
+}
+
+/// Loads a patient the caller may see, writing the read to the audit log; 404 otherwise.
+pub async fn visible_patient(
+    state: &AppState,
+    caller: &CurrentUser,
+    id: Uuid,
+) -> Result<Patient, ApiError> {
+    let patient = match state.store.get_patient(&caller.audit(), id).await {
+        Ok(p) => p,
+        Err(StoreError::NotFound) => return Err(ApiError::NotFound("patient")),
+        Err(e) => return Err(e.into()),
+    };
+    let practice = state.store.get_practice(patient.practice_id).await?;
+    if !caller.can_see_practice(&practice) || hidden_by_restrictions(caller, &patient) {
+        return Err(ApiError::NotFound("patient"));
+    }
+    Ok(patient)
+}
+
+/// Register a patient of a practice.
+#[utoipa::path(
+    post, path = "/v1/practices/{id}/patients", tag = "patients", security(("bearer" = [])),
+    params(("id" = Uuid, Path)), request_body = NewPatientRequest,
+    responses(
+        (status = 201, body = PatientView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 422, body = ErrorBody),
+    )
+)]
+pub async fn create_patient(
+    State(state): State<AppState>,
+    caller: CurrentUser,
+    Path(practice_id): Path<Uuid>,
+    ApiJson(body): ApiJson<NewPatientRequest>,
+) -> Result<(StatusCode, Json<PatientView>), ApiError> {
+    visible_practice(&state, &caller, practice_id).await?;
+    let today = caller.now.date_naive();
+    let new = NewPatient {
+        practice_id,
+        first_name: validate::text("first_name", &body.first_name, 100)?,
+        last_name: validate::text("last_name", &body.last_name, 100)?,
+        dob: dob("dob", &body.dob, today)?,
+        mobile_phone: match body.mobile_phone.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(v) => Some(validate::phone("mobile_phone", v)?),
+        },
+        programs: validate::programs("programs", &body.programs)?,
+    };
+    let patient = state.store.create_patient(&caller.audit(), new).await?;
+    Ok((StatusCode::CREATED, Json(patient.into())))
+}
+
+/// Read a patient.
+#[utoipa::path(
+    get, path = "/v1/patients/{id}", tag = "patients", security(("bearer" = [])),
+    params(("id" = Uuid, Path)),
+    responses((status = 200, body = PatientView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody))
+)]
+pub async fn get_patient(
+    State(state): State<AppState>,
+    caller: CurrentUser,
+    Path(id): Path<Uuid>,
+) -> Result<Json<PatientView>, ApiError> {
+    Ok(Json(visible_patient(&state, &caller, id).await?.into()))
+}
+
+/// Change a patient's names, date of birth, mobile phone or programs.
+#[utoipa::path(
+    patch, path = "/v1/patients/{id}", tag = "patients", security(("bearer" = [])),
+    params(("id" = Uuid, Path)), request_body = PatientPatchRequest,
+    responses(
+        (status = 200, body = PatientView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody), (status = 422, body = ErrorBody),
+    )
+)]
+pub async fn update_patient(
+    State(state): State<AppState>,
+    caller: CurrentUser,
+    Path(id): Path<Uuid>,
+    ApiJson(body): ApiJson<PatientPatchRequest>,
+) -> Result<Json<PatientView>, ApiError> {
+    visible_patient(&state, &caller, id).await?;
+    let today = caller.now.date_naive();
+    let patch = PatientPatch {
+        first_name: body
+            .first_name
+            .as_deref()
+            .map(|v| validate::text("first_name", v, 100))
+            .transpose()?,
+        last_name: body
+            .last_name
+            .as_deref()
+            .map(|v| validate::text("last_name", v, 100))
+            .transpose()?,
+        dob: body
+            .dob
+            .as_deref()
+            .map(|v| dob("dob", v, today))
+            .transpose()?,
+        mobile_phone: match body.mobile_phone.as_deref().map(str::trim) {
+            None => None,
+            Some("") => Some(None),
+            Some(v) => Some(Some(validate::phone("mobile_phone", v)?)),
+        },
+        programs: body
+            .programs
+            .as_deref()
+            .map(|p| validate::programs("programs", p))
+            .transpose()?,
+    };
+    Ok(Json(
+        state
+            .store
+            .update_patient(&caller.audit(), id, patch)
+            .await?
+            .into(),
+    ))
+}
+
+/// Find patients by name among those the caller may see.
+#[utoipa::path(
+    get, path = "/v1/patients", tag = "patients", security(("bearer" = [])),
+    params(PatientQuery),
+    responses(
+        (status = 200, body = PatientList), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 422, body = ErrorBody),
+    )
+)]
+pub async fn search_patients(
+    State(state): State<AppState>,
+    caller: CurrentUser,
+    ApiQuery(query): ApiQuery<PatientQuery>,
+) -> Result<Json<PatientList>, ApiError> {
+    let page = PageQuery {
+        cursor: query.cursor,
+        limit: query.limit,
+    }
+    .page()?;
+    let practice_ids = match (query.practice_id, caller.role()) {
+        (Some(id), _) => vec![visible_practice(&state, &caller, id).await?.id],
+        (None, Role::Staff) => caller.user.practice_ids.clone(),
+        (None, Role::CustomerAdmin) => {
+            let customer_id = caller
+                .user
+                .customer_id
+                .ok_or(ApiError::NotFound("customer"))?;
+            all_practice_ids(&state, customer_id).await?
+        }
+        (None, Role::SuperAdmin) => {
+            return Err(ApiError::invalid(
+                "practice_id",
+                "is required for super admins",
+            ));
+        }
+    };
+    let q = query.q.unwrap_or_default();
+    if q.chars().count() > 100 {
+        return Err(ApiError::invalid("q", "must be at most 100 characters"));
+    }
+    let search = PatientSearch {
+        practice_ids,
+        query: q,
+        restricted_programs: caller.user.restricted_programs.clone(),
+        page,
+    };
+    let found = state.store.search_patients(&caller.audit(), search).await?;
+    Ok(Json(PatientList {
+        next_cursor: found.next_cursor.map(|c| c.to_string()),
+        items: found.items.into_iter().map(Into::into).collect(),
+    }))
+}
+
+async fn all_practice_ids(state: &AppState, customer_id: Uuid) -> Result<Vec<Uuid>, ApiError> {
+    let mut ids = Vec::new();
+    let mut page = store::Page::first(store::Page::MAX_LIMIT);
+    loop {
+        let batch = state.store.list_practices(customer_id, page).await?;
+        ids.extend(batch.items.iter().map(|p| p.id));
+        match batch.next_cursor {
+            Some(after) => {
+                page = store::Page {
+                    after: Some(after),
+                    limit: store::Page::MAX_LIMIT,
+                }
+            }
+            None => return Ok(ids),
+        }
+    }
+}

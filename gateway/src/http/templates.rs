@@ -1,0 +1,134 @@
+//! Message templates of a practice: every template with its current text (the practice's own or
+//! the default), and saving a practice's own text after validation (unknown placeholders and an
+//! opt-in request without STOP are refused), reporting the SMS segments it will take.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use serde::{Deserialize, Serialize};
+use templates::{TemplateName, TemplateSet};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::AppState;
+use super::auth::CurrentUser;
+use super::error::{ApiError, ErrorBody};
+use super::extract::ApiJson;
+use super::practices::visible_practice;
+
+#[derive(Serialize, ToSchema)]
+pub struct TemplateView {
+    pub name: String,
+    pub text: String,
+    /// False when the practice saved its own text.
+    pub is_default: bool,
+    pub placeholders: Vec<String>,
+    /// `gsm7` or `ucs2`, for the text filled with sample values.
+    pub encoding: String,
+    pub segments: usize,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TemplateList {
+    pub items: Vec<TemplateView>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct TemplateRequest {
+    /// The new text; an empty text returns to the default.
+    pub text: String,
+}
+
+fn view(set: &TemplateSet, name: TemplateName) -> TemplateView {
+    let text = set.text_for(name).to_string();
+    let (encoding, segments) = match templates::validate(name, &text) {
+        Ok(v) => (v.segments.encoding, v.segments.segments),
+        Err(_) => {
+            let count = templates::segments(&text);
+            (count.encoding, count.segments)
+        }
+    };
+    TemplateView {
+        name: name.as_str().to_string(),
+        is_default: !set.is_overridden(name),
+        placeholders: name.placeholders().iter().map(|p| p.to_string()).collect(),
+        encoding: match encoding {
+            templates::Encoding::Gsm7 => "gsm7".into(),
+            templates::Encoding::Ucs2 => "ucs2".into(),
+        },
+        segments,
+        text,
+    }
+}
+
+/// The practice's templates as a set (stored overrides that no longer validate fall back to
+/// the defaults, so a broken override can never stop a STOP confirmation).
+pub async fn practice_templates(
+    state: &AppState,
+    practice_id: Uuid,
+) -> Result<TemplateSet, ApiError> {
+    let stored = state.store.template_overrides(practice_id).await?;
+    let overrides = stored
+        .into_iter()
+        .filter_map(|o| TemplateName::parse(&o.name).ok().map(|n| (n, o.body)));
+    let (set, broken) = TemplateSet::from_stored(overrides);
+    for (name, _) in broken {
+        tracing::warn!(template = name.as_str(), %practice_id, "stored template override is invalid; using the default");
+    }
+    Ok(set)
+}
+
+/// Every template of the practice with its current text.
+#[utoipa::path(
+    get, path = "/v1/practices/{id}/templates", tag = "templates", security(("bearer" = [])),
+    params(("id" = Uuid, Path)),
+    responses((status = 200, body = TemplateList), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody))
+)]
+pub async fn list_templates(
+    State(state): State<AppState>,
+    caller: CurrentUser,
+    Path(id): Path<Uuid>,
+) -> Result<Json<TemplateList>, ApiError> {
+    visible_practice(&state, &caller, id).await?;
+    let set = practice_templates(&state, id).await?;
+    Ok(Json(TemplateList {
+        items: TemplateName::ALL.iter().map(|n| view(&set, *n)).collect(),
+        next_cursor: None,
+    }))
+}
+
+/// Save the practice's own text for a template (customer admins).
+#[utoipa::path(
+    put, path = "/v1/practices/{id}/templates/{name}", tag = "templates", security(("bearer" = [])),
+    params(("id" = Uuid, Path), ("name" = String, Path, description = "e.g. opt_in_request")),
+    request_body = TemplateRequest,
+    responses(
+        (status = 200, body = TemplateView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody),
+    )
+)]
+pub async fn put_template(
+    State(state): State<AppState>,
+    caller: CurrentUser,
+    Path((id, name)): Path<(Uuid, String)>,
+    ApiJson(body): ApiJson<TemplateRequest>,
+) -> Result<Json<TemplateView>, ApiError> {
+    let practice = visible_practice(&state, &caller, id).await?;
+    caller.require_practice_admin(&practice)?;
+    let name = TemplateName::parse(&name).map_err(|_| ApiError::NotFound("template"))?;
+    if body.text.trim().is_empty() {
+        state
+            .store
+            .reset_template(&caller.audit(), id, name.as_str())
+            .await?;
+    } else {
+        templates::validate(name, &body.text)
+            .map_err(|e| ApiError::invalid("text", e.to_string()))?;
+        state
+            .store
+            .set_template(&caller.audit(), id, name.as_str(), &body.text)
+            .await?;
+    }
+    let set = practice_templates(&state, id).await?;
+    Ok(Json(view(&set, name)))
+}

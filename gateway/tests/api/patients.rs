@@ -1,0 +1,317 @@
+//! Patients and practice templates over HTTP on both stores.
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::accounts::world;
+use crate::both_backends;
+use crate::helpers::{Backend, spawn_app};
+
+both_backends!(
+    a_patient_is_created_with_a_normalised_number_and_read_back,
+    bad_patient_fields_get_422_naming_the_field,
+    patients_of_other_practices_and_customers_do_not_exist_for_the_caller,
+    a_patient_whose_every_program_is_restricted_does_not_exist_for_that_user,
+    search_finds_patients_by_name_and_every_read_is_audited,
+    templates_list_defaults_and_saving_validates_and_counts_segments,
+);
+
+fn new_patient() -> Value {
+    json!({"first_name": "Pat", "last_name": "Jones", "dob": "1961-07-04", "mobile_phone": "415 555 0199", "programs": ["rpm"]})
+}
+
+async fn a_patient_is_created_with_a_normalised_number_and_read_back(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let w = world(&app).await;
+    let (status, created) = app
+        .call(
+            Method::POST,
+            &format!("/v1/practices/{}/patients", w.practice_a),
+            Some(&w.staff_a),
+            Some(new_patient()),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(created["mobile_phone"], "+14155550199");
+    assert_eq!(created["dob"], "1961-07-04");
+    assert_eq!(created["texting"]["status"], "not_enabled");
+    let id = created["id"].as_str().unwrap();
+    let (status, read) = app
+        .call(
+            Method::GET,
+            &format!("/v1/patients/{id}"),
+            Some(&w.staff_a),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(read, created);
+    let (status, changed) = app
+        .call(
+            Method::PATCH,
+            &format!("/v1/patients/{id}"),
+            Some(&w.staff_a),
+            Some(json!({"last_name": "Smith", "programs": ["ccm"]})),
+        )
+        .await;
+    assert_eq!(status, 200, "{changed}");
+    assert_eq!(changed["last_name"], "Smith");
+    assert_eq!(changed["first_name"], "Pat");
+    assert_eq!(changed["programs"], json!(["ccm"]));
+}
+
+async fn bad_patient_fields_get_422_naming_the_field(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let w = world(&app).await;
+    let path = format!("/v1/practices/{}/patients", w.practice_a);
+    for (patch, field) in [
+        (json!({"dob": "07/04/1961"}), "dob"),
+        (json!({"dob": "2999-01-01"}), "dob"),
+        (json!({"mobile_phone": "12345"}), "mobile_phone"),
+        (json!({"first_name": ""}), "first_name"),
+        (json!({"programs": [""]}), "programs[0]"),
+    ] {
+        let mut body = new_patient();
+        body.as_object_mut()
+            .unwrap()
+            .extend(patch.as_object().unwrap().clone());
+        let (status, answer) = app
+            .call(Method::POST, &path, Some(&w.staff_a), Some(body))
+            .await;
+        assert_eq!(status, 422, "{patch}: {answer}");
+        assert!(
+            answer["error"]["message"]
+                .as_str()
+                .unwrap()
+                .starts_with(field),
+            "{patch}: {answer}"
+        );
+    }
+}
+
+async fn patients_of_other_practices_and_customers_do_not_exist_for_the_caller(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let w = world(&app).await;
+    let (_, created) = app
+        .call(
+            Method::POST,
+            &format!("/v1/practices/{}/patients", w.practice_a),
+            Some(&w.staff_a),
+            Some(new_patient()),
+        )
+        .await;
+    let path = format!("/v1/patients/{}", created["id"].as_str().unwrap());
+    for token in [&w.staff_b, &w.admin_b] {
+        assert_eq!(app.call(Method::GET, &path, Some(token), None).await.0, 404);
+        assert_eq!(
+            app.call(
+                Method::PATCH,
+                &path,
+                Some(token),
+                Some(json!({"first_name": "X"}))
+            )
+            .await
+            .0,
+            404
+        );
+    }
+    assert_eq!(
+        app.call(
+            Method::POST,
+            &format!("/v1/practices/{}/patients", w.practice_a),
+            Some(&w.staff_b),
+            Some(new_patient())
+        )
+        .await
+        .0,
+        404
+    );
+    assert_eq!(
+        app.call(Method::GET, &path, Some(&w.admin_a), None).await.0,
+        200
+    );
+}
+
+async fn a_patient_whose_every_program_is_restricted_does_not_exist_for_that_user(
+    backend: Backend,
+) {
+    let app = spawn_app(backend).await;
+    let w = world(&app).await;
+    let mut body = new_patient();
+    body["programs"] = json!(["behavioral"]);
+    let (_, created) = app
+        .call(
+            Method::POST,
+            &format!("/v1/practices/{}/patients", w.practice_a),
+            Some(&w.admin_a),
+            Some(body),
+        )
+        .await;
+    let path = format!("/v1/patients/{}", created["id"].as_str().unwrap());
+    assert_eq!(
+        app.call(Method::GET, &path, Some(&w.staff_a), None).await.0,
+        200
+    );
+    let (status, _) = app
+        .call(
+            Method::PATCH,
+            &format!("/v1/users/{}", w.staff_a_id),
+            Some(&w.admin_a),
+            Some(json!({"restricted_programs": ["behavioral"]})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        app.call(Method::GET, &path, Some(&w.staff_a), None).await.0,
+        404
+    );
+    let (_, found) = app
+        .call(Method::GET, "/v1/patients?q=pat", Some(&w.staff_a), None)
+        .await;
+    assert_eq!(found["items"], json!([]));
+    assert_eq!(
+        app.call(Method::GET, &path, Some(&w.admin_a), None).await.0,
+        200,
+        "others still see the patient"
+    );
+}
+
+async fn search_finds_patients_by_name_and_every_read_is_audited(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let w = world(&app).await;
+    let path = format!("/v1/practices/{}/patients", w.practice_a);
+    for (first, last) in [("Ann", "Smith"), ("Bob", "Smithers"), ("Cy", "Jones")] {
+        let body = json!({"first_name": first, "last_name": last, "dob": "1970-01-01"});
+        assert_eq!(
+            app.call(Method::POST, &path, Some(&w.staff_a), Some(body))
+                .await
+                .0,
+            201
+        );
+    }
+    let (status, found) = app
+        .call(
+            Method::GET,
+            "/v1/patients?q=SMITH&limit=1",
+            Some(&w.staff_a),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{found}");
+    assert_eq!(found["items"][0]["first_name"], "Ann");
+    let cursor = found["next_cursor"].as_str().unwrap();
+    let (_, next) = app
+        .call(
+            Method::GET,
+            &format!("/v1/patients?q=smith&limit=1&cursor={cursor}"),
+            Some(&w.staff_a),
+            None,
+        )
+        .await;
+    assert_eq!(next["items"][0]["first_name"], "Bob");
+    let (_, none) = app
+        .call(Method::GET, "/v1/patients?q=smith", Some(&w.staff_b), None)
+        .await;
+    assert_eq!(
+        none["items"],
+        json!([]),
+        "other customers' patients are not found"
+    );
+    let patient_id = found["items"][0]["id"].as_str().unwrap();
+    app.call(
+        Method::GET,
+        &format!("/v1/patients/{patient_id}"),
+        Some(&w.staff_a),
+        None,
+    )
+    .await;
+    let (_, audit) = app
+        .call(
+            Method::GET,
+            &format!("/v1/audit?patient_id={patient_id}"),
+            Some(&w.admin_a),
+            None,
+        )
+        .await;
+    let actions: Vec<_> = audit["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["action"].as_str().unwrap().to_string())
+        .collect();
+    assert!(actions.contains(&"patient.read".to_string()), "{actions:?}");
+    assert!(
+        actions.contains(&"patient.search_result".to_string()),
+        "{actions:?}"
+    );
+    let (status, _) = app
+        .call(Method::GET, "/v1/patients?q=x", Some(&w.root), None)
+        .await;
+    assert_eq!(status, 422, "super admins name the practice");
+}
+
+async fn templates_list_defaults_and_saving_validates_and_counts_segments(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let w = world(&app).await;
+    let base = format!("/v1/practices/{}/templates", w.practice_a);
+    let (status, list) = app.call(Method::GET, &base, Some(&w.staff_a), None).await;
+    assert_eq!(status, 200);
+    let items = list["items"].as_array().unwrap();
+    let opt_in = items
+        .iter()
+        .find(|t| t["name"] == "opt_in_request")
+        .unwrap();
+    assert!(
+        opt_in["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("A member of your care team at {practice_name}")
+    );
+    assert_eq!(opt_in["is_default"], true);
+    assert_eq!(opt_in["encoding"], "gsm7");
+    let put = |name: &str, text: &str| {
+        let path = format!("{base}/{name}");
+        let body = json!({"text": text});
+        let (app, token) = (&app, w.admin_a.clone());
+        async move { app.call(Method::PUT, &path, Some(&token), Some(body)).await }
+    };
+    let (status, answer) = put(
+        "opt_in_request",
+        "Hi from {practice_name}, reply with your birthday {dob}. Reply STOP to opt out.",
+    )
+    .await;
+    assert_eq!(status, 422, "unknown placeholder: {answer}");
+    assert!(answer["error"]["message"].as_str().unwrap().contains("dob"));
+    let (status, _) = put(
+        "opt_in_request",
+        "Hi from {practice_name}, send your date of birth (MM/DD/YYYY).",
+    )
+    .await;
+    assert_eq!(status, 422, "the opt-in request must still mention STOP");
+    let (status, saved) = put(
+        "opt_in_request",
+        "{practice_name}: please text your date of birth (MM/DD/YYYY). Reply STOP to opt out. 🙂",
+    )
+    .await;
+    assert_eq!(status, 200, "{saved}");
+    assert_eq!(saved["is_default"], false);
+    assert_eq!(saved["encoding"], "ucs2", "an emoji forces UCS-2");
+    assert!(saved["segments"].as_u64().unwrap() >= 2);
+    let (status, _) = app
+        .call(
+            Method::PUT,
+            &format!("{base}/help"),
+            Some(&w.staff_a),
+            Some(json!({"text": "Reply STOP to stop."})),
+        )
+        .await;
+    assert_eq!(status, 403, "staff cannot change templates");
+    assert_eq!(put("no_such_template", "x").await.0, 404);
+    let (status, reset) = put("opt_in_request", "").await;
+    assert_eq!(status, 200);
+    assert_eq!(reset["is_default"], true);
+    assert_eq!(
+        app.call(Method::GET, &base, Some(&w.staff_b), None).await.0,
+        404
+    );
+}
