@@ -9,9 +9,11 @@
 
 mod accounts;
 mod audit;
+mod disclaimers;
 mod error;
 pub mod migrations;
 mod model;
+mod notification_settings;
 mod patients;
 mod postgres;
 mod sqlite;
@@ -25,8 +27,13 @@ use uuid::Uuid;
 
 pub use accounts::Accounts;
 pub use audit::AuditLog;
+pub use disclaimers::{Disclaimers, PracticeDisclaimers};
 pub use error::{StoreError, StoreResult};
 pub use model::*;
+pub use notification_settings::{
+    ApplyDefaultsTo, NotificationSettingRow, NotificationSettings, PatientNotificationSettingRow,
+    StoredUserSetting, UserNotificationLayers,
+};
 pub use patients::Patients;
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
@@ -35,7 +42,9 @@ pub use sqlite::SqliteStore;
 /// method that changes data or reads patient data takes an [`Audit`] and writes the audit row in
 /// the same transaction.
 #[async_trait]
-pub trait Store: Accounts + Patients + AuditLog + Send + Sync + 'static {
+pub trait Store:
+    Accounts + Patients + AuditLog + NotificationSettings + Disclaimers + Send + Sync + 'static
+{
     fn backend(&self) -> Backend;
 
     /// Applies the embedded migrations not yet applied. Safe to call concurrently.
