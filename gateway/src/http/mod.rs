@@ -5,9 +5,11 @@
 //! routes that exist.
 
 pub mod auth;
+pub mod disclaimers;
 pub mod error;
 pub mod extract;
 pub mod middleware;
+pub mod notification_settings;
 pub mod ops;
 pub mod sessions;
 pub mod views;
@@ -84,6 +86,22 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(sessions::login))
         .routes(routes!(sessions::logout))
         .routes(routes!(sessions::me))
+        .routes(routes!(
+            notification_settings::get_user_settings,
+            notification_settings::put_user_settings
+        ))
+        .routes(routes!(
+            notification_settings::get_user_defaults,
+            notification_settings::put_user_defaults
+        ))
+        .routes(routes!(
+            notification_settings::get_patient_defaults,
+            notification_settings::put_patient_defaults
+        ))
+        .routes(routes!(
+            disclaimers::get_disclaimers,
+            disclaimers::put_disclaimers
+        ))
         .split_for_parts();
     let openapi = Arc::new(openapi);
 
