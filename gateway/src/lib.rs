@@ -10,6 +10,7 @@ pub mod clock;
 pub mod demo;
 pub mod domain;
 pub mod http;
+pub mod services;
 pub mod settings;
 pub mod startup;
 pub mod telemetry;

@@ -9,9 +9,11 @@
 
 mod accounts;
 mod audit;
+mod disclaimers;
 mod error;
 pub mod migrations;
 mod model;
+mod notification_settings;
 mod patients;
 mod postgres;
 mod sqlite;
@@ -26,8 +28,13 @@ use uuid::Uuid;
 
 pub use accounts::Accounts;
 pub use audit::AuditLog;
+pub use disclaimers::{Disclaimers, PracticeDisclaimers};
 pub use error::{StoreError, StoreResult};
 pub use model::*;
+pub use notification_settings::{
+    ApplyDefaultsTo, NotificationSettingRow, NotificationSettings, PatientNotificationSettingRow,
+    StoredUserSetting, UserNotificationLayers,
+};
 pub use patients::{Patients, Templates};
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
@@ -38,7 +45,16 @@ pub use tenancy::Tenancy;
 /// the same transaction.
 #[async_trait]
 pub trait Store:
-    Accounts + Tenancy + Patients + Templates + AuditLog + Send + Sync + 'static
+    Accounts
+    + Tenancy
+    + Patients
+    + Templates
+    + AuditLog
+    + NotificationSettings
+    + Disclaimers
+    + Send
+    + Sync
+    + 'static
 {
     fn backend(&self) -> Backend;
 

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 use store::testing::{TestPostgres, TestStore};
 use store::{
-    Audit, AuditFilter, LockOutcome, NewCustomer, NewPatient, NewPractice, NewUser, Page, Role,
-    Store, StoreError,
+    ApplyDefaultsTo, Audit, AuditFilter, LockOutcome, NewCustomer, NewPatient, NewPractice,
+    NewUser, NotificationSettingRow, Page, PatientNotificationSettingRow, Role, Store, StoreError,
 };
 use uuid::Uuid;
 
@@ -64,6 +64,14 @@ conformance!(
     a_patient_whose_every_program_is_restricted_is_not_found,
     a_changed_mobile_number_ends_texting,
     template_overrides_are_set_replaced_and_reset,
+    a_users_notification_settings_read_back_beside_the_practice_defaults_and_are_audited,
+    a_notification_channel_cannot_be_on_while_the_notification_is_off,
+    defaults_saved_for_new_users_leave_existing_users_settings_as_they_were,
+    defaults_saved_for_all_users_replace_every_users_own_settings,
+    the_settings_of_many_users_are_read_in_one_call_in_the_order_asked,
+    patient_notification_defaults_read_back_and_are_audited,
+    disclaimers_are_empty_until_saved_then_read_back_and_are_audited,
+    settings_of_a_missing_practice_are_not_found,
 );
 
 fn t0() -> DateTime<Utc> {
@@ -1296,4 +1304,589 @@ async fn sqlite_keeps_data_across_reopening() {
     };
     let reopened = db.store().await;
     assert_eq!(reopened.get_customer(id).await.unwrap().name, "Durable");
+}
+
+// ---- notification settings and disclaimers ---------------------------------------------------
+
+fn setting(
+    kind: &str,
+    enabled: bool,
+    push: bool,
+    email: bool,
+    text: bool,
+) -> NotificationSettingRow {
+    NotificationSettingRow {
+        kind: kind.into(),
+        enabled,
+        push,
+        email,
+        text,
+    }
+}
+
+/// What the gateway passes as its built-in defaults in these scenarios.
+fn builtin() -> Vec<NotificationSettingRow> {
+    vec![
+        setting("new_patient_message", true, true, false, false),
+        setting("reading_critical", true, true, false, false),
+    ]
+}
+
+async fn actions_of(store: &Arc<dyn Store>, customer_id: Uuid) -> Vec<String> {
+    store
+        .list_audit(AuditFilter {
+            customer_id: Some(customer_id),
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.action)
+        .collect()
+}
+
+async fn a_users_notification_settings_read_back_beside_the_practice_defaults_and_are_audited(
+    db: &TestStore,
+) {
+    let store = db.store().await;
+    let (customer_id, practice_id) = customer_and_practice(&store, "+15555550301").await;
+    let user = store
+        .create_user(
+            &audit_at(t0()),
+            staff(customer_id, "nina", vec![practice_id]),
+        )
+        .await
+        .unwrap();
+    let empty = store
+        .user_notification_layers(user.id, practice_id)
+        .await
+        .unwrap();
+    assert!(empty.own.is_empty() && empty.practice_defaults.is_empty());
+
+    let saved = store
+        .save_user_notification_settings(
+            &audit_at(t0()),
+            user.id,
+            practice_id,
+            vec![
+                setting("two_way_texting", true, false, true, false),
+                setting("reading_caution", false, false, false, false),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(saved.own.len(), 2);
+    // Saving a kind again replaces it.
+    let saved = store
+        .save_user_notification_settings(
+            &audit_at(t0()),
+            user.id,
+            practice_id,
+            vec![setting("two_way_texting", true, true, true, true)],
+        )
+        .await
+        .unwrap();
+    let read = store
+        .user_notification_layers(user.id, practice_id)
+        .await
+        .unwrap();
+    assert_eq!(saved, read);
+    assert!(
+        read.own
+            .contains(&setting("two_way_texting", true, true, true, true))
+    );
+    assert!(
+        read.own
+            .contains(&setting("reading_caution", false, false, false, false))
+    );
+    assert_eq!(read.own.len(), 2);
+
+    store
+        .save_practice_notification_defaults(
+            &audit_at(t0()),
+            practice_id,
+            vec![setting("overdue_readings", true, false, true, false)],
+            ApplyDefaultsTo::AllUsers,
+            builtin(),
+        )
+        .await
+        .unwrap();
+    let read = store
+        .user_notification_layers(user.id, practice_id)
+        .await
+        .unwrap();
+    assert_eq!(
+        read.practice_defaults,
+        vec![setting("overdue_readings", true, false, true, false)]
+    );
+    let actions = actions_of(&store, customer_id).await;
+    assert_eq!(
+        actions
+            .iter()
+            .filter(|a| *a == "user.notification_settings.update")
+            .count(),
+        2
+    );
+    assert!(actions.contains(&"practice.user_notification_defaults.set_for_all_users".into()));
+}
+
+async fn a_notification_channel_cannot_be_on_while_the_notification_is_off(db: &TestStore) {
+    let store = db.store().await;
+    let (customer_id, practice_id) = customer_and_practice(&store, "+15555550302").await;
+    let user = store
+        .create_user(
+            &audit_at(t0()),
+            staff(customer_id, "omar", vec![practice_id]),
+        )
+        .await
+        .unwrap();
+    let before = actions_of(&store, customer_id).await;
+    let err = store
+        .save_user_notification_settings(
+            &audit_at(t0()),
+            user.id,
+            practice_id,
+            vec![
+                setting("reading_caution", true, true, false, false),
+                setting("reading_critical", false, false, false, true),
+            ],
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Conflict { .. }), "{err:?}");
+    // Nothing of the refused save remains, not even the row that was valid, nor an audit row.
+    let read = store
+        .user_notification_layers(user.id, practice_id)
+        .await
+        .unwrap();
+    assert!(read.own.is_empty());
+    assert_eq!(actions_of(&store, customer_id).await, before);
+}
+
+async fn defaults_saved_for_new_users_leave_existing_users_settings_as_they_were(db: &TestStore) {
+    let store = db.store().await;
+    let (customer_id, practice_id) = customer_and_practice(&store, "+15555550303").await;
+    let member = store
+        .create_user(
+            &audit_at(t0()),
+            staff(customer_id, "pia", vec![practice_id]),
+        )
+        .await
+        .unwrap();
+    let admin = store
+        .create_user(
+            &audit_at(t0()),
+            NewUser {
+                role: Role::CustomerAdmin,
+                ..staff(customer_id, "quinn", vec![])
+            },
+        )
+        .await
+        .unwrap();
+    let outsider = store
+        .create_user(&audit_at(t0()), staff(customer_id, "ravi", vec![]))
+        .await
+        .unwrap();
+    // The member chose one kind already; that row must survive untouched.
+    store
+        .save_user_notification_settings(
+            &audit_at(t0()),
+            member.id,
+            practice_id,
+            vec![setting("new_patient_message", true, false, false, true)],
+        )
+        .await
+        .unwrap();
+
+    // First save: no saved defaults yet, so the built-in ones are what existing users had.
+    let first = vec![
+        setting("new_patient_message", false, false, false, false),
+        setting("reading_critical", true, false, true, false),
+    ];
+    let saved = store
+        .save_practice_notification_defaults(
+            &audit_at(t0()),
+            practice_id,
+            first.clone(),
+            ApplyDefaultsTo::NewUsers,
+            builtin(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(saved, first);
+    let member_layers = store
+        .user_notification_layers(member.id, practice_id)
+        .await
+        .unwrap();
+    assert_eq!(
+        member_layers.own,
+        vec![
+            setting("new_patient_message", true, false, false, true),
+            setting("reading_critical", true, true, false, false),
+        ]
+    );
+    let admin_layers = store
+        .user_notification_layers(admin.id, practice_id)
+        .await
+        .unwrap();
+    assert_eq!(admin_layers.own, builtin());
+    // Someone who is not a user of the practice gets nothing written.
+    let outsider_layers = store
+        .user_notification_layers(outsider.id, practice_id)
+        .await
+        .unwrap();
+    assert!(outsider_layers.own.is_empty());
+
+    // A user who joins later has no rows of their own and so follows the new defaults.
+    let newcomer = store
+        .create_user(
+            &audit_at(t0()),
+            staff(customer_id, "sara", vec![practice_id]),
+        )
+        .await
+        .unwrap();
+    // Second save: what the newcomer had was the saved defaults; those become their rows.
+    store
+        .save_practice_notification_defaults(
+            &audit_at(t0()),
+            practice_id,
+            vec![setting("reading_critical", false, false, false, false)],
+            ApplyDefaultsTo::NewUsers,
+            builtin(),
+        )
+        .await
+        .unwrap();
+    let newcomer_layers = store
+        .user_notification_layers(newcomer.id, practice_id)
+        .await
+        .unwrap();
+    assert_eq!(newcomer_layers.own, first);
+    assert_eq!(
+        newcomer_layers.practice_defaults,
+        vec![
+            setting("new_patient_message", false, false, false, false),
+            setting("reading_critical", false, false, false, false),
+        ]
+    );
+    assert!(
+        actions_of(&store, customer_id)
+            .await
+            .contains(&"practice.user_notification_defaults.set_for_new_users".into())
+    );
+}
+
+async fn defaults_saved_for_all_users_replace_every_users_own_settings(db: &TestStore) {
+    let store = db.store().await;
+    let (customer_id, practice_id) = customer_and_practice(&store, "+15555550304").await;
+    let (_, other_practice) = customer_and_practice(&store, "+15555550305").await;
+    let user = store
+        .create_user(
+            &audit_at(t0()),
+            staff(customer_id, "tom", vec![practice_id, other_practice]),
+        )
+        .await
+        .unwrap();
+    for practice in [practice_id, other_practice] {
+        store
+            .save_user_notification_settings(
+                &audit_at(t0()),
+                user.id,
+                practice,
+                vec![setting("overdue_readings", true, true, true, true)],
+            )
+            .await
+            .unwrap();
+    }
+    store
+        .save_practice_notification_defaults(
+            &audit_at(t0()),
+            practice_id,
+            vec![setting("overdue_readings", false, false, false, false)],
+            ApplyDefaultsTo::AllUsers,
+            builtin(),
+        )
+        .await
+        .unwrap();
+    let here = store
+        .user_notification_layers(user.id, practice_id)
+        .await
+        .unwrap();
+    assert!(here.own.is_empty());
+    // Another practice's settings are not touched.
+    let there = store
+        .user_notification_layers(user.id, other_practice)
+        .await
+        .unwrap();
+    assert_eq!(
+        there.own,
+        vec![setting("overdue_readings", true, true, true, true)]
+    );
+}
+
+async fn the_settings_of_many_users_are_read_in_one_call_in_the_order_asked(db: &TestStore) {
+    let store = db.store().await;
+    let (customer_id, practice_id) = customer_and_practice(&store, "+15555550306").await;
+    let mut users = Vec::new();
+    for name in ["uma", "vic", "wes"] {
+        users.push(
+            store
+                .create_user(&audit_at(t0()), staff(customer_id, name, vec![practice_id]))
+                .await
+                .unwrap()
+                .id,
+        );
+    }
+    let [uma, vic, wes] = [users[0], users[1], users[2]];
+    let unknown = Uuid::now_v7();
+
+    // Neither own rows nor defaults: nothing stored for anyone.
+    let none = store
+        .notification_settings_of_users(practice_id, "reading_critical", &[wes, uma])
+        .await
+        .unwrap();
+    assert_eq!(
+        none.iter().map(|s| s.user_id).collect::<Vec<_>>(),
+        vec![wes, uma]
+    );
+    assert!(none.iter().all(|s| s.setting.is_none()));
+
+    store
+        .save_user_notification_settings(
+            &audit_at(t0()),
+            vic,
+            practice_id,
+            vec![
+                setting("reading_critical", true, false, false, true),
+                setting("reading_caution", true, true, false, false),
+            ],
+        )
+        .await
+        .unwrap();
+    store
+        .save_practice_notification_defaults(
+            &audit_at(t0()),
+            practice_id,
+            vec![setting("reading_critical", true, true, true, false)],
+            ApplyDefaultsTo::AllUsers,
+            builtin(),
+        )
+        .await
+        .unwrap();
+    // Saved for all users removed vic's rows; give vic his own again.
+    store
+        .save_user_notification_settings(
+            &audit_at(t0()),
+            vic,
+            practice_id,
+            vec![setting("reading_critical", true, false, false, true)],
+        )
+        .await
+        .unwrap();
+
+    let found = store
+        .notification_settings_of_users(
+            practice_id,
+            "reading_critical",
+            &[wes, vic, uma, vic, unknown],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        found.iter().map(|s| s.user_id).collect::<Vec<_>>(),
+        vec![wes, vic, uma, unknown],
+        "deduplicated, in the order asked"
+    );
+    let practice_default = Some(setting("reading_critical", true, true, true, false));
+    assert_eq!(found[0].setting, practice_default);
+    assert_eq!(
+        found[1].setting,
+        Some(setting("reading_critical", true, false, false, true))
+    );
+    assert_eq!(found[2].setting, practice_default);
+    assert_eq!(found[3].setting, practice_default);
+
+    // A kind with no defaults and no own rows.
+    let caution = store
+        .notification_settings_of_users(practice_id, "reading_caution", &[vic, uma])
+        .await
+        .unwrap();
+    assert!(caution.iter().all(|s| s.setting.is_none()));
+    assert!(
+        store
+            .notification_settings_of_users(practice_id, "reading_caution", &[])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+async fn patient_notification_defaults_read_back_and_are_audited(db: &TestStore) {
+    let store = db.store().await;
+    let (customer_id, practice_id) = customer_and_practice(&store, "+15555550307").await;
+    assert!(
+        store
+            .patient_notification_defaults(practice_id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let row = |kind: &str, enabled, email, text| PatientNotificationSettingRow {
+        kind: kind.into(),
+        enabled,
+        email,
+        text,
+    };
+    store
+        .save_patient_notification_defaults(
+            &audit_at(t0()),
+            practice_id,
+            vec![
+                row("reading_critical", true, false, true),
+                row("overdue_readings", true, true, false),
+            ],
+        )
+        .await
+        .unwrap();
+    let saved = store
+        .save_patient_notification_defaults(
+            &audit_at(t0()),
+            practice_id,
+            vec![row("overdue_readings", false, false, false)],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        saved,
+        vec![
+            row("overdue_readings", false, false, false),
+            row("reading_critical", true, false, true),
+        ]
+    );
+    assert_eq!(
+        store
+            .patient_notification_defaults(practice_id)
+            .await
+            .unwrap(),
+        saved
+    );
+    let err = store
+        .save_patient_notification_defaults(
+            &audit_at(t0()),
+            practice_id,
+            vec![row("reading_caution", false, true, false)],
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Conflict { .. }), "{err:?}");
+    let actions = actions_of(&store, customer_id).await;
+    assert_eq!(
+        actions
+            .iter()
+            .filter(|a| *a == "practice.patient_notification_defaults.update")
+            .count(),
+        2
+    );
+}
+
+async fn disclaimers_are_empty_until_saved_then_read_back_and_are_audited(db: &TestStore) {
+    let store = db.store().await;
+    let (customer_id, practice_id) = customer_and_practice(&store, "+15555550308").await;
+    let empty = store.practice_disclaimers(practice_id).await.unwrap();
+    assert_eq!(empty.care_plan_report, "");
+    assert_eq!(empty.hra_report, "");
+    assert_eq!(empty.updated_at, None);
+    let saved = store
+        .save_practice_disclaimers(
+            &audit_at(t0()),
+            practice_id,
+            "Not a substitute for medical advice.".into(),
+            "Ünïcode ✓ welcome.".into(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(saved.updated_at, Some(t0()));
+    assert_eq!(
+        store.practice_disclaimers(practice_id).await.unwrap(),
+        saved
+    );
+    let later = t0() + Duration::minutes(5);
+    let replaced = store
+        .save_practice_disclaimers(&audit_at(later), practice_id, String::new(), "HRA".into())
+        .await
+        .unwrap();
+    assert_eq!(replaced.care_plan_report, "");
+    assert_eq!(replaced.hra_report, "HRA");
+    assert_eq!(replaced.updated_at, Some(later));
+    // Exactly 4000 characters (of several bytes each) fit; one more does not.
+    let longest = "é".repeat(4000);
+    store
+        .save_practice_disclaimers(&audit_at(later), practice_id, longest.clone(), longest)
+        .await
+        .unwrap();
+    let err = store
+        .save_practice_disclaimers(
+            &audit_at(later),
+            practice_id,
+            "é".repeat(4001),
+            String::new(),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Conflict { .. }), "{err:?}");
+    let actions = actions_of(&store, customer_id).await;
+    assert_eq!(
+        actions
+            .iter()
+            .filter(|a| *a == "practice.disclaimers.update")
+            .count(),
+        3
+    );
+}
+
+async fn settings_of_a_missing_practice_are_not_found(db: &TestStore) {
+    let store = db.store().await;
+    let (customer_id, practice_id) = customer_and_practice(&store, "+15555550309").await;
+    let user = store
+        .create_user(
+            &audit_at(t0()),
+            staff(customer_id, "xena", vec![practice_id]),
+        )
+        .await
+        .unwrap();
+    let missing = Uuid::now_v7();
+    assert!(matches!(
+        store
+            .save_user_notification_settings(&audit_at(t0()), user.id, missing, vec![])
+            .await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        store
+            .save_practice_notification_defaults(
+                &audit_at(t0()),
+                missing,
+                vec![],
+                ApplyDefaultsTo::NewUsers,
+                builtin(),
+            )
+            .await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        store
+            .save_patient_notification_defaults(&audit_at(t0()), missing, vec![])
+            .await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        store.practice_disclaimers(missing).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        store
+            .save_practice_disclaimers(&audit_at(t0()), missing, String::new(), String::new())
+            .await,
+        Err(StoreError::NotFound)
+    ));
 }

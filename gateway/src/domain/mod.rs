@@ -4,6 +4,7 @@
 
 pub mod dob;
 pub mod keywords;
+pub mod notifications;
 pub mod oncall;
 pub mod readings;
 pub mod texting;

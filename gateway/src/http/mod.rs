@@ -7,9 +7,11 @@
 pub mod audit;
 pub mod auth;
 pub mod customers;
+pub mod disclaimers;
 pub mod error;
 pub mod extract;
 pub mod middleware;
+pub mod notification_settings;
 pub mod ops;
 pub mod patients;
 pub mod practice_groups;
@@ -120,6 +122,22 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(patients::search_patients))
         .routes(routes!(templates::list_templates))
         .routes(routes!(templates::put_template))
+        .routes(routes!(
+            notification_settings::get_user_settings,
+            notification_settings::put_user_settings
+        ))
+        .routes(routes!(
+            notification_settings::get_user_defaults,
+            notification_settings::put_user_defaults
+        ))
+        .routes(routes!(
+            notification_settings::get_patient_defaults,
+            notification_settings::put_patient_defaults
+        ))
+        .routes(routes!(
+            disclaimers::get_disclaimers,
+            disclaimers::put_disclaimers
+        ))
         .split_for_parts();
     let openapi = Arc::new(openapi);
 

@@ -5,5 +5,6 @@ mod helpers;
 
 mod accounts;
 mod cli;
+mod notification_settings;
 mod ops;
 mod patients;

@@ -6,6 +6,8 @@
 
 mod accounts;
 mod audit;
+mod disclaimers;
+mod notification_settings;
 mod patients;
 mod rows;
 mod tenancy;

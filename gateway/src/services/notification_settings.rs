@@ -1,0 +1,235 @@
+//! Notification settings as use cases: read a user's effective settings, change them, read and
+//! save a practice's defaults for users and for new patients, and — for whoever sends
+//! notifications — the effective setting of one kind for many users at once.
+//!
+//! Authorization is the caller's job (the HTTP layer); this module checks the rules of
+//! [`crate::domain::notifications`] and converts between the domain's types and the store's
+//! rows. It logs nothing.
+
+use std::collections::HashMap;
+
+use store::{
+    ApplyDefaultsTo, Audit, NotificationSettingRow, PatientNotificationSettingRow, Store,
+    StoreError, StoreResult,
+};
+use uuid::Uuid;
+
+use crate::domain::notifications::{
+    Kind, NotificationKind, NotificationSetting, PatientChange, PatientNotificationKind,
+    PatientNotificationSetting, PatientSettings, SettingsError, UserChange, UserSettings,
+    effective,
+};
+
+/// Why a change was not saved.
+#[derive(Debug, thiserror::Error)]
+pub enum ChangeError {
+    /// The change breaks a rule; nothing was written.
+    #[error(transparent)]
+    Invalid(#[from] SettingsError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+// ---- conversions ------------------------------------------------------------------------------
+
+fn to_row(kind: NotificationKind, s: NotificationSetting) -> NotificationSettingRow {
+    NotificationSettingRow {
+        kind: kind.as_str().to_string(),
+        enabled: s.enabled,
+        push: s.push,
+        email: s.email,
+        text: s.text,
+    }
+}
+
+fn from_row(row: &NotificationSettingRow) -> StoreResult<(NotificationKind, NotificationSetting)> {
+    let kind = row
+        .kind
+        .parse::<NotificationKind>()
+        .map_err(|e| StoreError::Unexpected(e.to_string()))?;
+    Ok((
+        kind,
+        NotificationSetting {
+            enabled: row.enabled,
+            push: row.push,
+            email: row.email,
+            text: row.text,
+        },
+    ))
+}
+
+fn by_kind(
+    rows: &[NotificationSettingRow],
+) -> StoreResult<HashMap<NotificationKind, NotificationSetting>> {
+    rows.iter().map(from_row).collect()
+}
+
+fn all_rows(settings: &UserSettings) -> Vec<NotificationSettingRow> {
+    settings.iter().map(|(k, s)| to_row(k, s)).collect()
+}
+
+/// A practice's effective defaults: what it saved, else built-in, kind by kind.
+fn defaults_from_rows(rows: &[NotificationSettingRow]) -> StoreResult<UserSettings> {
+    let saved = by_kind(rows)?;
+    Ok(UserSettings::from_fn(|kind| {
+        effective(kind, None, saved.get(&kind).copied())
+    }))
+}
+
+// ---- users' settings --------------------------------------------------------------------------
+
+/// A user's effective settings of every kind for a practice.
+pub async fn user_settings(
+    store: &dyn Store,
+    user_id: Uuid,
+    practice_id: Uuid,
+) -> StoreResult<UserSettings> {
+    let layers = store.user_notification_layers(user_id, practice_id).await?;
+    let own = by_kind(&layers.own)?;
+    let defaults = by_kind(&layers.practice_defaults)?;
+    Ok(UserSettings::from_fn(|kind| {
+        effective(kind, own.get(&kind).copied(), defaults.get(&kind).copied())
+    }))
+}
+
+/// Applies a (possibly partial) change to a user's effective settings for a practice and saves
+/// every kind as the user's own, so the result no longer depends on the practice's defaults
+/// (until they are saved "for all users"). Two concurrent changes each save a complete set that
+/// keeps the rules, so the later one wins whole. Answers the effective settings after the save.
+pub async fn change_user_settings(
+    store: &dyn Store,
+    audit: &Audit,
+    user_id: Uuid,
+    practice_id: Uuid,
+    changes: &[UserChange],
+) -> Result<UserSettings, ChangeError> {
+    let current = user_settings(store, user_id, practice_id).await?;
+    let next = current.apply(changes)?;
+    store
+        .save_user_notification_settings(audit, user_id, practice_id, all_rows(&next))
+        .await?;
+    Ok(next)
+}
+
+/// The effective setting of `kind` at `practice_id` for each of `user_ids` (deduplicated, in the
+/// order given), read in one store query however many users there are. For the notifier: the
+/// users are whoever it considers (care team, notification users, on-call); membership of the
+/// practice is not checked here.
+pub async fn effective_settings_of_users(
+    store: &dyn Store,
+    practice_id: Uuid,
+    kind: NotificationKind,
+    user_ids: &[Uuid],
+) -> StoreResult<Vec<(Uuid, NotificationSetting)>> {
+    let stored = store
+        .notification_settings_of_users(practice_id, kind.as_str(), user_ids)
+        .await?;
+    stored
+        .into_iter()
+        .map(|found| {
+            let own_or_default = found
+                .setting
+                .as_ref()
+                .map(from_row)
+                .transpose()?
+                .map(|(_, s)| s);
+            Ok((found.user_id, effective(kind, own_or_default, None)))
+        })
+        .collect()
+}
+
+// ---- practice defaults for users ---------------------------------------------------------------
+
+/// The practice's effective defaults for users (saved, else built-in, kind by kind).
+pub async fn practice_user_defaults(
+    store: &dyn Store,
+    practice_id: Uuid,
+) -> StoreResult<UserSettings> {
+    defaults_from_rows(&store.practice_notification_defaults(practice_id).await?)
+}
+
+/// Applies a (possibly partial) change to the practice's defaults and saves every kind.
+/// `NewUsers`: existing users keep their effective settings; `AllUsers`: everyone follows the
+/// new defaults. Answers the defaults after the save.
+pub async fn change_practice_user_defaults(
+    store: &dyn Store,
+    audit: &Audit,
+    practice_id: Uuid,
+    changes: &[UserChange],
+    apply_to: ApplyDefaultsTo,
+) -> Result<UserSettings, ChangeError> {
+    let current = practice_user_defaults(store, practice_id).await?;
+    let next = current.apply(changes)?;
+    let saved = store
+        .save_practice_notification_defaults(
+            audit,
+            practice_id,
+            all_rows(&next),
+            apply_to,
+            all_rows(&UserSettings::builtin()),
+        )
+        .await?;
+    Ok(defaults_from_rows(&saved)?)
+}
+
+// ---- practice defaults for new patients --------------------------------------------------------
+
+fn patient_settings_from_rows(
+    rows: &[PatientNotificationSettingRow],
+) -> StoreResult<PatientSettings> {
+    let mut saved = HashMap::new();
+    for row in rows {
+        let kind = row
+            .kind
+            .parse::<PatientNotificationKind>()
+            .map_err(|e| StoreError::Unexpected(e.to_string()))?;
+        saved.insert(
+            kind,
+            PatientNotificationSetting {
+                enabled: row.enabled,
+                email: row.email,
+                text: row.text,
+            },
+        );
+    }
+    let builtin = PatientSettings::builtin();
+    Ok(PatientSettings::from_fn(|kind| {
+        saved
+            .get(&kind)
+            .copied()
+            .unwrap_or_else(|| builtin.get(kind))
+    }))
+}
+
+/// What a new patient of the practice starts with (saved, else built-in, kind by kind).
+pub async fn practice_patient_defaults(
+    store: &dyn Store,
+    practice_id: Uuid,
+) -> StoreResult<PatientSettings> {
+    patient_settings_from_rows(&store.patient_notification_defaults(practice_id).await?)
+}
+
+/// Applies a (possibly partial) change to what new patients start with and saves every kind.
+/// Existing patients are not touched.
+pub async fn change_practice_patient_defaults(
+    store: &dyn Store,
+    audit: &Audit,
+    practice_id: Uuid,
+    changes: &[PatientChange],
+) -> Result<PatientSettings, ChangeError> {
+    let current = practice_patient_defaults(store, practice_id).await?;
+    let next = current.apply(changes)?;
+    let rows = next
+        .iter()
+        .map(|(kind, s)| PatientNotificationSettingRow {
+            kind: kind.as_str().to_string(),
+            enabled: s.enabled,
+            email: s.email,
+            text: s.text,
+        })
+        .collect();
+    let saved = store
+        .save_patient_notification_defaults(audit, practice_id, rows)
+        .await?;
+    Ok(patient_settings_from_rows(&saved)?)
+}
