@@ -288,6 +288,34 @@ async fn a_locked_user_gets_423_at_login_and_their_token_stops_working_at_once(b
     app.login("staff-a", PASSWORD).await;
 }
 
+#[tokio::test]
+async fn locking_on_one_instance_ends_the_session_on_another_at_once() {
+    let app = spawn_app(Backend::Postgres).await;
+    let w = world(&app).await;
+    let other = app.sibling().await;
+    let me_on_other = || {
+        app.client
+            .get(other.url("/v1/me"))
+            .bearer_auth(&w.staff_a)
+            .send()
+    };
+    assert_eq!(
+        me_on_other().await.unwrap().status(),
+        200,
+        "a session works on every instance"
+    );
+    let (status, _) = app
+        .call(
+            Method::POST,
+            &format!("/v1/users/{}/lock", w.staff_a_id),
+            Some(&w.admin_a),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(me_on_other().await.unwrap().status(), 401);
+}
+
 async fn repeated_failed_logins_are_rate_limited_with_retry_after(backend: Backend) {
     let app = spawn_app(backend).await;
     app.super_admin("root", PASSWORD).await;

@@ -48,6 +48,24 @@ impl TestApp {
             .expect("request sent")
     }
 
+    /// Another gateway instance on the same database and clock, as behind a load balancer.
+    /// It stops when the returned handle is dropped.
+    pub async fn sibling(&self) -> Sibling {
+        let settings = Settings::for_tests(self.db.url());
+        let app = Application::build_with_clock(settings, self.clock.clone())
+            .await
+            .expect("sibling builds");
+        let address = app.local_addr();
+        let (tx, rx) = oneshot::channel::<()>();
+        tokio::spawn(app.run_until(async move {
+            let _ = rx.await;
+        }));
+        Sibling {
+            address,
+            _shutdown: tx,
+        }
+    }
+
     /// A request with `Authorization: Bearer token`.
     pub fn authed(
         &self,
@@ -135,6 +153,18 @@ impl TestApp {
             .expect("running")
             .await
             .expect("server task")
+    }
+}
+
+/// A second instance started by [`TestApp::sibling`].
+pub struct Sibling {
+    pub address: SocketAddr,
+    _shutdown: oneshot::Sender<()>,
+}
+
+impl Sibling {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.address, path)
     }
 }
 

@@ -164,6 +164,20 @@ async fn the_openapi_document_describes_the_routes(backend: Backend) {
         ("post", "/v1/users/{id}/lock"),
         ("post", "/v1/users/{id}/unlock"),
         ("get", "/v1/audit"),
+        ("post", "/v1/practices/{id}/patients"),
+        ("get", "/v1/patients/{id}"),
+        ("patch", "/v1/patients/{id}"),
+        ("get", "/v1/patients"),
+        ("get", "/v1/practices/{id}/templates"),
+        ("put", "/v1/practices/{id}/templates/{name}"),
+        ("get", "/v1/users/{id}/notification-settings"),
+        ("put", "/v1/users/{id}/notification-settings"),
+        ("get", "/v1/practices/{id}/notification-defaults/users"),
+        ("put", "/v1/practices/{id}/notification-defaults/users"),
+        ("get", "/v1/practices/{id}/notification-defaults/patients"),
+        ("put", "/v1/practices/{id}/notification-defaults/patients"),
+        ("get", "/v1/practices/{id}/disclaimers"),
+        ("put", "/v1/practices/{id}/disclaimers"),
     ];
     for (method, path) in routes {
         let operation = &doc["paths"][path][method];
