@@ -126,6 +126,14 @@ pub async fn logout(
     caller: CurrentUser,
 ) -> Result<StatusCode, ApiError> {
     state.store.delete_session(&caller.token_hash).await?;
+    let event = AuditEvent {
+        customer_id: caller.user.customer_id,
+        action: "session.logout",
+        target_type: "user",
+        target_id: Some(caller.id().to_string()),
+        patient_id: None,
+    };
+    state.store.append_audit(&caller.audit(), event).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
