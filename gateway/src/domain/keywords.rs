@@ -107,6 +107,12 @@ pub fn classify(body: &str) -> Classification {
     Classification::Ordinary
 }
 
+/// True when the whole text is the word "yes" (any case, punctuation around it ignored).
+#[must_use]
+pub fn is_plain_yes(body: &str) -> bool {
+    matches!(tokenize(body).as_slice(), [only] if only == "yes")
+}
+
 /// Lower-cased words of letters and digits. Apostrophes are deleted rather than split on, so that
 /// contractions stay one word ("don’t" → `dont`) and a quoted 'STOP' is just `stop`.
 fn tokenize(body: &str) -> Vec<String> {

@@ -24,7 +24,7 @@ use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::dob::parse_texted_dob;
-use super::keywords::{Classification, Keyword, classify};
+use super::keywords::{Classification, Keyword, classify, is_plain_yes};
 
 /// Wrong dates of birth a patient may text before verification fails.
 pub const MAX_ATTEMPTS: u8 = 3;
@@ -405,8 +405,16 @@ fn inbound(
             };
             (opt_out(current, now), replies, InboundHandling::Keyword)
         }
-        // From any state, `enabled` included: the number may have changed hands, so whoever
-        // holds it now proves who they are again.
+        // A bare "yes" from a verified patient is almost always an answer to a question from the
+        // care team; dropping them back to verification for it would cut the conversation off.
+        // START and UNSTOP still restart verification from `enabled`.
+        Classification::Keyword(Keyword::OptIn)
+            if current.status == Enabled && is_plain_yes(body) =>
+        {
+            (current, Vec::new(), InboundHandling::Conversation)
+        }
+        // From any other state, and START/UNSTOP from `enabled`: the number may have changed
+        // hands, so whoever holds it now proves who they are again.
         Classification::Keyword(Keyword::OptIn) => (
             TextingState::pending(now),
             vec![Reply::OptInRestarted, Reply::OptInRequest],
@@ -829,6 +837,10 @@ mod tests {
         for word in OPT_IN_KEYWORDS {
             for body in keyword_bodies(word) {
                 for from in FROM_ALL {
+                    // A verified patient's "yes" is a conversation answer (tested on its own).
+                    if word == "yes" && from == Origin::Enabled {
+                        continue;
+                    }
                     check(
                         from,
                         inbound(&body),
@@ -1155,10 +1167,33 @@ mod tests {
     }
 
     #[test]
-    fn yes_while_enabled_restarts_verification_as_the_contract_says() {
-        let decision = run(Origin::Enabled, inbound("Yes")).unwrap();
+    fn yes_while_enabled_is_an_answer_in_the_conversation_not_a_new_verification() {
+        for body in ["Yes", "YES!", " yes. "] {
+            let decision = run(Origin::Enabled, inbound(body)).unwrap();
+            assert_eq!(decision.new_state, state(Origin::Enabled), "{body}");
+            assert!(!decision.status_changed);
+            assert!(decision.replies.is_empty());
+            assert!(decision.inbound.is_conversation_message());
+        }
+    }
+
+    #[test]
+    fn start_while_enabled_restarts_verification_because_the_number_may_have_changed_hands() {
+        for body in ["START", "unstop"] {
+            let decision = run(Origin::Enabled, inbound(body)).unwrap();
+            assert_eq!(decision.new_state.status, TextingStatus::Pending, "{body}");
+            assert!(decision.status_changed);
+        }
+    }
+
+    #[test]
+    fn yes_while_opted_out_opts_back_in_to_verification() {
+        let decision = run(Origin::OptedOut, inbound("yes")).unwrap();
         assert_eq!(decision.new_state.status, TextingStatus::Pending);
-        assert!(decision.status_changed);
+        assert_eq!(
+            decision.replies,
+            vec![Reply::OptInRestarted, Reply::OptInRequest]
+        );
     }
 
     #[test]
