@@ -11,6 +11,7 @@ mod accounts;
 mod audit;
 mod disclaimers;
 mod error;
+mod feed;
 pub mod migrations;
 mod model;
 mod notification_settings;
@@ -30,6 +31,7 @@ pub use accounts::Accounts;
 pub use audit::AuditLog;
 pub use disclaimers::{Disclaimers, PracticeDisclaimers};
 pub use error::{StoreError, StoreResult};
+pub use feed::{Feed, NewNotification, Notification};
 pub use model::*;
 pub use notification_settings::{
     ApplyDefaultsTo, NotificationSettingRow, NotificationSettings, PatientNotificationSettingRow,
@@ -52,6 +54,7 @@ pub trait Store:
     + AuditLog
     + NotificationSettings
     + Disclaimers
+    + Feed
     + Send
     + Sync
     + 'static

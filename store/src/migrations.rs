@@ -32,6 +32,7 @@ pub static MIGRATIONS: &[Migration] = &[
     migration!(3, "0003_tenancy_admin"),
     migration!(4, "0004_notification_settings"),
     migration!(5, "0005_patients_templates"),
+    migration!(6, "0006_notifications"),
 ];
 
 impl Migration {

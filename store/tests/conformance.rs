@@ -64,6 +64,7 @@ conformance!(
     a_patient_whose_every_program_is_restricted_is_not_found,
     a_changed_mobile_number_ends_texting,
     template_overrides_are_set_replaced_and_reset,
+    notifications_are_listed_newest_first_per_user,
     a_users_notification_settings_read_back_beside_the_practice_defaults_and_are_audited,
     a_notification_channel_cannot_be_on_while_the_notification_is_off,
     defaults_saved_for_new_users_leave_existing_users_settings_as_they_were,
@@ -1201,6 +1202,71 @@ async fn template_overrides_are_set_replaced_and_reset(db: &TestStore) {
             .await,
         Err(StoreError::NotFound)
     ));
+}
+
+async fn notifications_are_listed_newest_first_per_user(db: &TestStore) {
+    let store = db.store().await;
+    let (customer_id, practice_id) = customer_and_practice(&store, "+15555550027").await;
+    let a = store
+        .create_user(&audit_at(t0()), staff(customer_id, "na", vec![practice_id]))
+        .await
+        .unwrap();
+    let b = store
+        .create_user(&audit_at(t0()), staff(customer_id, "nb", vec![practice_id]))
+        .await
+        .unwrap();
+    let note = |user_id: Uuid, summary: &str| store::NewNotification {
+        user_id,
+        practice_id,
+        patient_id: None,
+        kind: "two_way_texting".into(),
+        summary: summary.into(),
+    };
+    for i in 0..3 {
+        store
+            .add_notifications(
+                t0() + Duration::minutes(i),
+                vec![note(a.id, &format!("n{i}")), note(b.id, "other")],
+            )
+            .await
+            .unwrap();
+    }
+    let first = store
+        .list_notifications(a.id, Page::first(2))
+        .await
+        .unwrap();
+    assert_eq!(
+        first
+            .items
+            .iter()
+            .map(|n| n.summary.as_str())
+            .collect::<Vec<_>>(),
+        ["n2", "n1"]
+    );
+    assert_eq!(first.items[0].created_at, t0() + Duration::minutes(2));
+    let rest = store
+        .list_notifications(
+            a.id,
+            Page {
+                after: first.next_cursor,
+                limit: 2,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        rest.items
+            .iter()
+            .map(|n| n.summary.as_str())
+            .collect::<Vec<_>>(),
+        ["n0"]
+    );
+    assert!(rest.next_cursor.is_none());
+    let bad_kind = store::NewNotification {
+        kind: "gossip".into(),
+        ..note(a.id, "x")
+    };
+    assert!(store.add_notifications(t0(), vec![bad_kind]).await.is_err());
 }
 
 /// Runs SQL outside the store API, to check what the database itself refuses.

@@ -11,6 +11,7 @@ pub mod disclaimers;
 pub mod error;
 pub mod extract;
 pub mod middleware;
+pub mod notifications;
 pub mod notification_settings;
 pub mod ops;
 pub mod patients;
@@ -122,6 +123,7 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(patients::search_patients))
         .routes(routes!(templates::list_templates))
         .routes(routes!(templates::put_template))
+        .routes(routes!(notifications::list_notifications))
         .routes(routes!(
             notification_settings::get_user_settings,
             notification_settings::put_user_settings

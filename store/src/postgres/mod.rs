@@ -7,6 +7,7 @@
 mod accounts;
 mod audit;
 mod disclaimers;
+mod feed;
 mod notification_settings;
 mod patients;
 mod rows;

@@ -1,0 +1,81 @@
+//! The notification feed on PostgreSQL.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use deadpool_postgres::GenericClient;
+use tokio_postgres::Row;
+use uuid::Uuid;
+
+use super::{PostgresStore, map_err};
+use crate::*;
+
+/// Adds notification rows; callable inside another aggregate's transaction.
+pub(crate) async fn insert_notifications(
+    client: &impl GenericClient,
+    at: DateTime<Utc>,
+    new: &[NewNotification],
+) -> StoreResult<Vec<Uuid>> {
+    let mut ids = Vec::with_capacity(new.len());
+    for n in new {
+        let id = new_id();
+        client
+            .execute(
+                "INSERT INTO notifications (id, user_id, practice_id, patient_id, kind, summary, created_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                &[&id, &n.user_id, &n.practice_id, &n.patient_id, &n.kind, &n.summary, &at],
+            )
+            .await
+            .map_err(map_err)?;
+        ids.push(id);
+    }
+    Ok(ids)
+}
+
+fn from_row(row: &Row) -> Notification {
+    Notification {
+        id: row.get(0),
+        user_id: row.get(1),
+        practice_id: row.get(2),
+        patient_id: row.get(3),
+        kind: row.get(4),
+        summary: row.get(5),
+        created_at: row.get(6),
+        read_at: row.get(7),
+    }
+}
+
+#[async_trait]
+impl Feed for PostgresStore {
+    async fn list_notifications(
+        &self,
+        user_id: Uuid,
+        page: Page,
+    ) -> StoreResult<Paged<Notification>> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT id, user_id, practice_id, patient_id, kind, summary, created_at, read_at FROM notifications
+                 WHERE user_id = $1 AND ($2::uuid IS NULL OR id < $2) ORDER BY id DESC LIMIT $3",
+                &[&user_id, &page.after, &page.fetch_limit()],
+            )
+            .await
+            .map_err(map_err)?;
+        Ok(Paged::from_rows(
+            rows.iter().map(from_row).collect(),
+            page,
+            |n| n.id,
+        ))
+    }
+
+    async fn add_notifications(
+        &self,
+        at: DateTime<Utc>,
+        new: Vec<NewNotification>,
+    ) -> StoreResult<Vec<Uuid>> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(map_err)?;
+        let ids = insert_notifications(&tx, at, &new).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(ids)
+    }
+}
