@@ -10,6 +10,7 @@
 mod accounts;
 mod audit;
 mod error;
+mod messaging;
 pub mod migrations;
 mod model;
 mod patients;
@@ -26,6 +27,7 @@ use uuid::Uuid;
 pub use accounts::Accounts;
 pub use audit::AuditLog;
 pub use error::{StoreError, StoreResult};
+pub use messaging::*;
 pub use model::*;
 pub use patients::Patients;
 pub use postgres::PostgresStore;
@@ -35,7 +37,7 @@ pub use sqlite::SqliteStore;
 /// method that changes data or reads patient data takes an [`Audit`] and writes the audit row in
 /// the same transaction.
 #[async_trait]
-pub trait Store: Accounts + Patients + AuditLog + Send + Sync + 'static {
+pub trait Store: Accounts + Patients + AuditLog + Messaging + Send + Sync + 'static {
     fn backend(&self) -> Backend;
 
     /// Applies the embedded migrations not yet applied. Safe to call concurrently.

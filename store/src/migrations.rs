@@ -27,7 +27,10 @@ macro_rules! migration {
     };
 }
 
-pub static MIGRATIONS: &[Migration] = &[migration!(1, "0001_accounts_patients_audit")];
+pub static MIGRATIONS: &[Migration] = &[
+    migration!(1, "0001_accounts_patients_audit"),
+    migration!(2, "0002_messages_outbox"),
+];
 
 impl Migration {
     pub fn checksum(sql: &str) -> String {

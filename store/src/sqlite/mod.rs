@@ -8,6 +8,7 @@
 
 mod accounts;
 mod audit;
+pub(crate) mod messaging;
 mod patients;
 mod rows;
 
