@@ -241,7 +241,7 @@ pub type InboundDecider = Box<dyn FnOnce(&InboundContext) -> InboundDecision + S
 pub enum InboundOutcome {
     /// First delivery of this carrier message id: recorded with its decision.
     Recorded {
-        message: Message,
+        message: Box<Message>,
         /// The outbox rows queued for the replies.
         enqueued: Vec<Uuid>,
     },

@@ -352,7 +352,10 @@ impl Messaging for PostgresStore {
         insert_audit(&tx, audit, &event).await?;
         let message = load_message(&tx, message_id).await?;
         tx.commit().await.map_err(map_err)?;
-        Ok(InboundOutcome::Recorded { message, enqueued })
+        Ok(InboundOutcome::Recorded {
+            message: Box::new(message),
+            enqueued,
+        })
     }
 
     async fn apply_carrier_status(

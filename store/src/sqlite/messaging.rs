@@ -353,7 +353,10 @@ impl Messaging for SqliteStore {
             .write(&tx, &audit)?;
             let message = load_message(&tx, message_id)?;
             tx.commit().map_err(map_err)?;
-            Ok(InboundOutcome::Recorded { message, enqueued })
+            Ok(InboundOutcome::Recorded {
+            message: Box::new(message),
+            enqueued,
+        })
         })
         .await
     }

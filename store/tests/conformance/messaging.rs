@@ -148,7 +148,7 @@ pub async fn a_repeated_carrier_message_id_is_recorded_once_and_changes_nothing(
         .find_message_by_carrier_sid("twilio", "SM1")
         .await
         .unwrap();
-    assert_eq!(stored, message);
+    assert_eq!(stored, *message);
 }
 
 pub async fn an_inbound_text_goes_to_the_texting_patient_of_the_practice_it_was_sent_to(
