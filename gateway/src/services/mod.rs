@@ -1,0 +1,23 @@
+//! Services: load state from the store, ask the domain what to do, write the outcome in one
+//! transaction (outbound texts included, as outbox rows), then wake the dispatcher.
+//!
+//! A service must never call the carrier directly (texts go through the outbox) and never log a
+//! message body.
+
+pub mod delivery;
+pub mod inbound;
+
+use store::{Audit, NewOutbound, Outbound, StoreResult};
+
+use crate::http::AppState;
+
+/// Queues one text on its own (not as part of another change) and wakes the dispatcher.
+pub async fn enqueue_sms(
+    state: &AppState,
+    audit: &Audit,
+    new: NewOutbound,
+) -> StoreResult<Outbound> {
+    let queued = state.store.enqueue_sms(audit, new).await?;
+    state.wake_dispatcher();
+    Ok(queued)
+}
