@@ -2,9 +2,12 @@
 //!
 //! A library with a thin binary: [`startup::Application`] builds the whole service from
 //! [`settings::Settings`]; [`http::router`] is public so tests can drive handlers directly.
-//! `domain` holds the pure rules, `http` the thin API layer, `auth` credentials.
+//! `domain` holds the pure rules, `services` load-decide-write in one transaction, `http` the
+//! thin API layer, `workers` the timed work (outbox dispatch), `carrier` the Twilio client and
+//! the dev transport, `auth` credentials.
 
 pub mod auth;
+pub mod carrier;
 pub mod cli;
 pub mod clock;
 pub mod demo;

@@ -7,9 +7,12 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 
 use crate::auth::limiter::LoginLimiter;
+use crate::carrier::Carrier;
+use crate::carrier::dev::DevCarrier;
+use crate::carrier::twilio::TwilioCarrier;
 use crate::clock::{Clock, SystemClock};
 use crate::http::{self, AppState};
 use crate::settings::{Secret, Settings};
@@ -38,6 +41,13 @@ impl Application {
             Some(credentials) => credentials.auth_token.clone(),
             None => Secret::new(crate::auth::token::generate()),
         };
+        let carrier: Arc<dyn Carrier> = match &settings.twilio {
+            Some(credentials) => Arc::new(
+                TwilioCarrier::new(&settings.twilio_api_base, credentials.clone())
+                    .context("cannot build the Twilio client")?,
+            ),
+            None => Arc::new(DevCarrier),
+        };
         let state = AppState {
             store,
             clock,
@@ -45,6 +55,8 @@ impl Application {
             settings: Arc::new(settings),
             login_limiter: Arc::new(LoginLimiter::default()),
             webhook_token,
+            carrier,
+            outbox_wake: Arc::new(Notify::new()),
         };
         Ok(Application { listener, state })
     }

@@ -12,6 +12,7 @@ mod audit;
 mod disclaimers;
 mod error;
 mod feed;
+mod messaging;
 pub mod migrations;
 mod model;
 mod notification_settings;
@@ -32,6 +33,7 @@ pub use audit::AuditLog;
 pub use disclaimers::{Disclaimers, PracticeDisclaimers};
 pub use error::{StoreError, StoreResult};
 pub use feed::{Feed, NewNotification, Notification};
+pub use messaging::*;
 pub use model::*;
 pub use notification_settings::{
     ApplyDefaultsTo, NotificationSettingRow, NotificationSettings, PatientNotificationSettingRow,
@@ -55,6 +57,7 @@ pub trait Store:
     + NotificationSettings
     + Disclaimers
     + Feed
+    + Messaging
     + Send
     + Sync
     + 'static

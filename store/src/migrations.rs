@@ -29,6 +29,7 @@ macro_rules! migration {
 
 pub static MIGRATIONS: &[Migration] = &[
     migration!(1, "0001_accounts_patients_audit"),
+    migration!(2, "0002_messages_outbox"),
     migration!(3, "0003_tenancy_admin"),
     migration!(4, "0004_notification_settings"),
     migration!(5, "0005_patients_templates"),

@@ -12,6 +12,10 @@ use store::{
 };
 use uuid::Uuid;
 
+#[path = "conformance/messaging.rs"]
+mod messaging;
+use messaging::*;
+
 /// Generates one `#[tokio::test]` per backend for each listed scenario.
 macro_rules! conformance {
     ($($name:ident),* $(,)?) => {
@@ -73,6 +77,19 @@ conformance!(
     patient_notification_defaults_read_back_and_are_audited,
     disclaimers_are_empty_until_saved_then_read_back_and_are_audited,
     settings_of_a_missing_practice_are_not_found,
+    // Messaging (conformance/messaging.rs).
+    a_repeated_carrier_message_id_is_recorded_once_and_changes_nothing,
+    an_inbound_text_goes_to_the_texting_patient_of_the_practice_it_was_sent_to,
+    a_body_the_decision_does_not_keep_is_never_stored,
+    an_unknown_sender_or_number_is_recorded_without_patient_or_practice,
+    the_decision_writes_texting_state_and_replies_in_the_inbound_transaction,
+    due_rows_are_claimed_highest_priority_first,
+    a_number_gets_send_slots_no_closer_than_its_rate_across_claims,
+    a_lost_claim_is_sent_once_more_as_recovered_and_a_second_loss_fails_it,
+    a_retry_waits_for_its_time_and_a_success_records_the_carrier_id,
+    a_status_never_moves_backwards_and_undelivered_fails_the_row,
+    error_21610_opts_the_patient_out_from_a_callback_and_from_a_send_answer,
+    outbox_stats_count_what_waits_and_its_oldest_age,
 );
 
 fn t0() -> DateTime<Utc> {
@@ -1955,4 +1972,68 @@ async fn settings_of_a_missing_practice_are_not_found(db: &TestStore) {
             .await,
         Err(StoreError::NotFound)
     ));
+}
+
+#[tokio::test]
+async fn postgres_two_claimers_never_claim_one_row_twice() {
+    let db = TestStore::postgres().await;
+    let store = db.store().await;
+    for i in 0..60 {
+        store
+            .enqueue_sms(
+                &audit_now(),
+                new_outbound("+15555550201", &format!("+1555555{:04}", i % 6), "x"),
+            )
+            .await
+            .unwrap();
+    }
+    let mut tasks = Vec::new();
+    for _ in 0..4 {
+        let store = db.store().await;
+        tasks.push(tokio::spawn(async move {
+            let mut ids = Vec::new();
+            for round in 0..20 {
+                let now = t0() + Duration::seconds(round);
+                let claim = store
+                    .claim_outbound(claim_request(now, 100, 7))
+                    .await
+                    .unwrap();
+                ids.extend(claim.sends.into_iter().map(|s| s.outbound.id));
+            }
+            ids
+        }));
+    }
+    let mut all = Vec::new();
+    for task in tasks {
+        all.extend(task.await.unwrap());
+    }
+    let claimed = all.len();
+    all.sort();
+    all.dedup();
+    assert_eq!(all.len(), claimed, "a row was claimed twice");
+    assert_eq!(claimed, 60);
+}
+
+#[tokio::test]
+async fn postgres_two_concurrent_deliveries_of_one_message_record_it_once() {
+    let db = TestStore::postgres().await;
+    let store = db.store().await;
+    customer_and_practice(&store, "+15555550100").await;
+    let mut tasks = Vec::new();
+    for _ in 0..4 {
+        let store = db.store().await;
+        tasks.push(tokio::spawn(async move {
+            store
+                .record_inbound(&audit_now(), new_inbound("SMsame"), keep_body())
+                .await
+                .unwrap()
+        }));
+    }
+    let mut recorded = 0;
+    for task in tasks {
+        if matches!(task.await.unwrap(), store::InboundOutcome::Recorded { .. }) {
+            recorded += 1;
+        }
+    }
+    assert_eq!(recorded, 1);
 }

@@ -7,12 +7,13 @@
 pub mod audit;
 pub mod auth;
 pub mod customers;
+pub mod dev;
 pub mod disclaimers;
 pub mod error;
 pub mod extract;
 pub mod middleware;
-pub mod notifications;
 pub mod notification_settings;
+pub mod notifications;
 pub mod ops;
 pub mod patients;
 pub mod practice_groups;
@@ -22,6 +23,7 @@ pub mod templates;
 pub mod users;
 pub mod validate;
 pub mod views;
+pub mod webhooks;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,6 +33,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use metrics_exporter_prometheus::PrometheusHandle;
 use store::Store;
+use tokio::sync::Notify;
 use tower::ServiceBuilder;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
@@ -40,6 +43,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::auth::limiter::LoginLimiter;
+use crate::carrier::Carrier;
 use crate::clock::Clock;
 use crate::settings::{Secret, Settings};
 use error::{ApiError, ErrorBody, ErrorDetail};
@@ -55,6 +59,18 @@ pub struct AppState {
     /// Checks `X-Twilio-Signature`: the Twilio auth token, or a random dev token when no
     /// credentials are configured (printed at start-up).
     pub webhook_token: Secret,
+    /// Sends texts: the Twilio client, or the dev transport when no credentials are set.
+    pub carrier: Arc<dyn Carrier>,
+    /// Wakes the outbox dispatcher; services notify it after committing new outbox rows.
+    pub outbox_wake: Arc<Notify>,
+}
+
+impl AppState {
+    /// Tells the dispatcher that rows were queued. Call after the commit. A wake-up sent while
+    /// the dispatcher is busy is kept for its next wait, so none is lost.
+    pub fn wake_dispatcher(&self) {
+        self.outbox_wake.notify_one();
+    }
 }
 
 #[derive(OpenApi)]
@@ -88,7 +104,7 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The whole application router, with its OpenAPI document served at `/openapi.json`.
 pub fn router(state: AppState) -> Router {
-    let (routes, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let mut api = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(ops::healthz))
         .routes(routes!(ops::readyz))
         .routes(routes!(ops::metrics))
@@ -140,7 +156,13 @@ pub fn router(state: AppState) -> Router {
             disclaimers::get_disclaimers,
             disclaimers::put_disclaimers
         ))
-        .split_for_parts();
+        .routes(routes!(webhooks::inbound_sms))
+        .routes(routes!(webhooks::status_callback));
+    // The dev transport's view of the outbox exists only when there is no real carrier.
+    if state.settings.twilio.is_none() {
+        api = api.routes(routes!(dev::outbox));
+    }
+    let (routes, openapi) = api.split_for_parts();
     let openapi = Arc::new(openapi);
 
     routes

@@ -58,7 +58,10 @@ pub async fn list_notifications(
     caller: CurrentUser,
     ApiQuery(query): ApiQuery<PageQuery>,
 ) -> Result<Json<NotificationList>, ApiError> {
-    let page = state.store.list_notifications(caller.id(), query.page()?).await?;
+    let page = state
+        .store
+        .list_notifications(caller.id(), query.page()?)
+        .await?;
     Ok(Json(NotificationList {
         next_cursor: page.next_cursor.map(|c| c.to_string()),
         items: page.items.into_iter().map(Into::into).collect(),

@@ -1,5 +1,24 @@
-//! Services: load state from the store, ask the domain what to do, and write the outcome in one
-//! store call (which writes its audit row in the same transaction). They know neither HTTP nor
-//! SQL.
+//! Services: load state from the store, ask the domain what to do, write the outcome in one
+//! transaction (outbound texts included, as outbox rows), then wake the dispatcher.
+//!
+//! A service must never call the carrier directly (texts go through the outbox) and never log a
+//! message body.
 
+pub mod delivery;
+pub mod inbound;
 pub mod notification_settings;
+
+use store::{Audit, NewOutbound, Outbound, StoreResult};
+
+use crate::http::AppState;
+
+/// Queues one text on its own (not as part of another change) and wakes the dispatcher.
+pub async fn enqueue_sms(
+    state: &AppState,
+    audit: &Audit,
+    new: NewOutbound,
+) -> StoreResult<Outbound> {
+    let queued = state.store.enqueue_sms(audit, new).await?;
+    state.wake_dispatcher();
+    Ok(queued)
+}

@@ -3,6 +3,8 @@
 //! finishes its current unit of work when shutdown is signalled, and never holds state that must
 //! survive a restart only in memory.
 
+pub mod outbox;
+
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -10,6 +12,5 @@ use crate::http::AppState;
 
 /// Starts every worker; the handles finish after `shutdown` turns true.
 pub fn spawn_all(state: &AppState, shutdown: watch::Receiver<bool>) -> Vec<JoinHandle<()>> {
-    let _ = (state, shutdown);
-    Vec::new()
+    vec![tokio::spawn(outbox::run(state.clone(), shutdown))]
 }

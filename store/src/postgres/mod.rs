@@ -8,6 +8,7 @@ mod accounts;
 mod audit;
 mod disclaimers;
 mod feed;
+pub(crate) mod messaging;
 mod notification_settings;
 mod patients;
 mod rows;

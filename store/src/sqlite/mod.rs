@@ -10,6 +10,7 @@ mod accounts;
 mod audit;
 mod disclaimers;
 mod feed;
+pub(crate) mod messaging;
 mod notification_settings;
 mod patients;
 mod rows;

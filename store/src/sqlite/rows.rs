@@ -30,12 +30,12 @@ pub fn from_micros(us: i64) -> StoreResult<DateTime<Utc>> {
 }
 
 /// For use inside rusqlite row closures, which must return rusqlite errors.
-fn time(row: &Row, idx: usize) -> rusqlite::Result<DateTime<Utc>> {
+pub fn time(row: &Row, idx: usize) -> rusqlite::Result<DateTime<Utc>> {
     let us: i64 = row.get(idx)?;
     DateTime::from_timestamp_micros(us).ok_or(rusqlite::Error::IntegralValueOutOfRange(idx, us))
 }
 
-fn opt_time(row: &Row, idx: usize) -> rusqlite::Result<Option<DateTime<Utc>>> {
+pub fn opt_time(row: &Row, idx: usize) -> rusqlite::Result<Option<DateTime<Utc>>> {
     let us: Option<i64> = row.get(idx)?;
     us.map(|us| {
         DateTime::from_timestamp_micros(us).ok_or(rusqlite::Error::IntegralValueOutOfRange(idx, us))

@@ -1,0 +1,494 @@
+//! Messaging: the conversation's messages, the transactional outbox and the carrier's view of both.
+//!
+//! Owns four use cases:
+//!
+//! - recording an inbound text exactly once per carrier message id, routed to its practice and
+//!   patient, together with whatever the caller decides about it (keep the body or not, a new
+//!   texting state, replies), in one transaction ([`Messaging::record_inbound`]);
+//! - queueing outbound texts as outbox rows, standalone ([`Messaging::enqueue_sms`]) or inside
+//!   another aggregate's transaction (the backends' crate-private `insert_outbox` helpers);
+//! - the dispatcher's side of the outbox: claiming due rows under a lease with per-number send
+//!   slots, and recording what the carrier answered;
+//! - applying carrier status callbacks without ever moving a status backwards, and opting a number
+//!   out when the carrier says it has (error 21610).
+//!
+//! It must never decide business rules: which statuses rank above which, what a body means and
+//! what to reply are the caller's, passed in as values or closures. It must never log a body.
+
+use std::fmt;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Duration, Utc};
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::*;
+
+/// Outbox priorities: due rows go out highest first, so a critical alert never waits behind a
+/// backlog of routine texts.
+pub mod priority {
+    /// A critical reading's alert to staff.
+    pub const ALERT: i16 = 100;
+    /// Replies of the opt-in flow (confirmation, retry prompt, opt-out confirmation, help).
+    pub const REPLY: i16 = 50;
+    /// Notifications to staff (new patient message, reminders).
+    pub const NOTIFY: i16 = 30;
+    /// Everything else (conversation messages typed by staff, bulk texts).
+    pub const ROUTINE: i16 = 10;
+}
+
+/// The carrier name stored with messages the Twilio webhooks delivered.
+pub const CARRIER_TWILIO: &str = "twilio";
+
+/// Where an outbox row is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutboxState {
+    /// Waiting to be claimed (first try, or a retry at `next_attempt_at`).
+    Queued,
+    /// Claimed by a dispatcher until `claimed_until`.
+    Sending,
+    /// The carrier accepted it (later callbacks may still report it undelivered: then `Failed`).
+    Sent,
+    /// Given up: a permanent error, too many attempts, a second lost claim, or a failed delivery.
+    Failed,
+}
+
+impl OutboxState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutboxState::Queued => "queued",
+            OutboxState::Sending => "sending",
+            OutboxState::Sent => "sent",
+            OutboxState::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<OutboxState> {
+        match s {
+            "queued" => Some(OutboxState::Queued),
+            "sending" => Some(OutboxState::Sending),
+            "sent" => Some(OutboxState::Sent),
+            "failed" => Some(OutboxState::Failed),
+            _ => None,
+        }
+    }
+}
+
+/// A text to queue. `from_number` is the practice's number (or a Messaging Service SID).
+#[derive(Clone)]
+pub struct NewOutbound {
+    pub practice_id: Option<Uuid>,
+    pub patient_id: Option<Uuid>,
+    pub from_number: String,
+    pub to_number: String,
+    pub body: String,
+    pub priority: i16,
+    /// Also write an outbound conversation message whose status follows the send.
+    pub record_message: bool,
+    /// The staff member who wrote it (for the conversation message), if any.
+    pub author_user_id: Option<Uuid>,
+}
+
+impl fmt::Debug for NewOutbound {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NewOutbound")
+            .field("practice_id", &self.practice_id)
+            .field("patient_id", &self.patient_id)
+            .field("priority", &self.priority)
+            .field("body_chars", &self.body.chars().count())
+            .finish_non_exhaustive()
+    }
+}
+
+/// One outbox row.
+#[derive(Clone, PartialEq, Serialize)]
+pub struct Outbound {
+    pub id: Uuid,
+    pub message_id: Option<Uuid>,
+    pub practice_id: Option<Uuid>,
+    pub patient_id: Option<Uuid>,
+    pub to_number: String,
+    pub from_number: String,
+    pub body: String,
+    pub priority: i16,
+    pub state: OutboxState,
+    pub attempts: i32,
+    pub next_attempt_at: DateTime<Utc>,
+    pub claimed_until: Option<DateTime<Utc>>,
+    pub claimed_by: Option<String>,
+    /// How many times a lost claim (a crash between claim and answer) made it go out again.
+    pub recovered: i32,
+    pub carrier: Option<String>,
+    pub carrier_sid: Option<String>,
+    pub carrier_status: Option<String>,
+    pub error_code: Option<i32>,
+    pub last_error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub sent_at: Option<DateTime<Utc>>,
+}
+
+impl fmt::Debug for Outbound {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Outbound")
+            .field("id", &self.id)
+            .field("priority", &self.priority)
+            .field("state", &self.state)
+            .field("attempts", &self.attempts)
+            .field("recovered", &self.recovered)
+            .field("carrier_sid", &self.carrier_sid)
+            .field("carrier_status", &self.carrier_status)
+            .field("error_code", &self.error_code)
+            .field("body_chars", &self.body.chars().count())
+            .finish_non_exhaustive()
+    }
+}
+
+/// One conversation message.
+#[derive(Clone, PartialEq, Serialize)]
+pub struct Message {
+    pub id: Uuid,
+    pub practice_id: Option<Uuid>,
+    pub patient_id: Option<Uuid>,
+    /// `sms` or `portal`.
+    pub channel: String,
+    /// `inbound` or `outbound`.
+    pub direction: String,
+    /// `None` when redacted.
+    pub body: Option<String>,
+    /// The body was dropped because it may hold a date of birth.
+    pub redacted: bool,
+    pub author_user_id: Option<Uuid>,
+    pub status: String,
+    pub carrier: Option<String>,
+    pub carrier_sid: Option<String>,
+    pub from_number: Option<String>,
+    pub to_number: Option<String>,
+    pub error_code: Option<i32>,
+    pub num_segments: Option<i32>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl fmt::Debug for Message {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Message")
+            .field("id", &self.id)
+            .field("patient_id", &self.patient_id)
+            .field("direction", &self.direction)
+            .field("redacted", &self.redacted)
+            .field("status", &self.status)
+            .field("carrier_sid", &self.carrier_sid)
+            .field("body_chars", &self.body.as_ref().map(|b| b.chars().count()))
+            .finish_non_exhaustive()
+    }
+}
+
+/// An inbound text as the carrier delivered it (already signature-checked and parsed).
+#[derive(Clone)]
+pub struct NewInbound {
+    pub carrier: String,
+    pub carrier_sid: String,
+    /// The patient's number (E.164).
+    pub from_number: String,
+    /// The practice's number (E.164).
+    pub to_number: String,
+    /// Stored only if the decision keeps it.
+    pub body: String,
+    pub num_segments: i32,
+}
+
+impl fmt::Debug for NewInbound {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NewInbound")
+            .field("carrier_sid", &self.carrier_sid)
+            .field("body_chars", &self.body.chars().count())
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the store found for an inbound text, handed to the decision inside the transaction. The
+/// patient row is locked (PostgreSQL) until the transaction ends, so two texts of one patient are
+/// decided one after the other.
+#[derive(Debug, Clone)]
+pub struct InboundContext {
+    /// The practice whose `sms_number` is the text's `To`.
+    pub practice: Option<Practice>,
+    /// The practice's patient whose `mobile_phone` is the text's `From`: one in `pending` or
+    /// `enabled` if there is one, else the most recently created.
+    pub patient: Option<Patient>,
+    /// The id the message row has (for replies that refer to it).
+    pub message_id: Uuid,
+}
+
+/// What to write besides the message, decided from an [`InboundContext`].
+#[derive(Debug, Clone, Default)]
+pub struct InboundDecision {
+    /// Keep the body; otherwise it is dropped and the message marked redacted.
+    pub keep_body: bool,
+    /// A new texting state for the patient (ignored when there is no patient).
+    pub texting: Option<TextingRow>,
+    /// Texts to queue in the same transaction.
+    pub replies: Vec<NewOutbound>,
+}
+
+/// The decision, run inside the inbound transaction. It must not block or do I/O.
+pub type InboundDecider = Box<dyn FnOnce(&InboundContext) -> InboundDecision + Send>;
+
+/// What [`Messaging::record_inbound`] did.
+#[derive(Debug, Clone)]
+pub enum InboundOutcome {
+    /// First delivery of this carrier message id: recorded with its decision.
+    Recorded {
+        message: Box<Message>,
+        /// The outbox rows queued for the replies.
+        enqueued: Vec<Uuid>,
+    },
+    /// The carrier message id was recorded before; nothing changed.
+    Duplicate { message_id: Uuid },
+}
+
+/// A status callback, as plain values.
+#[derive(Debug, Clone)]
+pub struct CarrierStatusUpdate {
+    pub carrier_sid: String,
+    /// The carrier's status name.
+    pub status: String,
+    /// Whether the status is a failure to deliver (`failed`, `undelivered`): the row fails.
+    pub is_failure: bool,
+    pub error_code: Option<i32>,
+    /// The carrier says the recipient opted out (error 21610): opt the patient out for this
+    /// practice's number.
+    pub opted_out: bool,
+}
+
+/// Whether `incoming` may replace `current` (the caller's status ranking).
+pub type StatusRule = fn(current: &str, incoming: &str) -> bool;
+
+/// What [`Messaging::apply_carrier_status`] did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StatusOutcome {
+    /// No outbox row has this carrier id; nothing changed.
+    Unknown,
+    /// Known, and the status was applied (or ignored as older than the stored one).
+    Known {
+        outbox_id: Uuid,
+        applied: bool,
+        /// Patients moved to `opted_out` by this callback.
+        opted_out_patients: u64,
+    },
+}
+
+/// Asks for due rows. Times come from the caller's clock.
+#[derive(Debug, Clone)]
+pub struct ClaimRequest {
+    /// Who claims (instance id), kept on the row for diagnosis.
+    pub worker: String,
+    pub now: DateTime<Utc>,
+    /// How long a claim holds after its send slot; longer than any carrier call can take.
+    pub lease: Duration,
+    /// Most rows to claim at once.
+    pub limit: u32,
+    /// The gap between two sends of one number (1 s / SMS_SENDER_MPS).
+    pub sender_interval: Duration,
+    /// Slots are reserved at most this far ahead, so rows arriving later (an alert) can still go
+    /// out before the rest of a backlog.
+    pub horizon: Duration,
+}
+
+/// A claimed row and the slot it may go out at (never earlier).
+#[derive(Debug, Clone)]
+pub struct ClaimedSend {
+    pub outbound: Outbound,
+    pub send_at: DateTime<Utc>,
+}
+
+/// What a claim returned.
+#[derive(Debug, Clone, Default)]
+pub struct Claim {
+    pub sends: Vec<ClaimedSend>,
+    /// Rows failed because a claim on them ran out a second time.
+    pub abandoned: u64,
+}
+
+/// Why a send did not succeed.
+#[derive(Debug, Clone)]
+pub struct SendFailure {
+    pub error_code: Option<i32>,
+    /// Safe to store and show: the carrier's error message, never the body.
+    pub message: String,
+    /// Error 21610: opt the patient out for this practice's number in the same transaction.
+    pub opted_out: bool,
+}
+
+/// Outbox depth for the metrics.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct OutboxStats {
+    /// Rows queued or sending.
+    pub depth: i64,
+    /// When the oldest of those was created.
+    pub oldest_created_at: Option<DateTime<Utc>>,
+}
+
+#[async_trait]
+pub trait Messaging: Send + Sync {
+    /// Queues one text (and its conversation message when asked), with an audit row.
+    async fn enqueue_sms(&self, audit: &Audit, new: NewOutbound) -> StoreResult<Outbound>;
+
+    /// Records an inbound text once per `(carrier, carrier_sid)`, in one transaction:
+    /// claim the id (a repeat returns `Duplicate` and changes nothing, also when two arrive at
+    /// once), route `to_number` to a practice and `from_number` to its patient, lock the patient,
+    /// run `decide`, then write the message (body kept or redacted), the patient's new texting
+    /// state, the replies' outbox rows and an audit row.
+    async fn record_inbound(
+        &self,
+        audit: &Audit,
+        inbound: NewInbound,
+        decide: InboundDecider,
+    ) -> StoreResult<InboundOutcome>;
+
+    /// Applies a status callback to the outbox row with this carrier id and its conversation
+    /// message: the status only if `replaces(stored, incoming)`; a failure fails the row with its
+    /// error code; `opted_out` opts the recipient out for the sending practice (always, even when
+    /// the status itself is stale). One transaction, with an audit row when a patient opts out.
+    async fn apply_carrier_status(
+        &self,
+        audit: &Audit,
+        update: CarrierStatusUpdate,
+        replaces: StatusRule,
+    ) -> StoreResult<StatusOutcome>;
+
+    /// Moves every patient of the practice whose number is `practice_number` and whose mobile
+    /// phone is `patient_number` to `opted_out` (attempts 0, no window), with an audit row each.
+    /// Returns how many changed.
+    async fn opt_out_number(
+        &self,
+        audit: &Audit,
+        practice_number: &str,
+        patient_number: &str,
+    ) -> StoreResult<u64>;
+
+    /// Claims due rows: queued rows whose `next_attempt_at` has come, and rows whose claim ran out
+    /// (sent again once, `recovered` counted; a second run-out fails them instead). Highest
+    /// priority first; each row gets its number's next free send slot, 1/MPS apart, reserved in
+    /// the store so that several gateways share one rate. Numbers whose slots are taken beyond
+    /// the horizon are skipped. On PostgreSQL rows locked by another claimer are skipped.
+    async fn claim_outbound(&self, request: ClaimRequest) -> StoreResult<Claim>;
+
+    /// The carrier accepted the claimed send. `false` if the claim was lost meanwhile.
+    async fn record_send_accepted(
+        &self,
+        claimed: &Outbound,
+        carrier: &str,
+        sid: &str,
+        status: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool>;
+
+    /// A temporary failure: queue the row again for `next_attempt_at`.
+    async fn record_send_retry(
+        &self,
+        claimed: &Outbound,
+        failure: SendFailure,
+        next_attempt_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool>;
+
+    /// A permanent failure (or the last attempt): the row and its message fail with the carrier's
+    /// code; `failure.opted_out` also opts the recipient out, in the same transaction.
+    async fn record_send_failed(
+        &self,
+        audit: &Audit,
+        claimed: &Outbound,
+        failure: SendFailure,
+    ) -> StoreResult<bool>;
+
+    /// When the next row becomes due (a retry time or a claim that runs out), if any is waiting.
+    async fn outbox_next_due(&self) -> StoreResult<Option<DateTime<Utc>>>;
+
+    async fn outbox_stats(&self) -> StoreResult<OutboxStats>;
+
+    async fn get_outbound(&self, id: Uuid) -> StoreResult<Outbound>;
+
+    /// Outbox rows in creation order (the dev transport's view of what was "sent").
+    async fn list_outbox(&self, page: Page) -> StoreResult<Paged<Outbound>>;
+
+    async fn get_message(&self, id: Uuid) -> StoreResult<Message>;
+
+    async fn find_message_by_carrier_sid(&self, carrier: &str, sid: &str) -> StoreResult<Message>;
+}
+
+/// The lease-expired error recorded on a row that is sent again after a lost claim.
+pub(crate) const RECOVERED_NOTE: &str =
+    "a claim ran out without an answer; sent again (the carrier may have received it twice)";
+/// The error recorded on a row whose claim ran out a second time.
+pub(crate) const ABANDONED_NOTE: &str =
+    "a claim ran out twice without an answer; given up so it is not sent a third time";
+
+/// How many rows of one sender a claim may take: the slots that fit in the horizon.
+pub(crate) fn per_sender_cap(request: &ClaimRequest) -> i64 {
+    let interval = request
+        .sender_interval
+        .num_microseconds()
+        .unwrap_or(i64::MAX)
+        .max(1);
+    let horizon = request.horizon.num_microseconds().unwrap_or(0).max(0);
+    (horizon.saturating_add(interval - 1) / interval).max(1)
+}
+
+/// Claim candidates grouped by sending number, numbers in sorted order (the lock order), each
+/// number's rows in the order they were selected (priority order).
+pub(crate) fn group_by_sender(candidates: &[(Uuid, String)]) -> Vec<(String, Vec<Uuid>)> {
+    let mut groups: std::collections::BTreeMap<&str, Vec<Uuid>> = Default::default();
+    for (id, sender) in candidates {
+        groups.entry(sender).or_default().push(*id);
+    }
+    groups
+        .into_iter()
+        .map(|(sender, ids)| (sender.to_owned(), ids))
+        .collect()
+}
+
+/// Claimed sends in the order they may go out; highest priority first within one slot time.
+pub(crate) fn sort_sends(sends: &mut [ClaimedSend]) {
+    sends.sort_by(|a, b| {
+        a.send_at
+            .cmp(&b.send_at)
+            .then(b.outbound.priority.cmp(&a.outbound.priority))
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(interval_ms: i64, horizon_ms: i64) -> ClaimRequest {
+        ClaimRequest {
+            worker: "w".into(),
+            now: Utc::now(),
+            lease: Duration::seconds(60),
+            limit: 10,
+            sender_interval: Duration::milliseconds(interval_ms),
+            horizon: Duration::milliseconds(horizon_ms),
+        }
+    }
+
+    #[test]
+    fn a_sender_gets_as_many_rows_as_slots_fit_in_the_horizon() {
+        assert_eq!(per_sender_cap(&request(1000, 1000)), 1);
+        assert_eq!(per_sender_cap(&request(200, 1000)), 5);
+        assert_eq!(per_sender_cap(&request(300, 1000)), 4);
+        assert_eq!(per_sender_cap(&request(1000, 0)), 1);
+    }
+
+    #[test]
+    fn candidates_group_by_sender_in_lock_order_keeping_priority_order() {
+        let (a, b, c) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+        let groups = group_by_sender(&[(a, "+2".into()), (b, "+1".into()), (c, "+2".into())]);
+        assert_eq!(
+            groups,
+            vec![("+1".to_owned(), vec![b]), ("+2".to_owned(), vec![a, c])]
+        );
+    }
+}

@@ -1,0 +1,720 @@
+//! Messaging on postgres: inbound dedup by unique rule, the outbox claim with
+//! `FOR UPDATE SKIP LOCKED` and per-number send slots locked in `outbox_senders`.
+//!
+//! The helpers [`insert_outbox`] and [`opt_out`] take any client, so other aggregates' use cases
+//! can queue texts or opt a number out inside their own transaction.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use deadpool_postgres::GenericClient;
+use tokio_postgres::Row;
+use uuid::Uuid;
+
+use super::rows::{PRACTICE_COLUMNS, practice_from_row};
+use super::{PostgresStore, insert_audit, load_patient, map_err};
+use crate::messaging::{ABANDONED_NOTE, RECOVERED_NOTE};
+use crate::*;
+
+const OUTBOX_COLUMNS: &str =
+    "id, message_id, practice_id, patient_id, to_number, from_number, body,
+    priority, state, attempts, next_attempt_at, claimed_until, claimed_by, recovered, carrier,
+    carrier_sid, carrier_status, error_code, last_error, created_at, updated_at, sent_at";
+
+const MESSAGE_COLUMNS: &str = "id, practice_id, patient_id, channel, direction, body, redacted,
+    author_user_id, status, carrier, carrier_sid, from_number, to_number, error_code, num_segments,
+    created_at, updated_at";
+
+/// The rows a claim may take, as a condition on the outbox alias `o`; repeated on the locked row
+/// so that a row another claimer took meanwhile is re-checked and skipped.
+const DUE: &str = "((o.state = 'queued' AND o.next_attempt_at <= $1)
+                     OR (o.state = 'sending' AND o.claimed_until <= $1))";
+
+fn outbound_from_row(row: &Row) -> StoreResult<Outbound> {
+    let state: String = row.get(8);
+    Ok(Outbound {
+        id: row.get(0),
+        message_id: row.get(1),
+        practice_id: row.get(2),
+        patient_id: row.get(3),
+        to_number: row.get(4),
+        from_number: row.get(5),
+        body: row.get(6),
+        priority: row.get(7),
+        state: OutboxState::parse(&state)
+            .ok_or_else(|| StoreError::Unexpected(format!("unknown outbox state {state:?}")))?,
+        attempts: row.get(9),
+        next_attempt_at: row.get(10),
+        claimed_until: row.get(11),
+        claimed_by: row.get(12),
+        recovered: row.get(13),
+        carrier: row.get(14),
+        carrier_sid: row.get(15),
+        carrier_status: row.get(16),
+        error_code: row.get(17),
+        last_error: row.get(18),
+        created_at: row.get(19),
+        updated_at: row.get(20),
+        sent_at: row.get(21),
+    })
+}
+
+fn message_from_row(row: &Row) -> Message {
+    Message {
+        id: row.get(0),
+        practice_id: row.get(1),
+        patient_id: row.get(2),
+        channel: row.get(3),
+        direction: row.get(4),
+        body: row.get(5),
+        redacted: row.get(6),
+        author_user_id: row.get(7),
+        status: row.get(8),
+        carrier: row.get(9),
+        carrier_sid: row.get(10),
+        from_number: row.get(11),
+        to_number: row.get(12),
+        error_code: row.get(13),
+        num_segments: row.get(14),
+        created_at: row.get(15),
+        updated_at: row.get(16),
+    }
+}
+
+/// Queues one text inside the caller's transaction (and its conversation message when asked).
+/// The caller notifies the dispatcher after committing.
+pub(crate) async fn insert_outbox(
+    tx: &impl GenericClient,
+    new: &NewOutbound,
+    now: DateTime<Utc>,
+) -> StoreResult<Outbound> {
+    let message_id = if new.record_message {
+        let id = new_id();
+        tx.execute(
+            "INSERT INTO messages (id, practice_id, patient_id, channel, direction, body, author_user_id,
+                                   status, from_number, to_number, created_at, updated_at)
+             VALUES ($1, $2, $3, 'sms', 'outbound', $4, $5, 'queued', $6, $7, $8, $8)",
+            &[
+                &id,
+                &new.practice_id,
+                &new.patient_id,
+                &new.body,
+                &new.author_user_id,
+                &new.from_number,
+                &new.to_number,
+                &now,
+            ],
+        )
+        .await
+        .map_err(map_err)?;
+        Some(id)
+    } else {
+        None
+    };
+    let row = tx
+        .query_one(
+            &format!(
+                "INSERT INTO outbox (id, message_id, practice_id, patient_id, to_number, from_number, body,
+                                     priority, next_attempt_at, created_at, updated_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $9)
+                 RETURNING {OUTBOX_COLUMNS}"
+            ),
+            &[
+                &new_id(),
+                &message_id,
+                &new.practice_id,
+                &new.patient_id,
+                &new.to_number,
+                &new.from_number,
+                &new.body,
+                &new.priority,
+                &now,
+            ],
+        )
+        .await
+        .map_err(map_err)?;
+    outbound_from_row(&row)
+}
+
+/// Opts out every patient of the practice whose number is `practice_number` with mobile phone
+/// `patient_number`, inside the caller's transaction, with an audit row each.
+pub(crate) async fn opt_out(
+    tx: &impl GenericClient,
+    audit: &Audit,
+    practice_number: &str,
+    patient_number: &str,
+) -> StoreResult<u64> {
+    let rows = tx
+        .query(
+            "UPDATE patients p
+             SET texting_status = 'opted_out', texting_attempts_left = 0,
+                 texting_expires_at = NULL, texting_updated_at = $3
+             FROM practices pr
+             WHERE pr.id = p.practice_id AND pr.sms_number = $1 AND p.mobile_phone = $2
+               AND p.texting_status <> 'opted_out'
+             RETURNING p.id, pr.customer_id",
+            &[&practice_number, &patient_number, &audit.at],
+        )
+        .await
+        .map_err(map_err)?;
+    for row in &rows {
+        let patient_id: Uuid = row.get(0);
+        let event = AuditEvent {
+            customer_id: Some(row.get(1)),
+            action: "patient.texting.carrier_opt_out",
+            target_type: "patient",
+            target_id: Some(patient_id.to_string()),
+            patient_id: Some(patient_id),
+        };
+        insert_audit(tx, audit, &event).await?;
+    }
+    Ok(rows.len() as u64)
+}
+
+/// Makes the conversation message of an outbox row follow it: the carrier's status when known,
+/// else `failed` or `queued`, with the carrier's id and error code.
+async fn sync_message(
+    tx: &impl GenericClient,
+    outbox_id: Uuid,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
+    tx.execute(
+        "UPDATE messages m
+         SET status = COALESCE(o.carrier_status, CASE WHEN o.state = 'failed' THEN 'failed' ELSE 'queued' END),
+             error_code = o.error_code, carrier = o.carrier, carrier_sid = o.carrier_sid, updated_at = $2
+         FROM outbox o
+         WHERE o.id = $1 AND m.id = o.message_id",
+        &[&outbox_id, &now],
+    )
+    .await
+    .map_err(map_err)?;
+    Ok(())
+}
+
+async fn load_message(tx: &impl GenericClient, id: Uuid) -> StoreResult<Message> {
+    let row = tx
+        .query_opt(
+            &format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = $1"),
+            &[&id],
+        )
+        .await
+        .map_err(map_err)?
+        .ok_or(StoreError::NotFound)?;
+    Ok(message_from_row(&row))
+}
+
+#[async_trait]
+impl Messaging for PostgresStore {
+    async fn enqueue_sms(&self, audit: &Audit, new: NewOutbound) -> StoreResult<Outbound> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(map_err)?;
+        let outbound = insert_outbox(&tx, &new, audit.at).await?;
+        let customer_id: Option<Uuid> = match new.practice_id {
+            Some(practice_id) => tx
+                .query_opt(
+                    "SELECT customer_id FROM practices WHERE id = $1",
+                    &[&practice_id],
+                )
+                .await
+                .map_err(map_err)?
+                .map(|r| r.get(0)),
+            None => None,
+        };
+        let event = AuditEvent {
+            customer_id,
+            action: "message.enqueue",
+            target_type: "outbox",
+            target_id: Some(outbound.id.to_string()),
+            patient_id: new.patient_id,
+        };
+        insert_audit(&tx, audit, &event).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(outbound)
+    }
+
+    async fn record_inbound(
+        &self,
+        audit: &Audit,
+        inbound: NewInbound,
+        decide: InboundDecider,
+    ) -> StoreResult<InboundOutcome> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(map_err)?;
+        let practice = tx
+            .query_opt(
+                &format!("SELECT {PRACTICE_COLUMNS} FROM practices WHERE sms_number = $1"),
+                &[&inbound.to_number],
+            )
+            .await
+            .map_err(map_err)?
+            .map(|row| practice_from_row(&row));
+        let patient_id: Option<Uuid> = match &practice {
+            Some(practice) => tx
+                .query_opt(
+                    "SELECT id FROM patients WHERE practice_id = $1 AND mobile_phone = $2
+                     ORDER BY texting_status IN ('pending', 'enabled') DESC, created_at DESC, id DESC
+                     LIMIT 1",
+                    &[&practice.id, &inbound.from_number],
+                )
+                .await
+                .map_err(map_err)?
+                .map(|r| r.get(0)),
+            None => None,
+        };
+        // The carrier id is claimed before anything else is read or decided: a concurrent
+        // delivery of the same message waits here for this transaction and then finds it.
+        let message_id = new_id();
+        let inserted = tx
+            .execute(
+                "INSERT INTO messages (id, practice_id, patient_id, channel, direction, body, redacted,
+                                       status, carrier, carrier_sid, from_number, to_number,
+                                       num_segments, created_at, updated_at)
+                 VALUES ($1, $2, $3, 'sms', 'inbound', NULL, true, 'received', $4, $5, $6, $7, $8, $9, $9)
+                 ON CONFLICT (carrier, carrier_sid) DO NOTHING",
+                &[
+                    &message_id,
+                    &practice.as_ref().map(|p| p.id),
+                    &patient_id,
+                    &inbound.carrier,
+                    &inbound.carrier_sid,
+                    &inbound.from_number,
+                    &inbound.to_number,
+                    &inbound.num_segments,
+                    &audit.at,
+                ],
+            )
+            .await
+            .map_err(map_err)?;
+        if inserted == 0 {
+            let existing: Uuid = tx
+                .query_one(
+                    "SELECT id FROM messages WHERE carrier = $1 AND carrier_sid = $2",
+                    &[&inbound.carrier, &inbound.carrier_sid],
+                )
+                .await
+                .map_err(map_err)?
+                .get(0);
+            tx.rollback().await.map_err(map_err)?;
+            return Ok(InboundOutcome::Duplicate {
+                message_id: existing,
+            });
+        }
+        let patient = match patient_id {
+            Some(id) => {
+                // Texts of one patient are decided one at a time.
+                tx.execute("SELECT 1 FROM patients WHERE id = $1 FOR UPDATE", &[&id])
+                    .await
+                    .map_err(map_err)?;
+                Some(load_patient(&tx, id).await?)
+            }
+            None => None,
+        };
+        let context = InboundContext {
+            practice,
+            patient,
+            message_id,
+        };
+        let decision = decide(&context);
+        if decision.keep_body {
+            tx.execute(
+                "UPDATE messages SET body = $2, redacted = false WHERE id = $1",
+                &[&message_id, &inbound.body],
+            )
+            .await
+            .map_err(map_err)?;
+        }
+        if let (Some(patient), Some(texting)) = (&context.patient, &decision.texting) {
+            tx.execute(
+                "UPDATE patients SET texting_status = $2, texting_attempts_left = $3,
+                     texting_expires_at = $4, texting_updated_at = $5
+                 WHERE id = $1",
+                &[
+                    &patient.id,
+                    &texting.status,
+                    &texting.attempts_left,
+                    &texting.expires_at,
+                    &texting.updated_at,
+                ],
+            )
+            .await
+            .map_err(map_err)?;
+        }
+        let mut enqueued = Vec::with_capacity(decision.replies.len());
+        for reply in &decision.replies {
+            enqueued.push(insert_outbox(&tx, reply, audit.at).await?.id);
+        }
+        let event = AuditEvent {
+            customer_id: context.practice.as_ref().map(|p| p.customer_id),
+            action: "message.inbound",
+            target_type: "message",
+            target_id: Some(message_id.to_string()),
+            patient_id: context.patient.as_ref().map(|p| p.id),
+        };
+        insert_audit(&tx, audit, &event).await?;
+        let message = load_message(&tx, message_id).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(InboundOutcome::Recorded {
+            message: Box::new(message),
+            enqueued,
+        })
+    }
+
+    async fn apply_carrier_status(
+        &self,
+        audit: &Audit,
+        update: CarrierStatusUpdate,
+        replaces: StatusRule,
+    ) -> StoreResult<StatusOutcome> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(map_err)?;
+        let Some(row) = tx
+            .query_opt(
+                &format!(
+                    "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE carrier_sid = $1
+                     ORDER BY created_at LIMIT 1 FOR UPDATE"
+                ),
+                &[&update.carrier_sid],
+            )
+            .await
+            .map_err(map_err)?
+        else {
+            tx.rollback().await.map_err(map_err)?;
+            return Ok(StatusOutcome::Unknown);
+        };
+        let outbound = outbound_from_row(&row)?;
+        let current = outbound.carrier_status.as_deref().unwrap_or("queued");
+        let applied = replaces(current, &update.status);
+        if applied {
+            let failure_note = format!("the carrier reported the message {}", update.status);
+            tx.execute(
+                "UPDATE outbox
+                 SET carrier_status = $2, error_code = COALESCE($3, error_code),
+                     state = CASE WHEN $4 AND state <> 'sending' THEN 'failed' ELSE state END,
+                     last_error = CASE WHEN $4 THEN $5 ELSE last_error END,
+                     updated_at = $6
+                 WHERE id = $1",
+                &[
+                    &outbound.id,
+                    &update.status,
+                    &update.error_code,
+                    &update.is_failure,
+                    &failure_note,
+                    &audit.at,
+                ],
+            )
+            .await
+            .map_err(map_err)?;
+            sync_message(&tx, outbound.id, audit.at).await?;
+        }
+        let opted_out_patients = if update.opted_out {
+            opt_out(&tx, audit, &outbound.from_number, &outbound.to_number).await?
+        } else {
+            0
+        };
+        tx.commit().await.map_err(map_err)?;
+        Ok(StatusOutcome::Known {
+            outbox_id: outbound.id,
+            applied,
+            opted_out_patients,
+        })
+    }
+
+    async fn opt_out_number(
+        &self,
+        audit: &Audit,
+        practice_number: &str,
+        patient_number: &str,
+    ) -> StoreResult<u64> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(map_err)?;
+        let changed = opt_out(&tx, audit, practice_number, patient_number).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(changed)
+    }
+
+    async fn claim_outbound(&self, request: ClaimRequest) -> StoreResult<Claim> {
+        let now = request.now;
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(map_err)?;
+
+        // A claim that ran out after it had already been recovered once: give up on the row.
+        let abandoned = tx
+            .query(
+                "UPDATE outbox
+                 SET state = 'failed', claimed_until = NULL, last_error = $2, updated_at = $1
+                 WHERE state = 'sending' AND claimed_until <= $1 AND recovered >= 1
+                 RETURNING id",
+                &[&now, &ABANDONED_NOTE],
+            )
+            .await
+            .map_err(map_err)?;
+        for row in &abandoned {
+            sync_message(&tx, row.get(0), now).await?;
+        }
+
+        let horizon_end = now + request.horizon;
+        let per_sender = per_sender_cap(&request);
+        let candidates = tx
+            .query(
+                &format!(
+                    "WITH due AS (
+                         SELECT o.id, row_number() OVER (
+                                    PARTITION BY o.from_number
+                                    ORDER BY o.priority DESC, o.next_attempt_at, o.id) AS rn
+                         FROM outbox o
+                         WHERE {DUE}
+                           AND NOT EXISTS (SELECT 1 FROM outbox_senders s
+                                           WHERE s.from_number = o.from_number AND s.next_slot_at >= $2)
+                     )
+                     SELECT o.id, o.from_number FROM outbox o JOIN due ON due.id = o.id
+                     WHERE due.rn <= $3 AND {DUE}
+                     ORDER BY o.priority DESC, o.next_attempt_at, o.id
+                     LIMIT $4
+                     FOR UPDATE OF o SKIP LOCKED"
+                ),
+                &[&now, &horizon_end, &per_sender, &i64::from(request.limit)],
+            )
+            .await
+            .map_err(map_err)?;
+        let candidates: Vec<(Uuid, String)> =
+            candidates.iter().map(|r| (r.get(0), r.get(1))).collect();
+
+        let mut sends = Vec::new();
+        // Sender rows are locked in sorted order so two claimers never deadlock on them.
+        for (sender, ids) in group_by_sender(&candidates) {
+            tx.execute(
+                "INSERT INTO outbox_senders (from_number, next_slot_at) VALUES ($1, $2)
+                 ON CONFLICT (from_number) DO NOTHING",
+                &[&sender, &now],
+            )
+            .await
+            .map_err(map_err)?;
+            let next: DateTime<Utc> = tx
+                .query_one(
+                    "SELECT next_slot_at FROM outbox_senders WHERE from_number = $1 FOR UPDATE",
+                    &[&sender],
+                )
+                .await
+                .map_err(map_err)?
+                .get(0);
+            let mut slot = next.max(now);
+            for id in ids {
+                if slot >= horizon_end {
+                    break;
+                }
+                let claimed_until = slot + request.lease;
+                let row = tx
+                    .query_opt(
+                        &format!(
+                            "UPDATE outbox o
+                             SET state = 'sending', attempts = attempts + 1,
+                                 claimed_until = $3, claimed_by = $4,
+                                 recovered = recovered + CASE WHEN state = 'sending' THEN 1 ELSE 0 END,
+                                 last_error = CASE WHEN state = 'sending' THEN $5 ELSE last_error END,
+                                 updated_at = $1
+                             WHERE id = $2 AND {DUE}
+                             RETURNING {OUTBOX_COLUMNS}"
+                        ),
+                        &[&now, &id, &claimed_until, &request.worker, &RECOVERED_NOTE],
+                    )
+                    .await
+                    .map_err(map_err)?;
+                if let Some(row) = row {
+                    sends.push(ClaimedSend {
+                        outbound: outbound_from_row(&row)?,
+                        send_at: slot,
+                    });
+                    slot += request.sender_interval;
+                }
+            }
+            tx.execute(
+                "UPDATE outbox_senders SET next_slot_at = $2 WHERE from_number = $1",
+                &[&sender, &slot],
+            )
+            .await
+            .map_err(map_err)?;
+        }
+        tx.commit().await.map_err(map_err)?;
+        sort_sends(&mut sends);
+        Ok(Claim {
+            sends,
+            abandoned: abandoned.len() as u64,
+        })
+    }
+
+    async fn record_send_accepted(
+        &self,
+        claimed: &Outbound,
+        carrier: &str,
+        sid: &str,
+        status: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(map_err)?;
+        let changed = tx
+            .execute(
+                "UPDATE outbox
+                 SET state = 'sent', claimed_until = NULL, carrier = $3, carrier_sid = $4,
+                     carrier_status = $5, sent_at = $6, updated_at = $6
+                 WHERE id = $1 AND state = 'sending' AND attempts = $2",
+                &[
+                    &claimed.id,
+                    &claimed.attempts,
+                    &carrier,
+                    &sid,
+                    &status,
+                    &now,
+                ],
+            )
+            .await
+            .map_err(map_err)?;
+        if changed > 0 {
+            sync_message(&tx, claimed.id, now).await?;
+        }
+        tx.commit().await.map_err(map_err)?;
+        Ok(changed > 0)
+    }
+
+    async fn record_send_retry(
+        &self,
+        claimed: &Outbound,
+        failure: SendFailure,
+        next_attempt_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let client = self.client().await?;
+        let changed = client
+            .execute(
+                "UPDATE outbox
+                 SET state = 'queued', claimed_until = NULL, next_attempt_at = $3,
+                     error_code = $4, last_error = $5, updated_at = $6
+                 WHERE id = $1 AND state = 'sending' AND attempts = $2",
+                &[
+                    &claimed.id,
+                    &claimed.attempts,
+                    &next_attempt_at,
+                    &failure.error_code,
+                    &failure.message,
+                    &now,
+                ],
+            )
+            .await
+            .map_err(map_err)?;
+        Ok(changed > 0)
+    }
+
+    async fn record_send_failed(
+        &self,
+        audit: &Audit,
+        claimed: &Outbound,
+        failure: SendFailure,
+    ) -> StoreResult<bool> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(map_err)?;
+        let changed = tx
+            .execute(
+                "UPDATE outbox
+                 SET state = 'failed', claimed_until = NULL, error_code = $3, last_error = $4,
+                     updated_at = $5
+                 WHERE id = $1 AND state = 'sending' AND attempts = $2",
+                &[
+                    &claimed.id,
+                    &claimed.attempts,
+                    &failure.error_code,
+                    &failure.message,
+                    &audit.at,
+                ],
+            )
+            .await
+            .map_err(map_err)?;
+        if changed > 0 {
+            sync_message(&tx, claimed.id, audit.at).await?;
+            if failure.opted_out {
+                opt_out(&tx, audit, &claimed.from_number, &claimed.to_number).await?;
+            }
+        }
+        tx.commit().await.map_err(map_err)?;
+        Ok(changed > 0)
+    }
+
+    async fn outbox_next_due(&self) -> StoreResult<Option<DateTime<Utc>>> {
+        let client = self.client().await?;
+        let row = client
+            .query_one(
+                "SELECT least(
+                     (SELECT min(next_attempt_at) FROM outbox WHERE state = 'queued'),
+                     (SELECT min(claimed_until) FROM outbox WHERE state = 'sending'))",
+                &[],
+            )
+            .await
+            .map_err(map_err)?;
+        Ok(row.get(0))
+    }
+
+    async fn outbox_stats(&self) -> StoreResult<OutboxStats> {
+        let client = self.client().await?;
+        let row = client
+            .query_one(
+                "SELECT count(*), min(created_at) FROM outbox WHERE state IN ('queued', 'sending')",
+                &[],
+            )
+            .await
+            .map_err(map_err)?;
+        Ok(OutboxStats {
+            depth: row.get(0),
+            oldest_created_at: row.get(1),
+        })
+    }
+
+    async fn get_outbound(&self, id: Uuid) -> StoreResult<Outbound> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt(
+                &format!("SELECT {OUTBOX_COLUMNS} FROM outbox WHERE id = $1"),
+                &[&id],
+            )
+            .await
+            .map_err(map_err)?
+            .ok_or(StoreError::NotFound)?;
+        outbound_from_row(&row)
+    }
+
+    async fn list_outbox(&self, page: Page) -> StoreResult<Paged<Outbound>> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                &format!(
+                    "SELECT {OUTBOX_COLUMNS} FROM outbox
+                     WHERE ($1::uuid IS NULL OR id > $1) ORDER BY id LIMIT $2"
+                ),
+                &[&page.after, &page.fetch_limit()],
+            )
+            .await
+            .map_err(map_err)?;
+        let items = rows
+            .iter()
+            .map(outbound_from_row)
+            .collect::<StoreResult<Vec<_>>>()?;
+        Ok(Paged::from_rows(items, page, |o| o.id))
+    }
+
+    async fn get_message(&self, id: Uuid) -> StoreResult<Message> {
+        let client = self.client().await?;
+        load_message(&client, id).await
+    }
+
+    async fn find_message_by_carrier_sid(&self, carrier: &str, sid: &str) -> StoreResult<Message> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt(
+                &format!(
+                    "SELECT {MESSAGE_COLUMNS} FROM messages WHERE carrier = $1 AND carrier_sid = $2"
+                ),
+                &[&carrier, &sid],
+            )
+            .await
+            .map_err(map_err)?
+            .ok_or(StoreError::NotFound)?;
+        Ok(message_from_row(&row))
+    }
+}

@@ -1,0 +1,722 @@
+//! Messaging on sqlite: the same use cases as on PostgreSQL. The single connection and
+//! `BEGIN IMMEDIATE` serialise every claim and every inbound text, so no row locks are needed.
+//!
+//! The helpers [`insert_outbox`] and [`opt_out`] take a connection inside the caller's transaction,
+//! so other aggregates' use cases can queue texts or opt a number out atomically with their change.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OptionalExtension, Row, params};
+use uuid::Uuid;
+
+use super::rows::*;
+use super::{OwnedEvent, SqliteStore, map_err};
+use crate::messaging::{ABANDONED_NOTE, RECOVERED_NOTE};
+use crate::*;
+
+const OUTBOX_COLUMNS: &str =
+    "id, message_id, practice_id, patient_id, to_number, from_number, body,
+    priority, state, attempts, next_attempt_at, claimed_until, claimed_by, recovered, carrier,
+    carrier_sid, carrier_status, error_code, last_error, created_at, updated_at, sent_at";
+
+const MESSAGE_COLUMNS: &str = "id, practice_id, patient_id, channel, direction, body, redacted,
+    author_user_id, status, carrier, carrier_sid, from_number, to_number, error_code, num_segments,
+    created_at, updated_at";
+
+/// See the PostgreSQL backend; `?1` is now.
+const DUE: &str = "((o.state = 'queued' AND o.next_attempt_at <= ?1)
+                     OR (o.state = 'sending' AND o.claimed_until <= ?1))";
+
+fn outbound_from_row(row: &Row) -> rusqlite::Result<Outbound> {
+    let state: String = row.get(8)?;
+    Ok(Outbound {
+        id: row.get(0)?,
+        message_id: row.get(1)?,
+        practice_id: row.get(2)?,
+        patient_id: row.get(3)?,
+        to_number: row.get(4)?,
+        from_number: row.get(5)?,
+        body: row.get(6)?,
+        priority: row.get(7)?,
+        state: OutboxState::parse(&state).ok_or_else(|| {
+            rusqlite::Error::FromSqlConversionFailure(
+                8,
+                rusqlite::types::Type::Text,
+                "unknown outbox state".into(),
+            )
+        })?,
+        attempts: row.get(9)?,
+        next_attempt_at: time(row, 10)?,
+        claimed_until: opt_time(row, 11)?,
+        claimed_by: row.get(12)?,
+        recovered: row.get(13)?,
+        carrier: row.get(14)?,
+        carrier_sid: row.get(15)?,
+        carrier_status: row.get(16)?,
+        error_code: row.get(17)?,
+        last_error: row.get(18)?,
+        created_at: time(row, 19)?,
+        updated_at: time(row, 20)?,
+        sent_at: opt_time(row, 21)?,
+    })
+}
+
+fn message_from_row(row: &Row) -> rusqlite::Result<Message> {
+    Ok(Message {
+        id: row.get(0)?,
+        practice_id: row.get(1)?,
+        patient_id: row.get(2)?,
+        channel: row.get(3)?,
+        direction: row.get(4)?,
+        body: row.get(5)?,
+        redacted: row.get(6)?,
+        author_user_id: row.get(7)?,
+        status: row.get(8)?,
+        carrier: row.get(9)?,
+        carrier_sid: row.get(10)?,
+        from_number: row.get(11)?,
+        to_number: row.get(12)?,
+        error_code: row.get(13)?,
+        num_segments: row.get(14)?,
+        created_at: time(row, 15)?,
+        updated_at: time(row, 16)?,
+    })
+}
+
+/// Queues one text inside the caller's transaction (and its conversation message when asked).
+/// The caller notifies the dispatcher after committing.
+pub(crate) fn insert_outbox(
+    conn: &Connection,
+    new: &NewOutbound,
+    now: DateTime<Utc>,
+) -> StoreResult<Outbound> {
+    let message_id = if new.record_message {
+        let id = new_id();
+        conn.prepare_cached(
+            "INSERT INTO messages (id, practice_id, patient_id, channel, direction, body, author_user_id,
+                                   status, from_number, to_number, created_at, updated_at)
+             VALUES (?1, ?2, ?3, 'sms', 'outbound', ?4, ?5, 'queued', ?6, ?7, ?8, ?8)",
+        )
+        .and_then(|mut stmt| {
+            stmt.execute(params![
+                id,
+                new.practice_id,
+                new.patient_id,
+                new.body,
+                new.author_user_id,
+                new.from_number,
+                new.to_number,
+                micros(now)
+            ])
+        })
+        .map_err(map_err)?;
+        Some(id)
+    } else {
+        None
+    };
+    conn.prepare_cached(&format!(
+        "INSERT INTO outbox (id, message_id, practice_id, patient_id, to_number, from_number, body,
+                             priority, next_attempt_at, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?9)
+         RETURNING {OUTBOX_COLUMNS}"
+    ))
+    .and_then(|mut stmt| {
+        stmt.query_row(
+            params![
+                new_id(),
+                message_id,
+                new.practice_id,
+                new.patient_id,
+                new.to_number,
+                new.from_number,
+                new.body,
+                new.priority,
+                micros(now)
+            ],
+            outbound_from_row,
+        )
+    })
+    .map_err(map_err)
+}
+
+/// Opts out every patient of the practice whose number is `practice_number` with mobile phone
+/// `patient_number`, inside the caller's transaction, with an audit row each.
+pub(crate) fn opt_out(
+    conn: &Connection,
+    audit: &Audit,
+    practice_number: &str,
+    patient_number: &str,
+) -> StoreResult<u64> {
+    let changed: Vec<(Uuid, Uuid)> = conn
+        .prepare_cached(
+            "SELECT p.id, pr.customer_id FROM patients p JOIN practices pr ON pr.id = p.practice_id
+             WHERE pr.sms_number = ?1 AND p.mobile_phone = ?2 AND p.texting_status <> 'opted_out'",
+        )
+        .and_then(|mut stmt| {
+            stmt.query_map(params![practice_number, patient_number], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })?
+            .collect()
+        })
+        .map_err(map_err)?;
+    for (patient_id, _) in &changed {
+        conn.prepare_cached(
+            "UPDATE patients
+             SET texting_status = 'opted_out', texting_attempts_left = 0,
+                 texting_expires_at = NULL, texting_updated_at = ?2
+             WHERE id = ?1",
+        )
+        .and_then(|mut stmt| stmt.execute(params![patient_id, micros(audit.at)]))
+        .map_err(map_err)?;
+    }
+    for (patient_id, customer_id) in &changed {
+        OwnedEvent {
+            customer_id: Some(*customer_id),
+            action: "patient.texting.carrier_opt_out",
+            target_type: "patient",
+            target_id: Some(patient_id.to_string()),
+            patient_id: Some(*patient_id),
+        }
+        .write(conn, audit)?;
+    }
+    Ok(changed.len() as u64)
+}
+
+/// Makes the conversation message of an outbox row follow it (see the PostgreSQL backend).
+fn sync_message(conn: &Connection, outbox_id: Uuid, now: DateTime<Utc>) -> StoreResult<()> {
+    conn.prepare_cached(
+        "UPDATE messages
+         SET status = COALESCE(o.carrier_status, CASE WHEN o.state = 'failed' THEN 'failed' ELSE 'queued' END),
+             error_code = o.error_code, carrier = o.carrier, carrier_sid = o.carrier_sid, updated_at = ?2
+         FROM outbox o
+         WHERE o.id = ?1 AND messages.id = o.message_id",
+    )
+    .and_then(|mut stmt| stmt.execute(params![outbox_id, micros(now)]))
+    .map_err(map_err)?;
+    Ok(())
+}
+
+fn load_message(conn: &Connection, id: Uuid) -> StoreResult<Message> {
+    conn.query_row(
+        &format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?1"),
+        [id],
+        message_from_row,
+    )
+    .map_err(map_err)
+}
+
+fn load_outbound(conn: &Connection, id: Uuid) -> StoreResult<Outbound> {
+    conn.query_row(
+        &format!("SELECT {OUTBOX_COLUMNS} FROM outbox WHERE id = ?1"),
+        [id],
+        outbound_from_row,
+    )
+    .map_err(map_err)
+}
+
+#[async_trait]
+impl Messaging for SqliteStore {
+    async fn enqueue_sms(&self, audit: &Audit, new: NewOutbound) -> StoreResult<Outbound> {
+        let audit = audit.clone();
+        self.write(move |tx| {
+            let outbound = insert_outbox(tx, &new, audit.at)?;
+            let customer_id: Option<Uuid> = match new.practice_id {
+                Some(practice_id) => tx
+                    .query_row(
+                        "SELECT customer_id FROM practices WHERE id = ?1",
+                        [practice_id],
+                        |r| r.get(0),
+                    )
+                    .optional()
+                    .map_err(map_err)?,
+                None => None,
+            };
+            OwnedEvent {
+                customer_id,
+                action: "message.enqueue",
+                target_type: "outbox",
+                target_id: Some(outbound.id.to_string()),
+                patient_id: new.patient_id,
+            }
+            .write(tx, &audit)?;
+            Ok(outbound)
+        })
+        .await
+    }
+
+    async fn record_inbound(
+        &self,
+        audit: &Audit,
+        inbound: NewInbound,
+        decide: InboundDecider,
+    ) -> StoreResult<InboundOutcome> {
+        let audit = audit.clone();
+        self.call(move |conn| {
+            let tx = conn
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .map_err(map_err)?;
+            let practice = tx
+                .query_row(
+                    &format!("SELECT {PRACTICE_COLUMNS} FROM practices WHERE sms_number = ?1"),
+                    [&inbound.to_number],
+                    practice_from_row,
+                )
+                .optional()
+                .map_err(map_err)?;
+            let patient_id: Option<Uuid> = match &practice {
+                Some(practice) => tx
+                    .query_row(
+                        "SELECT id FROM patients WHERE practice_id = ?1 AND mobile_phone = ?2
+                         ORDER BY texting_status IN ('pending', 'enabled') DESC, created_at DESC, id DESC
+                         LIMIT 1",
+                        params![practice.id, inbound.from_number],
+                        |r| r.get(0),
+                    )
+                    .optional()
+                    .map_err(map_err)?,
+                None => None,
+            };
+            let message_id = new_id();
+            let inserted = tx
+                .execute(
+                    "INSERT INTO messages (id, practice_id, patient_id, channel, direction, body, redacted,
+                                           status, carrier, carrier_sid, from_number, to_number,
+                                           num_segments, created_at, updated_at)
+                     VALUES (?1, ?2, ?3, 'sms', 'inbound', NULL, 1, 'received', ?4, ?5, ?6, ?7, ?8, ?9, ?9)
+                     ON CONFLICT (carrier, carrier_sid) DO NOTHING",
+                    params![
+                        message_id,
+                        practice.as_ref().map(|p| p.id),
+                        patient_id,
+                        inbound.carrier,
+                        inbound.carrier_sid,
+                        inbound.from_number,
+                        inbound.to_number,
+                        inbound.num_segments,
+                        micros(audit.at)
+                    ],
+                )
+                .map_err(map_err)?;
+            if inserted == 0 {
+                let existing: Uuid = tx
+                    .query_row(
+                        "SELECT id FROM messages WHERE carrier = ?1 AND carrier_sid = ?2",
+                        params![inbound.carrier, inbound.carrier_sid],
+                        |r| r.get(0),
+                    )
+                    .map_err(map_err)?;
+                tx.rollback().map_err(map_err)?;
+                return Ok(InboundOutcome::Duplicate {
+                    message_id: existing,
+                });
+            }
+            let patient = patient_id.map(|id| load_patient(&tx, id)).transpose()?;
+            let context = InboundContext {
+                practice,
+                patient,
+                message_id,
+            };
+            let decision = decide(&context);
+            if decision.keep_body {
+                tx.execute(
+                    "UPDATE messages SET body = ?2, redacted = 0 WHERE id = ?1",
+                    params![message_id, inbound.body],
+                )
+                .map_err(map_err)?;
+            }
+            if let (Some(patient), Some(texting)) = (&context.patient, &decision.texting) {
+                tx.execute(
+                    "UPDATE patients SET texting_status = ?2, texting_attempts_left = ?3,
+                         texting_expires_at = ?4, texting_updated_at = ?5
+                     WHERE id = ?1",
+                    params![
+                        patient.id,
+                        texting.status,
+                        texting.attempts_left,
+                        texting.expires_at.map(micros),
+                        micros(texting.updated_at)
+                    ],
+                )
+                .map_err(map_err)?;
+            }
+            let mut enqueued = Vec::with_capacity(decision.replies.len());
+            for reply in &decision.replies {
+                enqueued.push(insert_outbox(&tx, reply, audit.at)?.id);
+            }
+            OwnedEvent {
+                customer_id: context.practice.as_ref().map(|p| p.customer_id),
+                action: "message.inbound",
+                target_type: "message",
+                target_id: Some(message_id.to_string()),
+                patient_id: context.patient.as_ref().map(|p| p.id),
+            }
+            .write(&tx, &audit)?;
+            let message = load_message(&tx, message_id)?;
+            tx.commit().map_err(map_err)?;
+            Ok(InboundOutcome::Recorded {
+            message: Box::new(message),
+            enqueued,
+        })
+        })
+        .await
+    }
+
+    async fn apply_carrier_status(
+        &self,
+        audit: &Audit,
+        update: CarrierStatusUpdate,
+        replaces: StatusRule,
+    ) -> StoreResult<StatusOutcome> {
+        let audit = audit.clone();
+        self.write(move |tx| {
+            let Some(outbound) = tx
+                .query_row(
+                    &format!(
+                        "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE carrier_sid = ?1
+                         ORDER BY created_at LIMIT 1"
+                    ),
+                    [&update.carrier_sid],
+                    outbound_from_row,
+                )
+                .optional()
+                .map_err(map_err)?
+            else {
+                return Ok(StatusOutcome::Unknown);
+            };
+            let current = outbound.carrier_status.as_deref().unwrap_or("queued");
+            let applied = replaces(current, &update.status);
+            if applied {
+                let failure_note = format!("the carrier reported the message {}", update.status);
+                tx.execute(
+                    "UPDATE outbox
+                     SET carrier_status = ?2, error_code = COALESCE(?3, error_code),
+                         state = CASE WHEN ?4 AND state <> 'sending' THEN 'failed' ELSE state END,
+                         last_error = CASE WHEN ?4 THEN ?5 ELSE last_error END,
+                         updated_at = ?6
+                     WHERE id = ?1",
+                    params![
+                        outbound.id,
+                        update.status,
+                        update.error_code,
+                        update.is_failure,
+                        failure_note,
+                        micros(audit.at)
+                    ],
+                )
+                .map_err(map_err)?;
+                sync_message(tx, outbound.id, audit.at)?;
+            }
+            let opted_out_patients = if update.opted_out {
+                opt_out(tx, &audit, &outbound.from_number, &outbound.to_number)?
+            } else {
+                0
+            };
+            Ok(StatusOutcome::Known {
+                outbox_id: outbound.id,
+                applied,
+                opted_out_patients,
+            })
+        })
+        .await
+    }
+
+    async fn opt_out_number(
+        &self,
+        audit: &Audit,
+        practice_number: &str,
+        patient_number: &str,
+    ) -> StoreResult<u64> {
+        let audit = audit.clone();
+        let (practice_number, patient_number) =
+            (practice_number.to_owned(), patient_number.to_owned());
+        self.write(move |tx| opt_out(tx, &audit, &practice_number, &patient_number))
+            .await
+    }
+
+    async fn claim_outbound(&self, request: ClaimRequest) -> StoreResult<Claim> {
+        self.write(move |tx| {
+            let now = request.now;
+            let abandoned: Vec<Uuid> = tx
+                .prepare_cached(
+                    "UPDATE outbox
+                     SET state = 'failed', claimed_until = NULL, last_error = ?2, updated_at = ?1
+                     WHERE state = 'sending' AND claimed_until <= ?1 AND recovered >= 1
+                     RETURNING id",
+                )
+                .and_then(|mut stmt| {
+                    stmt.query_map(params![micros(now), ABANDONED_NOTE], |r| r.get(0))?
+                        .collect()
+                })
+                .map_err(map_err)?;
+            for id in &abandoned {
+                sync_message(tx, *id, now)?;
+            }
+
+            let horizon_end = now + request.horizon;
+            let candidates: Vec<(Uuid, String)> = tx
+                .prepare_cached(&format!(
+                    "WITH due AS (
+                         SELECT o.id, row_number() OVER (
+                                    PARTITION BY o.from_number
+                                    ORDER BY o.priority DESC, o.next_attempt_at, o.id) AS rn
+                         FROM outbox o
+                         WHERE {DUE}
+                           AND NOT EXISTS (SELECT 1 FROM outbox_senders s
+                                           WHERE s.from_number = o.from_number AND s.next_slot_at >= ?2)
+                     )
+                     SELECT o.id, o.from_number FROM outbox o JOIN due ON due.id = o.id
+                     WHERE due.rn <= ?3
+                     ORDER BY o.priority DESC, o.next_attempt_at, o.id
+                     LIMIT ?4"
+                ))
+                .and_then(|mut stmt| {
+                    stmt.query_map(
+                        params![
+                            micros(now),
+                            micros(horizon_end),
+                            per_sender_cap(&request),
+                            i64::from(request.limit)
+                        ],
+                        |r| Ok((r.get(0)?, r.get(1)?)),
+                    )?
+                    .collect()
+                })
+                .map_err(map_err)?;
+
+            let mut sends = Vec::new();
+            for (sender, ids) in group_by_sender(&candidates) {
+                tx.execute(
+                    "INSERT INTO outbox_senders (from_number, next_slot_at) VALUES (?1, ?2)
+                     ON CONFLICT (from_number) DO NOTHING",
+                    params![sender, micros(now)],
+                )
+                .map_err(map_err)?;
+                let next: i64 = tx
+                    .query_row(
+                        "SELECT next_slot_at FROM outbox_senders WHERE from_number = ?1",
+                        [&sender],
+                        |r| r.get(0),
+                    )
+                    .map_err(map_err)?;
+                let mut slot = from_micros(next)?.max(now);
+                for id in ids {
+                    if slot >= horizon_end {
+                        break;
+                    }
+                    let claimed = tx
+                        .prepare_cached(&format!(
+                            "UPDATE outbox AS o
+                             SET state = 'sending', attempts = attempts + 1,
+                                 claimed_until = ?3, claimed_by = ?4,
+                                 recovered = recovered + CASE WHEN state = 'sending' THEN 1 ELSE 0 END,
+                                 last_error = CASE WHEN state = 'sending' THEN ?5 ELSE last_error END,
+                                 updated_at = ?1
+                             WHERE id = ?2 AND {DUE}
+                             RETURNING {OUTBOX_COLUMNS}"
+                        ))
+                        .and_then(|mut stmt| {
+                            stmt.query_row(
+                                params![
+                                    micros(now),
+                                    id,
+                                    micros(slot + request.lease),
+                                    request.worker,
+                                    RECOVERED_NOTE
+                                ],
+                                outbound_from_row,
+                            )
+                            .optional()
+                        })
+                        .map_err(map_err)?;
+                    if let Some(outbound) = claimed {
+                        sends.push(ClaimedSend {
+                            outbound,
+                            send_at: slot,
+                        });
+                        slot += request.sender_interval;
+                    }
+                }
+                tx.execute(
+                    "UPDATE outbox_senders SET next_slot_at = ?2 WHERE from_number = ?1",
+                    params![sender, micros(slot)],
+                )
+                .map_err(map_err)?;
+            }
+            sort_sends(&mut sends);
+            Ok(Claim {
+                sends,
+                abandoned: abandoned.len() as u64,
+            })
+        })
+        .await
+    }
+
+    async fn record_send_accepted(
+        &self,
+        claimed: &Outbound,
+        carrier: &str,
+        sid: &str,
+        status: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let (id, attempts) = (claimed.id, claimed.attempts);
+        let (carrier, sid, status) = (carrier.to_owned(), sid.to_owned(), status.to_owned());
+        self.write(move |tx| {
+            let changed = tx
+                .execute(
+                    "UPDATE outbox
+                     SET state = 'sent', claimed_until = NULL, carrier = ?3, carrier_sid = ?4,
+                         carrier_status = ?5, sent_at = ?6, updated_at = ?6
+                     WHERE id = ?1 AND state = 'sending' AND attempts = ?2",
+                    params![id, attempts, carrier, sid, status, micros(now)],
+                )
+                .map_err(map_err)?;
+            if changed > 0 {
+                sync_message(tx, id, now)?;
+            }
+            Ok(changed > 0)
+        })
+        .await
+    }
+
+    async fn record_send_retry(
+        &self,
+        claimed: &Outbound,
+        failure: SendFailure,
+        next_attempt_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let (id, attempts) = (claimed.id, claimed.attempts);
+        self.write(move |tx| {
+            let changed = tx
+                .execute(
+                    "UPDATE outbox
+                     SET state = 'queued', claimed_until = NULL, next_attempt_at = ?3,
+                         error_code = ?4, last_error = ?5, updated_at = ?6
+                     WHERE id = ?1 AND state = 'sending' AND attempts = ?2",
+                    params![
+                        id,
+                        attempts,
+                        micros(next_attempt_at),
+                        failure.error_code,
+                        failure.message,
+                        micros(now)
+                    ],
+                )
+                .map_err(map_err)?;
+            Ok(changed > 0)
+        })
+        .await
+    }
+
+    async fn record_send_failed(
+        &self,
+        audit: &Audit,
+        claimed: &Outbound,
+        failure: SendFailure,
+    ) -> StoreResult<bool> {
+        let audit = audit.clone();
+        let claimed = claimed.clone();
+        self.write(move |tx| {
+            let changed = tx
+                .execute(
+                    "UPDATE outbox
+                     SET state = 'failed', claimed_until = NULL, error_code = ?3, last_error = ?4,
+                         updated_at = ?5
+                     WHERE id = ?1 AND state = 'sending' AND attempts = ?2",
+                    params![
+                        claimed.id,
+                        claimed.attempts,
+                        failure.error_code,
+                        failure.message,
+                        micros(audit.at)
+                    ],
+                )
+                .map_err(map_err)?;
+            if changed > 0 {
+                sync_message(tx, claimed.id, audit.at)?;
+                if failure.opted_out {
+                    opt_out(tx, &audit, &claimed.from_number, &claimed.to_number)?;
+                }
+            }
+            Ok(changed > 0)
+        })
+        .await
+    }
+
+    async fn outbox_next_due(&self) -> StoreResult<Option<DateTime<Utc>>> {
+        self.call(|conn| {
+            let (queued, lease): (Option<i64>, Option<i64>) = conn
+                .query_row(
+                    "SELECT (SELECT min(next_attempt_at) FROM outbox WHERE state = 'queued'),
+                            (SELECT min(claimed_until) FROM outbox WHERE state = 'sending')",
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .map_err(map_err)?;
+            let earliest = match (queued, lease) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            earliest.map(from_micros).transpose()
+        })
+        .await
+    }
+
+    async fn outbox_stats(&self) -> StoreResult<OutboxStats> {
+        self.call(|conn| {
+            let (depth, oldest): (i64, Option<i64>) = conn
+                .query_row(
+                    "SELECT count(*), min(created_at) FROM outbox WHERE state IN ('queued', 'sending')",
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .map_err(map_err)?;
+            Ok(OutboxStats {
+                depth,
+                oldest_created_at: oldest.map(from_micros).transpose()?,
+            })
+        })
+        .await
+    }
+
+    async fn get_outbound(&self, id: Uuid) -> StoreResult<Outbound> {
+        self.call(move |conn| load_outbound(conn, id)).await
+    }
+
+    async fn list_outbox(&self, page: Page) -> StoreResult<Paged<Outbound>> {
+        self.call(move |conn| {
+            let items = conn
+                .prepare_cached(&format!(
+                    "SELECT {OUTBOX_COLUMNS} FROM outbox
+                     WHERE (?1 IS NULL OR id > ?1) ORDER BY id LIMIT ?2"
+                ))
+                .and_then(|mut stmt| {
+                    stmt.query_map(params![page.after, page.fetch_limit()], outbound_from_row)?
+                        .collect::<Result<Vec<_>, _>>()
+                })
+                .map_err(map_err)?;
+            Ok(Paged::from_rows(items, page, |o| o.id))
+        })
+        .await
+    }
+
+    async fn get_message(&self, id: Uuid) -> StoreResult<Message> {
+        self.call(move |conn| load_message(conn, id)).await
+    }
+
+    async fn find_message_by_carrier_sid(&self, carrier: &str, sid: &str) -> StoreResult<Message> {
+        let (carrier, sid) = (carrier.to_owned(), sid.to_owned());
+        self.call(move |conn| {
+            conn.query_row(
+                &format!(
+                    "SELECT {MESSAGE_COLUMNS} FROM messages WHERE carrier = ?1 AND carrier_sid = ?2"
+                ),
+                params![carrier, sid],
+                message_from_row,
+            )
+            .map_err(map_err)
+        })
+        .await
+    }
+}
