@@ -22,6 +22,7 @@ mod sqlite;
 mod tenancy;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod texting;
 
 use std::sync::Arc;
 
@@ -43,6 +44,7 @@ pub use patients::{Patients, Templates};
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 pub use tenancy::Tenancy;
+pub use texting::{TEXTING_CHANGED, Texting, TextingChange, TextingChanged};
 
 /// The store API: one trait per aggregate, each method one use case and one transaction. Every
 /// method that changes data or reads patient data takes an [`Audit`] and writes the audit row in
@@ -58,6 +60,7 @@ pub trait Store:
     + Disclaimers
     + Feed
     + Messaging
+    + Texting
     + Send
     + Sync
     + 'static

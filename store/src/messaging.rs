@@ -169,6 +169,8 @@ pub struct Message {
     pub num_segments: Option<i32>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Set for staff attention, e.g. `possible_opt_out`.
+    pub flag: Option<String>,
 }
 
 impl fmt::Debug for Message {
@@ -231,6 +233,10 @@ pub struct InboundDecision {
     pub texting: Option<TextingRow>,
     /// Texts to queue in the same transaction.
     pub replies: Vec<NewOutbound>,
+    /// In-app notifications to add in the same transaction (e.g. a texting status change).
+    pub notifications: Vec<NewNotification>,
+    /// A flag for staff attention on the recorded message (e.g. `possible_opt_out`).
+    pub flag: Option<String>,
 }
 
 /// The decision, run inside the inbound transaction. It must not block or do I/O.

@@ -34,6 +34,7 @@ pub static MIGRATIONS: &[Migration] = &[
     migration!(4, "0004_notification_settings"),
     migration!(5, "0005_patients_templates"),
     migration!(6, "0006_notifications"),
+    migration!(7, "0007_message_flags"),
 ];
 
 impl Migration {

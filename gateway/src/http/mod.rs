@@ -20,6 +20,7 @@ pub mod practice_groups;
 pub mod practices;
 pub mod sessions;
 pub mod templates;
+pub mod texting;
 pub mod users;
 pub mod validate;
 pub mod views;
@@ -140,6 +141,10 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(templates::list_templates))
         .routes(routes!(templates::put_template))
         .routes(routes!(notifications::list_notifications))
+        .routes(routes!(texting::get_texting))
+        .routes(routes!(texting::start))
+        .routes(routes!(texting::resend))
+        .routes(routes!(texting::opt_out))
         .routes(routes!(
             notification_settings::get_user_settings,
             notification_settings::put_user_settings

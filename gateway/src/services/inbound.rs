@@ -3,20 +3,20 @@
 //! and what to answer.
 //!
 //! The decision is a closure run by the store inside the transaction, with the patient's row
-//! locked ([`store::Messaging::record_inbound`]). Today's decision ([`keep_body_if_enabled`])
-//! keeps the body only for a patient whose texting is `enabled` and answers nothing: a text from a
-//! patient who is verifying may be their date of birth, which must never be stored. The opt-in
-//! state machine replaces it (see [`decide`]) without changing the transaction.
+//! locked ([`store::Messaging::record_inbound`]): the opt-in state machine
+//! ([`texting::inbound_decider`]) decides whether the body may be kept (never while the patient
+//! verifies: it may be their date of birth), the new texting state, the replies and the staff
+//! notifications.
 //!
 //! Unknown senders and unknown practice numbers are recorded (without a body) and not answered.
 //! Never log the body.
 
-use chrono::{DateTime, Utc};
-use store::{Audit, InboundContext, InboundDecider, InboundDecision, InboundOutcome, NewInbound};
+use store::{Audit, InboundOutcome, NewInbound};
 use uuid::Uuid;
 use webhooks::InboundSms;
 
 use crate::http::AppState;
+use crate::services::texting;
 
 /// What happened to an inbound text.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,7 +44,19 @@ pub async fn receive_sms(
         client_addr,
         at: now,
     };
-    let decider = decide(sms.body.clone(), now);
+    // The practice (by the number texted) is looked up first so that its templates and the staff
+    // to notify are at hand inside the transaction, where no I/O may happen.
+    let (templates, recipients) = match state.store.find_practice_by_number(sms.to.as_str()).await?
+    {
+        Some(practice) => (
+            crate::http::templates::practice_templates(state, practice.id)
+                .await
+                .unwrap_or_else(|_| templates::TemplateSet::defaults()),
+            texting::status_recipients(state, practice.id).await?,
+        ),
+        None => (templates::TemplateSet::defaults(), Vec::new()),
+    };
+    let decider = texting::inbound_decider(sms.body.clone(), now, templates, recipients);
     let inbound = NewInbound {
         carrier: store::CARRIER_TWILIO.into(),
         carrier_sid: sms.message_sid.as_str().to_owned(),
@@ -78,30 +90,4 @@ pub async fn receive_sms(
         }
     };
     Ok(receipt)
-}
-
-/// The decision for one inbound text; the hook for the opt-in state machine.
-///
-/// To wire the state machine in, build the closure here from `body` and `now`: map
-/// `ctx.patient` (its `texting` row and `dob`) to the domain's `TextingState`, call
-/// `domain::texting::decide(state, Event::Inbound { body: &body }, dob, now)`, and return
-/// `keep_body: handling.may_store_body()`, `texting: Some(new_state)` when it changed, and one
-/// `NewOutbound` (priority `REPLY`, from `ctx.practice.sms_number` to the patient's number) per
-/// reply. The store writes all of it in the transaction that records the message; a repeated
-/// MessageSid never reaches the closure.
-pub fn decide(body: String, now: DateTime<Utc>) -> InboundDecider {
-    let _ = (body, now);
-    Box::new(keep_body_if_enabled)
-}
-
-/// Keeps the body only for a patient whose texting is `enabled`; answers nothing.
-pub fn keep_body_if_enabled(ctx: &InboundContext) -> InboundDecision {
-    InboundDecision {
-        keep_body: ctx
-            .patient
-            .as_ref()
-            .is_some_and(|p| p.texting.status == "enabled"),
-        texting: None,
-        replies: Vec::new(),
-    }
 }

@@ -4,6 +4,7 @@
 //! survive a restart only in memory.
 
 pub mod outbox;
+pub mod texting_expiry;
 
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -12,5 +13,8 @@ use crate::http::AppState;
 
 /// Starts every worker; the handles finish after `shutdown` turns true.
 pub fn spawn_all(state: &AppState, shutdown: watch::Receiver<bool>) -> Vec<JoinHandle<()>> {
-    vec![tokio::spawn(outbox::run(state.clone(), shutdown))]
+    vec![
+        tokio::spawn(outbox::run(state.clone(), shutdown.clone())),
+        tokio::spawn(texting_expiry::run(state.clone(), shutdown)),
+    ]
 }

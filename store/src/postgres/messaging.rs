@@ -22,7 +22,7 @@ const OUTBOX_COLUMNS: &str =
 
 const MESSAGE_COLUMNS: &str = "id, practice_id, patient_id, channel, direction, body, redacted,
     author_user_id, status, carrier, carrier_sid, from_number, to_number, error_code, num_segments,
-    created_at, updated_at";
+    created_at, updated_at, flag";
 
 /// The rows a claim may take, as a condition on the outbox alias `o`; repeated on the locked row
 /// so that a row another claimer took meanwhile is re-checked and skipped.
@@ -77,6 +77,7 @@ fn message_from_row(row: &Row) -> Message {
         num_segments: row.get(14),
         created_at: row.get(15),
         updated_at: row.get(16),
+        flag: row.get(17),
     }
 }
 
@@ -338,6 +339,15 @@ impl Messaging for PostgresStore {
             .await
             .map_err(map_err)?;
         }
+        if let Some(flag) = &decision.flag {
+            tx.execute(
+                "UPDATE messages SET flag = $2 WHERE id = $1",
+                &[&message_id, flag],
+            )
+            .await
+            .map_err(map_err)?;
+        }
+        super::feed::insert_notifications(&tx, audit.at, &decision.notifications).await?;
         let mut enqueued = Vec::with_capacity(decision.replies.len());
         for reply in &decision.replies {
             enqueued.push(insert_outbox(&tx, reply, audit.at).await?.id);

@@ -13,6 +13,7 @@ mod notification_settings;
 mod patients;
 mod rows;
 mod tenancy;
+mod texting;
 
 use std::str::FromStr;
 use std::time::Duration;

@@ -21,7 +21,7 @@ const OUTBOX_COLUMNS: &str =
 
 const MESSAGE_COLUMNS: &str = "id, practice_id, patient_id, channel, direction, body, redacted,
     author_user_id, status, carrier, carrier_sid, from_number, to_number, error_code, num_segments,
-    created_at, updated_at";
+    created_at, updated_at, flag";
 
 /// See the PostgreSQL backend; `?1` is now.
 const DUE: &str = "((o.state = 'queued' AND o.next_attempt_at <= ?1)
@@ -80,6 +80,7 @@ fn message_from_row(row: &Row) -> rusqlite::Result<Message> {
         num_segments: row.get(14)?,
         created_at: time(row, 15)?,
         updated_at: time(row, 16)?,
+        flag: row.get(17)?,
     })
 }
 
@@ -340,6 +341,11 @@ impl Messaging for SqliteStore {
                 .map_err(map_err)?;
             }
             let mut enqueued = Vec::with_capacity(decision.replies.len());
+            if let Some(flag) = &decision.flag {
+                tx.execute("UPDATE messages SET flag = ?2 WHERE id = ?1", params![message_id, flag])
+                    .map_err(map_err)?;
+            }
+            super::feed::insert_notifications(&tx, audit.at, &decision.notifications)?;
             for reply in &decision.replies {
                 enqueued.push(insert_outbox(&tx, reply, audit.at)?.id);
             }

@@ -15,6 +15,7 @@ mod notification_settings;
 mod patients;
 mod rows;
 mod tenancy;
+mod texting;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};

@@ -282,6 +282,7 @@ pub async fn the_decision_writes_texting_state_and_replies_in_the_inbound_transa
                             priority::REPLY,
                         )
                     }],
+                    ..Default::default()
                 }
             }),
         )

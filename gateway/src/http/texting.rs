@@ -1,0 +1,116 @@
+//! A patient's texting opt-in: read it, start it (the opt-in text goes out and the patient has 3
+//! tries and 14 days to text their date of birth), resend the opt-in text, or opt the patient
+//! out on their behalf.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use uuid::Uuid;
+
+use super::AppState;
+use super::auth::CurrentUser;
+use super::error::{ApiError, ErrorBody};
+use super::patients::{TextingView, visible_patient};
+use crate::domain::texting::Refusal;
+use crate::services::texting::{self, StaffAction, TextingError};
+
+fn view(patient: &store::Patient) -> TextingView {
+    TextingView {
+        status: patient.texting.status.clone(),
+        attempts_left: patient.texting.attempts_left,
+        expires_at: patient.texting.expires_at,
+        updated_at: patient.texting.updated_at,
+    }
+}
+
+impl From<TextingError> for ApiError {
+    fn from(error: TextingError) -> ApiError {
+        match error {
+            TextingError::Refused(Refusal::NoValidMobile) => ApiError::invalid(
+                "mobile_phone",
+                "the patient needs a valid mobile phone number before texting can start",
+            ),
+            TextingError::Refused(refusal @ Refusal::InvalidTransition { .. }) => {
+                ApiError::Conflict {
+                    code: "invalid_texting_transition",
+                    message: refusal.to_string(),
+                }
+            }
+            TextingError::Store(e) => e.into(),
+        }
+    }
+}
+
+/// The patient's texting status.
+#[utoipa::path(
+    get, path = "/v1/patients/{id}/texting", tag = "texting", security(("bearer" = [])),
+    params(("id" = Uuid, Path)),
+    responses((status = 200, body = TextingView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody))
+)]
+pub async fn get_texting(
+    State(state): State<AppState>,
+    caller: CurrentUser,
+    Path(id): Path<Uuid>,
+) -> Result<Json<TextingView>, ApiError> {
+    Ok(Json(view(&visible_patient(&state, &caller, id).await?)))
+}
+
+async fn act(
+    state: AppState,
+    caller: CurrentUser,
+    id: Uuid,
+    action: StaffAction,
+) -> Result<Json<TextingView>, ApiError> {
+    let patient = visible_patient(&state, &caller, id).await?;
+    let after = texting::apply(&state, &caller.audit(), patient, Some(action)).await?;
+    Ok(Json(view(&after)))
+}
+
+/// Start texting: from `not_enabled`, `failed` or `opted_out` to `pending` with 3 fresh attempts
+/// and a 14-day window; the opt-in text goes out.
+#[utoipa::path(
+    post, path = "/v1/patients/{id}/texting/start", tag = "texting", security(("bearer" = [])),
+    params(("id" = Uuid, Path)),
+    responses(
+        (status = 200, body = TextingView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, description = "already pending or enabled, or another texting patient uses the number", body = ErrorBody),
+        (status = 422, description = "no valid mobile phone", body = ErrorBody),
+    )
+)]
+pub async fn start(
+    State(state): State<AppState>,
+    caller: CurrentUser,
+    Path(id): Path<Uuid>,
+) -> Result<Json<TextingView>, ApiError> {
+    act(state, caller, id, StaffAction::Start).await
+}
+
+/// Send the opt-in text again (`pending` only); nothing else changes.
+#[utoipa::path(
+    post, path = "/v1/patients/{id}/texting/resend", tag = "texting", security(("bearer" = [])),
+    params(("id" = Uuid, Path)),
+    responses(
+        (status = 200, body = TextingView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, description = "not pending", body = ErrorBody),
+    )
+)]
+pub async fn resend(
+    State(state): State<AppState>,
+    caller: CurrentUser,
+    Path(id): Path<Uuid>,
+) -> Result<Json<TextingView>, ApiError> {
+    act(state, caller, id, StaffAction::Resend).await
+}
+
+/// Opt the patient out on their behalf; nothing more is texted to them.
+#[utoipa::path(
+    post, path = "/v1/patients/{id}/texting/opt-out", tag = "texting", security(("bearer" = [])),
+    params(("id" = Uuid, Path)),
+    responses((status = 200, body = TextingView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody))
+)]
+pub async fn opt_out(
+    State(state): State<AppState>,
+    caller: CurrentUser,
+    Path(id): Path<Uuid>,
+) -> Result<Json<TextingView>, ApiError> {
+    act(state, caller, id, StaffAction::OptOut).await
+}

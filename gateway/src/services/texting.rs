@@ -1,0 +1,342 @@
+//! Texting opt-in wiring: the pure state machine (`domain::texting`) applied to stored patients.
+//!
+//! Inbound texts are decided inside the store's inbound transaction ([`inbound_decider`]); staff
+//! actions and the expiry worker decide from a state read first and let the store apply the
+//! change only if that state still holds ([`store::Texting::change_texting`]), retrying on a
+//! concurrent change. Either way the new state, the replies (as outbox rows rendered with the
+//! practice's templates) and the staff notifications commit together.
+//!
+//! Never log a body: while a patient verifies, any text may be their date of birth.
+
+use chrono::{DateTime, Utc};
+use store::{
+    InboundContext, InboundDecider, InboundDecision, NewNotification, NewOutbound, Patient,
+    Practice, StoreError, TEXTING_CHANGED, TextingChange, TextingRow, priority,
+};
+use templates::{Placeholder, TemplateName, TemplateSet, Vars};
+use uuid::Uuid;
+use webhooks::PhoneNumber;
+
+use crate::domain::notifications::{Kind as _, NotificationKind};
+use crate::domain::texting::{self, Event, Refusal, Reply, TextingState, TextingStatus};
+use crate::http::AppState;
+use crate::services::notification_settings::effective_settings_of_users;
+
+/// The flag put on a message that mentions an opt-out word without being a clear revocation.
+pub const FLAG_POSSIBLE_OPT_OUT: &str = "possible_opt_out";
+
+/// How often a staff action re-decides after losing a race with another change.
+const MAX_RACES: usize = 3;
+
+/// The stored row as the domain's state. An unreadable status is treated as `not_enabled`, which
+/// can send nothing until staff start texting again.
+pub fn state_of(row: &TextingRow) -> TextingState {
+    let status = TextingStatus::parse(&row.status).unwrap_or_else(|| {
+        tracing::error!(status = %row.status, "unknown texting status in the store; treating it as not_enabled");
+        TextingStatus::NotEnabled
+    });
+    TextingState {
+        status,
+        attempts_left: u8::try_from(row.attempts_left.max(0)).unwrap_or(u8::MAX),
+        expires_at: row.expires_at,
+        updated_at: row.updated_at,
+    }
+}
+
+pub fn row_of(state: &TextingState) -> TextingRow {
+    TextingRow {
+        status: state.status.as_str().to_string(),
+        attempts_left: i16::from(state.attempts_left),
+        expires_at: state.expires_at,
+        updated_at: state.updated_at,
+    }
+}
+
+fn template_of(reply: Reply) -> TemplateName {
+    match reply {
+        Reply::OptInRequest => TemplateName::OptInRequest,
+        Reply::OptInConfirmed => TemplateName::OptInConfirmed,
+        Reply::OptInRetry { .. } => TemplateName::OptInRetry,
+        Reply::OptInFailed => TemplateName::OptInFailed,
+        Reply::OptOutConfirmation => TemplateName::OptOutConfirmation,
+        Reply::OptInRestarted => TemplateName::OptInRestarted,
+        Reply::Help => TemplateName::Help,
+    }
+}
+
+/// The text of a reply in the practice's words; the default text if the practice's own cannot
+/// be rendered (a reply such as a STOP confirmation must never be lost to a bad template).
+pub fn render_reply(reply: Reply, templates: &TemplateSet, practice: &Practice) -> String {
+    let name = template_of(reply);
+    let mut vars = Vars::new()
+        .with(Placeholder::PracticeName, practice.name.clone())
+        .with(Placeholder::PracticePhone, practice.sms_number.clone());
+    if let Reply::OptInRetry { attempts_left } = reply {
+        vars.insert(Placeholder::AttemptsLeft, attempts_left.to_string());
+    }
+    templates.render(name, &vars).unwrap_or_else(|error| {
+        tracing::warn!(template = name.as_str(), %error, "practice template failed to render; sending the default");
+        TemplateSet::defaults().render(name, &vars).unwrap_or_else(|_| name.default_text().to_string())
+    })
+}
+
+fn reply_outbound(
+    practice: &Practice,
+    patient_id: Uuid,
+    to_number: &str,
+    body: String,
+) -> NewOutbound {
+    NewOutbound {
+        practice_id: Some(practice.id),
+        patient_id: Some(patient_id),
+        from_number: practice.sms_number.clone(),
+        to_number: to_number.to_string(),
+        body,
+        priority: priority::REPLY,
+        record_message: true,
+        author_user_id: None,
+    }
+}
+
+/// Users of the practice who want "Two-Way Texting" notifications in the in-app feed.
+pub async fn status_recipients(
+    state: &AppState,
+    practice_id: Uuid,
+) -> Result<Vec<Uuid>, StoreError> {
+    let users = state.store.practice_users(practice_id).await?;
+    let settings = effective_settings_of_users(
+        state.store.as_ref(),
+        practice_id,
+        NotificationKind::TwoWayTexting,
+        &users,
+    )
+    .await?;
+    Ok(settings
+        .into_iter()
+        .filter(|(_, s)| s.enabled && s.push)
+        .map(|(user, _)| user)
+        .collect())
+}
+
+fn notifications(
+    recipients: &[Uuid],
+    practice_id: Uuid,
+    patient_id: Uuid,
+    summary: &str,
+) -> Vec<NewNotification> {
+    recipients
+        .iter()
+        .map(|user_id| NewNotification {
+            user_id: *user_id,
+            practice_id,
+            patient_id: Some(patient_id),
+            kind: NotificationKind::TwoWayTexting.as_str().to_string(),
+            summary: summary.to_string(),
+        })
+        .collect()
+}
+
+fn status_summary(status: TextingStatus) -> String {
+    format!("A patient's texting status changed to {}.", status.as_str())
+}
+
+/// The decision for one inbound text, run by the store inside the inbound transaction with the
+/// patient's row locked. `templates` and `recipients` belong to the practice the text was sent
+/// to (looked up before the transaction).
+pub fn inbound_decider(
+    body: String,
+    now: DateTime<Utc>,
+    templates: TemplateSet,
+    recipients: Vec<Uuid>,
+) -> InboundDecider {
+    Box::new(move |ctx: &InboundContext| {
+        let (Some(practice), Some(patient)) = (&ctx.practice, &ctx.patient) else {
+            // Unknown number or sender: recorded without its body, never answered.
+            return InboundDecision::default();
+        };
+        let current = state_of(&patient.texting);
+        let decision =
+            match texting::decide(&current, Event::Inbound { body: &body }, patient.dob, now) {
+                Ok(decision) => decision,
+                Err(refusal) => {
+                    tracing::error!(
+                        ?refusal,
+                        "the state machine refused an inbound text; recording it without its body"
+                    );
+                    return InboundDecision::default();
+                }
+            };
+        let to_number = patient.mobile_phone.clone().unwrap_or_default();
+        let replies = decision
+            .replies
+            .iter()
+            .map(|reply| {
+                reply_outbound(
+                    practice,
+                    patient.id,
+                    &to_number,
+                    render_reply(*reply, &templates, practice),
+                )
+            })
+            .collect();
+        let mut notes = Vec::new();
+        if decision.status_changed {
+            notes.extend(notifications(
+                &recipients,
+                practice.id,
+                patient.id,
+                &status_summary(decision.new_state.status),
+            ));
+        }
+        let flag = decision
+            .inbound
+            .flags_possible_opt_out()
+            .then(|| FLAG_POSSIBLE_OPT_OUT.to_string());
+        if flag.is_some() {
+            notes.extend(notifications(
+                &recipients,
+                practice.id,
+                patient.id,
+                "A patient's message may be a request to stop texting; please review it.",
+            ));
+        }
+        InboundDecision {
+            keep_body: decision.inbound.may_store_body(),
+            texting: (decision.new_state != current).then(|| row_of(&decision.new_state)),
+            replies,
+            notifications: notes,
+            flag,
+        }
+    })
+}
+
+/// What staff may do to a patient's texting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StaffAction {
+    Start,
+    Resend,
+    OptOut,
+}
+
+/// Why a staff action did not apply.
+#[derive(Debug, thiserror::Error)]
+pub enum TextingError {
+    #[error(transparent)]
+    Refused(#[from] Refusal),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Applies a staff action (or the expiry check) to a patient, re-deciding if another change
+/// got there first. Returns the patient as it is afterwards.
+pub async fn apply(
+    state: &AppState,
+    audit: &store::Audit,
+    mut patient: Patient,
+    action: Option<StaffAction>,
+) -> Result<Patient, TextingError> {
+    let practice = state.store.get_practice(patient.practice_id).await?;
+    let templates = crate::http::templates::practice_templates(state, practice.id)
+        .await
+        .unwrap_or_else(|_| TemplateSet::defaults());
+    let recipients = status_recipients(state, practice.id).await?;
+    for _ in 0..MAX_RACES {
+        let current = state_of(&patient.texting);
+        let valid_mobile = patient
+            .mobile_phone
+            .as_deref()
+            .and_then(|m| PhoneNumber::parse_e164(m).ok());
+        let event = match action {
+            Some(StaffAction::Start) => Event::StaffStart {
+                has_valid_mobile: valid_mobile.is_some(),
+            },
+            Some(StaffAction::Resend) => Event::StaffResend,
+            Some(StaffAction::OptOut) => Event::StaffOptOut,
+            None => Event::ExpiryCheck,
+        };
+        let decision = texting::decide(&current, event, patient.dob, audit.at)?;
+        if decision.new_state == current && decision.replies.is_empty() {
+            return Ok(patient);
+        }
+        let to_number = valid_mobile
+            .map(|m| m.as_str().to_string())
+            .unwrap_or_default();
+        let replies = decision
+            .replies
+            .iter()
+            .map(|reply| {
+                reply_outbound(
+                    &practice,
+                    patient.id,
+                    &to_number,
+                    render_reply(*reply, &templates, &practice),
+                )
+            })
+            .collect();
+        let notes = if decision.status_changed {
+            notifications(
+                &recipients,
+                practice.id,
+                patient.id,
+                &status_summary(decision.new_state.status),
+            )
+        } else {
+            Vec::new()
+        };
+        let change = TextingChange {
+            expected: patient.texting.clone(),
+            new_state: (decision.new_state != current).then(|| row_of(&decision.new_state)),
+            replies,
+            notifications: notes,
+            action: match action {
+                Some(StaffAction::Start) => "texting.start",
+                Some(StaffAction::Resend) => "texting.resend",
+                Some(StaffAction::OptOut) => "texting.opt_out",
+                None => "texting.expire",
+            },
+        };
+        match state.store.change_texting(audit, patient.id, change).await {
+            Ok(changed) => {
+                if !changed.enqueued.is_empty() {
+                    state.wake_dispatcher();
+                }
+                metrics::counter!("gateway_texting_transitions_total", "to" => decision.new_state.status.as_str())
+                    .increment(1);
+                return Ok(changed.patient);
+            }
+            Err(StoreError::Conflict { constraint }) if constraint == TEXTING_CHANGED => {
+                patient = state.store.get_patient(audit, patient.id).await?;
+            }
+            Err(other) => return Err(other.into()),
+        }
+    }
+    Err(StoreError::Unavailable("the patient's texting state kept changing; retry".into()).into())
+}
+
+/// Fails every verification whose window has closed, including those that closed while the
+/// gateway was down. Sends nothing to those patients. Returns how many were failed.
+pub async fn expire_due(state: &AppState) -> Result<usize, StoreError> {
+    let now = state.clock.now();
+    let audit = store::Audit::system(now);
+    let mut failed = 0;
+    loop {
+        let batch = state.store.expired_verifications(now, 100).await?;
+        if batch.is_empty() {
+            return Ok(failed);
+        }
+        let batch_len = batch.len();
+        for patient in batch {
+            match apply(state, &audit, patient, None).await {
+                Ok(after) if after.texting.status == TextingStatus::Failed.as_str() => failed += 1,
+                Ok(_) => {}
+                Err(error) => {
+                    tracing::warn!(%error, "could not expire a verification; will retry");
+                    return Ok(failed);
+                }
+            }
+        }
+        if batch_len < 100 {
+            return Ok(failed);
+        }
+    }
+}
