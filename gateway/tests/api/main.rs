@@ -3,5 +3,8 @@
 
 mod helpers;
 
+mod carrier;
 mod cli;
+mod fake_twilio;
 mod ops;
+mod webhooks;
