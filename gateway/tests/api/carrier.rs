@@ -137,7 +137,7 @@ async fn a_queued_text_goes_to_twilio_with_basic_auth_its_sender_and_our_status_
     assert_eq!(conversation.carrier_sid, request.sid);
     let metrics = app.get("/metrics").await.text().await.unwrap();
     for name in [
-        "gateway_outbound_sends_total{carrier=\"twilio\",result=\"accepted\"}",
+        "gateway_outbound_messages_total{status=\"sent\"}",
         "gateway_carrier_request_duration_seconds_bucket",
         "gateway_outbox_depth",
         "gateway_outbox_oldest_age_seconds",

@@ -109,7 +109,7 @@ async fn a_text_from_an_enabled_patient_is_recorded_and_answered_with_empty_twim
     assert_eq!(stored.author_user_id, None);
     let metrics = app.get("/metrics").await.text().await.unwrap();
     assert!(
-        metrics.contains("gateway_inbound_messages_total{result=\"recorded\"}"),
+        metrics.contains("gateway_inbound_messages_total{kind=\"recorded\"}"),
         "{metrics}"
     );
 }
