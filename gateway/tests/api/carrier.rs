@@ -390,6 +390,15 @@ async fn texts_are_paced_per_number_and_use_the_full_rate_under_a_backlog(backen
         );
         // Full use: 12 sends at 5/s take 11 gaps of 200 ms.
         let span = times[EACH - 1] - times[0];
+        let tightest = times
+            .windows(RATE + 1)
+            .map(|w| w[RATE] - w[0])
+            .min()
+            .unwrap();
+        eprintln!(
+            "{from}: {EACH} sends in {span:?}; tightest {} consecutive: {tightest:?}",
+            RATE + 1
+        );
         assert!(
             span <= Duration::from_millis(2200 + 500),
             "backlog drained too slowly from {from}: {span:?}"
