@@ -251,10 +251,8 @@ impl Messaging for SqliteStore {
         decide: InboundDecider,
     ) -> StoreResult<InboundOutcome> {
         let audit = audit.clone();
-        self.call(move |conn| {
-            let tx = conn
-                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-                .map_err(map_err)?;
+        // A repeat writes nothing, so committing its (empty) transaction is harmless.
+        self.write(move |tx| {
             let practice = tx
                 .query_row(
                     &format!("SELECT {PRACTICE_COLUMNS} FROM practices WHERE sms_number = ?1"),
@@ -305,12 +303,11 @@ impl Messaging for SqliteStore {
                         |r| r.get(0),
                     )
                     .map_err(map_err)?;
-                tx.rollback().map_err(map_err)?;
                 return Ok(InboundOutcome::Duplicate {
                     message_id: existing,
                 });
             }
-            let patient = patient_id.map(|id| load_patient(&tx, id)).transpose()?;
+            let patient = patient_id.map(|id| load_patient(tx, id)).transpose()?;
             let context = InboundContext {
                 practice,
                 patient,
@@ -341,7 +338,7 @@ impl Messaging for SqliteStore {
             }
             let mut enqueued = Vec::with_capacity(decision.replies.len());
             for reply in &decision.replies {
-                enqueued.push(insert_outbox(&tx, reply, audit.at)?.id);
+                enqueued.push(insert_outbox(tx, reply, audit.at)?.id);
             }
             OwnedEvent {
                 customer_id: context.practice.as_ref().map(|p| p.customer_id),
@@ -350,9 +347,8 @@ impl Messaging for SqliteStore {
                 target_id: Some(message_id.to_string()),
                 patient_id: context.patient.as_ref().map(|p| p.id),
             }
-            .write(&tx, &audit)?;
-            let message = load_message(&tx, message_id)?;
-            tx.commit().map_err(map_err)?;
+            .write(tx, &audit)?;
+            let message = load_message(tx, message_id)?;
             Ok(InboundOutcome::Recorded {
             message: Box::new(message),
             enqueued,
