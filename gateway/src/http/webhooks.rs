@@ -5,8 +5,9 @@
 //! naming the field), then record durably, and only after the commit answer 200 with empty TwiML.
 //! Replies never go in the TwiML: they are outbox rows.
 //!
-//! On a signature failure the URL variants tried are logged at warn, so an operator can see which
-//! public URL the gateway assumed; the token, the signature and the body never are.
+//! On a signature failure the URL variants tried are logged at warn (query content masked), so an
+//! operator can see which public URL the gateway assumed; the token, the signature and the body
+//! never are.
 
 use axum::body::Bytes;
 use axum::extract::{OriginalUri, State};
@@ -55,6 +56,7 @@ fn verified_form(
                     tracing::warn!(%route, "webhook refused: no X-Twilio-Signature header");
                 }
                 SignatureError::Mismatch { tried } => {
+                    let tried: Vec<String> = tried.iter().map(|url| without_query(url)).collect();
                     tracing::warn!(
                         %route,
                         tried = ?tried,
@@ -69,6 +71,15 @@ fn verified_form(
                 "X-Twilio-Signature is missing or does not match this request".into(),
             ))
         }
+    }
+}
+
+/// The URL with its query's content replaced by its length: the scheme, host, port and path are
+/// what usually differ behind a proxy, and logs never carry query strings.
+fn without_query(url: &str) -> String {
+    match url.split_once('?') {
+        Some((base, query)) => format!("{base}?<query of {} bytes>", query.len()),
+        None => url.to_owned(),
     }
 }
 
@@ -140,4 +151,21 @@ pub async fn status_callback(
         .map_err(|e| ApiError::invalid(e.field(), e.to_string()))?;
     crate::services::delivery::apply_status(&state, callback, client_addr(addr)).await?;
     Ok(empty_twiml())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_query;
+
+    #[test]
+    fn a_logged_url_keeps_its_base_and_path_but_not_its_query() {
+        assert_eq!(
+            without_query("https://gw.example.org:443/webhooks/twilio/sms?name=Pat"),
+            "https://gw.example.org:443/webhooks/twilio/sms?<query of 8 bytes>"
+        );
+        assert_eq!(
+            without_query("https://gw.example.org/sms"),
+            "https://gw.example.org/sms"
+        );
+    }
 }

@@ -45,7 +45,7 @@ pub async fn apply_status(
     } = &outcome
     {
         if *applied && callback.status.is_final() {
-            metrics::counter!("gateway_outbound_final_total", "status" => callback.status.as_str())
+            metrics::counter!("gateway_outbound_delivery_total", "status" => callback.status.as_str())
                 .increment(1);
         }
         if *opted_out_patients > 0 {

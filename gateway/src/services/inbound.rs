@@ -68,12 +68,12 @@ pub async fn receive_sms(
     let receipt = match state.store.record_inbound(&audit, inbound, decider).await? {
         InboundOutcome::Recorded { message, enqueued } => {
             let known_sender = message.patient_id.is_some();
-            let result = match (message.practice_id, known_sender) {
+            let kind = match (message.practice_id, known_sender) {
                 (None, _) => "unknown_number",
                 (Some(_), false) => "unknown_sender",
                 (Some(_), true) => "recorded",
             };
-            metrics::counter!("gateway_inbound_messages_total", "result" => result).increment(1);
+            metrics::counter!("gateway_inbound_messages_total", "kind" => kind).increment(1);
             if !enqueued.is_empty() {
                 state.wake_dispatcher();
             }
@@ -84,8 +84,7 @@ pub async fn receive_sms(
             }
         }
         InboundOutcome::Duplicate { message_id } => {
-            metrics::counter!("gateway_inbound_messages_total", "result" => "duplicate")
-                .increment(1);
+            metrics::counter!("gateway_inbound_messages_total", "kind" => "duplicate").increment(1);
             InboundReceipt::Duplicate { message_id }
         }
     };

@@ -112,7 +112,7 @@ impl Dispatcher {
                 rows = claim.abandoned,
                 "outbox rows failed: their claim ran out twice"
             );
-            metrics::counter!("gateway_outbound_final_total", "status" => "failed")
+            metrics::counter!("gateway_outbound_messages_total", "status" => "failed")
                 .increment(claim.abandoned);
         }
         let mut report = BatchReport {
@@ -204,14 +204,13 @@ impl Dispatcher {
                 Outcome::Unrecorded
             }
         };
-        let result = match outcome {
-            Outcome::Accepted => "accepted",
-            Outcome::Retried => "retry",
+        let status = match outcome {
+            Outcome::Accepted => "sent",
+            Outcome::Retried => "retried",
             Outcome::Failed => "failed",
             Outcome::Unrecorded => "unrecorded",
         };
-        metrics::counter!("gateway_outbound_sends_total", "carrier" => carrier, "result" => result)
-            .increment(1);
+        metrics::counter!("gateway_outbound_messages_total", "status" => status).increment(1);
         outcome
     }
 
@@ -234,7 +233,6 @@ impl Dispatcher {
             .await?;
         if done {
             tracing::info!(outbox_id = %row.id, code = ?code, "outbound text failed");
-            metrics::counter!("gateway_outbound_final_total", "status" => "failed").increment(1);
             if opted_out {
                 metrics::counter!("gateway_carrier_opt_outs_total", "source" => "send_answer")
                     .increment(1);

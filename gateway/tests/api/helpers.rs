@@ -8,7 +8,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use chrono::{TimeZone, Utc};
-use gateway::clock::ManualClock;
+use gateway::clock::{Clock, ManualClock, SystemClock};
+use gateway::http::AppState;
 use gateway::settings::Settings;
 use gateway::startup::Application;
 use store::Store;
@@ -31,6 +32,8 @@ pub struct TestApp {
     pub db: TestStore,
     /// The application's own store handle, for arranging data and checking outcomes.
     pub store: Arc<dyn Store>,
+    /// The running application's state (its store, carrier, clock and dispatcher wake-up).
+    pub state: AppState,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<anyhow::Result<()>>>,
 }
@@ -187,16 +190,41 @@ pub async fn spawn_app_with(
     configure: impl FnOnce(&mut Settings),
     store_url: String,
 ) -> TestApp {
+    start(db, configure, store_url, false).await
+}
+
+/// Like `spawn_app_with`, but the application runs on the wall clock (for pacing, which is
+/// measured in real time); `TestApp::clock` is then unused.
+pub async fn spawn_app_on_wall_clock(
+    db: TestStore,
+    configure: impl FnOnce(&mut Settings),
+) -> TestApp {
+    let url = db.url();
+    start(db, configure, url, true).await
+}
+
+async fn start(
+    db: TestStore,
+    configure: impl FnOnce(&mut Settings),
+    store_url: String,
+    wall_clock: bool,
+) -> TestApp {
     let mut settings = Settings::for_tests(store_url);
     configure(&mut settings);
     let clock = Arc::new(ManualClock::new(
         Utc.with_ymd_and_hms(2026, 3, 2, 15, 0, 0).unwrap(),
     ));
-    let app = Application::build_with_clock(settings, clock.clone())
+    let app_clock: Arc<dyn Clock> = if wall_clock {
+        Arc::new(SystemClock)
+    } else {
+        clock.clone()
+    };
+    let app = Application::build_with_clock(settings, app_clock)
         .await
         .expect("application builds");
     let address = app.local_addr();
     let store = app.state().store.clone();
+    let state = app.state().clone();
     let (tx, rx) = oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until(async move {
         let _ = rx.await;
@@ -207,6 +235,7 @@ pub async fn spawn_app_with(
         clock,
         db,
         store,
+        state,
         shutdown: Some(tx),
         server: Some(server),
     }
@@ -325,4 +354,166 @@ pub fn postgres_address() -> SocketAddr {
 /// The test database's URL with its host and port replaced by `address`.
 pub fn url_via(url: &str, address: SocketAddr) -> String {
     url.replace("127.0.0.1:5432", &address.to_string())
+}
+
+/// Runs SQL outside the store API (to set up states no API reaches yet).
+pub async fn raw_sql(db: &TestStore, sql: &str) {
+    match db {
+        TestStore::Postgres(pg) => {
+            let (client, conn) = tokio_postgres::connect(&pg.url, tokio_postgres::NoTls)
+                .await
+                .unwrap();
+            tokio::spawn(conn);
+            client.batch_execute(sql).await.unwrap();
+        }
+        TestStore::Sqlite(lite) => {
+            let conn = rusqlite::Connection::open(lite.dir.path().join("gateway.db")).unwrap();
+            conn.execute_batch(sql).unwrap();
+        }
+    }
+}
+
+/// A uuid as a SQL literal of the backend.
+pub fn sql_uuid(db: &TestStore, id: uuid::Uuid) -> String {
+    match db {
+        TestStore::Postgres(_) => format!("'{id}'"),
+        TestStore::Sqlite(_) => format!("X'{}'", id.simple()),
+    }
+}
+
+/// Polls `check` every 20 ms until it returns `Some`, or panics after `secs` seconds.
+pub async fn eventually<T, F, Fut>(secs: u64, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out after {secs} s waiting for {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// The practice number and a patient's number used by the messaging tests.
+pub const PRACTICE_NUMBER: &str = "+15555550100";
+pub const PATIENT_NUMBER: &str = "+15555550123";
+
+/// A customer, a practice with `PRACTICE_NUMBER`, and one patient with `PATIENT_NUMBER` whose
+/// texting status is `texting`. Returns (practice id, patient id).
+pub async fn practice_with_patient(app: &TestApp, texting: &str) -> (uuid::Uuid, uuid::Uuid) {
+    let audit = store::Audit::system(app.state.clock.now());
+    let customer = app
+        .state
+        .store
+        .create_customer(
+            &audit,
+            store::NewCustomer {
+                name: "Acme Health".into(),
+            },
+        )
+        .await
+        .unwrap();
+    let practice = app
+        .state
+        .store
+        .create_practice(
+            &audit,
+            store::NewPractice {
+                customer_id: customer.id,
+                name: "Main Street Clinic".into(),
+                timezone: "America/New_York".into(),
+                sms_number: PRACTICE_NUMBER.into(),
+            },
+        )
+        .await
+        .unwrap();
+    let patient = app
+        .state
+        .store
+        .create_patient(
+            &audit,
+            store::NewPatient {
+                practice_id: practice.id,
+                first_name: "Pat".into(),
+                last_name: "Jones".into(),
+                dob: chrono::NaiveDate::from_ymd_opt(1961, 7, 4).unwrap(),
+                mobile_phone: Some(PATIENT_NUMBER.into()),
+                programs: vec![],
+            },
+        )
+        .await
+        .unwrap();
+    raw_sql(
+        &app.db,
+        &format!(
+            "UPDATE patients SET texting_status = '{texting}' WHERE id = {}",
+            sql_uuid(&app.db, patient.id)
+        ),
+    )
+    .await;
+    (practice.id, patient.id)
+}
+
+/// Reads a patient's texting status (through the store, which audits the read).
+pub async fn texting_status(app: &TestApp, patient_id: uuid::Uuid) -> String {
+    let audit = store::Audit::system(app.state.clock.now());
+    app.state
+        .store
+        .get_patient(&audit, patient_id)
+        .await
+        .unwrap()
+        .texting
+        .status
+}
+
+impl TestApp {
+    /// Posts a form to a webhook route with the given `X-Twilio-Signature` (none when `None`).
+    pub async fn post_webhook(
+        &self,
+        path: &str,
+        params: &[(String, String)],
+        signature: Option<&str>,
+    ) -> reqwest::Response {
+        let mut request = self
+            .client
+            .post(self.url(path))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(webhooks::form::encode(params));
+        if let Some(signature) = signature {
+            request = request.header("X-Twilio-Signature", signature);
+        }
+        request.send().await.expect("request sent")
+    }
+
+    /// Posts a form signed as the carrier would for `public_base` + `path`, with `token`.
+    pub async fn post_signed(
+        &self,
+        public_base: &str,
+        token: &str,
+        path: &str,
+        params: &[(String, String)],
+    ) -> reqwest::Response {
+        let signature =
+            webhooks::signature::compute(token, &format!("{public_base}{path}"), params);
+        self.post_webhook(path, params, Some(&signature)).await
+    }
+
+    /// Wakes the outbox dispatcher (after moving the manual clock, or queueing through the store).
+    pub fn wake_dispatcher(&self) {
+        self.state.wake_dispatcher();
+    }
+}
+
+/// Form pairs from string pairs.
+pub fn form(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(n, v)| (n.to_string(), v.to_string()))
+        .collect()
 }

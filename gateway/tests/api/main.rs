@@ -4,7 +4,10 @@
 mod helpers;
 
 mod accounts;
+mod carrier;
 mod cli;
+mod fake_twilio;
 mod notification_settings;
 mod ops;
 mod patients;
+mod webhooks;

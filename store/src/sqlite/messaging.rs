@@ -252,10 +252,8 @@ impl Messaging for SqliteStore {
         decide: InboundDecider,
     ) -> StoreResult<InboundOutcome> {
         let audit = audit.clone();
-        self.call(move |conn| {
-            let tx = conn
-                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-                .map_err(map_err)?;
+        // A repeat writes nothing, so committing its (empty) transaction is harmless.
+        self.write(move |tx| {
             let practice = tx
                 .query_row(
                     &format!("SELECT {PRACTICE_COLUMNS} FROM practices WHERE sms_number = ?1"),
@@ -306,12 +304,11 @@ impl Messaging for SqliteStore {
                         |r| r.get(0),
                     )
                     .map_err(map_err)?;
-                tx.rollback().map_err(map_err)?;
                 return Ok(InboundOutcome::Duplicate {
                     message_id: existing,
                 });
             }
-            let patient = patient_id.map(|id| load_patient(&tx, id)).transpose()?;
+            let patient = patient_id.map(|id| load_patient(tx, id)).transpose()?;
             let context = InboundContext {
                 practice,
                 patient,
@@ -345,9 +342,9 @@ impl Messaging for SqliteStore {
                 tx.execute("UPDATE messages SET flag = ?2 WHERE id = ?1", params![message_id, flag])
                     .map_err(map_err)?;
             }
-            super::feed::insert_notifications(&tx, audit.at, &decision.notifications)?;
+            super::feed::insert_notifications(tx, audit.at, &decision.notifications)?;
             for reply in &decision.replies {
-                enqueued.push(insert_outbox(&tx, reply, audit.at)?.id);
+                enqueued.push(insert_outbox(tx, reply, audit.at)?.id);
             }
             OwnedEvent {
                 customer_id: context.practice.as_ref().map(|p| p.customer_id),
@@ -356,9 +353,8 @@ impl Messaging for SqliteStore {
                 target_id: Some(message_id.to_string()),
                 patient_id: context.patient.as_ref().map(|p| p.id),
             }
-            .write(&tx, &audit)?;
-            let message = load_message(&tx, message_id)?;
-            tx.commit().map_err(map_err)?;
+            .write(tx, &audit)?;
+            let message = load_message(tx, message_id)?;
             Ok(InboundOutcome::Recorded {
             message: Box::new(message),
             enqueued,
