@@ -10,4 +10,5 @@ mod fake_twilio;
 mod notification_settings;
 mod ops;
 mod patients;
+mod texting;
 mod webhooks;

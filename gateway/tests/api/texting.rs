@@ -1,0 +1,517 @@
+//! The texting opt-in end to end: staff routes, signed inbound webhooks, the outbox and a local
+//! server speaking Twilio's Messages API, on both stores.
+
+use chrono::Duration;
+use gateway::clock::Clock;
+use reqwest::Method;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::accounts::{PASSWORD, post};
+use crate::both_backends;
+use crate::fake_twilio::{AUTH_TOKEN, FakeTwilio, PUBLIC_BASE_URL};
+use crate::helpers::{
+    Backend, PATIENT_NUMBER, PRACTICE_NUMBER, TestApp, eventually, form, fresh_db, spawn_app_with,
+};
+
+both_backends!(
+    a_patient_goes_from_opt_in_through_stop_start_and_expiry_and_every_text_is_right,
+    staff_actions_are_refused_from_the_wrong_state,
+    two_texting_patients_of_a_practice_cannot_share_a_number,
+    a_verification_that_expired_while_the_gateway_was_down_fails_at_start_up_without_a_text,
+    help_gets_the_help_text_and_changes_nothing,
+    a_message_that_mentions_stop_is_delivered_and_flagged_for_staff,
+);
+
+/// A gateway on the fake carrier, a practice on `PRACTICE_NUMBER`, a staff user who wants
+/// "Two-Way Texting" notifications, and a patient born 1961-07-04 on `PATIENT_NUMBER`.
+struct Clinic {
+    app: TestApp,
+    fake: FakeTwilio,
+    staff: String,
+    staff_id: String,
+    patient: String,
+}
+
+async fn clinic(backend: Backend) -> Clinic {
+    let fake = FakeTwilio::start().await;
+    let db = fresh_db(backend).await;
+    let url = db.url();
+    let app = spawn_app_with(
+        db,
+        |s| {
+            fake.configure(s);
+            s.sms_sender_mps = 100.try_into().unwrap();
+        },
+        url,
+    )
+    .await;
+    app.super_admin("root", PASSWORD).await;
+    let root = app.login("root", PASSWORD).await;
+    let customer = post(&app, "/v1/customers", &root, json!({"name": "Acme"})).await;
+    let cid = customer["id"].as_str().unwrap();
+    let practice = post(
+        &app,
+        &format!("/v1/customers/{cid}/practices"),
+        &root,
+        json!({"name": "Main Street Clinic", "timezone": "America/New_York", "sms_number": PRACTICE_NUMBER}),
+    )
+    .await;
+    let pid = practice["id"].as_str().unwrap();
+    let staff = post(
+        &app,
+        "/v1/users",
+        &root,
+        json!({"username": "nurse", "password": PASSWORD, "role": "staff", "customer_id": cid, "practice_ids": [pid]}),
+    )
+    .await;
+    let staff_id = staff["id"].as_str().unwrap().to_string();
+    let token = app.login("nurse", PASSWORD).await;
+    let (status, body) = app
+        .call(
+            Method::PUT,
+            &format!("/v1/users/{staff_id}/notification-settings?practice_id={pid}"),
+            Some(&token),
+            Some(json!({"settings": [{"kind": "two_way_texting", "enabled": true, "push": true, "email": false, "text": false}]})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let patient = post(
+        &app,
+        &format!("/v1/practices/{pid}/patients"),
+        &token,
+        json!({"first_name": "Pat", "last_name": "Jones", "dob": "1961-07-04", "mobile_phone": PATIENT_NUMBER}),
+    )
+    .await;
+    Clinic {
+        app,
+        fake,
+        staff: token,
+        staff_id,
+        patient: patient["id"].as_str().unwrap().to_string(),
+    }
+}
+
+impl Clinic {
+    /// Moves the clock on; the staff session has idled out by then, so log in again.
+    async fn days_pass(&mut self, by: Duration) {
+        self.app.clock.advance(by);
+        self.staff = self.app.login("nurse", PASSWORD).await;
+    }
+
+    async fn texting(&self) -> Value {
+        let (status, body) = self
+            .app
+            .call(
+                Method::GET,
+                &format!("/v1/patients/{}/texting", self.patient),
+                Some(&self.staff),
+                None,
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        body
+    }
+
+    async fn staff_action(&self, action: &str) -> (u16, Value) {
+        self.app
+            .call(
+                Method::POST,
+                &format!("/v1/patients/{}/texting/{action}", self.patient),
+                Some(&self.staff),
+                None,
+            )
+            .await
+    }
+
+    /// The patient texts `body`; returns the carrier message id used.
+    async fn patient_texts(&self, body: &str) -> String {
+        let sid = format!("SM{}", Uuid::new_v4().simple());
+        let params = form(&[
+            ("MessageSid", &sid),
+            ("AccountSid", crate::fake_twilio::ACCOUNT_SID),
+            ("From", PATIENT_NUMBER),
+            ("To", PRACTICE_NUMBER),
+            ("Body", body),
+            ("NumSegments", "1"),
+            ("NumMedia", "0"),
+        ]);
+        let response = self
+            .app
+            .post_signed(PUBLIC_BASE_URL, AUTH_TOKEN, "/webhooks/twilio/sms", &params)
+            .await;
+        assert_eq!(response.status(), 200);
+        assert_eq!(
+            response.text().await.unwrap(),
+            webhooks::twiml::EMPTY_RESPONSE
+        );
+        sid
+    }
+
+    /// Waits until the carrier has received `n` texts in all and returns the new ones' bodies.
+    async fn texts_sent(&self, already: usize, n: usize) -> Vec<String> {
+        let received = eventually(10, &format!("{n} texts at the carrier"), || async {
+            let got = self.fake.received();
+            (got.len() >= already + n).then_some(got)
+        })
+        .await;
+        assert_eq!(
+            received.len(),
+            already + n,
+            "more texts than expected went out"
+        );
+        received[already..]
+            .iter()
+            .map(|r| {
+                assert_eq!(r.to, PATIENT_NUMBER);
+                assert_eq!(r.from.as_deref(), Some(PRACTICE_NUMBER));
+                r.body.clone()
+            })
+            .collect()
+    }
+
+    fn sent_count(&self) -> usize {
+        self.fake.received().len()
+    }
+
+    async fn notifications(&self) -> Vec<Value> {
+        let (_, body) = self
+            .app
+            .call(
+                Method::GET,
+                "/v1/notifications?limit=200",
+                Some(&self.staff),
+                None,
+            )
+            .await;
+        body["items"].as_array().unwrap().clone()
+    }
+}
+
+async fn a_patient_goes_from_opt_in_through_stop_start_and_expiry_and_every_text_is_right(
+    backend: Backend,
+) {
+    let mut c = clinic(backend).await;
+    assert_eq!(c.texting().await["status"], "not_enabled");
+
+    // Staff start: the opt-in request goes out with the practice's name and STOP.
+    let started_at = c.app.clock.now();
+    let (status, texting) = c.staff_action("start").await;
+    assert_eq!(status, 200, "{texting}");
+    assert_eq!(texting["status"], "pending");
+    assert_eq!(texting["attempts_left"], 3);
+    let expires: chrono::DateTime<chrono::Utc> =
+        serde_json::from_value(texting["expires_at"].clone()).unwrap();
+    assert_eq!(expires, started_at + Duration::days(14));
+    let sent = c.texts_sent(0, 1).await;
+    assert!(
+        sent[0].starts_with(
+            "A member of your care team at Main Street Clinic is trying to get in contact"
+        ),
+        "{sent:?}"
+    );
+    assert!(sent[0].contains("'STOP'"));
+
+    // Two wrong dates, each costing an attempt and answered with the attempts left.
+    let wrong = c.patient_texts("01/01/1960").await;
+    assert_eq!(c.texts_sent(1, 1).await.len(), 1);
+    assert_eq!(c.texting().await["attempts_left"], 2);
+    c.patient_texts("1-1-1960").await;
+    let retry = c.texts_sent(2, 1).await;
+    assert!(
+        retry[0].contains('1'),
+        "the retry prompt says how many tries are left: {retry:?}"
+    );
+    assert_eq!(c.texting().await["attempts_left"], 1);
+
+    // The right date in another accepted format enables texting.
+    let right = c.patient_texts("7/4/1961").await;
+    let confirmed = c.texts_sent(3, 1).await;
+    assert_eq!(c.texting().await["status"], "enabled");
+    assert!(!confirmed[0].is_empty());
+
+    // No date of birth the patient sent is kept anywhere in the conversation.
+    for sid in [&wrong, &right] {
+        let message = c
+            .app
+            .state
+            .store
+            .find_message_by_carrier_sid("twilio", sid)
+            .await
+            .unwrap();
+        assert_eq!(message.body, None);
+        assert!(message.redacted);
+    }
+
+    // A text from the enabled patient is kept as a conversation message.
+    let hello = c.patient_texts("Feeling better today").await;
+    let kept = c
+        .app
+        .state
+        .store
+        .find_message_by_carrier_sid("twilio", &hello)
+        .await
+        .unwrap();
+    assert_eq!(kept.body.as_deref(), Some("Feeling better today"));
+
+    // STOP: opted out with exactly one confirmation, then silence.
+    c.patient_texts("Stop").await;
+    let stop = c.texts_sent(4, 1).await;
+    assert!(!stop[0].is_empty());
+    assert_eq!(c.texting().await["status"], "opted_out");
+    c.patient_texts("are you there?").await;
+    c.patient_texts("STOP").await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(
+        c.sent_count(),
+        5,
+        "nothing more is sent to an opted-out number"
+    );
+
+    // START: back to pending, identity verified again, with the restart and the request.
+    c.patient_texts("START").await;
+    let restart = c.texts_sent(5, 2).await;
+    assert!(
+        restart
+            .iter()
+            .any(|t| t.starts_with("A member of your care team")),
+        "{restart:?}"
+    );
+    let texting = c.texting().await;
+    assert_eq!(texting["status"], "pending");
+    assert_eq!(texting["attempts_left"], 3);
+
+    // Fourteen days without a match: failed by the expiry worker, and nothing is sent.
+    c.days_pass(Duration::days(14) + Duration::minutes(1)).await;
+    let expired = gateway::services::texting::expire_due(&c.app.state)
+        .await
+        .unwrap();
+    assert_eq!(expired, 1);
+    assert_eq!(c.texting().await["status"], "failed");
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(c.sent_count(), 7);
+
+    // Staff start again: fresh attempts and window, and the request goes out once more.
+    let (status, texting) = c.staff_action("start").await;
+    assert_eq!(status, 200, "{texting}");
+    assert_eq!(texting["status"], "pending");
+    assert_eq!(texting["attempts_left"], 3);
+    let again = c.texts_sent(7, 1).await;
+    assert!(again[0].starts_with("A member of your care team"));
+
+    // Every status change reached the user who asked for Two-Way Texting notifications.
+    let notes = c.notifications().await;
+    let statuses: Vec<_> = notes
+        .iter()
+        .filter(|n| n["kind"] == "two_way_texting" && n["patient_id"] == json!(c.patient))
+        .map(|n| {
+            n["summary"]
+                .as_str()
+                .unwrap()
+                .rsplit(' ')
+                .next()
+                .unwrap()
+                .trim_end_matches('.')
+                .to_string()
+        })
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            "pending",
+            "failed",
+            "pending",
+            "opted_out",
+            "enabled",
+            "pending"
+        ],
+        "newest first"
+    );
+    let _ = c.staff_id;
+}
+
+async fn staff_actions_are_refused_from_the_wrong_state(backend: Backend) {
+    let c = clinic(backend).await;
+    let (status, body) = c.staff_action("resend").await;
+    assert_eq!(status, 409, "resend needs pending: {body}");
+    assert_eq!(body["error"]["code"], "invalid_texting_transition");
+    assert_eq!(c.staff_action("start").await.0, 200);
+    let before = c.texting().await;
+    assert_eq!(c.staff_action("start").await.0, 409, "already pending");
+    let (status, after) = c.staff_action("resend").await;
+    assert_eq!(status, 200);
+    assert_eq!(after, before, "resend changes nothing but the text");
+    assert_eq!(c.texts_sent(0, 2).await.len(), 2);
+    let (status, body) = c.staff_action("opt-out").await;
+    assert_eq!(status, 200);
+    assert_eq!(body["status"], "opted_out");
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(c.sent_count(), 2, "a staff opt-out sends nothing");
+    // Without a mobile phone texting cannot start.
+    let (_, patient) = c
+        .app
+        .call(
+            Method::PATCH,
+            &format!("/v1/patients/{}", c.patient),
+            Some(&c.staff),
+            Some(json!({"mobile_phone": ""})),
+        )
+        .await;
+    assert_eq!(patient["mobile_phone"], Value::Null);
+    let (status, body) = c.staff_action("start").await;
+    assert_eq!(status, 422, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("mobile_phone")
+    );
+}
+
+async fn two_texting_patients_of_a_practice_cannot_share_a_number(backend: Backend) {
+    let c = clinic(backend).await;
+    let (_, practice) = c
+        .app
+        .call(
+            Method::GET,
+            &format!("/v1/patients/{}", c.patient),
+            Some(&c.staff),
+            None,
+        )
+        .await;
+    let pid = practice["practice_id"].as_str().unwrap();
+    let twin = post(
+        &c.app,
+        &format!("/v1/practices/{pid}/patients"),
+        &c.staff,
+        json!({"first_name": "Sam", "last_name": "Jones", "dob": "1990-01-01", "mobile_phone": PATIENT_NUMBER}),
+    )
+    .await;
+    assert_eq!(c.staff_action("start").await.0, 200);
+    let (status, body) = c
+        .app
+        .call(
+            Method::POST,
+            &format!(
+                "/v1/patients/{}/texting/start",
+                twin["id"].as_str().unwrap()
+            ),
+            Some(&c.staff),
+            None,
+        )
+        .await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["error"]["code"], "mobile_phone_in_use");
+}
+
+async fn a_verification_that_expired_while_the_gateway_was_down_fails_at_start_up_without_a_text(
+    backend: Backend,
+) {
+    let mut c = clinic(backend).await;
+    assert_eq!(c.staff_action("start").await.0, 200);
+    c.texts_sent(0, 1).await;
+    // The gateway is "down" for three weeks; the next start-up's first pass fails the window.
+    c.days_pass(Duration::days(21)).await;
+    let restarted = c.app.sibling().await;
+    let response = eventually(
+        10,
+        "the restarted worker to fail the verification",
+        || async {
+            let r = c
+                .app
+                .client
+                .get(restarted.url(&format!("/v1/patients/{}/texting", c.patient)))
+                .bearer_auth(&c.staff)
+                .send()
+                .await
+                .unwrap();
+            let body: Value = r.json().await.unwrap();
+            (body["status"] == "failed").then_some(body)
+        },
+    )
+    .await;
+    assert_eq!(response["attempts_left"], 0);
+    // A date of birth arriving after the window does not enable texting.
+    c.patient_texts("07/04/1961").await;
+    assert_eq!(c.texting().await["status"], "failed");
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(c.sent_count(), 1, "nothing is sent on expiry");
+}
+
+async fn help_gets_the_help_text_and_changes_nothing(backend: Backend) {
+    let c = clinic(backend).await;
+    assert_eq!(c.staff_action("start").await.0, 200);
+    c.texts_sent(0, 1).await;
+    let before = c.texting().await;
+    c.patient_texts("help").await;
+    let help = c.texts_sent(1, 1).await;
+    assert!(help[0].to_uppercase().contains("STOP"), "{help:?}");
+    assert_eq!(
+        c.texting().await,
+        before,
+        "HELP is not a verification attempt"
+    );
+}
+
+async fn a_message_that_mentions_stop_is_delivered_and_flagged_for_staff(backend: Backend) {
+    let c = clinic(backend).await;
+    c.staff_action("start").await;
+    c.patient_texts("07/04/1961").await;
+    c.texts_sent(0, 2).await;
+    assert_eq!(c.texting().await["status"], "enabled");
+    let sid = c.patient_texts("I can't stop coughing at night").await;
+    let message = c
+        .app
+        .state
+        .store
+        .find_message_by_carrier_sid("twilio", &sid)
+        .await
+        .unwrap();
+    assert_eq!(
+        message.body.as_deref(),
+        Some("I can't stop coughing at night")
+    );
+    assert_eq!(message.flag.as_deref(), Some("possible_opt_out"));
+    assert_eq!(
+        c.texting().await["status"],
+        "enabled",
+        "only flagged, not acted on"
+    );
+    assert!(
+        c.notifications()
+            .await
+            .iter()
+            .any(|n| n["summary"].as_str().unwrap().contains("request to stop"))
+    );
+    // A clear revocation phrase opts out.
+    c.patient_texts("please stop texting me").await;
+    assert_eq!(c.texting().await["status"], "opted_out");
+}
+
+#[tokio::test]
+async fn two_texts_from_one_patient_at_the_same_moment_are_applied_one_after_the_other() {
+    let c = clinic(Backend::Postgres).await;
+    assert_eq!(c.staff_action("start").await.0, 200);
+    c.texts_sent(0, 1).await;
+    for _round in 0..3 {
+        let before = c.texting().await["attempts_left"].as_i64().unwrap();
+        if before < 2 {
+            break;
+        }
+        let (a, b) = tokio::join!(c.patient_texts("01/01/1950"), c.patient_texts("02/02/1950"));
+        assert_ne!(a, b);
+        let after = c.texting().await;
+        let expected_after = before - 2;
+        if expected_after == 0 {
+            assert_eq!(after["status"], "failed");
+        } else {
+            assert_eq!(
+                after["attempts_left"], expected_after,
+                "each text counted once, never against the same state"
+            );
+        }
+    }
+    // Two retry prompts with different counts prove the second saw the first's result.
+    let sent = c.texts_sent(1, 2).await;
+    assert_ne!(sent[0], sent[1], "{sent:?}");
+}
