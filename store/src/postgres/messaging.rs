@@ -301,10 +301,15 @@ impl Messaging for PostgresStore {
         }
         let patient = match patient_id {
             Some(id) => {
-                // Texts of one patient are decided one at a time.
-                tx.execute("SELECT 1 FROM patients WHERE id = $1 FOR UPDATE", &[&id])
-                    .await
-                    .map_err(map_err)?;
+                // Texts of one patient are decided one at a time. NO KEY UPDATE, not UPDATE: the
+                // message rows inserted above hold key-share locks on the patient (foreign key),
+                // which FOR UPDATE would wait on across two such transactions: a deadlock.
+                tx.execute(
+                    "SELECT 1 FROM patients WHERE id = $1 FOR NO KEY UPDATE",
+                    &[&id],
+                )
+                .await
+                .map_err(map_err)?;
                 Some(load_patient(&tx, id).await?)
             }
             None => None,

@@ -88,6 +88,15 @@ pub(crate) fn map_err(e: tokio_postgres::Error) -> StoreError {
             let constraint = db.constraint().unwrap_or(db.message()).to_string();
             return StoreError::Conflict { constraint };
         }
+        // A deadlock or serialization failure leaves nothing behind: the caller may retry.
+        if *code == SqlState::T_R_DEADLOCK_DETECTED || *code == SqlState::T_R_SERIALIZATION_FAILURE
+        {
+            tracing::warn!(
+                code = code.code(),
+                "transaction aborted by the database; retry it"
+            );
+            return StoreError::Unavailable(db.message().to_string());
+        }
         if *code == SqlState::ADMIN_SHUTDOWN
             || *code == SqlState::CANNOT_CONNECT_NOW
             || *code == SqlState::TOO_MANY_CONNECTIONS

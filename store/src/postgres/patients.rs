@@ -69,10 +69,13 @@ impl Patients for PostgresStore {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(map_err)?;
         // Row lock: a concurrent texting transition for this patient waits for us.
-        tx.query_opt("SELECT id FROM patients WHERE id = $1 FOR UPDATE", &[&id])
-            .await
-            .map_err(map_err)?
-            .ok_or(StoreError::NotFound)?;
+        tx.query_opt(
+            "SELECT id FROM patients WHERE id = $1 FOR NO KEY UPDATE",
+            &[&id],
+        )
+        .await
+        .map_err(map_err)?
+        .ok_or(StoreError::NotFound)?;
         let current = load_patient(&tx, id).await?;
         let mobile_phone = patch
             .mobile_phone

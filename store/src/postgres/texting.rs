@@ -34,7 +34,7 @@ impl Texting for PostgresStore {
         let tx = client.transaction().await.map_err(map_err)?;
         // The row lock orders this change after any concurrent inbound text of the patient.
         tx.query_opt(
-            "SELECT id FROM patients WHERE id = $1 FOR UPDATE",
+            "SELECT id FROM patients WHERE id = $1 FOR NO KEY UPDATE",
             &[&patient_id],
         )
         .await
