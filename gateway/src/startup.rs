@@ -37,6 +37,16 @@ impl Application {
         let listener = TcpListener::bind(settings.listen)
             .await
             .with_context(|| format!("GATEWAY_LISTEN: cannot listen on {}", settings.listen))?;
+        let mut settings = settings;
+        // Port 0 asks the OS for a free port; a public URL derived from it must name that port.
+        if settings.public_base_url.port() == Some(0) {
+            let bound = listener
+                .local_addr()
+                .context("the bound listener has no address")?;
+            settings.public_base_url = format!("http://{bound}")
+                .parse()
+                .context("PUBLIC_BASE_URL from the bound address")?;
+        }
         let webhook_token = match &settings.twilio {
             Some(credentials) => credentials.auth_token.clone(),
             None => Secret::new(crate::auth::token::generate()),

@@ -64,6 +64,155 @@ async fn get(address: &str, path: &str) -> reqwest::Response {
         .unwrap()
 }
 
+/// Like [`serve`], but keeps every line the gateway writes to stderr.
+fn serve_capturing(
+    envs: &[(&str, &str)],
+) -> (Child, String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    let mut child = gateway(envs)
+        .arg("serve")
+        .env("GATEWAY_LISTEN", "127.0.0.1:0")
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let (tx, rx) = std::sync::mpsc::channel();
+    let kept = lines.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line.contains("gateway listening") {
+                let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+                let _ = tx.send(v["address"].as_str().unwrap().to_string());
+            }
+            kept.lock().unwrap().push(line);
+        }
+    });
+    let address = rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("gateway starts listening");
+    (child, address, lines)
+}
+
+#[tokio::test]
+async fn a_texted_date_of_birth_never_reaches_the_logs_or_the_metrics() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    let envs = [
+        ("GATEWAY_DATA_DIR", data),
+        ("RUST_LOG", "debug"),
+        ("LOG_FORMAT", "json"),
+    ];
+    let demo = gateway(&envs).arg("demo").output().unwrap();
+    assert!(demo.status.success());
+    let (mut child, address, lines) = serve_capturing(&envs);
+    let token = crate::helpers::eventually(10, "the dev token printed at start-up", || {
+        let lines = lines.clone();
+        async move {
+            lines.lock().unwrap().iter().find_map(|l| {
+                l.split("dev webhook token (sign test webhooks with it): ")
+                    .nth(1)
+                    .map(str::to_string)
+            })
+        }
+    })
+    .await;
+    let client = reqwest::Client::new();
+    let base = format!("http://{address}");
+    let login: serde_json::Value = client
+        .post(format!("{base}/v1/auth/login"))
+        .json(&serde_json::json!({"username": gateway::demo::STAFF_USERNAME, "password": gateway::demo::DEMO_PASSWORD}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let staff = login["token"].as_str().unwrap();
+    let found: serde_json::Value = client
+        .get(format!("{base}/v1/patients?q=pat"))
+        .bearer_auth(staff)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let patient = found["items"][0]["id"].as_str().unwrap().to_string();
+    let start = client
+        .post(format!("{base}/v1/patients/{patient}/texting/start"))
+        .bearer_auth(staff)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(start.status(), 200);
+    // A wrong and then the right date of birth (demo patient Pat Example: 1958-04-12).
+    for (i, dob) in ["03/15/1957", "04/12/1958"].iter().enumerate() {
+        let params = vec![
+            ("MessageSid".to_string(), format!("SM{:032x}", i + 1)),
+            (
+                "AccountSid".to_string(),
+                "AC0123456789abcdef0123456789abcdef".to_string(),
+            ),
+            ("From".to_string(), "+15555550142".to_string()),
+            ("To".to_string(), gateway::demo::PRACTICE_NUMBER.to_string()),
+            ("Body".to_string(), dob.to_string()),
+        ];
+        let signature =
+            webhooks::signature::compute(&token, &format!("{base}/webhooks/twilio/sms"), &params);
+        let response = client
+            .post(format!("{base}/webhooks/twilio/sms"))
+            .header("X-Twilio-Signature", signature)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(webhooks::form::encode(&params))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+    }
+    let texting: serde_json::Value = client
+        .get(format!("{base}/v1/patients/{patient}/texting"))
+        .bearer_auth(staff)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        texting["status"], "enabled",
+        "the webhooks really were processed"
+    );
+    let metrics = client
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(terminate(&mut child).success());
+    let logs = lines.lock().unwrap().join("\n");
+    assert!(
+        logs.contains("DEBUG") || logs.contains("\"level\":\"DEBUG\""),
+        "debug logging was on"
+    );
+    for secret in [
+        "03/15/1957",
+        "04/12/1958",
+        "1958-04-12",
+        "1957",
+        "1958",
+        "demo-password-1",
+    ] {
+        assert!(!logs.contains(secret), "{secret:?} appeared in the logs");
+        assert!(
+            !metrics.contains(secret),
+            "{secret:?} appeared in the metrics"
+        );
+    }
+}
+
 #[tokio::test]
 async fn a_bad_environment_value_stops_start_up_naming_the_variable() {
     let out = gateway(&[("SMS_SENDER_MPS", "lots")])

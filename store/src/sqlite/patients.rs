@@ -128,10 +128,17 @@ impl Patients for SqliteStore {
             let practices = placeholders(&mut values, search.practice_ids.iter().map(|id| Value::Blob(id.as_bytes().to_vec())));
             values.push(Value::Text(search.like_prefix()));
             let pattern = values.len();
-            let restricted = if search.restricted_programs.is_empty() {
-                "(NULL)".to_string()
+            // No restrictions: nobody is hidden (an empty `NOT IN ()` list is not valid SQLite,
+            // and `NOT IN (NULL)` is never true, which would hide every patient with a program).
+            let restriction = if search.restricted_programs.is_empty() {
+                String::new()
             } else {
-                placeholders(&mut values, search.restricted_programs.iter().map(|p| Value::Text(p.clone())))
+                let list = placeholders(&mut values, search.restricted_programs.iter().map(|p| Value::Text(p.clone())));
+                format!(
+                    "AND NOT (EXISTS (SELECT 1 FROM patient_programs pp WHERE pp.patient_id = p.id)
+                              AND NOT EXISTS (SELECT 1 FROM patient_programs pp
+                                              WHERE pp.patient_id = p.id AND pp.program NOT IN {list}))"
+                )
             };
             let after = match search.page.after {
                 Some(cursor) => {
@@ -151,9 +158,7 @@ impl Patients for SqliteStore {
                  WHERE p.practice_id IN {practices}
                    AND (lower(p.first_name) LIKE ?{pattern} ESCAPE '\\' OR lower(p.last_name) LIKE ?{pattern} ESCAPE '\\'
                         OR lower(p.first_name || ' ' || p.last_name) LIKE ?{pattern} ESCAPE '\\')
-                   AND NOT (EXISTS (SELECT 1 FROM patient_programs pp WHERE pp.patient_id = p.id)
-                            AND NOT EXISTS (SELECT 1 FROM patient_programs pp
-                                            WHERE pp.patient_id = p.id AND pp.program NOT IN {restricted}))
+                   {restriction}
                    {after}
                  ORDER BY lower(p.last_name), lower(p.first_name), p.id
                  LIMIT ?{limit}"
