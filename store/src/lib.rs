@@ -9,6 +9,7 @@
 
 mod accounts;
 mod audit;
+mod conversations;
 mod disclaimers;
 mod error;
 mod feed;
@@ -31,6 +32,9 @@ use uuid::Uuid;
 
 pub use accounts::Accounts;
 pub use audit::AuditLog;
+pub use conversations::{
+    CareTeamMember, ConversationItem, Conversations, NewStaffMessage, StaffMessageOutcome,
+};
 pub use disclaimers::{Disclaimers, PracticeDisclaimers};
 pub use error::{StoreError, StoreResult};
 pub use feed::{Feed, NewNotification, Notification};
@@ -61,6 +65,7 @@ pub trait Store:
     + Feed
     + Messaging
     + Texting
+    + Conversations
     + Send
     + Sync
     + 'static

@@ -69,6 +69,11 @@ conformance!(
     a_changed_mobile_number_ends_texting,
     template_overrides_are_set_replaced_and_reset,
     notifications_are_listed_newest_first_per_user,
+    assigning_program_staff_puts_them_on_the_care_team_and_removal_follows_seed_003,
+    unread_is_per_user_and_only_patient_messages_count,
+    a_retried_staff_send_with_the_same_key_is_recorded_once,
+    a_new_portal_token_replaces_the_old_one,
+    conversations_list_newest_activity_first_without_restricted_patients,
     a_users_notification_settings_read_back_beside_the_practice_defaults_and_are_audited,
     a_notification_channel_cannot_be_on_while_the_notification_is_off,
     defaults_saved_for_new_users_leave_existing_users_settings_as_they_were,
@@ -1284,6 +1289,281 @@ async fn notifications_are_listed_newest_first_per_user(db: &TestStore) {
         ..note(a.id, "x")
     };
     assert!(store.add_notifications(t0(), vec![bad_kind]).await.is_err());
+}
+
+async fn team_fixture(store: &Arc<dyn Store>, sms: &str) -> (Uuid, Uuid, Uuid, Uuid) {
+    let (customer_id, practice_id) = customer_and_practice(store, sms).await;
+    let a = store
+        .create_user(
+            &audit_at(t0()),
+            staff(customer_id, &format!("a{sms}"), vec![practice_id]),
+        )
+        .await
+        .unwrap();
+    let b = store
+        .create_user(
+            &audit_at(t0()),
+            staff(customer_id, &format!("b{sms}"), vec![practice_id]),
+        )
+        .await
+        .unwrap();
+    let mut new = patient(practice_id, "Conv", "Ersation", &["rpm", "ccm"]);
+    new.mobile_phone = Some(format!("+1555777{}", &sms[sms.len() - 4..]));
+    let p = store.create_patient(&audit_at(t0()), new).await.unwrap();
+    (practice_id, p.id, a.id, b.id)
+}
+
+async fn assigning_program_staff_puts_them_on_the_care_team_and_removal_follows_seed_003(
+    db: &TestStore,
+) {
+    let store = db.store().await;
+    let (_, patient, a, b) = team_fixture(&store, "+15555550031").await;
+    store
+        .add_program_staff(&audit_at(t0()), patient, "rpm", a)
+        .await
+        .unwrap();
+    store
+        .add_program_staff(&audit_at(t0()), patient, "ccm", a)
+        .await
+        .unwrap();
+    store
+        .add_to_care_team(&audit_at(t0()), patient, b)
+        .await
+        .unwrap();
+    let team = store.care_team(patient).await.unwrap();
+    assert_eq!(team.len(), 2);
+    assert_eq!(
+        team.iter().find(|m| m.user_id == a).unwrap().programs,
+        ["ccm", "rpm"]
+    );
+    // Removing from one enrolment leaves the care team as it is.
+    store
+        .remove_program_staff(&audit_at(t0()), patient, "rpm", a)
+        .await
+        .unwrap();
+    let team = store.care_team(patient).await.unwrap();
+    assert_eq!(
+        team.iter().find(|m| m.user_id == a).unwrap().programs,
+        ["ccm"]
+    );
+    // Removing from the care team removes from every enrolment.
+    store
+        .remove_from_care_team(&audit_at(t0()), patient, a)
+        .await
+        .unwrap();
+    let team = store.care_team(patient).await.unwrap();
+    assert!(team.iter().all(|m| m.user_id != a));
+    store
+        .add_to_care_team(&audit_at(t0()), patient, a)
+        .await
+        .unwrap();
+    let team = store.care_team(patient).await.unwrap();
+    assert!(
+        team.iter()
+            .find(|m| m.user_id == a)
+            .unwrap()
+            .programs
+            .is_empty(),
+        "enrolments do not come back"
+    );
+}
+
+fn portal_note(user_id: Uuid, practice_id: Uuid, patient_id: Uuid) -> store::NewNotification {
+    store::NewNotification {
+        user_id,
+        practice_id,
+        patient_id: Some(patient_id),
+        kind: "new_patient_message".into(),
+        summary: "A patient sent a new message.".into(),
+    }
+}
+
+async fn unread_is_per_user_and_only_patient_messages_count(db: &TestStore) {
+    let store = db.store().await;
+    let (practice_id, patient, a, b) = team_fixture(&store, "+15555550032").await;
+    store
+        .add_to_care_team(&audit_at(t0()), patient, a)
+        .await
+        .unwrap();
+    store.subscribe(&audit_at(t0()), patient, b).await.unwrap();
+    let unread = |items: Vec<store::ConversationItem>| {
+        items
+            .iter()
+            .find(|i| i.patient_id == patient)
+            .map(|i| i.unread)
+    };
+    assert_eq!(
+        unread(store.list_conversations(a, vec![], 50, 0).await.unwrap()),
+        Some(false)
+    );
+    // A staff message never makes a conversation unread.
+    let staff_msg = store::NewStaffMessage {
+        patient_id: patient,
+        author_user_id: a,
+        body: "Hi".into(),
+        sms: None,
+        idempotency_key: None,
+    };
+    store
+        .post_staff_message(&audit_at(t0()), staff_msg)
+        .await
+        .unwrap();
+    assert_eq!(
+        unread(store.list_conversations(b, vec![], 50, 0).await.unwrap()),
+        Some(false)
+    );
+    store
+        .post_portal_message(
+            &audit_at(t0() + Duration::minutes(1)),
+            patient,
+            "Question",
+            vec![portal_note(a, practice_id, patient)],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        unread(store.list_conversations(a, vec![], 50, 0).await.unwrap()),
+        Some(true)
+    );
+    assert_eq!(
+        unread(store.list_conversations(b, vec![], 50, 0).await.unwrap()),
+        Some(true)
+    );
+    store
+        .mark_read(a, patient, t0() + Duration::minutes(2))
+        .await
+        .unwrap();
+    assert_eq!(
+        unread(store.list_conversations(a, vec![], 50, 0).await.unwrap()),
+        Some(false)
+    );
+    assert_eq!(
+        unread(store.list_conversations(b, vec![], 50, 0).await.unwrap()),
+        Some(true),
+        "read for a only"
+    );
+    assert_eq!(
+        store
+            .list_notifications(a, Page::first(10))
+            .await
+            .unwrap()
+            .items
+            .len(),
+        1
+    );
+}
+
+async fn a_retried_staff_send_with_the_same_key_is_recorded_once(db: &TestStore) {
+    let store = db.store().await;
+    let (_, patient, a, _) = team_fixture(&store, "+15555550033").await;
+    let send = || store::NewStaffMessage {
+        patient_id: patient,
+        author_user_id: a,
+        body: "Your results are in".into(),
+        sms: None,
+        idempotency_key: Some("key-1".into()),
+    };
+    let first = match store
+        .post_staff_message(&audit_at(t0()), send())
+        .await
+        .unwrap()
+    {
+        store::StaffMessageOutcome::Created { message, .. } => message,
+        other => panic!("{other:?}"),
+    };
+    match store
+        .post_staff_message(&audit_at(t0()), send())
+        .await
+        .unwrap()
+    {
+        store::StaffMessageOutcome::Replayed { message } => assert_eq!(message.id, first.id),
+        other => panic!("{other:?}"),
+    }
+    let thread = store
+        .list_messages(&audit_at(t0()), patient, None, 50)
+        .await
+        .unwrap();
+    assert_eq!(thread.items.len(), 1);
+    assert_eq!(thread.items[0].author_user_id, Some(a));
+    assert_eq!(thread.items[0].channel, "portal");
+}
+
+async fn a_new_portal_token_replaces_the_old_one(db: &TestStore) {
+    let store = db.store().await;
+    let (_, patient, _, _) = team_fixture(&store, "+15555550034").await;
+    store
+        .enroll_portal(&audit_at(t0()), patient, "hash-1")
+        .await
+        .unwrap();
+    assert_eq!(store.portal_patient("hash-1").await.unwrap().id, patient);
+    store
+        .enroll_portal(&audit_at(t0()), patient, "hash-2")
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.portal_patient("hash-1").await,
+        Err(StoreError::NotFound)
+    ));
+    assert_eq!(store.portal_patient("hash-2").await.unwrap().id, patient);
+}
+
+async fn conversations_list_newest_activity_first_without_restricted_patients(db: &TestStore) {
+    let store = db.store().await;
+    let (practice_id, first, a, _) = team_fixture(&store, "+15555550035").await;
+    let second = store
+        .create_patient(
+            &audit_at(t0()),
+            patient(practice_id, "Second", "One", &["behavioral"]),
+        )
+        .await
+        .unwrap()
+        .id;
+    let quiet = store
+        .create_patient(&audit_at(t0()), patient(practice_id, "Quiet", "One", &[]))
+        .await
+        .unwrap()
+        .id;
+    for p in [first, second, quiet] {
+        store.add_to_care_team(&audit_at(t0()), p, a).await.unwrap();
+    }
+    store
+        .post_portal_message(
+            &audit_at(t0() + Duration::minutes(1)),
+            first,
+            "older",
+            vec![],
+        )
+        .await
+        .unwrap();
+    store
+        .post_portal_message(
+            &audit_at(t0() + Duration::minutes(2)),
+            second,
+            "newer",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let list = store.list_conversations(a, vec![], 50, 0).await.unwrap();
+    assert_eq!(
+        list.iter().map(|i| i.patient_id).collect::<Vec<_>>(),
+        [second, first, quiet]
+    );
+    assert_eq!(list[0].last_message_at, Some(t0() + Duration::minutes(2)));
+    assert_eq!(list[2].last_message_at, None);
+    let restricted = store
+        .list_conversations(a, vec!["behavioral".into()], 50, 0)
+        .await
+        .unwrap();
+    assert_eq!(
+        restricted.iter().map(|i| i.patient_id).collect::<Vec<_>>(),
+        [first, quiet]
+    );
+    let paged = store.list_conversations(a, vec![], 1, 1).await.unwrap();
+    assert_eq!(
+        paged.iter().map(|i| i.patient_id).collect::<Vec<_>>(),
+        [first]
+    );
 }
 
 /// Runs SQL outside the store API, to check what the database itself refuses.

@@ -20,7 +20,8 @@ const OUTBOX_COLUMNS: &str =
     priority, state, attempts, next_attempt_at, claimed_until, claimed_by, recovered, carrier,
     carrier_sid, carrier_status, error_code, last_error, created_at, updated_at, sent_at";
 
-const MESSAGE_COLUMNS: &str = "id, practice_id, patient_id, channel, direction, body, redacted,
+pub(crate) const MESSAGE_COLUMNS: &str =
+    "id, practice_id, patient_id, channel, direction, body, redacted,
     author_user_id, status, carrier, carrier_sid, from_number, to_number, error_code, num_segments,
     created_at, updated_at, flag";
 
@@ -58,7 +59,7 @@ fn outbound_from_row(row: &Row) -> StoreResult<Outbound> {
     })
 }
 
-fn message_from_row(row: &Row) -> Message {
+pub(crate) fn message_from_row(row: &Row) -> Message {
     Message {
         id: row.get(0),
         practice_id: row.get(1),
@@ -191,7 +192,7 @@ async fn sync_message(
     Ok(())
 }
 
-async fn load_message(tx: &impl GenericClient, id: Uuid) -> StoreResult<Message> {
+pub(crate) async fn load_message(tx: &impl GenericClient, id: Uuid) -> StoreResult<Message> {
     let row = tx
         .query_opt(
             &format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = $1"),

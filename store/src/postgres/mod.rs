@@ -6,6 +6,7 @@
 
 mod accounts;
 mod audit;
+mod conversations;
 mod disclaimers;
 mod feed;
 pub(crate) mod messaging;

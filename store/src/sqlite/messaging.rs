@@ -19,7 +19,8 @@ const OUTBOX_COLUMNS: &str =
     priority, state, attempts, next_attempt_at, claimed_until, claimed_by, recovered, carrier,
     carrier_sid, carrier_status, error_code, last_error, created_at, updated_at, sent_at";
 
-const MESSAGE_COLUMNS: &str = "id, practice_id, patient_id, channel, direction, body, redacted,
+pub(crate) const MESSAGE_COLUMNS: &str =
+    "id, practice_id, patient_id, channel, direction, body, redacted,
     author_user_id, status, carrier, carrier_sid, from_number, to_number, error_code, num_segments,
     created_at, updated_at, flag";
 
@@ -61,7 +62,7 @@ fn outbound_from_row(row: &Row) -> rusqlite::Result<Outbound> {
     })
 }
 
-fn message_from_row(row: &Row) -> rusqlite::Result<Message> {
+pub(crate) fn message_from_row(row: &Row) -> rusqlite::Result<Message> {
     Ok(Message {
         id: row.get(0)?,
         practice_id: row.get(1)?,
@@ -197,7 +198,7 @@ fn sync_message(conn: &Connection, outbox_id: Uuid, now: DateTime<Utc>) -> Store
     Ok(())
 }
 
-fn load_message(conn: &Connection, id: Uuid) -> StoreResult<Message> {
+pub(crate) fn load_message(conn: &Connection, id: Uuid) -> StoreResult<Message> {
     conn.query_row(
         &format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?1"),
         [id],

@@ -8,6 +8,7 @@
 
 mod accounts;
 mod audit;
+mod conversations;
 mod disclaimers;
 mod feed;
 pub(crate) mod messaging;

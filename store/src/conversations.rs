@@ -1,0 +1,149 @@
+//! Conversations: who works on a patient (care team, program staff, subscribers), each user's
+//! read position, the message thread, staff sends (idempotent), and the patient portal.
+//!
+//! Care-team rules (seed 003): assigning a user to a program enrolment also puts them on the
+//! care team; removing them from the care team removes them from every enrolment; removing them
+//! from an enrolment leaves the care team as it is. This module never decides who may see a
+//! conversation (the gateway does) and never logs a body.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::*;
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CareTeamMember {
+    pub user_id: Uuid,
+    /// Program enrolments of the patient this user is assigned to.
+    pub programs: Vec<String>,
+}
+
+/// One line of a user's conversation list.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ConversationItem {
+    pub patient_id: Uuid,
+    pub practice_id: Uuid,
+    pub patient_name: String,
+    pub last_message_at: Option<DateTime<Utc>>,
+    /// A patient message newer than what this user has read.
+    pub unread: bool,
+}
+
+/// A staff member's message to a patient.
+#[derive(Clone)]
+pub struct NewStaffMessage {
+    pub patient_id: Uuid,
+    pub author_user_id: Uuid,
+    pub body: String,
+    /// The outbox row for an SMS (with `record_message`); `None` sends by portal.
+    pub sms: Option<NewOutbound>,
+    pub idempotency_key: Option<String>,
+}
+
+impl std::fmt::Debug for NewStaffMessage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewStaffMessage")
+            .field("patient_id", &self.patient_id)
+            .field("sms", &self.sms.is_some())
+            .field("body_chars", &self.body.chars().count())
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub enum StaffMessageOutcome {
+    Created {
+        message: Box<Message>,
+        enqueued: Option<Uuid>,
+    },
+    /// The idempotency key was used before: the first message, nothing new.
+    Replayed { message: Box<Message> },
+}
+
+#[async_trait]
+pub trait Conversations: Send + Sync {
+    async fn add_to_care_team(
+        &self,
+        audit: &Audit,
+        patient_id: Uuid,
+        user_id: Uuid,
+    ) -> StoreResult<()>;
+    /// Also removes the user from every program enrolment of the patient.
+    async fn remove_from_care_team(
+        &self,
+        audit: &Audit,
+        patient_id: Uuid,
+        user_id: Uuid,
+    ) -> StoreResult<()>;
+    /// Also puts the user on the care team.
+    async fn add_program_staff(
+        &self,
+        audit: &Audit,
+        patient_id: Uuid,
+        program: &str,
+        user_id: Uuid,
+    ) -> StoreResult<()>;
+    /// Leaves the care team as it is.
+    async fn remove_program_staff(
+        &self,
+        audit: &Audit,
+        patient_id: Uuid,
+        program: &str,
+        user_id: Uuid,
+    ) -> StoreResult<()>;
+    async fn care_team(&self, patient_id: Uuid) -> StoreResult<Vec<CareTeamMember>>;
+    async fn subscribe(&self, audit: &Audit, patient_id: Uuid, user_id: Uuid) -> StoreResult<()>;
+    async fn unsubscribe(&self, audit: &Audit, patient_id: Uuid, user_id: Uuid) -> StoreResult<()>;
+    async fn subscribers(&self, patient_id: Uuid) -> StoreResult<Vec<Uuid>>;
+    /// Patients of the practice with this mobile number (candidates for an inbound text).
+    async fn patients_with_number(&self, practice_id: Uuid, number: &str)
+    -> StoreResult<Vec<Uuid>>;
+    /// The user's care-team and subscribed patients, newest activity first, leaving out patients
+    /// all of whose programs are in `restricted_programs`.
+    async fn list_conversations(
+        &self,
+        user_id: Uuid,
+        restricted_programs: Vec<String>,
+        limit: u32,
+        offset: u32,
+    ) -> StoreResult<Vec<ConversationItem>>;
+    /// The patient's messages newest first, before the message `before` (audited read).
+    async fn list_messages(
+        &self,
+        audit: &Audit,
+        patient_id: Uuid,
+        before: Option<Uuid>,
+        limit: u32,
+    ) -> StoreResult<Paged<Message>>;
+    /// Records a staff message (and queues its SMS) in one transaction, once per idempotency key.
+    async fn post_staff_message(
+        &self,
+        audit: &Audit,
+        new: NewStaffMessage,
+    ) -> StoreResult<StaffMessageOutcome>;
+    /// Records a patient's portal message and the notifications it causes.
+    async fn post_portal_message(
+        &self,
+        audit: &Audit,
+        patient_id: Uuid,
+        body: &str,
+        notifications: Vec<NewNotification>,
+    ) -> StoreResult<Message>;
+    /// Marks everything up to the newest message read for this user only.
+    async fn mark_read(
+        &self,
+        user_id: Uuid,
+        patient_id: Uuid,
+        at: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    /// Stores a new portal token (hash) for the patient; earlier tokens stop working.
+    async fn enroll_portal(
+        &self,
+        audit: &Audit,
+        patient_id: Uuid,
+        token_hash: &str,
+    ) -> StoreResult<()>;
+    async fn portal_patient(&self, token_hash: &str) -> StoreResult<Patient>;
+}
