@@ -146,4 +146,6 @@ pub trait Conversations: Send + Sync {
         token_hash: &str,
     ) -> StoreResult<()>;
     async fn portal_patient(&self, token_hash: &str) -> StoreResult<Patient>;
+    /// Whether the patient holds a live portal token.
+    async fn has_portal(&self, patient_id: Uuid) -> StoreResult<bool>;
 }

@@ -6,6 +6,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod conversations;
 pub mod customers;
 pub mod dev;
 pub mod disclaimers;
@@ -16,6 +17,7 @@ pub mod notification_settings;
 pub mod notifications;
 pub mod ops;
 pub mod patients;
+pub mod portal;
 pub mod practice_groups;
 pub mod practices;
 pub mod sessions;
@@ -141,6 +143,23 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(templates::list_templates))
         .routes(routes!(templates::put_template))
         .routes(routes!(notifications::list_notifications))
+        .routes(routes!(conversations::list_conversations))
+        .routes(routes!(
+            conversations::list_messages,
+            conversations::send_message
+        ))
+        .routes(routes!(conversations::mark_read))
+        .routes(routes!(conversations::add_care_team))
+        .routes(routes!(conversations::remove_care_team))
+        .routes(routes!(conversations::add_program_staff))
+        .routes(routes!(conversations::remove_program_staff))
+        .routes(routes!(conversations::care_team_panel))
+        .routes(routes!(
+            conversations::subscribe,
+            conversations::unsubscribe
+        ))
+        .routes(routes!(portal::enroll))
+        .routes(routes!(portal::list, portal::post))
         .routes(routes!(texting::get_texting))
         .routes(routes!(texting::start))
         .routes(routes!(texting::resend))

@@ -16,7 +16,7 @@ use uuid::Uuid;
 use webhooks::InboundSms;
 
 use crate::http::AppState;
-use crate::services::texting;
+use crate::services::{conversations, texting};
 
 /// What happened to an inbound text.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,17 +46,28 @@ pub async fn receive_sms(
     };
     // The practice (by the number texted) is looked up first so that its templates and the staff
     // to notify are at hand inside the transaction, where no I/O may happen.
-    let (templates, recipients) = match state.store.find_practice_by_number(sms.to.as_str()).await?
-    {
-        Some(practice) => (
-            crate::http::templates::practice_templates(state, practice.id)
-                .await
-                .unwrap_or_else(|_| templates::TemplateSet::defaults()),
-            texting::status_recipients(state, practice.id).await?,
-        ),
-        None => (templates::TemplateSet::defaults(), Vec::new()),
-    };
-    let decider = texting::inbound_decider(sms.body.clone(), now, templates, recipients);
+    let (templates, recipients, message_recipients) =
+        match state.store.find_practice_by_number(sms.to.as_str()).await? {
+            Some(practice) => (
+                crate::http::templates::practice_templates(state, practice.id)
+                    .await
+                    .unwrap_or_else(|_| templates::TemplateSet::defaults()),
+                texting::status_recipients(state, practice.id).await?,
+                conversations::recipients_by_patient(state, practice.id, sms.from.as_str()).await?,
+            ),
+            None => (
+                templates::TemplateSet::defaults(),
+                Vec::new(),
+                Default::default(),
+            ),
+        };
+    let decider = texting::inbound_decider(
+        sms.body.clone(),
+        now,
+        templates,
+        recipients,
+        message_recipients,
+    );
     let inbound = NewInbound {
         carrier: store::CARRIER_TWILIO.into(),
         carrier_sid: sms.message_sid.as_str().to_owned(),

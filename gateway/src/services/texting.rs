@@ -8,6 +8,8 @@
 //!
 //! Never log a body: while a patient verifies, any text may be their date of birth.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use store::{
     InboundContext, InboundDecider, InboundDecision, NewNotification, NewOutbound, Patient,
@@ -20,6 +22,7 @@ use webhooks::PhoneNumber;
 use crate::domain::notifications::{Kind as _, NotificationKind};
 use crate::domain::texting::{self, Event, Refusal, Reply, TextingState, TextingStatus};
 use crate::http::AppState;
+use crate::services::conversations;
 use crate::services::notification_settings::effective_settings_of_users;
 
 /// The flag put on a message that mentions an opt-out word without being a clear revocation.
@@ -148,6 +151,7 @@ pub fn inbound_decider(
     now: DateTime<Utc>,
     templates: TemplateSet,
     recipients: Vec<Uuid>,
+    message_recipients: HashMap<Uuid, Vec<Uuid>>,
 ) -> InboundDecider {
     Box::new(move |ctx: &InboundContext| {
         let (Some(practice), Some(patient)) = (&ctx.practice, &ctx.patient) else {
@@ -186,6 +190,15 @@ pub fn inbound_decider(
                 practice.id,
                 patient.id,
                 &status_summary(decision.new_state.status),
+            ));
+        }
+        if decision.inbound.is_conversation_message()
+            && let Some(users) = message_recipients.get(&patient.id)
+        {
+            notes.extend(conversations::new_message_notifications(
+                users,
+                practice.id,
+                patient.id,
             ));
         }
         let flag = decision

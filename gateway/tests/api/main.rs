@@ -6,6 +6,7 @@ mod helpers;
 mod accounts;
 mod carrier;
 mod cli;
+mod conversations;
 mod fake_twilio;
 mod notification_settings;
 mod ops;

@@ -25,15 +25,15 @@ both_backends!(
 
 /// A gateway on the fake carrier, a practice on `PRACTICE_NUMBER`, a staff user who wants
 /// "Two-Way Texting" notifications, and a patient born 1961-07-04 on `PATIENT_NUMBER`.
-struct Clinic {
-    app: TestApp,
-    fake: FakeTwilio,
-    staff: String,
-    staff_id: String,
-    patient: String,
+pub struct Clinic {
+    pub app: TestApp,
+    pub fake: FakeTwilio,
+    pub staff: String,
+    pub staff_id: String,
+    pub patient: String,
 }
 
-async fn clinic(backend: Backend) -> Clinic {
+pub async fn clinic(backend: Backend) -> Clinic {
     let fake = FakeTwilio::start().await;
     let db = fresh_db(backend).await;
     let url = db.url();
@@ -99,7 +99,7 @@ impl Clinic {
         self.staff = self.app.login("nurse", PASSWORD).await;
     }
 
-    async fn texting(&self) -> Value {
+    pub async fn texting(&self) -> Value {
         let (status, body) = self
             .app
             .call(
@@ -113,7 +113,7 @@ impl Clinic {
         body
     }
 
-    async fn staff_action(&self, action: &str) -> (u16, Value) {
+    pub async fn staff_action(&self, action: &str) -> (u16, Value) {
         self.app
             .call(
                 Method::POST,
@@ -125,7 +125,7 @@ impl Clinic {
     }
 
     /// The patient texts `body`; returns the carrier message id used.
-    async fn patient_texts(&self, body: &str) -> String {
+    pub async fn patient_texts(&self, body: &str) -> String {
         let sid = format!("SM{}", Uuid::new_v4().simple());
         let params = form(&[
             ("MessageSid", &sid),
@@ -149,7 +149,7 @@ impl Clinic {
     }
 
     /// Waits until the carrier has received `n` texts in all and returns the new ones' bodies.
-    async fn texts_sent(&self, already: usize, n: usize) -> Vec<String> {
+    pub async fn texts_sent(&self, already: usize, n: usize) -> Vec<String> {
         let received = eventually(10, &format!("{n} texts at the carrier"), || async {
             let got = self.fake.received();
             (got.len() >= already + n).then_some(got)
@@ -170,11 +170,11 @@ impl Clinic {
             .collect()
     }
 
-    fn sent_count(&self) -> usize {
+    pub fn sent_count(&self) -> usize {
         self.fake.received().len()
     }
 
-    async fn notifications(&self) -> Vec<Value> {
+    pub async fn notifications(&self) -> Vec<Value> {
         let (_, body) = self
             .app
             .call(

@@ -516,4 +516,16 @@ impl Conversations for PostgresStore {
             .ok_or(StoreError::NotFound)?;
         patient_from_row(&row)
     }
+
+    async fn has_portal(&self, patient_id: Uuid) -> StoreResult<bool> {
+        let client = self.client().await?;
+        let row = client
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM portal_tokens WHERE patient_id = $1 AND revoked_at IS NULL)",
+                &[&patient_id],
+            )
+            .await
+            .map_err(map_err)?;
+        Ok(row.get(0))
+    }
 }

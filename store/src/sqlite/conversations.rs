@@ -469,4 +469,16 @@ impl Conversations for SqliteStore {
         })
         .await
     }
+
+    async fn has_portal(&self, patient_id: Uuid) -> StoreResult<bool> {
+        self.call(move |conn| {
+            conn.query_row(
+                "SELECT EXISTS (SELECT 1 FROM portal_tokens WHERE patient_id = ?1 AND revoked_at IS NULL)",
+                [patient_id],
+                |r| r.get(0),
+            )
+            .map_err(map_err)
+        })
+        .await
+    }
 }

@@ -1,0 +1,503 @@
+//! Conversations: the caller's list with unread marks, a patient's thread, staff messages on the
+//! patient's enabled channel, read marks (per user), the care team and program staff (seed 003),
+//! notification subscriptions and the care-team panel. Every thread read is audited by the store.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use store::{Message, StaffMessageOutcome, StoreError, User};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use super::AppState;
+use super::auth::CurrentUser;
+use super::error::{ApiError, ErrorBody};
+use super::extract::{ApiJson, ApiQuery};
+use super::patients::visible_patient;
+use super::validate;
+use crate::domain::notifications::NotificationKind;
+use crate::services::conversations::{self, Channel, SendError, StaffMessage};
+use crate::services::notification_settings::effective_settings_of_users;
+
+/// Longest message body: what Twilio accepts in one request.
+pub const MAX_BODY: usize = 1600;
+
+#[derive(Serialize, ToSchema)]
+pub struct MessageView {
+    pub id: Uuid,
+    pub patient_id: Option<Uuid>,
+    /// `sms` or `portal`.
+    pub channel: String,
+    /// `inbound` or `outbound`.
+    pub direction: String,
+    /// `null` when withheld (a text sent while verifying may hold a date of birth).
+    pub body: Option<String>,
+    pub redacted: bool,
+    /// The staff member who wrote it; `null` for the patient and for automatic texts.
+    pub author_user_id: Option<Uuid>,
+    pub status: String,
+    /// For staff attention, e.g. `possible_opt_out`.
+    pub flag: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<Message> for MessageView {
+    fn from(m: Message) -> MessageView {
+        MessageView {
+            id: m.id,
+            patient_id: m.patient_id,
+            channel: m.channel,
+            direction: m.direction,
+            body: m.body,
+            redacted: m.redacted,
+            author_user_id: m.author_user_id,
+            status: m.status,
+            flag: m.flag,
+            created_at: m.created_at,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct MessageList {
+    pub items: Vec<MessageView>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ConversationView {
+    pub patient_id: Uuid,
+    pub patient_name: String,
+    pub last_message_at: Option<DateTime<Utc>>,
+    pub unread: bool,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ConversationList {
+    pub items: Vec<ConversationView>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ConversationQuery {
+    pub cursor: Option<String>,
+    pub limit: Option<u32>,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ThreadQuery {
+    /// Messages older than this message id (the `next_cursor` of the previous page).
+    pub before: Option<Uuid>,
+    pub limit: Option<u32>,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct NewMessageRequest {
+    pub body: String,
+    /// `sms` or `portal`; by default SMS when texting is enabled, else the portal.
+    pub channel: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct UserRequest {
+    pub user_id: Uuid,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PanelMember {
+    pub user_id: Uuid,
+    pub name: String,
+    pub title: String,
+    pub on_care_team: bool,
+    /// Program enrolments the user is assigned to.
+    pub programs: Vec<String>,
+    pub subscribed: bool,
+    /// Whether a new message from the patient would notify this user now.
+    pub notified_now: bool,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Panel {
+    pub items: Vec<PanelMember>,
+    pub next_cursor: Option<String>,
+}
+
+fn limit(value: Option<u32>, default: u32) -> Result<u32, ApiError> {
+    let limit = value.unwrap_or(default);
+    if (1..=store::Page::MAX_LIMIT).contains(&limit) {
+        Ok(limit)
+    } else {
+        Err(ApiError::invalid("limit", "must be between 1 and 200"))
+    }
+}
+
+/// The caller's care-team and subscribed patients, newest activity first, with unread marks.
+#[utoipa::path(
+    get, path = "/v1/conversations", tag = "conversations", security(("bearer" = [])),
+    params(ConversationQuery),
+    responses((status = 200, body = ConversationList), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody))
+)]
+pub async fn list_conversations(
+    State(state): State<AppState>,
+    caller: CurrentUser,
+    ApiQuery(query): ApiQuery<ConversationQuery>,
+) -> Result<Json<ConversationList>, ApiError> {
+    let limit = limit(query.limit, 50)?;
+    let offset = match query.cursor.as_deref().filter(|c| !c.is_empty()) {
+        Some(c) => c
+            .parse::<u32>()
+            .map_err(|_| ApiError::invalid("cursor", "is not a cursor this API returned"))?,
+        None => 0,
+    };
+    let mut items = state
+        .store
+        .list_conversations(
+            caller.id(),
+            caller.user.restricted_programs.clone(),
+            limit + 1,
+            offset,
+        )
+        .await?;
+    let more = items.len() > limit as usize;
+    items.truncate(limit as usize);
+    let practices = &caller.user.practice_ids;
+    let visible = items.into_iter().filter(|i| {
+        caller.is_super_admin()
+            || caller.user.role != store::Role::Staff
+            || practices.contains(&i.practice_id)
+    });
+    Ok(Json(ConversationList {
+        items: visible
+            .map(|i| ConversationView {
+                patient_id: i.patient_id,
+                patient_name: i.patient_name,
+                last_message_at: i.last_message_at,
+                unread: i.unread,
+            })
+            .collect(),
+        next_cursor: more.then(|| (offset + limit).to_string()),
+    }))
+}
+
+/// The patient's conversation, newest first.
+#[utoipa::path(
+    get, path = "/v1/patients/{id}/messages", tag = "conversations", security(("bearer" = [])),
+    params(("id" = Uuid, Path), ThreadQuery),
+    responses((status = 200, body = MessageList), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody))
+)]
+pub async fn list_messages(
+    State(state): State<AppState>,
+    caller: CurrentUser,
+    Path(id): Path<Uuid>,
+    ApiQuery(query): ApiQuery<ThreadQuery>,
+) -> Result<Json<MessageList>, ApiError> {
+    visible_patient(&state, &caller, id).await?;
+    let page = state
+        .store
+        .list_messages(&caller.audit(), id, query.before, limit(query.limit, 50)?)
+        .await?;
+    Ok(Json(MessageList {
+        next_cursor: page.next_cursor.map(|c| c.to_string()),
+        items: page.items.into_iter().map(Into::into).collect(),
+    }))
+}
+
+/// Send a message to the patient: by SMS when texting is enabled, by the portal when enrolled;
+/// 409 when neither. A retry with the same `Idempotency-Key` returns the first answer.
+#[utoipa::path(
+    post, path = "/v1/patients/{id}/messages", tag = "conversations", security(("bearer" = [])),
+    params(("id" = Uuid, Path), ("Idempotency-Key" = Option<String>, Header, description = "makes a retried send a no-op")),
+    request_body = NewMessageRequest,
+    responses(
+        (status = 201, body = MessageView), (status = 200, description = "a replayed send", body = MessageView),
+        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, description = "no enabled channel", body = ErrorBody), (status = 422, body = ErrorBody),
+    )
+)]
+pub async fn send_message(
+    State(state): State<AppState>,
+    caller: CurrentUser,
+    Path(id): Path<Uuid>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<NewMessageRequest>,
+) -> Result<(StatusCode, Json<MessageView>), ApiError> {
+    let patient = visible_patient(&state, &caller, id).await?;
+    let text = body.body.trim();
+    if text.is_empty() {
+        return Err(ApiError::invalid("body", "must not be empty"));
+    }
+    if text.chars().count() > MAX_BODY {
+        return Err(ApiError::invalid("body", "must be at most 1600 characters"));
+    }
+    let channel = match body.channel.as_deref() {
+        None => None,
+        Some("sms") => Some(Channel::Sms),
+        Some("portal") => Some(Channel::Portal),
+        Some(_) => return Err(ApiError::invalid("channel", "must be sms or portal")),
+    };
+    let key = match headers.get("idempotency-key") {
+        None => None,
+        Some(value) => Some(
+            value
+                .to_str()
+                .ok()
+                .filter(|k| !k.is_empty() && k.len() <= 255)
+                .ok_or_else(|| {
+                    ApiError::invalid("Idempotency-Key", "must be 1 to 255 visible characters")
+                })?
+                .to_string(),
+        ),
+    };
+    let practice = state.store.get_practice(patient.practice_id).await?;
+    let message = StaffMessage {
+        author_user_id: caller.id(),
+        body: text.to_string(),
+        channel,
+        idempotency_key: key,
+    };
+    let outcome =
+        conversations::send_staff_message(&state, &caller.audit(), &patient, &practice, message)
+            .await
+            .map_err(|e| match e {
+                SendError::Store(e) => ApiError::from(e),
+                other => ApiError::Conflict {
+                    code: "no_enabled_channel",
+                    message: other.to_string(),
+                },
+            })?;
+    Ok(match outcome {
+        StaffMessageOutcome::Created { message, .. } => {
+            (StatusCode::CREATED, Json((*message).into()))
+        }
+        StaffMessageOutcome::Replayed { message } => (StatusCode::OK, Json((*message).into())),
+    })
+}
+
+/// Mark the conversation read for the caller only.
+#[utoipa::path(
+    post, path = "/v1/patients/{id}/messages/read", tag = "conversations", security(("bearer" = [])),
+    params(("id" = Uuid, Path)),
+    responses((status = 204, description = "marked read"), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody))
+)]
+pub async fn mark_read(
+    State(state): State<AppState>,
+    caller: CurrentUser,
+    Path(id): Path<Uuid>,
+) -> Result<StatusCode, ApiError> {
+    visible_patient(&state, &caller, id).await?;
+    state.store.mark_read(caller.id(), id, caller.now).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// A user who may work on this patient: of the patient's practice and customer, unlocked.
+async fn team_user(state: &AppState, practice_id: Uuid, user_id: Uuid) -> Result<User, ApiError> {
+    let practice = state.store.get_practice(practice_id).await?;
+    match state.store.get_user(user_id).await {
+        Ok(user)
+            if user.locked_at.is_none()
+                && user.customer_id == Some(practice.customer_id)
+                && (user.practice_ids.contains(&practice_id)
+                    || user.role == store::Role::CustomerAdmin) =>
+        {
+            Ok(user)
+        }
+        Ok(_) | Err(StoreError::NotFound) => Err(ApiError::invalid(
+            "user_id",
+            "must be an unlocked user of the patient's practice",
+        )),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Put a user on the patient's care team.
+#[utoipa::path(
+    post, path = "/v1/patients/{id}/care-team", tag = "care team", security(("bearer" = [])),
+    params(("id" = Uuid, Path)), request_body = UserRequest,
+    responses((status = 204, description = "on the care team"), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody))
+)]
+pub async fn add_care_team(
+    State(state): State<AppState>,
+    caller: CurrentUser,
+    Path(id): Path<Uuid>,
+    ApiJson(body): ApiJson<UserRequest>,
+) -> Result<StatusCode, ApiError> {
+    let patient = visible_patient(&state, &caller, id).await?;
+    team_user(&state, patient.practice_id, body.user_id).await?;
+    state
+        .store
+        .add_to_care_team(&caller.audit(), id, body.user_id)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Take a user off the care team, and so off every program enrolment of the patient.
+#[utoipa::path(
+    delete, path = "/v1/patients/{id}/care-team/{user_id}", tag = "care team", security(("bearer" = [])),
+    params(("id" = Uuid, Path), ("user_id" = Uuid, Path)),
+    responses((status = 204, description = "removed"), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody))
+)]
+pub async fn remove_care_team(
+    State(state): State<AppState>,
+    caller: CurrentUser,
+    Path((id, user_id)): Path<(Uuid, Uuid)>,
+) -> Result<StatusCode, ApiError> {
+    visible_patient(&state, &caller, id).await?;
+    state
+        .store
+        .remove_from_care_team(&caller.audit(), id, user_id)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+fn program_of(patient: &store::Patient, program: &str) -> Result<(), ApiError> {
+    if patient.programs.iter().any(|p| p == program) {
+        Ok(())
+    } else {
+        Err(ApiError::NotFound("program enrolment"))
+    }
+}
+
+/// Assign a user to one of the patient's program enrolments (which puts them on the care team).
+#[utoipa::path(
+    post, path = "/v1/patients/{id}/programs/{program}/staff", tag = "care team", security(("bearer" = [])),
+    params(("id" = Uuid, Path), ("program" = String, Path)), request_body = UserRequest,
+    responses((status = 204, description = "assigned"), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody))
+)]
+pub async fn add_program_staff(
+    State(state): State<AppState>,
+    caller: CurrentUser,
+    Path((id, program)): Path<(Uuid, String)>,
+    ApiJson(body): ApiJson<UserRequest>,
+) -> Result<StatusCode, ApiError> {
+    let patient = visible_patient(&state, &caller, id).await?;
+    program_of(&patient, &program)?;
+    team_user(&state, patient.practice_id, body.user_id).await?;
+    state
+        .store
+        .add_program_staff(&caller.audit(), id, &program, body.user_id)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Remove a user from one program enrolment; the care team stays as it is.
+#[utoipa::path(
+    delete, path = "/v1/patients/{id}/programs/{program}/staff/{user_id}", tag = "care team", security(("bearer" = [])),
+    params(("id" = Uuid, Path), ("program" = String, Path), ("user_id" = Uuid, Path)),
+    responses((status = 204, description = "removed"), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody))
+)]
+pub async fn remove_program_staff(
+    State(state): State<AppState>,
+    caller: CurrentUser,
+    Path((id, program, user_id)): Path<(Uuid, String, Uuid)>,
+) -> Result<StatusCode, ApiError> {
+    let patient = visible_patient(&state, &caller, id).await?;
+    program_of(&patient, &program)?;
+    state
+        .store
+        .remove_program_staff(&caller.audit(), id, &program, user_id)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Everyone who works on or follows the patient, and whether a new message notifies them now.
+#[utoipa::path(
+    get, path = "/v1/patients/{id}/care-team-panel", tag = "care team", security(("bearer" = [])),
+    params(("id" = Uuid, Path)),
+    responses((status = 200, body = Panel), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody))
+)]
+pub async fn care_team_panel(
+    State(state): State<AppState>,
+    caller: CurrentUser,
+    Path(id): Path<Uuid>,
+) -> Result<Json<Panel>, ApiError> {
+    let patient = visible_patient(&state, &caller, id).await?;
+    let team = state.store.care_team(id).await?;
+    let subscribers = state.store.subscribers(id).await?;
+    let users = conversations::interested_users(&state, id).await?;
+    let settings = effective_settings_of_users(
+        state.store.as_ref(),
+        patient.practice_id,
+        NotificationKind::NewPatientMessage,
+        &users,
+    )
+    .await?;
+    let mut items = Vec::with_capacity(users.len());
+    for user_id in users {
+        let user = state.store.get_user(user_id).await?;
+        let member = team.iter().find(|m| m.user_id == user_id);
+        let notified_now = settings
+            .iter()
+            .any(|(u, s)| *u == user_id && s.enabled && s.push)
+            && user.locked_at.is_none();
+        items.push(PanelMember {
+            user_id,
+            name: format!("{} {}", user.first_name, user.last_name)
+                .trim()
+                .to_string(),
+            title: user.title,
+            on_care_team: member.is_some(),
+            programs: member.map(|m| m.programs.clone()).unwrap_or_default(),
+            subscribed: subscribers.contains(&user_id),
+            notified_now,
+        });
+    }
+    Ok(Json(Panel {
+        items,
+        next_cursor: None,
+    }))
+}
+
+/// Follow the patient as a notification user (for users not on the care team).
+#[utoipa::path(
+    put, path = "/v1/patients/{id}/notification-subscription", tag = "care team", security(("bearer" = [])),
+    params(("id" = Uuid, Path)),
+    responses((status = 204, description = "subscribed"), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody))
+)]
+pub async fn subscribe(
+    State(state): State<AppState>,
+    caller: CurrentUser,
+    Path(id): Path<Uuid>,
+) -> Result<StatusCode, ApiError> {
+    visible_patient(&state, &caller, id).await?;
+    state
+        .store
+        .subscribe(&caller.audit(), id, caller.id())
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Stop following the patient.
+#[utoipa::path(
+    delete, path = "/v1/patients/{id}/notification-subscription", tag = "care team", security(("bearer" = [])),
+    params(("id" = Uuid, Path)),
+    responses((status = 204, description = "unsubscribed"), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody))
+)]
+pub async fn unsubscribe(
+    State(state): State<AppState>,
+    caller: CurrentUser,
+    Path(id): Path<Uuid>,
+) -> Result<StatusCode, ApiError> {
+    visible_patient(&state, &caller, id).await?;
+    state
+        .store
+        .unsubscribe(&caller.audit(), id, caller.id())
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Used by the portal module for the patient's own body limit.
+pub fn message_body(field: &str, value: &str) -> Result<String, ApiError> {
+    validate::text(field, value, MAX_BODY).or_else(|e| {
+        // Line breaks are fine in a message; only the length and emptiness rules apply.
+        let trimmed = value.trim();
+        if trimmed.is_empty() || trimmed.chars().count() > MAX_BODY {
+            Err(e)
+        } else {
+            Ok(trimmed.to_string())
+        }
+    })
+}

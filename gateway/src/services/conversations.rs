@@ -1,0 +1,188 @@
+//! Conversations: who hears of a new patient message, and sending a staff message on the
+//! patient's enabled channel.
+//!
+//! A patient message (never a staff one) notifies the care team and the subscribed notification
+//! users whose "New Patient Message" setting is on; the in-app notification is written in the
+//! transaction that records the message. Staff notifications never carry the message body.
+
+use std::collections::HashMap;
+
+use store::{
+    NewNotification, NewOutbound, NewStaffMessage, Patient, Practice, StaffMessageOutcome,
+    StoreError, priority,
+};
+use uuid::Uuid;
+
+use crate::domain::notifications::{Kind as _, NotificationKind};
+use crate::http::AppState;
+use crate::services::notification_settings::effective_settings_of_users;
+
+/// What staff notifications of a new patient message say: only that there is one to look at.
+pub const NEW_MESSAGE_SUMMARY: &str = "A patient sent a new message.";
+
+/// Care team and subscribers of the patient, without duplicates, care team first.
+pub async fn interested_users(state: &AppState, patient_id: Uuid) -> Result<Vec<Uuid>, StoreError> {
+    let mut users: Vec<Uuid> = state
+        .store
+        .care_team(patient_id)
+        .await?
+        .into_iter()
+        .map(|m| m.user_id)
+        .collect();
+    for subscriber in state.store.subscribers(patient_id).await? {
+        if !users.contains(&subscriber) {
+            users.push(subscriber);
+        }
+    }
+    Ok(users)
+}
+
+/// Who gets an in-app notification of a new message from this patient now.
+pub async fn new_message_recipients(
+    state: &AppState,
+    practice_id: Uuid,
+    patient_id: Uuid,
+) -> Result<Vec<Uuid>, StoreError> {
+    let users = interested_users(state, patient_id).await?;
+    let settings = effective_settings_of_users(
+        state.store.as_ref(),
+        practice_id,
+        NotificationKind::NewPatientMessage,
+        &users,
+    )
+    .await?;
+    Ok(settings
+        .into_iter()
+        .filter(|(_, s)| s.enabled && s.push)
+        .map(|(user, _)| user)
+        .collect())
+}
+
+/// Recipients for each patient of the practice on this number (an inbound text is routed to one
+/// of them inside its transaction).
+pub async fn recipients_by_patient(
+    state: &AppState,
+    practice_id: Uuid,
+    number: &str,
+) -> Result<HashMap<Uuid, Vec<Uuid>>, StoreError> {
+    let mut map = HashMap::new();
+    for patient_id in state
+        .store
+        .patients_with_number(practice_id, number)
+        .await?
+    {
+        map.insert(
+            patient_id,
+            new_message_recipients(state, practice_id, patient_id).await?,
+        );
+    }
+    Ok(map)
+}
+
+pub fn new_message_notifications(
+    recipients: &[Uuid],
+    practice_id: Uuid,
+    patient_id: Uuid,
+) -> Vec<NewNotification> {
+    recipients
+        .iter()
+        .map(|user_id| NewNotification {
+            user_id: *user_id,
+            practice_id,
+            patient_id: Some(patient_id),
+            kind: NotificationKind::NewPatientMessage.as_str().to_string(),
+            summary: NEW_MESSAGE_SUMMARY.to_string(),
+        })
+        .collect()
+}
+
+/// The channel a staff message goes out on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Channel {
+    Sms,
+    Portal,
+}
+
+/// Why a staff message cannot be sent.
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    #[error(
+        "the patient has no enabled channel: texting is not enabled and the patient is not enrolled in the portal"
+    )]
+    NoChannel,
+    #[error("the patient cannot be texted (texting status {0}); use the portal or start texting")]
+    SmsNotEnabled(String),
+    #[error("the patient is not enrolled in the portal")]
+    PortalNotEnrolled,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What a staff member asked to send.
+#[derive(Clone)]
+pub struct StaffMessage {
+    pub author_user_id: Uuid,
+    pub body: String,
+    /// `None`: SMS when texting is enabled, else the portal.
+    pub channel: Option<Channel>,
+    pub idempotency_key: Option<String>,
+}
+
+/// Sends a staff message on the asked channel, or the best enabled one (SMS, then portal).
+pub async fn send_staff_message(
+    state: &AppState,
+    audit: &store::Audit,
+    patient: &Patient,
+    practice: &Practice,
+    message: StaffMessage,
+) -> Result<StaffMessageOutcome, SendError> {
+    let StaffMessage {
+        author_user_id,
+        body,
+        channel,
+        idempotency_key,
+    } = message;
+    let sms_enabled = patient.texting.status == "enabled" && patient.mobile_phone.is_some();
+    let chosen = match channel {
+        Some(Channel::Sms) if !sms_enabled => {
+            return Err(SendError::SmsNotEnabled(patient.texting.status.clone()));
+        }
+        Some(Channel::Portal) if !state.store.has_portal(patient.id).await? => {
+            return Err(SendError::PortalNotEnrolled);
+        }
+        Some(channel) => channel,
+        None if sms_enabled => Channel::Sms,
+        None if state.store.has_portal(patient.id).await? => Channel::Portal,
+        None => return Err(SendError::NoChannel),
+    };
+    let sms = (chosen == Channel::Sms).then(|| NewOutbound {
+        practice_id: Some(practice.id),
+        patient_id: Some(patient.id),
+        from_number: practice.sms_number.clone(),
+        to_number: patient.mobile_phone.clone().unwrap_or_default(),
+        body: body.clone(),
+        priority: priority::ROUTINE,
+        record_message: true,
+        author_user_id: Some(author_user_id),
+    });
+    let outcome = state
+        .store
+        .post_staff_message(
+            audit,
+            NewStaffMessage {
+                patient_id: patient.id,
+                author_user_id,
+                body,
+                sms,
+                idempotency_key,
+            },
+        )
+        .await?;
+    if let StaffMessageOutcome::Created {
+        enqueued: Some(_), ..
+    } = &outcome
+    {
+        state.wake_dispatcher();
+    }
+    Ok(outcome)
+}

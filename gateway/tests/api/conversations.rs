@@ -1,0 +1,667 @@
+//! Conversations over HTTP on both stores: one thread per patient across SMS and the portal,
+//! idempotent staff sends, unread per user, seed-003 care-team rules, subscriptions,
+//! notifications of patient messages, restricted programs and the portal's isolation.
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::accounts::{PASSWORD, post};
+use crate::both_backends;
+use crate::helpers::Backend;
+use crate::texting::{Clinic, clinic};
+
+both_backends!(
+    sms_and_portal_messages_thread_into_one_conversation_in_order,
+    a_retried_send_with_the_same_idempotency_key_is_sent_once,
+    a_patient_with_no_enabled_channel_cannot_be_sent_to,
+    unread_is_per_user_and_a_staff_message_never_makes_a_conversation_unread,
+    care_team_rules_follow_seed_003_and_the_panel_shows_who_is_notified,
+    a_subscriber_sees_the_conversation_and_hears_of_new_messages,
+    a_portal_token_opens_only_its_own_patients_conversation,
+    a_patient_whose_programs_are_all_restricted_has_no_conversation_for_that_user,
+);
+
+async fn enable_texting(c: &Clinic) {
+    assert_eq!(c.staff_action("start").await.0, 200);
+    c.patient_texts("07/04/1961").await;
+    c.texts_sent(0, 2).await;
+    assert_eq!(c.texting().await["status"], "enabled");
+}
+
+async fn enroll_portal(c: &Clinic) -> String {
+    let (status, body) = c
+        .app
+        .call(
+            Method::POST,
+            &format!("/v1/patients/{}/portal/enroll", c.patient),
+            Some(&c.staff),
+            None,
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    body["portal_token"].as_str().unwrap().to_string()
+}
+
+async fn send(c: &Clinic, token: &str, body: Value) -> (u16, Value) {
+    c.app
+        .call(
+            Method::POST,
+            &format!("/v1/patients/{}/messages", c.patient),
+            Some(token),
+            Some(body),
+        )
+        .await
+}
+
+async fn thread(c: &Clinic, token: &str) -> Vec<Value> {
+    let (status, body) = c
+        .app
+        .call(
+            Method::GET,
+            &format!("/v1/patients/{}/messages?limit=200", c.patient),
+            Some(token),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    body["items"].as_array().unwrap().clone()
+}
+
+async fn conversations(c: &Clinic, token: &str) -> Vec<Value> {
+    let (status, body) = c
+        .app
+        .call(Method::GET, "/v1/conversations", Some(token), None)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    body["items"].as_array().unwrap().clone()
+}
+
+/// A second staff user of the clinic's practice, logged in.
+async fn colleague(c: &Clinic, username: &str) -> (String, String) {
+    let (_, me) = c
+        .app
+        .call(Method::GET, "/v1/me", Some(&c.staff), None)
+        .await;
+    c.app.super_admin("root2", PASSWORD).await;
+    let root = c.app.login("root2", PASSWORD).await;
+    let user = post(
+        &c.app,
+        "/v1/users",
+        &root,
+        json!({"username": username, "password": PASSWORD, "role": "staff", "customer_id": me["customer_id"], "practice_ids": me["practice_ids"]}),
+    )
+    .await;
+    (
+        user["id"].as_str().unwrap().to_string(),
+        c.app.login(username, PASSWORD).await,
+    )
+}
+
+async fn sms_and_portal_messages_thread_into_one_conversation_in_order(backend: Backend) {
+    let c = clinic(backend).await;
+    enable_texting(&c).await;
+    let portal = enroll_portal(&c).await;
+    assert_eq!(
+        send(&c, &c.staff, json!({"body": "How are you feeling?"}))
+            .await
+            .0,
+        201
+    );
+    c.texts_sent(2, 1).await;
+    c.patient_texts("Much better, thanks").await;
+    let (status, _) = c
+        .app
+        .call(
+            Method::POST,
+            "/v1/portal/messages",
+            Some(&portal),
+            Some(json!({"body": "Sent from the portal"})),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let (status, by_portal) =
+        send(&c, &c.staff, json!({"body": "Noted", "channel": "portal"})).await;
+    assert_eq!(status, 201, "{by_portal}");
+    let items = thread(&c, &c.staff).await;
+    let recent: Vec<(String, String, Option<String>, bool)> = items[..4]
+        .iter()
+        .map(|m| {
+            (
+                m["channel"].as_str().unwrap().to_string(),
+                m["direction"].as_str().unwrap().to_string(),
+                m["body"].as_str().map(str::to_string),
+                m["author_user_id"] == json!(c.staff_id),
+            )
+        })
+        .collect();
+    assert_eq!(
+        recent,
+        [
+            (
+                "portal".into(),
+                "outbound".into(),
+                Some("Noted".into()),
+                true
+            ),
+            (
+                "portal".into(),
+                "inbound".into(),
+                Some("Sent from the portal".into()),
+                false
+            ),
+            (
+                "sms".into(),
+                "inbound".into(),
+                Some("Much better, thanks".into()),
+                false
+            ),
+            (
+                "sms".into(),
+                "outbound".into(),
+                Some("How are you feeling?".into()),
+                true
+            ),
+        ],
+        "newest first, across channels, with authors"
+    );
+    // The verification exchange is in the thread too, with the date of birth withheld.
+    assert!(
+        items
+            .iter()
+            .any(|m| m["direction"] == "inbound" && m["redacted"] == true && m["body"].is_null())
+    );
+    // Pages cover the thread without gaps or overlaps.
+    let (_, first) = c
+        .app
+        .call(
+            Method::GET,
+            &format!("/v1/patients/{}/messages?limit=3", c.patient),
+            Some(&c.staff),
+            None,
+        )
+        .await;
+    let cursor = first["next_cursor"].as_str().unwrap();
+    let (_, second) = c
+        .app
+        .call(
+            Method::GET,
+            &format!(
+                "/v1/patients/{}/messages?limit=3&before={cursor}",
+                c.patient
+            ),
+            Some(&c.staff),
+            None,
+        )
+        .await;
+    let ids: Vec<_> = first["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(second["items"].as_array().unwrap())
+        .map(|m| m["id"].clone())
+        .collect();
+    assert_eq!(
+        ids,
+        items[..6]
+            .iter()
+            .map(|m| m["id"].clone())
+            .collect::<Vec<_>>()
+    );
+    // Every read of the thread is in the audit log, with who read it.
+    let patient_id: uuid::Uuid = c.patient.parse().unwrap();
+    let filter = store::AuditFilter {
+        patient_id: Some(patient_id),
+        limit: 200,
+        ..Default::default()
+    };
+    let reads: Vec<_> = c
+        .app
+        .store
+        .list_audit(filter)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.action == "conversation.read")
+        .collect();
+    assert!(reads.len() >= 3, "one row per read");
+    assert!(
+        reads
+            .iter()
+            .all(|r| r.user_id == Some(c.staff_id.parse().unwrap()))
+    );
+}
+
+async fn a_retried_send_with_the_same_idempotency_key_is_sent_once(backend: Backend) {
+    let c = clinic(backend).await;
+    enable_texting(&c).await;
+    let path = format!("/v1/patients/{}/messages", c.patient);
+    let attempt = || {
+        c.app
+            .authed(Method::POST, &path, &c.staff)
+            .header("Idempotency-Key", "send-42")
+            .json(&json!({"body": "Your labs are back"}))
+            .send()
+    };
+    let first = attempt().await.unwrap();
+    assert_eq!(first.status(), 201);
+    let first: Value = first.json().await.unwrap();
+    let second = attempt().await.unwrap();
+    assert_eq!(second.status(), 200);
+    let second: Value = second.json().await.unwrap();
+    assert_eq!(first["id"], second["id"]);
+    c.texts_sent(2, 1).await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(
+        c.sent_count(),
+        3,
+        "the retried send went to the carrier once"
+    );
+    let outbound = thread(&c, &c.staff)
+        .await
+        .into_iter()
+        .filter(|m| m["body"] == "Your labs are back")
+        .count();
+    assert_eq!(outbound, 1);
+}
+
+async fn a_patient_with_no_enabled_channel_cannot_be_sent_to(backend: Backend) {
+    let c = clinic(backend).await;
+    let (status, body) = send(&c, &c.staff, json!({"body": "Hello"})).await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["error"]["code"], "no_enabled_channel");
+    let (status, _) = send(&c, &c.staff, json!({"body": "Hello", "channel": "sms"})).await;
+    assert_eq!(status, 409);
+    enroll_portal(&c).await;
+    let (status, body) = send(&c, &c.staff, json!({"body": "Hello"})).await;
+    assert_eq!(
+        status, 201,
+        "the portal is used when texting is not enabled"
+    );
+    assert_eq!(body["channel"], "portal");
+    assert_eq!(send(&c, &c.staff, json!({"body": ""})).await.0, 422);
+    assert_eq!(
+        send(&c, &c.staff, json!({"body": "x".repeat(1601)}))
+            .await
+            .0,
+        422
+    );
+    assert_eq!(
+        send(&c, &c.staff, json!({"body": "hi", "channel": "fax"}))
+            .await
+            .0,
+        422
+    );
+    assert_eq!(c.sent_count(), 0);
+}
+
+async fn unread_is_per_user_and_a_staff_message_never_makes_a_conversation_unread(
+    backend: Backend,
+) {
+    let c = clinic(backend).await;
+    let (other_id, other) = colleague(&c, "nurse2").await;
+    for user in [c.staff_id.clone(), other_id.clone()] {
+        let (status, _) = c
+            .app
+            .call(
+                Method::POST,
+                &format!("/v1/patients/{}/care-team", c.patient),
+                Some(&c.staff),
+                Some(json!({"user_id": user})),
+            )
+            .await;
+        assert_eq!(status, 204);
+    }
+    let portal = enroll_portal(&c).await;
+    send(&c, &c.staff, json!({"body": "Checking in"})).await;
+    for token in [&c.staff, &other] {
+        assert_eq!(conversations(&c, token).await[0]["unread"], false);
+    }
+    c.app
+        .call(
+            Method::POST,
+            "/v1/portal/messages",
+            Some(&portal),
+            Some(json!({"body": "I have a question"})),
+        )
+        .await;
+    for token in [&c.staff, &other] {
+        let list = conversations(&c, token).await;
+        assert_eq!(list[0]["unread"], true);
+        assert_eq!(list[0]["patient_name"], "Pat Jones");
+    }
+    let (status, _) = c
+        .app
+        .call(
+            Method::POST,
+            &format!("/v1/patients/{}/messages/read", c.patient),
+            Some(&c.staff),
+            None,
+        )
+        .await;
+    assert_eq!(status, 204);
+    assert_eq!(conversations(&c, &c.staff).await[0]["unread"], false);
+    assert_eq!(
+        conversations(&c, &other).await[0]["unread"],
+        true,
+        "marking read is per user"
+    );
+    // Both care-team members heard of the patient's message, without its body.
+    let (_, notes) = c
+        .app
+        .call(Method::GET, "/v1/notifications", Some(&other), None)
+        .await;
+    let new_message: Vec<_> = notes["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["kind"] == "new_patient_message")
+        .collect();
+    assert_eq!(
+        new_message.len(),
+        1,
+        "one notification for the patient message, none for the staff message"
+    );
+    assert!(
+        !new_message[0]["summary"]
+            .as_str()
+            .unwrap()
+            .contains("question")
+    );
+}
+
+async fn care_team_rules_follow_seed_003_and_the_panel_shows_who_is_notified(backend: Backend) {
+    let c = clinic(backend).await;
+    let (other_id, _) = colleague(&c, "nurse3").await;
+    let pid = &c.patient;
+    let (_, patient) = c
+        .app
+        .call(
+            Method::PATCH,
+            &format!("/v1/patients/{pid}"),
+            Some(&c.staff),
+            Some(json!({"programs": ["rpm", "ccm"]})),
+        )
+        .await;
+    assert_eq!(patient["programs"], json!(["ccm", "rpm"]));
+    let assign = |program: &str| {
+        let path = format!("/v1/patients/{pid}/programs/{program}/staff");
+        let body = json!({"user_id": other_id});
+        let app = &c.app;
+        let token = c.staff.clone();
+        async move {
+            app.call(Method::POST, &path, Some(&token), Some(body))
+                .await
+                .0
+        }
+    };
+    assert_eq!(assign("rpm").await, 204);
+    assert_eq!(assign("ccm").await, 204);
+    assert_eq!(
+        assign("behavioral").await,
+        404,
+        "not one of the patient's enrolments"
+    );
+    let panel = |token: String| {
+        let app = &c.app;
+        let path = format!("/v1/patients/{pid}/care-team-panel");
+        async move {
+            let (status, body) = app.call(Method::GET, &path, Some(&token), None).await;
+            assert_eq!(status, 200, "{body}");
+            body["items"].as_array().unwrap().clone()
+        }
+    };
+    let members = panel(c.staff.clone()).await;
+    let member = members
+        .iter()
+        .find(|m| m["user_id"] == json!(other_id))
+        .expect("assigned to an enrolment: on the care team");
+    assert_eq!(member["on_care_team"], true);
+    assert_eq!(member["programs"], json!(["ccm", "rpm"]));
+    assert_eq!(
+        member["notified_now"], true,
+        "new patient messages are on by default"
+    );
+    // Removing from one enrolment leaves the care team.
+    let (status, _) = c
+        .app
+        .call(
+            Method::DELETE,
+            &format!("/v1/patients/{pid}/programs/rpm/staff/{other_id}"),
+            Some(&c.staff),
+            None,
+        )
+        .await;
+    assert_eq!(status, 204);
+    let members = panel(c.staff.clone()).await;
+    let member = members
+        .iter()
+        .find(|m| m["user_id"] == json!(other_id))
+        .unwrap();
+    assert_eq!(member["programs"], json!(["ccm"]));
+    // Removing from the care team removes from every enrolment.
+    let (status, _) = c
+        .app
+        .call(
+            Method::DELETE,
+            &format!("/v1/patients/{pid}/care-team/{other_id}"),
+            Some(&c.staff),
+            None,
+        )
+        .await;
+    assert_eq!(status, 204);
+    assert!(
+        panel(c.staff.clone())
+            .await
+            .iter()
+            .all(|m| m["user_id"] != json!(other_id))
+    );
+    let (status, _) = c
+        .app
+        .call(
+            Method::POST,
+            &format!("/v1/patients/{pid}/care-team"),
+            Some(&c.staff),
+            Some(json!({"user_id": other_id})),
+        )
+        .await;
+    assert_eq!(status, 204);
+    let members = panel(c.staff.clone()).await;
+    assert_eq!(
+        members
+            .iter()
+            .find(|m| m["user_id"] == json!(other_id))
+            .unwrap()["programs"],
+        json!([])
+    );
+    // A user of another customer cannot be put on the care team.
+    let (status, body) = c
+        .app
+        .call(
+            Method::POST,
+            &format!("/v1/patients/{pid}/care-team"),
+            Some(&c.staff),
+            Some(json!({"user_id": uuid::Uuid::now_v7()})),
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+}
+
+async fn a_subscriber_sees_the_conversation_and_hears_of_new_messages(backend: Backend) {
+    let c = clinic(backend).await;
+    let (_, follower) = colleague(&c, "nurse4").await;
+    assert!(conversations(&c, &follower).await.is_empty());
+    let (status, _) = c
+        .app
+        .call(
+            Method::PUT,
+            &format!("/v1/patients/{}/notification-subscription", c.patient),
+            Some(&follower),
+            None,
+        )
+        .await;
+    assert_eq!(status, 204);
+    assert_eq!(conversations(&c, &follower).await.len(), 1);
+    let portal = enroll_portal(&c).await;
+    c.app
+        .call(
+            Method::POST,
+            "/v1/portal/messages",
+            Some(&portal),
+            Some(json!({"body": "hello"})),
+        )
+        .await;
+    let (_, notes) = c
+        .app
+        .call(Method::GET, "/v1/notifications", Some(&follower), None)
+        .await;
+    assert!(
+        notes["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n["kind"] == "new_patient_message")
+    );
+    let (status, _) = c
+        .app
+        .call(
+            Method::DELETE,
+            &format!("/v1/patients/{}/notification-subscription", c.patient),
+            Some(&follower),
+            None,
+        )
+        .await;
+    assert_eq!(status, 204);
+    assert!(conversations(&c, &follower).await.is_empty());
+}
+
+async fn a_portal_token_opens_only_its_own_patients_conversation(backend: Backend) {
+    let c = clinic(backend).await;
+    let portal = enroll_portal(&c).await;
+    send(&c, &c.staff, json!({"body": "For Pat only"})).await;
+    let (status, own) = c
+        .app
+        .call(Method::GET, "/v1/portal/messages", Some(&portal), None)
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(own["items"][0]["body"], "For Pat only");
+    let (_, me) = c
+        .app
+        .call(Method::GET, "/v1/me", Some(&c.staff), None)
+        .await;
+    let practice = me["practice_ids"][0].as_str().unwrap();
+    let other = post(
+        &c.app,
+        &format!("/v1/practices/{practice}/patients"),
+        &c.staff,
+        json!({"first_name": "Other", "last_name": "Person", "dob": "1980-02-02"}),
+    )
+    .await;
+    let (_, other_portal) = c
+        .app
+        .call(
+            Method::POST,
+            &format!(
+                "/v1/patients/{}/portal/enroll",
+                other["id"].as_str().unwrap()
+            ),
+            Some(&c.staff),
+            None,
+        )
+        .await;
+    let other_token = other_portal["portal_token"].as_str().unwrap();
+    let (_, theirs) = c
+        .app
+        .call(Method::GET, "/v1/portal/messages", Some(other_token), None)
+        .await;
+    assert_eq!(theirs["items"], json!([]), "nothing of anyone else");
+    assert_eq!(
+        c.app
+            .call(
+                Method::GET,
+                "/v1/portal/messages",
+                Some("not-a-token"),
+                None
+            )
+            .await
+            .0,
+        401
+    );
+    assert_eq!(
+        c.app
+            .call(Method::GET, "/v1/portal/messages", None, None)
+            .await
+            .0,
+        401
+    );
+    // A portal token is not a staff token.
+    assert_eq!(
+        c.app
+            .call(Method::GET, "/v1/me", Some(&portal), None)
+            .await
+            .0,
+        401
+    );
+    // Enrolling again replaces the token.
+    let fresh = enroll_portal(&c).await;
+    assert_eq!(
+        c.app
+            .call(Method::GET, "/v1/portal/messages", Some(&portal), None)
+            .await
+            .0,
+        401
+    );
+    assert_eq!(
+        c.app
+            .call(Method::GET, "/v1/portal/messages", Some(&fresh), None)
+            .await
+            .0,
+        200
+    );
+}
+
+async fn a_patient_whose_programs_are_all_restricted_has_no_conversation_for_that_user(
+    backend: Backend,
+) {
+    let c = clinic(backend).await;
+    let (other_id, other) = colleague(&c, "nurse5").await;
+    c.app
+        .call(
+            Method::POST,
+            &format!("/v1/patients/{}/care-team", c.patient),
+            Some(&c.staff),
+            Some(json!({"user_id": other_id})),
+        )
+        .await;
+    c.app
+        .call(
+            Method::PATCH,
+            &format!("/v1/patients/{}", c.patient),
+            Some(&c.staff),
+            Some(json!({"programs": ["behavioral"]})),
+        )
+        .await;
+    assert_eq!(conversations(&c, &other).await.len(), 1);
+    c.app.super_admin("root9", PASSWORD).await;
+    let root = c.app.login("root9", PASSWORD).await;
+    let (status, _) = c
+        .app
+        .call(
+            Method::PATCH,
+            &format!("/v1/users/{other_id}"),
+            Some(&root),
+            Some(json!({"restricted_programs": ["behavioral"]})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert!(conversations(&c, &other).await.is_empty());
+    let (status, _) = c
+        .app
+        .call(
+            Method::GET,
+            &format!("/v1/patients/{}/messages", c.patient),
+            Some(&other),
+            None,
+        )
+        .await;
+    assert_eq!(status, 404);
+}
