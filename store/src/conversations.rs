@@ -146,6 +146,24 @@ pub trait Conversations: Send + Sync {
         token_hash: &str,
     ) -> StoreResult<()>;
     async fn portal_patient(&self, token_hash: &str) -> StoreResult<Patient>;
+    /// Patient messages (kept, not redacted) created in `[from, until]`, oldest first: the
+    /// candidates for an unread reminder.
+    async fn patient_messages_between(
+        &self,
+        from: DateTime<Utc>,
+        until: DateTime<Utc>,
+        limit: u32,
+    ) -> StoreResult<Vec<Message>>;
+    /// For each of `users` who has not read through `message` and was not reminded of it yet,
+    /// records the reminder and adds their notification, in one transaction. Returns who was
+    /// reminded.
+    async fn remind_unread(
+        &self,
+        at: DateTime<Utc>,
+        message: &Message,
+        users: &[Uuid],
+        notification: &NewNotification,
+    ) -> StoreResult<Vec<Uuid>>;
     /// Whether the patient holds a live portal token.
     async fn has_portal(&self, patient_id: Uuid) -> StoreResult<bool>;
 }

@@ -36,6 +36,7 @@ pub static MIGRATIONS: &[Migration] = &[
     migration!(6, "0006_notifications"),
     migration!(7, "0007_message_flags"),
     migration!(10, "0010_conversations"),
+    migration!(11, "0011_unread_reminders"),
 ];
 
 impl Migration {

@@ -186,3 +186,69 @@ pub async fn send_staff_message(
     }
     Ok(outcome)
 }
+
+/// How long a patient message may stay unread before the reminder.
+pub const UNREAD_REMINDER_AFTER: chrono::Duration = chrono::Duration::hours(24);
+/// Messages older than this are not reminded of any more (a long outage should not flood staff).
+const REMINDER_LOOKBACK: chrono::Duration = chrono::Duration::days(7);
+
+/// Sends the "Unread Message Reminder" for every patient message that has stayed unread for 24
+/// hours, once per message and user, to the care team and subscribers who have both "New Patient
+/// Message" and "Unread Message Reminder" on. Returns how many reminders went out.
+pub async fn send_unread_reminders(state: &AppState) -> Result<usize, StoreError> {
+    let now = state.clock.now();
+    let until = now - UNREAD_REMINDER_AFTER;
+    let mut from = now - REMINDER_LOOKBACK;
+    let mut sent = 0;
+    loop {
+        let batch = state
+            .store
+            .patient_messages_between(from, until, 200)
+            .await?;
+        let Some(last) = batch.last() else {
+            return Ok(sent);
+        };
+        let next_from = last.created_at;
+        let full = batch.len() == 200;
+        for message in &batch {
+            let (Some(patient_id), Some(practice_id)) = (message.patient_id, message.practice_id)
+            else {
+                continue;
+            };
+            let users = interested_users(state, patient_id).await?;
+            let wanted =
+                |kind| effective_settings_of_users(state.store.as_ref(), practice_id, kind, &users);
+            let new_message = wanted(NotificationKind::NewPatientMessage).await?;
+            let reminder = wanted(NotificationKind::UnreadMessageReminder).await?;
+            let eligible: Vec<Uuid> = users
+                .iter()
+                .copied()
+                .filter(|u| new_message.iter().any(|(id, s)| id == u && s.enabled))
+                .filter(|u| {
+                    reminder
+                        .iter()
+                        .any(|(id, s)| id == u && s.enabled && s.push)
+                })
+                .collect();
+            if eligible.is_empty() {
+                continue;
+            }
+            let note = NewNotification {
+                user_id: Uuid::nil(),
+                practice_id,
+                patient_id: Some(patient_id),
+                kind: NotificationKind::UnreadMessageReminder.as_str().to_string(),
+                summary: "A patient message has been waiting unread for a day.".to_string(),
+            };
+            sent += state
+                .store
+                .remind_unread(now, message, &eligible, &note)
+                .await?
+                .len();
+        }
+        if !full || next_from == from {
+            return Ok(sent);
+        }
+        from = next_from;
+    }
+}

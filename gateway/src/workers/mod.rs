@@ -5,6 +5,7 @@
 
 pub mod outbox;
 pub mod texting_expiry;
+pub mod unread_reminders;
 
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -15,6 +16,7 @@ use crate::http::AppState;
 pub fn spawn_all(state: &AppState, shutdown: watch::Receiver<bool>) -> Vec<JoinHandle<()>> {
     vec![
         tokio::spawn(outbox::run(state.clone(), shutdown.clone())),
-        tokio::spawn(texting_expiry::run(state.clone(), shutdown)),
+        tokio::spawn(texting_expiry::run(state.clone(), shutdown.clone())),
+        tokio::spawn(unread_reminders::run(state.clone(), shutdown)),
     ]
 }

@@ -19,6 +19,7 @@ both_backends!(
     a_subscriber_sees_the_conversation_and_hears_of_new_messages,
     a_portal_token_opens_only_its_own_patients_conversation,
     a_patient_whose_programs_are_all_restricted_has_no_conversation_for_that_user,
+    an_unread_patient_message_reminds_once_after_24_hours_only_those_who_want_it,
 );
 
 async fn enable_texting(c: &Clinic) {
@@ -664,4 +665,85 @@ async fn a_patient_whose_programs_are_all_restricted_has_no_conversation_for_tha
         )
         .await;
     assert_eq!(status, 404);
+}
+
+async fn an_unread_patient_message_reminds_once_after_24_hours_only_those_who_want_it(
+    backend: Backend,
+) {
+    let c = clinic(backend).await;
+    let (other_id, other) = colleague(&c, "nurse6").await;
+    for user in [&c.staff_id, &other_id] {
+        c.app
+            .call(
+                Method::POST,
+                &format!("/v1/patients/{}/care-team", c.patient),
+                Some(&c.staff),
+                Some(json!({"user_id": user})),
+            )
+            .await;
+    }
+    let (_, me) = c.app.call(Method::GET, "/v1/me", Some(&other), None).await;
+    let practice = me["practice_ids"][0].as_str().unwrap();
+    let (status, body) = c
+        .app
+        .call(
+            Method::PUT,
+            &format!("/v1/users/{other_id}/notification-settings?practice_id={practice}"),
+            Some(&other),
+            Some(json!({"settings": [{"kind": "unread_message_reminder", "enabled": true, "push": true, "email": false, "text": false}]})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let portal = enroll_portal(&c).await;
+    c.app
+        .call(
+            Method::POST,
+            "/v1/portal/messages",
+            Some(&portal),
+            Some(json!({"body": "first"})),
+        )
+        .await;
+    let remind = || gateway::services::conversations::send_unread_reminders(&c.app.state);
+    c.app.clock.advance(chrono::Duration::hours(23));
+    assert_eq!(remind().await.unwrap(), 0, "not before 24 hours");
+    c.app
+        .clock
+        .advance(chrono::Duration::hours(1) + chrono::Duration::minutes(1));
+    assert_eq!(
+        remind().await.unwrap(),
+        1,
+        "only the user with both settings on"
+    );
+    assert_eq!(remind().await.unwrap(), 0, "once per message");
+    let other = c.app.login("nurse6", PASSWORD).await;
+    let (_, notes) = c
+        .app
+        .call(Method::GET, "/v1/notifications", Some(&other), None)
+        .await;
+    assert!(
+        notes["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n["kind"] == "unread_message_reminder")
+    );
+    // A message the user has read does not remind them.
+    c.app
+        .call(
+            Method::POST,
+            "/v1/portal/messages",
+            Some(&portal),
+            Some(json!({"body": "second"})),
+        )
+        .await;
+    c.app
+        .call(
+            Method::POST,
+            &format!("/v1/patients/{}/messages/read", c.patient),
+            Some(&other),
+            None,
+        )
+        .await;
+    c.app.clock.advance(chrono::Duration::hours(25));
+    assert_eq!(remind().await.unwrap(), 0);
 }

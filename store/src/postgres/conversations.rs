@@ -528,4 +528,61 @@ impl Conversations for PostgresStore {
             .map_err(map_err)?;
         Ok(row.get(0))
     }
+
+    async fn patient_messages_between(
+        &self,
+        from: DateTime<Utc>,
+        until: DateTime<Utc>,
+        limit: u32,
+    ) -> StoreResult<Vec<Message>> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                &format!(
+                    "SELECT {MESSAGE_COLUMNS} FROM messages
+                     WHERE direction = 'inbound' AND patient_id IS NOT NULL AND body IS NOT NULL
+                       AND created_at >= $1 AND created_at <= $2
+                     ORDER BY created_at, id LIMIT $3"
+                ),
+                &[&from, &until, &i64::from(limit)],
+            )
+            .await
+            .map_err(map_err)?;
+        Ok(rows.iter().map(message_from_row).collect())
+    }
+
+    async fn remind_unread(
+        &self,
+        at: DateTime<Utc>,
+        message: &Message,
+        users: &[Uuid],
+        notification: &NewNotification,
+    ) -> StoreResult<Vec<Uuid>> {
+        let patient_id = message.patient_id.ok_or(StoreError::NotFound)?;
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(map_err)?;
+        let rows = tx
+            .query(
+                "INSERT INTO unread_reminders (message_id, user_id, sent_at)
+                 SELECT $1, u.id, $4 FROM unnest($3::uuid[]) AS u(id)
+                 WHERE NOT EXISTS (SELECT 1 FROM conversation_reads r
+                                   WHERE r.user_id = u.id AND r.patient_id = $2 AND r.read_through >= $1)
+                 ON CONFLICT DO NOTHING
+                 RETURNING user_id",
+                &[&message.id, &patient_id, &users, &at],
+            )
+            .await
+            .map_err(map_err)?;
+        let reminded: Vec<Uuid> = rows.iter().map(|r| r.get(0)).collect();
+        let notes: Vec<NewNotification> = reminded
+            .iter()
+            .map(|user_id| NewNotification {
+                user_id: *user_id,
+                ..notification.clone()
+            })
+            .collect();
+        insert_notifications(&tx, at, &notes).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(reminded)
+    }
 }

@@ -481,4 +481,73 @@ impl Conversations for SqliteStore {
         })
         .await
     }
+
+    async fn patient_messages_between(
+        &self,
+        from: DateTime<Utc>,
+        until: DateTime<Utc>,
+        limit: u32,
+    ) -> StoreResult<Vec<Message>> {
+        self.call(move |conn| {
+            let mut stmt = conn
+                .prepare_cached(&format!(
+                    "SELECT {MESSAGE_COLUMNS} FROM messages
+                     WHERE direction = 'inbound' AND patient_id IS NOT NULL AND body IS NOT NULL
+                       AND created_at >= ?1 AND created_at <= ?2
+                     ORDER BY created_at, id LIMIT ?3"
+                ))
+                .map_err(map_err)?;
+            stmt.query_map(
+                params![micros(from), micros(until), i64::from(limit)],
+                message_from_row,
+            )
+            .map_err(map_err)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(map_err)
+        })
+        .await
+    }
+
+    async fn remind_unread(
+        &self,
+        at: DateTime<Utc>,
+        message: &Message,
+        users: &[Uuid],
+        notification: &NewNotification,
+    ) -> StoreResult<Vec<Uuid>> {
+        let patient_id = message.patient_id.ok_or(StoreError::NotFound)?;
+        let message_id = message.id;
+        let users = users.to_vec();
+        let notification = notification.clone();
+        self.write(move |tx| {
+            let mut reminded = Vec::new();
+            for user_id in users {
+                let read: bool = tx
+                    .query_row(
+                        "SELECT EXISTS (SELECT 1 FROM conversation_reads
+                                        WHERE user_id = ?1 AND patient_id = ?2 AND read_through >= ?3)",
+                        params![user_id, patient_id, message_id],
+                        |r| r.get(0),
+                    )
+                    .map_err(map_err)?;
+                if read {
+                    continue;
+                }
+                let inserted = tx
+                    .execute(
+                        "INSERT OR IGNORE INTO unread_reminders (message_id, user_id, sent_at) VALUES (?1, ?2, ?3)",
+                        params![message_id, user_id, micros(at)],
+                    )
+                    .map_err(map_err)?;
+                if inserted == 1 {
+                    reminded.push(user_id);
+                }
+            }
+            let notes: Vec<NewNotification> =
+                reminded.iter().map(|user_id| NewNotification { user_id: *user_id, ..notification.clone() }).collect();
+            insert_notifications(tx, at, &notes)?;
+            Ok(reminded)
+        })
+        .await
+    }
 }
