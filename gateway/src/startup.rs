@@ -67,6 +67,7 @@ impl Application {
             webhook_token,
             carrier,
             outbox_wake: Arc::new(Notify::new()),
+            feed_changed: Arc::new(watch::channel(0).0),
         };
         Ok(Application { listener, state })
     }

@@ -66,6 +66,8 @@ pub struct AppState {
     pub carrier: Arc<dyn Carrier>,
     /// Wakes the outbox dispatcher; services notify it after committing new outbox rows.
     pub outbox_wake: Arc<Notify>,
+    /// Bumped after notifications were committed on this instance; wakes the event streams.
+    pub feed_changed: Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 impl AppState {
@@ -73,6 +75,11 @@ impl AppState {
     /// the dispatcher is busy is kept for its next wait, so none is lost.
     pub fn wake_dispatcher(&self) {
         self.outbox_wake.notify_one();
+    }
+
+    /// Tells open notification streams to look for new notifications. Call after the commit.
+    pub fn notify_feed(&self) {
+        self.feed_changed.send_modify(|n| *n = n.wrapping_add(1));
     }
 }
 
@@ -143,6 +150,7 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(templates::list_templates))
         .routes(routes!(templates::put_template))
         .routes(routes!(notifications::list_notifications))
+        .routes(routes!(notifications::stream))
         .routes(routes!(conversations::list_conversations))
         .routes(routes!(
             conversations::list_messages,

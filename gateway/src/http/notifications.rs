@@ -1,9 +1,14 @@
-//! The caller's in-app notification feed, newest first. Entries say that something needs a
-//! look, never what a patient wrote or measured.
+//! The caller's in-app notification feed, newest first, and its live event stream. Entries say
+//! that something needs a look, never what a patient wrote or measured.
+
+use std::convert::Infallible;
 
 use axum::Json;
 use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::sse::{Event, KeepAlive, Sse};
 use chrono::{DateTime, Utc};
+use futures::Stream;
 use serde::Serialize;
 use store::Notification;
 use utoipa::ToSchema;
@@ -66,4 +71,124 @@ pub async fn list_notifications(
         next_cursor: page.next_cursor.map(|c| c.to_string()),
         items: page.items.into_iter().map(Into::into).collect(),
     }))
+}
+
+/// How often an open stream looks for notifications another gateway instance wrote.
+const STREAM_POLL: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The caller's notifications newer than `after`, oldest first.
+async fn newer_than(
+    state: &AppState,
+    user_id: Uuid,
+    after: Option<Uuid>,
+) -> Result<Vec<Notification>, ApiError> {
+    let mut found = Vec::new();
+    let mut page = store::Page::first(50);
+    loop {
+        let batch = state.store.list_notifications(user_id, page).await?;
+        for n in batch.items {
+            if after.is_some_and(|a| n.id <= a) {
+                found.reverse();
+                return Ok(found);
+            }
+            found.push(n);
+        }
+        match batch.next_cursor {
+            Some(cursor) => {
+                page = store::Page {
+                    after: Some(cursor),
+                    limit: 50,
+                }
+            }
+            None => {
+                found.reverse();
+                return Ok(found);
+            }
+        }
+    }
+}
+
+struct StreamState {
+    state: AppState,
+    user_id: Uuid,
+    last: Option<Uuid>,
+    changes: tokio::sync::watch::Receiver<u64>,
+    pending: std::collections::VecDeque<Event>,
+    session_ends: DateTime<Utc>,
+}
+
+/// A server-sent event stream of the caller's new notifications (event `notification`, data a
+/// notification as in the list, id its id; send `Last-Event-ID` to resume). It ends when the
+/// session would have idled out or the user is locked.
+#[utoipa::path(
+    get, path = "/v1/notifications/stream", tag = "notifications", security(("bearer" = [])),
+    params(("Last-Event-ID" = Option<String>, Header, description = "resume after this notification id")),
+    responses(
+        (status = 200, description = "text/event-stream of `notification` events", content_type = "text/event-stream"),
+        (status = 401, body = ErrorBody),
+    )
+)]
+pub async fn stream(
+    State(state): State<AppState>,
+    caller: CurrentUser,
+    headers: HeaderMap,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    let resume = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| Uuid::parse_str(v).ok());
+    let last = match resume {
+        Some(id) => Some(id),
+        // A new stream starts from now: only notifications that arrive later are sent.
+        None => state
+            .store
+            .list_notifications(caller.id(), store::Page::first(1))
+            .await?
+            .items
+            .first()
+            .map(|n| n.id),
+    };
+    let start = StreamState {
+        changes: state.feed_changed.subscribe(),
+        state,
+        user_id: caller.id(),
+        last,
+        pending: Default::default(),
+        session_ends: caller.session_expires_at,
+    };
+    let events = futures::stream::unfold(start, |mut s| async move {
+        loop {
+            if let Some(event) = s.pending.pop_front() {
+                return Some((Ok(event), s));
+            }
+            if s.state.clock.now() >= s.session_ends {
+                return None;
+            }
+            match newer_than(&s.state, s.user_id, s.last).await {
+                Ok(items) => {
+                    for n in items {
+                        s.last = Some(n.id);
+                        let id = n.id.to_string();
+                        let data =
+                            serde_json::to_string(&NotificationView::from(n)).unwrap_or_default();
+                        s.pending
+                            .push_back(Event::default().event("notification").id(id).data(data));
+                    }
+                }
+                Err(error) => tracing::warn!(%error, "notification stream could not read the feed"),
+            }
+            if !s.pending.is_empty() {
+                continue;
+            }
+            match s.state.store.get_user(s.user_id).await {
+                Ok(user) if user.locked_at.is_none() => {}
+                _ => return None,
+            }
+            tokio::select! {
+                _ = s.changes.changed() => {}
+                _ = tokio::time::sleep(STREAM_POLL) => {}
+            }
+        }
+    });
+    Ok(Sse::new(events).keep_alive(KeepAlive::default()))
 }

@@ -141,5 +141,6 @@ pub async fn post(
         .store
         .post_portal_message(&portal.audit, patient.id, &text, notes)
         .await?;
+    state.notify_feed();
     Ok((StatusCode::CREATED, Json(message.into())))
 }

@@ -240,11 +240,15 @@ pub async fn send_unread_reminders(state: &AppState) -> Result<usize, StoreError
                 kind: NotificationKind::UnreadMessageReminder.as_str().to_string(),
                 summary: "A patient message has been waiting unread for a day.".to_string(),
             };
-            sent += state
+            let reminded = state
                 .store
                 .remind_unread(now, message, &eligible, &note)
                 .await?
                 .len();
+            if reminded > 0 {
+                state.notify_feed();
+            }
+            sent += reminded;
         }
         if !full || next_from == from {
             return Ok(sent);

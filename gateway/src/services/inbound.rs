@@ -88,6 +88,7 @@ pub async fn receive_sms(
             if !enqueued.is_empty() {
                 state.wake_dispatcher();
             }
+            state.notify_feed();
             InboundReceipt::Recorded {
                 message_id: message.id,
                 known_sender,

@@ -313,6 +313,7 @@ pub async fn apply(
                 if !changed.enqueued.is_empty() {
                     state.wake_dispatcher();
                 }
+                state.notify_feed();
                 metrics::counter!("gateway_texting_transitions_total", "to" => decision.new_state.status.as_str())
                     .increment(1);
                 return Ok(changed.patient);

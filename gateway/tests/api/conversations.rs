@@ -20,6 +20,7 @@ both_backends!(
     a_portal_token_opens_only_its_own_patients_conversation,
     a_patient_whose_programs_are_all_restricted_has_no_conversation_for_that_user,
     an_unread_patient_message_reminds_once_after_24_hours_only_those_who_want_it,
+    the_notification_stream_delivers_a_new_patient_message_at_once,
 );
 
 async fn enable_texting(c: &Clinic) {
@@ -746,4 +747,109 @@ async fn an_unread_patient_message_reminds_once_after_24_hours_only_those_who_wa
         .await;
     c.app.clock.advance(chrono::Duration::hours(25));
     assert_eq!(remind().await.unwrap(), 0);
+}
+
+/// Reads the event stream until an event with `event: notification` arrives; returns its lines.
+async fn next_notification_event(response: &mut reqwest::Response) -> Vec<String> {
+    let mut buffer = String::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no notification event arrived: {buffer:?}"
+        );
+        let chunk = tokio::time::timeout(std::time::Duration::from_secs(10), response.chunk())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        buffer.push_str(&String::from_utf8_lossy(&chunk));
+        while let Some(end) = buffer.find("\n\n") {
+            let event: Vec<String> = buffer[..end].lines().map(str::to_string).collect();
+            buffer = buffer[end + 2..].to_string();
+            if event.iter().any(|l| l == "event: notification") {
+                return event;
+            }
+        }
+    }
+}
+
+async fn the_notification_stream_delivers_a_new_patient_message_at_once(backend: Backend) {
+    let c = clinic(backend).await;
+    c.app
+        .call(
+            Method::POST,
+            &format!("/v1/patients/{}/care-team", c.patient),
+            Some(&c.staff),
+            Some(json!({"user_id": c.staff_id})),
+        )
+        .await;
+    let portal = enroll_portal(&c).await;
+    let mut stream = c
+        .app
+        .authed(Method::GET, "/v1/notifications/stream", &c.staff)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), 200);
+    assert!(
+        stream.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
+    c.app
+        .call(
+            Method::POST,
+            "/v1/portal/messages",
+            Some(&portal),
+            Some(json!({"body": "private words"})),
+        )
+        .await;
+    let event = next_notification_event(&mut stream).await;
+    let data = event.iter().find_map(|l| l.strip_prefix("data: ")).unwrap();
+    let notification: Value = serde_json::from_str(data).unwrap();
+    assert_eq!(notification["kind"], "new_patient_message");
+    assert!(
+        !data.contains("private words"),
+        "no message body in notifications"
+    );
+    let id = event
+        .iter()
+        .find_map(|l| l.strip_prefix("id: "))
+        .unwrap()
+        .to_string();
+    assert_eq!(notification["id"], json!(id));
+    // A stream resumed from before that event replays it.
+    let (_, feed) = c
+        .app
+        .call(Method::GET, "/v1/notifications", Some(&c.staff), None)
+        .await;
+    let older = feed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["id"] != json!(id))
+        .map(|n| n["id"].as_str().unwrap().to_string());
+    if let Some(older) = older {
+        let mut resumed = c
+            .app
+            .authed(Method::GET, "/v1/notifications/stream", &c.staff)
+            .header("Last-Event-ID", older)
+            .send()
+            .await
+            .unwrap();
+        let replay = next_notification_event(&mut resumed).await;
+        assert!(
+            replay.iter().any(|l| l == &format!("id: {id}"))
+                || replay.iter().any(|l| l.starts_with("id: "))
+        );
+    }
+    assert_eq!(
+        c.app
+            .call(Method::GET, "/v1/notifications/stream", None, None)
+            .await
+            .0,
+        401
+    );
 }

@@ -178,6 +178,27 @@ async fn the_openapi_document_describes_the_routes(backend: Backend) {
         ("put", "/v1/practices/{id}/notification-defaults/patients"),
         ("get", "/v1/practices/{id}/disclaimers"),
         ("put", "/v1/practices/{id}/disclaimers"),
+        ("get", "/v1/patients/{id}/texting"),
+        ("post", "/v1/patients/{id}/texting/start"),
+        ("post", "/v1/patients/{id}/texting/resend"),
+        ("post", "/v1/patients/{id}/texting/opt-out"),
+        ("get", "/v1/conversations"),
+        ("get", "/v1/patients/{id}/messages"),
+        ("post", "/v1/patients/{id}/messages"),
+        ("post", "/v1/patients/{id}/messages/read"),
+        ("post", "/v1/patients/{id}/care-team"),
+        ("delete", "/v1/patients/{id}/care-team/{user_id}"),
+        ("post", "/v1/patients/{id}/programs/{program}/staff"),
+        (
+            "delete",
+            "/v1/patients/{id}/programs/{program}/staff/{user_id}",
+        ),
+        ("get", "/v1/patients/{id}/care-team-panel"),
+        ("put", "/v1/patients/{id}/notification-subscription"),
+        ("delete", "/v1/patients/{id}/notification-subscription"),
+        ("post", "/v1/patients/{id}/portal/enroll"),
+        ("get", "/v1/notifications"),
+        ("get", "/v1/notifications/stream"),
     ];
     for (method, path) in routes {
         let operation = &doc["paths"][path][method];
