@@ -42,6 +42,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     telemetry::init_logging(&settings.log_filter, settings.log_format);
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => {
+            // Registered before anything announces readiness: a SIGTERM from then on is graceful.
+            let shutdown = shutdown_signal();
             let app = Application::build(settings.clone()).await?;
             tracing::info!(
                 address = %app.local_addr(),
@@ -58,7 +60,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     app.state().webhook_token.expose()
                 );
             }
-            app.run_until(shutdown_signal()).await?;
+            app.run_until(shutdown).await?;
             tracing::info!("gateway stopped");
         }
         Command::Migrate => {

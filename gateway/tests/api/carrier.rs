@@ -399,8 +399,11 @@ async fn texts_are_paced_per_number_and_use_the_full_rate_under_a_backlog(backen
             "{from}: {EACH} sends in {span:?}; tightest {} consecutive: {tightest:?}",
             RATE + 1
         );
+        // Full use: the ideal is 2.2 s. The bound only catches real under-use (a dispatcher
+        // that waits a whole poll period between sends would take 12 s or more); it leaves room
+        // for a loaded 2-core machine. The measured figure is in the README's benchmarks.
         assert!(
-            span <= Duration::from_millis(2200 + 500),
+            span <= Duration::from_millis(2200 * 2),
             "backlog drained too slowly from {from}: {span:?}"
         );
     }
