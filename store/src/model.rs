@@ -234,11 +234,15 @@ pub struct Outstanding {
     pub customer_default_user_of: Vec<Uuid>,
     /// Practice groups whose default users include this user.
     pub practice_group_default_user_of: Vec<Uuid>,
+    /// Patients on whose care team this user is (with their program enrolments).
+    pub care_team_of: Vec<Uuid>,
 }
 
 impl Outstanding {
     pub fn is_empty(&self) -> bool {
-        self.customer_default_user_of.is_empty() && self.practice_group_default_user_of.is_empty()
+        self.customer_default_user_of.is_empty()
+            && self.practice_group_default_user_of.is_empty()
+            && self.care_team_of.is_empty()
     }
 }
 

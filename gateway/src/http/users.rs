@@ -77,15 +77,20 @@ pub struct LockRequest {
 pub struct OutstandingView {
     pub customer_default_user_of: Vec<Uuid>,
     pub practice_group_default_user_of: Vec<Uuid>,
+    /// Patients whose care team the user is on.
+    pub care_team_of: Vec<Uuid>,
     pub total: usize,
 }
 
 impl From<Outstanding> for OutstandingView {
     fn from(o: Outstanding) -> OutstandingView {
-        let total = o.customer_default_user_of.len() + o.practice_group_default_user_of.len();
+        let total = o.customer_default_user_of.len()
+            + o.practice_group_default_user_of.len()
+            + o.care_team_of.len();
         OutstandingView {
             customer_default_user_of: o.customer_default_user_of,
             practice_group_default_user_of: o.practice_group_default_user_of,
+            care_team_of: o.care_team_of,
             total,
         }
     }
@@ -446,9 +451,12 @@ pub async fn lock_user(
             Err(ApiError::Conflict {
                 code: "outstanding_items",
                 message: format!(
-                    "this user has {} outstanding item(s) (default user of customers {:?}, of practice groups {:?}); \
-                     send reassign_to with the user who takes them over",
-                    view.total, view.customer_default_user_of, view.practice_group_default_user_of
+                    "this user has {} outstanding item(s) (default user of {} customer(s) and {} practice group(s), \
+                     on the care team of {} patient(s)); send reassign_to with the user who takes them over",
+                    view.total,
+                    view.customer_default_user_of.len(),
+                    view.practice_group_default_user_of.len(),
+                    view.care_team_of.len()
                 ),
             })
         }

@@ -21,6 +21,7 @@ both_backends!(
     a_patient_whose_programs_are_all_restricted_has_no_conversation_for_that_user,
     an_unread_patient_message_reminds_once_after_24_hours_only_those_who_want_it,
     the_notification_stream_delivers_a_new_patient_message_at_once,
+    locking_a_care_team_member_hands_their_place_and_enrolments_to_the_successor,
 );
 
 async fn enable_texting(c: &Clinic) {
@@ -852,4 +853,78 @@ async fn the_notification_stream_delivers_a_new_patient_message_at_once(backend:
             .0,
         401
     );
+}
+
+async fn locking_a_care_team_member_hands_their_place_and_enrolments_to_the_successor(
+    backend: Backend,
+) {
+    let c = clinic(backend).await;
+    let (leaving_id, _) = colleague(&c, "leaving").await;
+    let (successor_id, _) = colleague(&c, "successor").await;
+    let pid = &c.patient;
+    c.app
+        .call(
+            Method::PATCH,
+            &format!("/v1/patients/{pid}"),
+            Some(&c.staff),
+            Some(json!({"programs": ["rpm"]})),
+        )
+        .await;
+    let (status, _) = c
+        .app
+        .call(
+            Method::POST,
+            &format!("/v1/patients/{pid}/programs/rpm/staff"),
+            Some(&c.staff),
+            Some(json!({"user_id": leaving_id})),
+        )
+        .await;
+    assert_eq!(status, 204);
+    let root = c.app.login("root2", PASSWORD).await;
+    let (_, outstanding) = c
+        .app
+        .call(
+            Method::GET,
+            &format!("/v1/users/{leaving_id}/outstanding"),
+            Some(&root),
+            None,
+        )
+        .await;
+    assert_eq!(outstanding["care_team_of"], json!([pid]));
+    let (status, body) = c
+        .app
+        .call(
+            Method::POST,
+            &format!("/v1/users/{leaving_id}/lock"),
+            Some(&root),
+            None,
+        )
+        .await;
+    assert_eq!(status, 409, "{body}");
+    let (status, body) = c
+        .app
+        .call(
+            Method::POST,
+            &format!("/v1/users/{leaving_id}/lock"),
+            Some(&root),
+            Some(json!({"reassign_to": successor_id})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (_, panel) = c
+        .app
+        .call(
+            Method::GET,
+            &format!("/v1/patients/{pid}/care-team-panel"),
+            Some(&c.staff),
+            None,
+        )
+        .await;
+    let items = panel["items"].as_array().unwrap();
+    assert!(items.iter().all(|m| m["user_id"] != json!(leaving_id)));
+    let successor = items
+        .iter()
+        .find(|m| m["user_id"] == json!(successor_id))
+        .expect("the successor took the place");
+    assert_eq!(successor["programs"], json!(["rpm"]));
 }

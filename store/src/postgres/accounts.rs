@@ -430,6 +430,29 @@ impl Accounts for PostgresStore {
                 .await
                 .map_err(map_err)?;
             }
+            // Care-team places and program enrolments go to the successor too.
+            tx.execute(
+                "INSERT INTO care_team (patient_id, user_id, added_at)
+                 SELECT patient_id, $2, $3 FROM care_team WHERE user_id = $1 ON CONFLICT DO NOTHING",
+                &[&user_id, &successor, &audit.at],
+            )
+            .await
+            .map_err(map_err)?;
+            tx.execute(
+                "INSERT INTO program_staff (patient_id, program, user_id)
+                 SELECT patient_id, program, $2 FROM program_staff WHERE user_id = $1 ON CONFLICT DO NOTHING",
+                &[&user_id, &successor],
+            )
+            .await
+            .map_err(map_err)?;
+            for table in ["program_staff", "care_team"] {
+                tx.execute(
+                    &format!("DELETE FROM {table} WHERE user_id = $1"),
+                    &[&user_id],
+                )
+                .await
+                .map_err(map_err)?;
+            }
         }
         tx.execute(
             "UPDATE users SET locked_at = COALESCE(locked_at, $2) WHERE id = $1",
@@ -492,8 +515,16 @@ async fn outstanding_of(client: &impl GenericClient, user_id: Uuid) -> StoreResu
         )
         .await
         .map_err(map_err)?;
+    let patients = client
+        .query(
+            "SELECT patient_id FROM care_team WHERE user_id = $1 ORDER BY patient_id",
+            &[&user_id],
+        )
+        .await
+        .map_err(map_err)?;
     Ok(Outstanding {
         customer_default_user_of: customers.iter().map(|r| r.get(0)).collect(),
         practice_group_default_user_of: groups.iter().map(|r| r.get(0)).collect(),
+        care_team_of: patients.iter().map(|r| r.get(0)).collect(),
     })
 }

@@ -409,6 +409,22 @@ impl Accounts for SqliteStore {
                     .map_err(map_err)?;
                     tx.execute(&format!("DELETE FROM {table} WHERE user_id = ?1"), [user_id]).map_err(map_err)?;
                 }
+                // Care-team places and program enrolments go to the successor too.
+                tx.execute(
+                    "INSERT OR IGNORE INTO care_team (patient_id, user_id, added_at)
+                     SELECT patient_id, ?2, ?3 FROM care_team WHERE user_id = ?1",
+                    params![user_id, successor, micros(audit.at)],
+                )
+                .map_err(map_err)?;
+                tx.execute(
+                    "INSERT OR IGNORE INTO program_staff (patient_id, program, user_id)
+                     SELECT patient_id, program, ?2 FROM program_staff WHERE user_id = ?1",
+                    params![user_id, successor],
+                )
+                .map_err(map_err)?;
+                for table in ["program_staff", "care_team"] {
+                    tx.execute(&format!("DELETE FROM {table} WHERE user_id = ?1"), [user_id]).map_err(map_err)?;
+                }
             }
             tx.execute(
                 "UPDATE users SET locked_at = COALESCE(locked_at, ?2) WHERE id = ?1",
@@ -464,6 +480,11 @@ fn outstanding_of(conn: &rusqlite::Connection, user_id: Uuid) -> StoreResult<Out
         practice_group_default_user_of: column_list(
             conn,
             "SELECT practice_group_id FROM practice_group_default_users WHERE user_id = ?1 ORDER BY practice_group_id",
+            user_id,
+        )?,
+        care_team_of: column_list(
+            conn,
+            "SELECT patient_id FROM care_team WHERE user_id = ?1 ORDER BY patient_id",
             user_id,
         )?,
     })
