@@ -123,13 +123,15 @@ pub trait Conversations: Send + Sync {
         audit: &Audit,
         new: NewStaffMessage,
     ) -> StoreResult<StaffMessageOutcome>;
-    /// Records a patient's portal message and the notifications it causes.
+    /// Records a patient's portal message and the notifications (in-app rows and staff texts)
+    /// it causes, in one transaction.
     async fn post_portal_message(
         &self,
         audit: &Audit,
         patient_id: Uuid,
         body: &str,
         notifications: Vec<NewNotification>,
+        texts: Vec<NewOutbound>,
     ) -> StoreResult<Message>;
     /// Marks everything up to the newest message read for this user only.
     async fn mark_read(

@@ -1418,6 +1418,7 @@ async fn unread_is_per_user_and_only_patient_messages_count(db: &TestStore) {
             patient,
             "Question",
             vec![portal_note(a, practice_id, patient)],
+            vec![],
         )
         .await
         .unwrap();
@@ -1532,6 +1533,7 @@ async fn conversations_list_newest_activity_first_without_restricted_patients(db
             first,
             "older",
             vec![],
+            vec![],
         )
         .await
         .unwrap();
@@ -1540,6 +1542,7 @@ async fn conversations_list_newest_activity_first_without_restricted_patients(db
             &audit_at(t0() + Duration::minutes(2)),
             second,
             "newer",
+            vec![],
             vec![],
         )
         .await

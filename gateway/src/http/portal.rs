@@ -19,7 +19,10 @@ use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, ApiQuery};
 use super::patients::visible_patient;
 use crate::auth::token;
-use crate::services::conversations::{new_message_notifications, new_message_recipients};
+use crate::services::conversations::{
+    new_message_notifications, new_message_recipients, staff_texts,
+};
+use templates::TemplateName;
 
 #[derive(Serialize, ToSchema)]
 pub struct PortalEnrollment {
@@ -136,11 +139,23 @@ pub async fn post(
     let text = message_body("body", &body.body)?;
     let patient = &portal.patient;
     let recipients = new_message_recipients(&state, patient.practice_id, patient.id).await?;
-    let notes = new_message_notifications(&recipients, patient.practice_id, patient.id);
+    let notes = new_message_notifications(&recipients.push, patient.practice_id, patient.id);
+    let practice = state.store.get_practice(patient.practice_id).await?;
+    let templates = super::templates::practice_templates(&state, practice.id).await?;
+    let texts = staff_texts(
+        &recipients.text,
+        &practice,
+        &templates,
+        TemplateName::NewPatientMessage,
+    );
+    let texted = !texts.is_empty();
     let message = state
         .store
-        .post_portal_message(&portal.audit, patient.id, &text, notes)
+        .post_portal_message(&portal.audit, patient.id, &text, notes, texts)
         .await?;
     state.notify_feed();
+    if texted {
+        state.wake_dispatcher();
+    }
     Ok((StatusCode::CREATED, Json(message.into())))
 }

@@ -11,6 +11,7 @@ use store::{
     NewNotification, NewOutbound, NewStaffMessage, Patient, Practice, StaffMessageOutcome,
     StoreError, priority,
 };
+use templates::{Placeholder, TemplateName, TemplateSet, Vars};
 use uuid::Uuid;
 
 use crate::domain::notifications::{Kind as _, NotificationKind};
@@ -37,25 +38,81 @@ pub async fn interested_users(state: &AppState, patient_id: Uuid) -> Result<Vec<
     Ok(users)
 }
 
-/// Who gets an in-app notification of a new message from this patient now.
+/// Who hears of something, on which channel: the in-app feed (push) or a text to their mobile.
+#[derive(Debug, Clone, Default)]
+pub struct Audience {
+    pub push: Vec<Uuid>,
+    /// Users with "text" on and a mobile number on file, with that number.
+    pub text: Vec<(Uuid, String)>,
+}
+
+/// Splits `users` by their effective setting of `kind` for the practice.
+pub async fn audience(
+    state: &AppState,
+    practice_id: Uuid,
+    users: &[Uuid],
+    kind: NotificationKind,
+) -> Result<Audience, StoreError> {
+    let settings =
+        effective_settings_of_users(state.store.as_ref(), practice_id, kind, users).await?;
+    let mut audience = Audience::default();
+    for (user_id, setting) in settings.into_iter().filter(|(_, s)| s.enabled) {
+        if setting.push {
+            audience.push.push(user_id);
+        }
+        if setting.text {
+            let user = state.store.get_user(user_id).await?;
+            if let (None, Some(mobile)) = (user.locked_at, user.mobile_phone) {
+                audience.text.push((user_id, mobile));
+            }
+        }
+    }
+    Ok(audience)
+}
+
+/// Who hears of a new message from this patient now.
 pub async fn new_message_recipients(
     state: &AppState,
     practice_id: Uuid,
     patient_id: Uuid,
-) -> Result<Vec<Uuid>, StoreError> {
+) -> Result<Audience, StoreError> {
     let users = interested_users(state, patient_id).await?;
-    let settings = effective_settings_of_users(
-        state.store.as_ref(),
+    audience(
+        state,
         practice_id,
-        NotificationKind::NewPatientMessage,
         &users,
+        NotificationKind::NewPatientMessage,
     )
-    .await?;
-    Ok(settings
-        .into_iter()
-        .filter(|(_, s)| s.enabled && s.push)
-        .map(|(user, _)| user)
-        .collect())
+    .await
+}
+
+/// Texts telling staff there is something to look at: the practice's template, never the
+/// patient's words or clinical detail.
+pub fn staff_texts(
+    to: &[(Uuid, String)],
+    practice: &Practice,
+    templates: &TemplateSet,
+    name: TemplateName,
+) -> Vec<NewOutbound> {
+    let vars = Vars::new()
+        .with(Placeholder::PracticeName, practice.name.clone())
+        .with(Placeholder::PracticePhone, practice.sms_number.clone());
+    let body = templates
+        .render(name, &vars)
+        .or_else(|_| TemplateSet::defaults().render(name, &vars))
+        .unwrap_or_else(|_| name.default_text().to_string());
+    to.iter()
+        .map(|(_, mobile)| NewOutbound {
+            practice_id: Some(practice.id),
+            patient_id: None,
+            from_number: practice.sms_number.clone(),
+            to_number: mobile.clone(),
+            body: body.clone(),
+            priority: priority::NOTIFY,
+            record_message: false,
+            author_user_id: None,
+        })
+        .collect()
 }
 
 /// Recipients for each patient of the practice on this number (an inbound text is routed to one
@@ -64,7 +121,7 @@ pub async fn recipients_by_patient(
     state: &AppState,
     practice_id: Uuid,
     number: &str,
-) -> Result<HashMap<Uuid, Vec<Uuid>>, StoreError> {
+) -> Result<HashMap<Uuid, Audience>, StoreError> {
     let mut map = HashMap::new();
     for patient_id in state
         .store

@@ -151,7 +151,7 @@ pub fn inbound_decider(
     now: DateTime<Utc>,
     templates: TemplateSet,
     recipients: Vec<Uuid>,
-    message_recipients: HashMap<Uuid, Vec<Uuid>>,
+    message_recipients: HashMap<Uuid, conversations::Audience>,
 ) -> InboundDecider {
     Box::new(move |ctx: &InboundContext| {
         let (Some(practice), Some(patient)) = (&ctx.practice, &ctx.patient) else {
@@ -171,7 +171,7 @@ pub fn inbound_decider(
                 }
             };
         let to_number = patient.mobile_phone.clone().unwrap_or_default();
-        let replies = decision
+        let mut replies: Vec<NewOutbound> = decision
             .replies
             .iter()
             .map(|reply| {
@@ -193,12 +193,18 @@ pub fn inbound_decider(
             ));
         }
         if decision.inbound.is_conversation_message()
-            && let Some(users) = message_recipients.get(&patient.id)
+            && let Some(audience) = message_recipients.get(&patient.id)
         {
             notes.extend(conversations::new_message_notifications(
-                users,
+                &audience.push,
                 practice.id,
                 patient.id,
+            ));
+            replies.extend(conversations::staff_texts(
+                &audience.text,
+                practice,
+                &templates,
+                TemplateName::NewPatientMessage,
             ));
         }
         let flag = decision

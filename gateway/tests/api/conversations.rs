@@ -22,6 +22,7 @@ both_backends!(
     an_unread_patient_message_reminds_once_after_24_hours_only_those_who_want_it,
     the_notification_stream_delivers_a_new_patient_message_at_once,
     locking_a_care_team_member_hands_their_place_and_enrolments_to_the_successor,
+    a_user_with_text_on_gets_a_text_without_the_patients_words,
 );
 
 async fn enable_texting(c: &Clinic) {
@@ -927,4 +928,72 @@ async fn locking_a_care_team_member_hands_their_place_and_enrolments_to_the_succ
         .find(|m| m["user_id"] == json!(successor_id))
         .expect("the successor took the place");
     assert_eq!(successor["programs"], json!(["rpm"]));
+}
+
+async fn a_user_with_text_on_gets_a_text_without_the_patients_words(backend: Backend) {
+    let c = clinic(backend).await;
+    let (other_id, other) = colleague(&c, "nurse7").await;
+    let (status, _) = c
+        .app
+        .call(
+            Method::PATCH,
+            &format!("/v1/users/{other_id}"),
+            Some(&other),
+            Some(json!({"mobile_phone": "+14155550177"})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    c.app
+        .call(
+            Method::POST,
+            &format!("/v1/patients/{}/care-team", c.patient),
+            Some(&c.staff),
+            Some(json!({"user_id": other_id})),
+        )
+        .await;
+    let (_, me) = c.app.call(Method::GET, "/v1/me", Some(&other), None).await;
+    let practice = me["practice_ids"][0].as_str().unwrap();
+    let (status, body) = c
+        .app
+        .call(
+            Method::PUT,
+            &format!("/v1/users/{other_id}/notification-settings?practice_id={practice}"),
+            Some(&other),
+            Some(json!({"settings": [{"kind": "new_patient_message", "enabled": true, "push": false, "email": false, "text": true}]})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let portal = enroll_portal(&c).await;
+    c.app
+        .call(
+            Method::POST,
+            "/v1/portal/messages",
+            Some(&portal),
+            Some(json!({"body": "my chest hurts"})),
+        )
+        .await;
+    let text = crate::helpers::eventually(10, "the staff text at the carrier", || async {
+        c.fake
+            .received()
+            .into_iter()
+            .find(|r| r.to == "+14155550177")
+    })
+    .await;
+    assert!(text.body.contains("Main Street Clinic"), "{}", text.body);
+    assert!(
+        !text.body.contains("chest"),
+        "no patient words or clinical detail in staff texts"
+    );
+    let (_, notes) = c
+        .app
+        .call(Method::GET, "/v1/notifications", Some(&other), None)
+        .await;
+    assert!(
+        notes["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|n| n["kind"] != "new_patient_message"),
+        "push was off"
+    );
 }

@@ -414,6 +414,7 @@ impl Conversations for PostgresStore {
         patient_id: Uuid,
         body: &str,
         notifications: Vec<NewNotification>,
+        texts: Vec<NewOutbound>,
     ) -> StoreResult<Message> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(map_err)?;
@@ -435,6 +436,9 @@ impl Conversations for PostgresStore {
         .await
         .map_err(map_err)?;
         insert_notifications(&tx, audit.at, &notifications).await?;
+        for text in &texts {
+            insert_outbox(&tx, text, audit.at).await?;
+        }
         audit_patient(
             &tx,
             audit,

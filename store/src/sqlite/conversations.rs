@@ -389,6 +389,7 @@ impl Conversations for SqliteStore {
         patient_id: Uuid,
         body: &str,
         notifications: Vec<NewNotification>,
+        texts: Vec<NewOutbound>,
     ) -> StoreResult<Message> {
         let audit = audit.clone();
         let body = body.to_string();
@@ -404,6 +405,9 @@ impl Conversations for SqliteStore {
             )
             .map_err(map_err)?;
             insert_notifications(tx, audit.at, &notifications)?;
+            for text in &texts {
+                insert_outbox(tx, text, audit.at)?;
+            }
             audit_patient(tx, &audit, patient_id, "message.portal_inbound", id.to_string())?;
             load_message(tx, id)
         })
