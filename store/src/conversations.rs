@@ -109,6 +109,13 @@ pub trait Conversations: Send + Sync {
         limit: u32,
         offset: u32,
     ) -> StoreResult<Vec<ConversationItem>>;
+    /// Conversation lines (activity and this user's unread mark) for the given patients, newest
+    /// activity first; for searching beyond the user's own list.
+    async fn conversations_of(
+        &self,
+        user_id: Uuid,
+        patient_ids: Vec<Uuid>,
+    ) -> StoreResult<Vec<ConversationItem>>;
     /// The patient's messages newest first, before the message `before` (audited read).
     async fn list_messages(
         &self,

@@ -83,6 +83,9 @@ pub struct ConversationList {
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ConversationQuery {
+    /// Find other patients the caller may see by the start of their name (not only the caller's
+    /// own list).
+    pub q: Option<String>,
     pub cursor: Option<String>,
     pub limit: Option<u32>,
 }
@@ -147,6 +150,11 @@ pub async fn list_conversations(
     ApiQuery(query): ApiQuery<ConversationQuery>,
 ) -> Result<Json<ConversationList>, ApiError> {
     let limit = limit(query.limit, 50)?;
+    if let Some(q) = query.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
+        return search_conversations(&state, &caller, q, limit)
+            .await
+            .map(Json);
+    }
     let offset = match query.cursor.as_deref().filter(|c| !c.is_empty()) {
         Some(c) => c
             .parse::<u32>()
@@ -181,6 +189,56 @@ pub async fn list_conversations(
             .collect(),
         next_cursor: more.then(|| (offset + limit).to_string()),
     }))
+}
+
+/// Conversations of patients found by name among those the caller may see (the search is
+/// audited as a read of each patient found).
+async fn search_conversations(
+    state: &AppState,
+    caller: &CurrentUser,
+    q: &str,
+    limit: u32,
+) -> Result<ConversationList, ApiError> {
+    if q.chars().count() > 100 {
+        return Err(ApiError::invalid("q", "must be at most 100 characters"));
+    }
+    let practice_ids = match caller.user.role {
+        store::Role::Staff => caller.user.practice_ids.clone(),
+        store::Role::CustomerAdmin => {
+            let customer_id = caller
+                .user
+                .customer_id
+                .ok_or(ApiError::NotFound("customer"))?;
+            super::patients::all_practice_ids(state, customer_id).await?
+        }
+        store::Role::SuperAdmin => {
+            return Err(ApiError::invalid(
+                "q",
+                "super admins search patients with GET /v1/patients",
+            ));
+        }
+    };
+    let search = store::PatientSearch {
+        practice_ids,
+        query: q.to_string(),
+        restricted_programs: caller.user.restricted_programs.clone(),
+        page: store::Page::first(limit),
+    };
+    let found = state.store.search_patients(&caller.audit(), search).await?;
+    let ids = found.items.iter().map(|p| p.id).collect();
+    let items = state.store.conversations_of(caller.id(), ids).await?;
+    Ok(ConversationList {
+        items: items
+            .into_iter()
+            .map(|i| ConversationView {
+                patient_id: i.patient_id,
+                patient_name: i.patient_name,
+                last_message_at: i.last_message_at,
+                unread: i.unread,
+            })
+            .collect(),
+        next_cursor: None,
+    })
 }
 
 /// The patient's conversation, newest first.

@@ -294,7 +294,10 @@ pub async fn search_patients(
     }))
 }
 
-async fn all_practice_ids(state: &AppState, customer_id: Uuid) -> Result<Vec<Uuid>, ApiError> {
+pub(crate) async fn all_practice_ids(
+    state: &AppState,
+    customer_id: Uuid,
+) -> Result<Vec<Uuid>, ApiError> {
     let mut ids = Vec::new();
     let mut page = store::Page::first(store::Page::MAX_LIMIT);
     loop {

@@ -589,4 +589,37 @@ impl Conversations for PostgresStore {
         tx.commit().await.map_err(map_err)?;
         Ok(reminded)
     }
+
+    async fn conversations_of(
+        &self,
+        user_id: Uuid,
+        patient_ids: Vec<Uuid>,
+    ) -> StoreResult<Vec<ConversationItem>> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT p.id, p.practice_id, p.first_name || ' ' || p.last_name,
+                        (SELECT m.created_at FROM messages m WHERE m.patient_id = p.id ORDER BY m.id DESC LIMIT 1) AS last_at,
+                        EXISTS (SELECT 1 FROM messages m
+                                WHERE m.patient_id = p.id AND m.direction = 'inbound' AND m.body IS NOT NULL
+                                  AND m.id > COALESCE((SELECT r.read_through FROM conversation_reads r
+                                                       WHERE r.user_id = $1 AND r.patient_id = p.id),
+                                                      '00000000-0000-0000-0000-000000000000'::uuid))
+                 FROM patients p WHERE p.id = ANY($2)
+                 ORDER BY last_at DESC NULLS LAST, p.id DESC",
+                &[&user_id, &patient_ids],
+            )
+            .await
+            .map_err(map_err)?;
+        Ok(rows
+            .iter()
+            .map(|r| ConversationItem {
+                patient_id: r.get(0),
+                practice_id: r.get(1),
+                patient_name: r.get(2),
+                last_message_at: r.get(3),
+                unread: r.get(4),
+            })
+            .collect())
+    }
 }

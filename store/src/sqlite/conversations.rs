@@ -554,4 +554,42 @@ impl Conversations for SqliteStore {
         })
         .await
     }
+
+    async fn conversations_of(
+        &self,
+        user_id: Uuid,
+        patient_ids: Vec<Uuid>,
+    ) -> StoreResult<Vec<ConversationItem>> {
+        self.call(move |conn| {
+            let mut items = Vec::with_capacity(patient_ids.len());
+            for patient_id in patient_ids {
+                let item = conn
+                    .query_row(
+                        "SELECT p.id, p.practice_id, p.first_name || ' ' || p.last_name,
+                                (SELECT m.created_at FROM messages m WHERE m.patient_id = p.id ORDER BY m.id DESC LIMIT 1),
+                                EXISTS (SELECT 1 FROM messages m
+                                        WHERE m.patient_id = p.id AND m.direction = 'inbound' AND m.body IS NOT NULL
+                                          AND m.id > COALESCE((SELECT r.read_through FROM conversation_reads r
+                                                               WHERE r.user_id = ?1 AND r.patient_id = p.id), zeroblob(16)))
+                         FROM patients p WHERE p.id = ?2",
+                        params![user_id, patient_id],
+                        |r| Ok((r.get::<_, Uuid>(0)?, r.get::<_, Uuid>(1)?, r.get::<_, String>(2)?, r.get::<_, Option<i64>>(3)?, r.get::<_, bool>(4)?)),
+                    )
+                    .optional()
+                    .map_err(map_err)?;
+                if let Some((patient_id, practice_id, patient_name, last, unread)) = item {
+                    items.push(ConversationItem {
+                        patient_id,
+                        practice_id,
+                        patient_name,
+                        last_message_at: last.map(from_micros).transpose()?,
+                        unread,
+                    });
+                }
+            }
+            items.sort_by(|a, b| b.last_message_at.cmp(&a.last_message_at).then(b.patient_id.cmp(&a.patient_id)));
+            Ok(items)
+        })
+        .await
+    }
 }
