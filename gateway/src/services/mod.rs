@@ -7,6 +7,7 @@
 pub mod delivery;
 pub mod inbound;
 pub mod notification_settings;
+pub mod readings;
 pub mod texting;
 
 use store::{Audit, NewOutbound, Outbound, StoreResult};
