@@ -10,5 +10,6 @@ mod fake_twilio;
 mod notification_settings;
 mod ops;
 mod patients;
+mod readings;
 mod texting;
 mod webhooks;
