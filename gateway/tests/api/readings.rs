@@ -8,7 +8,7 @@ use gateway::clock::Clock;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::accounts::{World, world};
+use crate::accounts::{PASSWORD, World, world};
 use crate::both_backends;
 use crate::helpers::{Backend, TestApp, spawn_app};
 
@@ -181,41 +181,19 @@ async fn a_change_by_the_set_amount_within_the_window_is_critical(backend: Backe
                "change": {"amount": 5, "unit": "percent", "within_hours": 24}}),
     )
     .await;
+    // Sessions end after their idle timeout, so the clock stays put and readings are dated.
     let t = now(&app);
-    let (status, first) = post_reading(
-        &app,
-        &w.staff_a,
-        &p,
-        "body_weight",
-        json!(200.0),
-        t - Duration::hours(30),
-    )
-    .await;
+    let at = |hours_ago: i64| t - Duration::hours(hours_ago);
+    let (status, first) =
+        post_reading(&app, &w.staff_a, &p, "body_weight", json!(200.0), at(30)).await;
     assert_eq!((status, first["status"].clone()), (201, json!("normal")));
-    // 30 hours later: the earlier reading is outside the 24-hour window.
-    let (_, outside) = post_reading(&app, &w.staff_a, &p, "body_weight", json!(212.0), t).await;
+    // 27 hours later: the earlier reading is outside the 24-hour window.
+    let (_, outside) = post_reading(&app, &w.staff_a, &p, "body_weight", json!(212.0), at(3)).await;
     assert_eq!(outside["status"], "normal", "{outside}");
-    app.clock.advance(Duration::hours(2));
     // 4.7% above 212 within the window: still normal; then exactly 5%: critical.
-    let (_, small) = post_reading(
-        &app,
-        &w.staff_a,
-        &p,
-        "body_weight",
-        json!(222.0),
-        t + Duration::hours(1),
-    )
-    .await;
+    let (_, small) = post_reading(&app, &w.staff_a, &p, "body_weight", json!(222.0), at(2)).await;
     assert_eq!(small["status"], "normal", "{small}");
-    let (_, big) = post_reading(
-        &app,
-        &w.staff_a,
-        &p,
-        "body_weight",
-        json!(222.6),
-        t + Duration::hours(2),
-    )
-    .await;
+    let (_, big) = post_reading(&app, &w.staff_a, &p, "body_weight", json!(222.6), at(1)).await;
     assert_eq!(big["status"], "critical", "{big}");
     assert_eq!(big["reasons"][0]["code"], "rapid_change");
     assert_eq!(big["reasons"][0]["from_value"], 212.0);
@@ -657,9 +635,9 @@ async fn who_is_on_call_now_follows_overnight_windows_and_the_dst_night(backend:
     ];
     for (instant, local, expected) in cases {
         app.clock.set(instant);
-        let (status, body) = app
-            .call(Method::GET, &now_path, Some(&w.staff_a), None)
-            .await;
+        // Moving the clock ends idle sessions: log in again at each instant.
+        let token = app.login("staff-a", PASSWORD).await;
+        let (status, body) = app.call(Method::GET, &now_path, Some(&token), None).await;
         assert_eq!(status, 200, "{body}");
         assert_eq!(body["local_time"], local, "{instant}: {body}");
         assert_eq!(body["user_ids"], json!(expected), "{instant}: {body}");
@@ -667,9 +645,8 @@ async fn who_is_on_call_now_follows_overnight_windows_and_the_dst_night(backend:
     }
     // The answer also says when the set next changes.
     app.clock.set(at(2026, 11, 1, 5, 30));
-    let (_, body) = app
-        .call(Method::GET, &now_path, Some(&w.staff_a), None)
-        .await;
+    let token = app.login("staff-a", PASSWORD).await;
+    let (_, body) = app.call(Method::GET, &now_path, Some(&token), None).await;
     assert!(body["next_change_at"].is_string(), "{body}");
 }
 

@@ -384,14 +384,14 @@ pub async fn defaults_saved_for_all_patients_replace_every_patients_own_settings
             &audit,
             practice_id,
             "spo2",
-            bounds(85.0, 101.0),
+            bounds(85.0, 121.0),
             ApplyReadingDefaultsTo::AllPatients,
         )
         .await
         .unwrap();
     assert_eq!(
         source(&store.patient_reading_alert(own, "spo2").await.unwrap()),
-        (ReadingAlertSource::Practice, Some(101.0))
+        (ReadingAlertSource::Practice, Some(121.0))
     );
     assert_eq!(
         source(
