@@ -8,6 +8,7 @@
 //! gateway's domain) nor log row contents (they hold patient data).
 
 mod accounts;
+mod api_tokens;
 mod audit;
 mod conversations;
 mod disclaimers;
@@ -17,8 +18,10 @@ mod messaging;
 pub mod migrations;
 mod model;
 mod notification_settings;
+mod oncall;
 mod patients;
 mod postgres;
+mod readings;
 mod sqlite;
 mod tenancy;
 #[cfg(feature = "testing")]
@@ -31,6 +34,7 @@ use async_trait::async_trait;
 use uuid::Uuid;
 
 pub use accounts::Accounts;
+pub use api_tokens::{ApiToken, ApiTokens, NewApiToken};
 pub use audit::AuditLog;
 pub use conversations::{
     CareTeamMember, ConversationItem, Conversations, NewStaffMessage, StaffMessageOutcome,
@@ -44,8 +48,14 @@ pub use notification_settings::{
     ApplyDefaultsTo, NotificationSettingRow, NotificationSettings, PatientNotificationSettingRow,
     StoredUserSetting, UserNotificationLayers,
 };
+pub use oncall::{OnCall, OnCallWindowRow};
 pub use patients::{Patients, Templates};
 pub use postgres::PostgresStore;
+pub use readings::{
+    ApplyReadingDefaultsTo, DecideReading, EffectiveReadingAlert, NewReading, ReadingAlertRow,
+    ReadingAlertSource, ReadingChangeRow, ReadingContext, ReadingDecision, ReadingFrequency,
+    ReadingSettings, ReadingSource, Readings, RecordedReading, StoredReading, VitalFrequency,
+};
 pub use sqlite::SqliteStore;
 pub use tenancy::Tenancy;
 pub use texting::{TEXTING_CHANGED, Texting, TextingChange, TextingChanged};
@@ -66,6 +76,10 @@ pub trait Store:
     + Messaging
     + Texting
     + Conversations
+    + Readings
+    + ReadingSettings
+    + OnCall
+    + ApiTokens
     + Send
     + Sync
     + 'static

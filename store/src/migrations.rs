@@ -35,6 +35,7 @@ pub static MIGRATIONS: &[Migration] = &[
     migration!(5, "0005_patients_templates"),
     migration!(6, "0006_notifications"),
     migration!(7, "0007_message_flags"),
+    migration!(8, "0008_readings"),
     migration!(10, "0010_conversations"),
     migration!(11, "0011_unread_reminders"),
 ];

@@ -16,6 +16,10 @@ use uuid::Uuid;
 mod messaging;
 use messaging::*;
 
+#[path = "conformance/readings.rs"]
+mod readings;
+use readings::*;
+
 /// Generates one `#[tokio::test]` per backend for each listed scenario.
 macro_rules! conformance {
     ($($name:ident),* $(,)?) => {
@@ -95,6 +99,16 @@ conformance!(
     a_status_never_moves_backwards_and_undelivered_fails_the_row,
     error_21610_opts_the_patient_out_from_a_callback_and_from_a_send_answer,
     outbox_stats_count_what_waits_and_its_oldest_age,
+    // Readings, reading settings, on-call, API tokens (conformance/readings.rs).
+    a_reading_is_written_with_the_callers_decision_and_audited,
+    the_decision_sees_earlier_readings_of_the_vital_inside_the_change_window,
+    readings_are_listed_newest_taken_first_by_vital_and_page_by_cursor,
+    defaults_saved_for_new_patients_leave_existing_patients_effective_settings,
+    defaults_saved_for_all_patients_replace_every_patients_own_settings,
+    reading_frequency_is_off_until_saved_and_a_save_replaces_it,
+    on_call_windows_are_replaced_whole_and_only_users_of_the_customer_may_be_on_call,
+    api_tokens_authenticate_by_hash_until_revoked,
+    reading_settings_of_a_missing_patient_or_practice_are_not_found,
 );
 
 fn t0() -> DateTime<Utc> {

@@ -164,6 +164,12 @@ fn conflict_for(constraint: &str) -> ApiError {
             "mobile_phone_in_use",
             "another patient of this practice is texting from this mobile_phone (pending or enabled)",
         ),
+        "on_call_windows_user_of_customer" => {
+            return ApiError::invalid(
+                "user_id",
+                "every on-call user must be an unlocked user of the practice's customer",
+            );
+        }
         "users_of_customer" => {
             return ApiError::invalid("user_ids", "every user must be a user of this customer");
         }

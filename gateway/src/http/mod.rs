@@ -4,8 +4,10 @@
 //! its routes and registers them with the OpenAPI router, so `/openapi.json` lists exactly the
 //! routes that exist.
 
+pub mod api_tokens;
 pub mod audit;
 pub mod auth;
+pub mod caller;
 pub mod conversations;
 pub mod customers;
 pub mod dev;
@@ -15,11 +17,14 @@ pub mod extract;
 pub mod middleware;
 pub mod notification_settings;
 pub mod notifications;
+pub mod oncall;
 pub mod ops;
 pub mod patients;
 pub mod portal;
 pub mod practice_groups;
 pub mod practices;
+pub mod reading_alerts;
+pub mod readings;
 pub mod sessions;
 pub mod templates;
 pub mod texting;
@@ -188,6 +193,24 @@ pub fn router(state: AppState) -> Router {
             disclaimers::get_disclaimers,
             disclaimers::put_disclaimers
         ))
+        .routes(routes!(
+            reading_alerts::get_practice_alerts,
+            reading_alerts::put_practice_alerts
+        ))
+        .routes(routes!(
+            reading_alerts::get_patient_alerts,
+            reading_alerts::put_patient_alerts
+        ))
+        .routes(routes!(
+            reading_alerts::get_frequency,
+            reading_alerts::put_frequency
+        ))
+        .routes(routes!(oncall::get_on_call, oncall::put_on_call))
+        .routes(routes!(oncall::on_call_now))
+        .routes(routes!(api_tokens::create_api_token))
+        .routes(routes!(api_tokens::revoke_api_token))
+        .routes(routes!(readings::post_reading))
+        .routes(routes!(readings::list_readings))
         .routes(routes!(webhooks::inbound_sms))
         .routes(routes!(webhooks::status_callback));
     // The dev transport's view of the outbox exists only when there is no real carrier.

@@ -8,6 +8,7 @@ pub mod conversations;
 pub mod delivery;
 pub mod inbound;
 pub mod notification_settings;
+pub mod readings;
 pub mod texting;
 
 use store::{Audit, NewOutbound, Outbound, StoreResult};

@@ -11,5 +11,6 @@ mod fake_twilio;
 mod notification_settings;
 mod ops;
 mod patients;
+mod readings;
 mod texting;
 mod webhooks;

@@ -5,13 +5,16 @@
 //! concurrent start-ups serialise. Driver errors become [`StoreError`]s in [`map_err`].
 
 mod accounts;
+mod api_tokens;
 mod audit;
 mod conversations;
 mod disclaimers;
 mod feed;
 pub(crate) mod messaging;
 mod notification_settings;
+mod oncall;
 mod patients;
+mod readings;
 mod rows;
 mod tenancy;
 mod texting;

@@ -7,13 +7,16 @@
 //! Not for several gateways at once: those need PostgreSQL.
 
 mod accounts;
+mod api_tokens;
 mod audit;
 mod conversations;
 mod disclaimers;
 mod feed;
 pub(crate) mod messaging;
 mod notification_settings;
+mod oncall;
 mod patients;
+mod readings;
 mod rows;
 mod tenancy;
 mod texting;

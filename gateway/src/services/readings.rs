@@ -1,0 +1,150 @@
+//! Readings as use cases: record one (classified against the patient's effective settings and
+//! earlier readings, in the store's transaction) and convert alert settings between the domain
+//! and the store.
+//!
+//! Authorization is the caller's job (the HTTP layer). The classification itself is
+//! [`crate::domain::readings::classify`]; this module only feeds it what the store read inside
+//! the recording transaction, so two readings of one patient never classify against a stale
+//! history. A patient with no alert settings for the vital (neither their own nor a practice
+//! default) gets `normal` with no reasons: there is nothing to compare the value with. Never logs
+//! values (they are clinical data).
+
+use serde_json::{Value, json};
+use store::{
+    Audit, NewReading, ReadingAlertRow, ReadingChangeRow, ReadingContext, ReadingDecision,
+    ReadingSource, Store, StoreError, StoreResult, StoredReading,
+};
+use uuid::Uuid;
+
+use crate::domain::readings::{
+    AlertSettings, ChangeRule, ChangeUnit, Classification, Level, Ranges, Reason, Vital, classify,
+};
+
+/// A reading as the API receives it, already validated (finite value, known vital).
+#[derive(Debug, Clone, Copy)]
+pub struct IncomingReading {
+    pub patient_id: Uuid,
+    pub vital: Vital,
+    pub value: f64,
+    pub taken_at: chrono::DateTime<chrono::Utc>,
+    pub source: ReadingSource,
+}
+
+/// The store's row of a vital's alert settings.
+pub fn to_row(settings: &AlertSettings) -> ReadingAlertRow {
+    ReadingAlertRow {
+        critical_low: settings.ranges.critical_low,
+        normal_low: settings.ranges.normal_low,
+        normal_high: settings.ranges.normal_high,
+        critical_high: settings.ranges.critical_high,
+        change: settings.change.map(|c| ReadingChangeRow {
+            amount: c.amount,
+            unit: match c.unit {
+                ChangeUnit::Percent => "percent",
+                ChangeUnit::Units => "units",
+            },
+            within_hours: i32::try_from(c.within_hours).unwrap_or(i32::MAX),
+        }),
+    }
+}
+
+/// The domain's settings from a stored row.
+pub fn from_row(row: &ReadingAlertRow) -> StoreResult<AlertSettings> {
+    let change = match row.change {
+        None => None,
+        Some(c) => Some(ChangeRule {
+            amount: c.amount,
+            unit: if c.unit == "percent" {
+                ChangeUnit::Percent
+            } else {
+                ChangeUnit::Units
+            },
+            within_hours: u32::try_from(c.within_hours).map_err(|_| {
+                StoreError::Unexpected(format!("stored change window {}", c.within_hours))
+            })?,
+        }),
+    };
+    Ok(AlertSettings {
+        ranges: Ranges {
+            critical_low: row.critical_low,
+            normal_low: row.normal_low,
+            normal_high: row.normal_high,
+            critical_high: row.critical_high,
+        },
+        change,
+    })
+}
+
+/// A reason as stored and answered: the domain's tagged form plus a `message` for people.
+pub fn reason_json(reason: &Reason) -> Value {
+    let mut value = serde_json::to_value(reason).unwrap_or_else(|_| json!({}));
+    if let Value::Object(map) = &mut value {
+        map.insert("code".into(), Value::String(reason.code().into()));
+        map.insert("message".into(), Value::String(reason.human()));
+    }
+    value
+}
+
+/// What the domain makes of a new reading in `context`.
+pub fn decide(
+    value: f64,
+    taken_at: chrono::DateTime<chrono::Utc>,
+    context: &ReadingContext,
+) -> Classification {
+    match context.settings.settings.as_ref().map(from_row) {
+        Some(Ok(settings)) => classify(value, &settings, &context.earlier, taken_at),
+        // Unreadable stored settings cannot happen past the schema's checks; should they, the
+        // reading is treated as critical so that it is looked at, never waved through.
+        Some(Err(_)) => Classification {
+            level: Level::Critical,
+            reasons: Vec::new(),
+        },
+        None => Classification {
+            level: Level::Normal,
+            reasons: Vec::new(),
+        },
+    }
+}
+
+/// Records a reading with its classification, in one store transaction, and counts it in
+/// `gateway_readings_total{status}`. `NotFound` when the patient does not exist.
+pub async fn record(
+    store: &dyn Store,
+    audit: &Audit,
+    incoming: IncomingReading,
+) -> StoreResult<StoredReading> {
+    let IncomingReading {
+        patient_id,
+        vital,
+        value,
+        taken_at,
+        source,
+    } = incoming;
+    let new = NewReading {
+        patient_id,
+        vital: vital.as_str().to_string(),
+        value,
+        taken_at,
+        source,
+    };
+    let recorded = store
+        .record_reading(
+            audit,
+            new,
+            Box::new(move |context: &ReadingContext| {
+                let classification = decide(value, taken_at, context);
+                ReadingDecision {
+                    level: classification.level.as_str(),
+                    reasons: Value::Array(classification.reasons.iter().map(reason_json).collect()),
+                }
+            }),
+        )
+        .await?;
+    let level = match recorded.reading.level.as_str() {
+        "critical" => "critical",
+        "caution" => "caution",
+        _ => "normal",
+    };
+    metrics::counter!("gateway_readings_total", "status" => level).increment(1);
+    Ok(recorded.reading)
+}

@@ -1,0 +1,313 @@
+//! Vital-sign readings and the settings that classify them: the practice's default alert
+//! settings per vital, a patient's own, the practice's reading frequency rules.
+//!
+//! The store keeps vitals, levels and change units as the API's snake_case strings and a
+//! reading's reasons as the JSON the API answered; which vitals exist, how a reading is
+//! classified and what the rules mean are the gateway's domain (`domain::readings`). The store
+//! must never classify a reading itself: [`Readings::record_reading`] hands the stored context to
+//! the caller's decision and writes what it answers, all in one transaction.
+//!
+//! Effective alert settings of a patient for one vital: the patient's own row, else the
+//! practice's default row, else none. A patient row may be an explicit "none" (`settings` is
+//! `None` with source [`ReadingAlertSource::Patient`]): "for new patients" saves write it for
+//! existing patients who had no settings, so their effective settings stay as they were.
+
+use async_trait::async_trait;
+use chrono::{DateTime, TimeDelta, Utc};
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::*;
+
+/// A change rule as stored: `amount` in `unit` (`percent` or `units`) within `within_hours`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ReadingChangeRow {
+    pub amount: f64,
+    /// `percent` or `units`.
+    pub unit: &'static str,
+    pub within_hours: i32,
+}
+
+/// A vital's alert settings as stored: the four bounds and an optional change rule.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ReadingAlertRow {
+    pub critical_low: f64,
+    pub normal_low: f64,
+    pub normal_high: f64,
+    pub critical_high: f64,
+    pub change: Option<ReadingChangeRow>,
+}
+
+/// Where a patient's effective settings of a vital come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadingAlertSource {
+    /// The patient's own row (which may be an explicit "none").
+    Patient,
+    /// The practice's default, the patient having no row.
+    Practice,
+    /// Neither exists.
+    None,
+}
+
+impl ReadingAlertSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReadingAlertSource::Patient => "patient",
+            ReadingAlertSource::Practice => "practice",
+            ReadingAlertSource::None => "none",
+        }
+    }
+}
+
+/// A patient's effective alert settings of one vital.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EffectiveReadingAlert {
+    pub source: ReadingAlertSource,
+    /// `None`: no alert settings; readings are then normal.
+    pub settings: Option<ReadingAlertRow>,
+}
+
+/// Whose settings a save of practice defaults changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApplyReadingDefaultsTo {
+    /// Patients created later. Existing patients without their own row of the vital get one
+    /// holding their previous effective settings (the previous default, or an explicit "none").
+    NewPatients,
+    /// Every patient of the practice: their own rows of the vital are removed.
+    AllPatients,
+}
+
+/// How often the practice expects readings of one vital: `readings` every `per_days` days.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VitalFrequency {
+    pub vital: String,
+    pub readings: i32,
+    pub per_days: i32,
+}
+
+/// The practice's reading frequency rules. Never saved: both rules off (0), no vital required.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ReadingFrequency {
+    /// Warn when a patient has sent no reading for this many days; 0 is off.
+    pub warn_after_days: i32,
+    /// Notify after this many consecutive out-of-range readings; 0 is off.
+    pub out_of_range_count: i32,
+    /// By vital name; vitals not listed have no required frequency.
+    pub vitals: Vec<VitalFrequency>,
+    /// When last saved; `None` when never.
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
+/// Who sent a reading.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadingSource {
+    User(Uuid),
+    ApiToken(Uuid),
+    /// The gateway itself (demo data).
+    System,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewReading {
+    pub patient_id: Uuid,
+    /// A vital's API name, e.g. `pulse`.
+    pub vital: String,
+    /// Finite (the schema refuses others).
+    pub value: f64,
+    pub taken_at: DateTime<Utc>,
+    pub source: ReadingSource,
+}
+
+/// What the caller's decision sees, read inside the recording transaction after the patient
+/// row is locked, so two readings of one patient are classified one after the other.
+#[derive(Debug, Clone)]
+pub struct ReadingContext {
+    pub practice_id: Uuid,
+    pub settings: EffectiveReadingAlert,
+    /// Earlier readings of the vital as `(taken_at, value)`, taken in the change rule's window
+    /// before the new reading (`taken_at - within_hours` to `taken_at`, both ends included);
+    /// empty without a change rule.
+    pub earlier: Vec<(DateTime<Utc>, f64)>,
+}
+
+/// What the caller decided about a new reading; written with it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReadingDecision {
+    /// `normal`, `caution` or `critical`.
+    pub level: &'static str,
+    /// The reasons as the API answers them (a JSON array).
+    pub reasons: Value,
+}
+
+/// The decision a caller passes to [`Readings::record_reading`].
+pub type DecideReading = Box<dyn FnOnce(&ReadingContext) -> ReadingDecision + Send>;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredReading {
+    pub id: Uuid,
+    pub patient_id: Uuid,
+    pub practice_id: Uuid,
+    pub vital: String,
+    pub value: f64,
+    pub taken_at: DateTime<Utc>,
+    pub received_at: DateTime<Utc>,
+    pub level: String,
+    pub reasons: Value,
+    pub source_user_id: Option<Uuid>,
+    pub source_api_token_id: Option<Uuid>,
+}
+
+/// A stored reading and the context it was classified in.
+#[derive(Debug, Clone)]
+pub struct RecordedReading {
+    pub reading: StoredReading,
+    pub context: ReadingContext,
+}
+
+#[async_trait]
+pub trait Readings: Send + Sync {
+    /// In one transaction: locks the patient row, reads the [`ReadingContext`] (effective
+    /// settings of the vital, earlier readings in the change window), asks `decide`, writes the
+    /// reading with its decision (received at `audit.at`) and the audit row (`reading.create`).
+    /// `NotFound` when the patient does not exist. Later work that must commit with the reading
+    /// (opening an alert) belongs in this transaction too.
+    async fn record_reading(
+        &self,
+        audit: &Audit,
+        new: NewReading,
+        decide: DecideReading,
+    ) -> StoreResult<RecordedReading>;
+
+    /// A patient's readings, newest `taken_at` first (ties newest id first), optionally of one
+    /// vital; `page.after` is the id of the last reading of the previous page. Audited as one
+    /// read of the patient's data (`patient.readings.read`).
+    async fn list_readings(
+        &self,
+        audit: &Audit,
+        patient_id: Uuid,
+        vital: Option<String>,
+        page: Page,
+    ) -> StoreResult<Paged<StoredReading>>;
+
+    /// Readings of one vital of a patient taken from `from` to `to` (both included) as
+    /// `(taken_at, value)`, oldest first: the earlier readings the change rule looks at.
+    async fn readings_between(
+        &self,
+        patient_id: Uuid,
+        vital: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> StoreResult<Vec<(DateTime<Utc>, f64)>>;
+}
+
+#[async_trait]
+pub trait ReadingSettings: Send + Sync {
+    /// The practice's default alert settings of a vital; `None` when never saved.
+    async fn practice_reading_alert(
+        &self,
+        practice_id: Uuid,
+        vital: &str,
+    ) -> StoreResult<Option<ReadingAlertRow>>;
+
+    /// Saves the practice's default of a vital and applies it per `apply_to`, with the audit
+    /// row, in one transaction serialised per practice. `NotFound` when the practice does not
+    /// exist.
+    async fn save_practice_reading_alert(
+        &self,
+        audit: &Audit,
+        practice_id: Uuid,
+        vital: &str,
+        settings: ReadingAlertRow,
+        apply_to: ApplyReadingDefaultsTo,
+    ) -> StoreResult<ReadingAlertRow>;
+
+    /// A patient's effective alert settings of a vital. `NotFound` when the patient does not
+    /// exist.
+    async fn patient_reading_alert(
+        &self,
+        patient_id: Uuid,
+        vital: &str,
+    ) -> StoreResult<EffectiveReadingAlert>;
+
+    /// Writes the patient's own settings of a vital with the audit row; answers the effective
+    /// settings after the write. `NotFound` when the patient does not exist.
+    async fn save_patient_reading_alert(
+        &self,
+        audit: &Audit,
+        patient_id: Uuid,
+        vital: &str,
+        settings: ReadingAlertRow,
+    ) -> StoreResult<EffectiveReadingAlert>;
+
+    /// The practice's reading frequency rules (the defaults when never saved).
+    async fn reading_frequency(&self, practice_id: Uuid) -> StoreResult<ReadingFrequency>;
+
+    /// Replaces the practice's reading frequency rules (vitals not listed lose theirs), with the
+    /// audit row. `NotFound` when the practice does not exist.
+    async fn save_reading_frequency(
+        &self,
+        audit: &Audit,
+        practice_id: Uuid,
+        frequency: ReadingFrequency,
+    ) -> StoreResult<ReadingFrequency>;
+}
+
+/// The start of the change rule's window before `taken_at`.
+pub(crate) fn window_start(taken_at: DateTime<Utc>, within_hours: i32) -> DateTime<Utc> {
+    taken_at
+        .checked_sub_signed(TimeDelta::hours(i64::from(within_hours)))
+        .unwrap_or(DateTime::<Utc>::MIN_UTC)
+}
+
+/// The stored change unit as the static string the row type holds.
+pub(crate) fn change_unit(unit: &str) -> StoreResult<&'static str> {
+    match unit {
+        "percent" => Ok("percent"),
+        "units" => Ok("units"),
+        other => Err(StoreError::Unexpected(format!(
+            "unknown change unit in the store: {other}"
+        ))),
+    }
+}
+
+/// Builds a row from nullable columns; `None` when the bounds are NULL ("no settings").
+pub(crate) fn alert_row(
+    bounds: [Option<f64>; 4],
+    amount: Option<f64>,
+    unit: Option<String>,
+    within_hours: Option<i32>,
+) -> StoreResult<Option<ReadingAlertRow>> {
+    let [
+        Some(critical_low),
+        Some(normal_low),
+        Some(normal_high),
+        Some(critical_high),
+    ] = bounds
+    else {
+        return Ok(None);
+    };
+    let change = match (amount, unit, within_hours) {
+        (Some(amount), Some(unit), Some(within_hours)) => Some(ReadingChangeRow {
+            amount,
+            unit: change_unit(&unit)?,
+            within_hours,
+        }),
+        _ => None,
+    };
+    Ok(Some(ReadingAlertRow {
+        critical_low,
+        normal_low,
+        normal_high,
+        critical_high,
+        change,
+    }))
+}
+
+/// Scopes are stored space-separated.
+pub(crate) fn join_scopes(scopes: &[String]) -> String {
+    scopes.join(" ")
+}
+
+pub(crate) fn split_scopes(stored: &str) -> Vec<String> {
+    stored.split_whitespace().map(str::to_string).collect()
+}

@@ -1,0 +1,650 @@
+//! Conformance scenarios of readings, reading settings, on-call schedules and API tokens.
+
+use std::sync::{Arc, Mutex};
+
+use chrono::{Duration, NaiveDate};
+use serde_json::json;
+use store::testing::TestStore;
+use store::{
+    ApplyReadingDefaultsTo, AuditFilter, EffectiveReadingAlert, NewApiToken, NewPatient,
+    NewReading, OnCallWindowRow, Page, ReadingAlertRow, ReadingAlertSource, ReadingChangeRow,
+    ReadingContext, ReadingDecision, ReadingFrequency, ReadingSource, Store, StoreError,
+    VitalFrequency,
+};
+use uuid::Uuid;
+
+use super::{audit_at, customer_and_practice, staff, t0};
+
+async fn patient(store: &Arc<dyn Store>, practice_id: Uuid, name: &str) -> Uuid {
+    store
+        .create_patient(
+            &audit_at(t0()),
+            NewPatient {
+                practice_id,
+                first_name: name.into(),
+                last_name: "Doe".into(),
+                dob: NaiveDate::from_ymd_opt(1960, 5, 6).unwrap(),
+                mobile_phone: None,
+                programs: vec![],
+            },
+        )
+        .await
+        .unwrap()
+        .id
+}
+
+fn bounds(critical_low: f64, critical_high: f64) -> ReadingAlertRow {
+    ReadingAlertRow {
+        critical_low,
+        normal_low: critical_low + 10.0,
+        normal_high: critical_high - 10.0,
+        critical_high,
+        change: None,
+    }
+}
+
+fn reading(patient_id: Uuid, vital: &str, value: f64, minutes: i64) -> NewReading {
+    NewReading {
+        patient_id,
+        vital: vital.into(),
+        value,
+        taken_at: t0() + Duration::minutes(minutes),
+        source: ReadingSource::System,
+    }
+}
+
+fn normal() -> store::DecideReading {
+    Box::new(|_: &ReadingContext| ReadingDecision {
+        level: "normal",
+        reasons: json!([]),
+    })
+}
+
+pub async fn a_reading_is_written_with_the_callers_decision_and_audited(db: &TestStore) {
+    let store = db.store().await;
+    let (customer_id, practice_id) = customer_and_practice(&store, "+15555550201").await;
+    let patient_id = patient(&store, practice_id, "Ann").await;
+    let seen: Arc<Mutex<Option<ReadingContext>>> = Arc::default();
+    let slot = seen.clone();
+    let recorded = store
+        .record_reading(
+            &audit_at(t0() + Duration::hours(1)),
+            reading(patient_id, "pulse", 181.5, 0),
+            Box::new(move |context: &ReadingContext| {
+                *slot.lock().unwrap() = Some(context.clone());
+                ReadingDecision {
+                    level: "critical",
+                    reasons: json!([{"code": "critical_high", "message": "above"}]),
+                }
+            }),
+        )
+        .await
+        .unwrap();
+    let context = seen.lock().unwrap().clone().unwrap();
+    assert_eq!(context.practice_id, practice_id);
+    assert_eq!(context.settings.source, ReadingAlertSource::None);
+    assert!(context.settings.settings.is_none());
+    assert!(context.earlier.is_empty());
+    let stored = recorded.reading;
+    assert_eq!(stored.practice_id, practice_id);
+    assert_eq!(stored.level, "critical");
+    assert_eq!(stored.value, 181.5);
+    assert_eq!(stored.taken_at, t0());
+    assert_eq!(stored.received_at, t0() + Duration::hours(1));
+    assert_eq!(stored.reasons[0]["code"], "critical_high");
+    assert_eq!(
+        (stored.source_user_id, stored.source_api_token_id),
+        (None, None)
+    );
+    let audit = store
+        .list_audit(AuditFilter {
+            customer_id: Some(customer_id),
+            patient_id: Some(patient_id),
+            limit: 50,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(
+        audit.iter().any(|a| a.action == "reading.create"
+            && a.target_id.as_deref() == Some(&stored.id.to_string()))
+    );
+    let missing = store
+        .record_reading(
+            &audit_at(t0()),
+            reading(Uuid::now_v7(), "pulse", 70.0, 0),
+            normal(),
+        )
+        .await;
+    assert!(matches!(missing, Err(StoreError::NotFound)));
+}
+
+pub async fn the_decision_sees_earlier_readings_of_the_vital_inside_the_change_window(
+    db: &TestStore,
+) {
+    let store = db.store().await;
+    let (_, practice_id) = customer_and_practice(&store, "+15555550202").await;
+    let patient_id = patient(&store, practice_id, "Ben").await;
+    let mut settings = bounds(40.0, 150.0);
+    settings.change = Some(ReadingChangeRow {
+        amount: 20.0,
+        unit: "percent",
+        within_hours: 24,
+    });
+    store
+        .save_patient_reading_alert(&audit_at(t0()), patient_id, "pulse", settings)
+        .await
+        .unwrap();
+    let audit = audit_at(t0());
+    // Outside the window, inside it, exactly on its start, another vital, and a late upload.
+    for (vital, value, minutes) in [
+        ("pulse", 60.0, -25 * 60),
+        ("pulse", 70.0, -10 * 60),
+        ("pulse", 65.0, -24 * 60),
+        ("spo2", 97.0, -60),
+        ("pulse", 99.0, 60),
+    ] {
+        store
+            .record_reading(&audit, reading(patient_id, vital, value, minutes), normal())
+            .await
+            .unwrap();
+    }
+    let seen: Arc<Mutex<Option<ReadingContext>>> = Arc::default();
+    let slot = seen.clone();
+    store
+        .record_reading(
+            &audit,
+            reading(patient_id, "pulse", 90.0, 0),
+            Box::new(move |context: &ReadingContext| {
+                *slot.lock().unwrap() = Some(context.clone());
+                ReadingDecision {
+                    level: "critical",
+                    reasons: json!([]),
+                }
+            }),
+        )
+        .await
+        .unwrap();
+    let context = seen.lock().unwrap().clone().unwrap();
+    assert_eq!(context.settings.source, ReadingAlertSource::Patient);
+    assert_eq!(context.settings.settings, Some(settings));
+    let values: Vec<f64> = context.earlier.iter().map(|(_, v)| *v).collect();
+    // Not the reading 25 hours before, nor the other vital, nor the one taken after it.
+    assert_eq!(values, vec![65.0, 70.0]);
+    let between = store
+        .readings_between(patient_id, "pulse", t0() - Duration::hours(24), t0())
+        .await
+        .unwrap();
+    assert_eq!(
+        between.iter().map(|(_, v)| *v).collect::<Vec<_>>(),
+        vec![65.0, 70.0, 90.0]
+    );
+}
+
+pub async fn readings_are_listed_newest_taken_first_by_vital_and_page_by_cursor(db: &TestStore) {
+    let store = db.store().await;
+    let (_, practice_id) = customer_and_practice(&store, "+15555550203").await;
+    let patient_id = patient(&store, practice_id, "Cat").await;
+    let other = patient(&store, practice_id, "Dan").await;
+    let audit = audit_at(t0());
+    for (vital, value, minutes) in [
+        ("pulse", 1.0, 0),
+        ("pulse", 3.0, 20),
+        ("spo2", 2.0, 10),
+        ("pulse", 4.0, 30),
+    ] {
+        store
+            .record_reading(&audit, reading(patient_id, vital, value, minutes), normal())
+            .await
+            .unwrap();
+    }
+    store
+        .record_reading(&audit, reading(other, "pulse", 9.0, 5), normal())
+        .await
+        .unwrap();
+    let first = store
+        .list_readings(&audit, patient_id, None, Page::first(2))
+        .await
+        .unwrap();
+    assert_eq!(
+        first.items.iter().map(|r| r.value).collect::<Vec<_>>(),
+        vec![4.0, 3.0]
+    );
+    let cursor = first.next_cursor.expect("a second page");
+    let second = store
+        .list_readings(
+            &audit,
+            patient_id,
+            None,
+            Page {
+                after: Some(cursor),
+                limit: 2,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        second.items.iter().map(|r| r.value).collect::<Vec<_>>(),
+        vec![2.0, 1.0]
+    );
+    assert!(second.next_cursor.is_none());
+    let spo2 = store
+        .list_readings(&audit, patient_id, Some("spo2".into()), Page::first(10))
+        .await
+        .unwrap();
+    assert_eq!(spo2.items.len(), 1);
+    let audit_rows = store
+        .list_audit(AuditFilter {
+            patient_id: Some(patient_id),
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(
+        audit_rows
+            .iter()
+            .any(|a| a.action == "patient.readings.read")
+    );
+    assert!(matches!(
+        store
+            .list_readings(&audit, Uuid::now_v7(), None, Page::first(10))
+            .await,
+        Err(StoreError::NotFound)
+    ));
+}
+
+fn source(effective: &EffectiveReadingAlert) -> (ReadingAlertSource, Option<f64>) {
+    (
+        effective.source,
+        effective.settings.map(|s| s.critical_high),
+    )
+}
+
+pub async fn defaults_saved_for_new_patients_leave_existing_patients_effective_settings(
+    db: &TestStore,
+) {
+    let store = db.store().await;
+    let (customer_id, practice_id) = customer_and_practice(&store, "+15555550204").await;
+    let before_any = patient(&store, practice_id, "Eve").await;
+    let audit = audit_at(t0());
+    assert_eq!(
+        store
+            .practice_reading_alert(practice_id, "pulse")
+            .await
+            .unwrap(),
+        None
+    );
+    store
+        .save_practice_reading_alert(
+            &audit,
+            practice_id,
+            "pulse",
+            bounds(40.0, 150.0),
+            ApplyReadingDefaultsTo::NewPatients,
+        )
+        .await
+        .unwrap();
+    // Eve had no settings and keeps having none.
+    let eve = store
+        .patient_reading_alert(before_any, "pulse")
+        .await
+        .unwrap();
+    assert_eq!(
+        (eve.source, eve.settings),
+        (ReadingAlertSource::Patient, None)
+    );
+    let after_first = patient(&store, practice_id, "Fay").await;
+    assert_eq!(
+        source(
+            &store
+                .patient_reading_alert(after_first, "pulse")
+                .await
+                .unwrap()
+        ),
+        (ReadingAlertSource::Practice, Some(150.0))
+    );
+    let mut second = bounds(30.0, 160.0);
+    second.change = Some(ReadingChangeRow {
+        amount: 15.0,
+        unit: "units",
+        within_hours: 12,
+    });
+    let saved = store
+        .save_practice_reading_alert(
+            &audit,
+            practice_id,
+            "pulse",
+            second,
+            ApplyReadingDefaultsTo::NewPatients,
+        )
+        .await
+        .unwrap();
+    assert_eq!(saved, second);
+    // Fay followed the first default and keeps it as her own; a new patient gets the second.
+    assert_eq!(
+        source(
+            &store
+                .patient_reading_alert(after_first, "pulse")
+                .await
+                .unwrap()
+        ),
+        (ReadingAlertSource::Patient, Some(150.0))
+    );
+    let after_second = patient(&store, practice_id, "Gus").await;
+    let gus = store
+        .patient_reading_alert(after_second, "pulse")
+        .await
+        .unwrap();
+    assert_eq!(gus.source, ReadingAlertSource::Practice);
+    assert_eq!(gus.settings, Some(second));
+    // Other vitals are untouched.
+    assert_eq!(
+        store
+            .patient_reading_alert(after_first, "spo2")
+            .await
+            .unwrap()
+            .source,
+        ReadingAlertSource::None
+    );
+    let audit_rows = store
+        .list_audit(AuditFilter {
+            customer_id: Some(customer_id),
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(
+        audit_rows
+            .iter()
+            .any(|a| a.action == "practice.reading_alert_defaults.set_for_new_patients")
+    );
+}
+
+pub async fn defaults_saved_for_all_patients_replace_every_patients_own_settings(db: &TestStore) {
+    let store = db.store().await;
+    let (_, practice_id) = customer_and_practice(&store, "+15555550205").await;
+    let (_, other_practice) = customer_and_practice(&store, "+15555550206").await;
+    let own = patient(&store, practice_id, "Hal").await;
+    let elsewhere = patient(&store, other_practice, "Ida").await;
+    let audit = audit_at(t0());
+    for patient_id in [own, elsewhere] {
+        let effective = store
+            .save_patient_reading_alert(&audit, patient_id, "spo2", bounds(80.0, 120.0))
+            .await
+            .unwrap();
+        assert_eq!(
+            source(&effective),
+            (ReadingAlertSource::Patient, Some(120.0))
+        );
+    }
+    store
+        .save_practice_reading_alert(
+            &audit,
+            practice_id,
+            "spo2",
+            bounds(85.0, 121.0),
+            ApplyReadingDefaultsTo::AllPatients,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        source(&store.patient_reading_alert(own, "spo2").await.unwrap()),
+        (ReadingAlertSource::Practice, Some(121.0))
+    );
+    assert_eq!(
+        source(
+            &store
+                .patient_reading_alert(elsewhere, "spo2")
+                .await
+                .unwrap()
+        ),
+        (ReadingAlertSource::Patient, Some(120.0))
+    );
+}
+
+pub async fn reading_frequency_is_off_until_saved_and_a_save_replaces_it(db: &TestStore) {
+    let store = db.store().await;
+    let (_, practice_id) = customer_and_practice(&store, "+15555550207").await;
+    assert_eq!(
+        store.reading_frequency(practice_id).await.unwrap(),
+        ReadingFrequency::default()
+    );
+    let first = ReadingFrequency {
+        warn_after_days: 3,
+        out_of_range_count: 2,
+        vitals: vec![
+            VitalFrequency {
+                vital: "pulse".into(),
+                readings: 1,
+                per_days: 1,
+            },
+            VitalFrequency {
+                vital: "body_weight".into(),
+                readings: 2,
+                per_days: 7,
+            },
+        ],
+        updated_at: None,
+    };
+    let saved = store
+        .save_reading_frequency(&audit_at(t0()), practice_id, first)
+        .await
+        .unwrap();
+    assert_eq!((saved.warn_after_days, saved.out_of_range_count), (3, 2));
+    assert_eq!(
+        saved
+            .vitals
+            .iter()
+            .map(|v| v.vital.as_str())
+            .collect::<Vec<_>>(),
+        vec!["body_weight", "pulse"]
+    );
+    assert_eq!(saved.updated_at, Some(t0()));
+    let replaced = store
+        .save_reading_frequency(
+            &audit_at(t0()),
+            practice_id,
+            ReadingFrequency {
+                warn_after_days: 0,
+                out_of_range_count: 5,
+                vitals: vec![],
+                updated_at: None,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.reading_frequency(practice_id).await.unwrap(),
+        replaced
+    );
+    assert!(replaced.vitals.is_empty());
+    assert!(matches!(
+        store
+            .save_reading_frequency(&audit_at(t0()), Uuid::now_v7(), ReadingFrequency::default())
+            .await,
+        Err(StoreError::NotFound)
+    ));
+}
+
+pub async fn on_call_windows_are_replaced_whole_and_only_users_of_the_customer_may_be_on_call(
+    db: &TestStore,
+) {
+    let store = db.store().await;
+    let (customer_id, practice_id) = customer_and_practice(&store, "+15555550208").await;
+    let (other_customer, _) = customer_and_practice(&store, "+15555550209").await;
+    let audit = audit_at(t0());
+    let nurse = store
+        .create_user(
+            &audit,
+            staff(customer_id, "oncall-nurse", vec![practice_id]),
+        )
+        .await
+        .unwrap()
+        .id;
+    let doctor = store
+        .create_user(&audit, staff(customer_id, "oncall-doctor", vec![]))
+        .await
+        .unwrap()
+        .id;
+    let stranger = store
+        .create_user(&audit, staff(other_customer, "oncall-stranger", vec![]))
+        .await
+        .unwrap()
+        .id;
+    assert!(store.on_call_windows(practice_id).await.unwrap().is_empty());
+    let windows = vec![
+        OnCallWindowRow {
+            from_minute: 22 * 60,
+            to_minute: 6 * 60,
+            user_id: nurse,
+        },
+        OnCallWindowRow {
+            from_minute: 8 * 60,
+            to_minute: 18 * 60,
+            user_id: doctor,
+        },
+        OnCallWindowRow {
+            from_minute: 0,
+            to_minute: 0,
+            user_id: nurse,
+        },
+    ];
+    let saved = store
+        .replace_on_call_windows(&audit, practice_id, windows.clone())
+        .await
+        .unwrap();
+    assert_eq!(saved, windows);
+    assert_eq!(store.on_call_windows(practice_id).await.unwrap(), windows);
+    let refused = store
+        .replace_on_call_windows(
+            &audit,
+            practice_id,
+            vec![OnCallWindowRow {
+                from_minute: 0,
+                to_minute: 60,
+                user_id: stranger,
+            }],
+        )
+        .await;
+    assert!(
+        matches!(&refused, Err(e) if e.is_conflict_on("on_call_windows_user_of_customer")),
+        "{refused:?}"
+    );
+    // Nothing changed by the refused save.
+    assert_eq!(store.on_call_windows(practice_id).await.unwrap(), windows);
+    let emptied = store
+        .replace_on_call_windows(&audit, practice_id, vec![])
+        .await
+        .unwrap();
+    assert!(emptied.is_empty());
+    assert!(matches!(
+        store
+            .replace_on_call_windows(&audit, Uuid::now_v7(), vec![])
+            .await,
+        Err(StoreError::NotFound)
+    ));
+}
+
+pub async fn api_tokens_authenticate_by_hash_until_revoked(db: &TestStore) {
+    let store = db.store().await;
+    let (customer_id, _) = customer_and_practice(&store, "+15555550210").await;
+    let created = store
+        .create_api_token(
+            &audit_at(t0()),
+            NewApiToken {
+                customer_id,
+                name: "Acme devices".into(),
+                scopes: vec!["readings:write".into()],
+                token_hash: "ab".repeat(32),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(created.scopes, vec!["readings:write".to_string()]);
+    assert_eq!(created.created_at, t0());
+    assert!(created.revoked_at.is_none());
+    assert_eq!(
+        store.active_api_token(&"ab".repeat(32)).await.unwrap(),
+        created
+    );
+    assert_eq!(store.get_api_token(created.id).await.unwrap(), created);
+    assert!(matches!(
+        store.active_api_token(&"cd".repeat(32)).await,
+        Err(StoreError::NotFound)
+    ));
+    let revoked = store
+        .revoke_api_token(&audit_at(t0() + Duration::hours(1)), created.id)
+        .await
+        .unwrap();
+    assert_eq!(revoked.revoked_at, Some(t0() + Duration::hours(1)));
+    assert!(matches!(
+        store.active_api_token(&"ab".repeat(32)).await,
+        Err(StoreError::NotFound)
+    ));
+    // A second revoke keeps the first time.
+    let again = store
+        .revoke_api_token(&audit_at(t0() + Duration::hours(2)), created.id)
+        .await
+        .unwrap();
+    assert_eq!(again.revoked_at, Some(t0() + Duration::hours(1)));
+    assert!(matches!(
+        store
+            .revoke_api_token(&audit_at(t0()), Uuid::now_v7())
+            .await,
+        Err(StoreError::NotFound)
+    ));
+    let duplicate = store
+        .create_api_token(
+            &audit_at(t0()),
+            NewApiToken {
+                customer_id,
+                name: "Same hash".into(),
+                scopes: vec!["readings:write".into()],
+                token_hash: "ab".repeat(32),
+            },
+        )
+        .await;
+    assert!(
+        matches!(&duplicate, Err(e) if e.is_conflict_on("api_tokens_token_hash_key")),
+        "{duplicate:?}"
+    );
+    let audit_rows = store
+        .list_audit(AuditFilter {
+            customer_id: Some(customer_id),
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let actions: Vec<&str> = audit_rows.iter().map(|a| a.action.as_str()).collect();
+    assert!(actions.contains(&"api_token.create") && actions.contains(&"api_token.revoke"));
+}
+
+pub async fn reading_settings_of_a_missing_patient_or_practice_are_not_found(db: &TestStore) {
+    let store = db.store().await;
+    let audit = audit_at(t0());
+    assert!(matches!(
+        store.patient_reading_alert(Uuid::now_v7(), "pulse").await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        store
+            .save_patient_reading_alert(&audit, Uuid::now_v7(), "pulse", bounds(1.0, 100.0))
+            .await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        store
+            .save_practice_reading_alert(
+                &audit,
+                Uuid::now_v7(),
+                "pulse",
+                bounds(1.0, 100.0),
+                ApplyReadingDefaultsTo::AllPatients
+            )
+            .await,
+        Err(StoreError::NotFound)
+    ));
+}
