@@ -1,9 +1,314 @@
-//! The load generator (to come with the features it exercises): scenarios that drive a gateway
-//! on a loopback address through its webhooks and API, latency histograms per step, and a
-//! no-loss check after each run that every accepted message was recorded and sent exactly once.
-//! It must only ever target loopback addresses.
+//! `load-tests`: a bounded load generator for a gateway on a loopback address.
+//!
+//! Scenarios (`inbound`, `opt-in`) drive the gateway through its signed carrier webhooks and its
+//! admin API, record per-request latency in HDR histograms, and finish with a no-loss check: every
+//! inbound webhook answered 200 must be recorded exactly once (repeats of a `MessageSid` not
+//! twice). The exit status is 0 when every check passed, 1 when one failed, 2 when the run could
+//! not be carried out (refused target or bounds, set-up failure, time limit).
+//!
+//! It refuses any target that is not loopback, and every run is bounded in patients, rate,
+//! duration, concurrency and wall-clock time ([`guard`]). Tokens and passwords come from the
+//! command line, a file or the environment and are never printed.
 
-fn main() {
-    eprintln!("no load scenarios yet: they arrive with the outbox and readings features");
-    std::process::exit(2);
+mod client;
+mod guard;
+mod ledger;
+mod replies;
+mod scenario;
+mod stats;
+mod synthetic;
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+
+use crate::client::Gateway;
+use crate::scenario::{InboundPlan, Run, Summary};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "load-tests",
+    about = "Bounded load scenarios against a gateway on a loopback address, with a no-loss check"
+)]
+struct Cli {
+    #[command(subcommand)]
+    scenario: Scenario,
+}
+
+#[derive(Debug, Subcommand)]
+enum Scenario {
+    /// Verified patients text at a steady rate (with deliberate repeats of a MessageSid).
+    Inbound {
+        #[command(flatten)]
+        common: Common,
+        /// Synthetic patients to create and verify first.
+        #[arg(long, default_value_t = 20)]
+        patients: u32,
+        /// Webhooks per second in the steady phase.
+        #[arg(long, default_value_t = 50)]
+        rate: u32,
+        /// Seconds of the steady phase.
+        #[arg(long, default_value_t = 20)]
+        duration: u64,
+        /// Every n-th webhook repeats one sent 4 slots earlier (0: no repeats).
+        #[arg(long, default_value_t = 25)]
+        duplicate_every: u32,
+    },
+    /// N patients verify at once: start, a wrong date of birth, the right one.
+    OptIn {
+        #[command(flatten)]
+        common: Common,
+        /// Synthetic patients.
+        #[arg(long, default_value_t = 50)]
+        patients: u32,
+    },
+}
+
+#[derive(Debug, Args)]
+struct Common {
+    /// The gateway's base URL, which must be its PUBLIC_BASE_URL (webhooks are signed with it).
+    /// Only loopback hosts are accepted.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    target: String,
+    /// The webhook signing token (the dev token `gateway serve` prints without Twilio
+    /// credentials).
+    #[arg(long, env = "LOAD_WEBHOOK_TOKEN", hide_env_values = true)]
+    webhook_token: Option<String>,
+    /// A file holding the webhook signing token.
+    #[arg(long, conflicts_with = "webhook_token")]
+    webhook_token_file: Option<std::path::PathBuf>,
+    /// The customer admin that creates the patients and reads the audit log.
+    #[arg(long, default_value = "demo-admin")]
+    admin_user: String,
+    /// Its password (default: the published password of `gateway demo`'s accounts).
+    #[arg(
+        long,
+        env = "LOAD_ADMIN_PASSWORD",
+        hide_env_values = true,
+        default_value = "demo-password-1",
+        hide_default_value = true
+    )]
+    admin_password: String,
+    /// A super admin, to read the replies in the dev outbox (required by `opt-in`).
+    #[arg(long, env = "LOAD_SUPER_USER")]
+    super_user: Option<String>,
+    /// Its password.
+    #[arg(long, env = "LOAD_SUPER_PASSWORD", hide_env_values = true)]
+    super_password: Option<String>,
+    /// The practice's SMS number (the demo practice's by default).
+    #[arg(long, default_value = "+15555550100")]
+    practice_number: String,
+    /// The practice to create patients in (default: the admin's first practice).
+    #[arg(long)]
+    practice_id: Option<String>,
+    /// Requests in flight at most.
+    #[arg(long, default_value_t = 64)]
+    concurrency: u32,
+    /// Seconds before one request counts as timed out.
+    #[arg(long, default_value_t = 10)]
+    timeout: u64,
+    /// A label for the report, such as the store's name.
+    #[arg(long)]
+    label: Option<String>,
+    /// Print the summary as JSON on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+impl Common {
+    fn webhook_token(&self) -> anyhow::Result<String> {
+        let token = match (&self.webhook_token, &self.webhook_token_file) {
+            (Some(token), _) => token.clone(),
+            (None, Some(path)) => std::fs::read_to_string(path)
+                .with_context(|| format!("reading --webhook-token-file {}", path.display()))?,
+            (None, None) => anyhow::bail!(
+                "no webhook token: pass --webhook-token-file, --webhook-token or LOAD_WEBHOOK_TOKEN"
+            ),
+        };
+        let token = token.trim().to_owned();
+        anyhow::ensure!(!token.is_empty(), "the webhook token is empty");
+        Ok(token)
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let (common, patients, rate, duration) = match &cli.scenario {
+        Scenario::Inbound {
+            common,
+            patients,
+            rate,
+            duration,
+            ..
+        } => (common, *patients, *rate, *duration),
+        Scenario::OptIn { common, patients } => (common, *patients, 1, 1),
+    };
+    let target = match guard::loopback_target(&common.target)
+        .and_then(|t| guard::check_bounds(patients, rate, duration, common.concurrency).map(|()| t))
+    {
+        Ok(target) => target,
+        Err(refused) => {
+            eprintln!("load-tests: {refused}");
+            return ExitCode::from(2);
+        }
+    };
+    let limit = Duration::from_secs(duration) + guard::SETUP_AND_CHECK_BUDGET;
+    let result = match tokio::time::timeout(limit, run(&cli, common, &target)).await {
+        Ok(result) => result,
+        Err(_) => Err(anyhow::anyhow!(
+            "the run took longer than its bound of {} s and was stopped",
+            limit.as_secs()
+        )),
+    };
+    match result {
+        Ok(summary) => {
+            if common.json {
+                match serde_json::to_string_pretty(&summary) {
+                    Ok(json) => println!("{json}"),
+                    Err(e) => eprintln!("load-tests: {e}"),
+                }
+            } else {
+                print_human(&summary);
+            }
+            if summary.passed {
+                ExitCode::SUCCESS
+            } else {
+                eprintln!("load-tests: CHECK FAILED");
+                ExitCode::from(1)
+            }
+        }
+        Err(e) => {
+            eprintln!("load-tests: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn run(cli: &Cli, common: &Common, target: &guard::Target) -> anyhow::Result<Summary> {
+    let webhook_token = common.webhook_token()?;
+    let concurrency = common.concurrency as usize;
+    let hooks = Gateway::new(
+        target,
+        Duration::from_secs(common.timeout.clamp(1, 60)),
+        concurrency,
+    )?;
+    let admin = hooks
+        .login(&common.admin_user, &common.admin_password)
+        .await?;
+    let superuser = match (&common.super_user, &common.super_password) {
+        (Some(user), Some(password)) => Some(hooks.login(user, password).await?),
+        (Some(_), None) => anyhow::bail!("--super-user needs LOAD_SUPER_PASSWORD"),
+        _ => None,
+    };
+    let practice_id = match &common.practice_id {
+        Some(id) => id.clone(),
+        None => admin.first_practice().await?,
+    };
+    let ctx = Run {
+        hooks,
+        admin,
+        superuser,
+        webhook_token: Arc::from(webhook_token),
+        practice_id,
+        practice_number: common.practice_number.clone(),
+        run_tag: run_tag(),
+        concurrency,
+    };
+    let mut summary = match &cli.scenario {
+        Scenario::Inbound {
+            patients,
+            rate,
+            duration,
+            duplicate_every,
+            ..
+        } => {
+            scenario::inbound(
+                ctx,
+                InboundPlan {
+                    patients: *patients as usize,
+                    rate: *rate,
+                    duration: Duration::from_secs(*duration),
+                    duplicate_every: *duplicate_every,
+                },
+            )
+            .await?
+        }
+        Scenario::OptIn { patients, .. } => scenario::opt_in(ctx, *patients as usize).await?,
+    };
+    summary.label = common.label.clone();
+    summary.target = target.base.clone();
+    Ok(summary)
+}
+
+/// A per-run number (0–999) that keeps the synthetic patients' mobile numbers of one run apart
+/// from another's on the same gateway.
+fn run_tag() -> u32 {
+    (uuid::Uuid::new_v4().as_u128() % 1000) as u32
+}
+
+fn print_human(s: &Summary) {
+    println!(
+        "scenario {}{} against {}: {} patients, concurrency {}",
+        s.scenario,
+        s.label
+            .as_deref()
+            .map(|l| format!(" [{l}]"))
+            .unwrap_or_default(),
+        s.target,
+        s.patients,
+        s.concurrency
+    );
+    if let (Some(rate), Some(secs)) = (s.rate, s.duration_secs) {
+        println!(
+            "steady phase: {rate}/s for {secs} s, every {}th a repeat",
+            s.duplicate_every.unwrap_or(0)
+        );
+    }
+    for (step, summary) in &s.steps {
+        println!("  {step:<15} {}", summary.line());
+        if summary.errors > 0 {
+            println!("  {:<15} outcomes {:?}", "", summary.statuses);
+        }
+    }
+    let n = &s.no_loss;
+    println!(
+        "no-loss check: {} — {} deliveries, {} unique sids ({} repeats), {} accepted, {} unknown, \
+         {} refused; {} recorded; missing {}, extra {}, doubled {}",
+        if n.passed { "PASSED" } else { "FAILED" },
+        n.deliveries,
+        n.unique_sids,
+        n.repeats,
+        n.accepted,
+        n.unknown,
+        n.refused,
+        n.recorded,
+        n.missing,
+        n.extra,
+        n.doubled
+    );
+    for failure in &n.failures {
+        println!("  {failure:?}");
+    }
+    match &s.replies {
+        Some(r) => {
+            println!(
+                "replies check: {} — {} queued, {} expected, {} patients differ",
+                if r.passed { "PASSED" } else { "FAILED" },
+                r.queued,
+                r.expected,
+                r.mismatched
+            );
+            for failure in &r.failures {
+                println!("  {failure:?}");
+            }
+        }
+        None => println!("replies check: skipped (no super admin given)"),
+    }
+    for failure in &s.flow_failures {
+        println!("  flow: {failure}");
+    }
 }

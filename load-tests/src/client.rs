@@ -1,0 +1,331 @@
+//! The gateway as the load generator sees it: the admin API calls it needs (log in, create a
+//! patient, start texting, read texting status, the audit log and the dev outbox) and signed
+//! inbound webhooks.
+//!
+//! The HTTP client never follows redirects and never uses a proxy, and a `localhost` target is
+//! pinned to 127.0.0.1, so no request can leave the loopback interface. Tokens and bodies are
+//! never printed; errors name the call and the status.
+
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use reqwest::StatusCode;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use webhooks::{CarrierMessageId, InboundSms, PhoneNumber, signature};
+
+use crate::guard::Target;
+
+/// The inbound SMS webhook path; the URL signed is the target's base URL plus this.
+pub const SMS_PATH: &str = "/webhooks/twilio/sms";
+/// A syntactically valid Twilio account sid for the synthetic webhooks.
+const ACCOUNT_SID: &str = "AC00000000000000000000000000000000";
+
+/// A logged-in API session, or none for webhooks only.
+#[derive(Clone)]
+pub struct Gateway {
+    http: reqwest::Client,
+    base: String,
+    token: Option<String>,
+}
+
+/// A patient's texting status as the API shows it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct TextingView {
+    pub status: String,
+    pub attempts_left: i16,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct PatientView {
+    pub id: String,
+}
+
+/// One dev-outbox row, as far as the checks need it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct OutboxRow {
+    pub patient_id: Option<String>,
+    pub body: String,
+}
+
+/// One signed webhook, ready to send (and to send again, for a deliberate repeat).
+#[derive(Clone)]
+pub struct SignedWebhook {
+    pub sid: String,
+    body: String,
+    signature: String,
+}
+
+/// The outcome of one request: the status, or `None` for a timeout or transport error, with a
+/// short label for the report.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub status: Option<u16>,
+    pub label: String,
+}
+
+impl Gateway {
+    /// A client for `target`, each request bounded by `timeout`.
+    pub fn new(target: &Target, timeout: Duration, pool: usize) -> anyhow::Result<Gateway> {
+        let mut builder = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(Duration::from_secs(5))
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .pool_max_idle_per_host(pool);
+        if let Some((name, addr)) = &target.pinned {
+            builder = builder.resolve(name, *addr);
+        }
+        Ok(Gateway {
+            http: builder.build().context("building the HTTP client")?,
+            base: target.base.clone(),
+            token: None,
+        })
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    fn authed(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match &self.token {
+            Some(token) => request.bearer_auth(token),
+            None => request,
+        }
+    }
+
+    /// Logs in and returns a client that sends the session token.
+    pub async fn login(&self, username: &str, password: &str) -> anyhow::Result<Gateway> {
+        let response = self
+            .http
+            .post(self.url("/v1/auth/login"))
+            .json(&json!({ "username": username, "password": password }))
+            .send()
+            .await
+            .context("POST /v1/auth/login")?;
+        let status = response.status();
+        if status != StatusCode::OK {
+            bail!("logging in as {username:?} answered {status}");
+        }
+        let body: Value = response.json().await.context("login answer")?;
+        let token = body["token"]
+            .as_str()
+            .context("login answer has no token")?
+            .to_owned();
+        Ok(Gateway {
+            token: Some(token),
+            ..self.clone()
+        })
+    }
+
+    async fn call(
+        &self,
+        request: reqwest::RequestBuilder,
+        what: &str,
+        expect: StatusCode,
+    ) -> anyhow::Result<Value> {
+        let response = self
+            .authed(request)
+            .send()
+            .await
+            .with_context(|| what.to_owned())?;
+        let status = response.status();
+        let body = response.text().await.unwrap_or_default();
+        if status != expect {
+            // API error bodies carry a code and a message, never patient data or tokens.
+            let code = serde_json::from_str::<Value>(&body)
+                .ok()
+                .and_then(|v| v["error"]["code"].as_str().map(str::to_owned))
+                .unwrap_or_default();
+            bail!("{what} answered {status} {code}");
+        }
+        if body.is_empty() {
+            return Ok(Value::Null);
+        }
+        serde_json::from_str(&body).with_context(|| format!("{what}: answer is not JSON"))
+    }
+
+    /// The logged-in user's first practice.
+    pub async fn first_practice(&self) -> anyhow::Result<String> {
+        let me = self
+            .call(
+                self.http.get(self.url("/v1/me")),
+                "GET /v1/me",
+                StatusCode::OK,
+            )
+            .await?;
+        me["practice_ids"][0]
+            .as_str()
+            .map(str::to_owned)
+            .context("the user has no practice; pass --practice-id")
+    }
+
+    pub async fn create_patient(
+        &self,
+        practice_id: &str,
+        first: &str,
+        last: &str,
+        dob_iso: &str,
+        mobile: &str,
+    ) -> anyhow::Result<PatientView> {
+        let value = self
+            .call(
+                self.http
+                    .post(self.url(&format!("/v1/practices/{practice_id}/patients")))
+                    .json(&json!({
+                        "first_name": first, "last_name": last, "dob": dob_iso,
+                        "mobile_phone": mobile, "programs": ["rpm"],
+                    })),
+                "POST /v1/practices/{id}/patients",
+                StatusCode::CREATED,
+            )
+            .await?;
+        Ok(serde_json::from_value(value)?)
+    }
+
+    pub async fn start_texting(&self, patient_id: &str) -> anyhow::Result<TextingView> {
+        let value = self
+            .call(
+                self.http
+                    .post(self.url(&format!("/v1/patients/{patient_id}/texting/start"))),
+                "POST /v1/patients/{id}/texting/start",
+                StatusCode::OK,
+            )
+            .await?;
+        Ok(serde_json::from_value(value)?)
+    }
+
+    pub async fn texting(&self, patient_id: &str) -> anyhow::Result<TextingView> {
+        let value = self
+            .call(
+                self.http
+                    .get(self.url(&format!("/v1/patients/{patient_id}/texting"))),
+                "GET /v1/patients/{id}/texting",
+                StatusCode::OK,
+            )
+            .await?;
+        Ok(serde_json::from_value(value)?)
+    }
+
+    /// The message ids (`target_id`) of the patient's `message.inbound` audit rows, every page.
+    pub async fn inbound_audit_rows(&self, patient_id: &str) -> anyhow::Result<Vec<String>> {
+        let mut ids = Vec::new();
+        let mut cursor: Option<String> = None;
+        for _ in 0..10_000 {
+            let mut query = vec![
+                ("patient_id", patient_id.to_owned()),
+                ("limit", "200".to_owned()),
+            ];
+            if let Some(c) = &cursor {
+                query.push(("cursor", c.clone()));
+            }
+            let page = self
+                .call(
+                    self.http.get(self.url("/v1/audit")).query(&query),
+                    "GET /v1/audit",
+                    StatusCode::OK,
+                )
+                .await?;
+            for item in page["items"].as_array().into_iter().flatten() {
+                if item["action"] == "message.inbound" {
+                    ids.push(item["target_id"].as_str().unwrap_or_default().to_owned());
+                }
+            }
+            match page["next_cursor"].as_str() {
+                Some(next) => cursor = Some(next.to_owned()),
+                None => return Ok(ids),
+            }
+        }
+        bail!("GET /v1/audit: more pages than any run can produce")
+    }
+
+    /// Every dev-outbox row (super admin; dev transport only).
+    pub async fn outbox(&self) -> anyhow::Result<Vec<OutboxRow>> {
+        let mut rows = Vec::new();
+        let mut cursor: Option<String> = None;
+        for _ in 0..10_000 {
+            let mut query = vec![("limit", "200".to_owned())];
+            if let Some(c) = &cursor {
+                query.push(("cursor", c.clone()));
+            }
+            let page = self
+                .call(
+                    self.http.get(self.url("/v1/dev/outbox")).query(&query),
+                    "GET /v1/dev/outbox",
+                    StatusCode::OK,
+                )
+                .await?;
+            let items: Vec<OutboxRow> =
+                serde_json::from_value(page["items"].clone()).context("outbox page")?;
+            rows.extend(items);
+            match page["next_cursor"].as_str() {
+                Some(next) => cursor = Some(next.to_owned()),
+                None => return Ok(rows),
+            }
+        }
+        bail!("GET /v1/dev/outbox: more pages than any run can produce")
+    }
+
+    /// Builds a signed inbound webhook from `from` to `to` with a fresh `MessageSid`.
+    pub fn sign_inbound(
+        &self,
+        webhook_token: &str,
+        from: &str,
+        to: &str,
+        text: &str,
+    ) -> anyhow::Result<SignedWebhook> {
+        let sid = format!("SM{}", uuid::Uuid::new_v4().simple());
+        let sms = InboundSms {
+            message_sid: CarrierMessageId::parse(&sid).context("generated sid")?,
+            account_sid: ACCOUNT_SID.to_owned(),
+            messaging_service_sid: None,
+            from: PhoneNumber::parse_e164(from).context("sender number")?,
+            to: PhoneNumber::parse_e164(to).context("practice number")?,
+            body: text.to_owned(),
+            num_media: 0,
+            num_segments: 1,
+            media: Vec::new(),
+            opt_out_type: None,
+        };
+        let form = sms.to_form();
+        let signature = signature::compute(webhook_token, &self.url(SMS_PATH), &form);
+        Ok(SignedWebhook {
+            sid,
+            body: webhooks::form::encode(&form),
+            signature,
+        })
+    }
+
+    /// Posts a signed webhook; never fails, the outcome says what happened.
+    pub async fn deliver(&self, webhook: &SignedWebhook) -> Outcome {
+        let result = self
+            .http
+            .post(self.url(SMS_PATH))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header(signature::HEADER, &webhook.signature)
+            .body(webhook.body.clone())
+            .send()
+            .await;
+        match result {
+            Ok(response) => {
+                let status = response.status().as_u16();
+                // Read the (tiny) body so the connection goes back to the pool.
+                let _ = response.bytes().await;
+                Outcome {
+                    status: Some(status),
+                    label: status.to_string(),
+                }
+            }
+            Err(e) => Outcome {
+                status: None,
+                label: if e.is_timeout() {
+                    "timeout".into()
+                } else if e.is_connect() {
+                    "connect".into()
+                } else {
+                    "transport".into()
+                },
+            },
+        }
+    }
+}
