@@ -8,6 +8,7 @@
 //! gateway's domain) nor log row contents (they hold patient data).
 
 mod accounts;
+mod alerts;
 mod api_tokens;
 mod audit;
 mod conversations;
@@ -34,6 +35,7 @@ use async_trait::async_trait;
 use uuid::Uuid;
 
 pub use accounts::Accounts;
+pub use alerts::{Alert, Alerts, EscalationStep, NewAlert};
 pub use api_tokens::{ApiToken, ApiTokens, NewApiToken};
 pub use audit::AuditLog;
 pub use conversations::{
@@ -80,6 +82,7 @@ pub trait Store:
     + ReadingSettings
     + OnCall
     + ApiTokens
+    + Alerts
     + Send
     + Sync
     + 'static

@@ -38,6 +38,7 @@ pub static MIGRATIONS: &[Migration] = &[
     migration!(8, "0008_readings"),
     migration!(10, "0010_conversations"),
     migration!(11, "0011_unread_reminders"),
+    migration!(12, "0012_alerts"),
 ];
 
 impl Migration {

@@ -131,12 +131,14 @@ pub struct ReadingContext {
 }
 
 /// What the caller decided about a new reading; written with it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct ReadingDecision {
     /// `normal`, `caution` or `critical`.
     pub level: &'static str,
     /// The reasons as the API answers them (a JSON array).
     pub reasons: Value,
+    /// An alert to open with the reading, in the same transaction.
+    pub alert: Option<NewAlert>,
 }
 
 /// The decision a caller passes to [`Readings::record_reading`].
@@ -162,6 +164,8 @@ pub struct StoredReading {
 pub struct RecordedReading {
     pub reading: StoredReading,
     pub context: ReadingContext,
+    /// The alert opened with the reading, if the decision opened one.
+    pub alert: Option<Alert>,
 }
 
 #[async_trait]

@@ -86,6 +86,7 @@ conformance!(
     patient_notification_defaults_read_back_and_are_audited,
     disclaimers_are_empty_until_saved_then_read_back_and_are_audited,
     settings_of_a_missing_practice_are_not_found,
+    an_alert_opens_with_its_reading_escalates_once_per_step_and_stops_when_acknowledged,
     // Messaging (conformance/messaging.rs).
     a_repeated_carrier_message_id_is_recorded_once_and_changes_nothing,
     an_inbound_text_goes_to_the_texting_patient_of_the_practice_it_was_sent_to,

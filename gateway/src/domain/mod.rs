@@ -3,6 +3,7 @@
 //! of the product's tests live here and need no database.
 
 pub mod dob;
+pub mod escalation;
 pub mod keywords;
 pub mod notifications;
 pub mod oncall;

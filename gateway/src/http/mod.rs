@@ -4,6 +4,7 @@
 //! its routes and registers them with the OpenAPI router, so `/openapi.json` lists exactly the
 //! routes that exist.
 
+pub mod alerts;
 pub mod api_tokens;
 pub mod audit;
 pub mod auth;
@@ -155,6 +156,8 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(templates::list_templates))
         .routes(routes!(templates::put_template))
         .routes(routes!(notifications::list_notifications))
+        .routes(routes!(alerts::list_alerts))
+        .routes(routes!(alerts::acknowledge))
         .routes(routes!(notifications::stream))
         .routes(routes!(conversations::list_conversations))
         .routes(routes!(

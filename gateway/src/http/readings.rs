@@ -184,6 +184,10 @@ pub async fn post_reading(
             integration_patient(&state, &caller, integration, body.patient_id).await?
         }
     };
+    // Who hears of it if it is critical is worked out first: nothing may wait on I/O inside the
+    // recording transaction.
+    let practice = state.store.get_practice(patient.practice_id).await?;
+    let alert = crate::services::alerts::opening(&state, &practice, patient.id, now).await?;
     let stored = match record(
         state.store.as_ref(),
         &caller.audit(),
@@ -194,10 +198,17 @@ pub async fn post_reading(
             taken_at: body.taken_at,
             source: caller.source(),
         },
+        Some(alert),
     )
     .await
     {
-        Ok(stored) => stored,
+        Ok((stored, opened)) => {
+            if opened.is_some() {
+                state.wake_dispatcher();
+                state.notify_feed();
+            }
+            stored
+        }
         Err(StoreError::NotFound) => return Err(ApiError::NotFound("patient")),
         Err(other) => return Err(other.into()),
     };

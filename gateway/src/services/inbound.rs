@@ -46,6 +46,19 @@ pub async fn receive_sms(
     };
     // The practice (by the number texted) is looked up first so that its templates and the staff
     // to notify are at hand inside the transaction, where no I/O may happen.
+    // A staff member answering an alert text ("ACK code") acknowledges it; the text is still
+    // recorded below (without a patient, so without its body), as any inbound text is.
+    if let Some(practice) = state.store.find_practice_by_number(sms.to.as_str()).await?
+        && crate::services::alerts::acknowledge_by_text(
+            state,
+            &practice,
+            sms.from.as_str(),
+            &sms.body,
+        )
+        .await?
+    {
+        metrics::counter!("gateway_inbound_messages_total", "result" => "alert_ack").increment(1);
+    }
     let (templates, recipients, message_recipients) =
         match state.store.find_practice_by_number(sms.to.as_str()).await? {
             Some(practice) => (

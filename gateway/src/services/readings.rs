@@ -108,11 +108,15 @@ pub fn decide(
 
 /// Records a reading with its classification, in one store transaction, and counts it in
 /// `gateway_readings_total{status}`. `NotFound` when the patient does not exist.
+/// Records a reading; when the reading is critical, `alert_if_critical` is opened in the same
+/// transaction (with its first notifications and texts), so no critical reading is stored
+/// without its alert. Returns the stored reading and the alert it opened.
 pub async fn record(
     store: &dyn Store,
     audit: &Audit,
     incoming: IncomingReading,
-) -> StoreResult<StoredReading> {
+    alert_if_critical: Option<store::NewAlert>,
+) -> StoreResult<(StoredReading, Option<store::Alert>)> {
     let IncomingReading {
         patient_id,
         vital,
@@ -133,9 +137,13 @@ pub async fn record(
             new,
             Box::new(move |context: &ReadingContext| {
                 let classification = decide(value, taken_at, context);
+                let alert = (classification.level == Level::Critical)
+                    .then_some(alert_if_critical)
+                    .flatten();
                 ReadingDecision {
                     level: classification.level.as_str(),
                     reasons: Value::Array(classification.reasons.iter().map(reason_json).collect()),
+                    alert,
                 }
             }),
         )
@@ -146,5 +154,8 @@ pub async fn record(
         _ => "normal",
     };
     metrics::counter!("gateway_readings_total", "status" => level).increment(1);
-    Ok(recorded.reading)
+    if recorded.alert.is_some() {
+        metrics::counter!("gateway_alerts_opened_total").increment(1);
+    }
+    Ok((recorded.reading, recorded.alert))
 }

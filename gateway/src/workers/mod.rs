@@ -3,6 +3,7 @@
 //! finishes its current unit of work when shutdown is signalled, and never holds state that must
 //! survive a restart only in memory.
 
+pub mod escalation;
 pub mod outbox;
 pub mod texting_expiry;
 pub mod unread_reminders;
@@ -17,6 +18,7 @@ pub fn spawn_all(state: &AppState, shutdown: watch::Receiver<bool>) -> Vec<JoinH
     vec![
         tokio::spawn(outbox::run(state.clone(), shutdown.clone())),
         tokio::spawn(texting_expiry::run(state.clone(), shutdown.clone())),
-        tokio::spawn(unread_reminders::run(state.clone(), shutdown)),
+        tokio::spawn(unread_reminders::run(state.clone(), shutdown.clone())),
+        tokio::spawn(escalation::run(state.clone(), shutdown)),
     ]
 }

@@ -5,6 +5,7 @@
 //! concurrent start-ups serialise. Driver errors become [`StoreError`]s in [`map_err`].
 
 mod accounts;
+mod alerts;
 mod api_tokens;
 mod audit;
 mod conversations;

@@ -293,10 +293,26 @@ impl Readings for PostgresStore {
             patient_id: Some(new.patient_id),
         };
         insert_audit(&tx, audit, &event).await?;
+        let reading = reading_from_row(&row);
+        let alert = match &decision.alert {
+            Some(new) => Some(
+                super::alerts::open_alert(
+                    &tx,
+                    audit.at,
+                    practice_id,
+                    reading.patient_id,
+                    reading.id,
+                    new,
+                )
+                .await?,
+            ),
+            None => None,
+        };
         tx.commit().await.map_err(map_err)?;
         Ok(RecordedReading {
-            reading: reading_from_row(&row),
+            reading,
             context,
+            alert,
         })
     }
 

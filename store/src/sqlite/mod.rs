@@ -7,6 +7,7 @@
 //! Not for several gateways at once: those need PostgreSQL.
 
 mod accounts;
+mod alerts;
 mod api_tokens;
 mod audit;
 mod conversations;

@@ -292,7 +292,22 @@ impl Readings for SqliteStore {
                 patient_id: Some(new.patient_id),
             }
             .write(tx, &audit)?;
-            Ok(RecordedReading { reading, context })
+            let alert = match &decision.alert {
+                Some(new) => Some(super::alerts::open_alert(
+                    tx,
+                    audit.at,
+                    practice_id,
+                    reading.patient_id,
+                    reading.id,
+                    new,
+                )?),
+                None => None,
+            };
+            Ok(RecordedReading {
+                reading,
+                context,
+                alert,
+            })
         })
         .await
     }

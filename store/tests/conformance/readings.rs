@@ -57,6 +57,7 @@ fn normal() -> store::DecideReading {
     Box::new(|_: &ReadingContext| ReadingDecision {
         level: "normal",
         reasons: json!([]),
+        alert: None,
     })
 }
 
@@ -75,6 +76,7 @@ pub async fn a_reading_is_written_with_the_callers_decision_and_audited(db: &Tes
                 ReadingDecision {
                     level: "critical",
                     reasons: json!([{"code": "critical_high", "message": "above"}]),
+                    alert: None,
                 }
             }),
         )
@@ -160,6 +162,7 @@ pub async fn the_decision_sees_earlier_readings_of_the_vital_inside_the_change_w
                 ReadingDecision {
                     level: "critical",
                     reasons: json!([]),
+                    alert: None,
                 }
             }),
         )
@@ -647,4 +650,153 @@ pub async fn reading_settings_of_a_missing_patient_or_practice_are_not_found(db:
             .await,
         Err(StoreError::NotFound)
     ));
+}
+
+fn critical_with_alert(alert: store::NewAlert) -> store::DecideReading {
+    Box::new(move |_: &ReadingContext| ReadingDecision {
+        level: "critical",
+        reasons: json!([]),
+        alert: Some(alert),
+    })
+}
+
+pub async fn an_alert_opens_with_its_reading_escalates_once_per_step_and_stops_when_acknowledged(
+    db: &TestStore,
+) {
+    let store = db.store().await;
+    let (customer_id, practice_id) = customer_and_practice(&store, "+15555550401").await;
+    let nurse = store
+        .create_user(
+            &audit_at(t0()),
+            staff(customer_id, "alert-nurse", vec![practice_id]),
+        )
+        .await
+        .unwrap();
+    let patient_id = patient(&store, practice_id, "Alerted").await;
+    let note = store::NewNotification {
+        user_id: nurse.id,
+        practice_id,
+        patient_id: Some(patient_id),
+        kind: "reading_critical".into(),
+        summary: "A critical reading needs urgent review.".into(),
+    };
+    let alert = store::NewAlert {
+        level: "critical",
+        code: "K7Q2MX".into(),
+        next_step_at: t0() + Duration::minutes(10),
+        notifications: vec![note.clone()],
+        texts: vec![],
+    };
+    let recorded = store
+        .record_reading(
+            &audit_at(t0()),
+            reading(patient_id, "pulse", 150.0, 0),
+            critical_with_alert(alert),
+        )
+        .await
+        .unwrap();
+    let opened = recorded.alert.expect("the alert opened with the reading");
+    assert_eq!(opened.reading_id, recorded.reading.id);
+    assert_eq!(opened.state, "open");
+    assert_eq!(
+        store
+            .list_notifications(nurse.id, Page::first(10))
+            .await
+            .unwrap()
+            .items
+            .len(),
+        1
+    );
+    assert_eq!(
+        store
+            .open_alert_by_code(practice_id, "K7Q2MX")
+            .await
+            .unwrap()
+            .map(|a| a.id),
+        Some(opened.id)
+    );
+    assert!(
+        store
+            .due_alerts(t0() + Duration::minutes(9), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store
+            .due_alerts(t0() + Duration::minutes(10), 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    let step = |from, to| store::EscalationStep {
+        from_step: from,
+        to_step: to,
+        next_step_at: t0() + Duration::minutes(20),
+        notifications: vec![note.clone()],
+        texts: vec![],
+    };
+    assert!(
+        store
+            .escalate(t0() + Duration::minutes(10), opened.id, step(0, 1))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .escalate(t0() + Duration::minutes(10), opened.id, step(0, 1))
+            .await
+            .unwrap(),
+        "a step is taken once"
+    );
+    assert_eq!(
+        store
+            .list_notifications(nurse.id, Page::first(10))
+            .await
+            .unwrap()
+            .items
+            .len(),
+        2
+    );
+    let acked = store
+        .acknowledge_alert(&audit_at(t0() + Duration::minutes(12)), opened.id, nurse.id)
+        .await
+        .unwrap();
+    assert_eq!(acked.state, "acknowledged");
+    assert_eq!(acked.acknowledged_by, Some(nurse.id));
+    assert!(
+        !store
+            .escalate(t0() + Duration::minutes(20), opened.id, step(1, 2))
+            .await
+            .unwrap(),
+        "never after acknowledgement"
+    );
+    assert!(
+        store
+            .due_alerts(t0() + Duration::days(1), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store
+            .open_alert_by_code(practice_id, "K7Q2MX")
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .list_alerts(
+                vec![practice_id],
+                Some("acknowledged".into()),
+                Page::first(10)
+            )
+            .await
+            .unwrap()
+            .items
+            .len(),
+        1
+    );
 }

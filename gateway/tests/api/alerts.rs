@@ -1,0 +1,360 @@
+//! Critical readings open alerts that reach whoever is on call and escalate until someone
+//! acknowledges, on both stores, with the carrier as a local Twilio-speaking server.
+
+use chrono::Duration;
+use gateway::clock::Clock;
+use reqwest::Method;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::accounts::{PASSWORD, post};
+use crate::both_backends;
+use crate::fake_twilio::{AUTH_TOKEN, PUBLIC_BASE_URL};
+use crate::helpers::{Backend, PRACTICE_NUMBER, eventually, form};
+use crate::texting::{Clinic, clinic};
+
+both_backends!(
+    a_critical_reading_opens_an_alert_and_texts_the_on_call_phone_without_clinical_detail,
+    an_unacknowledged_alert_escalates_step_by_step_and_skips_a_step_with_nobody,
+    acknowledging_stops_the_escalation,
+    an_ack_reply_from_the_on_call_phone_acknowledges_the_alert,
+    a_normal_reading_opens_no_alert,
+    escalation_resumes_on_a_restarted_gateway,
+);
+
+const ON_CALL_MOBILE: &str = "+14155550161";
+const ADMIN_MOBILE: &str = "+14155550162";
+
+struct Ward {
+    c: Clinic,
+    root: String,
+    practice: String,
+    on_call: String,
+}
+
+async fn ward(backend: Backend) -> Ward {
+    let c = clinic(backend).await;
+    c.app.super_admin("root-alerts", PASSWORD).await;
+    let root = c.app.login("root-alerts", PASSWORD).await;
+    let (_, me) = c
+        .app
+        .call(Method::GET, "/v1/me", Some(&c.staff), None)
+        .await;
+    let practice = me["practice_ids"][0].as_str().unwrap().to_string();
+    let customer = me["customer_id"].as_str().unwrap().to_string();
+    let on_call = post(
+        &c.app,
+        "/v1/users",
+        &root,
+        json!({"username": "oncall", "password": PASSWORD, "role": "staff", "customer_id": customer,
+               "practice_ids": [practice], "mobile_phone": ON_CALL_MOBILE}),
+    )
+    .await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    post(
+        &c.app,
+        "/v1/users",
+        &root,
+        json!({"username": "admin-alerts", "password": PASSWORD, "role": "customer_admin", "customer_id": customer,
+               "mobile_phone": ADMIN_MOBILE}),
+    )
+    .await;
+    let (status, body) = c
+        .app
+        .call(
+            Method::PUT,
+            &format!("/v1/practices/{practice}/reading-alerts/pulse"),
+            Some(&root),
+            Some(json!({"ranges": {"critical_low": 40, "normal_low": 60, "normal_high": 100, "critical_high": 130},
+                        "change": null, "apply_to": "all_patients"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    // On call all day.
+    let (status, body) = c
+        .app
+        .call(
+            Method::PUT,
+            &format!("/v1/practices/{practice}/on-call"),
+            Some(&root),
+            Some(json!([{"from": "00:00", "to": "00:00", "user_id": on_call}])),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    Ward {
+        c,
+        root,
+        practice,
+        on_call,
+    }
+}
+
+impl Ward {
+    async fn reading(&self, value: f64) -> Value {
+        let taken_at = self.c.app.clock.now();
+        let (status, body) = self
+            .c
+            .app
+            .call(
+                Method::POST,
+                "/v1/readings",
+                Some(&self.c.staff),
+                Some(json!({"patient_id": self.c.patient, "vital": "pulse", "value": value, "taken_at": taken_at})),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        body
+    }
+
+    async fn open_alerts(&self, token: &str) -> Vec<Value> {
+        let (status, body) = self
+            .c
+            .app
+            .call(Method::GET, "/v1/alerts?state=open", Some(token), None)
+            .await;
+        assert_eq!(status, 200, "{body}");
+        body["items"].as_array().unwrap().clone()
+    }
+
+    fn texts_to(&self, number: &str) -> Vec<String> {
+        self.c
+            .fake
+            .received()
+            .into_iter()
+            .filter(|r| r.to == number)
+            .map(|r| r.body)
+            .collect()
+    }
+
+    async fn wait_texts_to(&self, number: &str, n: usize) -> Vec<String> {
+        eventually(10, &format!("{n} texts to {number}"), || async {
+            let got = self.texts_to(number);
+            (got.len() >= n).then_some(got)
+        })
+        .await
+    }
+
+    /// Moves the clock on and takes due escalation steps; logs in again (sessions idle out).
+    async fn minutes_pass(&mut self, minutes: i64) -> usize {
+        self.c.app.clock.advance(Duration::minutes(minutes));
+        self.c.staff = self.c.app.login("nurse", PASSWORD).await;
+        self.root = self.c.app.login("root-alerts", PASSWORD).await;
+        gateway::services::alerts::escalate_due(&self.c.app.state)
+            .await
+            .unwrap()
+    }
+}
+
+async fn a_critical_reading_opens_an_alert_and_texts_the_on_call_phone_without_clinical_detail(
+    backend: Backend,
+) {
+    let w = ward(backend).await;
+    let reading = w.reading(150.0).await;
+    assert_eq!(reading["status"], "critical");
+    let alerts = w.open_alerts(&w.c.staff).await;
+    assert_eq!(alerts.len(), 1);
+    let code = alerts[0]["code"].as_str().unwrap();
+    assert_eq!(alerts[0]["reading_id"], reading["id"]);
+    assert_eq!(alerts[0]["escalation_step"], 0);
+    let texts = w.wait_texts_to(ON_CALL_MOBILE, 1).await;
+    assert!(
+        texts[0].contains(code),
+        "the text carries the code to acknowledge: {texts:?}"
+    );
+    assert!(
+        !texts[0].contains("150") && !texts[0].to_lowercase().contains("pulse"),
+        "no clinical detail: {texts:?}"
+    );
+    let outbox =
+        w.c.app
+            .state
+            .store
+            .list_outbox(store::Page::first(50))
+            .await
+            .unwrap();
+    let alert_row = outbox
+        .items
+        .iter()
+        .find(|o| o.to_number == ON_CALL_MOBILE)
+        .unwrap();
+    assert_eq!(
+        alert_row.priority,
+        store::priority::ALERT,
+        "alert texts go out first"
+    );
+    let oncall = w.c.app.login("oncall", PASSWORD).await;
+    let (_, notes) =
+        w.c.app
+            .call(Method::GET, "/v1/notifications", Some(&oncall), None)
+            .await;
+    assert!(
+        notes["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n["kind"] == "reading_critical")
+    );
+}
+
+async fn an_unacknowledged_alert_escalates_step_by_step_and_skips_a_step_with_nobody(
+    backend: Backend,
+) {
+    let mut w = ward(backend).await;
+    w.reading(30.0).await;
+    w.wait_texts_to(ON_CALL_MOBILE, 1).await;
+    assert_eq!(
+        w.minutes_pass(9).await,
+        0,
+        "not before the escalation delay (10 minutes)"
+    );
+    // Step 1: sent again to whoever is on call.
+    assert_eq!(w.minutes_pass(1).await, 1);
+    w.wait_texts_to(ON_CALL_MOBILE, 2).await;
+    // Step 2 would be the practice's default users: there are none, so it goes straight to the
+    // customer's admins (step 3) without waiting another delay.
+    assert_eq!(w.minutes_pass(10).await, 1);
+    let admin = w.wait_texts_to(ADMIN_MOBILE, 1).await;
+    assert!(!admin[0].is_empty());
+    let alert = &w.open_alerts(&w.c.staff).await[0];
+    assert_eq!(alert["escalation_step"], 3);
+    // And round again: someone is always being asked until the alert is acknowledged.
+    assert_eq!(w.minutes_pass(10).await, 1);
+    w.wait_texts_to(ON_CALL_MOBILE, 3).await;
+}
+
+async fn acknowledging_stops_the_escalation(backend: Backend) {
+    let mut w = ward(backend).await;
+    w.reading(150.0).await;
+    let alert = w.open_alerts(&w.c.staff).await[0].clone();
+    let oncall = w.c.app.login("oncall", PASSWORD).await;
+    let (status, acked) =
+        w.c.app
+            .call(
+                Method::POST,
+                &format!("/v1/alerts/{}/ack", alert["id"].as_str().unwrap()),
+                Some(&oncall),
+                None,
+            )
+            .await;
+    assert_eq!(status, 200, "{acked}");
+    assert_eq!(acked["state"], "acknowledged");
+    assert_eq!(acked["acknowledged_by"], json!(w.on_call));
+    assert!(w.open_alerts(&w.c.staff).await.is_empty());
+    assert_eq!(
+        w.minutes_pass(30).await,
+        0,
+        "an acknowledged alert never escalates"
+    );
+    let (status, again) =
+        w.c.app
+            .call(
+                Method::POST,
+                &format!("/v1/alerts/{}/ack", alert["id"].as_str().unwrap()),
+                Some(&w.root),
+                None,
+            )
+            .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        again["acknowledged_by"],
+        json!(w.on_call),
+        "the first acknowledgement stands"
+    );
+    let oncall = w.c.app.login("oncall", PASSWORD).await;
+    let (status, _) =
+        w.c.app
+            .call(
+                Method::POST,
+                &format!("/v1/alerts/{}/ack", Uuid::now_v7()),
+                Some(&oncall),
+                None,
+            )
+            .await;
+    assert_eq!(status, 404);
+}
+
+async fn an_ack_reply_from_the_on_call_phone_acknowledges_the_alert(backend: Backend) {
+    let w = ward(backend).await;
+    w.reading(150.0).await;
+    let alert = w.open_alerts(&w.c.staff).await[0].clone();
+    let code = alert["code"].as_str().unwrap();
+    // A reply from a number that is nobody's changes nothing.
+    let stranger = form(&[
+        ("MessageSid", &format!("SM{}", Uuid::new_v4().simple())),
+        ("AccountSid", crate::fake_twilio::ACCOUNT_SID),
+        ("From", "+14155550999"),
+        ("To", PRACTICE_NUMBER),
+        ("Body", &format!("ACK {code}")),
+    ]);
+    assert_eq!(
+        w.c.app
+            .post_signed(
+                PUBLIC_BASE_URL,
+                AUTH_TOKEN,
+                "/webhooks/twilio/sms",
+                &stranger
+            )
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(w.open_alerts(&w.c.staff).await.len(), 1);
+    let reply = form(&[
+        ("MessageSid", &format!("SM{}", Uuid::new_v4().simple())),
+        ("AccountSid", crate::fake_twilio::ACCOUNT_SID),
+        ("From", ON_CALL_MOBILE),
+        ("To", PRACTICE_NUMBER),
+        ("Body", &format!("ack {}", code.to_lowercase())),
+    ]);
+    assert_eq!(
+        w.c.app
+            .post_signed(PUBLIC_BASE_URL, AUTH_TOKEN, "/webhooks/twilio/sms", &reply)
+            .await
+            .status(),
+        200
+    );
+    assert!(w.open_alerts(&w.c.staff).await.is_empty());
+    let (_, all) =
+        w.c.app
+            .call(
+                Method::GET,
+                "/v1/alerts?state=acknowledged",
+                Some(&w.c.staff),
+                None,
+            )
+            .await;
+    assert_eq!(all["items"][0]["acknowledged_by"], json!(w.on_call));
+}
+
+async fn a_normal_reading_opens_no_alert(backend: Backend) {
+    let w = ward(backend).await;
+    assert_eq!(w.reading(80.0).await["status"], "normal");
+    assert_eq!(w.reading(110.0).await["status"], "caution");
+    assert!(w.open_alerts(&w.c.staff).await.is_empty());
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(w.texts_to(ON_CALL_MOBILE).is_empty());
+    let _ = &w.practice;
+}
+
+async fn escalation_resumes_on_a_restarted_gateway(backend: Backend) {
+    let w = ward(backend).await;
+    w.reading(150.0).await;
+    w.wait_texts_to(ON_CALL_MOBILE, 1).await;
+    // Time passes while "the gateway is down"; a new instance's worker takes the step at start.
+    w.c.app.clock.advance(Duration::minutes(11));
+    let _restarted = w.c.app.sibling().await;
+    let step = eventually(15, "the restarted instance to escalate", || async {
+        let alert =
+            w.c.app
+                .state
+                .store
+                .due_alerts(w.c.app.clock.now() + Duration::days(1), 10)
+                .await
+                .unwrap();
+        alert.first().filter(|a| a.step >= 1).map(|a| a.step)
+    })
+    .await;
+    assert_eq!(step, 1);
+}
