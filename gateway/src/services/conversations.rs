@@ -70,13 +70,22 @@ pub async fn audience(
     Ok(audience)
 }
 
-/// Who hears of a new message from this patient now.
+/// Who hears of a new message from this patient now: the care team and subscribers per their
+/// settings, and whoever is on call for the practice at this moment (whatever their link to the
+/// patient).
 pub async fn new_message_recipients(
     state: &AppState,
     practice_id: Uuid,
     patient_id: Uuid,
 ) -> Result<Audience, StoreError> {
-    let users = interested_users(state, patient_id).await?;
+    let mut users = interested_users(state, patient_id).await?;
+    let practice = state.store.get_practice(practice_id).await?;
+    for on_call in crate::services::alerts::on_call_now(state, &practice, state.clock.now()).await?
+    {
+        if !users.contains(&on_call) {
+            users.push(on_call);
+        }
+    }
     audience(
         state,
         practice_id,

@@ -20,6 +20,9 @@ both_backends!(
     an_ack_reply_from_the_on_call_phone_acknowledges_the_alert,
     a_normal_reading_opens_no_alert,
     escalation_resumes_on_a_restarted_gateway,
+    an_alert_at_0130_on_the_night_the_clocks_go_back_reaches_the_overnight_on_call_user,
+    in_an_on_call_gap_the_alert_goes_to_the_fallback_users_at_once,
+    the_on_call_user_hears_of_a_new_patient_message,
 );
 
 const ON_CALL_MOBILE: &str = "+14155550161";
@@ -357,4 +360,94 @@ async fn escalation_resumes_on_a_restarted_gateway(backend: Backend) {
     })
     .await;
     assert_eq!(step, 1);
+}
+
+/// Two windows in New York time: overnight 22:00-06:00 for the on-call user, the day for `day`.
+async fn overnight_schedule(w: &Ward, day: &str) {
+    let (status, body) = w
+        .c
+        .app
+        .call(
+            Method::PUT,
+            &format!("/v1/practices/{}/on-call", w.practice),
+            Some(&w.root),
+            Some(json!([{"from": "22:00", "to": "06:00", "user_id": w.on_call}, {"from": "06:00", "to": "22:00", "user_id": day}])),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+}
+
+async fn an_alert_at_0130_on_the_night_the_clocks_go_back_reaches_the_overnight_on_call_user(
+    backend: Backend,
+) {
+    let mut w = ward(backend).await;
+    let (_, me) =
+        w.c.app
+            .call(Method::GET, "/v1/me", Some(&w.c.staff), None)
+            .await;
+    overnight_schedule(&w, me["id"].as_str().unwrap()).await;
+    // 2026-11-01 in New York: 01:30 happens twice, at 05:30 UTC (EDT) and 06:30 UTC (EST).
+    for (utc, texts) in [((5, 30), 1), ((6, 30), 2)] {
+        w.c.app.clock.set(
+            chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 11, 1, utc.0, utc.1, 0).unwrap(),
+        );
+        w.c.staff = w.c.app.login("nurse", PASSWORD).await;
+        w.root = w.c.app.login("root-alerts", PASSWORD).await;
+        w.reading(150.0).await;
+        w.wait_texts_to(ON_CALL_MOBILE, texts).await;
+    }
+    assert_eq!(w.open_alerts(&w.c.staff).await.len(), 2);
+}
+
+async fn in_an_on_call_gap_the_alert_goes_to_the_fallback_users_at_once(backend: Backend) {
+    let w = ward(backend).await;
+    // On call only 09:00-10:00 New York time; the clock stands at 10:00 there (15:00 UTC in March).
+    let (status, _) =
+        w.c.app
+            .call(
+                Method::PUT,
+                &format!("/v1/practices/{}/on-call", w.practice),
+                Some(&w.root),
+                Some(json!([{"from": "09:00", "to": "10:00", "user_id": w.on_call}])),
+            )
+            .await;
+    assert_eq!(status, 200);
+    w.reading(150.0).await;
+    // Nobody on call and no care team: the first texts go straight to the customer's admins.
+    w.wait_texts_to(ADMIN_MOBILE, 1).await;
+    assert!(w.texts_to(ON_CALL_MOBILE).is_empty());
+}
+
+async fn the_on_call_user_hears_of_a_new_patient_message(backend: Backend) {
+    let w = ward(backend).await;
+    let (_, portal) =
+        w.c.app
+            .call(
+                Method::POST,
+                &format!("/v1/patients/{}/portal/enroll", w.c.patient),
+                Some(&w.c.staff),
+                None,
+            )
+            .await;
+    let token = portal["portal_token"].as_str().unwrap();
+    w.c.app
+        .call(
+            Method::POST,
+            "/v1/portal/messages",
+            Some(token),
+            Some(json!({"body": "hello"})),
+        )
+        .await;
+    let oncall = w.c.app.login("oncall", PASSWORD).await;
+    let (_, notes) =
+        w.c.app
+            .call(Method::GET, "/v1/notifications", Some(&oncall), None)
+            .await;
+    assert!(
+        notes["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n["kind"] == "new_patient_message")
+    );
 }
