@@ -236,6 +236,8 @@ pub struct Outstanding {
     pub practice_group_default_user_of: Vec<Uuid>,
     /// Patients on whose care team this user is (with their program enrolments).
     pub care_team_of: Vec<Uuid>,
+    /// Practices where this user has on-call windows.
+    pub on_call_at: Vec<Uuid>,
 }
 
 impl Outstanding {
@@ -243,6 +245,7 @@ impl Outstanding {
         self.customer_default_user_of.is_empty()
             && self.practice_group_default_user_of.is_empty()
             && self.care_team_of.is_empty()
+            && self.on_call_at.is_empty()
     }
 }
 

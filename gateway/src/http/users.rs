@@ -79,6 +79,8 @@ pub struct OutstandingView {
     pub practice_group_default_user_of: Vec<Uuid>,
     /// Patients whose care team the user is on.
     pub care_team_of: Vec<Uuid>,
+    /// Practices where the user has on-call windows.
+    pub on_call_at: Vec<Uuid>,
     pub total: usize,
 }
 
@@ -86,11 +88,13 @@ impl From<Outstanding> for OutstandingView {
     fn from(o: Outstanding) -> OutstandingView {
         let total = o.customer_default_user_of.len()
             + o.practice_group_default_user_of.len()
-            + o.care_team_of.len();
+            + o.care_team_of.len()
+            + o.on_call_at.len();
         OutstandingView {
             customer_default_user_of: o.customer_default_user_of,
             practice_group_default_user_of: o.practice_group_default_user_of,
             care_team_of: o.care_team_of,
+            on_call_at: o.on_call_at,
             total,
         }
     }
@@ -452,11 +456,12 @@ pub async fn lock_user(
                 code: "outstanding_items",
                 message: format!(
                     "this user has {} outstanding item(s) (default user of {} customer(s) and {} practice group(s), \
-                     on the care team of {} patient(s)); send reassign_to with the user who takes them over",
+                     on the care team of {} patient(s), on call at {} practice(s)); send reassign_to with the user who takes them over",
                     view.total,
                     view.customer_default_user_of.len(),
                     view.practice_group_default_user_of.len(),
-                    view.care_team_of.len()
+                    view.care_team_of.len(),
+                    view.on_call_at.len()
                 ),
             })
         }

@@ -23,6 +23,7 @@ both_backends!(
     an_alert_at_0130_on_the_night_the_clocks_go_back_reaches_the_overnight_on_call_user,
     in_an_on_call_gap_the_alert_goes_to_the_fallback_users_at_once,
     the_on_call_user_hears_of_a_new_patient_message,
+    locking_the_on_call_user_hands_their_windows_to_the_successor,
 );
 
 const ON_CALL_MOBILE: &str = "+14155550161";
@@ -450,4 +451,53 @@ async fn the_on_call_user_hears_of_a_new_patient_message(backend: Backend) {
             .iter()
             .any(|n| n["kind"] == "new_patient_message")
     );
+}
+
+async fn locking_the_on_call_user_hands_their_windows_to_the_successor(backend: Backend) {
+    let w = ward(backend).await;
+    let (_, me) =
+        w.c.app
+            .call(Method::GET, "/v1/me", Some(&w.c.staff), None)
+            .await;
+    let successor = me["id"].as_str().unwrap().to_string();
+    let (_, outstanding) =
+        w.c.app
+            .call(
+                Method::GET,
+                &format!("/v1/users/{}/outstanding", w.on_call),
+                Some(&w.root),
+                None,
+            )
+            .await;
+    assert_eq!(outstanding["on_call_at"], json!([w.practice]));
+    let (status, body) =
+        w.c.app
+            .call(
+                Method::POST,
+                &format!("/v1/users/{}/lock", w.on_call),
+                Some(&w.root),
+                None,
+            )
+            .await;
+    assert_eq!(status, 409, "on call: must be handed over: {body}");
+    let (status, body) =
+        w.c.app
+            .call(
+                Method::POST,
+                &format!("/v1/users/{}/lock", w.on_call),
+                Some(&w.root),
+                Some(json!({"reassign_to": successor})),
+            )
+            .await;
+    assert_eq!(status, 200, "{body}");
+    let (_, schedule) =
+        w.c.app
+            .call(
+                Method::GET,
+                &format!("/v1/practices/{}/on-call", w.practice),
+                Some(&w.root),
+                None,
+            )
+            .await;
+    assert_eq!(schedule[0]["user_id"], json!(successor), "{schedule}");
 }

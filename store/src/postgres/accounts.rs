@@ -453,6 +453,13 @@ impl Accounts for PostgresStore {
                 .await
                 .map_err(map_err)?;
             }
+            // On-call windows are taken over as they are: the successor covers the same hours.
+            tx.execute(
+                "UPDATE on_call_windows SET user_id = $2 WHERE user_id = $1",
+                &[&user_id, &successor],
+            )
+            .await
+            .map_err(map_err)?;
         }
         tx.execute(
             "UPDATE users SET locked_at = COALESCE(locked_at, $2) WHERE id = $1",
@@ -526,5 +533,15 @@ async fn outstanding_of(client: &impl GenericClient, user_id: Uuid) -> StoreResu
         customer_default_user_of: customers.iter().map(|r| r.get(0)).collect(),
         practice_group_default_user_of: groups.iter().map(|r| r.get(0)).collect(),
         care_team_of: patients.iter().map(|r| r.get(0)).collect(),
+        on_call_at: client
+            .query(
+                "SELECT DISTINCT practice_id FROM on_call_windows WHERE user_id = $1 ORDER BY practice_id",
+                &[&user_id],
+            )
+            .await
+            .map_err(map_err)?
+            .iter()
+            .map(|r| r.get(0))
+            .collect(),
     })
 }

@@ -425,6 +425,9 @@ impl Accounts for SqliteStore {
                 for table in ["program_staff", "care_team"] {
                     tx.execute(&format!("DELETE FROM {table} WHERE user_id = ?1"), [user_id]).map_err(map_err)?;
                 }
+                // On-call windows are taken over as they are: the successor covers the same hours.
+                tx.execute("UPDATE on_call_windows SET user_id = ?2 WHERE user_id = ?1", params![user_id, successor])
+                    .map_err(map_err)?;
             }
             tx.execute(
                 "UPDATE users SET locked_at = COALESCE(locked_at, ?2) WHERE id = ?1",
@@ -485,6 +488,11 @@ fn outstanding_of(conn: &rusqlite::Connection, user_id: Uuid) -> StoreResult<Out
         care_team_of: column_list(
             conn,
             "SELECT patient_id FROM care_team WHERE user_id = ?1 ORDER BY patient_id",
+            user_id,
+        )?,
+        on_call_at: column_list(
+            conn,
+            "SELECT DISTINCT practice_id FROM on_call_windows WHERE user_id = ?1 ORDER BY practice_id",
             user_id,
         )?,
     })
