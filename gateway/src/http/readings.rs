@@ -207,6 +207,13 @@ pub async fn post_reading(
                 state.wake_dispatcher();
                 state.notify_feed();
             }
+            if stored.level == "caution"
+                && let Err(error) =
+                    crate::services::alerts::notify_caution(&state, &practice, patient.id).await
+            {
+                // The reading is stored; a lost caution notice must not turn its answer into an error.
+                tracing::warn!(%error, "could not notify a caution reading");
+            }
             stored
         }
         Err(StoreError::NotFound) => return Err(ApiError::NotFound("patient")),

@@ -366,6 +366,57 @@ pub async fn acknowledge_by_text(
     Ok(true)
 }
 
+/// Tells the care team and the on-call user of the moment, per their "reading caution" settings,
+/// that a reading needs a look (feed and text; never the value). Done after the reading commits:
+/// a caution is not an alert and does not escalate.
+pub async fn notify_caution(
+    state: &AppState,
+    practice: &Practice,
+    patient_id: Uuid,
+) -> Result<(), StoreError> {
+    let now = state.clock.now();
+    let mut users = interested_users(state, patient_id).await?;
+    for user in on_call_now(state, practice, now).await? {
+        if !users.contains(&user) {
+            users.push(user);
+        }
+    }
+    let wanted = audience(state, practice.id, &users, NotificationKind::ReadingCaution).await?;
+    let notes: Vec<NewNotification> = wanted
+        .push
+        .iter()
+        .map(|user_id| NewNotification {
+            user_id: *user_id,
+            practice_id: practice.id,
+            patient_id: Some(patient_id),
+            kind: NotificationKind::ReadingCaution.as_str().to_string(),
+            summary: "A patient reading is outside the normal range.".to_string(),
+        })
+        .collect();
+    if !notes.is_empty() {
+        state.store.add_notifications(now, notes).await?;
+        state.notify_feed();
+    }
+    let audit = store::Audit::system(now);
+    for (_, mobile) in wanted.text {
+        let text = NewOutbound {
+            practice_id: Some(practice.id),
+            patient_id: None,
+            from_number: practice.sms_number.clone(),
+            to_number: mobile,
+            body: format!(
+                "{}: a patient reading needs a look when you can.",
+                practice.name
+            ),
+            priority: priority::NOTIFY,
+            record_message: false,
+            author_user_id: None,
+        };
+        crate::services::enqueue_sms(state, &audit, text).await?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

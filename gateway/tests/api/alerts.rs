@@ -24,6 +24,7 @@ both_backends!(
     in_an_on_call_gap_the_alert_goes_to_the_fallback_users_at_once,
     the_on_call_user_hears_of_a_new_patient_message,
     locking_the_on_call_user_hands_their_windows_to_the_successor,
+    a_caution_reading_notifies_those_who_want_caution_notices_without_an_alert,
 );
 
 const ON_CALL_MOBILE: &str = "+14155550161";
@@ -500,4 +501,40 @@ async fn locking_the_on_call_user_hands_their_windows_to_the_successor(backend: 
             )
             .await;
     assert_eq!(schedule[0]["user_id"], json!(successor), "{schedule}");
+}
+
+async fn a_caution_reading_notifies_those_who_want_caution_notices_without_an_alert(
+    backend: Backend,
+) {
+    let w = ward(backend).await;
+    let oncall = w.c.app.login("oncall", PASSWORD).await;
+    let (status, body) = w
+        .c
+        .app
+        .call(
+            Method::PUT,
+            &format!("/v1/users/{}/notification-settings?practice_id={}", w.on_call, w.practice),
+            Some(&oncall),
+            Some(json!({"settings": [{"kind": "reading_caution", "enabled": true, "push": true, "email": false, "text": true}]})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(w.reading(115.0).await["status"], "caution");
+    let texts = w.wait_texts_to(ON_CALL_MOBILE, 1).await;
+    assert!(!texts[0].contains("115"));
+    let (_, notes) =
+        w.c.app
+            .call(Method::GET, "/v1/notifications", Some(&oncall), None)
+            .await;
+    assert!(
+        notes["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n["kind"] == "reading_caution")
+    );
+    assert!(
+        w.open_alerts(&w.c.staff).await.is_empty(),
+        "a caution opens no alert"
+    );
 }
