@@ -245,6 +245,13 @@ pub trait ReadingSettings: Send + Sync {
 
     /// The practice's reading frequency rules (the defaults when never saved).
     async fn reading_frequency(&self, practice_id: Uuid) -> StoreResult<ReadingFrequency>;
+    /// The levels of the patient's newest `n` readings of the vital, newest taken first.
+    async fn recent_levels(
+        &self,
+        patient_id: Uuid,
+        vital: &str,
+        n: u32,
+    ) -> StoreResult<Vec<String>>;
 
     /// Replaces the practice's reading frequency rules (vitals not listed lose theirs), with the
     /// audit row. `NotFound` when the practice does not exist.

@@ -207,12 +207,28 @@ pub async fn post_reading(
                 state.wake_dispatcher();
                 state.notify_feed();
             }
+            // The reading is stored; a lost notice must not turn its answer into an error.
             if stored.level == "caution"
-                && let Err(error) =
-                    crate::services::alerts::notify_caution(&state, &practice, patient.id).await
+                && let Err(error) = crate::services::alerts::notify_caution(
+                    &state,
+                    &practice,
+                    patient.id,
+                    "A patient reading is outside the normal range.",
+                )
+                .await
             {
-                // The reading is stored; a lost caution notice must not turn its answer into an error.
                 tracing::warn!(%error, "could not notify a caution reading");
+            }
+            if stored.level != "normal"
+                && let Err(error) = crate::services::alerts::notify_out_of_range_run(
+                    &state,
+                    &practice,
+                    patient.id,
+                    vital.as_str(),
+                )
+                .await
+            {
+                tracing::warn!(%error, "could not check consecutive out-of-range readings");
             }
             stored
         }

@@ -15,6 +15,7 @@ use uuid::Uuid;
 use crate::domain::escalation::{self, Audience};
 use crate::domain::notifications::{Kind as _, NotificationKind};
 use crate::domain::oncall::{OnCallWindow, on_call_at};
+use crate::domain::readings::{Level, consecutive_out_of_range};
 use crate::http::AppState;
 use crate::services::conversations::{audience, interested_users};
 
@@ -373,6 +374,7 @@ pub async fn notify_caution(
     state: &AppState,
     practice: &Practice,
     patient_id: Uuid,
+    summary: &str,
 ) -> Result<(), StoreError> {
     let now = state.clock.now();
     let mut users = interested_users(state, patient_id).await?;
@@ -390,7 +392,7 @@ pub async fn notify_caution(
             practice_id: practice.id,
             patient_id: Some(patient_id),
             kind: NotificationKind::ReadingCaution.as_str().to_string(),
-            summary: "A patient reading is outside the normal range.".to_string(),
+            summary: summary.to_string(),
         })
         .collect();
     if !notes.is_empty() {
@@ -415,6 +417,46 @@ pub async fn notify_caution(
         crate::services::enqueue_sms(state, &audit, text).await?;
     }
     Ok(())
+}
+
+/// "Notify after N consecutive out-of-range readings" (the practice's `out_of_range_count`): when
+/// this reading is the Nth out-of-range one in a row of its vital, the care team and on-call user
+/// hear of it per their "reading caution" settings; once per run (see
+/// `domain::readings::consecutive_out_of_range`).
+pub async fn notify_out_of_range_run(
+    state: &AppState,
+    practice: &Practice,
+    patient_id: Uuid,
+    vital: &str,
+) -> Result<bool, StoreError> {
+    let n = state
+        .store
+        .reading_frequency(practice.id)
+        .await?
+        .out_of_range_count;
+    let Ok(n) = u32::try_from(n) else {
+        return Ok(false);
+    };
+    if n == 0 {
+        return Ok(false);
+    }
+    let levels: Vec<Level> = state
+        .store
+        .recent_levels(patient_id, vital, n + 1)
+        .await?
+        .iter()
+        .map(|l| match l.as_str() {
+            "critical" => Level::Critical,
+            "caution" => Level::Caution,
+            _ => Level::Normal,
+        })
+        .collect();
+    if !consecutive_out_of_range(&levels, n) {
+        return Ok(false);
+    }
+    let summary = format!("{n} readings in a row of one vital are out of range.");
+    notify_caution(state, practice, patient_id, &summary).await?;
+    Ok(true)
 }
 
 #[cfg(test)]

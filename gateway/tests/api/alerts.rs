@@ -25,6 +25,7 @@ both_backends!(
     the_on_call_user_hears_of_a_new_patient_message,
     locking_the_on_call_user_hands_their_windows_to_the_successor,
     a_caution_reading_notifies_those_who_want_caution_notices_without_an_alert,
+    the_nth_out_of_range_reading_in_a_row_notifies_once_per_run,
 );
 
 const ON_CALL_MOBILE: &str = "+14155550161";
@@ -537,4 +538,66 @@ async fn a_caution_reading_notifies_those_who_want_caution_notices_without_an_al
         w.open_alerts(&w.c.staff).await.is_empty(),
         "a caution opens no alert"
     );
+}
+
+async fn the_nth_out_of_range_reading_in_a_row_notifies_once_per_run(backend: Backend) {
+    let mut w = ward(backend).await;
+    let (status, body) =
+        w.c.app
+            .call(
+                Method::PUT,
+                &format!("/v1/practices/{}/reading-frequency", w.practice),
+                Some(&w.root),
+                Some(json!({"warn_after_days": 0, "out_of_range_count": 3, "vitals": []})),
+            )
+            .await;
+    assert_eq!(status, 200, "{body}");
+    let oncall = w.c.app.login("oncall", PASSWORD).await;
+    let (status, body) = w
+        .c
+        .app
+        .call(
+            Method::PUT,
+            &format!("/v1/users/{}/notification-settings?practice_id={}", w.on_call, w.practice),
+            Some(&oncall),
+            Some(json!({"settings": [{"kind": "reading_caution", "enabled": true, "push": true, "email": false, "text": false}]})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let runs = |token: String| {
+        let app = &w.c.app;
+        async move {
+            let (_, notes) = app
+                .call(
+                    Method::GET,
+                    "/v1/notifications?limit=200",
+                    Some(&token),
+                    None,
+                )
+                .await;
+            notes["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|n| n["summary"].as_str().unwrap().contains("in a row"))
+                .count()
+        }
+    };
+    for (value, expected_runs) in [
+        (110.0, 0),
+        (112.0, 0),
+        (115.0, 1),
+        (118.0, 1),
+        (80.0, 1),
+        (111.0, 1),
+        (112.0, 1),
+        (113.0, 2),
+    ] {
+        w.c.app.clock.advance(Duration::minutes(1));
+        w.c.staff = w.c.app.login("nurse", PASSWORD).await;
+        w.reading(value).await;
+        let oncall = w.c.app.login("oncall", PASSWORD).await;
+        assert_eq!(runs(oncall).await, expected_runs, "after {value}");
+    }
+    let _ = &mut w;
 }

@@ -590,4 +590,21 @@ impl ReadingSettings for PostgresStore {
         tx.commit().await.map_err(map_err)?;
         Ok(saved)
     }
+
+    async fn recent_levels(
+        &self,
+        patient_id: Uuid,
+        vital: &str,
+        n: u32,
+    ) -> StoreResult<Vec<String>> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT level FROM readings WHERE patient_id = $1 AND vital = $2 ORDER BY taken_at DESC, id DESC LIMIT $3",
+                &[&patient_id, &vital, &i64::from(n)],
+            )
+            .await
+            .map_err(map_err)?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
 }

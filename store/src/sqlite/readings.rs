@@ -585,4 +585,25 @@ impl ReadingSettings for SqliteStore {
         })
         .await
     }
+
+    async fn recent_levels(
+        &self,
+        patient_id: Uuid,
+        vital: &str,
+        n: u32,
+    ) -> StoreResult<Vec<String>> {
+        let vital = vital.to_string();
+        self.call(move |conn| {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT level FROM readings WHERE patient_id = ?1 AND vital = ?2 ORDER BY taken_at DESC, id DESC LIMIT ?3",
+                )
+                .map_err(map_err)?;
+            stmt.query_map(params![patient_id, vital, i64::from(n)], |r| r.get(0))
+                .map_err(map_err)?
+                .collect::<Result<Vec<String>, _>>()
+                .map_err(map_err)
+        })
+        .await
+    }
 }
