@@ -39,6 +39,7 @@ pub static MIGRATIONS: &[Migration] = &[
     migration!(10, "0010_conversations"),
     migration!(11, "0011_unread_reminders"),
     migration!(12, "0012_alerts"),
+    migration!(13, "0013_overdue_warnings"),
 ];
 
 impl Migration {

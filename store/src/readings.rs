@@ -159,6 +159,16 @@ pub struct StoredReading {
     pub source_api_token_id: Option<Uuid>,
 }
 
+/// A patient who may be overdue for readings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OverdueCandidate {
+    pub patient_id: Uuid,
+    pub practice_id: Uuid,
+    pub warn_after_days: i32,
+    pub last_reading_at: DateTime<Utc>,
+    pub warned_for: Option<DateTime<Utc>>,
+}
+
 /// A stored reading and the context it was classified in.
 #[derive(Debug, Clone)]
 pub struct RecordedReading {
@@ -245,6 +255,18 @@ pub trait ReadingSettings: Send + Sync {
 
     /// The practice's reading frequency rules (the defaults when never saved).
     async fn reading_frequency(&self, practice_id: Uuid) -> StoreResult<ReadingFrequency>;
+    /// Patients of practices with an overdue rule (`warn_after_days > 0`) whose newest reading
+    /// is older than that: `(patient, practice, last reading, episode already warned about)`.
+    async fn overdue_candidates(&self, now: DateTime<Utc>) -> StoreResult<Vec<OverdueCandidate>>;
+    /// Records that the episode ending at `warned_for` was warned about and adds the
+    /// notifications, unless that episode was already warned about. `true` when recorded now.
+    async fn record_overdue_warning(
+        &self,
+        at: DateTime<Utc>,
+        patient_id: Uuid,
+        warned_for: DateTime<Utc>,
+        notifications: Vec<NewNotification>,
+    ) -> StoreResult<bool>;
     /// The levels of the patient's newest `n` readings of the vital, newest taken first.
     async fn recent_levels(
         &self,

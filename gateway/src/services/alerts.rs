@@ -15,7 +15,7 @@ use uuid::Uuid;
 use crate::domain::escalation::{self, Audience};
 use crate::domain::notifications::{Kind as _, NotificationKind};
 use crate::domain::oncall::{OnCallWindow, on_call_at};
-use crate::domain::readings::{Level, consecutive_out_of_range};
+use crate::domain::readings::{Level, consecutive_out_of_range, overdue_to_raise};
 use crate::http::AppState;
 use crate::services::conversations::{audience, interested_users};
 
@@ -457,6 +457,59 @@ pub async fn notify_out_of_range_run(
     let summary = format!("{n} readings in a row of one vital are out of range.");
     notify_caution(state, practice, patient_id, &summary).await?;
     Ok(true)
+}
+
+/// Warns about patients who have sent no reading for the practice's `warn_after_days`: the care
+/// team and on-call user of the moment per their "overdue readings" settings, once per episode
+/// (a new reading starts a new one). Returns how many patients were warned about.
+pub async fn warn_overdue(state: &AppState) -> Result<usize, StoreError> {
+    let now = state.clock.now();
+    let mut warned = 0;
+    for candidate in state.store.overdue_candidates(now).await? {
+        let days = u32::try_from(candidate.warn_after_days).unwrap_or(0);
+        let Some(episode) = overdue_to_raise(
+            Some(candidate.last_reading_at),
+            days,
+            candidate.warned_for,
+            now,
+        ) else {
+            continue;
+        };
+        let practice = state.store.get_practice(candidate.practice_id).await?;
+        let mut users = interested_users(state, candidate.patient_id).await?;
+        for user in on_call_now(state, &practice, now).await? {
+            if !users.contains(&user) {
+                users.push(user);
+            }
+        }
+        let wanted = audience(
+            state,
+            practice.id,
+            &users,
+            NotificationKind::OverdueReadings,
+        )
+        .await?;
+        let notes = wanted
+            .push
+            .iter()
+            .map(|user_id| NewNotification {
+                user_id: *user_id,
+                practice_id: practice.id,
+                patient_id: Some(candidate.patient_id),
+                kind: NotificationKind::OverdueReadings.as_str().to_string(),
+                summary: format!("A patient has sent no reading for {days} days."),
+            })
+            .collect();
+        if state
+            .store
+            .record_overdue_warning(now, candidate.patient_id, episode.last_reading_at, notes)
+            .await?
+        {
+            warned += 1;
+            state.notify_feed();
+        }
+    }
+    Ok(warned)
 }
 
 #[cfg(test)]

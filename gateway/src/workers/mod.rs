@@ -5,6 +5,7 @@
 
 pub mod escalation;
 pub mod outbox;
+pub mod overdue;
 pub mod texting_expiry;
 pub mod unread_reminders;
 
@@ -19,6 +20,7 @@ pub fn spawn_all(state: &AppState, shutdown: watch::Receiver<bool>) -> Vec<JoinH
         tokio::spawn(outbox::run(state.clone(), shutdown.clone())),
         tokio::spawn(texting_expiry::run(state.clone(), shutdown.clone())),
         tokio::spawn(unread_reminders::run(state.clone(), shutdown.clone())),
-        tokio::spawn(escalation::run(state.clone(), shutdown)),
+        tokio::spawn(escalation::run(state.clone(), shutdown.clone())),
+        tokio::spawn(overdue::run(state.clone(), shutdown)),
     ]
 }

@@ -26,6 +26,7 @@ both_backends!(
     locking_the_on_call_user_hands_their_windows_to_the_successor,
     a_caution_reading_notifies_those_who_want_caution_notices_without_an_alert,
     the_nth_out_of_range_reading_in_a_row_notifies_once_per_run,
+    a_patient_silent_for_the_practices_days_is_warned_about_once_per_episode,
 );
 
 const ON_CALL_MOBILE: &str = "+14155550161";
@@ -599,5 +600,65 @@ async fn the_nth_out_of_range_reading_in_a_row_notifies_once_per_run(backend: Ba
         let oncall = w.c.app.login("oncall", PASSWORD).await;
         assert_eq!(runs(oncall).await, expected_runs, "after {value}");
     }
+    let _ = &mut w;
+}
+
+async fn a_patient_silent_for_the_practices_days_is_warned_about_once_per_episode(
+    backend: Backend,
+) {
+    let mut w = ward(backend).await;
+    let (status, _) =
+        w.c.app
+            .call(
+                Method::PUT,
+                &format!("/v1/practices/{}/reading-frequency", w.practice),
+                Some(&w.root),
+                Some(json!({"warn_after_days": 3, "out_of_range_count": 0, "vitals": []})),
+            )
+            .await;
+    assert_eq!(status, 200);
+    let oncall = w.c.app.login("oncall", PASSWORD).await;
+    let (status, _) = w
+        .c
+        .app
+        .call(
+            Method::PUT,
+            &format!("/v1/users/{}/notification-settings?practice_id={}", w.on_call, w.practice),
+            Some(&oncall),
+            Some(json!({"settings": [{"kind": "overdue_readings", "enabled": true, "push": true, "email": false, "text": false}]})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    w.reading(80.0).await;
+    let warn = || gateway::services::alerts::warn_overdue(&w.c.app.state);
+    w.c.app.clock.advance(Duration::days(2));
+    assert_eq!(warn().await.unwrap(), 0, "not yet overdue");
+    w.c.app
+        .clock
+        .advance(Duration::days(1) + Duration::minutes(1));
+    assert_eq!(warn().await.unwrap(), 1);
+    assert_eq!(warn().await.unwrap(), 0, "once per episode");
+    // A new reading ends the episode; the next gap warns again.
+    w.c.staff = w.c.app.login("nurse", PASSWORD).await;
+    w.reading(82.0).await;
+    w.c.app.clock.advance(Duration::days(4));
+    assert_eq!(warn().await.unwrap(), 1);
+    let oncall = w.c.app.login("oncall", PASSWORD).await;
+    let (_, notes) =
+        w.c.app
+            .call(
+                Method::GET,
+                "/v1/notifications?limit=200",
+                Some(&oncall),
+                None,
+            )
+            .await;
+    let overdue = notes["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["kind"] == "overdue_readings")
+        .count();
+    assert_eq!(overdue, 2);
     let _ = &mut w;
 }

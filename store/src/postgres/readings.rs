@@ -607,4 +607,58 @@ impl ReadingSettings for PostgresStore {
             .map_err(map_err)?;
         Ok(rows.iter().map(|r| r.get(0)).collect())
     }
+
+    async fn overdue_candidates(&self, now: DateTime<Utc>) -> StoreResult<Vec<OverdueCandidate>> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT p.id, p.practice_id, r.warn_after_days, last.taken_at, w.warned_for
+                 FROM practice_reading_rules r
+                 JOIN patients p ON p.practice_id = r.practice_id
+                 CROSS JOIN LATERAL (SELECT max(taken_at) AS taken_at FROM readings x WHERE x.patient_id = p.id) last
+                 LEFT JOIN overdue_warnings w ON w.patient_id = p.id
+                 WHERE r.warn_after_days > 0 AND last.taken_at IS NOT NULL
+                   AND last.taken_at + make_interval(days => r.warn_after_days) <= $1",
+                &[&now],
+            )
+            .await
+            .map_err(map_err)?;
+        Ok(rows
+            .iter()
+            .map(|r| OverdueCandidate {
+                patient_id: r.get(0),
+                practice_id: r.get(1),
+                warn_after_days: r.get(2),
+                last_reading_at: r.get(3),
+                warned_for: r.get(4),
+            })
+            .collect())
+    }
+
+    async fn record_overdue_warning(
+        &self,
+        at: DateTime<Utc>,
+        patient_id: Uuid,
+        warned_for: DateTime<Utc>,
+        notifications: Vec<NewNotification>,
+    ) -> StoreResult<bool> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(map_err)?;
+        let changed = tx
+            .execute(
+                "INSERT INTO overdue_warnings (patient_id, warned_for, warned_at) VALUES ($1, $2, $3)
+                 ON CONFLICT (patient_id) DO UPDATE SET warned_for = excluded.warned_for, warned_at = excluded.warned_at
+                 WHERE overdue_warnings.warned_for <> excluded.warned_for",
+                &[&patient_id, &warned_for, &at],
+            )
+            .await
+            .map_err(map_err)?;
+        if changed == 0 {
+            tx.rollback().await.map_err(map_err)?;
+            return Ok(false);
+        }
+        super::feed::insert_notifications(&tx, at, &notifications).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(true)
+    }
 }

@@ -606,4 +606,65 @@ impl ReadingSettings for SqliteStore {
         })
         .await
     }
+
+    async fn overdue_candidates(&self, now: DateTime<Utc>) -> StoreResult<Vec<OverdueCandidate>> {
+        self.call(move |conn| {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT p.id, p.practice_id, r.warn_after_days,
+                            (SELECT max(taken_at) FROM readings x WHERE x.patient_id = p.id) AS last,
+                            w.warned_for
+                     FROM practice_reading_rules r
+                     JOIN patients p ON p.practice_id = r.practice_id
+                     LEFT JOIN overdue_warnings w ON w.patient_id = p.id
+                     WHERE r.warn_after_days > 0 AND last IS NOT NULL
+                       AND last + r.warn_after_days * 86400000000 <= ?1",
+                )
+                .map_err(map_err)?;
+            let rows = stmt
+                .query_map([micros(now)], |r| {
+                    Ok((r.get::<_, Uuid>(0)?, r.get::<_, Uuid>(1)?, r.get::<_, i32>(2)?, r.get::<_, i64>(3)?, r.get::<_, Option<i64>>(4)?))
+                })
+                .map_err(map_err)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(map_err)?;
+            rows.into_iter()
+                .map(|(patient_id, practice_id, warn_after_days, last, warned)| {
+                    Ok(OverdueCandidate {
+                        patient_id,
+                        practice_id,
+                        warn_after_days,
+                        last_reading_at: super::rows::from_micros(last)?,
+                        warned_for: warned.map(super::rows::from_micros).transpose()?,
+                    })
+                })
+                .collect()
+        })
+        .await
+    }
+
+    async fn record_overdue_warning(
+        &self,
+        at: DateTime<Utc>,
+        patient_id: Uuid,
+        warned_for: DateTime<Utc>,
+        notifications: Vec<NewNotification>,
+    ) -> StoreResult<bool> {
+        self.write(move |tx| {
+            let changed = tx
+                .execute(
+                    "INSERT INTO overdue_warnings (patient_id, warned_for, warned_at) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (patient_id) DO UPDATE SET warned_for = excluded.warned_for, warned_at = excluded.warned_at
+                     WHERE overdue_warnings.warned_for <> excluded.warned_for",
+                    params![patient_id, micros(warned_for), micros(at)],
+                )
+                .map_err(map_err)?;
+            if changed == 0 {
+                return Ok(false);
+            }
+            super::feed::insert_notifications(tx, at, &notifications)?;
+            Ok(true)
+        })
+        .await
+    }
 }
