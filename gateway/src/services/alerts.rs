@@ -57,6 +57,22 @@ pub async fn on_call_now(
     Ok(on_call_at(&windows, tz, at))
 }
 
+/// The patient's care team and subscribers, and whoever is on call for the practice at `at`.
+pub async fn followers_and_on_call(
+    state: &AppState,
+    practice: &Practice,
+    patient_id: Uuid,
+    at: DateTime<Utc>,
+) -> Result<Vec<Uuid>, StoreError> {
+    let mut users = interested_users(state, patient_id).await?;
+    for user in on_call_now(state, practice, at).await? {
+        if !users.contains(&user) {
+            users.push(user);
+        }
+    }
+    Ok(users)
+}
+
 /// Everyone an audience reaches, each with the channels they get it on.
 #[derive(Debug, Default)]
 struct Reach {
@@ -377,12 +393,7 @@ pub async fn notify_caution(
     summary: &str,
 ) -> Result<(), StoreError> {
     let now = state.clock.now();
-    let mut users = interested_users(state, patient_id).await?;
-    for user in on_call_now(state, practice, now).await? {
-        if !users.contains(&user) {
-            users.push(user);
-        }
-    }
+    let users = followers_and_on_call(state, practice, patient_id, now).await?;
     let wanted = audience(state, practice.id, &users, NotificationKind::ReadingCaution).await?;
     let notes: Vec<NewNotification> = wanted
         .push
@@ -476,12 +487,7 @@ pub async fn warn_overdue(state: &AppState) -> Result<usize, StoreError> {
             continue;
         };
         let practice = state.store.get_practice(candidate.practice_id).await?;
-        let mut users = interested_users(state, candidate.patient_id).await?;
-        for user in on_call_now(state, &practice, now).await? {
-            if !users.contains(&user) {
-                users.push(user);
-            }
-        }
+        let users = followers_and_on_call(state, &practice, candidate.patient_id, now).await?;
         let wanted = audience(
             state,
             practice.id,

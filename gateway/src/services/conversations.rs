@@ -78,14 +78,10 @@ pub async fn new_message_recipients(
     practice_id: Uuid,
     patient_id: Uuid,
 ) -> Result<Audience, StoreError> {
-    let mut users = interested_users(state, patient_id).await?;
     let practice = state.store.get_practice(practice_id).await?;
-    for on_call in crate::services::alerts::on_call_now(state, &practice, state.clock.now()).await?
-    {
-        if !users.contains(&on_call) {
-            users.push(on_call);
-        }
-    }
+    let now = state.clock.now();
+    let users =
+        crate::services::alerts::followers_and_on_call(state, &practice, patient_id, now).await?;
     audience(
         state,
         practice_id,

@@ -12,19 +12,9 @@ use crate::services::alerts;
 /// How late a due step may be taken.
 const PERIOD: Duration = Duration::from_secs(5);
 
-pub async fn run(state: AppState, mut shutdown: watch::Receiver<bool>) {
-    loop {
-        match alerts::escalate_due(&state).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(steps = n, "escalated critical alerts"),
-            Err(error) => tracing::warn!(%error, "alert escalation failed; will retry"),
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(PERIOD) => {}
-            _ = shutdown.changed() => return,
-        }
-        if *shutdown.borrow() {
-            return;
-        }
-    }
+pub async fn run(state: AppState, shutdown: watch::Receiver<bool>) {
+    super::periodic(state, shutdown, "escalation", PERIOD, |state| async move {
+        alerts::escalate_due(&state).await
+    })
+    .await;
 }

@@ -9,10 +9,43 @@ pub mod overdue;
 pub mod texting_expiry;
 pub mod unread_reminders;
 
+use std::future::Future;
+use std::time::Duration;
+
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::http::AppState;
+
+/// Runs `pass` now and then every `period` until shutdown. A pass returns how many things it
+/// did; failures are logged and retried at the next pass (the store holds all state, so a
+/// failed pass loses nothing).
+pub async fn periodic<F, Fut, E>(
+    state: AppState,
+    mut shutdown: watch::Receiver<bool>,
+    name: &'static str,
+    period: Duration,
+    pass: F,
+) where
+    F: Fn(AppState) -> Fut,
+    Fut: Future<Output = Result<usize, E>>,
+    E: std::fmt::Display,
+{
+    loop {
+        match pass(state.clone()).await {
+            Ok(0) => {}
+            Ok(done) => tracing::info!(worker = name, done, "worker pass"),
+            Err(error) => tracing::warn!(worker = name, %error, "worker pass failed; will retry"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(period) => {}
+            _ = shutdown.changed() => return,
+        }
+        if *shutdown.borrow() {
+            return;
+        }
+    }
+}
 
 /// Starts every worker; the handles finish after `shutdown` turns true.
 pub fn spawn_all(state: &AppState, shutdown: watch::Receiver<bool>) -> Vec<JoinHandle<()>> {

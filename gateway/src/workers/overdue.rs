@@ -12,19 +12,13 @@ use crate::services::alerts;
 
 const PERIOD: Duration = Duration::from_secs(600);
 
-pub async fn run(state: AppState, mut shutdown: watch::Receiver<bool>) {
-    loop {
-        match alerts::warn_overdue(&state).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(patients = n, "warned about overdue readings"),
-            Err(error) => tracing::warn!(%error, "overdue-readings check failed; will retry"),
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(PERIOD) => {}
-            _ = shutdown.changed() => return,
-        }
-        if *shutdown.borrow() {
-            return;
-        }
-    }
+pub async fn run(state: AppState, shutdown: watch::Receiver<bool>) {
+    super::periodic(
+        state,
+        shutdown,
+        "overdue_readings",
+        PERIOD,
+        |state| async move { alerts::warn_overdue(&state).await },
+    )
+    .await;
 }

@@ -13,19 +13,13 @@ use crate::services::texting;
 /// How often to look for closed windows; a window closes at most this late.
 const PERIOD: Duration = Duration::from_secs(60);
 
-pub async fn run(state: AppState, mut shutdown: watch::Receiver<bool>) {
-    loop {
-        match texting::expire_due(&state).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(failed = n, "closed verification windows"),
-            Err(error) => tracing::warn!(%error, "verification expiry failed; will retry"),
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(PERIOD) => {}
-            _ = shutdown.changed() => return,
-        }
-        if *shutdown.borrow() {
-            return;
-        }
-    }
+pub async fn run(state: AppState, shutdown: watch::Receiver<bool>) {
+    super::periodic(
+        state,
+        shutdown,
+        "texting_expiry",
+        PERIOD,
+        |state| async move { texting::expire_due(&state).await },
+    )
+    .await;
 }

@@ -12,19 +12,13 @@ use crate::services::conversations;
 /// A reminder goes out at most this long after the 24 hours are up.
 const PERIOD: Duration = Duration::from_secs(300);
 
-pub async fn run(state: AppState, mut shutdown: watch::Receiver<bool>) {
-    loop {
-        match conversations::send_unread_reminders(&state).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(reminders = n, "sent unread-message reminders"),
-            Err(error) => tracing::warn!(%error, "unread reminders failed; will retry"),
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(PERIOD) => {}
-            _ = shutdown.changed() => return,
-        }
-        if *shutdown.borrow() {
-            return;
-        }
-    }
+pub async fn run(state: AppState, shutdown: watch::Receiver<bool>) {
+    super::periodic(
+        state,
+        shutdown,
+        "unread_reminders",
+        PERIOD,
+        |state| async move { conversations::send_unread_reminders(&state).await },
+    )
+    .await;
 }
