@@ -16,7 +16,6 @@ use super::auth::CurrentUser;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, ApiQuery};
 use super::patients::visible_patient;
-use super::validate;
 use crate::domain::notifications::NotificationKind;
 use crate::services::conversations::{self, Channel, SendError, StaffMessage};
 use crate::services::notification_settings::effective_settings_of_users;
@@ -284,13 +283,7 @@ pub async fn send_message(
     ApiJson(body): ApiJson<NewMessageRequest>,
 ) -> Result<(StatusCode, Json<MessageView>), ApiError> {
     let patient = visible_patient(&state, &caller, id).await?;
-    let text = body.body.trim();
-    if text.is_empty() {
-        return Err(ApiError::invalid("body", "must not be empty"));
-    }
-    if text.chars().count() > MAX_BODY {
-        return Err(ApiError::invalid("body", "must be at most 1600 characters"));
-    }
+    let text = message_body("body", &body.body)?;
     let channel = match body.channel.as_deref() {
         None => None,
         Some("sms") => Some(Channel::Sms),
@@ -313,7 +306,7 @@ pub async fn send_message(
     let practice = state.store.get_practice(patient.practice_id).await?;
     let message = StaffMessage {
         author_user_id: caller.id(),
-        body: text.to_string(),
+        body: text,
         channel,
         idempotency_key: key,
     };
@@ -547,15 +540,17 @@ pub async fn unsubscribe(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Used by the portal module for the patient's own body limit.
+/// A message body: trimmed, not empty, at most 1600 characters (line breaks are fine).
 pub fn message_body(field: &str, value: &str) -> Result<String, ApiError> {
-    validate::text(field, value, MAX_BODY).or_else(|e| {
-        // Line breaks are fine in a message; only the length and emptiness rules apply.
-        let trimmed = value.trim();
-        if trimmed.is_empty() || trimmed.chars().count() > MAX_BODY {
-            Err(e)
-        } else {
-            Ok(trimmed.to_string())
-        }
-    })
+    let trimmed = value.trim();
+    if trimmed.is_empty() {
+        return Err(ApiError::invalid(field, "must not be empty"));
+    }
+    if trimmed.chars().count() > MAX_BODY {
+        return Err(ApiError::invalid(
+            field,
+            format!("must be at most {MAX_BODY} characters"),
+        ));
+    }
+    Ok(trimmed.to_string())
 }

@@ -16,7 +16,7 @@ use super::AppState;
 use super::auth::CurrentUser;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, ApiPath};
-use super::notification_settings::load_practice;
+use super::practices::visible_practice;
 
 /// The longest disclaimer accepted, in characters (not bytes).
 pub const MAX_DISCLAIMER_CHARS: usize = 4000;
@@ -80,8 +80,7 @@ pub async fn get_disclaimers(
     caller: CurrentUser,
     ApiPath(practice_id): ApiPath<Uuid>,
 ) -> Result<Json<DisclaimersView>, ApiError> {
-    let practice = load_practice(&state, practice_id).await?;
-    caller.require_practice(&practice)?;
+    let practice = visible_practice(&state, &caller, practice_id).await?;
     let disclaimers = state.store.practice_disclaimers(practice.id).await?;
     Ok(Json(disclaimers.into()))
 }
@@ -109,7 +108,7 @@ pub async fn put_disclaimers(
     ApiPath(practice_id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<DisclaimersInput>,
 ) -> Result<Json<DisclaimersView>, ApiError> {
-    let practice = load_practice(&state, practice_id).await?;
+    let practice = visible_practice(&state, &caller, practice_id).await?;
     caller.require_practice_admin(&practice)?;
     check_length("care_plan_report", &body.care_plan_report)?;
     check_length("hra_report", &body.hra_report)?;

@@ -28,6 +28,7 @@ use super::AppState;
 use super::auth::CurrentUser;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, ApiPath, ApiQuery};
+use super::practices::visible_practice;
 use crate::domain::notifications::{
     Change, Kind, NotificationKind, NotificationSetting, PatientNotificationKind,
     PatientNotificationSetting, PatientSettings, UserSettings,
@@ -258,14 +259,6 @@ impl From<ChangeError> for ApiError {
 
 // ---- authorization ----------------------------------------------------------------------------
 
-pub(crate) async fn load_practice(state: &AppState, id: Uuid) -> Result<Practice, ApiError> {
-    match state.store.get_practice(id).await {
-        Ok(practice) => Ok(practice),
-        Err(StoreError::NotFound) => Err(ApiError::NotFound("practice")),
-        Err(other) => Err(other.into()),
-    }
-}
-
 /// Whether `user` works at `practice`: a member of it, or an admin of its customer.
 fn works_at(user: &User, practice: &Practice) -> bool {
     user.customer_id == Some(practice.customer_id)
@@ -296,8 +289,7 @@ async fn authorize_user_settings(
             "staff may read and change only their own notification settings".into(),
         ));
     }
-    let practice = load_practice(state, practice_id).await?;
-    caller.require_practice(&practice)?;
+    let practice = visible_practice(state, caller, practice_id).await?;
     if !works_at(&target, &practice) {
         return Err(ApiError::invalid(
             "practice_id",
@@ -398,8 +390,7 @@ pub async fn get_user_defaults(
     caller: CurrentUser,
     ApiPath(practice_id): ApiPath<Uuid>,
 ) -> Result<Json<NotificationSettingsView>, ApiError> {
-    let practice = load_practice(&state, practice_id).await?;
-    caller.require_practice(&practice)?;
+    let practice = visible_practice(&state, &caller, practice_id).await?;
     let defaults = service::practice_user_defaults(state.store.as_ref(), practice.id).await?;
     Ok(Json(NotificationSettingsView::from(&defaults)))
 }
@@ -430,7 +421,7 @@ pub async fn put_user_defaults(
     ApiPath(practice_id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<UserDefaultsInput>,
 ) -> Result<Json<NotificationSettingsView>, ApiError> {
-    let practice = load_practice(&state, practice_id).await?;
+    let practice = visible_practice(&state, &caller, practice_id).await?;
     caller.require_practice_admin(&practice)?;
     let changes = user_changes(&body.settings)?;
     let apply_to = match body.apply_to {
@@ -469,8 +460,7 @@ pub async fn get_patient_defaults(
     caller: CurrentUser,
     ApiPath(practice_id): ApiPath<Uuid>,
 ) -> Result<Json<PatientNotificationSettingsView>, ApiError> {
-    let practice = load_practice(&state, practice_id).await?;
-    caller.require_practice(&practice)?;
+    let practice = visible_practice(&state, &caller, practice_id).await?;
     let defaults = service::practice_patient_defaults(state.store.as_ref(), practice.id).await?;
     Ok(Json(PatientNotificationSettingsView::from(&defaults)))
 }
@@ -498,7 +488,7 @@ pub async fn put_patient_defaults(
     ApiPath(practice_id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<PatientNotificationSettingsInput>,
 ) -> Result<Json<PatientNotificationSettingsView>, ApiError> {
-    let practice = load_practice(&state, practice_id).await?;
+    let practice = visible_practice(&state, &caller, practice_id).await?;
     caller.require_practice_admin(&practice)?;
     let changes = patient_changes(&body.settings)?;
     let defaults = service::change_practice_patient_defaults(

@@ -19,7 +19,7 @@ use super::AppState;
 use super::auth::CurrentUser;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, ApiPath};
-use super::notification_settings::load_practice;
+use super::practices::visible_practice;
 use crate::domain::oncall::{
     OnCallWindow, format_hhmm, next_change_after, on_call_at, parse_hhmm, validate_windows,
 };
@@ -167,8 +167,7 @@ pub async fn get_on_call(
     caller: CurrentUser,
     ApiPath(practice_id): ApiPath<Uuid>,
 ) -> Result<Json<Vec<OnCallWindowBody>>, ApiError> {
-    let practice = load_practice(&state, practice_id).await?;
-    caller.require_practice(&practice)?;
+    let practice = visible_practice(&state, &caller, practice_id).await?;
     let rows = state.store.on_call_windows(practice.id).await?;
     Ok(Json(bodies_of(&windows_of(&rows)?)))
 }
@@ -196,7 +195,7 @@ pub async fn put_on_call(
     ApiPath(practice_id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<Vec<OnCallWindowBody>>,
 ) -> Result<Json<Vec<OnCallWindowBody>>, ApiError> {
-    let practice = load_practice(&state, practice_id).await?;
+    let practice = visible_practice(&state, &caller, practice_id).await?;
     caller.require_practice_admin(&practice)?;
     if body.len() > 100 {
         return Err(ApiError::invalid("body", "at most 100 on-call windows"));
@@ -237,8 +236,7 @@ pub async fn on_call_now(
     caller: CurrentUser,
     ApiPath(practice_id): ApiPath<Uuid>,
 ) -> Result<Json<OnCallNowView>, ApiError> {
-    let practice = load_practice(&state, practice_id).await?;
-    caller.require_practice(&practice)?;
+    let practice = visible_practice(&state, &caller, practice_id).await?;
     let tz = practice_tz(&practice)?;
     let windows = windows_of(&state.store.on_call_windows(practice.id).await?)?;
     let at = state.clock.now();

@@ -25,8 +25,8 @@ use super::AppState;
 use super::auth::CurrentUser;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, ApiPath};
-use super::notification_settings::load_practice;
 use super::patients::visible_patient;
+use super::practices::visible_practice;
 use crate::domain::readings::{AlertSettings, ChangeRule, ChangeUnit, Ranges, Vital};
 use crate::services::readings::{from_row, to_row};
 
@@ -292,8 +292,7 @@ pub async fn get_practice_alerts(
     caller: CurrentUser,
     ApiPath((practice_id, vital)): ApiPath<(Uuid, String)>,
 ) -> Result<Json<PracticeReadingAlertView>, ApiError> {
-    let practice = load_practice(&state, practice_id).await?;
-    caller.require_practice(&practice)?;
+    let practice = visible_practice(&state, &caller, practice_id).await?;
     let vital = path_vital(&vital)?;
     let saved = state
         .store
@@ -331,7 +330,7 @@ pub async fn put_practice_alerts(
     ApiPath((practice_id, vital)): ApiPath<(Uuid, String)>,
     ApiJson(body): ApiJson<PracticeReadingAlertInput>,
 ) -> Result<Json<PracticeReadingAlertView>, ApiError> {
-    let practice = load_practice(&state, practice_id).await?;
+    let practice = visible_practice(&state, &caller, practice_id).await?;
     caller.require_practice_admin(&practice)?;
     let vital = path_vital(&vital)?;
     let settings = settings_of(body.ranges, body.change)?;
@@ -446,8 +445,7 @@ pub async fn get_frequency(
     caller: CurrentUser,
     ApiPath(practice_id): ApiPath<Uuid>,
 ) -> Result<Json<ReadingFrequencyView>, ApiError> {
-    let practice = load_practice(&state, practice_id).await?;
-    caller.require_practice(&practice)?;
+    let practice = visible_practice(&state, &caller, practice_id).await?;
     let saved = state.store.reading_frequency(practice.id).await?;
     Ok(Json(frequency_view(saved)))
 }
@@ -475,7 +473,7 @@ pub async fn put_frequency(
     ApiPath(practice_id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<ReadingFrequencyInput>,
 ) -> Result<Json<ReadingFrequencyView>, ApiError> {
-    let practice = load_practice(&state, practice_id).await?;
+    let practice = visible_practice(&state, &caller, practice_id).await?;
     caller.require_practice_admin(&practice)?;
     let frequency = frequency_of(body)?;
     let saved = state

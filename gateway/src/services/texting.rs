@@ -23,7 +23,6 @@ use crate::domain::notifications::{Kind as _, NotificationKind};
 use crate::domain::texting::{self, Event, Refusal, Reply, TextingState, TextingStatus};
 use crate::http::AppState;
 use crate::services::conversations;
-use crate::services::notification_settings::effective_settings_of_users;
 
 /// The flag put on a message that mentions an opt-out word without being a clear revocation.
 pub const FLAG_POSSIBLE_OPT_OUT: &str = "possible_opt_out";
@@ -107,18 +106,10 @@ pub async fn status_recipients(
     practice_id: Uuid,
 ) -> Result<Vec<Uuid>, StoreError> {
     let users = state.store.practice_users(practice_id).await?;
-    let settings = effective_settings_of_users(
-        state.store.as_ref(),
-        practice_id,
-        NotificationKind::TwoWayTexting,
-        &users,
-    )
-    .await?;
-    Ok(settings
-        .into_iter()
-        .filter(|(_, s)| s.enabled && s.push)
-        .map(|(user, _)| user)
-        .collect())
+    let audience =
+        conversations::audience(state, practice_id, &users, NotificationKind::TwoWayTexting)
+            .await?;
+    Ok(audience.push)
 }
 
 fn notifications(
