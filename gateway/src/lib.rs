@@ -4,7 +4,7 @@
 //! [`settings::Settings`]; [`http::router`] is public so tests can drive handlers directly.
 //! `domain` holds the pure rules, `services` load-decide-write in one transaction, `http` the
 //! thin API layer, `workers` the timed work (outbox dispatch), `carrier` the Twilio client and
-//! the dev transport, `auth` credentials.
+//! the dev transport, `mail` the SMTP client for notification emails, `auth` credentials.
 
 pub mod auth;
 pub mod carrier;
@@ -13,6 +13,7 @@ pub mod clock;
 pub mod demo;
 pub mod domain;
 pub mod http;
+pub mod mail;
 pub mod services;
 pub mod settings;
 pub mod startup;

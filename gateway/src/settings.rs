@@ -87,6 +87,11 @@ pub struct Settings {
     pub twilio: Option<TwilioCredentials>,
     pub twilio_api_base: Url,
     pub sms_sender_mps: NonZeroU32,
+    /// `SMTP_URL`: where notification emails go; `None` selects the dev mail transport, which
+    /// sends nothing. May hold credentials, hence a secret.
+    pub smtp_url: Option<Secret>,
+    /// `SMTP_FROM`: the sender of notification emails.
+    pub smtp_from: lettre::message::Mailbox,
     pub log_filter: String,
     pub log_format: LogFormat,
 }
@@ -182,6 +187,19 @@ impl Settings {
             })?,
         };
 
+        let smtp_url = get("SMTP_URL")
+            .map(|raw| parse_smtp_url(&raw))
+            .transpose()?;
+        let smtp_from_raw = get("SMTP_FROM").unwrap_or_else(|| DEFAULT_SMTP_FROM.into());
+        let smtp_from = smtp_from_raw.parse().map_err(|_| {
+            invalid(
+                "SMTP_FROM",
+                format!(
+                    "{smtp_from_raw:?} is not a mailbox such as \"Clinic <alerts@example.org>\""
+                ),
+            )
+        })?;
+
         let log_filter = get("RUST_LOG").unwrap_or_else(|| "info".into());
         tracing_subscriber::EnvFilter::try_new(&log_filter)
             .map_err(|e| invalid("RUST_LOG", format!("not a valid filter: {e}")))?;
@@ -204,6 +222,8 @@ impl Settings {
             twilio,
             twilio_api_base,
             sms_sender_mps,
+            smtp_url,
+            smtp_from,
             log_filter,
             log_format,
         })
@@ -216,6 +236,23 @@ impl Settings {
         settings.store = StoreLocation::Url(store_url);
         settings
     }
+}
+
+/// The sender of notification emails when `SMTP_FROM` is not set.
+pub const DEFAULT_SMTP_FROM: &str = "Care gateway <gateway@localhost>";
+
+/// `smtp://[user:pass@]host[:port]` (plain, or STARTTLS with `?tls=required`) or `smtps://…`
+/// (TLS from the start), as lettre reads them. The error never repeats the value: it may hold a
+/// password.
+fn parse_smtp_url(raw: &str) -> Result<Secret, SettingsError> {
+    let url = Url::parse(raw).map_err(|e| invalid("SMTP_URL", format!("not a URL: {e}")))?;
+    if !matches!(url.scheme(), "smtp" | "smtps") || url.host().is_none() {
+        return Err(invalid(
+            "SMTP_URL",
+            "must be an smtp:// or smtps:// URL with a host, e.g. smtp://mail.example.org:587?tls=required",
+        ));
+    }
+    Ok(Secret::new(raw))
 }
 
 fn parse_base_url(variable: &'static str, raw: &str) -> Result<Url, SettingsError> {
@@ -245,6 +282,33 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         Settings::from_lookup(|name| map.get(name).cloned())
+    }
+
+    #[test]
+    fn smtp_is_off_by_default_and_a_bad_url_or_sender_names_its_variable_without_the_secret() {
+        let s = parse(&[]).unwrap();
+        assert!(s.smtp_url.is_none());
+        assert_eq!(s.smtp_from.email.to_string(), "gateway@localhost");
+
+        let s = parse(&[
+            ("SMTP_URL", "smtp://user:hunter22@127.0.0.1:2525"),
+            ("SMTP_FROM", "Clinic <alerts@example.org>"),
+        ])
+        .unwrap();
+        assert_eq!(
+            s.smtp_url.as_ref().map(Secret::expose),
+            Some("smtp://user:hunter22@127.0.0.1:2525")
+        );
+        assert!(!format!("{s:?}").contains("hunter22"));
+        assert_eq!(s.smtp_from.email.to_string(), "alerts@example.org");
+
+        for bad in ["http://user:hunter22@mail", "smtp://", "not a url hunter22"] {
+            let err = parse(&[("SMTP_URL", bad)]).unwrap_err();
+            assert_eq!(err.variable, "SMTP_URL", "{bad}");
+            assert!(!err.to_string().contains("hunter22"), "{err}");
+        }
+        let err = parse(&[("SMTP_FROM", "no at sign")]).unwrap_err();
+        assert_eq!(err.variable, "SMTP_FROM");
     }
 
     #[test]

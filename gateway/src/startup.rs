@@ -58,6 +58,7 @@ impl Application {
             ),
             None => Arc::new(DevCarrier),
         };
+        let mailer = crate::mail::from_settings(&settings).map_err(anyhow::Error::msg)?;
         let state = AppState {
             store,
             clock,
@@ -66,6 +67,7 @@ impl Application {
             login_limiter: Arc::new(LoginLimiter::default()),
             webhook_token,
             carrier,
+            mailer,
             outbox_wake: Arc::new(Notify::new()),
             feed_changed: Arc::new(watch::channel(0).0),
         };

@@ -62,6 +62,14 @@ pub enum StaffMessageOutcome {
     Replayed { message: Box<Message> },
 }
 
+/// One user's unread-message reminder: the notification (feed and/or email, for
+/// `notification.user_id`) and, when they want it by text, the text to their mobile.
+#[derive(Debug, Clone)]
+pub struct UnreadReminder {
+    pub notification: NewNotification,
+    pub text: Option<NewOutbound>,
+}
+
 #[async_trait]
 pub trait Conversations: Send + Sync {
     async fn add_to_care_team(
@@ -163,15 +171,14 @@ pub trait Conversations: Send + Sync {
         until: DateTime<Utc>,
         limit: u32,
     ) -> StoreResult<Vec<Message>>;
-    /// For each of `users` who has not read through `message` and was not reminded of it yet,
-    /// records the reminder and adds their notification, in one transaction. Returns who was
-    /// reminded.
+    /// For each reminder whose user has not read through `message` and was not reminded of it
+    /// yet, records the reminder and adds its notification and text, in one transaction.
+    /// Returns who was reminded.
     async fn remind_unread(
         &self,
         at: DateTime<Utc>,
         message: &Message,
-        users: &[Uuid],
-        notification: &NewNotification,
+        reminders: &[UnreadReminder],
     ) -> StoreResult<Vec<Uuid>>;
     /// Whether the patient holds a live portal token.
     async fn has_portal(&self, patient_id: Uuid) -> StoreResult<bool>;

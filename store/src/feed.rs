@@ -1,6 +1,7 @@
-//! The in-app notification feed: one row per user per thing to look at. Other aggregates add
-//! rows inside their own transactions (the backends' crate-private `insert_notification`), so
-//! a notification exists exactly when the change that caused it does.
+//! Staff notifications: one per user per thing to look at, shown in the in-app feed (the "push"
+//! channel) and/or emailed. Other aggregates add them inside their own transactions (the
+//! backends' crate-private `insert_notifications`), so a notification, and its email in the
+//! email outbox, exist exactly when the change that caused them does.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -30,6 +31,40 @@ pub struct NewNotification {
     pub patient_id: Option<Uuid>,
     pub kind: String,
     pub summary: String,
+    /// Shown in the user's in-app feed and stream (the "push" channel).
+    pub in_feed: bool,
+    /// Also emailed (the "email" channel), through the email outbox.
+    pub email: Option<NotificationEmail>,
+}
+
+impl NewNotification {
+    /// A feed-only notification.
+    pub fn in_feed(
+        user_id: Uuid,
+        practice_id: Uuid,
+        patient_id: Option<Uuid>,
+        kind: &str,
+        summary: &str,
+    ) -> NewNotification {
+        NewNotification {
+            user_id,
+            practice_id,
+            patient_id,
+            kind: kind.to_string(),
+            summary: summary.to_string(),
+            in_feed: true,
+            email: None,
+        }
+    }
+}
+
+/// The email of a notification, as the gateway wrote it (never a message body or clinical
+/// detail: the same rule as the feed summary).
+#[derive(Debug, Clone, PartialEq)]
+pub struct NotificationEmail {
+    pub to_address: String,
+    pub subject: String,
+    pub body: String,
 }
 
 #[async_trait]
@@ -40,7 +75,7 @@ pub trait Feed: Send + Sync {
         user_id: Uuid,
         page: Page,
     ) -> StoreResult<Paged<Notification>>;
-    /// Adds notifications outside any other change (tests, workers).
+    /// Adds notifications (and their emails) outside any other change (tests, workers).
     async fn add_notifications(
         &self,
         at: DateTime<Utc>,

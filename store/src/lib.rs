@@ -13,6 +13,7 @@ mod api_tokens;
 mod audit;
 mod conversations;
 mod disclaimers;
+mod emails;
 mod error;
 mod feed;
 mod messaging;
@@ -40,10 +41,12 @@ pub use api_tokens::{ApiToken, ApiTokens, NewApiToken};
 pub use audit::AuditLog;
 pub use conversations::{
     CareTeamMember, ConversationItem, Conversations, NewStaffMessage, StaffMessageOutcome,
+    UnreadReminder,
 };
 pub use disclaimers::{Disclaimers, PracticeDisclaimers};
+pub use emails::{ClaimedEmail, EmailOutboxRow, Emails};
 pub use error::{StoreError, StoreResult};
-pub use feed::{Feed, NewNotification, Notification};
+pub use feed::{Feed, NewNotification, Notification, NotificationEmail};
 pub use messaging::*;
 pub use model::*;
 pub use notification_settings::{
@@ -84,6 +87,7 @@ pub trait Store:
     + OnCall
     + ApiTokens
     + Alerts
+    + Emails
     + Send
     + Sync
     + 'static

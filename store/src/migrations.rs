@@ -40,6 +40,7 @@ pub static MIGRATIONS: &[Migration] = &[
     migration!(11, "0011_unread_reminders"),
     migration!(12, "0012_alerts"),
     migration!(13, "0013_overdue_warnings"),
+    migration!(14, "0014_email_outbox"),
 ];
 
 impl Migration {

@@ -20,6 +20,10 @@ use messaging::*;
 mod readings;
 use readings::*;
 
+#[path = "conformance/emails.rs"]
+mod emails;
+use emails::*;
+
 /// Generates one `#[tokio::test]` per backend for each listed scenario.
 macro_rules! conformance {
     ($($name:ident),* $(,)?) => {
@@ -110,6 +114,12 @@ conformance!(
     on_call_windows_are_replaced_whole_and_only_users_of_the_customer_may_be_on_call,
     api_tokens_authenticate_by_hash_until_revoked,
     reading_settings_of_a_missing_patient_or_practice_are_not_found,
+    a_notification_goes_to_the_feed_the_email_outbox_or_both_as_asked,
+    a_failed_change_leaves_no_email_behind,
+    an_email_is_claimed_once_until_its_lease_runs_out,
+    email_failures_retry_at_the_given_time_or_end_failed,
+    concurrent_claimers_never_share_an_email,
+    an_unread_reminder_records_each_user_once_with_their_notification_and_text,
 );
 
 fn t0() -> DateTime<Utc> {
@@ -1252,12 +1262,8 @@ async fn notifications_are_listed_newest_first_per_user(db: &TestStore) {
         .create_user(&audit_at(t0()), staff(customer_id, "nb", vec![practice_id]))
         .await
         .unwrap();
-    let note = |user_id: Uuid, summary: &str| store::NewNotification {
-        user_id,
-        practice_id,
-        patient_id: None,
-        kind: "two_way_texting".into(),
-        summary: summary.into(),
+    let note = |user_id: Uuid, summary: &str| {
+        store::NewNotification::in_feed(user_id, practice_id, None, "two_way_texting", summary)
     };
     for i in 0..3 {
         store
@@ -1384,13 +1390,13 @@ async fn assigning_program_staff_puts_them_on_the_care_team_and_removal_follows_
 }
 
 fn portal_note(user_id: Uuid, practice_id: Uuid, patient_id: Uuid) -> store::NewNotification {
-    store::NewNotification {
+    store::NewNotification::in_feed(
         user_id,
         practice_id,
-        patient_id: Some(patient_id),
-        kind: "new_patient_message".into(),
-        summary: "A patient sent a new message.".into(),
-    }
+        Some(patient_id),
+        "new_patient_message",
+        "A patient sent a new message.",
+    )
 }
 
 async fn unread_is_per_user_and_only_patient_messages_count(db: &TestStore) {

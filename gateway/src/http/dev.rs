@@ -1,8 +1,9 @@
-//! Dev-mode routes, mounted only when no carrier credentials are set (the dev transport).
+//! Dev-mode routes, mounted only while a dev transport is in use.
 //!
-//! `GET /v1/dev/outbox` lists what the gateway queued and "sent" through the dev transport, so a
-//! developer can see the texts without a phone. It must never be mounted with real credentials:
-//! it shows message bodies.
+//! `GET /v1/dev/outbox` (no carrier credentials) lists what the gateway queued and "sent" through
+//! the dev transport, so a developer can see the texts without a phone. It must never be mounted
+//! with real credentials: it shows message bodies. `GET /v1/dev/emails` (no `SMTP_URL`) does the
+//! same for notification emails, without their bodies.
 
 use axum::Json;
 use axum::extract::State;
@@ -108,6 +109,77 @@ pub async fn outbox(
     let rows = state.store.list_outbox(page).await?;
     Ok(Json(OutboxPage {
         items: rows.items.into_iter().map(OutboxItem::from).collect(),
+        next_cursor: rows.next_cursor,
+    }))
+}
+
+/// One notification email as the dev mail transport shows it (the body is left out).
+#[derive(Serialize, ToSchema)]
+pub struct EmailItem {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub practice_id: Option<Uuid>,
+    /// The notification kind it tells of.
+    pub kind: String,
+    pub to: String,
+    pub subject: String,
+    /// `queued`, `sending`, `sent` or `failed`.
+    pub state: String,
+    pub attempts: i32,
+    pub last_error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub sent_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct EmailPage {
+    pub items: Vec<EmailItem>,
+    pub next_cursor: Option<Uuid>,
+}
+
+/// Notification emails the dev mail transport "sent", newest first (super admin; only when
+/// `SMTP_URL` is not set).
+#[utoipa::path(
+    get,
+    path = "/v1/dev/emails",
+    tag = "dev",
+    params(OutboxQuery),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = EmailPage),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+    )
+)]
+pub async fn emails(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ApiQuery(query): ApiQuery<OutboxQuery>,
+) -> Result<Json<EmailPage>, ApiError> {
+    user.require_super_admin()?;
+    let page = Page {
+        after: query.cursor,
+        limit: query.limit.unwrap_or(50).clamp(1, Page::MAX_LIMIT),
+    };
+    let rows = state.store.list_emails(page).await?;
+    Ok(Json(EmailPage {
+        items: rows
+            .items
+            .into_iter()
+            .map(|e| EmailItem {
+                id: e.id,
+                user_id: e.user_id,
+                practice_id: e.practice_id,
+                kind: e.kind,
+                to: e.to_address,
+                subject: e.subject,
+                state: e.state,
+                attempts: e.attempts,
+                last_error: e.last_error,
+                created_at: e.created_at,
+                sent_at: e.sent_at,
+            })
+            .collect(),
         next_cursor: rows.next_cursor,
     }))
 }

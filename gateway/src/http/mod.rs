@@ -70,6 +70,8 @@ pub struct AppState {
     pub webhook_token: Secret,
     /// Sends texts: the Twilio client, or the dev transport when no credentials are set.
     pub carrier: Arc<dyn Carrier>,
+    /// Sends notification emails: SMTP, or the dev transport when `SMTP_URL` is not set.
+    pub mailer: Arc<dyn crate::mail::Mailer>,
     /// Wakes the outbox dispatcher; services notify it after committing new outbox rows.
     pub outbox_wake: Arc<Notify>,
     /// Bumped after notifications were committed on this instance; wakes the event streams.
@@ -219,6 +221,10 @@ pub fn router(state: AppState) -> Router {
     // The dev transport's view of the outbox exists only when there is no real carrier.
     if state.settings.twilio.is_none() {
         api = api.routes(routes!(dev::outbox));
+    }
+    // Likewise the dev mail transport's view of the email outbox.
+    if state.settings.smtp_url.is_none() {
+        api = api.routes(routes!(dev::emails));
     }
     let (routes, openapi) = api.split_for_parts();
     let openapi = Arc::new(openapi);

@@ -19,10 +19,7 @@ use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, ApiQuery};
 use super::patients::visible_patient;
 use crate::auth::token;
-use crate::services::conversations::{
-    new_message_notifications, new_message_recipients, staff_texts,
-};
-use templates::TemplateName;
+use crate::services::conversations::{new_message_deliveries, new_message_recipients};
 
 #[derive(Serialize, ToSchema)]
 pub struct PortalEnrollment {
@@ -139,15 +136,9 @@ pub async fn post(
     let text = message_body("body", &body.body)?;
     let patient = &portal.patient;
     let recipients = new_message_recipients(&state, patient.practice_id, patient.id).await?;
-    let notes = new_message_notifications(&recipients.push, patient.practice_id, patient.id);
     let practice = state.store.get_practice(patient.practice_id).await?;
     let templates = super::templates::practice_templates(&state, practice.id).await?;
-    let texts = staff_texts(
-        &recipients.text,
-        &practice,
-        &templates,
-        TemplateName::NewPatientMessage,
-    );
+    let (notes, texts) = new_message_deliveries(&recipients, &practice, patient.id, &templates);
     let texted = !texts.is_empty();
     let message = state
         .store

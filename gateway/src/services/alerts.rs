@@ -13,11 +13,12 @@ use templates::{Placeholder, TemplateName, TemplateSet, Vars};
 use uuid::Uuid;
 
 use crate::domain::escalation::{self, Audience};
-use crate::domain::notifications::{Kind as _, NotificationKind};
+use crate::domain::notifications::NotificationKind;
 use crate::domain::oncall::{OnCallWindow, on_call_at};
 use crate::domain::readings::{Level, consecutive_out_of_range, overdue_to_raise};
 use crate::http::AppState;
 use crate::services::conversations::{audience, interested_users};
+use crate::services::notify::{self, Notice};
 
 /// Characters of alert codes: no 0/O or 1/I to misread on a phone.
 const CODE_ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
@@ -73,69 +74,29 @@ pub async fn followers_and_on_call(
     Ok(users)
 }
 
-/// Everyone an audience reaches, each with the channels they get it on.
-#[derive(Debug, Default)]
-struct Reach {
-    push: Vec<Uuid>,
-    text: Vec<String>,
-}
-
-impl Reach {
-    fn is_empty(&self) -> bool {
-        self.push.is_empty() && self.text.is_empty()
-    }
-
-    /// Users who must get it whatever their settings (on-call, fallback): the feed, and a text
-    /// when they have a mobile number.
-    async fn add_forced(&mut self, state: &AppState, users: &[Uuid]) -> Result<(), StoreError> {
-        for user_id in users {
-            let user = state.store.get_user(*user_id).await?;
-            if user.locked_at.is_some() {
-                continue;
-            }
-            if !self.push.contains(user_id) {
-                self.push.push(*user_id);
-            }
-            if let Some(mobile) = user.mobile_phone
-                && !self.text.contains(&mobile)
-            {
-                self.text.push(mobile);
-            }
-        }
-        Ok(())
-    }
-}
-
+/// Everyone an escalation audience reaches, on their channels: on-call and fallback users on
+/// every channel they have, the care team per their "reading critical" settings.
 async fn reach(
     state: &AppState,
     practice: &Practice,
     patient_id: Uuid,
     who: Audience,
     at: DateTime<Utc>,
-) -> Result<Reach, StoreError> {
-    let mut reach = Reach::default();
+) -> Result<notify::Audience, StoreError> {
+    let mut reach = notify::Audience::default();
     match who {
         Audience::OnCallAndCareTeam => {
             reach
-                .add_forced(state, &on_call_now(state, practice, at).await?)
+                .add_everywhere(state, &on_call_now(state, practice, at).await?)
                 .await?;
             let team = interested_users(state, patient_id).await?;
-            let wanted =
-                audience(state, practice.id, &team, NotificationKind::ReadingCritical).await?;
-            for user in wanted.push {
-                if !reach.push.contains(&user) {
-                    reach.push.push(user);
-                }
-            }
-            for (_, mobile) in wanted.text {
-                if !reach.text.contains(&mobile) {
-                    reach.text.push(mobile);
-                }
-            }
+            reach.merge(
+                audience(state, practice.id, &team, NotificationKind::ReadingCritical).await?,
+            );
         }
         Audience::PracticeFallback => {
             reach
-                .add_forced(
+                .add_everywhere(
                     state,
                     &state.store.practice_default_users(practice.id).await?,
                 )
@@ -143,7 +104,7 @@ async fn reach(
         }
         Audience::CustomerAdmins => {
             reach
-                .add_forced(
+                .add_everywhere(
                     state,
                     &state.store.customer_admin_ids(practice.customer_id).await?,
                 )
@@ -169,37 +130,25 @@ fn alert_text(practice: &Practice, templates: &TemplateSet, code: &str) -> Strin
         })
 }
 
+/// What an alert says in the feed and in emails.
+pub const CRITICAL_SUMMARY: &str = "A critical reading needs urgent review.";
+
 fn deliveries(
-    reach: &Reach,
+    reach: &notify::Audience,
     practice: &Practice,
     patient_id: Uuid,
     text: &str,
 ) -> (Vec<NewNotification>, Vec<NewOutbound>) {
-    let notes = reach
-        .push
-        .iter()
-        .map(|user_id| NewNotification {
-            user_id: *user_id,
-            practice_id: practice.id,
+    let notes = notify::notifications(
+        reach,
+        Notice {
+            practice,
             patient_id: Some(patient_id),
-            kind: NotificationKind::ReadingCritical.as_str().to_string(),
-            summary: "A critical reading needs urgent review.".to_string(),
-        })
-        .collect();
-    let texts = reach
-        .text
-        .iter()
-        .map(|mobile| NewOutbound {
-            practice_id: Some(practice.id),
-            patient_id: None,
-            from_number: practice.sms_number.clone(),
-            to_number: mobile.clone(),
-            body: text.to_string(),
-            priority: priority::ALERT,
-            record_message: false,
-            author_user_id: None,
-        })
-        .collect();
+            kind: NotificationKind::ReadingCritical,
+            summary: CRITICAL_SUMMARY,
+        },
+    );
+    let texts = notify::texts(&reach.text, practice, text, priority::ALERT);
     (notes, texts)
 }
 
@@ -394,37 +343,24 @@ pub async fn notify_caution(
 ) -> Result<(), StoreError> {
     let now = state.clock.now();
     let users = followers_and_on_call(state, practice, patient_id, now).await?;
-    let wanted = audience(state, practice.id, &users, NotificationKind::ReadingCaution).await?;
-    let notes: Vec<NewNotification> = wanted
-        .push
-        .iter()
-        .map(|user_id| NewNotification {
-            user_id: *user_id,
-            practice_id: practice.id,
+    let kind = NotificationKind::ReadingCaution;
+    let wanted = audience(state, practice.id, &users, kind).await?;
+    let notes = notify::notifications(
+        &wanted,
+        Notice {
+            practice,
             patient_id: Some(patient_id),
-            kind: NotificationKind::ReadingCaution.as_str().to_string(),
-            summary: summary.to_string(),
-        })
-        .collect();
+            kind,
+            summary,
+        },
+    );
     if !notes.is_empty() {
         state.store.add_notifications(now, notes).await?;
         state.notify_feed();
     }
     let audit = store::Audit::system(now);
-    for (_, mobile) in wanted.text {
-        let text = NewOutbound {
-            practice_id: Some(practice.id),
-            patient_id: None,
-            from_number: practice.sms_number.clone(),
-            to_number: mobile,
-            body: format!(
-                "{}: a patient reading needs a look when you can.",
-                practice.name
-            ),
-            priority: priority::NOTIFY,
-            record_message: false,
-            author_user_id: None,
-        };
+    let body = notify::text_body(practice, &TemplateSet::defaults(), kind);
+    for text in notify::texts(&wanted.text, practice, &body, priority::NOTIFY) {
         crate::services::enqueue_sms(state, &audit, text).await?;
     }
     Ok(())
@@ -488,24 +424,18 @@ pub async fn warn_overdue(state: &AppState) -> Result<usize, StoreError> {
         };
         let practice = state.store.get_practice(candidate.practice_id).await?;
         let users = followers_and_on_call(state, &practice, candidate.patient_id, now).await?;
-        let wanted = audience(
-            state,
-            practice.id,
-            &users,
-            NotificationKind::OverdueReadings,
-        )
-        .await?;
-        let notes = wanted
-            .push
-            .iter()
-            .map(|user_id| NewNotification {
-                user_id: *user_id,
-                practice_id: practice.id,
+        let kind = NotificationKind::OverdueReadings;
+        let wanted = audience(state, practice.id, &users, kind).await?;
+        let summary = format!("A patient has sent no reading for {days} days.");
+        let notes = notify::notifications(
+            &wanted,
+            Notice {
+                practice: &practice,
                 patient_id: Some(candidate.patient_id),
-                kind: NotificationKind::OverdueReadings.as_str().to_string(),
-                summary: format!("A patient has sent no reading for {days} days."),
-            })
-            .collect();
+                kind,
+                summary: &summary,
+            },
+        );
         if state
             .store
             .record_overdue_warning(now, candidate.patient_id, episode.last_reading_at, notes)
@@ -513,6 +443,13 @@ pub async fn warn_overdue(state: &AppState) -> Result<usize, StoreError> {
         {
             warned += 1;
             state.notify_feed();
+            // Texts follow the recorded warning: the episode is warned of once, and a text
+            // lost to a crash between the two is the smaller harm than texting every pass.
+            let audit = store::Audit::system(now);
+            let body = notify::text_body(&practice, &TemplateSet::defaults(), kind);
+            for text in notify::texts(&wanted.text, &practice, &body, priority::NOTIFY) {
+                crate::services::enqueue_sms(state, &audit, text).await?;
+            }
         }
     }
     Ok(warned)

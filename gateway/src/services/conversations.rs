@@ -9,14 +9,16 @@ use std::collections::HashMap;
 
 use store::{
     NewNotification, NewOutbound, NewStaffMessage, Patient, Practice, StaffMessageOutcome,
-    StoreError, priority,
+    StoreError, UnreadReminder, priority,
 };
-use templates::{Placeholder, TemplateName, TemplateSet, Vars};
+use templates::TemplateSet;
 use uuid::Uuid;
 
 use crate::domain::notifications::{Kind as _, NotificationKind};
 use crate::http::AppState;
 use crate::services::notification_settings::effective_settings_of_users;
+use crate::services::notify::{self, Notice};
+pub use crate::services::notify::{Audience, audience};
 
 /// What staff notifications of a new patient message say: only that there is one to look at.
 pub const NEW_MESSAGE_SUMMARY: &str = "A patient sent a new message.";
@@ -36,38 +38,6 @@ pub async fn interested_users(state: &AppState, patient_id: Uuid) -> Result<Vec<
         }
     }
     Ok(users)
-}
-
-/// Who hears of something, on which channel: the in-app feed (push) or a text to their mobile.
-#[derive(Debug, Clone, Default)]
-pub struct Audience {
-    pub push: Vec<Uuid>,
-    /// Users with "text" on and a mobile number on file, with that number.
-    pub text: Vec<(Uuid, String)>,
-}
-
-/// Splits `users` by their effective setting of `kind` for the practice.
-pub async fn audience(
-    state: &AppState,
-    practice_id: Uuid,
-    users: &[Uuid],
-    kind: NotificationKind,
-) -> Result<Audience, StoreError> {
-    let settings =
-        effective_settings_of_users(state.store.as_ref(), practice_id, kind, users).await?;
-    let mut audience = Audience::default();
-    for (user_id, setting) in settings.into_iter().filter(|(_, s)| s.enabled) {
-        if setting.push {
-            audience.push.push(user_id);
-        }
-        if setting.text {
-            let user = state.store.get_user(user_id).await?;
-            if let (None, Some(mobile)) = (user.locked_at, user.mobile_phone) {
-                audience.text.push((user_id, mobile));
-            }
-        }
-    }
-    Ok(audience)
 }
 
 /// Who hears of a new message from this patient now: the care team and subscribers per their
@@ -91,35 +61,6 @@ pub async fn new_message_recipients(
     .await
 }
 
-/// Texts telling staff there is something to look at: the practice's template, never the
-/// patient's words or clinical detail.
-pub fn staff_texts(
-    to: &[(Uuid, String)],
-    practice: &Practice,
-    templates: &TemplateSet,
-    name: TemplateName,
-) -> Vec<NewOutbound> {
-    let vars = Vars::new()
-        .with(Placeholder::PracticeName, practice.name.clone())
-        .with(Placeholder::PracticePhone, practice.sms_number.clone());
-    let body = templates
-        .render(name, &vars)
-        .or_else(|_| TemplateSet::defaults().render(name, &vars))
-        .unwrap_or_else(|_| name.default_text().to_string());
-    to.iter()
-        .map(|(_, mobile)| NewOutbound {
-            practice_id: Some(practice.id),
-            patient_id: None,
-            from_number: practice.sms_number.clone(),
-            to_number: mobile.clone(),
-            body: body.clone(),
-            priority: priority::NOTIFY,
-            record_message: false,
-            author_user_id: None,
-        })
-        .collect()
-}
-
 /// Recipients for each patient of the practice on this number (an inbound text is routed to one
 /// of them inside its transaction).
 pub async fn recipients_by_patient(
@@ -141,21 +82,26 @@ pub async fn recipients_by_patient(
     Ok(map)
 }
 
-pub fn new_message_notifications(
-    recipients: &[Uuid],
-    practice_id: Uuid,
+/// The feed rows, emails and texts telling `audience` of a new message from the patient.
+pub fn new_message_deliveries(
+    audience: &Audience,
+    practice: &Practice,
     patient_id: Uuid,
-) -> Vec<NewNotification> {
-    recipients
-        .iter()
-        .map(|user_id| NewNotification {
-            user_id: *user_id,
-            practice_id,
+    templates: &TemplateSet,
+) -> (Vec<NewNotification>, Vec<NewOutbound>) {
+    let kind = NotificationKind::NewPatientMessage;
+    let notices = notify::notifications(
+        audience,
+        Notice {
+            practice,
             patient_id: Some(patient_id),
-            kind: NotificationKind::NewPatientMessage.as_str().to_string(),
-            summary: NEW_MESSAGE_SUMMARY.to_string(),
-        })
-        .collect()
+            kind,
+            summary: NEW_MESSAGE_SUMMARY,
+        },
+    );
+    let body = notify::text_body(practice, templates, kind);
+    let texts = notify::texts(&audience.text, practice, &body, priority::NOTIFY);
+    (notices, texts)
 }
 
 /// The channel a staff message goes out on.
@@ -249,6 +195,80 @@ pub async fn send_staff_message(
     Ok(outcome)
 }
 
+/// The reminders the care team and subscribers of a patient want, on their channels: only users
+/// who have both "New Patient Message" and "Unread Message Reminder" on.
+async fn reminders_for(
+    state: &AppState,
+    practice: &Practice,
+    patient_id: Uuid,
+) -> Result<Vec<UnreadReminder>, StoreError> {
+    let users = interested_users(state, patient_id).await?;
+    let new_message = effective_settings_of_users(
+        state.store.as_ref(),
+        practice.id,
+        NotificationKind::NewPatientMessage,
+        &users,
+    )
+    .await?;
+    let eligible: Vec<Uuid> = new_message
+        .iter()
+        .filter(|(_, s)| s.enabled)
+        .map(|(id, _)| *id)
+        .collect();
+    let kind = NotificationKind::UnreadMessageReminder;
+    let wanted = audience(state, practice.id, &eligible, kind).await?;
+    let notices = notify::notifications(
+        &wanted,
+        Notice {
+            practice,
+            patient_id: Some(patient_id),
+            kind,
+            summary: UNREAD_REMINDER_SUMMARY,
+        },
+    );
+    let body = notify::text_body(practice, &TemplateSet::defaults(), kind);
+    let mut reminders: Vec<UnreadReminder> = notices
+        .into_iter()
+        .map(|notification| UnreadReminder {
+            notification,
+            text: None,
+        })
+        .collect();
+    for (user_id, mobile) in &wanted.text {
+        let text = notify::texts(
+            &[(*user_id, mobile.clone())],
+            practice,
+            &body,
+            priority::NOTIFY,
+        )
+        .pop();
+        match reminders
+            .iter_mut()
+            .find(|r| r.notification.user_id == *user_id)
+        {
+            Some(reminder) => reminder.text = text,
+            None => reminders.push(UnreadReminder {
+                notification: NewNotification {
+                    in_feed: false,
+                    email: None,
+                    ..NewNotification::in_feed(
+                        *user_id,
+                        practice.id,
+                        Some(patient_id),
+                        kind.as_str(),
+                        UNREAD_REMINDER_SUMMARY,
+                    )
+                },
+                text,
+            }),
+        }
+    }
+    Ok(reminders)
+}
+
+/// What an unread reminder says.
+pub const UNREAD_REMINDER_SUMMARY: &str = "A patient message has been waiting unread for a day.";
+
 /// How long a patient message may stay unread before the reminder.
 pub const UNREAD_REMINDER_AFTER: chrono::Duration = chrono::Duration::hours(24);
 /// Messages older than this are not reminded of any more (a long outage should not flood staff).
@@ -262,6 +282,7 @@ pub async fn send_unread_reminders(state: &AppState) -> Result<usize, StoreError
     let until = now - UNREAD_REMINDER_AFTER;
     let mut from = now - REMINDER_LOOKBACK;
     let mut sent = 0;
+    let mut practices: HashMap<Uuid, Practice> = HashMap::new();
     loop {
         let batch = state
             .store
@@ -277,39 +298,28 @@ pub async fn send_unread_reminders(state: &AppState) -> Result<usize, StoreError
             else {
                 continue;
             };
-            let users = interested_users(state, patient_id).await?;
-            let wanted =
-                |kind| effective_settings_of_users(state.store.as_ref(), practice_id, kind, &users);
-            let new_message = wanted(NotificationKind::NewPatientMessage).await?;
-            let reminder = wanted(NotificationKind::UnreadMessageReminder).await?;
-            let eligible: Vec<Uuid> = users
-                .iter()
-                .copied()
-                .filter(|u| new_message.iter().any(|(id, s)| id == u && s.enabled))
-                .filter(|u| {
-                    reminder
-                        .iter()
-                        .any(|(id, s)| id == u && s.enabled && s.push)
-                })
-                .collect();
-            if eligible.is_empty() {
+            let practice = match practices.get(&practice_id) {
+                Some(practice) => practice,
+                None => {
+                    let practice = state.store.get_practice(practice_id).await?;
+                    practices.entry(practice_id).or_insert(practice)
+                }
+            };
+            let reminders = reminders_for(state, practice, patient_id).await?;
+            if reminders.is_empty() {
                 continue;
             }
-            let note = NewNotification {
-                user_id: Uuid::nil(),
-                practice_id,
-                patient_id: Some(patient_id),
-                kind: NotificationKind::UnreadMessageReminder.as_str().to_string(),
-                summary: "A patient message has been waiting unread for a day.".to_string(),
-            };
-            let reminded = state
-                .store
-                .remind_unread(now, message, &eligible, &note)
-                .await?
-                .len();
-            if reminded > 0 {
+            let reminded = state.store.remind_unread(now, message, &reminders).await?;
+            if !reminded.is_empty() {
                 state.notify_feed();
+                if reminders
+                    .iter()
+                    .any(|r| r.text.is_some() && reminded.contains(&r.notification.user_id))
+                {
+                    state.wake_dispatcher();
+                }
             }
+            let reminded = reminded.len();
             sent += reminded;
         }
         if !full || next_from == from {

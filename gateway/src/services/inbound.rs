@@ -70,7 +70,7 @@ pub async fn receive_sms(
             ),
             None => (
                 templates::TemplateSet::defaults(),
-                Vec::new(),
+                Default::default(),
                 Default::default(),
             ),
         };

@@ -9,6 +9,7 @@ pub mod conversations;
 pub mod delivery;
 pub mod inbound;
 pub mod notification_settings;
+pub mod notify;
 pub mod readings;
 pub mod texting;
 

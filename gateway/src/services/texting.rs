@@ -19,10 +19,11 @@ use templates::{Placeholder, TemplateName, TemplateSet, Vars};
 use uuid::Uuid;
 use webhooks::PhoneNumber;
 
-use crate::domain::notifications::{Kind as _, NotificationKind};
+use crate::domain::notifications::NotificationKind;
 use crate::domain::texting::{self, Event, Refusal, Reply, TextingState, TextingStatus};
 use crate::http::AppState;
 use crate::services::conversations;
+use crate::services::notify::{self, Notice};
 
 /// The flag put on a message that mentions an opt-out word without being a clear revocation.
 pub const FLAG_POSSIBLE_OPT_OUT: &str = "possible_opt_out";
@@ -100,34 +101,35 @@ fn reply_outbound(
     }
 }
 
-/// Users of the practice who want "Two-Way Texting" notifications in the in-app feed.
+/// Users of the practice who want "Two-Way Texting" notifications, on their channels.
 pub async fn status_recipients(
     state: &AppState,
     practice_id: Uuid,
-) -> Result<Vec<Uuid>, StoreError> {
+) -> Result<conversations::Audience, StoreError> {
     let users = state.store.practice_users(practice_id).await?;
-    let audience =
-        conversations::audience(state, practice_id, &users, NotificationKind::TwoWayTexting)
-            .await?;
-    Ok(audience.push)
+    conversations::audience(state, practice_id, &users, NotificationKind::TwoWayTexting).await
 }
 
-fn notifications(
-    recipients: &[Uuid],
-    practice_id: Uuid,
+/// The feed rows, emails and texts telling `recipients` of a patient's texting: the texts say
+/// the same sentence as the feed (a status, never what the patient wrote).
+fn status_deliveries(
+    recipients: &conversations::Audience,
+    practice: &Practice,
     patient_id: Uuid,
     summary: &str,
-) -> Vec<NewNotification> {
-    recipients
-        .iter()
-        .map(|user_id| NewNotification {
-            user_id: *user_id,
-            practice_id,
+) -> (Vec<NewNotification>, Vec<NewOutbound>) {
+    let notes = notify::notifications(
+        recipients,
+        Notice {
+            practice,
             patient_id: Some(patient_id),
-            kind: NotificationKind::TwoWayTexting.as_str().to_string(),
-            summary: summary.to_string(),
-        })
-        .collect()
+            kind: NotificationKind::TwoWayTexting,
+            summary,
+        },
+    );
+    let body = format!("{}: {summary} Sign in to see it.", practice.name);
+    let texts = notify::texts(&recipients.text, practice, &body, priority::NOTIFY);
+    (notes, texts)
 }
 
 fn status_summary(status: TextingStatus) -> String {
@@ -141,7 +143,7 @@ pub fn inbound_decider(
     body: String,
     now: DateTime<Utc>,
     templates: TemplateSet,
-    recipients: Vec<Uuid>,
+    recipients: conversations::Audience,
     message_recipients: HashMap<Uuid, conversations::Audience>,
 ) -> InboundDecider {
     Box::new(move |ctx: &InboundContext| {
@@ -176,39 +178,36 @@ pub fn inbound_decider(
             .collect();
         let mut notes = Vec::new();
         if decision.status_changed {
-            notes.extend(notifications(
+            let (status_notes, texts) = status_deliveries(
                 &recipients,
-                practice.id,
+                practice,
                 patient.id,
                 &status_summary(decision.new_state.status),
-            ));
+            );
+            notes.extend(status_notes);
+            replies.extend(texts);
         }
         if decision.inbound.is_conversation_message()
             && let Some(audience) = message_recipients.get(&patient.id)
         {
-            notes.extend(conversations::new_message_notifications(
-                &audience.push,
-                practice.id,
-                patient.id,
-            ));
-            replies.extend(conversations::staff_texts(
-                &audience.text,
-                practice,
-                &templates,
-                TemplateName::NewPatientMessage,
-            ));
+            let (new_notes, texts) =
+                conversations::new_message_deliveries(audience, practice, patient.id, &templates);
+            notes.extend(new_notes);
+            replies.extend(texts);
         }
         let flag = decision
             .inbound
             .flags_possible_opt_out()
             .then(|| FLAG_POSSIBLE_OPT_OUT.to_string());
         if flag.is_some() {
-            notes.extend(notifications(
+            let (flag_notes, texts) = status_deliveries(
                 &recipients,
-                practice.id,
+                practice,
                 patient.id,
                 "A patient's message may be a request to stop texting; please review it.",
-            ));
+            );
+            notes.extend(flag_notes);
+            replies.extend(texts);
         }
         InboundDecision {
             keep_body: decision.inbound.may_store_body(),
@@ -271,7 +270,7 @@ pub async fn apply(
         let to_number = valid_mobile
             .map(|m| m.as_str().to_string())
             .unwrap_or_default();
-        let replies = decision
+        let mut replies: Vec<NewOutbound> = decision
             .replies
             .iter()
             .map(|reply| {
@@ -284,12 +283,14 @@ pub async fn apply(
             })
             .collect();
         let notes = if decision.status_changed {
-            notifications(
+            let (notes, texts) = status_deliveries(
                 &recipients,
-                practice.id,
+                &practice,
                 patient.id,
                 &status_summary(decision.new_state.status),
-            )
+            );
+            replies.extend(texts);
+            notes
         } else {
             Vec::new()
         };

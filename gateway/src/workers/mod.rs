@@ -1,8 +1,9 @@
-//! Background workers: timed work that runs beside the HTTP server (outbox dispatch, opt-in
+//! Background workers: timed work that runs beside the HTTP server (text and email dispatch, opt-in
 //! expiry, reminders, escalation). Each worker gets the shared state and a shutdown receiver,
 //! finishes its current unit of work when shutdown is signalled, and never holds state that must
 //! survive a restart only in memory.
 
+pub mod email;
 pub mod escalation;
 pub mod outbox;
 pub mod overdue;
@@ -51,6 +52,7 @@ pub async fn periodic<F, Fut, E>(
 pub fn spawn_all(state: &AppState, shutdown: watch::Receiver<bool>) -> Vec<JoinHandle<()>> {
     vec![
         tokio::spawn(outbox::run(state.clone(), shutdown.clone())),
+        tokio::spawn(email::run(state.clone(), shutdown.clone())),
         tokio::spawn(texting_expiry::run(state.clone(), shutdown.clone())),
         tokio::spawn(unread_reminders::run(state.clone(), shutdown.clone())),
         tokio::spawn(escalation::run(state.clone(), shutdown.clone())),

@@ -559,10 +559,10 @@ impl Conversations for PostgresStore {
         &self,
         at: DateTime<Utc>,
         message: &Message,
-        users: &[Uuid],
-        notification: &NewNotification,
+        reminders: &[UnreadReminder],
     ) -> StoreResult<Vec<Uuid>> {
         let patient_id = message.patient_id.ok_or(StoreError::NotFound)?;
+        let users: Vec<Uuid> = reminders.iter().map(|r| r.notification.user_id).collect();
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(map_err)?;
         let rows = tx
@@ -578,14 +578,15 @@ impl Conversations for PostgresStore {
             .await
             .map_err(map_err)?;
         let reminded: Vec<Uuid> = rows.iter().map(|r| r.get(0)).collect();
-        let notes: Vec<NewNotification> = reminded
+        for reminder in reminders
             .iter()
-            .map(|user_id| NewNotification {
-                user_id: *user_id,
-                ..notification.clone()
-            })
-            .collect();
-        insert_notifications(&tx, at, &notes).await?;
+            .filter(|r| reminded.contains(&r.notification.user_id))
+        {
+            insert_notifications(&tx, at, std::slice::from_ref(&reminder.notification)).await?;
+            if let Some(text) = &reminder.text {
+                super::messaging::insert_outbox(&tx, text, at).await?;
+            }
+        }
         tx.commit().await.map_err(map_err)?;
         Ok(reminded)
     }

@@ -9,7 +9,8 @@ use uuid::Uuid;
 use super::{PostgresStore, map_err};
 use crate::*;
 
-/// Adds notification rows; callable inside another aggregate's transaction.
+/// Adds notifications to the feed and their emails to the email outbox; callable inside another
+/// aggregate's transaction. Returns the ids of the feed rows.
 pub(crate) async fn insert_notifications(
     client: &impl GenericClient,
     at: DateTime<Utc>,
@@ -17,6 +18,12 @@ pub(crate) async fn insert_notifications(
 ) -> StoreResult<Vec<Uuid>> {
     let mut ids = Vec::with_capacity(new.len());
     for n in new {
+        if let Some(email) = &n.email {
+            super::emails::insert_email(client, at, n, email).await?;
+        }
+        if !n.in_feed {
+            continue;
+        }
         let id = new_id();
         client
             .execute(

@@ -516,16 +516,15 @@ impl Conversations for SqliteStore {
         &self,
         at: DateTime<Utc>,
         message: &Message,
-        users: &[Uuid],
-        notification: &NewNotification,
+        reminders: &[UnreadReminder],
     ) -> StoreResult<Vec<Uuid>> {
         let patient_id = message.patient_id.ok_or(StoreError::NotFound)?;
         let message_id = message.id;
-        let users = users.to_vec();
-        let notification = notification.clone();
+        let reminders = reminders.to_vec();
         self.write(move |tx| {
             let mut reminded = Vec::new();
-            for user_id in users {
+            for reminder in reminders {
+                let user_id = reminder.notification.user_id;
                 let read: bool = tx
                     .query_row(
                         "SELECT EXISTS (SELECT 1 FROM conversation_reads
@@ -544,12 +543,13 @@ impl Conversations for SqliteStore {
                     )
                     .map_err(map_err)?;
                 if inserted == 1 {
+                    insert_notifications(tx, at, std::slice::from_ref(&reminder.notification))?;
+                    if let Some(text) = &reminder.text {
+                        super::messaging::insert_outbox(tx, text, at)?;
+                    }
                     reminded.push(user_id);
                 }
             }
-            let notes: Vec<NewNotification> =
-                reminded.iter().map(|user_id| NewNotification { user_id: *user_id, ..notification.clone() }).collect();
-            insert_notifications(tx, at, &notes)?;
             Ok(reminded)
         })
         .await

@@ -9,7 +9,8 @@ use super::rows::{from_micros, micros};
 use super::{SqliteStore, map_err};
 use crate::*;
 
-/// Adds notification rows; callable inside another aggregate's transaction.
+/// Adds notifications to the feed and their emails to the email outbox; callable inside another
+/// aggregate's transaction. Returns the ids of the feed rows.
 pub(crate) fn insert_notifications(
     conn: &Connection,
     at: DateTime<Utc>,
@@ -17,6 +18,12 @@ pub(crate) fn insert_notifications(
 ) -> StoreResult<Vec<Uuid>> {
     let mut ids = Vec::with_capacity(new.len());
     for n in new {
+        if let Some(email) = &n.email {
+            super::emails::insert_email(conn, at, n, email)?;
+        }
+        if !n.in_feed {
+            continue;
+        }
         let id = new_id();
         conn.execute(
             "INSERT INTO notifications (id, user_id, practice_id, patient_id, kind, summary, created_at)

@@ -12,6 +12,7 @@ mod api_tokens;
 mod audit;
 mod conversations;
 mod disclaimers;
+mod emails;
 mod feed;
 pub(crate) mod messaging;
 mod notification_settings;

@@ -673,13 +673,13 @@ pub async fn an_alert_opens_with_its_reading_escalates_once_per_step_and_stops_w
         .await
         .unwrap();
     let patient_id = patient(&store, practice_id, "Alerted").await;
-    let note = store::NewNotification {
-        user_id: nurse.id,
+    let note = store::NewNotification::in_feed(
+        nurse.id,
         practice_id,
-        patient_id: Some(patient_id),
-        kind: "reading_critical".into(),
-        summary: "A critical reading needs urgent review.".into(),
-    };
+        Some(patient_id),
+        "reading_critical",
+        "A critical reading needs urgent review.",
+    );
     let alert = store::NewAlert {
         level: "critical",
         code: "K7Q2MX".into(),
