@@ -3,6 +3,7 @@
 
 use chrono::Duration;
 use gateway::clock::Clock;
+use gateway::settings::Settings;
 use reqwest::Method;
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -11,7 +12,7 @@ use crate::accounts::{PASSWORD, post};
 use crate::both_backends;
 use crate::fake_twilio::{AUTH_TOKEN, PUBLIC_BASE_URL};
 use crate::helpers::{Backend, PRACTICE_NUMBER, eventually, form};
-use crate::texting::{Clinic, clinic};
+use crate::texting::{Clinic, clinic_with};
 
 both_backends!(
     a_critical_reading_opens_an_alert_and_texts_the_on_call_phone_without_clinical_detail,
@@ -32,15 +33,20 @@ both_backends!(
 const ON_CALL_MOBILE: &str = "+14155550161";
 const ADMIN_MOBILE: &str = "+14155550162";
 
-struct Ward {
-    c: Clinic,
-    root: String,
-    practice: String,
-    on_call: String,
+pub struct Ward {
+    pub c: Clinic,
+    pub root: String,
+    pub practice: String,
+    pub on_call: String,
 }
 
 async fn ward(backend: Backend) -> Ward {
-    let c = clinic(backend).await;
+    ward_with(backend, |_| {}).await
+}
+
+/// [`ward`] with more settings (an SMTP server, say).
+pub async fn ward_with(backend: Backend, more: impl FnOnce(&mut Settings)) -> Ward {
+    let c = clinic_with(backend, more).await;
     c.app.super_admin("root-alerts", PASSWORD).await;
     let root = c.app.login("root-alerts", PASSWORD).await;
     let (_, me) = c
@@ -99,7 +105,7 @@ async fn ward(backend: Backend) -> Ward {
 }
 
 impl Ward {
-    async fn reading(&self, value: f64) -> Value {
+    pub async fn reading(&self, value: f64) -> Value {
         let taken_at = self.c.app.clock.now();
         let (status, body) = self
             .c

@@ -25,7 +25,7 @@ both_backends!(
     a_user_with_text_on_gets_a_text_without_the_patients_words,
 );
 
-async fn enable_texting(c: &Clinic) {
+pub async fn enable_texting(c: &Clinic) {
     assert_eq!(c.staff_action("start").await.0, 200);
     c.patient_texts("07/04/1961").await;
     c.texts_sent(0, 2).await;
@@ -81,7 +81,7 @@ async fn conversations(c: &Clinic, token: &str) -> Vec<Value> {
 }
 
 /// A second staff user of the clinic's practice, logged in.
-async fn colleague(c: &Clinic, username: &str) -> (String, String) {
+pub async fn colleague(c: &Clinic, username: &str) -> (String, String) {
     let (_, me) = c
         .app
         .call(Method::GET, "/v1/me", Some(&c.staff), None)

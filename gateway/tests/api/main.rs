@@ -8,6 +8,8 @@ mod alerts;
 mod carrier;
 mod cli;
 mod conversations;
+mod email;
+mod fake_smtp;
 mod fake_twilio;
 mod notification_settings;
 mod ops;

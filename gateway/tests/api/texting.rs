@@ -3,6 +3,7 @@
 
 use chrono::Duration;
 use gateway::clock::Clock;
+use gateway::settings::Settings;
 use reqwest::Method;
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -34,6 +35,11 @@ pub struct Clinic {
 }
 
 pub async fn clinic(backend: Backend) -> Clinic {
+    clinic_with(backend, |_| {}).await
+}
+
+/// [`clinic`] with more settings (an SMTP server, say).
+pub async fn clinic_with(backend: Backend, more: impl FnOnce(&mut Settings)) -> Clinic {
     let fake = FakeTwilio::start().await;
     let db = fresh_db(backend).await;
     let url = db.url();
@@ -42,6 +48,7 @@ pub async fn clinic(backend: Backend) -> Clinic {
         |s| {
             fake.configure(s);
             s.sms_sender_mps = 100.try_into().unwrap();
+            more(s);
         },
         url,
     )
@@ -514,4 +521,15 @@ async fn two_texts_from_one_patient_at_the_same_moment_are_applied_one_after_the
     // Two retry prompts with different counts prove the second saw the first's result.
     let sent = c.texts_sent(1, 2).await;
     assert_ne!(sent[0], sent[1], "{sent:?}");
+}
+
+impl Clinic {
+    /// Bodies of the texts the carrier received for `to` after the first `already` texts.
+    pub fn app_texts_to(&self, to: &str, already: usize) -> Vec<String> {
+        self.fake.received()[already..]
+            .iter()
+            .filter(|r| r.to == to)
+            .map(|r| r.body.clone())
+            .collect()
+    }
 }
