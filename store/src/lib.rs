@@ -57,10 +57,10 @@ pub use oncall::{OnCall, OnCallWindowRow};
 pub use patients::{Patients, Templates};
 pub use postgres::PostgresStore;
 pub use readings::{
-    ApplyReadingDefaultsTo, DecideReading, EffectiveReadingAlert, NewReading, OverdueCandidate,
-    ReadingAlertRow, ReadingAlertSource, ReadingChangeRow, ReadingContext, ReadingDecision,
-    ReadingFrequency, ReadingSettings, ReadingSource, Readings, RecordedReading, StoredReading,
-    VitalFrequency,
+    AlertNeeded, ApplyReadingDefaultsTo, DecideReading, EffectiveReadingAlert, NewReading,
+    OverdueCandidate, READING_NEEDS_ALERT, ReadingAlertRow, ReadingAlertSource, ReadingChangeRow,
+    ReadingContext, ReadingDecision, ReadingFrequency, ReadingSettings, ReadingSource, Readings,
+    RecordedReading, StoredReading, VitalFrequency,
 };
 pub use sqlite::SqliteStore;
 pub use tenancy::Tenancy;

@@ -106,6 +106,7 @@ conformance!(
     outbox_stats_count_what_waits_and_its_oldest_age,
     // Readings, reading settings, on-call, API tokens (conformance/readings.rs).
     a_reading_is_written_with_the_callers_decision_and_audited,
+    a_decider_that_needs_an_alert_leaves_nothing_written,
     the_decision_sees_earlier_readings_of_the_vital_inside_the_change_window,
     readings_are_listed_newest_taken_first_by_vital_and_page_by_cursor,
     defaults_saved_for_new_patients_leave_existing_patients_effective_settings,

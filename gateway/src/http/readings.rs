@@ -184,10 +184,10 @@ pub async fn post_reading(
             integration_patient(&state, &caller, integration, body.patient_id).await?
         }
     };
-    // Who hears of it if it is critical is worked out first: nothing may wait on I/O inside the
-    // recording transaction.
     let practice = state.store.get_practice(patient.practice_id).await?;
-    let alert = crate::services::alerts::opening(&state, &practice, patient.id, now).await?;
+    // Who hears of a critical reading is worked out only when the reading is critical, outside
+    // the recording transaction (nothing may wait on I/O inside it); see `record`.
+    let alert = || crate::services::alerts::opening(&state, &practice, patient.id, now);
     let stored = match record(
         state.store.as_ref(),
         &caller.audit(),
@@ -198,7 +198,7 @@ pub async fn post_reading(
             taken_at: body.taken_at,
             source: caller.source(),
         },
-        Some(alert),
+        alert,
     )
     .await
     {

@@ -11,8 +11,8 @@
 
 use serde_json::{Value, json};
 use store::{
-    Audit, NewReading, ReadingAlertRow, ReadingChangeRow, ReadingContext, ReadingDecision,
-    ReadingSource, Store, StoreError, StoreResult, StoredReading,
+    AlertNeeded, Audit, NewReading, READING_NEEDS_ALERT, ReadingAlertRow, ReadingChangeRow,
+    ReadingContext, ReadingDecision, ReadingSource, Store, StoreError, StoreResult, StoredReading,
 };
 use uuid::Uuid;
 
@@ -106,24 +106,20 @@ pub fn decide(
     }
 }
 
-/// Records a reading with its classification, in one store transaction, and counts it in
-/// `gateway_readings_total{status}`. `NotFound` when the patient does not exist.
-/// Records a reading; when the reading is critical, `alert_if_critical` is opened in the same
-/// transaction (with its first notifications and texts), so no critical reading is stored
-/// without its alert. Returns the stored reading and the alert it opened.
-pub async fn record(
+/// One recording attempt: with `alert` for a critical reading, or refusing one without.
+async fn record_once(
     store: &dyn Store,
     audit: &Audit,
-    incoming: IncomingReading,
-    alert_if_critical: Option<store::NewAlert>,
-) -> StoreResult<(StoredReading, Option<store::Alert>)> {
+    incoming: &IncomingReading,
+    alert: Option<store::NewAlert>,
+) -> StoreResult<store::RecordedReading> {
     let IncomingReading {
         patient_id,
         vital,
         value,
         taken_at,
         source,
-    } = incoming;
+    } = *incoming;
     let new = NewReading {
         patient_id,
         vital: vital.as_str().to_string(),
@@ -131,23 +127,53 @@ pub async fn record(
         taken_at,
         source,
     };
-    let recorded = store
+    store
         .record_reading(
             audit,
             new,
             Box::new(move |context: &ReadingContext| {
                 let classification = decide(value, taken_at, context);
-                let alert = (classification.level == Level::Critical)
-                    .then_some(alert_if_critical)
-                    .flatten();
-                ReadingDecision {
+                let alert = match (classification.level, alert) {
+                    (Level::Critical, None) => return Err(AlertNeeded),
+                    (Level::Critical, alert) => alert,
+                    _ => None,
+                };
+                Ok(ReadingDecision {
                     level: classification.level.as_str(),
                     reasons: Value::Array(classification.reasons.iter().map(reason_json).collect()),
                     alert,
-                }
+                })
             }),
         )
-        .await?;
+        .await
+}
+
+/// Records a reading with its classification in one store transaction and counts it in
+/// `gateway_readings_total{status}`; `NotFound` when the patient does not exist.
+///
+/// A critical reading opens an alert in the same transaction, so no critical reading is stored
+/// without its alert. Working out who an alert reaches takes several queries, so it is done only
+/// when needed: the first attempt goes without, and when the reading turns out critical the store
+/// writes nothing, `alert_for` is asked for the alert, and the reading is recorded again with it
+/// (classified afresh, so a concurrent change of settings is still seen).
+pub async fn record<F, Fut>(
+    store: &dyn Store,
+    audit: &Audit,
+    incoming: IncomingReading,
+    alert_for: F,
+) -> StoreResult<(StoredReading, Option<store::Alert>)>
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = StoreResult<store::NewAlert>>,
+{
+    let first = record_once(store, audit, &incoming, None).await;
+    let recorded = match first {
+        Err(StoreError::Conflict { constraint }) if constraint == READING_NEEDS_ALERT => {
+            let alert = alert_for().await?;
+            record_once(store, audit, &incoming, Some(alert)).await?
+        }
+        other => other?,
+    };
     let level = match recorded.reading.level.as_str() {
         "critical" => "critical",
         "caution" => "caution",

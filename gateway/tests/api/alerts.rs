@@ -171,6 +171,18 @@ async fn a_critical_reading_opens_an_alert_and_texts_the_on_call_phone_without_c
     let code = alerts[0]["code"].as_str().unwrap();
     assert_eq!(alerts[0]["reading_id"], reading["id"]);
     assert_eq!(alerts[0]["escalation_step"], 0);
+    // Recorded once, although the first attempt (without an alert prepared) was rolled back.
+    let (status, readings) =
+        w.c.app
+            .call(
+                Method::GET,
+                &format!("/v1/patients/{}/readings", w.c.patient),
+                Some(&w.c.staff),
+                None,
+            )
+            .await;
+    assert_eq!(status, 200, "{readings}");
+    assert_eq!(readings["items"].as_array().unwrap().len(), 1, "{readings}");
     let texts = w.wait_texts_to(ON_CALL_MOBILE, 1).await;
     assert!(
         texts[0].contains(code),

@@ -254,7 +254,9 @@ impl Readings for PostgresStore {
             settings,
             earlier,
         };
-        let decision = decide(&context);
+        let decision = decide(&context).map_err(|AlertNeeded| StoreError::Conflict {
+            constraint: READING_NEEDS_ALERT.into(),
+        })?;
         let (source_user_id, source_api_token_id) = match new.source {
             ReadingSource::User(id) => (Some(id), None),
             ReadingSource::ApiToken(id) => (None, Some(id)),

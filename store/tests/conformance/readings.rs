@@ -54,10 +54,12 @@ fn reading(patient_id: Uuid, vital: &str, value: f64, minutes: i64) -> NewReadin
 }
 
 fn normal() -> store::DecideReading {
-    Box::new(|_: &ReadingContext| ReadingDecision {
-        level: "normal",
-        reasons: json!([]),
-        alert: None,
+    Box::new(|_: &ReadingContext| {
+        Ok(ReadingDecision {
+            level: "normal",
+            reasons: json!([]),
+            alert: None,
+        })
     })
 }
 
@@ -73,11 +75,11 @@ pub async fn a_reading_is_written_with_the_callers_decision_and_audited(db: &Tes
             reading(patient_id, "pulse", 181.5, 0),
             Box::new(move |context: &ReadingContext| {
                 *slot.lock().unwrap() = Some(context.clone());
-                ReadingDecision {
+                Ok(ReadingDecision {
                     level: "critical",
                     reasons: json!([{"code": "critical_high", "message": "above"}]),
                     alert: None,
-                }
+                })
             }),
         )
         .await
@@ -159,11 +161,11 @@ pub async fn the_decision_sees_earlier_readings_of_the_vital_inside_the_change_w
             reading(patient_id, "pulse", 90.0, 0),
             Box::new(move |context: &ReadingContext| {
                 *slot.lock().unwrap() = Some(context.clone());
-                ReadingDecision {
+                Ok(ReadingDecision {
                     level: "critical",
                     reasons: json!([]),
                     alert: None,
-                }
+                })
             }),
         )
         .await
@@ -653,10 +655,12 @@ pub async fn reading_settings_of_a_missing_patient_or_practice_are_not_found(db:
 }
 
 fn critical_with_alert(alert: store::NewAlert) -> store::DecideReading {
-    Box::new(move |_: &ReadingContext| ReadingDecision {
-        level: "critical",
-        reasons: json!([]),
-        alert: Some(alert),
+    Box::new(move |_: &ReadingContext| {
+        Ok(ReadingDecision {
+            level: "critical",
+            reasons: json!([]),
+            alert: Some(alert),
+        })
     })
 }
 
@@ -799,4 +803,38 @@ pub async fn an_alert_opens_with_its_reading_escalates_once_per_step_and_stops_w
             .len(),
         1
     );
+}
+
+pub async fn a_decider_that_needs_an_alert_leaves_nothing_written(db: &TestStore) {
+    let store = db.store().await;
+    let (customer_id, practice_id) = customer_and_practice(&store, "+15555550209").await;
+    let patient_id = patient(&store, practice_id, "Ned").await;
+    let refused = store
+        .record_reading(
+            &audit_at(t0()),
+            reading(patient_id, "pulse", 190.0, 0),
+            Box::new(|_: &ReadingContext| Err(store::AlertNeeded)),
+        )
+        .await;
+    match refused {
+        Err(StoreError::Conflict { constraint }) => {
+            assert_eq!(constraint, store::READING_NEEDS_ALERT)
+        }
+        other => panic!("expected the alert-needed conflict, got {other:?}"),
+    }
+    let listed = store
+        .list_readings(&audit_at(t0()), patient_id, None, Page::first(10))
+        .await
+        .unwrap();
+    assert!(listed.items.is_empty(), "no reading without its decision");
+    let audit = store
+        .list_audit(AuditFilter {
+            customer_id: Some(customer_id),
+            patient_id: Some(patient_id),
+            limit: 50,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(audit.iter().all(|a| a.action != "reading.create"));
 }
