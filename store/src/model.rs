@@ -238,6 +238,11 @@ pub struct Outstanding {
     pub care_team_of: Vec<Uuid>,
     /// Practices where this user has on-call windows.
     pub on_call_at: Vec<Uuid>,
+    /// Patients this user follows as a notification user, with patient messages unread by them,
+    /// whom no other unlocked user follows: locked, nobody would see those messages.
+    pub unread_only_theirs: Vec<Uuid>,
+    /// Open alerts this user was notified of in the feed.
+    pub open_alerts: Vec<Uuid>,
 }
 
 impl Outstanding {
@@ -246,8 +251,14 @@ impl Outstanding {
             && self.practice_group_default_user_of.is_empty()
             && self.care_team_of.is_empty()
             && self.on_call_at.is_empty()
+            && self.unread_only_theirs.is_empty()
+            && self.open_alerts.is_empty()
     }
 }
+
+/// What the successor's feed says of each open alert handed over to them.
+pub const HANDED_OVER_ALERT_SUMMARY: &str =
+    "A critical reading handed over to you needs urgent review.";
 
 /// The result of a lock request.
 #[derive(Debug, Clone)]

@@ -81,6 +81,11 @@ pub struct OutstandingView {
     pub care_team_of: Vec<Uuid>,
     /// Practices where the user has on-call windows.
     pub on_call_at: Vec<Uuid>,
+    /// Patients only this user follows (as a notification user) whose messages they have not
+    /// read; the successor follows them.
+    pub unread_only_theirs: Vec<Uuid>,
+    /// Open alerts this user was notified of; the successor is notified of them.
+    pub open_alerts: Vec<Uuid>,
     pub total: usize,
 }
 
@@ -89,12 +94,16 @@ impl From<Outstanding> for OutstandingView {
         let total = o.customer_default_user_of.len()
             + o.practice_group_default_user_of.len()
             + o.care_team_of.len()
-            + o.on_call_at.len();
+            + o.on_call_at.len()
+            + o.unread_only_theirs.len()
+            + o.open_alerts.len();
         OutstandingView {
             customer_default_user_of: o.customer_default_user_of,
             practice_group_default_user_of: o.practice_group_default_user_of,
             care_team_of: o.care_team_of,
             on_call_at: o.on_call_at,
+            unread_only_theirs: o.unread_only_theirs,
+            open_alerts: o.open_alerts,
             total,
         }
     }
@@ -456,12 +465,15 @@ pub async fn lock_user(
                 code: "outstanding_items",
                 message: format!(
                     "this user has {} outstanding item(s) (default user of {} customer(s) and {} practice group(s), \
-                     on the care team of {} patient(s), on call at {} practice(s)); send reassign_to with the user who takes them over",
+                     on the care team of {} patient(s), on call at {} practice(s), the only follower of {} patient(s) \
+                     with unread messages, notified of {} open alert(s)); send reassign_to with the user who takes them over",
                     view.total,
                     view.customer_default_user_of.len(),
                     view.practice_group_default_user_of.len(),
                     view.care_team_of.len(),
-                    view.on_call_at.len()
+                    view.on_call_at.len(),
+                    view.unread_only_theirs.len(),
+                    view.open_alerts.len()
                 ),
             })
         }

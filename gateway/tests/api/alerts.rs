@@ -491,6 +491,25 @@ async fn locking_the_on_call_user_hands_their_windows_to_the_successor(backend: 
             )
             .await;
     assert_eq!(outstanding["on_call_at"], json!([w.practice]));
+    assert_eq!(outstanding["open_alerts"], json!([]));
+    // An open alert the on-call user was told of is theirs to hand over too.
+    let reading = w.reading(150.0).await;
+    assert_eq!(reading["status"], "critical");
+    let alert_id = w.open_alerts(&w.c.staff).await[0]["id"].clone();
+    let (_, outstanding) =
+        w.c.app
+            .call(
+                Method::GET,
+                &format!("/v1/users/{}/outstanding", w.on_call),
+                Some(&w.root),
+                None,
+            )
+            .await;
+    assert_eq!(
+        outstanding["open_alerts"],
+        json!([alert_id]),
+        "{outstanding}"
+    );
     let (status, body) =
         w.c.app
             .call(
@@ -521,6 +540,13 @@ async fn locking_the_on_call_user_hands_their_windows_to_the_successor(backend: 
             )
             .await;
     assert_eq!(schedule[0]["user_id"], json!(successor), "{schedule}");
+    let handed =
+        w.c.notifications()
+            .await
+            .into_iter()
+            .filter(|n| n["summary"] == store::HANDED_OVER_ALERT_SUMMARY)
+            .count();
+    assert_eq!(handed, 1, "the successor is told of the open alert");
 }
 
 async fn a_caution_reading_notifies_those_who_want_caution_notices_without_an_alert(

@@ -23,6 +23,7 @@ both_backends!(
     the_notification_stream_delivers_a_new_patient_message_at_once,
     locking_a_care_team_member_hands_their_place_and_enrolments_to_the_successor,
     a_user_with_text_on_gets_a_text_without_the_patients_words,
+    locking_the_only_follower_of_unread_messages_hands_the_patient_to_the_successor,
 );
 
 pub async fn enable_texting(c: &Clinic) {
@@ -996,4 +997,89 @@ async fn a_user_with_text_on_gets_a_text_without_the_patients_words(backend: Bac
             .all(|n| n["kind"] != "new_patient_message"),
         "push was off"
     );
+}
+
+async fn locking_the_only_follower_of_unread_messages_hands_the_patient_to_the_successor(
+    backend: Backend,
+) {
+    let c = clinic(backend).await;
+    let (follower_id, follower) = colleague(&c, "nurse-follows").await;
+    let root = c.app.login("root2", PASSWORD).await;
+    c.app
+        .call(
+            Method::PUT,
+            &format!("/v1/patients/{}/notification-subscription", c.patient),
+            Some(&follower),
+            None,
+        )
+        .await;
+    assert_eq!(
+        outstanding(&c, &root, &follower_id).await["total"],
+        0,
+        "nothing unread yet"
+    );
+    let portal = enroll_portal(&c).await;
+    c.app
+        .call(
+            Method::POST,
+            "/v1/portal/messages",
+            Some(&portal),
+            Some(json!({"body": "anyone there?"})),
+        )
+        .await;
+    let items = outstanding(&c, &root, &follower_id).await;
+    assert_eq!(items["unread_only_theirs"], json!([c.patient]), "{items}");
+    // Someone else on the care team would see it: then it is not only theirs.
+    c.app
+        .call(
+            Method::POST,
+            &format!("/v1/patients/{}/care-team", c.patient),
+            Some(&c.staff),
+            Some(json!({"user_id": c.staff_id})),
+        )
+        .await;
+    assert_eq!(outstanding(&c, &root, &follower_id).await["total"], 0);
+    c.app
+        .call(
+            Method::DELETE,
+            &format!("/v1/patients/{}/care-team/{}", c.patient, c.staff_id),
+            Some(&c.staff),
+            None,
+        )
+        .await;
+    assert_eq!(outstanding(&c, &root, &follower_id).await["total"], 1);
+
+    let lock_path = format!("/v1/users/{follower_id}/lock");
+    let (status, body) = c
+        .app
+        .call(Method::POST, &lock_path, Some(&root), None)
+        .await;
+    assert_eq!(status, 409, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("the only follower of 1 patient(s) with unread messages"),
+        "{body}"
+    );
+    let (status, body) = c
+        .app
+        .call(
+            Method::POST,
+            &lock_path,
+            Some(&root),
+            Some(json!({"reassign_to": c.staff_id})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let list = conversations(&c, &c.staff).await;
+    assert_eq!(list.len(), 1, "the successor follows the patient now");
+    assert_eq!(list[0]["unread"], true, "{list:?}");
+}
+
+async fn outstanding(c: &Clinic, root: &str, user_id: &str) -> Value {
+    let path = format!("/v1/users/{user_id}/outstanding");
+    let (status, body) = c.app.call(Method::GET, &path, Some(root), None).await;
+    assert_eq!(status, 200, "{body}");
+    body
 }

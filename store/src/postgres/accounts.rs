@@ -460,6 +460,35 @@ impl Accounts for PostgresStore {
             )
             .await
             .map_err(map_err)?;
+            // Patients only this user followed: the successor follows them, unread included.
+            tx.execute(
+                "INSERT INTO patient_subscriptions (patient_id, user_id, added_at)
+                 SELECT p, $2, $3 FROM unnest($1::uuid[]) AS p ON CONFLICT DO NOTHING",
+                &[&outstanding.unread_only_theirs, &successor, &audit.at],
+            )
+            .await
+            .map_err(map_err)?;
+            // Open alerts reach the successor's feed (escalation goes on as it was).
+            let alerts = tx
+                .query(
+                    "SELECT practice_id, patient_id FROM alerts WHERE id = ANY($1) ORDER BY id",
+                    &[&outstanding.open_alerts],
+                )
+                .await
+                .map_err(map_err)?;
+            let notes: Vec<NewNotification> = alerts
+                .iter()
+                .map(|r| {
+                    NewNotification::in_feed(
+                        successor,
+                        r.get(0),
+                        Some(r.get(1)),
+                        "reading_critical",
+                        HANDED_OVER_ALERT_SUMMARY,
+                    )
+                })
+                .collect();
+            super::feed::insert_notifications(&tx, audit.at, &notes).await?;
         }
         tx.execute(
             "UPDATE users SET locked_at = COALESCE(locked_at, $2) WHERE id = $1",
@@ -510,6 +539,29 @@ impl Accounts for PostgresStore {
     }
 }
 
+/// Subscribed patients with patient messages the user has not read and no other unlocked follower.
+const UNREAD_ONLY_THEIRS: &str = "
+    SELECT s.patient_id FROM patient_subscriptions s
+    WHERE s.user_id = $1
+      AND EXISTS (SELECT 1 FROM messages m
+                  LEFT JOIN conversation_reads r ON r.user_id = s.user_id AND r.patient_id = m.patient_id
+                  WHERE m.patient_id = s.patient_id AND m.direction = 'inbound' AND m.body IS NOT NULL
+                    AND (r.read_through IS NULL OR m.id > r.read_through))
+      AND NOT EXISTS (SELECT 1 FROM care_team c JOIN users u ON u.id = c.user_id
+                      WHERE c.patient_id = s.patient_id AND c.user_id <> $1 AND u.locked_at IS NULL)
+      AND NOT EXISTS (SELECT 1 FROM patient_subscriptions o JOIN users u ON u.id = o.user_id
+                      WHERE o.patient_id = s.patient_id AND o.user_id <> $1 AND u.locked_at IS NULL)
+    ORDER BY s.patient_id";
+
+/// Open alerts the user was notified of in the feed (opening or a later step).
+const OPEN_ALERTS_OF: &str = "
+    SELECT a.id FROM alerts a
+    WHERE a.state = 'open'
+      AND EXISTS (SELECT 1 FROM notifications n
+                  WHERE n.user_id = $1 AND n.kind = 'reading_critical'
+                    AND n.patient_id = a.patient_id AND n.created_at >= a.opened_at)
+    ORDER BY a.id";
+
 async fn outstanding_of(client: &impl GenericClient, user_id: Uuid) -> StoreResult<Outstanding> {
     let customers = client
         .query("SELECT customer_id FROM customer_default_users WHERE user_id = $1 ORDER BY customer_id", &[&user_id])
@@ -538,6 +590,20 @@ async fn outstanding_of(client: &impl GenericClient, user_id: Uuid) -> StoreResu
                 "SELECT DISTINCT practice_id FROM on_call_windows WHERE user_id = $1 ORDER BY practice_id",
                 &[&user_id],
             )
+            .await
+            .map_err(map_err)?
+            .iter()
+            .map(|r| r.get(0))
+            .collect(),
+        unread_only_theirs: client
+            .query(UNREAD_ONLY_THEIRS, &[&user_id])
+            .await
+            .map_err(map_err)?
+            .iter()
+            .map(|r| r.get(0))
+            .collect(),
+        open_alerts: client
+            .query(OPEN_ALERTS_OF, &[&user_id])
             .await
             .map_err(map_err)?
             .iter()

@@ -428,6 +428,33 @@ impl Accounts for SqliteStore {
                 // On-call windows are taken over as they are: the successor covers the same hours.
                 tx.execute("UPDATE on_call_windows SET user_id = ?2 WHERE user_id = ?1", params![user_id, successor])
                     .map_err(map_err)?;
+                // Patients only this user followed: the successor follows them, unread included.
+                for patient_id in &outstanding.unread_only_theirs {
+                    tx.execute(
+                        "INSERT OR IGNORE INTO patient_subscriptions (patient_id, user_id, added_at) VALUES (?1, ?2, ?3)",
+                        params![patient_id, successor, micros(audit.at)],
+                    )
+                    .map_err(map_err)?;
+                }
+                // Open alerts reach the successor's feed (escalation goes on as it was).
+                let mut notes = Vec::new();
+                for alert_id in &outstanding.open_alerts {
+                    let (practice_id, patient_id): (Uuid, Uuid) = tx
+                        .query_row(
+                            "SELECT practice_id, patient_id FROM alerts WHERE id = ?1",
+                            [alert_id],
+                            |r| Ok((r.get(0)?, r.get(1)?)),
+                        )
+                        .map_err(map_err)?;
+                    notes.push(NewNotification::in_feed(
+                        successor,
+                        practice_id,
+                        Some(patient_id),
+                        "reading_critical",
+                        HANDED_OVER_ALERT_SUMMARY,
+                    ));
+                }
+                super::feed::insert_notifications(tx, audit.at, &notes)?;
             }
             tx.execute(
                 "UPDATE users SET locked_at = COALESCE(locked_at, ?2) WHERE id = ?1",
@@ -473,6 +500,29 @@ impl Accounts for SqliteStore {
     }
 }
 
+/// Subscribed patients with patient messages the user has not read and no other unlocked follower.
+const UNREAD_ONLY_THEIRS: &str = "
+    SELECT s.patient_id FROM patient_subscriptions s
+    WHERE s.user_id = ?1
+      AND EXISTS (SELECT 1 FROM messages m
+                  LEFT JOIN conversation_reads r ON r.user_id = s.user_id AND r.patient_id = m.patient_id
+                  WHERE m.patient_id = s.patient_id AND m.direction = 'inbound' AND m.body IS NOT NULL
+                    AND (r.read_through IS NULL OR m.id > r.read_through))
+      AND NOT EXISTS (SELECT 1 FROM care_team c JOIN users u ON u.id = c.user_id
+                      WHERE c.patient_id = s.patient_id AND c.user_id <> ?1 AND u.locked_at IS NULL)
+      AND NOT EXISTS (SELECT 1 FROM patient_subscriptions o JOIN users u ON u.id = o.user_id
+                      WHERE o.patient_id = s.patient_id AND o.user_id <> ?1 AND u.locked_at IS NULL)
+    ORDER BY s.patient_id";
+
+/// Open alerts the user was notified of in the feed (opening or a later step).
+const OPEN_ALERTS_OF: &str = "
+    SELECT a.id FROM alerts a
+    WHERE a.state = 'open'
+      AND EXISTS (SELECT 1 FROM notifications n
+                  WHERE n.user_id = ?1 AND n.kind = 'reading_critical'
+                    AND n.patient_id = a.patient_id AND n.created_at >= a.opened_at)
+    ORDER BY a.id";
+
 fn outstanding_of(conn: &rusqlite::Connection, user_id: Uuid) -> StoreResult<Outstanding> {
     Ok(Outstanding {
         customer_default_user_of: column_list(
@@ -495,5 +545,7 @@ fn outstanding_of(conn: &rusqlite::Connection, user_id: Uuid) -> StoreResult<Out
             "SELECT DISTINCT practice_id FROM on_call_windows WHERE user_id = ?1 ORDER BY practice_id",
             user_id,
         )?,
+        unread_only_theirs: column_list(conn, UNREAD_ONLY_THEIRS, user_id)?,
+        open_alerts: column_list(conn, OPEN_ALERTS_OF, user_id)?,
     })
 }
