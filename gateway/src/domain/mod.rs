@@ -9,3 +9,4 @@ pub mod notifications;
 pub mod oncall;
 pub mod readings;
 pub mod texting;
+pub mod throttle;
