@@ -11,6 +11,11 @@
 # it with `gateway demo`, creates a throw-away super admin (random password, for the dev outbox),
 # captures the dev webhook token from the gateway's stderr into a private file, runs the scenario,
 # stops the gateway and prints the summary. The exit status is the load generator's.
+#
+# The `readings` scenario needs a carrier: the gateway gets throw-away Twilio credentials
+# (TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN) and TWILIO_API_BASE pointing at the fake Twilio Messages
+# API that the load generator runs on 127.0.0.1:(port+1), so its real Twilio client sends the
+# alert texts there. The auth token then also signs webhooks, so it stands in for the dev token.
 set -euo pipefail
 
 store=sqlite
@@ -20,7 +25,7 @@ while [[ $# -gt 0 ]]; do
         --store) store="$2"; shift 2 ;;
         --port) port="$2"; shift 2 ;;
         --) shift; break ;;
-        -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
         *) break ;;
     esac
 done
@@ -51,8 +56,21 @@ cleanup() {
 }
 trap cleanup EXIT
 
-unset TWILIO_ACCOUNT_SID TWILIO_AUTH_TOKEN PUBLIC_BASE_URL
+unset TWILIO_ACCOUNT_SID TWILIO_AUTH_TOKEN TWILIO_API_BASE PUBLIC_BASE_URL
+unset LOAD_CARRIER_ACCOUNT_SID LOAD_CARRIER_AUTH_TOKEN
 export GATEWAY_LISTEN="127.0.0.1:$port"
+scenario_args=()
+fake_carrier=""
+if [[ "$1" == readings ]]; then
+    fake_carrier="127.0.0.1:$((port + 1))"
+    random_hex() { head -c "$1" /dev/urandom | od -An -tx1 | tr -d ' \n'; }
+    export PUBLIC_BASE_URL="http://$GATEWAY_LISTEN"
+    export TWILIO_API_BASE="http://$fake_carrier"
+    export TWILIO_ACCOUNT_SID="AC$(random_hex 16)"
+    export TWILIO_AUTH_TOKEN="$(random_hex 16)"
+    export LOAD_CARRIER_ACCOUNT_SID="$TWILIO_ACCOUNT_SID" LOAD_CARRIER_AUTH_TOKEN="$TWILIO_AUTH_TOKEN"
+    scenario_args=(--carrier-listen "$fake_carrier")
+fi
 export GATEWAY_DATA_DIR="$work/data"
 export RUST_LOG="${RUST_LOG:-warn}"
 if [[ "$store" == postgres ]]; then
@@ -71,9 +89,14 @@ super_password="load-$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')-1"
 "$gateway" serve 2>"$work/gateway.err" >/dev/null &
 gateway_pid=$!
 
-# The dev token line appears once the listener is bound.
+# The dev token line appears once the listener is bound. With carrier credentials there is none:
+# the auth token signs webhooks.
 token_file="$work/webhook-token"
+if [[ -n "$fake_carrier" ]]; then
+    (umask 077; printf '%s\n' "$TWILIO_AUTH_TOKEN" >"$token_file")
+fi
 for _ in $(seq 1 300); do
+    [[ -n "$fake_carrier" ]] && break
     if grep -q 'dev webhook token' "$work/gateway.err" 2>/dev/null; then
         (umask 077; sed -n 's/^dev webhook token (sign test webhooks with it): //p' "$work/gateway.err" | head -n1 >"$token_file")
         break
@@ -82,16 +105,17 @@ for _ in $(seq 1 300); do
     sleep 0.1
 done
 [[ -s "$token_file" ]] || { echo "no dev webhook token on the gateway's stderr" >&2; exit 2; }
-for _ in $(seq 1 100); do
+for _ in $(seq 1 300); do
     curl -fsS "http://$GATEWAY_LISTEN/readyz" >/dev/null 2>&1 && break
+    kill -0 "$gateway_pid" 2>/dev/null || { echo "the gateway exited during start-up:" >&2; grep -v 'webhook token' "$work/gateway.err" >&2; exit 2; }
     sleep 0.1
 done
 
-echo "gateway on http://$GATEWAY_LISTEN ($store store); running: load-tests $*" >&2
+echo "gateway on http://$GATEWAY_LISTEN ($store store${fake_carrier:+, Twilio client to the fake carrier on $fake_carrier}); running: load-tests $*" >&2
 status=0
 LOAD_SUPER_USER=load-super LOAD_SUPER_PASSWORD="$super_password" \
-    "$loadgen" "$@" --target "http://$GATEWAY_LISTEN" --webhook-token-file "$token_file" \
-    --label "$store" || status=$?
+    "$loadgen" "$@" ${scenario_args[@]+"${scenario_args[@]}"} --target "http://$GATEWAY_LISTEN" \
+    --webhook-token-file "$token_file" --label "$store" || status=$?
 
 kill -TERM "$gateway_pid" 2>/dev/null || true
 wait "$gateway_pid" 2>/dev/null || true

@@ -1,6 +1,7 @@
 //! The gateway as the load generator sees it: the admin API calls it needs (log in, create a
-//! patient, start texting, read texting status, the audit log and the dev outbox) and signed
-//! inbound webhooks.
+//! patient, start texting, read texting status, the audit log and the dev outbox; for readings:
+//! alert ranges, a staff user on call, an integration token, posting readings, the alerts) and
+//! signed inbound webhooks.
 //!
 //! The HTTP client never follows redirects and never uses a proxy, and a `localhost` target is
 //! pinned to 127.0.0.1, so no request can leave the loopback interface. Tokens and bodies are
@@ -46,6 +47,22 @@ pub struct PatientView {
 pub struct OutboxRow {
     pub patient_id: Option<String>,
     pub body: String,
+}
+
+/// A recorded reading as `POST /v1/readings` answers it, as far as the checks need it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct PostedReading {
+    pub id: String,
+    /// `normal`, `caution` or `critical`.
+    pub status: String,
+}
+
+/// One alert as `GET /v1/alerts` lists it, as far as the checks need it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct AlertRow {
+    pub reading_id: String,
+    /// What the alert text asks to reply (`ACK code`).
+    pub code: String,
 }
 
 /// One signed webhook, ready to send (and to send again, for a deliberate repeat).
@@ -266,6 +283,193 @@ impl Gateway {
         bail!("GET /v1/dev/outbox: more pages than any run can produce")
     }
 
+    /// The logged-in user's customer.
+    pub async fn customer_id(&self) -> anyhow::Result<String> {
+        let me = self
+            .call(
+                self.http.get(self.url("/v1/me")),
+                "GET /v1/me",
+                StatusCode::OK,
+            )
+            .await?;
+        me["customer_id"]
+            .as_str()
+            .map(str::to_owned)
+            .context("the user belongs to no customer")
+    }
+
+    /// A client that sends `token` (an integration's API token) instead of a session.
+    pub fn with_token(&self, token: String) -> Gateway {
+        Gateway {
+            token: Some(token),
+            ..self.clone()
+        }
+    }
+
+    /// Sets the practice's default alert ranges of `vital` for every patient (no change rule).
+    pub async fn put_practice_ranges(
+        &self,
+        practice_id: &str,
+        vital: &str,
+        ranges: [f64; 4],
+    ) -> anyhow::Result<()> {
+        let [critical_low, normal_low, normal_high, critical_high] = ranges;
+        self.call(
+            self.http
+                .put(self.url(&format!(
+                    "/v1/practices/{practice_id}/reading-alerts/{vital}"
+                )))
+                .json(&json!({
+                    "ranges": {
+                        "critical_low": critical_low, "normal_low": normal_low,
+                        "normal_high": normal_high, "critical_high": critical_high,
+                    },
+                    "change": null,
+                    "apply_to": "all_patients",
+                })),
+            "PUT /v1/practices/{id}/reading-alerts/{vital}",
+            StatusCode::OK,
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Creates a staff user of the practice with a mobile phone; returns its id.
+    pub async fn create_staff(
+        &self,
+        customer_id: &str,
+        practice_id: &str,
+        username: &str,
+        password: &str,
+        mobile: &str,
+    ) -> anyhow::Result<String> {
+        let value = self
+            .call(
+                self.http.post(self.url("/v1/users")).json(&json!({
+                    "username": username, "password": password, "role": "staff",
+                    "customer_id": customer_id, "practice_ids": [practice_id],
+                    "first_name": "Load", "last_name": "OnCall", "title": "RN",
+                    "mobile_phone": mobile,
+                })),
+                "POST /v1/users",
+                StatusCode::CREATED,
+            )
+            .await?;
+        value["id"]
+            .as_str()
+            .map(str::to_owned)
+            .context("the created user has no id")
+    }
+
+    /// Replaces the practice's on-call schedule with `user_id` around the clock.
+    pub async fn put_on_call_all_day(
+        &self,
+        practice_id: &str,
+        user_id: &str,
+    ) -> anyhow::Result<()> {
+        self.call(
+            self.http
+                .put(self.url(&format!("/v1/practices/{practice_id}/on-call")))
+                .json(&json!([{ "from": "00:00", "to": "00:00", "user_id": user_id }])),
+            "PUT /v1/practices/{id}/on-call",
+            StatusCode::OK,
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Creates an integration API token with scope `readings:write`; returns the secret, which
+    /// the caller must never print.
+    pub async fn create_readings_token(
+        &self,
+        customer_id: &str,
+        name: &str,
+    ) -> anyhow::Result<String> {
+        let value = self
+            .call(
+                self.http
+                    .post(self.url(&format!("/v1/customers/{customer_id}/api-tokens")))
+                    .json(&json!({ "name": name, "scopes": ["readings:write"] })),
+                "POST /v1/customers/{id}/api-tokens",
+                StatusCode::CREATED,
+            )
+            .await?;
+        value["token"]
+            .as_str()
+            .map(str::to_owned)
+            .context("the created API token has no token")
+    }
+
+    /// Posts one reading; never fails, the outcome says what happened, with the reading's id and
+    /// classification when it was recorded (201).
+    pub async fn post_reading(
+        &self,
+        patient_id: &str,
+        vital: &str,
+        value: f64,
+        taken_at: &str,
+    ) -> (Outcome, Option<PostedReading>) {
+        let result = self
+            .authed(self.http.post(self.url("/v1/readings")))
+            .json(&json!({
+                "patient_id": patient_id, "vital": vital, "value": value, "taken_at": taken_at,
+            }))
+            .send()
+            .await;
+        match result {
+            Ok(response) => {
+                let status = response.status().as_u16();
+                let posted = if status == 201 {
+                    response.json::<PostedReading>().await.ok()
+                } else {
+                    let _ = response.bytes().await;
+                    None
+                };
+                (
+                    Outcome {
+                        status: Some(status),
+                        label: status.to_string(),
+                    },
+                    posted,
+                )
+            }
+            Err(e) => (
+                Outcome {
+                    status: None,
+                    label: error_label(&e),
+                },
+                None,
+            ),
+        }
+    }
+
+    /// Every alert of the caller's practices (`GET /v1/alerts`, every page).
+    pub async fn alerts(&self) -> anyhow::Result<Vec<AlertRow>> {
+        let mut rows = Vec::new();
+        let mut cursor: Option<String> = None;
+        for _ in 0..10_000 {
+            let mut query = vec![("limit", "200".to_owned())];
+            if let Some(c) = &cursor {
+                query.push(("cursor", c.clone()));
+            }
+            let page = self
+                .call(
+                    self.http.get(self.url("/v1/alerts")).query(&query),
+                    "GET /v1/alerts",
+                    StatusCode::OK,
+                )
+                .await?;
+            let items: Vec<AlertRow> =
+                serde_json::from_value(page["items"].clone()).context("alerts page")?;
+            rows.extend(items);
+            match page["next_cursor"].as_str() {
+                Some(next) => cursor = Some(next.to_owned()),
+                None => return Ok(rows),
+            }
+        }
+        bail!("GET /v1/alerts: more pages than any run can produce")
+    }
+
     /// Builds a signed inbound webhook from `from` to `to` with a fresh `MessageSid`.
     pub fn sign_inbound(
         &self,
@@ -318,14 +522,19 @@ impl Gateway {
             }
             Err(e) => Outcome {
                 status: None,
-                label: if e.is_timeout() {
-                    "timeout".into()
-                } else if e.is_connect() {
-                    "connect".into()
-                } else {
-                    "transport".into()
-                },
+                label: error_label(&e),
             },
         }
+    }
+}
+
+/// A short name for a transport error, for the report.
+fn error_label(e: &reqwest::Error) -> String {
+    if e.is_timeout() {
+        "timeout".into()
+    } else if e.is_connect() {
+        "connect".into()
+    } else {
+        "transport".into()
     }
 }

@@ -142,6 +142,30 @@ pub fn check_bounds(
     )
 }
 
+/// Accepts a listen address for the fake carrier only when it is a loopback address.
+pub fn loopback_listen(raw: &str) -> Result<SocketAddr, GuardError> {
+    let addr: SocketAddr = raw.trim().parse().map_err(|_| {
+        GuardError::BadUrl(format!(
+            "--carrier-listen must be IP:PORT such as 127.0.0.1:18081, not {raw:?}"
+        ))
+    })?;
+    if !addr.ip().is_loopback() {
+        return Err(GuardError::NotLoopback(addr.ip().to_string()));
+    }
+    Ok(addr)
+}
+
+/// Checks the spacing of critical readings: at least one second and at most the run's duration.
+pub fn check_critical_every(every_secs: u64, duration_secs: u64) -> Result<(), GuardError> {
+    if (1..=duration_secs).contains(&every_secs) {
+        Ok(())
+    } else {
+        Err(GuardError::Bound(format!(
+            "--critical-every must be 1..={duration_secs} seconds (the duration), not {every_secs}"
+        )))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -237,5 +261,34 @@ mod tests {
                 "{patients} {rate} {secs} {conc}"
             );
         }
+    }
+
+    #[test]
+    fn the_fake_carrier_listens_on_loopback_only() {
+        assert_eq!(
+            loopback_listen("127.0.0.1:18081").unwrap(),
+            "127.0.0.1:18081".parse().unwrap()
+        );
+        assert!(loopback_listen("[::1]:0").is_ok());
+        assert!(matches!(
+            loopback_listen("0.0.0.0:18081"),
+            Err(GuardError::NotLoopback(_))
+        ));
+        assert!(matches!(
+            loopback_listen("10.0.0.1:18081"),
+            Err(GuardError::NotLoopback(_))
+        ));
+        assert!(matches!(
+            loopback_listen("localhost:18081"),
+            Err(GuardError::BadUrl(_))
+        ));
+    }
+
+    #[test]
+    fn critical_readings_are_spaced_within_the_run() {
+        assert!(check_critical_every(2, 30).is_ok());
+        assert!(check_critical_every(30, 30).is_ok());
+        assert!(check_critical_every(0, 30).is_err());
+        assert!(check_critical_every(31, 30).is_err());
     }
 }

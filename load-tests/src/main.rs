@@ -3,16 +3,19 @@
 //! Scenarios (`inbound`, `opt-in`) drive the gateway through its signed carrier webhooks and its
 //! admin API, record per-request latency in HDR histograms, and finish with a no-loss check: every
 //! inbound webhook answered 200 must be recorded exactly once (repeats of a `MessageSid` not
-//! twice). The exit status is 0 when every check passed, 1 when one failed, 2 when the run could
+//! twice). `readings` posts readings as an integration and times each critical reading's alert
+//! text to a fake carrier this process runs on loopback ([`carrier`]). The exit status is 0 when every check passed, 1 when one failed, 2 when the run could
 //! not be carried out (refused target or bounds, set-up failure, time limit).
 //!
 //! It refuses any target that is not loopback, and every run is bounded in patients, rate,
 //! duration, concurrency and wall-clock time ([`guard`]). Tokens and passwords come from the
 //! command line, a file or the environment and are never printed.
 
+mod carrier;
 mod client;
 mod guard;
 mod ledger;
+mod readings;
 mod replies;
 mod scenario;
 mod stats;
@@ -26,6 +29,7 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 
 use crate::client::Gateway;
+use crate::readings::{ReadingsPlan, ReadingsSummary};
 use crate::scenario::{InboundPlan, Run, Summary};
 
 #[derive(Debug, Parser)]
@@ -65,6 +69,51 @@ enum Scenario {
         #[arg(long, default_value_t = 50)]
         patients: u32,
     },
+    /// Normal readings at a steady rate and, every few seconds, a critical one: time from sending
+    /// it to the (fake) carrier receiving the on-call user's alert text.
+    Readings {
+        #[command(flatten)]
+        common: Common,
+        /// Synthetic patients the readings are spread over.
+        #[arg(long, default_value_t = 20)]
+        patients: u32,
+        /// Normal readings per second in the steady phase.
+        #[arg(long, default_value_t = 100)]
+        rate: u32,
+        /// Seconds of the steady phase.
+        #[arg(long, default_value_t = 30)]
+        duration: u64,
+        /// Seconds between two critical readings (on top of the normal ones).
+        #[arg(long, default_value_t = 2)]
+        critical_every: u64,
+        /// Where the fake Twilio Messages API listens (loopback only); the gateway's
+        /// TWILIO_API_BASE must point at it.
+        #[arg(long, default_value = "127.0.0.1:18081")]
+        carrier_listen: String,
+        /// The account SID the fake carrier accepts: the gateway's TWILIO_ACCOUNT_SID.
+        #[arg(long, env = "LOAD_CARRIER_ACCOUNT_SID")]
+        carrier_account_sid: String,
+        /// The auth token the fake carrier accepts: the gateway's TWILIO_AUTH_TOKEN.
+        #[arg(long, env = "LOAD_CARRIER_AUTH_TOKEN", hide_env_values = true)]
+        carrier_auth_token: String,
+    },
+}
+
+/// What a run reports.
+#[derive(Debug, serde::Serialize)]
+#[serde(untagged)]
+enum Report {
+    Messaging(Summary),
+    Readings(ReadingsSummary),
+}
+
+impl Report {
+    fn passed(&self) -> bool {
+        match self {
+            Report::Messaging(s) => s.passed,
+            Report::Readings(s) => s.passed,
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -146,9 +195,27 @@ async fn main() -> ExitCode {
             ..
         } => (common, *patients, *rate, *duration),
         Scenario::OptIn { common, patients } => (common, *patients, 1, 1),
+        Scenario::Readings {
+            common,
+            patients,
+            rate,
+            duration,
+            ..
+        } => (common, *patients, *rate, *duration),
+    };
+    let extra = match &cli.scenario {
+        Scenario::Readings {
+            critical_every,
+            carrier_listen,
+            duration,
+            ..
+        } => guard::check_critical_every(*critical_every, *duration)
+            .and_then(|()| guard::loopback_listen(carrier_listen).map(|_| ())),
+        _ => Ok(()),
     };
     let target = match guard::loopback_target(&common.target)
         .and_then(|t| guard::check_bounds(patients, rate, duration, common.concurrency).map(|()| t))
+        .and_then(|t| extra.map(|()| t))
     {
         Ok(target) => target,
         Err(refused) => {
@@ -172,9 +239,12 @@ async fn main() -> ExitCode {
                     Err(e) => eprintln!("load-tests: {e}"),
                 }
             } else {
-                print_human(&summary);
+                match &summary {
+                    Report::Messaging(s) => print_human(s),
+                    Report::Readings(s) => print_readings(s),
+                }
             }
-            if summary.passed {
+            if summary.passed() {
                 ExitCode::SUCCESS
             } else {
                 eprintln!("load-tests: CHECK FAILED");
@@ -188,8 +258,12 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn run(cli: &Cli, common: &Common, target: &guard::Target) -> anyhow::Result<Summary> {
-    let webhook_token = common.webhook_token()?;
+async fn run(cli: &Cli, common: &Common, target: &guard::Target) -> anyhow::Result<Report> {
+    // The readings scenario sends no webhook.
+    let webhook_token = match &cli.scenario {
+        Scenario::Readings { .. } => common.webhook_token().unwrap_or_default(),
+        _ => common.webhook_token()?,
+    };
     let concurrency = common.concurrency as usize;
     let hooks = Gateway::new(
         target,
@@ -218,14 +292,14 @@ async fn run(cli: &Cli, common: &Common, target: &guard::Target) -> anyhow::Resu
         run_tag: run_tag(),
         concurrency,
     };
-    let mut summary = match &cli.scenario {
+    let mut report = match &cli.scenario {
         Scenario::Inbound {
             patients,
             rate,
             duration,
             duplicate_every,
             ..
-        } => {
+        } => Report::Messaging(
             scenario::inbound(
                 ctx,
                 InboundPlan {
@@ -235,13 +309,44 @@ async fn run(cli: &Cli, common: &Common, target: &guard::Target) -> anyhow::Resu
                     duplicate_every: *duplicate_every,
                 },
             )
-            .await?
+            .await?,
+        ),
+        Scenario::OptIn { patients, .. } => {
+            Report::Messaging(scenario::opt_in(ctx, *patients as usize).await?)
         }
-        Scenario::OptIn { patients, .. } => scenario::opt_in(ctx, *patients as usize).await?,
+        Scenario::Readings {
+            patients,
+            rate,
+            duration,
+            critical_every,
+            carrier_listen,
+            carrier_account_sid,
+            carrier_auth_token,
+            ..
+        } => Report::Readings(
+            readings::readings(
+                ctx,
+                ReadingsPlan {
+                    patients: *patients as usize,
+                    rate: *rate,
+                    duration: Duration::from_secs(*duration),
+                    critical_every: Duration::from_secs(*critical_every),
+                    carrier_listen: guard::loopback_listen(carrier_listen)?,
+                    account: carrier::Account {
+                        sid: carrier_account_sid.clone(),
+                        auth_token: carrier_auth_token.clone(),
+                    },
+                },
+            )
+            .await?,
+        ),
     };
-    summary.label = common.label.clone();
-    summary.target = target.base.clone();
-    Ok(summary)
+    let (label, base) = (common.label.clone(), target.base.clone());
+    match &mut report {
+        Report::Messaging(s) => (s.label, s.target) = (label, base),
+        Report::Readings(s) => (s.label, s.target) = (label, base),
+    }
+    Ok(report)
 }
 
 /// A per-run number (0–999) that keeps the synthetic patients' mobile numbers of one run apart
@@ -310,5 +415,53 @@ fn print_human(s: &Summary) {
     }
     for failure in &s.flow_failures {
         println!("  flow: {failure}");
+    }
+}
+
+fn print_readings(s: &ReadingsSummary) {
+    println!(
+        "scenario {}{} against {}: {} patients, concurrency {}",
+        s.scenario,
+        s.label
+            .as_deref()
+            .map(|l| format!(" [{l}]"))
+            .unwrap_or_default(),
+        s.target,
+        s.patients,
+        s.concurrency
+    );
+    println!(
+        "steady phase: {}/s normal readings for {} s, a critical one every {} s; fake carrier on {}",
+        s.rate, s.duration_secs, s.critical_every_secs, s.fake_carrier
+    );
+    for (step, summary) in &s.steps {
+        println!("  {step:<20} {}", summary.line());
+        if summary.errors > 0 {
+            println!("  {:<20} outcomes {:?}", "", summary.statuses);
+        }
+    }
+    println!(
+        "  critical readings sent at most {:.2} ms after their slot; the carrier received {} \
+         requests",
+        s.critical_send_lag_max_ms, s.carrier_requests
+    );
+    let a = &s.alerts;
+    println!(
+        "alert check: {} — {} critical readings, {} recorded critical, {} alerts, {} texted once \
+         to the on-call phone; missing {}, doubled {}, stray {}; {} texts to other numbers; \
+         normal readings not classified normal: {}",
+        if a.passed { "PASSED" } else { "FAILED" },
+        a.criticals,
+        a.recorded_critical,
+        a.alerts,
+        a.texted_once,
+        a.missing,
+        a.duplicated,
+        a.unexpected,
+        a.other_numbers,
+        s.misclassified_normal
+    );
+    for failure in &a.failures {
+        println!("  {failure}");
     }
 }

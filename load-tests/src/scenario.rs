@@ -114,7 +114,7 @@ impl Steps {
 
 /// Runs `work` for every patient index with at most `concurrency` at once, keeping the results in
 /// index order.
-async fn for_each_patient<T, F, Fut>(
+pub(crate) async fn for_each_patient<T, F, Fut>(
     count: usize,
     concurrency: usize,
     work: F,
