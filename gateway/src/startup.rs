@@ -9,7 +9,6 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
 
-use crate::auth::limiter::LoginLimiter;
 use crate::carrier::Carrier;
 use crate::carrier::dev::DevCarrier;
 use crate::carrier::twilio::TwilioCarrier;
@@ -64,7 +63,6 @@ impl Application {
             clock,
             metrics: telemetry::metrics_handle(),
             settings: Arc::new(settings),
-            login_limiter: Arc::new(LoginLimiter::default()),
             webhook_token,
             carrier,
             mailer,

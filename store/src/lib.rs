@@ -29,6 +29,7 @@ mod tenancy;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod texting;
+mod throttle;
 
 use std::sync::Arc;
 
@@ -65,6 +66,7 @@ pub use readings::{
 pub use sqlite::SqliteStore;
 pub use tenancy::Tenancy;
 pub use texting::{TEXTING_CHANGED, Texting, TextingChange, TextingChanged};
+pub use throttle::{DecideThrottle, LoginThrottle, ThrottleRow};
 
 /// The store API: one trait per aggregate, each method one use case and one transaction. Every
 /// method that changes data or reads patient data takes an [`Audit`] and writes the audit row in
@@ -88,6 +90,7 @@ pub trait Store:
     + ApiTokens
     + Alerts
     + Emails
+    + LoginThrottle
     + Send
     + Sync
     + 'static

@@ -41,6 +41,7 @@ pub static MIGRATIONS: &[Migration] = &[
     migration!(12, "0012_alerts"),
     migration!(13, "0013_overdue_warnings"),
     migration!(14, "0014_email_outbox"),
+    migration!(15, "0015_login_throttle"),
 ];
 
 impl Migration {

@@ -121,6 +121,7 @@ conformance!(
     email_failures_retry_at_the_given_time_or_end_failed,
     concurrent_claimers_never_share_an_email,
     an_unread_reminder_records_each_user_once_with_their_notification_and_text,
+    throttle_changes_to_one_key_are_serialised_and_old_state_is_forgotten,
 );
 
 fn t0() -> DateTime<Utc> {

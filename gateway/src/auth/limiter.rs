@@ -1,123 +1,93 @@
 //! Failed-login throttling per username and per client address.
 //!
-//! Only failures count. Each key has a governor bucket; when a failure finds the bucket empty the
-//! key is blocked until the bucket would next allow one, and every login for a blocked key gets 429
-//! with `Retry-After` without checking the password (so a locked-out guesser learns nothing).
-//! The limits are per gateway instance; several instances multiply them.
+//! Only failures count (`domain::throttle`: 5 per username, 20 per address, then one per period).
+//! The state lives in the store, so the limits hold across every gateway instance. A blocked key
+//! gets 429 with `Retry-After` for every login without the password being checked, so a blocked
+//! guesser learns nothing.
 
 use std::net::IpAddr;
-use std::num::NonZeroU32;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use dashmap::DashMap;
-use governor::clock::{Clock as _, DefaultClock};
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use chrono::{DateTime, Utc};
+use store::{Store, StoreResult, ThrottleRow};
 
-pub struct LoginLimiter {
-    by_username: DefaultKeyedRateLimiter<String>,
-    by_address: DefaultKeyedRateLimiter<IpAddr>,
-    blocked: DashMap<Key, Instant>,
-    clock: DefaultClock,
+use crate::domain::throttle::{self, Cell, Limit, PER_ADDRESS, PER_USERNAME};
+
+fn keys(username: &str, address: IpAddr) -> [(String, Limit); 2] {
+    [
+        (format!("user:{}", username.to_lowercase()), PER_USERNAME),
+        (format!("addr:{address}"), PER_ADDRESS),
+    ]
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-enum Key {
-    Username(String),
-    Address(IpAddr),
-}
-
-impl Default for LoginLimiter {
-    fn default() -> Self {
-        // 5 failures in a row for one username, then one more try every 3 minutes.
-        let per_username = Quota::with_period(Duration::from_secs(180))
-            .expect("non-zero period")
-            .allow_burst(NonZeroU32::new(5).expect("non-zero"));
-        // 20 failures from one address (a shared clinic NAT has many users), then one per 30 s.
-        let per_address = Quota::with_period(Duration::from_secs(30))
-            .expect("non-zero period")
-            .allow_burst(NonZeroU32::new(20).expect("non-zero"));
-        LoginLimiter::new(per_username, per_address)
+fn cell(row: ThrottleRow) -> Cell {
+    Cell {
+        tat: row.tat,
+        blocked_until: row.blocked_until,
     }
 }
 
-impl LoginLimiter {
-    pub fn new(per_username: Quota, per_address: Quota) -> LoginLimiter {
-        LoginLimiter {
-            by_username: RateLimiter::keyed(per_username),
-            by_address: RateLimiter::keyed(per_address),
-            blocked: DashMap::new(),
-            clock: DefaultClock::default(),
-        }
-    }
+fn to_std(wait: chrono::Duration) -> Duration {
+    wait.to_std().unwrap_or(Duration::ZERO)
+}
 
-    /// `Some(wait)` while either key is blocked.
-    pub fn blocked_for(&self, username: &str, address: IpAddr) -> Option<Duration> {
-        let now = Instant::now();
-        [
-            Key::Username(username.to_lowercase()),
-            Key::Address(address),
-        ]
+/// `Some(wait)` while the username or the address is blocked.
+pub async fn blocked_for(
+    store: &dyn Store,
+    now: DateTime<Utc>,
+    username: &str,
+    address: IpAddr,
+) -> StoreResult<Option<Duration>> {
+    let keys: Vec<String> = keys(username, address)
         .into_iter()
-        .filter_map(|key| {
-            let until = *self.blocked.get(&key)?;
-            if until > now {
-                Some(until - now)
-            } else {
-                self.blocked.remove(&key);
-                None
-            }
-        })
+        .map(|(k, _)| k)
+        .collect();
+    Ok(store
+        .throttle_rows(&keys)
+        .await?
+        .into_iter()
+        .filter_map(|(_, row)| throttle::blocked_for(Some(cell(row)), now))
         .max()
-    }
-
-    /// Records a failed login; `Some(wait)` when this failure exhausted a key's allowance.
-    pub fn record_failure(&self, username: &str, address: IpAddr) -> Option<Duration> {
-        let username = username.to_lowercase();
-        let mut wait = None;
-        if let Err(not_until) = self.by_username.check_key(&username) {
-            let w = not_until.wait_time_from(self.clock.now());
-            self.blocked
-                .insert(Key::Username(username), Instant::now() + w);
-            wait = Some(w);
-        }
-        if let Err(not_until) = self.by_address.check_key(&address) {
-            let w = not_until.wait_time_from(self.clock.now());
-            self.blocked
-                .insert(Key::Address(address), Instant::now() + w);
-            wait = wait.max(Some(w));
-        }
-        wait
-    }
+        .map(to_std))
 }
 
-pub type SharedLoginLimiter = Arc<LoginLimiter>;
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_sixth_failure_for_one_username_blocks_it_but_not_another_username() {
-        let limiter = LoginLimiter::default();
-        let ip: IpAddr = "10.0.0.1".parse().unwrap();
-        for _ in 0..5 {
-            assert!(limiter.record_failure("alice", ip).is_none());
+/// Counts a failed login against the username and the address; `Some(wait)` when it was one
+/// too many for either.
+pub async fn record_failure(
+    store: &dyn Store,
+    now: DateTime<Utc>,
+    username: &str,
+    address: IpAddr,
+) -> StoreResult<Option<Duration>> {
+    let mut wait: Option<chrono::Duration> = None;
+    for (key, limit) in keys(username, address) {
+        let refused = Arc::new(Mutex::new(false));
+        let flag = Arc::clone(&refused);
+        let next = store
+            .update_throttle(
+                &key,
+                Box::new(move |row| {
+                    let (next, was_refused) = throttle::on_failure(row.map(cell), now, limit);
+                    *flag.lock().unwrap_or_else(|p| p.into_inner()) = was_refused;
+                    ThrottleRow {
+                        tat: next.tat,
+                        blocked_until: next.blocked_until,
+                    }
+                }),
+            )
+            .await?;
+        if *refused.lock().unwrap_or_else(|p| p.into_inner()) {
+            wait = wait.max(throttle::blocked_for(Some(cell(next)), now));
         }
-        assert!(limiter.record_failure("Alice", ip).is_some());
-        assert!(limiter.blocked_for("ALICE", ip).is_some());
-        let other_ip: IpAddr = "10.0.0.2".parse().unwrap();
-        assert!(limiter.blocked_for("bob", other_ip).is_none());
     }
+    Ok(wait.map(to_std))
+}
 
-    #[test]
-    fn many_usernames_from_one_address_block_the_address() {
-        let limiter = LoginLimiter::default();
-        let ip: IpAddr = "10.0.0.9".parse().unwrap();
-        for i in 0..20 {
-            assert!(limiter.record_failure(&format!("user{i}"), ip).is_none());
-        }
-        assert!(limiter.record_failure("user-x", ip).is_some());
-        assert!(limiter.blocked_for("someone-else", ip).is_some());
-    }
+/// Forgets throttle state older than a day (it no longer blocks or counts anything).
+pub async fn forget_old(store: &dyn Store, now: DateTime<Utc>) -> StoreResult<usize> {
+    let removed = store
+        .forget_throttles(now - chrono::Duration::days(1))
+        .await?;
+    Ok(usize::try_from(removed).unwrap_or(usize::MAX))
 }

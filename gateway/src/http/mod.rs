@@ -51,7 +51,6 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::auth::limiter::LoginLimiter;
 use crate::carrier::Carrier;
 use crate::clock::Clock;
 use crate::settings::{Secret, Settings};
@@ -64,7 +63,6 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     pub metrics: PrometheusHandle,
     pub settings: Arc<Settings>,
-    pub login_limiter: Arc<LoginLimiter>,
     /// Checks `X-Twilio-Signature`: the Twilio auth token, or a random dev token when no
     /// credentials are configured (printed at start-up).
     pub webhook_token: Secret,

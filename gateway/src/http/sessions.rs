@@ -15,7 +15,7 @@ use super::auth::{ClientAddr, CurrentUser};
 use super::error::{ApiError, ErrorBody};
 use super::extract::ApiJson;
 use super::views::UserView;
-use crate::auth::{password, token};
+use crate::auth::{limiter, password, token};
 
 #[derive(Deserialize, ToSchema)]
 pub struct LoginRequest {
@@ -55,7 +55,8 @@ pub async fn login(
     if username.is_empty() {
         return Err(ApiError::invalid("username", "must not be empty"));
     }
-    if let Some(wait) = state.login_limiter.blocked_for(&username, address) {
+    let now = state.clock.now();
+    if let Some(wait) = limiter::blocked_for(state.store.as_ref(), now, &username, address).await? {
         return Err(ApiError::RateLimited {
             retry_after_secs: wait.as_secs().max(1),
         });
@@ -77,7 +78,9 @@ pub async fn login(
     let user = match user {
         Some(user) if matches => user,
         _ => {
-            if let Some(wait) = state.login_limiter.record_failure(&username, address) {
+            if let Some(wait) =
+                limiter::record_failure(state.store.as_ref(), now, &username, address).await?
+            {
                 return Err(ApiError::RateLimited {
                     retry_after_secs: wait.as_secs().max(1),
                 });
@@ -88,7 +91,6 @@ pub async fn login(
     if user.locked_at.is_some() {
         return Err(ApiError::Locked);
     }
-    let now = state.clock.now();
     let issued = token::generate();
     state
         .store

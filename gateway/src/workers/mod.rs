@@ -56,6 +56,15 @@ pub fn spawn_all(state: &AppState, shutdown: watch::Receiver<bool>) -> Vec<JoinH
         tokio::spawn(texting_expiry::run(state.clone(), shutdown.clone())),
         tokio::spawn(unread_reminders::run(state.clone(), shutdown.clone())),
         tokio::spawn(escalation::run(state.clone(), shutdown.clone())),
-        tokio::spawn(overdue::run(state.clone(), shutdown)),
+        tokio::spawn(overdue::run(state.clone(), shutdown.clone())),
+        tokio::spawn(periodic(
+            state.clone(),
+            shutdown,
+            "login_throttle_cleanup",
+            Duration::from_secs(3600),
+            |state| async move {
+                crate::auth::limiter::forget_old(state.store.as_ref(), state.clock.now()).await
+            },
+        )),
     ]
 }

@@ -342,6 +342,37 @@ async fn repeated_failed_logins_are_rate_limited_with_retry_after(backend: Backe
     assert_eq!(attempt(PASSWORD).await.unwrap().status(), 429);
 }
 
+#[tokio::test]
+async fn failed_logins_count_across_instances() {
+    let app = spawn_app(Backend::Postgres).await;
+    app.super_admin("root", PASSWORD).await;
+    let other = app.sibling().await;
+    let attempt = |url: String, password: &'static str| {
+        app.client
+            .post(url)
+            .json(&json!({"username": "ROOT", "password": password}))
+            .send()
+    };
+    // Three failures on one instance and two on the other use up the five.
+    for _ in 0..3 {
+        let answer = attempt(app.url("/v1/auth/login"), "wrong-password-1");
+        assert_eq!(answer.await.unwrap().status(), 401);
+    }
+    for _ in 0..2 {
+        let answer = attempt(other.url("/v1/auth/login"), "wrong-password-1");
+        assert_eq!(answer.await.unwrap().status(), 401);
+    }
+    let sixth = attempt(app.url("/v1/auth/login"), "wrong-password-1");
+    assert_eq!(sixth.await.unwrap().status(), 429);
+    // Blocked on every instance, even with the right password.
+    let right = attempt(other.url("/v1/auth/login"), PASSWORD);
+    assert_eq!(right.await.unwrap().status(), 429);
+    // Three minutes later one more attempt is allowed, and the right password works.
+    app.clock.advance(chrono::Duration::minutes(3));
+    let later = attempt(other.url("/v1/auth/login"), PASSWORD);
+    assert_eq!(later.await.unwrap().status(), 200);
+}
+
 /// Expected answers, in the order the callers are tried: no token, staff B, admin B, staff A,
 /// admin A, super admin. Unauthorised callers go first so state changes come after.
 struct Case {

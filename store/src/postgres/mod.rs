@@ -20,6 +20,7 @@ mod readings;
 mod rows;
 mod tenancy;
 mod texting;
+mod throttle;
 
 use std::str::FromStr;
 use std::time::Duration;

@@ -22,6 +22,7 @@ mod readings;
 mod rows;
 mod tenancy;
 mod texting;
+mod throttle;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};

@@ -392,3 +392,73 @@ pub async fn an_unread_reminder_records_each_user_once_with_their_notification_a
         1
     );
 }
+
+pub async fn throttle_changes_to_one_key_are_serialised_and_old_state_is_forgotten(db: &TestStore) {
+    use store::ThrottleRow;
+    let store = db.store().await;
+    // Eight concurrent changes each add one second: none may be lost.
+    let changes = (0..8).map(|_| {
+        let store = Arc::clone(&store);
+        tokio::spawn(async move {
+            store
+                .update_throttle(
+                    "user:alice",
+                    Box::new(|row| ThrottleRow {
+                        tat: row.map(|r| r.tat).unwrap_or(t0()) + Duration::seconds(1),
+                        blocked_until: None,
+                    }),
+                )
+                .await
+                .unwrap()
+        })
+    });
+    for change in changes {
+        change.await.unwrap();
+    }
+    store
+        .update_throttle(
+            "addr:10.0.0.1",
+            Box::new(|_| ThrottleRow {
+                tat: t0(),
+                blocked_until: Some(t0() + Duration::hours(2)),
+            }),
+        )
+        .await
+        .unwrap();
+    let keys = [
+        "addr:10.0.0.1".to_string(),
+        "user:nobody".into(),
+        "user:alice".into(),
+    ];
+    let rows = store.throttle_rows(&keys).await.unwrap();
+    assert_eq!(
+        rows,
+        [
+            (
+                "addr:10.0.0.1".to_string(),
+                ThrottleRow {
+                    tat: t0(),
+                    blocked_until: Some(t0() + Duration::hours(2))
+                }
+            ),
+            (
+                "user:alice".to_string(),
+                ThrottleRow {
+                    tat: t0() + Duration::seconds(8),
+                    blocked_until: None
+                }
+            ),
+        ]
+    );
+    // An hour on, alice's state counts nothing any more; the address is still blocked.
+    assert_eq!(
+        store
+            .forget_throttles(t0() + Duration::hours(1))
+            .await
+            .unwrap(),
+        1
+    );
+    let rows = store.throttle_rows(&keys).await.unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].0, "addr:10.0.0.1");
+}
