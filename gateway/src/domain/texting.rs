@@ -139,8 +139,10 @@ pub enum Event<'a> {
     StaffResend,
     /// Staff opt the patient out (`POST …/texting/opt-out`).
     StaffOptOut,
-    /// The patient texted the practice's number.
-    Inbound { body: &'a str },
+    /// The patient texted the practice's number. `may_restart`: whether a START or UNSTOP may
+    /// begin a new verification now (the service limits how often a number may, see
+    /// `domain::throttle::PATIENT_RESTARTS`).
+    Inbound { body: &'a str, may_restart: bool },
     /// The carrier refused a send or reported a status with error 21610: the number opted out at
     /// the carrier (it replied STOP there).
     CarrierOptedOut,
@@ -373,7 +375,9 @@ fn apply(
         ),
         // The lapse, if any, was applied above; that is all the worker asks for.
         Event::ExpiryCheck => (current, Vec::new(), InboundHandling::NotInbound),
-        Event::Inbound { body } => inbound(current, body, patient_dob, now),
+        Event::Inbound { body, may_restart } => {
+            inbound(current, body, may_restart, patient_dob, now)
+        }
     };
     Ok(outcome)
 }
@@ -389,6 +393,7 @@ fn opt_out(current: TextingState, now: DateTime<Utc>) -> TextingState {
 fn inbound(
     current: TextingState,
     body: &str,
+    may_restart: bool,
     patient_dob: NaiveDate,
     now: DateTime<Utc>,
 ) -> Outcome {
@@ -412,6 +417,17 @@ fn inbound(
             if current.status == Enabled && is_plain_yes(body) =>
         {
             (current, Vec::new(), InboundHandling::Conversation)
+        }
+        // Too many restarts from this number lately: nothing changes (no fresh attempts); the
+        // patient is told to call the practice, whose staff can start texting again. Said once:
+        // a `failed` patient is not answered again.
+        Classification::Keyword(Keyword::OptIn) if !may_restart => {
+            let replies = if current.status == Failed {
+                Vec::new()
+            } else {
+                vec![Reply::OptInFailed]
+            };
+            (current, replies, InboundHandling::Keyword)
         }
         // From any other state, and START/UNSTOP from `enabled`: the number may have changed
         // hands, so whoever holds it now proves who they are again.
@@ -556,7 +572,10 @@ mod tests {
     }
 
     fn inbound(body: &str) -> Event<'_> {
-        Event::Inbound { body }
+        Event::Inbound {
+            body,
+            may_restart: true,
+        }
     }
 
     /// What one cell of the table expects.
@@ -605,6 +624,42 @@ mod tests {
         } else {
             assert_eq!(decision.new_state.attempts_left, 0, "{context}");
             assert_eq!(decision.new_state.expires_at, None, "{context}");
+        }
+    }
+
+    #[test]
+    fn a_start_beyond_the_restart_limit_gives_no_fresh_attempts_and_is_answered_once() {
+        for from in FROM_ALL {
+            for body in ["START", "unstop"] {
+                let decision = run(
+                    from,
+                    Event::Inbound {
+                        body,
+                        may_restart: false,
+                    },
+                )
+                .unwrap();
+                // A lapsed verification has failed before the text is looked at.
+                let before = match from {
+                    Origin::LapsedPending => TextingStatus::Failed,
+                    _ => state(from).status,
+                };
+                assert_eq!(decision.new_state.status, before, "{from:?} {body}");
+                if before == TextingStatus::Pending {
+                    assert_eq!(
+                        decision.new_state.attempts_left,
+                        state(from).attempts_left,
+                        "no fresh attempts"
+                    );
+                }
+                let expected: &[Reply] = if before == TextingStatus::Failed {
+                    &[]
+                } else {
+                    &[Reply::OptInFailed]
+                };
+                assert_eq!(decision.replies, expected, "{from:?} {body}");
+                assert!(!decision.inbound.is_conversation_message());
+            }
         }
     }
 
@@ -1358,7 +1413,10 @@ mod tests {
             2 => Event::StaffOptOut,
             3 => Event::CarrierOptedOut,
             4 => Event::ExpiryCheck,
-            _ => Event::Inbound { body },
+            _ => Event::Inbound {
+                body,
+                may_restart: true,
+            },
         }
     }
 

@@ -29,6 +29,14 @@ pub const PER_ADDRESS: Limit = Limit {
     period: Duration::seconds(30),
 };
 
+/// Verification restarts a patient may begin by texting START or UNSTOP: three in a row, then
+/// one a day. Each restart gives three fresh date-of-birth attempts, so without this limit the
+/// holder of a number could guess a date of birth by restarting over and over.
+pub const PATIENT_RESTARTS: Limit = Limit {
+    burst: 3,
+    period: Duration::hours(24),
+};
+
 /// One key's state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Cell {
@@ -59,6 +67,11 @@ pub fn on_failure(cell: Option<Cell>, now: DateTime<Utc>, limit: Limit) -> (Cell
             false,
         )
     }
+}
+
+/// Whether one more counted event at `now` would be refused.
+pub fn is_full(cell: Option<Cell>, now: DateTime<Utc>, limit: Limit) -> bool {
+    on_failure(cell, now, limit).1
 }
 
 /// How long the key stays blocked from `now`, if it is.
@@ -105,6 +118,18 @@ mod tests {
             [false, true],
             "one per period after the burst"
         );
+    }
+
+    #[test]
+    fn three_patient_restarts_fit_then_one_a_day() {
+        let mut cell = None;
+        for _ in 0..3 {
+            assert!(!is_full(cell, t(0), PATIENT_RESTARTS));
+            cell = Some(on_failure(cell, t(0), PATIENT_RESTARTS).0);
+        }
+        assert!(is_full(cell, t(0), PATIENT_RESTARTS));
+        assert!(is_full(cell, t(86_399), PATIENT_RESTARTS));
+        assert!(!is_full(cell, t(86_400), PATIENT_RESTARTS));
     }
 
     #[test]

@@ -15,6 +15,7 @@ use store::{Audit, InboundOutcome, NewInbound};
 use uuid::Uuid;
 use webhooks::InboundSms;
 
+use crate::domain::throttle;
 use crate::http::AppState;
 use crate::services::{conversations, texting};
 
@@ -31,6 +32,50 @@ pub enum InboundReceipt {
     Duplicate { message_id: Uuid },
 }
 
+/// The key counting verification restarts a number begins at a practice's number.
+fn restart_key(from: &str, to: &str) -> String {
+    format!("restart:{to}:{from}")
+}
+
+/// Whether one more patient-begun verification fits in the number's budget now.
+async fn restart_allowed(
+    state: &AppState,
+    key: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<bool, store::StoreError> {
+    let rows = state.store.throttle_rows(&[key.to_string()]).await?;
+    let cell = rows.first().map(|(_, row)| throttle::Cell {
+        tat: row.tat,
+        blocked_until: row.blocked_until,
+    });
+    Ok(!throttle::is_full(cell, now, throttle::PATIENT_RESTARTS))
+}
+
+/// Counts a restart that happened. A failure to count is logged, not raised: the text and its
+/// answer are already committed.
+async fn count_restart(state: &AppState, key: &str, now: chrono::DateTime<chrono::Utc>) {
+    let counted = state
+        .store
+        .update_throttle(
+            key,
+            Box::new(move |row| {
+                let cell = row.map(|r| throttle::Cell {
+                    tat: r.tat,
+                    blocked_until: r.blocked_until,
+                });
+                let (next, _) = throttle::on_failure(cell, now, throttle::PATIENT_RESTARTS);
+                store::ThrottleRow {
+                    tat: next.tat,
+                    blocked_until: next.blocked_until,
+                }
+            }),
+        )
+        .await;
+    if let Err(error) = counted {
+        tracing::warn!(%error, "could not count a verification restart");
+    }
+}
+
 /// Records an inbound text (signature already checked) and wakes the dispatcher if replies were
 /// queued.
 pub async fn receive_sms(
@@ -39,6 +84,7 @@ pub async fn receive_sms(
     client_addr: Option<String>,
 ) -> Result<InboundReceipt, store::StoreError> {
     let now = state.clock.now();
+    let restart_key = restart_key(sms.from.as_str(), sms.to.as_str());
     let audit = Audit {
         user_id: None,
         client_addr,
@@ -74,12 +120,18 @@ pub async fn receive_sms(
                 Default::default(),
             ),
         };
+    let restarts = texting::RestartBudget {
+        may_restart: restart_allowed(state, &restart_key, now).await?,
+        used: Default::default(),
+    };
+    let restarted = std::sync::Arc::clone(&restarts.used);
     let decider = texting::inbound_decider(
         sms.body.clone(),
         now,
         templates,
         recipients,
         message_recipients,
+        restarts,
     );
     let inbound = NewInbound {
         carrier: store::CARRIER_TWILIO.into(),
@@ -89,7 +141,11 @@ pub async fn receive_sms(
         body: sms.body,
         num_segments: i32::try_from(sms.num_segments).unwrap_or(i32::MAX),
     };
-    let receipt = match state.store.record_inbound(&audit, inbound, decider).await? {
+    let outcome = state.store.record_inbound(&audit, inbound, decider).await?;
+    if restarted.load(std::sync::atomic::Ordering::SeqCst) {
+        count_restart(state, &restart_key, now).await;
+    }
+    let receipt = match outcome {
         InboundOutcome::Recorded { message, enqueued } => {
             let known_sender = message.patient_id.is_some();
             let kind = match (message.practice_id, known_sender) {

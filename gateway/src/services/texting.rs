@@ -9,6 +9,8 @@
 //! Never log a body: while a patient verifies, any text may be their date of birth.
 
 use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use chrono::{DateTime, Utc};
 use store::{
@@ -136,6 +138,14 @@ fn status_summary(status: TextingStatus) -> String {
     format!("A patient's texting status changed to {}.", status.as_str())
 }
 
+/// Whether a START from this number may begin a new verification, and (set by the decider)
+/// whether it did, so the service can count it once the text is recorded.
+#[derive(Debug, Clone, Default)]
+pub struct RestartBudget {
+    pub may_restart: bool,
+    pub used: Arc<AtomicBool>,
+}
+
 /// The decision for one inbound text, run by the store inside the inbound transaction with the
 /// patient's row locked. `templates` and `recipients` belong to the practice the text was sent
 /// to (looked up before the transaction).
@@ -145,24 +155,36 @@ pub fn inbound_decider(
     templates: TemplateSet,
     recipients: conversations::Audience,
     message_recipients: HashMap<Uuid, conversations::Audience>,
+    restarts: RestartBudget,
 ) -> InboundDecider {
+    let may_restart = restarts.may_restart;
     Box::new(move |ctx: &InboundContext| {
         let (Some(practice), Some(patient)) = (&ctx.practice, &ctx.patient) else {
             // Unknown number or sender: recorded without its body, never answered.
             return InboundDecision::default();
         };
         let current = state_of(&patient.texting);
-        let decision =
-            match texting::decide(&current, Event::Inbound { body: &body }, patient.dob, now) {
-                Ok(decision) => decision,
-                Err(refusal) => {
-                    tracing::error!(
-                        ?refusal,
-                        "the state machine refused an inbound text; recording it without its body"
-                    );
-                    return InboundDecision::default();
-                }
-            };
+        let decision = match texting::decide(
+            &current,
+            Event::Inbound {
+                body: &body,
+                may_restart,
+            },
+            patient.dob,
+            now,
+        ) {
+            Ok(decision) => decision,
+            Err(refusal) => {
+                tracing::error!(
+                    ?refusal,
+                    "the state machine refused an inbound text; recording it without its body"
+                );
+                return InboundDecision::default();
+            }
+        };
+        if decision.replies.contains(&Reply::OptInRestarted) {
+            restarts.used.store(true, Ordering::SeqCst);
+        }
         let to_number = patient.mobile_phone.clone().unwrap_or_default();
         let mut replies: Vec<NewOutbound> = decision
             .replies

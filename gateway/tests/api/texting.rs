@@ -22,6 +22,7 @@ both_backends!(
     a_verification_that_expired_while_the_gateway_was_down_fails_at_start_up_without_a_text,
     help_gets_the_help_text_and_changes_nothing,
     a_message_that_mentions_stop_is_delivered_and_flagged_for_staff,
+    a_number_may_restart_verification_by_start_three_times_then_once_a_day,
 );
 
 /// A gateway on the fake carrier, a practice on `PRACTICE_NUMBER`, a staff user who wants
@@ -532,4 +533,35 @@ impl Clinic {
             .map(|r| r.body.clone())
             .collect()
     }
+}
+
+/// START gives fresh date-of-birth attempts; without a limit the holder of a number could guess
+/// a date of birth by STOP, START, three guesses, over and over.
+async fn a_number_may_restart_verification_by_start_three_times_then_once_a_day(backend: Backend) {
+    let mut c = clinic(backend).await;
+    assert_eq!(c.staff_action("start").await.0, 200);
+    let mut sent = 1;
+    c.texts_sent(0, sent).await;
+    for restart in 0..3 {
+        c.patient_texts("STOP").await;
+        c.patient_texts("START").await;
+        // The opt-out confirmation, then "identity again" and the opt-in request.
+        c.texts_sent(sent, 3).await;
+        sent += 3;
+        let texting = c.texting().await;
+        assert_eq!(texting["status"], "pending", "restart {restart}");
+        assert_eq!(texting["attempts_left"], 3);
+    }
+    // The fourth within a day: nothing changes; the patient is told to call the practice.
+    c.patient_texts("STOP").await;
+    c.patient_texts("START").await;
+    let texts = c.texts_sent(sent, 2).await;
+    sent += 2;
+    assert!(texts[1].to_lowercase().contains("call"), "{texts:?}");
+    assert_eq!(c.texting().await["status"], "opted_out");
+    // A day later the patient may restart again.
+    c.days_pass(Duration::days(1)).await;
+    c.patient_texts("START").await;
+    c.texts_sent(sent, 2).await;
+    assert_eq!(c.texting().await["status"], "pending");
 }
