@@ -365,6 +365,17 @@ pub trait Messaging: Send + Sync {
         replaces: StatusRule,
     ) -> StoreResult<StatusOutcome>;
 
+    /// Keeps a status whose send is not recorded yet (the carrier called back first). Keeping
+    /// the same status of the same id twice keeps it once.
+    async fn park_status(&self, update: &CarrierStatusUpdate, at: DateTime<Utc>)
+    -> StoreResult<()>;
+    /// The statuses kept for this carrier id, in the order they arrived.
+    async fn parked_statuses(&self, carrier_sid: &str) -> StoreResult<Vec<CarrierStatusUpdate>>;
+    /// Removes one kept status (once it has been applied).
+    async fn unpark_status(&self, carrier_sid: &str, status: &str) -> StoreResult<()>;
+    /// Forgets kept statuses received before `before` (ids that never became ours).
+    async fn forget_parked_statuses(&self, before: DateTime<Utc>) -> StoreResult<u64>;
+
     /// Moves every patient of the practice whose number is `practice_number` and whose mobile
     /// phone is `patient_number` to `opted_out` (attempts 0, no window), with an audit row each.
     /// Returns how many changed.

@@ -42,6 +42,7 @@ pub static MIGRATIONS: &[Migration] = &[
     migration!(13, "0013_overdue_warnings"),
     migration!(14, "0014_email_outbox"),
     migration!(15, "0015_login_throttle"),
+    migration!(16, "0016_early_statuses"),
 ];
 
 impl Migration {

@@ -116,6 +116,7 @@ conformance!(
     api_tokens_authenticate_by_hash_until_revoked,
     reading_settings_of_a_missing_patient_or_practice_are_not_found,
     a_notification_goes_to_the_feed_the_email_outbox_or_both_as_asked,
+    early_statuses_are_kept_once_listed_in_order_and_forgotten_after_their_day,
     a_failed_change_leaves_no_email_behind,
     an_email_is_claimed_once_until_its_lease_runs_out,
     email_failures_retry_at_the_given_time_or_end_failed,

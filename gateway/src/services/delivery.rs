@@ -4,9 +4,15 @@
 //!
 //! `failed` and `undelivered` fail the row (an undelivered text is not a sent one). The status
 //! ranking is the wire format's ([`webhooks::status::should_replace`]); the store only applies it.
-//! An unknown message id changes nothing.
+//!
+//! The carrier may call back before its answer to the send has been recorded. A status for an id
+//! that is not ours yet is therefore kept ("parked") and tried once more; whichever of the two
+//! sides (this callback, or the dispatcher recording the send) comes second applies it. Both
+//! write before they look, so one of them always sees the other; applying a status twice changes
+//! nothing, the ranking being monotonic. Ids that never become ours are forgotten after a day.
 
-use store::{Audit, CarrierStatusUpdate, StatusOutcome};
+use chrono::{DateTime, Utc};
+use store::{Audit, CarrierStatusUpdate, StatusOutcome, Store, StoreResult};
 use webhooks::{MessageStatus, StatusCallback};
 
 use crate::http::AppState;
@@ -28,11 +34,28 @@ pub async fn apply_status(
         error_code: callback.error_code.and_then(|c| i32::try_from(c).ok()),
         opted_out: callback.recipient_opted_out(),
     };
-    let outcome = state
+    let mut outcome = state
         .store
-        .apply_carrier_status(&audit, update, later_status)
+        .apply_carrier_status(&audit, update.clone(), later_status)
         .await?;
+    let mut parked = false;
+    if outcome == StatusOutcome::Unknown {
+        state.store.park_status(&update, audit.at).await?;
+        outcome = state
+            .store
+            .apply_carrier_status(&audit, update.clone(), later_status)
+            .await?;
+        if outcome == StatusOutcome::Unknown {
+            parked = true;
+        } else {
+            state
+                .store
+                .unpark_status(&update.carrier_sid, &update.status)
+                .await?;
+        }
+    }
     let result = match &outcome {
+        StatusOutcome::Unknown if parked => "parked",
         StatusOutcome::Unknown => "unknown",
         StatusOutcome::Known { applied: true, .. } => "applied",
         StatusOutcome::Known { applied: false, .. } => "stale",
@@ -54,6 +77,29 @@ pub async fn apply_status(
         }
     }
     Ok(outcome)
+}
+
+/// Applies the statuses that arrived for `carrier_sid` before its send was recorded. Called by the
+/// dispatcher right after recording the send. Returns how many were applied.
+pub async fn apply_parked(
+    store: &dyn Store,
+    carrier_sid: &str,
+    at: DateTime<Utc>,
+) -> StoreResult<usize> {
+    let mut applied = 0;
+    for update in store.parked_statuses(carrier_sid).await? {
+        let status = update.status.clone();
+        let outcome = store
+            .apply_carrier_status(&Audit::system(at), update, later_status)
+            .await?;
+        if outcome != StatusOutcome::Unknown {
+            store.unpark_status(carrier_sid, &status).await?;
+            metrics::counter!("gateway_status_callbacks_total", "result" => "applied_late")
+                .increment(1);
+            applied += 1;
+        }
+    }
+    Ok(applied)
 }
 
 /// Whether a stored status may be replaced by an incoming one. An unreadable stored status

@@ -60,10 +60,16 @@ pub fn spawn_all(state: &AppState, shutdown: watch::Receiver<bool>) -> Vec<JoinH
         tokio::spawn(periodic(
             state.clone(),
             shutdown,
-            "login_throttle_cleanup",
+            "cleanup",
             Duration::from_secs(3600),
             |state| async move {
-                crate::auth::limiter::forget_old(state.store.as_ref(), state.clock.now()).await
+                let now = state.clock.now();
+                let throttles = crate::auth::limiter::forget_old(state.store.as_ref(), now).await?;
+                let early = state
+                    .store
+                    .forget_parked_statuses(now - chrono::Duration::days(1))
+                    .await?;
+                Ok::<usize, store::StoreError>(throttles + usize::try_from(early).unwrap_or(0))
             },
         )),
     ]

@@ -163,11 +163,25 @@ impl Dispatcher {
             .record(started.elapsed().as_secs_f64());
         let now = self.clock.now();
         let recorded = match answer {
-            Ok(accepted) => self
-                .store
-                .record_send_accepted(&row, carrier, &accepted.sid, &accepted.status, now)
-                .await
-                .map(|ok| ok.then_some(Outcome::Accepted)),
+            Ok(accepted) => {
+                let recorded = self
+                    .store
+                    .record_send_accepted(&row, carrier, &accepted.sid, &accepted.status, now)
+                    .await;
+                if matches!(recorded, Ok(true)) {
+                    // Statuses the carrier reported before this answer was recorded.
+                    if let Err(error) = crate::services::delivery::apply_parked(
+                        self.store.as_ref(),
+                        &accepted.sid,
+                        now,
+                    )
+                    .await
+                    {
+                        tracing::warn!(%error, "could not apply early delivery statuses; they are kept");
+                    }
+                }
+                recorded.map(|ok| ok.then_some(Outcome::Accepted))
+            }
             Err(SendError::Permanent { code, message }) => {
                 self.fail(&row, code, message, now).await
             }

@@ -21,6 +21,7 @@ use crate::helpers::{
 
 both_backends!(
     a_queued_text_goes_to_twilio_with_basic_auth_its_sender_and_our_status_callback,
+    a_status_reported_before_the_send_was_recorded_is_applied_once_it_is,
     throttling_and_server_errors_are_retried_with_backoff_until_the_text_is_sent,
     a_permanent_error_fails_the_text_at_once_with_the_carriers_code,
     error_21610_in_a_send_answer_opts_the_patient_out,
@@ -601,4 +602,52 @@ async fn two_gateways_on_one_postgres_send_each_outbox_row_exactly_once() {
         workers.insert(row.claimed_by.unwrap());
     }
     assert_eq!(workers.len(), 2, "both gateways took part");
+}
+
+async fn a_status_reported_before_the_send_was_recorded_is_applied_once_it_is(backend: Backend) {
+    let (app, fake) = app_with_twilio(backend, 1).await;
+    let (practice_id, patient_id) = practice_with_patient(&app, "enabled").await;
+    fake.script([Answer::CreatedAfterCallback {
+        status: "delivered",
+        deliver_to: app.url("/webhooks/twilio/status"),
+    }]);
+    let queued = enqueue(
+        &app,
+        NewOutbound {
+            practice_id: Some(practice_id),
+            patient_id: Some(patient_id),
+            record_message: true,
+            ..text(
+                PATIENT_NUMBER,
+                PRACTICE_NUMBER,
+                "Results are in",
+                priority::ROUTINE,
+            )
+        },
+    )
+    .await;
+    wait_for_state(&app, queued.id, OutboxState::Sent).await;
+    let delivered = eventually(10, "the early status applied", || async {
+        let row = row(&app, queued.id).await;
+        (row.carrier_status.as_deref() == Some("delivered")).then_some(row)
+    })
+    .await;
+    let sid = delivered.carrier_sid.clone().unwrap();
+    assert_eq!(fake.received()[0].sid.as_deref(), Some(sid.as_str()));
+    let message = app
+        .state
+        .store
+        .get_message(delivered.message_id.unwrap())
+        .await
+        .unwrap();
+    assert_eq!(message.status, "delivered");
+    assert!(
+        app.state
+            .store
+            .parked_statuses(&sid)
+            .await
+            .unwrap()
+            .is_empty(),
+        "applied statuses are not kept"
+    );
 }

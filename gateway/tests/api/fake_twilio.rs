@@ -37,6 +37,14 @@ pub enum Answer {
     ServerError,
     /// Waits, then answers 201.
     Slow(Duration),
+    /// Calls the message's status callback first (signed, as Twilio does, over the
+    /// `StatusCallback` URL, but sent to `deliver_to`, the gateway's real address) with
+    /// `status`, and answers 201 only after the gateway has answered it: the race in which
+    /// Twilio reports a status before the send's answer has been processed.
+    CreatedAfterCallback {
+        status: &'static str,
+        deliver_to: String,
+    },
 }
 
 /// One request as the fake saw it.
@@ -171,7 +179,10 @@ async fn create_message(
         .or_else(|| inner.by_to.lock().unwrap().get(&to).cloned())
         .unwrap_or(Answer::Created);
     let sid = format!("SM{}", uuid::Uuid::new_v4().simple());
-    let created = matches!(answer, Answer::Created | Answer::Slow(_));
+    let created = matches!(
+        answer,
+        Answer::Created | Answer::Slow(_) | Answer::CreatedAfterCallback { .. }
+    );
     // Recorded on arrival: a client that gives up on a slow answer was still heard.
     inner.received.lock().unwrap().push(Received {
         at,
@@ -183,9 +194,34 @@ async fn create_message(
         sid: created.then(|| sid.clone()),
     });
     match answer {
-        Answer::Created | Answer::Slow(_) => {
+        Answer::Created | Answer::Slow(_) | Answer::CreatedAfterCallback { .. } => {
             if let Answer::Slow(delay) = answer {
                 tokio::time::sleep(delay).await;
+            }
+            if let Answer::CreatedAfterCallback { status, deliver_to } = &answer {
+                let signed_url = form_value(&form, "StatusCallback").expect("a status callback");
+                let params: Vec<(String, String)> = [
+                    ("MessageSid", sid.as_str()),
+                    ("SmsSid", sid.as_str()),
+                    ("AccountSid", ACCOUNT_SID),
+                    ("From", from.as_deref().unwrap_or_default()),
+                    ("To", to.as_str()),
+                    ("MessageStatus", status),
+                    ("SmsStatus", status),
+                    ("ApiVersion", "2010-04-01"),
+                ]
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+                let signature = webhooks::signature::compute(AUTH_TOKEN, &signed_url, &params);
+                let answered = reqwest::Client::new()
+                    .post(deliver_to)
+                    .header("X-Twilio-Signature", signature)
+                    .form(&params)
+                    .send()
+                    .await
+                    .expect("the gateway answers the early callback");
+                assert_eq!(answered.status(), 200, "early status callback refused");
             }
             let now = chrono::Utc::now().to_rfc2822();
             (

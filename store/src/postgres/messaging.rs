@@ -434,6 +434,75 @@ impl Messaging for PostgresStore {
         })
     }
 
+    async fn park_status(
+        &self,
+        update: &CarrierStatusUpdate,
+        at: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let client = self.client().await?;
+        client
+            .execute(
+                "INSERT INTO early_statuses (carrier_sid, status, is_failure, error_code, opted_out, received_at)
+                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+                &[
+                    &update.carrier_sid,
+                    &update.status,
+                    &update.is_failure,
+                    &update.error_code,
+                    &update.opted_out,
+                    &at,
+                ],
+            )
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn parked_statuses(&self, carrier_sid: &str) -> StoreResult<Vec<CarrierStatusUpdate>> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT carrier_sid, status, is_failure, error_code, opted_out FROM early_statuses
+                 WHERE carrier_sid = $1 ORDER BY received_at, status",
+                &[&carrier_sid],
+            )
+            .await
+            .map_err(map_err)?;
+        Ok(rows
+            .iter()
+            .map(|r| CarrierStatusUpdate {
+                carrier_sid: r.get(0),
+                status: r.get(1),
+                is_failure: r.get(2),
+                error_code: r.get(3),
+                opted_out: r.get(4),
+            })
+            .collect())
+    }
+
+    async fn unpark_status(&self, carrier_sid: &str, status: &str) -> StoreResult<()> {
+        let client = self.client().await?;
+        client
+            .execute(
+                "DELETE FROM early_statuses WHERE carrier_sid = $1 AND status = $2",
+                &[&carrier_sid, &status],
+            )
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn forget_parked_statuses(&self, before: DateTime<Utc>) -> StoreResult<u64> {
+        let client = self.client().await?;
+        client
+            .execute(
+                "DELETE FROM early_statuses WHERE received_at < $1",
+                &[&before],
+            )
+            .await
+            .map_err(map_err)
+    }
+
     async fn opt_out_number(
         &self,
         audit: &Audit,

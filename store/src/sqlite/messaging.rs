@@ -423,6 +423,81 @@ impl Messaging for SqliteStore {
         .await
     }
 
+    async fn park_status(
+        &self,
+        update: &CarrierStatusUpdate,
+        at: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let update = update.clone();
+        self.write(move |tx| {
+            tx.execute(
+                "INSERT OR IGNORE INTO early_statuses (carrier_sid, status, is_failure, error_code, opted_out, received_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    update.carrier_sid,
+                    update.status,
+                    update.is_failure,
+                    update.error_code,
+                    update.opted_out,
+                    micros(at)
+                ],
+            )
+            .map_err(map_err)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn parked_statuses(&self, carrier_sid: &str) -> StoreResult<Vec<CarrierStatusUpdate>> {
+        let carrier_sid = carrier_sid.to_string();
+        self.call(move |conn| {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT carrier_sid, status, is_failure, error_code, opted_out FROM early_statuses
+                     WHERE carrier_sid = ?1 ORDER BY received_at, status",
+                )
+                .map_err(map_err)?;
+            stmt.query_map([carrier_sid], |r| {
+                Ok(CarrierStatusUpdate {
+                    carrier_sid: r.get(0)?,
+                    status: r.get(1)?,
+                    is_failure: r.get(2)?,
+                    error_code: r.get(3)?,
+                    opted_out: r.get(4)?,
+                })
+            })
+            .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+            .map_err(map_err)
+        })
+        .await
+    }
+
+    async fn unpark_status(&self, carrier_sid: &str, status: &str) -> StoreResult<()> {
+        let (carrier_sid, status) = (carrier_sid.to_string(), status.to_string());
+        self.write(move |tx| {
+            tx.execute(
+                "DELETE FROM early_statuses WHERE carrier_sid = ?1 AND status = ?2",
+                params![carrier_sid, status],
+            )
+            .map_err(map_err)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn forget_parked_statuses(&self, before: DateTime<Utc>) -> StoreResult<u64> {
+        self.write(move |tx| {
+            let n = tx
+                .execute(
+                    "DELETE FROM early_statuses WHERE received_at < ?1",
+                    [micros(before)],
+                )
+                .map_err(map_err)?;
+            Ok(n as u64)
+        })
+        .await
+    }
+
     async fn opt_out_number(
         &self,
         audit: &Audit,

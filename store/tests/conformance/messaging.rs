@@ -726,3 +726,59 @@ pub fn new_inbound(sid: &str) -> NewInbound {
 pub fn keep_body() -> store::InboundDecider {
     keep_body_when_enabled()
 }
+
+pub async fn early_statuses_are_kept_once_listed_in_order_and_forgotten_after_their_day(
+    db: &TestStore,
+) {
+    let store = db.store().await;
+    let update = |status: &str| store::CarrierStatusUpdate {
+        carrier_sid: "SM0123456789abcdef0123456789abcdef".into(),
+        status: status.into(),
+        is_failure: status == "undelivered",
+        error_code: (status == "undelivered").then_some(30003),
+        opted_out: false,
+    };
+    store.park_status(&update("sent"), t0()).await.unwrap();
+    store
+        .park_status(&update("undelivered"), t0() + Duration::seconds(1))
+        .await
+        .unwrap();
+    store
+        .park_status(&update("sent"), t0() + Duration::seconds(2))
+        .await
+        .unwrap();
+    let parked = store
+        .parked_statuses("SM0123456789abcdef0123456789abcdef")
+        .await
+        .unwrap();
+    let statuses: Vec<&str> = parked.iter().map(|u| u.status.as_str()).collect();
+    assert_eq!(statuses, ["sent", "undelivered"]);
+    assert_eq!(parked[1].error_code, Some(30003));
+    assert!(parked[1].is_failure);
+    assert!(store.parked_statuses("SMother").await.unwrap().is_empty());
+    store
+        .unpark_status("SM0123456789abcdef0123456789abcdef", "sent")
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .forget_parked_statuses(t0() + Duration::seconds(1))
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        store
+            .forget_parked_statuses(t0() + Duration::seconds(2))
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(
+        store
+            .parked_statuses("SM0123456789abcdef0123456789abcdef")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
