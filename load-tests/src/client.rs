@@ -226,61 +226,51 @@ impl Gateway {
 
     /// The message ids (`target_id`) of the patient's `message.inbound` audit rows, every page.
     pub async fn inbound_audit_rows(&self, patient_id: &str) -> anyhow::Result<Vec<String>> {
-        let mut ids = Vec::new();
+        let items = self
+            .every_page("/v1/audit", &[("patient_id", patient_id.to_owned())])
+            .await?;
+        Ok(items
+            .iter()
+            .filter(|item| item["action"] == "message.inbound")
+            .map(|item| item["target_id"].as_str().unwrap_or_default().to_owned())
+            .collect())
+    }
+
+    /// Every item of a cursor-paged list (`items`, `next_cursor`), 200 a page.
+    async fn every_page(
+        &self,
+        path: &str,
+        filter: &[(&str, String)],
+    ) -> anyhow::Result<Vec<Value>> {
+        let what = format!("GET {path}");
+        let mut items = Vec::new();
         let mut cursor: Option<String> = None;
         for _ in 0..10_000 {
-            let mut query = vec![
-                ("patient_id", patient_id.to_owned()),
-                ("limit", "200".to_owned()),
-            ];
+            let mut query: Vec<(&str, String)> = filter.to_vec();
+            query.push(("limit", "200".to_owned()));
             if let Some(c) = &cursor {
                 query.push(("cursor", c.clone()));
             }
             let page = self
                 .call(
-                    self.http.get(self.url("/v1/audit")).query(&query),
-                    "GET /v1/audit",
+                    self.http.get(self.url(path)).query(&query),
+                    &what,
                     StatusCode::OK,
                 )
                 .await?;
-            for item in page["items"].as_array().into_iter().flatten() {
-                if item["action"] == "message.inbound" {
-                    ids.push(item["target_id"].as_str().unwrap_or_default().to_owned());
-                }
-            }
+            items.extend(page["items"].as_array().into_iter().flatten().cloned());
             match page["next_cursor"].as_str() {
                 Some(next) => cursor = Some(next.to_owned()),
-                None => return Ok(ids),
+                None => return Ok(items),
             }
         }
-        bail!("GET /v1/audit: more pages than any run can produce")
+        bail!("{what}: more pages than any run can produce")
     }
 
     /// Every dev-outbox row (super admin; dev transport only).
     pub async fn outbox(&self) -> anyhow::Result<Vec<OutboxRow>> {
-        let mut rows = Vec::new();
-        let mut cursor: Option<String> = None;
-        for _ in 0..10_000 {
-            let mut query = vec![("limit", "200".to_owned())];
-            if let Some(c) = &cursor {
-                query.push(("cursor", c.clone()));
-            }
-            let page = self
-                .call(
-                    self.http.get(self.url("/v1/dev/outbox")).query(&query),
-                    "GET /v1/dev/outbox",
-                    StatusCode::OK,
-                )
-                .await?;
-            let items: Vec<OutboxRow> =
-                serde_json::from_value(page["items"].clone()).context("outbox page")?;
-            rows.extend(items);
-            match page["next_cursor"].as_str() {
-                Some(next) => cursor = Some(next.to_owned()),
-                None => return Ok(rows),
-            }
-        }
-        bail!("GET /v1/dev/outbox: more pages than any run can produce")
+        let items = self.every_page("/v1/dev/outbox", &[]).await?;
+        serde_json::from_value(Value::Array(items)).context("outbox page")
     }
 
     /// The logged-in user's customer.
@@ -445,29 +435,8 @@ impl Gateway {
 
     /// Every alert of the caller's practices (`GET /v1/alerts`, every page).
     pub async fn alerts(&self) -> anyhow::Result<Vec<AlertRow>> {
-        let mut rows = Vec::new();
-        let mut cursor: Option<String> = None;
-        for _ in 0..10_000 {
-            let mut query = vec![("limit", "200".to_owned())];
-            if let Some(c) = &cursor {
-                query.push(("cursor", c.clone()));
-            }
-            let page = self
-                .call(
-                    self.http.get(self.url("/v1/alerts")).query(&query),
-                    "GET /v1/alerts",
-                    StatusCode::OK,
-                )
-                .await?;
-            let items: Vec<AlertRow> =
-                serde_json::from_value(page["items"].clone()).context("alerts page")?;
-            rows.extend(items);
-            match page["next_cursor"].as_str() {
-                Some(next) => cursor = Some(next.to_owned()),
-                None => return Ok(rows),
-            }
-        }
-        bail!("GET /v1/alerts: more pages than any run can produce")
+        let items = self.every_page("/v1/alerts", &[]).await?;
+        serde_json::from_value(Value::Array(items)).context("alerts page")
     }
 
     /// Builds a signed inbound webhook from `from` to `to` with a fresh `MessageSid`.
