@@ -321,14 +321,7 @@ async fn unread_is_per_user_and_a_staff_message_never_makes_a_conversation_unrea
     for token in [&c.staff, &other] {
         assert_eq!(conversations(&c, token).await[0]["unread"], false);
     }
-    c.app
-        .call(
-            Method::POST,
-            "/v1/portal/messages",
-            Some(&portal),
-            Some(json!({"body": "I have a question"})),
-        )
-        .await;
+    c.portal_message(&portal, "I have a question").await;
     for token in [&c.staff, &other] {
         let list = conversations(&c, token).await;
         assert_eq!(list[0]["unread"], true);
@@ -507,14 +500,7 @@ async fn a_subscriber_sees_the_conversation_and_hears_of_new_messages(backend: B
     assert_eq!(status, 204);
     assert_eq!(conversations(&c, &follower).await.len(), 1);
     let portal = enroll_portal(&c).await;
-    c.app
-        .call(
-            Method::POST,
-            "/v1/portal/messages",
-            Some(&portal),
-            Some(json!({"body": "hello"})),
-        )
-        .await;
+    c.portal_message(&portal, "hello").await;
     let (_, notes) = c
         .app
         .call(Method::GET, "/v1/notifications", Some(&follower), None)
@@ -629,14 +615,7 @@ async fn a_patient_whose_programs_are_all_restricted_has_no_conversation_for_tha
 ) {
     let c = clinic(backend).await;
     let (other_id, other) = colleague(&c, "nurse5").await;
-    c.app
-        .call(
-            Method::POST,
-            &format!("/v1/patients/{}/care-team", c.patient),
-            Some(&c.staff),
-            Some(json!({"user_id": other_id})),
-        )
-        .await;
+    c.join_care_team(&other_id).await;
     c.app
         .call(
             Method::PATCH,
@@ -677,14 +656,7 @@ async fn an_unread_patient_message_reminds_once_after_24_hours_only_those_who_wa
     let c = clinic(backend).await;
     let (other_id, other) = colleague(&c, "nurse6").await;
     for user in [&c.staff_id, &other_id] {
-        c.app
-            .call(
-                Method::POST,
-                &format!("/v1/patients/{}/care-team", c.patient),
-                Some(&c.staff),
-                Some(json!({"user_id": user})),
-            )
-            .await;
+        c.join_care_team(user).await;
     }
     let (_, me) = c.app.call(Method::GET, "/v1/me", Some(&other), None).await;
     let practice = me["practice_ids"][0].as_str().unwrap();
@@ -699,14 +671,7 @@ async fn an_unread_patient_message_reminds_once_after_24_hours_only_those_who_wa
         .await;
     assert_eq!(status, 200, "{body}");
     let portal = enroll_portal(&c).await;
-    c.app
-        .call(
-            Method::POST,
-            "/v1/portal/messages",
-            Some(&portal),
-            Some(json!({"body": "first"})),
-        )
-        .await;
+    c.portal_message(&portal, "first").await;
     let remind = || gateway::services::conversations::send_unread_reminders(&c.app.state);
     c.app.clock.advance(chrono::Duration::hours(23));
     assert_eq!(remind().await.unwrap(), 0, "not before 24 hours");
@@ -732,14 +697,7 @@ async fn an_unread_patient_message_reminds_once_after_24_hours_only_those_who_wa
             .any(|n| n["kind"] == "unread_message_reminder")
     );
     // A message the user has read does not remind them.
-    c.app
-        .call(
-            Method::POST,
-            "/v1/portal/messages",
-            Some(&portal),
-            Some(json!({"body": "second"})),
-        )
-        .await;
+    c.portal_message(&portal, "second").await;
     c.app
         .call(
             Method::POST,
@@ -779,14 +737,7 @@ async fn next_notification_event(response: &mut reqwest::Response) -> Vec<String
 
 async fn the_notification_stream_delivers_a_new_patient_message_at_once(backend: Backend) {
     let c = clinic(backend).await;
-    c.app
-        .call(
-            Method::POST,
-            &format!("/v1/patients/{}/care-team", c.patient),
-            Some(&c.staff),
-            Some(json!({"user_id": c.staff_id})),
-        )
-        .await;
+    c.join_care_team(&c.staff_id).await;
     let portal = enroll_portal(&c).await;
     let mut stream = c
         .app
@@ -801,14 +752,7 @@ async fn the_notification_stream_delivers_a_new_patient_message_at_once(backend:
             .unwrap()
             .starts_with("text/event-stream")
     );
-    c.app
-        .call(
-            Method::POST,
-            "/v1/portal/messages",
-            Some(&portal),
-            Some(json!({"body": "private words"})),
-        )
-        .await;
+    c.portal_message(&portal, "private words").await;
     let event = next_notification_event(&mut stream).await;
     let data = event.iter().find_map(|l| l.strip_prefix("data: ")).unwrap();
     let notification: Value = serde_json::from_str(data).unwrap();
@@ -944,14 +888,7 @@ async fn a_user_with_text_on_gets_a_text_without_the_patients_words(backend: Bac
         )
         .await;
     assert_eq!(status, 200);
-    c.app
-        .call(
-            Method::POST,
-            &format!("/v1/patients/{}/care-team", c.patient),
-            Some(&c.staff),
-            Some(json!({"user_id": other_id})),
-        )
-        .await;
+    c.join_care_team(&other_id).await;
     let (_, me) = c.app.call(Method::GET, "/v1/me", Some(&other), None).await;
     let practice = me["practice_ids"][0].as_str().unwrap();
     let (status, body) = c
@@ -965,14 +902,7 @@ async fn a_user_with_text_on_gets_a_text_without_the_patients_words(backend: Bac
         .await;
     assert_eq!(status, 200, "{body}");
     let portal = enroll_portal(&c).await;
-    c.app
-        .call(
-            Method::POST,
-            "/v1/portal/messages",
-            Some(&portal),
-            Some(json!({"body": "my chest hurts"})),
-        )
-        .await;
+    c.portal_message(&portal, "my chest hurts").await;
     let text = crate::helpers::eventually(10, "the staff text at the carrier", || async {
         c.fake
             .received()
@@ -1019,25 +949,11 @@ async fn locking_the_only_follower_of_unread_messages_hands_the_patient_to_the_s
         "nothing unread yet"
     );
     let portal = enroll_portal(&c).await;
-    c.app
-        .call(
-            Method::POST,
-            "/v1/portal/messages",
-            Some(&portal),
-            Some(json!({"body": "anyone there?"})),
-        )
-        .await;
+    c.portal_message(&portal, "anyone there?").await;
     let items = outstanding(&c, &root, &follower_id).await;
     assert_eq!(items["unread_only_theirs"], json!([c.patient]), "{items}");
     // Someone else on the care team would see it: then it is not only theirs.
-    c.app
-        .call(
-            Method::POST,
-            &format!("/v1/patients/{}/care-team", c.patient),
-            Some(&c.staff),
-            Some(json!({"user_id": c.staff_id})),
-        )
-        .await;
+    c.join_care_team(&c.staff_id).await;
     assert_eq!(outstanding(&c, &root, &follower_id).await["total"], 0);
     c.app
         .call(

@@ -109,14 +109,7 @@ async fn a_patient_text_is_emailed_to_staff_who_want_email_and_never_its_words(b
         json!([{"kind": "new_patient_message", "enabled": true, "push": false, "email": true, "text": false}]),
     )
     .await;
-    c.app
-        .call(
-            Method::POST,
-            &format!("/v1/patients/{}/care-team", c.patient),
-            Some(&c.staff),
-            Some(json!({"user_id": c.staff_id})),
-        )
-        .await;
+    c.join_care_team(&c.staff_id).await;
     c.patient_texts("My chest hurts since Tuesday").await;
 
     let email = emails_to(&smtp, NURSE_EMAIL, 1).await.remove(0);
@@ -180,14 +173,7 @@ async fn a_critical_reading_is_emailed_to_the_on_call_user_without_the_value(bac
 async fn the_unread_reminder_goes_out_by_email_and_by_text_once(backend: Backend) {
     let (c, smtp) = mail_clinic(backend).await;
     enable_texting(&c).await;
-    c.app
-        .call(
-            Method::POST,
-            &format!("/v1/patients/{}/care-team", c.patient),
-            Some(&c.staff),
-            Some(json!({"user_id": c.staff_id})),
-        )
-        .await;
+    c.join_care_team(&c.staff_id).await;
     set_settings(
         &c,
         &c.staff,
@@ -200,14 +186,7 @@ async fn the_unread_reminder_goes_out_by_email_and_by_text_once(backend: Backend
     .await;
     // A colleague on the care team with the reminder off hears nothing.
     let (other_id, other) = colleague(&c, "nurse-mail").await;
-    c.app
-        .call(
-            Method::POST,
-            &format!("/v1/patients/{}/care-team", c.patient),
-            Some(&c.staff),
-            Some(json!({"user_id": other_id})),
-        )
-        .await;
+    c.join_care_team(&other_id).await;
     set_settings(
         &c,
         &other,

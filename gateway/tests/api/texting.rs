@@ -525,6 +525,37 @@ async fn two_texts_from_one_patient_at_the_same_moment_are_applied_one_after_the
 }
 
 impl Clinic {
+    /// Puts a user on the patient's care team (as the clinic's staff user).
+    pub async fn join_care_team(&self, user_id: impl std::fmt::Display) {
+        let (status, body) = self
+            .app
+            .call(
+                Method::POST,
+                &format!("/v1/patients/{}/care-team", self.patient),
+                Some(&self.staff),
+                Some(json!({ "user_id": user_id.to_string() })),
+            )
+            .await;
+        assert!(
+            status == 200 || status == 201 || status == 204,
+            "{status}: {body}"
+        );
+    }
+
+    /// The patient writes in the portal with `portal_token`.
+    pub async fn portal_message(&self, portal_token: &str, body: &str) {
+        let (status, answer) = self
+            .app
+            .call(
+                Method::POST,
+                "/v1/portal/messages",
+                Some(portal_token),
+                Some(json!({ "body": body })),
+            )
+            .await;
+        assert_eq!(status, 201, "{answer}");
+    }
+
     /// Bodies of the texts the carrier received for `to` after the first `already` texts.
     pub fn app_texts_to(&self, to: &str, already: usize) -> Vec<String> {
         self.fake.received()[already..]
