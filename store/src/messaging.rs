@@ -373,6 +373,19 @@ pub trait Messaging: Send + Sync {
     async fn parked_statuses(&self, carrier_sid: &str) -> StoreResult<Vec<CarrierStatusUpdate>>;
     /// Removes one kept status (once it has been applied).
     async fn unpark_status(&self, carrier_sid: &str, status: &str) -> StoreResult<()>;
+    /// Sent rows whose carrier status is not one of `outcomes`, sent between `sent_after` and
+    /// `sent_before` and not checked since `checked_before`: `(outbox id, carrier id)`, oldest
+    /// first. Each is marked checked at `now`, so one pass of any instance takes it.
+    async fn take_unsettled_sends(
+        &self,
+        outcomes: &[String],
+        sent_after: DateTime<Utc>,
+        sent_before: DateTime<Utc>,
+        checked_before: DateTime<Utc>,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> StoreResult<Vec<(Uuid, String)>>;
+
     /// Forgets kept statuses received before `before` (ids that never became ours).
     async fn forget_parked_statuses(&self, before: DateTime<Utc>) -> StoreResult<u64>;
 

@@ -43,6 +43,7 @@ pub static MIGRATIONS: &[Migration] = &[
     migration!(14, "0014_email_outbox"),
     migration!(15, "0015_login_throttle"),
     migration!(16, "0016_early_statuses"),
+    migration!(17, "0017_status_checks"),
 ];
 
 impl Migration {

@@ -80,4 +80,17 @@ pub trait Carrier: Send + Sync + 'static {
     fn name(&self) -> &'static str;
 
     async fn send(&self, sms: &OutboundSms) -> Result<Accepted, SendError>;
+
+    /// The carrier's current status of a message it accepted (to settle messages whose status
+    /// callbacks were lost). `Ok(None)` when the carrier cannot tell (the dev transport).
+    async fn fetch_status(&self, _sid: &str) -> Result<Option<FetchedStatus>, String> {
+        Ok(None)
+    }
+}
+
+/// A message's status as the carrier reports it when asked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FetchedStatus {
+    pub status: String,
+    pub error_code: Option<u32>,
 }

@@ -17,7 +17,7 @@ use reqwest::header::RETRY_AFTER;
 use serde::Deserialize;
 use url::Url;
 
-use super::{Accepted, Carrier, OutboundSms, SendError};
+use super::{Accepted, Carrier, FetchedStatus, OutboundSms, SendError};
 use crate::settings::TwilioCredentials;
 
 /// How long one send may take before it counts as a timeout (and is retried).
@@ -34,6 +34,13 @@ pub struct TwilioCarrier {
 struct MessageResource {
     sid: String,
     status: Option<String>,
+}
+
+/// The part of a fetched message resource the reconciliation needs.
+#[derive(Deserialize)]
+struct FetchedResource {
+    status: String,
+    error_code: Option<u32>,
 }
 
 /// Twilio's error body: `{"code", "message", "more_info", "status"}`.
@@ -143,6 +150,41 @@ impl Carrier for TwilioCarrier {
             };
         }
         Err(classify(status, retry_after, &body))
+    }
+
+    async fn fetch_status(&self, sid: &str) -> Result<Option<FetchedStatus>, String> {
+        if !(sid.len() == 34 && (sid.starts_with("SM") || sid.starts_with("MM"))) {
+            return Err("not a Twilio message id".into());
+        }
+        // …/Messages.json → …/Messages/{sid}.json
+        let url = self
+            .messages_url
+            .as_str()
+            .trim_end_matches(".json")
+            .to_owned()
+            + &format!("/{sid}.json");
+        let response = self
+            .http
+            .get(url)
+            .basic_auth(
+                &self.credentials.account_sid,
+                Some(self.credentials.auth_token.expose()),
+            )
+            .send()
+            .await
+            .map_err(|e| format!("request failed: {}", e.without_url()))?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(format!("HTTP {}", status.as_u16()));
+        }
+        let resource: FetchedResource = response
+            .json()
+            .await
+            .map_err(|e| format!("unreadable message resource: {}", e.without_url()))?;
+        Ok(Some(FetchedStatus {
+            status: resource.status,
+            error_code: resource.error_code,
+        }))
     }
 }
 

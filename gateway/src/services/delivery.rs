@@ -102,6 +102,65 @@ pub async fn apply_parked(
     Ok(applied)
 }
 
+/// How long after a send its outcome is awaited before the carrier is asked, and how often.
+pub const SETTLE_AFTER: chrono::Duration = chrono::Duration::hours(1);
+/// Sends older than this are not asked about any more.
+const SETTLE_LOOKBACK: chrono::Duration = chrono::Duration::days(7);
+
+/// Asks the carrier for the status of sent messages whose outcome never arrived (a lost status
+/// callback) and applies what it says, as a callback would have been. Each message is asked about
+/// at most once an hour, by one instance. Returns how many statuses were applied.
+pub async fn settle_unsettled(state: &AppState) -> StoreResult<usize> {
+    let now = state.clock.now();
+    let outcomes: Vec<String> = MessageStatus::ALL
+        .iter()
+        .filter(|s| s.is_final())
+        .map(|s| s.as_str().to_owned())
+        .collect();
+    let due = state
+        .store
+        .take_unsettled_sends(
+            &outcomes,
+            now - SETTLE_LOOKBACK,
+            now - SETTLE_AFTER,
+            now - SETTLE_AFTER,
+            now,
+            100,
+        )
+        .await?;
+    let mut applied = 0;
+    for (_, sid) in due {
+        let fetched = match state.carrier.fetch_status(&sid).await {
+            Ok(Some(fetched)) => fetched,
+            Ok(None) => continue,
+            Err(error) => {
+                tracing::warn!(%error, "could not ask the carrier for a message's status");
+                continue;
+            }
+        };
+        let Ok(status) = MessageStatus::parse(&fetched.status) else {
+            continue;
+        };
+        let update = CarrierStatusUpdate {
+            carrier_sid: sid,
+            status: status.as_str().to_owned(),
+            is_failure: status.is_failure(),
+            error_code: fetched.error_code.and_then(|c| i32::try_from(c).ok()),
+            opted_out: fetched.error_code == Some(webhooks::status::ERROR_OPTED_OUT),
+        };
+        let outcome = state
+            .store
+            .apply_carrier_status(&Audit::system(now), update, later_status)
+            .await?;
+        if let StatusOutcome::Known { applied: true, .. } = outcome {
+            metrics::counter!("gateway_status_callbacks_total", "result" => "settled_by_fetch")
+                .increment(1);
+            applied += 1;
+        }
+    }
+    Ok(applied)
+}
+
 /// Whether a stored status may be replaced by an incoming one. An unreadable stored status
 /// (which only a bug could write) is replaced by any known one.
 fn later_status(current: &str, incoming: &str) -> bool {

@@ -59,6 +59,13 @@ pub fn spawn_all(state: &AppState, shutdown: watch::Receiver<bool>) -> Vec<JoinH
         tokio::spawn(overdue::run(state.clone(), shutdown.clone())),
         tokio::spawn(periodic(
             state.clone(),
+            shutdown.clone(),
+            "settle_unsettled_sends",
+            Duration::from_secs(600),
+            |state| async move { crate::services::delivery::settle_unsettled(&state).await },
+        )),
+        tokio::spawn(periodic(
+            state.clone(),
             shutdown,
             "cleanup",
             Duration::from_secs(3600),

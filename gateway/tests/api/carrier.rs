@@ -22,6 +22,7 @@ use crate::helpers::{
 both_backends!(
     a_queued_text_goes_to_twilio_with_basic_auth_its_sender_and_our_status_callback,
     a_status_reported_before_the_send_was_recorded_is_applied_once_it_is,
+    a_send_whose_outcome_never_arrived_is_settled_by_asking_twilio,
     throttling_and_server_errors_are_retried_with_backoff_until_the_text_is_sent,
     a_permanent_error_fails_the_text_at_once_with_the_carriers_code,
     error_21610_in_a_send_answer_opts_the_patient_out,
@@ -650,4 +651,53 @@ async fn a_status_reported_before_the_send_was_recorded_is_applied_once_it_is(ba
             .is_empty(),
         "applied statuses are not kept"
     );
+}
+
+async fn a_send_whose_outcome_never_arrived_is_settled_by_asking_twilio(backend: Backend) {
+    let (app, fake) = app_with_twilio(backend, 1).await;
+    let (practice_id, patient_id) = practice_with_patient(&app, "enabled").await;
+    let mut sent = Vec::new();
+    for body in ["First", "Second"] {
+        let queued = enqueue(
+            &app,
+            NewOutbound {
+                practice_id: Some(practice_id),
+                patient_id: Some(patient_id),
+                record_message: true,
+                ..text(PATIENT_NUMBER, PRACTICE_NUMBER, body, priority::ROUTINE)
+            },
+        )
+        .await;
+        sent.push(wait_for_state(&app, queued.id, OutboxState::Sent).await);
+        // The number's next send slot is a second later on the gateway's clock.
+        app.clock.advance(TimeDelta::seconds(1));
+    }
+    let sid = |i: usize| sent[i].carrier_sid.clone().unwrap();
+    fake.set_status(&sid(0), "undelivered", Some(30003));
+    fake.set_status(&sid(1), "sent", None);
+    let settle = || gateway::services::delivery::settle_unsettled(&app.state);
+    assert_eq!(settle().await.unwrap(), 0, "not within the first hour");
+    assert!(fake.fetched().is_empty());
+
+    app.clock.advance(TimeDelta::minutes(61));
+    assert_eq!(settle().await.unwrap(), 2);
+    assert_eq!(fake.fetched().len(), 2);
+    let first = row(&app, sent[0].id).await;
+    assert_eq!(first.carrier_status.as_deref(), Some("undelivered"));
+    assert_eq!(first.state, OutboxState::Failed, "undelivered is not sent");
+    assert_eq!(first.error_code, Some(30003));
+    assert_eq!(
+        row(&app, sent[1].id).await.carrier_status.as_deref(),
+        Some("sent")
+    );
+
+    // Asked about at most once an hour; a settled one never again.
+    assert_eq!(settle().await.unwrap(), 0);
+    assert_eq!(fake.fetched().len(), 2);
+    fake.set_status(&sid(1), "delivered", None);
+    app.clock.advance(TimeDelta::minutes(61));
+    assert_eq!(settle().await.unwrap(), 1);
+    assert_eq!(fake.fetched(), vec![sid(0), sid(1), sid(1)]);
+    let second = row(&app, sent[1].id).await;
+    assert_eq!(second.carrier_status.as_deref(), Some("delivered"));
 }

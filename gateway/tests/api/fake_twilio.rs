@@ -67,6 +67,10 @@ struct Inner {
     script: Mutex<VecDeque<Answer>>,
     /// A fixed answer for one recipient (like Twilio's magic test numbers).
     by_to: Mutex<HashMap<String, Answer>>,
+    /// What fetching a message answers, by sid: `(status, error_code)`.
+    statuses: Mutex<HashMap<String, (String, Option<u32>)>>,
+    /// Sids fetched, in order.
+    fetched: Mutex<Vec<String>>,
 }
 
 #[derive(Clone)]
@@ -82,6 +86,10 @@ impl FakeTwilio {
             .route(
                 "/2010-04-01/Accounts/{account}/Messages.json",
                 post(create_message),
+            )
+            .route(
+                "/2010-04-01/Accounts/{account}/Messages/{file}",
+                axum::routing::get(fetch_message),
             )
             .with_state(Arc::clone(&inner));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -112,9 +120,56 @@ impl FakeTwilio {
         self.inner.by_to.lock().unwrap().insert(to.into(), answer);
     }
 
+    /// What fetching message `sid` will answer from now on.
+    pub fn set_status(&self, sid: &str, status: &str, error_code: Option<u32>) {
+        self.inner
+            .statuses
+            .lock()
+            .unwrap()
+            .insert(sid.into(), (status.into(), error_code));
+    }
+
+    /// The sids the gateway asked about, in order.
+    pub fn fetched(&self) -> Vec<String> {
+        self.inner.fetched.lock().unwrap().clone()
+    }
+
     pub fn received(&self) -> Vec<Received> {
         self.inner.received.lock().unwrap().clone()
     }
+}
+
+/// `GET …/Messages/{sid}.json`: the message resource with the status set for it.
+async fn fetch_message(
+    State(inner): State<Arc<Inner>>,
+    Path((account, file)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    let expected = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{ACCOUNT_SID}:{AUTH_TOKEN}"))
+    );
+    let authorized = headers
+        .get(header::AUTHORIZATION)
+        .is_some_and(|v| v.as_bytes() == expected.as_bytes());
+    if !authorized || account != ACCOUNT_SID {
+        return twilio_error(StatusCode::UNAUTHORIZED, 20003, "Authenticate");
+    }
+    let Some(sid) = file.strip_suffix(".json") else {
+        return twilio_error(StatusCode::NOT_FOUND, 20404, "Not Found");
+    };
+    inner.fetched.lock().unwrap().push(sid.to_owned());
+    let Some((status, error_code)) = inner.statuses.lock().unwrap().get(sid).cloned() else {
+        return twilio_error(StatusCode::NOT_FOUND, 20404, "Not Found");
+    };
+    axum::Json(json!({
+        "account_sid": ACCOUNT_SID,
+        "sid": sid,
+        "status": status,
+        "error_code": error_code,
+        "error_message": null,
+    }))
+    .into_response()
 }
 
 fn form_value(form: &[(String, String)], name: &str) -> Option<String> {

@@ -492,6 +492,47 @@ impl Messaging for PostgresStore {
         Ok(())
     }
 
+    async fn take_unsettled_sends(
+        &self,
+        outcomes: &[String],
+        sent_after: DateTime<Utc>,
+        sent_before: DateTime<Utc>,
+        checked_before: DateTime<Utc>,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> StoreResult<Vec<(Uuid, String)>> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "UPDATE outbox o SET status_checked_at = $5
+                 FROM (SELECT id FROM outbox
+                       WHERE state = 'sent' AND carrier_sid IS NOT NULL
+                         AND sent_at > $2 AND sent_at < $3
+                         AND (carrier_status IS NULL OR carrier_status <> ALL($1))
+                         AND (status_checked_at IS NULL OR status_checked_at < $4)
+                       ORDER BY sent_at LIMIT $6
+                       FOR UPDATE SKIP LOCKED) due
+                 WHERE o.id = due.id
+                 RETURNING o.id, o.carrier_sid, o.sent_at",
+                &[
+                    &outcomes,
+                    &sent_after,
+                    &sent_before,
+                    &checked_before,
+                    &now,
+                    &i64::from(limit),
+                ],
+            )
+            .await
+            .map_err(map_err)?;
+        let mut due: Vec<(DateTime<Utc>, Uuid, String)> = rows
+            .iter()
+            .map(|r| (r.get(2), r.get(0), r.get(1)))
+            .collect();
+        due.sort();
+        Ok(due.into_iter().map(|(_, id, sid)| (id, sid)).collect())
+    }
+
     async fn forget_parked_statuses(&self, before: DateTime<Utc>) -> StoreResult<u64> {
         let client = self.client().await?;
         client

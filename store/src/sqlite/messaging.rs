@@ -485,6 +485,54 @@ impl Messaging for SqliteStore {
         .await
     }
 
+    async fn take_unsettled_sends(
+        &self,
+        outcomes: &[String],
+        sent_after: DateTime<Utc>,
+        sent_before: DateTime<Utc>,
+        checked_before: DateTime<Utc>,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> StoreResult<Vec<(Uuid, String)>> {
+        let outcomes = serde_json::to_string(outcomes)
+            .map_err(|e| StoreError::Unexpected(format!("cannot encode statuses: {e}")))?;
+        self.write(move |tx| {
+            let mut stmt = tx
+                .prepare_cached(
+                    "SELECT id, carrier_sid FROM outbox
+                     WHERE state = 'sent' AND carrier_sid IS NOT NULL
+                       AND sent_at > ?2 AND sent_at < ?3
+                       AND (carrier_status IS NULL
+                            OR carrier_status NOT IN (SELECT value FROM json_each(?1)))
+                       AND (status_checked_at IS NULL OR status_checked_at < ?4)
+                     ORDER BY sent_at LIMIT ?5",
+                )
+                .map_err(map_err)?;
+            let due = stmt
+                .query_map(
+                    params![
+                        outcomes,
+                        micros(sent_after),
+                        micros(sent_before),
+                        micros(checked_before),
+                        i64::from(limit)
+                    ],
+                    |r| Ok((r.get::<_, Uuid>(0)?, r.get::<_, String>(1)?)),
+                )
+                .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+                .map_err(map_err)?;
+            for (id, _) in &due {
+                tx.execute(
+                    "UPDATE outbox SET status_checked_at = ?2 WHERE id = ?1",
+                    params![id, micros(now)],
+                )
+                .map_err(map_err)?;
+            }
+            Ok(due)
+        })
+        .await
+    }
+
     async fn forget_parked_statuses(&self, before: DateTime<Utc>) -> StoreResult<u64> {
         self.write(move |tx| {
             let n = tx
