@@ -93,6 +93,7 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let (stop_tx, stop_rx) = watch::channel(false);
+        forward_work_signals(&self.state, stop_rx.clone());
         let workers = workers::spawn_all(&self.state, stop_rx);
         let app = http::router(self.state);
         let served = axum::serve(
@@ -152,4 +153,28 @@ pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
             tracing::info!("shutdown signal received; finishing in-flight requests");
         }
     }
+}
+
+/// Wakes this instance's dispatchers and notification streams when another instance on the same
+/// PostgreSQL committed work (see `Store::work_signals`); without it they would notice at their
+/// next poll. Ends at shutdown.
+fn forward_work_signals(state: &AppState, mut stop: watch::Receiver<bool>) {
+    let Some(mut signals) = state.store.work_signals() else {
+        return;
+    };
+    let state = state.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                changed = signals.changed() => {
+                    if changed.is_err() {
+                        return;
+                    }
+                    state.wake_dispatcher();
+                    state.notify_feed();
+                }
+                _ = stop.changed() => return,
+            }
+        }
+    });
 }

@@ -102,6 +102,13 @@ pub trait Store:
 
     /// A cheap round trip, for readiness checks.
     async fn ping(&self) -> StoreResult<()>;
+
+    /// Changes whenever any instance on this store committed work for the dispatchers or the
+    /// notification streams (PostgreSQL LISTEN/NOTIFY). `None` where one process owns the store
+    /// (SQLite): its own wake-ups are all there is.
+    fn work_signals(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        None
+    }
 }
 
 /// Opens the store named by `url` (`postgres://…`, `postgresql://…` or `sqlite://PATH`).

@@ -735,6 +735,37 @@ async fn next_notification_event(response: &mut reqwest::Response) -> Vec<String
     }
 }
 
+/// Two instances on one PostgreSQL: a notification committed on one reaches a stream held open
+/// on the other at once (LISTEN/NOTIFY), not at the stream's next 5-second poll.
+#[tokio::test]
+async fn a_notification_committed_on_one_instance_reaches_a_stream_on_another_at_once() {
+    let c = clinic(Backend::Postgres).await;
+    let other = c.app.sibling().await;
+    c.join_care_team(&c.staff_id).await;
+    let portal = enroll_portal(&c).await;
+    let mut stream = c
+        .app
+        .client
+        .get(other.url("/v1/notifications/stream"))
+        .bearer_auth(&c.staff)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), 200);
+    // Let the stream make its first look at the feed before the message exists.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    c.portal_message(&portal, "hello from the portal").await;
+    let event = tokio::time::timeout(
+        std::time::Duration::from_millis(2500),
+        next_notification_event(&mut stream),
+    )
+    .await
+    .expect("the other instance's stream heard of it within 2.5 s");
+    let data = event.iter().find_map(|l| l.strip_prefix("data: ")).unwrap();
+    let notification: Value = serde_json::from_str(data).unwrap();
+    assert_eq!(notification["kind"], "new_patient_message");
+}
+
 async fn the_notification_stream_delivers_a_new_patient_message_at_once(backend: Backend) {
     let c = clinic(backend).await;
     c.join_care_team(&c.staff_id).await;

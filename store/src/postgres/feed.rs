@@ -17,6 +17,9 @@ pub(crate) async fn insert_notifications(
     new: &[NewNotification],
 ) -> StoreResult<Vec<Uuid>> {
     let mut ids = Vec::with_capacity(new.len());
+    if !new.is_empty() {
+        super::signals::notify_work(client).await?;
+    }
     for n in new {
         if let Some(email) = &n.email {
             super::emails::insert_email(client, at, n, email).await?;

@@ -89,6 +89,7 @@ pub(crate) async fn insert_outbox(
     new: &NewOutbound,
     now: DateTime<Utc>,
 ) -> StoreResult<Outbound> {
+    super::signals::notify_work(tx).await?;
     let message_id = if new.record_message {
         let id = new_id();
         tx.execute(

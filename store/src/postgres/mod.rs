@@ -18,6 +18,7 @@ mod oncall;
 mod patients;
 mod readings;
 mod rows;
+mod signals;
 mod tenancy;
 mod texting;
 mod throttle;
@@ -41,6 +42,9 @@ const MIGRATION_LOCK_KEY: i64 = 0x6761_7465_7761_7901;
 
 pub struct PostgresStore {
     pool: Pool,
+    config: tokio_postgres::Config,
+    /// The work-signal listener, started on first use.
+    signals: std::sync::OnceLock<tokio::sync::watch::Receiver<u64>>,
 }
 
 impl PostgresStore {
@@ -51,7 +55,7 @@ impl PostgresStore {
             StoreError::Unexpected(format!("DATABASE_URL is not a valid PostgreSQL URL: {e}"))
         })?;
         let manager = Manager::from_config(
-            config,
+            config.clone(),
             NoTls,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
@@ -71,7 +75,11 @@ impl PostgresStore {
             .map_err(|e| {
                 StoreError::Unexpected(format!("cannot build the connection pool: {e}"))
             })?;
-        Ok(PostgresStore { pool })
+        Ok(PostgresStore {
+            pool,
+            config,
+            signals: std::sync::OnceLock::new(),
+        })
     }
 
     async fn client(&self) -> StoreResult<deadpool_postgres::Object> {
@@ -224,5 +232,13 @@ impl Store for PostgresStore {
         let client = self.client().await?;
         client.simple_query("SELECT 1").await.map_err(map_err)?;
         Ok(())
+    }
+
+    fn work_signals(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        Some(
+            self.signals
+                .get_or_init(|| signals::listen(self.config.clone()))
+                .clone(),
+        )
     }
 }

@@ -1,0 +1,76 @@
+//! Work signals between gateway instances on one PostgreSQL: every transaction that queues a
+//! text or an email or adds a notification sends `NOTIFY gateway_work` (delivered on commit,
+//! once per transaction), and each instance keeps one connection listening, so its dispatchers
+//! and notification streams wake at once for work another instance committed instead of at
+//! their next poll. Losing the listening connection costs only that speed: polling goes on, and
+//! the listener reconnects by itself.
+
+use std::time::Duration;
+
+use deadpool_postgres::GenericClient;
+use tokio::sync::watch;
+use tokio_postgres::{AsyncMessage, NoTls};
+
+use super::map_err;
+use crate::StoreResult;
+
+/// The channel name.
+pub(crate) const CHANNEL: &str = "gateway_work";
+
+/// Signals other instances that work was committed; call inside the transaction.
+pub(crate) async fn notify_work(client: &impl GenericClient) -> StoreResult<()> {
+    client
+        .batch_execute(&format!("NOTIFY {CHANNEL}"))
+        .await
+        .map_err(map_err)
+}
+
+/// Starts the listening task; the returned receiver changes on every signal.
+pub(crate) fn listen(config: tokio_postgres::Config) -> watch::Receiver<u64> {
+    let (tx, rx) = watch::channel(0u64);
+    tokio::spawn(async move {
+        let mut delay = Duration::from_millis(200);
+        while !tx.is_closed() {
+            match listen_once(&config, &tx).await {
+                Ok(()) => delay = Duration::from_millis(200),
+                Err(error) => {
+                    tracing::debug!(%error, "work-signal listener lost its connection; reconnecting");
+                    delay = (delay * 2).min(Duration::from_secs(10));
+                }
+            }
+            tokio::time::sleep(delay).await;
+        }
+    });
+    rx
+}
+
+/// One connection's life: LISTEN, then forward every notification until the connection closes
+/// or nobody listens any more.
+async fn listen_once(
+    config: &tokio_postgres::Config,
+    tx: &watch::Sender<u64>,
+) -> Result<(), tokio_postgres::Error> {
+    let (client, mut connection) = config.connect(NoTls).await?;
+    let signals = tx.clone();
+    let driver = tokio::spawn(async move {
+        loop {
+            let message = tokio::select! {
+                message = std::future::poll_fn(|cx| connection.poll_message(cx)) => message,
+                _ = signals.closed() => return Ok(()),
+            };
+            match message {
+                Some(Ok(AsyncMessage::Notification(_))) => {
+                    signals.send_modify(|n| *n = n.wrapping_add(1));
+                }
+                Some(Ok(_)) => {}
+                Some(Err(error)) => return Err(error),
+                None => return Ok(()),
+            }
+        }
+    });
+    client.batch_execute(&format!("LISTEN {CHANNEL}")).await?;
+    // The client is held (dropping it would close the connection) until the driver ends.
+    let ended = driver.await;
+    drop(client);
+    ended.unwrap_or(Ok(()))
+}
