@@ -355,3 +355,27 @@ pub(crate) fn join_scopes(scopes: &[String]) -> String {
 pub(crate) fn split_scopes(stored: &str) -> Vec<String> {
     stored.split_whitespace().map(str::to_string).collect()
 }
+
+/// Whose alert settings a row holds: a practice's defaults or a patient's own. Both tables have
+/// the same columns but the owner's.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum AlertOwner {
+    Practice,
+    Patient,
+}
+
+impl AlertOwner {
+    pub(crate) fn table(self) -> &'static str {
+        match self {
+            AlertOwner::Practice => "practice_reading_alert_defaults",
+            AlertOwner::Patient => "patient_reading_alert_settings",
+        }
+    }
+
+    pub(crate) fn column(self) -> &'static str {
+        match self {
+            AlertOwner::Practice => "practice_id",
+            AlertOwner::Patient => "patient_id",
+        }
+    }
+}

@@ -6,7 +6,6 @@
 //! guesser learns nothing.
 
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -32,6 +31,41 @@ fn to_std(wait: chrono::Duration) -> Duration {
     wait.to_std().unwrap_or(Duration::ZERO)
 }
 
+/// Whether one more counted event for `key` at `now` would be refused.
+pub async fn is_full(
+    store: &dyn Store,
+    key: &str,
+    limit: Limit,
+    now: DateTime<Utc>,
+) -> StoreResult<bool> {
+    let rows = store.throttle_rows(&[key.to_string()]).await?;
+    let current = rows.into_iter().next().map(|(_, row)| cell(row));
+    Ok(throttle::is_full(current, now, limit))
+}
+
+/// Counts one event for `key` (under the key's row lock, so concurrent counts on several
+/// instances all count). Returns the key's state afterwards.
+pub async fn count(
+    store: &dyn Store,
+    key: &str,
+    limit: Limit,
+    now: DateTime<Utc>,
+) -> StoreResult<Cell> {
+    let next = store
+        .update_throttle(
+            key,
+            Box::new(move |row| {
+                let (next, _) = throttle::on_failure(row.map(cell), now, limit);
+                ThrottleRow {
+                    tat: next.tat,
+                    blocked_until: next.blocked_until,
+                }
+            }),
+        )
+        .await?;
+    Ok(cell(next))
+}
+
 /// `Some(wait)` while the username or the address is blocked.
 pub async fn blocked_for(
     store: &dyn Store,
@@ -52,8 +86,8 @@ pub async fn blocked_for(
         .map(to_std))
 }
 
-/// Counts a failed login against the username and the address; `Some(wait)` when it was one
-/// too many for either.
+/// Counts a failed login against the username and the address; `Some(wait)` when either is
+/// blocked afterwards (this failure was one too many, or a concurrent one was).
 pub async fn record_failure(
     store: &dyn Store,
     now: DateTime<Utc>,
@@ -62,24 +96,8 @@ pub async fn record_failure(
 ) -> StoreResult<Option<Duration>> {
     let mut wait: Option<chrono::Duration> = None;
     for (key, limit) in keys(username, address) {
-        let refused = Arc::new(Mutex::new(false));
-        let flag = Arc::clone(&refused);
-        let next = store
-            .update_throttle(
-                &key,
-                Box::new(move |row| {
-                    let (next, was_refused) = throttle::on_failure(row.map(cell), now, limit);
-                    *flag.lock().unwrap_or_else(|p| p.into_inner()) = was_refused;
-                    ThrottleRow {
-                        tat: next.tat,
-                        blocked_until: next.blocked_until,
-                    }
-                }),
-            )
-            .await?;
-        if *refused.lock().unwrap_or_else(|p| p.into_inner()) {
-            wait = wait.max(throttle::blocked_for(Some(cell(next)), now));
-        }
+        let after = count(store, &key, limit, now).await?;
+        wait = wait.max(throttle::blocked_for(Some(after), now));
     }
     Ok(wait.map(to_std))
 }

@@ -15,6 +15,7 @@ use store::{Audit, InboundOutcome, NewInbound};
 use uuid::Uuid;
 use webhooks::InboundSms;
 
+use crate::auth::limiter;
 use crate::domain::throttle;
 use crate::http::AppState;
 use crate::services::{conversations, texting};
@@ -35,45 +36,6 @@ pub enum InboundReceipt {
 /// The key counting verification restarts a number begins at a practice's number.
 fn restart_key(from: &str, to: &str) -> String {
     format!("restart:{to}:{from}")
-}
-
-/// Whether one more patient-begun verification fits in the number's budget now.
-async fn restart_allowed(
-    state: &AppState,
-    key: &str,
-    now: chrono::DateTime<chrono::Utc>,
-) -> Result<bool, store::StoreError> {
-    let rows = state.store.throttle_rows(&[key.to_string()]).await?;
-    let cell = rows.first().map(|(_, row)| throttle::Cell {
-        tat: row.tat,
-        blocked_until: row.blocked_until,
-    });
-    Ok(!throttle::is_full(cell, now, throttle::PATIENT_RESTARTS))
-}
-
-/// Counts a restart that happened. A failure to count is logged, not raised: the text and its
-/// answer are already committed.
-async fn count_restart(state: &AppState, key: &str, now: chrono::DateTime<chrono::Utc>) {
-    let counted = state
-        .store
-        .update_throttle(
-            key,
-            Box::new(move |row| {
-                let cell = row.map(|r| throttle::Cell {
-                    tat: r.tat,
-                    blocked_until: r.blocked_until,
-                });
-                let (next, _) = throttle::on_failure(cell, now, throttle::PATIENT_RESTARTS);
-                store::ThrottleRow {
-                    tat: next.tat,
-                    blocked_until: next.blocked_until,
-                }
-            }),
-        )
-        .await;
-    if let Err(error) = counted {
-        tracing::warn!(%error, "could not count a verification restart");
-    }
 }
 
 /// Records an inbound text (signature already checked) and wakes the dispatcher if replies were
@@ -121,7 +83,13 @@ pub async fn receive_sms(
             ),
         };
     let restarts = texting::RestartBudget {
-        may_restart: restart_allowed(state, &restart_key, now).await?,
+        may_restart: !limiter::is_full(
+            state.store.as_ref(),
+            &restart_key,
+            throttle::PATIENT_RESTARTS,
+            now,
+        )
+        .await?,
         used: Default::default(),
     };
     let restarted = std::sync::Arc::clone(&restarts.used);
@@ -143,7 +111,17 @@ pub async fn receive_sms(
     };
     let outcome = state.store.record_inbound(&audit, inbound, decider).await?;
     if restarted.load(std::sync::atomic::Ordering::SeqCst) {
-        count_restart(state, &restart_key, now).await;
+        // A failure to count is logged, not raised: the text and its answer are committed.
+        let counted = limiter::count(
+            state.store.as_ref(),
+            &restart_key,
+            throttle::PATIENT_RESTARTS,
+            now,
+        )
+        .await;
+        if let Err(error) = counted {
+            tracing::warn!(%error, "could not count a verification restart");
+        }
     }
     let receipt = match outcome {
         InboundOutcome::Recorded { message, enqueued } => {

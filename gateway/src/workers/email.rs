@@ -66,13 +66,14 @@ pub async fn dispatch_batch(state: &AppState) -> StoreResult<BatchReport> {
             })
             .await;
         let at = state.clock.now();
-        let result = match &outcome {
+        let (label, result) = match &outcome {
             Ok(()) => {
                 report.sent += 1;
-                state
+                let recorded = state
                     .store
                     .record_email_sent(email.id, email.claimed_until, at)
-                    .await
+                    .await;
+                ("sent", recorded)
             }
             Err(MailError::Temporary(error)) if email.attempts < MAX_ATTEMPTS => {
                 report.retried += 1;
@@ -80,24 +81,21 @@ pub async fn dispatch_batch(state: &AppState) -> StoreResult<BatchReport> {
                     + chrono::Duration::from_std(backoff(email.attempts))
                         .unwrap_or(chrono::Duration::minutes(5));
                 tracing::warn!(email_id = %email.id, attempts = email.attempts, %error, "email not sent; will retry");
-                state
+                let recorded = state
                     .store
                     .record_email_failure(email.id, email.claimed_until, error, Some(retry_at))
-                    .await
+                    .await;
+                ("retried", recorded)
             }
             Err(MailError::Temporary(error) | MailError::Permanent(error)) => {
                 report.failed += 1;
                 tracing::error!(email_id = %email.id, attempts = email.attempts, %error, "email given up");
-                state
+                let recorded = state
                     .store
                     .record_email_failure(email.id, email.claimed_until, error, None)
-                    .await
+                    .await;
+                ("failed", recorded)
             }
-        };
-        let label = match outcome {
-            Ok(()) => "sent",
-            Err(_) if email.attempts < MAX_ATTEMPTS => "retried",
-            Err(_) => "failed",
         };
         metrics::counter!("gateway_emails_total", "result" => label, "transport" => state.mailer.name())
             .increment(1);

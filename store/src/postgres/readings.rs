@@ -7,6 +7,7 @@ use tokio_postgres::Row;
 use uuid::Uuid;
 
 use super::{PostgresStore, insert_audit, map_err};
+use crate::readings::AlertOwner;
 use crate::readings::{alert_row, window_start};
 use crate::*;
 
@@ -230,6 +231,40 @@ fn setting_params(settings: Option<&ReadingAlertRow>) -> SettingParams {
     }
 }
 
+/// Saves a practice's default or a patient's own settings of a vital (insert or replace).
+async fn upsert_alert_settings(
+    tx: &impl GenericClient,
+    owner: AlertOwner,
+    owner_id: Uuid,
+    vital: &str,
+    settings: &ReadingAlertRow,
+    at: DateTime<Utc>,
+) -> StoreResult<()> {
+    let (table, column) = (owner.table(), owner.column());
+    let (bounds, amount, unit, hours) = setting_params(Some(settings));
+    tx.execute(
+        &format!(
+            "INSERT INTO {table}
+                 ({column}, vital, critical_low, normal_low, normal_high, critical_high,
+                  change_amount, change_unit, change_within_hours, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+             ON CONFLICT ({column}, vital) DO UPDATE
+             SET critical_low = EXCLUDED.critical_low, normal_low = EXCLUDED.normal_low,
+                 normal_high = EXCLUDED.normal_high, critical_high = EXCLUDED.critical_high,
+                 change_amount = EXCLUDED.change_amount, change_unit = EXCLUDED.change_unit,
+                 change_within_hours = EXCLUDED.change_within_hours,
+                 updated_at = EXCLUDED.updated_at"
+        ),
+        &[
+            &owner_id, &vital, &bounds[0], &bounds[1], &bounds[2], &bounds[3], &amount, &unit,
+            &hours, &at,
+        ],
+    )
+    .await
+    .map_err(map_err)?;
+    Ok(())
+}
+
 #[async_trait]
 impl Readings for PostgresStore {
     async fn record_reading(
@@ -434,33 +469,15 @@ impl ReadingSettings for PostgresStore {
                 "practice.reading_alert_defaults.set_for_all_patients"
             }
         };
-        let (bounds, amount, unit, hours) = setting_params(Some(&settings));
-        tx.execute(
-            "INSERT INTO practice_reading_alert_defaults
-                 (practice_id, vital, critical_low, normal_low, normal_high, critical_high,
-                  change_amount, change_unit, change_within_hours, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-             ON CONFLICT (practice_id, vital) DO UPDATE
-             SET critical_low = EXCLUDED.critical_low, normal_low = EXCLUDED.normal_low,
-                 normal_high = EXCLUDED.normal_high, critical_high = EXCLUDED.critical_high,
-                 change_amount = EXCLUDED.change_amount, change_unit = EXCLUDED.change_unit,
-                 change_within_hours = EXCLUDED.change_within_hours,
-                 updated_at = EXCLUDED.updated_at",
-            &[
-                &practice_id,
-                &vital,
-                &bounds[0],
-                &bounds[1],
-                &bounds[2],
-                &bounds[3],
-                &amount,
-                &unit,
-                &hours,
-                &audit.at,
-            ],
+        upsert_alert_settings(
+            &tx,
+            AlertOwner::Practice,
+            practice_id,
+            vital,
+            &settings,
+            audit.at,
         )
-        .await
-        .map_err(map_err)?;
+        .await?;
         let event = AuditEvent {
             customer_id: Some(customer_id),
             action,
@@ -496,33 +513,15 @@ impl ReadingSettings for PostgresStore {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(map_err)?;
         let (practice_id, customer_id) = patient_practice(&tx, patient_id, false).await?;
-        let (bounds, amount, unit, hours) = setting_params(Some(&settings));
-        tx.execute(
-            "INSERT INTO patient_reading_alert_settings
-                 (patient_id, vital, critical_low, normal_low, normal_high, critical_high,
-                  change_amount, change_unit, change_within_hours, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-             ON CONFLICT (patient_id, vital) DO UPDATE
-             SET critical_low = EXCLUDED.critical_low, normal_low = EXCLUDED.normal_low,
-                 normal_high = EXCLUDED.normal_high, critical_high = EXCLUDED.critical_high,
-                 change_amount = EXCLUDED.change_amount, change_unit = EXCLUDED.change_unit,
-                 change_within_hours = EXCLUDED.change_within_hours,
-                 updated_at = EXCLUDED.updated_at",
-            &[
-                &patient_id,
-                &vital,
-                &bounds[0],
-                &bounds[1],
-                &bounds[2],
-                &bounds[3],
-                &amount,
-                &unit,
-                &hours,
-                &audit.at,
-            ],
+        upsert_alert_settings(
+            &tx,
+            AlertOwner::Patient,
+            patient_id,
+            vital,
+            &settings,
+            audit.at,
         )
-        .await
-        .map_err(map_err)?;
+        .await?;
         let event = AuditEvent {
             customer_id: Some(customer_id),
             action: "patient.reading_alerts.update",

@@ -7,6 +7,7 @@ use uuid::Uuid;
 
 use super::rows::{micros, time};
 use super::{OwnedEvent, SqliteStore, map_err};
+use crate::readings::AlertOwner;
 use crate::readings::{alert_row, window_start};
 use crate::*;
 
@@ -223,6 +224,47 @@ fn setting_params(settings: Option<&ReadingAlertRow>) -> SettingParams {
     }
 }
 
+/// Saves a practice's default or a patient's own settings of a vital (insert or replace).
+fn upsert_alert_settings(
+    conn: &Connection,
+    owner: AlertOwner,
+    owner_id: Uuid,
+    vital: &str,
+    settings: &ReadingAlertRow,
+    at: DateTime<Utc>,
+) -> StoreResult<()> {
+    let (table, column) = (owner.table(), owner.column());
+    let (bounds, amount, unit, hours) = setting_params(Some(settings));
+    conn.execute(
+        &format!(
+            "INSERT INTO {table}
+                 ({column}, vital, critical_low, normal_low, normal_high, critical_high,
+                  change_amount, change_unit, change_within_hours, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+             ON CONFLICT ({column}, vital) DO UPDATE
+             SET critical_low = excluded.critical_low, normal_low = excluded.normal_low,
+                 normal_high = excluded.normal_high, critical_high = excluded.critical_high,
+                 change_amount = excluded.change_amount, change_unit = excluded.change_unit,
+                 change_within_hours = excluded.change_within_hours,
+                 updated_at = excluded.updated_at"
+        ),
+        params![
+            owner_id,
+            vital,
+            bounds[0],
+            bounds[1],
+            bounds[2],
+            bounds[3],
+            amount,
+            unit,
+            hours,
+            micros(at)
+        ],
+    )
+    .map_err(map_err)?;
+    Ok(())
+}
+
 #[async_trait]
 impl Readings for SqliteStore {
     async fn record_reading(
@@ -431,32 +473,7 @@ impl ReadingSettings for SqliteStore {
                     "practice.reading_alert_defaults.set_for_all_patients"
                 }
             };
-            let (bounds, amount, unit, hours) = setting_params(Some(&settings));
-            tx.execute(
-                "INSERT INTO practice_reading_alert_defaults
-                     (practice_id, vital, critical_low, normal_low, normal_high, critical_high,
-                      change_amount, change_unit, change_within_hours, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
-                 ON CONFLICT (practice_id, vital) DO UPDATE
-                 SET critical_low = excluded.critical_low, normal_low = excluded.normal_low,
-                     normal_high = excluded.normal_high, critical_high = excluded.critical_high,
-                     change_amount = excluded.change_amount, change_unit = excluded.change_unit,
-                     change_within_hours = excluded.change_within_hours,
-                     updated_at = excluded.updated_at",
-                params![
-                    practice_id,
-                    vital,
-                    bounds[0],
-                    bounds[1],
-                    bounds[2],
-                    bounds[3],
-                    amount,
-                    unit,
-                    hours,
-                    micros(audit.at),
-                ],
-            )
-            .map_err(map_err)?;
+            upsert_alert_settings(tx, AlertOwner::Practice, practice_id, &vital, &settings, audit.at)?;
             OwnedEvent {
                 customer_id: Some(customer_id),
                 action,
@@ -495,32 +512,14 @@ impl ReadingSettings for SqliteStore {
         let vital = vital.to_string();
         self.write(move |tx| {
             let (practice_id, customer_id) = patient_practice(tx, patient_id)?;
-            let (bounds, amount, unit, hours) = setting_params(Some(&settings));
-            tx.execute(
-                "INSERT INTO patient_reading_alert_settings
-                     (patient_id, vital, critical_low, normal_low, normal_high, critical_high,
-                      change_amount, change_unit, change_within_hours, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
-                 ON CONFLICT (patient_id, vital) DO UPDATE
-                 SET critical_low = excluded.critical_low, normal_low = excluded.normal_low,
-                     normal_high = excluded.normal_high, critical_high = excluded.critical_high,
-                     change_amount = excluded.change_amount, change_unit = excluded.change_unit,
-                     change_within_hours = excluded.change_within_hours,
-                     updated_at = excluded.updated_at",
-                params![
-                    patient_id,
-                    vital,
-                    bounds[0],
-                    bounds[1],
-                    bounds[2],
-                    bounds[3],
-                    amount,
-                    unit,
-                    hours,
-                    micros(audit.at),
-                ],
-            )
-            .map_err(map_err)?;
+            upsert_alert_settings(
+                tx,
+                AlertOwner::Patient,
+                patient_id,
+                &vital,
+                &settings,
+                audit.at,
+            )?;
             OwnedEvent {
                 customer_id: Some(customer_id),
                 action: "patient.reading_alerts.update",
