@@ -167,7 +167,7 @@ async fn a_step_whose_people_read_only_the_feed_has_reached_nobody_and_the_next_
 async fn a_staff_number_that_fails_for_good_makes_the_next_step_due_at_once_and_is_skipped_after(
     backend: Backend,
 ) {
-    let mut w = ward(backend).await;
+    let w = ward(backend).await;
     w.c.fake.answer_for(
         ON_CALL_MOBILE,
         Answer::Error {
