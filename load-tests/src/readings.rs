@@ -1,7 +1,8 @@
 //! The `readings` scenario: how long a critical reading takes to reach the on-call phone while
 //! a steady background of normal readings arrives.
 //!
-//! Set-up, through the admin API as the customer admin: N synthetic patients in the practice,
+//! Set-up, through the admin API as the customer admin: N synthetic patients in the practice
+//! (and one more for each critical reading, see [`schedule`]),
 //! practice-wide pulse ranges (critical below 40 or above 130, normal 50–100, for all patients),
 //! a staff user with a mobile phone on call around the clock, and an integration API token with
 //! scope `readings:write` that posts every reading (as a device vendor would).
@@ -70,7 +71,9 @@ pub struct Slot {
 
 /// The whole steady phase, in order: normal reading `k` due at `k / rate` for patient
 /// `k mod patients`, and critical reading `j` due at `(j + ½) · every` (while that is before the
-/// end) for patient `j mod patients`.
+/// end) for patient `patients + j`: each critical reading has a patient of its own, because a
+/// critical reading of a patient whose alert of the vital is still open joins that alert
+/// instead of opening (and texting) one, and nobody acknowledges alerts during the run.
 pub fn schedule(rate: u32, duration: Duration, every: Duration, patients: usize) -> Vec<Slot> {
     let patients = patients.max(1) as u64;
     let normals = u64::from(rate) * duration.as_secs();
@@ -93,7 +96,7 @@ pub fn schedule(rate: u32, duration: Duration, every: Duration, patients: usize)
             slots.push(Slot {
                 offset,
                 critical: true,
-                patient: (j % patients) as usize,
+                patient: (patients + j) as usize,
                 seq: j,
             });
             j += 1;
@@ -277,7 +280,9 @@ pub async fn readings(ctx: Run, plan: ReadingsPlan) -> anyhow::Result<ReadingsSu
     let began = Instant::now();
     let customer_id = ctx.admin.customer_id().await?;
     let ctx = Arc::new(ctx);
-    let ids = for_each_patient(plan.patients, ctx.concurrency.min(32), |i| {
+    let slots = schedule(plan.rate, plan.duration, plan.critical_every, plan.patients);
+    let criticals = slots.iter().filter(|s| s.critical).count();
+    let ids = for_each_patient(plan.patients + criticals, ctx.concurrency.min(32), |i| {
         let ctx = Arc::clone(&ctx);
         async move {
             let p = Synthetic::new(ctx.run_tag, i);
@@ -325,7 +330,6 @@ pub async fn readings(ctx: Run, plan: ReadingsPlan) -> anyhow::Result<ReadingsSu
     steps.insert("setup".into(), setup.summary(began.elapsed()));
 
     // The steady phase.
-    let slots = schedule(plan.rate, plan.duration, plan.critical_every, plan.patients);
     let ids = Arc::new(ids);
     let permits = Arc::new(Semaphore::new(ctx.concurrency));
     let normal = Arc::new(Mutex::new(Recorder::new()));
@@ -460,7 +464,10 @@ mod tests {
         assert_eq!(criticals[14].offset, Duration::from_secs(29));
         assert_eq!(normals[150].offset, Duration::from_millis(1500));
         assert_eq!(normals[21].patient, 1);
-        assert_eq!(criticals[3].patient, 3);
+        assert_eq!(
+            criticals[3].patient, 23,
+            "a patient of its own after the 20"
+        );
         assert!(slots.windows(2).all(|w| w[0].offset <= w[1].offset));
         // Every second, and a run shorter than half a period has none.
         let every_second = schedule(10, Duration::from_secs(5), Duration::from_secs(1), 3);

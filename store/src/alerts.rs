@@ -16,7 +16,10 @@ pub struct Alert {
     pub id: Uuid,
     pub practice_id: Uuid,
     pub patient_id: Uuid,
+    /// The reading that opened it.
     pub reading_id: Uuid,
+    /// The vital it is about (API name): later critical readings of it attach while it is open.
+    pub vital: String,
     pub level: String,
     /// `open` or `acknowledged`.
     pub state: String,
@@ -26,6 +29,17 @@ pub struct Alert {
     pub next_step_at: DateTime<Utc>,
     pub acknowledged_by: Option<Uuid>,
     pub acknowledged_at: Option<DateTime<Utc>>,
+    /// Every critical reading it stands for, the opening one first.
+    pub reading_ids: Vec<Uuid>,
+    /// The patient's programs, so who may see the alert can be decided without another read.
+    pub patient_programs: Vec<String>,
+}
+
+/// An alert text to one staff member; the store remembers who it went to at which step.
+#[derive(Debug, Clone)]
+pub struct AlertText {
+    pub user_id: Uuid,
+    pub text: NewOutbound,
 }
 
 /// An alert to open with a reading, and what goes out at once.
@@ -35,7 +49,7 @@ pub struct NewAlert {
     pub code: String,
     pub next_step_at: DateTime<Utc>,
     pub notifications: Vec<NewNotification>,
-    pub texts: Vec<NewOutbound>,
+    pub texts: Vec<AlertText>,
 }
 
 /// One escalation step, decided from the alert at `from_step`.
@@ -45,7 +59,67 @@ pub struct EscalationStep {
     pub to_step: i32,
     pub next_step_at: DateTime<Utc>,
     pub notifications: Vec<NewNotification>,
-    pub texts: Vec<NewOutbound>,
+    pub texts: Vec<AlertText>,
+}
+
+/// An "ACK code" text from `from_number` to the practice.
+#[derive(Debug, Clone)]
+pub struct TextAck {
+    pub practice_id: Uuid,
+    pub code: String,
+    pub from_number: String,
+}
+
+/// What the decision about an "ACK code" text sees, read inside its transaction with the alert
+/// row locked.
+#[derive(Debug, Clone)]
+pub struct TextAckContext {
+    pub practice: Practice,
+    /// The practice's newest alert with this code, open or not.
+    pub alert: Option<Alert>,
+    /// Whether that alert was texted to the number the reply came from.
+    pub sent_to_number: bool,
+    /// Users whose mobile number is the one the reply came from (locked ones too).
+    pub senders: Vec<User>,
+    /// Who acknowledged it, when it already was.
+    pub acknowledged_by: Option<User>,
+    /// The number's "code not recognised" throttle state.
+    pub miss_throttle: Option<ThrottleRow>,
+}
+
+/// What to do about an "ACK code" text; written in the same transaction.
+#[derive(Debug, Clone, Default)]
+pub struct TextAckDecision {
+    /// Acknowledge the alert as this user.
+    pub acknowledge_by: Option<Uuid>,
+    /// The answer to the sender.
+    pub reply: Option<NewOutbound>,
+    /// The number's new "code not recognised" throttle state.
+    pub miss_throttle: Option<ThrottleRow>,
+}
+
+pub type DecideTextAck = Box<dyn FnOnce(&TextAckContext) -> TextAckDecision + Send>;
+
+/// What an "ACK code" text did.
+#[derive(Debug, Clone)]
+pub struct TextAckOutcome {
+    /// The alert as it is after the decision, when the code named one.
+    pub alert: Option<Alert>,
+    /// Whether this text acknowledged it.
+    pub acknowledged_now: bool,
+    /// Whether an answer was queued.
+    pub replied: bool,
+}
+
+/// What the carrier's answer about a text says of its recipient's number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NumberEvidence {
+    /// The number cannot be texted from this sender (a permanent error).
+    Fails { code: i32 },
+    /// A text to it was delivered.
+    Works,
+    /// Nothing either way (a temporary failure, a status on the way).
+    Unknown,
 }
 
 #[async_trait]
@@ -61,9 +135,15 @@ pub trait Alerts: Send + Sync {
     /// Acknowledges an open alert (an acknowledged one is left as it is) and writes the audit row.
     async fn acknowledge_alert(&self, audit: &Audit, id: Uuid, user_id: Uuid)
     -> StoreResult<Alert>;
-    /// The open alert of the practice with this code, if any.
-    async fn open_alert_by_code(&self, practice_id: Uuid, code: &str)
-    -> StoreResult<Option<Alert>>;
+    /// An "ACK code" text, in one transaction: locks the practice's newest alert with the code,
+    /// reads the [`TextAckContext`], asks `decide`, and writes the acknowledgement (with its audit
+    /// row), the answer's outbox row and the throttle state it returns.
+    async fn acknowledge_by_text(
+        &self,
+        audit: &Audit,
+        ack: TextAck,
+        decide: DecideTextAck,
+    ) -> StoreResult<TextAckOutcome>;
     /// Open alerts whose next step is due, oldest first.
     async fn due_alerts(&self, now: DateTime<Utc>, limit: u32) -> StoreResult<Vec<Alert>>;
     /// Applies the step if the alert is still open at `step.from_step`; `false` otherwise (someone
@@ -76,6 +156,31 @@ pub trait Alerts: Send + Sync {
     ) -> StoreResult<bool>;
     /// Unlocked customer admins of the customer (the last fallback).
     async fn customer_admin_ids(&self, customer_id: Uuid) -> StoreResult<Vec<Uuid>>;
-    /// Unlocked users with this mobile number (for "ACK code" replies).
-    async fn users_with_mobile(&self, number: &str) -> StoreResult<Vec<User>>;
+    /// Learns from the outcome of the text `outbox_id` (called after it failed for good or was
+    /// delivered), in one transaction: a staff number that `Fails` is recorded as failing from
+    /// that sender and one that `Works` is cleared; and when the row failed and was an alert text
+    /// of the alert's current step, and no other text of that step can still arrive, the alert's
+    /// next step becomes due at `at`. `true` when it made a step due.
+    async fn note_text_outcome(
+        &self,
+        outbox_id: Uuid,
+        evidence: NumberEvidence,
+        at: DateTime<Utc>,
+    ) -> StoreResult<bool>;
+    /// Of `numbers`, those known to fail from `from_number`.
+    async fn failing_numbers(
+        &self,
+        from_number: &str,
+        numbers: &[String],
+    ) -> StoreResult<Vec<String>>;
+    /// Records that `to_number` cannot be texted from `from_number` (`code` 0: it replied STOP).
+    async fn record_failing_number(
+        &self,
+        from_number: &str,
+        to_number: &str,
+        code: i32,
+        at: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    /// Forgets that `to_number` failed from `from_number` (it replied START).
+    async fn clear_failing_number(&self, from_number: &str, to_number: &str) -> StoreResult<()>;
 }

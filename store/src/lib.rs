@@ -37,7 +37,10 @@ use async_trait::async_trait;
 use uuid::Uuid;
 
 pub use accounts::Accounts;
-pub use alerts::{Alert, Alerts, EscalationStep, NewAlert};
+pub use alerts::{
+    Alert, AlertText, Alerts, DecideTextAck, EscalationStep, NewAlert, NumberEvidence, TextAck,
+    TextAckContext, TextAckDecision, TextAckOutcome,
+};
 pub use api_tokens::{ApiToken, ApiTokens, NewApiToken};
 pub use audit::AuditLog;
 pub use conversations::{

@@ -112,10 +112,12 @@ pub struct NewReading {
     pub patient_id: Uuid,
     /// A vital's API name, e.g. `pulse`.
     pub vital: String,
-    /// Finite (the schema refuses others).
+    /// Finite (the schema refuses others), in the vital's canonical unit.
     pub value: f64,
     pub taken_at: DateTime<Utc>,
     pub source: ReadingSource,
+    /// The value and unit as sent, when the device used another unit than the canonical one.
+    pub sent: Option<(f64, String)>,
 }
 
 /// What the caller's decision sees, read inside the recording transaction after the patient
@@ -124,10 +126,12 @@ pub struct NewReading {
 pub struct ReadingContext {
     pub practice_id: Uuid,
     pub settings: EffectiveReadingAlert,
-    /// Earlier readings of the vital as `(taken_at, value)`, taken in the change rule's window
-    /// before the new reading (`taken_at - within_hours` to `taken_at`, both ends included);
-    /// empty without a change rule.
-    pub earlier: Vec<(DateTime<Utc>, f64)>,
+    /// Other readings of the vital as `(taken_at, value)`, taken in the change rule's window
+    /// around the new reading (`taken_at - within_hours` to `taken_at + within_hours`, both ends
+    /// included: devices may upload newer readings first); empty without a change rule.
+    pub nearby: Vec<(DateTime<Utc>, f64)>,
+    /// The patient's open alert of this vital, if there is one: a critical reading attaches to it.
+    pub open_alert: Option<Uuid>,
 }
 
 /// What the caller decided about a new reading; written with it.
@@ -139,6 +143,8 @@ pub struct ReadingDecision {
     pub reasons: Value,
     /// An alert to open with the reading, in the same transaction.
     pub alert: Option<NewAlert>,
+    /// The open alert (the context's `open_alert`) this reading joins instead of opening one.
+    pub attach_to: Option<Uuid>,
 }
 
 /// A decider's answer for a critical reading when the caller prepared no alert for it: the store
@@ -168,6 +174,10 @@ pub struct StoredReading {
     pub reasons: Value,
     pub source_user_id: Option<Uuid>,
     pub source_api_token_id: Option<Uuid>,
+    /// The value as sent, when it was sent in another unit than the canonical one.
+    pub sent_value: Option<f64>,
+    /// That unit.
+    pub sent_unit: Option<String>,
 }
 
 /// A patient who may be overdue for readings.
@@ -184,18 +194,25 @@ pub struct OverdueCandidate {
 #[derive(Debug, Clone)]
 pub struct RecordedReading {
     pub reading: StoredReading,
-    pub context: ReadingContext,
+    /// What the decision saw; `None` for a repeat, which is not decided again.
+    pub context: Option<ReadingContext>,
     /// The alert opened with the reading, if the decision opened one.
     pub alert: Option<Alert>,
+    /// The open alert the reading was attached to, if the decision attached it.
+    pub attached_to: Option<Uuid>,
+    /// The same reading (patient, vital, `taken_at`, value) was stored before: nothing was
+    /// written and `reading` is the stored one.
+    pub repeat: bool,
 }
 
 #[async_trait]
 pub trait Readings: Send + Sync {
-    /// In one transaction: locks the patient row, reads the [`ReadingContext`] (effective
-    /// settings of the vital, earlier readings in the change window), asks `decide`, writes the
-    /// reading with its decision (received at `audit.at`) and the audit row (`reading.create`).
-    /// `NotFound` when the patient does not exist. Later work that must commit with the reading
-    /// (opening an alert) belongs in this transaction too.
+    /// In one transaction: locks the patient row; when the same reading (patient, vital,
+    /// `taken_at`, value) is stored already, answers it as a repeat and writes nothing; else reads
+    /// the [`ReadingContext`] (effective settings of the vital, other readings in the change
+    /// window, the vital's open alert), asks `decide`, writes the reading with its decision
+    /// (received at `audit.at`), the alert it opens or the link to the alert it joins, and the
+    /// audit row (`reading.create`). `NotFound` when the patient does not exist.
     async fn record_reading(
         &self,
         audit: &Audit,
@@ -296,11 +313,17 @@ pub trait ReadingSettings: Send + Sync {
     ) -> StoreResult<ReadingFrequency>;
 }
 
-/// The start of the change rule's window before `taken_at`.
-pub(crate) fn window_start(taken_at: DateTime<Utc>, within_hours: i32) -> DateTime<Utc> {
-    taken_at
-        .checked_sub_signed(TimeDelta::hours(i64::from(within_hours)))
-        .unwrap_or(DateTime::<Utc>::MIN_UTC)
+/// The change rule's window around `taken_at`: `within_hours` either side.
+pub(crate) fn window(taken_at: DateTime<Utc>, within_hours: i32) -> (DateTime<Utc>, DateTime<Utc>) {
+    let hours = TimeDelta::hours(i64::from(within_hours));
+    (
+        taken_at
+            .checked_sub_signed(hours)
+            .unwrap_or(DateTime::<Utc>::MIN_UTC),
+        taken_at
+            .checked_add_signed(hours)
+            .unwrap_or(DateTime::<Utc>::MAX_UTC),
+    )
 }
 
 /// The stored change unit as the static string the row type holds.

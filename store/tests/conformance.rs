@@ -24,6 +24,10 @@ use readings::*;
 mod emails;
 use emails::*;
 
+#[path = "conformance/alert_reach.rs"]
+mod alert_reach;
+use alert_reach::*;
+
 /// Generates one `#[tokio::test]` per backend for each listed scenario.
 macro_rules! conformance {
     ($($name:ident),* $(,)?) => {
@@ -107,7 +111,7 @@ conformance!(
     // Readings, reading settings, on-call, API tokens (conformance/readings.rs).
     a_reading_is_written_with_the_callers_decision_and_audited,
     a_decider_that_needs_an_alert_leaves_nothing_written,
-    the_decision_sees_earlier_readings_of_the_vital_inside_the_change_window,
+    the_decision_sees_readings_of_the_vital_on_either_side_inside_the_change_window,
     readings_are_listed_newest_taken_first_by_vital_and_page_by_cursor,
     defaults_saved_for_new_patients_leave_existing_patients_effective_settings,
     defaults_saved_for_all_patients_replace_every_patients_own_settings,
@@ -123,6 +127,12 @@ conformance!(
     concurrent_claimers_never_share_an_email,
     an_unread_reminder_records_each_user_once_with_their_notification_and_text,
     throttle_changes_to_one_key_are_serialised_and_old_state_is_forgotten,
+    // Alert reach (conformance/alert_reach.rs).
+    a_repeated_reading_is_answered_as_stored_and_writes_nothing,
+    a_critical_reading_joins_the_open_alert_of_its_vital,
+    an_alert_text_that_fails_for_good_makes_the_next_step_due_once_no_text_of_the_step_can_arrive,
+    an_acknowledged_alert_is_not_made_due_and_patient_numbers_are_not_recorded,
+    an_ack_text_is_decided_with_the_alert_the_numbers_it_texted_and_the_senders,
 );
 
 fn t0() -> DateTime<Utc> {

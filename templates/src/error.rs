@@ -78,6 +78,19 @@ pub enum TemplateError {
         template: TemplateName,
     },
 
+    /// A placeholder the template must keep is missing (see
+    /// [`TemplateName::required_placeholders`]).
+    #[error(
+        "template `{template}` must keep {placeholder}: without it the text cannot do its job \
+         (an alert text without its code cannot be acknowledged by a reply)"
+    )]
+    MissingPlaceholder {
+        /// The template being checked.
+        template: TemplateName,
+        /// The placeholder it must keep.
+        placeholder: Placeholder,
+    },
+
     /// Rendering needed a value that was not given (or was blank).
     #[error("no value was given for {placeholder}, which template `{template}` uses")]
     MissingVariable {
@@ -107,6 +120,7 @@ impl TemplateError {
             TemplateError::UnknownPlaceholders { .. } => "template_unknown_placeholder",
             TemplateError::TooLong { .. } => "template_too_long",
             TemplateError::MissingStop { .. } => "template_missing_stop",
+            TemplateError::MissingPlaceholder { .. } => "template_missing_placeholder",
             TemplateError::MissingVariable { .. } => "template_missing_variable",
             TemplateError::VariableTooLong { .. } => "template_variable_too_long",
         }
@@ -172,6 +186,10 @@ mod tests {
             },
             TemplateError::MissingStop {
                 template: TemplateName::Help,
+            },
+            TemplateError::MissingPlaceholder {
+                template: TemplateName::AlertCritical,
+                placeholder: Placeholder::AlertCode,
             },
             TemplateError::MissingVariable {
                 template: TemplateName::Help,

@@ -117,6 +117,15 @@ impl TemplateName {
         matches!(self, TemplateName::OptInRequest | TemplateName::Help)
     }
 
+    /// The placeholders the text must keep: an alert text without its code could not be
+    /// acknowledged by a reply, and its escalation would never stop but by the API.
+    pub const fn required_placeholders(self) -> &'static [Placeholder] {
+        match self {
+            TemplateName::AlertCritical => &[Placeholder::AlertCode],
+            _ => &[],
+        }
+    }
+
     /// The text sent when the practice has not written its own.
     pub const fn default_text(self) -> &'static str {
         crate::defaults::default_text(self)

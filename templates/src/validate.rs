@@ -13,7 +13,7 @@ use serde::Serialize;
 use crate::error::TemplateError;
 use crate::name::TemplateName;
 use crate::segments::{SegmentCount, segments};
-use crate::syntax::{self, Parsed};
+use crate::syntax::{self, Parsed, Part};
 
 /// The longest body the carrier accepts (Twilio's `Body` limit), in characters.
 pub const MAX_RENDERED_CHARS: usize = 1600;
@@ -36,7 +36,8 @@ pub struct Validated {
 ///
 /// Refuses, in this order: an empty (or blank) text, unbalanced braces, placeholders the template
 /// does not offer (all of them named), an opt-in request or help answer without the word STOP
-/// (any case, as a whole word, outside placeholders), and a text longer than
+/// (any case, as a whole word, outside placeholders), a text without a placeholder its template
+/// must keep (`{alert_code}` in `alert_critical`), and a text longer than
 /// [`MAX_RENDERED_CHARS`] when every placeholder is filled to its maximum length.
 pub fn validate(name: TemplateName, text: &str) -> Result<Validated, TemplateError> {
     let parsed = check(name, text)?;
@@ -59,6 +60,16 @@ pub(crate) fn check(name: TemplateName, text: &str) -> Result<Parsed, TemplateEr
     let parsed = syntax::parse(name, text)?;
     if name.requires_stop() && !parsed.literals().any(|run| contains_word(run, "stop")) {
         return Err(TemplateError::MissingStop { template: name });
+    }
+    if let Some(&placeholder) = name
+        .required_placeholders()
+        .iter()
+        .find(|&&p| !parsed.parts().contains(&Part::Placeholder(p)))
+    {
+        return Err(TemplateError::MissingPlaceholder {
+            template: name,
+            placeholder,
+        });
     }
     let chars = parsed.worst_case_chars();
     if chars > MAX_RENDERED_CHARS {
@@ -84,6 +95,40 @@ fn contains_word(text: &str, word: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn an_alert_text_must_keep_its_code() {
+        assert_eq!(
+            validate(
+                TemplateName::AlertCritical,
+                "{practice_name}: urgent reading, sign in to see it."
+            ),
+            Err(TemplateError::MissingPlaceholder {
+                template: TemplateName::AlertCritical,
+                placeholder: crate::Placeholder::AlertCode,
+            })
+        );
+        assert!(
+            validate(
+                TemplateName::AlertCritical,
+                "{practice_name}: urgent. Text ACK {alert_code}."
+            )
+            .is_ok()
+        );
+        // The default keeps it, and no other template requires a placeholder.
+        assert!(
+            validate(
+                TemplateName::AlertCritical,
+                TemplateName::AlertCritical.default_text()
+            )
+            .is_ok()
+        );
+        for name in TemplateName::ALL {
+            if name != TemplateName::AlertCritical {
+                assert!(name.required_placeholders().is_empty(), "{name}");
+            }
+        }
+    }
+
     use super::*;
     use crate::segments::Encoding;
 

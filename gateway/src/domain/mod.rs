@@ -2,11 +2,15 @@
 //! take the current state, an event and `now`, and return the new state and the effects. Most
 //! of the product's tests live here and need no database.
 
+pub mod access;
+pub mod acknowledge;
 pub mod dob;
 pub mod escalation;
 pub mod keywords;
 pub mod notifications;
 pub mod oncall;
+pub mod reachability;
 pub mod readings;
 pub mod texting;
 pub mod throttle;
+pub mod units;

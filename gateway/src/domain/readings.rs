@@ -17,13 +17,15 @@
 //! critical bound is caution, and exactly on a normal bound is normal. Equal bounds leave a band
 //! empty (`critical_low == normal_low` means there is no low caution band).
 //!
-//! By change: with a change rule, a reading is also critical when it differs from any earlier
-//! reading of the same vital taken in the `within_hours` before it by at least `amount` units, or
-//! by at least `amount` percent of that earlier value. The window is closed at both ends: an
-//! earlier reading exactly `within_hours` before counts, as does one taken at the same instant;
-//! readings taken after `taken_at` (late uploads) are ignored. A change of zero never counts; from
-//! an earlier value of 0, any change counts as a percentage change. The comparison at exactly
-//! `amount` tolerates binary rounding (a relative 1e-9), so 100.1 → 120.3 is a change of 20.2.
+//! By change: with a change rule, a reading is also critical when it differs from any other
+//! reading of the same vital taken within `within_hours` of it, before or after, by at least
+//! `amount` units, or by at least `amount` percent of the value taken first of the two. Readings
+//! taken after this one are there when a device uploads newest first after being offline: the
+//! change between two readings is the same whichever arrives first. The window is closed at both
+//! ends: a reading exactly `within_hours` away counts, as does one taken at the same instant. A
+//! change of zero never counts; from a value of 0, any change counts as a percentage change. The
+//! comparison at exactly `amount` tolerates binary rounding (a relative 1e-9), so 100.1 → 120.3
+//! is a change of 20.2.
 //!
 //! Values must be finite: callers refuse others with [`validate_value`]. Should one slip through,
 //! it is classified critical, never normal.
@@ -266,6 +268,13 @@ impl ChangeRule {
             .unwrap_or(DateTime::<Utc>::MIN_UTC)
     }
 
+    /// The latest instant a later reading may have been taken and still count.
+    pub fn window_end(&self, taken_at: DateTime<Utc>) -> DateTime<Utc> {
+        taken_at
+            .checked_add_signed(TimeDelta::hours(i64::from(self.within_hours)))
+            .unwrap_or(DateTime::<Utc>::MAX_UTC)
+    }
+
     /// Whether going from `earlier` to `value` is a change of at least the rule's amount.
     pub fn is_met(&self, earlier: f64, value: f64) -> bool {
         let change = (value - earlier).abs();
@@ -281,38 +290,46 @@ impl ChangeRule {
         measured >= threshold - tolerance
     }
 
-    /// The reason this rule makes `value` critical, if it does: among the earlier readings in
-    /// the window that meet the rule, the one with the largest change (the latest on a tie).
+    /// The reason this rule makes `value` critical, if it does: among the other readings in the
+    /// window (before or after `taken_at`) that meet the rule with this one, the one with the
+    /// largest change (the latest taken on a tie).
     pub fn rapid_change(
         &self,
         value: f64,
-        earlier: &[(DateTime<Utc>, f64)],
+        nearby: &[(DateTime<Utc>, f64)],
         taken_at: DateTime<Utc>,
     ) -> Option<Reason> {
-        let start = self.window_start(taken_at);
+        let (start, end) = (self.window_start(taken_at), self.window_end(taken_at));
         let mut best: Option<(DateTime<Utc>, f64)> = None;
-        for &(at, from_value) in earlier {
-            if at < start || at > taken_at || !from_value.is_finite() {
+        for &(at, other) in nearby {
+            if at < start || at > end || !other.is_finite() {
                 continue;
             }
-            if !self.is_met(from_value, value) {
+            // The percentage is of whichever value was taken first.
+            let met = if at <= taken_at {
+                self.is_met(other, value)
+            } else {
+                self.is_met(value, other)
+            };
+            if !met {
                 continue;
             }
             let better = match best {
                 None => true,
-                Some((best_at, best_from)) => {
-                    let (size, best_size) = ((value - from_value).abs(), (value - best_from).abs());
+                Some((best_at, best_other)) => {
+                    let (size, best_size) = ((value - other).abs(), (value - best_other).abs());
                     size > best_size || (size == best_size && at > best_at)
                 }
             };
             if better {
-                best = Some((at, from_value));
+                best = Some((at, other));
             }
         }
-        best.map(|(_, from_value)| Reason::RapidChange {
-            from_value,
-            change: round_noise(value - from_value),
+        best.map(|(at, other)| Reason::RapidChange {
+            from_value: other,
+            change: round_noise(value - other),
             within_hours: self.within_hours,
+            later: at > taken_at,
         })
     }
 }
@@ -338,11 +355,13 @@ impl AlertSettings {
 
 // ---- classification -------------------------------------------------------------------------
 
-/// How worrying a reading is; ordered `Normal < Caution < Critical`. Serialized in snake_case,
-/// which is also the API's reading `status` and alert `level`.
+/// How worrying a reading is; ordered `Unclassified < Normal < Caution < Critical`. Serialized
+/// in snake_case, which is also the API's reading `status` and alert `level`. `Unclassified`: the
+/// patient has no ranges for the vital at any level, so nothing says whether it is normal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Level {
+    Unclassified,
     Normal,
     Caution,
     Critical,
@@ -351,15 +370,26 @@ pub enum Level {
 impl Level {
     pub fn as_str(self) -> &'static str {
         match self {
+            Level::Unclassified => "unclassified",
             Level::Normal => "normal",
             Level::Caution => "caution",
             Level::Critical => "critical",
         }
     }
 
+    /// The level of a stored status; an unknown one reads as critical, so it is looked at.
+    pub fn parse_stored(status: &str) -> Level {
+        match status {
+            "unclassified" => Level::Unclassified,
+            "normal" => Level::Normal,
+            "caution" => Level::Caution,
+            _ => Level::Critical,
+        }
+    }
+
     /// Caution or critical: what "out of range" means for the consecutive-readings rule.
     pub fn is_out_of_range(self) -> bool {
-        self != Level::Normal
+        matches!(self, Level::Caution | Level::Critical)
     }
 }
 
@@ -380,9 +410,14 @@ pub enum Reason {
     CautionHigh,
     CriticalHigh,
     RapidChange {
+        /// The other reading's value.
         from_value: f64,
+        /// This reading's value minus `from_value`.
         change: f64,
         within_hours: u32,
+        /// The other reading was taken after this one (it arrived first).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        later: bool,
     },
 }
 
@@ -409,14 +444,24 @@ impl Reason {
                 from_value,
                 change,
                 within_hours,
+                later,
             } => {
-                let direction = if change < 0.0 { "fell" } else { "rose" };
                 let hours = if within_hours == 1 { "hour" } else { "hours" };
-                format!(
-                    "{direction} by {} from {} within {within_hours} {hours}",
-                    human_number(change.abs()),
-                    human_number(from_value)
-                )
+                if later {
+                    let side = if change < 0.0 { "lower" } else { "higher" };
+                    format!(
+                        "{} {side} than the {} taken within {within_hours} {hours} after it",
+                        human_number(change.abs()),
+                        human_number(from_value)
+                    )
+                } else {
+                    let direction = if change < 0.0 { "fell" } else { "rose" };
+                    format!(
+                        "{direction} by {} from {} within {within_hours} {hours}",
+                        human_number(change.abs()),
+                        human_number(from_value)
+                    )
+                }
             }
         }
     }
@@ -436,25 +481,35 @@ pub struct Classification {
     pub reasons: Vec<Reason>,
 }
 
-/// Classifies a reading of `value` taken at `taken_at`, given the vital's settings and earlier
+/// Classifies a reading of `value` taken at `taken_at`, given the vital's settings and other
 /// readings of the same vital for the same patient as `(taken_at, value)` in any order. Only
-/// earlier readings inside the change rule's window matter (see the module docs), so a caller
-/// need load no more than `within_hours` back; passing the reading itself is harmless.
+/// readings inside the change rule's window matter (see the module docs), so a caller need load
+/// no more than `within_hours` either side; passing the reading itself is harmless.
 pub fn classify(
     value: f64,
     settings: &AlertSettings,
-    earlier: &[(DateTime<Utc>, f64)],
+    nearby: &[(DateTime<Utc>, f64)],
     taken_at: DateTime<Utc>,
 ) -> Classification {
     let (mut level, range_reason) = settings.ranges.level_of(value);
     let mut reasons: Vec<Reason> = range_reason.into_iter().collect();
     if let Some(rule) = &settings.change
-        && let Some(reason) = rule.rapid_change(value, earlier, taken_at)
+        && let Some(reason) = rule.rapid_change(value, nearby, taken_at)
     {
         level = Level::Critical;
         reasons.push(reason);
     }
     Classification { level, reasons }
+}
+
+/// A reading taken longer than this before it arrived is late: it is stored and classified as
+/// any other, and its notifications say it is late, so nobody takes a three-day-old reading for
+/// the patient's state now.
+pub const LATE_AFTER: TimeDelta = TimeDelta::hours(72);
+
+/// Whether a reading taken at `taken_at` and received at `received_at` is late.
+pub fn is_late(taken_at: DateTime<Utc>, received_at: DateTime<Utc>) -> bool {
+    received_at - taken_at > LATE_AFTER
 }
 
 // ---- series rules ---------------------------------------------------------------------------
@@ -858,6 +913,7 @@ mod tests {
                     from_value: 80.0,
                     change: 25.0,
                     within_hours: 24,
+                    later: false,
                 },
             ],
         };
@@ -897,6 +953,7 @@ mod tests {
                     from_value: 80.0,
                     change: 25.0,
                     within_hours: 24,
+                    later: false,
                 },
                 "rapid_change",
                 "rose by 25 from 80 within 24 hours",
@@ -906,6 +963,7 @@ mod tests {
                     from_value: 98.6,
                     change: -12.25,
                     within_hours: 1,
+                    later: false,
                 },
                 "rapid_change",
                 "fell by 12.25 from 98.6 within 1 hour",
@@ -915,6 +973,7 @@ mod tests {
                     from_value: 1.0 / 3.0,
                     change: 0.5,
                     within_hours: 2,
+                    later: false,
                 },
                 "rapid_change",
                 "rose by 0.5 from 0.33 within 2 hours",
@@ -1058,22 +1117,94 @@ mod tests {
     }
 
     #[test]
-    fn an_earlier_reading_exactly_at_the_window_edge_counts_and_one_second_older_does_not() {
+    fn a_reading_exactly_at_either_window_edge_counts_and_one_second_further_does_not() {
         let now = utc(NOW);
         let settings = wide(rule(10.0, ChangeUnit::Units, 24));
-        let edge = now - hours(24);
+        let (start, end) = (now - hours(24), now + hours(24));
         let table = [
-            (edge, true),
-            (edge - TimeDelta::seconds(1), false),
-            (edge + TimeDelta::seconds(1), true),
+            (start, true),
+            (start - TimeDelta::seconds(1), false),
+            (start + TimeDelta::seconds(1), true),
             (now, true),
-            (now + TimeDelta::seconds(1), false),
-            (now + hours(3), false),
+            (now + TimeDelta::seconds(1), true),
+            (now + hours(3), true),
+            (end, true),
+            (end + TimeDelta::seconds(1), false),
         ];
         for (at, critical) in table {
             let got = classify(100.0, &settings, &[(at, 80.0)], now);
-            assert_eq!(got.level == Level::Critical, critical, "earlier at {at}");
+            assert_eq!(got.level == Level::Critical, critical, "other at {at}");
         }
+    }
+
+    #[test]
+    fn a_reading_uploaded_after_a_later_one_is_compared_with_it() {
+        // A device offline overnight uploads newest first: 140 (taken 06:00) arrives before
+        // 80 (taken 02:00). The older reading is critical by the change between them.
+        let taken = utc("2026-05-10T02:00:00Z");
+        let later = [(utc("2026-05-10T06:00:00Z"), 140.0)];
+        let got = classify(
+            80.0,
+            &wide(rule(50.0, ChangeUnit::Percent, 24)),
+            &later,
+            taken,
+        );
+        assert_eq!(got.level, Level::Critical);
+        let reason = got.reasons[0];
+        assert_eq!(
+            reason,
+            Reason::RapidChange {
+                from_value: 140.0,
+                change: -60.0,
+                within_hours: 24,
+                later: true,
+            }
+        );
+        assert_eq!(
+            reason.human(),
+            "60 lower than the 140 taken within 24 hours after it"
+        );
+        let json = serde_json::to_value(reason).unwrap();
+        assert_eq!(json["later"], true);
+    }
+
+    #[test]
+    fn the_percentage_is_of_the_value_taken_first_whichever_arrived_first() {
+        // 80 then 100 is a rise of 25% of 80; 100 then 80 a fall of 20% of 100.
+        let (first, second) = (utc("2026-05-10T02:00:00Z"), utc("2026-05-10T06:00:00Z"));
+        let rule = wide(rule(25.0, ChangeUnit::Percent, 24));
+        // In order: the second (100) compared with the earlier first (80): 25%, critical.
+        assert_eq!(
+            classify(100.0, &rule, &[(first, 80.0)], second).level,
+            Level::Critical
+        );
+        // Out of order: the first (80) compared with the later second (100): still 25% of 80.
+        assert_eq!(
+            classify(80.0, &rule, &[(second, 100.0)], first).level,
+            Level::Critical
+        );
+        // 100 then 80 is only 20% of 100, whichever arrives first.
+        assert_eq!(
+            classify(80.0, &rule, &[(first, 100.0)], second).level,
+            Level::Normal
+        );
+        assert_eq!(
+            classify(100.0, &rule, &[(second, 80.0)], first).level,
+            Level::Normal
+        );
+    }
+
+    #[test]
+    fn earlier_reasons_keep_their_shape_on_the_wire() {
+        let reason = Reason::RapidChange {
+            from_value: 80.0,
+            change: 25.0,
+            within_hours: 24,
+            later: false,
+        };
+        let json = serde_json::to_value(reason).unwrap();
+        assert!(json.get("later").is_none(), "{json}");
+        assert_eq!(serde_json::from_value::<Reason>(json).unwrap(), reason);
     }
 
     #[test]
@@ -1086,7 +1217,7 @@ mod tests {
             (now - hours(10), 70.0),
             (now - hours(1), 95.0), // too small a change
             (now - hours(5), 125.0),
-            (now + hours(1), 0.0), // later: ignored
+            (now + hours(25), 0.0), // later but outside the window
         ];
         let got = classify(100.0, &settings, &earlier, now);
         assert_eq!(
@@ -1094,7 +1225,8 @@ mod tests {
             [Reason::RapidChange {
                 from_value: 70.0,
                 change: 30.0,
-                within_hours: 24
+                within_hours: 24,
+                later: false,
             }]
         );
 
@@ -1105,7 +1237,8 @@ mod tests {
             [Reason::RapidChange {
                 from_value: 70.0,
                 change: 30.0,
-                within_hours: 24
+                within_hours: 24,
+                later: false,
             }]
         );
     }
@@ -1151,7 +1284,8 @@ mod tests {
             [Reason::RapidChange {
                 from_value: 100.1,
                 change: 20.2,
-                within_hours: 24
+                within_hours: 24,
+                later: false,
             }]
         );
     }
@@ -1162,6 +1296,28 @@ mod tests {
         let earlier = [(now - hours(1), f64::NAN), (now - hours(1), f64::INFINITY)];
         let got = classify(80.0, &wide(rule(1.0, ChangeUnit::Units, 24)), &earlier, now);
         assert_eq!(got.level, Level::Normal);
+    }
+
+    #[test]
+    fn a_reading_is_late_only_beyond_seventy_two_hours() {
+        let now = utc(NOW);
+        assert!(!is_late(now - hours(72), now));
+        assert!(is_late(now - hours(72) - TimeDelta::seconds(1), now));
+        assert!(!is_late(now + TimeDelta::minutes(4), now));
+    }
+
+    #[test]
+    fn unclassified_readings_are_not_out_of_range() {
+        assert!(!Level::Unclassified.is_out_of_range());
+        for level in [
+            Level::Unclassified,
+            Level::Normal,
+            Level::Caution,
+            Level::Critical,
+        ] {
+            assert_eq!(Level::parse_stored(level.as_str()), level);
+        }
+        assert_eq!(Level::parse_stored("garbage"), Level::Critical);
     }
 
     // ---- consecutive out-of-range ----------------------------------------------------------
@@ -1305,7 +1461,7 @@ mod tests {
         }
 
         #[test]
-        fn earlier_readings_never_lower_a_level(
+        fn other_readings_never_lower_a_level(
             ranges in valid_ranges(),
             value in -700.0..700.0f64,
             amount in 0.1..50.0f64,
@@ -1321,7 +1477,12 @@ mod tests {
             prop_assert!(with.level >= alone.level);
             prop_assert_eq!(&with.reasons[..alone.reasons.len()], &alone.reasons[..]);
             let in_window_and_met = earlier.iter().any(|&(at, v)| {
-                at <= now && at >= now - hours(24) && rule(amount, unit, 24).is_met(v, value)
+                let rule = rule(amount, unit, 24);
+                if at <= now {
+                    at >= now - hours(24) && rule.is_met(v, value)
+                } else {
+                    at <= now + hours(24) && rule.is_met(value, v)
+                }
             });
             prop_assert_eq!(with.reasons.len() > alone.reasons.len(), in_window_and_met);
         }

@@ -20,7 +20,13 @@ use super::validate::PageQuery;
 pub struct AlertView {
     pub id: Uuid,
     pub patient_id: Uuid,
+    /// The reading that opened it.
     pub reading_id: Uuid,
+    /// Every critical reading of the vital while it was open, the opening one included.
+    pub reading_ids: Vec<Uuid>,
+    /// The vital it is about.
+    #[schema(example = "pulse")]
+    pub vital: String,
     /// `open` or `acknowledged`.
     pub state: String,
     pub level: String,
@@ -30,6 +36,8 @@ pub struct AlertView {
     /// What an SMS reply "ACK code" acknowledges.
     pub code: String,
     /// Escalation steps taken so far (0: only the opening notification).
+    pub step: i32,
+    /// The same as `step` (kept for earlier clients).
     pub escalation_step: i32,
 }
 
@@ -39,12 +47,15 @@ impl From<Alert> for AlertView {
             id: a.id,
             patient_id: a.patient_id,
             reading_id: a.reading_id,
+            reading_ids: a.reading_ids,
+            vital: a.vital,
             state: a.state,
             level: a.level,
             opened_at: a.opened_at,
             acknowledged_by: a.acknowledged_by,
             acknowledged_at: a.acknowledged_at,
             code: a.code,
+            step: a.step,
             escalation_step: a.step,
         }
     }
@@ -65,7 +76,8 @@ pub struct AlertQuery {
     pub limit: Option<u32>,
 }
 
-/// Alerts of the caller's practices, newest first.
+/// Alerts of the caller's practices that the caller may see (patients whose every program is
+/// restricted for the caller are left out), newest first.
 #[utoipa::path(
     get, path = "/v1/alerts", tag = "alerts", security(("bearer" = [])),
     params(AlertQuery),
@@ -102,10 +114,14 @@ pub async fn list_alerts(
             ));
         }
     };
-    let found = state
-        .store
-        .list_alerts(practice_ids, query.state, page)
-        .await?;
+    let found = crate::services::alerts::list_visible(
+        &state,
+        &caller.user,
+        practice_ids,
+        query.state,
+        page,
+    )
+    .await?;
     Ok(Json(AlertList {
         next_cursor: found.next_cursor.map(|c| c.to_string()),
         items: found.items.into_iter().map(Into::into).collect(),

@@ -140,14 +140,7 @@ impl CurrentUser {
 
     /// Staff work with the patients of their own practices; admins with all their customer's.
     pub fn can_see_practice(&self, practice: &Practice) -> bool {
-        match self.user.role {
-            Role::SuperAdmin => true,
-            Role::CustomerAdmin => self.user.customer_id == Some(practice.customer_id),
-            Role::Staff => {
-                self.user.customer_id == Some(practice.customer_id)
-                    && self.user.practice_ids.contains(&practice.id)
-            }
-        }
+        crate::domain::access::can_see_practice(&self.user, practice)
     }
 
     pub fn require_practice(&self, practice: &Practice) -> Result<(), ApiError> {

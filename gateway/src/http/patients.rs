@@ -117,11 +117,7 @@ fn dob(field: &str, value: &str, today: NaiveDate) -> Result<NaiveDate, ApiError
 
 /// True when every one of the patient's programs is restricted for the caller.
 pub fn hidden_by_restrictions(caller: &CurrentUser, patient: &Patient) -> bool {
-    !patient.programs.is_empty()
-        && patient
-            .programs
-            .iter()
-            .all(|p| caller.user.restricted_programs.contains(p))
+    crate::domain::access::hidden_by_restrictions(&caller.user, &patient.programs)
 }
 
 /// Loads a patient the caller may see, writing the read to the audit log; 404 otherwise.

@@ -25,7 +25,8 @@ use super::extract::{ApiJson, ApiPath, ApiQuery};
 use super::patients::visible_patient;
 use super::validate::PageQuery;
 use crate::domain::readings::{Vital, validate_value};
-use crate::services::readings::{IncomingReading, record};
+use crate::domain::units::{canonical_unit, to_canonical};
+use crate::services::readings::{IncomingReading, receive};
 
 /// How far in the future (by the gateway's clock) `taken_at` may be: device clocks drift.
 const MAX_CLOCK_SKEW: TimeDelta = TimeDelta::minutes(5);
@@ -42,6 +43,12 @@ pub struct NewReadingRequest {
     pub value: Value,
     /// When the device took it (RFC 3339); at most 5 minutes ahead of the gateway's clock.
     pub taken_at: DateTime<Utc>,
+    /// The unit of `value` where the vital has several: `mg/dL` or `mmol/L` for blood glucose,
+    /// `kg` or `lb` for body weight. Absent: the vital's canonical unit (the first of those).
+    /// The value is converted before it is classified.
+    #[serde(default)]
+    #[schema(example = "mmol/L")]
+    pub unit: Option<String>,
 }
 
 /// Why a reading is not normal.
@@ -61,6 +68,10 @@ pub struct ReasonView {
     /// `rapid_change` only: the rule's window.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub within_hours: Option<u32>,
+    /// `rapid_change` only: the reading compared with was taken after this one (it arrived
+    /// first, as when a device uploads newest first).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub later: bool,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -69,13 +80,22 @@ pub struct ReadingView {
     pub patient_id: Uuid,
     #[schema(example = "pulse")]
     pub vital: String,
+    /// In `unit`, the vital's canonical unit.
     pub value: f64,
+    #[schema(example = "bpm")]
+    pub unit: String,
+    /// The value as the device sent it, when it used another unit (then `sent_unit`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sent_value: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sent_unit: Option<String>,
     pub taken_at: DateTime<Utc>,
     pub received_at: DateTime<Utc>,
-    /// `normal`, `caution` or `critical`, as classified on arrival.
+    /// `normal`, `caution`, `critical`, or `unclassified` when the patient has no alert ranges
+    /// for the vital at any level; as classified on arrival.
     #[schema(example = "normal")]
     pub status: String,
-    /// Empty exactly when `status` is normal.
+    /// Empty when `status` is normal or unclassified.
     pub reasons: Vec<ReasonView>,
     /// The user who posted it, if a user did.
     pub source_user_id: Option<Uuid>,
@@ -107,11 +127,17 @@ impl TryFrom<StoredReading> for ReadingView {
         let reasons = serde_json::from_value(r.reasons).map_err(|e| {
             ApiError::Internal(anyhow::anyhow!("stored reasons of reading {}: {e}", r.id))
         })?;
+        let unit = Vital::parse(&r.vital)
+            .map(|v| canonical_unit(v).symbol().to_string())
+            .unwrap_or_default();
         Ok(ReadingView {
             id: r.id,
             patient_id: r.patient_id,
             vital: r.vital,
             value: r.value,
+            unit,
+            sent_value: r.sent_value,
+            sent_unit: r.sent_unit,
             taken_at: r.taken_at,
             received_at: r.received_at,
             status: r.level,
@@ -149,12 +175,12 @@ async fn integration_patient(
     security(("bearer" = [])),
     request_body = NewReadingRequest,
     responses(
-        (status = 201, description = "recorded and classified", body = ReadingView),
+        (status = 201, description = "recorded and classified; a repeat of a stored reading (same patient, vital, taken_at and value) answers the first", body = ReadingView),
         (status = 400, description = "the body is not JSON", body = ErrorBody),
         (status = 401, description = "no valid session or API token (a revoked token is refused)", body = ErrorBody),
         (status = 403, description = "the API token lacks the `readings:write` scope", body = ErrorBody),
         (status = 404, description = "no such patient (or not the caller's to see)", body = ErrorBody),
-        (status = 422, description = "`vital` unknown, `value` not a finite number, or `taken_at` in the future; the message names the field", body = ErrorBody),
+        (status = 422, description = "`vital` unknown, `value` not a finite number, `unit` not one of the vital's, or `taken_at` in the future; the message names the field", body = ErrorBody),
     )
 )]
 pub async fn post_reading(
@@ -171,6 +197,8 @@ pub async fn post_reading(
         .as_f64()
         .ok_or_else(|| ApiError::invalid("value", "`value` must be a finite number"))?;
     validate_value(value).map_err(|e| ApiError::invalid(e.field(), e.to_string()))?;
+    let converted = to_canonical(vital, value, body.unit.as_deref())
+        .map_err(|e| ApiError::invalid("unit", e.to_string()))?;
     let now = caller.now();
     if body.taken_at > now + MAX_CLOCK_SKEW {
         return Err(ApiError::invalid(
@@ -185,53 +213,16 @@ pub async fn post_reading(
         }
     };
     let practice = state.store.get_practice(patient.practice_id).await?;
-    // Who hears of a critical reading is worked out only when the reading is critical, outside
-    // the recording transaction (nothing may wait on I/O inside it); see `record`.
-    let alert = || crate::services::alerts::opening(&state, &practice, patient.id, now);
-    let stored = match record(
-        state.store.as_ref(),
-        &caller.audit(),
-        IncomingReading {
-            patient_id: patient.id,
-            vital,
-            value,
-            taken_at: body.taken_at,
-            source: caller.source(),
-        },
-        alert,
-    )
-    .await
-    {
-        Ok((stored, opened)) => {
-            if opened.is_some() {
-                state.wake_dispatcher();
-                state.notify_feed();
-            }
-            // The reading is stored; a lost notice must not turn its answer into an error.
-            if stored.level == "caution"
-                && let Err(error) = crate::services::alerts::notify_caution(
-                    &state,
-                    &practice,
-                    patient.id,
-                    "A patient reading is outside the normal range.",
-                )
-                .await
-            {
-                tracing::warn!(%error, "could not notify a caution reading");
-            }
-            if stored.level != "normal"
-                && let Err(error) = crate::services::alerts::notify_out_of_range_run(
-                    &state,
-                    &practice,
-                    patient.id,
-                    vital.as_str(),
-                )
-                .await
-            {
-                tracing::warn!(%error, "could not check consecutive out-of-range readings");
-            }
-            stored
-        }
+    let incoming = IncomingReading {
+        patient_id: patient.id,
+        vital,
+        value: converted.value,
+        taken_at: body.taken_at,
+        source: caller.source(),
+        sent: converted.sent,
+    };
+    let stored = match receive(&state, &caller.audit(), &patient, &practice, incoming).await {
+        Ok(recorded) => recorded.reading,
         Err(StoreError::NotFound) => return Err(ApiError::NotFound("patient")),
         Err(other) => return Err(other.into()),
     };

@@ -1,17 +1,25 @@
 //! Critical-reading alerts: who is told when one opens, escalation while nobody acknowledges,
 //! and acknowledgement by the API or by an "ACK code" text from a staff member's phone.
 //!
+//! An alert reaches only people who can act on it (`domain::access`: unlocked, able to see the
+//! patient, programs included), on every channel. A step has reached someone only when it holds
+//! a person with a textable number not known to fail (`domain::reachability`); a step that does
+//! not is skipped at once, its feed and email readers still told with the step that does.
 //! Alert texts go out at the top outbox priority and carry only what the `alert_critical`
 //! template allows (the practice name and the code), never the reading.
 
 use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
 use rand::Rng;
 use store::{
-    Alert, EscalationStep, NewAlert, NewNotification, NewOutbound, Practice, StoreError, priority,
+    Alert, AlertText, EscalationStep, NewAlert, NewNotification, Patient, Practice, StoreError,
+    TextAck, TextAckOutcome, priority,
 };
 use templates::{Placeholder, TemplateName, TemplateSet, Vars};
 use uuid::Uuid;
 
+use crate::domain::access;
+use crate::domain::acknowledge::{self, CODE_ALPHABET, CODE_LENGTH};
 use crate::domain::escalation::{self, Audience};
 use crate::domain::notifications::NotificationKind;
 use crate::domain::oncall::{OnCallWindow, on_call_at};
@@ -20,14 +28,20 @@ use crate::http::AppState;
 use crate::services::conversations::{audience, interested_users};
 use crate::services::notify::{self, Notice};
 
-/// Characters of alert codes: no 0/O or 1/I to misread on a phone.
-const CODE_ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
-
 pub fn new_code() -> String {
     let mut rng = rand::rng();
-    (0..6)
+    (0..CODE_LENGTH)
         .map(|_| CODE_ALPHABET[rng.random_range(0..CODE_ALPHABET.len())] as char)
         .collect()
+}
+
+/// The practice's time zone. Stored zones are checked when saved; one that no longer parses
+/// (a zone removed from the database) reads as UTC and is logged.
+pub fn practice_tz(practice: &Practice) -> Tz {
+    practice.timezone.parse().unwrap_or_else(|_| {
+        tracing::error!(practice = %practice.id, "stored practice time zone does not parse; using UTC");
+        chrono_tz::UTC
+    })
 }
 
 /// Users on call for the practice at `at` (in its time zone).
@@ -54,8 +68,7 @@ pub async fn on_call_now(
             })
         })
         .collect();
-    let tz: chrono_tz::Tz = practice.timezone.parse().unwrap_or(chrono_tz::UTC);
-    Ok(on_call_at(&windows, tz, at))
+    Ok(on_call_at(&windows, practice_tz(practice), at))
 }
 
 /// The patient's care team and subscribers, and whoever is on call for the practice at `at`.
@@ -74,12 +87,20 @@ pub async fn followers_and_on_call(
     Ok(users)
 }
 
+/// The patient an alert is about, as far as telling people goes.
+#[derive(Debug, Clone, Copy)]
+pub struct AlertPatient<'a> {
+    pub id: Uuid,
+    pub programs: &'a [String],
+}
+
 /// Everyone an escalation audience reaches, on their channels: on-call and fallback users on
-/// every channel they have, the care team per their "reading critical" settings.
+/// every channel they have, the care team per their "reading critical" settings; only those who
+/// can act on the alert, and no text to a number known to fail from the practice's number.
 async fn reach(
     state: &AppState,
     practice: &Practice,
-    patient_id: Uuid,
+    patient: AlertPatient<'_>,
     who: Audience,
     at: DateTime<Utc>,
 ) -> Result<notify::Audience, StoreError> {
@@ -89,7 +110,7 @@ async fn reach(
             reach
                 .add_everywhere(state, &on_call_now(state, practice, at).await?)
                 .await?;
-            let team = interested_users(state, patient_id).await?;
+            let team = interested_users(state, patient.id).await?;
             reach.merge(
                 audience(state, practice.id, &team, NotificationKind::ReadingCritical).await?,
             );
@@ -111,7 +132,27 @@ async fn reach(
                 .await?;
         }
     }
+    let mut able = Vec::new();
+    for user_id in reach.users() {
+        let user = state.store.get_user(user_id).await?;
+        if access::can_act_on_alert(&user, practice, patient.programs) {
+            able.push(user_id);
+        }
+    }
+    reach.retain_users(|user| able.contains(&user));
+    let numbers: Vec<String> = reach.text.iter().map(|(_, n)| n.clone()).collect();
+    let failing = state
+        .store
+        .failing_numbers(&practice.sms_number, &numbers)
+        .await?;
+    reach.text.retain(|(_, number)| !failing.contains(number));
     Ok(reach)
+}
+
+/// Whether an audience has reached someone: a person with a textable number not known to fail.
+/// The feed and email alone do not wake anyone at night.
+fn reaches_someone(audience: &notify::Audience) -> bool {
+    !audience.text.is_empty()
 }
 
 fn alert_text(practice: &Practice, templates: &TemplateSet, code: &str) -> String {
@@ -132,59 +173,83 @@ fn alert_text(practice: &Practice, templates: &TemplateSet, code: &str) -> Strin
 
 /// What an alert says in the feed and in emails.
 pub const CRITICAL_SUMMARY: &str = "A critical reading needs urgent review.";
+/// The same for a reading taken long before it arrived (`domain::readings::LATE_AFTER`).
+pub const LATE_CRITICAL_SUMMARY: &str =
+    "A critical reading arrived late (taken more than 72 hours ago) and needs review.";
 
 fn deliveries(
     reach: &notify::Audience,
     practice: &Practice,
     patient_id: Uuid,
     text: &str,
-) -> (Vec<NewNotification>, Vec<NewOutbound>) {
+    summary: &str,
+) -> (Vec<NewNotification>, Vec<AlertText>) {
     let notes = notify::notifications(
         reach,
         Notice {
             practice,
             patient_id: Some(patient_id),
             kind: NotificationKind::ReadingCritical,
-            summary: CRITICAL_SUMMARY,
+            summary,
         },
     );
-    let texts = notify::texts(&reach.text, practice, text, priority::ALERT);
+    let texts = notify::texts(&reach.text, practice, text, priority::ALERT)
+        .into_iter()
+        .zip(&reach.text)
+        .map(|(text, (user_id, _))| AlertText {
+            user_id: *user_id,
+            text,
+        })
+        .collect();
     (notes, texts)
 }
 
-/// The alert a critical reading of this patient opens now, with its first deliveries.
+/// The alert a critical reading of this patient opens now, with its first deliveries: the
+/// on-call users and the care team, and when none of them can be reached by text, the fallback
+/// users and then the customer's admins as well.
 pub async fn opening(
     state: &AppState,
     practice: &Practice,
-    patient_id: Uuid,
+    patient: &Patient,
     now: DateTime<Utc>,
+    late: bool,
 ) -> Result<NewAlert, StoreError> {
     let templates = crate::http::templates::practice_templates(state, practice.id)
         .await
         .unwrap_or_else(|_| TemplateSet::defaults());
     let code = new_code();
-    let mut first = reach(
+    let patient_ref = AlertPatient {
+        id: patient.id,
+        programs: &patient.programs,
+    };
+    let mut told = reach(
         state,
         practice,
-        patient_id,
+        patient_ref,
         Audience::OnCallAndCareTeam,
         now,
     )
     .await?;
-    if first.is_empty() {
-        // Nobody on call and no care team wants it: go straight to the fallback users.
-        for who in [Audience::PracticeFallback, Audience::CustomerAdmins] {
-            first = reach(state, practice, patient_id, who, now).await?;
-            if !first.is_empty() {
-                break;
-            }
+    for who in [Audience::PracticeFallback, Audience::CustomerAdmins] {
+        if reaches_someone(&told) {
+            break;
         }
+        told.merge(reach(state, practice, patient_ref, who, now).await?);
     }
+    if !reaches_someone(&told) {
+        unreachable(practice, None);
+    }
+    let summary = if late {
+        LATE_CRITICAL_SUMMARY
+    } else {
+        CRITICAL_SUMMARY
+    };
     let (notifications, texts) = deliveries(
-        &first,
+        &told,
         practice,
-        patient_id,
+        patient.id,
         &alert_text(practice, &templates, &code),
+        summary,
     );
     Ok(NewAlert {
         level: "critical",
@@ -195,13 +260,30 @@ pub async fn opening(
     })
 }
 
-/// Takes the due escalation step of every open alert. Returns how many steps were taken.
+/// Logs and counts an alert that can reach nobody by text.
+fn unreachable(practice: &Practice, alert: Option<Uuid>) {
+    tracing::error!(
+        practice = %practice.id,
+        alert = ?alert,
+        "critical alert reaches nobody by text; give on-call, default users or admins a working \
+         mobile number"
+    );
+    metrics::counter!("gateway_escalation_unreachable_total").increment(1);
+}
+
+/// Takes the due escalation step of every open alert. Returns how many steps were taken. An
+/// error with one alert is logged and counted, and the others still take their step.
 pub async fn escalate_due(state: &AppState) -> Result<usize, StoreError> {
     let now = state.clock.now();
     let mut taken = 0;
     for alert in state.store.due_alerts(now, 100).await? {
-        if escalate_one(state, &alert, now).await? {
-            taken += 1;
+        match escalate_one(state, &alert, now).await {
+            Ok(true) => taken += 1,
+            Ok(false) => {}
+            Err(error) => {
+                tracing::error!(alert = %alert.id, %error, "could not take an escalation step; will try again");
+                metrics::counter!("gateway_escalation_errors_total").increment(1);
+            }
         }
     }
     Ok(taken)
@@ -213,45 +295,54 @@ async fn escalate_one(
     now: DateTime<Utc>,
 ) -> Result<bool, StoreError> {
     let practice = state.store.get_practice(alert.practice_id).await?;
+    let patient = AlertPatient {
+        id: alert.patient_id,
+        programs: &alert.patient_programs,
+    };
     let from = u32::try_from(alert.step.max(0)).unwrap_or(0);
-    // Resolve the next few audiences now, so an empty one is skipped at once.
+    // Resolve the next few audiences now, so one that reaches nobody is skipped at once.
     let mut resolved = Vec::new();
     for k in 1..=3u32 {
         let who = escalation::audience_of(from + k);
-        resolved.push((
-            who,
-            reach(state, &practice, alert.patient_id, who, now).await?,
-        ));
+        resolved.push((who, reach(state, &practice, patient, who, now).await?));
     }
     let next = escalation::next_step(from, |who| {
-        resolved.iter().any(|(a, r)| *a == who && !r.is_empty())
+        resolved
+            .iter()
+            .any(|(a, r)| *a == who && reaches_someone(r))
     });
-    let (to_step, (notifications, texts)) = match next {
+    // Those of the steps skipped (or of every step, when none reaches anyone) who read the feed
+    // or email hear of it with the step taken.
+    let mut told = notify::Audience::default();
+    let to_step = match next {
         Some((step, who)) => {
-            let reach = &resolved
-                .iter()
-                .find(|(a, _)| *a == who)
-                .expect("resolved above")
-                .1;
-            let templates = crate::http::templates::practice_templates(state, practice.id)
-                .await
-                .unwrap_or_else(|_| TemplateSet::defaults());
-            (
-                step,
-                deliveries(
-                    reach,
-                    &practice,
-                    alert.patient_id,
-                    &alert_text(&practice, &templates, &alert.code),
-                ),
-            )
+            for (a, audience) in &resolved {
+                if *a == who {
+                    told.merge(audience.clone());
+                    break;
+                }
+                told.merge(audience.without_texts());
+            }
+            step
         }
         None => {
-            tracing::error!(alert = %alert.id, "critical alert has nobody to escalate to; configure on-call, default users or admins");
-            metrics::counter!("gateway_escalation_unreachable_total").increment(1);
-            (from + 1, (Vec::new(), Vec::new()))
+            unreachable(&practice, Some(alert.id));
+            for (_, audience) in &resolved {
+                told.merge(audience.without_texts());
+            }
+            from + 1
         }
     };
+    let templates = crate::http::templates::practice_templates(state, practice.id)
+        .await
+        .unwrap_or_else(|_| TemplateSet::defaults());
+    let (notifications, texts) = deliveries(
+        &told,
+        &practice,
+        alert.patient_id,
+        &alert_text(&practice, &templates, &alert.code),
+        CRITICAL_SUMMARY,
+    );
     let step = EscalationStep {
         from_step: alert.step,
         to_step: i32::try_from(to_step).unwrap_or(i32::MAX),
@@ -271,6 +362,15 @@ async fn escalate_one(
     Ok(applied)
 }
 
+/// Records an acknowledgement's time to acknowledge.
+fn count_acknowledgement(alert: &Alert) {
+    if let Some(at) = alert.acknowledged_at {
+        let seconds = (at - alert.opened_at).num_milliseconds() as f64 / 1000.0;
+        metrics::histogram!("gateway_alert_time_to_ack_seconds").record(seconds.max(0.0));
+    }
+    metrics::counter!("gateway_alerts_acknowledged_total").increment(1);
+}
+
 /// Acknowledges an alert; records the time to acknowledge.
 pub async fn acknowledge(
     state: &AppState,
@@ -283,53 +383,127 @@ pub async fn acknowledge(
         .acknowledge_alert(audit, alert.id, user_id)
         .await?;
     if alert.state == "open" && acked.state == "acknowledged" {
-        let seconds = (audit.at - alert.opened_at).num_milliseconds() as f64 / 1000.0;
-        metrics::histogram!("gateway_alert_time_to_ack_seconds").record(seconds.max(0.0));
-        metrics::counter!("gateway_alerts_acknowledged_total").increment(1);
+        count_acknowledgement(&acked);
     }
     Ok(acked)
 }
 
-/// "ACK <code>" (any case, surrounding space ignored), as staff reply to an alert text.
-pub fn parse_ack(body: &str) -> Option<String> {
-    let mut words = body.split_whitespace();
-    let first = words.next()?;
-    let code = words.next()?;
-    if words.next().is_some() || !first.eq_ignore_ascii_case("ack") {
-        return None;
-    }
-    let code = code.to_ascii_uppercase();
-    (code.len() == 6 && code.bytes().all(|b| CODE_ALPHABET.contains(&b))).then_some(code)
-}
-
-/// Acknowledges by SMS when `from` is an unlocked staff member of the practice texted and the
-/// body is "ACK code" of one of its open alerts. `true` when it was such a reply.
+/// An "ACK code" text from `from` to the practice: acknowledges the alert when the rules of
+/// `domain::acknowledge` allow it, and answers in every case (but when "not recognised" answers
+/// to the number are used up). Decided in the store's transaction with the alert locked.
 pub async fn acknowledge_by_text(
     state: &AppState,
-    practice: &Practice,
+    practice_id: Uuid,
     from: &str,
-    body: &str,
+    code: String,
+) -> Result<TextAckOutcome, StoreError> {
+    let now = state.clock.now();
+    let audit = store::Audit::system(now);
+    let ack = TextAck {
+        practice_id,
+        code: code.clone(),
+        from_number: from.to_string(),
+    };
+    let from = from.to_string();
+    let outcome = state
+        .store
+        .acknowledge_by_text(
+            &audit,
+            ack,
+            Box::new(move |context| {
+                let tz = practice_tz(&context.practice);
+                acknowledge::decide(context, &code, &from, tz, now)
+            }),
+        )
+        .await?;
+    let result = match &outcome {
+        TextAckOutcome {
+            acknowledged_now: true,
+            alert: Some(alert),
+            ..
+        } => {
+            count_acknowledgement(alert);
+            "acknowledged"
+        }
+        TextAckOutcome {
+            alert: Some(alert), ..
+        } if alert.state == "acknowledged" && outcome.replied => "already_acknowledged",
+        _ => "not_recognised",
+    };
+    metrics::counter!("gateway_alert_text_acks_total", "result" => result).increment(1);
+    if outcome.replied {
+        state.wake_dispatcher();
+    }
+    Ok(outcome)
+}
+
+/// The alerts of `practice_ids` that `user` may see (`domain::access`), newest first, a full page
+/// at a time: rows the user may not see are passed over and more are read, so a page is never
+/// short while more visible alerts exist.
+pub async fn list_visible(
+    state: &AppState,
+    user: &store::User,
+    practice_ids: Vec<Uuid>,
+    state_filter: Option<String>,
+    page: store::Page,
+) -> Result<store::Paged<Alert>, StoreError> {
+    let mut practices: std::collections::HashMap<Uuid, Practice> = Default::default();
+    let mut items = Vec::new();
+    let mut cursor = page.after;
+    loop {
+        let found = state
+            .store
+            .list_alerts(
+                practice_ids.clone(),
+                state_filter.clone(),
+                store::Page {
+                    after: cursor,
+                    limit: page.limit,
+                },
+            )
+            .await?;
+        for alert in found.items {
+            if !practices.contains_key(&alert.practice_id) {
+                let practice = state.store.get_practice(alert.practice_id).await?;
+                practices.insert(practice.id, practice);
+            }
+            let practice = &practices[&alert.practice_id];
+            if !access::can_act_on_alert(user, practice, &alert.patient_programs) {
+                continue;
+            }
+            let id = alert.id;
+            items.push(alert);
+            if items.len() >= page.limit as usize {
+                return Ok(store::Paged {
+                    items,
+                    next_cursor: Some(id),
+                });
+            }
+        }
+        match found.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => {
+                return Ok(store::Paged {
+                    items,
+                    next_cursor: None,
+                });
+            }
+        }
+    }
+}
+
+/// Whether `user` may see and act on `alert` (the same rule wherever alerts are shown).
+pub async fn visible_to(
+    state: &AppState,
+    user: &store::User,
+    alert: &Alert,
 ) -> Result<bool, StoreError> {
-    let Some(code) = parse_ack(body) else {
-        return Ok(false);
-    };
-    let users = state.store.users_with_mobile(from).await?;
-    let Some(user) = users
-        .into_iter()
-        .find(|u| u.customer_id == Some(practice.customer_id))
-    else {
-        return Ok(false);
-    };
-    let Some(alert) = state.store.open_alert_by_code(practice.id, &code).await? else {
-        return Ok(false);
-    };
-    let audit = store::Audit {
-        user_id: Some(user.id),
-        client_addr: None,
-        at: state.clock.now(),
-    };
-    acknowledge(state, &audit, &alert, user.id).await?;
-    Ok(true)
+    let practice = state.store.get_practice(alert.practice_id).await?;
+    Ok(access::can_act_on_alert(
+        user,
+        &practice,
+        &alert.patient_programs,
+    ))
 }
 
 /// Tells the care team and the on-call user of the moment, per their "reading caution" settings,
@@ -392,11 +566,7 @@ pub async fn notify_out_of_range_run(
         .recent_levels(patient_id, vital, n + 1)
         .await?
         .iter()
-        .map(|l| match l.as_str() {
-            "critical" => Level::Critical,
-            "caution" => Level::Caution,
-            _ => Level::Normal,
-        })
+        .map(|l| Level::parse_stored(l))
         .collect();
     if !consecutive_out_of_range(&levels, n) {
         return Ok(false);
@@ -405,6 +575,26 @@ pub async fn notify_out_of_range_run(
     notify_caution(state, practice, patient_id, &summary).await?;
     Ok(true)
 }
+
+/// Tells the care team, per their "reading caution" settings, that readings of a vital arrive
+/// that nothing can check (the vital has no ranges at any level): once per run of such readings,
+/// so setting ranges is not forgotten, and a device posting every minute is not a text a minute.
+pub async fn notify_unclassified_run(
+    state: &AppState,
+    practice: &Practice,
+    patient_id: Uuid,
+    vital: &str,
+) -> Result<bool, StoreError> {
+    let levels = state.store.recent_levels(patient_id, vital, 2).await?;
+    if levels.get(1).map(String::as_str) == Some(Level::Unclassified.as_str()) {
+        return Ok(false);
+    }
+    notify_caution(state, practice, patient_id, UNCLASSIFIED_SUMMARY).await?;
+    Ok(true)
+}
+
+/// What the care team hears of readings nothing can check.
+pub const UNCLASSIFIED_SUMMARY: &str = "Readings arrive for a vital with no alert ranges, so they are not checked. Set ranges for the patient or the practice.";
 
 /// Warns about patients who have sent no reading for the practice's `warn_after_days`: the care
 /// team and on-call user of the moment per their "overdue readings" settings, once per episode
@@ -460,27 +650,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn ack_replies_are_recognised_in_any_case_and_nothing_else_is() {
-        assert_eq!(parse_ack("ACK K7Q2MX").as_deref(), Some("K7Q2MX"));
-        assert_eq!(parse_ack("  ack k7q2mx ").as_deref(), Some("K7Q2MX"));
-        for other in [
-            "ACK",
-            "ACK K7Q2MX now",
-            "acknowledge K7Q2MX",
-            "ACK K7Q",
-            "ACK K7Q2M0",
-            "K7Q2MX",
-        ] {
-            assert_eq!(parse_ack(other), None, "{other}");
-        }
-    }
-
-    #[test]
     fn codes_use_only_unambiguous_characters() {
         for _ in 0..100 {
             let code = new_code();
-            assert_eq!(code.len(), 6);
-            assert!(parse_ack(&format!("ACK {code}")).is_some());
+            assert_eq!(code.len(), CODE_LENGTH);
+            assert_eq!(
+                acknowledge::parse_ack(&format!("ACK {code}")),
+                Some(code.clone())
+            );
         }
     }
 }

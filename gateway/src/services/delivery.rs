@@ -62,6 +62,21 @@ pub async fn apply_status(
     };
     metrics::counter!("gateway_status_callbacks_total", "result" => result).increment(1);
     if let StatusOutcome::Known {
+        applied: true,
+        outbox_id,
+        ..
+    } = &outcome
+    {
+        learn_from_outcome(
+            state.store.as_ref(),
+            *outbox_id,
+            callback.status,
+            callback.error_code,
+            audit.at,
+        )
+        .await?;
+    }
+    if let StatusOutcome::Known {
         applied,
         opted_out_patients,
         ..
@@ -79,6 +94,29 @@ pub async fn apply_status(
     Ok(outcome)
 }
 
+/// What a final status says about the recipient's number and the alert the text belonged to
+/// (`Alerts::note_text_outcome`): a staff number that fails for good is skipped from then on, a
+/// delivered text clears it, and an alert text that did not arrive makes the alert's next step
+/// due at once.
+pub async fn learn_from_outcome(
+    store: &dyn Store,
+    outbox_id: uuid::Uuid,
+    status: MessageStatus,
+    error_code: Option<u32>,
+    at: DateTime<Utc>,
+) -> StoreResult<()> {
+    if !status.is_final() {
+        return Ok(());
+    }
+    let evidence = crate::domain::reachability::evidence(
+        status.is_failure(),
+        status == MessageStatus::Delivered,
+        error_code,
+    );
+    store.note_text_outcome(outbox_id, evidence, at).await?;
+    Ok(())
+}
+
 /// Applies the statuses that arrived for `carrier_sid` before its send was recorded. Called by the
 /// dispatcher right after recording the send. Returns how many were applied.
 pub async fn apply_parked(
@@ -89,9 +127,21 @@ pub async fn apply_parked(
     let mut applied = 0;
     for update in store.parked_statuses(carrier_sid).await? {
         let status = update.status.clone();
+        let code = update.error_code.and_then(|c| u32::try_from(c).ok());
         let outcome = store
             .apply_carrier_status(&Audit::system(at), update, later_status)
             .await?;
+        if let (
+            StatusOutcome::Known {
+                applied: true,
+                outbox_id,
+                ..
+            },
+            Ok(parsed),
+        ) = (&outcome, MessageStatus::parse(&status))
+        {
+            learn_from_outcome(store, *outbox_id, parsed, code, at).await?;
+        }
         if outcome != StatusOutcome::Unknown {
             store.unpark_status(carrier_sid, &status).await?;
             metrics::counter!("gateway_status_callbacks_total", "result" => "applied_late")
@@ -152,7 +202,20 @@ pub async fn settle_unsettled(state: &AppState) -> StoreResult<usize> {
             .store
             .apply_carrier_status(&Audit::system(now), update, later_status)
             .await?;
-        if let StatusOutcome::Known { applied: true, .. } = outcome {
+        if let StatusOutcome::Known {
+            applied: true,
+            outbox_id,
+            ..
+        } = outcome
+        {
+            learn_from_outcome(
+                state.store.as_ref(),
+                outbox_id,
+                status,
+                fetched.error_code,
+                now,
+            )
+            .await?;
             metrics::counter!("gateway_status_callbacks_total", "result" => "settled_by_fetch")
                 .increment(1);
             applied += 1;

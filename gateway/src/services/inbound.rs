@@ -16,6 +16,8 @@ use uuid::Uuid;
 use webhooks::InboundSms;
 
 use crate::auth::limiter;
+use crate::domain::acknowledge;
+use crate::domain::keywords::{self, Classification, Keyword};
 use crate::domain::throttle;
 use crate::http::AppState;
 use crate::services::{conversations, texting};
@@ -38,6 +40,33 @@ fn restart_key(from: &str, to: &str) -> String {
     format!("restart:{to}:{from}")
 }
 
+/// A STOP from a number makes the carrier refuse every later text to it from this practice
+/// number, and START undoes that: remembered per number, so an alert step holding a staff member
+/// who texted STOP is not taken for one that reached someone (`domain::reachability`).
+async fn note_number_keyword(
+    state: &AppState,
+    practice: &store::Practice,
+    from: &str,
+    body: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(), store::StoreError> {
+    match keywords::classify(body) {
+        Classification::Keyword(Keyword::OptOut) => {
+            state
+                .store
+                .record_failing_number(&practice.sms_number, from, 0, now)
+                .await
+        }
+        Classification::Keyword(Keyword::OptIn) => {
+            state
+                .store
+                .clear_failing_number(&practice.sms_number, from)
+                .await
+        }
+        _ => Ok(()),
+    }
+}
+
 /// Records an inbound text (signature already checked) and wakes the dispatcher if replies were
 /// queued.
 pub async fn receive_sms(
@@ -52,36 +81,41 @@ pub async fn receive_sms(
         client_addr,
         at: now,
     };
+    // The ACK grammar is checked before anything is read, so ordinary texts pay nothing for it.
+    let ack_code = acknowledge::parse_ack(&sms.body);
     // The practice (by the number texted) is looked up first so that its templates and the staff
     // to notify are at hand inside the transaction, where no I/O may happen.
-    // A staff member answering an alert text ("ACK code") acknowledges it; the text is still
-    // recorded below (without a patient, so without its body), as any inbound text is.
-    if let Some(practice) = state.store.find_practice_by_number(sms.to.as_str()).await?
-        && crate::services::alerts::acknowledge_by_text(
-            state,
-            &practice,
-            sms.from.as_str(),
-            &sms.body,
-        )
-        .await?
-    {
-        metrics::counter!("gateway_inbound_messages_total", "result" => "alert_ack").increment(1);
+    let practice = state.store.find_practice_by_number(sms.to.as_str()).await?;
+    if let Some(practice) = &practice {
+        // A staff member answering an alert text ("ACK code") acknowledges it and is answered;
+        // the text is still recorded below (without a patient, so without its body), as any
+        // inbound text is.
+        if let Some(code) = ack_code {
+            crate::services::alerts::acknowledge_by_text(
+                state,
+                practice.id,
+                sms.from.as_str(),
+                code,
+            )
+            .await?;
+            metrics::counter!("gateway_inbound_messages_total", "kind" => "alert_ack").increment(1);
+        }
+        note_number_keyword(state, practice, sms.from.as_str(), &sms.body, now).await?;
     }
-    let (templates, recipients, message_recipients) =
-        match state.store.find_practice_by_number(sms.to.as_str()).await? {
-            Some(practice) => (
-                crate::http::templates::practice_templates(state, practice.id)
-                    .await
-                    .unwrap_or_else(|_| templates::TemplateSet::defaults()),
-                texting::status_recipients(state, practice.id).await?,
-                conversations::recipients_by_patient(state, practice.id, sms.from.as_str()).await?,
-            ),
-            None => (
-                templates::TemplateSet::defaults(),
-                Default::default(),
-                Default::default(),
-            ),
-        };
+    let (templates, recipients, message_recipients) = match &practice {
+        Some(practice) => (
+            crate::http::templates::practice_templates(state, practice.id)
+                .await
+                .unwrap_or_else(|_| templates::TemplateSet::defaults()),
+            texting::status_recipients(state, practice.id).await?,
+            conversations::recipients_by_patient(state, practice.id, sms.from.as_str()).await?,
+        ),
+        None => (
+            templates::TemplateSet::defaults(),
+            Default::default(),
+            Default::default(),
+        ),
+    };
     let restarts = texting::RestartBudget {
         may_restart: !limiter::is_full(
             state.store.as_ref(),

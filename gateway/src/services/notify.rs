@@ -51,6 +51,38 @@ impl Audience {
         }
     }
 
+    /// Every user it reaches on any channel, each once.
+    pub fn users(&self) -> Vec<Uuid> {
+        let mut users = self.push.clone();
+        for id in self
+            .email
+            .iter()
+            .map(|(u, _)| u)
+            .chain(self.text.iter().map(|(u, _)| u))
+        {
+            if !users.contains(id) {
+                users.push(*id);
+            }
+        }
+        users
+    }
+
+    /// Keeps only the users `keep` says yes to, on every channel.
+    pub fn retain_users(&mut self, keep: impl Fn(Uuid) -> bool) {
+        self.push.retain(|u| keep(*u));
+        self.email.retain(|(u, _)| keep(*u));
+        self.text.retain(|(u, _)| keep(*u));
+    }
+
+    /// The same people on the feed and email only: how those of a step that reaches nobody by
+    /// text still hear of an alert.
+    pub fn without_texts(&self) -> Audience {
+        Audience {
+            text: Vec::new(),
+            ..self.clone()
+        }
+    }
+
     /// Users who must hear of it whatever their settings (on call, fallback of an alert): every
     /// channel they can be reached on. Locked users are left out.
     pub async fn add_everywhere(

@@ -1,33 +1,56 @@
-//! Readings as use cases: record one (classified against the patient's effective settings and
-//! earlier readings, in the store's transaction) and convert alert settings between the domain
-//! and the store.
+//! Readings as use cases: receive one (converted to the vital's canonical unit, classified
+//! against the patient's effective settings and the readings around it, in the store's
+//! transaction; an alert opened or joined; the care team told of cautions, unchecked vitals and
+//! out-of-range runs) and convert alert settings between the domain and the store.
 //!
 //! Authorization is the caller's job (the HTTP layer). The classification itself is
 //! [`crate::domain::readings::classify`]; this module only feeds it what the store read inside
 //! the recording transaction, so two readings of one patient never classify against a stale
 //! history. A patient with no alert settings for the vital (neither their own nor a practice
-//! default) gets `normal` with no reasons: there is nothing to compare the value with. Never logs
+//! default) gets `unclassified`: there is nothing to compare the value with. A repeat of a stored
+//! reading (a device uploading again) is answered as the first and changes nothing. Never logs
 //! values (they are clinical data).
 
+use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use store::{
-    AlertNeeded, Audit, NewReading, READING_NEEDS_ALERT, ReadingAlertRow, ReadingChangeRow,
-    ReadingContext, ReadingDecision, ReadingSource, Store, StoreError, StoreResult, StoredReading,
+    AlertNeeded, Audit, NewReading, Patient, Practice, READING_NEEDS_ALERT, ReadingAlertRow,
+    ReadingChangeRow, ReadingContext, ReadingDecision, ReadingSource, Store, StoreError,
+    StoreResult, StoredReading,
 };
 use uuid::Uuid;
 
 use crate::domain::readings::{
     AlertSettings, ChangeRule, ChangeUnit, Classification, Level, Ranges, Reason, Vital, classify,
+    is_late,
 };
+use crate::domain::units::Unit;
+use crate::http::AppState;
+use crate::services::alerts;
 
-/// A reading as the API receives it, already validated (finite value, known vital).
+/// A reading as the API receives it, already validated (finite value in the vital's canonical
+/// unit, known vital).
 #[derive(Debug, Clone, Copy)]
 pub struct IncomingReading {
     pub patient_id: Uuid,
     pub vital: Vital,
     pub value: f64,
-    pub taken_at: chrono::DateTime<chrono::Utc>,
+    pub taken_at: DateTime<Utc>,
     pub source: ReadingSource,
+    /// The value and unit as sent, when they were not the canonical unit.
+    pub sent: Option<(f64, Unit)>,
+}
+
+/// What recording a reading did beyond storing it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Recorded {
+    pub reading: StoredReading,
+    /// The alert it opened.
+    pub opened: Option<store::Alert>,
+    /// The open alert of its vital it joined instead.
+    pub attached_to: Option<Uuid>,
+    /// It was stored before: nothing was written and `reading` is the first one.
+    pub repeat: bool,
 }
 
 /// The store's row of a vital's alert settings.
@@ -86,13 +109,9 @@ pub fn reason_json(reason: &Reason) -> Value {
 }
 
 /// What the domain makes of a new reading in `context`.
-pub fn decide(
-    value: f64,
-    taken_at: chrono::DateTime<chrono::Utc>,
-    context: &ReadingContext,
-) -> Classification {
+pub fn decide(value: f64, taken_at: DateTime<Utc>, context: &ReadingContext) -> Classification {
     match context.settings.settings.as_ref().map(from_row) {
-        Some(Ok(settings)) => classify(value, &settings, &context.earlier, taken_at),
+        Some(Ok(settings)) => classify(value, &settings, &context.nearby, taken_at),
         // Unreadable stored settings cannot happen past the schema's checks; should they, the
         // reading is treated as critical so that it is looked at, never waved through.
         Some(Err(_)) => Classification {
@@ -100,13 +119,14 @@ pub fn decide(
             reasons: Vec::new(),
         },
         None => Classification {
-            level: Level::Normal,
+            level: Level::Unclassified,
             reasons: Vec::new(),
         },
     }
 }
 
-/// One recording attempt: with `alert` for a critical reading, or refusing one without.
+/// One recording attempt: with `alert` for a critical reading, or refusing one without (unless
+/// the vital has an open alert, which it joins).
 async fn record_once(
     store: &dyn Store,
     audit: &Audit,
@@ -119,6 +139,7 @@ async fn record_once(
         value,
         taken_at,
         source,
+        sent,
     } = *incoming;
     let new = NewReading {
         patient_id,
@@ -126,6 +147,7 @@ async fn record_once(
         value,
         taken_at,
         source,
+        sent: sent.map(|(value, unit)| (value, unit.symbol().to_string())),
     };
     store
         .record_reading(
@@ -133,15 +155,17 @@ async fn record_once(
             new,
             Box::new(move |context: &ReadingContext| {
                 let classification = decide(value, taken_at, context);
-                let alert = match (classification.level, alert) {
-                    (Level::Critical, None) => return Err(AlertNeeded),
-                    (Level::Critical, alert) => alert,
-                    _ => None,
+                let (alert, attach_to) = match (classification.level, context.open_alert, alert) {
+                    (Level::Critical, Some(open), _) => (None, Some(open)),
+                    (Level::Critical, None, None) => return Err(AlertNeeded),
+                    (Level::Critical, None, alert) => (alert, None),
+                    _ => (None, None),
                 };
                 Ok(ReadingDecision {
                     level: classification.level.as_str(),
                     reasons: Value::Array(classification.reasons.iter().map(reason_json).collect()),
                     alert,
+                    attach_to,
                 })
             }),
         )
@@ -152,16 +176,17 @@ async fn record_once(
 /// `gateway_readings_total{status}`; `NotFound` when the patient does not exist.
 ///
 /// A critical reading opens an alert in the same transaction, so no critical reading is stored
-/// without its alert. Working out who an alert reaches takes several queries, so it is done only
-/// when needed: the first attempt goes without, and when the reading turns out critical the store
-/// writes nothing, `alert_for` is asked for the alert, and the reading is recorded again with it
-/// (classified afresh, so a concurrent change of settings is still seen).
+/// without its alert, unless the vital already has an open alert, which it joins (no new alert,
+/// no new texts). Working out who an alert reaches takes several queries, so it is done only
+/// when needed: the first attempt goes without, and when the reading turns out critical with no
+/// alert to join the store writes nothing, `alert_for` is asked for the alert, and the reading is
+/// recorded again with it (classified afresh, so a concurrent change of settings is still seen).
 pub async fn record<F, Fut>(
     store: &dyn Store,
     audit: &Audit,
     incoming: IncomingReading,
     alert_for: F,
-) -> StoreResult<(StoredReading, Option<store::Alert>)>
+) -> StoreResult<Recorded>
 where
     F: FnOnce() -> Fut,
     Fut: std::future::Future<Output = StoreResult<store::NewAlert>>,
@@ -174,14 +199,71 @@ where
         }
         other => other?,
     };
-    let level = match recorded.reading.level.as_str() {
-        "critical" => "critical",
-        "caution" => "caution",
-        _ => "normal",
-    };
-    metrics::counter!("gateway_readings_total", "status" => level).increment(1);
+    if recorded.repeat {
+        metrics::counter!("gateway_readings_repeated_total").increment(1);
+    } else {
+        let level = Level::parse_stored(&recorded.reading.level);
+        metrics::counter!("gateway_readings_total", "status" => level.as_str()).increment(1);
+    }
     if recorded.alert.is_some() {
         metrics::counter!("gateway_alerts_opened_total").increment(1);
     }
-    Ok((recorded.reading, recorded.alert))
+    Ok(Recorded {
+        reading: recorded.reading,
+        opened: recorded.alert,
+        attached_to: recorded.attached_to,
+        repeat: recorded.repeat,
+    })
+}
+
+/// The whole use case of a reading that arrives for `patient` (whom the caller may see): record
+/// it (opening or joining an alert), then tell the care team of a caution reading, of readings
+/// nothing can check and of out-of-range runs. A repeat is answered as the first and tells
+/// nobody again. A notice that cannot be sent is logged: the reading is stored, and its answer
+/// must not become an error.
+pub async fn receive(
+    state: &AppState,
+    audit: &Audit,
+    patient: &Patient,
+    practice: &Practice,
+    incoming: IncomingReading,
+) -> StoreResult<Recorded> {
+    let now = audit.at;
+    let late = is_late(incoming.taken_at, now);
+    // Who hears of a critical reading is worked out only when the reading is critical, outside
+    // the recording transaction (nothing may wait on I/O inside it); see `record`.
+    let alert = || alerts::opening(state, practice, patient, now, late);
+    let recorded = record(state.store.as_ref(), audit, incoming, alert).await?;
+    if recorded.repeat {
+        return Ok(recorded);
+    }
+    if recorded.opened.is_some() {
+        state.wake_dispatcher();
+        state.notify_feed();
+    }
+    let vital = incoming.vital.as_str();
+    let notice = match Level::parse_stored(&recorded.reading.level) {
+        Level::Caution => {
+            let summary = if late {
+                "A patient reading outside the normal range arrived late (taken more than 72 hours ago)."
+            } else {
+                "A patient reading is outside the normal range."
+            };
+            alerts::notify_caution(state, practice, patient.id, summary).await
+        }
+        Level::Unclassified => alerts::notify_unclassified_run(state, practice, patient.id, vital)
+            .await
+            .map(|_| ()),
+        _ => Ok(()),
+    };
+    if let Err(error) = notice {
+        tracing::warn!(%error, "could not notify the care team of a reading");
+    }
+    if Level::parse_stored(&recorded.reading.level).is_out_of_range()
+        && let Err(error) =
+            alerts::notify_out_of_range_run(state, practice, patient.id, vital).await
+    {
+        tracing::warn!(%error, "could not check consecutive out-of-range readings");
+    }
+    Ok(recorded)
 }

@@ -247,6 +247,10 @@ impl Dispatcher {
             .await?;
         if done {
             tracing::info!(outbox_id = %row.id, code = ?code, "outbound text failed");
+            let evidence = crate::domain::reachability::evidence(true, false, code);
+            if let Err(error) = self.store.note_text_outcome(row.id, evidence, now).await {
+                tracing::warn!(outbox_id = %row.id, %error, "could not note a failed text's outcome");
+            }
             if opted_out {
                 metrics::counter!("gateway_carrier_opt_outs_total", "source" => "send_answer")
                     .increment(1);

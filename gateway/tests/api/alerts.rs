@@ -30,8 +30,8 @@ both_backends!(
     a_patient_silent_for_the_practices_days_is_warned_about_once_per_episode,
 );
 
-const ON_CALL_MOBILE: &str = "+14155550161";
-const ADMIN_MOBILE: &str = "+14155550162";
+pub const ON_CALL_MOBILE: &str = "+14155550161";
+pub const ADMIN_MOBILE: &str = "+14155550162";
 
 pub struct Ward {
     pub c: Clinic,
@@ -40,7 +40,7 @@ pub struct Ward {
     pub on_call: String,
 }
 
-async fn ward(backend: Backend) -> Ward {
+pub async fn ward(backend: Backend) -> Ward {
     ward_with(backend, |_| {}).await
 }
 
@@ -121,7 +121,7 @@ impl Ward {
         body
     }
 
-    async fn open_alerts(&self, token: &str) -> Vec<Value> {
+    pub async fn open_alerts(&self, token: &str) -> Vec<Value> {
         let (status, body) = self
             .c
             .app
@@ -131,7 +131,7 @@ impl Ward {
         body["items"].as_array().unwrap().clone()
     }
 
-    fn texts_to(&self, number: &str) -> Vec<String> {
+    pub fn texts_to(&self, number: &str) -> Vec<String> {
         self.c
             .fake
             .received()
@@ -141,7 +141,7 @@ impl Ward {
             .collect()
     }
 
-    async fn wait_texts_to(&self, number: &str, n: usize) -> Vec<String> {
+    pub async fn wait_texts_to(&self, number: &str, n: usize) -> Vec<String> {
         eventually(10, &format!("{n} texts to {number}"), || async {
             let got = self.texts_to(number);
             (got.len() >= n).then_some(got)
@@ -150,13 +150,37 @@ impl Ward {
     }
 
     /// Moves the clock on and takes due escalation steps; logs in again (sessions idle out).
-    async fn minutes_pass(&mut self, minutes: i64) -> usize {
+    /// Answers how many alerts moved on a step, whether this call or the background escalation
+    /// worker (which runs every few seconds) took it: a step is taken once either way.
+    pub async fn minutes_pass(&mut self, minutes: i64) -> usize {
+        let before = self.steps().await;
         self.c.app.clock.advance(Duration::minutes(minutes));
         self.c.staff = self.c.app.login("nurse", PASSWORD).await;
         self.root = self.c.app.login("root-alerts", PASSWORD).await;
         gateway::services::alerts::escalate_due(&self.c.app.state)
             .await
+            .unwrap();
+        let after = self.steps().await;
+        after
+            .iter()
+            .filter(|(id, step)| before.iter().any(|(b, s)| b == id && s != step))
+            .count()
+    }
+
+    /// Every alert of the practice with its step.
+    async fn steps(&self) -> Vec<(Uuid, i32)> {
+        let practice: Uuid = self.practice.parse().unwrap();
+        self.c
+            .app
+            .state
+            .store
+            .list_alerts(vec![practice], None, store::Page::first(200))
+            .await
             .unwrap()
+            .items
+            .into_iter()
+            .map(|a| (a.id, a.step))
+            .collect()
     }
 }
 
@@ -417,8 +441,27 @@ async fn an_alert_at_0130_on_the_night_the_clocks_go_back_reaches_the_overnight_
         w.root = w.c.app.login("root-alerts", PASSWORD).await;
         w.reading(150.0).await;
         w.wait_texts_to(ON_CALL_MOBILE, texts).await;
+        // Acknowledged, so the second reading opens an alert of its own rather than joining it.
+        let alert = w.open_alerts(&w.c.staff).await[0]["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let (status, _) =
+            w.c.app
+                .call(
+                    Method::POST,
+                    &format!("/v1/alerts/{alert}/ack"),
+                    Some(&w.c.staff),
+                    None,
+                )
+                .await;
+        assert_eq!(status, 200);
     }
-    assert_eq!(w.open_alerts(&w.c.staff).await.len(), 2);
+    let (_, all) =
+        w.c.app
+            .call(Method::GET, "/v1/alerts", Some(&w.c.staff), None)
+            .await;
+    assert_eq!(all["items"].as_array().unwrap().len(), 2, "{all}");
 }
 
 async fn in_an_on_call_gap_the_alert_goes_to_the_fallback_users_at_once(backend: Backend) {

@@ -4,6 +4,7 @@
 mod helpers;
 
 mod accounts;
+mod alert_reach;
 mod alerts;
 mod carrier;
 mod cli;

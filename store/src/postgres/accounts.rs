@@ -337,6 +337,10 @@ impl Accounts for PostgresStore {
         )
         .await
         .map_err(map_err)?;
+        if let Some(Some(number)) = &patch.mobile_phone {
+            // Saving a number again says it works: it is texted again (DESIGN.md reachability).
+            super::alerts::forget_failing_number(&tx, number).await?;
+        }
         if let Some(practice_ids) = &patch.practice_ids {
             tx.execute("DELETE FROM user_practices WHERE user_id = $1", &[&id])
                 .await

@@ -8,11 +8,12 @@ use uuid::Uuid;
 
 use super::{PostgresStore, insert_audit, map_err};
 use crate::readings::AlertOwner;
-use crate::readings::{alert_row, window_start};
+use crate::readings::{alert_row, window};
 use crate::*;
 
 const READING_COLUMNS: &str = "r.id, r.patient_id, r.practice_id, r.vital, r.value, r.taken_at, \
-     r.received_at, r.level, r.reasons, r.source_user_id, r.source_api_token_id";
+     r.received_at, r.level, r.reasons, r.source_user_id, r.source_api_token_id, r.sent_value, \
+     r.sent_unit";
 
 fn reading_from_row(row: &Row) -> StoredReading {
     StoredReading {
@@ -27,7 +28,31 @@ fn reading_from_row(row: &Row) -> StoredReading {
         reasons: row.get(8),
         source_user_id: row.get(9),
         source_api_token_id: row.get(10),
+        sent_value: row.get(11),
+        sent_unit: row.get(12),
     }
+}
+
+/// The stored reading with the same patient, vital, time and value, if there is one.
+async fn same_reading(
+    client: &impl GenericClient,
+    new: &NewReading,
+) -> StoreResult<Option<StoredReading>> {
+    let statement = client
+        .prepare_cached(&format!(
+            "SELECT {READING_COLUMNS} FROM readings r
+             WHERE r.patient_id = $1 AND r.vital = $2 AND r.taken_at = $3 AND r.value = $4"
+        ))
+        .await
+        .map_err(map_err)?;
+    let row = client
+        .query_opt(
+            &statement,
+            &[&new.patient_id, &new.vital, &new.taken_at, &new.value],
+        )
+        .await
+        .map_err(map_err)?;
+    Ok(row.as_ref().map(reading_from_row))
 }
 
 /// Columns `first..first+7` of a settings row: the four bounds and the change rule.
@@ -276,18 +301,31 @@ impl Readings for PostgresStore {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(map_err)?;
         let (practice_id, customer_id) = patient_practice(&tx, new.patient_id, true).await?;
+        if let Some(reading) = same_reading(&tx, &new).await? {
+            tx.rollback().await.map_err(map_err)?;
+            return Ok(RecordedReading {
+                reading,
+                context: None,
+                alert: None,
+                attached_to: None,
+                repeat: true,
+            });
+        }
         let settings = load_effective(&tx, new.patient_id, practice_id, &new.vital).await?;
-        let earlier = match settings.settings.and_then(|s| s.change) {
+        let nearby = match settings.settings.and_then(|s| s.change) {
             Some(change) => {
-                let from = window_start(new.taken_at, change.within_hours);
-                between(&tx, new.patient_id, &new.vital, from, new.taken_at).await?
+                let (from, to) = window(new.taken_at, change.within_hours);
+                between(&tx, new.patient_id, &new.vital, from, to).await?
             }
             None => Vec::new(),
         };
+        let open_alert =
+            super::alerts::open_alert_of_vital(&tx, new.patient_id, &new.vital).await?;
         let context = ReadingContext {
             practice_id,
             settings,
-            earlier,
+            nearby,
+            open_alert,
         };
         let decision = decide(&context).map_err(|AlertNeeded| StoreError::Conflict {
             constraint: READING_NEEDS_ALERT.into(),
@@ -297,13 +335,18 @@ impl Readings for PostgresStore {
             ReadingSource::ApiToken(id) => (None, Some(id)),
             ReadingSource::System => (None, None),
         };
+        let (sent_value, sent_unit) = match &new.sent {
+            Some((value, unit)) => (Some(*value), Some(unit.as_str())),
+            None => (None, None),
+        };
         let id = new_id();
         let row = tx
             .query_one(
                 &format!(
                     "INSERT INTO readings AS r (id, patient_id, practice_id, vital, value, taken_at,
-                         received_at, level, reasons, source_user_id, source_api_token_id)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+                         received_at, level, reasons, source_user_id, source_api_token_id,
+                         sent_value, sent_unit)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
                      RETURNING {READING_COLUMNS}"
                 ),
                 &[
@@ -318,6 +361,8 @@ impl Readings for PostgresStore {
                     &decision.reasons,
                     &source_user_id,
                     &source_api_token_id,
+                    &sent_value,
+                    &sent_unit,
                 ],
             )
             .await
@@ -332,24 +377,21 @@ impl Readings for PostgresStore {
         insert_audit(&tx, audit, &event).await?;
         let reading = reading_from_row(&row);
         let alert = match &decision.alert {
-            Some(new) => Some(
-                super::alerts::open_alert(
-                    &tx,
-                    audit.at,
-                    practice_id,
-                    reading.patient_id,
-                    reading.id,
-                    new,
-                )
-                .await?,
-            ),
+            Some(new) => {
+                Some(super::alerts::open_alert(&tx, audit.at, practice_id, &reading, new).await?)
+            }
             None => None,
         };
+        if let Some(alert_id) = decision.attach_to {
+            super::alerts::attach_reading(&tx, alert_id, reading.id).await?;
+        }
         tx.commit().await.map_err(map_err)?;
         Ok(RecordedReading {
             reading,
-            context,
+            context: Some(context),
             alert,
+            attached_to: decision.attach_to,
+            repeat: false,
         })
     }
 

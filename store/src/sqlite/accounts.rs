@@ -341,6 +341,10 @@ impl Accounts for SqliteStore {
                 ],
             )
             .map_err(map_err)?;
+            if let Some(Some(number)) = &patch.mobile_phone {
+                // Saving a number again says it works: it is texted again.
+                super::alerts::forget_failing_number(tx, number)?;
+            }
             if let Some(practice_ids) = &patch.practice_ids {
                 tx.execute("DELETE FROM user_practices WHERE user_id = ?1", [id]).map_err(map_err)?;
                 for practice_id in practice_ids {

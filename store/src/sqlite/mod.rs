@@ -211,7 +211,34 @@ impl Store for SqliteStore {
     }
 
     async fn migrate(&self) -> StoreResult<()> {
-        self.write(|tx| {
+        // Migrations run with foreign keys off, as SQLite's documented procedure for rebuilding
+        // a table (the only way to change a CHECK) requires, and are checked before they commit:
+        // a migration that leaves a dangling reference is refused as a whole.
+        self.call(|conn| {
+            conn.execute_batch("PRAGMA foreign_keys = OFF")
+                .map_err(map_err)?;
+            let applied = apply_migrations(conn);
+            conn.execute_batch("PRAGMA foreign_keys = ON")
+                .map_err(map_err)?;
+            applied
+        })
+        .await
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        self.call(|conn| conn.query_row("SELECT 1", [], |_| Ok(())).map_err(map_err))
+            .await
+    }
+}
+
+/// Applies the migrations not yet applied in one `BEGIN IMMEDIATE` transaction.
+fn apply_migrations(conn: &mut Connection) -> StoreResult<()> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(map_err)?;
+    {
+        let tx = &tx;
+        {
             tx.execute_batch(
                 "CREATE TABLE IF NOT EXISTS schema_migrations (
                      version INTEGER PRIMARY KEY,
@@ -250,15 +277,18 @@ impl Store for SqliteStore {
                     }
                 }
             }
-            Ok(())
-        })
-        .await
+        }
+        let dangling: Option<String> = tx
+            .query_row("PRAGMA foreign_key_check", [], |r| r.get(0))
+            .optional()
+            .map_err(map_err)?;
+        if let Some(table) = dangling {
+            return Err(StoreError::Unexpected(format!(
+                "a migration left rows of {table} referring to rows that do not exist"
+            )));
+        }
     }
-
-    async fn ping(&self) -> StoreResult<()> {
-        self.call(|conn| conn.query_row("SELECT 1", [], |_| Ok(())).map_err(map_err))
-            .await
-    }
+    tx.commit().map_err(map_err)
 }
 
 #[cfg(test)]

@@ -8,11 +8,12 @@ use uuid::Uuid;
 use super::rows::{micros, time};
 use super::{OwnedEvent, SqliteStore, map_err};
 use crate::readings::AlertOwner;
-use crate::readings::{alert_row, window_start};
+use crate::readings::{alert_row, window};
 use crate::*;
 
 const READING_COLUMNS: &str = "r.id, r.patient_id, r.practice_id, r.vital, r.value, r.taken_at, \
-     r.received_at, r.level, r.reasons, r.source_user_id, r.source_api_token_id";
+     r.received_at, r.level, r.reasons, r.source_user_id, r.source_api_token_id, r.sent_value, \
+     r.sent_unit";
 
 fn reading_from_row(row: &Row) -> rusqlite::Result<StoredReading> {
     let reasons: String = row.get(8)?;
@@ -30,7 +31,25 @@ fn reading_from_row(row: &Row) -> rusqlite::Result<StoredReading> {
         })?,
         source_user_id: row.get(9)?,
         source_api_token_id: row.get(10)?,
+        sent_value: row.get(11)?,
+        sent_unit: row.get(12)?,
     })
+}
+
+/// The stored reading with the same patient, vital, time and value, if there is one.
+fn same_reading(conn: &Connection, new: &NewReading) -> StoreResult<Option<StoredReading>> {
+    conn.prepare_cached(&format!(
+        "SELECT {READING_COLUMNS} FROM readings r
+         WHERE r.patient_id = ?1 AND r.vital = ?2 AND r.taken_at = ?3 AND r.value = ?4"
+    ))
+    .and_then(|mut stmt| {
+        stmt.query_row(
+            params![new.patient_id, new.vital, micros(new.taken_at), new.value],
+            reading_from_row,
+        )
+        .optional()
+    })
+    .map_err(map_err)
 }
 
 /// The raw settings columns `first..first+7`, turned into a row by [`alert_row`] outside the
@@ -276,18 +295,29 @@ impl Readings for SqliteStore {
         let audit = audit.clone();
         self.write(move |tx| {
             let (practice_id, customer_id) = patient_practice(tx, new.patient_id)?;
+            if let Some(reading) = same_reading(tx, &new)? {
+                return Ok(RecordedReading {
+                    reading,
+                    context: None,
+                    alert: None,
+                    attached_to: None,
+                    repeat: true,
+                });
+            }
             let settings = load_effective(tx, new.patient_id, practice_id, &new.vital)?;
-            let earlier = match settings.settings.and_then(|s| s.change) {
+            let nearby = match settings.settings.and_then(|s| s.change) {
                 Some(change) => {
-                    let from = window_start(new.taken_at, change.within_hours);
-                    between(tx, new.patient_id, &new.vital, from, new.taken_at)?
+                    let (from, to) = window(new.taken_at, change.within_hours);
+                    between(tx, new.patient_id, &new.vital, from, to)?
                 }
                 None => Vec::new(),
             };
+            let open_alert = super::alerts::open_alert_of_vital(tx, new.patient_id, &new.vital)?;
             let context = ReadingContext {
                 practice_id,
                 settings,
-                earlier,
+                nearby,
+                open_alert,
             };
             let decision = decide(&context).map_err(|AlertNeeded| StoreError::Conflict {
                 constraint: READING_NEEDS_ALERT.into(),
@@ -297,13 +327,18 @@ impl Readings for SqliteStore {
                 ReadingSource::ApiToken(id) => (None, Some(id)),
                 ReadingSource::System => (None, None),
             };
+            let (sent_value, sent_unit) = match &new.sent {
+                Some((value, unit)) => (Some(*value), Some(unit.clone())),
+                None => (None, None),
+            };
             let id = new_id();
             let reasons = serde_json::to_string(&decision.reasons)
                 .map_err(|e| StoreError::Unexpected(format!("cannot encode reasons: {e}")))?;
             tx.prepare_cached(
                 "INSERT INTO readings (id, patient_id, practice_id, vital, value, taken_at,
-                     received_at, level, reasons, source_user_id, source_api_token_id)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                     received_at, level, reasons, source_user_id, source_api_token_id,
+                     sent_value, sent_unit)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
             )
             .and_then(|mut stmt| {
                 stmt.execute(params![
@@ -318,6 +353,8 @@ impl Readings for SqliteStore {
                     reasons,
                     source_user_id,
                     source_api_token_id,
+                    sent_value,
+                    sent_unit,
                 ])
             })
             .map_err(map_err)?;
@@ -341,16 +378,20 @@ impl Readings for SqliteStore {
                     tx,
                     audit.at,
                     practice_id,
-                    reading.patient_id,
-                    reading.id,
+                    &reading,
                     new,
                 )?),
                 None => None,
             };
+            if let Some(alert_id) = decision.attach_to {
+                super::alerts::attach_reading(tx, alert_id, reading.id)?;
+            }
             Ok(RecordedReading {
                 reading,
-                context,
+                context: Some(context),
                 alert,
+                attached_to: decision.attach_to,
+                repeat: false,
             })
         })
         .await

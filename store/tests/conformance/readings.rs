@@ -50,6 +50,7 @@ fn reading(patient_id: Uuid, vital: &str, value: f64, minutes: i64) -> NewReadin
         value,
         taken_at: t0() + Duration::minutes(minutes),
         source: ReadingSource::System,
+        sent: None,
     }
 }
 
@@ -59,6 +60,7 @@ fn normal() -> store::DecideReading {
             level: "normal",
             reasons: json!([]),
             alert: None,
+            attach_to: None,
         })
     })
 }
@@ -79,6 +81,7 @@ pub async fn a_reading_is_written_with_the_callers_decision_and_audited(db: &Tes
                     level: "critical",
                     reasons: json!([{"code": "critical_high", "message": "above"}]),
                     alert: None,
+                    attach_to: None,
                 })
             }),
         )
@@ -88,7 +91,8 @@ pub async fn a_reading_is_written_with_the_callers_decision_and_audited(db: &Tes
     assert_eq!(context.practice_id, practice_id);
     assert_eq!(context.settings.source, ReadingAlertSource::None);
     assert!(context.settings.settings.is_none());
-    assert!(context.earlier.is_empty());
+    assert!(context.nearby.is_empty());
+    assert_eq!(context.open_alert, None);
     let stored = recorded.reading;
     assert_eq!(stored.practice_id, practice_id);
     assert_eq!(stored.level, "critical");
@@ -123,7 +127,7 @@ pub async fn a_reading_is_written_with_the_callers_decision_and_audited(db: &Tes
     assert!(matches!(missing, Err(StoreError::NotFound)));
 }
 
-pub async fn the_decision_sees_earlier_readings_of_the_vital_inside_the_change_window(
+pub async fn the_decision_sees_readings_of_the_vital_on_either_side_inside_the_change_window(
     db: &TestStore,
 ) {
     let store = db.store().await;
@@ -140,13 +144,16 @@ pub async fn the_decision_sees_earlier_readings_of_the_vital_inside_the_change_w
         .await
         .unwrap();
     let audit = audit_at(t0());
-    // Outside the window, inside it, exactly on its start, another vital, and a late upload.
+    // Outside the window on both sides, inside it, exactly on its edges, another vital, and
+    // one taken after it that arrived first (a device uploading newest first).
     for (vital, value, minutes) in [
         ("pulse", 60.0, -25 * 60),
         ("pulse", 70.0, -10 * 60),
         ("pulse", 65.0, -24 * 60),
         ("spo2", 97.0, -60),
         ("pulse", 99.0, 60),
+        ("pulse", 98.0, 24 * 60),
+        ("pulse", 50.0, 25 * 60),
     ] {
         store
             .record_reading(&audit, reading(patient_id, vital, value, minutes), normal())
@@ -165,6 +172,7 @@ pub async fn the_decision_sees_earlier_readings_of_the_vital_inside_the_change_w
                     level: "critical",
                     reasons: json!([]),
                     alert: None,
+                    attach_to: None,
                 })
             }),
         )
@@ -173,9 +181,9 @@ pub async fn the_decision_sees_earlier_readings_of_the_vital_inside_the_change_w
     let context = seen.lock().unwrap().clone().unwrap();
     assert_eq!(context.settings.source, ReadingAlertSource::Patient);
     assert_eq!(context.settings.settings, Some(settings));
-    let values: Vec<f64> = context.earlier.iter().map(|(_, v)| *v).collect();
-    // Not the reading 25 hours before, nor the other vital, nor the one taken after it.
-    assert_eq!(values, vec![65.0, 70.0]);
+    let values: Vec<f64> = context.nearby.iter().map(|(_, v)| *v).collect();
+    // Not the readings 25 hours away, nor the other vital; oldest taken first.
+    assert_eq!(values, vec![65.0, 70.0, 99.0, 98.0]);
     let between = store
         .readings_between(patient_id, "pulse", t0() - Duration::hours(24), t0())
         .await
@@ -660,6 +668,7 @@ fn critical_with_alert(alert: store::NewAlert) -> store::DecideReading {
             level: "critical",
             reasons: json!([]),
             alert: Some(alert),
+            attach_to: None,
         })
     })
 }
@@ -711,14 +720,9 @@ pub async fn an_alert_opens_with_its_reading_escalates_once_per_step_and_stops_w
             .len(),
         1
     );
-    assert_eq!(
-        store
-            .open_alert_by_code(practice_id, "K7Q2MX")
-            .await
-            .unwrap()
-            .map(|a| a.id),
-        Some(opened.id)
-    );
+    assert_eq!(opened.vital, "pulse");
+    assert_eq!(opened.reading_ids, vec![recorded.reading.id]);
+    assert_eq!(store.get_alert(opened.id).await.unwrap(), opened);
     assert!(
         store
             .due_alerts(t0() + Duration::minutes(9), 10)
@@ -785,10 +789,11 @@ pub async fn an_alert_opens_with_its_reading_escalates_once_per_step_and_stops_w
     );
     assert_eq!(
         store
-            .open_alert_by_code(practice_id, "K7Q2MX")
+            .list_alerts(vec![practice_id], Some("open".into()), Page::first(10))
             .await
-            .unwrap(),
-        None
+            .unwrap()
+            .items,
+        vec![]
     );
     assert_eq!(
         store
