@@ -28,6 +28,15 @@ pub struct Alert {
     pub acknowledged_at: Option<DateTime<Utc>>,
 }
 
+/// The open alerts of the whole store, for the metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OpenAlertStats {
+    /// Alerts not yet acknowledged.
+    pub open: i64,
+    /// When the oldest of those opened.
+    pub oldest_opened_at: Option<DateTime<Utc>>,
+}
+
 /// An alert to open with a reading, and what goes out at once.
 #[derive(Debug, Clone)]
 pub struct NewAlert {
@@ -78,4 +87,6 @@ pub trait Alerts: Send + Sync {
     async fn customer_admin_ids(&self, customer_id: Uuid) -> StoreResult<Vec<Uuid>>;
     /// Unlocked users with this mobile number (for "ACK code" replies).
     async fn users_with_mobile(&self, number: &str) -> StoreResult<Vec<User>>;
+    /// How many alerts are open in the whole store and when the oldest opened.
+    async fn open_alert_stats(&self) -> StoreResult<OpenAlertStats>;
 }

@@ -37,7 +37,7 @@ use async_trait::async_trait;
 use uuid::Uuid;
 
 pub use accounts::Accounts;
-pub use alerts::{Alert, Alerts, EscalationStep, NewAlert};
+pub use alerts::{Alert, Alerts, EscalationStep, NewAlert, OpenAlertStats};
 pub use api_tokens::{ApiToken, ApiTokens, NewApiToken};
 pub use audit::AuditLog;
 pub use conversations::{

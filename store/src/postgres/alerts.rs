@@ -224,4 +224,19 @@ impl Alerts for PostgresStore {
             .map_err(map_err)?;
         rows.iter().map(user_from_row).collect()
     }
+
+    async fn open_alert_stats(&self) -> StoreResult<OpenAlertStats> {
+        let client = self.client().await?;
+        let row = client
+            .query_one(
+                "SELECT count(*), min(opened_at) FROM alerts WHERE state = 'open'",
+                &[],
+            )
+            .await
+            .map_err(map_err)?;
+        Ok(OpenAlertStats {
+            open: row.get(0),
+            oldest_opened_at: row.get(1),
+        })
+    }
 }
