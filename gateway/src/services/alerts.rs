@@ -248,7 +248,7 @@ async fn escalate_one(
         }
         None => {
             tracing::error!(alert = %alert.id, "critical alert has nobody to escalate to; configure on-call, default users or admins");
-            metrics::counter!("gateway_escalation_unreachable_total").increment(1);
+            metrics::counter!(crate::telemetry::catalogue::ESCALATION_UNREACHABLE).increment(1);
             (from + 1, (Vec::new(), Vec::new()))
         }
     };
@@ -262,7 +262,7 @@ async fn escalate_one(
     let texted = !step.texts.is_empty();
     let applied = state.store.escalate(now, alert.id, step).await?;
     if applied {
-        metrics::counter!("gateway_escalation_steps_total").increment(1);
+        metrics::counter!(crate::telemetry::catalogue::ESCALATION_STEPS).increment(1);
         state.notify_feed();
         if texted {
             state.wake_dispatcher();
@@ -284,8 +284,9 @@ pub async fn acknowledge(
         .await?;
     if alert.state == "open" && acked.state == "acknowledged" {
         let seconds = (audit.at - alert.opened_at).num_milliseconds() as f64 / 1000.0;
-        metrics::histogram!("gateway_alert_time_to_ack_seconds").record(seconds.max(0.0));
-        metrics::counter!("gateway_alerts_acknowledged_total").increment(1);
+        metrics::histogram!(crate::telemetry::catalogue::ALERT_TIME_TO_ACK)
+            .record(seconds.max(0.0));
+        metrics::counter!(crate::telemetry::catalogue::ALERTS_ACKNOWLEDGED).increment(1);
     }
     Ok(acked)
 }

@@ -65,7 +65,8 @@ pub async fn receive_sms(
         )
         .await?
     {
-        metrics::counter!("gateway_inbound_messages_total", "result" => "alert_ack").increment(1);
+        metrics::counter!(crate::telemetry::catalogue::INBOUND_MESSAGES, "kind" => "alert_ack")
+            .increment(1);
     }
     let (templates, recipients, message_recipients) =
         match state.store.find_practice_by_number(sms.to.as_str()).await? {
@@ -131,7 +132,8 @@ pub async fn receive_sms(
                 (Some(_), false) => "unknown_sender",
                 (Some(_), true) => "recorded",
             };
-            metrics::counter!("gateway_inbound_messages_total", "kind" => kind).increment(1);
+            metrics::counter!(crate::telemetry::catalogue::INBOUND_MESSAGES, "kind" => kind)
+                .increment(1);
             if !enqueued.is_empty() {
                 state.wake_dispatcher();
             }
@@ -143,7 +145,8 @@ pub async fn receive_sms(
             }
         }
         InboundOutcome::Duplicate { message_id } => {
-            metrics::counter!("gateway_inbound_messages_total", "kind" => "duplicate").increment(1);
+            metrics::counter!(crate::telemetry::catalogue::INBOUND_MESSAGES, "kind" => "duplicate")
+                .increment(1);
             InboundReceipt::Duplicate { message_id }
         }
     };

@@ -179,9 +179,9 @@ where
         "caution" => "caution",
         _ => "normal",
     };
-    metrics::counter!("gateway_readings_total", "status" => level).increment(1);
+    metrics::counter!(crate::telemetry::catalogue::READINGS, "status" => level).increment(1);
     if recorded.alert.is_some() {
-        metrics::counter!("gateway_alerts_opened_total").increment(1);
+        metrics::counter!(crate::telemetry::catalogue::ALERTS_OPENED).increment(1);
     }
     Ok((recorded.reading, recorded.alert))
 }
