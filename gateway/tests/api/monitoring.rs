@@ -12,7 +12,10 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::cli::{gateway, serve, terminate};
-use crate::helpers::{Backend, eventually, fresh_db};
+use crate::helpers::{
+    Backend, ProxyMode, TcpToggleProxy, eventually, fresh_db, postgres_address, spawn_app_with,
+    url_via,
+};
 
 crate::both_backends!(every_metric_the_rules_and_the_dashboard_use_is_served);
 
@@ -488,6 +491,37 @@ async fn every_metric_the_rules_and_the_dashboard_use_is_served(backend: Backend
         Some(1.0)
     );
 
+    // Acknowledged, the alert leaves the gauges at the worker's next pass (nothing else sets them).
+    let alert = open["items"][0]["id"].as_str().unwrap();
+    let (status, body) = call(
+        Method::POST,
+        format!("/v1/alerts/{alert}/ack"),
+        admin.clone(),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let acked = eventually(15, "gateway_alerts_open back to 0", || {
+        let scrape = scrape();
+        async move {
+            let text = scrape.await;
+            (metric_value(&text, catalogue::ALERTS_OPEN)? == 0.0).then_some(text)
+        }
+    })
+    .await;
+    assert_eq!(
+        metric_value(&acked, catalogue::ALERTS_OLDEST_OPEN_AGE),
+        Some(0.0)
+    );
+    assert_eq!(
+        metric_value(&acked, catalogue::ALERTS_ACKNOWLEDGED),
+        Some(1.0)
+    );
+    assert_eq!(
+        metric_value(&acked, &format!("{}_count", catalogue::ALERT_TIME_TO_ACK)),
+        Some(1.0)
+    );
+
     if promtool_installed() {
         promtool(&["check", "metrics"], Some(&after));
         let ops = ops_dir();
@@ -511,4 +545,28 @@ async fn every_metric_the_rules_and_the_dashboard_use_is_served(backend: Backend
         eprintln!("promtool is not installed: /metrics, the rules and the config were not linted");
     }
     assert!(terminate(&mut child).success());
+}
+
+#[tokio::test]
+async fn store_up_falls_to_0_while_idle_when_postgres_goes_away_and_returns_by_itself() {
+    let db = fresh_db(Backend::Postgres).await;
+    let proxy = TcpToggleProxy::start(postgres_address()).await;
+    let via = url_via(&db.url(), proxy.address);
+    let app = spawn_app_with(db, |_| {}, via).await;
+    // Only /metrics is called, which does not touch the store: the probe runs by itself.
+    let store_up = || async {
+        let text = app.get("/metrics").await.text().await.unwrap();
+        metric_value(&text, catalogue::STORE_UP)
+    };
+    assert_eq!(store_up().await, Some(1.0), "set at start-up");
+    proxy.set(ProxyMode::Closed);
+    eventually(15, "gateway_store_up 0 while the store is away", || async {
+        (store_up().await == Some(0.0)).then_some(())
+    })
+    .await;
+    proxy.set(ProxyMode::Open);
+    eventually(15, "gateway_store_up 1 once the store is back", || async {
+        (store_up().await == Some(1.0)).then_some(())
+    })
+    .await;
 }
