@@ -355,7 +355,9 @@ impl OutboxStats {
             };
             stats.depth_by_priority.push((priority, depth));
         }
-        stats.depth_by_priority.sort_by(|a, b| b.0.cmp(&a.0));
+        stats
+            .depth_by_priority
+            .sort_by_key(|&(priority, _)| std::cmp::Reverse(priority));
         stats
     }
 }
