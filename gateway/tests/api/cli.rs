@@ -17,7 +17,7 @@ pub(crate) fn gateway(envs: &[(&str, &str)]) -> Command {
 }
 
 /// Starts `gateway serve`, waits for it to listen and returns the child with its address.
-pub(crate) fn serve(envs: &[(&str, &str)]) -> (Child, String) {
+fn serve(envs: &[(&str, &str)]) -> (Child, String) {
     let mut child = gateway(envs)
         .arg("serve")
         .env("GATEWAY_LISTEN", "127.0.0.1:0")
@@ -40,6 +40,17 @@ pub(crate) fn serve(envs: &[(&str, &str)]) -> (Child, String) {
         .recv_timeout(Duration::from_secs(60))
         .expect("gateway starts listening");
     (child, address)
+}
+
+/// Seeds the demo data (`gateway demo`), then starts `gateway serve` on the same settings.
+pub(crate) fn serve_demo(envs: &[(&str, &str)]) -> (Child, String) {
+    let demo = gateway(envs).arg("demo").output().unwrap();
+    assert!(
+        demo.status.success(),
+        "{}",
+        String::from_utf8_lossy(&demo.stderr)
+    );
+    serve(envs)
 }
 
 pub(crate) fn terminate(child: &mut Child) -> std::process::ExitStatus {
@@ -299,13 +310,7 @@ async fn with_database_url_the_same_binary_serves_on_postgres() {
     let db = fresh_db(Backend::Postgres).await;
     let url = db.url();
     let envs = [("DATABASE_URL", url.as_str())];
-    let demo = gateway(&envs).arg("demo").output().unwrap();
-    assert!(
-        demo.status.success(),
-        "{}",
-        String::from_utf8_lossy(&demo.stderr)
-    );
-    let (mut child, address) = serve(&envs);
+    let (mut child, address) = serve_demo(&envs);
     assert_eq!(get(&address, "/readyz").await.status(), 200);
     assert!(terminate(&mut child).success());
     let again = gateway(&envs).arg("demo").output().unwrap();

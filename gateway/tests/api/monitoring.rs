@@ -11,7 +11,7 @@ use gateway::telemetry::catalogue::{self, Kind, Values};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::cli::{gateway, serve, terminate};
+use crate::cli::{serve_demo, terminate};
 use crate::helpers::{
     Backend, ProxyMode, TcpToggleProxy, eventually, fresh_db, postgres_address, spawn_app_with,
     url_via,
@@ -30,6 +30,59 @@ pub fn metric_value(exposition: &str, series: &str) -> Option<f64> {
             .parse()
             .ok()
     })
+}
+
+/// The HTTP API of a gateway started as a process.
+struct Api {
+    base: String,
+    client: reqwest::Client,
+}
+
+impl Api {
+    /// Sends a request (with a bearer token and a JSON body, if given) and checks its status.
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+        expected: u16,
+    ) -> Value {
+        let mut request = self.client.request(method, format!("{}{path}", self.base));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        assert_eq!(status, expected, "{path}: {body}");
+        body
+    }
+}
+
+/// Asserts the value of each series (written as in [`metric_value`]).
+fn assert_values(exposition: &str, expected: &[(&str, f64)]) {
+    for &(series, value) in expected {
+        assert_eq!(metric_value(exposition, series), Some(value), "{series}");
+    }
+}
+
+/// Scrapes `/metrics` at `base` until `done` holds of the text (15 s at most) and returns it.
+async fn scrape_until(base: &str, what: &str, done: impl Fn(&str) -> bool) -> String {
+    let client = reqwest::Client::new();
+    let url = format!("{base}/metrics");
+    let done = &done;
+    eventually(15, what, || {
+        let request = client.get(&url).send();
+        async move {
+            let text = request.await.unwrap().text().await.unwrap();
+            done(&text).then_some(text)
+        }
+    })
+    .await
 }
 
 /// The metric families of an exposition (`# TYPE` lines): name → kind.
@@ -337,189 +390,134 @@ async fn every_metric_the_rules_and_the_dashboard_use_is_served(backend: Backend
     let db = fresh_db(backend).await;
     let url = db.url();
     let envs = [("DATABASE_URL", url.as_str())];
-    let demo = gateway(&envs).arg("demo").output().unwrap();
-    assert!(
-        demo.status.success(),
-        "{}",
-        String::from_utf8_lossy(&demo.stderr)
-    );
-    let (mut child, address) = serve(&envs);
+    let (mut child, address) = serve_demo(&envs);
     let base = format!("http://{address}");
-    let client = reqwest::Client::new();
-    let scrape = || {
-        let client = client.clone();
-        let url = format!("{base}/metrics");
-        async move { client.get(url).send().await.unwrap().text().await.unwrap() }
-    };
 
     // Before anything happened: every series with known labels is there, at 0.
-    let first = scrape().await;
+    let first = scrape_until(&base, "a first scrape", |_| true).await;
     assert_serves_ops_metrics(&first, &used, false);
-    assert_eq!(metric_value(&first, catalogue::STORE_UP), Some(1.0));
-    assert_eq!(metric_value(&first, catalogue::ALERTS_OPEN), Some(0.0));
-    assert_eq!(
-        metric_value(&first, catalogue::ALERTS_OLDEST_OPEN_AGE),
-        Some(0.0)
-    );
-    assert_eq!(
-        metric_value(&first, catalogue::ESCALATION_UNREACHABLE),
-        Some(0.0)
-    );
-    assert_eq!(
-        metric_value(
-            &first,
-            &format!("{}{{status=\"failed\"}}", catalogue::OUTBOUND_MESSAGES)
-        ),
-        Some(0.0)
+    let failed_sends = format!("{}{{status=\"failed\"}}", catalogue::OUTBOUND_MESSAGES);
+    assert_values(
+        &first,
+        &[
+            (catalogue::STORE_UP, 1.0),
+            (catalogue::ALERTS_OPEN, 0.0),
+            (catalogue::ALERTS_OLDEST_OPEN_AGE, 0.0),
+            (catalogue::ESCALATION_UNREACHABLE, 0.0),
+            (&failed_sends, 0.0),
+        ],
     );
 
     // Open an alert the way an integration would: ranges, someone on call, a critical reading.
-    let call = |method: Method, path: String, token: Option<String>, body: Option<Value>| {
-        let client = client.clone();
-        let url = format!("{base}{path}");
-        async move {
-            let mut request = client.request(method, url);
-            if let Some(token) = token {
-                request = request.bearer_auth(token);
-            }
-            if let Some(body) = body {
-                request = request.json(&body);
-            }
-            let response = request.send().await.unwrap();
-            let status = response.status().as_u16();
-            let body: Value = response.json().await.unwrap_or(Value::Null);
-            (status, body)
-        }
+    let api = Api {
+        base: base.clone(),
+        client: reqwest::Client::new(),
     };
-    let (status, login) = call(
-        Method::POST,
-        "/v1/auth/login".into(),
-        None,
-        Some(json!({"username": gateway::demo::ADMIN_USERNAME, "password": gateway::demo::DEMO_PASSWORD})),
-    )
-    .await;
-    assert_eq!(status, 200, "{login}");
-    let admin = Some(login["token"].as_str().unwrap().to_string());
-    let (_, me) = call(Method::GET, "/v1/me".into(), admin.clone(), None).await;
-    let customer = me["customer_id"].as_str().unwrap().to_string();
-    let practice = me["practice_ids"][0].as_str().unwrap().to_string();
-    let (status, user) = call(
-        Method::POST,
-        "/v1/users".into(),
-        admin.clone(),
-        Some(
-            json!({"username": "metrics-on-call", "password": "on-call-password-1", "role": "staff",
-                    "customer_id": customer, "practice_ids": [practice],
-                    "first_name": "Omar", "last_name": "Oncall", "title": "RN",
-                    "mobile_phone": "+14155550177"}),
-        ),
-    )
-    .await;
-    assert_eq!(status, 201, "{user}");
-    let (status, body) = call(
+    let login = api
+        .send(
+            Method::POST,
+            "/v1/auth/login",
+            None,
+            Some(json!({"username": gateway::demo::ADMIN_USERNAME, "password": gateway::demo::DEMO_PASSWORD})),
+            200,
+        )
+        .await;
+    let admin = login["token"].as_str().unwrap().to_string();
+    let admin = Some(admin.as_str());
+    let me = api.send(Method::GET, "/v1/me", admin, None, 200).await;
+    let customer = me["customer_id"].as_str().unwrap();
+    let practice = me["practice_ids"][0].as_str().unwrap();
+    let user = api
+        .send(
+            Method::POST,
+            "/v1/users",
+            admin,
+            Some(json!({"username": "metrics-on-call", "password": "on-call-password-1", "role": "staff",
+                        "customer_id": customer, "practice_ids": [practice],
+                        "first_name": "Omar", "last_name": "Oncall", "title": "RN",
+                        "mobile_phone": "+14155550177"})),
+            201,
+        )
+        .await;
+    api.send(
         Method::PUT,
-        format!("/v1/practices/{practice}/on-call"),
-        admin.clone(),
+        &format!("/v1/practices/{practice}/on-call"),
+        admin,
         Some(json!([{"from": "00:00", "to": "00:00", "user_id": user["id"]}])),
+        200,
     )
     .await;
-    assert_eq!(status, 200, "{body}");
-    let (status, body) = call(
+    api.send(
         Method::PUT,
-        format!("/v1/practices/{practice}/reading-alerts/pulse"),
-        admin.clone(),
+        &format!("/v1/practices/{practice}/reading-alerts/pulse"),
+        admin,
         Some(json!({"ranges": {"critical_low": 40, "normal_low": 50, "normal_high": 100, "critical_high": 130},
                     "change": null, "apply_to": "all_patients"})),
+        200,
     )
     .await;
-    assert_eq!(status, 200, "{body}");
-    let (status, token) = call(
-        Method::POST,
-        format!("/v1/customers/{customer}/api-tokens"),
-        admin.clone(),
-        Some(json!({"name": "monitoring test", "scopes": ["readings:write"]})),
-    )
-    .await;
-    assert_eq!(status, 201, "{token}");
-    let integration = Some(token["token"].as_str().unwrap().to_string());
-    let (_, found) = call(
-        Method::GET,
-        "/v1/patients?q=pat".into(),
-        admin.clone(),
-        None,
-    )
-    .await;
-    let patient = found["items"][0]["id"].as_str().unwrap().to_string();
-    let (status, reading) = call(
-        Method::POST,
-        "/v1/readings".into(),
-        integration,
-        Some(
-            json!({"patient_id": patient, "vital": "pulse", "value": 180,
-                    "taken_at": chrono::Utc::now().to_rfc3339()}),
-        ),
-    )
-    .await;
-    assert_eq!(status, 201, "{reading}");
+    let token = api
+        .send(
+            Method::POST,
+            &format!("/v1/customers/{customer}/api-tokens"),
+            admin,
+            Some(json!({"name": "monitoring test", "scopes": ["readings:write"]})),
+            201,
+        )
+        .await;
+    let found = api
+        .send(Method::GET, "/v1/patients?q=pat", admin, None, 200)
+        .await;
+    let reading = api
+        .send(
+            Method::POST,
+            "/v1/readings",
+            token["token"].as_str(),
+            Some(
+                json!({"patient_id": found["items"][0]["id"], "vital": "pulse", "value": 180,
+                        "taken_at": chrono::Utc::now().to_rfc3339()}),
+            ),
+            201,
+        )
+        .await;
     assert_eq!(reading["status"], "critical", "{reading}");
-    let (_, open) = call(
-        Method::GET,
-        "/v1/alerts?state=open".into(),
-        admin.clone(),
-        None,
-    )
-    .await;
+    let open = api
+        .send(Method::GET, "/v1/alerts?state=open", admin, None, 200)
+        .await;
     assert_eq!(open["items"].as_array().unwrap().len(), 1, "{open}");
 
     // The monitoring worker publishes the open alert within its period.
-    let after = eventually(15, "gateway_alerts_open >= 1", || {
-        let scrape = scrape();
-        async move {
-            let text = scrape.await;
-            (metric_value(&text, catalogue::ALERTS_OPEN)? >= 1.0).then_some(text)
-        }
+    let after = scrape_until(&base, "gateway_alerts_open >= 1", |text| {
+        metric_value(text, catalogue::ALERTS_OPEN) >= Some(1.0)
     })
     .await;
     assert_serves_ops_metrics(&after, &used, true);
     assert!(metric_value(&after, catalogue::ALERTS_OLDEST_OPEN_AGE).is_some());
-    assert_eq!(metric_value(&after, catalogue::ALERTS_OPENED), Some(1.0));
-    assert_eq!(
-        metric_value(
-            &after,
-            &format!("{}{{status=\"critical\"}}", catalogue::READINGS)
-        ),
-        Some(1.0)
-    );
+    let critical = format!("{}{{status=\"critical\"}}", catalogue::READINGS);
+    assert_values(&after, &[(catalogue::ALERTS_OPENED, 1.0), (&critical, 1.0)]);
 
     // Acknowledged, the alert leaves the gauges at the worker's next pass (nothing else sets them).
     let alert = open["items"][0]["id"].as_str().unwrap();
-    let (status, body) = call(
+    api.send(
         Method::POST,
-        format!("/v1/alerts/{alert}/ack"),
-        admin.clone(),
+        &format!("/v1/alerts/{alert}/ack"),
+        admin,
         None,
+        200,
     )
     .await;
-    assert_eq!(status, 200, "{body}");
-    let acked = eventually(15, "gateway_alerts_open back to 0", || {
-        let scrape = scrape();
-        async move {
-            let text = scrape.await;
-            (metric_value(&text, catalogue::ALERTS_OPEN)? == 0.0).then_some(text)
-        }
+    let acked = scrape_until(&base, "gateway_alerts_open back to 0", |text| {
+        metric_value(text, catalogue::ALERTS_OPEN) == Some(0.0)
     })
     .await;
-    assert_eq!(
-        metric_value(&acked, catalogue::ALERTS_OLDEST_OPEN_AGE),
-        Some(0.0)
-    );
-    assert_eq!(
-        metric_value(&acked, catalogue::ALERTS_ACKNOWLEDGED),
-        Some(1.0)
-    );
-    assert_eq!(
-        metric_value(&acked, &format!("{}_count", catalogue::ALERT_TIME_TO_ACK)),
-        Some(1.0)
+    let acks_timed = format!("{}_count", catalogue::ALERT_TIME_TO_ACK);
+    assert_values(
+        &acked,
+        &[
+            (catalogue::ALERTS_OLDEST_OPEN_AGE, 0.0),
+            (catalogue::ALERTS_ACKNOWLEDGED, 1.0),
+            (&acks_timed, 1.0),
+        ],
     );
 
     if promtool_installed() {
@@ -554,19 +552,29 @@ async fn store_up_falls_to_0_while_idle_when_postgres_goes_away_and_returns_by_i
     let via = url_via(&db.url(), proxy.address);
     let app = spawn_app_with(db, |_| {}, via).await;
     // Only /metrics is called, which does not touch the store: the probe runs by itself.
-    let store_up = || async {
-        let text = app.get("/metrics").await.text().await.unwrap();
-        metric_value(&text, catalogue::STORE_UP)
-    };
-    assert_eq!(store_up().await, Some(1.0), "set at start-up");
-    proxy.set(ProxyMode::Closed);
-    eventually(15, "gateway_store_up 0 while the store is away", || async {
-        (store_up().await == Some(0.0)).then_some(())
-    })
-    .await;
-    proxy.set(ProxyMode::Open);
-    eventually(15, "gateway_store_up 1 once the store is back", || async {
-        (store_up().await == Some(1.0)).then_some(())
-    })
-    .await;
+    let base = app.url("");
+    let first = scrape_until(&base, "a first scrape", |_| true).await;
+    assert_eq!(
+        metric_value(&first, catalogue::STORE_UP),
+        Some(1.0),
+        "set at start-up"
+    );
+    for (mode, up, what) in [
+        (
+            ProxyMode::Closed,
+            0.0,
+            "gateway_store_up 0 while the store is away",
+        ),
+        (
+            ProxyMode::Open,
+            1.0,
+            "gateway_store_up 1 once the store is back",
+        ),
+    ] {
+        proxy.set(mode);
+        scrape_until(&base, what, |text| {
+            metric_value(text, catalogue::STORE_UP) == Some(up)
+        })
+        .await;
+    }
 }

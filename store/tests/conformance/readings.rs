@@ -843,11 +843,11 @@ pub async fn open_alerts_are_counted_store_wide_with_the_opening_time_of_the_old
     db: &TestStore,
 ) {
     let store = db.store().await;
-    let none = store::OpenAlertStats {
-        open: 0,
-        oldest_opened_at: None,
+    let stats = |open, oldest_opened_at| store::OpenAlertStats {
+        open,
+        oldest_opened_at,
     };
-    assert_eq!(store.open_alert_stats().await.unwrap(), none);
+    assert_eq!(store.open_alert_stats().await.unwrap(), stats(0, None));
     let mut opened = Vec::new();
     for (i, sms) in ["+15555550411", "+15555550412"].into_iter().enumerate() {
         let (customer_id, practice_id) = customer_and_practice(&store, sms).await;
@@ -879,29 +879,18 @@ pub async fn open_alerts_are_counted_store_wide_with_the_opening_time_of_the_old
     }
     assert_eq!(
         store.open_alert_stats().await.unwrap(),
-        store::OpenAlertStats {
-            open: 2,
-            oldest_opened_at: Some(t0()),
-        },
+        stats(2, Some(t0())),
         "both practices' alerts count"
     );
-    let (oldest, nurse) = opened[0];
-    store
-        .acknowledge_alert(&audit_at(t0() + Duration::minutes(7)), oldest, nurse)
-        .await
-        .unwrap();
-    assert_eq!(
-        store.open_alert_stats().await.unwrap(),
-        store::OpenAlertStats {
-            open: 1,
-            oldest_opened_at: Some(t0() + Duration::minutes(5)),
-        },
-        "an acknowledged alert no longer counts"
-    );
-    let (newest, nurse) = opened[1];
-    store
-        .acknowledge_alert(&audit_at(t0() + Duration::minutes(8)), newest, nurse)
-        .await
-        .unwrap();
-    assert_eq!(store.open_alert_stats().await.unwrap(), none);
+    // Acknowledged alerts no longer count, the oldest first.
+    for ((alert, nurse), left) in opened
+        .into_iter()
+        .zip([stats(1, Some(t0() + Duration::minutes(5))), stats(0, None)])
+    {
+        store
+            .acknowledge_alert(&audit_at(t0() + Duration::minutes(8)), alert, nurse)
+            .await
+            .unwrap();
+        assert_eq!(store.open_alert_stats().await.unwrap(), left);
+    }
 }
