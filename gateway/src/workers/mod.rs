@@ -1,7 +1,7 @@
 //! Background workers: timed work that runs beside the HTTP server (text and email dispatch, opt-in
-//! expiry, reminders, escalation, monitoring gauges). Each worker gets the shared state and a shutdown receiver,
-//! finishes its current unit of work when shutdown is signalled, and never holds state that must
-//! survive a restart only in memory.
+//! expiry, reminders, escalation, monitoring gauges). Each worker gets the shared state and a
+//! shutdown receiver, finishes its current unit of work when shutdown is signalled, and never holds
+//! state that must survive a restart only in memory.
 
 pub mod email;
 pub mod escalation;
