@@ -69,6 +69,13 @@ impl Application {
             outbox_wake: Arc::new(Notify::new()),
             feed_changed: Arc::new(watch::channel(0).0),
         };
+        // Every series with known labels exists before its first event, and the store-wide
+        // gauges hold the store's values from the first scrape on.
+        telemetry::catalogue::register_known_series(telemetry::catalogue::Configured {
+            carrier: state.carrier.name(),
+            mail_transport: state.mailer.name(),
+        });
+        crate::services::monitoring::publish(&state).await;
         Ok(Application { listener, state })
     }
 

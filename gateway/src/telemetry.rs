@@ -3,7 +3,9 @@
 //! Logs go to stderr as text or JSON. Nothing here may log message bodies, dates of birth,
 //! tokens or query strings (which can hold patient names): request spans carry the matched route
 //! pattern, never the raw URI. The Prometheus recorder is process-wide; every application built in
-//! one process (tests start many) shares it.
+//! one process (tests start many) shares it. What it records is listed in [`catalogue`].
+
+pub mod catalogue;
 
 use std::sync::OnceLock;
 
@@ -24,23 +26,26 @@ pub fn init_logging(filter: &str, format: LogFormat) {
     };
 }
 
-/// Latency buckets in seconds: fine below 100 ms where the API should live, coarse above.
-const LATENCY_BUCKETS: &[f64] = &[
-    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
-];
-
-/// The process-wide Prometheus handle, installing the recorder on first use.
+/// The process-wide Prometheus handle, installing the recorder on first use. Histograms get the
+/// buckets of their catalogue entry and every metric its help text.
 pub fn metrics_handle() -> PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE
         .get_or_init(|| {
-            let recorder = PrometheusBuilder::new()
-                .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), LATENCY_BUCKETS)
-                .expect("buckets are not empty")
-                .build_recorder();
+            let mut builder = PrometheusBuilder::new();
+            for metric in catalogue::CATALOGUE {
+                if metric.kind == catalogue::Kind::Histogram {
+                    builder = builder
+                        .set_buckets_for_metric(Matcher::Full(metric.name.into()), metric.buckets)
+                        .expect("catalogued histograms have buckets");
+                }
+            }
+            let recorder = builder.build_recorder();
             let handle = recorder.handle();
             // Fails only if another recorder was installed first, in which case ours stays unused.
-            let _ = metrics::set_global_recorder(recorder);
+            if metrics::set_global_recorder(recorder).is_ok() {
+                catalogue::describe_all();
+            }
             handle
         })
         .clone()

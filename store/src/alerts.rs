@@ -42,6 +42,15 @@ pub struct AlertText {
     pub text: NewOutbound,
 }
 
+/// The open alerts of the whole store, for the metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OpenAlertStats {
+    /// Alerts not yet acknowledged.
+    pub open: i64,
+    /// When the oldest of those opened.
+    pub oldest_opened_at: Option<DateTime<Utc>>,
+}
+
 /// An alert to open with a reading, and what goes out at once.
 #[derive(Debug, Clone)]
 pub struct NewAlert {
@@ -183,4 +192,6 @@ pub trait Alerts: Send + Sync {
     ) -> StoreResult<()>;
     /// Forgets that `to_number` failed from `from_number` (it replied START).
     async fn clear_failing_number(&self, from_number: &str, to_number: &str) -> StoreResult<()>;
+    /// How many alerts are open in the whole store and when the oldest opened.
+    async fn open_alert_stats(&self) -> StoreResult<OpenAlertStats>;
 }

@@ -38,8 +38,8 @@ use uuid::Uuid;
 
 pub use accounts::Accounts;
 pub use alerts::{
-    Alert, AlertText, Alerts, DecideTextAck, EscalationStep, NewAlert, NumberEvidence, TextAck,
-    TextAckContext, TextAckDecision, TextAckOutcome,
+    Alert, AlertText, Alerts, DecideTextAck, EscalationStep, NewAlert, NumberEvidence,
+    OpenAlertStats, TextAck, TextAckContext, TextAckDecision, TextAckOutcome,
 };
 pub use api_tokens::{ApiToken, ApiTokens, NewApiToken};
 pub use audit::AuditLog;

@@ -329,12 +329,37 @@ pub struct SendFailure {
 }
 
 /// Outbox depth for the metrics.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct OutboxStats {
     /// Rows queued or sending.
     pub depth: i64,
     /// When the oldest of those was created.
     pub oldest_created_at: Option<DateTime<Utc>>,
+    /// `depth` per priority, highest priority first; priorities with no row are left out.
+    pub depth_by_priority: Vec<(i16, i64)>,
+}
+
+impl OutboxStats {
+    /// Adds up rows of `(priority, rows, oldest created_at)`, one per priority.
+    pub fn from_priorities(rows: Vec<(i16, i64, Option<DateTime<Utc>>)>) -> OutboxStats {
+        let mut stats = OutboxStats {
+            depth: 0,
+            oldest_created_at: None,
+            depth_by_priority: Vec::with_capacity(rows.len()),
+        };
+        for (priority, depth, oldest) in rows {
+            stats.depth += depth;
+            stats.oldest_created_at = match (stats.oldest_created_at, oldest) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            stats.depth_by_priority.push((priority, depth));
+        }
+        stats
+            .depth_by_priority
+            .sort_by_key(|&(priority, _)| std::cmp::Reverse(priority));
+        stats
+    }
 }
 
 #[async_trait]

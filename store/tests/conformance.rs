@@ -95,6 +95,7 @@ conformance!(
     disclaimers_are_empty_until_saved_then_read_back_and_are_audited,
     settings_of_a_missing_practice_are_not_found,
     an_alert_opens_with_its_reading_escalates_once_per_step_and_stops_when_acknowledged,
+    open_alerts_are_counted_store_wide_with_the_opening_time_of_the_oldest,
     // Messaging (conformance/messaging.rs).
     a_repeated_carrier_message_id_is_recorded_once_and_changes_nothing,
     an_inbound_text_goes_to_the_texting_patient_of_the_practice_it_was_sent_to,
@@ -108,6 +109,7 @@ conformance!(
     a_status_never_moves_backwards_and_undelivered_fails_the_row,
     error_21610_opts_the_patient_out_from_a_callback_and_from_a_send_answer,
     outbox_stats_count_what_waits_and_its_oldest_age,
+    outbox_depth_is_counted_per_priority_and_sent_rows_leave_it,
     // Readings, reading settings, on-call, API tokens (conformance/readings.rs).
     a_reading_is_written_with_the_callers_decision_and_audited,
     a_decider_that_needs_an_alert_leaves_nothing_written,

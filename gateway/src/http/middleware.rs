@@ -19,9 +19,9 @@ pub async fn record_metrics(request: Request, next: Next) -> Response {
     let response = next.run(request).await;
     let status = response.status().as_u16().to_string();
     let elapsed = started.elapsed().as_secs_f64();
-    metrics::counter!("http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status)
+    metrics::counter!(crate::telemetry::catalogue::HTTP_REQUESTS, "method" => method.clone(), "route" => route.clone(), "status" => status)
         .increment(1);
-    metrics::histogram!("http_request_duration_seconds", "method" => method, "route" => route)
+    metrics::histogram!(crate::telemetry::catalogue::HTTP_REQUEST_DURATION, "method" => method, "route" => route)
         .record(elapsed);
     response
 }

@@ -1,7 +1,5 @@
 //! Operations routes: liveness, readiness, Prometheus metrics and the OpenAPI document.
 
-use std::time::Duration;
-
 use axum::Json;
 use axum::extract::State;
 use axum::http::header;
@@ -24,9 +22,6 @@ pub async fn healthz() -> Json<Health> {
     Json(Health { status: "ok" })
 }
 
-/// How long a readiness check waits for the store before calling it unreachable.
-const READY_TIMEOUT: Duration = Duration::from_secs(2);
-
 /// The store answers; 503 while it does not (load balancers stop routing here meanwhile).
 #[utoipa::path(
     get,
@@ -38,12 +33,7 @@ const READY_TIMEOUT: Duration = Duration::from_secs(2);
     )
 )]
 pub async fn readyz(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
-    let reachable = matches!(
-        tokio::time::timeout(READY_TIMEOUT, state.store.ping()).await,
-        Ok(Ok(()))
-    );
-    metrics::gauge!("gateway_store_up").set(if reachable { 1.0 } else { 0.0 });
-    if reachable {
+    if crate::services::monitoring::probe_store(&state).await {
         Ok(Json(Health { status: "ready" }))
     } else {
         Err(ApiError::Unavailable)

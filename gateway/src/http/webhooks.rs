@@ -65,7 +65,7 @@ fn verified_form(
                     );
                 }
             }
-            metrics::counter!("gateway_webhook_signature_failures_total", "route" => route)
+            metrics::counter!(crate::telemetry::catalogue::WEBHOOK_SIGNATURE_FAILURES, "route" => route)
                 .increment(1);
             Err(ApiError::Forbidden(
                 "X-Twilio-Signature is missing or does not match this request".into(),

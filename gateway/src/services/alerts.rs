@@ -27,6 +27,7 @@ use crate::domain::readings::{Level, consecutive_out_of_range, overdue_to_raise}
 use crate::http::AppState;
 use crate::services::conversations::{audience, interested_users};
 use crate::services::notify::{self, Notice};
+use crate::telemetry::catalogue;
 
 pub fn new_code() -> String {
     let mut rng = rand::rng();
@@ -268,7 +269,7 @@ fn unreachable(practice: &Practice, alert: Option<Uuid>) {
         "critical alert reaches nobody by text; give on-call, default users or admins a working \
          mobile number"
     );
-    metrics::counter!("gateway_escalation_unreachable_total").increment(1);
+    metrics::counter!(catalogue::ESCALATION_UNREACHABLE).increment(1);
 }
 
 /// Takes the due escalation step of every open alert. Returns how many steps were taken. An
@@ -282,7 +283,7 @@ pub async fn escalate_due(state: &AppState) -> Result<usize, StoreError> {
             Ok(false) => {}
             Err(error) => {
                 tracing::error!(alert = %alert.id, %error, "could not take an escalation step; will try again");
-                metrics::counter!("gateway_escalation_errors_total").increment(1);
+                metrics::counter!(catalogue::ESCALATION_ERRORS).increment(1);
             }
         }
     }
@@ -353,7 +354,7 @@ async fn escalate_one(
     let texted = !step.texts.is_empty();
     let applied = state.store.escalate(now, alert.id, step).await?;
     if applied {
-        metrics::counter!("gateway_escalation_steps_total").increment(1);
+        metrics::counter!(crate::telemetry::catalogue::ESCALATION_STEPS).increment(1);
         state.notify_feed();
         if texted {
             state.wake_dispatcher();
@@ -366,9 +367,9 @@ async fn escalate_one(
 fn count_acknowledgement(alert: &Alert) {
     if let Some(at) = alert.acknowledged_at {
         let seconds = (at - alert.opened_at).num_milliseconds() as f64 / 1000.0;
-        metrics::histogram!("gateway_alert_time_to_ack_seconds").record(seconds.max(0.0));
+        metrics::histogram!(catalogue::ALERT_TIME_TO_ACK).record(seconds.max(0.0));
     }
-    metrics::counter!("gateway_alerts_acknowledged_total").increment(1);
+    metrics::counter!(catalogue::ALERTS_ACKNOWLEDGED).increment(1);
 }
 
 /// Acknowledges an alert; records the time to acknowledge.
@@ -430,7 +431,7 @@ pub async fn acknowledge_by_text(
         } if alert.state == "acknowledged" && outcome.replied => "already_acknowledged",
         _ => "not_recognised",
     };
-    metrics::counter!("gateway_alert_text_acks_total", "result" => result).increment(1);
+    metrics::counter!(catalogue::ALERT_TEXT_ACKS, "result" => result).increment(1);
     if outcome.replied {
         state.wake_dispatcher();
     }

@@ -60,7 +60,8 @@ pub async fn apply_status(
         StatusOutcome::Known { applied: true, .. } => "applied",
         StatusOutcome::Known { applied: false, .. } => "stale",
     };
-    metrics::counter!("gateway_status_callbacks_total", "result" => result).increment(1);
+    metrics::counter!(crate::telemetry::catalogue::STATUS_CALLBACKS, "result" => result)
+        .increment(1);
     if let StatusOutcome::Known {
         applied: true,
         outbox_id,
@@ -83,11 +84,11 @@ pub async fn apply_status(
     } = &outcome
     {
         if *applied && callback.status.is_final() {
-            metrics::counter!("gateway_outbound_delivery_total", "status" => callback.status.as_str())
+            metrics::counter!(crate::telemetry::catalogue::OUTBOUND_DELIVERY, "status" => callback.status.as_str())
                 .increment(1);
         }
         if *opted_out_patients > 0 {
-            metrics::counter!("gateway_carrier_opt_outs_total", "source" => "status_callback")
+            metrics::counter!(crate::telemetry::catalogue::CARRIER_OPT_OUTS, "source" => "status_callback")
                 .increment(1);
         }
     }
@@ -144,7 +145,7 @@ pub async fn apply_parked(
         }
         if outcome != StatusOutcome::Unknown {
             store.unpark_status(carrier_sid, &status).await?;
-            metrics::counter!("gateway_status_callbacks_total", "result" => "applied_late")
+            metrics::counter!(crate::telemetry::catalogue::STATUS_CALLBACKS, "result" => "applied_late")
                 .increment(1);
             applied += 1;
         }
@@ -216,7 +217,7 @@ pub async fn settle_unsettled(state: &AppState) -> StoreResult<usize> {
                 now,
             )
             .await?;
-            metrics::counter!("gateway_status_callbacks_total", "result" => "settled_by_fetch")
+            metrics::counter!(crate::telemetry::catalogue::STATUS_CALLBACKS, "result" => "settled_by_fetch")
                 .increment(1);
             applied += 1;
         }

@@ -98,7 +98,8 @@ pub async fn receive_sms(
                 code,
             )
             .await?;
-            metrics::counter!("gateway_inbound_messages_total", "kind" => "alert_ack").increment(1);
+            metrics::counter!(crate::telemetry::catalogue::INBOUND_MESSAGES, "kind" => "alert_ack")
+                .increment(1);
         }
         note_number_keyword(state, practice, sms.from.as_str(), &sms.body, now).await?;
     }
@@ -165,7 +166,8 @@ pub async fn receive_sms(
                 (Some(_), false) => "unknown_sender",
                 (Some(_), true) => "recorded",
             };
-            metrics::counter!("gateway_inbound_messages_total", "kind" => kind).increment(1);
+            metrics::counter!(crate::telemetry::catalogue::INBOUND_MESSAGES, "kind" => kind)
+                .increment(1);
             if !enqueued.is_empty() {
                 state.wake_dispatcher();
             }
@@ -177,7 +179,8 @@ pub async fn receive_sms(
             }
         }
         InboundOutcome::Duplicate { message_id } => {
-            metrics::counter!("gateway_inbound_messages_total", "kind" => "duplicate").increment(1);
+            metrics::counter!(crate::telemetry::catalogue::INBOUND_MESSAGES, "kind" => "duplicate")
+                .increment(1);
             InboundReceipt::Duplicate { message_id }
         }
     };

@@ -8,6 +8,7 @@ pub mod alerts;
 pub mod conversations;
 pub mod delivery;
 pub mod inbound;
+pub mod monitoring;
 pub mod notification_settings;
 pub mod notify;
 pub mod readings;

@@ -200,13 +200,14 @@ where
         other => other?,
     };
     if recorded.repeat {
-        metrics::counter!("gateway_readings_repeated_total").increment(1);
+        metrics::counter!(crate::telemetry::catalogue::READINGS_REPEATED).increment(1);
     } else {
         let level = Level::parse_stored(&recorded.reading.level);
-        metrics::counter!("gateway_readings_total", "status" => level.as_str()).increment(1);
+        metrics::counter!(crate::telemetry::catalogue::READINGS, "status" => level.as_str())
+            .increment(1);
     }
     if recorded.alert.is_some() {
-        metrics::counter!("gateway_alerts_opened_total").increment(1);
+        metrics::counter!(crate::telemetry::catalogue::ALERTS_OPENED).increment(1);
     }
     Ok(Recorded {
         reading: recorded.reading,

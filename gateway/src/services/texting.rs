@@ -334,7 +334,7 @@ pub async fn apply(
                     state.wake_dispatcher();
                 }
                 state.notify_feed();
-                metrics::counter!("gateway_texting_transitions_total", "to" => decision.new_state.status.as_str())
+                metrics::counter!(crate::telemetry::catalogue::TEXTING_TRANSITIONS, "to" => decision.new_state.status.as_str())
                     .increment(1);
                 return Ok(changed.patient);
             }

@@ -97,7 +97,7 @@ pub async fn dispatch_batch(state: &AppState) -> StoreResult<BatchReport> {
                 ("failed", recorded)
             }
         };
-        metrics::counter!("gateway_emails_total", "result" => label, "transport" => state.mailer.name())
+        metrics::counter!(crate::telemetry::catalogue::EMAILS, "result" => label, "transport" => state.mailer.name())
             .increment(1);
         if let Err(error) = result {
             // The lease decides: the row comes due again when it runs out.

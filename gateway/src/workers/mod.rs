@@ -1,10 +1,11 @@
 //! Background workers: timed work that runs beside the HTTP server (text and email dispatch, opt-in
-//! expiry, reminders, escalation). Each worker gets the shared state and a shutdown receiver,
-//! finishes its current unit of work when shutdown is signalled, and never holds state that must
-//! survive a restart only in memory.
+//! expiry, reminders, escalation, monitoring gauges). Each worker gets the shared state and a
+//! shutdown receiver, finishes its current unit of work when shutdown is signalled, and never holds
+//! state that must survive a restart only in memory.
 
 pub mod email;
 pub mod escalation;
+pub mod monitoring;
 pub mod outbox;
 pub mod overdue;
 pub mod texting_expiry;
@@ -57,6 +58,7 @@ pub fn spawn_all(state: &AppState, shutdown: watch::Receiver<bool>) -> Vec<JoinH
         tokio::spawn(unread_reminders::run(state.clone(), shutdown.clone())),
         tokio::spawn(escalation::run(state.clone(), shutdown.clone())),
         tokio::spawn(overdue::run(state.clone(), shutdown.clone())),
+        tokio::spawn(monitoring::run(state.clone(), shutdown.clone())),
         tokio::spawn(periodic(
             state.clone(),
             shutdown.clone(),

@@ -112,7 +112,7 @@ impl Dispatcher {
                 rows = claim.abandoned,
                 "outbox rows failed: their claim ran out twice"
             );
-            metrics::counter!("gateway_outbound_messages_total", "status" => "failed")
+            metrics::counter!(crate::telemetry::catalogue::OUTBOUND_MESSAGES, "status" => "failed")
                 .increment(claim.abandoned);
         }
         let mut report = BatchReport {
@@ -159,7 +159,7 @@ impl Dispatcher {
             Err(SendError::Permanent { .. }) => "permanent",
             Err(SendError::Retryable { .. }) => "retryable",
         };
-        metrics::histogram!("gateway_carrier_request_duration_seconds", "carrier" => carrier, "outcome" => outcome_label)
+        metrics::histogram!(crate::telemetry::catalogue::CARRIER_REQUEST_DURATION, "carrier" => carrier, "outcome" => outcome_label)
             .record(started.elapsed().as_secs_f64());
         let now = self.clock.now();
         let recorded = match answer {
@@ -224,7 +224,8 @@ impl Dispatcher {
             Outcome::Failed => "failed",
             Outcome::Unrecorded => "unrecorded",
         };
-        metrics::counter!("gateway_outbound_messages_total", "status" => status).increment(1);
+        metrics::counter!(crate::telemetry::catalogue::OUTBOUND_MESSAGES, "status" => status)
+            .increment(1);
         outcome
     }
 
@@ -252,23 +253,11 @@ impl Dispatcher {
                 tracing::warn!(outbox_id = %row.id, %error, "could not note a failed text's outcome");
             }
             if opted_out {
-                metrics::counter!("gateway_carrier_opt_outs_total", "source" => "send_answer")
+                metrics::counter!(crate::telemetry::catalogue::CARRIER_OPT_OUTS, "source" => "send_answer")
                     .increment(1);
             }
         }
         Ok(done.then_some(Outcome::Failed))
-    }
-
-    /// Publishes the outbox depth and the age of its oldest waiting row.
-    pub async fn publish_depth(&self) {
-        if let Ok(stats) = self.store.outbox_stats().await {
-            metrics::gauge!("gateway_outbox_depth").set(stats.depth as f64);
-            let age = stats
-                .oldest_created_at
-                .map(|oldest| (self.clock.now() - oldest).num_milliseconds().max(0) as f64 / 1e3)
-                .unwrap_or(0.0);
-            metrics::gauge!("gateway_outbox_oldest_age_seconds").set(age);
-        }
     }
 
     /// How long to sleep when a batch found nothing: until the next row is due, briefly when
@@ -316,7 +305,6 @@ pub async fn run(state: AppState, mut shutdown: watch::Receiver<bool>) {
                 false
             }
         };
-        dispatcher.publish_depth().await;
         if busy {
             continue;
         }

@@ -138,13 +138,12 @@ async fn a_queued_text_goes_to_twilio_with_basic_auth_its_sender_and_our_status_
         .unwrap();
     assert_eq!(conversation.carrier_sid, request.sid);
     let metrics = app.get("/metrics").await.text().await.unwrap();
-    for name in [
+    for series in [
         "gateway_outbound_messages_total{status=\"sent\"}",
-        "gateway_carrier_request_duration_seconds_bucket",
-        "gateway_outbox_depth",
-        "gateway_outbox_oldest_age_seconds",
+        "gateway_carrier_request_duration_seconds_count{carrier=\"twilio\",outcome=\"accepted\"}",
     ] {
-        assert!(metrics.contains(name), "{name} missing from\n{metrics}");
+        let value = crate::monitoring::metric_value(&metrics, series);
+        assert!(value >= Some(1.0), "{series} in\n{metrics}");
     }
 }
 
@@ -642,15 +641,12 @@ async fn a_status_reported_before_the_send_was_recorded_is_applied_once_it_is(ba
         .await
         .unwrap();
     assert_eq!(message.status, "delivered");
-    assert!(
-        app.state
-            .store
-            .parked_statuses(&sid)
-            .await
-            .unwrap()
-            .is_empty(),
-        "applied statuses are not kept"
-    );
+    // The status is unparked right after it is applied (a separate write), so allow a moment.
+    eventually(5, "applied statuses are not kept", || async {
+        let parked = app.state.store.parked_statuses(&sid).await.unwrap();
+        parked.is_empty().then_some(())
+    })
+    .await;
 }
 
 async fn a_send_whose_outcome_never_arrived_is_settled_by_asking_twilio(backend: Backend) {

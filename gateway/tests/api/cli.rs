@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use crate::helpers::{Backend, fresh_db};
 
-fn gateway(envs: &[(&str, &str)]) -> Command {
+pub(crate) fn gateway(envs: &[(&str, &str)]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_gateway"));
     cmd.env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default());
@@ -42,7 +42,18 @@ fn serve(envs: &[(&str, &str)]) -> (Child, String) {
     (child, address)
 }
 
-fn terminate(child: &mut Child) -> std::process::ExitStatus {
+/// Seeds the demo data (`gateway demo`), then starts `gateway serve` on the same settings.
+pub(crate) fn serve_demo(envs: &[(&str, &str)]) -> (Child, String) {
+    let demo = gateway(envs).arg("demo").output().unwrap();
+    assert!(
+        demo.status.success(),
+        "{}",
+        String::from_utf8_lossy(&demo.stderr)
+    );
+    serve(envs)
+}
+
+pub(crate) fn terminate(child: &mut Child) -> std::process::ExitStatus {
     let pid = child.id().to_string();
     Command::new("kill").args(["-TERM", &pid]).status().unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -299,13 +310,7 @@ async fn with_database_url_the_same_binary_serves_on_postgres() {
     let db = fresh_db(Backend::Postgres).await;
     let url = db.url();
     let envs = [("DATABASE_URL", url.as_str())];
-    let demo = gateway(&envs).arg("demo").output().unwrap();
-    assert!(
-        demo.status.success(),
-        "{}",
-        String::from_utf8_lossy(&demo.stderr)
-    );
-    let (mut child, address) = serve(&envs);
+    let (mut child, address) = serve_demo(&envs);
     assert_eq!(get(&address, "/readyz").await.status(), 200);
     assert!(terminate(&mut child).success());
     let again = gateway(&envs).arg("demo").output().unwrap();

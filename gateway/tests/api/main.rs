@@ -12,6 +12,7 @@ mod conversations;
 mod email;
 mod fake_smtp;
 mod fake_twilio;
+mod monitoring;
 mod notification_settings;
 mod ops;
 mod patients;

@@ -475,6 +475,21 @@ impl Alerts for PostgresStore {
         let client = self.client().await?;
         delete_failing(&client, from_number, to_number).await
     }
+
+    async fn open_alert_stats(&self) -> StoreResult<OpenAlertStats> {
+        let client = self.client().await?;
+        let row = client
+            .query_one(
+                "SELECT count(*), min(opened_at) FROM alerts WHERE state = 'open'",
+                &[],
+            )
+            .await
+            .map_err(map_err)?;
+        Ok(OpenAlertStats {
+            open: row.get(0),
+            oldest_opened_at: row.get(1),
+        })
+    }
 }
 
 /// The throttle key of "code not recognised" answers to a number.

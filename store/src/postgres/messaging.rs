@@ -780,17 +780,19 @@ impl Messaging for PostgresStore {
 
     async fn outbox_stats(&self) -> StoreResult<OutboxStats> {
         let client = self.client().await?;
-        let row = client
-            .query_one(
-                "SELECT count(*), min(created_at) FROM outbox WHERE state IN ('queued', 'sending')",
+        let rows = client
+            .query(
+                "SELECT priority, count(*), min(created_at) FROM outbox
+                 WHERE state IN ('queued', 'sending') GROUP BY priority",
                 &[],
             )
             .await
             .map_err(map_err)?;
-        Ok(OutboxStats {
-            depth: row.get(0),
-            oldest_created_at: row.get(1),
-        })
+        Ok(OutboxStats::from_priorities(
+            rows.iter()
+                .map(|r| (r.get(0), r.get(1), r.get(2)))
+                .collect(),
+        ))
     }
 
     async fn get_outbound(&self, id: Uuid) -> StoreResult<Outbound> {

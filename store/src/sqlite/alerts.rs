@@ -480,6 +480,23 @@ impl Alerts for SqliteStore {
         .await
     }
 
+    async fn open_alert_stats(&self) -> StoreResult<OpenAlertStats> {
+        self.call(|conn| {
+            let (open, oldest): (i64, Option<i64>) = conn
+                .query_row(
+                    "SELECT count(*), min(opened_at) FROM alerts WHERE state = 'open'",
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .map_err(map_err)?;
+            Ok(OpenAlertStats {
+                open,
+                oldest_opened_at: oldest.map(from_micros).transpose()?,
+            })
+        })
+        .await
+    }
+
     async fn failing_numbers(
         &self,
         from_number: &str,

@@ -791,17 +791,28 @@ impl Messaging for SqliteStore {
 
     async fn outbox_stats(&self) -> StoreResult<OutboxStats> {
         self.call(|conn| {
-            let (depth, oldest): (i64, Option<i64>) = conn
-                .query_row(
-                    "SELECT count(*), min(created_at) FROM outbox WHERE state IN ('queued', 'sending')",
-                    [],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT priority, count(*), min(created_at) FROM outbox
+                     WHERE state IN ('queued', 'sending') GROUP BY priority",
                 )
                 .map_err(map_err)?;
-            Ok(OutboxStats {
-                depth,
-                oldest_created_at: oldest.map(from_micros).transpose()?,
-            })
+            let rows = stmt
+                .query_map([], |r| {
+                    Ok((
+                        r.get::<_, i16>(0)?,
+                        r.get::<_, i64>(1)?,
+                        r.get::<_, i64>(2)?,
+                    ))
+                })
+                .map_err(map_err)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(map_err)?;
+            let rows = rows
+                .into_iter()
+                .map(|(priority, depth, oldest)| Ok((priority, depth, Some(from_micros(oldest)?))))
+                .collect::<StoreResult<Vec<_>>>()?;
+            Ok(OutboxStats::from_priorities(rows))
         })
         .await
     }

@@ -782,3 +782,64 @@ pub async fn early_statuses_are_kept_once_listed_in_order_and_forgotten_after_th
             .is_empty()
     );
 }
+
+pub async fn outbox_depth_is_counted_per_priority_and_sent_rows_leave_it(db: &TestStore) {
+    let store = db.store().await;
+    let stats = store.outbox_stats().await.unwrap();
+    assert_eq!(stats.depth_by_priority, vec![]);
+    for (i, level) in [
+        priority::ROUTINE,
+        priority::ALERT,
+        priority::ROUTINE,
+        priority::NOTIFY,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        store
+            .enqueue_sms(
+                &audit_at(t0() + Duration::seconds(i64::try_from(i).unwrap())),
+                outbound("+15555550202", PRACTICE_NUMBER, "x", level),
+            )
+            .await
+            .unwrap();
+    }
+    let stats = store.outbox_stats().await.unwrap();
+    assert_eq!(
+        stats.depth_by_priority,
+        vec![
+            (priority::ALERT, 1),
+            (priority::NOTIFY, 1),
+            (priority::ROUTINE, 2)
+        ]
+    );
+    assert_eq!(stats.depth, 4);
+    assert_eq!(stats.oldest_created_at, Some(t0()));
+    // The alert text is claimed (still counted while sending) and then sent (no longer counted).
+    let claim = store
+        .claim_outbound(claim_at(t0() + Duration::seconds(10), 100, 1))
+        .await
+        .unwrap();
+    assert_eq!(claim.sends.len(), 1);
+    let row = &claim.sends[0].outbound;
+    assert_eq!(row.priority, priority::ALERT);
+    assert_eq!(store.outbox_stats().await.unwrap().depth, 4);
+    assert!(
+        store
+            .record_send_accepted(
+                row,
+                "twilio",
+                "SM-stats",
+                "queued",
+                t0() + Duration::seconds(11)
+            )
+            .await
+            .unwrap()
+    );
+    let stats = store.outbox_stats().await.unwrap();
+    assert_eq!(
+        stats.depth_by_priority,
+        vec![(priority::NOTIFY, 1), (priority::ROUTINE, 2)]
+    );
+    assert_eq!(stats.depth, 3);
+}

@@ -843,3 +843,59 @@ pub async fn a_decider_that_needs_an_alert_leaves_nothing_written(db: &TestStore
         .unwrap();
     assert!(audit.iter().all(|a| a.action != "reading.create"));
 }
+
+pub async fn open_alerts_are_counted_store_wide_with_the_opening_time_of_the_oldest(
+    db: &TestStore,
+) {
+    let store = db.store().await;
+    let stats = |open, oldest_opened_at| store::OpenAlertStats {
+        open,
+        oldest_opened_at,
+    };
+    assert_eq!(store.open_alert_stats().await.unwrap(), stats(0, None));
+    let mut opened = Vec::new();
+    for (i, sms) in ["+15555550411", "+15555550412"].into_iter().enumerate() {
+        let (customer_id, practice_id) = customer_and_practice(&store, sms).await;
+        let nurse = store
+            .create_user(
+                &audit_at(t0()),
+                staff(customer_id, &format!("stats-nurse-{i}"), vec![practice_id]),
+            )
+            .await
+            .unwrap();
+        let patient_id = patient(&store, practice_id, "Counted").await;
+        let minutes = 5 * i64::try_from(i).unwrap();
+        let alert = store::NewAlert {
+            level: "critical",
+            code: format!("STATS{i}"),
+            next_step_at: t0() + Duration::minutes(minutes + 10),
+            notifications: vec![],
+            texts: vec![],
+        };
+        let recorded = store
+            .record_reading(
+                &audit_at(t0() + Duration::minutes(minutes)),
+                reading(patient_id, "pulse", 150.0, minutes),
+                critical_with_alert(alert),
+            )
+            .await
+            .unwrap();
+        opened.push((recorded.alert.unwrap().id, nurse.id));
+    }
+    assert_eq!(
+        store.open_alert_stats().await.unwrap(),
+        stats(2, Some(t0())),
+        "both practices' alerts count"
+    );
+    // Acknowledged alerts no longer count, the oldest first.
+    for ((alert, nurse), left) in opened
+        .into_iter()
+        .zip([stats(1, Some(t0() + Duration::minutes(5))), stats(0, None)])
+    {
+        store
+            .acknowledge_alert(&audit_at(t0() + Duration::minutes(8)), alert, nurse)
+            .await
+            .unwrap();
+        assert_eq!(store.open_alert_stats().await.unwrap(), left);
+    }
+}
