@@ -140,14 +140,7 @@ impl CurrentUser {
 
     /// Staff work with the patients of their own practices; admins with all their customer's.
     pub fn can_see_practice(&self, practice: &Practice) -> bool {
-        match self.user.role {
-            Role::SuperAdmin => true,
-            Role::CustomerAdmin => self.user.customer_id == Some(practice.customer_id),
-            Role::Staff => {
-                self.user.customer_id == Some(practice.customer_id)
-                    && self.user.practice_ids.contains(&practice.id)
-            }
-        }
+        can_see_practice(&self.user, practice)
     }
 
     pub fn require_practice(&self, practice: &Practice) -> Result<(), ApiError> {
@@ -162,5 +155,18 @@ impl CurrentUser {
     pub fn require_practice_admin(&self, practice: &Practice) -> Result<(), ApiError> {
         self.require_practice(practice)?;
         self.require_customer_admin(practice.customer_id)
+    }
+}
+
+/// Whether `user` may see `practice`: super admins every practice, customer admins all their
+/// customer's, staff only their own. The one access rule, for callers and for who may be on call.
+pub fn can_see_practice(user: &User, practice: &Practice) -> bool {
+    match user.role {
+        Role::SuperAdmin => true,
+        Role::CustomerAdmin => user.customer_id == Some(practice.customer_id),
+        Role::Staff => {
+            user.customer_id == Some(practice.customer_id)
+                && user.practice_ids.contains(&practice.id)
+        }
     }
 }

@@ -14,7 +14,6 @@ use uuid::Uuid;
 
 use crate::domain::escalation::{self, Audience};
 use crate::domain::notifications::NotificationKind;
-use crate::domain::oncall::{OnCallWindow, on_call_at};
 use crate::domain::readings::{Level, consecutive_out_of_range, overdue_to_raise};
 use crate::http::AppState;
 use crate::services::conversations::{audience, interested_users};
@@ -30,33 +29,9 @@ pub fn new_code() -> String {
         .collect()
 }
 
-/// Users on call for the practice at `at` (in its time zone).
-pub async fn on_call_now(
-    state: &AppState,
-    practice: &Practice,
-    at: DateTime<Utc>,
-) -> Result<Vec<Uuid>, StoreError> {
-    let rows = state.store.on_call_windows(practice.id).await?;
-    let windows: Vec<OnCallWindow> = rows
-        .iter()
-        .filter_map(|r| {
-            let time = |m: i32| {
-                chrono::NaiveTime::from_hms_opt(
-                    u32::try_from(m / 60).ok()?,
-                    u32::try_from(m % 60).ok()?,
-                    0,
-                )
-            };
-            Some(OnCallWindow {
-                from: time(r.from_minute)?,
-                to: time(r.to_minute)?,
-                user_id: r.user_id,
-            })
-        })
-        .collect();
-    let tz: chrono_tz::Tz = practice.timezone.parse().unwrap_or(chrono_tz::UTC);
-    Ok(on_call_at(&windows, tz, at))
-}
+/// Users on call for the practice at `at` (in its time zone): the one resolution, shared with
+/// `GET …/on-call/now`.
+pub use crate::services::oncall::on_call_now;
 
 /// The patient's care team and subscribers, and whoever is on call for the practice at `at`.
 pub async fn followers_and_on_call(

@@ -10,6 +10,7 @@ pub mod delivery;
 pub mod inbound;
 pub mod notification_settings;
 pub mod notify;
+pub mod oncall;
 pub mod readings;
 pub mod texting;
 
