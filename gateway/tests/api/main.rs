@@ -12,6 +12,7 @@ mod email;
 mod fake_smtp;
 mod fake_twilio;
 mod notification_settings;
+mod oncall;
 mod ops;
 mod patients;
 mod readings;
