@@ -2001,7 +2001,8 @@ mod tests {
     /// The local wall-clock time of every minute of 2026 in `tz`, computed once per zone.
     fn local_minutes_2026(tz: Tz) -> &'static [NaiveDateTime] {
         use std::sync::{Mutex, OnceLock};
-        static CACHE: OnceLock<Mutex<Vec<(Tz, &'static [NaiveDateTime])>>> = OnceLock::new();
+        type Cache = Mutex<Vec<(Tz, &'static [NaiveDateTime])>>;
+        static CACHE: OnceLock<Cache> = OnceLock::new();
         let cache = CACHE.get_or_init(Default::default);
         let mut cache = cache.lock().unwrap();
         if let Some((_, locals)) = cache.iter().find(|(zone, _)| *zone == tz) {

@@ -179,7 +179,8 @@ pub fn refusal(refusal: OnCallRefusal, field_of: impl Fn(Uuid) -> String) -> Api
         } => ApiError::invalid(
             field_of(user_id),
             format!(
-                "must be a user who can act on alerts at practice {practice_id} to be on call there, and {reason}"
+                "cannot be on call at practice {practice_id}: this user {reason}; an on-call user must be an \
+                 unlocked user of the practice's customer who can see the practice and has a mobile number"
             ),
         ),
         OnCallRefusal::HandoverNeeded(duties) => {
