@@ -41,7 +41,7 @@ async fn main() {
             NewPractice {
                 customer_id: customer.id,
                 name: "Bench".into(),
-                timezone: "UTC".into(),
+                timezone: "UTC".parse().unwrap(),
                 sms_number: "+15550000000".into(),
             },
         )

@@ -46,7 +46,7 @@ pub async fn seed(store: &dyn Store, now: DateTime<Utc>) -> anyhow::Result<DemoR
             NewPractice {
                 customer_id: customer.id,
                 name: "Demo Family Clinic".into(),
-                timezone: "America/New_York".into(),
+                timezone: chrono_tz::America::New_York.into(),
                 sms_number: PRACTICE_NUMBER.into(),
             },
         )

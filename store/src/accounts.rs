@@ -35,17 +35,29 @@ pub trait Accounts: Send + Sync {
     /// is deleted on the way).
     async fn use_session(&self, token_hash: &str, now: DateTime<Utc>) -> StoreResult<SessionUser>;
     async fn delete_session(&self, token_hash: &str) -> StoreResult<()>;
-    async fn update_user(&self, audit: &Audit, id: Uuid, patch: UserPatch) -> StoreResult<User>;
-    /// What the user must hand over before being locked.
-    async fn outstanding(&self, user_id: Uuid) -> StoreResult<Outstanding>;
+    /// Changes the user. On-call duty the change leaves with a user who can no longer act on it
+    /// (by `handover.rule`: access to a practice removed, role lowered, mobile number cleared) is
+    /// handed to `handover.reassign_to` in the same transaction; without one, or when the rule
+    /// refuses the successor at one of those practices, nothing changes and the refusal says why.
+    async fn update_user(
+        &self,
+        audit: &Audit,
+        id: Uuid,
+        patch: UserPatch,
+        handover: OnCallHandover,
+    ) -> StoreResult<Result<User, OnCallRefusal>>;
+    /// What the user must hand over before being locked (overrides that end after `now`).
+    async fn outstanding(&self, user_id: Uuid, now: DateTime<Utc>) -> StoreResult<Outstanding>;
     /// In one transaction: if the user has outstanding items, hands them to `reassign_to` (or,
     /// without one, changes nothing and reports them); then locks the user and ends all their
-    /// sessions.
+    /// sessions. On-call windows and running overrides go to the successor only if `rule` lets
+    /// them be on call at each of those practices (else nothing changes: `Refused`).
     async fn lock_user(
         &self,
         audit: &Audit,
         user_id: Uuid,
         reassign_to: Option<Uuid>,
+        rule: OnCallRule,
     ) -> StoreResult<LockOutcome>;
     async fn unlock_user(&self, audit: &Audit, user_id: Uuid) -> StoreResult<User>;
 }

@@ -57,7 +57,10 @@ pub use notification_settings::{
     ApplyDefaultsTo, NotificationSettingRow, NotificationSettings, PatientNotificationSettingRow,
     StoredUserSetting, UserNotificationLayers,
 };
-pub use oncall::{OnCall, OnCallWindowRow};
+pub use oncall::{
+    EVERY_DAY, OnCall, OnCallDuty, OnCallHandover, OnCallOverrideRow, OnCallRefusal, OnCallRule,
+    OnCallWindowRow,
+};
 pub use patients::{Patients, Templates};
 pub use postgres::PostgresStore;
 pub use readings::{

@@ -44,6 +44,7 @@ pub static MIGRATIONS: &[Migration] = &[
     migration!(15, "0015_login_throttle"),
     migration!(16, "0016_early_statuses"),
     migration!(17, "0017_status_checks"),
+    migration!(18, "0018_on_call_days_overrides"),
     migration!(19, "0019_alert_reach_and_readings"),
 ];
 

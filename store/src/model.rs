@@ -1,9 +1,15 @@
 //! Plain data the store reads and writes. No behaviour lives here beyond conversions; rules
 //! belong to the gateway's domain. Values are already validated by the caller's newtypes; the
-//! store keeps them as plain strings so it needs no dependency on the wire-format crates.
+//! store keeps them as plain strings so it needs no dependency on the wire-format crates. The
+//! exceptions are values whose stored form could otherwise be read back as something else
+//! ([`Role`], [`IanaTimeZone`]): they are parsed on every read, and a row that does not parse is
+//! an error, never a default.
+
+use std::fmt;
+use std::str::FromStr;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Serialize, Serializer};
 use uuid::Uuid;
 
 /// Which backend a store runs on; exposed for diagnostics and tests.
@@ -116,12 +122,72 @@ pub struct NewCustomer {
     pub name: String,
 }
 
+/// An IANA time zone the time-zone database knows, such as `America/New_York`. The only ways to
+/// make one are [`IanaTimeZone::parse`] (used by the API on input and by the store on every row it
+/// reads) and a [`chrono_tz::Tz`] constant, so a practice's zone can never silently become UTC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct IanaTimeZone(chrono_tz::Tz);
+
+/// A time zone name the time-zone database does not know.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("not an IANA time zone such as America/New_York")]
+pub struct UnknownTimeZone;
+
+impl IanaTimeZone {
+    /// The zone named exactly `name` (case and spelling as in the time-zone database).
+    pub fn parse(name: &str) -> Result<IanaTimeZone, UnknownTimeZone> {
+        name.parse::<chrono_tz::Tz>()
+            .map(IanaTimeZone)
+            .map_err(|_| UnknownTimeZone)
+    }
+
+    pub fn tz(self) -> chrono_tz::Tz {
+        self.0
+    }
+
+    pub fn name(self) -> &'static str {
+        self.0.name()
+    }
+}
+
+impl From<chrono_tz::Tz> for IanaTimeZone {
+    fn from(tz: chrono_tz::Tz) -> IanaTimeZone {
+        IanaTimeZone(tz)
+    }
+}
+
+impl FromStr for IanaTimeZone {
+    type Err = UnknownTimeZone;
+
+    fn from_str(name: &str) -> Result<IanaTimeZone, UnknownTimeZone> {
+        IanaTimeZone::parse(name)
+    }
+}
+
+impl fmt::Display for IanaTimeZone {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl PartialEq<&str> for IanaTimeZone {
+    fn eq(&self, other: &&str) -> bool {
+        self.name() == *other
+    }
+}
+
+impl Serialize for IanaTimeZone {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.name())
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Practice {
     pub id: Uuid,
     pub customer_id: Uuid,
     pub name: String,
-    pub timezone: String,
+    pub timezone: IanaTimeZone,
     pub sms_number: String,
     pub practice_group_id: Option<Uuid>,
     pub escalation_delay_minutes: i32,
@@ -132,7 +198,7 @@ pub struct Practice {
 #[derive(Debug, Clone, Default)]
 pub struct PracticePatch {
     pub name: Option<String>,
-    pub timezone: Option<String>,
+    pub timezone: Option<IanaTimeZone>,
     pub sms_number: Option<String>,
     pub escalation_delay_minutes: Option<i32>,
 }
@@ -169,7 +235,7 @@ pub const MIN_PRACTICES_FOR_GROUPS: i64 = 10;
 pub struct NewPractice {
     pub customer_id: Uuid,
     pub name: String,
-    pub timezone: String,
+    pub timezone: IanaTimeZone,
     pub sms_number: String,
 }
 
@@ -238,6 +304,8 @@ pub struct Outstanding {
     pub care_team_of: Vec<Uuid>,
     /// Practices where this user has on-call windows.
     pub on_call_at: Vec<Uuid>,
+    /// Practices where this user has on-call overrides that have not ended.
+    pub on_call_overrides_at: Vec<Uuid>,
     /// Patients this user follows as a notification user, with patient messages unread by them,
     /// whom no other unlocked user follows: locked, nobody would see those messages.
     pub unread_only_theirs: Vec<Uuid>,
@@ -251,6 +319,7 @@ impl Outstanding {
             && self.practice_group_default_user_of.is_empty()
             && self.care_team_of.is_empty()
             && self.on_call_at.is_empty()
+            && self.on_call_overrides_at.is_empty()
             && self.unread_only_theirs.is_empty()
             && self.open_alerts.is_empty()
     }
@@ -266,6 +335,8 @@ pub enum LockOutcome {
     Locked(Box<User>),
     /// Nothing changed: the user has outstanding items and no one to hand them to.
     Outstanding(Outstanding),
+    /// Nothing changed: the successor may not take over the user's on-call duty.
+    Refused(crate::OnCallRefusal),
 }
 
 /// A live session joined with its user, as the authentication middleware needs it.

@@ -24,13 +24,17 @@ pub trait Tenancy: Send + Sync {
         id: Uuid,
         patch: PracticePatch,
     ) -> StoreResult<Practice>;
-    /// Replaces the practice's users.
+    /// Replaces the practice's users. On-call duty at this practice of users who can no longer
+    /// act on it afterwards (by `handover.rule`) is handed to `handover.reassign_to` in the same
+    /// transaction; without one, or when the rule refuses the successor, nothing changes and the
+    /// refusal says why.
     async fn set_practice_users(
         &self,
         audit: &Audit,
         practice_id: Uuid,
         user_ids: Vec<Uuid>,
-    ) -> StoreResult<Vec<Uuid>>;
+        handover: OnCallHandover,
+    ) -> StoreResult<Result<Vec<Uuid>, OnCallRefusal>>;
     async fn practice_users(&self, practice_id: Uuid) -> StoreResult<Vec<Uuid>>;
     async fn count_practices(&self, customer_id: Uuid) -> StoreResult<i64>;
     /// `Conflict { constraint: "practice_groups_minimum_practices" }` below

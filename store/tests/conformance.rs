@@ -27,6 +27,9 @@ use emails::*;
 #[path = "conformance/alert_reach.rs"]
 mod alert_reach;
 use alert_reach::*;
+#[path = "conformance/oncall.rs"]
+mod oncall;
+use oncall::*;
 
 /// Generates one `#[tokio::test]` per backend for each listed scenario.
 macro_rules! conformance {
@@ -118,7 +121,6 @@ conformance!(
     defaults_saved_for_new_patients_leave_existing_patients_effective_settings,
     defaults_saved_for_all_patients_replace_every_patients_own_settings,
     reading_frequency_is_off_until_saved_and_a_save_replaces_it,
-    on_call_windows_are_replaced_whole_and_only_users_of_the_customer_may_be_on_call,
     api_tokens_authenticate_by_hash_until_revoked,
     reading_settings_of_a_missing_patient_or_practice_are_not_found,
     a_notification_goes_to_the_feed_the_email_outbox_or_both_as_asked,
@@ -135,6 +137,14 @@ conformance!(
     an_alert_text_that_fails_for_good_makes_the_next_step_due_once_no_text_of_the_step_can_arrive,
     an_acknowledged_alert_is_not_made_due_and_patient_numbers_are_not_recorded,
     an_ack_text_is_decided_with_the_alert_the_numbers_it_texted_and_the_senders,
+    // On-call schedules and their hand-over (conformance/oncall.rs).
+    on_call_windows_keep_their_weekdays_and_only_users_who_can_act_may_be_on_call,
+    on_call_overrides_are_replaced_whole_and_listed_until_they_end,
+    locking_hands_windows_and_running_overrides_to_a_successor_who_can_act,
+    a_user_change_that_takes_away_their_access_hands_their_on_call_duty_over,
+    leaving_a_practice_hands_on_call_duty_there_to_the_successor,
+    a_concurrent_lock_and_schedule_save_never_leave_a_locked_user_on_call,
+    a_stored_practice_time_zone_that_does_not_parse_is_an_error_not_utc,
 );
 
 fn t0() -> DateTime<Utc> {
@@ -165,7 +175,7 @@ async fn customer_and_practice(store: &Arc<dyn Store>, sms: &str) -> (Uuid, Uuid
             NewPractice {
                 customer_id: customer.id,
                 name: "Main Street Clinic".into(),
-                timezone: "America/New_York".into(),
+                timezone: "America/New_York".parse().unwrap(),
                 sms_number: sms.into(),
             },
         )
@@ -258,7 +268,7 @@ async fn two_practices_cannot_share_an_sms_number(db: &TestStore) {
             NewPractice {
                 customer_id,
                 name: "Second".into(),
-                timezone: "UTC".into(),
+                timezone: "UTC".parse().unwrap(),
                 sms_number: "+15555550001".into(),
             },
         )
@@ -286,7 +296,7 @@ async fn practices_page_through_in_creation_order(db: &TestStore) {
                 NewPractice {
                     customer_id: customer.id,
                     name: format!("Practice {i}"),
-                    timezone: "UTC".into(),
+                    timezone: "UTC".parse().unwrap(),
                     sms_number: format!("+1555555100{i}"),
                 },
             )
@@ -374,7 +384,7 @@ async fn creating_the_super_admin_twice_resets_its_password_and_unlocks_it(db: &
         .await
         .unwrap();
     store
-        .lock_user(&audit_at(t0()), first.id, None)
+        .lock_user(&audit_at(t0()), first.id, None, on_call_rule)
         .await
         .unwrap();
     let second = store
@@ -443,7 +453,7 @@ async fn locking_a_user_ends_their_sessions_at_once(db: &TestStore) {
         .await
         .unwrap();
     let LockOutcome::Locked(locked) = store
-        .lock_user(&audit_at(t0()), user.id, None)
+        .lock_user(&audit_at(t0()), user.id, None, on_call_rule)
         .await
         .unwrap()
     else {
@@ -459,7 +469,9 @@ async fn locking_a_user_ends_their_sessions_at_once(db: &TestStore) {
         "other users keep their sessions"
     );
     assert!(matches!(
-        store.lock_user(&audit_at(t0()), Uuid::now_v7(), None).await,
+        store
+            .lock_user(&audit_at(t0()), Uuid::now_v7(), None, on_call_rule)
+            .await,
         Err(StoreError::NotFound)
     ));
 }
@@ -678,7 +690,12 @@ async fn default_users_must_belong_to_the_customer(db: &TestStore) {
         .unwrap_err();
     assert!(err.is_conflict_on("users_of_customer"), "{err:?}");
     let err = store
-        .set_practice_users(&audit_at(t0()), practice_b, vec![outsider.id])
+        .set_practice_users(
+            &audit_at(t0()),
+            practice_b,
+            vec![outsider.id],
+            handover(None),
+        )
         .await
         .unwrap_err();
     assert!(err.is_conflict_on("users_of_customer"), "{err:?}");
@@ -691,7 +708,7 @@ async fn new_practice(store: &Arc<dyn Store>, customer_id: Uuid, sms: &str) -> U
             NewPractice {
                 customer_id,
                 name: format!("Practice {sms}"),
-                timezone: "UTC".into(),
+                timezone: "UTC".parse().unwrap(),
                 sms_number: sms.into(),
             },
         )
@@ -917,15 +934,15 @@ async fn locking_with_outstanding_items_needs_someone_to_hand_them_to(db: &TestS
         .await
         .unwrap();
 
-    let outstanding = store.outstanding(leaving.id).await.unwrap();
+    let outstanding = store.outstanding(leaving.id, t0()).await.unwrap();
     assert_eq!(outstanding.customer_default_user_of, vec![customer_id]);
     match store
-        .lock_user(&audit_at(t0()), leaving.id, None)
+        .lock_user(&audit_at(t0()), leaving.id, None, on_call_rule)
         .await
         .unwrap()
     {
         LockOutcome::Outstanding(items) => assert_eq!(items, outstanding),
-        LockOutcome::Locked(_) => panic!("must not lock with outstanding items and no successor"),
+        other => panic!("must not lock with outstanding items and no successor: {other:?}"),
     }
     assert!(
         store
@@ -941,7 +958,12 @@ async fn locking_with_outstanding_items_needs_someone_to_hand_them_to(db: &TestS
     );
 
     let LockOutcome::Locked(locked) = store
-        .lock_user(&audit_at(t0()), leaving.id, Some(successor.id))
+        .lock_user(
+            &audit_at(t0()),
+            leaving.id,
+            Some(successor.id),
+            on_call_rule,
+        )
         .await
         .unwrap()
     else {
@@ -952,7 +974,13 @@ async fn locking_with_outstanding_items_needs_someone_to_hand_them_to(db: &TestS
         store.customer_default_users(customer_id).await.unwrap(),
         vec![successor.id]
     );
-    assert!(store.outstanding(leaving.id).await.unwrap().is_empty());
+    assert!(
+        store
+            .outstanding(leaving.id, t0())
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert!(matches!(
         store.use_session("hash-leaving", t0()).await,
         Err(StoreError::NotFound)
@@ -981,8 +1009,9 @@ async fn a_user_update_replaces_practices_and_restrictions(db: &TestStore) {
         ..Default::default()
     };
     let updated = store
-        .update_user(&audit_at(t0()), user.id, patch)
+        .update_user(&audit_at(t0()), user.id, patch, handover(None))
         .await
+        .unwrap()
         .unwrap();
     assert_eq!(updated.title, "NP");
     assert_eq!(updated.practice_ids, vec![p2]);
@@ -992,7 +1021,12 @@ async fn a_user_update_replaces_practices_and_restrictions(db: &TestStore) {
     assert_eq!(updated.first_name, user.first_name, "untouched fields stay");
     assert!(matches!(
         store
-            .update_user(&audit_at(t0()), Uuid::now_v7(), store::UserPatch::default())
+            .update_user(
+                &audit_at(t0()),
+                Uuid::now_v7(),
+                store::UserPatch::default(),
+                handover(None)
+            )
             .await,
         Err(StoreError::NotFound)
     ));
@@ -1023,8 +1057,9 @@ async fn practice_settings_change_and_membership_is_replaced(db: &TestStore) {
     assert_eq!(practice.timezone, "America/New_York");
     assert_eq!(
         store
-            .set_practice_users(&audit_at(t0()), practice_id, vec![b.id])
+            .set_practice_users(&audit_at(t0()), practice_id, vec![b.id], handover(None))
             .await
+            .unwrap()
             .unwrap(),
         vec![b.id]
     );

@@ -58,7 +58,7 @@ mod tests {
             id: Uuid::from_u128(10),
             customer_id: customer,
             name: "Main Street".into(),
-            timezone: "UTC".into(),
+            timezone: chrono_tz::UTC.into(),
             sms_number: "+14155550100".into(),
             practice_group_id: None,
             escalation_delay_minutes: 10,

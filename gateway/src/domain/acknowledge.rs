@@ -146,7 +146,7 @@ mod tests {
             id: Uuid::from_u128(10),
             customer_id: Uuid::from_u128(1),
             name: "Main Street".into(),
-            timezone: "America/New_York".into(),
+            timezone: chrono_tz::America::New_York.into(),
             sms_number: "+14155550100".into(),
             practice_group_id: None,
             escalation_delay_minutes: 10,

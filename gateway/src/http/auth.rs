@@ -157,3 +157,6 @@ impl CurrentUser {
         self.require_customer_admin(practice.customer_id)
     }
 }
+
+/// Whether `user` may see `practice` (the one rule lives in `domain::access`).
+pub use crate::domain::access::can_see_practice;

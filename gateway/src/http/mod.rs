@@ -209,6 +209,7 @@ pub fn router(state: AppState) -> Router {
             reading_alerts::put_frequency
         ))
         .routes(routes!(oncall::get_on_call, oncall::put_on_call))
+        .routes(routes!(oncall::get_overrides, oncall::put_overrides))
         .routes(routes!(oncall::on_call_now))
         .routes(routes!(api_tokens::create_api_token))
         .routes(routes!(api_tokens::revoke_api_token))

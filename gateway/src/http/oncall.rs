@@ -1,17 +1,19 @@
-//! On-call schedules of a practice: daily windows in the practice's time zone, and who is on
-//! call right now.
+//! On-call schedules of a practice: weekly windows in the practice's time zone, dated overrides
+//! that take precedence, and who is on call right now.
 //!
-//! Read by whoever can see the practice; replaced whole by its customer's admins. Each window's
-//! user must be an unlocked user of the practice's customer (422 naming `[i].user_id`). What a
-//! window means (wrapping past midnight, `from == to` all day, daylight saving) is
-//! [`crate::domain::oncall`]; "now" is the application clock, so tests can pick the instant.
+//! Read by whoever can see the practice; replaced whole by its customer's admins. Every user put
+//! on call must be able to act on an alert there (an unlocked user of the practice's customer who
+//! can see the practice and has a mobile number), else 422 naming `[i].user_id`; the store checks
+//! it inside the transaction that saves. What a schedule means (wrapping past midnight, weekdays,
+//! overrides, daylight saving) is [`crate::domain::oncall`]; who is on call is
+//! [`crate::services::oncall`], the same resolution alerts use. "Now" is the application clock,
+//! so tests can pick the instant.
 
 use axum::Json;
 use axum::extract::State;
-use chrono::{DateTime, NaiveTime, Timelike, Utc};
-use chrono_tz::Tz;
+use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
-use store::{OnCallWindowRow, Practice, StoreError};
+use store::OnCallRefusal;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -21,10 +23,15 @@ use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, ApiPath};
 use super::practices::visible_practice;
 use crate::domain::oncall::{
-    OnCallWindow, format_hhmm, next_change_after, on_call_at, parse_hhmm, validate_windows,
+    OnCallError, OnCallOverride, OnCallWindow, Weekdays, format_hhmm, parse_hhmm,
+    validate_overrides, validate_windows,
 };
+use crate::services::oncall as service;
 
-/// One daily on-call window. `to` before `from` wraps past midnight; `from == to` is all day.
+/// Most windows, and most overrides, a practice may have.
+const MAX_ENTRIES: usize = 100;
+
+/// One weekly on-call window. `to` before `from` wraps past midnight; `from == to` is 24 hours.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct OnCallWindowBody {
     /// `HH:MM`, 24-hour clock, practice time zone; inclusive.
@@ -34,6 +41,25 @@ pub struct OnCallWindowBody {
     #[schema(example = "08:00")]
     pub to: String,
     pub user_id: Uuid,
+    /// The weekdays the window starts on (`mon` … `sun`; an overnight window belongs to the
+    /// evening it starts). Left out: every day.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(example = json!(["mon", "tue", "wed", "thu", "fri"]))]
+    pub days: Option<Vec<String>>,
+}
+
+/// One dated override: the user is on call from `from` (inclusive) to `to` (exclusive), and
+/// while any override runs its users are on call instead of the weekly windows.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct OnCallOverrideBody {
+    pub user_id: Uuid,
+    /// RFC 3339 instant, whole minutes; answered in UTC.
+    #[schema(example = "2026-12-24T08:00:00-05:00")]
+    pub from: String,
+    /// RFC 3339 instant, whole minutes, after `from`; not passed when saved, at most 366 days
+    /// ahead, at most 366 days after `from`.
+    #[schema(example = "2026-12-26T08:00:00-05:00")]
+    pub to: String,
 }
 
 /// Who is on call at an instant.
@@ -47,42 +73,44 @@ pub struct OnCallNowView {
     /// The practice's local time at `at`, `HH:MM`.
     #[schema(example = "01:30")]
     pub local_time: String,
-    /// The users on call, in the order of their first matching window; empty when nobody is.
+    /// The users on call: those of the overrides running now in saved order, else those of the
+    /// weekly windows in the order of their first matching window; empty when nobody is.
     pub user_ids: Vec<Uuid>,
-    /// When this set next changes; null when it never does.
+    /// True when an override decides `user_ids` (the weekly windows are set aside).
+    pub overridden: bool,
+    /// When the set of users next changes (weekdays, overrides and daylight saving considered);
+    /// null when it never does.
     pub next_change_at: Option<DateTime<Utc>>,
 }
 
-fn minutes(time: NaiveTime) -> i32 {
-    (time.hour() * 60 + time.minute()) as i32
+fn invalid(error: OnCallError) -> ApiError {
+    ApiError::invalid(
+        error.field_path().unwrap_or_else(|| "body".into()),
+        error.to_string(),
+    )
 }
 
-fn time_of(minutes: i32) -> Result<NaiveTime, ApiError> {
-    u32::try_from(minutes)
-        .ok()
-        .and_then(|m| NaiveTime::from_hms_opt(m / 60, m % 60, 0))
-        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("stored on-call minute {minutes}")))
-}
-
-fn windows_of(rows: &[OnCallWindowRow]) -> Result<Vec<OnCallWindow>, ApiError> {
-    rows.iter()
-        .map(|r| {
-            Ok(OnCallWindow {
-                from: time_of(r.from_minute)?,
-                to: time_of(r.to_minute)?,
-                user_id: r.user_id,
-            })
-        })
-        .collect()
-}
-
-fn bodies_of(windows: &[OnCallWindow]) -> Vec<OnCallWindowBody> {
+fn window_bodies(windows: &[OnCallWindow]) -> Vec<OnCallWindowBody> {
     windows
         .iter()
         .map(|w| OnCallWindowBody {
             from: format_hhmm(w.from),
             to: format_hhmm(w.to),
             user_id: w.user_id,
+            days: (!w.days.is_every_day())
+                .then(|| w.days.names().into_iter().map(String::from).collect()),
+        })
+        .collect()
+}
+
+fn override_bodies(overrides: &[OnCallOverride]) -> Vec<OnCallOverrideBody> {
+    let instant = |at: DateTime<Utc>| at.to_rfc3339_opts(SecondsFormat::Secs, true);
+    overrides
+        .iter()
+        .map(|o| OnCallOverrideBody {
+            user_id: o.user_id,
+            from: instant(o.from),
+            to: instant(o.to),
         })
         .collect()
 }
@@ -100,55 +128,85 @@ fn parse_windows(items: &[OnCallWindowBody]) -> Result<Vec<OnCallWindow>, ApiErr
                 from: time("from", &item.from)?,
                 to: time("to", &item.to)?,
                 user_id: item.user_id,
+                days: match &item.days {
+                    None => Weekdays::EVERY_DAY,
+                    Some(days) => Weekdays::parse(index, days).map_err(invalid)?,
+                },
             })
         })
         .collect::<Result<Vec<_>, ApiError>>()?;
-    validate_windows(&windows).map_err(|e| {
-        ApiError::invalid(
-            e.field_path().unwrap_or_else(|| "body".into()),
-            e.to_string(),
-        )
-    })?;
+    validate_windows(&windows).map_err(invalid)?;
     Ok(windows)
 }
 
-/// 422 naming the first window whose user is not an unlocked user of the practice's customer.
-async fn check_users(
-    state: &AppState,
-    practice: &Practice,
-    windows: &[OnCallWindow],
-) -> Result<(), ApiError> {
-    let mut checked: Vec<Uuid> = Vec::new();
-    for (index, window) in windows.iter().enumerate() {
-        if checked.contains(&window.user_id) {
-            continue;
+fn parse_overrides(
+    items: &[OnCallOverrideBody],
+    now: DateTime<Utc>,
+) -> Result<Vec<OnCallOverride>, ApiError> {
+    let overrides = items
+        .iter()
+        .enumerate()
+        .map(|(index, item)| {
+            let instant = |field: &str, value: &str| {
+                DateTime::parse_from_rfc3339(value)
+                    .map(|at| at.with_timezone(&Utc))
+                    .map_err(|_| {
+                        ApiError::invalid(
+                            format!("[{index}].{field}"),
+                            "must be an RFC 3339 instant such as 2026-12-24T08:00:00-05:00",
+                        )
+                    })
+            };
+            Ok(OnCallOverride {
+                user_id: item.user_id,
+                from: instant("from", &item.from)?,
+                to: instant("to", &item.to)?,
+            })
+        })
+        .collect::<Result<Vec<_>, ApiError>>()?;
+    validate_overrides(&overrides, now).map_err(invalid)?;
+    Ok(overrides)
+}
+
+/// The API's answer to a refused on-call change. `field_of` names the request field that put a
+/// refused user there (`[2].user_id`, `reassign_to`).
+pub fn refusal(refusal: OnCallRefusal, field_of: impl Fn(Uuid) -> String) -> ApiError {
+    match refusal {
+        OnCallRefusal::Unfit {
+            user_id,
+            practice_id,
+            reason,
+        } => ApiError::invalid(
+            field_of(user_id),
+            format!(
+                "cannot be on call at practice {practice_id}: this user {reason}; an on-call user must be an \
+                 unlocked user of the practice's customer who can see the practice and has a mobile number"
+            ),
+        ),
+        OnCallRefusal::HandoverNeeded(duties) => {
+            let list: Vec<String> = duties
+                .iter()
+                .map(|d| format!("user {} at practice {}", d.user_id, d.practice_id))
+                .collect();
+            ApiError::Conflict {
+                code: "outstanding_items",
+                message: format!(
+                    "this change leaves on-call duty (windows or overrides) with users who could no longer act on it: {}; \
+                     send reassign_to with the user who takes it over",
+                    list.join(", ")
+                ),
+            }
         }
-        let fits = match state.store.get_user(window.user_id).await {
-            Ok(user) => user.customer_id == Some(practice.customer_id) && user.locked_at.is_none(),
-            Err(StoreError::NotFound) => false,
-            Err(other) => return Err(other.into()),
-        };
-        if !fits {
-            return Err(ApiError::invalid(
-                format!("[{index}].user_id"),
-                "must be an unlocked user of the practice's customer",
-            ));
-        }
-        checked.push(window.user_id);
     }
-    Ok(())
 }
 
-fn practice_tz(practice: &Practice) -> Result<Tz, ApiError> {
-    practice.timezone.parse::<Tz>().map_err(|_| {
-        ApiError::Internal(anyhow::anyhow!(
-            "practice {} has an unknown time zone",
-            practice.id
-        ))
-    })
+/// `[i].user_id` of the first of `user_ids` that is `user`.
+fn first_index_of(user_ids: &[Uuid], user: Uuid) -> String {
+    let index = user_ids.iter().position(|&u| u == user).unwrap_or(0);
+    format!("[{index}].user_id")
 }
 
-/// The practice's on-call windows, in saved order.
+/// The practice's weekly on-call windows, in saved order.
 #[utoipa::path(
     get,
     path = "/v1/practices/{id}/on-call",
@@ -168,11 +226,11 @@ pub async fn get_on_call(
     ApiPath(practice_id): ApiPath<Uuid>,
 ) -> Result<Json<Vec<OnCallWindowBody>>, ApiError> {
     let practice = visible_practice(&state, &caller, practice_id).await?;
-    let rows = state.store.on_call_windows(practice.id).await?;
-    Ok(Json(bodies_of(&windows_of(&rows)?)))
+    let windows = service::windows(&state, practice.id).await?;
+    Ok(Json(window_bodies(&windows)))
 }
 
-/// Replace the practice's whole on-call schedule (customer admins); `[]` removes it.
+/// Replace the practice's whole weekly schedule (customer admins); `[]` removes it.
 #[utoipa::path(
     put,
     path = "/v1/practices/{id}/on-call",
@@ -186,7 +244,7 @@ pub async fn get_on_call(
         (status = 401, body = ErrorBody),
         (status = 403, description = "not an administrator of the practice's customer", body = ErrorBody),
         (status = 404, description = "no such practice (or not the caller's to see)", body = ErrorBody),
-        (status = 422, description = "a time is not HH:MM, a window repeats another, or a user is not an unlocked user of the practice's customer; the message names the field, e.g. `[1].from`", body = ErrorBody),
+        (status = 422, description = "a time is not HH:MM, a day is not mon…sun, a window repeats another, more than 100 windows, or a user cannot act on alerts here (not an unlocked user of the practice's customer who sees the practice and has a mobile number); the message names the field, e.g. `[1].user_id`", body = ErrorBody),
     )
 )]
 pub async fn put_on_call(
@@ -197,27 +255,80 @@ pub async fn put_on_call(
 ) -> Result<Json<Vec<OnCallWindowBody>>, ApiError> {
     let practice = visible_practice(&state, &caller, practice_id).await?;
     caller.require_practice_admin(&practice)?;
-    if body.len() > 100 {
+    if body.len() > MAX_ENTRIES {
         return Err(ApiError::invalid("body", "at most 100 on-call windows"));
     }
     let windows = parse_windows(&body)?;
-    check_users(&state, &practice, &windows).await?;
-    let rows = windows
-        .iter()
-        .map(|w| OnCallWindowRow {
-            from_minute: minutes(w.from),
-            to_minute: minutes(w.to),
-            user_id: w.user_id,
-        })
-        .collect();
-    let saved = state
-        .store
-        .replace_on_call_windows(&caller.audit(), practice.id, rows)
-        .await?;
-    Ok(Json(bodies_of(&windows_of(&saved)?)))
+    let users: Vec<Uuid> = windows.iter().map(|w| w.user_id).collect();
+    let saved = service::save_windows(&state, &caller.audit(), practice.id, &windows)
+        .await?
+        .map_err(|r| refusal(r, |user| first_index_of(&users, user)))?;
+    Ok(Json(window_bodies(&saved)))
 }
 
-/// Who is on call for the practice right now, in its time zone.
+/// The practice's overrides that have not ended, in saved order.
+#[utoipa::path(
+    get,
+    path = "/v1/practices/{id}/on-call/overrides",
+    tag = "on-call",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "the practice")),
+    responses(
+        (status = 200, body = [OnCallOverrideBody]),
+        (status = 400, description = "the id is not a UUID", body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 404, description = "no such practice (or not the caller's to see)", body = ErrorBody),
+    )
+)]
+pub async fn get_overrides(
+    State(state): State<AppState>,
+    caller: CurrentUser,
+    ApiPath(practice_id): ApiPath<Uuid>,
+) -> Result<Json<Vec<OnCallOverrideBody>>, ApiError> {
+    let practice = visible_practice(&state, &caller, practice_id).await?;
+    let overrides = service::overrides(&state, practice.id, state.clock.now()).await?;
+    Ok(Json(override_bodies(&overrides)))
+}
+
+/// Replace all the practice's overrides (customer admins); `[]` removes them. Ended overrides
+/// are not listed and cannot be saved.
+#[utoipa::path(
+    put,
+    path = "/v1/practices/{id}/on-call/overrides",
+    tag = "on-call",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "the practice")),
+    request_body = [OnCallOverrideBody],
+    responses(
+        (status = 200, description = "the overrides as saved", body = [OnCallOverrideBody]),
+        (status = 400, description = "the body is not JSON, or the id is not a UUID", body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 403, description = "not an administrator of the practice's customer", body = ErrorBody),
+        (status = 404, description = "no such practice (or not the caller's to see)", body = ErrorBody),
+        (status = 422, description = "an instant is not RFC 3339 or not a whole minute, `to` is not after `from`, has passed, is more than 366 days ahead or 366 days after `from`, an override repeats another, more than 100 overrides, or a user cannot act on alerts here; the message names the field, e.g. `[0].to`", body = ErrorBody),
+    )
+)]
+pub async fn put_overrides(
+    State(state): State<AppState>,
+    caller: CurrentUser,
+    ApiPath(practice_id): ApiPath<Uuid>,
+    ApiJson(body): ApiJson<Vec<OnCallOverrideBody>>,
+) -> Result<Json<Vec<OnCallOverrideBody>>, ApiError> {
+    let practice = visible_practice(&state, &caller, practice_id).await?;
+    caller.require_practice_admin(&practice)?;
+    if body.len() > MAX_ENTRIES {
+        return Err(ApiError::invalid("body", "at most 100 on-call overrides"));
+    }
+    let audit = caller.audit();
+    let overrides = parse_overrides(&body, audit.at)?;
+    let users: Vec<Uuid> = overrides.iter().map(|o| o.user_id).collect();
+    let saved = service::save_overrides(&state, &audit, practice.id, &overrides)
+        .await?
+        .map_err(|r| refusal(r, |user| first_index_of(&users, user)))?;
+    Ok(Json(override_bodies(&saved)))
+}
+
+/// Who is on call for the practice right now, in its time zone, and until when.
 #[utoipa::path(
     get,
     path = "/v1/practices/{id}/on-call/now",
@@ -237,14 +348,14 @@ pub async fn on_call_now(
     ApiPath(practice_id): ApiPath<Uuid>,
 ) -> Result<Json<OnCallNowView>, ApiError> {
     let practice = visible_practice(&state, &caller, practice_id).await?;
-    let tz = practice_tz(&practice)?;
-    let windows = windows_of(&state.store.on_call_windows(practice.id).await?)?;
     let at = state.clock.now();
+    let now = service::on_call_now_and_next(&state, &practice, at).await?;
     Ok(Json(OnCallNowView {
         at,
-        timezone: practice.timezone.clone(),
-        local_time: format_hhmm(at.with_timezone(&tz).time()),
-        user_ids: on_call_at(&windows, tz, at),
-        next_change_at: next_change_after(&windows, tz, at),
+        timezone: practice.timezone.name().to_string(),
+        local_time: format_hhmm(at.with_timezone(&practice.timezone.tz()).time()),
+        user_ids: now.user_ids,
+        overridden: now.overridden,
+        next_change_at: now.next_change_at,
     }))
 }

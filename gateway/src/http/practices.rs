@@ -13,11 +13,16 @@ use super::AppState;
 use super::auth::CurrentUser;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, ApiQuery};
+use super::oncall::refusal;
 use super::validate::{self, PageQuery};
 use super::views::{PracticeList, PracticeView, UserIds};
+use crate::services::oncall;
 
 /// Longest practice name: it is rendered into patient texts.
 const MAX_NAME: usize = 80;
+
+/// Longest escalation delay: an unacknowledged critical alert must move on within the hour.
+const MAX_ESCALATION_DELAY_MINUTES: i64 = 60;
 
 #[derive(Deserialize, ToSchema)]
 pub struct NewPracticeRequest {
@@ -33,7 +38,7 @@ pub struct PracticePatchRequest {
     pub name: Option<String>,
     pub timezone: Option<String>,
     pub sms_number: Option<String>,
-    /// Minutes before an unacknowledged critical alert escalates (1 to 1440).
+    /// Minutes before an unacknowledged critical alert escalates (1 to 60).
     pub escalation_delay_minutes: Option<i64>,
 }
 
@@ -160,7 +165,14 @@ pub async fn update_practice(
             .transpose()?,
         escalation_delay_minutes: body
             .escalation_delay_minutes
-            .map(|v| validate::range("escalation_delay_minutes", v, 1, 1440))
+            .map(|v| {
+                validate::range(
+                    "escalation_delay_minutes",
+                    v,
+                    1,
+                    MAX_ESCALATION_DELAY_MINUTES,
+                )
+            })
             .transpose()?,
     };
     Ok(Json(
@@ -172,26 +184,47 @@ pub async fn update_practice(
     ))
 }
 
-/// Replace the practice's users (customer admins).
+/// `{user_ids, reassign_to?}`: the practice's users, and who takes over on-call duty here of
+/// users who leave.
+#[derive(Deserialize, ToSchema)]
+pub struct PracticeUsersRequest {
+    pub user_ids: Vec<Uuid>,
+    /// Who takes over the on-call windows and running overrides at this practice of staff who
+    /// leave it (they could no longer act on its alerts). Needed only when someone leaving is on
+    /// call here; must be able to act here afterwards (a user of the practice's customer,
+    /// unlocked, who sees the practice and has a mobile number).
+    pub reassign_to: Option<Uuid>,
+}
+
+/// Replace the practice's users (customer admins). Staff leaving the practice who are on call
+/// here hand their windows and running overrides to `reassign_to`, in the same transaction.
 #[utoipa::path(
     put, path = "/v1/practices/{id}/users", tag = "practices", security(("bearer" = [])),
-    params(("id" = Uuid, Path)), request_body = UserIds,
+    params(("id" = Uuid, Path)), request_body = PracticeUsersRequest,
     responses(
         (status = 200, body = UserIds), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "`outstanding_items`: a user leaving is on call here and no reassign_to was sent; nothing changed", body = ErrorBody),
+        (status = 422, description = "a user is not of this customer, or reassign_to cannot be on call here", body = ErrorBody),
     )
 )]
 pub async fn set_practice_users(
     State(state): State<AppState>,
     caller: CurrentUser,
     Path(id): Path<Uuid>,
-    ApiJson(body): ApiJson<UserIds>,
+    ApiJson(body): ApiJson<PracticeUsersRequest>,
 ) -> Result<Json<UserIds>, ApiError> {
     let practice = visible_practice(&state, &caller, id).await?;
     caller.require_practice_admin(&practice)?;
     let user_ids = state
         .store
-        .set_practice_users(&caller.audit(), id, body.user_ids)
-        .await?;
+        .set_practice_users(
+            &caller.audit(),
+            id,
+            body.user_ids,
+            oncall::handover(body.reassign_to),
+        )
+        .await?
+        .map_err(|r| refusal(r, |_| "reassign_to".into()))?;
     Ok(Json(UserIds { user_ids }))
 }

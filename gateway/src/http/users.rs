@@ -14,9 +14,11 @@ use super::AppState;
 use super::auth::CurrentUser;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, OptionalJson};
+use super::oncall::refusal;
 use super::validate;
 use super::views::UserView;
 use crate::auth::password::Password;
+use crate::services::oncall;
 
 /// Auto-logout bounds in minutes: at least a minute, at most 12 hours.
 const MAX_AUTO_LOGOUT: i64 = 720;
@@ -65,6 +67,11 @@ pub struct UserPatchRequest {
     pub practice_ids: Option<Vec<Uuid>>,
     /// Admins only.
     pub restricted_programs: Option<Vec<String>>,
+    /// Admins only. Who takes over on-call windows and running overrides that this change would
+    /// leave with the user although they could no longer act on them (a practice removed from
+    /// `practice_ids`, `role` lowered to staff, `mobile_phone` cleared). Needed only then; must be
+    /// another unlocked user of the same customer who can act at those practices.
+    pub reassign_to: Option<Uuid>,
 }
 
 #[derive(Deserialize, ToSchema, Default)]
@@ -81,6 +88,8 @@ pub struct OutstandingView {
     pub care_team_of: Vec<Uuid>,
     /// Practices where the user has on-call windows.
     pub on_call_at: Vec<Uuid>,
+    /// Practices where the user has on-call overrides that have not ended.
+    pub on_call_overrides_at: Vec<Uuid>,
     /// Patients only this user follows (as a notification user) whose messages they have not
     /// read; the successor follows them.
     pub unread_only_theirs: Vec<Uuid>,
@@ -95,6 +104,7 @@ impl From<Outstanding> for OutstandingView {
             + o.practice_group_default_user_of.len()
             + o.care_team_of.len()
             + o.on_call_at.len()
+            + o.on_call_overrides_at.len()
             + o.unread_only_theirs.len()
             + o.open_alerts.len();
         OutstandingView {
@@ -102,6 +112,7 @@ impl From<Outstanding> for OutstandingView {
             practice_group_default_user_of: o.practice_group_default_user_of,
             care_team_of: o.care_team_of,
             on_call_at: o.on_call_at,
+            on_call_overrides_at: o.on_call_overrides_at,
             unread_only_theirs: o.unread_only_theirs,
             open_alerts: o.open_alerts,
             total,
@@ -179,6 +190,24 @@ async fn visible_user(state: &AppState, caller: &CurrentUser, id: Uuid) -> Resul
         Ok(user)
     } else {
         Err(ApiError::NotFound("user"))
+    }
+}
+
+/// 422 unless `successor` is another unlocked user of `user`'s customer (who takes over what
+/// `user` hands on; the store checks on-call duty further inside its transaction).
+async fn check_successor(state: &AppState, user: &User, successor: Uuid) -> Result<(), ApiError> {
+    let valid = match state.store.get_user(successor).await {
+        Ok(s) => s.customer_id == user.customer_id && s.locked_at.is_none() && s.id != user.id,
+        Err(StoreError::NotFound) => false,
+        Err(e) => return Err(e.into()),
+    };
+    if valid {
+        Ok(())
+    } else {
+        Err(ApiError::invalid(
+            "reassign_to",
+            "must be another unlocked user of the same customer",
+        ))
     }
 }
 
@@ -300,13 +329,18 @@ pub async fn get_user(
 }
 
 /// Change a user. Users may change their own names, e-mail, title, mobile phone and password;
-/// role, auto-logout, practices and program restrictions need an administrator.
+/// role, auto-logout, practices, program restrictions and `reassign_to` need an administrator.
+/// A change that would leave the user on call where they could no longer act (a practice
+/// removed, role lowered, mobile number cleared) hands those windows and running overrides to
+/// `reassign_to` in the same transaction, or is refused with 409 without one.
 #[utoipa::path(
     patch, path = "/v1/users/{id}", tag = "users", security(("bearer" = [])),
     params(("id" = Uuid, Path)), request_body = UserPatchRequest,
     responses(
         (status = 200, body = UserView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "`outstanding_items`: the change would leave on-call duty with the user where they could no longer act, and no reassign_to was sent; nothing changed", body = ErrorBody),
+        (status = 422, description = "a field is invalid, or reassign_to cannot take over that on-call duty", body = ErrorBody),
     )
 )]
 pub async fn update_user(
@@ -320,7 +354,8 @@ pub async fn update_user(
     let admin_fields = body.role.is_some()
         || body.auto_logout_minutes.is_some()
         || body.practice_ids.is_some()
-        || body.restricted_programs.is_some();
+        || body.restricted_programs.is_some()
+        || body.reassign_to.is_some();
     if !is_self || admin_fields {
         require_admin_of(&caller, &user)?;
     }
@@ -335,6 +370,9 @@ pub async fn update_user(
     }
     if let (Some(practice_ids), Some(customer_id)) = (&body.practice_ids, user.customer_id) {
         check_practices(&state, customer_id, practice_ids).await?;
+    }
+    if let Some(successor) = body.reassign_to {
+        check_successor(&state, &user, successor).await?;
     }
     let password_hash = match body.password.as_deref() {
         Some(p) => {
@@ -391,7 +429,16 @@ pub async fn update_user(
             .transpose()?,
         password_hash,
     };
-    let updated = state.store.update_user(&caller.audit(), id, patch).await?;
+    let updated = state
+        .store
+        .update_user(
+            &caller.audit(),
+            id,
+            patch,
+            oncall::handover(body.reassign_to),
+        )
+        .await?
+        .map_err(|r| refusal(r, |_| "reassign_to".into()))?;
     Ok(Json(UserView::from(&updated)))
 }
 
@@ -411,18 +458,19 @@ pub async fn outstanding(
 ) -> Result<Json<OutstandingView>, ApiError> {
     let user = visible_user(&state, &caller, id).await?;
     require_admin_of(&caller, &user)?;
-    Ok(Json(state.store.outstanding(id).await?.into()))
+    Ok(Json(state.store.outstanding(id, caller.now).await?.into()))
 }
 
 /// Lock a user: their sessions end at once on every instance. With outstanding items, a
-/// `reassign_to` user takes them over; without one the answer is 409 listing them.
+/// `reassign_to` user takes them over; without one the answer is 409 listing them. On-call
+/// windows and running overrides go over only to someone who can act at those practices.
 #[utoipa::path(
     post, path = "/v1/users/{id}/lock", tag = "users", security(("bearer" = [])),
     params(("id" = Uuid, Path)), request_body(content = LockRequest, description = "optional"),
     responses(
         (status = 200, body = UserView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 409, description = "outstanding items and no reassign_to", body = ErrorBody),
-        (status = 422, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, description = "`outstanding_items` and no reassign_to; nothing changed", body = ErrorBody),
+        (status = 422, description = "reassign_to is not another unlocked user of the customer, or cannot be on call where the user is", body = ErrorBody),
     )
 )]
 pub async fn lock_user(
@@ -441,37 +489,30 @@ pub async fn lock_user(
     }
     let reassign_to = body.and_then(|b| b.reassign_to);
     if let Some(successor) = reassign_to {
-        let valid = match state.store.get_user(successor).await {
-            Ok(s) => s.customer_id == user.customer_id && s.locked_at.is_none() && s.id != user.id,
-            Err(StoreError::NotFound) => false,
-            Err(e) => return Err(e.into()),
-        };
-        if !valid {
-            return Err(ApiError::invalid(
-                "reassign_to",
-                "must be another unlocked user of the same customer",
-            ));
-        }
+        check_successor(&state, &user, successor).await?;
     }
     match state
         .store
-        .lock_user(&caller.audit(), id, reassign_to)
+        .lock_user(&caller.audit(), id, reassign_to, oncall::may_be_on_call)
         .await?
     {
         LockOutcome::Locked(user) => Ok(Json(UserView::from(user.as_ref()))),
+        LockOutcome::Refused(r) => Err(refusal(r, |_| "reassign_to".into())),
         LockOutcome::Outstanding(items) => {
             let view = OutstandingView::from(items);
             Err(ApiError::Conflict {
                 code: "outstanding_items",
                 message: format!(
                     "this user has {} outstanding item(s) (default user of {} customer(s) and {} practice group(s), \
-                     on the care team of {} patient(s), on call at {} practice(s), the only follower of {} patient(s) \
-                     with unread messages, notified of {} open alert(s)); send reassign_to with the user who takes them over",
+                     on the care team of {} patient(s), on call at {} practice(s), with on-call overrides at {} practice(s), \
+                     the only follower of {} patient(s) with unread messages, notified of {} open alert(s)); \
+                     send reassign_to with the user who takes them over",
                     view.total,
                     view.customer_default_user_of.len(),
                     view.practice_group_default_user_of.len(),
                     view.care_team_of.len(),
                     view.on_call_at.len(),
+                    view.on_call_overrides_at.len(),
                     view.unread_only_theirs.len(),
                     view.open_alerts.len()
                 ),

@@ -2,6 +2,7 @@
 //! names the field. Nothing invalid gets past a handler into a service.
 
 use serde::Deserialize;
+use store::IanaTimeZone;
 use utoipa::IntoParams;
 use uuid::Uuid;
 use webhooks::PhoneNumber;
@@ -45,12 +46,10 @@ pub fn phone(field: &str, value: &str) -> Result<String, ApiError> {
         .map_err(|e| ApiError::invalid(field, e.to_string()))
 }
 
-/// An IANA time zone name such as `America/New_York`.
-pub fn timezone(field: &str, value: &str) -> Result<String, ApiError> {
-    value
-        .trim()
-        .parse::<chrono_tz::Tz>()
-        .map(|tz| tz.name().to_string())
+/// An IANA time zone name such as `America/New_York`, parsed as the store parses it back, so a
+/// zone is refused here rather than read back as something else.
+pub fn timezone(field: &str, value: &str) -> Result<IanaTimeZone, ApiError> {
+    IanaTimeZone::parse(value.trim())
         .map_err(|_| ApiError::invalid(field, "must be an IANA time zone such as America/New_York"))
 }
 
@@ -148,10 +147,22 @@ mod tests {
     #[test]
     fn time_zones_must_be_iana_names() {
         assert_eq!(
-            timezone("timezone", "Europe/London").unwrap(),
+            timezone("timezone", " Europe/London ").unwrap(),
             "Europe/London"
         );
-        assert!(timezone("timezone", "Mars/Olympus").is_err());
+        for bad in [
+            "Mars/Olympus",
+            "",
+            "europe/london",
+            "Europe/London\u{0}",
+            "+05:00",
+        ] {
+            let error = timezone("timezone", bad).unwrap_err();
+            assert!(
+                error.to_string().starts_with("timezone"),
+                "{bad:?}: {error}"
+            );
+        }
     }
 
     #[test]

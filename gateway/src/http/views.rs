@@ -78,6 +78,7 @@ pub struct PracticeView {
     /// The number patients text; selects this practice for inbound messages.
     pub sms_number: String,
     pub practice_group_id: Option<Uuid>,
+    /// Minutes before an unacknowledged critical alert escalates (1 to 60).
     pub escalation_delay_minutes: i32,
     pub created_at: DateTime<Utc>,
 }
@@ -88,7 +89,7 @@ impl From<Practice> for PracticeView {
             id: p.id,
             customer_id: p.customer_id,
             name: p.name,
-            timezone: p.timezone,
+            timezone: p.timezone.name().to_string(),
             sms_number: p.sms_number,
             practice_group_id: p.practice_group_id,
             escalation_delay_minutes: p.escalation_delay_minutes,

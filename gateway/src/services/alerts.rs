@@ -9,7 +9,6 @@
 //! template allows (the practice name and the code), never the reading.
 
 use chrono::{DateTime, Utc};
-use chrono_tz::Tz;
 use rand::Rng;
 use store::{
     Alert, AlertText, EscalationStep, NewAlert, NewNotification, Patient, Practice, StoreError,
@@ -22,7 +21,6 @@ use crate::domain::access;
 use crate::domain::acknowledge::{self, CODE_ALPHABET, CODE_LENGTH};
 use crate::domain::escalation::{self, Audience};
 use crate::domain::notifications::NotificationKind;
-use crate::domain::oncall::{OnCallWindow, on_call_at};
 use crate::domain::readings::{Level, consecutive_out_of_range, overdue_to_raise};
 use crate::http::AppState;
 use crate::services::conversations::{audience, interested_users};
@@ -36,41 +34,9 @@ pub fn new_code() -> String {
         .collect()
 }
 
-/// The practice's time zone. Stored zones are checked when saved; one that no longer parses
-/// (a zone removed from the database) reads as UTC and is logged.
-pub fn practice_tz(practice: &Practice) -> Tz {
-    practice.timezone.parse().unwrap_or_else(|_| {
-        tracing::error!(practice = %practice.id, "stored practice time zone does not parse; using UTC");
-        chrono_tz::UTC
-    })
-}
-
-/// Users on call for the practice at `at` (in its time zone).
-pub async fn on_call_now(
-    state: &AppState,
-    practice: &Practice,
-    at: DateTime<Utc>,
-) -> Result<Vec<Uuid>, StoreError> {
-    let rows = state.store.on_call_windows(practice.id).await?;
-    let windows: Vec<OnCallWindow> = rows
-        .iter()
-        .filter_map(|r| {
-            let time = |m: i32| {
-                chrono::NaiveTime::from_hms_opt(
-                    u32::try_from(m / 60).ok()?,
-                    u32::try_from(m % 60).ok()?,
-                    0,
-                )
-            };
-            Some(OnCallWindow {
-                from: time(r.from_minute)?,
-                to: time(r.to_minute)?,
-                user_id: r.user_id,
-            })
-        })
-        .collect();
-    Ok(on_call_at(&windows, practice_tz(practice), at))
-}
+/// Users on call for the practice at `at` (in its time zone): the one resolution, shared with
+/// `GET …/on-call/now`.
+pub use crate::services::oncall::on_call_now;
 
 /// The patient's care team and subscribers, and whoever is on call for the practice at `at`.
 pub async fn followers_and_on_call(
@@ -412,7 +378,7 @@ pub async fn acknowledge_by_text(
             &audit,
             ack,
             Box::new(move |context| {
-                let tz = practice_tz(&context.practice);
+                let tz = context.practice.timezone.tz();
                 acknowledge::decide(context, &code, &from, tz, now)
             }),
         )

@@ -11,6 +11,7 @@ pub mod inbound;
 pub mod monitoring;
 pub mod notification_settings;
 pub mod notify;
+pub mod oncall;
 pub mod readings;
 pub mod texting;
 

@@ -431,6 +431,7 @@ async fn an_alert_at_0130_on_the_night_the_clocks_go_back_reaches_the_overnight_
         w.c.app
             .call(Method::GET, "/v1/me", Some(&w.c.staff), None)
             .await;
+    crate::oncall::give_mobile(&w.c.app, &w.root, me["id"].as_str().unwrap()).await;
     overnight_schedule(&w, me["id"].as_str().unwrap()).await;
     // 2026-11-01 in New York: 01:30 happens twice, at 05:30 UTC (EDT) and 06:30 UTC (EST).
     for (utc, texts) in [((5, 30), 1), ((6, 30), 2)] {
@@ -524,6 +525,7 @@ async fn locking_the_on_call_user_hands_their_windows_to_the_successor(backend: 
             .call(Method::GET, "/v1/me", Some(&w.c.staff), None)
             .await;
     let successor = me["id"].as_str().unwrap().to_string();
+    crate::oncall::give_mobile(&w.c.app, &w.root, &successor).await;
     let (_, outstanding) =
         w.c.app
             .call(

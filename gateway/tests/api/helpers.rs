@@ -427,7 +427,7 @@ pub async fn practice_with_patient(app: &TestApp, texting: &str) -> (uuid::Uuid,
             store::NewPractice {
                 customer_id: customer.id,
                 name: "Main Street Clinic".into(),
-                timezone: "America/New_York".into(),
+                timezone: "America/New_York".parse().unwrap(),
                 sms_number: PRACTICE_NUMBER.into(),
             },
         )

@@ -14,6 +14,7 @@ mod fake_smtp;
 mod fake_twilio;
 mod monitoring;
 mod notification_settings;
+mod oncall;
 mod ops;
 mod patients;
 mod readings;

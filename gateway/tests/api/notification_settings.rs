@@ -69,7 +69,7 @@ async fn practice(store: &Arc<dyn Store>, customer_id: Uuid, sms: &str) -> Uuid 
             NewPractice {
                 customer_id,
                 name: format!("Clinic {sms}"),
-                timezone: "America/New_York".into(),
+                timezone: "America/New_York".parse().unwrap(),
                 sms_number: sms.into(),
             },
         )

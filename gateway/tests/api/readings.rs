@@ -549,6 +549,7 @@ async fn user_id(app: &TestApp, token: &str) -> String {
 async fn on_call_schedules_are_saved_and_read_back_by_practice_admins(backend: Backend) {
     let app = spawn_app(backend).await;
     let w = world(&app).await;
+    crate::oncall::able_to_act(&app, &w).await;
     let path = format!("/v1/practices/{}/on-call", w.practice_a);
     let schedule = json!([
         {"from": "22:00", "to": "06:00", "user_id": w.staff_a_id},
@@ -603,6 +604,7 @@ async fn on_call_schedules_are_saved_and_read_back_by_practice_admins(backend: B
 async fn who_is_on_call_now_follows_overnight_windows_and_the_dst_night(backend: Backend) {
     let app = spawn_app(backend).await;
     let w = world(&app).await;
+    crate::oncall::able_to_act(&app, &w).await;
     // The practice is in America/New_York. Overnight 22:00–06:00 for staff; 01:00–02:00 for the
     // idle user, which on 2026-11-01 happens twice (01:30 EDT = 05:30Z, 01:30 EST = 06:30Z).
     put(

@@ -5,8 +5,10 @@ use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
 use uuid::Uuid;
 
+use super::oncall::{duty_practices, hand_over, lock_users, user_if_any};
 use super::rows::*;
 use super::{PostgresStore, insert_audit, load_user, map_err};
+use crate::oncall::{check_users, decide_handover, duty_lost, patched};
 use crate::*;
 
 #[async_trait]
@@ -62,7 +64,7 @@ impl Accounts for PostgresStore {
                     &id,
                     &new.customer_id,
                     &new.name,
-                    &new.timezone,
+                    &new.timezone.name(),
                     &new.sms_number,
                     &audit.at,
                 ],
@@ -77,7 +79,7 @@ impl Accounts for PostgresStore {
         )
         .await
         .map_err(map_err)?;
-        let practice = practice_from_row(&row);
+        let practice = practice_from_row(&row)?;
         let event = AuditEvent {
             customer_id: Some(new.customer_id),
             action: "practice.create",
@@ -100,7 +102,7 @@ impl Accounts for PostgresStore {
             .await
             .map_err(map_err)?
             .ok_or(StoreError::NotFound)?;
-        Ok(practice_from_row(&row))
+        practice_from_row(&row)
     }
 
     async fn list_practices(&self, customer_id: Uuid, page: Page) -> StoreResult<Paged<Practice>> {
@@ -116,7 +118,10 @@ impl Accounts for PostgresStore {
             )
             .await
             .map_err(map_err)?;
-        let items = rows.iter().map(practice_from_row).collect();
+        let items = rows
+            .iter()
+            .map(practice_from_row)
+            .collect::<StoreResult<_>>()?;
         Ok(Paged::from_rows(items, page, |p| p.id))
     }
 
@@ -305,10 +310,37 @@ impl Accounts for PostgresStore {
         Ok(())
     }
 
-    async fn update_user(&self, audit: &Audit, id: Uuid, patch: UserPatch) -> StoreResult<User> {
+    async fn update_user(
+        &self,
+        audit: &Audit,
+        id: Uuid,
+        patch: UserPatch,
+        handover: OnCallHandover,
+    ) -> StoreResult<Result<User, OnCallRefusal>> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(map_err)?;
+        // The user's row (and the successor's) locked first: a schedule save naming them waits,
+        // then sees the change.
+        let locked: Vec<Uuid> = std::iter::once(id).chain(handover.reassign_to).collect();
+        lock_users(&tx, &locked, true).await?;
         let current = load_user(&tx, id).await?;
+        // On-call duty the change would leave with a user who can no longer act on it is handed
+        // over with it, or the whole change is refused before anything is written.
+        let duty_at = duty_practices(&tx, id, audit.at).await?;
+        let lost = duty_lost(
+            &current,
+            &patched(&current, &patch),
+            &duty_at,
+            handover.rule,
+        );
+        let successor = match handover.reassign_to {
+            Some(s) if !lost.is_empty() => Some((s, user_if_any(&tx, s).await?)),
+            _ => None,
+        };
+        let handed = match decide_handover(&lost, &duty_at, successor, handover.rule) {
+            Ok(handed) => handed,
+            Err(refusal) => return Ok(Err(refusal)),
+        };
         let role = patch.role.unwrap_or(current.role);
         let mobile_phone = patch
             .mobile_phone
@@ -370,6 +402,9 @@ impl Accounts for PostgresStore {
                 .map_err(map_err)?;
             }
         }
+        if let Some(successor) = handover.reassign_to.filter(|_| !handed.is_empty()) {
+            hand_over(&tx, audit, id, successor, &handed).await?;
+        }
         let action = if patch.password_hash.is_some() {
             "user.update_with_password"
         } else {
@@ -385,13 +420,13 @@ impl Accounts for PostgresStore {
         insert_audit(&tx, audit, &event).await?;
         let user = load_user(&tx, id).await?;
         tx.commit().await.map_err(map_err)?;
-        Ok(user)
+        Ok(Ok(user))
     }
 
-    async fn outstanding(&self, user_id: Uuid) -> StoreResult<Outstanding> {
+    async fn outstanding(&self, user_id: Uuid, now: DateTime<Utc>) -> StoreResult<Outstanding> {
         let client = self.client().await?;
         load_user(&client, user_id).await?;
-        outstanding_of(&client, user_id).await
+        outstanding_of(&client, user_id, now).await
     }
 
     async fn lock_user(
@@ -399,19 +434,26 @@ impl Accounts for PostgresStore {
         audit: &Audit,
         user_id: Uuid,
         reassign_to: Option<Uuid>,
+        rule: OnCallRule,
     ) -> StoreResult<LockOutcome> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(map_err)?;
-        // Row lock: a concurrent hand-over to this user waits until we are done.
-        tx.query_opt("SELECT id FROM users WHERE id = $1 FOR UPDATE", &[&user_id])
-            .await
-            .map_err(map_err)?
-            .ok_or(StoreError::NotFound)?;
-        let outstanding = outstanding_of(&tx, user_id).await?;
+        // Row locks (the successor's too, in id order): a concurrent hand-over to this user, a
+        // lock of the successor or a schedule save naming either waits until we are done.
+        let locked: Vec<Uuid> = std::iter::once(user_id).chain(reassign_to).collect();
+        lock_users(&tx, &locked, true).await?;
+        load_user(&tx, user_id).await?;
+        let outstanding = outstanding_of(&tx, user_id, audit.at).await?;
         if !outstanding.is_empty() {
             let Some(successor) = reassign_to else {
                 return Ok(LockOutcome::Outstanding(outstanding));
             };
+            // On-call duty goes only to someone who can act on it at each practice.
+            let duty_at = duty_practices(&tx, user_id, audit.at).await?;
+            let candidate = [(successor, user_if_any(&tx, successor).await?)];
+            if let Err(refusal) = check_users(&candidate, &duty_at, rule) {
+                return Ok(LockOutcome::Refused(refusal));
+            }
             for table in ["customer_default_users", "practice_group_default_users"] {
                 let owner = if table == "customer_default_users" {
                     "customer_id"
@@ -457,13 +499,8 @@ impl Accounts for PostgresStore {
                 .await
                 .map_err(map_err)?;
             }
-            // On-call windows are taken over as they are: the successor covers the same hours.
-            tx.execute(
-                "UPDATE on_call_windows SET user_id = $2 WHERE user_id = $1",
-                &[&user_id, &successor],
-            )
-            .await
-            .map_err(map_err)?;
+            // On-call windows and running overrides are taken over as they are.
+            hand_over(&tx, audit, user_id, successor, &duty_at).await?;
             // Patients only this user followed: the successor follows them, unread included.
             tx.execute(
                 "INSERT INTO patient_subscriptions (patient_id, user_id, added_at)
@@ -566,7 +603,11 @@ const OPEN_ALERTS_OF: &str = "
                     AND n.patient_id = a.patient_id AND n.created_at >= a.opened_at)
     ORDER BY a.id";
 
-async fn outstanding_of(client: &impl GenericClient, user_id: Uuid) -> StoreResult<Outstanding> {
+async fn outstanding_of(
+    client: &impl GenericClient,
+    user_id: Uuid,
+    now: DateTime<Utc>,
+) -> StoreResult<Outstanding> {
     let customers = client
         .query("SELECT customer_id FROM customer_default_users WHERE user_id = $1 ORDER BY customer_id", &[&user_id])
         .await
@@ -593,6 +634,17 @@ async fn outstanding_of(client: &impl GenericClient, user_id: Uuid) -> StoreResu
             .query(
                 "SELECT DISTINCT practice_id FROM on_call_windows WHERE user_id = $1 ORDER BY practice_id",
                 &[&user_id],
+            )
+            .await
+            .map_err(map_err)?
+            .iter()
+            .map(|r| r.get(0))
+            .collect(),
+        on_call_overrides_at: client
+            .query(
+                "SELECT DISTINCT practice_id FROM on_call_overrides
+                 WHERE user_id = $1 AND ends_at > $2 ORDER BY practice_id",
+                &[&user_id, &now],
             )
             .await
             .map_err(map_err)?

@@ -246,7 +246,7 @@ impl Alerts for PostgresStore {
             .await
             .map_err(map_err)?
             .ok_or(StoreError::NotFound)?;
-        let practice = practice_from_row(&practice);
+        let practice = practice_from_row(&practice)?;
         // The newest alert with the code, locked so an acknowledgement and an escalation step
         // (or two replies) are decided one after the other.
         let alert_id: Option<Uuid> = tx

@@ -249,7 +249,8 @@ impl Messaging for PostgresStore {
             )
             .await
             .map_err(map_err)?
-            .map(|row| practice_from_row(&row));
+            .map(|row| practice_from_row(&row))
+            .transpose()?;
         let patient_id: Option<Uuid> = match &practice {
             Some(practice) => tx
                 .query_opt(

@@ -4,7 +4,8 @@
 use tokio_postgres::Row;
 
 use crate::{
-    AuditRecord, Customer, Patient, Practice, Role, StoreError, StoreResult, TextingRow, User,
+    AuditRecord, Customer, IanaTimeZone, Patient, Practice, Role, StoreError, StoreResult,
+    TextingRow, User,
 };
 
 pub const PRACTICE_COLUMNS: &str = "id, customer_id, name, timezone, sms_number, practice_group_id, escalation_delay_minutes, created_at";
@@ -28,17 +29,24 @@ pub fn customer_from_row(row: &Row) -> Customer {
     }
 }
 
-pub fn practice_from_row(row: &Row) -> Practice {
-    Practice {
+/// A practice row; its time zone goes through the same parse as the API's input, so a zone that
+/// does not parse is an error rather than some default.
+pub fn practice_from_row(row: &Row) -> StoreResult<Practice> {
+    let timezone: String = row.get(3);
+    Ok(Practice {
         id: row.get(0),
         customer_id: row.get(1),
         name: row.get(2),
-        timezone: row.get(3),
+        timezone: IanaTimeZone::parse(&timezone).map_err(|_| {
+            StoreError::Unexpected(format!(
+                "stored practice time zone {timezone:?} does not parse"
+            ))
+        })?,
         sms_number: row.get(4),
         practice_group_id: row.get(5),
         escalation_delay_minutes: row.get(6),
         created_at: row.get(7),
-    }
+    })
 }
 
 pub fn user_from_row(row: &Row) -> StoreResult<User> {

@@ -4,8 +4,10 @@ use async_trait::async_trait;
 use deadpool_postgres::GenericClient;
 use uuid::Uuid;
 
+use super::oncall::{hand_over, lock_practice, lock_users, user_if_any};
 use super::rows::*;
-use super::{PostgresStore, insert_audit, map_err};
+use super::{PostgresStore, insert_audit, load_user, map_err};
+use crate::oncall::{decide_handover, duty_lost, with_membership};
 use crate::*;
 
 fn event(
@@ -246,12 +248,12 @@ impl Tenancy for PostgresStore {
                          escalation_delay_minutes = COALESCE($5, escalation_delay_minutes)
                      WHERE id = $1 RETURNING {PRACTICE_COLUMNS}"
                 ),
-                &[&id, &patch.name, &patch.timezone, &patch.sms_number, &patch.escalation_delay_minutes],
+                &[&id, &patch.name, &patch.timezone.map(|tz| tz.name()), &patch.sms_number, &patch.escalation_delay_minutes],
             )
             .await
             .map_err(map_err)?
             .ok_or(StoreError::NotFound)?;
-        let practice = practice_from_row(&row);
+        let practice = practice_from_row(&row)?;
         insert_audit(
             &tx,
             audit,
@@ -267,19 +269,54 @@ impl Tenancy for PostgresStore {
         audit: &Audit,
         practice_id: Uuid,
         user_ids: Vec<Uuid>,
-    ) -> StoreResult<Vec<Uuid>> {
+        handover: OnCallHandover,
+    ) -> StoreResult<Result<Vec<Uuid>, OnCallRefusal>> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(map_err)?;
-        let customer_id: Uuid = tx
-            .query_opt(
-                "SELECT customer_id FROM practices WHERE id = $1 FOR UPDATE",
-                &[&practice_id],
+        let practice = lock_practice(&tx, practice_id).await?;
+        check_users_of_customer(&tx, practice.customer_id, &user_ids).await?;
+        // Users leaving the practice who are on call here: their rows (and the successor's) are
+        // locked before the change so what they can see is decided on the stored state.
+        let on_call_leaving: Vec<Uuid> = tx
+            .query(
+                "SELECT user_id FROM user_practices
+                 WHERE practice_id = $1 AND NOT (user_id = ANY($2))
+                   AND (user_id IN (SELECT user_id FROM on_call_windows WHERE practice_id = $1)
+                        OR user_id IN (SELECT user_id FROM on_call_overrides
+                                       WHERE practice_id = $1 AND ends_at > $3))
+                 ORDER BY user_id",
+                &[&practice_id, &user_ids, &audit.at],
             )
             .await
             .map_err(map_err)?
-            .ok_or(StoreError::NotFound)?
-            .get(0);
-        check_users_of_customer(&tx, customer_id, &user_ids).await?;
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        let locked: Vec<Uuid> = on_call_leaving
+            .iter()
+            .copied()
+            .chain(handover.reassign_to)
+            .collect();
+        lock_users(&tx, &locked, true).await?;
+        let here = std::slice::from_ref(&practice);
+        let mut lost = Vec::new();
+        for user_id in &on_call_leaving {
+            let user = load_user(&tx, *user_id).await?;
+            let after = with_membership(&user, practice_id, false);
+            lost.extend(duty_lost(&user, &after, here, handover.rule));
+        }
+        let successor = match handover.reassign_to {
+            Some(id) if !lost.is_empty() => {
+                let member = user_ids.contains(&id);
+                let user = user_if_any(&tx, id).await?;
+                Some((id, user.map(|u| with_membership(&u, practice_id, member))))
+            }
+            _ => None,
+        };
+        let handed = match decide_handover(&lost, here, successor, handover.rule) {
+            Ok(handed) => handed,
+            Err(refusal) => return Ok(Err(refusal)),
+        };
         tx.execute(
             "DELETE FROM user_practices WHERE practice_id = $1",
             &[&practice_id],
@@ -294,10 +331,20 @@ impl Tenancy for PostgresStore {
             .await
             .map_err(map_err)?;
         }
+        if let Some(successor) = handover.reassign_to.filter(|_| !handed.is_empty()) {
+            for duty in &lost {
+                hand_over(&tx, audit, duty.user_id, successor, &handed).await?;
+            }
+        }
         insert_audit(
             &tx,
             audit,
-            &event(customer_id, "practice.set_users", "practice", practice_id),
+            &event(
+                practice.customer_id,
+                "practice.set_users",
+                "practice",
+                practice_id,
+            ),
         )
         .await?;
         let rows = tx
@@ -308,7 +355,7 @@ impl Tenancy for PostgresStore {
             .await
             .map_err(map_err)?;
         tx.commit().await.map_err(map_err)?;
-        Ok(rows.iter().map(|r| r.get(0)).collect())
+        Ok(Ok(rows.iter().map(|r| r.get(0)).collect()))
     }
 
     async fn practice_users(&self, practice_id: Uuid) -> StoreResult<Vec<Uuid>> {

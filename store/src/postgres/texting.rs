@@ -21,7 +21,7 @@ impl Texting for PostgresStore {
             )
             .await
             .map_err(map_err)?;
-        Ok(row.map(|r| practice_from_row(&r)))
+        row.map(|r| practice_from_row(&r)).transpose()
     }
 
     async fn change_texting(

@@ -5,8 +5,10 @@ use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, params};
 use uuid::Uuid;
 
+use super::oncall::{duty_practices, hand_over, user_if_any};
 use super::rows::*;
 use super::{OwnedEvent, SqliteStore, map_err};
+use crate::oncall::{check_users, decide_handover, duty_lost, patched};
 use crate::*;
 
 #[async_trait]
@@ -61,7 +63,7 @@ impl Accounts for SqliteStore {
                     id,
                     new.customer_id,
                     new.name,
-                    new.timezone,
+                    new.timezone.name(),
                     new.sms_number,
                     micros(audit.at)
                 ],
@@ -318,10 +320,28 @@ impl Accounts for SqliteStore {
         .await
     }
 
-    async fn update_user(&self, audit: &Audit, id: Uuid, patch: UserPatch) -> StoreResult<User> {
+    async fn update_user(
+        &self,
+        audit: &Audit,
+        id: Uuid,
+        patch: UserPatch,
+        handover: OnCallHandover,
+    ) -> StoreResult<Result<User, OnCallRefusal>> {
         let audit = audit.clone();
         self.write(move |tx| {
             let current = load_user(tx, id)?;
+            // On-call duty the change would leave with a user who can no longer act on it is
+            // handed over with it, or the whole change is refused before anything is written.
+            let duty_at = duty_practices(tx, id, audit.at)?;
+            let lost = duty_lost(&current, &patched(&current, &patch), &duty_at, handover.rule);
+            let successor = match handover.reassign_to {
+                Some(s) if !lost.is_empty() => Some((s, user_if_any(tx, s)?)),
+                _ => None,
+            };
+            let handed = match decide_handover(&lost, &duty_at, successor, handover.rule) {
+                Ok(handed) => handed,
+                Err(refusal) => return Ok(Err(refusal)),
+            };
             let role = patch.role.unwrap_or(current.role);
             let mobile_phone = patch.mobile_phone.clone().unwrap_or(current.mobile_phone.clone());
             tx.execute(
@@ -365,6 +385,9 @@ impl Accounts for SqliteStore {
                     .map_err(map_err)?;
                 }
             }
+            if let Some(successor) = handover.reassign_to.filter(|_| !handed.is_empty()) {
+                hand_over(tx, &audit, id, successor, &handed)?;
+            }
             let action = if patch.password_hash.is_some() { "user.update_with_password" } else { "user.update" };
             OwnedEvent {
                 customer_id: current.customer_id,
@@ -374,15 +397,15 @@ impl Accounts for SqliteStore {
                 patient_id: None,
             }
             .write(tx, &audit)?;
-            load_user(tx, id)
+            load_user(tx, id).map(Ok)
         })
         .await
     }
 
-    async fn outstanding(&self, user_id: Uuid) -> StoreResult<Outstanding> {
+    async fn outstanding(&self, user_id: Uuid, now: DateTime<Utc>) -> StoreResult<Outstanding> {
         self.call(move |conn| {
             load_user(conn, user_id)?;
-            outstanding_of(conn, user_id)
+            outstanding_of(conn, user_id, now)
         })
         .await
     }
@@ -392,15 +415,22 @@ impl Accounts for SqliteStore {
         audit: &Audit,
         user_id: Uuid,
         reassign_to: Option<Uuid>,
+        rule: OnCallRule,
     ) -> StoreResult<LockOutcome> {
         let audit = audit.clone();
         self.write(move |tx| {
             load_user(tx, user_id)?;
-            let outstanding = outstanding_of(tx, user_id)?;
+            let outstanding = outstanding_of(tx, user_id, audit.at)?;
             if !outstanding.is_empty() {
                 let Some(successor) = reassign_to else {
                     return Ok(LockOutcome::Outstanding(outstanding));
                 };
+                // On-call duty goes only to someone who can act on it at each practice.
+                let duty_at = duty_practices(tx, user_id, audit.at)?;
+                let candidate = [(successor, user_if_any(tx, successor)?)];
+                if let Err(refusal) = check_users(&candidate, &duty_at, rule) {
+                    return Ok(LockOutcome::Refused(refusal));
+                }
                 for (table, owner) in
                     [("customer_default_users", "customer_id"), ("practice_group_default_users", "practice_group_id")]
                 {
@@ -429,9 +459,8 @@ impl Accounts for SqliteStore {
                 for table in ["program_staff", "care_team"] {
                     tx.execute(&format!("DELETE FROM {table} WHERE user_id = ?1"), [user_id]).map_err(map_err)?;
                 }
-                // On-call windows are taken over as they are: the successor covers the same hours.
-                tx.execute("UPDATE on_call_windows SET user_id = ?2 WHERE user_id = ?1", params![user_id, successor])
-                    .map_err(map_err)?;
+                // On-call windows and running overrides are taken over as they are.
+                hand_over(tx, &audit, user_id, successor, &duty_at)?;
                 // Patients only this user followed: the successor follows them, unread included.
                 for patient_id in &outstanding.unread_only_theirs {
                     tx.execute(
@@ -527,7 +556,11 @@ const OPEN_ALERTS_OF: &str = "
                     AND n.patient_id = a.patient_id AND n.created_at >= a.opened_at)
     ORDER BY a.id";
 
-fn outstanding_of(conn: &rusqlite::Connection, user_id: Uuid) -> StoreResult<Outstanding> {
+fn outstanding_of(
+    conn: &rusqlite::Connection,
+    user_id: Uuid,
+    now: DateTime<Utc>,
+) -> StoreResult<Outstanding> {
     Ok(Outstanding {
         customer_default_user_of: column_list(
             conn,
@@ -549,6 +582,18 @@ fn outstanding_of(conn: &rusqlite::Connection, user_id: Uuid) -> StoreResult<Out
             "SELECT DISTINCT practice_id FROM on_call_windows WHERE user_id = ?1 ORDER BY practice_id",
             user_id,
         )?,
+        on_call_overrides_at: {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT DISTINCT practice_id FROM on_call_overrides
+                     WHERE user_id = ?1 AND ends_at > ?2 ORDER BY practice_id",
+                )
+                .map_err(map_err)?;
+            stmt.query_map(params![user_id, micros(now)], |r| r.get(0))
+                .map_err(map_err)?
+                .collect::<Result<Vec<Uuid>, _>>()
+                .map_err(map_err)?
+        },
         unread_only_theirs: column_list(conn, UNREAD_ONLY_THEIRS, user_id)?,
         open_alerts: column_list(conn, OPEN_ALERTS_OF, user_id)?,
     })

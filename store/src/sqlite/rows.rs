@@ -7,7 +7,8 @@ use uuid::Uuid;
 
 use super::map_err;
 use crate::{
-    AuditRecord, Customer, Patient, Practice, Role, StoreError, StoreResult, TextingRow, User,
+    AuditRecord, Customer, IanaTimeZone, Patient, Practice, Role, StoreError, StoreResult,
+    TextingRow, User,
 };
 
 pub const PRACTICE_COLUMNS: &str = "id, customer_id, name, timezone, sms_number, practice_group_id, escalation_delay_minutes, created_at";
@@ -56,7 +57,17 @@ pub fn practice_from_row(row: &Row) -> rusqlite::Result<Practice> {
         id: row.get(0)?,
         customer_id: row.get(1)?,
         name: row.get(2)?,
-        timezone: row.get(3)?,
+        timezone: {
+            let name: String = row.get(3)?;
+            IanaTimeZone::parse(&name).map_err(|_| {
+                let why = format!("stored practice time zone {name:?} does not parse");
+                rusqlite::Error::FromSqlConversionFailure(
+                    3,
+                    rusqlite::types::Type::Text,
+                    why.into(),
+                )
+            })?
+        },
         sms_number: row.get(4)?,
         practice_group_id: row.get(5)?,
         escalation_delay_minutes: row.get(6)?,

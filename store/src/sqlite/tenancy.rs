@@ -6,8 +6,10 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params};
 use uuid::Uuid;
 
+use super::oncall::{hand_over, load_practice, user_if_any};
 use super::rows::*;
 use super::{OwnedEvent, SqliteStore, map_err};
+use crate::oncall::{decide_handover, duty_lost, with_membership};
 use crate::*;
 
 fn event(
@@ -54,15 +56,6 @@ fn check_users_of_customer(
         }
     }
     Ok(())
-}
-
-fn customer_of_practice(conn: &Connection, practice_id: Uuid) -> StoreResult<Uuid> {
-    conn.query_row(
-        "SELECT customer_id FROM practices WHERE id = ?1",
-        [practice_id],
-        |r| r.get(0),
-    )
-    .map_err(map_err)
 }
 
 fn load_group(conn: &Connection, id: Uuid) -> StoreResult<PracticeGroup> {
@@ -216,7 +209,7 @@ impl Tenancy for SqliteStore {
                          sms_number = COALESCE(?4, sms_number),
                          escalation_delay_minutes = COALESCE(?5, escalation_delay_minutes)
                      WHERE id = ?1",
-                    params![id, patch.name, patch.timezone, patch.sms_number, patch.escalation_delay_minutes],
+                    params![id, patch.name, patch.timezone.map(|tz| tz.name()), patch.sms_number, patch.escalation_delay_minutes],
                 )
                 .map_err(map_err)?;
             if updated == 0 {
@@ -236,11 +229,48 @@ impl Tenancy for SqliteStore {
         audit: &Audit,
         practice_id: Uuid,
         user_ids: Vec<Uuid>,
-    ) -> StoreResult<Vec<Uuid>> {
+        handover: OnCallHandover,
+    ) -> StoreResult<Result<Vec<Uuid>, OnCallRefusal>> {
         let audit = audit.clone();
         self.write(move |tx| {
-            let customer_id = customer_of_practice(tx, practice_id)?;
-            check_users_of_customer(tx, customer_id, &user_ids)?;
+            let practice = load_practice(tx, practice_id)?;
+            check_users_of_customer(tx, practice.customer_id, &user_ids)?;
+            // Members on call here who leave: decided before anything is written, so a refusal
+            // leaves the membership as it was.
+            let on_call_members: Vec<Uuid> = {
+                let mut stmt = tx
+                    .prepare_cached(
+                        "SELECT user_id FROM user_practices WHERE practice_id = ?1
+                           AND (user_id IN (SELECT user_id FROM on_call_windows WHERE practice_id = ?1)
+                                OR user_id IN (SELECT user_id FROM on_call_overrides
+                                               WHERE practice_id = ?1 AND ends_at > ?2))
+                         ORDER BY user_id",
+                    )
+                    .map_err(map_err)?;
+                stmt.query_map(params![practice_id, micros(audit.at)], |r| r.get(0))
+                    .map_err(map_err)?
+                    .collect::<Result<_, _>>()
+                    .map_err(map_err)?
+            };
+            let here = std::slice::from_ref(&practice);
+            let mut lost = Vec::new();
+            for user_id in on_call_members.iter().filter(|id| !user_ids.contains(id)) {
+                let user = load_user(tx, *user_id)?;
+                let after = with_membership(&user, practice_id, false);
+                lost.extend(duty_lost(&user, &after, here, handover.rule));
+            }
+            let successor = match handover.reassign_to {
+                Some(id) if !lost.is_empty() => {
+                    let member = user_ids.contains(&id);
+                    let user = user_if_any(tx, id)?;
+                    Some((id, user.map(|u| with_membership(&u, practice_id, member))))
+                }
+                _ => None,
+            };
+            let handed = match decide_handover(&lost, here, successor, handover.rule) {
+                Ok(handed) => handed,
+                Err(refusal) => return Ok(Err(refusal)),
+            };
             tx.execute(
                 "DELETE FROM user_practices WHERE practice_id = ?1",
                 [practice_id],
@@ -253,12 +283,18 @@ impl Tenancy for SqliteStore {
                 )
                 .map_err(map_err)?;
             }
-            event(customer_id, "practice.set_users", "practice", practice_id).write(tx, &audit)?;
+            if let Some(successor) = handover.reassign_to.filter(|_| !handed.is_empty()) {
+                for duty in &lost {
+                    hand_over(tx, &audit, duty.user_id, successor, &handed)?;
+                }
+            }
+            event(practice.customer_id, "practice.set_users", "practice", practice_id).write(tx, &audit)?;
             column_list(
                 tx,
                 "SELECT user_id FROM user_practices WHERE practice_id = ?1 ORDER BY user_id",
                 practice_id,
             )
+            .map(Ok)
         })
         .await
     }

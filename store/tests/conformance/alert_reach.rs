@@ -132,10 +132,9 @@ impl Ward {
             .expect("an alert opens")
     }
 
-    /// Claims every due text and fails it for good with `code`.
-    async fn fail_due_texts(&self, code: i32) -> Vec<Uuid> {
-        let claim = self
-            .store
+    /// Claims every due text.
+    async fn claim(&self) -> Vec<store::Outbound> {
+        self.store
             .claim_outbound(store::ClaimRequest {
                 worker: "test".into(),
                 now: t0() + Duration::seconds(1),
@@ -145,26 +144,30 @@ impl Ward {
                 horizon: Duration::seconds(5),
             })
             .await
-            .unwrap();
-        let mut failed = Vec::new();
-        for send in claim.sends {
-            assert!(
-                self.store
-                    .record_send_failed(
-                        &audit_at(t0() + Duration::seconds(2)),
-                        &send.outbound,
-                        SendFailure {
-                            error_code: Some(code),
-                            message: "invalid".into(),
-                            opted_out: false,
-                        },
-                    )
-                    .await
-                    .unwrap()
-            );
-            failed.push(send.outbound.id);
-        }
-        failed
+            .unwrap()
+            .sends
+            .into_iter()
+            .map(|send| send.outbound)
+            .collect()
+    }
+
+    /// Fails a claimed text for good with `code`.
+    async fn fail(&self, claimed: &store::Outbound, code: i32) -> Uuid {
+        assert!(
+            self.store
+                .record_send_failed(
+                    &audit_at(t0() + Duration::seconds(2)),
+                    claimed,
+                    SendFailure {
+                        error_code: Some(code),
+                        message: "invalid".into(),
+                        opted_out: false,
+                    },
+                )
+                .await
+                .unwrap()
+        );
+        claimed.id
     }
 
     async fn ack_text(&self, from: &str, code: &str) -> (TextAckContext, store::TextAckOutcome) {
@@ -313,13 +316,14 @@ pub async fn an_alert_text_that_fails_for_good_makes_the_next_step_due_once_no_t
 ) {
     let w = ward(db).await;
     let alert = w.open().await;
-    let failed = w.fail_due_texts(21211).await;
-    assert_eq!(failed.len(), 2);
+    let claimed = w.claim().await;
+    assert_eq!(claimed.len(), 2);
     let at = t0() + Duration::minutes(1);
     // The first failure: the other text of the step may still arrive.
+    let first = w.fail(&claimed[0], 21211).await;
     assert!(
         !w.store
-            .note_text_outcome(failed[0], NumberEvidence::Fails { code: 21211 }, at)
+            .note_text_outcome(first, NumberEvidence::Fails { code: 21211 }, at)
             .await
             .unwrap()
     );
@@ -328,6 +332,7 @@ pub async fn an_alert_text_that_fails_for_good_makes_the_next_step_due_once_no_t
         t0() + Duration::minutes(10)
     );
     // The second: nobody of the step has it; the next step is due now.
+    let failed = [first, w.fail(&claimed[1], 21211).await];
     assert!(
         w.store
             .note_text_outcome(failed[1], NumberEvidence::Fails { code: 21211 }, at)
@@ -382,9 +387,11 @@ pub async fn an_alert_text_that_fails_for_good_makes_the_next_step_due_once_no_t
                 mobile_phone: Some(Some(NURSE_MOBILE.into())),
                 ..Default::default()
             },
+            super::handover(None),
         )
         .await
-        .unwrap();
+        .unwrap()
+        .expect("no on-call duty to hand over");
     assert!(
         w.store
             .failing_numbers(PRACTICE, &numbers)
@@ -403,7 +410,10 @@ pub async fn an_acknowledged_alert_is_not_made_due_and_patient_numbers_are_not_r
         .acknowledge_alert(&audit_at(t0()), alert.id, w.nurse.id)
         .await
         .unwrap();
-    let failed = w.fail_due_texts(30005).await;
+    let mut failed = Vec::new();
+    for claimed in w.claim().await {
+        failed.push(w.fail(&claimed, 30005).await);
+    }
     for id in &failed {
         assert!(
             !w.store

@@ -1,4 +1,4 @@
-//! Conformance scenarios of readings, reading settings, on-call schedules and API tokens.
+//! Conformance scenarios of readings, reading settings and API tokens.
 
 use std::sync::{Arc, Mutex};
 
@@ -7,9 +7,8 @@ use serde_json::json;
 use store::testing::TestStore;
 use store::{
     ApplyReadingDefaultsTo, AuditFilter, EffectiveReadingAlert, NewApiToken, NewPatient,
-    NewReading, OnCallWindowRow, Page, ReadingAlertRow, ReadingAlertSource, ReadingChangeRow,
-    ReadingContext, ReadingDecision, ReadingFrequency, ReadingSource, Store, StoreError,
-    VitalFrequency,
+    NewReading, Page, ReadingAlertRow, ReadingAlertSource, ReadingChangeRow, ReadingContext,
+    ReadingDecision, ReadingFrequency, ReadingSource, Store, StoreError, VitalFrequency,
 };
 use uuid::Uuid;
 
@@ -476,85 +475,6 @@ pub async fn reading_frequency_is_off_until_saved_and_a_save_replaces_it(db: &Te
     assert!(matches!(
         store
             .save_reading_frequency(&audit_at(t0()), Uuid::now_v7(), ReadingFrequency::default())
-            .await,
-        Err(StoreError::NotFound)
-    ));
-}
-
-pub async fn on_call_windows_are_replaced_whole_and_only_users_of_the_customer_may_be_on_call(
-    db: &TestStore,
-) {
-    let store = db.store().await;
-    let (customer_id, practice_id) = customer_and_practice(&store, "+15555550208").await;
-    let (other_customer, _) = customer_and_practice(&store, "+15555550209").await;
-    let audit = audit_at(t0());
-    let nurse = store
-        .create_user(
-            &audit,
-            staff(customer_id, "oncall-nurse", vec![practice_id]),
-        )
-        .await
-        .unwrap()
-        .id;
-    let doctor = store
-        .create_user(&audit, staff(customer_id, "oncall-doctor", vec![]))
-        .await
-        .unwrap()
-        .id;
-    let stranger = store
-        .create_user(&audit, staff(other_customer, "oncall-stranger", vec![]))
-        .await
-        .unwrap()
-        .id;
-    assert!(store.on_call_windows(practice_id).await.unwrap().is_empty());
-    let windows = vec![
-        OnCallWindowRow {
-            from_minute: 22 * 60,
-            to_minute: 6 * 60,
-            user_id: nurse,
-        },
-        OnCallWindowRow {
-            from_minute: 8 * 60,
-            to_minute: 18 * 60,
-            user_id: doctor,
-        },
-        OnCallWindowRow {
-            from_minute: 0,
-            to_minute: 0,
-            user_id: nurse,
-        },
-    ];
-    let saved = store
-        .replace_on_call_windows(&audit, practice_id, windows.clone())
-        .await
-        .unwrap();
-    assert_eq!(saved, windows);
-    assert_eq!(store.on_call_windows(practice_id).await.unwrap(), windows);
-    let refused = store
-        .replace_on_call_windows(
-            &audit,
-            practice_id,
-            vec![OnCallWindowRow {
-                from_minute: 0,
-                to_minute: 60,
-                user_id: stranger,
-            }],
-        )
-        .await;
-    assert!(
-        matches!(&refused, Err(e) if e.is_conflict_on("on_call_windows_user_of_customer")),
-        "{refused:?}"
-    );
-    // Nothing changed by the refused save.
-    assert_eq!(store.on_call_windows(practice_id).await.unwrap(), windows);
-    let emptied = store
-        .replace_on_call_windows(&audit, practice_id, vec![])
-        .await
-        .unwrap();
-    assert!(emptied.is_empty());
-    assert!(matches!(
-        store
-            .replace_on_call_windows(&audit, Uuid::now_v7(), vec![])
             .await,
         Err(StoreError::NotFound)
     ));
