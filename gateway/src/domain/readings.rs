@@ -368,6 +368,14 @@ pub enum Level {
 }
 
 impl Level {
+    /// Every level, least worrying first.
+    pub const ALL: [Level; 4] = [
+        Level::Unclassified,
+        Level::Normal,
+        Level::Caution,
+        Level::Critical,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Level::Unclassified => "unclassified",

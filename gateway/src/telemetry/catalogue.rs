@@ -495,15 +495,12 @@ mod tests {
             .map(|s| s.as_str())
             .collect();
         assert_eq!(values(TEXTING_TRANSITIONS, "to"), statuses);
-        let levels: Vec<&str> = [
-            crate::domain::readings::Level::Normal,
-            crate::domain::readings::Level::Caution,
-            crate::domain::readings::Level::Critical,
-        ]
-        .iter()
-        .map(|l| l.as_str())
-        .collect();
-        assert_eq!(values(READINGS, "status"), levels);
+        let levels: BTreeSet<&str> = crate::domain::readings::Level::ALL
+            .iter()
+            .map(|l| l.as_str())
+            .collect();
+        let catalogued: BTreeSet<&str> = values(READINGS, "status").into_iter().collect();
+        assert_eq!(catalogued, levels);
         assert_eq!(
             values(WEBHOOK_SIGNATURE_FAILURES, "route"),
             [
