@@ -209,7 +209,11 @@ pub fn loopback_postgres(raw: &str) -> Result<String, GuardError> {
     let loopback = match url.host() {
         Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
         Some(url::Host::Ipv6(ip)) => ip == Ipv6Addr::LOCALHOST,
-        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+        // A postgres:// URL's host is opaque to the URL parser: an IPv4 address is a "domain".
+        Some(url::Host::Domain(name)) => {
+            name.eq_ignore_ascii_case("localhost")
+                || name.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+        }
         None => false,
     };
     // A `host=` query parameter would override the URL's host.

@@ -127,12 +127,12 @@ pub struct ClosedSummary {
     pub passed: bool,
 }
 
-/// How many requests to sign for a round of `duration` at an expected `rate` (the server's last
-/// measured rate, or [`FIRST_RATE_GUESS`]): half as many again, and some, at most
+/// How many requests to sign for a round of `duration` at an expected `rate` (the server's best
+/// measured rate so far, or [`FIRST_RATE_GUESS`]): twice as many, and some, at most
 /// [`MAX_PRESIGNED`].
 pub fn pool_size(rate: Option<f64>, duration: Duration, concurrency: usize) -> usize {
     let rate = rate.unwrap_or(FIRST_RATE_GUESS).max(0.0);
-    let wanted = rate * duration.as_secs_f64() * 1.5 + (concurrency * 4) as f64 + 1_000.0;
+    let wanted = rate * duration.as_secs_f64() * 2.0 + (concurrency * 4) as f64 + 1_000.0;
     (wanted.ceil() as usize).min(MAX_PRESIGNED)
 }
 
@@ -189,7 +189,11 @@ pub fn compare(reports: &[RoundReport]) -> Comparison {
     };
     let (base, gate) = (measured("baseline"), measured("gateway"));
     let mut comparison = Comparison {
-        baseline: figures(&base),
+        baseline: ServerFigures {
+            // The gateway's CPU during a baseline round only shows that it was idle.
+            cpu_ms_per_row: None,
+            ..figures(&base)
+        },
         gateway: figures(&gate),
         ..Comparison::default()
     };
@@ -220,7 +224,7 @@ pub struct Server {
     pub endpoint: Endpoint,
     /// Every request sent to it, for its no-loss check.
     pub ledger: Ledger,
-    /// Its last measured rate, to size the next pool.
+    /// Its best measured request rate so far, to size the next pool.
     pub last_rate: Option<f64>,
 }
 
@@ -445,7 +449,8 @@ async fn rounds(
                     ""
                 }
             );
-            server.last_rate = Some(r.committed_per_sec.max(r.requests as f64 / r.elapsed_secs.max(0.001)));
+            let rate = r.requests as f64 / r.elapsed_secs.max(0.001);
+            server.last_rate = Some(server.last_rate.unwrap_or(0.0).max(rate));
             reports.push(r);
         }
     }
@@ -493,7 +498,11 @@ mod tests {
             max_ms: p99,
             presigned: 0,
             presigned_exhausted: false,
-            gateway_cpu_secs: (server == "gateway").then_some(rate * 10.0 / 1000.0),
+            gateway_cpu_secs: Some(if server == "gateway" {
+                rate * 10.0 / 1000.0
+            } else {
+                0.01
+            }),
         }
     }
 
@@ -540,9 +549,9 @@ mod tests {
     #[test]
     fn pools_are_sized_from_the_last_rate_with_room_and_a_ceiling() {
         let ten = Duration::from_secs(10);
-        assert_eq!(pool_size(Some(1_000.0), ten, 64), 15_000 + 256 + 1_000);
+        assert_eq!(pool_size(Some(1_000.0), ten, 64), 20_000 + 256 + 1_000);
         assert_eq!(pool_size(Some(0.0), ten, 64), 1_256);
-        assert_eq!(pool_size(None, Duration::from_secs(2), 64), 76_256);
+        assert_eq!(pool_size(None, Duration::from_secs(2), 64), 101_256);
         assert_eq!(pool_size(None, Duration::from_secs(60), 64), MAX_PRESIGNED);
     }
 

@@ -133,6 +133,13 @@ enum Scenario {
         /// The auth token the fake carrier accepts: the gateway's TWILIO_AUTH_TOKEN.
         #[arg(long, env = "LOAD_CARRIER_AUTH_TOKEN", hide_env_values = true)]
         carrier_auth_token: String,
+        /// Connections of a closed-loop burst of inbound texts from verified patients during the
+        /// whole steady phase (0: no burst; needs the webhook token).
+        #[arg(long, default_value_t = 0)]
+        burst_concurrency: u32,
+        /// Verified patients who text in the burst.
+        #[arg(long, default_value_t = 50)]
+        burst_patients: u32,
     },
 }
 
@@ -260,9 +267,19 @@ async fn main() -> ExitCode {
             critical_every,
             carrier_listen,
             duration,
+            burst_concurrency,
+            burst_patients,
+            common,
             ..
         } => guard::check_critical_every(*critical_every, *duration)
-            .and_then(|()| guard::loopback_listen(carrier_listen).map(|_| ())),
+            .and_then(|()| guard::loopback_listen(carrier_listen).map(|_| ()))
+            .and_then(|()| {
+                if *burst_concurrency == 0 {
+                    return Ok(());
+                }
+                guard::check_bounds(*burst_patients, 1, *duration, *burst_concurrency)?;
+                guard::plain_http_addr(&guard::loopback_target(&common.target)?).map(|_| ())
+            }),
         Scenario::InboundClosed {
             rounds,
             duration,
@@ -336,9 +353,12 @@ async fn main() -> ExitCode {
 }
 
 async fn run(cli: &Cli, common: &Common, target: &guard::Target) -> anyhow::Result<Report> {
-    // The readings scenario sends no webhook.
+    // The readings scenario sends no webhook unless it has a burst.
     let webhook_token = match &cli.scenario {
-        Scenario::Readings { .. } => common.webhook_token().unwrap_or_default(),
+        Scenario::Readings {
+            burst_concurrency: 0,
+            ..
+        } => common.webhook_token().unwrap_or_default(),
         _ => common.webhook_token()?,
     };
     let concurrency = common.concurrency as usize;
@@ -428,6 +448,8 @@ async fn run(cli: &Cli, common: &Common, target: &guard::Target) -> anyhow::Resu
             carrier_listen,
             carrier_account_sid,
             carrier_auth_token,
+            burst_concurrency,
+            burst_patients,
             ..
         } => Report::Readings(
             readings::readings(
@@ -442,6 +464,11 @@ async fn run(cli: &Cli, common: &Common, target: &guard::Target) -> anyhow::Resu
                         sid: carrier_account_sid.clone(),
                         auth_token: carrier_auth_token.clone(),
                     },
+                    burst: (*burst_concurrency > 0).then(|| readings::BurstPlan {
+                        patients: *burst_patients as usize,
+                        concurrency: *burst_concurrency as usize,
+                        timeout: Duration::from_secs(common.timeout.clamp(1, 60)),
+                    }),
                 },
             )
             .await?,
@@ -667,5 +694,38 @@ fn print_readings(s: &ReadingsSummary) {
     );
     for failure in &a.failures {
         println!("  {failure}");
+    }
+    if let Some(b) = &s.burst {
+        let r = &b.round;
+        println!(
+            "inbound burst during the steady phase: {} verified patients on {} connections \
+             (their opt-in texts waited for {:.1} s before): {} requests, {} committed, {:.0}/s, \
+             p50 {:.2} ms, p99 {:.2} ms, {} errors{}",
+            b.patients,
+            b.concurrency,
+            b.setup_texts_wait_secs,
+            r.requests,
+            r.committed,
+            r.committed_per_sec,
+            r.p50_ms,
+            r.p99_ms,
+            r.errors,
+            if r.presigned_exhausted {
+                " (signed requests ran out)"
+            } else {
+                ""
+            }
+        );
+        let n = &b.no_loss;
+        println!(
+            "no-loss check (burst): {} — {} accepted, {} unknown, {} recorded; missing {}, extra {}, doubled {}",
+            if n.passed { "PASSED" } else { "FAILED" },
+            n.accepted,
+            n.unknown,
+            n.recorded,
+            n.missing,
+            n.extra,
+            n.doubled
+        );
     }
 }
