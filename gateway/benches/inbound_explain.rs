@@ -10,7 +10,9 @@
 //! from that patient is sent and answered; the statements bound while it was in flight are then
 //! replayed on a direct connection, in order, each as `EXPLAIN (ANALYZE, BUFFERS)` with the very
 //! parameter bytes the gateway sent, inside one transaction that is rolled back (each under a
-//! savepoint, so one failure does not hide the rest). Because the statements are captured, not
+//! savepoint, so one failure does not hide the rest). The probe text is sent once the gateway has
+//! been quiet for a second (its start-up sweeps done); a timed worker that wakes during the text
+//! would still show among its statements. Because the statements are captured, not
 //! copied, the probe follows the inbound path wherever it goes.
 //!
 //! It prints each statement with its plan, then the round trips (Sync messages) and connections
@@ -436,6 +438,14 @@ async fn main() {
         .await
         .unwrap();
     let base = format!("http://{}", app.local_addr());
+    // Webhooks are signed for the gateway's public URL, which need not be its listen address.
+    let public = app
+        .state()
+        .settings
+        .public_base_url
+        .as_str()
+        .trim_end_matches('/')
+        .to_owned();
     let token = app.state().webhook_token.expose().to_owned();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until(async move {
@@ -443,7 +453,7 @@ async fn main() {
     }));
     let http = reqwest::Client::new();
     let send = |n: usize| {
-        let (body, sig) = signed_text(&base, &token, n);
+        let (body, sig) = signed_text(&public, &token, n);
         http.post(format!("{base}/webhooks/twilio/sms"))
             .header("content-type", "application/x-www-form-urlencoded")
             .header(signature::HEADER, sig)
@@ -454,7 +464,18 @@ async fn main() {
     for n in 0..20 {
         assert_eq!(send(n).await.unwrap().status(), 200);
     }
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Start-up work (the overdue-readings sweep walks every patient) must not be captured: wait
+    // until no statement has gone to PostgreSQL for a second (at most two minutes).
+    let quiet_since = Instant::now();
+    loop {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let last = log.lock().unwrap().last().map(|(at, _)| *at);
+        if last.is_none_or(|at| at.elapsed() >= Duration::from_secs(1))
+            || quiet_since.elapsed() > Duration::from_secs(120)
+        {
+            break;
+        }
+    }
     let from = Instant::now();
     let answered = send(20).await.unwrap();
     let until = Instant::now();

@@ -46,6 +46,9 @@ pub const RANGES: [f64; 4] = [40.0, 50.0, 100.0, 130.0];
 pub const CRITICAL_VALUE: f64 = 180.0;
 /// How long to wait after the steady phase for alert texts still on their way.
 pub const DRAIN: Duration = Duration::from_secs(30);
+/// How long to wait for the burst patients' opt-in texts before the steady phase (at the
+/// default `SMS_SENDER_MPS=1` they leave one a second).
+pub const BURST_SETUP_WAIT: Duration = Duration::from_secs(150);
 /// How long to keep listening once every alert text has arrived, to catch a second copy.
 pub const GRACE: Duration = Duration::from_secs(2);
 
@@ -558,7 +561,7 @@ async fn prepare_burst(
     }
     let began = Instant::now();
     let expected = 2 * plan.patients;
-    while began.elapsed() < DRAIN {
+    while began.elapsed() < BURST_SETUP_WAIT {
         let arrived = carrier
             .received()
             .iter()
