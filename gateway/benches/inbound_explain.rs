@@ -582,7 +582,10 @@ async fn main() {
         };
         match rows {
             Ok(rows) => {
-                client.batch_execute("RELEASE SAVEPOINT probe").await.unwrap();
+                client
+                    .batch_execute("RELEASE SAVEPOINT probe")
+                    .await
+                    .unwrap();
                 for row in rows {
                     let line: String = row.get(0);
                     println!("   {line}");

@@ -47,7 +47,8 @@ const PG_TABLE: &str = "CREATE TABLE inbound (
     body text NOT NULL,
     num_segments integer NOT NULL,
     received_at timestamptz NOT NULL DEFAULT now())";
-const PG_INSERT: &str = "INSERT INTO inbound (message_sid, account_sid, from_number, to_number, body, num_segments)
+const PG_INSERT: &str =
+    "INSERT INTO inbound (message_sid, account_sid, from_number, to_number, body, num_segments)
      VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (message_sid) DO NOTHING";
 const SQLITE_TABLE: &str = "CREATE TABLE inbound (
     message_sid TEXT PRIMARY KEY,
@@ -110,9 +111,10 @@ impl Db {
                 );
                 tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
                     let conn = conn.lock().expect("baseline connection lock");
-                    conn.prepare_cached(SQLITE_INSERT)?.execute(rusqlite::params![
-                        row.0, row.1, row.2, row.3, row.4, row.5, row.6
-                    ])?;
+                    conn.prepare_cached(SQLITE_INSERT)?
+                        .execute(rusqlite::params![
+                            row.0, row.1, row.2, row.3, row.4, row.5, row.6
+                        ])?;
                     Ok(())
                 })
                 .await??;
@@ -335,9 +337,7 @@ fn serve(
                 return;
             }
         };
-        let router = Router::new()
-            .route(SMS_PATH, post(inbound))
-            .with_state(app);
+        let router = Router::new().route(SMS_PATH, post(inbound)).with_state(app);
         let _ = ready.send(Ok(()));
         let _ = axum::serve(listener, router)
             .with_graceful_shutdown(async move {
@@ -367,7 +367,11 @@ async fn create_store(kind: &Kind) -> anyhow::Result<(Db, Place)> {
     let unique = format!(
         "{}_{}",
         std::process::id(),
-        uuid::Uuid::new_v4().simple().to_string().get(..12).unwrap_or("0")
+        uuid::Uuid::new_v4()
+            .simple()
+            .to_string()
+            .get(..12)
+            .unwrap_or("0")
     );
     match kind {
         Kind::Postgres { admin_url } => {
@@ -476,14 +480,26 @@ mod tests {
         let timeout = Duration::from_secs(10);
         let mut connection = None;
         let good = Prepared::new(0, good).unwrap();
-        assert_eq!(send(&endpoint, &mut connection, &good, timeout).await, Some(200));
+        assert_eq!(
+            send(&endpoint, &mut connection, &good, timeout).await,
+            Some(200)
+        );
         // The same MessageSid again: answered, not stored twice.
-        assert_eq!(send(&endpoint, &mut connection, &good, timeout).await, Some(200));
+        assert_eq!(
+            send(&endpoint, &mut connection, &good, timeout).await,
+            Some(200)
+        );
         let forged = Prepared::new(1, forged).unwrap();
-        assert_eq!(send(&endpoint, &mut connection, &forged, timeout).await, Some(403));
+        assert_eq!(
+            send(&endpoint, &mut connection, &forged, timeout).await,
+            Some(403)
+        );
         let mut unsigned = good.clone();
         unsigned.body = Bytes::from_static(b"MessageSid=SMx");
-        assert_eq!(send(&endpoint, &mut connection, &unsigned, timeout).await, Some(403));
+        assert_eq!(
+            send(&endpoint, &mut connection, &unsigned, timeout).await,
+            Some(403)
+        );
 
         assert_eq!(baseline.committed().await.unwrap(), 1);
         let by_sender = baseline.rows_by_sender().await.unwrap();

@@ -217,7 +217,11 @@ pub fn loopback_postgres(raw: &str) -> Result<String, GuardError> {
         None => false,
     };
     // A `host=` query parameter would override the URL's host.
-    if !loopback || url.query_pairs().any(|(k, _)| k == "host" || k == "hostaddr") {
+    if !loopback
+        || url
+            .query_pairs()
+            .any(|(k, _)| k == "host" || k == "hostaddr")
+    {
         return Err(GuardError::NotLoopback(
             url.host_str().unwrap_or_default().to_owned(),
         ));
@@ -396,7 +400,10 @@ mod tests {
             addr("http://127.0.0.1:18080").unwrap(),
             "127.0.0.1:18080".parse().unwrap()
         );
-        assert_eq!(addr("http://[::1]:81").unwrap(), "[::1]:81".parse().unwrap());
+        assert_eq!(
+            addr("http://[::1]:81").unwrap(),
+            "[::1]:81".parse().unwrap()
+        );
         assert_eq!(
             addr("http://localhost:9000").unwrap(),
             "127.0.0.1:9000".parse().unwrap()

@@ -470,7 +470,10 @@ async fn rounds(
         .collect();
     let mut baseline_check = baseline.ledger.check(&observed);
     let known: HashSet<&str> = people.iter().map(|p| p.mobile.as_str()).collect();
-    if by_sender.keys().any(|number| !known.contains(number.as_str())) {
+    if by_sender
+        .keys()
+        .any(|number| !known.contains(number.as_str()))
+    {
         // Rows from a number the run never used.
         baseline_check.passed = false;
     }

@@ -295,7 +295,9 @@ async fn main() -> ExitCode {
                     .map(|_| ())
             })
             .and_then(|()| match baseline {
-                BaselineStore::Postgres => guard::loopback_postgres(baseline_postgres_url).map(|_| ()),
+                BaselineStore::Postgres => {
+                    guard::loopback_postgres(baseline_postgres_url).map(|_| ())
+                }
                 BaselineStore::Sqlite => Ok(()),
             }),
         _ => Ok(()),
@@ -311,9 +313,9 @@ async fn main() -> ExitCode {
         }
     };
     let loaded = match &cli.scenario {
-        Scenario::InboundClosed {
-            rounds, warmup, ..
-        } => guard::closed_loop_secs(*rounds, duration, *warmup),
+        Scenario::InboundClosed { rounds, warmup, .. } => {
+            guard::closed_loop_secs(*rounds, duration, *warmup)
+        }
         _ => duration,
     };
     let limit = Duration::from_secs(loaded) + guard::SETUP_AND_CHECK_BUDGET;
@@ -575,13 +577,26 @@ fn print_closed(s: &ClosedSummary) {
     }
     println!(
         "  {:<8} {:>5} {:>9} {:>10} {:>9} {:>9} {:>9} {:>9} {:>8} {:>8}",
-        "server", "round", "requests", "committed", "rows/s", "p50 ms", "p99 ms", "max ms", "errors", "cpu s"
+        "server",
+        "round",
+        "requests",
+        "committed",
+        "rows/s",
+        "p50 ms",
+        "p99 ms",
+        "max ms",
+        "errors",
+        "cpu s"
     );
     for r in &s.round_reports {
         println!(
             "  {:<8} {:>5} {:>9} {:>10} {:>9.0} {:>9.2} {:>9.2} {:>9.2} {:>8} {:>8}{}",
             r.server,
-            if r.round == 0 { "warm".to_owned() } else { r.round.to_string() },
+            if r.round == 0 {
+                "warm".to_owned()
+            } else {
+                r.round.to_string()
+            },
             r.requests,
             r.committed,
             r.committed_per_sec,

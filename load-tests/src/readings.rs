@@ -386,9 +386,9 @@ pub async fn readings(ctx: Run, plan: ReadingsPlan) -> anyhow::Result<ReadingsSu
     let burst_run = burst.as_ref().map(|b| {
         let (endpoint, pool) = (b.endpoint.clone(), Arc::clone(&b.pool));
         let (concurrency, duration, timeout) = (b.concurrency, plan.duration, b.timeout);
-        tokio::spawn(async move {
-            closed::drive(&endpoint, pool, concurrency, duration, timeout).await
-        })
+        tokio::spawn(
+            async move { closed::drive(&endpoint, pool, concurrency, duration, timeout).await },
+        )
     });
     let start = tokio::time::Instant::now();
     for slot in slots {

@@ -207,7 +207,11 @@ fn label<T>(result: &anyhow::Result<T>) -> &'static str {
 }
 
 /// Reads every patient's recorded inbound messages and checks them against the ledger.
-pub(crate) async fn no_loss(ctx: &Run, ids: &[String], ledger: &Ledger) -> anyhow::Result<NoLossReport> {
+pub(crate) async fn no_loss(
+    ctx: &Run,
+    ids: &[String],
+    ledger: &Ledger,
+) -> anyhow::Result<NoLossReport> {
     let admin = ctx.admin.clone();
     let ids = Arc::new(ids.to_vec());
     let observed = for_each_patient(ids.len(), ctx.concurrency.min(16), |i| {
