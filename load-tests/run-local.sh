@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Runs one bounded load scenario against a fresh local gateway, then stops it.
 #
-#   load-tests/run-local.sh [--store sqlite|postgres] [--port N] [--] SCENARIO [ARGS...]
+#   load-tests/run-local.sh [--store sqlite|postgres] [--port N] [--perf FILE] [--] SCENARIO [ARGS...]
 #
 # e.g. load-tests/run-local.sh --store postgres -- inbound --patients 20 --rate 200 --duration 20
+#      load-tests/run-local.sh --store postgres -- inbound-closed --rounds 2 --duration 20
 #
 # Builds the release gateway and load generator, starts the gateway on 127.0.0.1 with a temporary
 # data directory (embedded SQLite) or a fresh PostgreSQL database (created here and dropped at the
@@ -16,16 +17,24 @@
 # (TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN) and TWILIO_API_BASE pointing at the fake Twilio Messages
 # API that the load generator runs on 127.0.0.1:(port+1), so its real Twilio client sends the
 # alert texts there. The auth token then also signs webhooks, so it stands in for the dev token.
+#
+# `inbound-closed` gets the gateway's pid (for its CPU time and memory) and, unless the arguments
+# name one, a baseline on the same kind of store as the gateway (`--baseline sqlite|postgres`).
+# `--perf FILE` records a CPU profile of the gateway with `perf record -g` while the scenario runs
+# (read it with `perf report -i FILE`).
 set -euo pipefail
 
 store=sqlite
 port=18080
+perf_out=""
+perf_pid=""
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --store) store="$2"; shift 2 ;;
         --port) port="$2"; shift 2 ;;
+        --perf) perf_out="$2"; shift 2 ;;
         --) shift; break ;;
-        -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
         *) break ;;
     esac
 done
@@ -45,6 +54,10 @@ database=""
 pg_admin="${TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
 
 cleanup() {
+    if [[ -n "$perf_pid" ]] && kill -0 "$perf_pid" 2>/dev/null; then
+        kill -INT "$perf_pid" 2>/dev/null || true
+        wait "$perf_pid" 2>/dev/null || true
+    fi
     if [[ -n "$gateway_pid" ]] && kill -0 "$gateway_pid" 2>/dev/null; then
         kill -TERM "$gateway_pid" 2>/dev/null || true
         wait "$gateway_pid" 2>/dev/null || true
@@ -111,12 +124,27 @@ for _ in $(seq 1 300); do
     sleep 0.1
 done
 
+if [[ "$1" == inbound-closed ]]; then
+    scenario_args+=(--gateway-pid "$gateway_pid")
+    [[ " $* " == *" --baseline "* ]] || scenario_args+=(--baseline "$store")
+fi
+if [[ -n "$perf_out" ]]; then
+    perf record -g -F 499 -p "$gateway_pid" -o "$perf_out" >/dev/null 2>"$work/perf.err" &
+    perf_pid=$!
+fi
+
 echo "gateway on http://$GATEWAY_LISTEN ($store store${fake_carrier:+, Twilio client to the fake carrier on $fake_carrier}); running: load-tests $*" >&2
 status=0
 LOAD_SUPER_USER=load-super LOAD_SUPER_PASSWORD="$super_password" \
     "$loadgen" "$@" ${scenario_args[@]+"${scenario_args[@]}"} --target "http://$GATEWAY_LISTEN" \
     --webhook-token-file "$token_file" --label "$store" || status=$?
 
+if [[ -n "$perf_pid" ]]; then
+    kill -INT "$perf_pid" 2>/dev/null || true
+    wait "$perf_pid" 2>/dev/null || true
+    perf_pid=""
+    echo "perf profile of the gateway in $perf_out (perf report -i $perf_out)" >&2
+fi
 kill -TERM "$gateway_pid" 2>/dev/null || true
 wait "$gateway_pid" 2>/dev/null || true
 gateway_pid=""

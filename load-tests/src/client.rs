@@ -69,8 +69,10 @@ pub struct AlertRow {
 #[derive(Clone)]
 pub struct SignedWebhook {
     pub sid: String,
-    body: String,
-    signature: String,
+    /// The form-encoded body.
+    pub body: String,
+    /// `X-Twilio-Signature`.
+    pub signature: String,
 }
 
 /// The outcome of one request: the status, or `None` for a timeout or transport error, with a
@@ -98,6 +100,11 @@ impl Gateway {
             base: target.base.clone(),
             token: None,
         })
+    }
+
+    /// The base URL (webhooks are signed for it).
+    pub fn base(&self) -> &str {
+        &self.base
     }
 
     fn url(&self, path: &str) -> String {
@@ -447,26 +454,7 @@ impl Gateway {
         to: &str,
         text: &str,
     ) -> anyhow::Result<SignedWebhook> {
-        let sid = format!("SM{}", uuid::Uuid::new_v4().simple());
-        let sms = InboundSms {
-            message_sid: CarrierMessageId::parse(&sid).context("generated sid")?,
-            account_sid: ACCOUNT_SID.to_owned(),
-            messaging_service_sid: None,
-            from: PhoneNumber::parse_e164(from).context("sender number")?,
-            to: PhoneNumber::parse_e164(to).context("practice number")?,
-            body: text.to_owned(),
-            num_media: 0,
-            num_segments: 1,
-            media: Vec::new(),
-            opt_out_type: None,
-        };
-        let form = sms.to_form();
-        let signature = signature::compute(webhook_token, &self.url(SMS_PATH), &form);
-        Ok(SignedWebhook {
-            sid,
-            body: webhooks::form::encode(&form),
-            signature,
-        })
+        sign_inbound_at(&self.base, webhook_token, from, to, text)
     }
 
     /// Posts a signed webhook; never fails, the outcome says what happened.
@@ -495,6 +483,37 @@ impl Gateway {
             },
         }
     }
+}
+
+/// Builds an inbound webhook from `from` to `to` with a fresh `MessageSid`, signed for the server
+/// whose public base URL is `base`.
+pub fn sign_inbound_at(
+    base: &str,
+    webhook_token: &str,
+    from: &str,
+    to: &str,
+    text: &str,
+) -> anyhow::Result<SignedWebhook> {
+    let sid = format!("SM{}", uuid::Uuid::new_v4().simple());
+    let sms = InboundSms {
+        message_sid: CarrierMessageId::parse(&sid).context("generated sid")?,
+        account_sid: ACCOUNT_SID.to_owned(),
+        messaging_service_sid: None,
+        from: PhoneNumber::parse_e164(from).context("sender number")?,
+        to: PhoneNumber::parse_e164(to).context("practice number")?,
+        body: text.to_owned(),
+        num_media: 0,
+        num_segments: 1,
+        media: Vec::new(),
+        opt_out_type: None,
+    };
+    let form = sms.to_form();
+    let signature = signature::compute(webhook_token, &format!("{base}{SMS_PATH}"), &form);
+    Ok(SignedWebhook {
+        sid,
+        body: webhooks::form::encode(&form),
+        signature,
+    })
 }
 
 /// A short name for a transport error, for the report.

@@ -18,6 +18,12 @@ pub const MAX_PATIENTS: u32 = 1_000;
 pub const MAX_REQUESTS: u64 = 120_000;
 /// The most requests in flight at once.
 pub const MAX_CONCURRENCY: u32 = 512;
+/// The most measured rounds of each server in a closed-loop run.
+pub const MAX_ROUNDS: u32 = 10;
+/// The longest warm-up of each server in a closed-loop run.
+pub const MAX_WARMUP_SECS: u64 = 60;
+/// The most requests signed ahead of one closed-loop round (about 400 bytes each in memory).
+pub const MAX_PRESIGNED: usize = 400_000;
 /// Set-up and the no-loss check get this long on top of the steady phase; past it the run stops
 /// with an error.
 pub const SETUP_AND_CHECK_BUDGET: Duration = Duration::from_secs(300);
@@ -140,6 +146,87 @@ pub fn check_bounds(
         requests <= MAX_REQUESTS,
         format!("rate × duration is {requests} requests; at most {MAX_REQUESTS} per run"),
     )
+}
+
+/// Checks the shape of a closed-loop run: rounds, their length and the warm-up.
+pub fn check_closed(rounds: u32, duration_secs: u64, warmup_secs: u64) -> Result<(), GuardError> {
+    if !(1..=MAX_ROUNDS).contains(&rounds) {
+        return Err(GuardError::Bound(format!(
+            "--rounds must be 1..={MAX_ROUNDS}, not {rounds}"
+        )));
+    }
+    if !(1..=MAX_DURATION_SECS).contains(&duration_secs) {
+        return Err(GuardError::Bound(format!(
+            "--duration must be 1..={MAX_DURATION_SECS} seconds, not {duration_secs}"
+        )));
+    }
+    if warmup_secs > MAX_WARMUP_SECS {
+        return Err(GuardError::Bound(format!(
+            "--warmup must be 0..={MAX_WARMUP_SECS} seconds, not {warmup_secs}"
+        )));
+    }
+    Ok(())
+}
+
+/// The wall-clock time the loaded phases of a closed-loop run take: every round and warm-up of
+/// both servers.
+pub fn closed_loop_secs(rounds: u32, duration_secs: u64, warmup_secs: u64) -> u64 {
+    2 * (u64::from(rounds) * duration_secs + warmup_secs)
+}
+
+/// The socket a plain-HTTP target listens on (the closed-loop client speaks HTTP/1.1 on its own
+/// connections, without TLS).
+pub fn plain_http_addr(target: &Target) -> Result<SocketAddr, GuardError> {
+    let url = Url::parse(&target.base).map_err(|e| GuardError::BadUrl(e.to_string()))?;
+    if url.scheme() != "http" {
+        return Err(GuardError::Scheme(format!(
+            "{} (the closed-loop client speaks plain HTTP)",
+            url.scheme()
+        )));
+    }
+    if let Some((_, addr)) = &target.pinned {
+        return Ok(*addr);
+    }
+    let port = url.port().unwrap_or(80);
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) if ip.is_loopback() => Ok(SocketAddr::new(IpAddr::V4(ip), port)),
+        Some(url::Host::Ipv6(ip)) if ip == Ipv6Addr::LOCALHOST => {
+            Ok(SocketAddr::new(IpAddr::V6(ip), port))
+        }
+        other => Err(GuardError::NotLoopback(
+            other.map(|h| h.to_string()).unwrap_or_default(),
+        )),
+    }
+}
+
+/// Accepts the PostgreSQL server the baseline creates its database on only when it is on a
+/// loopback address (the load generator never writes anywhere else).
+pub fn loopback_postgres(raw: &str) -> Result<String, GuardError> {
+    let url = Url::parse(raw.trim()).map_err(|e| GuardError::BadUrl(e.to_string()))?;
+    if !matches!(url.scheme(), "postgres" | "postgresql") {
+        return Err(GuardError::Scheme(url.scheme().to_owned()));
+    }
+    let loopback = match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip == Ipv6Addr::LOCALHOST,
+        // A postgres:// URL's host is opaque to the URL parser: an IPv4 address is a "domain".
+        Some(url::Host::Domain(name)) => {
+            name.eq_ignore_ascii_case("localhost")
+                || name.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+        }
+        None => false,
+    };
+    // A `host=` query parameter would override the URL's host.
+    if !loopback
+        || url
+            .query_pairs()
+            .any(|(k, _)| k == "host" || k == "hostaddr")
+    {
+        return Err(GuardError::NotLoopback(
+            url.host_str().unwrap_or_default().to_owned(),
+        ));
+    }
+    Ok(raw.trim().to_owned())
 }
 
 /// Accepts a listen address for the fake carrier only when it is a loopback address.
@@ -282,6 +369,77 @@ mod tests {
             loopback_listen("localhost:18081"),
             Err(GuardError::BadUrl(_))
         ));
+    }
+
+    #[test]
+    fn closed_loop_runs_are_bounded() {
+        assert!(check_closed(2, 30, 3).is_ok());
+        assert!(check_closed(MAX_ROUNDS, MAX_DURATION_SECS, MAX_WARMUP_SECS).is_ok());
+        for (rounds, secs, warmup) in [
+            (0, 30, 0),
+            (MAX_ROUNDS + 1, 30, 0),
+            (2, 0, 0),
+            (2, MAX_DURATION_SECS + 1, 0),
+            (2, 30, MAX_WARMUP_SECS + 1),
+        ] {
+            assert!(
+                matches!(
+                    check_closed(rounds, secs, warmup),
+                    Err(GuardError::Bound(_))
+                ),
+                "{rounds} {secs} {warmup}"
+            );
+        }
+        assert_eq!(closed_loop_secs(2, 30, 3), 126);
+    }
+
+    #[test]
+    fn the_closed_loop_client_needs_a_plain_http_loopback_socket() {
+        let addr = |raw: &str| plain_http_addr(&loopback_target(raw).unwrap());
+        assert_eq!(
+            addr("http://127.0.0.1:18080").unwrap(),
+            "127.0.0.1:18080".parse().unwrap()
+        );
+        assert_eq!(
+            addr("http://[::1]:81").unwrap(),
+            "[::1]:81".parse().unwrap()
+        );
+        assert_eq!(
+            addr("http://localhost:9000").unwrap(),
+            "127.0.0.1:9000".parse().unwrap()
+        );
+        assert_eq!(addr("http://127.0.0.1").unwrap().port(), 80);
+        assert!(matches!(
+            addr("https://127.0.0.1:8443"),
+            Err(GuardError::Scheme(_))
+        ));
+    }
+
+    #[test]
+    fn the_baseline_database_must_be_on_loopback() {
+        for ok in [
+            "postgres://postgres@127.0.0.1:5432/postgres",
+            "postgresql://u@localhost/postgres",
+            "postgres://postgres@[::1]:5432/postgres",
+        ] {
+            assert!(loopback_postgres(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "postgres://postgres@db.example.org:5432/postgres",
+            "postgres://postgres@10.0.0.5/postgres",
+            "postgres://postgres@127.0.0.1/postgres?host=10.0.0.5",
+            "postgres:///postgres",
+        ] {
+            assert!(
+                matches!(loopback_postgres(bad), Err(GuardError::NotLoopback(_))),
+                "{bad}"
+            );
+        }
+        assert!(matches!(
+            loopback_postgres("mysql://127.0.0.1/x"),
+            Err(GuardError::Scheme(_))
+        ));
+        assert!(loopback_postgres("not a url").is_err());
     }
 
     #[test]

@@ -11,10 +11,14 @@
 //! duration, concurrency and wall-clock time ([`guard`]). Tokens and passwords come from the
 //! command line, a file or the environment and are never printed.
 
+mod baseline;
 mod carrier;
 mod client;
+mod closed;
 mod guard;
+mod inbound_closed;
 mod ledger;
+mod procfs;
 mod readings;
 mod replies;
 mod scenario;
@@ -29,6 +33,7 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 
 use crate::client::Gateway;
+use crate::inbound_closed::{ClosedPlan, ClosedSummary};
 use crate::readings::{ReadingsPlan, ReadingsSummary};
 use crate::scenario::{InboundPlan, Run, Summary};
 
@@ -60,6 +65,38 @@ enum Scenario {
         /// Every n-th webhook repeats one sent 4 slots earlier (0: no repeats).
         #[arg(long, default_value_t = 25)]
         duplicate_every: u32,
+    },
+    /// Verified patients text as fast as the gateway answers, on a fixed number of connections,
+    /// alternated with a built-in baseline server (signature check + one INSERT) measured with
+    /// the same client: committed rows per second, their ratio, latency, the no-loss check.
+    InboundClosed {
+        #[command(flatten)]
+        common: Common,
+        /// Synthetic patients to create and verify first; the texts go to them in turn.
+        #[arg(long, default_value_t = 200)]
+        patients: u32,
+        /// Measured rounds of each server (baseline, gateway, baseline, gateway, …).
+        #[arg(long, default_value_t = 2)]
+        rounds: u32,
+        /// Seconds of each round.
+        #[arg(long, default_value_t = 20)]
+        duration: u64,
+        /// Seconds of warm-up of each server before the first round (not reported).
+        #[arg(long, default_value_t = 3)]
+        warmup: u64,
+        /// The baseline's store: a fresh PostgreSQL database or a fresh SQLite file.
+        #[arg(long, value_enum, default_value_t = BaselineStore::Postgres)]
+        baseline: BaselineStore,
+        /// The (loopback) PostgreSQL server the baseline creates and drops its database on.
+        #[arg(
+            long,
+            env = "TEST_POSTGRES_URL",
+            default_value = "postgres://postgres@127.0.0.1:5432/postgres"
+        )]
+        baseline_postgres_url: String,
+        /// The gateway's process id, to report its CPU time per round and its memory (VmRSS).
+        #[arg(long)]
+        gateway_pid: Option<u32>,
     },
     /// N patients verify at once: start, a wrong date of birth, the right one.
     OptIn {
@@ -96,7 +133,21 @@ enum Scenario {
         /// The auth token the fake carrier accepts: the gateway's TWILIO_AUTH_TOKEN.
         #[arg(long, env = "LOAD_CARRIER_AUTH_TOKEN", hide_env_values = true)]
         carrier_auth_token: String,
+        /// Connections of a closed-loop burst of inbound texts from verified patients during the
+        /// whole steady phase (0: no burst; needs the webhook token).
+        #[arg(long, default_value_t = 0)]
+        burst_concurrency: u32,
+        /// Verified patients who text in the burst.
+        #[arg(long, default_value_t = 50)]
+        burst_patients: u32,
     },
+}
+
+/// Where the baseline of `inbound-closed` stores its rows.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum BaselineStore {
+    Postgres,
+    Sqlite,
 }
 
 /// What a run reports.
@@ -105,6 +156,7 @@ enum Scenario {
 enum Report {
     Messaging(Summary),
     Readings(ReadingsSummary),
+    Closed(ClosedSummary),
 }
 
 impl Report {
@@ -112,6 +164,7 @@ impl Report {
         match self {
             Report::Messaging(s) => s.passed,
             Report::Readings(s) => s.passed,
+            Report::Closed(s) => s.passed,
         }
     }
 }
@@ -195,6 +248,12 @@ async fn main() -> ExitCode {
             ..
         } => (common, *patients, *rate, *duration),
         Scenario::OptIn { common, patients } => (common, *patients, 1, 1),
+        Scenario::InboundClosed {
+            common,
+            patients,
+            duration,
+            ..
+        } => (common, *patients, 1, *duration),
         Scenario::Readings {
             common,
             patients,
@@ -208,9 +267,39 @@ async fn main() -> ExitCode {
             critical_every,
             carrier_listen,
             duration,
+            burst_concurrency,
+            burst_patients,
+            common,
             ..
         } => guard::check_critical_every(*critical_every, *duration)
-            .and_then(|()| guard::loopback_listen(carrier_listen).map(|_| ())),
+            .and_then(|()| guard::loopback_listen(carrier_listen).map(|_| ()))
+            .and_then(|()| {
+                if *burst_concurrency == 0 {
+                    return Ok(());
+                }
+                guard::check_bounds(*burst_patients, 1, *duration, *burst_concurrency)?;
+                guard::plain_http_addr(&guard::loopback_target(&common.target)?).map(|_| ())
+            }),
+        Scenario::InboundClosed {
+            rounds,
+            duration,
+            warmup,
+            baseline,
+            baseline_postgres_url,
+            common,
+            ..
+        } => guard::check_closed(*rounds, *duration, *warmup)
+            .and_then(|()| {
+                guard::loopback_target(&common.target)
+                    .and_then(|t| guard::plain_http_addr(&t))
+                    .map(|_| ())
+            })
+            .and_then(|()| match baseline {
+                BaselineStore::Postgres => {
+                    guard::loopback_postgres(baseline_postgres_url).map(|_| ())
+                }
+                BaselineStore::Sqlite => Ok(()),
+            }),
         _ => Ok(()),
     };
     let target = match guard::loopback_target(&common.target)
@@ -223,7 +312,13 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let limit = Duration::from_secs(duration) + guard::SETUP_AND_CHECK_BUDGET;
+    let loaded = match &cli.scenario {
+        Scenario::InboundClosed { rounds, warmup, .. } => {
+            guard::closed_loop_secs(*rounds, duration, *warmup)
+        }
+        _ => duration,
+    };
+    let limit = Duration::from_secs(loaded) + guard::SETUP_AND_CHECK_BUDGET;
     let result = match tokio::time::timeout(limit, run(&cli, common, &target)).await {
         Ok(result) => result,
         Err(_) => Err(anyhow::anyhow!(
@@ -242,6 +337,7 @@ async fn main() -> ExitCode {
                 match &summary {
                     Report::Messaging(s) => print_human(s),
                     Report::Readings(s) => print_readings(s),
+                    Report::Closed(s) => print_closed(s),
                 }
             }
             if summary.passed() {
@@ -259,9 +355,12 @@ async fn main() -> ExitCode {
 }
 
 async fn run(cli: &Cli, common: &Common, target: &guard::Target) -> anyhow::Result<Report> {
-    // The readings scenario sends no webhook.
+    // The readings scenario sends no webhook unless it has a burst.
     let webhook_token = match &cli.scenario {
-        Scenario::Readings { .. } => common.webhook_token().unwrap_or_default(),
+        Scenario::Readings {
+            burst_concurrency: 0,
+            ..
+        } => common.webhook_token().unwrap_or_default(),
         _ => common.webhook_token()?,
     };
     let concurrency = common.concurrency as usize;
@@ -314,6 +413,35 @@ async fn run(cli: &Cli, common: &Common, target: &guard::Target) -> anyhow::Resu
         Scenario::OptIn { patients, .. } => {
             Report::Messaging(scenario::opt_in(ctx, *patients as usize).await?)
         }
+        Scenario::InboundClosed {
+            patients,
+            rounds,
+            duration,
+            warmup,
+            baseline,
+            baseline_postgres_url,
+            gateway_pid,
+            ..
+        } => Report::Closed(
+            inbound_closed::inbound_closed(
+                ctx,
+                ClosedPlan {
+                    patients: *patients as usize,
+                    rounds: *rounds,
+                    duration: Duration::from_secs(*duration),
+                    warmup: Duration::from_secs(*warmup),
+                    baseline: match baseline {
+                        BaselineStore::Postgres => baseline::Kind::Postgres {
+                            admin_url: guard::loopback_postgres(baseline_postgres_url)?,
+                        },
+                        BaselineStore::Sqlite => baseline::Kind::Sqlite,
+                    },
+                    gateway_pid: *gateway_pid,
+                    timeout: Duration::from_secs(common.timeout.clamp(1, 60)),
+                },
+            )
+            .await?,
+        ),
         Scenario::Readings {
             patients,
             rate,
@@ -322,6 +450,8 @@ async fn run(cli: &Cli, common: &Common, target: &guard::Target) -> anyhow::Resu
             carrier_listen,
             carrier_account_sid,
             carrier_auth_token,
+            burst_concurrency,
+            burst_patients,
             ..
         } => Report::Readings(
             readings::readings(
@@ -336,6 +466,11 @@ async fn run(cli: &Cli, common: &Common, target: &guard::Target) -> anyhow::Resu
                         sid: carrier_account_sid.clone(),
                         auth_token: carrier_auth_token.clone(),
                     },
+                    burst: (*burst_concurrency > 0).then(|| readings::BurstPlan {
+                        patients: *burst_patients as usize,
+                        concurrency: *burst_concurrency as usize,
+                        timeout: Duration::from_secs(common.timeout.clamp(1, 60)),
+                    }),
                 },
             )
             .await?,
@@ -345,6 +480,7 @@ async fn run(cli: &Cli, common: &Common, target: &guard::Target) -> anyhow::Resu
     match &mut report {
         Report::Messaging(s) => (s.label, s.target) = (label, base),
         Report::Readings(s) => (s.label, s.target) = (label, base),
+        Report::Closed(s) => (s.label, s.target) = (label, base),
     }
     Ok(report)
 }
@@ -418,6 +554,116 @@ fn print_human(s: &Summary) {
     }
 }
 
+fn print_closed(s: &ClosedSummary) {
+    println!(
+        "scenario {}{} against {} and the {} baseline on {}: {} verified patients, {} connections, \
+         {} rounds of {} s each (warm-up {} s)",
+        s.scenario,
+        s.label
+            .as_deref()
+            .map(|l| format!(" [{l}]"))
+            .unwrap_or_default(),
+        s.target,
+        s.baseline_store,
+        s.baseline_target,
+        s.patients,
+        s.concurrency,
+        s.rounds,
+        s.duration_secs,
+        s.warmup_secs
+    );
+    for (step, summary) in &s.steps {
+        println!("  {step:<15} {}", summary.line());
+    }
+    println!(
+        "  {:<8} {:>5} {:>9} {:>10} {:>9} {:>9} {:>9} {:>9} {:>8} {:>8}",
+        "server",
+        "round",
+        "requests",
+        "committed",
+        "rows/s",
+        "p50 ms",
+        "p99 ms",
+        "max ms",
+        "errors",
+        "cpu s"
+    );
+    for r in &s.round_reports {
+        println!(
+            "  {:<8} {:>5} {:>9} {:>10} {:>9.0} {:>9.2} {:>9.2} {:>9.2} {:>8} {:>8}{}",
+            r.server,
+            if r.round == 0 {
+                "warm".to_owned()
+            } else {
+                r.round.to_string()
+            },
+            r.requests,
+            r.committed,
+            r.committed_per_sec,
+            r.p50_ms,
+            r.p99_ms,
+            r.max_ms,
+            r.errors,
+            r.gateway_cpu_secs
+                .map(|c| format!("{c:.2}"))
+                .unwrap_or_else(|| "-".into()),
+            if r.presigned_exhausted {
+                "  (signed requests ran out)"
+            } else {
+                ""
+            }
+        );
+    }
+    let c = &s.comparison;
+    for (name, f) in [("baseline", &c.baseline), ("gateway", &c.gateway)] {
+        println!(
+            "{name:<8}: {:.0} rows/s (rounds {:.0}–{:.0}, spread {:.1}%), p50 {:.2} ms, p99 {:.2} ms{}",
+            f.rate_mean,
+            f.rate_min,
+            f.rate_max,
+            f.rate_spread_pct,
+            f.p50_ms,
+            f.p99_ms,
+            f.cpu_ms_per_row
+                .map(|ms| format!(", gateway CPU {:.3} ms per row", ms))
+                .unwrap_or_default()
+        );
+    }
+    println!(
+        "ratio gateway/baseline: {:.3} (per round pair {:.3}–{:.3})",
+        c.ratio, c.ratio_min, c.ratio_max
+    );
+    for (what, memory) in [
+        ("after the last round", &s.gateway_memory_after_load),
+        ("at the end", &s.gateway_memory_end),
+    ] {
+        if let Some(m) = memory {
+            println!(
+                "gateway memory {what}: VmRSS {:.1} MiB (peak {:.1} MiB)",
+                m.rss_mib, m.peak_rss_mib
+            );
+        }
+    }
+    for (name, n) in [("gateway", &s.no_loss), ("baseline", &s.baseline_no_loss)] {
+        println!(
+            "no-loss check ({name}): {} — {} deliveries, {} accepted, {} unknown, {} refused; {} \
+             recorded; missing {}, extra {}, doubled {}",
+            if n.passed { "PASSED" } else { "FAILED" },
+            n.deliveries,
+            n.accepted,
+            n.unknown,
+            n.refused,
+            n.recorded,
+            n.missing,
+            n.extra,
+            n.doubled
+        );
+        for failure in &n.failures {
+            println!("  {failure:?}");
+        }
+    }
+}
+
 fn print_readings(s: &ReadingsSummary) {
     println!(
         "scenario {}{} against {}: {} patients, concurrency {}",
@@ -463,5 +709,38 @@ fn print_readings(s: &ReadingsSummary) {
     );
     for failure in &a.failures {
         println!("  {failure}");
+    }
+    if let Some(b) = &s.burst {
+        let r = &b.round;
+        println!(
+            "inbound burst during the steady phase: {} verified patients on {} connections \
+             (their opt-in texts waited for {:.1} s before): {} requests, {} committed, {:.0}/s, \
+             p50 {:.2} ms, p99 {:.2} ms, {} errors{}",
+            b.patients,
+            b.concurrency,
+            b.setup_texts_wait_secs,
+            r.requests,
+            r.committed,
+            r.committed_per_sec,
+            r.p50_ms,
+            r.p99_ms,
+            r.errors,
+            if r.presigned_exhausted {
+                " (signed requests ran out)"
+            } else {
+                ""
+            }
+        );
+        let n = &b.no_loss;
+        println!(
+            "no-loss check (burst): {} — {} accepted, {} unknown, {} recorded; missing {}, extra {}, doubled {}",
+            if n.passed { "PASSED" } else { "FAILED" },
+            n.accepted,
+            n.unknown,
+            n.recorded,
+            n.missing,
+            n.extra,
+            n.doubled
+        );
     }
 }

@@ -16,6 +16,11 @@
 //! The check after the run: every critical reading was recorded `critical` and opened an alert
 //! (`GET /v1/alerts` gives its code), and exactly one text carrying that code reached the on-call
 //! phone; no other text reached that phone; every normal reading was recorded `normal`.
+//!
+//! With a burst (`--burst-concurrency`), M more patients are created and verified by text before
+//! the steady phase (their opt-in texts are waited for at the fake carrier, so that they are not
+//! in the alerts' way), and during the whole steady phase they text the gateway in a closed loop
+//! on that many connections ([`closed::drive`]); the burst's own no-loss check must pass too.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -27,7 +32,10 @@ use tokio::sync::Semaphore;
 
 use crate::carrier::{Account, FakeCarrier, Received};
 use crate::client::AlertRow;
-use crate::scenario::{Run, for_each_patient};
+use crate::closed::{self, Endpoint};
+use crate::inbound_closed::{RoundReport, book, pool_size, report, sign_pool};
+use crate::ledger::{Ledger, NoLossReport};
+use crate::scenario::{Run, Steps, for_each_patient, no_loss, verified_patients};
 use crate::stats::{LatencySummary, Recorder};
 use crate::synthetic::Synthetic;
 
@@ -39,6 +47,9 @@ pub const RANGES: [f64; 4] = [40.0, 50.0, 100.0, 130.0];
 pub const CRITICAL_VALUE: f64 = 180.0;
 /// How long to wait after the steady phase for alert texts still on their way.
 pub const DRAIN: Duration = Duration::from_secs(30);
+/// How long to wait for the burst patients' opt-in texts before the steady phase (at the
+/// default `SMS_SENDER_MPS=1` they leave one a second).
+pub const BURST_SETUP_WAIT: Duration = Duration::from_secs(150);
 /// How long to keep listening once every alert text has arrived, to catch a second copy.
 pub const GRACE: Duration = Duration::from_secs(2);
 
@@ -46,6 +57,9 @@ pub const GRACE: Duration = Duration::from_secs(2);
 pub fn normal_value(k: u64) -> f64 {
     60.0 + (k % 31) as f64
 }
+
+/// The rate assumed for a burst against the gateway, to size its pool of signed webhooks.
+pub const BURST_RATE_GUESS: f64 = 4_000.0;
 
 /// Parameters of the `readings` scenario.
 pub struct ReadingsPlan {
@@ -55,6 +69,34 @@ pub struct ReadingsPlan {
     pub critical_every: Duration,
     pub carrier_listen: std::net::SocketAddr,
     pub account: Account,
+    pub burst: Option<BurstPlan>,
+}
+
+/// A closed-loop burst of inbound texts during the steady phase.
+pub struct BurstPlan {
+    /// Verified patients who text.
+    pub patients: usize,
+    /// Connections kept busy.
+    pub concurrency: usize,
+    pub timeout: Duration,
+}
+
+/// What the burst did.
+#[derive(Debug, Clone, Serialize)]
+pub struct BurstReport {
+    pub patients: usize,
+    pub concurrency: usize,
+    /// Seconds spent waiting for the burst patients' opt-in texts before the steady phase.
+    pub setup_texts_wait_secs: f64,
+    pub round: RoundReport,
+    /// Every burst webhook answered 200 recorded exactly once.
+    pub no_loss: NoLossReport,
+}
+
+/// The run tag of the burst's patients: their numbers are in another 555 exchange than the
+/// readings patients' and the on-call phone's.
+fn burst_tag(run_tag: u32) -> u32 {
+    (run_tag + 500) % 1000
 }
 
 /// One reading of the schedule.
@@ -264,6 +306,8 @@ pub struct ReadingsSummary {
     /// Requests the fake carrier received.
     pub carrier_requests: usize,
     pub alerts: AlertCheck,
+    /// The inbound burst that ran during the steady phase, if any.
+    pub burst: Option<BurstReport>,
     pub passed: bool,
 }
 
@@ -329,6 +373,12 @@ pub async fn readings(ctx: Run, plan: ReadingsPlan) -> anyhow::Result<ReadingsSu
     setup.record(began.elapsed(), "ok", true);
     steps.insert("setup".into(), setup.summary(began.elapsed()));
 
+    // The burst's patients, verified and their opt-in texts delivered before the clock starts.
+    let burst = match &plan.burst {
+        Some(b) => Some(prepare_burst(&ctx, b, plan.duration, &carrier, &mut steps).await?),
+        None => None,
+    };
+
     // The steady phase.
     let ids = Arc::new(ids);
     let permits = Arc::new(Semaphore::new(ctx.concurrency));
@@ -337,6 +387,13 @@ pub async fn readings(ctx: Run, plan: ReadingsPlan) -> anyhow::Result<ReadingsSu
     let misclassified = Arc::new(Mutex::new(0u64));
     let sent = Arc::new(Mutex::new(Vec::<CriticalSent>::new()));
     let lag = Arc::new(Mutex::new(Duration::ZERO));
+    let burst_run = burst.as_ref().map(|b| {
+        let (endpoint, pool) = (b.endpoint.clone(), Arc::clone(&b.pool));
+        let (concurrency, duration, timeout) = (b.concurrency, plan.duration, b.timeout);
+        tokio::spawn(
+            async move { closed::drive(&endpoint, pool, concurrency, duration, timeout).await },
+        )
+    });
     let start = tokio::time::Instant::now();
     for slot in slots {
         let due = start + slot.offset;
@@ -390,6 +447,24 @@ pub async fn readings(ctx: Run, plan: ReadingsPlan) -> anyhow::Result<ReadingsSu
     }
     let _all = permits.acquire_many(ctx.concurrency as u32).await?;
     let elapsed = start.elapsed();
+    let burst = match (burst, burst_run) {
+        (Some(mut b), Some(run)) => {
+            let run = run.await.context("the burst panicked")?;
+            let accepted = book(&mut b.ledger, &b.pool, &run);
+            let round = report("gateway", 1, &run, b.pool.len(), accepted, None);
+            let no_loss = no_loss(&ctx, &b.ids, &b.ledger)
+                .await
+                .context("the burst's no-loss check")?;
+            Some(BurstReport {
+                patients: b.ids.len(),
+                concurrency: b.concurrency,
+                setup_texts_wait_secs: b.waited.as_secs_f64(),
+                round,
+                no_loss,
+            })
+        }
+        _ => None,
+    };
 
     // Every alert text still on its way, then a little longer for a second copy.
     let mut sent = sent.lock().expect("sent lock").clone();
@@ -428,7 +503,10 @@ pub async fn readings(ctx: Run, plan: ReadingsPlan) -> anyhow::Result<ReadingsSu
         .iter()
         .map(|s| steps[*s].errors)
         .sum();
-    let passed = check.passed && errors == 0 && misclassified_normal == 0;
+    let passed = check.passed
+        && errors == 0
+        && misclassified_normal == 0
+        && burst.as_ref().is_none_or(|b| b.no_loss.passed);
     let critical_send_lag_max_ms = lag.lock().expect("lag lock").as_secs_f64() * 1000.0;
     Ok(ReadingsSummary {
         scenario: "readings",
@@ -445,7 +523,81 @@ pub async fn readings(ctx: Run, plan: ReadingsPlan) -> anyhow::Result<ReadingsSu
         critical_send_lag_max_ms,
         carrier_requests: received.len(),
         alerts: check,
+        burst,
         passed,
+    })
+}
+
+/// A burst ready to go: its patients, their signed webhooks and the ledger of what they sent.
+struct Burst {
+    ids: Vec<String>,
+    ledger: Ledger,
+    pool: Arc<Vec<closed::Prepared>>,
+    endpoint: Endpoint,
+    concurrency: usize,
+    timeout: Duration,
+    waited: Duration,
+}
+
+/// Creates and verifies the burst's patients, waits until the fake carrier has their opt-in
+/// request and confirmation texts, and signs the burst's webhooks.
+async fn prepare_burst(
+    ctx: &Arc<Run>,
+    plan: &BurstPlan,
+    duration: Duration,
+    carrier: &FakeCarrier,
+    steps: &mut BTreeMap<String, LatencySummary>,
+) -> anyhow::Result<Burst> {
+    let people: Arc<Vec<Synthetic>> = Arc::new(
+        (0..plan.patients)
+            .map(|i| Synthetic::new(burst_tag(ctx.run_tag), i))
+            .collect(),
+    );
+    let numbers: std::collections::HashSet<&str> =
+        people.iter().map(|p| p.mobile.as_str()).collect();
+    let setup_steps = Arc::new(Steps::default());
+    let ledger = Arc::new(Mutex::new(Ledger::new()));
+    let ids = verified_patients(ctx, &setup_steps, &ledger, &people)
+        .await
+        .context("verifying the burst's patients")?;
+    for (step, summary) in setup_steps.summaries() {
+        steps.insert(format!("burst_{step}"), summary);
+    }
+    let began = Instant::now();
+    let expected = 2 * plan.patients;
+    while began.elapsed() < BURST_SETUP_WAIT {
+        let arrived = carrier
+            .received()
+            .iter()
+            .filter(|r| numbers.contains(r.to.as_str()))
+            .count();
+        if arrived >= expected {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let waited = began.elapsed();
+    let target = crate::guard::loopback_target(ctx.hooks.base())?;
+    let endpoint = Endpoint::new(crate::guard::plain_http_addr(&target)?);
+    let mut next = 0;
+    let pool = sign_pool(
+        ctx.hooks.base(),
+        &ctx.webhook_token,
+        &people,
+        &ctx.practice_number,
+        pool_size(Some(BURST_RATE_GUESS), duration, plan.concurrency),
+        &mut next,
+    )
+    .await?;
+    let ledger = ledger.lock().expect("ledger lock").clone();
+    Ok(Burst {
+        ids,
+        ledger,
+        pool,
+        endpoint,
+        concurrency: plan.concurrency,
+        timeout: plan.timeout,
+        waited,
     })
 }
 

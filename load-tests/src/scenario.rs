@@ -65,7 +65,7 @@ pub struct Summary {
 
 /// Latency and outcome recorders by step name, shared by concurrent tasks.
 #[derive(Default)]
-struct Steps {
+pub(crate) struct Steps {
     recorders: Mutex<BTreeMap<&'static str, Recorder>>,
     started: Mutex<HashMap<&'static str, Instant>>,
     finished: Mutex<HashMap<&'static str, Instant>>,
@@ -94,7 +94,7 @@ impl Steps {
             .or_insert(now);
     }
 
-    fn summaries(&self) -> BTreeMap<String, LatencySummary> {
+    pub(crate) fn summaries(&self) -> BTreeMap<String, LatencySummary> {
         let started = self.started.lock().expect("step lock");
         let finished = self.finished.lock().expect("step lock");
         self.recorders
@@ -207,7 +207,11 @@ fn label<T>(result: &anyhow::Result<T>) -> &'static str {
 }
 
 /// Reads every patient's recorded inbound messages and checks them against the ledger.
-async fn no_loss(ctx: &Run, ids: &[String], ledger: &Ledger) -> anyhow::Result<NoLossReport> {
+pub(crate) async fn no_loss(
+    ctx: &Run,
+    ids: &[String],
+    ledger: &Ledger,
+) -> anyhow::Result<NoLossReport> {
     let admin = ctx.admin.clone();
     let ids = Arc::new(ids.to_vec());
     let observed = for_each_patient(ids.len(), ctx.concurrency.min(16), |i| {
@@ -245,33 +249,21 @@ async fn queued_replies(
     Ok(per_patient)
 }
 
-/// Parameters of the `inbound` scenario.
-pub struct InboundPlan {
-    pub patients: usize,
-    pub rate: u32,
-    pub duration: Duration,
-    /// Every n-th webhook repeats an earlier one (0: never).
-    pub duplicate_every: u32,
-}
-
-/// The `inbound` scenario.
-pub async fn inbound(ctx: Run, plan: InboundPlan) -> anyhow::Result<Summary> {
-    let ctx = Arc::new(ctx);
-    let steps = Arc::new(Steps::default());
-    let ledger = Arc::new(Mutex::new(Ledger::new()));
-    let people: Arc<Vec<Synthetic>> = Arc::new(
-        (0..plan.patients)
-            .map(|i| Synthetic::new(ctx.run_tag, i))
-            .collect(),
-    );
-
-    // Set-up: every patient verified, so that its texts are conversation messages.
-    let ids = for_each_patient(plan.patients, ctx.concurrency.min(32), |i| {
+/// Creates each of `people` as a patient, starts texting and texts the right date of birth, so
+/// that each ends `enabled` and its texts are conversation messages; the patients' ids, in order.
+/// The date-of-birth texts are booked in `ledger` (patient `i` of `people` is ledger index `i`).
+pub(crate) async fn verified_patients(
+    ctx: &Arc<Run>,
+    steps: &Arc<Steps>,
+    ledger: &Arc<Mutex<Ledger>>,
+    people: &Arc<Vec<Synthetic>>,
+) -> anyhow::Result<Vec<String>> {
+    for_each_patient(people.len(), ctx.concurrency.min(32), |i| {
         let (ctx, steps, ledger, people) = (
-            Arc::clone(&ctx),
-            Arc::clone(&steps),
-            Arc::clone(&ledger),
-            Arc::clone(&people),
+            Arc::clone(ctx),
+            Arc::clone(steps),
+            Arc::clone(ledger),
+            Arc::clone(people),
         );
         async move {
             let patient = &people[i];
@@ -296,7 +288,31 @@ pub async fn inbound(ctx: Run, plan: InboundPlan) -> anyhow::Result<Summary> {
         }
     })
     .await
-    .context("set-up")?;
+    .context("set-up")
+}
+
+/// Parameters of the `inbound` scenario.
+pub struct InboundPlan {
+    pub patients: usize,
+    pub rate: u32,
+    pub duration: Duration,
+    /// Every n-th webhook repeats an earlier one (0: never).
+    pub duplicate_every: u32,
+}
+
+/// The `inbound` scenario.
+pub async fn inbound(ctx: Run, plan: InboundPlan) -> anyhow::Result<Summary> {
+    let ctx = Arc::new(ctx);
+    let steps = Arc::new(Steps::default());
+    let ledger = Arc::new(Mutex::new(Ledger::new()));
+    let people: Arc<Vec<Synthetic>> = Arc::new(
+        (0..plan.patients)
+            .map(|i| Synthetic::new(ctx.run_tag, i))
+            .collect(),
+    );
+
+    // Set-up: every patient verified, so that its texts are conversation messages.
+    let ids = verified_patients(&ctx, &steps, &ledger, &people).await?;
 
     // The steady phase: request k is due at start + k / rate, whatever happened before it.
     let total = u64::from(plan.rate) * plan.duration.as_secs();

@@ -52,7 +52,25 @@ impl Recorder {
         } else {
             self.errors += 1;
         }
-        *self.statuses.entry(outcome.to_owned()).or_default() += 1;
+        // Looked up before inserting: no allocation per request once an outcome has been seen.
+        match self.statuses.get_mut(outcome) {
+            Some(count) => *count += 1,
+            None => {
+                self.statuses.insert(outcome.to_owned(), 1);
+            }
+        }
+    }
+
+    /// Adds everything `other` recorded (per-worker recorders are merged after a run).
+    pub fn merge(&mut self, other: &Recorder) {
+        self.histogram
+            .add(&other.histogram)
+            .expect("recorders share their bounds");
+        self.ok += other.ok;
+        self.errors += other.errors;
+        for (outcome, count) in &other.statuses {
+            *self.statuses.entry(outcome.clone()).or_default() += count;
+        }
     }
 
     pub fn count(&self) -> u64 {
@@ -169,6 +187,26 @@ mod tests {
         assert!(close(s.max_ms, 2000.0), "{}", s.max_ms);
         assert!(close(s.achieved_rps, 51.0), "{}", s.achieved_rps);
         assert!(s.line().contains("errors 2"));
+    }
+
+    #[test]
+    fn merged_recorders_count_and_rank_as_one() {
+        let mut a = Recorder::new();
+        let mut b = Recorder::new();
+        for ms in 1..=50u64 {
+            a.record(Duration::from_millis(ms), "200", true);
+        }
+        for ms in 51..=100u64 {
+            b.record(Duration::from_millis(ms), "200", true);
+        }
+        b.record(Duration::from_millis(7), "403", false);
+        a.merge(&b);
+        let s = a.summary(Duration::from_secs(1));
+        assert_eq!((s.count, s.ok, s.errors), (101, 100, 1));
+        assert_eq!((s.statuses["200"], s.statuses["403"]), (100, 1));
+        assert!(close(s.p50_ms, 50.0), "{}", s.p50_ms);
+        assert!(close(s.p99_ms, 99.0), "{}", s.p99_ms);
+        assert!(close(s.max_ms, 100.0), "{}", s.max_ms);
     }
 
     #[test]
