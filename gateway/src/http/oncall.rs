@@ -8,10 +8,8 @@
 
 use axum::Json;
 use axum::extract::State;
-use chrono::{DateTime, NaiveTime, Timelike, Utc};
-use chrono_tz::Tz;
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use store::{OnCallWindowRow, Practice, StoreError};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -19,10 +17,8 @@ use super::AppState;
 use super::auth::CurrentUser;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, ApiPath};
-use super::practices::visible_practice;
-use crate::domain::oncall::{
-    OnCallWindow, format_hhmm, next_change_after, on_call_at, parse_hhmm, validate_windows,
-};
+use crate::domain::oncall::{OnCallWindow, format_hhmm, parse_hhmm, validate_windows};
+use crate::services::oncall;
 
 /// One daily on-call window. `to` before `from` wraps past midnight; `from == to` is all day.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -53,30 +49,7 @@ pub struct OnCallNowView {
     pub next_change_at: Option<DateTime<Utc>>,
 }
 
-fn minutes(time: NaiveTime) -> i32 {
-    (time.hour() * 60 + time.minute()) as i32
-}
-
-fn time_of(minutes: i32) -> Result<NaiveTime, ApiError> {
-    u32::try_from(minutes)
-        .ok()
-        .and_then(|m| NaiveTime::from_hms_opt(m / 60, m % 60, 0))
-        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("stored on-call minute {minutes}")))
-}
-
-fn windows_of(rows: &[OnCallWindowRow]) -> Result<Vec<OnCallWindow>, ApiError> {
-    rows.iter()
-        .map(|r| {
-            Ok(OnCallWindow {
-                from: time_of(r.from_minute)?,
-                to: time_of(r.to_minute)?,
-                user_id: r.user_id,
-            })
-        })
-        .collect()
-}
-
-fn bodies_of(windows: &[OnCallWindow]) -> Vec<OnCallWindowBody> {
+pub fn bodies_of(windows: &[OnCallWindow]) -> Vec<OnCallWindowBody> {
     windows
         .iter()
         .map(|w| OnCallWindowBody {
@@ -87,7 +60,7 @@ fn bodies_of(windows: &[OnCallWindow]) -> Vec<OnCallWindowBody> {
         .collect()
 }
 
-fn parse_windows(items: &[OnCallWindowBody]) -> Result<Vec<OnCallWindow>, ApiError> {
+pub fn parse_windows(items: &[OnCallWindowBody]) -> Result<Vec<OnCallWindow>, ApiError> {
     let windows = items
         .iter()
         .enumerate()
@@ -112,42 +85,6 @@ fn parse_windows(items: &[OnCallWindowBody]) -> Result<Vec<OnCallWindow>, ApiErr
     Ok(windows)
 }
 
-/// 422 naming the first window whose user is not an unlocked user of the practice's customer.
-async fn check_users(
-    state: &AppState,
-    practice: &Practice,
-    windows: &[OnCallWindow],
-) -> Result<(), ApiError> {
-    let mut checked: Vec<Uuid> = Vec::new();
-    for (index, window) in windows.iter().enumerate() {
-        if checked.contains(&window.user_id) {
-            continue;
-        }
-        let fits = match state.store.get_user(window.user_id).await {
-            Ok(user) => user.customer_id == Some(practice.customer_id) && user.locked_at.is_none(),
-            Err(StoreError::NotFound) => false,
-            Err(other) => return Err(other.into()),
-        };
-        if !fits {
-            return Err(ApiError::invalid(
-                format!("[{index}].user_id"),
-                "must be an unlocked user of the practice's customer",
-            ));
-        }
-        checked.push(window.user_id);
-    }
-    Ok(())
-}
-
-fn practice_tz(practice: &Practice) -> Result<Tz, ApiError> {
-    practice.timezone.parse::<Tz>().map_err(|_| {
-        ApiError::Internal(anyhow::anyhow!(
-            "practice {} has an unknown time zone",
-            practice.id
-        ))
-    })
-}
-
 /// The practice's on-call windows, in saved order.
 #[utoipa::path(
     get,
@@ -167,9 +104,8 @@ pub async fn get_on_call(
     caller: CurrentUser,
     ApiPath(practice_id): ApiPath<Uuid>,
 ) -> Result<Json<Vec<OnCallWindowBody>>, ApiError> {
-    let practice = visible_practice(&state, &caller, practice_id).await?;
-    let rows = state.store.on_call_windows(practice.id).await?;
-    Ok(Json(bodies_of(&windows_of(&rows)?)))
+    let windows = oncall::schedule_for(&state, &caller, practice_id).await?;
+    Ok(Json(bodies_of(&windows)))
 }
 
 /// Replace the practice's whole on-call schedule (customer admins); `[]` removes it.
@@ -195,26 +131,8 @@ pub async fn put_on_call(
     ApiPath(practice_id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<Vec<OnCallWindowBody>>,
 ) -> Result<Json<Vec<OnCallWindowBody>>, ApiError> {
-    let practice = visible_practice(&state, &caller, practice_id).await?;
-    caller.require_practice_admin(&practice)?;
-    if body.len() > 100 {
-        return Err(ApiError::invalid("body", "at most 100 on-call windows"));
-    }
-    let windows = parse_windows(&body)?;
-    check_users(&state, &practice, &windows).await?;
-    let rows = windows
-        .iter()
-        .map(|w| OnCallWindowRow {
-            from_minute: minutes(w.from),
-            to_minute: minutes(w.to),
-            user_id: w.user_id,
-        })
-        .collect();
-    let saved = state
-        .store
-        .replace_on_call_windows(&caller.audit(), practice.id, rows)
-        .await?;
-    Ok(Json(bodies_of(&windows_of(&saved)?)))
+    let saved = oncall::replace_for(&state, &caller, practice_id, &body).await?;
+    Ok(Json(bodies_of(&saved)))
 }
 
 /// Who is on call for the practice right now, in its time zone.
@@ -236,15 +154,12 @@ pub async fn on_call_now(
     caller: CurrentUser,
     ApiPath(practice_id): ApiPath<Uuid>,
 ) -> Result<Json<OnCallNowView>, ApiError> {
-    let practice = visible_practice(&state, &caller, practice_id).await?;
-    let tz = practice_tz(&practice)?;
-    let windows = windows_of(&state.store.on_call_windows(practice.id).await?)?;
-    let at = state.clock.now();
+    let now = oncall::now_for(&state, &caller, practice_id).await?;
     Ok(Json(OnCallNowView {
-        at,
-        timezone: practice.timezone.clone(),
-        local_time: format_hhmm(at.with_timezone(&tz).time()),
-        user_ids: on_call_at(&windows, tz, at),
-        next_change_at: next_change_after(&windows, tz, at),
+        at: now.at,
+        timezone: now.timezone.name().to_string(),
+        local_time: format_hhmm(now.at.with_timezone(&now.timezone).time()),
+        user_ids: now.user_ids,
+        next_change_at: now.next_change_at,
     }))
 }

@@ -17,6 +17,9 @@ use crate::domain::notifications::NotificationKind;
 use crate::domain::oncall::{OnCallWindow, on_call_at};
 use crate::domain::readings::{Level, consecutive_out_of_range, overdue_to_raise};
 use crate::http::AppState;
+use crate::http::auth::CurrentUser;
+use crate::http::error::ApiError;
+use crate::http::patients::visible_patient;
 use crate::services::conversations::{audience, interested_users};
 use crate::services::notify::{self, Notice};
 
@@ -483,4 +486,59 @@ mod tests {
             assert!(parse_ack(&format!("ACK {code}")).is_some());
         }
     }
+}
+
+// ---- staff use cases (the JSON API and the staff console call these) --------------------------
+
+/// Alerts of the caller's practices (all of its customer's for a customer admin), newest first,
+/// optionally only `open` or `acknowledged` ones.
+pub async fn list_for(
+    state: &AppState,
+    caller: &CurrentUser,
+    alert_state: Option<String>,
+    page: store::Page,
+) -> Result<store::Paged<Alert>, ApiError> {
+    if let Some(s) = alert_state.as_deref()
+        && s != "open"
+        && s != "acknowledged"
+    {
+        return Err(ApiError::invalid("state", "must be open or acknowledged"));
+    }
+    let practice_ids = match caller.role() {
+        store::Role::Staff => caller.user.practice_ids.clone(),
+        store::Role::CustomerAdmin => {
+            let customer_id = caller
+                .user
+                .customer_id
+                .ok_or(ApiError::NotFound("customer"))?;
+            crate::http::patients::all_practice_ids(state, customer_id).await?
+        }
+        store::Role::SuperAdmin => {
+            return Err(ApiError::Forbidden(
+                "super admins see alerts through a practice's admins".into(),
+            ));
+        }
+    };
+    Ok(state
+        .store
+        .list_alerts(practice_ids, alert_state, page)
+        .await?)
+}
+
+/// Acknowledges an alert of a patient the caller may see (404 otherwise); acknowledging again
+/// changes nothing.
+pub async fn acknowledge_for(
+    state: &AppState,
+    caller: &CurrentUser,
+    alert_id: Uuid,
+) -> Result<Alert, ApiError> {
+    let alert = match state.store.get_alert(alert_id).await {
+        Ok(alert) => alert,
+        Err(StoreError::NotFound) => return Err(ApiError::NotFound("alert")),
+        Err(e) => return Err(e.into()),
+    };
+    visible_patient(state, caller, alert.patient_id)
+        .await
+        .map_err(|_| ApiError::NotFound("alert"))?;
+    Ok(acknowledge(state, &caller.audit(), &alert, caller.id()).await?)
 }

@@ -10,8 +10,11 @@ pub mod delivery;
 pub mod inbound;
 pub mod notification_settings;
 pub mod notify;
+pub mod oncall;
 pub mod readings;
+pub mod sessions;
 pub mod texting;
+pub mod users;
 
 use store::{Audit, NewOutbound, Outbound, StoreResult};
 

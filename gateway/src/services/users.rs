@@ -1,0 +1,181 @@
+//! Users as use cases: create (admins), list a customer's users (admins), lock with hand-over of
+//! outstanding items, unlock. The JSON API and the staff console both call these; the field
+//! rules and who may act on whom are `http::users`' checks, used by both.
+
+use store::{LockOutcome, NewUser, Outstanding, Role, StoreError, User};
+use uuid::Uuid;
+
+use crate::http::AppState;
+use crate::http::auth::CurrentUser;
+use crate::http::error::ApiError;
+use crate::http::users::{
+    DEFAULT_AUTO_LOGOUT, MAX_AUTO_LOGOUT, NewUserRequest, check_practices, may_grant,
+    optional_phone, password, require_admin_of, username, visible_user,
+};
+use crate::http::validate;
+
+/// Creates a user (admins; customer admins within their customer and never a super admin).
+pub async fn create(
+    state: &AppState,
+    caller: &CurrentUser,
+    body: NewUserRequest,
+) -> Result<User, ApiError> {
+    if caller.role() == Role::Staff {
+        return Err(ApiError::Forbidden(
+            "only administrators may create users".into(),
+        ));
+    }
+    if !may_grant(caller, body.role) {
+        return Err(ApiError::Forbidden(
+            "you may not create users with this role".into(),
+        ));
+    }
+    let customer_id = match (body.role, body.customer_id) {
+        (Role::SuperAdmin, None) => None,
+        (Role::SuperAdmin, Some(_)) => {
+            return Err(ApiError::invalid(
+                "customer_id",
+                "super admins belong to no customer; leave it out",
+            ));
+        }
+        (_, None) => {
+            return Err(ApiError::invalid(
+                "customer_id",
+                "is required for this role",
+            ));
+        }
+        (_, Some(customer_id)) => {
+            caller.require_customer_admin(customer_id)?;
+            state
+                .store
+                .get_customer(customer_id)
+                .await
+                .map_err(|_| ApiError::NotFound("customer"))?;
+            Some(customer_id)
+        }
+    };
+    if let Some(customer_id) = customer_id {
+        check_practices(state, customer_id, &body.practice_ids).await?;
+    } else if !body.practice_ids.is_empty() {
+        return Err(ApiError::invalid(
+            "practice_ids",
+            "super admins belong to no practice",
+        ));
+    }
+    let new = NewUser {
+        customer_id,
+        username: username(&body.username)?,
+        password_hash: String::new(),
+        role: body.role,
+        email: validate::optional_text("email", &body.email, 254)?,
+        first_name: validate::optional_text("first_name", &body.first_name, 100)?,
+        last_name: validate::optional_text("last_name", &body.last_name, 100)?,
+        title: validate::optional_text("title", &body.title, 100)?,
+        mobile_phone: optional_phone(body.mobile_phone.as_deref())?,
+        auto_logout_minutes: match body.auto_logout_minutes {
+            Some(v) => validate::range("auto_logout_minutes", v, 1, MAX_AUTO_LOGOUT)?,
+            None => DEFAULT_AUTO_LOGOUT,
+        },
+        practice_ids: body.practice_ids,
+        restricted_programs: validate::programs("restricted_programs", &body.restricted_programs)?,
+    };
+    if !new.email.is_empty() {
+        validate::email("email", &new.email)?;
+    }
+    let secret = password(&body.password)?;
+    let hash = tokio::task::spawn_blocking(move || secret.hash())
+        .await
+        .map_err(|e| ApiError::Internal(e.into()))?;
+    Ok(state
+        .store
+        .create_user(
+            &caller.audit(),
+            NewUser {
+                password_hash: hash,
+                ..new
+            },
+        )
+        .await?)
+}
+
+/// The users of the caller's customer, by username (customer admins and super admins; staff 403).
+pub async fn list_for(
+    state: &AppState,
+    caller: &CurrentUser,
+    customer_id: Uuid,
+) -> Result<Vec<User>, ApiError> {
+    caller.require_customer_admin(customer_id)?;
+    Ok(state.store.list_users(customer_id).await?)
+}
+
+/// Why a lock did not happen.
+pub enum LockRefusal {
+    /// The user has outstanding items and nobody was named to take them over.
+    Outstanding(Outstanding),
+    Error(ApiError),
+}
+
+impl From<ApiError> for LockRefusal {
+    fn from(e: ApiError) -> LockRefusal {
+        LockRefusal::Error(e)
+    }
+}
+
+impl From<StoreError> for LockRefusal {
+    fn from(e: StoreError) -> LockRefusal {
+        LockRefusal::Error(e.into())
+    }
+}
+
+/// Locks a user (their sessions end at once on every instance). With outstanding items,
+/// `reassign_to` (another unlocked user of the same customer) takes them over; without one
+/// nothing changes and the items are reported.
+pub async fn lock(
+    state: &AppState,
+    caller: &CurrentUser,
+    user_id: Uuid,
+    reassign_to: Option<Uuid>,
+) -> Result<User, LockRefusal> {
+    let user = visible_user(state, caller, user_id).await?;
+    require_admin_of(caller, &user)?;
+    if user.id == caller.id() {
+        return Err(ApiError::Conflict {
+            code: "cannot_lock_self",
+            message: "you cannot lock your own user".into(),
+        }
+        .into());
+    }
+    if let Some(successor) = reassign_to {
+        let valid = match state.store.get_user(successor).await {
+            Ok(s) => s.customer_id == user.customer_id && s.locked_at.is_none() && s.id != user.id,
+            Err(StoreError::NotFound) => false,
+            Err(e) => return Err(e.into()),
+        };
+        if !valid {
+            return Err(ApiError::invalid(
+                "reassign_to",
+                "must be another unlocked user of the same customer",
+            )
+            .into());
+        }
+    }
+    match state
+        .store
+        .lock_user(&caller.audit(), user_id, reassign_to)
+        .await?
+    {
+        LockOutcome::Locked(user) => Ok(*user),
+        LockOutcome::Outstanding(items) => Err(LockRefusal::Outstanding(items)),
+    }
+}
+
+/// Unlocks a user; they log in again with their password.
+pub async fn unlock(
+    state: &AppState,
+    caller: &CurrentUser,
+    user_id: Uuid,
+) -> Result<User, ApiError> {
+    let user = visible_user(state, caller, user_id).await?;
+    require_admin_of(caller, &user)?;
+    Ok(state.store.unlock_user(&caller.audit(), user_id).await?)
+}
