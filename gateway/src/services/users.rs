@@ -179,3 +179,56 @@ pub async fn unlock(
     require_admin_of(caller, &user)?;
     Ok(state.store.unlock_user(&caller.audit(), user_id).await?)
 }
+
+/// Display names ("First Last", else the username) of the users the caller may know of, for
+/// lists that show who is on call or who wrote what; others are left out.
+pub async fn names_for(
+    state: &AppState,
+    caller: &CurrentUser,
+    ids: &[Uuid],
+) -> Result<std::collections::HashMap<Uuid, String>, ApiError> {
+    let mut names = std::collections::HashMap::new();
+    for id in ids {
+        if names.contains_key(id) {
+            continue;
+        }
+        match visible_user(state, caller, *id).await {
+            Ok(user) => {
+                names.insert(*id, display_name(&user));
+            }
+            Err(ApiError::NotFound(_)) => {}
+            Err(other) => return Err(other),
+        }
+    }
+    Ok(names)
+}
+
+/// "First Last", or the username when the user has no name.
+pub fn display_name(user: &User) -> String {
+    let name = format!("{} {}", user.first_name, user.last_name);
+    let name = name.trim();
+    if name.is_empty() {
+        user.username.clone()
+    } else {
+        name.to_string()
+    }
+}
+
+/// The practices the caller works at: their own (staff), or all their customer's (admins).
+pub async fn practices_of(
+    state: &AppState,
+    caller: &CurrentUser,
+) -> Result<Vec<store::Practice>, ApiError> {
+    let ids = match (caller.role(), caller.user.customer_id) {
+        (Role::Staff, _) => caller.user.practice_ids.clone(),
+        (Role::CustomerAdmin, Some(customer_id)) => {
+            crate::http::patients::all_practice_ids(state, customer_id).await?
+        }
+        _ => Vec::new(),
+    };
+    let mut practices = Vec::with_capacity(ids.len());
+    for id in ids {
+        practices.push(crate::http::practices::visible_practice(state, caller, id).await?);
+    }
+    Ok(practices)
+}

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use crate::helpers::{Backend, fresh_db};
 
-fn gateway(envs: &[(&str, &str)]) -> Command {
+pub(crate) fn gateway(envs: &[(&str, &str)]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_gateway"));
     cmd.env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default());
@@ -17,7 +17,7 @@ fn gateway(envs: &[(&str, &str)]) -> Command {
 }
 
 /// Starts `gateway serve`, waits for it to listen and returns the child with its address.
-fn serve(envs: &[(&str, &str)]) -> (Child, String) {
+pub(crate) fn serve(envs: &[(&str, &str)]) -> (Child, String) {
     let mut child = gateway(envs)
         .arg("serve")
         .env("GATEWAY_LISTEN", "127.0.0.1:0")
@@ -42,7 +42,7 @@ fn serve(envs: &[(&str, &str)]) -> (Child, String) {
     (child, address)
 }
 
-fn terminate(child: &mut Child) -> std::process::ExitStatus {
+pub(crate) fn terminate(child: &mut Child) -> std::process::ExitStatus {
     let pid = child.id().to_string();
     Command::new("kill").args(["-TERM", &pid]).status().unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);

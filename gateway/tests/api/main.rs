@@ -5,8 +5,10 @@ mod helpers;
 
 mod accounts;
 mod alerts;
+mod browser;
 mod carrier;
 mod cli;
+mod console;
 mod conversations;
 mod email;
 mod fake_smtp;
@@ -16,4 +18,5 @@ mod ops;
 mod patients;
 mod readings;
 mod texting;
+mod webdriver;
 mod webhooks;
