@@ -9,6 +9,10 @@
 //! user's notification stream says something changed. Nothing that identifies a patient goes
 //! into a URL or a title: pages are addressed by ids, searches are POSTed.
 
+// Page helpers return the finished error page as their `Err`: it is answered at once, on a cold
+// path, so boxing it would only add noise.
+#![allow(clippy::result_large_err)]
+
 mod admin_practices;
 mod admin_users;
 mod alerts;

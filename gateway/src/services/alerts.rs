@@ -458,36 +458,6 @@ pub async fn warn_overdue(state: &AppState) -> Result<usize, StoreError> {
     Ok(warned)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ack_replies_are_recognised_in_any_case_and_nothing_else_is() {
-        assert_eq!(parse_ack("ACK K7Q2MX").as_deref(), Some("K7Q2MX"));
-        assert_eq!(parse_ack("  ack k7q2mx ").as_deref(), Some("K7Q2MX"));
-        for other in [
-            "ACK",
-            "ACK K7Q2MX now",
-            "acknowledge K7Q2MX",
-            "ACK K7Q",
-            "ACK K7Q2M0",
-            "K7Q2MX",
-        ] {
-            assert_eq!(parse_ack(other), None, "{other}");
-        }
-    }
-
-    #[test]
-    fn codes_use_only_unambiguous_characters() {
-        for _ in 0..100 {
-            let code = new_code();
-            assert_eq!(code.len(), 6);
-            assert!(parse_ack(&format!("ACK {code}")).is_some());
-        }
-    }
-}
-
 // ---- staff use cases (the JSON API and the staff console call these) --------------------------
 
 /// Alerts of the caller's practices (all of its customer's for a customer admin), newest first,
@@ -541,4 +511,34 @@ pub async fn acknowledge_for(
         .await
         .map_err(|_| ApiError::NotFound("alert"))?;
     Ok(acknowledge(state, &caller.audit(), &alert, caller.id()).await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ack_replies_are_recognised_in_any_case_and_nothing_else_is() {
+        assert_eq!(parse_ack("ACK K7Q2MX").as_deref(), Some("K7Q2MX"));
+        assert_eq!(parse_ack("  ack k7q2mx ").as_deref(), Some("K7Q2MX"));
+        for other in [
+            "ACK",
+            "ACK K7Q2MX now",
+            "acknowledge K7Q2MX",
+            "ACK K7Q",
+            "ACK K7Q2M0",
+            "K7Q2MX",
+        ] {
+            assert_eq!(parse_ack(other), None, "{other}");
+        }
+    }
+
+    #[test]
+    fn codes_use_only_unambiguous_characters() {
+        for _ in 0..100 {
+            let code = new_code();
+            assert_eq!(code.len(), 6);
+            assert!(parse_ack(&format!("ACK {code}")).is_some());
+        }
+    }
 }

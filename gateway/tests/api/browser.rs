@@ -238,6 +238,21 @@ async fn a_nurse_sees_a_text_arrive_live_replies_and_acknowledges_an_alert_in_a_
     )
     .await;
 
+    let me = api
+        .call(reqwest::Method::GET, "/v1/me", &nurse, Value::Null)
+        .await;
+    let admin_me = api
+        .call(reqwest::Method::GET, "/v1/me", &admin, Value::Null)
+        .await;
+    api.call(
+        reqwest::Method::PUT,
+        &format!("/v1/practices/{practice}/on-call"),
+        &admin,
+        json!([{"from": "08:00", "to": "20:00", "user_id": me["id"]},
+               {"from": "20:00", "to": "08:00", "user_id": admin_me["id"]}]),
+    )
+    .await;
+
     let browser = Browser::start().await;
     // Sign in.
     browser.goto(&format!("{base}/app")).await;
@@ -351,6 +366,9 @@ async fn a_nurse_sees_a_text_arrive_live_replies_and_acknowledges_an_alert_in_a_
     browser
         .wait_until(10, "the open alert", "document.querySelector('#alerts-list') && document.querySelector('#alerts-list').textContent.includes('Pat Example')")
         .await;
+    browser
+        .wait_until(5, "the on-call users", "document.body.textContent.includes('On call now: Nora Nurse') || document.body.textContent.includes('On call now: Dana Admin')")
+        .await;
     check_page(&browser, "alerts").await;
     screenshot(&browser, "alerts.png").await;
     browser.click("#alerts-list form button[type=submit]").await;
@@ -374,12 +392,9 @@ async fn a_nurse_sees_a_text_arrive_live_replies_and_acknowledges_an_alert_in_a_
             Value::Null,
         )
         .await;
-    assert_eq!(
-        acked["items"][0]["acknowledged_by"].as_str().is_some(),
-        true
-    );
+    assert!(acked["items"][0]["acknowledged_by"].as_str().is_some());
 
-    // The inbox as the README shows it.
+    // In the inbox, a new text from Pat marks the conversation unread as it arrives.
     browser.click("a[href='/app/inbox']").await;
     browser
         .wait_until(
@@ -388,6 +403,17 @@ async fn a_nurse_sees_a_text_arrive_live_replies_and_acknowledges_an_alert_in_a_
             "document.querySelector('#inbox-list') !== null",
         )
         .await;
+    let unread = "document.querySelector('#inbox-list li.unread') !== null";
+    assert_eq!(
+        browser
+            .execute(&format!("return {unread};"), json!([]))
+            .await,
+        json!(false)
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    api.text_from_patient(3, "Reading taken, feeling better now")
+        .await;
+    browser.wait_until(10, "the unread mark", unread).await;
     screenshot(&browser, "inbox.png").await;
 
     // Sign out; an admin looks at the admin pages.
