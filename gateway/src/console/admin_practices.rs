@@ -3,7 +3,7 @@
 //! case as its `/v1/practices/{id}/…` route, so the same rules refuse the same input.
 
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use maud::{Markup, html};
@@ -12,8 +12,8 @@ use store::{ApplyDefaultsTo, ApplyReadingDefaultsTo, Practice, User};
 use uuid::Uuid;
 
 use super::layout::{self, Section, csrf_field, page as shell_page, respond};
-use super::session::{ConsoleUser, Flash, clear_flash, redirect_with, take_flash};
-use super::{Fields, IdPath, path_id};
+use super::session::{ConsoleUser, redirect_after};
+use super::{Fields, PageId};
 use crate::domain::notifications::{
     Change, Kind, NotificationKind, NotificationSetting, PatientNotificationKind,
     PatientNotificationSetting,
@@ -175,39 +175,89 @@ fn reading_alert_form(
     }
 }
 
-fn user_defaults_form(
-    user: &ConsoleUser,
-    practice: &Practice,
-    current: &crate::domain::notifications::UserSettings,
-) -> Markup {
+/// A form of notification defaults: a row per kind, a checkbox per channel (named
+/// `kind.channel`), and an optional "apply to" choice.
+struct DefaultsForm<'a> {
+    id: &'a str,
+    heading: &'a str,
+    action: String,
+    /// Column headings after "Kind", in the order of each row's channels.
+    columns: &'a [&'a str],
+    rows: Vec<(&'static str, Vec<(&'static str, bool)>)>,
+    apply_to: Option<[(&'a str, &'a str); 2]>,
+    submit: &'a str,
+}
+
+fn defaults_form(user: &ConsoleUser, form: DefaultsForm<'_>) -> Markup {
     html! {
-        form.card method="post" action={ "/app/admin/practices/" (practice.id) "/notification-defaults/users" } {
+        form.card method="post" action=(form.action) {
             (csrf_field(user))
-            h2 #ud-heading { "Notification defaults for users" }
+            h2 id=(form.id) { (form.heading) }
             div.scroll {
-                table aria-labelledby="ud-heading" {
-                    thead { tr { th scope="col" { "Kind" } th scope="col" { "On" } th scope="col" { "In app" } th scope="col" { "Email" } th scope="col" { "Text" } } }
+                table aria-labelledby=(form.id) {
+                    thead { tr { th scope="col" { "Kind" } @for c in form.columns { th scope="col" { (c) } } } }
                     tbody {
-                        @for (kind, s) in current.iter() {
+                        @for (kind, channels) in &form.rows {
+                            @let name = kind.replace('_', " ");
                             tr {
-                                th scope="row" { (kind.as_str().replace('_', " ")) }
-                                @for (channel, on) in [("enabled", s.enabled), ("push", s.push), ("email", s.email), ("text", s.text)] {
-                                    td { input type="checkbox" name={ (kind.as_str()) "." (channel) } checked[on]
-                                        aria-label={ (kind.as_str().replace('_', " ")) ": " (channel) }; }
+                                th scope="row" { (name) }
+                                @for (channel, on) in channels {
+                                    td { input type="checkbox" name={ (kind) "." (channel) } checked[*on]
+                                        aria-label={ (name) ": " (channel) }; }
                                 }
                             }
                         }
                     }
                 }
             }
-            fieldset {
-                legend { "Apply to" }
-                label.check { input type="radio" name="apply_to" value="new_users" checked; "New users only" }
-                label.check { input type="radio" name="apply_to" value="all_users"; "All users (replaces their own choices)" }
+            @if let Some([(first, first_label), (second, second_label)]) = form.apply_to {
+                fieldset {
+                    legend { "Apply to" }
+                    label.check { input type="radio" name="apply_to" value=(first) checked; (first_label) }
+                    label.check { input type="radio" name="apply_to" value=(second); (second_label) }
+                }
             }
-            div.actions { button type="submit" { "Save user defaults" } }
+            div.actions { button type="submit" { (form.submit) } }
         }
     }
+}
+
+fn user_defaults_form(
+    user: &ConsoleUser,
+    practice: &Practice,
+    current: &crate::domain::notifications::UserSettings,
+) -> Markup {
+    defaults_form(
+        user,
+        DefaultsForm {
+            id: "ud-heading",
+            heading: "Notification defaults for users",
+            action: format!(
+                "/app/admin/practices/{}/notification-defaults/users",
+                practice.id
+            ),
+            columns: &["On", "In app", "Email", "Text"],
+            rows: current
+                .iter()
+                .map(|(kind, s)| {
+                    (
+                        kind.as_str(),
+                        vec![
+                            ("enabled", s.enabled),
+                            ("push", s.push),
+                            ("email", s.email),
+                            ("text", s.text),
+                        ],
+                    )
+                })
+                .collect(),
+            apply_to: Some([
+                ("new_users", "New users only"),
+                ("all_users", "All users (replaces their own choices)"),
+            ]),
+            submit: "Save user defaults",
+        },
+    )
 }
 
 fn patient_defaults_form(
@@ -215,29 +265,29 @@ fn patient_defaults_form(
     practice: &Practice,
     current: &crate::domain::notifications::PatientSettings,
 ) -> Markup {
-    html! {
-        form.card method="post" action={ "/app/admin/practices/" (practice.id) "/notification-defaults/patients" } {
-            (csrf_field(user))
-            h2 #pd-heading { "Notification defaults for new patients" }
-            div.scroll {
-                table aria-labelledby="pd-heading" {
-                    thead { tr { th scope="col" { "Kind" } th scope="col" { "On" } th scope="col" { "Email" } th scope="col" { "Text" } } }
-                    tbody {
-                        @for (kind, s) in current.iter() {
-                            tr {
-                                th scope="row" { (kind.as_str().replace('_', " ")) }
-                                @for (channel, on) in [("enabled", s.enabled), ("email", s.email), ("text", s.text)] {
-                                    td { input type="checkbox" name={ (kind.as_str()) "." (channel) } checked[on]
-                                        aria-label={ (kind.as_str().replace('_', " ")) ": " (channel) }; }
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-            div.actions { button type="submit" { "Save patient defaults" } }
-        }
-    }
+    defaults_form(
+        user,
+        DefaultsForm {
+            id: "pd-heading",
+            heading: "Notification defaults for new patients",
+            action: format!(
+                "/app/admin/practices/{}/notification-defaults/patients",
+                practice.id
+            ),
+            columns: &["On", "Email", "Text"],
+            rows: current
+                .iter()
+                .map(|(kind, s)| {
+                    (
+                        kind.as_str(),
+                        vec![("enabled", s.enabled), ("email", s.email), ("text", s.text)],
+                    )
+                })
+                .collect(),
+            apply_to: None,
+            submit: "Save patient defaults",
+        },
+    )
 }
 
 /// `GET /app/admin/practices/{id}`.
@@ -245,13 +295,9 @@ pub async fn page(
     State(state): State<AppState>,
     user: ConsoleUser,
     headers: HeaderMap,
-    Path(raw): IdPath,
+    PageId(id): PageId,
     Query(query): Query<VitalQuery>,
 ) -> Response {
-    let id = match path_id(&raw) {
-        Ok(id) => id,
-        Err(response) => return response,
-    };
     let vital = query
         .vital
         .as_deref()
@@ -280,7 +326,6 @@ pub async fn page(
         Ok(loaded) => loaded,
         Err(error) => return layout::error_page(&error),
     };
-    let flash = take_flash(&headers);
     let bodies = crate::http::oncall::bodies_of(&windows);
     let body = html! {
         p { a href="/app/admin/practices" { "← Practices" } }
@@ -290,45 +335,27 @@ pub async fn page(
         (user_defaults_form(&user, &practice, &user_defaults))
         (patient_defaults_form(&user, &practice, &patient_defaults))
     };
-    let mut response = respond(
-        StatusCode::OK,
-        shell_page(
-            &user,
-            Section::Practices,
-            "Practice settings",
-            flash.as_ref(),
-            body,
-        ),
-    );
-    if flash.is_some() {
-        clear_flash(&state, &mut response);
-    }
-    response
+    layout::render(
+        &state,
+        &user,
+        &headers,
+        Section::Practices,
+        "Practice settings",
+        body,
+    )
 }
 
 fn back(id: Uuid) -> String {
     format!("/app/admin/practices/{id}")
 }
 
-fn done(state: &AppState, id: Uuid, outcome: Result<String, ApiError>) -> Response {
-    let flash = match outcome {
-        Ok(message) => Flash::Done(message),
-        Err(error) => Flash::from_error(&error),
-    };
-    redirect_with(state, &back(id), flash)
-}
-
 /// `POST /app/admin/practices/{id}/on-call`: replaces the whole schedule.
 pub async fn save_on_call(
     State(state): State<AppState>,
     user: ConsoleUser,
-    Path(raw): IdPath,
+    PageId(id): PageId,
     body: Bytes,
 ) -> Response {
-    let id = match path_id(&raw) {
-        Ok(id) => id,
-        Err(response) => return response,
-    };
     let form = Fields::parse(&body);
     let (from, to, who) = (form.all("from"), form.all("to"), form.all("user_id"));
     let outcome = async {
@@ -350,7 +377,7 @@ pub async fn save_on_call(
         Ok(format!("{} on-call window(s) saved.", saved.len()))
     }
     .await;
-    done(&state, id, outcome)
+    redirect_after(&state, &back(id), outcome)
 }
 
 fn float(form: &Fields, name: &str) -> Result<f64, ApiError> {
@@ -364,13 +391,9 @@ fn float(form: &Fields, name: &str) -> Result<f64, ApiError> {
 pub async fn save_reading_alert(
     State(state): State<AppState>,
     user: ConsoleUser,
-    Path(raw): IdPath,
+    PageId(id): PageId,
     body: Bytes,
 ) -> Response {
-    let id = match path_id(&raw) {
-        Ok(id) => id,
-        Err(response) => return response,
-    };
     let form = Fields::parse(&body);
     let vital = Vital::parse(form.get("vital")).unwrap_or(Vital::Pulse);
     let outcome = async {
@@ -416,44 +439,44 @@ pub async fn save_reading_alert(
         Ok(format!("Reading alerts of {} saved.", vital.label()))
     }
     .await;
-    let flash = match outcome {
-        Ok(message) => Flash::Done(message),
-        Err(error) => Flash::from_error(&error),
-    };
-    redirect_with(
+    redirect_after(
         &state,
         &format!("{}?vital={}", back(id), vital.as_str()),
-        flash,
+        outcome,
     )
+}
+
+/// One change per kind from a defaults form's `kind.channel` checkboxes.
+fn changes_from<K: Kind, C>(
+    form: &Fields,
+    setting: impl Fn(&dyn Fn(&str) -> bool) -> C,
+) -> Vec<Change<K, C>> {
+    K::ALL
+        .iter()
+        .map(|&kind| {
+            let on = |channel: &str| form.checked(&format!("{}.{channel}", kind.as_str()));
+            Change {
+                kind,
+                setting: setting(&on),
+            }
+        })
+        .collect()
 }
 
 /// `POST /app/admin/practices/{id}/notification-defaults/users`.
 pub async fn save_user_defaults(
     State(state): State<AppState>,
     user: ConsoleUser,
-    Path(raw): IdPath,
+    PageId(id): PageId,
     body: Bytes,
 ) -> Response {
-    let id = match path_id(&raw) {
-        Ok(id) => id,
-        Err(response) => return response,
-    };
     let form = Fields::parse(&body);
-    let changes: Vec<Change<NotificationKind, NotificationSetting>> = NotificationKind::ALL
-        .iter()
-        .map(|&kind| {
-            let on = |channel: &str| form.checked(&format!("{}.{channel}", kind.as_str()));
-            Change {
-                kind,
-                setting: NotificationSetting {
-                    enabled: on("enabled"),
-                    push: on("push"),
-                    email: on("email"),
-                    text: on("text"),
-                },
-            }
-        })
-        .collect();
+    let changes = changes_from::<NotificationKind, _>(&form, |on| NotificationSetting {
+        enabled: on("enabled"),
+        push: on("push"),
+        email: on("email"),
+        text: on("text"),
+    });
     let apply_to = if form.get("apply_to") == "all_users" {
         ApplyDefaultsTo::AllUsers
     } else {
@@ -472,36 +495,23 @@ pub async fn save_user_defaults(
         Ok("Notification defaults for users saved.".to_string())
     }
     .await;
-    done(&state, id, outcome)
+    redirect_after(&state, &back(id), outcome)
 }
 
 /// `POST /app/admin/practices/{id}/notification-defaults/patients`.
 pub async fn save_patient_defaults(
     State(state): State<AppState>,
     user: ConsoleUser,
-    Path(raw): IdPath,
+    PageId(id): PageId,
     body: Bytes,
 ) -> Response {
-    let id = match path_id(&raw) {
-        Ok(id) => id,
-        Err(response) => return response,
-    };
     let form = Fields::parse(&body);
-    let changes: Vec<Change<PatientNotificationKind, PatientNotificationSetting>> =
-        PatientNotificationKind::ALL
-            .iter()
-            .map(|&kind| {
-                let on = |channel: &str| form.checked(&format!("{}.{channel}", kind.as_str()));
-                Change {
-                    kind,
-                    setting: PatientNotificationSetting {
-                        enabled: on("enabled"),
-                        email: on("email"),
-                        text: on("text"),
-                    },
-                }
-            })
-            .collect();
+    let changes =
+        changes_from::<PatientNotificationKind, _>(&form, |on| PatientNotificationSetting {
+            enabled: on("enabled"),
+            email: on("email"),
+            text: on("text"),
+        });
     let outcome = async {
         administered(&state, &user, id).await?;
         settings::change_practice_patient_defaults(
@@ -514,5 +524,5 @@ pub async fn save_patient_defaults(
         Ok("Notification defaults for new patients saved.".to_string())
     }
     .await;
-    done(&state, id, outcome)
+    redirect_after(&state, &back(id), outcome)
 }

@@ -4,16 +4,16 @@
 //! are and asks who takes them over.
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::State;
+use axum::http::HeaderMap;
 use axum::response::Response;
 use maud::{Markup, html};
 use store::{Practice, Role, User};
 use uuid::Uuid;
 
-use super::layout::{self, Section, csrf_field, page as shell_page, respond};
-use super::session::{ConsoleUser, Flash, clear_flash, redirect_with, take_flash};
-use super::{Fields, IdPath, path_id};
+use super::layout::{self, Section, csrf_field};
+use super::session::{ConsoleUser, Flash, redirect_after, redirect_with};
+use super::{Fields, PageId};
 use crate::http::AppState;
 use crate::http::error::ApiError;
 use crate::http::users::{NewUserRequest, outstanding_conflict};
@@ -134,7 +134,6 @@ pub async fn page(
         Ok(p) => p,
         Err(error) => return layout::error_page(&error),
     };
-    let flash = take_flash(&headers);
     let body = html! {
         h1 { "Users" }
         section aria-labelledby="users-heading" {
@@ -151,14 +150,7 @@ pub async fn page(
         }
         (create_form(&user, &practices))
     };
-    let mut response = respond(
-        StatusCode::OK,
-        shell_page(&user, Section::Users, "Users", flash.as_ref(), body),
-    );
-    if flash.is_some() {
-        clear_flash(&state, &mut response);
-    }
-    response
+    layout::render(&state, &user, &headers, Section::Users, "Users", body)
 }
 
 /// `POST /app/admin/users`: the same use case as `POST /v1/users`, in the admin's customer.
@@ -200,24 +192,17 @@ pub async fn create(State(state): State<AppState>, user: ConsoleUser, body: Byte
         users::create(&state, &user, request).await
     }
     .await;
-    let flash = match outcome {
-        Ok(created) => Flash::Done(format!("User {} created.", created.username)),
-        Err(error) => Flash::from_error(&error),
-    };
-    redirect_with(&state, BACK, flash)
+    let outcome = outcome.map(|created| format!("User {} created.", created.username));
+    redirect_after(&state, BACK, outcome)
 }
 
 /// `POST /app/admin/users/{id}/lock`.
 pub async fn lock(
     State(state): State<AppState>,
     user: ConsoleUser,
-    Path(raw): IdPath,
+    PageId(id): PageId,
     body: Bytes,
 ) -> Response {
-    let id = match path_id(&raw) {
-        Ok(id) => id,
-        Err(response) => return response,
-    };
     let form = Fields::parse(&body);
     let reassign_to = match form.get("reassign_to") {
         "" => None,
@@ -255,15 +240,10 @@ pub async fn lock(
 pub async fn unlock(
     State(state): State<AppState>,
     user: ConsoleUser,
-    Path(raw): IdPath,
+    PageId(id): PageId,
 ) -> Response {
-    let id = match path_id(&raw) {
-        Ok(id) => id,
-        Err(response) => return response,
-    };
-    let flash = match users::unlock(&state, &user, id).await {
-        Ok(unlocked) => Flash::Done(format!("{} is unlocked.", unlocked.username)),
-        Err(error) => Flash::from_error(&error),
-    };
-    redirect_with(&state, BACK, flash)
+    let outcome = users::unlock(&state, &user, id)
+        .await
+        .map(|unlocked| format!("{} is unlocked.", unlocked.username));
+    redirect_after(&state, BACK, outcome)
 }

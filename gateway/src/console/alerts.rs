@@ -11,9 +11,9 @@ use chrono::{Datelike, Duration};
 use maud::{Markup, html};
 use uuid::Uuid;
 
-use super::layout::{self, Section, csrf_field, page as shell_page, respond, when};
-use super::session::{ConsoleUser, Flash, clear_flash, redirect_with, take_flash};
-use super::{IdPath, path_id};
+use super::PageId;
+use super::layout::{self, Section, csrf_field, respond, when};
+use super::session::{ConsoleUser, redirect_after};
 use crate::domain::oncall::{OnCallWindow, format_hhmm};
 use crate::http::AppState;
 use crate::http::patients::visible_patient;
@@ -151,7 +151,6 @@ pub async fn page(
         Ok(on_call) => on_call,
         Err(response) => return response,
     };
-    let flash = take_flash(&headers);
     let body = html! {
         h1 { "Alerts and on-call" }
         div data-live-events="/app/events" {}
@@ -159,20 +158,14 @@ pub async fn page(
         h2 { "On call" }
         (on_call)
     };
-    let mut response = respond(
-        StatusCode::OK,
-        shell_page(
-            &user,
-            Section::Alerts,
-            "Alerts and on-call",
-            flash.as_ref(),
-            body,
-        ),
-    );
-    if flash.is_some() {
-        clear_flash(&state, &mut response);
-    }
-    response
+    layout::render(
+        &state,
+        &user,
+        &headers,
+        Section::Alerts,
+        "Alerts and on-call",
+        body,
+    )
 }
 
 /// `GET /app/alerts/list`: the open alerts alone, for the live refresh.
@@ -187,15 +180,10 @@ pub async fn list_fragment(State(state): State<AppState>, user: ConsoleUser) -> 
 pub async fn acknowledge(
     State(state): State<AppState>,
     user: ConsoleUser,
-    axum::extract::Path(raw): IdPath,
+    PageId(id): PageId,
 ) -> Response {
-    let id = match path_id(&raw) {
-        Ok(id) => id,
-        Err(response) => return response,
-    };
-    let flash = match alerts::acknowledge_for(&state, &user, id).await {
-        Ok(alert) => Flash::Done(format!("Alert {} acknowledged.", alert.code)),
-        Err(error) => Flash::from_error(&error),
-    };
-    redirect_with(&state, "/app/alerts", flash)
+    let outcome = alerts::acknowledge_for(&state, &user, id)
+        .await
+        .map(|alert| format!("Alert {} acknowledged.", alert.code));
+    redirect_after(&state, "/app/alerts", outcome)
 }

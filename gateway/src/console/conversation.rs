@@ -14,9 +14,9 @@ use serde::Deserialize;
 use store::{Message, Patient, StaffMessageOutcome};
 use uuid::Uuid;
 
-use super::layout::{self, Section, csrf_field, page as shell_page, respond, when};
-use super::session::{ConsoleUser, Flash, clear_flash, redirect_with, take_flash};
-use super::{IdPath, path_id};
+use super::PageId;
+use super::layout::{self, Section, csrf_field, respond, when};
+use super::session::{ConsoleUser, Flash, redirect_after, redirect_with};
 use crate::domain::texting::{Event, decide};
 use crate::http::AppState;
 use crate::http::conversations::{idempotency_key, message_body};
@@ -31,6 +31,17 @@ const THREAD_PAGE: u32 = 50;
 pub struct ThreadQuery {
     /// Show messages older than this message id.
     before: Option<Uuid>,
+}
+
+/// Names of the staff who may have written in the thread: the care team and followers, and the
+/// user themself.
+fn author_names(user: &ConsoleUser, panel: &[PanelEntry]) -> HashMap<Uuid, String> {
+    let mut names: HashMap<Uuid, String> = panel
+        .iter()
+        .map(|e| (e.user.id, full_name(&e.user)))
+        .collect();
+    names.insert(user.id(), full_name(&user.user));
+    names
 }
 
 /// What a person reads for a message's state.
@@ -197,13 +208,9 @@ pub async fn page(
     State(state): State<AppState>,
     user: ConsoleUser,
     headers: HeaderMap,
-    Path(raw): IdPath,
+    PageId(id): PageId,
     Query(query): Query<ThreadQuery>,
 ) -> Response {
-    let id = match path_id(&raw) {
-        Ok(id) => id,
-        Err(response) => return response,
-    };
     let patient = match visible_patient(&state, &user, id).await {
         Ok(patient) => patient,
         Err(error) => return layout::error_page(&error),
@@ -212,16 +219,11 @@ pub async fn page(
         Ok(panel) => panel,
         Err(error) => return layout::error_page(&error),
     };
-    let mut names: HashMap<Uuid, String> = panel
-        .iter()
-        .map(|e| (e.user.id, full_name(&e.user)))
-        .collect();
-    names.insert(user.id(), full_name(&user.user));
+    let names = author_names(&user, &panel);
     let thread = match thread(&state, &user, id, query.before, &names).await {
         Ok(thread) => thread,
         Err(response) => return response,
     };
-    let flash = take_flash(&headers);
     let body = html! {
         p { a href="/app/inbox" { "← Inbox" } }
         h1 { (patient.first_name) " " (patient.last_name) }
@@ -240,14 +242,14 @@ pub async fn page(
             }
         }
     };
-    let mut response = respond(
-        StatusCode::OK,
-        shell_page(&user, Section::Inbox, "Conversation", flash.as_ref(), body),
-    );
-    if flash.is_some() {
-        clear_flash(&state, &mut response);
-    }
-    response
+    layout::render(
+        &state,
+        &user,
+        &headers,
+        Section::Inbox,
+        "Conversation",
+        body,
+    )
 }
 
 fn reply_form(user: &ConsoleUser, patient_id: Uuid) -> Markup {
@@ -275,22 +277,11 @@ fn reply_form(user: &ConsoleUser, patient_id: Uuid) -> Markup {
 pub async fn thread_fragment(
     State(state): State<AppState>,
     user: ConsoleUser,
-    Path(raw): IdPath,
+    PageId(id): PageId,
     Query(query): Query<ThreadQuery>,
 ) -> Response {
-    let id = match path_id(&raw) {
-        Ok(id) => id,
-        Err(response) => return response,
-    };
     let names = match conversations::panel_for(&state, &user, id).await {
-        Ok(panel) => {
-            let mut names: HashMap<Uuid, String> = panel
-                .iter()
-                .map(|e| (e.user.id, full_name(&e.user)))
-                .collect();
-            names.insert(user.id(), full_name(&user.user));
-            names
-        }
+        Ok(panel) => author_names(&user, &panel),
         Err(error) => return layout::error_page(&error),
     };
     match thread(&state, &user, id, query.before, &names).await {
@@ -312,13 +303,9 @@ pub struct Reply {
 pub async fn reply(
     State(state): State<AppState>,
     user: ConsoleUser,
-    Path(raw): IdPath,
+    PageId(id): PageId,
     Form(form): Form<Reply>,
 ) -> Response {
-    let id = match path_id(&raw) {
-        Ok(id) => id,
-        Err(response) => return response,
-    };
     let back = format!("/app/patients/{id}");
     let outcome = async {
         let body = message_body("body", &form.body)?;
@@ -358,12 +345,9 @@ pub async fn reply(
 pub async fn texting_action(
     State(state): State<AppState>,
     user: ConsoleUser,
-    Path((raw, action)): Path<(String, String)>,
+    PageId(id): PageId,
+    Path((_, action)): Path<(String, String)>,
 ) -> Response {
-    let id = match path_id(&raw) {
-        Ok(id) => id,
-        Err(response) => return response,
-    };
     let (action, done) = match action.as_str() {
         "start" => (
             StaffAction::Start,
@@ -375,9 +359,8 @@ pub async fn texting_action(
             return layout::error_page(&crate::http::error::ApiError::NotFound("page"));
         }
     };
-    let flash = match texting::act_for(&state, &user, id, action).await {
-        Ok(_) => Flash::Done(done.into()),
-        Err(error) => Flash::from_error(&error),
-    };
-    redirect_with(&state, &format!("/app/patients/{id}"), flash)
+    let outcome = texting::act_for(&state, &user, id, action)
+        .await
+        .map(|_| done.to_string());
+    redirect_after(&state, &format!("/app/patients/{id}"), outcome)
 }

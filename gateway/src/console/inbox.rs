@@ -11,7 +11,7 @@ use serde::Deserialize;
 use store::ConversationItem;
 
 use super::layout::{self, Section, csrf_field, page as shell_page, respond, when};
-use super::session::{ConsoleUser, Flash, clear_flash, redirect_with, take_flash};
+use super::session::{ConsoleUser, Flash, redirect_with};
 use crate::http::AppState;
 use crate::services::conversations;
 
@@ -98,21 +98,13 @@ pub async fn page(
         Ok(list) => list,
         Err(response) => return response,
     };
-    let flash = take_flash(&headers);
     let body = html! {
         h1 { "Inbox" }
         div data-live-events="/app/events" {}
         (search_form(&user, ""))
         (list)
     };
-    let mut response = respond(
-        StatusCode::OK,
-        shell_page(&user, Section::Inbox, "Inbox", flash.as_ref(), body),
-    );
-    if flash.is_some() {
-        clear_flash(&state, &mut response);
-    }
-    response
+    layout::render(&state, &user, &headers, Section::Inbox, "Inbox", body)
 }
 
 /// `GET /app/inbox/list`: the list alone, for the live refresh.

@@ -11,7 +11,8 @@ use maud::{DOCTYPE, Markup, html};
 use store::Role;
 
 use super::assets;
-use super::session::{CSRF_FIELD, ConsoleUser, Flash};
+use super::session::{CSRF_FIELD, ConsoleUser, Flash, clear_flash, take_flash};
+use crate::http::AppState;
 use crate::http::error::ApiError;
 
 /// htmx must not inject inline styles (the content security policy refuses them) nor keep
@@ -71,6 +72,26 @@ pub fn page(
         },
         Some(&user.csrf),
     )
+}
+
+/// A page answered 200, showing (once) the flash message the request carries.
+pub fn render(
+    state: &AppState,
+    user: &ConsoleUser,
+    headers: &axum::http::HeaderMap,
+    section: Section,
+    title: &str,
+    body: Markup,
+) -> Response {
+    let flash = take_flash(headers);
+    let mut response = respond(
+        StatusCode::OK,
+        page(user, section, title, flash.as_ref(), body),
+    );
+    if flash.is_some() {
+        clear_flash(state, &mut response);
+    }
+    response
 }
 
 /// The document around `body`; `csrf` also goes to htmx requests as a header.

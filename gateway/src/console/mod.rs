@@ -24,8 +24,9 @@ mod login;
 pub mod session;
 
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::{FromRequestParts, RawPathParams, State};
 use axum::http::HeaderMap;
+use axum::http::request::Parts;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use uuid::Uuid;
@@ -97,9 +98,24 @@ async fn not_found() -> Response {
     layout::error_page(&ApiError::NotFound("page"))
 }
 
-/// An id from the path; a malformed one is a page that does not exist.
-fn path_id(raw: &str) -> Result<Uuid, Response> {
-    Uuid::parse_str(raw).map_err(|_| layout::error_page(&ApiError::NotFound("page")))
+/// The `{id}` of a page's path; a malformed one is a page that does not exist.
+pub(crate) struct PageId(pub Uuid);
+
+impl<S: Send + Sync> FromRequestParts<S> for PageId {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Response> {
+        let missing = || layout::error_page(&ApiError::NotFound("page"));
+        let params = RawPathParams::from_request_parts(parts, state)
+            .await
+            .map_err(|_| missing())?;
+        params
+            .iter()
+            .find(|(name, _)| *name == "id")
+            .and_then(|(_, value)| Uuid::parse_str(value).ok())
+            .map(PageId)
+            .ok_or_else(missing)
+    }
 }
 
 /// `GET /app/events`: the signed-in user's notification stream, as the API serves it.
@@ -109,9 +125,6 @@ async fn events(State(state): State<AppState>, user: ConsoleUser, headers: Heade
         Err(error) => layout::error_page(&error),
     }
 }
-
-/// `Path<String>` of the routes with an `{id}`.
-type IdPath = Path<String>;
 
 /// A submitted form as name/value pairs, in order (checkbox groups repeat a name, which
 /// `axum::Form` cannot read into a list).

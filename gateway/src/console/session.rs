@@ -189,6 +189,15 @@ pub fn redirect_with(state: &AppState, to: &str, flash: Flash) -> Response {
     response
 }
 
+/// A redirect after a form that either did what it says (`Ok(message)`) or was refused.
+pub fn redirect_after(state: &AppState, to: &str, outcome: Result<String, ApiError>) -> Response {
+    let flash = match outcome {
+        Ok(message) => Flash::Done(message),
+        Err(error) => Flash::from_error(&error),
+    };
+    redirect_with(state, to, flash)
+}
+
 /// The outcome of the last form, shown once on the next page.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Flash {

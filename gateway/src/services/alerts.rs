@@ -474,21 +474,11 @@ pub async fn list_for(
     {
         return Err(ApiError::invalid("state", "must be open or acknowledged"));
     }
-    let practice_ids = match caller.role() {
-        store::Role::Staff => caller.user.practice_ids.clone(),
-        store::Role::CustomerAdmin => {
-            let customer_id = caller
-                .user
-                .customer_id
-                .ok_or(ApiError::NotFound("customer"))?;
-            crate::http::patients::all_practice_ids(state, customer_id).await?
-        }
-        store::Role::SuperAdmin => {
-            return Err(ApiError::Forbidden(
-                "super admins see alerts through a practice's admins".into(),
-            ));
-        }
-    };
+    let practice_ids = crate::services::users::practice_ids_of(state, caller)
+        .await?
+        .ok_or_else(|| {
+            ApiError::Forbidden("super admins see alerts through a practice's admins".into())
+        })?;
     Ok(state
         .store
         .list_alerts(practice_ids, alert_state, page)

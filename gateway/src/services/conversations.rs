@@ -383,22 +383,11 @@ pub async fn search_for(
     if q.chars().count() > 100 {
         return Err(ApiError::invalid("q", "must be at most 100 characters"));
     }
-    let practice_ids = match caller.user.role {
-        store::Role::Staff => caller.user.practice_ids.clone(),
-        store::Role::CustomerAdmin => {
-            let customer_id = caller
-                .user
-                .customer_id
-                .ok_or(ApiError::NotFound("customer"))?;
-            crate::http::patients::all_practice_ids(state, customer_id).await?
-        }
-        store::Role::SuperAdmin => {
-            return Err(ApiError::invalid(
-                "q",
-                "super admins search patients with GET /v1/patients",
-            ));
-        }
-    };
+    let practice_ids = crate::services::users::practice_ids_of(state, caller)
+        .await?
+        .ok_or_else(|| {
+            ApiError::invalid("q", "super admins search patients with GET /v1/patients")
+        })?;
     let search = store::PatientSearch {
         practice_ids,
         query: q.to_string(),

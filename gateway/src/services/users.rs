@@ -214,18 +214,31 @@ pub fn display_name(user: &User) -> String {
     }
 }
 
-/// The practices the caller works at: their own (staff), or all their customer's (admins).
+/// The ids of the practices the caller works at: their own (staff), or all their customer's
+/// (customer admins); `None` for a super admin, who works at none.
+pub async fn practice_ids_of(
+    state: &AppState,
+    caller: &CurrentUser,
+) -> Result<Option<Vec<Uuid>>, ApiError> {
+    Ok(match caller.role() {
+        Role::Staff => Some(caller.user.practice_ids.clone()),
+        Role::CustomerAdmin => {
+            let customer_id = caller
+                .user
+                .customer_id
+                .ok_or(ApiError::NotFound("customer"))?;
+            Some(crate::http::patients::all_practice_ids(state, customer_id).await?)
+        }
+        Role::SuperAdmin => None,
+    })
+}
+
+/// The practices the caller works at (see [`practice_ids_of`]).
 pub async fn practices_of(
     state: &AppState,
     caller: &CurrentUser,
 ) -> Result<Vec<store::Practice>, ApiError> {
-    let ids = match (caller.role(), caller.user.customer_id) {
-        (Role::Staff, _) => caller.user.practice_ids.clone(),
-        (Role::CustomerAdmin, Some(customer_id)) => {
-            crate::http::patients::all_practice_ids(state, customer_id).await?
-        }
-        _ => Vec::new(),
-    };
+    let ids = practice_ids_of(state, caller).await?.unwrap_or_default();
     let mut practices = Vec::with_capacity(ids.len());
     for id in ids {
         practices.push(crate::http::practices::visible_practice(state, caller, id).await?);

@@ -89,6 +89,22 @@ async fn screenshot(browser: &Browser, name: &str) {
     }
 }
 
+/// Signs in through the form and waits for the inbox.
+async fn sign_in(browser: &Browser, username: &str) {
+    browser.type_into("#username", username).await;
+    browser
+        .type_into("#password", gateway::demo::DEMO_PASSWORD)
+        .await;
+    browser.click("button[type=submit]").await;
+    browser
+        .wait_until(
+            10,
+            "the inbox",
+            "document.querySelector('h1') && document.querySelector('h1').textContent === 'Inbox'",
+        )
+        .await;
+}
+
 struct Api {
     client: reqwest::Client,
     base: String,
@@ -258,20 +274,7 @@ async fn a_nurse_sees_a_text_arrive_live_replies_and_acknowledges_an_alert_in_a_
     browser.goto(&format!("{base}/app")).await;
     assert!(browser.url().await.ends_with("/app/login"));
     check_page(&browser, "sign-in").await;
-    browser
-        .type_into("#username", gateway::demo::STAFF_USERNAME)
-        .await;
-    browser
-        .type_into("#password", gateway::demo::DEMO_PASSWORD)
-        .await;
-    browser.click("button[type=submit]").await;
-    browser
-        .wait_until(
-            10,
-            "the inbox",
-            "document.querySelector('h1') && document.querySelector('h1').textContent === 'Inbox'",
-        )
-        .await;
+    sign_in(&browser, gateway::demo::STAFF_USERNAME).await;
     browser
         .wait_until(
             10,
@@ -425,20 +428,17 @@ async fn a_nurse_sees_a_text_arrive_live_replies_and_acknowledges_an_alert_in_a_
             "document.querySelector('#username') !== null",
         )
         .await;
-    browser
-        .type_into("#username", gateway::demo::ADMIN_USERNAME)
-        .await;
-    browser
-        .type_into("#password", gateway::demo::DEMO_PASSWORD)
-        .await;
-    browser.click("button[type=submit]").await;
-    browser
-        .wait_until(
-            10,
-            "the admin's inbox",
-            "document.querySelector('a[href=\"/app/admin/users\"]') !== null",
-        )
-        .await;
+    sign_in(&browser, gateway::demo::ADMIN_USERNAME).await;
+    assert_eq!(
+        browser
+            .execute(
+                "return document.querySelector('a[href=\"/app/admin/users\"]') !== null;",
+                json!([])
+            )
+            .await,
+        json!(true),
+        "admins see the admin pages in the navigation"
+    );
     browser.goto(&format!("{base}/app/admin/users")).await;
     check_page(&browser, "users").await;
     browser

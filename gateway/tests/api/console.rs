@@ -621,4 +621,335 @@ both_backends!(
     signing_out_ends_the_session_for_the_console_and_the_api,
     locking_a_user_ends_their_console_session_at_once,
     no_patient_data_reaches_a_url_or_a_title,
+    an_admin_manages_users_and_practice_settings_from_the_console,
+    staff_get_no_admin_pages_and_change_nothing_there,
+    texting_actions_and_alert_acknowledgement_use_the_apis_rules,
 );
+
+/// The flash message a redirect carries, decoded.
+fn flash_of(response: &reqwest::Response) -> String {
+    let (value, _) = set_cookie(response, "gw_flash").expect("a flash message");
+    url::form_urlencoded::parse(format!("f={value}").as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default()
+}
+
+async fn an_admin_manages_users_and_practice_settings_from_the_console(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let clinic = clinic(&app, "+15555550109").await;
+    let admin = Console::sign_in(&app, ADMIN).await;
+    let practice = clinic.practice_id.to_string();
+
+    // A user, created with the API's rules: a bad password is refused and nothing is created.
+    let weak = admin
+        .post(
+            "/app/admin/users",
+            &[
+                ("username", "new.nurse"),
+                ("password", "short"),
+                ("role", "staff"),
+            ],
+        )
+        .await;
+    assert!(
+        flash_of(&weak).starts_with("error:password"),
+        "{}",
+        flash_of(&weak)
+    );
+    assert!(
+        app.state
+            .store
+            .find_user_by_username("new.nurse")
+            .await
+            .is_err()
+    );
+    let created = admin
+        .post(
+            "/app/admin/users",
+            &[
+                ("username", "new.nurse"),
+                ("password", PASSWORD),
+                ("first_name", "Nia"),
+                ("role", "staff"),
+                ("practice_ids", &practice),
+                ("mobile_phone", "(415) 555-0199"),
+            ],
+        )
+        .await;
+    assert_eq!(flash_of(&created), "ok:User new.nurse created.");
+    let new_nurse = app
+        .state
+        .store
+        .find_user_by_username("new.nurse")
+        .await
+        .unwrap();
+    assert_eq!(new_nurse.practice_ids, vec![clinic.practice_id]);
+    assert_eq!(new_nurse.mobile_phone.as_deref(), Some("+14155550199"));
+    Console::sign_in(&app, "new.nurse").await;
+
+    // On-call windows replace the schedule; an unparsable time is refused naming the window.
+    let settings = format!("/app/admin/practices/{practice}");
+    let nurse_id = clinic.nurse_id.to_string();
+    let bad = admin
+        .post(
+            &format!("{settings}/on-call"),
+            &[("from", "25:00"), ("to", "08:00"), ("user_id", &nurse_id)],
+        )
+        .await;
+    assert!(
+        flash_of(&bad).starts_with("error:[0].from"),
+        "{}",
+        flash_of(&bad)
+    );
+    let saved = admin
+        .post(
+            &format!("{settings}/on-call"),
+            &[
+                ("from", "18:00"),
+                ("to", "08:00"),
+                ("user_id", &nurse_id),
+                ("from", ""),
+                ("to", ""),
+                ("user_id", ""),
+            ],
+        )
+        .await;
+    assert_eq!(flash_of(&saved), "ok:1 on-call window(s) saved.");
+    let windows = app
+        .state
+        .store
+        .on_call_windows(clinic.practice_id)
+        .await
+        .unwrap();
+    assert_eq!(windows.len(), 1);
+    assert_eq!(
+        (windows[0].from_minute, windows[0].to_minute),
+        (18 * 60, 8 * 60)
+    );
+
+    // Reading alerts of a vital, checked by the domain's rules.
+    let disorder = admin
+        .post(
+            &format!("{settings}/reading-alerts"),
+            &[
+                ("vital", "spo2"),
+                ("critical_low", "95"),
+                ("normal_low", "90"),
+                ("normal_high", "100"),
+                ("critical_high", "100"),
+                ("apply_to", "new_patients"),
+            ],
+        )
+        .await;
+    assert!(
+        flash_of(&disorder).starts_with("error:"),
+        "{}",
+        flash_of(&disorder)
+    );
+    let alert = admin
+        .post(
+            &format!("{settings}/reading-alerts"),
+            &[
+                ("vital", "spo2"),
+                ("critical_low", "88"),
+                ("normal_low", "92"),
+                ("normal_high", "100"),
+                ("critical_high", "100"),
+                ("change_amount", "5"),
+                ("change_unit", "units"),
+                ("change_within_hours", "12"),
+                ("apply_to", "all_patients"),
+            ],
+        )
+        .await;
+    assert_eq!(flash_of(&alert), "ok:Reading alerts of SpO2 saved.");
+    let row = app
+        .state
+        .store
+        .practice_reading_alert(clinic.practice_id, "spo2")
+        .await
+        .unwrap()
+        .expect("saved");
+    assert_eq!(row.critical_low, 88.0);
+    let page = admin
+        .get(&format!("{settings}?vital=spo2"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains(r#"name="critical_low" value="88""#),
+        "the form shows what was saved"
+    );
+
+    // Notification defaults: a channel without the notification on is refused.
+    let refused = admin
+        .post(
+            &format!("{settings}/notification-defaults/users"),
+            &[("overdue_readings.text", "on"), ("apply_to", "new_users")],
+        )
+        .await;
+    assert!(
+        flash_of(&refused).starts_with("error:"),
+        "{}",
+        flash_of(&refused)
+    );
+    let users = admin
+        .post(
+            &format!("{settings}/notification-defaults/users"),
+            &[
+                ("new_patient_message.enabled", "on"),
+                ("new_patient_message.push", "on"),
+                ("new_patient_message.text", "on"),
+                ("apply_to", "all_users"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        flash_of(&users),
+        "ok:Notification defaults for users saved."
+    );
+    let nurse_settings = gateway::services::notification_settings::user_settings(
+        app.state.store.as_ref(),
+        clinic.nurse_id,
+        clinic.practice_id,
+    )
+    .await
+    .unwrap();
+    let kind = gateway::domain::notifications::NotificationKind::NewPatientMessage;
+    assert!(nurse_settings.get(kind).text, "applied to all users");
+    assert!(
+        !nurse_settings
+            .get(gateway::domain::notifications::NotificationKind::ReadingCritical)
+            .enabled
+    );
+    let patients = admin
+        .post(
+            &format!("{settings}/notification-defaults/patients"),
+            &[
+                ("reading_critical.enabled", "on"),
+                ("reading_critical.text", "on"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        flash_of(&patients),
+        "ok:Notification defaults for new patients saved."
+    );
+    let defaults = gateway::services::notification_settings::practice_patient_defaults(
+        app.state.store.as_ref(),
+        clinic.practice_id,
+    )
+    .await
+    .unwrap();
+    assert!(
+        defaults
+            .get(gateway::domain::notifications::PatientNotificationKind::ReadingCritical)
+            .text
+    );
+}
+
+async fn staff_get_no_admin_pages_and_change_nothing_there(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let clinic = clinic(&app, "+15555550110").await;
+    let nurse = Console::sign_in(&app, NURSE).await;
+    let inbox = nurse.get("/app/inbox").await.text().await.unwrap();
+    assert!(!inbox.contains("/app/admin/"), "no admin links for staff");
+    assert_eq!(nurse.get("/app/admin/users").await.status(), 403);
+    let settings = format!("/app/admin/practices/{}", clinic.practice_id);
+    assert_eq!(nurse.get(&settings).await.status(), 403);
+    let refused = nurse
+        .post(
+            &format!("{settings}/on-call"),
+            &[
+                ("from", "00:00"),
+                ("to", "00:00"),
+                ("user_id", &clinic.nurse_id.to_string()),
+            ],
+        )
+        .await;
+    assert!(
+        flash_of(&refused).starts_with("error:"),
+        "{}",
+        flash_of(&refused)
+    );
+    assert!(
+        app.state
+            .store
+            .on_call_windows(clinic.practice_id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let created = nurse
+        .post(
+            "/app/admin/users",
+            &[
+                ("username", "sneaky"),
+                ("password", PASSWORD),
+                ("role", "staff"),
+            ],
+        )
+        .await;
+    assert!(
+        flash_of(&created).starts_with("error:only administrators"),
+        "{}",
+        flash_of(&created)
+    );
+    assert!(
+        app.state
+            .store
+            .find_user_by_username("sneaky")
+            .await
+            .is_err()
+    );
+    // A malformed id is a missing page, not an error.
+    assert_eq!(nurse.get("/app/patients/not-an-id").await.status(), 404);
+}
+
+async fn texting_actions_and_alert_acknowledgement_use_the_apis_rules(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let clinic = clinic(&app, "+15555550111").await;
+    let nurse = Console::sign_in(&app, NURSE).await;
+    let texting = format!("/app/patients/{}/texting", clinic.patient_id);
+    // Enabled: starting again is refused by the opt-in rules, and the page offers no Start.
+    let page = nurse
+        .get(&format!("/app/patients/{}", clinic.patient_id))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        !page.contains(&format!("{texting}/start")) && page.contains(&format!("{texting}/opt-out"))
+    );
+    let start = nurse.post(&format!("{texting}/start"), &[]).await;
+    assert!(
+        flash_of(&start).starts_with("error:"),
+        "{}",
+        flash_of(&start)
+    );
+    let out = nurse.post(&format!("{texting}/opt-out"), &[]).await;
+    assert_eq!(flash_of(&out), "ok:The patient is opted out of texting.");
+    assert_eq!(
+        crate::helpers::texting_status(&app, clinic.patient_id).await,
+        "opted_out"
+    );
+    let again = nurse.post(&format!("{texting}/start"), &[]).await;
+    assert!(
+        flash_of(&again).starts_with("ok:Texting started"),
+        "{}",
+        flash_of(&again)
+    );
+    assert_eq!(
+        crate::helpers::texting_status(&app, clinic.patient_id).await,
+        "pending"
+    );
+    let resend = nurse.post(&format!("{texting}/resend"), &[]).await;
+    assert_eq!(flash_of(&resend), "ok:The opt-in text was sent again.");
+    // An alert of another practice's patient does not exist for this nurse.
+    let missing = nurse
+        .post(&format!("/app/alerts/{}/ack", Uuid::now_v7()), &[])
+        .await;
+    assert_eq!(flash_of(&missing), "error:Not found, or not yours to see.");
+}
