@@ -44,18 +44,24 @@ fn author_names(user: &ConsoleUser, panel: &[PanelEntry]) -> HashMap<Uuid, Strin
     names
 }
 
-/// What a person reads for a message's state.
-fn delivery(message: &Message) -> &str {
-    match message.status.as_str() {
-        "queued" | "pending" => "Queued",
-        "sending" | "accepted" => "Sending",
-        "sent" => "Sent to the carrier",
+/// What a person reads for an outbound text's state (the carrier's status once it has one).
+fn delivery(message: &Message) -> String {
+    let with_carrier = message.carrier_sid.is_some();
+    let text = match message.status.as_str() {
+        "queued" | "accepted" if with_carrier => "Accepted by the carrier",
+        "queued" | "pending" => "Waiting to be sent",
+        "sending" => "Sending",
+        "sent" => "Sent",
         "delivered" => "Delivered",
+        "read" => "Read",
         "undelivered" => "Not delivered",
         "failed" => "Failed",
-        "canceled" | "cancelled" => "Cancelled (opted out)",
-        "received" => "Received",
+        "canceled" | "cancelled" => "Cancelled",
         other => other,
+    };
+    match message.error_code {
+        Some(code) => format!("{text} (carrier error {code})"),
+        None => text.to_string(),
     }
 }
 

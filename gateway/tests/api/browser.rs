@@ -63,6 +63,7 @@ async fn assert_fits_a_phone(browser: &Browser, page: &str) {
         scroll <= inner,
         "the {page} page is {scroll} px wide at a {inner} px viewport"
     );
+    screenshot(browser, &format!("phone-{}.png", page.replace(' ', "-"))).await;
     browser.emulate_width(1280).await;
 }
 
@@ -140,17 +141,38 @@ impl Api {
 
     /// An inbound text from the patient, signed as Twilio signs it.
     async fn text_from_patient(&self, sid: u32, body: &str) {
-        let params: Vec<(String, String)> = [
-            ("MessageSid", format!("SM{sid:032x}")),
-            ("AccountSid", ACCOUNT_SID.to_string()),
-            ("From", PAT_MOBILE.to_string()),
-            ("To", gateway::demo::PRACTICE_NUMBER.to_string()),
-            ("Body", body.to_string()),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .collect();
-        let path = "/webhooks/twilio/sms";
+        self.webhook(
+            "/webhooks/twilio/sms",
+            &[
+                ("MessageSid", format!("SM{sid:032x}")),
+                ("AccountSid", ACCOUNT_SID.to_string()),
+                ("From", PAT_MOBILE.to_string()),
+                ("To", gateway::demo::PRACTICE_NUMBER.to_string()),
+                ("Body", body.to_string()),
+            ],
+        )
+        .await;
+    }
+
+    /// A delivery status callback for the text the carrier knows as `sid`.
+    async fn delivery_report(&self, sid: &str, status: &str) {
+        self.webhook(
+            "/webhooks/twilio/status",
+            &[
+                ("MessageSid", sid.to_string()),
+                ("AccountSid", ACCOUNT_SID.to_string()),
+                ("MessageStatus", status.to_string()),
+            ],
+        )
+        .await;
+    }
+
+    /// A form posted to a webhook route, signed as Twilio signs it.
+    async fn webhook(&self, path: &str, params: &[(&str, String)]) {
+        let params: Vec<(String, String)> = params
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect();
         let signature =
             webhooks::signature::compute(AUTH_TOKEN, &format!("{PUBLIC}{path}"), &params);
         let answer = self
@@ -162,7 +184,7 @@ impl Api {
             .send()
             .await
             .unwrap();
-        assert_eq!(answer.status(), 200, "the inbound text is accepted");
+        assert_eq!(answer.status(), 200, "{path} accepts the signed form");
     }
 }
 
@@ -349,6 +371,25 @@ async fn a_nurse_sees_a_text_arrive_live_replies_and_acknowledges_an_alert_in_a_
             "document.querySelector('#thread').textContent.includes('Please sit down')",
         )
         .await;
+    // The carrier reports the reply delivered; the conversation says so.
+    let sid = carrier
+        .received()
+        .iter()
+        .find(|r| r.body.contains("Please sit down"))
+        .and_then(|r| r.sid.clone())
+        .expect("the carrier answered with a sid");
+    api.delivery_report(&sid, "delivered").await;
+    browser
+        .goto(&format!("{base}/app/patients/{patient}"))
+        .await;
+    browser
+        .wait_until(
+            10,
+            "the delivery state",
+            "document.querySelector('#thread').textContent.includes('Delivery: Delivered')",
+        )
+        .await;
+    screenshot(&browser, "conversation.png").await;
     let texts_to_pat = carrier
         .received()
         .iter()
