@@ -25,8 +25,8 @@ const AXE: &str = include_str!("../assets/axe-core-4.14.1/axe.min.js");
 const PUBLIC: &str = "http://gateway.test";
 const PAT_MOBILE: &str = "+15555550142";
 
-/// Runs axe-core in the page; panics listing any serious or critical violation.
-async fn assert_accessible(browser: &Browser, page: &str) {
+/// axe-core's serious and critical violations on the page as it is.
+async fn serious_violations(browser: &Browser) -> Value {
     let loaded = browser
         .execute("return typeof axe !== 'undefined';", json!([]))
         .await;
@@ -35,7 +35,7 @@ async fn assert_accessible(browser: &Browser, page: &str) {
             .execute(&format!("{AXE}\nreturn true;"), json!([]))
             .await;
     }
-    let found = browser
+    browser
         .execute_async(
             "const done = arguments[arguments.length - 1];
              axe.run(document).then(r => done(r.violations
@@ -45,8 +45,16 @@ async fn assert_accessible(browser: &Browser, page: &str) {
                .catch(e => done([{id: 'axe-error', help: String(e)}]));",
             json!([]),
         )
-        .await;
-    assert_eq!(found, json!([]), "axe-core on the {page} page");
+        .await
+}
+
+/// Runs axe-core in the page; panics listing any serious or critical violation.
+async fn assert_accessible(browser: &Browser, page: &str) {
+    assert_eq!(
+        serious_violations(browser).await,
+        json!([]),
+        "axe-core on the {page} page"
+    );
 }
 
 /// No horizontal scrolling at 360 px, then back to the desktop size.
@@ -296,6 +304,22 @@ async fn a_nurse_sees_a_text_arrive_live_replies_and_acknowledges_an_alert_in_a_
     browser.goto(&format!("{base}/app")).await;
     assert!(browser.url().await.ends_with("/app/login"));
     check_page(&browser, "sign-in").await;
+    // axe-core really looks: an image without a text alternative is a critical violation.
+    browser
+        .execute(
+            "const img = document.createElement('img'); img.id = 'canary'; img.src = 'data:,';
+             document.querySelector('main').appendChild(img); return true;",
+            json!([]),
+        )
+        .await;
+    let caught = serious_violations(&browser).await;
+    assert!(caught.to_string().contains("image-alt"), "{caught}");
+    browser
+        .execute(
+            "document.getElementById('canary').remove(); return true;",
+            json!([]),
+        )
+        .await;
     sign_in(&browser, gateway::demo::STAFF_USERNAME).await;
     browser
         .wait_until(
