@@ -313,7 +313,7 @@ async fn seed(db: &TestPostgres) {
             NewPractice {
                 customer_id: customer.id,
                 name: "Probe".into(),
-                timezone: "UTC".into(),
+                timezone: chrono_tz::UTC.into(),
                 sms_number: PRACTICE_NUMBER.into(),
             },
         )

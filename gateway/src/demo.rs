@@ -54,6 +54,7 @@ pub async fn seed(store: &dyn Store, now: DateTime<Utc>) -> anyhow::Result<DemoR
     let hash = Password::parse(DEMO_PASSWORD)
         .map_err(anyhow::Error::msg)?
         .hash();
+    let mut nurse_id = None;
     for (username, role, first, last, title) in [
         (
             ADMIN_USERNAME,
@@ -64,7 +65,7 @@ pub async fn seed(store: &dyn Store, now: DateTime<Utc>) -> anyhow::Result<DemoR
         ),
         (STAFF_USERNAME, Role::Staff, "Nora", "Nurse", "RN"),
     ] {
-        store
+        let user = store
             .create_user(
                 &audit,
                 NewUser {
@@ -83,12 +84,15 @@ pub async fn seed(store: &dyn Store, now: DateTime<Utc>) -> anyhow::Result<DemoR
                 },
             )
             .await?;
+        if username == STAFF_USERNAME {
+            nurse_id = Some(user.id);
+        }
     }
     for (first, last, dob, phone) in [
         ("Pat", "Example", (1958, 4, 12), "+15555550142"),
         ("Robin", "Sample", (1971, 11, 3), "+15555550143"),
     ] {
-        store
+        let patient = store
             .create_patient(
                 &audit,
                 NewPatient {
@@ -101,6 +105,10 @@ pub async fn seed(store: &dyn Store, now: DateTime<Utc>) -> anyhow::Result<DemoR
                 },
             )
             .await?;
+        // The nurse looks after the demo patients, so the console's inbox has them at once.
+        if let Some(nurse) = nurse_id {
+            store.add_to_care_team(&audit, patient.id, nurse).await?;
+        }
     }
     Ok(DemoReport {
         already_seeded: false,
@@ -130,6 +138,7 @@ impl DemoReport {
              Users: {ADMIN_USERNAME} (customer admin) and {STAFF_USERNAME} (staff), password {DEMO_PASSWORD}\n\
              Try next:\n  \
                cargo run --release -p gateway            # serve on {listen}\n  \
+               open {base}/app                           # the staff console: sign in as {STAFF_USERNAME}\n  \
                curl {base}/healthz\n  \
                curl {base}/readyz\n  \
                curl {base}/openapi.json",

@@ -4,12 +4,14 @@
 //! [`settings::Settings`]; [`http::router`] is public so tests can drive handlers directly.
 //! `domain` holds the pure rules, `services` load-decide-write in one transaction, `http` the
 //! thin API layer, `workers` the timed work (outbox dispatch), `carrier` the Twilio client and
-//! the dev transport, `mail` the SMTP client for notification emails, `auth` credentials.
+//! the dev transport, `mail` the SMTP client for notification emails, `auth` credentials,
+//! `console` the staff console served at `/app`.
 
 pub mod auth;
 pub mod carrier;
 pub mod cli;
 pub mod clock;
+pub mod console;
 pub mod demo;
 pub mod domain;
 pub mod http;

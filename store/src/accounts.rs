@@ -22,6 +22,8 @@ pub trait Accounts: Send + Sync {
         password_hash: &str,
     ) -> StoreResult<User>;
     async fn get_user(&self, id: Uuid) -> StoreResult<User>;
+    /// Every user of the customer, locked ones included, by username.
+    async fn list_users(&self, customer_id: Uuid) -> StoreResult<Vec<User>>;
     /// Case-insensitive lookup, for login.
     async fn find_user_by_username(&self, username: &str) -> StoreResult<User>;
     async fn create_session(

@@ -63,6 +63,7 @@ conformance!(
     practices_page_through_in_creation_order,
     usernames_are_unique_regardless_of_case,
     a_user_reads_back_with_its_practices,
+    a_customers_users_are_listed_by_username_locked_ones_included,
     creating_the_super_admin_twice_resets_its_password_and_unlocks_it,
     a_session_lives_while_used_within_the_idle_timeout,
     an_idle_session_is_gone_for_good,
@@ -375,6 +376,34 @@ async fn a_user_reads_back_with_its_practices(db: &TestStore) {
     assert_eq!(read.customer_id, Some(customer_id));
     assert_eq!(read.auto_logout_minutes, 15);
     assert_eq!(read.locked_at, None);
+}
+
+async fn a_customers_users_are_listed_by_username_locked_ones_included(db: &TestStore) {
+    let store = db.store().await;
+    let (customer_id, practice_id) = customer_and_practice(&store, "+15555550013").await;
+    let (other_customer, _) = customer_and_practice(&store, "+15555550014").await;
+    for name in ["Zoe", "adam", "mia"] {
+        store
+            .create_user(&audit_at(t0()), staff(customer_id, name, vec![practice_id]))
+            .await
+            .unwrap();
+    }
+    store
+        .create_user(&audit_at(t0()), staff(other_customer, "olga", vec![]))
+        .await
+        .unwrap();
+    let mia = store.find_user_by_username("mia").await.unwrap();
+    let outcome = store
+        .lock_user(&audit_at(t0()), mia.id, None, on_call_rule)
+        .await
+        .unwrap();
+    assert!(matches!(outcome, LockOutcome::Locked(_)));
+    let listed = store.list_users(customer_id).await.unwrap();
+    let names: Vec<&str> = listed.iter().map(|u| u.username.as_str()).collect();
+    assert_eq!(names, ["adam", "mia", "Zoe"]);
+    assert!(listed[1].locked_at.is_some());
+    assert_eq!(listed[0].practice_ids, vec![practice_id]);
+    assert!(store.list_users(Uuid::now_v7()).await.unwrap().is_empty());
 }
 
 async fn creating_the_super_admin_twice_resets_its_password_and_unlocks_it(db: &TestStore) {

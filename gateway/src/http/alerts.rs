@@ -5,7 +5,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use store::{Alert, Role, StoreError};
+use store::Alert;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
@@ -13,8 +13,8 @@ use super::AppState;
 use super::auth::CurrentUser;
 use super::error::{ApiError, ErrorBody};
 use super::extract::ApiQuery;
-use super::patients::visible_patient;
 use super::validate::PageQuery;
+use crate::services::alerts;
 
 #[derive(Serialize, ToSchema)]
 pub struct AlertView {
@@ -88,40 +88,12 @@ pub async fn list_alerts(
     caller: CurrentUser,
     ApiQuery(query): ApiQuery<AlertQuery>,
 ) -> Result<Json<AlertList>, ApiError> {
-    if let Some(s) = query.state.as_deref()
-        && s != "open"
-        && s != "acknowledged"
-    {
-        return Err(ApiError::invalid("state", "must be open or acknowledged"));
-    }
     let page = PageQuery {
         cursor: query.cursor,
         limit: query.limit,
     }
     .page()?;
-    let practice_ids = match caller.role() {
-        Role::Staff => caller.user.practice_ids.clone(),
-        Role::CustomerAdmin => {
-            let customer_id = caller
-                .user
-                .customer_id
-                .ok_or(ApiError::NotFound("customer"))?;
-            super::patients::all_practice_ids(&state, customer_id).await?
-        }
-        Role::SuperAdmin => {
-            return Err(ApiError::Forbidden(
-                "super admins see alerts through a practice's admins".into(),
-            ));
-        }
-    };
-    let found = crate::services::alerts::list_visible(
-        &state,
-        &caller.user,
-        practice_ids,
-        query.state,
-        page,
-    )
-    .await?;
+    let found = alerts::list_for(&state, &caller, query.state, page).await?;
     Ok(Json(AlertList {
         next_cursor: found.next_cursor.map(|c| c.to_string()),
         items: found.items.into_iter().map(Into::into).collect(),
@@ -139,15 +111,6 @@ pub async fn acknowledge(
     caller: CurrentUser,
     Path(id): Path<Uuid>,
 ) -> Result<Json<AlertView>, ApiError> {
-    let alert = match state.store.get_alert(id).await {
-        Ok(alert) => alert,
-        Err(StoreError::NotFound) => return Err(ApiError::NotFound("alert")),
-        Err(e) => return Err(e.into()),
-    };
-    visible_patient(&state, &caller, alert.patient_id)
-        .await
-        .map_err(|_| ApiError::NotFound("alert"))?;
-    let acked =
-        crate::services::alerts::acknowledge(&state, &caller.audit(), &alert, caller.id()).await?;
+    let acked = alerts::acknowledge_for(&state, &caller, id).await?;
     Ok(Json(acked.into()))
 }

@@ -37,6 +37,19 @@ impl FromRequestParts<AppState> for CurrentUser {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let presented = bearer_token(parts).ok_or(ApiError::Unauthorized)?;
+        CurrentUser::from_token(state, presented, client_addr(parts)).await
+    }
+}
+
+impl CurrentUser {
+    /// The user of the session `presented` belongs to (a bearer token, or the staff console's
+    /// cookie): 401 unless the session exists, is within the idle timeout and its user is not
+    /// locked. Records the use.
+    pub async fn from_token(
+        state: &AppState,
+        presented: &str,
+        client_addr: Option<IpAddr>,
+    ) -> Result<CurrentUser, ApiError> {
         let token_hash = token::hash(presented);
         let now = state.clock.now();
         let session = match state.store.use_session(&token_hash, now).await {
@@ -48,7 +61,7 @@ impl FromRequestParts<AppState> for CurrentUser {
             user: session.user,
             token_hash,
             session_expires_at: session.expires_at,
-            client_addr: client_addr(parts),
+            client_addr,
             now,
         })
     }

@@ -16,9 +16,7 @@ use super::auth::CurrentUser;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, ApiQuery};
 use super::patients::visible_patient;
-use crate::domain::notifications::NotificationKind;
-use crate::services::conversations::{self, Channel, SendError, StaffMessage};
-use crate::services::notification_settings::effective_settings_of_users;
+use crate::services::conversations::{self, Channel};
 
 /// Longest message body: what Twilio accepts in one request.
 pub const MAX_BODY: usize = 1600;
@@ -150,9 +148,11 @@ pub async fn list_conversations(
 ) -> Result<Json<ConversationList>, ApiError> {
     let limit = limit(query.limit, 50)?;
     if let Some(q) = query.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
-        return search_conversations(&state, &caller, q, limit)
-            .await
-            .map(Json);
+        let items = conversations::search_for(&state, &caller, q, limit).await?;
+        return Ok(Json(ConversationList {
+            items: items.into_iter().map(ConversationView::from).collect(),
+            next_cursor: None,
+        }));
     }
     let offset = match query.cursor.as_deref().filter(|c| !c.is_empty()) {
         Some(c) => c
@@ -160,84 +160,22 @@ pub async fn list_conversations(
             .map_err(|_| ApiError::invalid("cursor", "is not a cursor this API returned"))?,
         None => 0,
     };
-    let mut items = state
-        .store
-        .list_conversations(
-            caller.id(),
-            caller.user.restricted_programs.clone(),
-            limit + 1,
-            offset,
-        )
-        .await?;
-    let more = items.len() > limit as usize;
-    items.truncate(limit as usize);
-    let practices = &caller.user.practice_ids;
-    let visible = items.into_iter().filter(|i| {
-        caller.is_super_admin()
-            || caller.user.role != store::Role::Staff
-            || practices.contains(&i.practice_id)
-    });
+    let page = conversations::list_for(&state, &caller, limit, offset).await?;
     Ok(Json(ConversationList {
-        items: visible
-            .map(|i| ConversationView {
-                patient_id: i.patient_id,
-                patient_name: i.patient_name,
-                last_message_at: i.last_message_at,
-                unread: i.unread,
-            })
-            .collect(),
-        next_cursor: more.then(|| (offset + limit).to_string()),
+        items: page.items.into_iter().map(ConversationView::from).collect(),
+        next_cursor: page.next_offset.map(|o| o.to_string()),
     }))
 }
 
-/// Conversations of patients found by name among those the caller may see (the search is
-/// audited as a read of each patient found).
-async fn search_conversations(
-    state: &AppState,
-    caller: &CurrentUser,
-    q: &str,
-    limit: u32,
-) -> Result<ConversationList, ApiError> {
-    if q.chars().count() > 100 {
-        return Err(ApiError::invalid("q", "must be at most 100 characters"));
+impl From<store::ConversationItem> for ConversationView {
+    fn from(i: store::ConversationItem) -> ConversationView {
+        ConversationView {
+            patient_id: i.patient_id,
+            patient_name: i.patient_name,
+            last_message_at: i.last_message_at,
+            unread: i.unread,
+        }
     }
-    let practice_ids = match caller.user.role {
-        store::Role::Staff => caller.user.practice_ids.clone(),
-        store::Role::CustomerAdmin => {
-            let customer_id = caller
-                .user
-                .customer_id
-                .ok_or(ApiError::NotFound("customer"))?;
-            super::patients::all_practice_ids(state, customer_id).await?
-        }
-        store::Role::SuperAdmin => {
-            return Err(ApiError::invalid(
-                "q",
-                "super admins search patients with GET /v1/patients",
-            ));
-        }
-    };
-    let search = store::PatientSearch {
-        practice_ids,
-        query: q.to_string(),
-        restricted_programs: caller.user.restricted_programs.clone(),
-        page: store::Page::first(limit),
-    };
-    let found = state.store.search_patients(&caller.audit(), search).await?;
-    let ids = found.items.iter().map(|p| p.id).collect();
-    let items = state.store.conversations_of(caller.id(), ids).await?;
-    Ok(ConversationList {
-        items: items
-            .into_iter()
-            .map(|i| ConversationView {
-                patient_id: i.patient_id,
-                patient_name: i.patient_name,
-                last_message_at: i.last_message_at,
-                unread: i.unread,
-            })
-            .collect(),
-        next_cursor: None,
-    })
 }
 
 /// The patient's conversation, newest first.
@@ -252,11 +190,9 @@ pub async fn list_messages(
     Path(id): Path<Uuid>,
     ApiQuery(query): ApiQuery<ThreadQuery>,
 ) -> Result<Json<MessageList>, ApiError> {
-    visible_patient(&state, &caller, id).await?;
-    let page = state
-        .store
-        .list_messages(&caller.audit(), id, query.before, limit(query.limit, 50)?)
-        .await?;
+    let page =
+        conversations::thread_for(&state, &caller, id, query.before, limit(query.limit, 50)?)
+            .await?;
     Ok(Json(MessageList {
         next_cursor: page.next_cursor.map(|c| c.to_string()),
         items: page.items.into_iter().map(Into::into).collect(),
@@ -282,7 +218,6 @@ pub async fn send_message(
     headers: HeaderMap,
     ApiJson(body): ApiJson<NewMessageRequest>,
 ) -> Result<(StatusCode, Json<MessageView>), ApiError> {
-    let patient = visible_patient(&state, &caller, id).await?;
     let text = message_body("body", &body.body)?;
     let channel = match body.channel.as_deref() {
         None => None,
@@ -292,40 +227,23 @@ pub async fn send_message(
     };
     let key = match headers.get("idempotency-key") {
         None => None,
-        Some(value) => Some(
-            value
-                .to_str()
-                .ok()
-                .filter(|k| !k.is_empty() && k.len() <= 255)
-                .ok_or_else(|| {
-                    ApiError::invalid("Idempotency-Key", "must be 1 to 255 visible characters")
-                })?
-                .to_string(),
-        ),
+        Some(value) => Some(idempotency_key(value.to_str().ok())?),
     };
-    let practice = state.store.get_practice(patient.practice_id).await?;
-    let message = StaffMessage {
-        author_user_id: caller.id(),
-        body: text,
-        channel,
-        idempotency_key: key,
-    };
-    let outcome =
-        conversations::send_staff_message(&state, &caller.audit(), &patient, &practice, message)
-            .await
-            .map_err(|e| match e {
-                SendError::Store(e) => ApiError::from(e),
-                other => ApiError::Conflict {
-                    code: "no_enabled_channel",
-                    message: other.to_string(),
-                },
-            })?;
+    let outcome = conversations::send_for(&state, &caller, id, text, channel, key).await?;
     Ok(match outcome {
         StaffMessageOutcome::Created { message, .. } => {
             (StatusCode::CREATED, Json((*message).into()))
         }
         StaffMessageOutcome::Replayed { message } => (StatusCode::OK, Json((*message).into())),
     })
+}
+
+/// An `Idempotency-Key`: 1 to 255 visible characters.
+pub fn idempotency_key(value: Option<&str>) -> Result<String, ApiError> {
+    value
+        .filter(|k| !k.is_empty() && k.len() <= 255)
+        .map(str::to_string)
+        .ok_or_else(|| ApiError::invalid("Idempotency-Key", "must be 1 to 255 visible characters"))
 }
 
 /// Mark the conversation read for the caller only.
@@ -339,8 +257,7 @@ pub async fn mark_read(
     caller: CurrentUser,
     Path(id): Path<Uuid>,
 ) -> Result<StatusCode, ApiError> {
-    visible_patient(&state, &caller, id).await?;
-    state.store.mark_read(caller.id(), id, caller.now).await?;
+    conversations::mark_read_for(&state, &caller, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -465,37 +382,21 @@ pub async fn care_team_panel(
     caller: CurrentUser,
     Path(id): Path<Uuid>,
 ) -> Result<Json<Panel>, ApiError> {
-    let patient = visible_patient(&state, &caller, id).await?;
-    let team = state.store.care_team(id).await?;
-    let subscribers = state.store.subscribers(id).await?;
-    let users = conversations::interested_users(&state, id).await?;
-    let settings = effective_settings_of_users(
-        state.store.as_ref(),
-        patient.practice_id,
-        NotificationKind::NewPatientMessage,
-        &users,
-    )
-    .await?;
-    let mut items = Vec::with_capacity(users.len());
-    for user_id in users {
-        let user = state.store.get_user(user_id).await?;
-        let member = team.iter().find(|m| m.user_id == user_id);
-        let notified_now = settings
-            .iter()
-            .any(|(u, s)| *u == user_id && s.enabled && s.push)
-            && user.locked_at.is_none();
-        items.push(PanelMember {
-            user_id,
-            name: format!("{} {}", user.first_name, user.last_name)
+    let items = conversations::panel_for(&state, &caller, id)
+        .await?
+        .into_iter()
+        .map(|entry| PanelMember {
+            user_id: entry.user.id,
+            name: format!("{} {}", entry.user.first_name, entry.user.last_name)
                 .trim()
                 .to_string(),
-            title: user.title,
-            on_care_team: member.is_some(),
-            programs: member.map(|m| m.programs.clone()).unwrap_or_default(),
-            subscribed: subscribers.contains(&user_id),
-            notified_now,
-        });
-    }
+            title: entry.user.title,
+            on_care_team: entry.on_care_team,
+            programs: entry.programs,
+            subscribed: entry.subscribed,
+            notified_now: entry.notified_now,
+        })
+        .collect();
     Ok(Json(Panel {
         items,
         next_cursor: None,

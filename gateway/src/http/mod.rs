@@ -229,6 +229,9 @@ pub fn router(state: AppState) -> Router {
     let openapi = Arc::new(openapi);
 
     routes
+        // The staff console: server-rendered pages over the same services (not in the OpenAPI
+        // document, which describes the JSON API).
+        .merge(crate::console::router(state.clone()))
         .route(
             "/openapi.json",
             axum::routing::get(move || {

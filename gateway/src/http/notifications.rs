@@ -133,6 +133,16 @@ pub async fn stream(
     caller: CurrentUser,
     headers: HeaderMap,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    events_for(state, &caller, &headers).await
+}
+
+/// The event stream of `caller`'s new notifications (the staff console's live updates use it
+/// too, signed in by cookie).
+pub async fn events_for(
+    state: AppState,
+    caller: &CurrentUser,
+    headers: &HeaderMap,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>> + use<>>, ApiError> {
     let resume = headers
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())

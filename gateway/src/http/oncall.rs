@@ -29,7 +29,7 @@ use crate::domain::oncall::{
 use crate::services::oncall as service;
 
 /// Most windows, and most overrides, a practice may have.
-const MAX_ENTRIES: usize = 100;
+pub const MAX_ENTRIES: usize = 100;
 
 /// One weekly on-call window. `to` before `from` wraps past midnight; `from == to` is 24 hours.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -90,7 +90,7 @@ fn invalid(error: OnCallError) -> ApiError {
     )
 }
 
-fn window_bodies(windows: &[OnCallWindow]) -> Vec<OnCallWindowBody> {
+pub fn bodies_of(windows: &[OnCallWindow]) -> Vec<OnCallWindowBody> {
     windows
         .iter()
         .map(|w| OnCallWindowBody {
@@ -115,7 +115,7 @@ fn override_bodies(overrides: &[OnCallOverride]) -> Vec<OnCallOverrideBody> {
         .collect()
 }
 
-fn parse_windows(items: &[OnCallWindowBody]) -> Result<Vec<OnCallWindow>, ApiError> {
+pub fn parse_windows(items: &[OnCallWindowBody]) -> Result<Vec<OnCallWindow>, ApiError> {
     let windows = items
         .iter()
         .enumerate()
@@ -201,7 +201,7 @@ pub fn refusal(refusal: OnCallRefusal, field_of: impl Fn(Uuid) -> String) -> Api
 }
 
 /// `[i].user_id` of the first of `user_ids` that is `user`.
-fn first_index_of(user_ids: &[Uuid], user: Uuid) -> String {
+pub fn first_index_of(user_ids: &[Uuid], user: Uuid) -> String {
     let index = user_ids.iter().position(|&u| u == user).unwrap_or(0);
     format!("[{index}].user_id")
 }
@@ -225,9 +225,8 @@ pub async fn get_on_call(
     caller: CurrentUser,
     ApiPath(practice_id): ApiPath<Uuid>,
 ) -> Result<Json<Vec<OnCallWindowBody>>, ApiError> {
-    let practice = visible_practice(&state, &caller, practice_id).await?;
-    let windows = service::windows(&state, practice.id).await?;
-    Ok(Json(window_bodies(&windows)))
+    let windows = service::schedule_for(&state, &caller, practice_id).await?;
+    Ok(Json(bodies_of(&windows)))
 }
 
 /// Replace the practice's whole weekly schedule (customer admins); `[]` removes it.
@@ -253,17 +252,8 @@ pub async fn put_on_call(
     ApiPath(practice_id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<Vec<OnCallWindowBody>>,
 ) -> Result<Json<Vec<OnCallWindowBody>>, ApiError> {
-    let practice = visible_practice(&state, &caller, practice_id).await?;
-    caller.require_practice_admin(&practice)?;
-    if body.len() > MAX_ENTRIES {
-        return Err(ApiError::invalid("body", "at most 100 on-call windows"));
-    }
-    let windows = parse_windows(&body)?;
-    let users: Vec<Uuid> = windows.iter().map(|w| w.user_id).collect();
-    let saved = service::save_windows(&state, &caller.audit(), practice.id, &windows)
-        .await?
-        .map_err(|r| refusal(r, |user| first_index_of(&users, user)))?;
-    Ok(Json(window_bodies(&saved)))
+    let saved = service::replace_for(&state, &caller, practice_id, &body).await?;
+    Ok(Json(bodies_of(&saved)))
 }
 
 /// The practice's overrides that have not ended, in saved order.

@@ -7,7 +7,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
-use store::{NewPatient, Patient, PatientPatch, PatientSearch, Role, StoreError};
+use store::{NewPatient, Patient, PatientPatch, PatientSearch, StoreError};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
@@ -256,22 +256,11 @@ pub async fn search_patients(
         limit: query.limit,
     }
     .page()?;
-    let practice_ids = match (query.practice_id, caller.role()) {
-        (Some(id), _) => vec![visible_practice(&state, &caller, id).await?.id],
-        (None, Role::Staff) => caller.user.practice_ids.clone(),
-        (None, Role::CustomerAdmin) => {
-            let customer_id = caller
-                .user
-                .customer_id
-                .ok_or(ApiError::NotFound("customer"))?;
-            all_practice_ids(&state, customer_id).await?
-        }
-        (None, Role::SuperAdmin) => {
-            return Err(ApiError::invalid(
-                "practice_id",
-                "is required for super admins",
-            ));
-        }
+    let practice_ids = match query.practice_id {
+        Some(id) => vec![visible_practice(&state, &caller, id).await?.id],
+        None => crate::services::users::practice_ids_of(&state, &caller)
+            .await?
+            .ok_or_else(|| ApiError::invalid("practice_id", "is required for super admins"))?,
     };
     let q = query.q.unwrap_or_default();
     if q.chars().count() > 100 {

@@ -28,7 +28,7 @@ use super::extract::{ApiJson, ApiPath};
 use super::patients::visible_patient;
 use super::practices::visible_practice;
 use crate::domain::readings::{AlertSettings, ChangeRule, ChangeUnit, Ranges, Vital};
-use crate::services::readings::{from_row, to_row};
+use crate::services::readings::{self, from_row, to_row};
 
 // ---- wire types -------------------------------------------------------------------------------
 
@@ -148,8 +148,9 @@ pub struct ReadingFrequencyView {
 
 // ---- conversions ------------------------------------------------------------------------------
 
-fn settings_of(ranges: RangesBody, change: Option<ChangeBody>) -> Result<AlertSettings, ApiError> {
-    let settings = AlertSettings {
+/// The domain's settings from the wire (not yet validated: the service checks them).
+pub fn settings_of(ranges: RangesBody, change: Option<ChangeBody>) -> AlertSettings {
+    AlertSettings {
         ranges: Ranges {
             critical_low: ranges.critical_low,
             normal_low: ranges.normal_low,
@@ -164,20 +165,23 @@ fn settings_of(ranges: RangesBody, change: Option<ChangeBody>) -> Result<AlertSe
             },
             within_hours: c.within_hours,
         }),
-    };
+    }
+}
+
+/// The domain's settings, checked: 422 naming the field of the first broken rule.
+fn checked_settings_of(
+    ranges: RangesBody,
+    change: Option<ChangeBody>,
+) -> Result<AlertSettings, ApiError> {
+    let settings = settings_of(ranges, change);
     settings
         .validate()
         .map_err(|e| ApiError::invalid(e.field(), e.to_string()))?;
     Ok(settings)
 }
 
-fn bodies_of(
-    row: Option<&ReadingAlertRow>,
-) -> Result<(Option<RangesBody>, Option<ChangeBody>), ApiError> {
-    let Some(row) = row else {
-        return Ok((None, None));
-    };
-    let settings = from_row(row)?;
+/// The wire form of the domain's settings.
+pub fn bodies_from(settings: &AlertSettings) -> (RangesBody, Option<ChangeBody>) {
     let ranges = RangesBody {
         critical_low: settings.ranges.critical_low,
         normal_low: settings.ranges.normal_low,
@@ -192,6 +196,16 @@ fn bodies_of(
         },
         within_hours: c.within_hours,
     });
+    (ranges, change)
+}
+
+fn bodies_of(
+    row: Option<&ReadingAlertRow>,
+) -> Result<(Option<RangesBody>, Option<ChangeBody>), ApiError> {
+    let Some(row) = row else {
+        return Ok((None, None));
+    };
+    let (ranges, change) = bodies_from(&from_row(row)?);
     Ok((Some(ranges), change))
 }
 
@@ -292,17 +306,13 @@ pub async fn get_practice_alerts(
     caller: CurrentUser,
     ApiPath((practice_id, vital)): ApiPath<(Uuid, String)>,
 ) -> Result<Json<PracticeReadingAlertView>, ApiError> {
-    let practice = visible_practice(&state, &caller, practice_id).await?;
     let vital = path_vital(&vital)?;
-    let saved = state
-        .store
-        .practice_reading_alert(practice.id, vital.as_str())
-        .await?;
-    let (ranges, change) = bodies_of(saved.as_ref())?;
+    let saved = readings::practice_alert_for(&state, &caller, practice_id, vital).await?;
+    let (ranges, change) = saved.as_ref().map(bodies_from).unzip();
     Ok(Json(PracticeReadingAlertView {
         vital: vital.as_str().to_string(),
         ranges,
-        change,
+        change: change.flatten(),
     }))
 }
 
@@ -330,28 +340,19 @@ pub async fn put_practice_alerts(
     ApiPath((practice_id, vital)): ApiPath<(Uuid, String)>,
     ApiJson(body): ApiJson<PracticeReadingAlertInput>,
 ) -> Result<Json<PracticeReadingAlertView>, ApiError> {
-    let practice = visible_practice(&state, &caller, practice_id).await?;
-    caller.require_practice_admin(&practice)?;
     let vital = path_vital(&vital)?;
-    let settings = settings_of(body.ranges, body.change)?;
     let apply_to = match body.apply_to {
         ApplyToPatients::NewPatients => ApplyReadingDefaultsTo::NewPatients,
         ApplyToPatients::AllPatients => ApplyReadingDefaultsTo::AllPatients,
     };
-    let saved = state
-        .store
-        .save_practice_reading_alert(
-            &caller.audit(),
-            practice.id,
-            vital.as_str(),
-            to_row(&settings),
-            apply_to,
-        )
-        .await?;
-    let (ranges, change) = bodies_of(Some(&saved))?;
+    let settings = settings_of(body.ranges, body.change);
+    let saved =
+        readings::save_practice_alert_for(&state, &caller, practice_id, vital, settings, apply_to)
+            .await?;
+    let (ranges, change) = bodies_from(&saved);
     Ok(Json(PracticeReadingAlertView {
         vital: vital.as_str().to_string(),
-        ranges,
+        ranges: Some(ranges),
         change,
     }))
 }
@@ -411,7 +412,7 @@ pub async fn put_patient_alerts(
 ) -> Result<Json<PatientReadingAlertView>, ApiError> {
     let patient = visible_patient(&state, &caller, patient_id).await?;
     let vital = path_vital(&vital)?;
-    let settings = settings_of(body.ranges, body.change)?;
+    let settings = checked_settings_of(body.ranges, body.change)?;
     let effective = state
         .store
         .save_patient_reading_alert(

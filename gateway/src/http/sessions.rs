@@ -5,9 +5,8 @@ use std::net::{IpAddr, Ipv4Addr};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use store::{AuditEvent, StoreError};
 use utoipa::ToSchema;
 
 use super::AppState;
@@ -15,7 +14,7 @@ use super::auth::{ClientAddr, CurrentUser};
 use super::error::{ApiError, ErrorBody};
 use super::extract::ApiJson;
 use super::views::UserView;
-use crate::auth::{limiter, password, token};
+use crate::services::sessions;
 
 #[derive(Deserialize, ToSchema)]
 pub struct LoginRequest {
@@ -51,67 +50,10 @@ pub async fn login(
     ApiJson(request): ApiJson<LoginRequest>,
 ) -> Result<Json<LoginResponse>, ApiError> {
     let address = address.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
-    let username = request.username.trim().to_string();
-    if username.is_empty() {
-        return Err(ApiError::invalid("username", "must not be empty"));
-    }
-    let now = state.clock.now();
-    if let Some(wait) = limiter::blocked_for(state.store.as_ref(), now, &username, address).await? {
-        return Err(ApiError::RateLimited {
-            retry_after_secs: wait.as_secs().max(1),
-        });
-    }
-    let user = match state.store.find_user_by_username(&username).await {
-        Ok(user) => Some(user),
-        Err(StoreError::NotFound) => None,
-        Err(other) => return Err(other.into()),
-    };
-    // Verify against a dummy hash when the user does not exist, so timing reveals nothing.
-    let hash = user
-        .as_ref()
-        .map(|u| u.password_hash.clone())
-        .unwrap_or_else(|| password::dummy_hash().to_string());
-    let candidate = request.password;
-    let matches = tokio::task::spawn_blocking(move || password::verify(&hash, &candidate))
-        .await
-        .map_err(|e| ApiError::Internal(e.into()))?;
-    let user = match user {
-        Some(user) if matches => user,
-        _ => {
-            if let Some(wait) =
-                limiter::record_failure(state.store.as_ref(), now, &username, address).await?
-            {
-                return Err(ApiError::RateLimited {
-                    retry_after_secs: wait.as_secs().max(1),
-                });
-            }
-            return Err(ApiError::Unauthorized);
-        }
-    };
-    if user.locked_at.is_some() {
-        return Err(ApiError::Locked);
-    }
-    let issued = token::generate();
-    state
-        .store
-        .create_session(&token::hash(&issued), user.id, now)
-        .await?;
-    let audit = store::Audit {
-        user_id: Some(user.id),
-        client_addr: Some(address.to_string()),
-        at: now,
-    };
-    let event = AuditEvent {
-        customer_id: user.customer_id,
-        action: "session.login",
-        target_type: "user",
-        target_id: Some(user.id.to_string()),
-        patient_id: None,
-    };
-    state.store.append_audit(&audit, event).await?;
+    let login = sessions::login(&state, &request.username, request.password, address).await?;
     Ok(Json(LoginResponse {
-        token: issued,
-        expires_at: now + Duration::minutes(i64::from(user.auto_logout_minutes)),
+        token: login.token,
+        expires_at: login.expires_at,
     }))
 }
 
@@ -127,15 +69,7 @@ pub async fn logout(
     State(state): State<AppState>,
     caller: CurrentUser,
 ) -> Result<StatusCode, ApiError> {
-    state.store.delete_session(&caller.token_hash).await?;
-    let event = AuditEvent {
-        customer_id: caller.user.customer_id,
-        action: "session.logout",
-        target_type: "user",
-        target_id: Some(caller.id().to_string()),
-        patient_id: None,
-    };
-    state.store.append_audit(&caller.audit(), event).await?;
+    sessions::logout(&state, &caller).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

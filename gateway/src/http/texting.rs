@@ -60,8 +60,7 @@ async fn act(
     id: Uuid,
     action: StaffAction,
 ) -> Result<Json<TextingView>, ApiError> {
-    let patient = visible_patient(&state, &caller, id).await?;
-    let after = texting::apply(&state, &caller.audit(), patient, Some(action)).await?;
+    let after = texting::act_for(&state, &caller, id, action).await?;
     Ok(Json(view(&after)))
 }
 

@@ -6,7 +6,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
-use store::{LockOutcome, NewUser, Outstanding, Role, StoreError, User, UserPatch};
+use store::{Outstanding, Role, StoreError, User, UserPatch};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -19,10 +19,11 @@ use super::validate;
 use super::views::UserView;
 use crate::auth::password::Password;
 use crate::services::oncall;
+use crate::services::users::{self, LockRefusal};
 
 /// Auto-logout bounds in minutes: at least a minute, at most 12 hours.
-const MAX_AUTO_LOGOUT: i64 = 720;
-const DEFAULT_AUTO_LOGOUT: i32 = 30;
+pub const MAX_AUTO_LOGOUT: i64 = 720;
+pub const DEFAULT_AUTO_LOGOUT: i32 = 30;
 
 #[derive(Deserialize, ToSchema)]
 pub struct NewUserRequest {
@@ -120,7 +121,7 @@ impl From<Outstanding> for OutstandingView {
     }
 }
 
-fn username(value: &str) -> Result<String, ApiError> {
+pub(crate) fn username(value: &str) -> Result<String, ApiError> {
     let value = value.trim();
     let valid = (3..=64).contains(&value.len())
         && value
@@ -136,11 +137,11 @@ fn username(value: &str) -> Result<String, ApiError> {
     }
 }
 
-fn password(value: &str) -> Result<Password, ApiError> {
+pub(crate) fn password(value: &str) -> Result<Password, ApiError> {
     Password::parse(value).map_err(|why| ApiError::invalid("password", why))
 }
 
-fn optional_phone(value: Option<&str>) -> Result<Option<String>, ApiError> {
+pub(crate) fn optional_phone(value: Option<&str>) -> Result<Option<String>, ApiError> {
     match value.map(str::trim) {
         None | Some("") => Ok(None),
         Some(v) => validate::phone("mobile_phone", v).map(Some),
@@ -148,7 +149,7 @@ fn optional_phone(value: Option<&str>) -> Result<Option<String>, ApiError> {
 }
 
 /// Which roles the caller may hand out.
-fn may_grant(caller: &CurrentUser, role: Role) -> bool {
+pub(crate) fn may_grant(caller: &CurrentUser, role: Role) -> bool {
     match caller.role() {
         Role::SuperAdmin => true,
         Role::CustomerAdmin => role != Role::SuperAdmin,
@@ -157,7 +158,7 @@ fn may_grant(caller: &CurrentUser, role: Role) -> bool {
 }
 
 /// Every practice must be a practice of the customer.
-async fn check_practices(
+pub(crate) async fn check_practices(
     state: &AppState,
     customer_id: Uuid,
     practice_ids: &[Uuid],
@@ -178,7 +179,11 @@ async fn check_practices(
 }
 
 /// A user the caller may know exists: same customer, or any for super admins.
-async fn visible_user(state: &AppState, caller: &CurrentUser, id: Uuid) -> Result<User, ApiError> {
+pub(crate) async fn visible_user(
+    state: &AppState,
+    caller: &CurrentUser,
+    id: Uuid,
+) -> Result<User, ApiError> {
     let user = match state.store.get_user(id).await {
         Ok(user) => user,
         Err(StoreError::NotFound) => return Err(ApiError::NotFound("user")),
@@ -195,7 +200,11 @@ async fn visible_user(state: &AppState, caller: &CurrentUser, id: Uuid) -> Resul
 
 /// 422 unless `successor` is another unlocked user of `user`'s customer (who takes over what
 /// `user` hands on; the store checks on-call duty further inside its transaction).
-async fn check_successor(state: &AppState, user: &User, successor: Uuid) -> Result<(), ApiError> {
+pub(crate) async fn check_successor(
+    state: &AppState,
+    user: &User,
+    successor: Uuid,
+) -> Result<(), ApiError> {
     let valid = match state.store.get_user(successor).await {
         Ok(s) => s.customer_id == user.customer_id && s.locked_at.is_none() && s.id != user.id,
         Err(StoreError::NotFound) => false,
@@ -212,7 +221,7 @@ async fn check_successor(state: &AppState, user: &User, successor: Uuid) -> Resu
 }
 
 /// Admin rights over `user`: super admins, or admins of the user's customer.
-fn require_admin_of(caller: &CurrentUser, user: &User) -> Result<(), ApiError> {
+pub(crate) fn require_admin_of(caller: &CurrentUser, user: &User) -> Result<(), ApiError> {
     match user.customer_id {
         Some(customer_id) => caller.require_customer_admin(customer_id),
         None => caller.require_super_admin(),
@@ -233,82 +242,7 @@ pub async fn create_user(
     caller: CurrentUser,
     ApiJson(body): ApiJson<NewUserRequest>,
 ) -> Result<(StatusCode, Json<UserView>), ApiError> {
-    if caller.role() == Role::Staff {
-        return Err(ApiError::Forbidden(
-            "only administrators may create users".into(),
-        ));
-    }
-    if !may_grant(&caller, body.role) {
-        return Err(ApiError::Forbidden(
-            "you may not create users with this role".into(),
-        ));
-    }
-    let customer_id = match (body.role, body.customer_id) {
-        (Role::SuperAdmin, None) => None,
-        (Role::SuperAdmin, Some(_)) => {
-            return Err(ApiError::invalid(
-                "customer_id",
-                "super admins belong to no customer; leave it out",
-            ));
-        }
-        (_, None) => {
-            return Err(ApiError::invalid(
-                "customer_id",
-                "is required for this role",
-            ));
-        }
-        (_, Some(customer_id)) => {
-            caller.require_customer_admin(customer_id)?;
-            state
-                .store
-                .get_customer(customer_id)
-                .await
-                .map_err(|_| ApiError::NotFound("customer"))?;
-            Some(customer_id)
-        }
-    };
-    if let Some(customer_id) = customer_id {
-        check_practices(&state, customer_id, &body.practice_ids).await?;
-    } else if !body.practice_ids.is_empty() {
-        return Err(ApiError::invalid(
-            "practice_ids",
-            "super admins belong to no practice",
-        ));
-    }
-    let new = NewUser {
-        customer_id,
-        username: username(&body.username)?,
-        password_hash: String::new(),
-        role: body.role,
-        email: validate::optional_text("email", &body.email, 254)?,
-        first_name: validate::optional_text("first_name", &body.first_name, 100)?,
-        last_name: validate::optional_text("last_name", &body.last_name, 100)?,
-        title: validate::optional_text("title", &body.title, 100)?,
-        mobile_phone: optional_phone(body.mobile_phone.as_deref())?,
-        auto_logout_minutes: match body.auto_logout_minutes {
-            Some(v) => validate::range("auto_logout_minutes", v, 1, MAX_AUTO_LOGOUT)?,
-            None => DEFAULT_AUTO_LOGOUT,
-        },
-        practice_ids: body.practice_ids,
-        restricted_programs: validate::programs("restricted_programs", &body.restricted_programs)?,
-    };
-    if !new.email.is_empty() {
-        validate::email("email", &new.email)?;
-    }
-    let secret = password(&body.password)?;
-    let hash = tokio::task::spawn_blocking(move || secret.hash())
-        .await
-        .map_err(|e| ApiError::Internal(e.into()))?;
-    let user = state
-        .store
-        .create_user(
-            &caller.audit(),
-            NewUser {
-                password_hash: hash,
-                ..new
-            },
-        )
-        .await?;
+    let user = users::create(&state, &caller, body).await?;
     Ok((StatusCode::CREATED, Json(UserView::from(&user))))
 }
 
@@ -479,45 +413,33 @@ pub async fn lock_user(
     Path(id): Path<Uuid>,
     OptionalJson(body): OptionalJson<LockRequest>,
 ) -> Result<Json<UserView>, ApiError> {
-    let user = visible_user(&state, &caller, id).await?;
-    require_admin_of(&caller, &user)?;
-    if user.id == caller.id() {
-        return Err(ApiError::Conflict {
-            code: "cannot_lock_self",
-            message: "you cannot lock your own user".into(),
-        });
-    }
     let reassign_to = body.and_then(|b| b.reassign_to);
-    if let Some(successor) = reassign_to {
-        check_successor(&state, &user, successor).await?;
+    match users::lock(&state, &caller, id, reassign_to).await {
+        Ok(user) => Ok(Json(UserView::from(&user))),
+        Err(LockRefusal::Error(e)) => Err(e),
+        Err(LockRefusal::Outstanding(items)) => Err(outstanding_conflict(items)),
     }
-    match state
-        .store
-        .lock_user(&caller.audit(), id, reassign_to, oncall::may_be_on_call)
-        .await?
-    {
-        LockOutcome::Locked(user) => Ok(Json(UserView::from(user.as_ref()))),
-        LockOutcome::Refused(r) => Err(refusal(r, |_| "reassign_to".into())),
-        LockOutcome::Outstanding(items) => {
-            let view = OutstandingView::from(items);
-            Err(ApiError::Conflict {
-                code: "outstanding_items",
-                message: format!(
-                    "this user has {} outstanding item(s) (default user of {} customer(s) and {} practice group(s), \
-                     on the care team of {} patient(s), on call at {} practice(s), with on-call overrides at {} practice(s), \
-                     the only follower of {} patient(s) with unread messages, notified of {} open alert(s)); \
-                     send reassign_to with the user who takes them over",
-                    view.total,
-                    view.customer_default_user_of.len(),
-                    view.practice_group_default_user_of.len(),
-                    view.care_team_of.len(),
-                    view.on_call_at.len(),
-                    view.on_call_overrides_at.len(),
-                    view.unread_only_theirs.len(),
-                    view.open_alerts.len()
-                ),
-            })
-        }
+}
+
+/// 409 `outstanding_items`, counting what the user still holds.
+pub fn outstanding_conflict(items: Outstanding) -> ApiError {
+    let view = OutstandingView::from(items);
+    ApiError::Conflict {
+        code: "outstanding_items",
+        message: format!(
+            "this user has {} outstanding item(s) (default user of {} customer(s) and {} practice group(s), \
+             on the care team of {} patient(s), on call at {} practice(s), with on-call overrides at {} practice(s), \
+             the only follower of {} patient(s) with unread messages, notified of {} open alert(s)); \
+             send reassign_to with the user who takes them over",
+            view.total,
+            view.customer_default_user_of.len(),
+            view.practice_group_default_user_of.len(),
+            view.care_team_of.len(),
+            view.on_call_at.len(),
+            view.on_call_overrides_at.len(),
+            view.unread_only_theirs.len(),
+            view.open_alerts.len()
+        ),
     }
 }
 
@@ -535,9 +457,7 @@ pub async fn unlock_user(
     caller: CurrentUser,
     Path(id): Path<Uuid>,
 ) -> Result<Json<UserView>, ApiError> {
-    let user = visible_user(&state, &caller, id).await?;
-    require_admin_of(&caller, &user)?;
     Ok(Json(UserView::from(
-        &state.store.unlock_user(&caller.audit(), id).await?,
+        &users::unlock(&state, &caller, id).await?,
     )))
 }

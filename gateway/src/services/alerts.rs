@@ -23,6 +23,9 @@ use crate::domain::escalation::{self, Audience};
 use crate::domain::notifications::NotificationKind;
 use crate::domain::readings::{Level, consecutive_out_of_range, overdue_to_raise};
 use crate::http::AppState;
+use crate::http::auth::CurrentUser;
+use crate::http::error::ApiError;
+use crate::http::patients::visible_patient;
 use crate::services::conversations::{audience, interested_users};
 use crate::services::notify::{self, Notice};
 use crate::telemetry::catalogue;
@@ -610,6 +613,48 @@ pub async fn warn_overdue(state: &AppState) -> Result<usize, StoreError> {
         }
     }
     Ok(warned)
+}
+
+// ---- staff use cases (the JSON API and the staff console call these) --------------------------
+
+/// Alerts of the caller's practices (all of its customer's for a customer admin), newest first,
+/// optionally only `open` or `acknowledged` ones.
+pub async fn list_for(
+    state: &AppState,
+    caller: &CurrentUser,
+    alert_state: Option<String>,
+    page: store::Page,
+) -> Result<store::Paged<Alert>, ApiError> {
+    if let Some(s) = alert_state.as_deref()
+        && s != "open"
+        && s != "acknowledged"
+    {
+        return Err(ApiError::invalid("state", "must be open or acknowledged"));
+    }
+    let practice_ids = crate::services::users::practice_ids_of(state, caller)
+        .await?
+        .ok_or_else(|| {
+            ApiError::Forbidden("super admins see alerts through a practice's admins".into())
+        })?;
+    Ok(list_visible(state, &caller.user, practice_ids, alert_state, page).await?)
+}
+
+/// Acknowledges an alert of a patient the caller may see (404 otherwise); acknowledging again
+/// changes nothing.
+pub async fn acknowledge_for(
+    state: &AppState,
+    caller: &CurrentUser,
+    alert_id: Uuid,
+) -> Result<Alert, ApiError> {
+    let alert = match state.store.get_alert(alert_id).await {
+        Ok(alert) => alert,
+        Err(StoreError::NotFound) => return Err(ApiError::NotFound("alert")),
+        Err(e) => return Err(e.into()),
+    };
+    visible_patient(state, caller, alert.patient_id)
+        .await
+        .map_err(|_| ApiError::NotFound("alert"))?;
+    Ok(acknowledge(state, &caller.audit(), &alert, caller.id()).await?)
 }
 
 #[cfg(test)]

@@ -16,6 +16,9 @@ use uuid::Uuid;
 
 use crate::domain::notifications::{Kind as _, NotificationKind};
 use crate::http::AppState;
+use crate::http::auth::CurrentUser;
+use crate::http::error::ApiError;
+use crate::http::patients::visible_patient;
 use crate::services::notification_settings::effective_settings_of_users;
 use crate::services::notify::{self, Notice};
 pub use crate::services::notify::{Audience, audience};
@@ -327,4 +330,177 @@ pub async fn send_unread_reminders(state: &AppState) -> Result<usize, StoreError
         }
         from = next_from;
     }
+}
+
+// ---- staff use cases (the JSON API and the staff console call these) --------------------------
+
+/// One page of a user's own conversation list.
+pub struct ConversationPage {
+    pub items: Vec<store::ConversationItem>,
+    /// The offset of the next page, when there is one.
+    pub next_offset: Option<u32>,
+}
+
+/// The caller's care-team and subscribed patients, newest activity first, with unread marks;
+/// staff see only the patients of their practices.
+pub async fn list_for(
+    state: &AppState,
+    caller: &CurrentUser,
+    limit: u32,
+    offset: u32,
+) -> Result<ConversationPage, ApiError> {
+    let mut items = state
+        .store
+        .list_conversations(
+            caller.id(),
+            caller.user.restricted_programs.clone(),
+            limit + 1,
+            offset,
+        )
+        .await?;
+    let more = items.len() > limit as usize;
+    items.truncate(limit as usize);
+    let practices = &caller.user.practice_ids;
+    items.retain(|i| {
+        caller.is_super_admin()
+            || caller.user.role != store::Role::Staff
+            || practices.contains(&i.practice_id)
+    });
+    Ok(ConversationPage {
+        items,
+        next_offset: more.then(|| offset + limit),
+    })
+}
+
+/// Conversations of patients found by name among those the caller may see (the search is
+/// audited as a read of each patient found).
+pub async fn search_for(
+    state: &AppState,
+    caller: &CurrentUser,
+    q: &str,
+    limit: u32,
+) -> Result<Vec<store::ConversationItem>, ApiError> {
+    if q.chars().count() > 100 {
+        return Err(ApiError::invalid("q", "must be at most 100 characters"));
+    }
+    let practice_ids = crate::services::users::practice_ids_of(state, caller)
+        .await?
+        .ok_or_else(|| {
+            ApiError::invalid("q", "super admins search patients with GET /v1/patients")
+        })?;
+    let search = store::PatientSearch {
+        practice_ids,
+        query: q.to_string(),
+        restricted_programs: caller.user.restricted_programs.clone(),
+        page: store::Page::first(limit),
+    };
+    let found = state.store.search_patients(&caller.audit(), search).await?;
+    let ids = found.items.iter().map(|p| p.id).collect();
+    Ok(state.store.conversations_of(caller.id(), ids).await?)
+}
+
+/// A page of the patient's conversation, newest first (an audited read); 404 unless the caller
+/// may see the patient.
+pub async fn thread_for(
+    state: &AppState,
+    caller: &CurrentUser,
+    patient_id: Uuid,
+    before: Option<Uuid>,
+    limit: u32,
+) -> Result<store::Paged<store::Message>, ApiError> {
+    visible_patient(state, caller, patient_id).await?;
+    Ok(state
+        .store
+        .list_messages(&caller.audit(), patient_id, before, limit)
+        .await?)
+}
+
+/// Sends the caller's message to a patient they may see (see [`send_staff_message`]); 409
+/// `no_enabled_channel` when the asked or any channel is not open.
+pub async fn send_for(
+    state: &AppState,
+    caller: &CurrentUser,
+    patient_id: Uuid,
+    body: String,
+    channel: Option<Channel>,
+    idempotency_key: Option<String>,
+) -> Result<StaffMessageOutcome, ApiError> {
+    let patient = visible_patient(state, caller, patient_id).await?;
+    let practice = state.store.get_practice(patient.practice_id).await?;
+    let message = StaffMessage {
+        author_user_id: caller.id(),
+        body,
+        channel,
+        idempotency_key,
+    };
+    send_staff_message(state, &caller.audit(), &patient, &practice, message)
+        .await
+        .map_err(|e| match e {
+            SendError::Store(e) => ApiError::from(e),
+            other => ApiError::Conflict {
+                code: "no_enabled_channel",
+                message: other.to_string(),
+            },
+        })
+}
+
+/// Marks the patient's conversation read for the caller only.
+pub async fn mark_read_for(
+    state: &AppState,
+    caller: &CurrentUser,
+    patient_id: Uuid,
+) -> Result<(), ApiError> {
+    visible_patient(state, caller, patient_id).await?;
+    state
+        .store
+        .mark_read(caller.id(), patient_id, caller.now)
+        .await?;
+    Ok(())
+}
+
+/// One line of the care-team panel.
+pub struct PanelEntry {
+    pub user: store::User,
+    pub on_care_team: bool,
+    /// Program enrolments the user is assigned to.
+    pub programs: Vec<String>,
+    pub subscribed: bool,
+    /// Whether a new message from the patient would notify this user now (in the feed).
+    pub notified_now: bool,
+}
+
+/// Everyone who works on or follows the patient, and whether a new message notifies them now.
+pub async fn panel_for(
+    state: &AppState,
+    caller: &CurrentUser,
+    patient_id: Uuid,
+) -> Result<Vec<PanelEntry>, ApiError> {
+    let patient = visible_patient(state, caller, patient_id).await?;
+    let team = state.store.care_team(patient_id).await?;
+    let subscribers = state.store.subscribers(patient_id).await?;
+    let users = interested_users(state, patient_id).await?;
+    let settings = effective_settings_of_users(
+        state.store.as_ref(),
+        patient.practice_id,
+        NotificationKind::NewPatientMessage,
+        &users,
+    )
+    .await?;
+    let mut items = Vec::with_capacity(users.len());
+    for user_id in users {
+        let user = state.store.get_user(user_id).await?;
+        let member = team.iter().find(|m| m.user_id == user_id);
+        let notified_now = settings
+            .iter()
+            .any(|(u, s)| *u == user_id && s.enabled && s.push)
+            && user.locked_at.is_none();
+        items.push(PanelEntry {
+            user,
+            on_care_team: member.is_some(),
+            programs: member.map(|m| m.programs.clone()).unwrap_or_default(),
+            subscribed: subscribers.contains(&user_id),
+            notified_now,
+        });
+    }
+    Ok(items)
 }

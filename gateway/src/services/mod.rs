@@ -13,7 +13,9 @@ pub mod notification_settings;
 pub mod notify;
 pub mod oncall;
 pub mod readings;
+pub mod sessions;
 pub mod texting;
+pub mod users;
 
 use store::{Audit, NewOutbound, Outbound, StoreResult};
 

@@ -19,7 +19,11 @@ use crate::domain::oncall::{
     on_call_at, overridden_at,
 };
 use crate::http::AppState;
+use crate::http::auth::CurrentUser;
 use crate::http::auth::can_see_practice;
+use crate::http::error::ApiError;
+use crate::http::oncall::{MAX_ENTRIES, OnCallWindowBody, first_index_of, parse_windows, refusal};
+use crate::http::practices::visible_practice;
 
 /// The store's [`store::OnCallRule`]: whether `user` (as stored inside the deciding
 /// transaction; `None` when there is no such user) may be on call at `practice`.
@@ -209,4 +213,59 @@ pub async fn save_overrides(
         .replace_on_call_overrides(audit, practice_id, rows, may_be_on_call)
         .await?
         .map(|saved| saved.iter().map(override_from_row).collect()))
+}
+
+/// The practice's weekly windows in saved order, for whoever can see the practice.
+pub async fn schedule_for(
+    state: &AppState,
+    caller: &CurrentUser,
+    practice_id: Uuid,
+) -> Result<Vec<OnCallWindow>, ApiError> {
+    let practice = visible_practice(state, caller, practice_id).await?;
+    Ok(windows(state, practice.id).await?)
+}
+
+/// Replaces the practice's whole weekly schedule (customer admins; at most
+/// [`MAX_ENTRIES`] windows, each checked by [`parse_windows`], every user able to act there).
+/// Answers the schedule as saved.
+pub async fn replace_for(
+    state: &AppState,
+    caller: &CurrentUser,
+    practice_id: Uuid,
+    items: &[OnCallWindowBody],
+) -> Result<Vec<OnCallWindow>, ApiError> {
+    let practice = visible_practice(state, caller, practice_id).await?;
+    caller.require_practice_admin(&practice)?;
+    if items.len() > MAX_ENTRIES {
+        return Err(ApiError::invalid("body", "at most 100 on-call windows"));
+    }
+    let windows = parse_windows(items)?;
+    let users: Vec<Uuid> = windows.iter().map(|w| w.user_id).collect();
+    save_windows(state, &caller.audit(), practice.id, &windows)
+        .await?
+        .map_err(|r| refusal(r, |user| first_index_of(&users, user)))
+}
+
+/// A practice's on-call board: who is on call now, until when, and its weekly windows.
+pub struct OnCallBoard {
+    pub at: DateTime<Utc>,
+    pub timezone: chrono_tz::Tz,
+    pub now: OnCallNow,
+    pub windows: Vec<OnCallWindow>,
+}
+
+/// Who is on call for the practice right now (the one resolution), with its weekly windows.
+pub async fn board_for(
+    state: &AppState,
+    caller: &CurrentUser,
+    practice_id: Uuid,
+) -> Result<OnCallBoard, ApiError> {
+    let practice = visible_practice(state, caller, practice_id).await?;
+    let at = state.clock.now();
+    Ok(OnCallBoard {
+        at,
+        timezone: practice.timezone.tz(),
+        now: on_call_now_and_next(state, &practice, at).await?,
+        windows: windows(state, practice.id).await?,
+    })
 }

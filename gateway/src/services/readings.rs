@@ -268,3 +268,49 @@ pub async fn receive(
     }
     Ok(recorded)
 }
+
+// ---- practice defaults as staff use cases (the JSON API and the staff console call these) -----
+
+/// The practice's saved default alert settings of `vital` (`None` when never saved), for whoever
+/// can see the practice.
+pub async fn practice_alert_for(
+    state: &crate::http::AppState,
+    caller: &crate::http::auth::CurrentUser,
+    practice_id: Uuid,
+    vital: Vital,
+) -> Result<Option<AlertSettings>, crate::http::error::ApiError> {
+    let practice = crate::http::practices::visible_practice(state, caller, practice_id).await?;
+    let saved = state
+        .store
+        .practice_reading_alert(practice.id, vital.as_str())
+        .await?;
+    Ok(saved.as_ref().map(from_row).transpose()?)
+}
+
+/// Saves the practice's default alert settings of `vital` (customer admins) for new patients
+/// only or for all patients; the settings must be valid. Answers them as saved.
+pub async fn save_practice_alert_for(
+    state: &crate::http::AppState,
+    caller: &crate::http::auth::CurrentUser,
+    practice_id: Uuid,
+    vital: Vital,
+    settings: AlertSettings,
+    apply_to: store::ApplyReadingDefaultsTo,
+) -> Result<AlertSettings, crate::http::error::ApiError> {
+    let practice = crate::http::practices::visible_practice(state, caller, practice_id).await?;
+    caller.require_practice_admin(&practice)?;
+    settings
+        .validate()
+        .map_err(|e| crate::http::error::ApiError::invalid(e.field(), e.to_string()))?;
+    let saved = state
+        .store
+        .save_practice_reading_alert(
+            &caller.audit(),
+            practice.id,
+            vital.as_str(),
+            to_row(&settings),
+            apply_to,
+        )
+        .await?;
+    Ok(from_row(&saved)?)
+}

@@ -374,3 +374,15 @@ pub async fn expire_due(state: &AppState) -> Result<usize, StoreError> {
         }
     }
 }
+
+/// A staff action on the texting of a patient the caller may see (404 otherwise): start, resend
+/// or opt out. Answers the patient as saved.
+pub async fn act_for(
+    state: &AppState,
+    caller: &crate::http::auth::CurrentUser,
+    patient_id: Uuid,
+    action: StaffAction,
+) -> Result<Patient, crate::http::error::ApiError> {
+    let patient = crate::http::patients::visible_patient(state, caller, patient_id).await?;
+    Ok(apply(state, &caller.audit(), patient, Some(action)).await?)
+}

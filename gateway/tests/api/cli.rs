@@ -17,7 +17,7 @@ pub(crate) fn gateway(envs: &[(&str, &str)]) -> Command {
 }
 
 /// Starts `gateway serve`, waits for it to listen and returns the child with its address.
-fn serve(envs: &[(&str, &str)]) -> (Child, String) {
+pub(crate) fn serve(envs: &[(&str, &str)]) -> (Child, String) {
     let mut child = gateway(envs)
         .arg("serve")
         .env("GATEWAY_LISTEN", "127.0.0.1:0")

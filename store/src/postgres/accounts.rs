@@ -240,6 +240,20 @@ impl Accounts for PostgresStore {
         load_user(&client, id).await
     }
 
+    async fn list_users(&self, customer_id: Uuid) -> StoreResult<Vec<User>> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                &format!(
+                    "SELECT {USER_COLUMNS} FROM users u WHERE u.customer_id = $1 ORDER BY lower(u.username)"
+                ),
+                &[&customer_id],
+            )
+            .await
+            .map_err(map_err)?;
+        rows.iter().map(user_from_row).collect()
+    }
+
     async fn find_user_by_username(&self, username: &str) -> StoreResult<User> {
         let client = self.client().await?;
         let row = client

@@ -239,6 +239,23 @@ impl Accounts for SqliteStore {
         self.call(move |conn| load_user(conn, id)).await
     }
 
+    async fn list_users(&self, customer_id: Uuid) -> StoreResult<Vec<User>> {
+        self.call(move |conn| {
+            let ids = conn
+                .prepare_cached(
+                    "SELECT id FROM users WHERE customer_id = ?1 ORDER BY lower(username)",
+                )
+                .and_then(|mut statement| {
+                    statement
+                        .query_map([customer_id], |r| r.get::<_, Uuid>(0))?
+                        .collect::<rusqlite::Result<Vec<Uuid>>>()
+                })
+                .map_err(map_err)?;
+            ids.into_iter().map(|id| load_user(conn, id)).collect()
+        })
+        .await
+    }
+
     async fn find_user_by_username(&self, username: &str) -> StoreResult<User> {
         let username = username.to_string();
         self.call(move |conn| {

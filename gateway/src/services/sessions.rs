@@ -1,0 +1,110 @@
+//! Sessions as use cases: log in with username and password (throttled, audited), log out.
+//!
+//! The JSON API (`POST /v1/auth/login`, bearer token) and the staff console (the same token in a
+//! cookie) both start and end sessions here, so the throttle, lock and idle-timeout rules are
+//! the same whichever door a user comes through. Never log a password or a token.
+
+use std::net::IpAddr;
+
+use chrono::{DateTime, Duration, Utc};
+use store::{AuditEvent, StoreError, User};
+
+use crate::auth::{limiter, password, token};
+use crate::http::AppState;
+use crate::http::auth::CurrentUser;
+use crate::http::error::ApiError;
+
+/// A session just started.
+pub struct Login {
+    /// The bearer token; shown once, stored only as a hash.
+    pub token: String,
+    /// When the session ends unless used before then (the user's idle timeout).
+    pub expires_at: DateTime<Utc>,
+    pub user: User,
+}
+
+/// Checks the password (against a dummy hash for unknown users, so timing reveals nothing),
+/// counts failures against the username and the client address, refuses locked users, and
+/// starts a session. 401 wrong, 423 locked, 429 throttled, 422 empty username.
+pub async fn login(
+    state: &AppState,
+    username: &str,
+    candidate: String,
+    address: IpAddr,
+) -> Result<Login, ApiError> {
+    let username = username.trim().to_string();
+    if username.is_empty() {
+        return Err(ApiError::invalid("username", "must not be empty"));
+    }
+    let now = state.clock.now();
+    if let Some(wait) = limiter::blocked_for(state.store.as_ref(), now, &username, address).await? {
+        return Err(ApiError::RateLimited {
+            retry_after_secs: wait.as_secs().max(1),
+        });
+    }
+    let user = match state.store.find_user_by_username(&username).await {
+        Ok(user) => Some(user),
+        Err(StoreError::NotFound) => None,
+        Err(other) => return Err(other.into()),
+    };
+    let hash = user
+        .as_ref()
+        .map(|u| u.password_hash.clone())
+        .unwrap_or_else(|| password::dummy_hash().to_string());
+    let matches = tokio::task::spawn_blocking(move || password::verify(&hash, &candidate))
+        .await
+        .map_err(|e| ApiError::Internal(e.into()))?;
+    let user = match user {
+        Some(user) if matches => user,
+        _ => {
+            if let Some(wait) =
+                limiter::record_failure(state.store.as_ref(), now, &username, address).await?
+            {
+                return Err(ApiError::RateLimited {
+                    retry_after_secs: wait.as_secs().max(1),
+                });
+            }
+            return Err(ApiError::Unauthorized);
+        }
+    };
+    if user.locked_at.is_some() {
+        return Err(ApiError::Locked);
+    }
+    let issued = token::generate();
+    state
+        .store
+        .create_session(&token::hash(&issued), user.id, now)
+        .await?;
+    let audit = store::Audit {
+        user_id: Some(user.id),
+        client_addr: Some(address.to_string()),
+        at: now,
+    };
+    let event = AuditEvent {
+        customer_id: user.customer_id,
+        action: "session.login",
+        target_type: "user",
+        target_id: Some(user.id.to_string()),
+        patient_id: None,
+    };
+    state.store.append_audit(&audit, event).await?;
+    Ok(Login {
+        token: issued,
+        expires_at: now + Duration::minutes(i64::from(user.auto_logout_minutes)),
+        user,
+    })
+}
+
+/// Ends the caller's session at once, with its audit row.
+pub async fn logout(state: &AppState, caller: &CurrentUser) -> Result<(), ApiError> {
+    state.store.delete_session(&caller.token_hash).await?;
+    let event = AuditEvent {
+        customer_id: caller.user.customer_id,
+        action: "session.logout",
+        target_type: "user",
+        target_id: Some(caller.id().to_string()),
+        patient_id: None,
+    };
+    state.store.append_audit(&caller.audit(), event).await?;
+    Ok(())
+}
