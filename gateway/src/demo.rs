@@ -55,15 +55,23 @@ pub async fn seed(store: &dyn Store, now: DateTime<Utc>) -> anyhow::Result<DemoR
         .map_err(anyhow::Error::msg)?
         .hash();
     let mut nurse_id = None;
-    for (username, role, first, last, title) in [
+    for (username, role, first, last, title, mobile) in [
         (
             ADMIN_USERNAME,
             Role::CustomerAdmin,
             "Dana",
             "Admin",
             "Practice manager",
+            "+15555550191",
         ),
-        (STAFF_USERNAME, Role::Staff, "Nora", "Nurse", "RN"),
+        (
+            STAFF_USERNAME,
+            Role::Staff,
+            "Nora",
+            "Nurse",
+            "RN",
+            "+15555550190",
+        ),
     ] {
         let user = store
             .create_user(
@@ -77,7 +85,8 @@ pub async fn seed(store: &dyn Store, now: DateTime<Utc>) -> anyhow::Result<DemoR
                     first_name: first.into(),
                     last_name: last.into(),
                     title: title.into(),
-                    mobile_phone: None,
+                    // Staff who may be put on call need a number alerts can be texted to.
+                    mobile_phone: Some(mobile.into()),
                     auto_logout_minutes: 30,
                     practice_ids: vec![practice.id],
                     restricted_programs: Vec::new(),

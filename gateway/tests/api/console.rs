@@ -56,9 +56,9 @@ pub async fn clinic(app: &TestApp, sms_number: &str) -> Clinic {
         .unwrap()
         .hash();
     let mut ids = Vec::new();
-    for (username, role, first) in [
-        (NURSE, store::Role::Staff, "Nora"),
-        (ADMIN, store::Role::CustomerAdmin, "Ada"),
+    for (username, role, first, mobile) in [
+        (NURSE, store::Role::Staff, "Nora", "+14155550181"),
+        (ADMIN, store::Role::CustomerAdmin, "Ada", "+14155550182"),
     ] {
         let user = store
             .create_user(
@@ -72,7 +72,7 @@ pub async fn clinic(app: &TestApp, sms_number: &str) -> Clinic {
                     first_name: first.into(),
                     last_name: "Tester".into(),
                     title: "RN".into(),
-                    mobile_phone: None,
+                    mobile_phone: Some(mobile.into()),
                     auto_logout_minutes: 30,
                     practice_ids: vec![practice.id],
                     restricted_programs: Vec::new(),
