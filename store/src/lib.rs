@@ -41,7 +41,8 @@ pub use alerts::{Alert, Alerts, EscalationStep, NewAlert};
 pub use api_tokens::{ApiToken, ApiTokens, NewApiToken};
 pub use audit::AuditLog;
 pub use conversations::{
-    CareTeamMember, ConversationItem, Conversations, NewStaffMessage, StaffMessageOutcome,
+    CareTeamMember, ConversationItem, Conversations, IDEMPOTENCY_KEY_REUSED, IdempotencyKey,
+    NewStaffMessage, StaffMessageOutcome, StaffSendChoice, StaffSendContext, StaffSendDecider,
     UnreadReminder,
 };
 pub use disclaimers::{Disclaimers, PracticeDisclaimers};
@@ -55,7 +56,7 @@ pub use notification_settings::{
     StoredUserSetting, UserNotificationLayers,
 };
 pub use oncall::{OnCall, OnCallWindowRow};
-pub use patients::{Patients, Templates};
+pub use patients::{PatientReadCheck, Patients, Templates};
 pub use postgres::PostgresStore;
 pub use readings::{
     AlertNeeded, ApplyReadingDefaultsTo, DecideReading, EffectiveReadingAlert, NewReading,

@@ -44,6 +44,8 @@ pub static MIGRATIONS: &[Migration] = &[
     migration!(15, "0015_login_throttle"),
     migration!(16, "0016_early_statuses"),
     migration!(17, "0017_status_checks"),
+    migration!(23, "0023_outbox_cancelled"),
+    migration!(24, "0024_idempotency_fingerprint"),
 ];
 
 impl Migration {

@@ -2,6 +2,7 @@
 //! take the current state, an event and `now`, and return the new state and the effects. Most
 //! of the product's tests live here and need no database.
 
+pub mod bounds;
 pub mod dob;
 pub mod escalation;
 pub mod keywords;

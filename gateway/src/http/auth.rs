@@ -81,6 +81,13 @@ pub fn client_addr(parts: &Parts) -> Option<IpAddr> {
         .map(|ConnectInfo(addr)| addr.ip())
 }
 
+/// Counts a request refused by tenancy (`tenancy`: another customer's, practice's or a
+/// restricted patient, answered 404) or by role (`role`, answered 403). Refusals write no audit
+/// row: they would land in the log of a tenant the caller has nothing to do with.
+pub fn count_refusal(reason: &'static str) {
+    metrics::counter!("gateway_access_refused_total", "reason" => reason).increment(1);
+}
+
 impl CurrentUser {
     pub fn id(&self) -> Uuid {
         self.user.id
@@ -113,6 +120,7 @@ impl CurrentUser {
         if self.can_see_customer(customer_id) {
             Ok(())
         } else {
+            count_refusal("tenancy");
             Err(ApiError::NotFound("customer"))
         }
     }
@@ -122,9 +130,12 @@ impl CurrentUser {
         self.require_customer(customer_id)?;
         match self.user.role {
             Role::SuperAdmin | Role::CustomerAdmin => Ok(()),
-            Role::Staff => Err(ApiError::Forbidden(
-                "only administrators of this customer may do this".into(),
-            )),
+            Role::Staff => {
+                count_refusal("role");
+                Err(ApiError::Forbidden(
+                    "only administrators of this customer may do this".into(),
+                ))
+            }
         }
     }
 
@@ -132,6 +143,7 @@ impl CurrentUser {
         if self.is_super_admin() {
             Ok(())
         } else {
+            count_refusal("role");
             Err(ApiError::Forbidden(
                 "only super administrators may do this".into(),
             ))
@@ -154,6 +166,7 @@ impl CurrentUser {
         if self.can_see_practice(practice) {
             Ok(())
         } else {
+            count_refusal("tenancy");
             Err(ApiError::NotFound("practice"))
         }
     }

@@ -3,7 +3,7 @@
 //! notification subscriptions and the care-team panel. Every thread read is audited by the store.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -14,7 +14,7 @@ use uuid::Uuid;
 use super::AppState;
 use super::auth::CurrentUser;
 use super::error::{ApiError, ErrorBody};
-use super::extract::{ApiJson, ApiQuery};
+use super::extract::{ApiJson, ApiPath, ApiQuery};
 use super::patients::visible_patient;
 use crate::domain::notifications::NotificationKind;
 use crate::services::conversations::{self, Channel, SendError, StaffMessage};
@@ -36,7 +36,11 @@ pub struct MessageView {
     pub redacted: bool,
     /// The staff member who wrote it; `null` for the patient and for automatic texts.
     pub author_user_id: Option<Uuid>,
+    /// `queued`, `sent`, `delivered`, `failed`, `cancelled`, … (the carrier's status once known).
     pub status: String,
+    /// Why it has its status where the status alone does not say: `opted_out` for a text
+    /// cancelled because the patient opted out before it went.
+    pub status_reason: Option<String>,
     /// For staff attention, e.g. `possible_opt_out`.
     pub flag: Option<String>,
     pub created_at: DateTime<Utc>,
@@ -53,6 +57,7 @@ impl From<Message> for MessageView {
             redacted: m.redacted,
             author_user_id: m.author_user_id,
             status: m.status,
+            status_reason: m.status_reason,
             flag: m.flag,
             created_at: m.created_at,
         }
@@ -98,6 +103,7 @@ pub struct ThreadQuery {
 }
 
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct NewMessageRequest {
     pub body: String,
     /// `sms` or `portal`; by default SMS when texting is enabled, else the portal.
@@ -105,6 +111,7 @@ pub struct NewMessageRequest {
 }
 
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct UserRequest {
     pub user_id: Uuid,
 }
@@ -249,7 +256,7 @@ async fn search_conversations(
 pub async fn list_messages(
     State(state): State<AppState>,
     caller: CurrentUser,
-    Path(id): Path<Uuid>,
+    ApiPath(id): ApiPath<Uuid>,
     ApiQuery(query): ApiQuery<ThreadQuery>,
 ) -> Result<Json<MessageList>, ApiError> {
     visible_patient(&state, &caller, id).await?;
@@ -278,7 +285,7 @@ pub async fn list_messages(
 pub async fn send_message(
     State(state): State<AppState>,
     caller: CurrentUser,
-    Path(id): Path<Uuid>,
+    ApiPath(id): ApiPath<Uuid>,
     headers: HeaderMap,
     ApiJson(body): ApiJson<NewMessageRequest>,
 ) -> Result<(StatusCode, Json<MessageView>), ApiError> {
@@ -325,6 +332,13 @@ pub async fn send_message(
             (StatusCode::CREATED, Json((*message).into()))
         }
         StaffMessageOutcome::Replayed { message } => (StatusCode::OK, Json((*message).into())),
+        // Decided with the patient's row locked (a STOP may just have ended texting).
+        StaffMessageOutcome::Refused { reason } => {
+            return Err(ApiError::Conflict {
+                code: "no_enabled_channel",
+                message: reason,
+            });
+        }
     })
 }
 
@@ -337,7 +351,7 @@ pub async fn send_message(
 pub async fn mark_read(
     State(state): State<AppState>,
     caller: CurrentUser,
-    Path(id): Path<Uuid>,
+    ApiPath(id): ApiPath<Uuid>,
 ) -> Result<StatusCode, ApiError> {
     visible_patient(&state, &caller, id).await?;
     state.store.mark_read(caller.id(), id, caller.now).await?;
@@ -373,7 +387,7 @@ async fn team_user(state: &AppState, practice_id: Uuid, user_id: Uuid) -> Result
 pub async fn add_care_team(
     State(state): State<AppState>,
     caller: CurrentUser,
-    Path(id): Path<Uuid>,
+    ApiPath(id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<UserRequest>,
 ) -> Result<StatusCode, ApiError> {
     let patient = visible_patient(&state, &caller, id).await?;
@@ -394,7 +408,7 @@ pub async fn add_care_team(
 pub async fn remove_care_team(
     State(state): State<AppState>,
     caller: CurrentUser,
-    Path((id, user_id)): Path<(Uuid, Uuid)>,
+    ApiPath((id, user_id)): ApiPath<(Uuid, Uuid)>,
 ) -> Result<StatusCode, ApiError> {
     visible_patient(&state, &caller, id).await?;
     state
@@ -421,7 +435,7 @@ fn program_of(patient: &store::Patient, program: &str) -> Result<(), ApiError> {
 pub async fn add_program_staff(
     State(state): State<AppState>,
     caller: CurrentUser,
-    Path((id, program)): Path<(Uuid, String)>,
+    ApiPath((id, program)): ApiPath<(Uuid, String)>,
     ApiJson(body): ApiJson<UserRequest>,
 ) -> Result<StatusCode, ApiError> {
     let patient = visible_patient(&state, &caller, id).await?;
@@ -443,7 +457,7 @@ pub async fn add_program_staff(
 pub async fn remove_program_staff(
     State(state): State<AppState>,
     caller: CurrentUser,
-    Path((id, program, user_id)): Path<(Uuid, String, Uuid)>,
+    ApiPath((id, program, user_id)): ApiPath<(Uuid, String, Uuid)>,
 ) -> Result<StatusCode, ApiError> {
     let patient = visible_patient(&state, &caller, id).await?;
     program_of(&patient, &program)?;
@@ -463,7 +477,7 @@ pub async fn remove_program_staff(
 pub async fn care_team_panel(
     State(state): State<AppState>,
     caller: CurrentUser,
-    Path(id): Path<Uuid>,
+    ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Json<Panel>, ApiError> {
     let patient = visible_patient(&state, &caller, id).await?;
     let team = state.store.care_team(id).await?;
@@ -511,7 +525,7 @@ pub async fn care_team_panel(
 pub async fn subscribe(
     State(state): State<AppState>,
     caller: CurrentUser,
-    Path(id): Path<Uuid>,
+    ApiPath(id): ApiPath<Uuid>,
 ) -> Result<StatusCode, ApiError> {
     visible_patient(&state, &caller, id).await?;
     state
@@ -530,7 +544,7 @@ pub async fn subscribe(
 pub async fn unsubscribe(
     State(state): State<AppState>,
     caller: CurrentUser,
-    Path(id): Path<Uuid>,
+    ApiPath(id): ApiPath<Uuid>,
 ) -> Result<StatusCode, ApiError> {
     visible_patient(&state, &caller, id).await?;
     state

@@ -26,6 +26,7 @@ use crate::domain::oncall::{
 
 /// One daily on-call window. `to` before `from` wraps past midnight; `from == to` is all day.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct OnCallWindowBody {
     /// `HH:MM`, 24-hour clock, practice time zone; inclusive.
     #[schema(example = "18:00")]

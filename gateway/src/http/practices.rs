@@ -2,7 +2,7 @@
 //! admins; staff see only the practices they belong to.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use store::{NewPractice, Practice, PracticePatch, StoreError};
@@ -12,7 +12,7 @@ use uuid::Uuid;
 use super::AppState;
 use super::auth::CurrentUser;
 use super::error::{ApiError, ErrorBody};
-use super::extract::{ApiJson, ApiQuery};
+use super::extract::{ApiJson, ApiPath, ApiQuery};
 use super::validate::{self, PageQuery};
 use super::views::{PracticeList, PracticeView, UserIds};
 
@@ -20,6 +20,7 @@ use super::views::{PracticeList, PracticeView, UserIds};
 const MAX_NAME: usize = 80;
 
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct NewPracticeRequest {
     pub name: String,
     /// IANA time zone, e.g. `America/New_York`.
@@ -29,6 +30,7 @@ pub struct NewPracticeRequest {
 }
 
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct PracticePatchRequest {
     pub name: Option<String>,
     pub timezone: Option<String>,
@@ -64,7 +66,7 @@ pub async fn visible_practice(
 pub async fn create_practice(
     State(state): State<AppState>,
     caller: CurrentUser,
-    Path(customer_id): Path<Uuid>,
+    ApiPath(customer_id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<NewPracticeRequest>,
 ) -> Result<(StatusCode, Json<PracticeView>), ApiError> {
     caller.require_customer(customer_id)?;
@@ -93,7 +95,7 @@ pub async fn create_practice(
 pub async fn list_practices(
     State(state): State<AppState>,
     caller: CurrentUser,
-    Path(customer_id): Path<Uuid>,
+    ApiPath(customer_id): ApiPath<Uuid>,
     ApiQuery(query): ApiQuery<PageQuery>,
 ) -> Result<Json<PracticeList>, ApiError> {
     caller.require_customer(customer_id)?;
@@ -120,7 +122,7 @@ pub async fn list_practices(
 pub async fn get_practice(
     State(state): State<AppState>,
     caller: CurrentUser,
-    Path(id): Path<Uuid>,
+    ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Json<PracticeView>, ApiError> {
     Ok(Json(visible_practice(&state, &caller, id).await?.into()))
 }
@@ -137,7 +139,7 @@ pub async fn get_practice(
 pub async fn update_practice(
     State(state): State<AppState>,
     caller: CurrentUser,
-    Path(id): Path<Uuid>,
+    ApiPath(id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<PracticePatchRequest>,
 ) -> Result<Json<PracticeView>, ApiError> {
     let practice = visible_practice(&state, &caller, id).await?;
@@ -184,7 +186,7 @@ pub async fn update_practice(
 pub async fn set_practice_users(
     State(state): State<AppState>,
     caller: CurrentUser,
-    Path(id): Path<Uuid>,
+    ApiPath(id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<UserIds>,
 ) -> Result<Json<UserIds>, ApiError> {
     let practice = visible_practice(&state, &caller, id).await?;

@@ -18,6 +18,7 @@ use super::views::UserView;
 use crate::auth::{limiter, password, token};
 
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct LoginRequest {
     pub username: String,
     pub password: String,
@@ -52,9 +53,11 @@ pub async fn login(
 ) -> Result<Json<LoginResponse>, ApiError> {
     let address = address.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
     let username = request.username.trim().to_string();
-    if username.is_empty() {
-        return Err(ApiError::invalid("username", "must not be empty"));
+    if username.is_empty() || username.chars().count() > 64 {
+        return Err(ApiError::invalid("username", "must be 1 to 64 characters"));
     }
+    crate::domain::bounds::password(&request.password)
+        .map_err(|why| ApiError::invalid("password", why.to_string()))?;
     let now = state.clock.now();
     if let Some(wait) = limiter::blocked_for(state.store.as_ref(), now, &username, address).await? {
         return Err(ApiError::RateLimited {
@@ -66,6 +69,18 @@ pub async fn login(
         Err(StoreError::NotFound) => None,
         Err(other) => return Err(other.into()),
     };
+    // A locked user is told so before the password is looked at: the answer must not confirm a
+    // guessed password.
+    if user.as_ref().is_some_and(|u| u.locked_at.is_some()) {
+        return Err(ApiError::Locked);
+    }
+    // A username that failed too often lately (from anywhere) waits for its turn; never refused.
+    let delay = limiter::delay_for(state.store.as_ref(), now, &username).await?;
+    if !delay.is_zero() {
+        metrics::counter!("gateway_login_delays_total").increment(1);
+        state.clock.pause(delay).await;
+    }
+    let now = state.clock.now();
     // Verify against a dummy hash when the user does not exist, so timing reveals nothing.
     let hash = user
         .as_ref()
@@ -88,9 +103,6 @@ pub async fn login(
             return Err(ApiError::Unauthorized);
         }
     };
-    if user.locked_at.is_some() {
-        return Err(ApiError::Locked);
-    }
     let issued = token::generate();
     state
         .store
@@ -128,6 +140,8 @@ pub async fn logout(
     caller: CurrentUser,
 ) -> Result<StatusCode, ApiError> {
     state.store.delete_session(&caller.token_hash).await?;
+    // This session's open notification streams close now.
+    state.notify_feed();
     let event = AuditEvent {
         customer_id: caller.user.customer_id,
         action: "session.logout",

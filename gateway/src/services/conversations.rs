@@ -136,7 +136,51 @@ pub struct StaffMessage {
     pub idempotency_key: Option<String>,
 }
 
-/// Sends a staff message on the asked channel, or the best enabled one (SMS, then portal).
+/// The route a staff send's `Idempotency-Key` is bound to (with the patient and the body).
+const SEND_ROUTE: &str = "POST /v1/patients/{id}/messages";
+
+/// The fingerprint an `Idempotency-Key` is stored with: a hash of the route, the patient and
+/// what was asked (body and channel), so the same key with another request is recognised.
+pub fn request_fingerprint(patient_id: Uuid, body: &str, channel: Option<Channel>) -> String {
+    use sha2::{Digest, Sha256};
+    let channel = match channel {
+        None => "default",
+        Some(Channel::Sms) => "sms",
+        Some(Channel::Portal) => "portal",
+    };
+    let mut hash = Sha256::new();
+    // Length-prefixed parts, so that no two different requests hash the same bytes.
+    for part in [SEND_ROUTE, &patient_id.to_string(), channel, body] {
+        hash.update((part.len() as u64).to_be_bytes());
+        hash.update(part.as_bytes());
+    }
+    hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The channel for a staff message to `patient` as it is now (its row locked by the send's
+/// transaction): the one asked for if the patient can be reached on it, else SMS when texting
+/// is enabled, else the portal.
+fn choose_channel(
+    context: &store::StaffSendContext,
+    asked: Option<Channel>,
+) -> Result<Channel, SendError> {
+    let patient = &context.patient;
+    let sms_enabled = patient.texting.status == "enabled" && patient.mobile_phone.is_some();
+    match asked {
+        Some(Channel::Sms) if !sms_enabled => {
+            Err(SendError::SmsNotEnabled(patient.texting.status.clone()))
+        }
+        Some(Channel::Portal) if !context.has_portal => Err(SendError::PortalNotEnrolled),
+        Some(channel) => Ok(channel),
+        None if sms_enabled => Ok(Channel::Sms),
+        None if context.has_portal => Ok(Channel::Portal),
+        None => Err(SendError::NoChannel),
+    }
+}
+
+/// Sends a staff message on the asked channel, or the best enabled one (SMS, then portal). The
+/// channel is chosen inside the store's transaction with the patient's row locked, so a send
+/// racing the patient's STOP goes by portal (or not at all), never by text: `Refused` says why.
 pub async fn send_staff_message(
     state: &AppState,
     audit: &store::Audit,
@@ -150,29 +194,27 @@ pub async fn send_staff_message(
         channel,
         idempotency_key,
     } = message;
-    let sms_enabled = patient.texting.status == "enabled" && patient.mobile_phone.is_some();
-    let chosen = match channel {
-        Some(Channel::Sms) if !sms_enabled => {
-            return Err(SendError::SmsNotEnabled(patient.texting.status.clone()));
-        }
-        Some(Channel::Portal) if !state.store.has_portal(patient.id).await? => {
-            return Err(SendError::PortalNotEnrolled);
-        }
-        Some(channel) => channel,
-        None if sms_enabled => Channel::Sms,
-        None if state.store.has_portal(patient.id).await? => Channel::Portal,
-        None => return Err(SendError::NoChannel),
-    };
-    let sms = (chosen == Channel::Sms).then(|| NewOutbound {
-        practice_id: Some(practice.id),
-        patient_id: Some(patient.id),
-        from_number: practice.sms_number.clone(),
-        to_number: patient.mobile_phone.clone().unwrap_or_default(),
-        body: body.clone(),
-        priority: priority::ROUTINE,
-        record_message: true,
-        author_user_id: Some(author_user_id),
+    let idempotency = idempotency_key.map(|key| store::IdempotencyKey {
+        fingerprint: request_fingerprint(patient.id, &body, channel),
+        key,
     });
+    let practice = practice.clone();
+    let text = body.clone();
+    let choose: store::StaffSendDecider =
+        Box::new(move |context| match choose_channel(context, channel) {
+            Ok(Channel::Sms) => store::StaffSendChoice::Sms(NewOutbound {
+                practice_id: Some(practice.id),
+                patient_id: Some(context.patient.id),
+                from_number: practice.sms_number.clone(),
+                to_number: context.patient.mobile_phone.clone().unwrap_or_default(),
+                body: text,
+                priority: priority::ROUTINE,
+                record_message: true,
+                author_user_id: Some(author_user_id),
+            }),
+            Ok(Channel::Portal) => store::StaffSendChoice::Portal,
+            Err(refusal) => store::StaffSendChoice::Refused(refusal.to_string()),
+        });
     let outcome = state
         .store
         .post_staff_message(
@@ -181,8 +223,8 @@ pub async fn send_staff_message(
                 patient_id: patient.id,
                 author_user_id,
                 body,
-                sms,
-                idempotency_key,
+                choose,
+                idempotency,
             },
         )
         .await?;

@@ -15,8 +15,6 @@ use store::{Audit, InboundOutcome, NewInbound};
 use uuid::Uuid;
 use webhooks::InboundSms;
 
-use crate::auth::limiter;
-use crate::domain::throttle;
 use crate::http::AppState;
 use crate::services::{conversations, texting};
 
@@ -33,11 +31,6 @@ pub enum InboundReceipt {
     Duplicate { message_id: Uuid },
 }
 
-/// The key counting verification restarts a number begins at a practice's number.
-fn restart_key(from: &str, to: &str) -> String {
-    format!("restart:{to}:{from}")
-}
-
 /// Records an inbound text (signature already checked) and wakes the dispatcher if replies were
 /// queued.
 pub async fn receive_sms(
@@ -46,7 +39,6 @@ pub async fn receive_sms(
     client_addr: Option<String>,
 ) -> Result<InboundReceipt, store::StoreError> {
     let now = state.clock.now();
-    let restart_key = restart_key(sms.from.as_str(), sms.to.as_str());
     let audit = Audit {
         user_id: None,
         client_addr,
@@ -82,47 +74,25 @@ pub async fn receive_sms(
                 Default::default(),
             ),
         };
-    let restarts = texting::RestartBudget {
-        may_restart: !limiter::is_full(
-            state.store.as_ref(),
-            &restart_key,
-            throttle::PATIENT_RESTARTS,
-            now,
-        )
-        .await?,
-        used: Default::default(),
-    };
-    let restarted = std::sync::Arc::clone(&restarts.used);
     let decider = texting::inbound_decider(
         sms.body.clone(),
         now,
         templates,
         recipients,
         message_recipients,
-        restarts,
     );
     let inbound = NewInbound {
         carrier: store::CARRIER_TWILIO.into(),
         carrier_sid: sms.message_sid.as_str().to_owned(),
         from_number: sms.from.as_str().to_owned(),
         to_number: sms.to.as_str().to_owned(),
+        // The START restart limit is checked and counted inside the transaction that decides.
+        throttle_key: texting::may_ask_to_restart(&sms.body)
+            .then(|| texting::restart_key(sms.from.as_str(), sms.to.as_str())),
         body: sms.body,
         num_segments: i32::try_from(sms.num_segments).unwrap_or(i32::MAX),
     };
     let outcome = state.store.record_inbound(&audit, inbound, decider).await?;
-    if restarted.load(std::sync::atomic::Ordering::SeqCst) {
-        // A failure to count is logged, not raised: the text and its answer are committed.
-        let counted = limiter::count(
-            state.store.as_ref(),
-            &restart_key,
-            throttle::PATIENT_RESTARTS,
-            now,
-        )
-        .await;
-        if let Err(error) = counted {
-            tracing::warn!(%error, "could not count a verification restart");
-        }
-    }
     let receipt = match outcome {
         InboundOutcome::Recorded { message, enqueued } => {
             let known_sender = message.patient_id.is_some();
