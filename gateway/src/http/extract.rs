@@ -153,6 +153,12 @@ fn field_of(path: &str, message: &str) -> String {
         .find_map(|prefix| message.split(prefix).nth(1))
         .and_then(|rest| rest.split('`').next());
     let parent = if path == "." { "" } else { path };
+    // The path may already end at the named field (an unknown one is reported where it is).
+    if let Some(name) = named
+        && (parent == name || parent.ends_with(&format!(".{name}")))
+    {
+        return parent.to_string();
+    }
     match (named, parent) {
         (Some(name), "") => name.to_string(),
         (Some(name), parent) => format!("{parent}.{name}"),
@@ -245,7 +251,7 @@ mod tests {
         );
         assert_eq!(field(r#"{}"#), "name");
         assert_eq!(field(r#"{"name": 3}"#), "name");
-        assert_eq!(field(r#"[1]"#), "body");
+        assert_eq!(field(r#""just text""#), "body");
     }
 
     #[test]

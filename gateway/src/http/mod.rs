@@ -19,6 +19,7 @@ pub mod middleware;
 pub mod notification_settings;
 pub mod notifications;
 pub mod oncall;
+pub mod openapi;
 pub mod ops;
 pub mod patients;
 pub mod portal;
@@ -227,7 +228,8 @@ pub fn router(state: AppState) -> Router {
     if state.settings.smtp_url.is_none() {
         api = api.routes(routes!(dev::emails));
     }
-    let (routes, openapi) = api.split_for_parts();
+    let (routes, mut openapi) = api.split_for_parts();
+    openapi::add_shared_error_responses(&mut openapi);
     let openapi = Arc::new(openapi);
 
     routes

@@ -315,6 +315,7 @@ pub async fn get_user(
     responses(
         (status = 200, body = UserView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 422, body = ErrorBody),
+        (status = 429, description = "too many wrong current passwords; see Retry-After", body = ErrorBody),
     )
 )]
 pub async fn update_user(

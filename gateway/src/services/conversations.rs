@@ -370,3 +370,28 @@ pub async fn send_unread_reminders(state: &AppState) -> Result<usize, StoreError
         from = next_from;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fingerprint_changes_with_the_patient_the_body_and_the_channel_only() {
+        let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
+        let base = request_fingerprint(a, "See you at 3", None);
+        assert_eq!(base, request_fingerprint(a, "See you at 3", None));
+        for other in [
+            request_fingerprint(b, "See you at 3", None),
+            request_fingerprint(a, "See you at 4", None),
+            request_fingerprint(a, "See you at 3", Some(Channel::Sms)),
+            request_fingerprint(a, "See you at 3", Some(Channel::Portal)),
+        ] {
+            assert_ne!(base, other);
+        }
+        // Parts are length-prefixed: moving text between them changes the hash.
+        assert_ne!(
+            request_fingerprint(a, "portalx", None),
+            request_fingerprint(a, "x", Some(Channel::Portal))
+        );
+    }
+}
