@@ -75,7 +75,7 @@ run() {
     --max-time "$MAX_TIME" \
     --max-examples "${SCHEMATHESIS_MAX_EXAMPLES:-25}" \
     --request-timeout 10 \
-    --workers 2 \
+    --workers 1 \
     --seed "${SCHEMATHESIS_SEED:-12}" \
     --no-color \
     --report junit --report-dir "target/schemathesis-report/$who"
