@@ -134,19 +134,28 @@ pub async fn visible_patient(
     id: Uuid,
 ) -> Result<Patient, ApiError> {
     let reader = caller.clone();
-    let may_read: store::PatientReadCheck = Box::new(move |patient, practice| {
-        let allowed =
-            reader.can_see_practice(practice) && !hidden_by_restrictions(&reader, patient);
+    read_patient(state, &caller.audit(), id, move |patient, practice| {
+        reader.can_see_practice(practice) && !hidden_by_restrictions(&reader, patient)
+    })
+    .await
+}
+
+/// Loads a patient when `may_read` allows it, auditing the read; 404 otherwise, with no audit
+/// row (a refused read would land in another tenant's log) and the refusal counted.
+pub async fn read_patient(
+    state: &AppState,
+    audit: &store::Audit,
+    id: Uuid,
+    may_read: impl FnOnce(&Patient, &store::Practice) -> bool + Send + 'static,
+) -> Result<Patient, ApiError> {
+    let check: store::PatientReadCheck = Box::new(move |patient, practice| {
+        let allowed = may_read(patient, practice);
         if !allowed {
             super::auth::count_refusal("tenancy");
         }
         allowed
     });
-    match state
-        .store
-        .get_patient_if(&caller.audit(), id, may_read)
-        .await
-    {
+    match state.store.get_patient_if(audit, id, check).await {
         Ok(patient) => Ok(patient),
         Err(StoreError::NotFound) => Err(ApiError::NotFound("patient")),
         Err(e) => Err(e.into()),

@@ -23,7 +23,7 @@ use super::auth::CurrentUser;
 use super::caller::{Integration, ReadingsCaller};
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, ApiPath, ApiQuery};
-use super::patients::visible_patient;
+use super::patients::{read_patient, visible_patient};
 use super::validate::PageQuery;
 use crate::domain::bounds;
 use crate::domain::readings::{Vital, validate_value};
@@ -133,22 +133,10 @@ async fn integration_patient(
     id: Uuid,
 ) -> Result<Patient, ApiError> {
     let customer_id = integration.token.customer_id;
-    let may_read: store::PatientReadCheck = Box::new(move |_, practice| {
-        let allowed = practice.customer_id == customer_id;
-        if !allowed {
-            super::auth::count_refusal("tenancy");
-        }
-        allowed
-    });
-    match state
-        .store
-        .get_patient_if(&caller.audit(), id, may_read)
-        .await
-    {
-        Ok(patient) => Ok(patient),
-        Err(StoreError::NotFound) => Err(ApiError::NotFound("patient")),
-        Err(e) => Err(e.into()),
-    }
+    read_patient(state, &caller.audit(), id, move |_, practice| {
+        practice.customer_id == customer_id
+    })
+    .await
 }
 
 /// Post a reading; it is classified against the patient's alert settings of the vital.

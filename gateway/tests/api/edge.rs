@@ -31,6 +31,12 @@ fn error_of(status: u16, body: &Value, expected: u16) -> String {
     body["error"]["message"].as_str().unwrap().to_string()
 }
 
+/// Asserts a 422 whose message names `field` first.
+fn refused(status: u16, body: &Value, field: &str) {
+    let message = error_of(status, body, 422);
+    assert!(message.starts_with(field), "{field}: {message}");
+}
+
 async fn patient_of(app: &TestApp, w: &World) -> String {
     let patient = post(
         app,
@@ -263,8 +269,7 @@ async fn timestamps_are_bounded_in_bodies_and_queries(backend: Backend) {
                 Some(json!({"patient_id": patient, "vital": "pulse", "value": 70, "taken_at": taken_at})),
             )
             .await;
-        let message = error_of(status, &body, 422);
-        assert!(message.starts_with("taken_at"), "{taken_at}: {message}");
+        refused(status, &body, "taken_at");
     }
     let (status, body) = app
         .call(
@@ -289,8 +294,7 @@ async fn timestamps_are_bounded_in_bodies_and_queries(backend: Backend) {
                 None,
             )
             .await;
-        let message = error_of(status, &body, 422);
-        assert!(message.starts_with("since"), "{since}: {message}");
+        refused(status, &body, "since");
     }
 }
 
@@ -316,8 +320,7 @@ async fn readings_and_alert_ranges_must_be_physically_plausible(backend: Backend
                 ),
             )
             .await;
-        let message = error_of(status, &body, 422);
-        assert!(message.starts_with("value"), "{vital} {value}: {message}");
+        refused(status, &body, "value");
     }
     let (status, body) = app
         .call(
@@ -331,8 +334,7 @@ async fn readings_and_alert_ranges_must_be_physically_plausible(backend: Backend
             ),
         )
         .await;
-    let message = error_of(status, &body, 422);
-    assert!(message.starts_with("ranges.critical_high"), "{message}");
+    refused(status, &body, "ranges.critical_high");
 }
 
 async fn passwords_names_and_program_lists_are_bounded(backend: Backend) {

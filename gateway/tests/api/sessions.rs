@@ -42,6 +42,18 @@ async fn patch_me(app: &TestApp, w: &World, token: &str, body: serde_json::Value
     )
 }
 
+/// staff-a changes their own password (with the current one) from their first session.
+async fn change_own_password(app: &TestApp, w: &World) {
+    let (status, message) = patch_me(
+        app,
+        w,
+        &w.staff_a,
+        json!({"password": "new-pass-22", "current_password": PASSWORD}),
+    )
+    .await;
+    assert_eq!(status, 200, "{message}");
+}
+
 async fn changing_your_own_password_needs_the_current_one_and_ends_your_other_sessions(
     backend: Backend,
 ) {
@@ -67,14 +79,7 @@ async fn changing_your_own_password_needs_the_current_one_and_ends_your_other_se
         "a refused change ends nothing"
     );
 
-    let (status, message) = patch_me(
-        &app,
-        &w,
-        &w.staff_a,
-        json!({"password": "new-pass-22", "current_password": PASSWORD}),
-    )
-    .await;
-    assert_eq!(status, 200, "{message}");
+    change_own_password(&app, &w).await;
     assert_eq!(
         me(&app, &w.staff_a).await,
         200,
@@ -170,14 +175,7 @@ async fn the_notification_stream_closes_when_the_password_changes(backend: Backe
     let laptop = app.login("staff-a", PASSWORD).await;
     let mut stream = open_stream(&app, &laptop).await;
     still_open(&mut stream).await;
-    let (status, message) = patch_me(
-        &app,
-        &w,
-        &w.staff_a,
-        json!({"password": "new-pass-22", "current_password": PASSWORD}),
-    )
-    .await;
-    assert_eq!(status, 200, "{message}");
+    change_own_password(&app, &w).await;
     ends(stream).await;
 }
 

@@ -60,6 +60,20 @@ async fn set_status(db: &TestStore, patient_id: Uuid, status: &str) {
     .unwrap();
 }
 
+/// The practice on `PRACTICE` and a staff user of it.
+async fn practice_and_author(store: &Arc<dyn Store>, username: &str) -> (Uuid, Uuid) {
+    let (customer_id, practice_id) = customer_and_practice(store, PRACTICE).await;
+    let author = store
+        .create_user(
+            &audit_at(t0()),
+            staff(customer_id, username, vec![practice_id]),
+        )
+        .await
+        .unwrap()
+        .id;
+    (practice_id, author)
+}
+
 /// A text from `from` to `to`, recorded in the conversation of `patient_id` when there is one.
 fn text(from: &str, to: &str, patient_id: Option<Uuid>, priority: i16) -> NewOutbound {
     NewOutbound {
@@ -409,15 +423,7 @@ pub async fn a_staff_send_chooses_its_channel_from_the_patient_as_it_is_in_the_t
     db: &TestStore,
 ) {
     let store = db.store().await;
-    let (customer_id, practice_id) = customer_and_practice(&store, PRACTICE).await;
-    let author = store
-        .create_user(
-            &audit_at(t0()),
-            staff(customer_id, "sender", vec![practice_id]),
-        )
-        .await
-        .unwrap()
-        .id;
+    let (practice_id, author) = practice_and_author(&store, "sender").await;
     let patient_id = patient_with(&store, practice_id, PHONE).await;
     set_status(db, patient_id, "enabled").await;
     let (tx, rx) = std::sync::mpsc::channel();
@@ -475,15 +481,7 @@ pub async fn a_staff_send_chooses_its_channel_from_the_patient_as_it_is_in_the_t
 
 pub async fn an_idempotency_key_replays_only_the_request_it_came_with(db: &TestStore) {
     let store = db.store().await;
-    let (customer_id, practice_id) = customer_and_practice(&store, PRACTICE).await;
-    let author = store
-        .create_user(
-            &audit_at(t0()),
-            staff(customer_id, "keyed", vec![practice_id]),
-        )
-        .await
-        .unwrap()
-        .id;
+    let (practice_id, author) = practice_and_author(&store, "keyed").await;
     let patient_id = patient_with(&store, practice_id, PHONE).await;
     let send = |key: &str, fingerprint: &str| NewStaffMessage {
         patient_id,
@@ -559,6 +557,20 @@ pub async fn a_new_password_ends_every_other_session_of_the_user(db: &TestStore)
         .create_session("s-other", other.id, t0())
         .await
         .unwrap();
+    let set_password = |keep: Option<&str>| {
+        let patch = UserPatch {
+            password_hash: Some("$argon2id$new".into()),
+            keep_session: keep.map(str::to_string),
+            ..Default::default()
+        };
+        let store = Arc::clone(&store);
+        async move {
+            store
+                .update_user(&audit_at(t0()), user.id, patch)
+                .await
+                .unwrap();
+        }
+    };
     // A change without a new password ends nothing.
     store
         .update_user(
@@ -572,18 +584,7 @@ pub async fn a_new_password_ends_every_other_session_of_the_user(db: &TestStore)
         .await
         .unwrap();
     assert!(store.use_session("s-laptop", t0()).await.is_ok());
-    store
-        .update_user(
-            &audit_at(t0()),
-            user.id,
-            UserPatch {
-                password_hash: Some("$argon2id$new".into()),
-                keep_session: Some("s-this".into()),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+    set_password(Some("s-this")).await;
     assert!(store.use_session("s-this", t0()).await.is_ok(), "kept");
     for ended in ["s-laptop", "s-phone"] {
         assert!(matches!(
@@ -593,17 +594,7 @@ pub async fn a_new_password_ends_every_other_session_of_the_user(db: &TestStore)
     }
     assert!(store.use_session("s-other", t0()).await.is_ok());
     // An administrator's reset (no session kept) ends them all.
-    store
-        .update_user(
-            &audit_at(t0()),
-            user.id,
-            UserPatch {
-                password_hash: Some("$argon2id$reset".into()),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+    set_password(None).await;
     assert!(matches!(
         store.use_session("s-this", t0()).await,
         Err(StoreError::NotFound)
@@ -774,15 +765,7 @@ pub async fn postgres_a_staff_send_racing_a_stop_decides_after_it(db: &TestStore
         unreachable!("PostgreSQL only")
     };
     let store = db.store().await;
-    let (customer_id, practice_id) = customer_and_practice(&store, PRACTICE).await;
-    let author = store
-        .create_user(
-            &audit_at(t0()),
-            staff(customer_id, "racer", vec![practice_id]),
-        )
-        .await
-        .unwrap()
-        .id;
+    let (practice_id, author) = practice_and_author(&store, "racer").await;
     let patient_id = patient_with(&store, practice_id, PHONE).await;
     set_status(db, patient_id, "enabled").await;
     let (client, connection) = tokio_postgres::connect(&pg.url, tokio_postgres::NoTls)
