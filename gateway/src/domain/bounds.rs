@@ -13,7 +13,9 @@ use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 
 use super::readings::{Ranges, Vital};
 
-/// The lowest and highest value of a vital a body can show, in the vital's unit.
+/// The lowest and highest value of a vital a body can show, in the vital's canonical unit (the
+/// one its ranges and stored values are in: mg/dL for glucose, kg for weight); a value sent in
+/// another unit is converted before it is checked.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Bounds {
     pub min: f64,
@@ -31,7 +33,7 @@ pub fn of(vital: Vital) -> Bounds {
         Vital::BloodPressureDiastolic => (0.0, 300.0, "mmHg"),
         Vital::Spo2 => (0.0, 100.0, "%"),
         Vital::PeakFlow => (0.0, 1000.0, "L/min"),
-        Vital::BodyWeight => (0.0, 1500.0, "lb"),
+        Vital::BodyWeight => (0.0, 700.0, "kg"),
     };
     Bounds { min, max, unit }
 }
@@ -189,7 +191,7 @@ mod tests {
             (Vital::BloodPressureDiastolic, 0.0, 300.0),
             (Vital::Spo2, 0.0, 100.0),
             (Vital::PeakFlow, 0.0, 1000.0),
-            (Vital::BodyWeight, 0.0, 1500.0),
+            (Vital::BodyWeight, 0.0, 700.0),
         ];
         for (vital, min, max) in table {
             assert_eq!(value(vital, min), Ok(()), "{vital:?} min");

@@ -38,7 +38,7 @@ pub struct NewReadingRequest {
     #[schema(example = "pulse")]
     pub vital: String,
     /// A finite number in the vital's unit, within its physical bounds (pulse 0–350, SpO2 0–100,
-    /// systolic 0–400, diastolic 0–300, glucose 0–3000 mg/dL, peak flow 0–1000, weight 0–1500).
+    /// systolic 0–400, diastolic 0–300, glucose 0–3000 mg/dL, peak flow 0–1000, weight 0–700 kg).
     #[schema(value_type = f64, example = 72.0)]
     pub value: Value,
     /// When the device took it (RFC 3339); from 2000-01-01 to 5 minutes ahead of the gateway's
