@@ -31,10 +31,19 @@ fn username_key(username: &str) -> String {
     format!("user:{}", username.to_lowercase())
 }
 
-fn cell(row: ThrottleRow) -> Cell {
+/// A stored throttle row as the domain's state.
+pub fn cell(row: ThrottleRow) -> Cell {
     Cell {
         tat: row.tat,
         blocked_until: row.blocked_until,
+    }
+}
+
+/// The domain's state as a row to store.
+pub fn row(cell: Cell) -> ThrottleRow {
+    ThrottleRow {
+        tat: cell.tat,
+        blocked_until: cell.blocked_until,
     }
 }
 
@@ -53,13 +62,7 @@ async fn count(
     let next = store
         .update_throttle(
             key,
-            Box::new(move |row| {
-                let (next, _) = throttle::on_failure(row.map(cell), now, limit);
-                ThrottleRow {
-                    tat: next.tat,
-                    blocked_until: next.blocked_until,
-                }
-            }),
+            Box::new(move |current| row(throttle::on_failure(current.map(cell), now, limit).0)),
         )
         .await?;
     Ok(cell(next))

@@ -19,6 +19,7 @@ use templates::{Placeholder, TemplateName, TemplateSet, Vars};
 use uuid::Uuid;
 use webhooks::PhoneNumber;
 
+use crate::auth::limiter;
 use crate::domain::notifications::NotificationKind;
 use crate::domain::texting::{self, Event, Refusal, Reply, TextingState, TextingStatus};
 use crate::domain::throttle;
@@ -173,10 +174,7 @@ pub fn inbound_decider(
             // Unknown number or sender: recorded without its body, never answered.
             return InboundDecision::default();
         };
-        let restarts = ctx.throttle.map(|row| throttle::Cell {
-            tat: row.tat,
-            blocked_until: row.blocked_until,
-        });
+        let restarts = ctx.throttle.map(limiter::cell);
         let may_restart = !throttle::is_full(restarts, now, throttle::PATIENT_RESTARTS);
         let current = state_of(&patient.texting);
         let decision = match texting::decide(
@@ -199,11 +197,7 @@ pub fn inbound_decider(
         };
         // A restart is counted in the transaction that begins it.
         let throttle = decision.replies.contains(&Reply::OptInRestarted).then(|| {
-            let (next, _) = throttle::on_failure(restarts, now, throttle::PATIENT_RESTARTS);
-            store::ThrottleRow {
-                tat: next.tat,
-                blocked_until: next.blocked_until,
-            }
+            limiter::row(throttle::on_failure(restarts, now, throttle::PATIENT_RESTARTS).0)
         });
         let to_number = patient.mobile_phone.clone().unwrap_or_default();
         let mut replies: Vec<NewOutbound> = decision
