@@ -17,6 +17,37 @@ both_backends!(
     the_stop_confirmation_goes_ahead_of_a_backlog_on_the_practice_number,
 );
 
+/// The restart limit is checked and counted where the START is decided: with one restart left,
+/// two STARTs at once restart verification once, and the other is told to call the practice.
+#[tokio::test]
+async fn postgres_two_starts_at_once_with_one_restart_left_restart_once() {
+    let c = clinic(Backend::Postgres).await;
+    assert_eq!(c.staff_action("start").await.0, 200);
+    let mut sent = 1;
+    c.texts_sent(0, sent).await;
+    for _ in 0..2 {
+        c.patient_texts("STOP").await;
+        c.patient_texts("START").await;
+        c.texts_sent(sent, 3).await;
+        sent += 3;
+    }
+    c.patient_texts("STOP").await;
+    c.texts_sent(sent, 1).await;
+    sent += 1;
+    tokio::join!(c.patient_texts("START"), c.patient_texts("START"));
+    let texts = c.texts_sent(sent, 3).await;
+    let restarted = texts
+        .iter()
+        .filter(|t| t.starts_with("Welcome back"))
+        .count();
+    let call_us = texts
+        .iter()
+        .filter(|t| t.starts_with("We could not confirm"))
+        .count();
+    assert_eq!((restarted, call_us), (1, 1), "{texts:?}");
+    assert_eq!(c.texting().await["status"], "pending");
+}
+
 async fn send(c: &Clinic, body: Value) -> (u16, Value) {
     c.app
         .call(
