@@ -2,12 +2,23 @@
 //! domain, so tests can move time (24-hour reminders, 14-day expiry, idle timeouts) without
 //! sleeping.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Mutex;
 
 use chrono::{DateTime, Duration, Utc};
 
+/// A wait that a [`Clock`] hands out.
+pub type Pause = Pin<Box<dyn Future<Output = ()> + Send>>;
+
 pub trait Clock: Send + Sync + 'static {
     fn now(&self) -> DateTime<Utc>;
+
+    /// Waits `duration` of this clock's time: a real sleep on the wall clock. Used where a rule
+    /// holds a request back (a throttled login), so tests can see the hold without waiting.
+    fn pause(&self, duration: std::time::Duration) -> Pause {
+        Box::pin(tokio::time::sleep(duration))
+    }
 }
 
 /// The wall clock.
@@ -46,5 +57,11 @@ impl ManualClock {
 impl Clock for ManualClock {
     fn now(&self) -> DateTime<Utc> {
         *self.now.lock().expect("clock lock")
+    }
+
+    /// Moves the clock on by `duration` at once: the wait has passed in this clock's time.
+    fn pause(&self, duration: std::time::Duration) -> Pause {
+        self.advance(Duration::from_std(duration).unwrap_or(Duration::MAX));
+        Box::pin(std::future::ready(()))
     }
 }

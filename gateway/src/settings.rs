@@ -79,6 +79,9 @@ impl StoreLocation {
 #[derive(Clone, Debug)]
 pub struct Settings {
     pub listen: SocketAddr,
+    /// `METRICS_LISTEN`: when set, `/metrics` is served on this address only (not on `listen`),
+    /// for deployments that do not expose it publicly.
+    pub metrics_listen: Option<SocketAddr>,
     pub store: StoreLocation,
     pub data_dir: PathBuf,
     /// The base URL the carrier calls; webhook signatures are checked against it.
@@ -114,6 +117,17 @@ impl Settings {
                 format!("{listen_raw:?} is not an address such as 127.0.0.1:8080"),
             )
         })?;
+
+        let metrics_listen = get("METRICS_LISTEN")
+            .map(|raw| {
+                raw.parse::<SocketAddr>().map_err(|_| {
+                    invalid(
+                        "METRICS_LISTEN",
+                        format!("{raw:?} is not an address such as 127.0.0.1:9090"),
+                    )
+                })
+            })
+            .transpose()?;
 
         let data_dir = PathBuf::from(get("GATEWAY_DATA_DIR").unwrap_or_else(|| "./data".into()));
         let store = match get("DATABASE_URL") {
@@ -216,6 +230,7 @@ impl Settings {
 
         Ok(Settings {
             listen,
+            metrics_listen,
             store,
             data_dir,
             public_base_url,
@@ -282,6 +297,19 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         Settings::from_lookup(|name| map.get(name).cloned())
+    }
+
+    #[test]
+    fn metrics_share_the_listener_unless_metrics_listen_names_another_address() {
+        assert_eq!(parse(&[]).unwrap().metrics_listen, None);
+        assert_eq!(
+            parse(&[("METRICS_LISTEN", "127.0.0.1:9090")])
+                .unwrap()
+                .metrics_listen,
+            Some("127.0.0.1:9090".parse().unwrap())
+        );
+        let error = parse(&[("METRICS_LISTEN", "everywhere")]).unwrap_err();
+        assert_eq!(error.variable, "METRICS_LISTEN");
     }
 
     #[test]

@@ -19,6 +19,8 @@ use crate::{telemetry, workers};
 
 pub struct Application {
     listener: TcpListener,
+    /// The `METRICS_LISTEN` listener, when `/metrics` is served apart from the API.
+    metrics_listener: Option<TcpListener>,
     state: AppState,
 }
 
@@ -36,6 +38,14 @@ impl Application {
         let listener = TcpListener::bind(settings.listen)
             .await
             .with_context(|| format!("GATEWAY_LISTEN: cannot listen on {}", settings.listen))?;
+        let metrics_listener = match settings.metrics_listen {
+            Some(address) => Some(
+                TcpListener::bind(address)
+                    .await
+                    .with_context(|| format!("METRICS_LISTEN: cannot listen on {address}"))?,
+            ),
+            None => None,
+        };
         let mut settings = settings;
         // Port 0 asks the OS for a free port; a public URL derived from it must name that port.
         if settings.public_base_url.port() == Some(0) {
@@ -76,7 +86,11 @@ impl Application {
             mail_transport: state.mailer.name(),
         });
         crate::services::monitoring::publish(&state).await;
-        Ok(Application { listener, state })
+        Ok(Application {
+            listener,
+            metrics_listener,
+            state,
+        })
     }
 
     pub fn port(&self) -> u16 {
@@ -87,6 +101,13 @@ impl Application {
         self.listener
             .local_addr()
             .expect("a bound listener has an address")
+    }
+
+    /// Where `/metrics` is served when `METRICS_LISTEN` is set.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener
+            .as_ref()
+            .and_then(|listener| listener.local_addr().ok())
     }
 
     pub fn state(&self) -> &AppState {
@@ -101,7 +122,21 @@ impl Application {
     ) -> anyhow::Result<()> {
         let (stop_tx, stop_rx) = watch::channel(false);
         forward_work_signals(&self.state, stop_rx.clone());
-        let workers = workers::spawn_all(&self.state, stop_rx);
+        let workers = workers::spawn_all(&self.state, stop_rx.clone());
+        if let Some(listener) = self.metrics_listener {
+            let mut stop = stop_rx;
+            let metrics = http::metrics_router(self.state.clone());
+            tokio::spawn(async move {
+                let served = axum::serve(listener, metrics)
+                    .with_graceful_shutdown(async move {
+                        let _ = stop.wait_for(|stopped| *stopped).await;
+                    })
+                    .await;
+                if let Err(error) = served {
+                    tracing::error!(%error, "the metrics listener failed");
+                }
+            });
+        }
         let app = http::router(self.state);
         let served = axum::serve(
             self.listener,

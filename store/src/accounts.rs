@@ -36,6 +36,11 @@ pub trait Accounts: Send + Sync {
     /// within the user's idle timeout; the use is recorded. `NotFound` otherwise (an idle session
     /// is deleted on the way).
     async fn use_session(&self, token_hash: &str, now: DateTime<Utc>) -> StoreResult<SessionUser>;
+    /// Like [`Accounts::use_session`] but records no use: the session's user and when it idles
+    /// out, if it still lets its user in at `now`. For a stream that must end with its session
+    /// (logout, lock, password change, idle timeout) without keeping it alive.
+    async fn check_session(&self, token_hash: &str, now: DateTime<Utc>)
+    -> StoreResult<SessionUser>;
     async fn delete_session(&self, token_hash: &str) -> StoreResult<()>;
     /// Changes the user. On-call duty the change leaves with a user who can no longer act on it
     /// (by `handover.rule`: access to a practice removed, role lowered, mobile number cleared) is

@@ -31,22 +31,52 @@ pub struct ConversationItem {
     pub unread: bool,
 }
 
+/// The name of the refusal when an `Idempotency-Key` comes again with a different request.
+pub const IDEMPOTENCY_KEY_REUSED: &str = "idempotency_key_reused";
+
+/// An `Idempotency-Key` and the fingerprint of the request it came with (the caller's hash of
+/// the route, the patient and the body). The same key with another fingerprint is refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyKey {
+    pub key: String,
+    pub fingerprint: String,
+}
+
+/// What a staff send's decision sees: the patient as it is with its row locked by the send's
+/// transaction, so the channel cannot be chosen from a state an inbound STOP already changed.
+#[derive(Debug, Clone)]
+pub struct StaffSendContext {
+    pub patient: Patient,
+    /// Whether the patient holds a live portal token.
+    pub has_portal: bool,
+}
+
+/// The channel a staff message goes out on, chosen inside the send's transaction.
+pub enum StaffSendChoice {
+    /// By text: its outbox row (with `record_message`).
+    Sms(NewOutbound),
+    /// By the portal.
+    Portal,
+    /// Not at all: nothing is written. The reason is the caller's to explain.
+    Refused(String),
+}
+
+/// Chooses the channel; run inside the transaction, it must not block or do I/O.
+pub type StaffSendDecider = Box<dyn FnOnce(&StaffSendContext) -> StaffSendChoice + Send>;
+
 /// A staff member's message to a patient.
-#[derive(Clone)]
 pub struct NewStaffMessage {
     pub patient_id: Uuid,
     pub author_user_id: Uuid,
     pub body: String,
-    /// The outbox row for an SMS (with `record_message`); `None` sends by portal.
-    pub sms: Option<NewOutbound>,
-    pub idempotency_key: Option<String>,
+    pub choose: StaffSendDecider,
+    pub idempotency: Option<IdempotencyKey>,
 }
 
 impl std::fmt::Debug for NewStaffMessage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("NewStaffMessage")
             .field("patient_id", &self.patient_id)
-            .field("sms", &self.sms.is_some())
             .field("body_chars", &self.body.chars().count())
             .finish_non_exhaustive()
     }
@@ -58,8 +88,10 @@ pub enum StaffMessageOutcome {
         message: Box<Message>,
         enqueued: Option<Uuid>,
     },
-    /// The idempotency key was used before: the first message, nothing new.
+    /// The idempotency key was used before for the same request: the first message, nothing new.
     Replayed { message: Box<Message> },
+    /// The decision refused the send (no channel the patient can be reached on); nothing written.
+    Refused { reason: String },
 }
 
 /// One user's unread-message reminder: the notification (feed and/or email, for
@@ -132,7 +164,10 @@ pub trait Conversations: Send + Sync {
         before: Option<Uuid>,
         limit: u32,
     ) -> StoreResult<Paged<Message>>;
-    /// Records a staff message (and queues its SMS) in one transaction, once per idempotency key.
+    /// Records a staff message in one transaction, once per idempotency key: locks the patient,
+    /// lets `new.choose` pick SMS (queueing the text), the portal or nothing, and writes the
+    /// message. A key seen before answers `Replayed` when its fingerprint matches, and
+    /// `Conflict { constraint: IDEMPOTENCY_KEY_REUSED }` when it does not.
     async fn post_staff_message(
         &self,
         audit: &Audit,

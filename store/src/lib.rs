@@ -44,7 +44,8 @@ pub use alerts::{
 pub use api_tokens::{ApiToken, ApiTokens, NewApiToken};
 pub use audit::AuditLog;
 pub use conversations::{
-    CareTeamMember, ConversationItem, Conversations, NewStaffMessage, StaffMessageOutcome,
+    CareTeamMember, ConversationItem, Conversations, IDEMPOTENCY_KEY_REUSED, IdempotencyKey,
+    NewStaffMessage, StaffMessageOutcome, StaffSendChoice, StaffSendContext, StaffSendDecider,
     UnreadReminder,
 };
 pub use disclaimers::{Disclaimers, PracticeDisclaimers};
@@ -61,7 +62,7 @@ pub use oncall::{
     EVERY_DAY, OnCall, OnCallDuty, OnCallHandover, OnCallOverrideRow, OnCallRefusal, OnCallRule,
     OnCallWindowRow,
 };
-pub use patients::{Patients, Templates};
+pub use patients::{PatientReadCheck, Patients, Templates};
 pub use postgres::PostgresStore;
 pub use readings::{
     AlertNeeded, ApplyReadingDefaultsTo, DecideReading, EffectiveReadingAlert, NewReading,

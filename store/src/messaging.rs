@@ -35,6 +35,15 @@ pub mod priority {
     pub const NOTIFY: i16 = 30;
     /// Everything else (conversation messages typed by staff, bulk texts).
     pub const ROUTINE: i16 = 10;
+    /// The one confirmation of a STOP: at the top with alerts, so it goes out within a send slot
+    /// or two and never behind earlier texts (those to the number are cancelled anyway).
+    pub const OPT_OUT_CONFIRMATION: i16 = 100;
+}
+
+/// Why an outbox row was cancelled (kept on the row and on its conversation message).
+pub mod cancel_reason {
+    /// The number opted out before the text went out.
+    pub const OPTED_OUT: &str = "opted_out";
 }
 
 /// The carrier name stored with messages the Twilio webhooks delivered.
@@ -52,6 +61,8 @@ pub enum OutboxState {
     Sent,
     /// Given up: a permanent error, too many attempts, a second lost claim, or a failed delivery.
     Failed,
+    /// Never sent, and never will be: see `cancel_reason` (the number opted out).
+    Cancelled,
 }
 
 impl OutboxState {
@@ -61,6 +72,7 @@ impl OutboxState {
             OutboxState::Sending => "sending",
             OutboxState::Sent => "sent",
             OutboxState::Failed => "failed",
+            OutboxState::Cancelled => "cancelled",
         }
     }
 
@@ -70,6 +82,7 @@ impl OutboxState {
             "sending" => Some(OutboxState::Sending),
             "sent" => Some(OutboxState::Sent),
             "failed" => Some(OutboxState::Failed),
+            "cancelled" => Some(OutboxState::Cancelled),
             _ => None,
         }
     }
@@ -127,6 +140,11 @@ pub struct Outbound {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub sent_at: Option<DateTime<Utc>>,
+    /// Why the row was cancelled ([`cancel_reason`]); `None` unless `Cancelled`.
+    pub cancel_reason: Option<String>,
+    /// An answer to the patient's own text queued while their number is opted out (the STOP
+    /// confirmation): the one kind of text that may still go to that number.
+    pub opt_out_reply: bool,
 }
 
 impl fmt::Debug for Outbound {
@@ -140,6 +158,7 @@ impl fmt::Debug for Outbound {
             .field("carrier_sid", &self.carrier_sid)
             .field("carrier_status", &self.carrier_status)
             .field("error_code", &self.error_code)
+            .field("cancel_reason", &self.cancel_reason)
             .field("body_chars", &self.body.chars().count())
             .finish_non_exhaustive()
     }
@@ -171,6 +190,9 @@ pub struct Message {
     pub updated_at: DateTime<Utc>,
     /// Set for staff attention, e.g. `possible_opt_out`.
     pub flag: Option<String>,
+    /// Why the message has its status where the status alone does not say (`opted_out` for a
+    /// `cancelled` text).
+    pub status_reason: Option<String>,
 }
 
 impl fmt::Debug for Message {
@@ -199,6 +221,10 @@ pub struct NewInbound {
     /// Stored only if the decision keeps it.
     pub body: String,
     pub num_segments: i32,
+    /// A throttle key (see [`LoginThrottle`]) whose row the transaction locks and hands to the
+    /// decision (e.g. the START restarts of this number at this practice), so that a limit is
+    /// checked and counted where the text is decided.
+    pub throttle_key: Option<String>,
 }
 
 impl fmt::Debug for NewInbound {
@@ -222,6 +248,9 @@ pub struct InboundContext {
     pub patient: Option<Patient>,
     /// The id the message row has (for replies that refer to it).
     pub message_id: Uuid,
+    /// The state of [`NewInbound::throttle_key`], read under its row lock; `None` when no key
+    /// was given or nothing was counted yet.
+    pub throttle: Option<ThrottleRow>,
 }
 
 /// What to write besides the message, decided from an [`InboundContext`].
@@ -237,6 +266,13 @@ pub struct InboundDecision {
     pub notifications: Vec<NewNotification>,
     /// A flag for staff attention on the recorded message (e.g. `possible_opt_out`).
     pub flag: Option<String>,
+    /// The sender's number is opted out after this text: every text still queued to it from the
+    /// practice's number is cancelled (reason `opted_out`) before the replies are queued, and the
+    /// replies queued to it here (the STOP confirmation) are the only texts that may still go.
+    pub opted_out: bool,
+    /// The new state of the throttle key's row (when a key was given), written in the same
+    /// transaction.
+    pub throttle: Option<ThrottleRow>,
 }
 
 /// The decision, run inside the inbound transaction. It must not block or do I/O.
@@ -316,6 +352,8 @@ pub struct Claim {
     pub sends: Vec<ClaimedSend>,
     /// Rows failed because a claim on them ran out a second time.
     pub abandoned: u64,
+    /// Due rows cancelled instead of claimed because their number opted out.
+    pub cancelled: u64,
 }
 
 /// Why a send did not succeed.
@@ -425,7 +463,9 @@ pub trait Messaging: Send + Sync {
     ) -> StoreResult<u64>;
 
     /// Claims due rows: queued rows whose `next_attempt_at` has come, and rows whose claim ran out
-    /// (sent again once, `recovered` counted; a second run-out fails them instead). Highest
+    /// (sent again once, `recovered` counted; a second run-out fails them instead). A due row
+    /// whose number has opted out meanwhile (the store's opted-out rule) is cancelled instead, in the
+    /// claim's transaction: a text queued by a transaction that raced the STOP is never sent. Highest
     /// priority first; each row gets its number's next free send slot, 1/MPS apart, reserved in
     /// the store so that several gateways share one rate. Numbers whose slots are taken beyond
     /// the horizon are skipped. On PostgreSQL rows locked by another claimer are skipped.
@@ -473,6 +513,24 @@ pub trait Messaging: Send + Sync {
 
     async fn find_message_by_carrier_sid(&self, carrier: &str, sid: &str) -> StoreResult<Message>;
 }
+
+/// When a due outbox row may no longer go out because its number opted out. Written once here for
+/// both backends' claims (as SQL on the outbox alias `o`): the row is not an answer queued with
+/// the opt-out (`opt_out_reply`), and either its patient is `opted_out`, or some patient of the
+/// sending practice with that mobile number is `opted_out` while none is `pending` or `enabled`
+/// (the number opted out; a patient whose texting staff started again is not held back by a
+/// relative's old STOP).
+pub(crate) const OPTED_OUT_RULE: &str = "(NOT o.opt_out_reply AND (
+        EXISTS (SELECT 1 FROM patients p WHERE p.id = o.patient_id AND p.texting_status = 'opted_out')
+        OR (EXISTS (SELECT 1 FROM patients p JOIN practices pr ON pr.id = p.practice_id
+                    WHERE pr.sms_number = o.from_number AND p.mobile_phone = o.to_number
+                      AND p.texting_status = 'opted_out')
+            AND NOT EXISTS (SELECT 1 FROM patients p JOIN practices pr ON pr.id = p.practice_id
+                            WHERE pr.sms_number = o.from_number AND p.mobile_phone = o.to_number
+                              AND p.texting_status IN ('pending', 'enabled')))))";
+
+/// The error recorded on a row cancelled because its number opted out.
+pub(crate) const CANCELLED_NOTE: &str = "cancelled: the recipient opted out before it was sent";
 
 /// The lease-expired error recorded on a row that is sent again after a lost claim.
 pub(crate) const RECOVERED_NOTE: &str =

@@ -46,6 +46,8 @@ pub static MIGRATIONS: &[Migration] = &[
     migration!(17, "0017_status_checks"),
     migration!(18, "0018_on_call_days_overrides"),
     migration!(19, "0019_alert_reach_and_readings"),
+    migration!(23, "0023_outbox_cancelled"),
+    migration!(24, "0024_idempotency_fingerprint"),
 ];
 
 impl Migration {

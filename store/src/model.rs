@@ -288,7 +288,11 @@ pub struct UserPatch {
     pub auto_logout_minutes: Option<i32>,
     pub practice_ids: Option<Vec<Uuid>>,
     pub restricted_programs: Option<Vec<String>>,
+    /// A new password: every session of the user ends in the same transaction, except
+    /// `keep_session`.
     pub password_hash: Option<String>,
+    /// With a new password, the session (token hash) that stays: the one that changed it.
+    pub keep_session: Option<String>,
 }
 
 /// What a user is responsible for that someone else must take over before the user is locked.

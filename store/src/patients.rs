@@ -8,7 +8,6 @@ use crate::*;
 #[async_trait]
 pub trait Patients: Send + Sync {
     async fn create_patient(&self, audit: &Audit, new: NewPatient) -> StoreResult<Patient>;
-    /// Reads a patient and records the read in the audit log.
     async fn update_patient(
         &self,
         audit: &Audit,
@@ -22,8 +21,23 @@ pub trait Patients: Send + Sync {
         audit: &Audit,
         search: PatientSearch,
     ) -> StoreResult<Paged<Patient>>;
-    async fn get_patient(&self, audit: &Audit, id: Uuid) -> StoreResult<Patient>;
+    /// Reads a patient and records the read in the audit log.
+    async fn get_patient(&self, audit: &Audit, id: Uuid) -> StoreResult<Patient> {
+        self.get_patient_if(audit, id, Box::new(|_, _| true)).await
+    }
+    /// Reads a patient and, when `may_read(patient, its practice)` allows the reader, records the
+    /// read in the audit log; otherwise `NotFound` and no audit row, so a read refused by tenancy
+    /// or role leaves nothing in another tenant's log.
+    async fn get_patient_if(
+        &self,
+        audit: &Audit,
+        id: Uuid,
+        may_read: PatientReadCheck,
+    ) -> StoreResult<Patient>;
 }
+
+/// Whether the reader may see this patient of this practice (the caller's access rule).
+pub type PatientReadCheck = Box<dyn FnOnce(&Patient, &Practice) -> bool + Send>;
 
 /// Per-practice template overrides.
 #[async_trait]

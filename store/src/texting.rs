@@ -23,6 +23,9 @@ pub struct TextingChange {
     pub notifications: Vec<NewNotification>,
     /// The audit action, e.g. `texting.start`.
     pub action: &'static str,
+    /// The patient's number opts out with this change: texts still queued to it from the
+    /// practice's number are cancelled (reason `opted_out`) in the same transaction.
+    pub opted_out: bool,
 }
 
 #[derive(Debug, Clone)]

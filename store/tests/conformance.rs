@@ -30,6 +30,9 @@ use alert_reach::*;
 #[path = "conformance/oncall.rs"]
 mod oncall;
 use oncall::*;
+#[path = "conformance/hardening.rs"]
+mod hardening;
+use hardening::*;
 
 /// Generates one `#[tokio::test]` per backend for each listed scenario.
 macro_rules! conformance {
@@ -146,7 +149,31 @@ conformance!(
     leaving_a_practice_hands_on_call_duty_there_to_the_successor,
     a_concurrent_lock_and_schedule_save_never_leave_a_locked_user_on_call,
     a_stored_practice_time_zone_that_does_not_parse_is_an_error_not_utc,
+    a_stop_cancels_what_is_queued_to_the_number_and_only_its_confirmation_goes,
+    a_claim_cancels_a_due_text_whose_number_opted_out_after_it_was_queued,
+    a_relatives_old_opt_out_does_not_hold_back_a_patient_texting_again_on_that_number,
+    a_staff_opt_out_cancels_what_is_queued_to_the_number,
+    error_21610_cancels_what_is_queued_to_the_number,
+    a_throttle_key_is_read_and_counted_inside_the_inbound_transaction,
+    a_staff_send_chooses_its_channel_from_the_patient_as_it_is_in_the_transaction,
+    an_idempotency_key_replays_only_the_request_it_came_with,
+    a_new_password_ends_every_other_session_of_the_user,
+    resetting_the_super_admins_password_ends_its_sessions,
+    checking_a_session_does_not_keep_it_alive,
+    a_refused_patient_read_writes_no_audit_row,
 );
+
+#[tokio::test]
+async fn postgres_a_raced_text_is_cancelled_at_claim() {
+    let db = TestStore::postgres().await;
+    postgres_a_text_queued_by_a_transaction_that_raced_the_stop_is_cancelled_not_sent(&db).await;
+}
+
+#[tokio::test]
+async fn postgres_a_staff_send_racing_a_stop_waits_for_it() {
+    let db = TestStore::postgres().await;
+    postgres_a_staff_send_racing_a_stop_decides_after_it(&db).await;
+}
 
 fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).unwrap()
@@ -1501,8 +1528,8 @@ async fn unread_is_per_user_and_only_patient_messages_count(db: &TestStore) {
         patient_id: patient,
         author_user_id: a,
         body: "Hi".into(),
-        sms: None,
-        idempotency_key: None,
+        choose: Box::new(|_| store::StaffSendChoice::Portal),
+        idempotency: None,
     };
     store
         .post_staff_message(&audit_at(t0()), staff_msg)
@@ -1561,8 +1588,11 @@ async fn a_retried_staff_send_with_the_same_key_is_recorded_once(db: &TestStore)
         patient_id: patient,
         author_user_id: a,
         body: "Your results are in".into(),
-        sms: None,
-        idempotency_key: Some("key-1".into()),
+        choose: Box::new(|_| store::StaffSendChoice::Portal),
+        idempotency: Some(store::IdempotencyKey {
+            key: "key-1".into(),
+            fingerprint: "request-1".into(),
+        }),
     };
     let first = match store
         .post_staff_message(&audit_at(t0()), send())

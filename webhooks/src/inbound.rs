@@ -38,7 +38,7 @@ pub struct InboundSms {
     /// The practice's number the patient wrote to (E.164): which practice the message is for.
     pub to: PhoneNumber,
     /// The text, possibly empty for a picture-only message. At most [`MAX_BODY_CHARS`]
-    /// characters. Never log it.
+    /// characters; a NUL character arrives as U+FFFD. Never log it.
     pub body: String,
     /// How many media items Twilio reports (`NumMedia`); equals `media.len()`.
     pub num_media: u32,
@@ -82,7 +82,12 @@ impl InboundSms {
         let from = wire_number(&fields, "From")?;
         let to = wire_number(&fields, "To")?;
 
-        let body = fields.lookup("Body", "Body")?.unwrap_or_default();
+        // A NUL cannot be stored (PostgreSQL refuses it) and means nothing in a text; it becomes
+        // U+FFFD so that the patient's message is kept rather than refused.
+        let body = fields
+            .lookup("Body", "Body")?
+            .unwrap_or_default()
+            .replace('\0', "\u{FFFD}");
         let chars = body.chars().count();
         if chars > MAX_BODY_CHARS {
             return Err(ParseError::invalid(
@@ -102,7 +107,7 @@ impl InboundSms {
             messaging_service_sid: messaging_service_sid.map(str::to_owned),
             from,
             to,
-            body: body.to_owned(),
+            body,
             num_media,
             num_segments,
             media,
@@ -420,6 +425,12 @@ mod tests {
         let body = "  STOP \n";
         let sms = InboundSms::from_form(&with(twilio_form(), "Body", body)).unwrap();
         assert_eq!(sms.body, body);
+    }
+
+    #[test]
+    fn a_nul_in_the_body_becomes_a_replacement_character_and_the_text_is_kept() {
+        let sms = InboundSms::from_form(&with(twilio_form(), "Body", "ok\0fine\0")).unwrap();
+        assert_eq!(sms.body, "ok\u{FFFD}fine\u{FFFD}");
     }
 
     #[test]

@@ -1,9 +1,11 @@
-//! Failed-login throttling per username and per client address.
+//! Failed-login throttling per (username, client address) pair, per address, and per username.
 //!
-//! Only failures count (`domain::throttle`: 5 per username, 20 per address, then one per period).
-//! The state lives in the store, so the limits hold across every gateway instance. A blocked key
-//! gets 429 with `Retry-After` for every login without the password being checked, so a blocked
-//! guesser learns nothing.
+//! Only failures count (`domain::throttle`). The pair (5, then one per 3 minutes) and the address
+//! (20, then one per 30 s) block: a blocked key gets 429 with `Retry-After` for every login without
+//! the password being checked, so a blocked guesser learns nothing. The username alone (10, then
+//! one per 10 s) never blocks: it delays the next login of that username until there is room, so
+//! a guesser spread over many addresses is slowed while the right password from another address
+//! still gets in. The state lives in the store, so the limits hold across every gateway instance.
 
 use std::net::IpAddr;
 use std::time::Duration;
@@ -11,19 +13,37 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use store::{Store, StoreResult, ThrottleRow};
 
-use crate::domain::throttle::{self, Cell, Limit, PER_ADDRESS, PER_USERNAME};
+use crate::domain::throttle::{self, Cell, Limit, PER_ADDRESS, PER_PAIR, PER_USERNAME};
 
-fn keys(username: &str, address: IpAddr) -> [(String, Limit); 2] {
+/// The keys that block: the username from this address, and the address.
+fn blocking_keys(username: &str, address: IpAddr) -> [(String, Limit); 2] {
     [
-        (format!("user:{}", username.to_lowercase()), PER_USERNAME),
+        (
+            format!("pair:{}:{address}", username.to_lowercase()),
+            PER_PAIR,
+        ),
         (format!("addr:{address}"), PER_ADDRESS),
     ]
 }
 
-fn cell(row: ThrottleRow) -> Cell {
+/// The key that delays: the username from anywhere.
+fn username_key(username: &str) -> String {
+    format!("user:{}", username.to_lowercase())
+}
+
+/// A stored throttle row as the domain's state.
+pub fn cell(row: ThrottleRow) -> Cell {
     Cell {
         tat: row.tat,
         blocked_until: row.blocked_until,
+    }
+}
+
+/// The domain's state as a row to store.
+pub fn row(cell: Cell) -> ThrottleRow {
+    ThrottleRow {
+        tat: cell.tat,
+        blocked_until: cell.blocked_until,
     }
 }
 
@@ -31,21 +51,9 @@ fn to_std(wait: chrono::Duration) -> Duration {
     wait.to_std().unwrap_or(Duration::ZERO)
 }
 
-/// Whether one more counted event for `key` at `now` would be refused.
-pub async fn is_full(
-    store: &dyn Store,
-    key: &str,
-    limit: Limit,
-    now: DateTime<Utc>,
-) -> StoreResult<bool> {
-    let rows = store.throttle_rows(&[key.to_string()]).await?;
-    let current = rows.into_iter().next().map(|(_, row)| cell(row));
-    Ok(throttle::is_full(current, now, limit))
-}
-
 /// Counts one event for `key` (under the key's row lock, so concurrent counts on several
 /// instances all count). Returns the key's state afterwards.
-pub async fn count(
+async fn count(
     store: &dyn Store,
     key: &str,
     limit: Limit,
@@ -54,26 +62,20 @@ pub async fn count(
     let next = store
         .update_throttle(
             key,
-            Box::new(move |row| {
-                let (next, _) = throttle::on_failure(row.map(cell), now, limit);
-                ThrottleRow {
-                    tat: next.tat,
-                    blocked_until: next.blocked_until,
-                }
-            }),
+            Box::new(move |current| row(throttle::on_failure(current.map(cell), now, limit).0)),
         )
         .await?;
     Ok(cell(next))
 }
 
-/// `Some(wait)` while the username or the address is blocked.
+/// `Some(wait)` while the username from this address, or the address, is blocked.
 pub async fn blocked_for(
     store: &dyn Store,
     now: DateTime<Utc>,
     username: &str,
     address: IpAddr,
 ) -> StoreResult<Option<Duration>> {
-    let keys: Vec<String> = keys(username, address)
+    let keys: Vec<String> = blocking_keys(username, address)
         .into_iter()
         .map(|(k, _)| k)
         .collect();
@@ -86,8 +88,27 @@ pub async fn blocked_for(
         .map(to_std))
 }
 
-/// Counts a failed login against the username and the address; `Some(wait)` when either is
-/// blocked afterwards (this failure was one too many, or a concurrent one was).
+/// How long a login of `username` must wait before its password is checked: zero unless the
+/// username failed too often lately (from any address).
+pub async fn delay_for(
+    store: &dyn Store,
+    now: DateTime<Utc>,
+    username: &str,
+) -> StoreResult<Duration> {
+    let row = store
+        .throttle_rows(&[username_key(username)])
+        .await?
+        .into_iter()
+        .next()
+        .map(|(_, row)| cell(row));
+    Ok(throttle::delay(row, now, PER_USERNAME)
+        .map(to_std)
+        .unwrap_or_default())
+}
+
+/// Counts a failed login against the pair, the address and the username; `Some(wait)` when the
+/// pair or the address is blocked afterwards (this failure was one too many, or a concurrent one
+/// was).
 pub async fn record_failure(
     store: &dyn Store,
     now: DateTime<Utc>,
@@ -95,10 +116,11 @@ pub async fn record_failure(
     address: IpAddr,
 ) -> StoreResult<Option<Duration>> {
     let mut wait: Option<chrono::Duration> = None;
-    for (key, limit) in keys(username, address) {
+    for (key, limit) in blocking_keys(username, address) {
         let after = count(store, &key, limit, now).await?;
         wait = wait.max(throttle::blocked_for(Some(after), now));
     }
+    count(store, &username_key(username), PER_USERNAME, now).await?;
     Ok(wait.map(to_std))
 }
 

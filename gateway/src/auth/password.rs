@@ -1,4 +1,4 @@
-//! Passwords: the policy (at least 8 characters, at least one digit) and Argon2id hashing.
+//! Passwords: the policy (8 to 256 characters, at least one digit) and Argon2id hashing.
 //!
 //! A [`Password`] can only be built through [`Password::parse`], so a password that breaks the
 //! policy cannot reach the store. Hashes are PHC strings with their own salt and parameters.
@@ -27,6 +27,9 @@ impl Password {
         }
         if !candidate.chars().any(|c| c.is_ascii_digit()) {
             return Err("password must contain at least one digit (0-9)");
+        }
+        if crate::domain::bounds::password(candidate).is_err() {
+            return Err("password must be at most 256 characters long");
         }
         Ok(Password(candidate.to_string()))
     }
@@ -73,6 +76,8 @@ mod tests {
         assert!(Password::parse("longenough1").is_ok());
         assert!(Password::parse("1234567").is_err());
         assert!(Password::parse("12345678").is_ok());
+        assert!(Password::parse(&"a1".repeat(128)).is_ok());
+        assert!(Password::parse(&"a1".repeat(129)).is_err());
     }
 
     #[test]

@@ -11,7 +11,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use maud::{Markup, html};
 use serde::Deserialize;
-use store::{Message, Patient, StaffMessageOutcome};
+use store::{Message, Patient};
 use uuid::Uuid;
 
 use super::PageId;
@@ -21,7 +21,7 @@ use crate::domain::texting::{Event, decide};
 use crate::http::AppState;
 use crate::http::conversations::{idempotency_key, message_body};
 use crate::http::patients::visible_patient;
-use crate::services::conversations::{self, Channel, PanelEntry};
+use crate::services::conversations::{self, Channel, PanelEntry, Sent};
 use crate::services::texting::{self, StaffAction, state_of};
 use crate::services::users::display_name as full_name;
 
@@ -331,7 +331,7 @@ pub async fn reply(
     }
     .await;
     let flash = match outcome {
-        Ok(StaffMessageOutcome::Created { message, .. }) => Flash::Done(format!(
+        Ok(Sent::Created(message)) => Flash::Done(format!(
             "Sent by {}.",
             if message.channel == "sms" {
                 "text message"
@@ -339,9 +339,7 @@ pub async fn reply(
                 "the portal"
             }
         )),
-        Ok(StaffMessageOutcome::Replayed { .. }) => {
-            Flash::Done("Already sent; it was not sent again.".into())
-        }
+        Ok(Sent::Replayed(_)) => Flash::Done("Already sent; it was not sent again.".into()),
         Err(error) => Flash::from_error(&error),
     };
     redirect_with(&state, &back, flash)

@@ -4,6 +4,7 @@
 
 pub mod access;
 pub mod acknowledge;
+pub mod bounds;
 pub mod dob;
 pub mod escalation;
 pub mod keywords;

@@ -1,5 +1,7 @@
 //! Failed-login throttling as a generic cell rate (GCRA): each key may fail `burst` times in a row,
-//! then once per `period`. The state is two instants per key, so it can live in the store and
+//! then once per `period`. Two kinds of key: a blocking one (a username from one address, or one
+//! address) refuses while full; the delaying one (a username from anywhere) only makes the next
+//! attempt wait for room ([`delay`]), so no one can lock a user out by failing on purpose. The state is two instants per key, so it can live in the store and
 //! hold across every gateway instance (DESIGN.md: limits that must hold across instances live in
 //! the store).
 //!
@@ -17,8 +19,10 @@ pub struct Limit {
     pub period: Duration,
 }
 
-/// Five failures in a row for one username, then one more every three minutes.
-pub const PER_USERNAME: Limit = Limit {
+/// Five failures in a row for one username from one client address, then one more every three
+/// minutes: refused (429) while over, so one address cannot keep guessing, while the right
+/// password from another address still gets in.
+pub const PER_PAIR: Limit = Limit {
     burst: 5,
     period: Duration::seconds(180),
 };
@@ -27,6 +31,14 @@ pub const PER_USERNAME: Limit = Limit {
 pub const PER_ADDRESS: Limit = Limit {
     burst: 20,
     period: Duration::seconds(30),
+};
+
+/// Ten failures in a row for one username from anywhere, then each further login of that
+/// username waits for the next slot (one per ten seconds): a delay, never a refusal, so guessing
+/// from many addresses is slowed while the account's owner is never locked out.
+pub const PER_USERNAME: Limit = Limit {
+    burst: 10,
+    period: Duration::seconds(10),
 };
 
 /// Verification restarts a patient may begin by texting START or UNSTOP: three in a row, then
@@ -74,6 +86,17 @@ pub fn is_full(cell: Option<Cell>, now: DateTime<Utc>, limit: Limit) -> bool {
     on_failure(cell, now, limit).1
 }
 
+/// How long one more event must wait at `now` until the key has room again; `None` when it has
+/// room now. Never longer than one period (a full key's state stops advancing).
+pub fn delay(cell: Option<Cell>, now: DateTime<Utc>, limit: Limit) -> Option<Duration> {
+    let cell = cell?;
+    if !is_full(Some(cell), now, limit) {
+        return None;
+    }
+    let room_at = cell.tat - limit.period * (limit.burst - 1);
+    Some((room_at - now).max(Duration::zero()))
+}
+
 /// How long the key stays blocked from `now`, if it is.
 pub fn blocked_for(cell: Option<Cell>, now: DateTime<Utc>) -> Option<Duration> {
     let until = cell?.blocked_until?;
@@ -107,17 +130,34 @@ mod tests {
 
     #[test]
     fn five_failures_pass_the_sixth_blocks_for_three_minutes_then_one_more_fits() {
-        let (cell, refused) = run(PER_USERNAME, &[0, 0, 0, 0, 0, 0]);
+        let (cell, refused) = run(PER_PAIR, &[0, 0, 0, 0, 0, 0]);
         assert_eq!(refused, [false, false, false, false, false, true]);
         assert_eq!(blocked_for(cell, t(0)), Some(Duration::seconds(180)));
         assert_eq!(blocked_for(cell, t(179)), Some(Duration::seconds(1)));
         assert_eq!(blocked_for(cell, t(180)), None);
-        let (_, refused) = run(PER_USERNAME, &[0, 0, 0, 0, 0, 0, 180, 180]);
+        let (_, refused) = run(PER_PAIR, &[0, 0, 0, 0, 0, 0, 180, 180]);
         assert_eq!(
             refused[6..],
             [false, true],
             "one per period after the burst"
         );
+    }
+
+    #[test]
+    fn a_full_username_delays_the_next_login_by_at_most_one_period_and_never_refuses_it() {
+        let mut cell = None;
+        for _ in 0..10 {
+            assert_eq!(delay(cell, t(0), PER_USERNAME), None);
+            cell = Some(on_failure(cell, t(0), PER_USERNAME).0);
+        }
+        assert_eq!(delay(cell, t(0), PER_USERNAME), Some(Duration::seconds(10)));
+        assert_eq!(delay(cell, t(4), PER_USERNAME), Some(Duration::seconds(6)));
+        assert_eq!(delay(cell, t(10), PER_USERNAME), None);
+        // Failures while full do not push the delay further out.
+        for _ in 0..50 {
+            cell = Some(on_failure(cell, t(0), PER_USERNAME).0);
+        }
+        assert_eq!(delay(cell, t(0), PER_USERNAME), Some(Duration::seconds(10)));
     }
 
     #[test]
@@ -135,7 +175,7 @@ mod tests {
     #[test]
     fn failures_far_apart_are_never_refused() {
         let at: Vec<i64> = (0..50).map(|i| i * 180).collect();
-        assert!(run(PER_USERNAME, &at).1.iter().all(|r| !r));
+        assert!(run(PER_PAIR, &at).1.iter().all(|r| !r));
     }
 
     proptest! {
@@ -145,7 +185,7 @@ mod tests {
             mut at in proptest::collection::vec(0i64..3600, 1..80),
         ) {
             at.sort_unstable();
-            let (_, refused) = run(PER_USERNAME, &at);
+            let (_, refused) = run(PER_PAIR, &at);
             let accepted: Vec<i64> = at
                 .iter()
                 .zip(&refused)
@@ -155,7 +195,7 @@ mod tests {
             for (i, start) in accepted.iter().enumerate() {
                 for (j, end) in accepted.iter().enumerate().skip(i) {
                     let count = (j - i + 1) as i64;
-                    let allowed = i64::from(PER_USERNAME.burst) + (end - start) / 180;
+                    let allowed = i64::from(PER_PAIR.burst) + (end - start) / 180;
                     prop_assert!(count <= allowed, "{count} accepted in {}s", end - start);
                 }
             }

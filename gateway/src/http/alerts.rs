@@ -2,7 +2,7 @@
 //! escalation at once, on every gateway.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use store::Alert;
@@ -12,7 +12,7 @@ use uuid::Uuid;
 use super::AppState;
 use super::auth::CurrentUser;
 use super::error::{ApiError, ErrorBody};
-use super::extract::ApiQuery;
+use super::extract::{ApiPath, ApiQuery};
 use super::validate::PageQuery;
 use crate::services::alerts;
 
@@ -109,7 +109,7 @@ pub async fn list_alerts(
 pub async fn acknowledge(
     State(state): State<AppState>,
     caller: CurrentUser,
-    Path(id): Path<Uuid>,
+    ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Json<AlertView>, ApiError> {
     let acked = alerts::acknowledge_for(&state, &caller, id).await?;
     Ok(Json(acked.into()))

@@ -27,6 +27,7 @@ pub const SCOPE_READINGS_WRITE: &str = "readings:write";
 pub const SCOPES: &[&str] = &[SCOPE_READINGS_WRITE];
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct NewApiTokenRequest {
     /// What the token is for, e.g. the vendor's name (1 to 100 characters).
     pub name: String,

@@ -19,7 +19,7 @@ use super::extract::ApiQuery;
 pub struct AuditQuery {
     pub user_id: Option<Uuid>,
     pub patient_id: Option<Uuid>,
-    /// Rows at or after this time (RFC 3339).
+    /// Rows at or after this time (RFC 3339), from 2000-01-01 to a year ahead.
     pub since: Option<DateTime<Utc>>,
     /// Super admins only: one customer's rows.
     pub customer_id: Option<Uuid>,
@@ -103,6 +103,10 @@ pub async fn list_audit(
     let limit = query.limit.unwrap_or(100);
     if !(1..=store::Page::MAX_LIMIT).contains(&limit) {
         return Err(ApiError::invalid("limit", "must be between 1 and 200"));
+    }
+    if let Some(since) = query.since {
+        crate::domain::bounds::instant(since, caller.now)
+            .map_err(|why| ApiError::invalid("since", why.to_string()))?;
     }
     let filter = AuditFilter {
         customer_id,

@@ -94,6 +94,13 @@ pub fn client_addr(parts: &Parts) -> Option<IpAddr> {
         .map(|ConnectInfo(addr)| addr.ip())
 }
 
+/// Counts a request refused by tenancy (`tenancy`: another customer's, practice's or a
+/// restricted patient, answered 404) or by role (`role`, answered 403). Refusals write no audit
+/// row: they would land in the log of a tenant the caller has nothing to do with.
+pub fn count_refusal(reason: &'static str) {
+    metrics::counter!(crate::telemetry::catalogue::ACCESS_REFUSED, "reason" => reason).increment(1);
+}
+
 impl CurrentUser {
     pub fn id(&self) -> Uuid {
         self.user.id
@@ -126,6 +133,7 @@ impl CurrentUser {
         if self.can_see_customer(customer_id) {
             Ok(())
         } else {
+            count_refusal("tenancy");
             Err(ApiError::NotFound("customer"))
         }
     }
@@ -135,9 +143,12 @@ impl CurrentUser {
         self.require_customer(customer_id)?;
         match self.user.role {
             Role::SuperAdmin | Role::CustomerAdmin => Ok(()),
-            Role::Staff => Err(ApiError::Forbidden(
-                "only administrators of this customer may do this".into(),
-            )),
+            Role::Staff => {
+                count_refusal("role");
+                Err(ApiError::Forbidden(
+                    "only administrators of this customer may do this".into(),
+                ))
+            }
         }
     }
 
@@ -145,6 +156,7 @@ impl CurrentUser {
         if self.is_super_admin() {
             Ok(())
         } else {
+            count_refusal("role");
             Err(ApiError::Forbidden(
                 "only super administrators may do this".into(),
             ))
@@ -160,6 +172,7 @@ impl CurrentUser {
         if self.can_see_practice(practice) {
             Ok(())
         } else {
+            count_refusal("tenancy");
             Err(ApiError::NotFound("practice"))
         }
     }

@@ -3,20 +3,20 @@
 //! notification subscriptions and the care-team panel. Every thread read is audited by the store.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use store::{Message, StaffMessageOutcome, StoreError, User};
+use store::{Message, StoreError, User};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::AppState;
 use super::auth::CurrentUser;
 use super::error::{ApiError, ErrorBody};
-use super::extract::{ApiJson, ApiQuery};
+use super::extract::{ApiJson, ApiPath, ApiQuery};
 use super::patients::visible_patient;
-use crate::services::conversations::{self, Channel};
+use crate::services::conversations::{self, Channel, Sent};
 
 /// Longest message body: what Twilio accepts in one request.
 pub const MAX_BODY: usize = 1600;
@@ -34,7 +34,11 @@ pub struct MessageView {
     pub redacted: bool,
     /// The staff member who wrote it; `null` for the patient and for automatic texts.
     pub author_user_id: Option<Uuid>,
+    /// `queued`, `sent`, `delivered`, `failed`, `cancelled`, … (the carrier's status once known).
     pub status: String,
+    /// Why it has its status where the status alone does not say: `opted_out` for a text
+    /// cancelled because the patient opted out before it went.
+    pub status_reason: Option<String>,
     /// For staff attention, e.g. `possible_opt_out`.
     pub flag: Option<String>,
     pub created_at: DateTime<Utc>,
@@ -51,6 +55,7 @@ impl From<Message> for MessageView {
             redacted: m.redacted,
             author_user_id: m.author_user_id,
             status: m.status,
+            status_reason: m.status_reason,
             flag: m.flag,
             created_at: m.created_at,
         }
@@ -96,6 +101,7 @@ pub struct ThreadQuery {
 }
 
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct NewMessageRequest {
     pub body: String,
     /// `sms` or `portal`; by default SMS when texting is enabled, else the portal.
@@ -103,6 +109,7 @@ pub struct NewMessageRequest {
 }
 
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct UserRequest {
     pub user_id: Uuid,
 }
@@ -187,7 +194,7 @@ impl From<store::ConversationItem> for ConversationView {
 pub async fn list_messages(
     State(state): State<AppState>,
     caller: CurrentUser,
-    Path(id): Path<Uuid>,
+    ApiPath(id): ApiPath<Uuid>,
     ApiQuery(query): ApiQuery<ThreadQuery>,
 ) -> Result<Json<MessageList>, ApiError> {
     let page =
@@ -214,7 +221,7 @@ pub async fn list_messages(
 pub async fn send_message(
     State(state): State<AppState>,
     caller: CurrentUser,
-    Path(id): Path<Uuid>,
+    ApiPath(id): ApiPath<Uuid>,
     headers: HeaderMap,
     ApiJson(body): ApiJson<NewMessageRequest>,
 ) -> Result<(StatusCode, Json<MessageView>), ApiError> {
@@ -231,10 +238,8 @@ pub async fn send_message(
     };
     let outcome = conversations::send_for(&state, &caller, id, text, channel, key).await?;
     Ok(match outcome {
-        StaffMessageOutcome::Created { message, .. } => {
-            (StatusCode::CREATED, Json((*message).into()))
-        }
-        StaffMessageOutcome::Replayed { message } => (StatusCode::OK, Json((*message).into())),
+        Sent::Created(message) => (StatusCode::CREATED, Json((*message).into())),
+        Sent::Replayed(message) => (StatusCode::OK, Json((*message).into())),
     })
 }
 
@@ -255,7 +260,7 @@ pub fn idempotency_key(value: Option<&str>) -> Result<String, ApiError> {
 pub async fn mark_read(
     State(state): State<AppState>,
     caller: CurrentUser,
-    Path(id): Path<Uuid>,
+    ApiPath(id): ApiPath<Uuid>,
 ) -> Result<StatusCode, ApiError> {
     conversations::mark_read_for(&state, &caller, id).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -290,7 +295,7 @@ async fn team_user(state: &AppState, practice_id: Uuid, user_id: Uuid) -> Result
 pub async fn add_care_team(
     State(state): State<AppState>,
     caller: CurrentUser,
-    Path(id): Path<Uuid>,
+    ApiPath(id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<UserRequest>,
 ) -> Result<StatusCode, ApiError> {
     let patient = visible_patient(&state, &caller, id).await?;
@@ -311,7 +316,7 @@ pub async fn add_care_team(
 pub async fn remove_care_team(
     State(state): State<AppState>,
     caller: CurrentUser,
-    Path((id, user_id)): Path<(Uuid, Uuid)>,
+    ApiPath((id, user_id)): ApiPath<(Uuid, Uuid)>,
 ) -> Result<StatusCode, ApiError> {
     visible_patient(&state, &caller, id).await?;
     state
@@ -338,7 +343,7 @@ fn program_of(patient: &store::Patient, program: &str) -> Result<(), ApiError> {
 pub async fn add_program_staff(
     State(state): State<AppState>,
     caller: CurrentUser,
-    Path((id, program)): Path<(Uuid, String)>,
+    ApiPath((id, program)): ApiPath<(Uuid, String)>,
     ApiJson(body): ApiJson<UserRequest>,
 ) -> Result<StatusCode, ApiError> {
     let patient = visible_patient(&state, &caller, id).await?;
@@ -360,7 +365,7 @@ pub async fn add_program_staff(
 pub async fn remove_program_staff(
     State(state): State<AppState>,
     caller: CurrentUser,
-    Path((id, program, user_id)): Path<(Uuid, String, Uuid)>,
+    ApiPath((id, program, user_id)): ApiPath<(Uuid, String, Uuid)>,
 ) -> Result<StatusCode, ApiError> {
     let patient = visible_patient(&state, &caller, id).await?;
     program_of(&patient, &program)?;
@@ -380,7 +385,7 @@ pub async fn remove_program_staff(
 pub async fn care_team_panel(
     State(state): State<AppState>,
     caller: CurrentUser,
-    Path(id): Path<Uuid>,
+    ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Json<Panel>, ApiError> {
     let items = conversations::panel_for(&state, &caller, id)
         .await?
@@ -412,7 +417,7 @@ pub async fn care_team_panel(
 pub async fn subscribe(
     State(state): State<AppState>,
     caller: CurrentUser,
-    Path(id): Path<Uuid>,
+    ApiPath(id): ApiPath<Uuid>,
 ) -> Result<StatusCode, ApiError> {
     visible_patient(&state, &caller, id).await?;
     state
@@ -431,7 +436,7 @@ pub async fn subscribe(
 pub async fn unsubscribe(
     State(state): State<AppState>,
     caller: CurrentUser,
-    Path(id): Path<Uuid>,
+    ApiPath(id): ApiPath<Uuid>,
 ) -> Result<StatusCode, ApiError> {
     visible_patient(&state, &caller, id).await?;
     state

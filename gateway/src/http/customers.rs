@@ -2,7 +2,7 @@
 //! admins (they join every practice created afterwards).
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use store::NewCustomer;
@@ -12,11 +12,12 @@ use uuid::Uuid;
 use super::AppState;
 use super::auth::CurrentUser;
 use super::error::{ApiError, ErrorBody};
-use super::extract::ApiJson;
+use super::extract::{ApiJson, ApiPath};
 use super::validate;
 use super::views::{CustomerView, UserIds};
 
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct NewCustomerRequest {
     pub name: String,
 }
@@ -56,7 +57,7 @@ pub async fn create_customer(
 pub async fn get_customer(
     State(state): State<AppState>,
     caller: CurrentUser,
-    Path(id): Path<Uuid>,
+    ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Json<CustomerView>, ApiError> {
     caller.require_customer(id)?;
     let customer = state
@@ -81,7 +82,7 @@ pub async fn get_customer(
 pub async fn set_default_users(
     State(state): State<AppState>,
     caller: CurrentUser,
-    Path(id): Path<Uuid>,
+    ApiPath(id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<UserIds>,
 ) -> Result<Json<UserIds>, ApiError> {
     caller.require_customer_admin(id)?;

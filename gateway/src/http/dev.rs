@@ -9,7 +9,7 @@ use axum::Json;
 use axum::extract::State;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use store::{Outbound, OutboxState, Page};
+use store::{Outbound, Page};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
@@ -64,13 +64,7 @@ impl From<Outbound> for OutboxItem {
             from: o.from_number,
             body: o.body,
             priority: o.priority,
-            state: match o.state {
-                OutboxState::Queued => "queued",
-                OutboxState::Sending => "sending",
-                OutboxState::Sent => "sent",
-                OutboxState::Failed => "failed",
-            }
-            .into(),
+            state: o.state.as_str().into(),
             attempts: o.attempts,
             recovered: o.recovered,
             carrier_sid: o.carrier_sid,

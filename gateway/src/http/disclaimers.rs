@@ -43,6 +43,7 @@ impl From<PracticeDisclaimers> for DisclaimersView {
 
 /// Both disclaimers; an empty string removes one.
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct DisclaimersInput {
     #[schema(max_length = 4000)]
     pub care_plan_report: String,

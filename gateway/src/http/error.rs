@@ -4,7 +4,7 @@
 //! message while the detail is logged inside the request span; a 500 is always a bug.
 
 use axum::Json;
-use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::rejection::QueryRejection;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -28,9 +28,22 @@ pub enum ApiError {
     /// 409: conflicts with the current state.
     #[error("{message}")]
     Conflict { code: &'static str, message: String },
+    /// 413: the body is larger than the API accepts.
+    #[error(
+        "the body is too large: at most {} bytes are accepted",
+        super::extract::BODY_LIMIT
+    )]
+    PayloadTooLarge,
+    /// 415: the body is not of a type the route reads.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
     /// 422: a field is invalid; the message names it.
     #[error("{field}: {message}")]
     Invalid { field: String, message: String },
+    /// 422 with its own code: the request as a whole cannot be processed (e.g. an
+    /// `Idempotency-Key` already used for another request).
+    #[error("{message}")]
+    Unprocessable { code: &'static str, message: String },
     /// 423: the user is locked.
     #[error("this user is locked; ask an administrator to unlock it")]
     Locked,
@@ -75,7 +88,11 @@ impl ApiError {
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
-            ApiError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::Invalid { .. } | ApiError::Unprocessable { .. } => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
             ApiError::Locked => StatusCode::LOCKED,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -90,7 +107,10 @@ impl ApiError {
             ApiError::Forbidden(_) => "forbidden",
             ApiError::NotFound(_) => "not_found",
             ApiError::Conflict { code, .. } => code,
+            ApiError::PayloadTooLarge => "payload_too_large",
+            ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
             ApiError::Invalid { .. } => "invalid_field",
+            ApiError::Unprocessable { code, .. } => code,
             ApiError::Locked => "user_locked",
             ApiError::RateLimited { .. } => "rate_limited",
             ApiError::Unavailable => "store_unavailable",
@@ -173,6 +193,13 @@ fn conflict_for(constraint: &str) -> ApiError {
         "users_of_customer" => {
             return ApiError::invalid("user_ids", "every user must be a user of this customer");
         }
+        store::IDEMPOTENCY_KEY_REUSED => {
+            return ApiError::Unprocessable {
+                code: "idempotency_key_reused",
+                message: "this Idempotency-Key was used for a different request (another route,                           patient or body); use a new key for a new request"
+                    .into(),
+            };
+        }
         other => {
             tracing::warn!(constraint = other, "unmapped store conflict");
             ("conflict", "the request conflicts with existing data")
@@ -181,25 +208,6 @@ fn conflict_for(constraint: &str) -> ApiError {
     ApiError::Conflict {
         code,
         message: message.to_string(),
-    }
-}
-
-impl From<JsonRejection> for ApiError {
-    fn from(rejection: JsonRejection) -> ApiError {
-        match rejection {
-            // Well-formed JSON of the wrong shape: a field is missing or has the wrong type.
-            JsonRejection::JsonDataError(e) => {
-                let detail = e.body_text();
-                let field = field_from_serde_message(&detail).unwrap_or_else(|| "body".into());
-                ApiError::invalid(field, detail)
-            }
-            JsonRejection::MissingJsonContentType(_) => ApiError::Malformed(
-                "send the body as JSON with Content-Type: application/json".into(),
-            ),
-            other => {
-                ApiError::Malformed(format!("the body is not valid JSON: {}", other.body_text()))
-            }
-        }
     }
 }
 
@@ -247,7 +255,16 @@ mod tests {
                 },
                 409,
             ),
+            (ApiError::PayloadTooLarge, 413),
+            (ApiError::UnsupportedMediaType("x".into()), 415),
             (ApiError::invalid("f", "m"), 422),
+            (
+                ApiError::Unprocessable {
+                    code: "c",
+                    message: "m".into(),
+                },
+                422,
+            ),
             (ApiError::Locked, 423),
             (
                 ApiError::RateLimited {

@@ -19,6 +19,7 @@ pub mod middleware;
 pub mod notification_settings;
 pub mod notifications;
 pub mod oncall;
+pub mod openapi;
 pub mod ops;
 pub mod patients;
 pub mod portal;
@@ -123,7 +124,6 @@ pub fn router(state: AppState) -> Router {
     let mut api = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(ops::healthz))
         .routes(routes!(ops::readyz))
-        .routes(routes!(ops::metrics))
         .routes(routes!(sessions::login))
         .routes(routes!(sessions::logout))
         .routes(routes!(sessions::me))
@@ -217,6 +217,10 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(readings::list_readings))
         .routes(routes!(webhooks::inbound_sms))
         .routes(routes!(webhooks::status_callback));
+    // With METRICS_LISTEN set, /metrics is on that listener only (see `metrics_router`).
+    if state.settings.metrics_listen.is_none() {
+        api = api.routes(routes!(ops::metrics));
+    }
     // The dev transport's view of the outbox exists only when there is no real carrier.
     if state.settings.twilio.is_none() {
         api = api.routes(routes!(dev::outbox));
@@ -225,7 +229,8 @@ pub fn router(state: AppState) -> Router {
     if state.settings.smtp_url.is_none() {
         api = api.routes(routes!(dev::emails));
     }
-    let (routes, openapi) = api.split_for_parts();
+    let (routes, mut openapi) = api.split_for_parts();
+    openapi::add_shared_error_responses(&mut openapi);
     let openapi = Arc::new(openapi);
 
     routes
@@ -242,16 +247,28 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn(middleware::record_metrics))
+        .layer(axum::extract::DefaultBodyLimit::max(extract::BODY_LIMIT))
         .layer(
             ServiceBuilder::new()
+                .layer(axum::middleware::from_fn(middleware::sanitise_request_id))
                 .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
                 .layer(TraceLayer::new_for_http().make_span_with(middleware::request_span))
                 .layer(PropagateRequestIdLayer::x_request_id())
+                .layer(axum::middleware::from_fn(middleware::json_errors))
                 .layer(TimeoutLayer::with_status_code(
                     StatusCode::SERVICE_UNAVAILABLE,
                     REQUEST_TIMEOUT,
-                )),
+                ))
+                .layer(axum::middleware::from_fn(middleware::refuse_nul)),
         )
+        .with_state(state)
+}
+
+/// The router of the separate metrics listener (`METRICS_LISTEN`): `/metrics` and nothing else.
+pub fn metrics_router(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", axum::routing::get(ops::metrics))
+        .fallback(not_found)
         .with_state(state)
 }
 

@@ -109,6 +109,7 @@ impl From<&UserSettings> for NotificationSettingsView {
 /// The new setting of one kind. Every field is required; a channel can only be on while
 /// `enabled` is.
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct NotificationSettingInput {
     pub kind: NotificationKind,
     #[schema(value_type = bool, required = true)]
@@ -123,6 +124,7 @@ pub struct NotificationSettingInput {
 
 /// Kinds to change, each at most once; kinds not listed keep their values.
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct NotificationSettingsInput {
     pub settings: Vec<NotificationSettingInput>,
 }
@@ -140,6 +142,7 @@ pub enum ApplyTo {
 /// Practice defaults for users: kinds to change (the others keep their values) and whom the
 /// change reaches.
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct UserDefaultsInput {
     pub settings: Vec<NotificationSettingInput>,
     pub apply_to: ApplyTo,
@@ -179,6 +182,7 @@ impl From<&PatientSettings> for PatientNotificationSettingsView {
 /// The new setting of one patient kind. Every field is required; a channel can only be on
 /// while `enabled` is.
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct PatientNotificationSettingInput {
     pub kind: PatientNotificationKind,
     #[schema(value_type = bool, required = true)]
@@ -191,6 +195,7 @@ pub struct PatientNotificationSettingInput {
 
 /// Patient kinds to change; kinds not listed keep their values. Only new patients get them.
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct PatientNotificationSettingsInput {
     pub settings: Vec<PatientNotificationSettingInput>,
 }

@@ -111,15 +111,28 @@ async fn newer_than(
 struct StreamState {
     state: AppState,
     user_id: Uuid,
+    /// The stream's session: it ends when this no longer lets its user in.
+    token_hash: String,
     last: Option<Uuid>,
     changes: tokio::sync::watch::Receiver<u64>,
     pending: std::collections::VecDeque<Event>,
-    session_ends: DateTime<Utc>,
+}
+
+/// Whether the stream's session still lets its user in (not logged out, not ended by a password
+/// change, user not locked, not idle). Looking does not count as using the session, so an open
+/// stream alone never keeps it alive. A store error ends the stream too: the client reconnects.
+async fn session_lives(state: &AppState, token_hash: &str) -> bool {
+    state
+        .store
+        .check_session(token_hash, state.clock.now())
+        .await
+        .is_ok()
 }
 
 /// A server-sent event stream of the caller's new notifications (event `notification`, data a
-/// notification as in the list, id its id; send `Last-Event-ID` to resume). It ends when the
-/// session would have idled out or the user is locked.
+/// notification as in the list, id its id; send `Last-Event-ID` to resume). It ends when its
+/// session does: logout, a password change, the user locked, or the idle timeout (the stream
+/// itself does not count as use).
 #[utoipa::path(
     get, path = "/v1/notifications/stream", tag = "notifications", security(("bearer" = [])),
     params(("Last-Event-ID" = Option<String>, Header, description = "resume after this notification id")),
@@ -164,15 +177,15 @@ pub async fn events_for(
         user_id: caller.id(),
         last,
         pending: Default::default(),
-        session_ends: caller.session_expires_at,
+        token_hash: caller.token_hash.clone(),
     };
     let events = futures::stream::unfold(start, |mut s| async move {
         loop {
+            if !session_lives(&s.state, &s.token_hash).await {
+                return None;
+            }
             if let Some(event) = s.pending.pop_front() {
                 return Some((Ok(event), s));
-            }
-            if s.state.clock.now() >= s.session_ends {
-                return None;
             }
             match newer_than(&s.state, s.user_id, s.last).await {
                 Ok(items) => {
@@ -189,10 +202,6 @@ pub async fn events_for(
             }
             if !s.pending.is_empty() {
                 continue;
-            }
-            match s.state.store.get_user(s.user_id).await {
-                Ok(user) if user.locked_at.is_none() => {}
-                _ => return None,
             }
             tokio::select! {
                 _ = s.changes.changed() => {}

@@ -33,6 +33,7 @@ pub const MAX_ENTRIES: usize = 100;
 
 /// One weekly on-call window. `to` before `from` wraps past midnight; `from == to` is 24 hours.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct OnCallWindowBody {
     /// `HH:MM`, 24-hour clock, practice time zone; inclusive.
     #[schema(example = "18:00")]
@@ -51,6 +52,7 @@ pub struct OnCallWindowBody {
 /// One dated override: the user is on call from `from` (inclusive) to `to` (exclusive), and
 /// while any override runs its users are on call instead of the weekly windows.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct OnCallOverrideBody {
     pub user_id: Uuid,
     /// RFC 3339 instant, whole minutes; answered in UTC.

@@ -3,7 +3,7 @@
 //! the caller (404). Every read is written to the audit log by the store.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
@@ -14,11 +14,12 @@ use uuid::Uuid;
 use super::AppState;
 use super::auth::CurrentUser;
 use super::error::{ApiError, ErrorBody};
-use super::extract::{ApiJson, ApiQuery};
+use super::extract::{ApiJson, ApiPath, ApiQuery};
 use super::practices::visible_practice;
 use super::validate::{self, PageQuery};
 
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct NewPatientRequest {
     pub first_name: String,
     pub last_name: String,
@@ -32,6 +33,7 @@ pub struct NewPatientRequest {
 }
 
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct PatientPatchRequest {
     pub first_name: Option<String>,
     pub last_name: Option<String>,
@@ -120,22 +122,40 @@ pub fn hidden_by_restrictions(caller: &CurrentUser, patient: &Patient) -> bool {
     crate::domain::access::hidden_by_restrictions(&caller.user, &patient.programs)
 }
 
-/// Loads a patient the caller may see, writing the read to the audit log; 404 otherwise.
+/// Loads a patient the caller may see, writing the read to the audit log; 404 otherwise, with
+/// no audit row (the refusal is counted in `gateway_access_refused_total`).
 pub async fn visible_patient(
     state: &AppState,
     caller: &CurrentUser,
     id: Uuid,
 ) -> Result<Patient, ApiError> {
-    let patient = match state.store.get_patient(&caller.audit(), id).await {
-        Ok(p) => p,
-        Err(StoreError::NotFound) => return Err(ApiError::NotFound("patient")),
-        Err(e) => return Err(e.into()),
-    };
-    let practice = state.store.get_practice(patient.practice_id).await?;
-    if !caller.can_see_practice(&practice) || hidden_by_restrictions(caller, &patient) {
-        return Err(ApiError::NotFound("patient"));
+    let reader = caller.clone();
+    read_patient(state, &caller.audit(), id, move |patient, practice| {
+        reader.can_see_practice(practice) && !hidden_by_restrictions(&reader, patient)
+    })
+    .await
+}
+
+/// Loads a patient when `may_read` allows it, auditing the read; 404 otherwise, with no audit
+/// row (a refused read would land in another tenant's log) and the refusal counted.
+pub async fn read_patient(
+    state: &AppState,
+    audit: &store::Audit,
+    id: Uuid,
+    may_read: impl FnOnce(&Patient, &store::Practice) -> bool + Send + 'static,
+) -> Result<Patient, ApiError> {
+    let check: store::PatientReadCheck = Box::new(move |patient, practice| {
+        let allowed = may_read(patient, practice);
+        if !allowed {
+            super::auth::count_refusal("tenancy");
+        }
+        allowed
+    });
+    match state.store.get_patient_if(audit, id, check).await {
+        Ok(patient) => Ok(patient),
+        Err(StoreError::NotFound) => Err(ApiError::NotFound("patient")),
+        Err(e) => Err(e.into()),
     }
-    Ok(patient)
 }
 
 /// Register a patient of a practice.
@@ -150,7 +170,7 @@ pub async fn visible_patient(
 pub async fn create_patient(
     State(state): State<AppState>,
     caller: CurrentUser,
-    Path(practice_id): Path<Uuid>,
+    ApiPath(practice_id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<NewPatientRequest>,
 ) -> Result<(StatusCode, Json<PatientView>), ApiError> {
     visible_practice(&state, &caller, practice_id).await?;
@@ -164,7 +184,7 @@ pub async fn create_patient(
             None | Some("") => None,
             Some(v) => Some(validate::phone("mobile_phone", v)?),
         },
-        programs: validate::programs("programs", &body.programs)?,
+        programs: validate::patient_programs("programs", &body.programs)?,
     };
     let patient = state.store.create_patient(&caller.audit(), new).await?;
     Ok((StatusCode::CREATED, Json(patient.into())))
@@ -179,7 +199,7 @@ pub async fn create_patient(
 pub async fn get_patient(
     State(state): State<AppState>,
     caller: CurrentUser,
-    Path(id): Path<Uuid>,
+    ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Json<PatientView>, ApiError> {
     Ok(Json(visible_patient(&state, &caller, id).await?.into()))
 }
@@ -196,7 +216,7 @@ pub async fn get_patient(
 pub async fn update_patient(
     State(state): State<AppState>,
     caller: CurrentUser,
-    Path(id): Path<Uuid>,
+    ApiPath(id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<PatientPatchRequest>,
 ) -> Result<Json<PatientView>, ApiError> {
     visible_patient(&state, &caller, id).await?;
@@ -225,7 +245,7 @@ pub async fn update_patient(
         programs: body
             .programs
             .as_deref()
-            .map(|p| validate::programs("programs", p))
+            .map(|p| validate::patient_programs("programs", p))
             .transpose()?,
     };
     Ok(Json(

@@ -3,7 +3,7 @@
 //! My Care Team"). A portal token opens exactly one patient's conversation and nothing else.
 
 use axum::Json;
-use axum::extract::{FromRequestParts, Path, State};
+use axum::extract::{FromRequestParts, State};
 use axum::http::StatusCode;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
@@ -16,7 +16,7 @@ use super::AppState;
 use super::auth::{CurrentUser, client_addr};
 use super::conversations::{MessageList, MessageView, message_body};
 use super::error::{ApiError, ErrorBody};
-use super::extract::{ApiJson, ApiQuery};
+use super::extract::{ApiJson, ApiPath, ApiQuery};
 use super::patients::visible_patient;
 use crate::auth::token;
 use crate::services::conversations::{new_message_deliveries, new_message_recipients};
@@ -28,6 +28,7 @@ pub struct PortalEnrollment {
 }
 
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct PortalMessageRequest {
     pub body: String,
 }
@@ -86,7 +87,7 @@ impl FromRequestParts<AppState> for PortalPatient {
 pub async fn enroll(
     State(state): State<AppState>,
     caller: CurrentUser,
-    Path(id): Path<Uuid>,
+    ApiPath(id): ApiPath<Uuid>,
 ) -> Result<(StatusCode, Json<PortalEnrollment>), ApiError> {
     visible_patient(&state, &caller, id).await?;
     let portal_token = token::generate();

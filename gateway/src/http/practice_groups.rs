@@ -3,7 +3,7 @@
 //! practices in it.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use store::{NewPracticeGroup, PracticeGroup, PracticeGroupPatch, StoreError};
@@ -13,11 +13,12 @@ use uuid::Uuid;
 use super::AppState;
 use super::auth::CurrentUser;
 use super::error::{ApiError, ErrorBody};
-use super::extract::ApiJson;
+use super::extract::{ApiJson, ApiPath};
 use super::validate;
 use super::views::{PracticeGroupList, PracticeGroupView};
 
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct PracticeGroupRequest {
     pub name: String,
     #[serde(default)]
@@ -27,6 +28,7 @@ pub struct PracticeGroupRequest {
 }
 
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct PracticeGroupPatchRequest {
     pub name: Option<String>,
     pub default_user_ids: Option<Vec<Uuid>>,
@@ -42,7 +44,7 @@ pub struct PracticeGroupPatchRequest {
 pub async fn list_groups(
     State(state): State<AppState>,
     caller: CurrentUser,
-    Path(customer_id): Path<Uuid>,
+    ApiPath(customer_id): ApiPath<Uuid>,
 ) -> Result<Json<PracticeGroupList>, ApiError> {
     caller.require_customer(customer_id)?;
     let items = state
@@ -70,7 +72,7 @@ pub async fn list_groups(
 pub async fn create_group(
     State(state): State<AppState>,
     caller: CurrentUser,
-    Path(customer_id): Path<Uuid>,
+    ApiPath(customer_id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<PracticeGroupRequest>,
 ) -> Result<(StatusCode, Json<PracticeGroupView>), ApiError> {
     caller.require_customer_admin(customer_id)?;
@@ -124,7 +126,7 @@ async fn group_for_admin(
 pub async fn update_group(
     State(state): State<AppState>,
     caller: CurrentUser,
-    Path(id): Path<Uuid>,
+    ApiPath(id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<PracticeGroupPatchRequest>,
 ) -> Result<Json<PracticeGroupView>, ApiError> {
     group_for_admin(&state, &caller, id).await?;
@@ -158,7 +160,7 @@ pub async fn update_group(
 pub async fn delete_group(
     State(state): State<AppState>,
     caller: CurrentUser,
-    Path(id): Path<Uuid>,
+    ApiPath(id): ApiPath<Uuid>,
 ) -> Result<StatusCode, ApiError> {
     group_for_admin(&state, &caller, id).await?;
     state

@@ -2,7 +2,7 @@
 //! admins; staff see only the practices they belong to.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use store::{NewPractice, Practice, PracticePatch, StoreError};
@@ -12,7 +12,7 @@ use uuid::Uuid;
 use super::AppState;
 use super::auth::CurrentUser;
 use super::error::{ApiError, ErrorBody};
-use super::extract::{ApiJson, ApiQuery};
+use super::extract::{ApiJson, ApiPath, ApiQuery};
 use super::oncall::refusal;
 use super::validate::{self, PageQuery};
 use super::views::{PracticeList, PracticeView, UserIds};
@@ -25,6 +25,7 @@ const MAX_NAME: usize = 80;
 const MAX_ESCALATION_DELAY_MINUTES: i64 = 60;
 
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct NewPracticeRequest {
     pub name: String,
     /// IANA time zone, e.g. `America/New_York`.
@@ -34,6 +35,7 @@ pub struct NewPracticeRequest {
 }
 
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct PracticePatchRequest {
     pub name: Option<String>,
     pub timezone: Option<String>,
@@ -69,7 +71,7 @@ pub async fn visible_practice(
 pub async fn create_practice(
     State(state): State<AppState>,
     caller: CurrentUser,
-    Path(customer_id): Path<Uuid>,
+    ApiPath(customer_id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<NewPracticeRequest>,
 ) -> Result<(StatusCode, Json<PracticeView>), ApiError> {
     caller.require_customer(customer_id)?;
@@ -98,7 +100,7 @@ pub async fn create_practice(
 pub async fn list_practices(
     State(state): State<AppState>,
     caller: CurrentUser,
-    Path(customer_id): Path<Uuid>,
+    ApiPath(customer_id): ApiPath<Uuid>,
     ApiQuery(query): ApiQuery<PageQuery>,
 ) -> Result<Json<PracticeList>, ApiError> {
     caller.require_customer(customer_id)?;
@@ -125,7 +127,7 @@ pub async fn list_practices(
 pub async fn get_practice(
     State(state): State<AppState>,
     caller: CurrentUser,
-    Path(id): Path<Uuid>,
+    ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Json<PracticeView>, ApiError> {
     Ok(Json(visible_practice(&state, &caller, id).await?.into()))
 }
@@ -142,7 +144,7 @@ pub async fn get_practice(
 pub async fn update_practice(
     State(state): State<AppState>,
     caller: CurrentUser,
-    Path(id): Path<Uuid>,
+    ApiPath(id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<PracticePatchRequest>,
 ) -> Result<Json<PracticeView>, ApiError> {
     let practice = visible_practice(&state, &caller, id).await?;
@@ -187,6 +189,7 @@ pub async fn update_practice(
 /// `{user_ids, reassign_to?}`: the practice's users, and who takes over on-call duty here of
 /// users who leave.
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct PracticeUsersRequest {
     pub user_ids: Vec<Uuid>,
     /// Who takes over the on-call windows and running overrides at this practice of staff who
@@ -211,7 +214,7 @@ pub struct PracticeUsersRequest {
 pub async fn set_practice_users(
     State(state): State<AppState>,
     caller: CurrentUser,
-    Path(id): Path<Uuid>,
+    ApiPath(id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<PracticeUsersRequest>,
 ) -> Result<Json<UserIds>, ApiError> {
     let practice = visible_practice(&state, &caller, id).await?;

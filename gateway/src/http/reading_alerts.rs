@@ -27,6 +27,7 @@ use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, ApiPath};
 use super::patients::visible_patient;
 use super::practices::visible_practice;
+
 use crate::domain::readings::{AlertSettings, ChangeRule, ChangeUnit, Ranges, Vital};
 use crate::services::readings::{self, from_row, to_row};
 
@@ -36,6 +37,7 @@ use crate::services::readings::{self, from_row, to_row};
 /// critical, `normal_low` to `normal_high` normal, anything else caution. They must not
 /// decrease; equal bounds leave a band empty.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct RangesBody {
     pub critical_low: f64,
     pub normal_low: f64,
@@ -54,6 +56,7 @@ pub enum ChangeUnitBody {
 
 /// "When the value changes by `amount` `unit` within `within_hours`": the reading is critical.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ChangeBody {
     /// Greater than 0.
     pub amount: f64,
@@ -73,6 +76,7 @@ pub enum ApplyToPatients {
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct PracticeReadingAlertInput {
     pub ranges: RangesBody,
     /// Null or absent: no change rule.
@@ -82,6 +86,7 @@ pub struct PracticeReadingAlertInput {
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct PatientReadingAlertInput {
     pub ranges: RangesBody,
     /// Null or absent: no change rule.
@@ -113,6 +118,7 @@ pub struct PatientReadingAlertView {
 
 /// How often the practice expects readings of one vital: `readings` every `per_days` days.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct VitalFrequencyBody {
     /// `pulse`, `blood_glucose_before_meal`, `blood_glucose_after_meal`,
     /// `blood_pressure_systolic`, `blood_pressure_diastolic`, `spo2`, `peak_flow` or `body_weight`.
@@ -127,6 +133,7 @@ pub struct VitalFrequencyBody {
 /// The practice's reading frequency rules. A PUT replaces them all: vitals not listed have no
 /// required frequency.
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ReadingFrequencyInput {
     /// Warn when a patient has sent no reading for this many days (0 to 365; 0 is off).
     pub warn_after_days: u32,
@@ -168,15 +175,14 @@ pub fn settings_of(ranges: RangesBody, change: Option<ChangeBody>) -> AlertSetti
     }
 }
 
-/// The domain's settings, checked: 422 naming the field of the first broken rule.
+/// The domain's settings of `vital`, checked: 422 naming the field of the first broken rule.
 fn checked_settings_of(
+    vital: Vital,
     ranges: RangesBody,
     change: Option<ChangeBody>,
 ) -> Result<AlertSettings, ApiError> {
     let settings = settings_of(ranges, change);
-    settings
-        .validate()
-        .map_err(|e| ApiError::invalid(e.field(), e.to_string()))?;
+    crate::services::readings::check_settings(vital, &settings)?;
     Ok(settings)
 }
 
@@ -412,7 +418,7 @@ pub async fn put_patient_alerts(
 ) -> Result<Json<PatientReadingAlertView>, ApiError> {
     let patient = visible_patient(&state, &caller, patient_id).await?;
     let vital = path_vital(&vital)?;
-    let settings = checked_settings_of(body.ranges, body.change)?;
+    let settings = checked_settings_of(vital, body.ranges, body.change)?;
     let effective = state
         .store
         .save_patient_reading_alert(

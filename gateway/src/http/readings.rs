@@ -2,14 +2,15 @@
 //! `readings:write`, patient of the token's customer), classified on arrival, listed per patient.
 //!
 //! A reading is refused with 422 naming the field when the vital is unknown (`vital`), the value
-//! is not a finite number (`value`) or it was taken more than five minutes after the gateway's
-//! clock (`taken_at`). A patient the caller may not see is 404, whoever the caller is. Values are
+//! is not a finite number within the vital's physical bounds (`value`, `domain::bounds`) or it
+//! was taken before 2000 or more than five minutes after the gateway's clock (`taken_at`). A
+//! patient the caller may not see is 404, whoever the caller is. Values are
 //! clinical data: never logged.
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use store::{Patient, StoreError, StoredReading};
@@ -22,26 +23,27 @@ use super::auth::CurrentUser;
 use super::caller::{Integration, ReadingsCaller};
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, ApiPath, ApiQuery};
-use super::patients::visible_patient;
+use super::patients::{read_patient, visible_patient};
 use super::validate::PageQuery;
+use crate::domain::bounds;
 use crate::domain::readings::{Vital, validate_value};
 use crate::domain::units::{canonical_unit, to_canonical};
 use crate::services::readings::{IncomingReading, receive};
 
-/// How far in the future (by the gateway's clock) `taken_at` may be: device clocks drift.
-const MAX_CLOCK_SKEW: TimeDelta = TimeDelta::minutes(5);
-
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct NewReadingRequest {
     pub patient_id: Uuid,
     /// `pulse`, `blood_glucose_before_meal`, `blood_glucose_after_meal`,
     /// `blood_pressure_systolic`, `blood_pressure_diastolic`, `spo2`, `peak_flow` or `body_weight`.
     #[schema(example = "pulse")]
     pub vital: String,
-    /// A finite number in the vital's unit.
+    /// A finite number in the vital's unit, within its physical bounds (pulse 0–350, SpO2 0–100,
+    /// systolic 0–400, diastolic 0–300, glucose 0–3000 mg/dL, peak flow 0–1000, weight 0–700 kg).
     #[schema(value_type = f64, example = 72.0)]
     pub value: Value,
-    /// When the device took it (RFC 3339); at most 5 minutes ahead of the gateway's clock.
+    /// When the device took it (RFC 3339); from 2000-01-01 to 5 minutes ahead of the gateway's
+    /// clock.
     pub taken_at: DateTime<Utc>,
     /// The unit of `value` where the vital has several: `mg/dL` or `mmol/L` for blood glucose,
     /// `kg` or `lb` for body weight. Absent: the vital's canonical unit (the first of those).
@@ -148,23 +150,19 @@ impl TryFrom<StoredReading> for ReadingView {
     }
 }
 
-/// The patient when the integration's customer owns it, else 404. The read is audited.
+/// The patient when the integration's customer owns it, else 404. The read is audited, a refused
+/// one is not (it would land in another customer's log).
 async fn integration_patient(
     state: &AppState,
     caller: &ReadingsCaller,
     integration: &Integration,
     id: Uuid,
 ) -> Result<Patient, ApiError> {
-    let patient = match state.store.get_patient(&caller.audit(), id).await {
-        Ok(p) => p,
-        Err(StoreError::NotFound) => return Err(ApiError::NotFound("patient")),
-        Err(e) => return Err(e.into()),
-    };
-    let practice = state.store.get_practice(patient.practice_id).await?;
-    if practice.customer_id != integration.token.customer_id {
-        return Err(ApiError::NotFound("patient"));
-    }
-    Ok(patient)
+    let customer_id = integration.token.customer_id;
+    read_patient(state, &caller.audit(), id, move |_, practice| {
+        practice.customer_id == customer_id
+    })
+    .await
 }
 
 /// Post a reading; it is classified against the patient's alert settings of the vital.
@@ -180,7 +178,7 @@ async fn integration_patient(
         (status = 401, description = "no valid session or API token (a revoked token is refused)", body = ErrorBody),
         (status = 403, description = "the API token lacks the `readings:write` scope", body = ErrorBody),
         (status = 404, description = "no such patient (or not the caller's to see)", body = ErrorBody),
-        (status = 422, description = "`vital` unknown, `value` not a finite number, `unit` not one of the vital's, or `taken_at` in the future; the message names the field", body = ErrorBody),
+        (status = 422, description = "`vital` unknown, `value` not a finite number within the vital's bounds, `unit` not one of the vital's, or `taken_at` before 2000 or in the future; the message names the field", body = ErrorBody),
     )
 )]
 pub async fn post_reading(
@@ -199,13 +197,12 @@ pub async fn post_reading(
     validate_value(value).map_err(|e| ApiError::invalid(e.field(), e.to_string()))?;
     let converted = to_canonical(vital, value, body.unit.as_deref())
         .map_err(|e| ApiError::invalid("unit", e.to_string()))?;
+    // Physical bounds hold in the canonical unit (kg, mg/dL), whatever unit was sent.
+    bounds::value(vital, converted.value)
+        .map_err(|why| ApiError::invalid("value", why.to_string()))?;
     let now = caller.now();
-    if body.taken_at > now + MAX_CLOCK_SKEW {
-        return Err(ApiError::invalid(
-            "taken_at",
-            "is in the future; send when the reading was taken (device clocks may be at most 5 minutes ahead)",
-        ));
-    }
+    bounds::reading_taken_at(body.taken_at, now)
+        .map_err(|why| ApiError::invalid("taken_at", why.to_string()))?;
     let patient = match &caller {
         ReadingsCaller::User(user) => visible_patient(&state, user, body.patient_id).await?,
         ReadingsCaller::Integration(integration) => {

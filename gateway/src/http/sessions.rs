@@ -17,6 +17,7 @@ use super::views::UserView;
 use crate::services::sessions;
 
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct LoginRequest {
     pub username: String,
     pub password: String,

@@ -3,7 +3,7 @@
 //! opt-in request without STOP are refused), reporting the SMS segments it will take.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use templates::{TemplateName, TemplateSet};
 use utoipa::ToSchema;
@@ -12,7 +12,7 @@ use uuid::Uuid;
 use super::AppState;
 use super::auth::CurrentUser;
 use super::error::{ApiError, ErrorBody};
-use super::extract::ApiJson;
+use super::extract::{ApiJson, ApiPath};
 use super::practices::visible_practice;
 
 #[derive(Serialize, ToSchema)]
@@ -34,6 +34,7 @@ pub struct TemplateList {
 }
 
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct TemplateRequest {
     /// The new text; an empty text returns to the default.
     pub text: String,
@@ -87,7 +88,7 @@ pub async fn practice_templates(
 pub async fn list_templates(
     State(state): State<AppState>,
     caller: CurrentUser,
-    Path(id): Path<Uuid>,
+    ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Json<TemplateList>, ApiError> {
     visible_practice(&state, &caller, id).await?;
     let set = practice_templates(&state, id).await?;
@@ -110,7 +111,7 @@ pub async fn list_templates(
 pub async fn put_template(
     State(state): State<AppState>,
     caller: CurrentUser,
-    Path((id, name)): Path<(Uuid, String)>,
+    ApiPath((id, name)): ApiPath<(Uuid, String)>,
     ApiJson(body): ApiJson<TemplateRequest>,
 ) -> Result<Json<TemplateView>, ApiError> {
     let practice = visible_practice(&state, &caller, id).await?;

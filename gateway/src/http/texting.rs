@@ -3,12 +3,13 @@
 //! out on their behalf.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use uuid::Uuid;
 
 use super::AppState;
 use super::auth::CurrentUser;
 use super::error::{ApiError, ErrorBody};
+use super::extract::ApiPath;
 use super::patients::{TextingView, visible_patient};
 use crate::domain::texting::Refusal;
 use crate::services::texting::{self, StaffAction, TextingError};
@@ -49,7 +50,7 @@ impl From<TextingError> for ApiError {
 pub async fn get_texting(
     State(state): State<AppState>,
     caller: CurrentUser,
-    Path(id): Path<Uuid>,
+    ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Json<TextingView>, ApiError> {
     Ok(Json(view(&visible_patient(&state, &caller, id).await?)))
 }
@@ -78,7 +79,7 @@ async fn act(
 pub async fn start(
     State(state): State<AppState>,
     caller: CurrentUser,
-    Path(id): Path<Uuid>,
+    ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Json<TextingView>, ApiError> {
     act(state, caller, id, StaffAction::Start).await
 }
@@ -95,7 +96,7 @@ pub async fn start(
 pub async fn resend(
     State(state): State<AppState>,
     caller: CurrentUser,
-    Path(id): Path<Uuid>,
+    ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Json<TextingView>, ApiError> {
     act(state, caller, id, StaffAction::Resend).await
 }
@@ -109,7 +110,7 @@ pub async fn resend(
 pub async fn opt_out(
     State(state): State<AppState>,
     caller: CurrentUser,
-    Path(id): Path<Uuid>,
+    ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Json<TextingView>, ApiError> {
     act(state, caller, id, StaffAction::OptOut).await
 }

@@ -3,7 +3,7 @@
 //! never deleted; locking hands their outstanding items to another user first.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use store::{Outstanding, Role, StoreError, User, UserPatch};
@@ -13,10 +13,11 @@ use uuid::Uuid;
 use super::AppState;
 use super::auth::CurrentUser;
 use super::error::{ApiError, ErrorBody};
-use super::extract::{ApiJson, OptionalJson};
+use super::extract::{ApiJson, ApiPath, OptionalJson};
 use super::oncall::refusal;
 use super::validate;
 use super::views::UserView;
+use crate::auth::limiter;
 use crate::auth::password::Password;
 use crate::services::oncall;
 use crate::services::users::{self, LockRefusal};
@@ -26,6 +27,7 @@ pub const MAX_AUTO_LOGOUT: i64 = 720;
 pub const DEFAULT_AUTO_LOGOUT: i32 = 30;
 
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct NewUserRequest {
     pub username: String,
     /// At least 8 characters including a digit.
@@ -51,6 +53,7 @@ pub struct NewUserRequest {
 }
 
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct UserPatchRequest {
     pub email: Option<String>,
     pub first_name: Option<String>,
@@ -58,7 +61,10 @@ pub struct UserPatchRequest {
     pub title: Option<String>,
     /// Empty string clears it.
     pub mobile_phone: Option<String>,
+    /// A new password: every other session of the user ends.
     pub password: Option<String>,
+    /// Required with `password` when changing one's own password.
+    pub current_password: Option<String>,
     /// Admins only.
     #[schema(value_type = Option<String>)]
     pub role: Option<Role>,
@@ -76,6 +82,7 @@ pub struct UserPatchRequest {
 }
 
 #[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
 pub struct LockRequest {
     /// Who takes over the user's outstanding items.
     pub reassign_to: Option<Uuid>,
@@ -255,17 +262,18 @@ pub async fn create_user(
 pub async fn get_user(
     State(state): State<AppState>,
     caller: CurrentUser,
-    Path(id): Path<Uuid>,
+    ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Json<UserView>, ApiError> {
     Ok(Json(UserView::from(
         &visible_user(&state, &caller, id).await?,
     )))
 }
 
-/// Change a user. Users may change their own names, e-mail, title, mobile phone and password;
-/// role, auto-logout, practices, program restrictions and `reassign_to` need an administrator.
-/// A change that would leave the user on call where they could no longer act (a practice
-/// removed, role lowered, mobile number cleared) hands those windows and running overrides to
+/// Change a user. Users may change their own names, e-mail, title, mobile phone and password
+/// (with `current_password`); role, auto-logout, practices, program restrictions and
+/// `reassign_to` need an administrator. A new password ends every other session of the user. A
+/// change that would leave the user on call where they could no longer act (a practice removed,
+/// role lowered, mobile number cleared) hands those windows and running overrides to
 /// `reassign_to` in the same transaction, or is refused with 409 without one.
 #[utoipa::path(
     patch, path = "/v1/users/{id}", tag = "users", security(("bearer" = [])),
@@ -275,12 +283,13 @@ pub async fn get_user(
         (status = 404, body = ErrorBody),
         (status = 409, description = "`outstanding_items`: the change would leave on-call duty with the user where they could no longer act, and no reassign_to was sent; nothing changed", body = ErrorBody),
         (status = 422, description = "a field is invalid, or reassign_to cannot take over that on-call duty", body = ErrorBody),
+        (status = 429, description = "too many wrong current passwords; see Retry-After", body = ErrorBody),
     )
 )]
 pub async fn update_user(
     State(state): State<AppState>,
     caller: CurrentUser,
-    Path(id): Path<Uuid>,
+    ApiPath(id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<UserPatchRequest>,
 ) -> Result<Json<UserView>, ApiError> {
     let user = visible_user(&state, &caller, id).await?;
@@ -307,6 +316,15 @@ pub async fn update_user(
     }
     if let Some(successor) = body.reassign_to {
         check_successor(&state, &user, successor).await?;
+    }
+    if body.current_password.is_some() && body.password.is_none() {
+        return Err(ApiError::invalid(
+            "current_password",
+            "is only needed together with a new password",
+        ));
+    }
+    if is_self && body.password.is_some() {
+        check_current_password(&state, &caller, body.current_password.as_deref()).await?;
     }
     let password_hash = match body.password.as_deref() {
         Some(p) => {
@@ -361,8 +379,11 @@ pub async fn update_user(
             .as_deref()
             .map(|p| validate::programs("restricted_programs", p))
             .transpose()?,
+        // A new password ends the user's other sessions; one's own change keeps this one.
+        keep_session: (is_self && password_hash.is_some()).then(|| caller.token_hash.clone()),
         password_hash,
     };
+    let ended_sessions = patch.password_hash.is_some();
     let updated = state
         .store
         .update_user(
@@ -373,7 +394,58 @@ pub async fn update_user(
         )
         .await?
         .map_err(|r| refusal(r, |_| "reassign_to".into()))?;
+    if ended_sessions {
+        // Open notification streams of the ended sessions close now, not at their next poll.
+        state.notify_feed();
+    }
     Ok(Json(UserView::from(&updated)))
+}
+
+/// Changing one's own password needs the current one, so a session left open on a shared
+/// computer cannot take the account over. Wrong answers count as failed logins (and are
+/// throttled as they are).
+async fn check_current_password(
+    state: &AppState,
+    caller: &CurrentUser,
+    current: Option<&str>,
+) -> Result<(), ApiError> {
+    let current = current.ok_or_else(|| {
+        ApiError::invalid(
+            "current_password",
+            "is required to change your own password",
+        )
+    })?;
+    let address = caller
+        .client_addr
+        .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
+    let username = caller.user.username.clone();
+    if let Some(wait) =
+        limiter::blocked_for(state.store.as_ref(), caller.now, &username, address).await?
+    {
+        return Err(ApiError::RateLimited {
+            retry_after_secs: wait.as_secs().max(1),
+        });
+    }
+    let hash = caller.user.password_hash.clone();
+    let candidate = current.to_string();
+    let matches =
+        tokio::task::spawn_blocking(move || crate::auth::password::verify(&hash, &candidate))
+            .await
+            .map_err(|e| ApiError::Internal(e.into()))?;
+    if matches {
+        return Ok(());
+    }
+    if let Some(wait) =
+        limiter::record_failure(state.store.as_ref(), caller.now, &username, address).await?
+    {
+        return Err(ApiError::RateLimited {
+            retry_after_secs: wait.as_secs().max(1),
+        });
+    }
+    Err(ApiError::invalid(
+        "current_password",
+        "does not match your current password",
+    ))
 }
 
 /// What the user must hand over before being locked.
@@ -388,7 +460,7 @@ pub async fn update_user(
 pub async fn outstanding(
     State(state): State<AppState>,
     caller: CurrentUser,
-    Path(id): Path<Uuid>,
+    ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Json<OutstandingView>, ApiError> {
     let user = visible_user(&state, &caller, id).await?;
     require_admin_of(&caller, &user)?;
@@ -410,7 +482,7 @@ pub async fn outstanding(
 pub async fn lock_user(
     State(state): State<AppState>,
     caller: CurrentUser,
-    Path(id): Path<Uuid>,
+    ApiPath(id): ApiPath<Uuid>,
     OptionalJson(body): OptionalJson<LockRequest>,
 ) -> Result<Json<UserView>, ApiError> {
     let reassign_to = body.and_then(|b| b.reassign_to);
@@ -455,7 +527,7 @@ pub fn outstanding_conflict(items: Outstanding) -> ApiError {
 pub async fn unlock_user(
     State(state): State<AppState>,
     caller: CurrentUser,
-    Path(id): Path<Uuid>,
+    ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Json<UserView>, ApiError> {
     Ok(Json(UserView::from(
         &users::unlock(&state, &caller, id).await?,

@@ -9,7 +9,8 @@ use webhooks::PhoneNumber;
 
 use super::error::ApiError;
 
-/// A trimmed, non-empty text of at most `max` characters.
+/// A trimmed, non-empty text of at most `max` characters, without control or bidirectional
+/// override characters (`domain::bounds::name`).
 pub fn text(field: &str, value: &str, max: usize) -> Result<String, ApiError> {
     let trimmed = value.trim();
     if trimmed.is_empty() {
@@ -21,12 +22,8 @@ pub fn text(field: &str, value: &str, max: usize) -> Result<String, ApiError> {
             format!("must be at most {max} characters"),
         ));
     }
-    if trimmed.chars().any(char::is_control) {
-        return Err(ApiError::invalid(
-            field,
-            "must not contain control characters",
-        ));
-    }
+    crate::domain::bounds::name(trimmed)
+        .map_err(|why| ApiError::invalid(field, why.to_string()))?;
     Ok(trimmed.to_string())
 }
 
@@ -83,6 +80,14 @@ pub fn range(field: &str, value: i64, min: i64, max: i64) -> Result<i32, ApiErro
     }
 }
 
+/// A patient's program names: at most `domain::bounds::MAX_PROGRAMS`, each as [`programs`].
+pub fn patient_programs(field: &str, values: &[String]) -> Result<Vec<String>, ApiError> {
+    let programs = programs(field, values)?;
+    crate::domain::bounds::programs(programs.len())
+        .map_err(|why| ApiError::invalid(field, why.to_string()))?;
+    Ok(programs)
+}
+
 /// Program names: trimmed, non-empty, de-duplicated.
 pub fn programs(field: &str, values: &[String]) -> Result<Vec<String>, ApiError> {
     let mut out = Vec::with_capacity(values.len());
@@ -132,6 +137,7 @@ mod tests {
         assert!(text("name", "   ", 10).is_err());
         assert!(text("name", "abcdefghijk", 10).is_err());
         assert!(text("name", "a\u{0}b", 10).is_err());
+        assert!(text("name", "\u{202E}kcilc", 10).is_err());
     }
 
     #[test]

@@ -135,6 +135,7 @@ pub struct PracticeGroupList {
 
 /// `{user_ids}`: default users, practice users.
 #[derive(Debug, Serialize, serde::Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct UserIds {
     pub user_ids: Vec<Uuid>,
 }

@@ -139,7 +139,51 @@ pub struct StaffMessage {
     pub idempotency_key: Option<String>,
 }
 
-/// Sends a staff message on the asked channel, or the best enabled one (SMS, then portal).
+/// The route a staff send's `Idempotency-Key` is bound to (with the patient and the body).
+const SEND_ROUTE: &str = "POST /v1/patients/{id}/messages";
+
+/// The fingerprint an `Idempotency-Key` is stored with: a hash of the route, the patient and
+/// what was asked (body and channel), so the same key with another request is recognised.
+pub fn request_fingerprint(patient_id: Uuid, body: &str, channel: Option<Channel>) -> String {
+    use sha2::{Digest, Sha256};
+    let channel = match channel {
+        None => "default",
+        Some(Channel::Sms) => "sms",
+        Some(Channel::Portal) => "portal",
+    };
+    let mut hash = Sha256::new();
+    // Length-prefixed parts, so that no two different requests hash the same bytes.
+    for part in [SEND_ROUTE, &patient_id.to_string(), channel, body] {
+        hash.update((part.len() as u64).to_be_bytes());
+        hash.update(part.as_bytes());
+    }
+    hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The channel for a staff message to `patient` as it is now (its row locked by the send's
+/// transaction): the one asked for if the patient can be reached on it, else SMS when texting
+/// is enabled, else the portal.
+fn choose_channel(
+    context: &store::StaffSendContext,
+    asked: Option<Channel>,
+) -> Result<Channel, SendError> {
+    let patient = &context.patient;
+    let sms_enabled = patient.texting.status == "enabled" && patient.mobile_phone.is_some();
+    match asked {
+        Some(Channel::Sms) if !sms_enabled => {
+            Err(SendError::SmsNotEnabled(patient.texting.status.clone()))
+        }
+        Some(Channel::Portal) if !context.has_portal => Err(SendError::PortalNotEnrolled),
+        Some(channel) => Ok(channel),
+        None if sms_enabled => Ok(Channel::Sms),
+        None if context.has_portal => Ok(Channel::Portal),
+        None => Err(SendError::NoChannel),
+    }
+}
+
+/// Sends a staff message on the asked channel, or the best enabled one (SMS, then portal). The
+/// channel is chosen inside the store's transaction with the patient's row locked, so a send
+/// racing the patient's STOP goes by portal (or not at all), never by text: `Refused` says why.
 pub async fn send_staff_message(
     state: &AppState,
     audit: &store::Audit,
@@ -153,29 +197,27 @@ pub async fn send_staff_message(
         channel,
         idempotency_key,
     } = message;
-    let sms_enabled = patient.texting.status == "enabled" && patient.mobile_phone.is_some();
-    let chosen = match channel {
-        Some(Channel::Sms) if !sms_enabled => {
-            return Err(SendError::SmsNotEnabled(patient.texting.status.clone()));
-        }
-        Some(Channel::Portal) if !state.store.has_portal(patient.id).await? => {
-            return Err(SendError::PortalNotEnrolled);
-        }
-        Some(channel) => channel,
-        None if sms_enabled => Channel::Sms,
-        None if state.store.has_portal(patient.id).await? => Channel::Portal,
-        None => return Err(SendError::NoChannel),
-    };
-    let sms = (chosen == Channel::Sms).then(|| NewOutbound {
-        practice_id: Some(practice.id),
-        patient_id: Some(patient.id),
-        from_number: practice.sms_number.clone(),
-        to_number: patient.mobile_phone.clone().unwrap_or_default(),
-        body: body.clone(),
-        priority: priority::ROUTINE,
-        record_message: true,
-        author_user_id: Some(author_user_id),
+    let idempotency = idempotency_key.map(|key| store::IdempotencyKey {
+        fingerprint: request_fingerprint(patient.id, &body, channel),
+        key,
     });
+    let practice = practice.clone();
+    let text = body.clone();
+    let choose: store::StaffSendDecider =
+        Box::new(move |context| match choose_channel(context, channel) {
+            Ok(Channel::Sms) => store::StaffSendChoice::Sms(NewOutbound {
+                practice_id: Some(practice.id),
+                patient_id: Some(context.patient.id),
+                from_number: practice.sms_number.clone(),
+                to_number: context.patient.mobile_phone.clone().unwrap_or_default(),
+                body: text,
+                priority: priority::ROUTINE,
+                record_message: true,
+                author_user_id: Some(author_user_id),
+            }),
+            Ok(Channel::Portal) => store::StaffSendChoice::Portal,
+            Err(refusal) => store::StaffSendChoice::Refused(refusal.to_string()),
+        });
     let outcome = state
         .store
         .post_staff_message(
@@ -184,8 +226,8 @@ pub async fn send_staff_message(
                 patient_id: patient.id,
                 author_user_id,
                 body,
-                sms,
-                idempotency_key,
+                choose,
+                idempotency,
             },
         )
         .await?;
@@ -424,7 +466,7 @@ pub async fn send_for(
     body: String,
     channel: Option<Channel>,
     idempotency_key: Option<String>,
-) -> Result<StaffMessageOutcome, ApiError> {
+) -> Result<Sent, ApiError> {
     let patient = visible_patient(state, caller, patient_id).await?;
     let practice = state.store.get_practice(patient.practice_id).await?;
     let message = StaffMessage {
@@ -433,7 +475,7 @@ pub async fn send_for(
         channel,
         idempotency_key,
     };
-    send_staff_message(state, &caller.audit(), &patient, &practice, message)
+    let outcome = send_staff_message(state, &caller.audit(), &patient, &practice, message)
         .await
         .map_err(|e| match e {
             SendError::Store(e) => ApiError::from(e),
@@ -441,7 +483,24 @@ pub async fn send_for(
                 code: "no_enabled_channel",
                 message: other.to_string(),
             },
-        })
+        })?;
+    match outcome {
+        StaffMessageOutcome::Created { message, .. } => Ok(Sent::Created(message)),
+        StaffMessageOutcome::Replayed { message } => Ok(Sent::Replayed(message)),
+        // Decided with the patient's row locked (a STOP may just have ended texting).
+        StaffMessageOutcome::Refused { reason } => Err(ApiError::Conflict {
+            code: "no_enabled_channel",
+            message: reason,
+        }),
+    }
+}
+
+/// A staff message that was sent.
+pub enum Sent {
+    /// Sent now.
+    Created(Box<store::Message>),
+    /// The same request was sent before (its idempotency key): the first message, nothing new.
+    Replayed(Box<store::Message>),
 }
 
 /// Marks the patient's conversation read for the caller only.
@@ -503,4 +562,29 @@ pub async fn panel_for(
         });
     }
     Ok(items)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fingerprint_changes_with_the_patient_the_body_and_the_channel_only() {
+        let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
+        let base = request_fingerprint(a, "See you at 3", None);
+        assert_eq!(base, request_fingerprint(a, "See you at 3", None));
+        for other in [
+            request_fingerprint(b, "See you at 3", None),
+            request_fingerprint(a, "See you at 4", None),
+            request_fingerprint(a, "See you at 3", Some(Channel::Sms)),
+            request_fingerprint(a, "See you at 3", Some(Channel::Portal)),
+        ] {
+            assert_ne!(base, other);
+        }
+        // Parts are length-prefixed: moving text between them changes the hash.
+        assert_ne!(
+            request_fingerprint(a, "portalx", None),
+            request_fingerprint(a, "x", Some(Channel::Portal))
+        );
+    }
 }

@@ -15,12 +15,11 @@ use store::{Audit, InboundOutcome, NewInbound};
 use uuid::Uuid;
 use webhooks::InboundSms;
 
-use crate::auth::limiter;
 use crate::domain::acknowledge;
 use crate::domain::keywords::{self, Classification, Keyword};
-use crate::domain::throttle;
 use crate::http::AppState;
 use crate::services::{conversations, texting};
+use crate::telemetry::catalogue;
 
 /// What happened to an inbound text.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,11 +32,6 @@ pub enum InboundReceipt {
     },
     /// The carrier delivered this message before; nothing changed.
     Duplicate { message_id: Uuid },
-}
-
-/// The key counting verification restarts a number begins at a practice's number.
-fn restart_key(from: &str, to: &str) -> String {
-    format!("restart:{to}:{from}")
 }
 
 /// A STOP from a number makes the carrier refuse every later text to it from this practice
@@ -75,7 +69,6 @@ pub async fn receive_sms(
     client_addr: Option<String>,
 ) -> Result<InboundReceipt, store::StoreError> {
     let now = state.clock.now();
-    let restart_key = restart_key(sms.from.as_str(), sms.to.as_str());
     let audit = Audit {
         user_id: None,
         client_addr,
@@ -98,8 +91,7 @@ pub async fn receive_sms(
                 code,
             )
             .await?;
-            metrics::counter!(crate::telemetry::catalogue::INBOUND_MESSAGES, "kind" => "alert_ack")
-                .increment(1);
+            metrics::counter!(catalogue::INBOUND_MESSAGES, "kind" => "alert_ack").increment(1);
         }
         note_number_keyword(state, practice, sms.from.as_str(), &sms.body, now).await?;
     }
@@ -117,47 +109,25 @@ pub async fn receive_sms(
             Default::default(),
         ),
     };
-    let restarts = texting::RestartBudget {
-        may_restart: !limiter::is_full(
-            state.store.as_ref(),
-            &restart_key,
-            throttle::PATIENT_RESTARTS,
-            now,
-        )
-        .await?,
-        used: Default::default(),
-    };
-    let restarted = std::sync::Arc::clone(&restarts.used);
     let decider = texting::inbound_decider(
         sms.body.clone(),
         now,
         templates,
         recipients,
         message_recipients,
-        restarts,
     );
     let inbound = NewInbound {
         carrier: store::CARRIER_TWILIO.into(),
         carrier_sid: sms.message_sid.as_str().to_owned(),
         from_number: sms.from.as_str().to_owned(),
         to_number: sms.to.as_str().to_owned(),
+        // The START restart limit is checked and counted inside the transaction that decides.
+        throttle_key: texting::may_ask_to_restart(&sms.body)
+            .then(|| texting::restart_key(sms.from.as_str(), sms.to.as_str())),
         body: sms.body,
         num_segments: i32::try_from(sms.num_segments).unwrap_or(i32::MAX),
     };
     let outcome = state.store.record_inbound(&audit, inbound, decider).await?;
-    if restarted.load(std::sync::atomic::Ordering::SeqCst) {
-        // A failure to count is logged, not raised: the text and its answer are committed.
-        let counted = limiter::count(
-            state.store.as_ref(),
-            &restart_key,
-            throttle::PATIENT_RESTARTS,
-            now,
-        )
-        .await;
-        if let Err(error) = counted {
-            tracing::warn!(%error, "could not count a verification restart");
-        }
-    }
     let receipt = match outcome {
         InboundOutcome::Recorded { message, enqueued } => {
             let known_sender = message.patient_id.is_some();
@@ -166,8 +136,7 @@ pub async fn receive_sms(
                 (Some(_), false) => "unknown_sender",
                 (Some(_), true) => "recorded",
             };
-            metrics::counter!(crate::telemetry::catalogue::INBOUND_MESSAGES, "kind" => kind)
-                .increment(1);
+            metrics::counter!(catalogue::INBOUND_MESSAGES, "kind" => kind).increment(1);
             if !enqueued.is_empty() {
                 state.wake_dispatcher();
             }
@@ -179,8 +148,7 @@ pub async fn receive_sms(
             }
         }
         InboundOutcome::Duplicate { message_id } => {
-            metrics::counter!(crate::telemetry::catalogue::INBOUND_MESSAGES, "kind" => "duplicate")
-                .increment(1);
+            metrics::counter!(catalogue::INBOUND_MESSAGES, "kind" => "duplicate").increment(1);
             InboundReceipt::Duplicate { message_id }
         }
     };

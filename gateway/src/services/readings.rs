@@ -287,6 +287,21 @@ pub async fn practice_alert_for(
     Ok(saved.as_ref().map(from_row).transpose()?)
 }
 
+/// Alert settings of `vital` a practice or a patient may save: bounds in order, a sane change
+/// rule, and every bound within the vital's physical bounds (as readings are); 422 naming the
+/// field of the first broken rule.
+pub fn check_settings(
+    vital: Vital,
+    settings: &AlertSettings,
+) -> Result<(), crate::http::error::ApiError> {
+    use crate::http::error::ApiError;
+    settings
+        .validate()
+        .map_err(|e| ApiError::invalid(e.field(), e.to_string()))?;
+    crate::domain::bounds::ranges(vital, &settings.ranges)
+        .map_err(|(field, why)| ApiError::invalid(field, why.to_string()))
+}
+
 /// Saves the practice's default alert settings of `vital` (customer admins) for new patients
 /// only or for all patients; the settings must be valid. Answers them as saved.
 pub async fn save_practice_alert_for(
@@ -299,9 +314,7 @@ pub async fn save_practice_alert_for(
 ) -> Result<AlertSettings, crate::http::error::ApiError> {
     let practice = crate::http::practices::visible_practice(state, caller, practice_id).await?;
     caller.require_practice_admin(&practice)?;
-    settings
-        .validate()
-        .map_err(|e| crate::http::error::ApiError::invalid(e.field(), e.to_string()))?;
+    check_settings(vital, &settings)?;
     let saved = state
         .store
         .save_practice_reading_alert(

@@ -23,9 +23,12 @@ pub struct Login {
     pub user: User,
 }
 
-/// Checks the password (against a dummy hash for unknown users, so timing reveals nothing),
-/// counts failures against the username and the client address, refuses locked users, and
-/// starts a session. 401 wrong, 423 locked, 429 throttled, 422 empty username.
+/// Checks the password (against a dummy hash for unknown users, so timing reveals nothing) and
+/// starts a session. Failures are limited per (username, client address) pair and per address
+/// (429 with the wait); a username that failed often lately, from anywhere, makes each login
+/// wait for its turn but is never refused, so one guesser cannot lock a user out. A locked user
+/// gets 423 before the password is looked at, so the answer never confirms a guessed password.
+/// 401 wrong, 422 an empty or over-long username or password.
 pub async fn login(
     state: &AppState,
     username: &str,
@@ -33,9 +36,11 @@ pub async fn login(
     address: IpAddr,
 ) -> Result<Login, ApiError> {
     let username = username.trim().to_string();
-    if username.is_empty() {
-        return Err(ApiError::invalid("username", "must not be empty"));
+    if username.is_empty() || username.chars().count() > 64 {
+        return Err(ApiError::invalid("username", "must be 1 to 64 characters"));
     }
+    crate::domain::bounds::password(&candidate)
+        .map_err(|why| ApiError::invalid("password", why.to_string()))?;
     let now = state.clock.now();
     if let Some(wait) = limiter::blocked_for(state.store.as_ref(), now, &username, address).await? {
         return Err(ApiError::RateLimited {
@@ -47,6 +52,15 @@ pub async fn login(
         Err(StoreError::NotFound) => None,
         Err(other) => return Err(other.into()),
     };
+    if user.as_ref().is_some_and(|u| u.locked_at.is_some()) {
+        return Err(ApiError::Locked);
+    }
+    let delay = limiter::delay_for(state.store.as_ref(), now, &username).await?;
+    if !delay.is_zero() {
+        metrics::counter!(crate::telemetry::catalogue::LOGIN_DELAYS).increment(1);
+        state.clock.pause(delay).await;
+    }
+    let now = state.clock.now();
     let hash = user
         .as_ref()
         .map(|u| u.password_hash.clone())
@@ -67,9 +81,6 @@ pub async fn login(
             return Err(ApiError::Unauthorized);
         }
     };
-    if user.locked_at.is_some() {
-        return Err(ApiError::Locked);
-    }
     let issued = token::generate();
     state
         .store
@@ -98,6 +109,8 @@ pub async fn login(
 /// Ends the caller's session at once, with its audit row.
 pub async fn logout(state: &AppState, caller: &CurrentUser) -> Result<(), ApiError> {
     state.store.delete_session(&caller.token_hash).await?;
+    // This session's open notification streams close now.
+    state.notify_feed();
     let event = AuditEvent {
         customer_id: caller.user.customer_id,
         action: "session.logout",

@@ -9,8 +9,6 @@
 //! Never log a body: while a patient verifies, any text may be their date of birth.
 
 use std::collections::HashMap;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use chrono::{DateTime, Utc};
 use store::{
@@ -21,8 +19,10 @@ use templates::{Placeholder, TemplateName, TemplateSet, Vars};
 use uuid::Uuid;
 use webhooks::PhoneNumber;
 
+use crate::auth::limiter;
 use crate::domain::notifications::NotificationKind;
 use crate::domain::texting::{self, Event, Refusal, Reply, TextingState, TextingStatus};
+use crate::domain::throttle;
 use crate::http::AppState;
 use crate::services::conversations;
 use crate::services::notify::{self, Notice};
@@ -89,6 +89,7 @@ fn reply_outbound(
     practice: &Practice,
     patient_id: Uuid,
     to_number: &str,
+    reply: Reply,
     body: String,
 ) -> NewOutbound {
     NewOutbound {
@@ -97,7 +98,12 @@ fn reply_outbound(
         from_number: practice.sms_number.clone(),
         to_number: to_number.to_string(),
         body,
-        priority: priority::REPLY,
+        // The STOP confirmation goes at the top of the queue, not behind earlier replies.
+        priority: if reply == Reply::OptOutConfirmation {
+            priority::OPT_OUT_CONFIRMATION
+        } else {
+            priority::REPLY
+        },
         record_message: true,
         author_user_id: None,
     }
@@ -138,31 +144,38 @@ fn status_summary(status: TextingStatus) -> String {
     format!("A patient's texting status changed to {}.", status.as_str())
 }
 
-/// Whether a START from this number may begin a new verification, and (set by the decider)
-/// whether it did, so the service can count it once the text is recorded.
-#[derive(Debug, Clone, Default)]
-pub struct RestartBudget {
-    pub may_restart: bool,
-    pub used: Arc<AtomicBool>,
+/// The throttle key counting the verification restarts a number begins at a practice's number
+/// (`domain::throttle::PATIENT_RESTARTS`): checked and counted inside the inbound transaction.
+pub fn restart_key(from: &str, to: &str) -> String {
+    format!("restart:{to}:{from}")
+}
+
+/// Whether a text asks to restart verification, so its transaction must lock the number's
+/// restart count ([`restart_key`]). Only that lock is decided here; what the text does is decided
+/// inside the transaction.
+pub fn may_ask_to_restart(body: &str) -> bool {
+    crate::domain::keywords::classify(body)
+        == crate::domain::keywords::Classification::Keyword(crate::domain::keywords::Keyword::OptIn)
 }
 
 /// The decision for one inbound text, run by the store inside the inbound transaction with the
-/// patient's row locked. `templates` and `recipients` belong to the practice the text was sent
-/// to (looked up before the transaction).
+/// patient's row (and the number's restart count, when the text may ask for a restart) locked.
+/// `templates` and `recipients` belong to the practice the text was sent to (looked up before the
+/// transaction).
 pub fn inbound_decider(
     body: String,
     now: DateTime<Utc>,
     templates: TemplateSet,
     recipients: conversations::Audience,
     message_recipients: HashMap<Uuid, conversations::Audience>,
-    restarts: RestartBudget,
 ) -> InboundDecider {
-    let may_restart = restarts.may_restart;
     Box::new(move |ctx: &InboundContext| {
         let (Some(practice), Some(patient)) = (&ctx.practice, &ctx.patient) else {
             // Unknown number or sender: recorded without its body, never answered.
             return InboundDecision::default();
         };
+        let restarts = ctx.throttle.map(limiter::cell);
+        let may_restart = !throttle::is_full(restarts, now, throttle::PATIENT_RESTARTS);
         let current = state_of(&patient.texting);
         let decision = match texting::decide(
             &current,
@@ -182,9 +195,10 @@ pub fn inbound_decider(
                 return InboundDecision::default();
             }
         };
-        if decision.replies.contains(&Reply::OptInRestarted) {
-            restarts.used.store(true, Ordering::SeqCst);
-        }
+        // A restart is counted in the transaction that begins it.
+        let throttle = decision.replies.contains(&Reply::OptInRestarted).then(|| {
+            limiter::row(throttle::on_failure(restarts, now, throttle::PATIENT_RESTARTS).0)
+        });
         let to_number = patient.mobile_phone.clone().unwrap_or_default();
         let mut replies: Vec<NewOutbound> = decision
             .replies
@@ -194,6 +208,7 @@ pub fn inbound_decider(
                     practice,
                     patient.id,
                     &to_number,
+                    *reply,
                     render_reply(*reply, &templates, practice),
                 )
             })
@@ -237,6 +252,9 @@ pub fn inbound_decider(
             replies,
             notifications: notes,
             flag,
+            // Opted out after this text: nothing queued before it goes, only its answer.
+            opted_out: decision.new_state.status == TextingStatus::OptedOut,
+            throttle,
         }
     })
 }
@@ -300,6 +318,7 @@ pub async fn apply(
                     &practice,
                     patient.id,
                     &to_number,
+                    *reply,
                     render_reply(*reply, &templates, &practice),
                 )
             })
@@ -327,6 +346,8 @@ pub async fn apply(
                 Some(StaffAction::OptOut) => "texting.opt_out",
                 None => "texting.expire",
             },
+            opted_out: decision.new_state.status == TextingStatus::OptedOut
+                && current.status != TextingStatus::OptedOut,
         };
         match state.store.change_texting(audit, patient.id, change).await {
             Ok(changed) => {

@@ -160,7 +160,11 @@ pub async fn lock(
         )
         .await?
     {
-        LockOutcome::Locked(user) => Ok(*user),
+        LockOutcome::Locked(user) => {
+            // The locked user's open notification streams close now.
+            state.notify_feed();
+            Ok(*user)
+        }
         LockOutcome::Refused(r) => Err(refusal(r, |_| "reassign_to".into()).into()),
         LockOutcome::Outstanding(items) => Err(LockRefusal::Outstanding(items)),
     }

@@ -47,6 +47,8 @@ names! {
     ESCALATION_ERRORS = "gateway_escalation_errors_total";
     READINGS_REPEATED = "gateway_readings_repeated_total";
     ALERT_TEXT_ACKS = "gateway_alert_text_acks_total";
+    ACCESS_REFUSED = "gateway_access_refused_total";
+    LOGIN_DELAYS = "gateway_login_delays_total";
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -223,10 +225,11 @@ pub const CATALOGUE: &[Metric] = &[
     counter(
         OUTBOUND_MESSAGES,
         "Outbound send attempts by outcome: sent (accepted by the carrier), failed (permanent, \
-         given up, or lost twice), retried (temporary error), unrecorded (answer not recorded).",
+         given up, or lost twice), retried (temporary error), unrecorded (answer not recorded), \
+         cancelled (the number opted out before the claim).",
         &[label(
             "status",
-            &["sent", "failed", "retried", "unrecorded"],
+            &["sent", "failed", "retried", "unrecorded", "cancelled"],
         )],
     ),
     counter(
@@ -336,6 +339,18 @@ pub const CATALOGUE: &[Metric] = &[
     counter(
         ESCALATION_ERRORS,
         "Escalation steps that failed with an error (the alert is tried again; others go on).",
+        &[],
+    ),
+    // Access and sessions.
+    counter(
+        ACCESS_REFUSED,
+        "Requests refused by tenancy (answered 404) or by role (answered 403); never audited in \
+         the other tenant's log.",
+        &[label("reason", &["tenancy", "role"])],
+    ),
+    counter(
+        LOGIN_DELAYS,
+        "Logins made to wait for their turn because their username failed often lately.",
         &[],
     ),
     counter(

@@ -54,6 +54,8 @@ pub struct BatchReport {
     pub failed: usize,
     /// Rows failed because their claim ran out a second time.
     pub abandoned: u64,
+    /// Due rows cancelled instead of sent because their number opted out.
+    pub cancelled: u64,
 }
 
 enum Outcome {
@@ -115,9 +117,18 @@ impl Dispatcher {
             metrics::counter!(crate::telemetry::catalogue::OUTBOUND_MESSAGES, "status" => "failed")
                 .increment(claim.abandoned);
         }
+        if claim.cancelled > 0 {
+            tracing::info!(
+                rows = claim.cancelled,
+                "outbox rows cancelled: their number opted out"
+            );
+            metrics::counter!(crate::telemetry::catalogue::OUTBOUND_MESSAGES, "status" => "cancelled")
+                .increment(claim.cancelled);
+        }
         let mut report = BatchReport {
             claimed: claim.sends.len(),
             abandoned: claim.abandoned,
+            cancelled: claim.cancelled,
             ..Default::default()
         };
         let outcomes: Vec<Outcome> = futures::stream::iter(claim.sends)

@@ -27,6 +27,8 @@ pub enum Backend {
 
 pub struct TestApp {
     pub address: SocketAddr,
+    /// Where `/metrics` is served when the settings name a `metrics_listen` address.
+    pub metrics_address: Option<SocketAddr>,
     pub client: reqwest::Client,
     pub clock: Arc<ManualClock>,
     pub db: TestStore,
@@ -223,6 +225,7 @@ async fn start(
         .await
         .expect("application builds");
     let address = app.local_addr();
+    let metrics_address = app.metrics_addr();
     let store = app.state().store.clone();
     let state = app.state().clone();
     let (tx, rx) = oneshot::channel::<()>();
@@ -231,6 +234,7 @@ async fn start(
     }));
     TestApp {
         address,
+        metrics_address,
         client: reqwest::Client::new(),
         clock,
         db,

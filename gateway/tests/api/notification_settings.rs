@@ -413,7 +413,10 @@ async fn a_setting_without_a_field_or_with_an_unknown_kind_is_refused_naming_it(
     let (status, body) = w
         .get(&token, "/v1/users/not-a-uuid/notification-settings")
         .await;
-    assert_eq!(status, 400, "{body}");
+    assert_eq!(
+        status, 404,
+        "an id that does not parse names nothing: {body}"
+    );
 }
 
 async fn staff_cannot_read_or_change_another_users_settings(backend: Backend) {

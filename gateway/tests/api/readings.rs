@@ -162,14 +162,14 @@ async fn an_empty_band_is_skipped_and_a_patient_without_settings_reads_unclassif
         &app,
         &format!("/v1/patients/{p}/reading-alerts/spo2"),
         &w.staff_a,
-        json!({"ranges": {"critical_low": 90, "normal_low": 90, "normal_high": 100, "critical_high": 100}}),
+        json!({"ranges": {"critical_low": 90, "normal_low": 90, "normal_high": 98, "critical_high": 98}}),
     )
     .await;
     for (value, expected) in [
         (89.9, "critical"),
         (90.0, "normal"),
-        (100.0, "normal"),
-        (100.1, "critical"),
+        (98.0, "normal"),
+        (98.1, "critical"),
     ] {
         let body = status_of(&app, &w.staff_a, &p, "spo2", value).await;
         assert_eq!(body["status"], expected, "{value}: {body}");

@@ -208,6 +208,10 @@ impl Accounts for PostgresStore {
                 )
                 .await
                 .map_err(map_err)?;
+                // A reset password ends every session of the user.
+                tx.execute("DELETE FROM sessions WHERE user_id = $1", &[&id])
+                    .await
+                    .map_err(map_err)?;
                 (id, "user.reset_password")
             }
             None => {
@@ -315,6 +319,31 @@ impl Accounts for PostgresStore {
         })
     }
 
+    async fn check_session(
+        &self,
+        token_hash: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<SessionUser> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt(
+                "SELECT s.user_id, s.created_at,
+                        s.last_seen_at + make_interval(mins => u.auto_logout_minutes)
+                 FROM sessions s JOIN users u ON u.id = s.user_id
+                 WHERE s.token_hash = $1 AND u.locked_at IS NULL
+                   AND s.last_seen_at + make_interval(mins => u.auto_logout_minutes) > $2",
+                &[&token_hash, &now],
+            )
+            .await
+            .map_err(map_err)?
+            .ok_or(StoreError::NotFound)?;
+        Ok(SessionUser {
+            user: load_user(&client, row.get(0)).await?,
+            created_at: row.get(1),
+            expires_at: row.get(2),
+        })
+    }
+
     async fn delete_session(&self, token_hash: &str) -> StoreResult<()> {
         let client = self.client().await?;
         client
@@ -418,6 +447,15 @@ impl Accounts for PostgresStore {
         }
         if let Some(successor) = handover.reassign_to.filter(|_| !handed.is_empty()) {
             hand_over(&tx, audit, id, successor, &handed).await?;
+        }
+        if patch.password_hash.is_some() {
+            // A new password ends every other session of the user, on every instance.
+            tx.execute(
+                "DELETE FROM sessions WHERE user_id = $1 AND ($2::text IS NULL OR token_hash <> $2)",
+                &[&id, &patch.keep_session],
+            )
+            .await
+            .map_err(map_err)?;
         }
         let action = if patch.password_hash.is_some() {
             "user.update_with_password"

@@ -9,7 +9,7 @@ use uuid::Uuid;
 use super::feed::insert_notifications;
 use super::messaging::insert_outbox;
 use super::rows::{PRACTICE_COLUMNS, USER_COLUMNS, practice_from_row, user_from_row};
-use super::throttle::{lock_throttle, write_throttle};
+use super::throttle::{lock_throttle, store_throttle};
 use super::{PostgresStore, insert_audit, map_err};
 use crate::*;
 
@@ -320,7 +320,7 @@ impl Alerts for PostgresStore {
             insert_outbox(&tx, reply, audit.at).await?;
         }
         if let Some(next) = &decision.miss_throttle {
-            write_throttle(&tx, &throttle_key, next).await?;
+            store_throttle(&tx, &throttle_key, next).await?;
         }
         let alert = match &context.alert {
             Some(alert) => Some(load_alert(&tx, alert.id).await?),

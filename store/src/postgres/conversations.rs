@@ -69,6 +69,31 @@ async fn membership_change(
     tx.commit().await.map_err(map_err)
 }
 
+/// The message a stored idempotency key answers with, if the key is stored; a conflict when it
+/// was stored with another request's fingerprint (keys from before fingerprints replay).
+async fn replayed_message(
+    client: &impl GenericClient,
+    user_id: Uuid,
+    key: &IdempotencyKey,
+) -> StoreResult<Option<Uuid>> {
+    let Some(row) = client
+        .query_opt(
+            "SELECT message_id, fingerprint FROM idempotency_keys WHERE user_id = $1 AND key = $2",
+            &[&user_id, &key.key],
+        )
+        .await
+        .map_err(map_err)?
+    else {
+        return Ok(None);
+    };
+    match row.get::<_, Option<String>>(1) {
+        Some(stored) if stored != key.fingerprint => Err(StoreError::Conflict {
+            constraint: IDEMPOTENCY_KEY_REUSED.into(),
+        }),
+        _ => Ok(Some(row.get(0))),
+    }
+}
+
 #[async_trait]
 impl Conversations for PostgresStore {
     async fn add_to_care_team(
@@ -321,33 +346,43 @@ impl Conversations for PostgresStore {
         new: NewStaffMessage,
     ) -> StoreResult<StaffMessageOutcome> {
         let mut client = self.client().await?;
-        if let Some(key) = &new.idempotency_key
-            && let Some(row) = client
-                .query_opt(
-                    "SELECT message_id FROM idempotency_keys WHERE user_id = $1 AND key = $2",
-                    &[&new.author_user_id, key],
-                )
-                .await
-                .map_err(map_err)?
+        if let Some(key) = &new.idempotency
+            && let Some(message_id) = replayed_message(&client, new.author_user_id, key).await?
         {
             return Ok(StaffMessageOutcome::Replayed {
-                message: Box::new(load_message(&client, row.get(0)).await?),
+                message: Box::new(load_message(&client, message_id).await?),
             });
         }
         let tx = client.transaction().await.map_err(map_err)?;
-        // The same lock as inbound texts take: a conversation's messages are written one at a time.
-        let practice_id: Uuid = tx
-            .query_opt(
-                "SELECT practice_id FROM patients WHERE id = $1 FOR NO KEY UPDATE",
+        // The same lock as inbound texts take: a conversation's messages are written one at a
+        // time, and the channel is chosen from the patient as a STOP may just have left it.
+        tx.query_opt(
+            "SELECT 1 FROM patients WHERE id = $1 FOR NO KEY UPDATE",
+            &[&new.patient_id],
+        )
+        .await
+        .map_err(map_err)?
+        .ok_or(StoreError::NotFound)?;
+        let patient = load_patient(&tx, new.patient_id).await?;
+        let has_portal: bool = tx
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM portal_tokens WHERE patient_id = $1 AND revoked_at IS NULL)",
                 &[&new.patient_id],
             )
             .await
             .map_err(map_err)?
-            .ok_or(StoreError::NotFound)?
             .get(0);
-        let (message_id, enqueued) = match &new.sms {
-            Some(outbound) => {
-                let queued = insert_outbox(&tx, outbound, audit.at).await?;
+        let choice = (new.choose)(&StaffSendContext {
+            patient: patient.clone(),
+            has_portal,
+        });
+        let (message_id, enqueued) = match choice {
+            StaffSendChoice::Refused(reason) => {
+                tx.rollback().await.map_err(map_err)?;
+                return Ok(StaffMessageOutcome::Refused { reason });
+            }
+            StaffSendChoice::Sms(outbound) => {
+                let queued = insert_outbox(&tx, &outbound, audit.at).await?;
                 let message_id = queued.message_id.ok_or_else(|| {
                     StoreError::Unexpected(
                         "a staff SMS must be recorded as a conversation message".into(),
@@ -355,40 +390,43 @@ impl Conversations for PostgresStore {
                 })?;
                 (message_id, Some(queued.id))
             }
-            None => {
+            StaffSendChoice::Portal => {
                 let id = new_id();
                 tx.execute(
                     "INSERT INTO messages (id, practice_id, patient_id, channel, direction, body, author_user_id,
                                            status, created_at, updated_at)
                      VALUES ($1, $2, $3, 'portal', 'outbound', $4, $5, 'delivered', $6, $6)",
-                    &[&id, &practice_id, &new.patient_id, &new.body, &new.author_user_id, &audit.at],
+                    &[&id, &patient.practice_id, &new.patient_id, &new.body, &new.author_user_id, &audit.at],
                 )
                 .await
                 .map_err(map_err)?;
                 (id, None)
             }
         };
-        if let Some(key) = &new.idempotency_key {
+        if let Some(key) = &new.idempotency {
             let inserted = tx
                 .execute(
-                    "INSERT INTO idempotency_keys (user_id, key, patient_id, message_id, created_at)
-                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
-                    &[&new.author_user_id, key, &new.patient_id, &message_id, &audit.at],
+                    "INSERT INTO idempotency_keys (user_id, key, patient_id, message_id, created_at, fingerprint)
+                     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+                    &[
+                        &new.author_user_id,
+                        &key.key,
+                        &new.patient_id,
+                        &message_id,
+                        &audit.at,
+                        &key.fingerprint,
+                    ],
                 )
                 .await
                 .map_err(map_err)?;
             if inserted == 0 {
-                // A concurrent retry with the same key won: answer with its message, keep nothing.
+                // A concurrent request with the same key won: answer as to a retry, keep nothing.
                 tx.rollback().await.map_err(map_err)?;
-                let row = client
-                    .query_one(
-                        "SELECT message_id FROM idempotency_keys WHERE user_id = $1 AND key = $2",
-                        &[&new.author_user_id, key],
-                    )
-                    .await
-                    .map_err(map_err)?;
+                let message_id = replayed_message(&client, new.author_user_id, key)
+                    .await?
+                    .ok_or_else(|| StoreError::Unexpected("an idempotency key vanished".into()))?;
                 return Ok(StaffMessageOutcome::Replayed {
-                    message: Box::new(load_message(&client, row.get(0)).await?),
+                    message: Box::new(load_message(&client, message_id).await?),
                 });
             }
         }

@@ -12,18 +12,19 @@ use uuid::Uuid;
 
 use super::rows::{PRACTICE_COLUMNS, practice_from_row};
 use super::{PostgresStore, insert_audit, load_patient, map_err};
-use crate::messaging::{ABANDONED_NOTE, RECOVERED_NOTE};
+use crate::messaging::{ABANDONED_NOTE, CANCELLED_NOTE, OPTED_OUT_RULE, RECOVERED_NOTE};
 use crate::*;
 
 const OUTBOX_COLUMNS: &str =
     "id, message_id, practice_id, patient_id, to_number, from_number, body,
     priority, state, attempts, next_attempt_at, claimed_until, claimed_by, recovered, carrier,
-    carrier_sid, carrier_status, error_code, last_error, created_at, updated_at, sent_at";
+    carrier_sid, carrier_status, error_code, last_error, created_at, updated_at, sent_at,
+    cancel_reason, opt_out_reply";
 
 pub(crate) const MESSAGE_COLUMNS: &str =
     "id, practice_id, patient_id, channel, direction, body, redacted,
     author_user_id, status, carrier, carrier_sid, from_number, to_number, error_code, num_segments,
-    created_at, updated_at, flag";
+    created_at, updated_at, flag, status_reason";
 
 /// The rows a claim may take, as a condition on the outbox alias `o`; repeated on the locked row
 /// so that a row another claimer took meanwhile is re-checked and skipped.
@@ -56,6 +57,8 @@ fn outbound_from_row(row: &Row) -> StoreResult<Outbound> {
         created_at: row.get(19),
         updated_at: row.get(20),
         sent_at: row.get(21),
+        cancel_reason: row.get(22),
+        opt_out_reply: row.get(23),
     })
 }
 
@@ -79,6 +82,7 @@ pub(crate) fn message_from_row(row: &Row) -> Message {
         created_at: row.get(15),
         updated_at: row.get(16),
         flag: row.get(17),
+        status_reason: row.get(18),
     }
 }
 
@@ -170,11 +174,67 @@ pub(crate) async fn opt_out(
         };
         insert_audit(tx, audit, &event).await?;
     }
+    cancel_queued(tx, practice_number, patient_number, audit.at).await?;
     Ok(rows.len() as u64)
 }
 
+/// Cancels every text still queued to `patient_number` from `practice_number` (reason
+/// `opted_out`), inside the caller's transaction, except answers queued with an opt-out (the STOP
+/// confirmation). Their conversation messages show `cancelled`. Returns how many.
+pub(crate) async fn cancel_queued(
+    tx: &impl GenericClient,
+    practice_number: &str,
+    patient_number: &str,
+    now: DateTime<Utc>,
+) -> StoreResult<u64> {
+    let rows = tx
+        .query(
+            "UPDATE outbox
+             SET state = 'cancelled', cancel_reason = $3, last_error = $4, updated_at = $5
+             WHERE to_number = $2 AND from_number = $1 AND state = 'queued' AND NOT opt_out_reply
+             RETURNING id",
+            &[
+                &practice_number,
+                &patient_number,
+                &cancel_reason::OPTED_OUT,
+                &CANCELLED_NOTE,
+                &now,
+            ],
+        )
+        .await
+        .map_err(map_err)?;
+    for row in &rows {
+        sync_message(tx, row.get(0), now).await?;
+    }
+    Ok(rows.len() as u64)
+}
+
+/// Cancels a due row (locked by the caller's claim) whose number opted out; 1 if it did.
+async fn cancel_opted_out(
+    tx: &impl GenericClient,
+    id: Uuid,
+    now: DateTime<Utc>,
+) -> StoreResult<u64> {
+    let changed = tx
+        .execute(
+            &format!(
+                "UPDATE outbox o
+                 SET state = 'cancelled', cancel_reason = $3, claimed_until = NULL, last_error = $4,
+                     updated_at = $1
+                 WHERE id = $2 AND {DUE} AND {OPTED_OUT_RULE}"
+            ),
+            &[&now, &id, &cancel_reason::OPTED_OUT, &CANCELLED_NOTE],
+        )
+        .await
+        .map_err(map_err)?;
+    if changed > 0 {
+        sync_message(tx, id, now).await?;
+    }
+    Ok(changed)
+}
+
 /// Makes the conversation message of an outbox row follow it: the carrier's status when known,
-/// else `failed` or `queued`, with the carrier's id and error code.
+/// else `failed`, `cancelled` (with the reason) or `queued`, with the carrier's id and error code.
 async fn sync_message(
     tx: &impl GenericClient,
     outbox_id: Uuid,
@@ -182,7 +242,9 @@ async fn sync_message(
 ) -> StoreResult<()> {
     tx.execute(
         "UPDATE messages m
-         SET status = COALESCE(o.carrier_status, CASE WHEN o.state = 'failed' THEN 'failed' ELSE 'queued' END),
+         SET status = COALESCE(o.carrier_status,
+                               CASE WHEN o.state IN ('failed', 'cancelled') THEN o.state ELSE 'queued' END),
+             status_reason = o.cancel_reason,
              error_code = o.error_code, carrier = o.carrier, carrier_sid = o.carrier_sid, updated_at = $2
          FROM outbox o
          WHERE o.id = $1 AND m.id = o.message_id",
@@ -317,12 +379,20 @@ impl Messaging for PostgresStore {
             }
             None => None,
         };
+        let throttle = match &inbound.throttle_key {
+            Some(key) => super::throttle::lock_throttle(&tx, key).await?,
+            None => None,
+        };
         let context = InboundContext {
             practice,
             patient,
             message_id,
+            throttle,
         };
         let decision = decide(&context);
+        if let (Some(key), Some(next)) = (&inbound.throttle_key, &decision.throttle) {
+            super::throttle::store_throttle(&tx, key, next).await?;
+        }
         if decision.keep_body {
             tx.execute(
                 "UPDATE messages SET body = $2, redacted = false WHERE id = $1",
@@ -356,9 +426,27 @@ impl Messaging for PostgresStore {
             .map_err(map_err)?;
         }
         super::feed::insert_notifications(&tx, audit.at, &decision.notifications).await?;
+        let opted_out_at = context
+            .practice
+            .as_ref()
+            .filter(|_| decision.opted_out)
+            .map(|p| p.sms_number.as_str());
+        if let Some(practice_number) = opted_out_at {
+            cancel_queued(&tx, practice_number, &inbound.from_number, audit.at).await?;
+        }
         let mut enqueued = Vec::with_capacity(decision.replies.len());
         for reply in &decision.replies {
             enqueued.push(insert_outbox(&tx, reply, audit.at).await?.id);
+        }
+        if opted_out_at.is_some() {
+            // The answers to this text (the STOP confirmation) are the only texts that may still
+            // go to the number.
+            tx.execute(
+                "UPDATE outbox SET opt_out_reply = true WHERE id = ANY($1) AND to_number = $2",
+                &[&enqueued, &inbound.from_number],
+            )
+            .await
+            .map_err(map_err)?;
         }
         let event = AuditEvent {
             customer_id: context.practice.as_ref().map(|p| p.customer_id),
@@ -607,6 +695,7 @@ impl Messaging for PostgresStore {
             candidates.iter().map(|r| (r.get(0), r.get(1))).collect();
 
         let mut sends = Vec::new();
+        let mut cancelled = 0;
         // Sender rows are locked in sorted order so two claimers never deadlock on them.
         for (sender, ids) in group_by_sender(&candidates) {
             tx.execute(
@@ -630,6 +719,8 @@ impl Messaging for PostgresStore {
                     break;
                 }
                 let claimed_until = slot + request.lease;
+                // Opt-out is read again here, with the row locked: a text queued by a
+                // transaction that raced the STOP is cancelled below instead of sent.
                 let row = tx
                     .query_opt(
                         &format!(
@@ -639,19 +730,22 @@ impl Messaging for PostgresStore {
                                  recovered = recovered + CASE WHEN state = 'sending' THEN 1 ELSE 0 END,
                                  last_error = CASE WHEN state = 'sending' THEN $5 ELSE last_error END,
                                  updated_at = $1
-                             WHERE id = $2 AND {DUE}
+                             WHERE id = $2 AND {DUE} AND NOT {OPTED_OUT_RULE}
                              RETURNING {OUTBOX_COLUMNS}"
                         ),
                         &[&now, &id, &claimed_until, &request.worker, &RECOVERED_NOTE],
                     )
                     .await
                     .map_err(map_err)?;
-                if let Some(row) = row {
-                    sends.push(ClaimedSend {
-                        outbound: outbound_from_row(&row)?,
-                        send_at: slot,
-                    });
-                    slot += request.sender_interval;
+                match row {
+                    Some(row) => {
+                        sends.push(ClaimedSend {
+                            outbound: outbound_from_row(&row)?,
+                            send_at: slot,
+                        });
+                        slot += request.sender_interval;
+                    }
+                    None => cancelled += cancel_opted_out(&tx, id, now).await?,
                 }
             }
             tx.execute(
@@ -666,6 +760,7 @@ impl Messaging for PostgresStore {
         Ok(Claim {
             sends,
             abandoned: abandoned.len() as u64,
+            cancelled,
         })
     }
 

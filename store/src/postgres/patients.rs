@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use deadpool_postgres::GenericClient;
 use uuid::Uuid;
 
-use super::rows::{PATIENT_COLUMNS, patient_from_row};
+use super::rows::{PATIENT_COLUMNS, PRACTICE_COLUMNS, patient_from_row, practice_from_row};
 use super::{PostgresStore, insert_audit, load_patient, map_err};
 use crate::*;
 
@@ -182,20 +182,28 @@ impl Patients for PostgresStore {
         Ok(page)
     }
 
-    async fn get_patient(&self, audit: &Audit, id: Uuid) -> StoreResult<Patient> {
+    async fn get_patient_if(
+        &self,
+        audit: &Audit,
+        id: Uuid,
+        may_read: PatientReadCheck,
+    ) -> StoreResult<Patient> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(map_err)?;
         let patient = load_patient(&tx, id).await?;
-        let customer_id: Uuid = tx
+        let practice = tx
             .query_one(
-                "SELECT customer_id FROM practices WHERE id = $1",
+                &format!("SELECT {PRACTICE_COLUMNS} FROM practices WHERE id = $1"),
                 &[&patient.practice_id],
             )
             .await
-            .map_err(map_err)?
-            .get(0);
+            .map_err(map_err)
+            .and_then(|row| practice_from_row(&row))?;
+        if !may_read(&patient, &practice) {
+            return Err(StoreError::NotFound);
+        }
         let event = AuditEvent {
-            customer_id: Some(customer_id),
+            customer_id: Some(practice.customer_id),
             action: "patient.read",
             target_type: "patient",
             target_id: Some(id.to_string()),

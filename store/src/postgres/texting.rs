@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::feed::insert_notifications;
-use super::messaging::insert_outbox;
+use super::messaging::{cancel_queued, insert_outbox};
 use super::rows::{PATIENT_COLUMNS, PRACTICE_COLUMNS, patient_from_row, practice_from_row};
 use super::{PostgresStore, insert_audit, load_patient, map_err};
 use crate::*;
@@ -55,19 +55,22 @@ impl Texting for PostgresStore {
             .await
             .map_err(map_err)?;
         }
+        let practice = tx
+            .query_one(
+                "SELECT customer_id, sms_number FROM practices WHERE id = $1",
+                &[&current.practice_id],
+            )
+            .await
+            .map_err(map_err)?;
+        let (customer_id, practice_number): (Uuid, String) = (practice.get(0), practice.get(1));
+        if let (true, Some(mobile)) = (change.opted_out, &current.mobile_phone) {
+            cancel_queued(&tx, &practice_number, mobile, audit.at).await?;
+        }
         let mut enqueued = Vec::with_capacity(change.replies.len());
         for reply in &change.replies {
             enqueued.push(insert_outbox(&tx, reply, audit.at).await?.id);
         }
         insert_notifications(&tx, audit.at, &change.notifications).await?;
-        let customer_id: Uuid = tx
-            .query_one(
-                "SELECT customer_id FROM practices WHERE id = $1",
-                &[&current.practice_id],
-            )
-            .await
-            .map_err(map_err)?
-            .get(0);
         let event = AuditEvent {
             customer_id: Some(customer_id),
             action: change.action,

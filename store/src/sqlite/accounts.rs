@@ -209,6 +209,9 @@ impl Accounts for SqliteStore {
                         params![id, password_hash],
                     )
                     .map_err(map_err)?;
+                    // A reset password ends every session of the user.
+                    tx.execute("DELETE FROM sessions WHERE user_id = ?1", [id])
+                        .map_err(map_err)?;
                     (id, "user.reset_password")
                 }
                 None => {
@@ -327,6 +330,32 @@ impl Accounts for SqliteStore {
         .ok_or(StoreError::NotFound)
     }
 
+    async fn check_session(
+        &self,
+        token_hash: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<SessionUser> {
+        let token_hash = token_hash.to_string();
+        self.call(move |conn| {
+            let (user_id, created_at, expires_at): (Uuid, i64, i64) = conn
+                .query_row(
+                    "SELECT s.user_id, s.created_at, s.last_seen_at + u.auto_logout_minutes * 60000000
+                     FROM sessions s JOIN users u ON u.id = s.user_id
+                     WHERE s.token_hash = ?1 AND u.locked_at IS NULL
+                       AND s.last_seen_at + u.auto_logout_minutes * 60000000 > ?2",
+                    params![token_hash, micros(now)],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
+                .map_err(map_err)?;
+            Ok(SessionUser {
+                user: load_user(conn, user_id)?,
+                created_at: from_micros(created_at)?,
+                expires_at: from_micros(expires_at)?,
+            })
+        })
+        .await
+    }
+
     async fn delete_session(&self, token_hash: &str) -> StoreResult<()> {
         let token_hash = token_hash.to_string();
         self.write(move |tx| {
@@ -404,6 +433,14 @@ impl Accounts for SqliteStore {
             }
             if let Some(successor) = handover.reassign_to.filter(|_| !handed.is_empty()) {
                 hand_over(tx, &audit, id, successor, &handed)?;
+            }
+            if patch.password_hash.is_some() {
+                // A new password ends every other session of the user.
+                tx.execute(
+                    "DELETE FROM sessions WHERE user_id = ?1 AND (?2 IS NULL OR token_hash <> ?2)",
+                    params![id, patch.keep_session],
+                )
+                .map_err(map_err)?;
             }
             let action = if patch.password_hash.is_some() { "user.update_with_password" } else { "user.update" };
             OwnedEvent {

@@ -9,7 +9,7 @@ use uuid::Uuid;
 use super::feed::insert_notifications;
 use super::messaging::insert_outbox;
 use super::rows::{PRACTICE_COLUMNS, from_micros, load_user, micros, practice_from_row};
-use super::throttle::{read_throttle, write_throttle};
+use super::throttle::{read_throttle, store_throttle};
 use super::{OwnedEvent, SqliteStore, map_err};
 use crate::*;
 
@@ -353,7 +353,7 @@ impl Alerts for SqliteStore {
                 insert_outbox(tx, reply, audit.at)?;
             }
             if let Some(next) = &decision.miss_throttle {
-                write_throttle(tx, &throttle_key, next)?;
+                store_throttle(tx, &throttle_key, next)?;
             }
             let alert = context
                 .alert

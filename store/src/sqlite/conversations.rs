@@ -71,6 +71,31 @@ impl SqliteStore {
     }
 }
 
+/// The message a stored idempotency key answers with (see the PostgreSQL backend).
+fn replayed_message(
+    conn: &Connection,
+    user_id: Uuid,
+    key: &IdempotencyKey,
+) -> StoreResult<Option<Uuid>> {
+    let Some((message_id, stored)) = conn
+        .query_row(
+            "SELECT message_id, fingerprint FROM idempotency_keys WHERE user_id = ?1 AND key = ?2",
+            params![user_id, key.key],
+            |r| Ok((r.get::<_, Uuid>(0)?, r.get::<_, Option<String>>(1)?)),
+        )
+        .optional()
+        .map_err(map_err)?
+    else {
+        return Ok(None);
+    };
+    match stored {
+        Some(stored) if stored != key.fingerprint => Err(StoreError::Conflict {
+            constraint: IDEMPOTENCY_KEY_REUSED.into(),
+        }),
+        _ => Ok(Some(message_id)),
+    }
+}
+
 #[async_trait]
 impl Conversations for SqliteStore {
     async fn add_to_care_team(
@@ -335,45 +360,47 @@ impl Conversations for SqliteStore {
     ) -> StoreResult<StaffMessageOutcome> {
         let audit = audit.clone();
         self.write(move |tx| {
-            if let Some(key) = &new.idempotency_key
-                && let Some(existing) = tx
-                    .query_row(
-                        "SELECT message_id FROM idempotency_keys WHERE user_id = ?1 AND key = ?2",
-                        params![new.author_user_id, key],
-                        |r| r.get::<_, Uuid>(0),
-                    )
-                    .optional()
-                    .map_err(map_err)?
+            if let Some(key) = &new.idempotency
+                && let Some(existing) = replayed_message(tx, new.author_user_id, key)?
             {
                 return Ok(StaffMessageOutcome::Replayed { message: Box::new(load_message(tx, existing)?) });
             }
-            let practice_id: Uuid = tx
-                .query_row("SELECT practice_id FROM patients WHERE id = ?1", [new.patient_id], |r| r.get(0))
+            let patient = load_patient(tx, new.patient_id)?;
+            let has_portal: bool = tx
+                .query_row(
+                    "SELECT EXISTS (SELECT 1 FROM portal_tokens WHERE patient_id = ?1 AND revoked_at IS NULL)",
+                    [new.patient_id],
+                    |r| r.get(0),
+                )
                 .map_err(map_err)?;
-            let (message_id, enqueued) = match &new.sms {
-                Some(outbound) => {
-                    let queued = insert_outbox(tx, outbound, audit.at)?;
+            let choice = (new.choose)(&StaffSendContext { patient: patient.clone(), has_portal });
+            let (message_id, enqueued) = match choice {
+                // Nothing was written yet, so committing the empty transaction is harmless.
+                StaffSendChoice::Refused(reason) => return Ok(StaffMessageOutcome::Refused { reason }),
+                StaffSendChoice::Sms(outbound) => {
+                    let queued = insert_outbox(tx, &outbound, audit.at)?;
                     let message_id = queued.message_id.ok_or_else(|| {
                         StoreError::Unexpected("a staff SMS must be recorded as a conversation message".into())
                     })?;
                     (message_id, Some(queued.id))
                 }
-                None => {
+                StaffSendChoice::Portal => {
                     let id = new_id();
                     tx.execute(
                         "INSERT INTO messages (id, practice_id, patient_id, channel, direction, body, author_user_id,
                                                status, created_at, updated_at)
                          VALUES (?1, ?2, ?3, 'portal', 'outbound', ?4, ?5, 'delivered', ?6, ?6)",
-                        params![id, practice_id, new.patient_id, new.body, new.author_user_id, micros(audit.at)],
+                        params![id, patient.practice_id, new.patient_id, new.body, new.author_user_id, micros(audit.at)],
                     )
                     .map_err(map_err)?;
                     (id, None)
                 }
             };
-            if let Some(key) = &new.idempotency_key {
+            if let Some(key) = &new.idempotency {
                 tx.execute(
-                    "INSERT INTO idempotency_keys (user_id, key, patient_id, message_id, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-                    params![new.author_user_id, key, new.patient_id, message_id, micros(audit.at)],
+                    "INSERT INTO idempotency_keys (user_id, key, patient_id, message_id, created_at, fingerprint)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    params![new.author_user_id, key.key, new.patient_id, message_id, micros(audit.at), key.fingerprint],
                 )
                 .map_err(map_err)?;
             }

@@ -11,18 +11,19 @@ use uuid::Uuid;
 
 use super::rows::*;
 use super::{OwnedEvent, SqliteStore, map_err};
-use crate::messaging::{ABANDONED_NOTE, RECOVERED_NOTE};
+use crate::messaging::{ABANDONED_NOTE, CANCELLED_NOTE, OPTED_OUT_RULE, RECOVERED_NOTE};
 use crate::*;
 
 const OUTBOX_COLUMNS: &str =
     "id, message_id, practice_id, patient_id, to_number, from_number, body,
     priority, state, attempts, next_attempt_at, claimed_until, claimed_by, recovered, carrier,
-    carrier_sid, carrier_status, error_code, last_error, created_at, updated_at, sent_at";
+    carrier_sid, carrier_status, error_code, last_error, created_at, updated_at, sent_at,
+    cancel_reason, opt_out_reply";
 
 pub(crate) const MESSAGE_COLUMNS: &str =
     "id, practice_id, patient_id, channel, direction, body, redacted,
     author_user_id, status, carrier, carrier_sid, from_number, to_number, error_code, num_segments,
-    created_at, updated_at, flag";
+    created_at, updated_at, flag, status_reason";
 
 /// See the PostgreSQL backend; `?1` is now.
 const DUE: &str = "((o.state = 'queued' AND o.next_attempt_at <= ?1)
@@ -59,6 +60,8 @@ fn outbound_from_row(row: &Row) -> rusqlite::Result<Outbound> {
         created_at: time(row, 19)?,
         updated_at: time(row, 20)?,
         sent_at: opt_time(row, 21)?,
+        cancel_reason: row.get(22)?,
+        opt_out_reply: row.get(23)?,
     })
 }
 
@@ -82,6 +85,7 @@ pub(crate) fn message_from_row(row: &Row) -> rusqlite::Result<Message> {
         created_at: time(row, 15)?,
         updated_at: time(row, 16)?,
         flag: row.get(17)?,
+        status_reason: row.get(18)?,
     })
 }
 
@@ -181,14 +185,76 @@ pub(crate) fn opt_out(
         }
         .write(conn, audit)?;
     }
+    cancel_queued(conn, practice_number, patient_number, audit.at)?;
     Ok(changed.len() as u64)
+}
+
+/// Cancels every text still queued to `patient_number` from `practice_number` (see the
+/// PostgreSQL backend), inside the caller's transaction. Returns how many.
+pub(crate) fn cancel_queued(
+    conn: &Connection,
+    practice_number: &str,
+    patient_number: &str,
+    now: DateTime<Utc>,
+) -> StoreResult<u64> {
+    let ids: Vec<Uuid> = conn
+        .prepare_cached(
+            "UPDATE outbox
+             SET state = 'cancelled', cancel_reason = ?3, last_error = ?4, updated_at = ?5
+             WHERE to_number = ?2 AND from_number = ?1 AND state = 'queued' AND NOT opt_out_reply
+             RETURNING id",
+        )
+        .and_then(|mut stmt| {
+            stmt.query_map(
+                params![
+                    practice_number,
+                    patient_number,
+                    cancel_reason::OPTED_OUT,
+                    CANCELLED_NOTE,
+                    micros(now)
+                ],
+                |r| r.get(0),
+            )?
+            .collect()
+        })
+        .map_err(map_err)?;
+    for id in &ids {
+        sync_message(conn, *id, now)?;
+    }
+    Ok(ids.len() as u64)
+}
+
+/// Cancels a due row whose number opted out (see the PostgreSQL backend); 1 if it did.
+fn cancel_opted_out(conn: &Connection, id: Uuid, now: DateTime<Utc>) -> StoreResult<u64> {
+    let changed = conn
+        .prepare_cached(&format!(
+            "UPDATE outbox AS o
+             SET state = 'cancelled', cancel_reason = ?3, claimed_until = NULL, last_error = ?4,
+                 updated_at = ?1
+             WHERE id = ?2 AND {DUE} AND {OPTED_OUT_RULE}"
+        ))
+        .and_then(|mut stmt| {
+            stmt.execute(params![
+                micros(now),
+                id,
+                cancel_reason::OPTED_OUT,
+                CANCELLED_NOTE
+            ])
+        })
+        .map_err(map_err)?;
+    if changed > 0 {
+        sync_message(conn, id, now)?;
+    }
+    Ok(changed as u64)
 }
 
 /// Makes the conversation message of an outbox row follow it (see the PostgreSQL backend).
 fn sync_message(conn: &Connection, outbox_id: Uuid, now: DateTime<Utc>) -> StoreResult<()> {
     conn.prepare_cached(
         "UPDATE messages
-         SET status = COALESCE(o.carrier_status, CASE WHEN o.state = 'failed' THEN 'failed' ELSE 'queued' END),
+         SET status = COALESCE(o.carrier_status,
+                               CASE WHEN o.state IN ('failed', 'cancelled') THEN o.state ELSE 'queued' END),
+             status_reason = o.cancel_reason,
              error_code = o.error_code, carrier = o.carrier, carrier_sid = o.carrier_sid, updated_at = ?2
          FROM outbox o
          WHERE o.id = ?1 AND messages.id = o.message_id",
@@ -310,12 +376,20 @@ impl Messaging for SqliteStore {
                 });
             }
             let patient = patient_id.map(|id| load_patient(tx, id)).transpose()?;
+            let throttle = match &inbound.throttle_key {
+                Some(key) => super::throttle::read_throttle(tx, key)?,
+                None => None,
+            };
             let context = InboundContext {
                 practice,
                 patient,
                 message_id,
+                throttle,
             };
             let decision = decide(&context);
+            if let (Some(key), Some(next)) = (&inbound.throttle_key, &decision.throttle) {
+                super::throttle::store_throttle(tx, key, next)?;
+            }
             if decision.keep_body {
                 tx.execute(
                     "UPDATE messages SET body = ?2, redacted = 0 WHERE id = ?1",
@@ -344,8 +418,25 @@ impl Messaging for SqliteStore {
                     .map_err(map_err)?;
             }
             super::feed::insert_notifications(tx, audit.at, &decision.notifications)?;
+            let opted_out_at = context
+                .practice
+                .as_ref()
+                .filter(|_| decision.opted_out)
+                .map(|p| p.sms_number.as_str());
+            if let Some(practice_number) = opted_out_at {
+                cancel_queued(tx, practice_number, &inbound.from_number, audit.at)?;
+            }
             for reply in &decision.replies {
-                enqueued.push(insert_outbox(tx, reply, audit.at)?.id);
+                let queued = insert_outbox(tx, reply, audit.at)?;
+                if opted_out_at.is_some() && queued.to_number == inbound.from_number {
+                    // The answer to this text (the STOP confirmation) may still go.
+                    tx.execute(
+                        "UPDATE outbox SET opt_out_reply = 1 WHERE id = ?1",
+                        [queued.id],
+                    )
+                    .map_err(map_err)?;
+                }
+                enqueued.push(queued.id);
             }
             OwnedEvent {
                 customer_id: context.practice.as_ref().map(|p| p.customer_id),
@@ -610,6 +701,7 @@ impl Messaging for SqliteStore {
                 .map_err(map_err)?;
 
             let mut sends = Vec::new();
+            let mut cancelled = 0;
             for (sender, ids) in group_by_sender(&candidates) {
                 tx.execute(
                     "INSERT INTO outbox_senders (from_number, next_slot_at) VALUES (?1, ?2)
@@ -637,7 +729,7 @@ impl Messaging for SqliteStore {
                                  recovered = recovered + CASE WHEN state = 'sending' THEN 1 ELSE 0 END,
                                  last_error = CASE WHEN state = 'sending' THEN ?5 ELSE last_error END,
                                  updated_at = ?1
-                             WHERE id = ?2 AND {DUE}
+                             WHERE id = ?2 AND {DUE} AND NOT {OPTED_OUT_RULE}
                              RETURNING {OUTBOX_COLUMNS}"
                         ))
                         .and_then(|mut stmt| {
@@ -654,12 +746,15 @@ impl Messaging for SqliteStore {
                             .optional()
                         })
                         .map_err(map_err)?;
-                    if let Some(outbound) = claimed {
-                        sends.push(ClaimedSend {
-                            outbound,
-                            send_at: slot,
-                        });
-                        slot += request.sender_interval;
+                    match claimed {
+                        Some(outbound) => {
+                            sends.push(ClaimedSend {
+                                outbound,
+                                send_at: slot,
+                            });
+                            slot += request.sender_interval;
+                        }
+                        None => cancelled += cancel_opted_out(tx, id, now)?,
                     }
                 }
                 tx.execute(
@@ -672,6 +767,7 @@ impl Messaging for SqliteStore {
             Ok(Claim {
                 sends,
                 abandoned: abandoned.len() as u64,
+                cancelled,
             })
         })
         .await

@@ -187,19 +187,27 @@ impl Patients for SqliteStore {
         .await
     }
 
-    async fn get_patient(&self, audit: &Audit, id: Uuid) -> StoreResult<Patient> {
+    async fn get_patient_if(
+        &self,
+        audit: &Audit,
+        id: Uuid,
+        may_read: PatientReadCheck,
+    ) -> StoreResult<Patient> {
         let audit = audit.clone();
         self.write(move |tx| {
             let patient = load_patient(tx, id)?;
-            let customer_id: Uuid = tx
+            let practice = tx
                 .query_row(
-                    "SELECT customer_id FROM practices WHERE id = ?1",
+                    &format!("SELECT {PRACTICE_COLUMNS} FROM practices WHERE id = ?1"),
                     [patient.practice_id],
-                    |r| r.get(0),
+                    practice_from_row,
                 )
                 .map_err(map_err)?;
+            if !may_read(&patient, &practice) {
+                return Err(StoreError::NotFound);
+            }
             OwnedEvent {
-                customer_id: Some(customer_id),
+                customer_id: Some(practice.customer_id),
                 action: "patient.read",
                 target_type: "patient",
                 target_id: Some(id.to_string()),

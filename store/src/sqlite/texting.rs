@@ -6,7 +6,7 @@ use rusqlite::{OptionalExtension, params};
 use uuid::Uuid;
 
 use super::feed::insert_notifications;
-use super::messaging::insert_outbox;
+use super::messaging::{cancel_queued, insert_outbox};
 use super::rows::{PRACTICE_COLUMNS, load_patient, micros, practice_from_row};
 use super::{OwnedEvent, SqliteStore, map_err};
 use crate::*;
@@ -53,14 +53,21 @@ impl Texting for SqliteStore {
                 )
                 .map_err(map_err)?;
             }
+            let (customer_id, practice_number): (Uuid, String) = tx
+                .query_row(
+                    "SELECT customer_id, sms_number FROM practices WHERE id = ?1",
+                    [current.practice_id],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .map_err(map_err)?;
+            if let (true, Some(mobile)) = (change.opted_out, &current.mobile_phone) {
+                cancel_queued(tx, &practice_number, mobile, audit.at)?;
+            }
             let mut enqueued = Vec::with_capacity(change.replies.len());
             for reply in &change.replies {
                 enqueued.push(insert_outbox(tx, reply, audit.at)?.id);
             }
             insert_notifications(tx, audit.at, &change.notifications)?;
-            let customer_id: Uuid = tx
-                .query_row("SELECT customer_id FROM practices WHERE id = ?1", [current.practice_id], |r| r.get(0))
-                .map_err(map_err)?;
             OwnedEvent {
                 customer_id: Some(customer_id),
                 action: change.action,

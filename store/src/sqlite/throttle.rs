@@ -2,11 +2,42 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{OptionalExtension, params};
 
 use super::rows::{micros, opt_time};
 use super::{SqliteStore, map_err};
 use crate::*;
+
+/// The key's state inside the caller's (serialised) transaction; `None` when nothing was counted.
+pub(crate) fn read_throttle(
+    conn: &rusqlite::Connection,
+    key: &str,
+) -> StoreResult<Option<ThrottleRow>> {
+    Ok(conn
+        .query_row(
+            "SELECT tat, blocked_until FROM login_throttle WHERE key = ?1",
+            [key],
+            |r| Ok((opt_time(r, 0)?, opt_time(r, 1)?)),
+        )
+        .optional()
+        .map_err(map_err)?
+        .and_then(|(tat, blocked_until)| tat.map(|tat| ThrottleRow { tat, blocked_until })))
+}
+
+/// Writes the key's new state inside the caller's transaction.
+pub(crate) fn store_throttle(
+    conn: &rusqlite::Connection,
+    key: &str,
+    next: &ThrottleRow,
+) -> StoreResult<()> {
+    conn.execute(
+        "INSERT INTO login_throttle (key, tat, blocked_until) VALUES (?1, ?2, ?3)
+         ON CONFLICT (key) DO UPDATE SET tat = excluded.tat, blocked_until = excluded.blocked_until",
+        params![key, micros(next.tat), next.blocked_until.map(micros)],
+    )
+    .map_err(map_err)?;
+    Ok(())
+}
 
 #[async_trait]
 impl LoginThrottle for SqliteStore {
@@ -35,9 +66,8 @@ impl LoginThrottle for SqliteStore {
     async fn update_throttle(&self, key: &str, decide: DecideThrottle) -> StoreResult<ThrottleRow> {
         let key = key.to_string();
         self.write(move |tx| {
-            let current = read_throttle(tx, &key)?;
-            let next = decide(current);
-            write_throttle(tx, &key, &next)?;
+            let next = decide(read_throttle(tx, &key)?);
+            store_throttle(tx, &key, &next)?;
             Ok(next)
         })
         .await
@@ -56,28 +86,4 @@ impl LoginThrottle for SqliteStore {
         })
         .await
     }
-}
-
-/// The key's state (the caller's write transaction serialises it with every other writer).
-pub(crate) fn read_throttle(conn: &Connection, key: &str) -> StoreResult<Option<ThrottleRow>> {
-    Ok(conn
-        .query_row(
-            "SELECT tat, blocked_until FROM login_throttle WHERE key = ?1",
-            [key],
-            |r| Ok((opt_time(r, 0)?, opt_time(r, 1)?)),
-        )
-        .optional()
-        .map_err(map_err)?
-        .and_then(|(tat, blocked_until)| tat.map(|tat| ThrottleRow { tat, blocked_until })))
-}
-
-/// Writes the key's state.
-pub(crate) fn write_throttle(conn: &Connection, key: &str, next: &ThrottleRow) -> StoreResult<()> {
-    conn.execute(
-        "INSERT INTO login_throttle (key, tat, blocked_until) VALUES (?1, ?2, ?3)
-         ON CONFLICT (key) DO UPDATE SET tat = excluded.tat, blocked_until = excluded.blocked_until",
-        params![key, micros(next.tat), next.blocked_until.map(micros)],
-    )
-    .map_err(map_err)?;
-    Ok(())
 }

@@ -69,6 +69,7 @@ fn inbound(sid: &str, body: &str) -> NewInbound {
         to_number: PRACTICE_NUMBER.into(),
         body: body.into(),
         num_segments: 1,
+        throttle_key: None,
     }
 }
 
