@@ -90,6 +90,10 @@ pub struct Settings {
     pub twilio: Option<TwilioCredentials>,
     pub twilio_api_base: Url,
     pub sms_sender_mps: NonZeroU32,
+    /// `TWILIO_TIMEOUT_SECS`: how long one request to Twilio may take before it counts as a
+    /// timeout (and the text is retried); at most half the outbox lease, so a claim always
+    /// outlives the request made under it.
+    pub twilio_timeout: std::time::Duration,
     /// `SMTP_URL`: where notification emails go; `None` selects the dev mail transport, which
     /// sends nothing. May hold credentials, hence a secret.
     pub smtp_url: Option<Secret>,
@@ -201,6 +205,22 @@ impl Settings {
             })?,
         };
 
+        let twilio_timeout = match get("TWILIO_TIMEOUT_SECS") {
+            None => crate::carrier::twilio::SEND_TIMEOUT,
+            Some(raw) => raw
+                .trim()
+                .parse::<u64>()
+                .ok()
+                .filter(|secs| (1..=MAX_TWILIO_TIMEOUT_SECS).contains(secs))
+                .map(std::time::Duration::from_secs)
+                .ok_or_else(|| {
+                    invalid(
+                        "TWILIO_TIMEOUT_SECS",
+                        format!("{raw:?} is not a whole number of seconds from 1 to {MAX_TWILIO_TIMEOUT_SECS}"),
+                    )
+                })?,
+        };
+
         let smtp_url = get("SMTP_URL")
             .map(|raw| parse_smtp_url(&raw))
             .transpose()?;
@@ -237,6 +257,7 @@ impl Settings {
             twilio,
             twilio_api_base,
             sms_sender_mps,
+            twilio_timeout,
             smtp_url,
             smtp_from,
             log_filter,
@@ -252,6 +273,9 @@ impl Settings {
         settings
     }
 }
+
+/// The longest `TWILIO_TIMEOUT_SECS`: half the outbox lease.
+pub const MAX_TWILIO_TIMEOUT_SECS: u64 = crate::workers::outbox::LEASE.as_secs() / 2;
 
 /// The sender of notification emails when `SMTP_FROM` is not set.
 pub const DEFAULT_SMTP_FROM: &str = "Care gateway <gateway@localhost>";
@@ -351,7 +375,15 @@ mod tests {
         assert!(s.twilio.is_none());
         assert_eq!(s.twilio_api_base.as_str(), "https://api.twilio.com/");
         assert_eq!(s.sms_sender_mps.get(), 1);
+        assert_eq!(s.twilio_timeout, std::time::Duration::from_secs(10));
         assert_eq!(s.log_format, LogFormat::Text);
+    }
+
+    #[test]
+    fn the_twilio_timeout_is_whole_seconds_up_to_half_the_lease() {
+        let s = parse(&[("TWILIO_TIMEOUT_SECS", "3")]).unwrap();
+        assert_eq!(s.twilio_timeout, std::time::Duration::from_secs(3));
+        assert!(parse(&[("TWILIO_TIMEOUT_SECS", "30")]).is_ok());
     }
 
     #[test]
@@ -363,6 +395,9 @@ mod tests {
             ("TWILIO_API_BASE", "not a url"),
             ("SMS_SENDER_MPS", "0"),
             ("SMS_SENDER_MPS", "fast"),
+            ("TWILIO_TIMEOUT_SECS", "0"),
+            ("TWILIO_TIMEOUT_SECS", "31"),
+            ("TWILIO_TIMEOUT_SECS", "1.5"),
             ("LOG_FORMAT", "xml"),
             ("RUST_LOG", "=[="),
         ] {

@@ -35,6 +35,13 @@ impl Application {
         clock: Arc<dyn Clock>,
     ) -> anyhow::Result<Application> {
         let store = open_store(&settings).await?;
+        // Before anything is claimed: from here on other instances can tell this one runs, and
+        // this one releases the claims of instances that are gone (its predecessor's included).
+        store
+            .announce_instance()
+            .await
+            .context("cannot announce this instance to the store")?;
+        tracing::info!(instance = store.instance_id(), "instance announced");
         let listener = TcpListener::bind(settings.listen)
             .await
             .with_context(|| format!("GATEWAY_LISTEN: cannot listen on {}", settings.listen))?;
@@ -62,8 +69,12 @@ impl Application {
         };
         let carrier: Arc<dyn Carrier> = match &settings.twilio {
             Some(credentials) => Arc::new(
-                TwilioCarrier::new(&settings.twilio_api_base, credentials.clone())
-                    .context("cannot build the Twilio client")?,
+                TwilioCarrier::with_timeout(
+                    &settings.twilio_api_base,
+                    credentials.clone(),
+                    settings.twilio_timeout,
+                )
+                .context("cannot build the Twilio client")?,
             ),
             None => Arc::new(DevCarrier),
         };

@@ -13,6 +13,7 @@
 
 mod baseline;
 mod carrier;
+mod chaos;
 mod client;
 mod closed;
 mod guard;
@@ -238,6 +239,10 @@ impl Common {
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    // `chaos` runs gateways itself and has its own options (see `chaos.rs`).
+    if std::env::args().nth(1).as_deref() == Some("chaos") {
+        return chaos::run_from_args().await;
+    }
     let cli = Cli::parse();
     let (common, patients, rate, duration) = match &cli.scenario {
         Scenario::Inbound {

@@ -1,8 +1,9 @@
 //! The email outbox: notification emails waiting for the SMTP server.
 //!
 //! Rows are added with their notification (see `feed`), claimed under a lease by a dispatcher,
-//! and end `sent` or `failed`. A claim whose lease runs out (the dispatcher died mid-send) makes
-//! the row due again: an email may arrive twice after a crash, never not at all.
+//! and end `sent` or `failed`. A claim whose lease runs out (the dispatcher died mid-send), or
+//! whose instance is gone (see [`crate::Instances`]), makes the row due again: an email may
+//! arrive twice after a crash, never not at all.
 
 use std::time::Duration;
 
@@ -44,7 +45,8 @@ pub struct EmailOutboxRow {
 #[async_trait]
 pub trait Emails: Send + Sync {
     /// Claims up to `limit` due emails (queued and due, or claimed under a lease that ran out),
-    /// oldest first, each for `lease`. Two dispatchers never hold one row at once.
+    /// oldest first, each for `lease`, in the name of this handle's instance (see
+    /// [`crate::Instances`]). Two dispatchers never hold one row at once.
     async fn claim_emails(
         &self,
         now: DateTime<Utc>,

@@ -16,6 +16,7 @@ mod disclaimers;
 mod emails;
 mod error;
 mod feed;
+mod instances;
 mod messaging;
 pub mod migrations;
 mod model;
@@ -52,6 +53,7 @@ pub use disclaimers::{Disclaimers, PracticeDisclaimers};
 pub use emails::{ClaimedEmail, EmailOutboxRow, Emails};
 pub use error::{StoreError, StoreResult};
 pub use feed::{Feed, NewNotification, Notification, NotificationEmail};
+pub use instances::{Instances, ReleasedClaims};
 pub use messaging::*;
 pub use model::*;
 pub use notification_settings::{
@@ -98,6 +100,7 @@ pub trait Store:
     + Alerts
     + Emails
     + LoginThrottle
+    + Instances
     + Send
     + Sync
     + 'static

@@ -193,6 +193,9 @@ pub struct Message {
     /// Why the message has its status where the status alone does not say (`opted_out` for a
     /// `cancelled` text).
     pub status_reason: Option<String>,
+    /// An outbound text that went out again after a claim on it was lost (its gateway stopped
+    /// mid-send): the patient may have received it twice.
+    pub recovered: bool,
 }
 
 impl fmt::Debug for Message {
@@ -325,7 +328,8 @@ pub enum StatusOutcome {
 /// Asks for due rows. Times come from the caller's clock.
 #[derive(Debug, Clone)]
 pub struct ClaimRequest {
-    /// Who claims (instance id), kept on the row for diagnosis.
+    /// Who claims: the instance id (see [`crate::Instances`]), kept on the row so that the claim
+    /// is released at once when that instance is gone.
     pub worker: String,
     pub now: DateTime<Utc>,
     /// How long a claim holds after its send slot; longer than any carrier call can take.

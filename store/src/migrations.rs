@@ -48,6 +48,7 @@ pub static MIGRATIONS: &[Migration] = &[
     migration!(19, "0019_alert_reach_and_readings"),
     migration!(23, "0023_outbox_cancelled"),
     migration!(24, "0024_idempotency_fingerprint"),
+    migration!(28, "0028_instance_claims"),
 ];
 
 impl Migration {

@@ -33,6 +33,9 @@ use oncall::*;
 #[path = "conformance/hardening.rs"]
 mod hardening;
 use hardening::*;
+#[path = "conformance/instances.rs"]
+mod instances;
+use instances::*;
 
 /// Generates one `#[tokio::test]` per backend for each listed scenario.
 macro_rules! conformance {
@@ -60,6 +63,8 @@ macro_rules! conformance {
 
 conformance!(
     migrating_again_changes_nothing,
+    the_claims_of_a_gone_instance_are_released_at_once_and_a_live_ones_never,
+    a_claim_that_names_no_instance_waits_for_its_lease,
     a_customer_reads_back_as_created_and_its_creation_is_audited,
     a_missing_row_is_not_found,
     two_practices_cannot_share_an_sms_number,

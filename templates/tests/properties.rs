@@ -249,6 +249,34 @@ proptest! {
     }
 
     #[test]
+    fn arbitrary_bytes_as_a_template_are_validated_or_refused_with_a_template_error(
+        name in template_name(),
+        bytes in prop::collection::vec(any::<u8>(), 0..400),
+    ) {
+        // As a JSON body delivers them: invalid UTF-8 never reaches the parser, so the text is
+        // what a lossy decoder makes of the bytes.
+        let text = String::from_utf8_lossy(&bytes);
+        let validated = validate(name, &text);
+        let rendered = render(name, &text, &Vars::samples());
+        match validated {
+            Ok(v) => prop_assert_eq!(rendered, Ok(v.preview)),
+            Err(e) => {
+                prop_assert!(!e.to_string().is_empty());
+                prop_assert_eq!(rendered, Err(e));
+            }
+        }
+    }
+
+    #[test]
+    fn arbitrary_bytes_as_a_template_name_parse_only_when_they_are_a_wire_name(
+        bytes in prop::collection::vec(any::<u8>(), 0..32),
+    ) {
+        let s = String::from_utf8_lossy(&bytes);
+        let known = TemplateName::ALL.iter().any(|n| n.as_str() == s);
+        prop_assert_eq!(TemplateName::parse(&s).is_ok(), known);
+    }
+
+    #[test]
     fn only_the_exact_wire_names_parse_as_template_names(s in "[a-z_]{0,24}|\\PC{0,24}") {
         let known = TemplateName::ALL.iter().any(|n| n.as_str() == s);
         prop_assert_eq!(TemplateName::parse(&s).is_ok(), known);

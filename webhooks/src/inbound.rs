@@ -68,7 +68,9 @@ impl InboundSms {
     /// Required: `MessageSid` (or, only when it is absent, `SmsMessageSid` then `SmsSid`),
     /// `AccountSid`, `From`, `To`, all non-empty. `From` and `To` must already be E.164; Twilio
     /// never sends anything else for SMS. `Body` absent is an empty body. `NumMedia` absent is 0,
-    /// and every `MediaUrl{N}`/`MediaContentType{N}` below it must be present.
+    /// and every `MediaUrl{N}`/`MediaContentType{N}` below it must be present. A NUL character
+    /// in `Body` (no phone can type one, and PostgreSQL cannot store one) becomes U+FFFD, as
+    /// invalid UTF-8 does, so that the message is kept rather than refused.
     pub fn from_form(params: &[(String, String)]) -> Result<InboundSms, ParseError> {
         let fields = Fields::new(params);
 
@@ -82,8 +84,6 @@ impl InboundSms {
         let from = wire_number(&fields, "From")?;
         let to = wire_number(&fields, "To")?;
 
-        // A NUL cannot be stored (PostgreSQL refuses it) and means nothing in a text; it becomes
-        // U+FFFD so that the patient's message is kept rather than refused.
         let body = fields
             .lookup("Body", "Body")?
             .unwrap_or_default()

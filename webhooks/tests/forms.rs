@@ -185,6 +185,38 @@ proptest! {
     }
 
     #[test]
+    fn any_raw_body_decodes_and_parses_or_is_refused_naming_a_field(
+        body in prop::collection::vec(any::<u8>(), 0..1024),
+    ) {
+        let params = form::decode(&body);
+        prop_assert_eq!(form::decode(form::encode(&params).as_bytes()), params.clone());
+        for refused in [
+            InboundSms::from_form(&params).err(),
+            StatusCallback::from_form(&params).err(),
+        ].into_iter().flatten() {
+            prop_assert!(!refused.field().is_empty());
+            prop_assert!(refused.to_string().contains(refused.field()));
+        }
+    }
+
+    #[test]
+    fn any_signature_header_is_missing_or_a_mismatch_unless_it_is_the_signature(
+        header in prop::collection::vec(any::<u8>(), 0..64),
+        params in any_or_edited_form(),
+    ) {
+        let url = "https://gateway.example.org/webhooks/twilio/sms";
+        let header = String::from_utf8_lossy(&header);
+        match signature::validate("token", url, &params, Some(&header)) {
+            Ok(()) => prop_assert_eq!(header.trim(), signature::compute("token", url, &params)),
+            Err(signature::SignatureError::Missing) => prop_assert!(header.trim().is_empty()),
+            Err(signature::SignatureError::Mismatch { tried }) => {
+                prop_assert!(!header.trim().is_empty());
+                prop_assert!(tried.iter().any(|t| t == url));
+            }
+        }
+    }
+
+    #[test]
     fn an_accepted_inbound_form_writes_back_to_one_that_reads_the_same(params in edited_form()) {
         if let Ok(sms) = InboundSms::from_form(&params) {
             prop_assert_eq!(sms.media.len(), sms.num_media as usize);

@@ -41,6 +41,10 @@ pub struct MessageView {
     pub status_reason: Option<String>,
     /// For staff attention, e.g. `possible_opt_out`.
     pub flag: Option<String>,
+    /// `true` on an outbound text that was sent again because the gateway stopped while sending
+    /// it (its claim was lost, e.g. a crash or `kill -9`): the patient may have received it
+    /// twice. Always `false` on inbound and portal messages.
+    pub recovered: bool,
     pub created_at: DateTime<Utc>,
 }
 
@@ -57,6 +61,7 @@ impl From<Message> for MessageView {
             status: m.status,
             status_reason: m.status_reason,
             flag: m.flag,
+            recovered: m.recovered,
             created_at: m.created_at,
         }
     }

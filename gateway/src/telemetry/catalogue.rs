@@ -49,6 +49,7 @@ names! {
     ALERT_TEXT_ACKS = "gateway_alert_text_acks_total";
     ACCESS_REFUSED = "gateway_access_refused_total";
     LOGIN_DELAYS = "gateway_login_delays_total";
+    RELEASED_CLAIMS = "gateway_released_claims_total";
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -340,6 +341,11 @@ pub const CATALOGUE: &[Metric] = &[
         ESCALATION_ERRORS,
         "Escalation steps that failed with an error (the alert is tried again; others go on).",
         &[],
+    ),
+    counter(
+        RELEASED_CLAIMS,
+        "Claims (text, email) of instances that died, released before their lease ran out.",
+        &[label("kind", &["text", "email"])],
     ),
     // Access and sessions.
     counter(

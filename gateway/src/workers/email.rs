@@ -8,7 +8,8 @@
 //! Outcomes: accepted → `sent`; a permanent error (5xx, not an address) → `failed` at once; a
 //! temporary one (4xx, connection refused or dropped, timeout) → queued again after a capped
 //! exponential backoff, until [`MAX_ATTEMPTS`]. A claim that runs out (the process died
-//! mid-send) makes the row due again. Never logs an address or a body.
+//! mid-send), or whose instance is gone (the `claims` worker), makes the row due again. Never
+//! claims while the store cannot prove this instance alive. Never logs an address or a body.
 
 use std::time::Duration;
 
@@ -50,6 +51,11 @@ pub struct BatchReport {
 
 /// Claims one batch and sends it. Returns what happened to each row.
 pub async fn dispatch_batch(state: &AppState) -> StoreResult<BatchReport> {
+    if !state.store.instance_alive() {
+        return Err(store::StoreError::Unavailable(
+            "this instance cannot prove it is alive; not claiming".into(),
+        ));
+    }
     let now = state.clock.now();
     let claimed = state.store.claim_emails(now, LEASE, BATCH).await?;
     let mut report = BatchReport {

@@ -3,6 +3,7 @@
 //! shutdown receiver, finishes its current unit of work when shutdown is signalled, and never holds
 //! state that must survive a restart only in memory.
 
+pub mod claims;
 pub mod email;
 pub mod escalation;
 pub mod monitoring;
@@ -52,6 +53,13 @@ pub async fn periodic<F, Fut, E>(
 /// Starts every worker; the handles finish after `shutdown` turns true.
 pub fn spawn_all(state: &AppState, shutdown: watch::Receiver<bool>) -> Vec<JoinHandle<()>> {
     vec![
+        tokio::spawn(periodic(
+            state.clone(),
+            shutdown.clone(),
+            "release_gone_claims",
+            claims::PERIOD,
+            |state| async move { claims::release_gone(&state).await },
+        )),
         tokio::spawn(outbox::run(state.clone(), shutdown.clone())),
         tokio::spawn(email::run(state.clone(), shutdown.clone())),
         tokio::spawn(texting_expiry::run(state.clone(), shutdown.clone())),

@@ -9,10 +9,13 @@
 //! the carrier's code (21610 also opts the patient out, in the same transaction); a temporary
 //! error (429, 5xx, timeout) → queued again after a capped exponential backoff with jitter,
 //! honouring `Retry-After`, until [`MAX_ATTEMPTS`]. A row whose claim ran out (the process died
-//! mid-send) is sent once more and marked `recovered`; a second run-out fails it.
+//! mid-send) is sent once more and marked `recovered`; a second run-out fails it. Claims carry
+//! the store's instance id, so those of a process that is gone are released at once (the
+//! `claims` worker) rather than when their lease runs out.
 //!
-//! It must never send a row it has not claimed, never hold a database transaction across a
-//! carrier call (the claim is a lease), and never log a body.
+//! It must never send a row it has not claimed, never start a send while the store cannot prove
+//! this instance alive (others may be releasing its claims), never hold a database transaction
+//! across a carrier call (the claim is a lease), and never log a body.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -89,7 +92,7 @@ impl Dispatcher {
             carrier: Arc::clone(&state.carrier),
             clock: Arc::clone(&state.clock),
             pacer: SenderPacer::new(mps),
-            worker: format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple()),
+            worker: state.store.instance_id().to_owned(),
             sender_interval: chrono::Duration::microseconds(1_000_000 / i64::from(mps.get())),
             status_callback: format!("{base}{}", crate::http::webhooks::STATUS_PATH),
         }
@@ -98,6 +101,11 @@ impl Dispatcher {
     /// Claims one batch of due rows, sends them (each at its slot) and records every answer.
     /// Public so tests can drain the outbox deterministically.
     pub async fn dispatch_batch(&self) -> StoreResult<BatchReport> {
+        if !self.store.instance_alive() {
+            return Err(store::StoreError::Unavailable(
+                "this instance cannot prove it is alive; not claiming".into(),
+            ));
+        }
         let claim = self
             .store
             .claim_outbound(ClaimRequest {
@@ -156,6 +164,11 @@ impl Dispatcher {
             .min(HORIZON * 2);
         tokio::time::sleep(wait).await;
         self.pacer.until_ready(&row.from_number).await;
+        if !self.store.instance_alive() {
+            // Another instance may be releasing this claim and sending the row itself.
+            tracing::warn!(outbox_id = %row.id, "instance lost its proof of life; send left to the lease");
+            return Outcome::Unrecorded;
+        }
         let sms = OutboundSms {
             to: row.to_number.clone(),
             from: row.from_number.clone(),

@@ -37,6 +37,10 @@ pub enum Answer {
     ServerError,
     /// Waits, then answers 201.
     Slow(Duration),
+    /// Never answers in time (an outage in which requests time out): waits two minutes, then
+    /// answers 503; the message is not created.
+    #[allow(dead_code)] // used by the `faults` tests, which share this file
+    Hang,
     /// Calls the message's status callback first (signed, as Twilio does, over the
     /// `StatusCallback` URL, but sent to `deliver_to`, the gateway's real address) with
     /// `status`, and answers 201 only after the gateway has answered it: the race in which
@@ -67,6 +71,8 @@ struct Inner {
     script: Mutex<VecDeque<Answer>>,
     /// A fixed answer for one recipient (like Twilio's magic test numbers).
     by_to: Mutex<HashMap<String, Answer>>,
+    /// The answer when neither the script nor the recipient decides; `Created` when unset.
+    default: Mutex<Option<Answer>>,
     /// What fetching a message answers, by sid: `(status, error_code)`.
     statuses: Mutex<HashMap<String, (String, Option<u32>)>>,
     /// Sids fetched, in order.
@@ -114,6 +120,12 @@ impl FakeTwilio {
 
     pub fn script(&self, answers: impl IntoIterator<Item = Answer>) {
         self.inner.script.lock().unwrap().extend(answers);
+    }
+
+    /// What every request gets from now on, unless the script or its recipient decides.
+    #[allow(dead_code)] // used by the `faults` tests, which share this file
+    pub fn answer_all(&self, answer: Answer) {
+        *self.inner.default.lock().unwrap() = Some(answer);
     }
 
     pub fn answer_for(&self, to: &str, answer: Answer) {
@@ -232,6 +244,7 @@ async fn create_message(
         .unwrap()
         .pop_front()
         .or_else(|| inner.by_to.lock().unwrap().get(&to).cloned())
+        .or_else(|| inner.default.lock().unwrap().clone())
         .unwrap_or(Answer::Created);
     let sid = format!("SM{}", uuid::Uuid::new_v4().simple());
     let created = matches!(
@@ -324,5 +337,13 @@ async fn create_message(
             20500,
             "Internal Server Error",
         ),
+        Answer::Hang => {
+            tokio::time::sleep(Duration::from_secs(120)).await;
+            twilio_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                20503,
+                "Service Unavailable",
+            )
+        }
     }
 }

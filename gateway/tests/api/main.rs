@@ -15,6 +15,7 @@ mod edge;
 mod email;
 mod fake_smtp;
 mod fake_twilio;
+mod instances;
 mod logins;
 mod monitoring;
 mod notification_settings;

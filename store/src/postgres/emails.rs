@@ -55,7 +55,8 @@ impl Emails for PostgresStore {
         let rows = client
             .query(
                 "UPDATE email_outbox e
-                 SET state = 'sending', attempts = e.attempts + 1, claimed_until = $2
+                 SET state = 'sending', attempts = e.attempts + 1, claimed_until = $2,
+                     claimed_by = $4
                  FROM (SELECT id FROM email_outbox
                        WHERE (state = 'queued' AND next_attempt_at <= $1)
                           OR (state = 'sending' AND claimed_until <= $1)
@@ -64,7 +65,7 @@ impl Emails for PostgresStore {
                        FOR UPDATE SKIP LOCKED) due
                  WHERE e.id = due.id
                  RETURNING e.id, e.to_address, e.subject, e.body, e.attempts",
-                &[&now, &claimed_until, &i64::from(limit)],
+                &[&now, &claimed_until, &i64::from(limit), &self.instance_id],
             )
             .await
             .map_err(map_err)?;

@@ -24,7 +24,7 @@ const OUTBOX_COLUMNS: &str =
 pub(crate) const MESSAGE_COLUMNS: &str =
     "id, practice_id, patient_id, channel, direction, body, redacted,
     author_user_id, status, carrier, carrier_sid, from_number, to_number, error_code, num_segments,
-    created_at, updated_at, flag, status_reason";
+    created_at, updated_at, flag, status_reason, recovered";
 
 /// The rows a claim may take, as a condition on the outbox alias `o`; repeated on the locked row
 /// so that a row another claimer took meanwhile is re-checked and skipped.
@@ -83,6 +83,7 @@ pub(crate) fn message_from_row(row: &Row) -> Message {
         updated_at: row.get(16),
         flag: row.get(17),
         status_reason: row.get(18),
+        recovered: row.get(19),
     }
 }
 
@@ -245,7 +246,8 @@ async fn sync_message(
          SET status = COALESCE(o.carrier_status,
                                CASE WHEN o.state IN ('failed', 'cancelled') THEN o.state ELSE 'queued' END),
              status_reason = o.cancel_reason,
-             error_code = o.error_code, carrier = o.carrier, carrier_sid = o.carrier_sid, updated_at = $2
+             error_code = o.error_code, carrier = o.carrier, carrier_sid = o.carrier_sid,
+             recovered = o.recovered > 0, updated_at = $2
          FROM outbox o
          WHERE o.id = $1 AND m.id = o.message_id",
         &[&outbox_id, &now],

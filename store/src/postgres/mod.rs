@@ -12,6 +12,7 @@ mod conversations;
 mod disclaimers;
 mod emails;
 mod feed;
+mod instances;
 pub(crate) mod messaging;
 mod notification_settings;
 mod oncall;
@@ -45,6 +46,10 @@ pub struct PostgresStore {
     config: tokio_postgres::Config,
     /// The work-signal listener, started on first use.
     signals: std::sync::OnceLock<tokio::sync::watch::Receiver<u64>>,
+    /// This handle's instance id (see [`crate::instances`]).
+    instance_id: String,
+    /// Whether the instance lock is held; the task holding it starts at announcement.
+    instance_lock: std::sync::OnceLock<tokio::sync::watch::Receiver<bool>>,
 }
 
 impl PostgresStore {
@@ -79,6 +84,8 @@ impl PostgresStore {
             pool,
             config,
             signals: std::sync::OnceLock::new(),
+            instance_id: crate::instances::new_instance_id(),
+            instance_lock: std::sync::OnceLock::new(),
         })
     }
 

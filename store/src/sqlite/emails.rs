@@ -50,11 +50,13 @@ impl Emails for SqliteStore {
     ) -> StoreResult<Vec<ClaimedEmail>> {
         let claimed_until =
             now + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::minutes(1));
+        let me = self.instance_id.clone();
         self.write(move |tx| {
             let mut stmt = tx
                 .prepare_cached(
                     "UPDATE email_outbox
-                     SET state = 'sending', attempts = attempts + 1, claimed_until = ?2
+                     SET state = 'sending', attempts = attempts + 1, claimed_until = ?2,
+                         claimed_by = ?4
                      WHERE id IN (SELECT id FROM email_outbox
                                   WHERE (state = 'queued' AND next_attempt_at <= ?1)
                                      OR (state = 'sending' AND claimed_until <= ?1)
@@ -64,7 +66,7 @@ impl Emails for SqliteStore {
                 .map_err(map_err)?;
             let mut claimed = stmt
                 .query_map(
-                    params![micros(now), micros(claimed_until), i64::from(limit)],
+                    params![micros(now), micros(claimed_until), i64::from(limit), me],
                     |r| {
                         Ok(ClaimedEmail {
                             id: r.get(0)?,

@@ -23,7 +23,7 @@ const OUTBOX_COLUMNS: &str =
 pub(crate) const MESSAGE_COLUMNS: &str =
     "id, practice_id, patient_id, channel, direction, body, redacted,
     author_user_id, status, carrier, carrier_sid, from_number, to_number, error_code, num_segments,
-    created_at, updated_at, flag, status_reason";
+    created_at, updated_at, flag, status_reason, recovered";
 
 /// See the PostgreSQL backend; `?1` is now.
 const DUE: &str = "((o.state = 'queued' AND o.next_attempt_at <= ?1)
@@ -86,6 +86,7 @@ pub(crate) fn message_from_row(row: &Row) -> rusqlite::Result<Message> {
         updated_at: time(row, 16)?,
         flag: row.get(17)?,
         status_reason: row.get(18)?,
+        recovered: row.get(19)?,
     })
 }
 
@@ -255,7 +256,8 @@ fn sync_message(conn: &Connection, outbox_id: Uuid, now: DateTime<Utc>) -> Store
          SET status = COALESCE(o.carrier_status,
                                CASE WHEN o.state IN ('failed', 'cancelled') THEN o.state ELSE 'queued' END),
              status_reason = o.cancel_reason,
-             error_code = o.error_code, carrier = o.carrier, carrier_sid = o.carrier_sid, updated_at = ?2
+             error_code = o.error_code, carrier = o.carrier, carrier_sid = o.carrier_sid,
+             recovered = o.recovered > 0, updated_at = ?2
          FROM outbox o
          WHERE o.id = ?1 AND messages.id = o.message_id",
     )

@@ -14,6 +14,7 @@ mod conversations;
 mod disclaimers;
 mod emails;
 mod feed;
+mod instances;
 pub(crate) mod messaging;
 mod notification_settings;
 mod oncall;
@@ -36,9 +37,18 @@ use crate::migrations::{MIGRATIONS, Migration};
 use crate::{Audit, AuditEvent, Backend, Store, StoreError, StoreResult};
 use rows::micros;
 
+/// How long SQLite waits for a lock another connection holds (`busy_timeout`).
+const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+/// How long a call waits for its turn on the connection.
+const CONNECTION_WAIT: std::time::Duration = BUSY_TIMEOUT;
+
 pub struct SqliteStore {
-    conn: Arc<Mutex<Connection>>,
+    conn: Arc<tokio::sync::Mutex<Connection>>,
     path: PathBuf,
+    /// This handle's instance id (see [`crate::instances`]).
+    instance_id: String,
+    /// This instance's lock file, taken at announcement.
+    instance_lock: Arc<Mutex<Option<instances::InstanceLock>>>,
 }
 
 impl SqliteStore {
@@ -53,8 +63,7 @@ impl SqliteStore {
                 })?;
             }
             let conn = Connection::open(&opened).map_err(map_err)?;
-            conn.busy_timeout(std::time::Duration::from_secs(5))
-                .map_err(map_err)?;
+            conn.busy_timeout(BUSY_TIMEOUT).map_err(map_err)?;
             conn.execute_batch(
                 "PRAGMA journal_mode = WAL;
                  PRAGMA synchronous = FULL;
@@ -66,8 +75,10 @@ impl SqliteStore {
         .await
         .map_err(|e| StoreError::Unexpected(e.to_string()))??;
         Ok(SqliteStore {
-            conn: Arc::new(Mutex::new(conn)),
+            conn: Arc::new(tokio::sync::Mutex::new(conn)),
             path,
+            instance_id: crate::instances::new_instance_id(),
+            instance_lock: Arc::new(Mutex::new(None)),
         })
     }
 
@@ -75,21 +86,22 @@ impl SqliteStore {
         &self.path
     }
 
-    /// Runs `f` with the connection on a blocking thread.
+    /// Runs `f` with the connection on a blocking thread. Callers wait for the connection in
+    /// turn, at most [`CONNECTION_WAIT`]: while another process holds the database's write lock,
+    /// each call may take the whole busy timeout, and a queue of them must end in `Unavailable`
+    /// (a 503 the carrier retries) rather than in a request that outlasts its client.
     async fn call<T, F>(&self, f: F) -> StoreResult<T>
     where
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> StoreResult<T> + Send + 'static,
     {
-        let conn = Arc::clone(&self.conn);
-        tokio::task::spawn_blocking(move || {
-            // A panic while holding the lock cannot leave a half-done transaction behind
-            // (rusqlite rolls back on drop), so a poisoned lock is safe to reuse.
-            let mut guard = conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            f(&mut guard)
-        })
-        .await
-        .map_err(|e| StoreError::Unexpected(format!("store task failed: {e}")))?
+        let mut guard = tokio::time::timeout(CONNECTION_WAIT, Arc::clone(&self.conn).lock_owned())
+            .await
+            .map_err(|_| StoreError::Unavailable("the embedded store is busy".into()))?;
+        // A panic in `f` cannot leave a half-done transaction behind: rusqlite rolls back on drop.
+        tokio::task::spawn_blocking(move || f(&mut guard))
+            .await
+            .map_err(|e| StoreError::Unexpected(format!("store task failed: {e}")))?
     }
 
     /// Runs `f` inside one `BEGIN IMMEDIATE` transaction, committed when it returns `Ok`.
