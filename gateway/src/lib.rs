@@ -2,16 +2,18 @@
 //!
 //! A library with a thin binary: [`startup::Application`] builds the whole service from
 //! [`settings::Settings`]; [`http::router`] is public so tests can drive handlers directly.
-//! `domain` holds the pure rules, `services` load-decide-write in one transaction, `http` the
-//! thin API layer, `workers` the timed work (outbox dispatch), `carrier` the Twilio client and
-//! the dev transport, `mail` the SMTP client for notification emails, `auth` credentials,
-//! `console` the staff console served at `/app`.
+//! Layers, from the outside in: `http` (the JSON API, the carrier webhooks and the staff console
+//! at `/app`: parse, authorise, call one service, map the answer) and `workers` (timed work:
+//! outbox dispatch, escalation) call `services` (the use cases: load what a decision needs,
+//! decide in `domain`, write in one store transaction) with the application context of `app`;
+//! `domain` holds the pure rules; `carrier` the Twilio client and the dev transport, `mail` the
+//! SMTP client, `auth` credentials. Nothing below `http` imports it.
 
+pub mod app;
 pub mod auth;
 pub mod carrier;
 pub mod cli;
 pub mod clock;
-pub mod console;
 pub mod demo;
 pub mod domain;
 pub mod http;

@@ -9,6 +9,7 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
 
+use crate::app::App;
 use crate::carrier::Carrier;
 use crate::carrier::dev::DevCarrier;
 use crate::carrier::twilio::TwilioCarrier;
@@ -79,16 +80,19 @@ impl Application {
             None => Arc::new(DevCarrier),
         };
         let mailer = crate::mail::from_settings(&settings).map_err(anyhow::Error::msg)?;
-        let state = AppState {
+        let app = App {
             store,
             clock,
-            metrics: telemetry::metrics_handle(),
             settings: Arc::new(settings),
             webhook_token,
             carrier,
             mailer,
             outbox_wake: Arc::new(Notify::new()),
             feed_changed: Arc::new(watch::channel(0).0),
+        };
+        let state = AppState {
+            app,
+            metrics: telemetry::metrics_handle(),
         };
         // Every series with known labels exists before its first event, and the store-wide
         // gauges hold the store's values from the first scrape on.

@@ -7,18 +7,16 @@
 
 use thiserror::Error;
 
+use crate::limits::MAX_RENDERED_CHARS;
+pub use crate::name::UnknownTemplate;
 use crate::name::{Placeholder, TemplateName};
-use crate::validate::MAX_RENDERED_CHARS;
 
 /// Why a template name, text or rendering was refused.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum TemplateError {
     /// The name is not one of [`TemplateName::ALL`].
-    #[error("unknown template `{name}`; the templates are: {}", known_templates())]
-    UnknownTemplate {
-        /// The name as given.
-        name: String,
-    },
+    #[error(transparent)]
+    UnknownTemplate(#[from] UnknownTemplate),
 
     /// The text is empty or only white space.
     #[error("template `{template}` is empty: write the text of the message")]
@@ -114,7 +112,7 @@ impl TemplateError {
     /// A stable snake_case code for the API's error body.
     pub const fn code(&self) -> &'static str {
         match self {
-            TemplateError::UnknownTemplate { .. } => "unknown_template",
+            TemplateError::UnknownTemplate(_) => "unknown_template",
             TemplateError::Empty { .. } => "template_empty",
             TemplateError::UnbalancedBrace { .. } => "template_unbalanced_brace",
             TemplateError::UnknownPlaceholders { .. } => "template_unknown_placeholder",
@@ -125,14 +123,6 @@ impl TemplateError {
             TemplateError::VariableTooLong { .. } => "template_variable_too_long",
         }
     }
-}
-
-fn known_templates() -> String {
-    TemplateName::ALL
-        .iter()
-        .map(|name| name.as_str())
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 fn brace_hint(brace: char) -> &'static str {
@@ -167,7 +157,7 @@ mod tests {
     #[test]
     fn every_error_has_a_distinct_code() {
         let errors = [
-            TemplateError::UnknownTemplate { name: "x".into() },
+            TemplateError::UnknownTemplate(UnknownTemplate { name: "x".into() }),
             TemplateError::Empty {
                 template: TemplateName::Help,
             },

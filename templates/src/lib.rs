@@ -27,6 +27,7 @@
 
 pub mod defaults;
 pub mod error;
+pub mod limits;
 pub mod name;
 pub mod render;
 pub mod segments;
@@ -35,7 +36,7 @@ pub mod syntax;
 pub mod validate;
 
 pub use error::TemplateError;
-pub use name::{Placeholder, TemplateName};
+pub use name::{Placeholder, TemplateName, UnknownTemplate};
 pub use render::{Vars, render};
 pub use segments::{Encoding, SegmentCount, segments};
 pub use set::TemplateSet;

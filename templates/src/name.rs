@@ -14,7 +14,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::error::TemplateError;
+use thiserror::Error;
 
 /// One message the gateway sends on its own account.
 ///
@@ -72,11 +72,11 @@ impl TemplateName {
 
     /// Reads a wire name exactly as [`as_str`](Self::as_str) writes it (no case folding, no
     /// trimming), so a path segment or stored key either names a template or is refused.
-    pub fn parse(s: &str) -> Result<Self, TemplateError> {
+    pub fn parse(s: &str) -> Result<Self, UnknownTemplate> {
         Self::ALL
             .into_iter()
             .find(|name| name.as_str() == s)
-            .ok_or_else(|| TemplateError::UnknownTemplate { name: s.to_owned() })
+            .ok_or_else(|| UnknownTemplate { name: s.to_owned() })
     }
 
     /// The placeholders this template may use. Every template may name the practice and its
@@ -138,8 +138,24 @@ impl fmt::Display for TemplateName {
     }
 }
 
+/// A template name that is not one of [`TemplateName::ALL`].
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("unknown template `{name}`; the templates are: {}", known_templates())]
+pub struct UnknownTemplate {
+    /// The name as given.
+    pub name: String,
+}
+
+fn known_templates() -> String {
+    TemplateName::ALL
+        .iter()
+        .map(|name| name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 impl FromStr for TemplateName {
-    type Err = TemplateError;
+    type Err = UnknownTemplate;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Self::parse(s)
@@ -275,7 +291,7 @@ mod tests {
             let err = TemplateName::parse(bad).unwrap_err();
             assert_eq!(
                 err,
-                TemplateError::UnknownTemplate {
+                UnknownTemplate {
                     name: bad.to_owned()
                 }
             );

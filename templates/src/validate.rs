@@ -15,8 +15,7 @@ use crate::name::TemplateName;
 use crate::segments::{SegmentCount, segments};
 use crate::syntax::{self, Parsed, Part};
 
-/// The longest body the carrier accepts (Twilio's `Body` limit), in characters.
-pub const MAX_RENDERED_CHARS: usize = 1600;
+pub use crate::limits::MAX_RENDERED_CHARS;
 
 /// A text that passed [`validate`], with what it will look like and cost.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

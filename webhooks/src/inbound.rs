@@ -12,8 +12,8 @@
 use std::fmt;
 
 use crate::form::{self, Fields};
-use crate::phone::PhoneNumber;
 use crate::sid::CarrierMessageId;
+use types::{MessageBody, PhoneNumber};
 
 pub use crate::form::ParseError;
 
@@ -84,10 +84,8 @@ impl InboundSms {
         let from = wire_number(&fields, "From")?;
         let to = wire_number(&fields, "To")?;
 
-        let body = fields
-            .lookup("Body", "Body")?
-            .unwrap_or_default()
-            .replace('\0', "\u{FFFD}");
+        let body = MessageBody::from_carrier(fields.lookup("Body", "Body")?.unwrap_or_default())
+            .into_string();
         let chars = body.chars().count();
         if chars > MAX_BODY_CHARS {
             return Err(ParseError::invalid(

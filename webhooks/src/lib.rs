@@ -29,7 +29,6 @@
 
 pub mod form;
 pub mod inbound;
-pub mod phone;
 pub mod sid;
 pub mod signature;
 pub mod status;
@@ -37,7 +36,7 @@ pub mod twiml;
 
 pub use form::ParseError;
 pub use inbound::{InboundSms, Media};
-pub use phone::{PhoneError, PhoneNumber};
 pub use sid::{CarrierMessageId, SidError};
 pub use signature::SignatureError;
 pub use status::{MessageStatus, StatusCallback, UnknownStatus};
+pub use types::{PhoneError, PhoneNumber};

@@ -15,8 +15,8 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::form::{self, Fields, ParseError};
-use crate::phone::PhoneNumber;
 use crate::sid::CarrierMessageId;
+use types::PhoneNumber;
 
 /// Where a message is in its life at Twilio, as the API and callbacks spell it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

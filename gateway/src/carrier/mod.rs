@@ -14,6 +14,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+/// Where Twilio posts inbound texts (the number's "A message comes in" webhook).
+pub const INBOUND_WEBHOOK_PATH: &str = "/webhooks/twilio/sms";
+/// Where Twilio posts delivery statuses: every send names it as its `StatusCallback`.
+pub const STATUS_CALLBACK_PATH: &str = "/webhooks/twilio/status";
+
 /// One text to send.
 #[derive(Clone)]
 pub struct OutboundSms {

@@ -6,12 +6,36 @@
 //!   the practices of their customer they were given.
 //! - A patient is seen by whoever sees the patient's practice, unless every one of the patient's
 //!   programs is restricted for that user (a patient in no program is never hidden).
+//! - A super admin sees every customer and user; everyone else only their own customer and its
+//!   users. Super admins may grant any role, customer admins any but super admin, staff none.
 //! - An alert is about a patient: it is seen, told and acknowledged only by users who can see that
 //!   patient. A locked user can act on nothing.
 //!
 //! Pure: it decides from the rows it is given and never loads anything.
 
 use store::{Practice, Role, User};
+use uuid::Uuid;
+
+/// Whether `user` may know that the customer exists (anything else answers 404).
+pub fn can_see_customer(user: &User, customer_id: Uuid) -> bool {
+    user.role == Role::SuperAdmin || user.customer_id == Some(customer_id)
+}
+
+/// Whether `viewer` may know that `user` exists: super admins every user, everyone else the
+/// users of their own customer.
+pub fn can_see_user(viewer: &User, user: &User) -> bool {
+    viewer.role == Role::SuperAdmin
+        || (user.customer_id.is_some() && user.customer_id == viewer.customer_id)
+}
+
+/// Whether a user with role `granter` may give `role` to a user.
+pub fn may_grant(granter: Role, role: Role) -> bool {
+    match granter {
+        Role::SuperAdmin => true,
+        Role::CustomerAdmin => role != Role::SuperAdmin,
+        Role::Staff => false,
+    }
+}
 
 /// Whether `user` may see `practice` (tenancy and practice membership; locks are not looked at:
 /// a locked user has no session to ask with).
@@ -49,7 +73,6 @@ pub fn can_act_on_alert(user: &User, practice: &Practice, patient_programs: &[St
 #[cfg(test)]
 mod tests {
     use chrono::{DateTime, Utc};
-    use uuid::Uuid;
 
     use super::*;
 
@@ -132,5 +155,71 @@ mod tests {
         assert!(!can_act_on_alert(&staff, &p, &[]));
         let stranger = user(Role::Staff, Some(acme), &[], &[]);
         assert!(!can_act_on_alert(&stranger, &p, &[]));
+    }
+
+    #[test]
+    fn roles_are_granted_downwards_only() {
+        use Role::*;
+        let cases = [
+            (SuperAdmin, SuperAdmin, true),
+            (SuperAdmin, CustomerAdmin, true),
+            (SuperAdmin, Staff, true),
+            (CustomerAdmin, SuperAdmin, false),
+            (CustomerAdmin, CustomerAdmin, true),
+            (CustomerAdmin, Staff, true),
+            (Staff, SuperAdmin, false),
+            (Staff, CustomerAdmin, false),
+            (Staff, Staff, false),
+        ];
+        for (granter, role, expected) in cases {
+            assert_eq!(
+                may_grant(granter, role),
+                expected,
+                "{granter:?} gives {role:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn customers_and_users_are_seen_within_the_customer_and_by_super_admins() {
+        let (acme, other) = (Uuid::from_u128(1), Uuid::from_u128(2));
+        let colleague = user(Role::Staff, Some(acme), &[], &[]);
+        let super_admin = user(Role::SuperAdmin, None, &[], &[]);
+        let cases = [
+            (user(Role::SuperAdmin, None, &[], &[]), true, true, true),
+            (
+                user(Role::CustomerAdmin, Some(acme), &[], &[]),
+                true,
+                true,
+                false,
+            ),
+            (user(Role::Staff, Some(acme), &[], &[]), true, true, false),
+            (
+                user(Role::CustomerAdmin, Some(other), &[], &[]),
+                false,
+                false,
+                false,
+            ),
+        ];
+        for (viewer, sees_acme, sees_colleague, sees_super_admin) in cases {
+            assert_eq!(
+                can_see_customer(&viewer, acme),
+                sees_acme,
+                "{:?}",
+                viewer.role
+            );
+            assert_eq!(
+                can_see_user(&viewer, &colleague),
+                sees_colleague,
+                "{:?}",
+                viewer.role
+            );
+            assert_eq!(
+                can_see_user(&viewer, &super_admin),
+                sees_super_admin,
+                "{:?}",
+                viewer.role
+            );
+        }
     }
 }

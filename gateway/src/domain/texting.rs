@@ -32,51 +32,7 @@ pub const MAX_ATTEMPTS: u8 = 3;
 /// How long a patient has to text their date of birth once the opt-in message goes out.
 pub const VERIFICATION_WINDOW: TimeDelta = TimeDelta::days(14);
 
-/// A patient's texting status, as named in the API.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TextingStatus {
-    NotEnabled,
-    Pending,
-    Failed,
-    OptedOut,
-    Enabled,
-}
-
-impl TextingStatus {
-    pub const ALL: [TextingStatus; 5] = [
-        TextingStatus::NotEnabled,
-        TextingStatus::Pending,
-        TextingStatus::Failed,
-        TextingStatus::OptedOut,
-        TextingStatus::Enabled,
-    ];
-
-    /// The API name: `not_enabled`, `pending`, `failed`, `opted_out`, `enabled`.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            TextingStatus::NotEnabled => "not_enabled",
-            TextingStatus::Pending => "pending",
-            TextingStatus::Failed => "failed",
-            TextingStatus::OptedOut => "opted_out",
-            TextingStatus::Enabled => "enabled",
-        }
-    }
-
-    /// The status with this exact API name.
-    #[must_use]
-    pub fn parse(name: &str) -> Option<TextingStatus> {
-        TextingStatus::ALL
-            .into_iter()
-            .find(|status| status.as_str() == name)
-    }
-}
-
-impl fmt::Display for TextingStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub use types::TextingStatus;
 
 /// What the store keeps per patient (and practice: opt-out is per sending number).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

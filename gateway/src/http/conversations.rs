@@ -15,11 +15,8 @@ use super::AppState;
 use super::auth::CurrentUser;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, ApiPath, ApiQuery};
-use super::patients::visible_patient;
+use crate::services::access::visible_patient;
 use crate::services::conversations::{self, Channel, Sent};
-
-/// Longest message body: what Twilio accepts in one request.
-pub const MAX_BODY: usize = 1600;
 
 #[derive(Serialize, ToSchema)]
 pub struct MessageView {
@@ -451,17 +448,10 @@ pub async fn unsubscribe(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// A message body: trimmed, not empty, at most 1600 characters (line breaks are fine).
+/// A message body: trimmed, not empty, at most 1600 characters (line breaks are fine), no NUL
+/// (`types::MessageBody`).
 pub fn message_body(field: &str, value: &str) -> Result<String, ApiError> {
-    let trimmed = value.trim();
-    if trimmed.is_empty() {
-        return Err(ApiError::invalid(field, "must not be empty"));
-    }
-    if trimmed.chars().count() > MAX_BODY {
-        return Err(ApiError::invalid(
-            field,
-            format!("must be at most {MAX_BODY} characters"),
-        ));
-    }
-    Ok(trimmed.to_string())
+    types::MessageBody::parse(value)
+        .map(types::MessageBody::into_string)
+        .map_err(|why| ApiError::invalid(field, why.to_string()))
 }

@@ -16,7 +16,7 @@ use super::AppState;
 use super::auth::CurrentUser;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, ApiPath};
-use super::practices::visible_practice;
+use crate::services::access::visible_practice;
 
 /// The longest disclaimer accepted, in characters (not bytes).
 pub const MAX_DISCLAIMER_CHARS: usize = 4000;

@@ -8,55 +8,11 @@ use axum::extract::rejection::QueryRejection;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+#[cfg(test)]
 use store::StoreError;
 use utoipa::ToSchema;
 
-#[derive(Debug, thiserror::Error)]
-pub enum ApiError {
-    /// 400: the request could not be read at all.
-    #[error("{0}")]
-    Malformed(String),
-    /// 401: no valid session or token.
-    #[error("log in first: the bearer token is missing, expired or revoked")]
-    Unauthorized,
-    /// 403: known caller, not allowed.
-    #[error("{0}")]
-    Forbidden(String),
-    /// 404: absent, or not the caller's to know about.
-    #[error("{0} not found")]
-    NotFound(&'static str),
-    /// 409: conflicts with the current state.
-    #[error("{message}")]
-    Conflict { code: &'static str, message: String },
-    /// 413: the body is larger than the API accepts.
-    #[error(
-        "the body is too large: at most {} bytes are accepted",
-        super::extract::BODY_LIMIT
-    )]
-    PayloadTooLarge,
-    /// 415: the body is not of a type the route reads.
-    #[error("{0}")]
-    UnsupportedMediaType(String),
-    /// 422: a field is invalid; the message names it.
-    #[error("{field}: {message}")]
-    Invalid { field: String, message: String },
-    /// 422 with its own code: the request as a whole cannot be processed (e.g. an
-    /// `Idempotency-Key` already used for another request).
-    #[error("{message}")]
-    Unprocessable { code: &'static str, message: String },
-    /// 423: the user is locked.
-    #[error("this user is locked; ask an administrator to unlock it")]
-    Locked,
-    /// 429: slow down.
-    #[error("too many attempts; retry after {retry_after_secs} seconds")]
-    RateLimited { retry_after_secs: u64 },
-    /// 503: the store cannot be reached.
-    #[error("the data store is unavailable; retry shortly")]
-    Unavailable,
-    /// 500: a bug. The detail is logged, never sent.
-    #[error(transparent)]
-    Internal(#[from] anyhow::Error),
-}
+pub use crate::app::AppError as ApiError;
 
 /// The error body of every non-2xx answer.
 #[derive(Debug, Serialize, ToSchema)]
@@ -74,13 +30,6 @@ pub struct ErrorDetail {
 }
 
 impl ApiError {
-    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> ApiError {
-        ApiError::Invalid {
-            field: field.into(),
-            message: message.into(),
-        }
-    }
-
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::Malformed(_) => StatusCode::BAD_REQUEST,
@@ -88,7 +37,7 @@ impl ApiError {
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
-            ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Invalid { .. } | ApiError::Unprocessable { .. } => {
                 StatusCode::UNPROCESSABLE_ENTITY
@@ -97,24 +46,6 @@ impl ApiError {
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        }
-    }
-
-    pub fn code(&self) -> &'static str {
-        match self {
-            ApiError::Malformed(_) => "malformed_request",
-            ApiError::Unauthorized => "unauthorized",
-            ApiError::Forbidden(_) => "forbidden",
-            ApiError::NotFound(_) => "not_found",
-            ApiError::Conflict { code, .. } => code,
-            ApiError::PayloadTooLarge => "payload_too_large",
-            ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
-            ApiError::Invalid { .. } => "invalid_field",
-            ApiError::Unprocessable { code, .. } => code,
-            ApiError::Locked => "user_locked",
-            ApiError::RateLimited { .. } => "rate_limited",
-            ApiError::Unavailable => "store_unavailable",
-            ApiError::Internal(_) => "internal_error",
         }
     }
 }
@@ -143,71 +74,6 @@ impl IntoResponse for ApiError {
             );
         }
         response
-    }
-}
-
-impl From<StoreError> for ApiError {
-    fn from(e: StoreError) -> ApiError {
-        match e {
-            StoreError::NotFound => ApiError::NotFound("resource"),
-            StoreError::Conflict { constraint } => conflict_for(&constraint),
-            StoreError::Unavailable(detail) => {
-                tracing::warn!(%detail, "store unavailable");
-                ApiError::Unavailable
-            }
-            StoreError::Unexpected(detail) => ApiError::Internal(anyhow::anyhow!(detail)),
-        }
-    }
-}
-
-/// The API's answer to each named store rule; unknown names get a generic 409.
-fn conflict_for(constraint: &str) -> ApiError {
-    let (code, message) = match constraint {
-        "practices_sms_number_key" => (
-            "sms_number_taken",
-            "another practice already uses this sms_number",
-        ),
-        "users_username_key" => ("username_taken", "this username is taken; choose another"),
-        "practice_groups_minimum_practices" => (
-            "too_few_practices",
-            "practice groups are available once the customer has 10 or more practices",
-        ),
-        "practices_practice_group_id" => (
-            "practice_in_another_group",
-            "every practice_ids entry must be a practice of this customer that is in no other group",
-        ),
-        "practice_groups_customer_id_name_key" => (
-            "group_name_taken",
-            "this customer already has a group with that name",
-        ),
-        "patients_practice_id_mobile_phone_key" => (
-            "mobile_phone_in_use",
-            "another patient of this practice is texting from this mobile_phone (pending or enabled)",
-        ),
-        "on_call_windows_user_of_customer" => {
-            return ApiError::invalid(
-                "user_id",
-                "every on-call user must be an unlocked user of the practice's customer",
-            );
-        }
-        "users_of_customer" => {
-            return ApiError::invalid("user_ids", "every user must be a user of this customer");
-        }
-        store::IDEMPOTENCY_KEY_REUSED => {
-            return ApiError::Unprocessable {
-                code: "idempotency_key_reused",
-                message: "this Idempotency-Key was used for a different request (another route,                           patient or body); use a new key for a new request"
-                    .into(),
-            };
-        }
-        other => {
-            tracing::warn!(constraint = other, "unmapped store conflict");
-            ("conflict", "the request conflicts with existing data")
-        }
-    };
-    ApiError::Conflict {
-        code,
-        message: message.to_string(),
     }
 }
 
@@ -255,7 +121,7 @@ mod tests {
                 },
                 409,
             ),
-            (ApiError::PayloadTooLarge, 413),
+            (ApiError::PayloadTooLarge { limit: 1 }, 413),
             (ApiError::UnsupportedMediaType("x".into()), 415),
             (ApiError::invalid("f", "m"), 422),
             (

@@ -90,7 +90,7 @@ fn is_json(headers: &HeaderMap) -> bool {
 
 fn body_error(rejection: BytesRejection) -> ApiError {
     if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        ApiError::PayloadTooLarge
+        ApiError::PayloadTooLarge { limit: BODY_LIMIT }
     } else {
         ApiError::Malformed(format!("cannot read the body: {}", rejection.body_text()))
     }

@@ -9,6 +9,7 @@ pub mod api_tokens;
 pub mod audit;
 pub mod auth;
 pub mod caller;
+pub mod console;
 pub mod conversations;
 pub mod customers;
 pub mod dev;
@@ -42,8 +43,6 @@ use axum::Router;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use metrics_exporter_prometheus::PrometheusHandle;
-use store::Store;
-use tokio::sync::Notify;
 use tower::ServiceBuilder;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
@@ -52,41 +51,23 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::carrier::Carrier;
-use crate::clock::Clock;
-use crate::settings::{Secret, Settings};
+use crate::app::App;
 use error::{ApiError, ErrorBody, ErrorDetail};
 
-/// What every handler can reach. Cheap to clone.
+/// What every handler can reach: the application context and the metrics handle that
+/// `/metrics` renders. Cheap to clone; derefs to [`App`], so a handler passes `&state` to a
+/// service.
 #[derive(Clone)]
 pub struct AppState {
-    pub store: Arc<dyn Store>,
-    pub clock: Arc<dyn Clock>,
+    pub app: App,
     pub metrics: PrometheusHandle,
-    pub settings: Arc<Settings>,
-    /// Checks `X-Twilio-Signature`: the Twilio auth token, or a random dev token when no
-    /// credentials are configured (printed at start-up).
-    pub webhook_token: Secret,
-    /// Sends texts: the Twilio client, or the dev transport when no credentials are set.
-    pub carrier: Arc<dyn Carrier>,
-    /// Sends notification emails: SMTP, or the dev transport when `SMTP_URL` is not set.
-    pub mailer: Arc<dyn crate::mail::Mailer>,
-    /// Wakes the outbox dispatcher; services notify it after committing new outbox rows.
-    pub outbox_wake: Arc<Notify>,
-    /// Bumped after notifications were committed on this instance; wakes the event streams.
-    pub feed_changed: Arc<tokio::sync::watch::Sender<u64>>,
 }
 
-impl AppState {
-    /// Tells the dispatcher that rows were queued. Call after the commit. A wake-up sent while
-    /// the dispatcher is busy is kept for its next wait, so none is lost.
-    pub fn wake_dispatcher(&self) {
-        self.outbox_wake.notify_one();
-    }
+impl std::ops::Deref for AppState {
+    type Target = App;
 
-    /// Tells open notification streams to look for new notifications. Call after the commit.
-    pub fn notify_feed(&self) {
-        self.feed_changed.send_modify(|n| *n = n.wrapping_add(1));
+    fn deref(&self) -> &App {
+        &self.app
     }
 }
 
@@ -236,7 +217,7 @@ pub fn router(state: AppState) -> Router {
     routes
         // The staff console: server-rendered pages over the same services (not in the OpenAPI
         // document, which describes the JSON API).
-        .merge(crate::console::router(state.clone()))
+        .merge(console::router(state.clone()))
         .route(
             "/openapi.json",
             axum::routing::get(move || {

@@ -28,11 +28,11 @@ use super::AppState;
 use super::auth::CurrentUser;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, ApiPath, ApiQuery};
-use super::practices::visible_practice;
 use crate::domain::notifications::{
     Change, Kind, NotificationKind, NotificationSetting, PatientNotificationKind,
     PatientNotificationSetting, PatientSettings, UserSettings,
 };
+use crate::services::access::visible_practice;
 use crate::services::notification_settings::{self as service, ChangeError};
 
 // ---- wire types -------------------------------------------------------------------------------

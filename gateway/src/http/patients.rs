@@ -7,7 +7,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
-use store::{NewPatient, Patient, PatientPatch, PatientSearch, StoreError};
+use store::{NewPatient, Patient, PatientPatch, PatientSearch};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
@@ -15,8 +15,8 @@ use super::AppState;
 use super::auth::CurrentUser;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, ApiPath, ApiQuery};
-use super::practices::visible_practice;
 use super::validate::{self, PageQuery};
+use crate::services::access::{visible_patient, visible_practice};
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -115,47 +115,6 @@ fn dob(field: &str, value: &str, today: NaiveDate) -> Result<NaiveDate, ApiError
         ));
     }
     Ok(date)
-}
-
-/// True when every one of the patient's programs is restricted for the caller.
-pub fn hidden_by_restrictions(caller: &CurrentUser, patient: &Patient) -> bool {
-    crate::domain::access::hidden_by_restrictions(&caller.user, &patient.programs)
-}
-
-/// Loads a patient the caller may see, writing the read to the audit log; 404 otherwise, with
-/// no audit row (the refusal is counted in `gateway_access_refused_total`).
-pub async fn visible_patient(
-    state: &AppState,
-    caller: &CurrentUser,
-    id: Uuid,
-) -> Result<Patient, ApiError> {
-    let reader = caller.clone();
-    read_patient(state, &caller.audit(), id, move |patient, practice| {
-        reader.can_see_practice(practice) && !hidden_by_restrictions(&reader, patient)
-    })
-    .await
-}
-
-/// Loads a patient when `may_read` allows it, auditing the read; 404 otherwise, with no audit
-/// row (a refused read would land in another tenant's log) and the refusal counted.
-pub async fn read_patient(
-    state: &AppState,
-    audit: &store::Audit,
-    id: Uuid,
-    may_read: impl FnOnce(&Patient, &store::Practice) -> bool + Send + 'static,
-) -> Result<Patient, ApiError> {
-    let check: store::PatientReadCheck = Box::new(move |patient, practice| {
-        let allowed = may_read(patient, practice);
-        if !allowed {
-            super::auth::count_refusal("tenancy");
-        }
-        allowed
-    });
-    match state.store.get_patient_if(audit, id, check).await {
-        Ok(patient) => Ok(patient),
-        Err(StoreError::NotFound) => Err(ApiError::NotFound("patient")),
-        Err(e) => Err(e.into()),
-    }
 }
 
 /// Register a patient of a practice.
@@ -297,25 +256,4 @@ pub async fn search_patients(
         next_cursor: found.next_cursor.map(|c| c.to_string()),
         items: found.items.into_iter().map(Into::into).collect(),
     }))
-}
-
-pub(crate) async fn all_practice_ids(
-    state: &AppState,
-    customer_id: Uuid,
-) -> Result<Vec<Uuid>, ApiError> {
-    let mut ids = Vec::new();
-    let mut page = store::Page::first(store::Page::MAX_LIMIT);
-    loop {
-        let batch = state.store.list_practices(customer_id, page).await?;
-        ids.extend(batch.items.iter().map(|p| p.id));
-        match batch.next_cursor {
-            Some(after) => {
-                page = store::Page {
-                    after: Some(after),
-                    limit: store::Page::MAX_LIMIT,
-                }
-            }
-            None => return Ok(ids),
-        }
-    }
 }

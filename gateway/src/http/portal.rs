@@ -17,8 +17,8 @@ use super::auth::{CurrentUser, client_addr};
 use super::conversations::{MessageList, MessageView, message_body};
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, ApiPath, ApiQuery};
-use super::patients::visible_patient;
 use crate::auth::token;
+use crate::services::access::visible_patient;
 use crate::services::conversations::{new_message_deliveries, new_message_recipients};
 
 #[derive(Serialize, ToSchema)]
@@ -138,7 +138,7 @@ pub async fn post(
     let patient = &portal.patient;
     let recipients = new_message_recipients(&state, patient.practice_id, patient.id).await?;
     let practice = state.store.get_practice(patient.practice_id).await?;
-    let templates = super::templates::practice_templates(&state, practice.id).await?;
+    let templates = crate::services::templates::practice_templates(&state, practice.id).await?;
     let (notes, texts) = new_message_deliveries(&recipients, &practice, patient.id, &templates);
     let texted = !texts.is_empty();
     let message = state

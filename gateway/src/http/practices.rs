@@ -5,7 +5,9 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
-use store::{NewPractice, Practice, PracticePatch, StoreError};
+use store::{NewPractice, PracticePatch};
+
+use crate::services::access::visible_practice;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -13,10 +15,10 @@ use super::AppState;
 use super::auth::CurrentUser;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, ApiPath, ApiQuery};
-use super::oncall::refusal;
 use super::validate::{self, PageQuery};
 use super::views::{PracticeList, PracticeView, UserIds};
 use crate::services::oncall;
+use crate::services::schedule_changes::refusal;
 
 /// Longest practice name: it is rendered into patient texts.
 const MAX_NAME: usize = 80;
@@ -42,21 +44,6 @@ pub struct PracticePatchRequest {
     pub sms_number: Option<String>,
     /// Minutes before an unacknowledged critical alert escalates (1 to 60).
     pub escalation_delay_minutes: Option<i64>,
-}
-
-/// Loads a practice the caller may see, or 404.
-pub async fn visible_practice(
-    state: &AppState,
-    caller: &CurrentUser,
-    id: Uuid,
-) -> Result<Practice, ApiError> {
-    let practice = match state.store.get_practice(id).await {
-        Ok(p) => p,
-        Err(StoreError::NotFound) => return Err(ApiError::NotFound("practice")),
-        Err(e) => return Err(e.into()),
-    };
-    caller.require_practice(&practice)?;
-    Ok(practice)
 }
 
 /// Create a practice (super admins only); the customer's default users join it.

@@ -25,8 +25,8 @@ use super::AppState;
 use super::auth::CurrentUser;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, ApiPath};
-use super::patients::visible_patient;
-use super::practices::visible_practice;
+use crate::services::access::visible_patient;
+use crate::services::access::visible_practice;
 
 use crate::domain::readings::{AlertSettings, ChangeRule, ChangeUnit, Ranges, Vital};
 use crate::services::readings::{self, from_row, to_row};

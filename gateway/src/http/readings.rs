@@ -23,11 +23,11 @@ use super::auth::CurrentUser;
 use super::caller::{Integration, ReadingsCaller};
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, ApiPath, ApiQuery};
-use super::patients::{read_patient, visible_patient};
 use super::validate::PageQuery;
 use crate::domain::bounds;
 use crate::domain::readings::{Vital, validate_value};
 use crate::domain::units::{canonical_unit, to_canonical};
+use crate::services::access::{read_patient, visible_patient};
 use crate::services::readings::{IncomingReading, receive};
 
 #[derive(Debug, Deserialize, ToSchema)]

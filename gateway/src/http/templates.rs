@@ -13,7 +13,8 @@ use super::AppState;
 use super::auth::CurrentUser;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, ApiPath};
-use super::practices::visible_practice;
+use crate::services::access::visible_practice;
+use crate::services::templates::practice_templates;
 
 #[derive(Serialize, ToSchema)]
 pub struct TemplateView {
@@ -60,23 +61,6 @@ fn view(set: &TemplateSet, name: TemplateName) -> TemplateView {
         segments,
         text,
     }
-}
-
-/// The practice's templates as a set (stored overrides that no longer validate fall back to
-/// the defaults, so a broken override can never stop a STOP confirmation).
-pub async fn practice_templates(
-    state: &AppState,
-    practice_id: Uuid,
-) -> Result<TemplateSet, ApiError> {
-    let stored = state.store.template_overrides(practice_id).await?;
-    let overrides = stored
-        .into_iter()
-        .filter_map(|o| TemplateName::parse(&o.name).ok().map(|n| (n, o.body)));
-    let (set, broken) = TemplateSet::from_stored(overrides);
-    for (name, _) in broken {
-        tracing::warn!(template = name.as_str(), %practice_id, "stored template override is invalid; using the default");
-    }
-    Ok(set)
 }
 
 /// Every template of the practice with its current text.

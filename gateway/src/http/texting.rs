@@ -10,8 +10,9 @@ use super::AppState;
 use super::auth::CurrentUser;
 use super::error::{ApiError, ErrorBody};
 use super::extract::ApiPath;
-use super::patients::{TextingView, visible_patient};
+use super::patients::TextingView;
 use crate::domain::texting::Refusal;
+use crate::services::access::visible_patient;
 use crate::services::texting::{self, StaffAction, TextingError};
 
 fn view(patient: &store::Patient) -> TextingView {

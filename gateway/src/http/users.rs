@@ -6,7 +6,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
-use store::{Outstanding, Role, StoreError, User, UserPatch};
+use store::Outstanding;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -14,72 +14,8 @@ use super::AppState;
 use super::auth::CurrentUser;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, ApiPath, OptionalJson};
-use super::oncall::refusal;
-use super::validate;
 use super::views::UserView;
-use crate::auth::limiter;
-use crate::auth::password::Password;
-use crate::services::oncall;
-use crate::services::users::{self, LockRefusal};
-
-/// Auto-logout bounds in minutes: at least a minute, at most 12 hours.
-pub const MAX_AUTO_LOGOUT: i64 = 720;
-pub const DEFAULT_AUTO_LOGOUT: i32 = 30;
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NewUserRequest {
-    pub username: String,
-    /// At least 8 characters including a digit.
-    pub password: String,
-    #[serde(default)]
-    pub email: String,
-    #[serde(default)]
-    pub first_name: String,
-    #[serde(default)]
-    pub last_name: String,
-    #[serde(default)]
-    pub title: String,
-    #[schema(value_type = String, example = "staff")]
-    pub role: Role,
-    /// Required except for super admins; customer admins may only give their own.
-    pub customer_id: Option<Uuid>,
-    #[serde(default)]
-    pub practice_ids: Vec<Uuid>,
-    pub mobile_phone: Option<String>,
-    pub auto_logout_minutes: Option<i64>,
-    #[serde(default)]
-    pub restricted_programs: Vec<String>,
-}
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct UserPatchRequest {
-    pub email: Option<String>,
-    pub first_name: Option<String>,
-    pub last_name: Option<String>,
-    pub title: Option<String>,
-    /// Empty string clears it.
-    pub mobile_phone: Option<String>,
-    /// A new password: every other session of the user ends.
-    pub password: Option<String>,
-    /// Required with `password` when changing one's own password.
-    pub current_password: Option<String>,
-    /// Admins only.
-    #[schema(value_type = Option<String>)]
-    pub role: Option<Role>,
-    /// Admins only.
-    pub auto_logout_minutes: Option<i64>,
-    /// Admins only.
-    pub practice_ids: Option<Vec<Uuid>>,
-    /// Admins only.
-    pub restricted_programs: Option<Vec<String>>,
-    /// Admins only. Who takes over on-call windows and running overrides that this change would
-    /// leave with the user although they could no longer act on them (a practice removed from
-    /// `practice_ids`, `role` lowered to staff, `mobile_phone` cleared). Needed only then; must be
-    /// another unlocked user of the same customer who can act at those practices.
-    pub reassign_to: Option<Uuid>,
-}
+use crate::services::users::{self, LockRefusal, NewUserRequest, UserPatchRequest};
 
 #[derive(Deserialize, ToSchema, Default)]
 #[serde(deny_unknown_fields)]
@@ -128,113 +64,6 @@ impl From<Outstanding> for OutstandingView {
     }
 }
 
-pub(crate) fn username(value: &str) -> Result<String, ApiError> {
-    let value = value.trim();
-    let valid = (3..=64).contains(&value.len())
-        && value
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "._@-".contains(c));
-    if valid {
-        Ok(value.to_string())
-    } else {
-        Err(ApiError::invalid(
-            "username",
-            "must be 3 to 64 characters of letters, digits, '.', '_', '@' or '-'",
-        ))
-    }
-}
-
-pub(crate) fn password(value: &str) -> Result<Password, ApiError> {
-    Password::parse(value).map_err(|why| ApiError::invalid("password", why))
-}
-
-pub(crate) fn optional_phone(value: Option<&str>) -> Result<Option<String>, ApiError> {
-    match value.map(str::trim) {
-        None | Some("") => Ok(None),
-        Some(v) => validate::phone("mobile_phone", v).map(Some),
-    }
-}
-
-/// Which roles the caller may hand out.
-pub(crate) fn may_grant(caller: &CurrentUser, role: Role) -> bool {
-    match caller.role() {
-        Role::SuperAdmin => true,
-        Role::CustomerAdmin => role != Role::SuperAdmin,
-        Role::Staff => false,
-    }
-}
-
-/// Every practice must be a practice of the customer.
-pub(crate) async fn check_practices(
-    state: &AppState,
-    customer_id: Uuid,
-    practice_ids: &[Uuid],
-) -> Result<(), ApiError> {
-    for (i, id) in practice_ids.iter().enumerate() {
-        match state.store.get_practice(*id).await {
-            Ok(p) if p.customer_id == customer_id => {}
-            Ok(_) | Err(StoreError::NotFound) => {
-                return Err(ApiError::invalid(
-                    format!("practice_ids[{i}]"),
-                    "is not a practice of this customer",
-                ));
-            }
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Ok(())
-}
-
-/// A user the caller may know exists: same customer, or any for super admins.
-pub(crate) async fn visible_user(
-    state: &AppState,
-    caller: &CurrentUser,
-    id: Uuid,
-) -> Result<User, ApiError> {
-    let user = match state.store.get_user(id).await {
-        Ok(user) => user,
-        Err(StoreError::NotFound) => return Err(ApiError::NotFound("user")),
-        Err(e) => return Err(e.into()),
-    };
-    let visible = caller.is_super_admin()
-        || (user.customer_id.is_some() && user.customer_id == caller.user.customer_id);
-    if visible {
-        Ok(user)
-    } else {
-        Err(ApiError::NotFound("user"))
-    }
-}
-
-/// 422 unless `successor` is another unlocked user of `user`'s customer (who takes over what
-/// `user` hands on; the store checks on-call duty further inside its transaction).
-pub(crate) async fn check_successor(
-    state: &AppState,
-    user: &User,
-    successor: Uuid,
-) -> Result<(), ApiError> {
-    let valid = match state.store.get_user(successor).await {
-        Ok(s) => s.customer_id == user.customer_id && s.locked_at.is_none() && s.id != user.id,
-        Err(StoreError::NotFound) => false,
-        Err(e) => return Err(e.into()),
-    };
-    if valid {
-        Ok(())
-    } else {
-        Err(ApiError::invalid(
-            "reassign_to",
-            "must be another unlocked user of the same customer",
-        ))
-    }
-}
-
-/// Admin rights over `user`: super admins, or admins of the user's customer.
-pub(crate) fn require_admin_of(caller: &CurrentUser, user: &User) -> Result<(), ApiError> {
-    match user.customer_id {
-        Some(customer_id) => caller.require_customer_admin(customer_id),
-        None => caller.require_super_admin(),
-    }
-}
-
 /// Create a user (admins; customer admins within their customer).
 #[utoipa::path(
     post, path = "/v1/users", tag = "users", security(("bearer" = [])),
@@ -265,7 +94,7 @@ pub async fn get_user(
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Json<UserView>, ApiError> {
     Ok(Json(UserView::from(
-        &visible_user(&state, &caller, id).await?,
+        &users::visible_user(&state, &caller, id).await?,
     )))
 }
 
@@ -292,160 +121,9 @@ pub async fn update_user(
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<UserPatchRequest>,
 ) -> Result<Json<UserView>, ApiError> {
-    let user = visible_user(&state, &caller, id).await?;
-    let is_self = user.id == caller.id();
-    let admin_fields = body.role.is_some()
-        || body.auto_logout_minutes.is_some()
-        || body.practice_ids.is_some()
-        || body.restricted_programs.is_some()
-        || body.reassign_to.is_some();
-    if !is_self || admin_fields {
-        require_admin_of(&caller, &user)?;
-    }
-    if let Some(role) = body.role {
-        let valid_for_account = (role == Role::SuperAdmin) == user.customer_id.is_none();
-        if !may_grant(&caller, role) || !valid_for_account {
-            return Err(ApiError::invalid(
-                "role",
-                "this role cannot be given to this user",
-            ));
-        }
-    }
-    if let (Some(practice_ids), Some(customer_id)) = (&body.practice_ids, user.customer_id) {
-        check_practices(&state, customer_id, practice_ids).await?;
-    }
-    if let Some(successor) = body.reassign_to {
-        check_successor(&state, &user, successor).await?;
-    }
-    if body.current_password.is_some() && body.password.is_none() {
-        return Err(ApiError::invalid(
-            "current_password",
-            "is only needed together with a new password",
-        ));
-    }
-    if is_self && body.password.is_some() {
-        check_current_password(&state, &caller, body.current_password.as_deref()).await?;
-    }
-    let password_hash = match body.password.as_deref() {
-        Some(p) => {
-            let secret = password(p)?;
-            Some(
-                tokio::task::spawn_blocking(move || secret.hash())
-                    .await
-                    .map_err(|e| ApiError::Internal(e.into()))?,
-            )
-        }
-        None => None,
-    };
-    let patch = UserPatch {
-        email: body
-            .email
-            .as_deref()
-            .map(|e| {
-                if e.trim().is_empty() {
-                    Ok(String::new())
-                } else {
-                    validate::email("email", e)
-                }
-            })
-            .transpose()?,
-        first_name: body
-            .first_name
-            .as_deref()
-            .map(|v| validate::optional_text("first_name", v, 100))
-            .transpose()?,
-        last_name: body
-            .last_name
-            .as_deref()
-            .map(|v| validate::optional_text("last_name", v, 100))
-            .transpose()?,
-        title: body
-            .title
-            .as_deref()
-            .map(|v| validate::optional_text("title", v, 100))
-            .transpose()?,
-        role: body.role,
-        mobile_phone: match body.mobile_phone.as_deref() {
-            None => None,
-            Some(v) => Some(optional_phone(Some(v))?),
-        },
-        auto_logout_minutes: body
-            .auto_logout_minutes
-            .map(|v| validate::range("auto_logout_minutes", v, 1, MAX_AUTO_LOGOUT))
-            .transpose()?,
-        practice_ids: body.practice_ids,
-        restricted_programs: body
-            .restricted_programs
-            .as_deref()
-            .map(|p| validate::programs("restricted_programs", p))
-            .transpose()?,
-        // A new password ends the user's other sessions; one's own change keeps this one.
-        keep_session: (is_self && password_hash.is_some()).then(|| caller.token_hash.clone()),
-        password_hash,
-    };
-    let ended_sessions = patch.password_hash.is_some();
-    let updated = state
-        .store
-        .update_user(
-            &caller.audit(),
-            id,
-            patch,
-            oncall::handover(body.reassign_to),
-        )
-        .await?
-        .map_err(|r| refusal(r, |_| "reassign_to".into()))?;
-    if ended_sessions {
-        // Open notification streams of the ended sessions close now, not at their next poll.
-        state.notify_feed();
-    }
-    Ok(Json(UserView::from(&updated)))
-}
-
-/// Changing one's own password needs the current one, so a session left open on a shared
-/// computer cannot take the account over. Wrong answers count as failed logins (and are
-/// throttled as they are).
-async fn check_current_password(
-    state: &AppState,
-    caller: &CurrentUser,
-    current: Option<&str>,
-) -> Result<(), ApiError> {
-    let current = current.ok_or_else(|| {
-        ApiError::invalid(
-            "current_password",
-            "is required to change your own password",
-        )
-    })?;
-    let address = caller
-        .client_addr
-        .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
-    let username = caller.user.username.clone();
-    if let Some(wait) =
-        limiter::blocked_for(state.store.as_ref(), caller.now, &username, address).await?
-    {
-        return Err(ApiError::RateLimited {
-            retry_after_secs: wait.as_secs().max(1),
-        });
-    }
-    let hash = caller.user.password_hash.clone();
-    let candidate = current.to_string();
-    let matches =
-        tokio::task::spawn_blocking(move || crate::auth::password::verify(&hash, &candidate))
-            .await
-            .map_err(|e| ApiError::Internal(e.into()))?;
-    if matches {
-        return Ok(());
-    }
-    if let Some(wait) =
-        limiter::record_failure(state.store.as_ref(), caller.now, &username, address).await?
-    {
-        return Err(ApiError::RateLimited {
-            retry_after_secs: wait.as_secs().max(1),
-        });
-    }
-    Err(ApiError::invalid(
-        "current_password",
-        "does not match your current password",
-    ))
+    Ok(Json(UserView::from(
+        &users::update(&state, &caller, id, body).await?,
+    )))
 }
 
 /// What the user must hand over before being locked.
@@ -462,9 +140,7 @@ pub async fn outstanding(
     caller: CurrentUser,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Json<OutstandingView>, ApiError> {
-    let user = visible_user(&state, &caller, id).await?;
-    require_admin_of(&caller, &user)?;
-    Ok(Json(state.store.outstanding(id, caller.now).await?.into()))
+    Ok(Json(users::outstanding(&state, &caller, id).await?.into()))
 }
 
 /// Lock a user: their sessions end at once on every instance. With outstanding items, a

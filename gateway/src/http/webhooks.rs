@@ -19,8 +19,8 @@ use super::AppState;
 use super::auth::ClientAddr;
 use super::error::{ApiError, ErrorBody};
 
-pub const SMS_PATH: &str = "/webhooks/twilio/sms";
-pub const STATUS_PATH: &str = "/webhooks/twilio/status";
+pub use crate::carrier::INBOUND_WEBHOOK_PATH as SMS_PATH;
+pub use crate::carrier::STATUS_CALLBACK_PATH as STATUS_PATH;
 
 /// Checks the signature of a webhook and returns its form pairs.
 fn verified_form(

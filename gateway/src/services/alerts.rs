@@ -17,15 +17,15 @@ use store::{
 use templates::{Placeholder, TemplateName, TemplateSet, Vars};
 use uuid::Uuid;
 
+use crate::app::App;
+use crate::app::AppError;
+use crate::app::CurrentUser;
 use crate::domain::access;
 use crate::domain::acknowledge::{self, CODE_ALPHABET, CODE_LENGTH};
 use crate::domain::escalation::{self, Audience};
 use crate::domain::notifications::NotificationKind;
 use crate::domain::readings::{Level, consecutive_out_of_range, overdue_to_raise};
-use crate::http::AppState;
-use crate::http::auth::CurrentUser;
-use crate::http::error::ApiError;
-use crate::http::patients::visible_patient;
+use crate::services::access::visible_patient;
 use crate::services::conversations::{audience, interested_users};
 use crate::services::notify::{self, Notice};
 use crate::telemetry::catalogue;
@@ -43,7 +43,7 @@ pub use crate::services::oncall::on_call_now;
 
 /// The patient's care team and subscribers, and whoever is on call for the practice at `at`.
 pub async fn followers_and_on_call(
-    state: &AppState,
+    state: &App,
     practice: &Practice,
     patient_id: Uuid,
     at: DateTime<Utc>,
@@ -68,7 +68,7 @@ pub struct AlertPatient<'a> {
 /// every channel they have, the care team per their "reading critical" settings; only those who
 /// can act on the alert, and no text to a number known to fail from the practice's number.
 async fn reach(
-    state: &AppState,
+    state: &App,
     practice: &Practice,
     patient: AlertPatient<'_>,
     who: Audience,
@@ -178,15 +178,13 @@ fn deliveries(
 /// on-call users and the care team, and when none of them can be reached by text, the fallback
 /// users and then the customer's admins as well.
 pub async fn opening(
-    state: &AppState,
+    state: &App,
     practice: &Practice,
     patient: &Patient,
     now: DateTime<Utc>,
     late: bool,
 ) -> Result<NewAlert, StoreError> {
-    let templates = crate::http::templates::practice_templates(state, practice.id)
-        .await
-        .unwrap_or_else(|_| TemplateSet::defaults());
+    let templates = crate::services::templates::practice_templates(state, practice.id).await?;
     let code = new_code();
     let patient_ref = AlertPatient {
         id: patient.id,
@@ -243,7 +241,7 @@ fn unreachable(practice: &Practice, alert: Option<Uuid>) {
 
 /// Takes the due escalation step of every open alert. Returns how many steps were taken. An
 /// error with one alert is logged and counted, and the others still take their step.
-pub async fn escalate_due(state: &AppState) -> Result<usize, StoreError> {
+pub async fn escalate_due(state: &App) -> Result<usize, StoreError> {
     let now = state.clock.now();
     let mut taken = 0;
     for alert in state.store.due_alerts(now, 100).await? {
@@ -259,11 +257,7 @@ pub async fn escalate_due(state: &AppState) -> Result<usize, StoreError> {
     Ok(taken)
 }
 
-async fn escalate_one(
-    state: &AppState,
-    alert: &Alert,
-    now: DateTime<Utc>,
-) -> Result<bool, StoreError> {
+async fn escalate_one(state: &App, alert: &Alert, now: DateTime<Utc>) -> Result<bool, StoreError> {
     let practice = state.store.get_practice(alert.practice_id).await?;
     let patient = AlertPatient {
         id: alert.patient_id,
@@ -303,9 +297,7 @@ async fn escalate_one(
             from + 1
         }
     };
-    let templates = crate::http::templates::practice_templates(state, practice.id)
-        .await
-        .unwrap_or_else(|_| TemplateSet::defaults());
+    let templates = crate::services::templates::practice_templates(state, practice.id).await?;
     let (notifications, texts) = deliveries(
         &told,
         &practice,
@@ -343,7 +335,7 @@ fn count_acknowledgement(alert: &Alert) {
 
 /// Acknowledges an alert; records the time to acknowledge.
 pub async fn acknowledge(
-    state: &AppState,
+    state: &App,
     audit: &store::Audit,
     alert: &Alert,
     user_id: Uuid,
@@ -362,7 +354,7 @@ pub async fn acknowledge(
 /// `domain::acknowledge` allow it, and answers in every case (but when "not recognised" answers
 /// to the number are used up). Decided in the store's transaction with the alert locked.
 pub async fn acknowledge_by_text(
-    state: &AppState,
+    state: &App,
     practice_id: Uuid,
     from: &str,
     code: String,
@@ -411,7 +403,7 @@ pub async fn acknowledge_by_text(
 /// at a time: rows the user may not see are passed over and more are read, so a page is never
 /// short while more visible alerts exist.
 pub async fn list_visible(
-    state: &AppState,
+    state: &App,
     user: &store::User,
     practice_ids: Vec<Uuid>,
     state_filter: Option<String>,
@@ -464,7 +456,7 @@ pub async fn list_visible(
 
 /// Whether `user` may see and act on `alert` (the same rule wherever alerts are shown).
 pub async fn visible_to(
-    state: &AppState,
+    state: &App,
     user: &store::User,
     alert: &Alert,
 ) -> Result<bool, StoreError> {
@@ -480,7 +472,7 @@ pub async fn visible_to(
 /// that a reading needs a look (feed and text; never the value). Done after the reading commits:
 /// a caution is not an alert and does not escalate.
 pub async fn notify_caution(
-    state: &AppState,
+    state: &App,
     practice: &Practice,
     patient_id: Uuid,
     summary: &str,
@@ -515,7 +507,7 @@ pub async fn notify_caution(
 /// hear of it per their "reading caution" settings; once per run (see
 /// `domain::readings::consecutive_out_of_range`).
 pub async fn notify_out_of_range_run(
-    state: &AppState,
+    state: &App,
     practice: &Practice,
     patient_id: Uuid,
     vital: &str,
@@ -550,7 +542,7 @@ pub async fn notify_out_of_range_run(
 /// that nothing can check (the vital has no ranges at any level): once per run of such readings,
 /// so setting ranges is not forgotten, and a device posting every minute is not a text a minute.
 pub async fn notify_unclassified_run(
-    state: &AppState,
+    state: &App,
     practice: &Practice,
     patient_id: Uuid,
     vital: &str,
@@ -569,7 +561,7 @@ pub const UNCLASSIFIED_SUMMARY: &str = "Readings arrive for a vital with no aler
 /// Warns about patients who have sent no reading for the practice's `warn_after_days`: the care
 /// team and on-call user of the moment per their "overdue readings" settings, once per episode
 /// (a new reading starts a new one). Returns how many patients were warned about.
-pub async fn warn_overdue(state: &AppState) -> Result<usize, StoreError> {
+pub async fn warn_overdue(state: &App) -> Result<usize, StoreError> {
     let now = state.clock.now();
     let mut warned = 0;
     for candidate in state.store.overdue_candidates(now).await? {
@@ -620,21 +612,21 @@ pub async fn warn_overdue(state: &AppState) -> Result<usize, StoreError> {
 /// Alerts of the caller's practices (all of its customer's for a customer admin), newest first,
 /// optionally only `open` or `acknowledged` ones.
 pub async fn list_for(
-    state: &AppState,
+    state: &App,
     caller: &CurrentUser,
     alert_state: Option<String>,
     page: store::Page,
-) -> Result<store::Paged<Alert>, ApiError> {
+) -> Result<store::Paged<Alert>, AppError> {
     if let Some(s) = alert_state.as_deref()
         && s != "open"
         && s != "acknowledged"
     {
-        return Err(ApiError::invalid("state", "must be open or acknowledged"));
+        return Err(AppError::invalid("state", "must be open or acknowledged"));
     }
     let practice_ids = crate::services::users::practice_ids_of(state, caller)
         .await?
         .ok_or_else(|| {
-            ApiError::Forbidden("super admins see alerts through a practice's admins".into())
+            AppError::Forbidden("super admins see alerts through a practice's admins".into())
         })?;
     Ok(list_visible(state, &caller.user, practice_ids, alert_state, page).await?)
 }
@@ -642,18 +634,18 @@ pub async fn list_for(
 /// Acknowledges an alert of a patient the caller may see (404 otherwise); acknowledging again
 /// changes nothing.
 pub async fn acknowledge_for(
-    state: &AppState,
+    state: &App,
     caller: &CurrentUser,
     alert_id: Uuid,
-) -> Result<Alert, ApiError> {
+) -> Result<Alert, AppError> {
     let alert = match state.store.get_alert(alert_id).await {
         Ok(alert) => alert,
-        Err(StoreError::NotFound) => return Err(ApiError::NotFound("alert")),
+        Err(StoreError::NotFound) => return Err(AppError::NotFound("alert")),
         Err(e) => return Err(e.into()),
     };
     visible_patient(state, caller, alert.patient_id)
         .await
-        .map_err(|_| ApiError::NotFound("alert"))?;
+        .map_err(|_| AppError::NotFound("alert"))?;
     Ok(acknowledge(state, &caller.audit(), &alert, caller.id()).await?)
 }
 

@@ -14,11 +14,11 @@ use store::{
 use templates::TemplateSet;
 use uuid::Uuid;
 
+use crate::app::App;
+use crate::app::AppError;
+use crate::app::CurrentUser;
 use crate::domain::notifications::{Kind as _, NotificationKind};
-use crate::http::AppState;
-use crate::http::auth::CurrentUser;
-use crate::http::error::ApiError;
-use crate::http::patients::visible_patient;
+use crate::services::access::visible_patient;
 use crate::services::notification_settings::effective_settings_of_users;
 use crate::services::notify::{self, Notice};
 pub use crate::services::notify::{Audience, audience};
@@ -27,7 +27,7 @@ pub use crate::services::notify::{Audience, audience};
 pub const NEW_MESSAGE_SUMMARY: &str = "A patient sent a new message.";
 
 /// Care team and subscribers of the patient, without duplicates, care team first.
-pub async fn interested_users(state: &AppState, patient_id: Uuid) -> Result<Vec<Uuid>, StoreError> {
+pub async fn interested_users(state: &App, patient_id: Uuid) -> Result<Vec<Uuid>, StoreError> {
     let mut users: Vec<Uuid> = state
         .store
         .care_team(patient_id)
@@ -47,7 +47,7 @@ pub async fn interested_users(state: &AppState, patient_id: Uuid) -> Result<Vec<
 /// settings, and whoever is on call for the practice at this moment (whatever their link to the
 /// patient).
 pub async fn new_message_recipients(
-    state: &AppState,
+    state: &App,
     practice_id: Uuid,
     patient_id: Uuid,
 ) -> Result<Audience, StoreError> {
@@ -67,7 +67,7 @@ pub async fn new_message_recipients(
 /// Recipients for each patient of the practice on this number (an inbound text is routed to one
 /// of them inside its transaction).
 pub async fn recipients_by_patient(
-    state: &AppState,
+    state: &App,
     practice_id: Uuid,
     number: &str,
 ) -> Result<HashMap<Uuid, Audience>, StoreError> {
@@ -185,7 +185,7 @@ fn choose_channel(
 /// channel is chosen inside the store's transaction with the patient's row locked, so a send
 /// racing the patient's STOP goes by portal (or not at all), never by text: `Refused` says why.
 pub async fn send_staff_message(
-    state: &AppState,
+    state: &App,
     audit: &store::Audit,
     patient: &Patient,
     practice: &Practice,
@@ -243,7 +243,7 @@ pub async fn send_staff_message(
 /// The reminders the care team and subscribers of a patient want, on their channels: only users
 /// who have both "New Patient Message" and "Unread Message Reminder" on.
 async fn reminders_for(
-    state: &AppState,
+    state: &App,
     practice: &Practice,
     patient_id: Uuid,
 ) -> Result<Vec<UnreadReminder>, StoreError> {
@@ -322,7 +322,7 @@ const REMINDER_LOOKBACK: chrono::Duration = chrono::Duration::days(7);
 /// Sends the "Unread Message Reminder" for every patient message that has stayed unread for 24
 /// hours, once per message and user, to the care team and subscribers who have both "New Patient
 /// Message" and "Unread Message Reminder" on. Returns how many reminders went out.
-pub async fn send_unread_reminders(state: &AppState) -> Result<usize, StoreError> {
+pub async fn send_unread_reminders(state: &App) -> Result<usize, StoreError> {
     let now = state.clock.now();
     let until = now - UNREAD_REMINDER_AFTER;
     let mut from = now - REMINDER_LOOKBACK;
@@ -386,11 +386,11 @@ pub struct ConversationPage {
 /// The caller's care-team and subscribed patients, newest activity first, with unread marks;
 /// staff see only the patients of their practices.
 pub async fn list_for(
-    state: &AppState,
+    state: &App,
     caller: &CurrentUser,
     limit: u32,
     offset: u32,
-) -> Result<ConversationPage, ApiError> {
+) -> Result<ConversationPage, AppError> {
     let mut items = state
         .store
         .list_conversations(
@@ -417,18 +417,18 @@ pub async fn list_for(
 /// Conversations of patients found by name among those the caller may see (the search is
 /// audited as a read of each patient found).
 pub async fn search_for(
-    state: &AppState,
+    state: &App,
     caller: &CurrentUser,
     q: &str,
     limit: u32,
-) -> Result<Vec<store::ConversationItem>, ApiError> {
+) -> Result<Vec<store::ConversationItem>, AppError> {
     if q.chars().count() > 100 {
-        return Err(ApiError::invalid("q", "must be at most 100 characters"));
+        return Err(AppError::invalid("q", "must be at most 100 characters"));
     }
     let practice_ids = crate::services::users::practice_ids_of(state, caller)
         .await?
         .ok_or_else(|| {
-            ApiError::invalid("q", "super admins search patients with GET /v1/patients")
+            AppError::invalid("q", "super admins search patients with GET /v1/patients")
         })?;
     let search = store::PatientSearch {
         practice_ids,
@@ -444,12 +444,12 @@ pub async fn search_for(
 /// A page of the patient's conversation, newest first (an audited read); 404 unless the caller
 /// may see the patient.
 pub async fn thread_for(
-    state: &AppState,
+    state: &App,
     caller: &CurrentUser,
     patient_id: Uuid,
     before: Option<Uuid>,
     limit: u32,
-) -> Result<store::Paged<store::Message>, ApiError> {
+) -> Result<store::Paged<store::Message>, AppError> {
     visible_patient(state, caller, patient_id).await?;
     Ok(state
         .store
@@ -460,13 +460,13 @@ pub async fn thread_for(
 /// Sends the caller's message to a patient they may see (see [`send_staff_message`]); 409
 /// `no_enabled_channel` when the asked or any channel is not open.
 pub async fn send_for(
-    state: &AppState,
+    state: &App,
     caller: &CurrentUser,
     patient_id: Uuid,
     body: String,
     channel: Option<Channel>,
     idempotency_key: Option<String>,
-) -> Result<Sent, ApiError> {
+) -> Result<Sent, AppError> {
     let patient = visible_patient(state, caller, patient_id).await?;
     let practice = state.store.get_practice(patient.practice_id).await?;
     let message = StaffMessage {
@@ -478,8 +478,8 @@ pub async fn send_for(
     let outcome = send_staff_message(state, &caller.audit(), &patient, &practice, message)
         .await
         .map_err(|e| match e {
-            SendError::Store(e) => ApiError::from(e),
-            other => ApiError::Conflict {
+            SendError::Store(e) => AppError::from(e),
+            other => AppError::Conflict {
                 code: "no_enabled_channel",
                 message: other.to_string(),
             },
@@ -488,7 +488,7 @@ pub async fn send_for(
         StaffMessageOutcome::Created { message, .. } => Ok(Sent::Created(message)),
         StaffMessageOutcome::Replayed { message } => Ok(Sent::Replayed(message)),
         // Decided with the patient's row locked (a STOP may just have ended texting).
-        StaffMessageOutcome::Refused { reason } => Err(ApiError::Conflict {
+        StaffMessageOutcome::Refused { reason } => Err(AppError::Conflict {
             code: "no_enabled_channel",
             message: reason,
         }),
@@ -505,10 +505,10 @@ pub enum Sent {
 
 /// Marks the patient's conversation read for the caller only.
 pub async fn mark_read_for(
-    state: &AppState,
+    state: &App,
     caller: &CurrentUser,
     patient_id: Uuid,
-) -> Result<(), ApiError> {
+) -> Result<(), AppError> {
     visible_patient(state, caller, patient_id).await?;
     state
         .store
@@ -530,10 +530,10 @@ pub struct PanelEntry {
 
 /// Everyone who works on or follows the patient, and whether a new message notifies them now.
 pub async fn panel_for(
-    state: &AppState,
+    state: &App,
     caller: &CurrentUser,
     patient_id: Uuid,
-) -> Result<Vec<PanelEntry>, ApiError> {
+) -> Result<Vec<PanelEntry>, AppError> {
     let patient = visible_patient(state, caller, patient_id).await?;
     let team = state.store.care_team(patient_id).await?;
     let subscribers = state.store.subscribers(patient_id).await?;

@@ -15,10 +15,10 @@ use chrono::{DateTime, Utc};
 use store::{Audit, CarrierStatusUpdate, StatusOutcome, Store, StoreResult};
 use webhooks::{MessageStatus, StatusCallback};
 
-use crate::http::AppState;
+use crate::app::App;
 
 pub async fn apply_status(
-    state: &AppState,
+    state: &App,
     callback: StatusCallback,
     client_addr: Option<String>,
 ) -> Result<StatusOutcome, store::StoreError> {
@@ -161,7 +161,7 @@ const SETTLE_LOOKBACK: chrono::Duration = chrono::Duration::days(7);
 /// Asks the carrier for the status of sent messages whose outcome never arrived (a lost status
 /// callback) and applies what it says, as a callback would have been. Each message is asked about
 /// at most once an hour, by one instance. Returns how many statuses were applied.
-pub async fn settle_unsettled(state: &AppState) -> StoreResult<usize> {
+pub async fn settle_unsettled(state: &App) -> StoreResult<usize> {
     let now = state.clock.now();
     let outcomes: Vec<String> = MessageStatus::ALL
         .iter()

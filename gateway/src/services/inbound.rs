@@ -15,9 +15,9 @@ use store::{Audit, InboundOutcome, NewInbound};
 use uuid::Uuid;
 use webhooks::InboundSms;
 
+use crate::app::App;
 use crate::domain::acknowledge;
 use crate::domain::keywords::{self, Classification, Keyword};
-use crate::http::AppState;
 use crate::services::{conversations, texting};
 use crate::telemetry::catalogue;
 
@@ -38,7 +38,7 @@ pub enum InboundReceipt {
 /// number, and START undoes that: remembered per number, so an alert step holding a staff member
 /// who texted STOP is not taken for one that reached someone (`domain::reachability`).
 async fn note_number_keyword(
-    state: &AppState,
+    state: &App,
     practice: &store::Practice,
     from: &str,
     body: &str,
@@ -64,7 +64,7 @@ async fn note_number_keyword(
 /// Records an inbound text (signature already checked) and wakes the dispatcher if replies were
 /// queued.
 pub async fn receive_sms(
-    state: &AppState,
+    state: &App,
     sms: InboundSms,
     client_addr: Option<String>,
 ) -> Result<InboundReceipt, store::StoreError> {
@@ -97,9 +97,7 @@ pub async fn receive_sms(
     }
     let (templates, recipients, message_recipients) = match &practice {
         Some(practice) => (
-            crate::http::templates::practice_templates(state, practice.id)
-                .await
-                .unwrap_or_else(|_| templates::TemplateSet::defaults()),
+            crate::services::templates::practice_templates(state, practice.id).await?,
             texting::status_recipients(state, practice.id).await?,
             conversations::recipients_by_patient(state, practice.id, sms.from.as_str()).await?,
         ),

@@ -4,6 +4,7 @@
 //! A service must never call the carrier directly (texts go through the outbox) and never log a
 //! message body.
 
+pub mod access;
 pub mod alerts;
 pub mod conversations;
 pub mod delivery;
@@ -13,20 +14,18 @@ pub mod notification_settings;
 pub mod notify;
 pub mod oncall;
 pub mod readings;
+pub mod schedule_changes;
 pub mod sessions;
+pub mod templates;
 pub mod texting;
 pub mod users;
 
 use store::{Audit, NewOutbound, Outbound, StoreResult};
 
-use crate::http::AppState;
+use crate::app::App;
 
 /// Queues one text on its own (not as part of another change) and wakes the dispatcher.
-pub async fn enqueue_sms(
-    state: &AppState,
-    audit: &Audit,
-    new: NewOutbound,
-) -> StoreResult<Outbound> {
+pub async fn enqueue_sms(state: &App, audit: &Audit, new: NewOutbound) -> StoreResult<Outbound> {
     let queued = state.store.enqueue_sms(audit, new).await?;
     state.wake_dispatcher();
     Ok(queued)

@@ -10,7 +10,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use store::StoreResult;
 
-use crate::http::AppState;
+use crate::app::App;
 use crate::telemetry::catalogue::{self, priority_label};
 
 /// How long the store may take to answer a probe (and the gauge queries) before it counts as
@@ -18,7 +18,7 @@ use crate::telemetry::catalogue::{self, priority_label};
 pub const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Pings the store within [`PROBE_TIMEOUT`] and records the answer in `gateway_store_up`.
-pub async fn probe_store(state: &AppState) -> bool {
+pub async fn probe_store(state: &App) -> bool {
     let up = matches!(
         tokio::time::timeout(PROBE_TIMEOUT, state.store.ping()).await,
         Ok(Ok(()))
@@ -29,7 +29,7 @@ pub async fn probe_store(state: &AppState) -> bool {
 
 /// One monitoring pass: the probe, then (if the store answered) the outbox and alert gauges.
 /// Returns whether the store answered; a gauge query that fails leaves its gauges as they were.
-pub async fn publish(state: &AppState) -> bool {
+pub async fn publish(state: &App) -> bool {
     if !probe_store(state).await {
         return false;
     }
@@ -41,7 +41,7 @@ pub async fn publish(state: &AppState) -> bool {
     true
 }
 
-async fn publish_store_gauges(state: &AppState) -> StoreResult<()> {
+async fn publish_store_gauges(state: &App) -> StoreResult<()> {
     let outbox = state.store.outbox_stats().await?;
     let alerts = state.store.open_alert_stats().await?;
     let now = state.clock.now();

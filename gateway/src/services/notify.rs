@@ -11,8 +11,8 @@ use store::{NewNotification, NewOutbound, NotificationEmail, Practice, StoreErro
 use templates::{Placeholder, TemplateName, TemplateSet, Vars};
 use uuid::Uuid;
 
+use crate::app::App;
 use crate::domain::notifications::{Kind as _, NotificationKind};
-use crate::http::AppState;
 use crate::services::notification_settings::effective_settings_of_users;
 
 /// Who hears of something, on which channel.
@@ -85,11 +85,7 @@ impl Audience {
 
     /// Users who must hear of it whatever their settings (on call, fallback of an alert): every
     /// channel they can be reached on. Locked users are left out.
-    pub async fn add_everywhere(
-        &mut self,
-        state: &AppState,
-        users: &[Uuid],
-    ) -> Result<(), StoreError> {
+    pub async fn add_everywhere(&mut self, state: &App, users: &[Uuid]) -> Result<(), StoreError> {
         let mut forced = Audience::default();
         for user_id in users {
             let user = state.store.get_user(*user_id).await?;
@@ -112,7 +108,7 @@ impl Audience {
 /// Splits `users` by their effective setting of `kind` for the practice. Locked users get
 /// nothing.
 pub async fn audience(
-    state: &AppState,
+    state: &App,
     practice_id: Uuid,
     users: &[Uuid],
     kind: NotificationKind,

@@ -14,16 +14,18 @@ use store::{
 };
 use uuid::Uuid;
 
+use crate::app::App;
+use crate::app::AppError;
+use crate::app::CurrentUser;
+use crate::domain::access::can_see_practice;
 use crate::domain::oncall::{
     Candidate, OnCallOverride, OnCallWindow, Schedule, Weekdays, eligibility, next_change_after,
     on_call_at, overridden_at,
 };
-use crate::http::AppState;
-use crate::http::auth::CurrentUser;
-use crate::http::auth::can_see_practice;
-use crate::http::error::ApiError;
-use crate::http::oncall::{MAX_ENTRIES, OnCallWindowBody, first_index_of, parse_windows, refusal};
-use crate::http::practices::visible_practice;
+use crate::services::access::visible_practice;
+use crate::services::schedule_changes::{
+    MAX_ENTRIES, OnCallWindowBody, first_index_of, parse_windows, refusal,
+};
 
 /// The store's [`store::OnCallRule`]: whether `user` (as stored inside the deciding
 /// transaction; `None` when there is no such user) may be on call at `practice`.
@@ -105,7 +107,7 @@ pub fn override_to_row(o: &OnCallOverride) -> OnCallOverrideRow {
 }
 
 /// The practice's weekly windows, in saved order.
-pub async fn windows(state: &AppState, practice_id: Uuid) -> StoreResult<Vec<OnCallWindow>> {
+pub async fn windows(state: &App, practice_id: Uuid) -> StoreResult<Vec<OnCallWindow>> {
     state
         .store
         .on_call_windows(practice_id)
@@ -117,7 +119,7 @@ pub async fn windows(state: &AppState, practice_id: Uuid) -> StoreResult<Vec<OnC
 
 /// The practice's overrides that end after `at`, in saved order.
 pub async fn overrides(
-    state: &AppState,
+    state: &App,
     practice_id: Uuid,
     at: DateTime<Utc>,
 ) -> StoreResult<Vec<OnCallOverride>> {
@@ -131,11 +133,7 @@ pub async fn overrides(
 }
 
 /// The practice's schedule as it matters from `at` on (ended overrides left out).
-pub async fn schedule(
-    state: &AppState,
-    practice_id: Uuid,
-    at: DateTime<Utc>,
-) -> StoreResult<Schedule> {
+pub async fn schedule(state: &App, practice_id: Uuid, at: DateTime<Utc>) -> StoreResult<Schedule> {
     Ok(Schedule {
         windows: windows(state, practice_id).await?,
         overrides: overrides(state, practice_id, at).await?,
@@ -144,7 +142,7 @@ pub async fn schedule(
 
 /// Users on call for the practice at `at` (in its time zone): the one resolution.
 pub async fn on_call_now(
-    state: &AppState,
+    state: &App,
     practice: &Practice,
     at: DateTime<Utc>,
 ) -> StoreResult<Vec<Uuid>> {
@@ -164,7 +162,7 @@ pub struct OnCallNow {
 
 /// [`on_call_now`] with why and until when, from one read of the schedule.
 pub async fn on_call_now_and_next(
-    state: &AppState,
+    state: &App,
     practice: &Practice,
     at: DateTime<Utc>,
 ) -> StoreResult<OnCallNow> {
@@ -180,7 +178,7 @@ pub async fn on_call_now_and_next(
 /// Replaces the practice's weekly windows (already validated by the domain); refused when one of
 /// their users may not be on call there.
 pub async fn save_windows(
-    state: &AppState,
+    state: &App,
     audit: &Audit,
     practice_id: Uuid,
     windows: &[OnCallWindow],
@@ -202,7 +200,7 @@ pub async fn save_windows(
 /// Replaces the practice's overrides (already validated by the domain at `audit.at`); refused
 /// when one of their users may not be on call there.
 pub async fn save_overrides(
-    state: &AppState,
+    state: &App,
     audit: &Audit,
     practice_id: Uuid,
     overrides: &[OnCallOverride],
@@ -217,10 +215,10 @@ pub async fn save_overrides(
 
 /// The practice's weekly windows in saved order, for whoever can see the practice.
 pub async fn schedule_for(
-    state: &AppState,
+    state: &App,
     caller: &CurrentUser,
     practice_id: Uuid,
-) -> Result<Vec<OnCallWindow>, ApiError> {
+) -> Result<Vec<OnCallWindow>, AppError> {
     let practice = visible_practice(state, caller, practice_id).await?;
     Ok(windows(state, practice.id).await?)
 }
@@ -229,15 +227,15 @@ pub async fn schedule_for(
 /// [`MAX_ENTRIES`] windows, each checked by [`parse_windows`], every user able to act there).
 /// Answers the schedule as saved.
 pub async fn replace_for(
-    state: &AppState,
+    state: &App,
     caller: &CurrentUser,
     practice_id: Uuid,
     items: &[OnCallWindowBody],
-) -> Result<Vec<OnCallWindow>, ApiError> {
+) -> Result<Vec<OnCallWindow>, AppError> {
     let practice = visible_practice(state, caller, practice_id).await?;
     caller.require_practice_admin(&practice)?;
     if items.len() > MAX_ENTRIES {
-        return Err(ApiError::invalid("body", "at most 100 on-call windows"));
+        return Err(AppError::invalid("body", "at most 100 on-call windows"));
     }
     let windows = parse_windows(items)?;
     let users: Vec<Uuid> = windows.iter().map(|w| w.user_id).collect();
@@ -256,10 +254,10 @@ pub struct OnCallBoard {
 
 /// Who is on call for the practice right now (the one resolution), with its weekly windows.
 pub async fn board_for(
-    state: &AppState,
+    state: &App,
     caller: &CurrentUser,
     practice_id: Uuid,
-) -> Result<OnCallBoard, ApiError> {
+) -> Result<OnCallBoard, AppError> {
     let practice = visible_practice(state, caller, practice_id).await?;
     let at = state.clock.now();
     Ok(OnCallBoard {

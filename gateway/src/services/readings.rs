@@ -20,12 +20,12 @@ use store::{
 };
 use uuid::Uuid;
 
+use crate::app::App;
 use crate::domain::readings::{
     AlertSettings, ChangeRule, ChangeUnit, Classification, Level, Ranges, Reason, Vital, classify,
     is_late,
 };
 use crate::domain::units::Unit;
-use crate::http::AppState;
 use crate::services::alerts;
 
 /// A reading as the API receives it, already validated (finite value in the vital's canonical
@@ -223,7 +223,7 @@ where
 /// nobody again. A notice that cannot be sent is logged: the reading is stored, and its answer
 /// must not become an error.
 pub async fn receive(
-    state: &AppState,
+    state: &App,
     audit: &Audit,
     patient: &Patient,
     practice: &Practice,
@@ -274,12 +274,12 @@ pub async fn receive(
 /// The practice's saved default alert settings of `vital` (`None` when never saved), for whoever
 /// can see the practice.
 pub async fn practice_alert_for(
-    state: &crate::http::AppState,
-    caller: &crate::http::auth::CurrentUser,
+    state: &crate::app::App,
+    caller: &crate::app::CurrentUser,
     practice_id: Uuid,
     vital: Vital,
-) -> Result<Option<AlertSettings>, crate::http::error::ApiError> {
-    let practice = crate::http::practices::visible_practice(state, caller, practice_id).await?;
+) -> Result<Option<AlertSettings>, crate::app::AppError> {
+    let practice = crate::services::access::visible_practice(state, caller, practice_id).await?;
     let saved = state
         .store
         .practice_reading_alert(practice.id, vital.as_str())
@@ -290,29 +290,26 @@ pub async fn practice_alert_for(
 /// Alert settings of `vital` a practice or a patient may save: bounds in order, a sane change
 /// rule, and every bound within the vital's physical bounds (as readings are); 422 naming the
 /// field of the first broken rule.
-pub fn check_settings(
-    vital: Vital,
-    settings: &AlertSettings,
-) -> Result<(), crate::http::error::ApiError> {
-    use crate::http::error::ApiError;
+pub fn check_settings(vital: Vital, settings: &AlertSettings) -> Result<(), crate::app::AppError> {
+    use crate::app::AppError;
     settings
         .validate()
-        .map_err(|e| ApiError::invalid(e.field(), e.to_string()))?;
+        .map_err(|e| AppError::invalid(e.field(), e.to_string()))?;
     crate::domain::bounds::ranges(vital, &settings.ranges)
-        .map_err(|(field, why)| ApiError::invalid(field, why.to_string()))
+        .map_err(|(field, why)| AppError::invalid(field, why.to_string()))
 }
 
 /// Saves the practice's default alert settings of `vital` (customer admins) for new patients
 /// only or for all patients; the settings must be valid. Answers them as saved.
 pub async fn save_practice_alert_for(
-    state: &crate::http::AppState,
-    caller: &crate::http::auth::CurrentUser,
+    state: &crate::app::App,
+    caller: &crate::app::CurrentUser,
     practice_id: Uuid,
     vital: Vital,
     settings: AlertSettings,
     apply_to: store::ApplyReadingDefaultsTo,
-) -> Result<AlertSettings, crate::http::error::ApiError> {
-    let practice = crate::http::practices::visible_practice(state, caller, practice_id).await?;
+) -> Result<AlertSettings, crate::app::AppError> {
+    let practice = crate::services::access::visible_practice(state, caller, practice_id).await?;
     caller.require_practice_admin(&practice)?;
     check_settings(vital, &settings)?;
     let saved = state

@@ -9,10 +9,32 @@ use std::net::IpAddr;
 use chrono::{DateTime, Duration, Utc};
 use store::{AuditEvent, StoreError, User};
 
+use crate::app::{App, AppError, CurrentUser};
 use crate::auth::{limiter, password, token};
-use crate::http::AppState;
-use crate::http::auth::CurrentUser;
-use crate::http::error::ApiError;
+
+/// The user of the session `presented` belongs to (a bearer token, or the staff console's
+/// cookie): 401 unless the session exists, is within the idle timeout and its user is not
+/// locked. Records the use.
+pub async fn authenticate(
+    app: &App,
+    presented: &str,
+    client_addr: Option<IpAddr>,
+) -> Result<CurrentUser, AppError> {
+    let token_hash = token::hash(presented);
+    let now = app.clock.now();
+    let session = match app.store.use_session(&token_hash, now).await {
+        Ok(session) => session,
+        Err(StoreError::NotFound) => return Err(AppError::Unauthorized),
+        Err(other) => return Err(other.into()),
+    };
+    Ok(CurrentUser {
+        user: session.user,
+        token_hash,
+        session_expires_at: session.expires_at,
+        client_addr,
+        now,
+    })
+}
 
 /// A session just started.
 pub struct Login {
@@ -30,20 +52,20 @@ pub struct Login {
 /// gets 423 before the password is looked at, so the answer never confirms a guessed password.
 /// 401 wrong, 422 an empty or over-long username or password.
 pub async fn login(
-    state: &AppState,
+    state: &App,
     username: &str,
     candidate: String,
     address: IpAddr,
-) -> Result<Login, ApiError> {
+) -> Result<Login, AppError> {
     let username = username.trim().to_string();
     if username.is_empty() || username.chars().count() > 64 {
-        return Err(ApiError::invalid("username", "must be 1 to 64 characters"));
+        return Err(AppError::invalid("username", "must be 1 to 64 characters"));
     }
     crate::domain::bounds::password(&candidate)
-        .map_err(|why| ApiError::invalid("password", why.to_string()))?;
+        .map_err(|why| AppError::invalid("password", why.to_string()))?;
     let now = state.clock.now();
     if let Some(wait) = limiter::blocked_for(state.store.as_ref(), now, &username, address).await? {
-        return Err(ApiError::RateLimited {
+        return Err(AppError::RateLimited {
             retry_after_secs: wait.as_secs().max(1),
         });
     }
@@ -53,7 +75,7 @@ pub async fn login(
         Err(other) => return Err(other.into()),
     };
     if user.as_ref().is_some_and(|u| u.locked_at.is_some()) {
-        return Err(ApiError::Locked);
+        return Err(AppError::Locked);
     }
     let delay = limiter::delay_for(state.store.as_ref(), now, &username).await?;
     if !delay.is_zero() {
@@ -67,18 +89,18 @@ pub async fn login(
         .unwrap_or_else(|| password::dummy_hash().to_string());
     let matches = tokio::task::spawn_blocking(move || password::verify(&hash, &candidate))
         .await
-        .map_err(|e| ApiError::Internal(e.into()))?;
+        .map_err(|e| AppError::Internal(e.into()))?;
     let user = match user {
         Some(user) if matches => user,
         _ => {
             if let Some(wait) =
                 limiter::record_failure(state.store.as_ref(), now, &username, address).await?
             {
-                return Err(ApiError::RateLimited {
+                return Err(AppError::RateLimited {
                     retry_after_secs: wait.as_secs().max(1),
                 });
             }
-            return Err(ApiError::Unauthorized);
+            return Err(AppError::Unauthorized);
         }
     };
     let issued = token::generate();
@@ -107,7 +129,7 @@ pub async fn login(
 }
 
 /// Ends the caller's session at once, with its audit row.
-pub async fn logout(state: &AppState, caller: &CurrentUser) -> Result<(), ApiError> {
+pub async fn logout(state: &App, caller: &CurrentUser) -> Result<(), AppError> {
     state.store.delete_session(&caller.token_hash).await?;
     // This session's open notification streams close now.
     state.notify_feed();

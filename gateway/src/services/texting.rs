@@ -19,11 +19,11 @@ use templates::{Placeholder, TemplateName, TemplateSet, Vars};
 use uuid::Uuid;
 use webhooks::PhoneNumber;
 
+use crate::app::App;
 use crate::auth::limiter;
 use crate::domain::notifications::NotificationKind;
 use crate::domain::texting::{self, Event, Refusal, Reply, TextingState, TextingStatus};
 use crate::domain::throttle;
-use crate::http::AppState;
 use crate::services::conversations;
 use crate::services::notify::{self, Notice};
 
@@ -111,7 +111,7 @@ fn reply_outbound(
 
 /// Users of the practice who want "Two-Way Texting" notifications, on their channels.
 pub async fn status_recipients(
-    state: &AppState,
+    state: &App,
     practice_id: Uuid,
 ) -> Result<conversations::Audience, StoreError> {
     let users = state.store.practice_users(practice_id).await?;
@@ -279,15 +279,13 @@ pub enum TextingError {
 /// Applies a staff action (or the expiry check) to a patient, re-deciding if another change
 /// got there first. Returns the patient as it is afterwards.
 pub async fn apply(
-    state: &AppState,
+    state: &App,
     audit: &store::Audit,
     mut patient: Patient,
     action: Option<StaffAction>,
 ) -> Result<Patient, TextingError> {
     let practice = state.store.get_practice(patient.practice_id).await?;
-    let templates = crate::http::templates::practice_templates(state, practice.id)
-        .await
-        .unwrap_or_else(|_| TemplateSet::defaults());
+    let templates = crate::services::templates::practice_templates(state, practice.id).await?;
     let recipients = status_recipients(state, practice.id).await?;
     for _ in 0..MAX_RACES {
         let current = state_of(&patient.texting);
@@ -370,7 +368,7 @@ pub async fn apply(
 
 /// Fails every verification whose window has closed, including those that closed while the
 /// gateway was down. Sends nothing to those patients. Returns how many were failed.
-pub async fn expire_due(state: &AppState) -> Result<usize, StoreError> {
+pub async fn expire_due(state: &App) -> Result<usize, StoreError> {
     let now = state.clock.now();
     let audit = store::Audit::system(now);
     let mut failed = 0;
@@ -399,11 +397,11 @@ pub async fn expire_due(state: &AppState) -> Result<usize, StoreError> {
 /// A staff action on the texting of a patient the caller may see (404 otherwise): start, resend
 /// or opt out. Answers the patient as saved.
 pub async fn act_for(
-    state: &AppState,
-    caller: &crate::http::auth::CurrentUser,
+    state: &App,
+    caller: &crate::app::CurrentUser,
     patient_id: Uuid,
     action: StaffAction,
-) -> Result<Patient, crate::http::error::ApiError> {
-    let patient = crate::http::patients::visible_patient(state, caller, patient_id).await?;
+) -> Result<Patient, crate::app::AppError> {
+    let patient = crate::services::access::visible_patient(state, caller, patient_id).await?;
     Ok(apply(state, &caller.audit(), patient, Some(action)).await?)
 }

@@ -525,8 +525,8 @@ mod tests {
         assert_eq!(
             values(WEBHOOK_SIGNATURE_FAILURES, "route"),
             [
-                crate::http::webhooks::SMS_PATH,
-                crate::http::webhooks::STATUS_PATH
+                crate::carrier::INBOUND_WEBHOOK_PATH,
+                crate::carrier::STATUS_CALLBACK_PATH
             ]
         );
         for status in values(OUTBOUND_DELIVERY, "status") {

@@ -10,14 +10,14 @@ use std::time::Duration;
 
 use store::StoreResult;
 
-use crate::http::AppState;
+use crate::app::App;
 
 /// How often to look for claims of gone instances.
 pub const PERIOD: Duration = Duration::from_secs(5);
 
 /// One pass: releases what it can and wakes the dispatchers when anything came free. Returns
 /// how many claims were released.
-pub async fn release_gone(state: &AppState) -> StoreResult<usize> {
+pub async fn release_gone(state: &App) -> StoreResult<usize> {
     let released = state.store.release_gone_claims(state.clock.now()).await?;
     if released.total() > 0 {
         tracing::warn!(

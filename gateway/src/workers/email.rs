@@ -16,7 +16,7 @@ use std::time::Duration;
 use store::StoreResult;
 use tokio::sync::watch;
 
-use crate::http::AppState;
+use crate::app::App;
 use crate::mail::{MailError, OutgoingEmail};
 
 /// Claims before an email that keeps failing temporarily is given up (about a day of retries).
@@ -50,7 +50,7 @@ pub struct BatchReport {
 }
 
 /// Claims one batch and sends it. Returns what happened to each row.
-pub async fn dispatch_batch(state: &AppState) -> StoreResult<BatchReport> {
+pub async fn dispatch_batch(state: &App) -> StoreResult<BatchReport> {
     if !state.store.instance_alive() {
         return Err(store::StoreError::Unavailable(
             "this instance cannot prove it is alive; not claiming".into(),
@@ -114,7 +114,7 @@ pub async fn dispatch_batch(state: &AppState) -> StoreResult<BatchReport> {
 }
 
 /// How long to sleep when idle: until the next row is due, at most [`IDLE_POLL`].
-async fn idle_wait(state: &AppState) -> Duration {
+async fn idle_wait(state: &App) -> Duration {
     match state.store.email_next_due().await {
         Ok(Some(due)) => (due - state.clock.now())
             .to_std()
@@ -125,7 +125,7 @@ async fn idle_wait(state: &AppState) -> Duration {
 }
 
 /// The dispatcher loop; ends when `shutdown` turns true, after finishing the batch in hand.
-pub async fn run(state: AppState, mut shutdown: watch::Receiver<bool>) {
+pub async fn run(state: App, mut shutdown: watch::Receiver<bool>) {
     let mut committed = state.feed_changed.subscribe();
     loop {
         if *shutdown.borrow() {

@@ -6,13 +6,13 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use crate::http::AppState;
+use crate::app::App;
 use crate::services::alerts;
 
 /// How late a due step may be taken.
 const PERIOD: Duration = Duration::from_secs(5);
 
-pub async fn run(state: AppState, shutdown: watch::Receiver<bool>) {
+pub async fn run(state: App, shutdown: watch::Receiver<bool>) {
     super::periodic(state, shutdown, "escalation", PERIOD, |state| async move {
         alerts::escalate_due(&state).await
     })

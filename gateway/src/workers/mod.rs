@@ -18,19 +18,19 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::http::AppState;
+use crate::app::App;
 
 /// Runs `pass` now and then every `period` until shutdown. A pass returns how many things it
 /// did; failures are logged and retried at the next pass (the store holds all state, so a
 /// failed pass loses nothing).
 pub async fn periodic<F, Fut, E>(
-    state: AppState,
+    state: App,
     mut shutdown: watch::Receiver<bool>,
     name: &'static str,
     period: Duration,
     pass: F,
 ) where
-    F: Fn(AppState) -> Fut,
+    F: Fn(App) -> Fut,
     Fut: Future<Output = Result<usize, E>>,
     E: std::fmt::Display,
 {
@@ -51,7 +51,7 @@ pub async fn periodic<F, Fut, E>(
 }
 
 /// Starts every worker; the handles finish after `shutdown` turns true.
-pub fn spawn_all(state: &AppState, shutdown: watch::Receiver<bool>) -> Vec<JoinHandle<()>> {
+pub fn spawn_all(state: &App, shutdown: watch::Receiver<bool>) -> Vec<JoinHandle<()>> {
     vec![
         tokio::spawn(periodic(
             state.clone(),

@@ -8,13 +8,13 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use crate::http::AppState;
+use crate::app::App;
 use crate::services::monitoring;
 
 /// How often the store is probed and the gauges read; well below Prometheus' scrape interval.
 pub const PERIOD: Duration = Duration::from_secs(5);
 
-pub async fn run(state: AppState, shutdown: watch::Receiver<bool>) {
+pub async fn run(state: App, shutdown: watch::Receiver<bool>) {
     // Logged when reachability changes, not on every pass.
     let was_up = Arc::new(AtomicBool::new(true));
     super::periodic(state, shutdown, "monitoring", PERIOD, move |state| {

@@ -2,7 +2,7 @@
 //! sending number, sends through the [`Carrier`] and records what the carrier answered.
 //!
 //! When it runs: on start, whenever a service committed new rows (the `outbox_wake` notify in
-//! [`AppState`]), when the earliest retry or lease comes due, and every few seconds while idle so
+//! [`App`]), when the earliest retry or lease comes due, and every few seconds while idle so
 //! that rows queued by another gateway on the same PostgreSQL are picked up too.
 //!
 //! Outcomes: accepted → `sent` with the carrier's id; a permanent error → `failed` at once with
@@ -26,10 +26,10 @@ use rand::Rng;
 use store::{Audit, ClaimRequest, ClaimedSend, SendFailure, Store, StoreResult};
 use tokio::sync::watch;
 
+use crate::app::App;
 use crate::carrier::pacing::SenderPacer;
 use crate::carrier::{Carrier, OutboundSms, SendError};
 use crate::clock::Clock;
-use crate::http::AppState;
 
 /// Attempts (claims) before a row that keeps failing temporarily is given up.
 pub const MAX_ATTEMPTS: i32 = 8;
@@ -80,7 +80,7 @@ pub struct Dispatcher {
 }
 
 impl Dispatcher {
-    pub fn new(state: &AppState) -> Dispatcher {
+    pub fn new(state: &App) -> Dispatcher {
         let mps = state.settings.sms_sender_mps;
         let base = state
             .settings
@@ -94,7 +94,7 @@ impl Dispatcher {
             pacer: SenderPacer::new(mps),
             worker: state.store.instance_id().to_owned(),
             sender_interval: chrono::Duration::microseconds(1_000_000 / i64::from(mps.get())),
-            status_callback: format!("{base}{}", crate::http::webhooks::STATUS_PATH),
+            status_callback: format!("{base}{}", crate::carrier::STATUS_CALLBACK_PATH),
         }
     }
 
@@ -316,7 +316,7 @@ pub fn backoff(attempts: i32, retry_after: Option<Duration>, jitter: f64) -> Dur
 }
 
 /// The dispatcher loop; ends when `shutdown` turns true, after finishing the batch in hand.
-pub async fn run(state: AppState, mut shutdown: watch::Receiver<bool>) {
+pub async fn run(state: App, mut shutdown: watch::Receiver<bool>) {
     let dispatcher = Dispatcher::new(&state);
     loop {
         if *shutdown.borrow() {

@@ -7,12 +7,12 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use crate::http::AppState;
+use crate::app::App;
 use crate::services::alerts;
 
 const PERIOD: Duration = Duration::from_secs(600);
 
-pub async fn run(state: AppState, shutdown: watch::Receiver<bool>) {
+pub async fn run(state: App, shutdown: watch::Receiver<bool>) {
     super::periodic(
         state,
         shutdown,

@@ -7,13 +7,13 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use crate::http::AppState;
+use crate::app::App;
 use crate::services::texting;
 
 /// How often to look for closed windows; a window closes at most this late.
 const PERIOD: Duration = Duration::from_secs(60);
 
-pub async fn run(state: AppState, shutdown: watch::Receiver<bool>) {
+pub async fn run(state: App, shutdown: watch::Receiver<bool>) {
     super::periodic(
         state,
         shutdown,

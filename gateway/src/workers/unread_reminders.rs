@@ -6,13 +6,13 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use crate::http::AppState;
+use crate::app::App;
 use crate::services::conversations;
 
 /// A reminder goes out at most this long after the 24 hours are up.
 const PERIOD: Duration = Duration::from_secs(300);
 
-pub async fn run(state: AppState, shutdown: watch::Receiver<bool>) {
+pub async fn run(state: App, shutdown: watch::Receiver<bool>) {
     super::periodic(
         state,
         shutdown,

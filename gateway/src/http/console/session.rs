@@ -2,7 +2,7 @@
 //! flash message a redirect carries to the next page.
 //!
 //! The cookie holds the same opaque token as the API's bearer token and is checked by the same
-//! code ([`CurrentUser::from_token`]), so the idle timeout, logout and locking end a console
+//! code ([`crate::services::sessions::authenticate`]), so the idle timeout, logout and locking end a console
 //! session exactly as they end an API session. It is `HttpOnly`, `SameSite=Strict`, scoped to
 //! `/app`, and `Secure` when `PUBLIC_BASE_URL` is https.
 //!
@@ -116,7 +116,7 @@ impl FromRequestParts<AppState> for ConsoleUser {
         let Some(token) = cookie(&parts.headers, SESSION_COOKIE) else {
             return Err(to_sign_in(state, parts));
         };
-        match CurrentUser::from_token(state, token, client_addr(parts)).await {
+        match crate::services::sessions::authenticate(state, token, client_addr(parts)).await {
             Ok(caller) => Ok(ConsoleUser {
                 csrf: csrf_for(token),
                 caller,

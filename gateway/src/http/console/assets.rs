@@ -11,10 +11,10 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
 
-const HTMX: &[u8] = include_bytes!("../../assets/htmx-2.0.11.min.js");
+const HTMX: &[u8] = include_bytes!("../../../assets/htmx-2.0.11.min.js");
 const HTMX_NAME: &str = "htmx-2.0.11.min.js";
-const JS: &[u8] = include_bytes!("../../assets/console.js");
-const CSS: &[u8] = include_bytes!("../../assets/console.css");
+const JS: &[u8] = include_bytes!("../../../assets/console.js");
+const CSS: &[u8] = include_bytes!("../../../assets/console.css");
 
 struct Names {
     js: String,

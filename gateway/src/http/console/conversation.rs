@@ -20,7 +20,7 @@ use super::session::{ConsoleUser, Flash, redirect_after, redirect_with};
 use crate::domain::texting::{Event, decide};
 use crate::http::AppState;
 use crate::http::conversations::{idempotency_key, message_body};
-use crate::http::patients::visible_patient;
+use crate::services::access::visible_patient;
 use crate::services::conversations::{self, Channel, PanelEntry, Sent};
 use crate::services::texting::{self, StaffAction, state_of};
 use crate::services::users::display_name as full_name;

@@ -21,9 +21,9 @@ use crate::domain::notifications::{
 use crate::domain::readings::{AlertSettings, ChangeRule, ChangeUnit, Ranges, Vital};
 use crate::http::AppState;
 use crate::http::error::ApiError;
-use crate::http::oncall::OnCallWindowBody;
-use crate::http::practices::visible_practice;
+use crate::services::access::visible_practice;
 use crate::services::notification_settings as settings;
+use crate::services::schedule_changes::OnCallWindowBody;
 use crate::services::{oncall, readings, users};
 
 /// A practice the signed-in admin administers; 404/403 page otherwise.
@@ -328,7 +328,7 @@ pub async fn page(
         Ok(loaded) => loaded,
         Err(error) => return layout::error_page(&error),
     };
-    let bodies = crate::http::oncall::bodies_of(&windows);
+    let bodies = crate::services::schedule_changes::bodies_of(&windows);
     let body = html! {
         p { a href="/app/admin/practices" { "← Practices" } }
         h1 { "Settings of " (practice.name) }

@@ -16,8 +16,8 @@ use super::session::{ConsoleUser, Flash, redirect_after, redirect_with};
 use super::{Fields, PageId};
 use crate::http::AppState;
 use crate::http::error::ApiError;
-use crate::http::users::{NewUserRequest, outstanding_conflict};
-use crate::services::users::{self, LockRefusal, display_name};
+use crate::http::users::outstanding_conflict;
+use crate::services::users::{self, LockRefusal, NewUserRequest, display_name};
 
 const BACK: &str = "/app/admin/users";
 

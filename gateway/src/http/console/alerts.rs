@@ -16,7 +16,7 @@ use super::layout::{self, Section, csrf_field, respond, when};
 use super::session::{ConsoleUser, redirect_after};
 use crate::domain::oncall::{OnCallWindow, format_hhmm};
 use crate::http::AppState;
-use crate::http::patients::visible_patient;
+use crate::services::access::visible_patient;
 use crate::services::{alerts, oncall, users};
 
 /// The open alerts, refreshed live.
