@@ -50,6 +50,22 @@ pub fn can_see_practice(user: &User, practice: &Practice) -> bool {
     }
 }
 
+/// Whether `user` works at `practice`: staff at the practices they were given, customer admins
+/// at every practice of their customer. Super admins administer; they work at no practice (they
+/// are never on a care team or told of a patient).
+pub fn works_at(user: &User, practice: &Practice) -> bool {
+    user.role != Role::SuperAdmin && can_see_practice(user, practice)
+}
+
+/// [`can_see_practice`] for a practice known to belong to the user's own customer (a row
+/// reached through the user, such as a conversation of their care team), by its id alone.
+pub fn can_see_practice_of_own_customer(user: &User, practice_id: Uuid) -> bool {
+    match user.role {
+        Role::SuperAdmin | Role::CustomerAdmin => true,
+        Role::Staff => user.practice_ids.contains(&practice_id),
+    }
+}
+
 /// Whether the patient's programs hide the patient from `user`: all of them are restricted for
 /// the user. A patient in no program is never hidden.
 pub fn hidden_by_restrictions(user: &User, patient_programs: &[String]) -> bool {
@@ -155,6 +171,32 @@ mod tests {
         assert!(!can_act_on_alert(&staff, &p, &[]));
         let stranger = user(Role::Staff, Some(acme), &[], &[]);
         assert!(!can_act_on_alert(&stranger, &p, &[]));
+    }
+
+    #[test]
+    fn admins_and_members_work_at_a_practice_super_admins_at_none() {
+        let (acme, other) = (Uuid::from_u128(1), Uuid::from_u128(2));
+        let p = practice(acme);
+        let cases = [
+            (user(Role::SuperAdmin, None, &[], &[]), false, true),
+            (user(Role::CustomerAdmin, Some(acme), &[], &[]), true, true),
+            (
+                user(Role::CustomerAdmin, Some(other), &[], &[]),
+                false,
+                true,
+            ),
+            (user(Role::Staff, Some(acme), &[p.id], &[]), true, true),
+            (user(Role::Staff, Some(acme), &[], &[]), false, false),
+        ];
+        for (u, works, sees_by_id) in cases {
+            assert_eq!(works_at(&u, &p), works, "{:?} {:?}", u.role, u.customer_id);
+            assert_eq!(
+                can_see_practice_of_own_customer(&u, p.id),
+                sees_by_id,
+                "{:?}",
+                u.role
+            );
+        }
     }
 
     #[test]

@@ -15,6 +15,7 @@ use super::AppState;
 use super::auth::CurrentUser;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::domain::access::works_at;
 use crate::services::access::visible_patient;
 use crate::services::conversations::{self, Channel, Sent};
 
@@ -272,14 +273,7 @@ pub async fn mark_read(
 async fn team_user(state: &AppState, practice_id: Uuid, user_id: Uuid) -> Result<User, ApiError> {
     let practice = state.store.get_practice(practice_id).await?;
     match state.store.get_user(user_id).await {
-        Ok(user)
-            if user.locked_at.is_none()
-                && user.customer_id == Some(practice.customer_id)
-                && (user.practice_ids.contains(&practice_id)
-                    || user.role == store::Role::CustomerAdmin) =>
-        {
-            Ok(user)
-        }
+        Ok(user) if user.locked_at.is_none() && works_at(&user, &practice) => Ok(user),
         Ok(_) | Err(StoreError::NotFound) => Err(ApiError::invalid(
             "user_id",
             "must be an unlocked user of the patient's practice",

@@ -264,11 +264,7 @@ impl From<ChangeError> for ApiError {
 
 // ---- authorization ----------------------------------------------------------------------------
 
-/// Whether `user` works at `practice`: a member of it, or an admin of its customer.
-fn works_at(user: &User, practice: &Practice) -> bool {
-    user.customer_id == Some(practice.customer_id)
-        && (user.role == Role::CustomerAdmin || user.practice_ids.contains(&practice.id))
-}
+use crate::domain::access::works_at;
 
 /// The user whose settings are asked for and the practice, once the caller may see them.
 async fn authorize_user_settings(

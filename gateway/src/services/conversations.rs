@@ -391,27 +391,47 @@ pub async fn list_for(
     limit: u32,
     offset: u32,
 ) -> Result<ConversationPage, AppError> {
-    let mut items = state
-        .store
-        .list_conversations(
-            caller.id(),
-            caller.user.restricted_programs.clone(),
-            limit + 1,
-            offset,
-        )
-        .await?;
-    let more = items.len() > limit as usize;
-    items.truncate(limit as usize);
-    let practices = &caller.user.practice_ids;
-    items.retain(|i| {
-        caller.is_super_admin()
-            || caller.user.role != store::Role::Staff
-            || practices.contains(&i.practice_id)
-    });
-    Ok(ConversationPage {
-        items,
-        next_offset: more.then(|| offset + limit),
-    })
+    // The store lists the caller's care-team and followed patients; a staff user no longer at a
+    // patient's practice does not see that conversation. Filtering happens while the page is
+    // filled (not after it is cut), so a page is short only at the end, and the cursor is the
+    // store position of the first conversation not shown.
+    let visible = |item: &store::ConversationItem| {
+        crate::domain::access::can_see_practice_of_own_customer(&caller.user, item.practice_id)
+    };
+    let mut items = Vec::with_capacity(limit as usize);
+    let mut position = offset;
+    loop {
+        let batch = state
+            .store
+            .list_conversations(
+                caller.id(),
+                caller.user.restricted_programs.clone(),
+                limit + 1,
+                position,
+            )
+            .await?;
+        let exhausted = batch.len() <= limit as usize;
+        for item in batch {
+            if !visible(&item) {
+                position += 1;
+                continue;
+            }
+            if items.len() == limit as usize {
+                return Ok(ConversationPage {
+                    items,
+                    next_offset: Some(position),
+                });
+            }
+            items.push(item);
+            position += 1;
+        }
+        if exhausted {
+            return Ok(ConversationPage {
+                items,
+                next_offset: None,
+            });
+        }
+    }
 }
 
 /// Conversations of patients found by name among those the caller may see (the search is

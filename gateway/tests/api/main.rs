@@ -10,6 +10,7 @@ mod browser;
 mod carrier;
 mod cli;
 mod console;
+mod conversation_pages;
 mod conversations;
 mod edge;
 mod email;
