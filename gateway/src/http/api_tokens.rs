@@ -9,7 +9,6 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use store::{NewApiToken, StoreError};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -17,14 +16,8 @@ use super::AppState;
 use super::auth::CurrentUser;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, ApiPath};
-use super::validate;
-use crate::auth::token;
-
-/// Lets an integration post readings for the patients of the token's customer.
-pub const SCOPE_READINGS_WRITE: &str = "readings:write";
-
-/// Every scope a token may carry.
-pub const SCOPES: &[&str] = &[SCOPE_READINGS_WRITE];
+use crate::services::api_tokens;
+pub use crate::services::api_tokens::{SCOPE_READINGS_WRITE, SCOPES};
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -46,28 +39,6 @@ pub struct CreatedApiToken {
     pub created_at: DateTime<Utc>,
     /// Send as `Authorization: Bearer <token>`. Store it safely: it is not shown again.
     pub token: String,
-}
-
-fn scopes(values: &[String]) -> Result<Vec<String>, ApiError> {
-    if values.is_empty() {
-        return Err(ApiError::invalid(
-            "scopes",
-            format!("name at least one scope: {}", SCOPES.join(", ")),
-        ));
-    }
-    let mut out: Vec<String> = Vec::new();
-    for (index, value) in values.iter().enumerate() {
-        if !SCOPES.contains(&value.as_str()) {
-            return Err(ApiError::invalid(
-                format!("scopes[{index}]"),
-                format!("is not a scope; use one of {}", SCOPES.join(", ")),
-            ));
-        }
-        if !out.contains(value) {
-            out.push(value.clone());
-        }
-    }
-    Ok(out)
 }
 
 /// Create an API token for an integration of the customer (customer admins).
@@ -93,27 +64,8 @@ pub async fn create_api_token(
     ApiPath(customer_id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<NewApiTokenRequest>,
 ) -> Result<(StatusCode, Json<CreatedApiToken>), ApiError> {
-    caller.require_customer_admin(customer_id)?;
-    match state.store.get_customer(customer_id).await {
-        Ok(_) => {}
-        Err(StoreError::NotFound) => return Err(ApiError::NotFound("customer")),
-        Err(other) => return Err(other.into()),
-    }
-    let name = validate::text("name", &body.name, 100)?;
-    let scopes = scopes(&body.scopes)?;
-    let secret = token::generate();
-    let created = state
-        .store
-        .create_api_token(
-            &caller.audit(),
-            NewApiToken {
-                customer_id,
-                name,
-                scopes,
-                token_hash: token::hash(&secret),
-            },
-        )
-        .await?;
+    let (created, secret) =
+        api_tokens::create(&state, &caller, customer_id, &body.name, &body.scopes).await?;
     Ok((
         StatusCode::CREATED,
         Json(CreatedApiToken {
@@ -148,31 +100,6 @@ pub async fn revoke_api_token(
     caller: CurrentUser,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<StatusCode, ApiError> {
-    let found = match state.store.get_api_token(id).await {
-        Ok(token) => token,
-        Err(StoreError::NotFound) => return Err(ApiError::NotFound("api token")),
-        Err(other) => return Err(other.into()),
-    };
-    if !caller.can_see_customer(found.customer_id) {
-        return Err(ApiError::NotFound("api token"));
-    }
-    caller.require_customer_admin(found.customer_id)?;
-    state.store.revoke_api_token(&caller.audit(), id).await?;
+    api_tokens::revoke(&state, &caller, id).await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn scopes_must_be_known_and_are_deduplicated() {
-        assert!(scopes(&[]).is_err());
-        assert_eq!(
-            scopes(&["readings:write".into(), "readings:write".into()]).unwrap(),
-            vec!["readings:write".to_string()]
-        );
-        let err = scopes(&["readings:write".into(), "admin".into()]).unwrap_err();
-        assert!(matches!(err, ApiError::Invalid { field, .. } if field == "scopes[1]"));
-    }
 }

@@ -5,7 +5,6 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
-use store::NewCustomer;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -13,8 +12,8 @@ use super::AppState;
 use super::auth::CurrentUser;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, ApiPath};
-use super::validate;
 use super::views::{CustomerView, UserIds};
+use crate::services::customers;
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -36,12 +35,7 @@ pub async fn create_customer(
     caller: CurrentUser,
     ApiJson(body): ApiJson<NewCustomerRequest>,
 ) -> Result<(StatusCode, Json<CustomerView>), ApiError> {
-    caller.require_super_admin()?;
-    let name = validate::text("name", &body.name, 200)?;
-    let customer = state
-        .store
-        .create_customer(&caller.audit(), NewCustomer { name })
-        .await?;
+    let customer = customers::create(&state, &caller, &body.name).await?;
     Ok((
         StatusCode::CREATED,
         Json(CustomerView::new(customer, Vec::new())),
@@ -59,13 +53,7 @@ pub async fn get_customer(
     caller: CurrentUser,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Json<CustomerView>, ApiError> {
-    caller.require_customer(id)?;
-    let customer = state
-        .store
-        .get_customer(id)
-        .await
-        .map_err(|_| ApiError::NotFound("customer"))?;
-    let defaults = state.store.customer_default_users(id).await?;
+    let (customer, defaults) = customers::get_for(&state, &caller, id).await?;
     Ok(Json(CustomerView::new(customer, defaults)))
 }
 
@@ -85,10 +73,6 @@ pub async fn set_default_users(
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<UserIds>,
 ) -> Result<Json<UserIds>, ApiError> {
-    caller.require_customer_admin(id)?;
-    let user_ids = state
-        .store
-        .set_customer_default_users(&caller.audit(), id, body.user_ids)
-        .await?;
+    let user_ids = customers::set_default_users(&state, &caller, id, body.user_ids).await?;
     Ok(Json(UserIds { user_ids }))
 }

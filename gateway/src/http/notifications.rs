@@ -19,6 +19,7 @@ use super::auth::CurrentUser;
 use super::error::{ApiError, ErrorBody};
 use super::extract::ApiQuery;
 use super::validate::PageQuery;
+use crate::services::feed;
 
 #[derive(Serialize, ToSchema)]
 pub struct NotificationView {
@@ -63,10 +64,7 @@ pub async fn list_notifications(
     caller: CurrentUser,
     ApiQuery(query): ApiQuery<PageQuery>,
 ) -> Result<Json<NotificationList>, ApiError> {
-    let page = state
-        .store
-        .list_notifications(caller.id(), query.page()?)
-        .await?;
+    let page = feed::page_for(&state, &caller, query.page()?).await?;
     Ok(Json(NotificationList {
         next_cursor: page.next_cursor.map(|c| c.to_string()),
         items: page.items.into_iter().map(Into::into).collect(),
@@ -76,38 +74,6 @@ pub async fn list_notifications(
 /// How often an open stream looks for notifications another gateway instance wrote.
 const STREAM_POLL: std::time::Duration = std::time::Duration::from_secs(5);
 
-/// The caller's notifications newer than `after`, oldest first.
-async fn newer_than(
-    state: &AppState,
-    user_id: Uuid,
-    after: Option<Uuid>,
-) -> Result<Vec<Notification>, ApiError> {
-    let mut found = Vec::new();
-    let mut page = store::Page::first(50);
-    loop {
-        let batch = state.store.list_notifications(user_id, page).await?;
-        for n in batch.items {
-            if after.is_some_and(|a| n.id <= a) {
-                found.reverse();
-                return Ok(found);
-            }
-            found.push(n);
-        }
-        match batch.next_cursor {
-            Some(cursor) => {
-                page = store::Page {
-                    after: Some(cursor),
-                    limit: 50,
-                }
-            }
-            None => {
-                found.reverse();
-                return Ok(found);
-            }
-        }
-    }
-}
-
 struct StreamState {
     state: AppState,
     user_id: Uuid,
@@ -116,17 +82,6 @@ struct StreamState {
     last: Option<Uuid>,
     changes: tokio::sync::watch::Receiver<u64>,
     pending: std::collections::VecDeque<Event>,
-}
-
-/// Whether the stream's session still lets its user in (not logged out, not ended by a password
-/// change, user not locked, not idle). Looking does not count as using the session, so an open
-/// stream alone never keeps it alive. A store error ends the stream too: the client reconnects.
-async fn session_lives(state: &AppState, token_hash: &str) -> bool {
-    state
-        .store
-        .check_session(token_hash, state.clock.now())
-        .await
-        .is_ok()
 }
 
 /// A server-sent event stream of the caller's new notifications (event `notification`, data a
@@ -163,13 +118,7 @@ pub async fn events_for(
     let last = match resume {
         Some(id) => Some(id),
         // A new stream starts from now: only notifications that arrive later are sent.
-        None => state
-            .store
-            .list_notifications(caller.id(), store::Page::first(1))
-            .await?
-            .items
-            .first()
-            .map(|n| n.id),
+        None => feed::latest_id(&state, caller).await?,
     };
     let start = StreamState {
         changes: state.feed_changed.subscribe(),
@@ -181,13 +130,13 @@ pub async fn events_for(
     };
     let events = futures::stream::unfold(start, |mut s| async move {
         loop {
-            if !session_lives(&s.state, &s.token_hash).await {
+            if !feed::session_lives(&s.state, &s.token_hash).await {
                 return None;
             }
             if let Some(event) = s.pending.pop_front() {
                 return Some((Ok(event), s));
             }
-            match newer_than(&s.state, s.user_id, s.last).await {
+            match feed::newer_than(&s.state, s.user_id, s.last).await {
                 Ok(items) => {
                     for n in items {
                         s.last = Some(n.id);

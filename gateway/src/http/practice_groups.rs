@@ -6,7 +6,6 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
-use store::{NewPracticeGroup, PracticeGroup, PracticeGroupPatch, StoreError};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -14,8 +13,8 @@ use super::AppState;
 use super::auth::CurrentUser;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, ApiPath};
-use super::validate;
 use super::views::{PracticeGroupList, PracticeGroupView};
+use crate::services::practice_groups;
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -46,10 +45,7 @@ pub async fn list_groups(
     caller: CurrentUser,
     ApiPath(customer_id): ApiPath<Uuid>,
 ) -> Result<Json<PracticeGroupList>, ApiError> {
-    caller.require_customer(customer_id)?;
-    let items = state
-        .store
-        .list_practice_groups(customer_id)
+    let items = practice_groups::list_for(&state, &caller, customer_id)
         .await?
         .into_iter()
         .map(Into::into)
@@ -75,43 +71,16 @@ pub async fn create_group(
     ApiPath(customer_id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<PracticeGroupRequest>,
 ) -> Result<(StatusCode, Json<PracticeGroupView>), ApiError> {
-    caller.require_customer_admin(customer_id)?;
-    let new = NewPracticeGroup {
+    let group = practice_groups::create(
+        &state,
+        &caller,
         customer_id,
-        name: validate::text("name", &body.name, 120)?,
-        default_user_ids: body.default_user_ids,
-        practice_ids: body.practice_ids,
-    };
-    let group = state
-        .store
-        .create_practice_group(&caller.audit(), new)
-        .await
-        .map_err(not_found_as_customer)?;
+        &body.name,
+        body.default_user_ids,
+        body.practice_ids,
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(group.into())))
-}
-
-fn not_found_as_customer(e: StoreError) -> ApiError {
-    match e {
-        StoreError::NotFound => ApiError::NotFound("customer"),
-        other => other.into(),
-    }
-}
-
-async fn group_for_admin(
-    state: &AppState,
-    caller: &CurrentUser,
-    id: Uuid,
-) -> Result<PracticeGroup, ApiError> {
-    let group = match state.store.get_practice_group(id).await {
-        Ok(group) => group,
-        Err(StoreError::NotFound) => return Err(ApiError::NotFound("practice group")),
-        Err(e) => return Err(e.into()),
-    };
-    if !caller.can_see_customer(group.customer_id) {
-        return Err(ApiError::NotFound("practice group"));
-    }
-    caller.require_customer_admin(group.customer_id)?;
-    Ok(group)
 }
 
 /// Rename a group or replace its default users or practices (customer admins).
@@ -129,23 +98,16 @@ pub async fn update_group(
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<PracticeGroupPatchRequest>,
 ) -> Result<Json<PracticeGroupView>, ApiError> {
-    group_for_admin(&state, &caller, id).await?;
-    let patch = PracticeGroupPatch {
-        name: body
-            .name
-            .as_deref()
-            .map(|n| validate::text("name", n, 120))
-            .transpose()?,
-        default_user_ids: body.default_user_ids,
-        practice_ids: body.practice_ids,
-    };
-    Ok(Json(
-        state
-            .store
-            .update_practice_group(&caller.audit(), id, patch)
-            .await?
-            .into(),
-    ))
+    let group = practice_groups::update(
+        &state,
+        &caller,
+        id,
+        body.name.as_deref(),
+        body.default_user_ids,
+        body.practice_ids,
+    )
+    .await?;
+    Ok(Json(group.into()))
 }
 
 /// Remove a group; its practices fall back to the customer's default users.
@@ -162,10 +124,6 @@ pub async fn delete_group(
     caller: CurrentUser,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<StatusCode, ApiError> {
-    group_for_admin(&state, &caller, id).await?;
-    state
-        .store
-        .delete_practice_group(&caller.audit(), id)
-        .await?;
+    practice_groups::delete(&state, &caller, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

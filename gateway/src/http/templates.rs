@@ -13,8 +13,7 @@ use super::AppState;
 use super::auth::CurrentUser;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, ApiPath};
-use crate::services::access::visible_practice;
-use crate::services::templates::practice_templates;
+use crate::services::templates as templates_service;
 
 #[derive(Serialize, ToSchema)]
 pub struct TemplateView {
@@ -74,8 +73,7 @@ pub async fn list_templates(
     caller: CurrentUser,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Json<TemplateList>, ApiError> {
-    visible_practice(&state, &caller, id).await?;
-    let set = practice_templates(&state, id).await?;
+    let set = templates_service::list_for(&state, &caller, id).await?;
     Ok(Json(TemplateList {
         items: TemplateName::ALL.iter().map(|n| view(&set, *n)).collect(),
         next_cursor: None,
@@ -98,22 +96,7 @@ pub async fn put_template(
     ApiPath((id, name)): ApiPath<(Uuid, String)>,
     ApiJson(body): ApiJson<TemplateRequest>,
 ) -> Result<Json<TemplateView>, ApiError> {
-    let practice = visible_practice(&state, &caller, id).await?;
-    caller.require_practice_admin(&practice)?;
     let name = TemplateName::parse(&name).map_err(|_| ApiError::NotFound("template"))?;
-    if body.text.trim().is_empty() {
-        state
-            .store
-            .reset_template(&caller.audit(), id, name.as_str())
-            .await?;
-    } else {
-        templates::validate(name, &body.text)
-            .map_err(|e| ApiError::invalid("text", e.to_string()))?;
-        state
-            .store
-            .set_template(&caller.audit(), id, name.as_str(), &body.text)
-            .await?;
-    }
-    let set = practice_templates(&state, id).await?;
+    let set = templates_service::save_for(&state, &caller, id, name, &body.text).await?;
     Ok(Json(view(&set, name)))
 }

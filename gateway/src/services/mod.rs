@@ -6,13 +6,17 @@
 
 pub mod access;
 pub mod alerts;
+pub mod api_tokens;
 pub mod conversations;
+pub mod customers;
 pub mod delivery;
+pub mod feed;
 pub mod inbound;
 pub mod monitoring;
 pub mod notification_settings;
 pub mod notify;
 pub mod oncall;
+pub mod practice_groups;
 pub mod readings;
 pub mod schedule_changes;
 pub mod sessions;
