@@ -5,7 +5,7 @@ use axum::Json;
 use axum::extract::State;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use store::{AuditFilter, AuditRecord, Role};
+use store::AuditRecord;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
@@ -13,6 +13,7 @@ use super::AppState;
 use super::auth::CurrentUser;
 use super::error::{ApiError, ErrorBody};
 use super::extract::ApiQuery;
+use crate::services::audit::{self, AuditRequest};
 
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -76,23 +77,6 @@ pub async fn list_audit(
     caller: CurrentUser,
     ApiQuery(query): ApiQuery<AuditQuery>,
 ) -> Result<Json<AuditList>, ApiError> {
-    let customer_id = match caller.role() {
-        Role::SuperAdmin => query.customer_id,
-        Role::CustomerAdmin => {
-            if query
-                .customer_id
-                .is_some_and(|c| Some(c) != caller.user.customer_id)
-            {
-                return Err(ApiError::NotFound("customer"));
-            }
-            caller.user.customer_id
-        }
-        Role::Staff => {
-            return Err(ApiError::Forbidden(
-                "only administrators may read the audit log".into(),
-            ));
-        }
-    };
     let after_id = match query.cursor.as_deref().filter(|c| !c.is_empty()) {
         Some(c) => Some(
             c.parse::<i64>()
@@ -104,26 +88,19 @@ pub async fn list_audit(
     if !(1..=store::Page::MAX_LIMIT).contains(&limit) {
         return Err(ApiError::invalid("limit", "must be between 1 and 200"));
     }
-    if let Some(since) = query.since {
-        crate::domain::bounds::instant(since, caller.now)
-            .map_err(|why| ApiError::invalid("since", why.to_string()))?;
-    }
-    let filter = AuditFilter {
-        customer_id,
-        user_id: query.user_id,
-        patient_id: query.patient_id,
-        since: query.since,
-        after_id,
-        limit: limit + 1,
-    };
-    let mut rows = state.store.list_audit(filter).await?;
-    let more = rows.len() > limit as usize;
-    rows.truncate(limit as usize);
-    let next_cursor = if more {
-        rows.last().map(|r| r.id.to_string())
-    } else {
-        None
-    };
+    let (rows, next_cursor) = audit::page_for(
+        &state,
+        &caller,
+        AuditRequest {
+            customer_id: query.customer_id,
+            user_id: query.user_id,
+            patient_id: query.patient_id,
+            since: query.since,
+            after_id,
+            limit,
+        },
+    )
+    .await?;
     Ok(Json(AuditList {
         items: rows.into_iter().map(Into::into).collect(),
         next_cursor,

@@ -11,13 +11,12 @@ use std::net::IpAddr;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use chrono::{DateTime, Utc};
-use store::{ApiToken, Audit, ReadingSource, StoreError};
+use store::{ApiToken, Audit, ReadingSource};
 use uuid::Uuid;
 
 use super::AppState;
 use super::auth::{CurrentUser, bearer_token, client_addr};
 use super::error::ApiError;
-use crate::auth::token;
 
 /// An integration authenticated by an active API token.
 #[derive(Debug, Clone)]
@@ -96,29 +95,16 @@ impl FromRequestParts<AppState> for ReadingsCaller {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let presented = bearer_token(parts).ok_or(ApiError::Unauthorized)?;
-        let token_hash = token::hash(presented);
-        let now = state.clock.now();
-        match state.store.use_session(&token_hash, now).await {
-            Ok(session) => {
-                return Ok(ReadingsCaller::User(Box::new(CurrentUser {
-                    user: session.user,
-                    token_hash,
-                    session_expires_at: session.expires_at,
-                    client_addr: client_addr(parts),
-                    now,
-                })));
-            }
-            Err(StoreError::NotFound) => {}
-            Err(other) => return Err(other.into()),
+        match crate::services::sessions::authenticate(state, presented, client_addr(parts)).await {
+            Ok(user) => return Ok(ReadingsCaller::User(Box::new(user))),
+            Err(ApiError::Unauthorized) => {}
+            Err(other) => return Err(other),
         }
-        match state.store.active_api_token(&token_hash).await {
-            Ok(token) => Ok(ReadingsCaller::Integration(Integration {
-                token,
-                client_addr: client_addr(parts),
-                now,
-            })),
-            Err(StoreError::NotFound) => Err(ApiError::Unauthorized),
-            Err(other) => Err(other.into()),
-        }
+        let token = crate::services::api_tokens::active(state, presented).await?;
+        Ok(ReadingsCaller::Integration(Integration {
+            token,
+            client_addr: client_addr(parts),
+            now: state.clock.now(),
+        }))
     }
 }

@@ -46,6 +46,16 @@ pub async fn create(
     Ok((created, secret))
 }
 
+/// The active token `presented` is (an integration signing in); 401 when it is unknown or
+/// revoked.
+pub async fn active(state: &App, presented: &str) -> Result<ApiToken, AppError> {
+    match state.store.active_api_token(&token::hash(presented)).await {
+        Ok(token) => Ok(token),
+        Err(StoreError::NotFound) => Err(AppError::Unauthorized),
+        Err(other) => Err(other.into()),
+    }
+}
+
 /// Revokes a token (admins of its customer): it stops working at once. Revoking again changes
 /// nothing.
 pub async fn revoke(state: &App, caller: &CurrentUser, id: Uuid) -> Result<(), AppError> {
