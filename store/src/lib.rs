@@ -25,6 +25,8 @@ mod oncall;
 mod patients;
 mod postgres;
 mod readings;
+mod rows;
+mod sql;
 mod sqlite;
 mod tenancy;
 #[cfg(feature = "testing")]
