@@ -5,7 +5,8 @@
 //! - SQL is written in PostgreSQL's placeholder style (`$1`); the SQLite connection renders it as
 //!   `?1`. Where the dialects differ (`ON CONFLICT DO NOTHING` / `INSERT OR IGNORE`, interval
 //!   arithmetic, arrays, `FOR UPDATE`) the use case names both texts with [`Tx::pick`], side by
-//!   side, so a reader sees the whole use case in one place.
+//!   side, so a reader sees the whole use case in one place. PostgreSQL types a parameter where
+//!   it first meets it, so an optional one is written `id > $2 OR $2 IS NULL`, not the other way.
 //! - Values go in as [`Arg`]s (typed even when null, as PostgreSQL wants) and come out through
 //!   [`Col`], which knows the SQLite encodings: times as microseconds since the epoch, dates as
 //!   `YYYY-MM-DD` text, booleans as integers.

@@ -4,14 +4,13 @@
 //! when it writes, one transaction. Migrations run under a transaction-scoped advisory lock so
 //! concurrent start-ups serialise. Driver errors become [`StoreError`]s in [`map_err`].
 
-mod accounts;
 mod alerts;
 mod api_tokens;
 mod audit;
 mod conversations;
 mod disclaimers;
 mod emails;
-mod feed;
+pub(crate) mod feed;
 mod instances;
 pub(crate) mod messaging;
 mod notification_settings;

@@ -6,14 +6,13 @@
 //! `synchronous=FULL` makes a committed write durable before the caller is answered.
 //! Not for several gateways at once: those need PostgreSQL.
 
-mod accounts;
 mod alerts;
 mod api_tokens;
 mod audit;
 mod conversations;
 mod disclaimers;
 mod emails;
-mod feed;
+pub(crate) mod feed;
 mod instances;
 pub(crate) mod messaging;
 mod notification_settings;
