@@ -47,13 +47,13 @@ pub use alerts::{
 pub use api_tokens::{ApiToken, ApiTokens, NewApiToken};
 pub use audit::AuditLog;
 pub use conversations::{
-    CareTeamMember, ConversationItem, Conversations, IDEMPOTENCY_KEY_REUSED, IdempotencyKey,
+    CareTeamMember, ConversationItem, Conversations, IdempotencyKey,
     NewStaffMessage, StaffMessageOutcome, StaffSendChoice, StaffSendContext, StaffSendDecider,
     UnreadReminder,
 };
 pub use disclaimers::{Disclaimers, PracticeDisclaimers};
 pub use emails::{ClaimedEmail, EmailOutboxRow, Emails};
-pub use error::{StoreError, StoreResult};
+pub use error::{RuleRefusal, StoreError, StoreResult};
 pub use feed::{Feed, NewNotification, Notification, NotificationEmail};
 pub use instances::{Instances, ReleasedClaims};
 pub use messaging::*;
@@ -70,13 +70,13 @@ pub use patients::{PatientReadCheck, Patients, Templates};
 pub use postgres::PostgresStore;
 pub use readings::{
     AlertNeeded, ApplyReadingDefaultsTo, DecideReading, EffectiveReadingAlert, NewReading,
-    OverdueCandidate, READING_NEEDS_ALERT, ReadingAlertRow, ReadingAlertSource, ReadingChangeRow,
+    OverdueCandidate, ReadingAlertRow, ReadingAlertSource, ReadingChangeRow,
     ReadingContext, ReadingDecision, ReadingFrequency, ReadingSettings, ReadingSource, Readings,
     RecordedReading, StoredReading, VitalFrequency,
 };
 pub use sqlite::SqliteStore;
 pub use tenancy::Tenancy;
-pub use texting::{TEXTING_CHANGED, Texting, TextingChange, TextingChanged};
+pub use texting::{Texting, TextingChange, TextingChanged};
 pub use throttle::{DecideThrottle, LoginThrottle, ThrottleRow};
 
 /// The store API: one trait per aggregate, each method one use case and one transaction. Every

@@ -8,7 +8,7 @@ use axum::extract::rejection::QueryRejection;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use store::StoreError;
+use store::{RuleRefusal, StoreError};
 use utoipa::ToSchema;
 
 #[derive(Debug, thiserror::Error)]
@@ -151,6 +151,7 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::NotFound => ApiError::NotFound("resource"),
             StoreError::Conflict { constraint } => conflict_for(&constraint),
+            StoreError::Rule(rule) => refusal_for(rule),
             StoreError::Unavailable(detail) => {
                 tracing::warn!(%detail, "store unavailable");
                 ApiError::Unavailable
@@ -168,14 +169,6 @@ fn conflict_for(constraint: &str) -> ApiError {
             "another practice already uses this sms_number",
         ),
         "users_username_key" => ("username_taken", "this username is taken; choose another"),
-        "practice_groups_minimum_practices" => (
-            "too_few_practices",
-            "practice groups are available once the customer has 10 or more practices",
-        ),
-        "practices_practice_group_id" => (
-            "practice_in_another_group",
-            "every practice_ids entry must be a practice of this customer that is in no other group",
-        ),
         "practice_groups_customer_id_name_key" => (
             "group_name_taken",
             "this customer already has a group with that name",
@@ -184,22 +177,6 @@ fn conflict_for(constraint: &str) -> ApiError {
             "mobile_phone_in_use",
             "another patient of this practice is texting from this mobile_phone (pending or enabled)",
         ),
-        "on_call_windows_user_of_customer" => {
-            return ApiError::invalid(
-                "user_id",
-                "every on-call user must be an unlocked user of the practice's customer",
-            );
-        }
-        "users_of_customer" => {
-            return ApiError::invalid("user_ids", "every user must be a user of this customer");
-        }
-        store::IDEMPOTENCY_KEY_REUSED => {
-            return ApiError::Unprocessable {
-                code: "idempotency_key_reused",
-                message: "this Idempotency-Key was used for a different request (another route,                           patient or body); use a new key for a new request"
-                    .into(),
-            };
-        }
         other => {
             tracing::warn!(constraint = other, "unmapped store conflict");
             ("conflict", "the request conflicts with existing data")
@@ -208,6 +185,36 @@ fn conflict_for(constraint: &str) -> ApiError {
     ApiError::Conflict {
         code,
         message: message.to_string(),
+    }
+}
+
+/// The API's answer to each refusal a store use case decides itself.
+fn refusal_for(rule: RuleRefusal) -> ApiError {
+    let conflict = |code, message: &str| ApiError::Conflict {
+        code,
+        message: message.to_string(),
+    };
+    match rule {
+        RuleRefusal::UsersOfAnotherCustomer => {
+            ApiError::invalid("user_ids", "every user must be a user of this customer")
+        }
+        RuleRefusal::PracticeInAnotherGroup => conflict(
+            "practice_in_another_group",
+            "every practice_ids entry must be a practice of this customer that is in no other group",
+        ),
+        RuleRefusal::TooFewPracticesForGroups => conflict(
+            "too_few_practices",
+            "practice groups are available once the customer has 10 or more practices",
+        ),
+        RuleRefusal::IdempotencyKeyReused => ApiError::Unprocessable {
+            code: "idempotency_key_reused",
+            message: "this Idempotency-Key was used for a different request (another route,                           patient or body); use a new key for a new request"
+                .into(),
+        },
+        // The services decide again on these; one reaching a handler is a bug.
+        RuleRefusal::TextingChanged | RuleRefusal::ReadingNeedsAlert => {
+            ApiError::Internal(anyhow::anyhow!("store refusal reached the API: {rule}"))
+        }
     }
 }
 

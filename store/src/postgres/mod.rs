@@ -6,7 +6,6 @@
 
 mod alerts;
 mod api_tokens;
-mod audit;
 mod conversations;
 mod disclaimers;
 mod emails;
@@ -14,13 +13,10 @@ pub(crate) mod feed;
 mod instances;
 pub(crate) mod messaging;
 mod notification_settings;
-mod oncall;
 mod patients;
 mod readings;
 mod rows;
 mod signals;
-mod tenancy;
-mod texting;
 mod throttle;
 
 use std::str::FromStr;
@@ -35,8 +31,8 @@ use uuid::Uuid;
 
 use crate::migrations::{MIGRATIONS, Migration};
 use crate::sql::{Arg, BoxFuture, Db, Row, Tx};
-use crate::{Audit, AuditEvent, Backend, Patient, Store, StoreError, StoreResult, User};
-use rows::{PATIENT_COLUMNS, USER_COLUMNS, patient_from_row, user_from_row};
+use crate::{Audit, AuditEvent, Backend, Patient, Store, StoreError, StoreResult};
+use rows::{PATIENT_COLUMNS, patient_from_row};
 
 /// Any fixed number works; it only has to be the same for every gateway binary.
 const MIGRATION_LOCK_KEY: i64 = 0x6761_7465_7761_7901;
@@ -241,18 +237,6 @@ pub(crate) async fn insert_audit(
         .await
         .map_err(map_err)?;
     Ok(())
-}
-
-pub(crate) async fn load_user(client: &impl GenericClient, id: Uuid) -> StoreResult<User> {
-    let row = client
-        .query_opt(
-            &format!("SELECT {USER_COLUMNS} FROM users u WHERE u.id = $1"),
-            &[&id],
-        )
-        .await
-        .map_err(map_err)?
-        .ok_or(StoreError::NotFound)?;
-    user_from_row(&row)
 }
 
 pub(crate) async fn load_patient(client: &impl GenericClient, id: Uuid) -> StoreResult<Patient> {

@@ -8,7 +8,6 @@
 
 mod alerts;
 mod api_tokens;
-mod audit;
 mod conversations;
 mod disclaimers;
 mod emails;
@@ -16,12 +15,9 @@ pub(crate) mod feed;
 mod instances;
 pub(crate) mod messaging;
 mod notification_settings;
-mod oncall;
 mod patients;
 mod readings;
 mod rows;
-mod tenancy;
-mod texting;
 mod throttle;
 
 use std::path::{Path, PathBuf};
