@@ -217,8 +217,11 @@ impl<D: Db> Accounts for D {
         username: &str,
         password_hash: &str,
     ) -> StoreResult<User> {
-        let (audit, username, password_hash) =
-            (audit.clone(), username.to_string(), password_hash.to_string());
+        let (audit, username, password_hash) = (
+            audit.clone(),
+            username.to_string(),
+            password_hash.to_string(),
+        );
         self.transaction(move |tx| {
             Box::pin(async move {
                 let existing = tx
@@ -477,7 +480,12 @@ async fn update_user(
     // On-call duty the change would leave with a user who can no longer act on it is handed over
     // with it, or the whole change is refused before anything is written.
     let duty_at = duty_practices(tx, id, audit.at).await?;
-    let lost = duty_lost(&current, &patched(&current, &patch), &duty_at, handover.rule);
+    let lost = duty_lost(
+        &current,
+        &patched(&current, &patch),
+        &duty_at,
+        handover.rule,
+    );
     let successor = match handover.reassign_to {
         Some(s) if !lost.is_empty() => Some((s, user_if_any(tx, s).await?)),
         _ => None,
@@ -487,7 +495,10 @@ async fn update_user(
         Err(refusal) => return Ok(Err(refusal)),
     };
     let role = patch.role.unwrap_or(current.role);
-    let mobile_phone = patch.mobile_phone.clone().unwrap_or(current.mobile_phone.clone());
+    let mobile_phone = patch
+        .mobile_phone
+        .clone()
+        .unwrap_or(current.mobile_phone.clone());
     tx.execute(
         "UPDATE users SET email = $2, first_name = $3, last_name = $4, title = $5, role = $6,
                           mobile_phone = $7, auto_logout_minutes = $8, password_hash = $9
@@ -495,13 +506,24 @@ async fn update_user(
         &[
             id.arg(),
             patch.email.as_ref().unwrap_or(&current.email).arg(),
-            patch.first_name.as_ref().unwrap_or(&current.first_name).arg(),
+            patch
+                .first_name
+                .as_ref()
+                .unwrap_or(&current.first_name)
+                .arg(),
             patch.last_name.as_ref().unwrap_or(&current.last_name).arg(),
             patch.title.as_ref().unwrap_or(&current.title).arg(),
             role.as_str().arg(),
             mobile_phone.arg(),
-            patch.auto_logout_minutes.unwrap_or(current.auto_logout_minutes).arg(),
-            patch.password_hash.as_ref().unwrap_or(&current.password_hash).arg(),
+            patch
+                .auto_logout_minutes
+                .unwrap_or(current.auto_logout_minutes)
+                .arg(),
+            patch
+                .password_hash
+                .as_ref()
+                .unwrap_or(&current.password_hash)
+                .arg(),
         ],
     )
     .await?;
@@ -575,7 +597,7 @@ async fn lock_user(
             );
             tx.execute(&sql, &[from.clone(), to.clone()]).await?;
             let sql = format!("DELETE FROM {table} WHERE user_id = $1");
-            tx.execute(&sql, &[from.clone()]).await?;
+            tx.execute(&sql, std::slice::from_ref(&from)).await?;
         }
         // Care-team places and program enrolments go to the successor too.
         tx.execute(
@@ -592,7 +614,7 @@ async fn lock_user(
         .await?;
         for table in ["program_staff", "care_team"] {
             let sql = format!("DELETE FROM {table} WHERE user_id = $1");
-            tx.execute(&sql, &[from.clone()]).await?;
+            tx.execute(&sql, std::slice::from_ref(&from)).await?;
         }
         // On-call windows and running overrides are taken over as they are.
         hand_over(tx, &audit, user_id, successor, &duty_at).await?;

@@ -576,40 +576,6 @@ pub(crate) fn sort_sends(sends: &mut [ClaimedSend]) {
     });
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn request(interval_ms: i64, horizon_ms: i64) -> ClaimRequest {
-        ClaimRequest {
-            worker: "w".into(),
-            now: Utc::now(),
-            lease: Duration::seconds(60),
-            limit: 10,
-            sender_interval: Duration::milliseconds(interval_ms),
-            horizon: Duration::milliseconds(horizon_ms),
-        }
-    }
-
-    #[test]
-    fn a_sender_gets_as_many_rows_as_slots_fit_in_the_horizon() {
-        assert_eq!(per_sender_cap(&request(1000, 1000)), 1);
-        assert_eq!(per_sender_cap(&request(200, 1000)), 5);
-        assert_eq!(per_sender_cap(&request(300, 1000)), 4);
-        assert_eq!(per_sender_cap(&request(1000, 0)), 1);
-    }
-
-    #[test]
-    fn candidates_group_by_sender_in_lock_order_keeping_priority_order() {
-        let (a, b, c) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
-        let groups = group_by_sender(&[(a, "+2".into()), (b, "+1".into()), (c, "+2".into())]);
-        assert_eq!(
-            groups,
-            vec![("+1".to_owned(), vec![b]), ("+2".to_owned(), vec![a, c])]
-        );
-    }
-}
-
 /// Queues a text (and its message row) inside the caller's transaction. Each backend keeps its
 /// own version, which the inbound-message path calls directly; shared use cases come here.
 pub(crate) async fn insert_outbox(
@@ -644,5 +610,39 @@ pub(crate) async fn cancel_queued(
         crate::sql::Tx::Lite(c) => c.with(|c| {
             crate::sqlite::messaging::cancel_queued(c, practice_number, patient_number, now)
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(interval_ms: i64, horizon_ms: i64) -> ClaimRequest {
+        ClaimRequest {
+            worker: "w".into(),
+            now: Utc::now(),
+            lease: Duration::seconds(60),
+            limit: 10,
+            sender_interval: Duration::milliseconds(interval_ms),
+            horizon: Duration::milliseconds(horizon_ms),
+        }
+    }
+
+    #[test]
+    fn a_sender_gets_as_many_rows_as_slots_fit_in_the_horizon() {
+        assert_eq!(per_sender_cap(&request(1000, 1000)), 1);
+        assert_eq!(per_sender_cap(&request(200, 1000)), 5);
+        assert_eq!(per_sender_cap(&request(300, 1000)), 4);
+        assert_eq!(per_sender_cap(&request(1000, 0)), 1);
+    }
+
+    #[test]
+    fn candidates_group_by_sender_in_lock_order_keeping_priority_order() {
+        let (a, b, c) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+        let groups = group_by_sender(&[(a, "+2".into()), (b, "+1".into()), (c, "+2".into())]);
+        assert_eq!(
+            groups,
+            vec![("+1".to_owned(), vec![b]), ("+2".to_owned(), vec![a, c])]
+        );
     }
 }

@@ -413,7 +413,8 @@ const WINDOWS: Schedule<OnCallWindowRow> = Schedule {
     table: "on_call_windows",
     action: "practice.on_call.update",
     user_id: |w| w.user_id,
-    insert: "INSERT INTO on_call_windows (practice_id, position, from_minute, to_minute, days, user_id)
+    insert:
+        "INSERT INTO on_call_windows (practice_id, position, from_minute, to_minute, days, user_id)
              VALUES ($1, $2, $3, $4, $5, $6)",
     values: |w| {
         vec![

@@ -97,7 +97,11 @@ impl Tx<'_> {
 
     /// The first column of every row.
     pub(crate) async fn column<T: Col>(&self, sql: &str, args: &[Arg<'_>]) -> StoreResult<Vec<T>> {
-        self.query(sql, args).await?.iter().map(|r| r.get(0)).collect()
+        self.query(sql, args)
+            .await?
+            .iter()
+            .map(|r| r.get(0))
+            .collect()
     }
 
     /// Runs `sql` once per item, with the item as `$2` after `$1` (SQLite has no arrays).

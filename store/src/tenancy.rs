@@ -63,7 +63,12 @@ pub trait Tenancy: Send + Sync {
 
 // ---- The use cases, written once for both backends (see `crate::sql`). ----
 
-fn event(customer_id: Uuid, action: &'static str, kind: &'static str, id: Uuid) -> AuditEvent<'static> {
+fn event(
+    customer_id: Uuid,
+    action: &'static str,
+    kind: &'static str,
+    id: Uuid,
+) -> AuditEvent<'static> {
     crate::rows::event(Some(customer_id), action, kind, id)
 }
 
@@ -158,7 +163,8 @@ async fn add_group_defaults_to_practices(tx: &Tx<'_>, group: Uuid) -> StoreResul
 async fn replace_group_defaults(tx: &Tx<'_>, group: Uuid, user_ids: &[Uuid]) -> StoreResult<()> {
     let sql = "DELETE FROM practice_group_default_users WHERE practice_group_id = $1";
     tx.execute(sql, &[group.arg()]).await?;
-    let sql = "INSERT INTO practice_group_default_users (practice_group_id, user_id) VALUES ($1, $2)
+    let sql =
+        "INSERT INTO practice_group_default_users (practice_group_id, user_id) VALUES ($1, $2)
                ON CONFLICT DO NOTHING";
     tx.execute_each(sql, group.arg(), user_ids).await
 }
@@ -207,10 +213,16 @@ impl<D: Db> Tenancy for D {
                 check_users_of_customer(tx, customer_id, &user_ids).await?;
                 let sql = "DELETE FROM customer_default_users WHERE customer_id = $1";
                 tx.execute(sql, &[customer_id.arg()]).await?;
-                let sql = "INSERT INTO customer_default_users (customer_id, user_id) VALUES ($1, $2)
+                let sql =
+                    "INSERT INTO customer_default_users (customer_id, user_id) VALUES ($1, $2)
                            ON CONFLICT DO NOTHING";
                 tx.execute_each(sql, customer_id.arg(), &user_ids).await?;
-                let event = event(customer_id, "customer.set_default_users", "customer", customer_id);
+                let event = event(
+                    customer_id,
+                    "customer.set_default_users",
+                    "customer",
+                    customer_id,
+                );
                 insert_audit(tx, &audit, &event).await?;
                 customer_defaults(tx, customer_id).await
             })
@@ -287,7 +299,13 @@ impl<D: Db> Tenancy for D {
     ) -> StoreResult<Result<Vec<Uuid>, OnCallRefusal>> {
         let audit = audit.clone();
         self.transaction(move |tx| {
-            Box::pin(set_practice_users(tx, audit, practice_id, user_ids, handover))
+            Box::pin(set_practice_users(
+                tx,
+                audit,
+                practice_id,
+                user_ids,
+                handover,
+            ))
         })
         .await
     }
@@ -334,7 +352,8 @@ impl<D: Db> Tenancy for D {
     }
 
     async fn get_practice_group(&self, id: Uuid) -> StoreResult<PracticeGroup> {
-        self.autocommit(move |tx| Box::pin(load_group(tx, id))).await
+        self.autocommit(move |tx| Box::pin(load_group(tx, id)))
+            .await
     }
 
     async fn list_practice_groups(&self, customer_id: Uuid) -> StoreResult<Vec<PracticeGroup>> {
@@ -436,7 +455,11 @@ async fn set_practice_users(
         .into_iter()
         .filter(|id| !user_ids.contains(id))
         .collect();
-    let locked: Vec<Uuid> = leaving.iter().copied().chain(handover.reassign_to).collect();
+    let locked: Vec<Uuid> = leaving
+        .iter()
+        .copied()
+        .chain(handover.reassign_to)
+        .collect();
     lock_users(tx, &locked, true).await?;
     let here = std::slice::from_ref(&practice);
     let mut lost = Vec::new();
@@ -471,7 +494,12 @@ async fn set_practice_users(
             hand_over(tx, &audit, duty.user_id, successor, &handed).await?;
         }
     }
-    let event = event(practice.customer_id, "practice.set_users", "practice", practice_id);
+    let event = event(
+        practice.customer_id,
+        "practice.set_users",
+        "practice",
+        practice_id,
+    );
     insert_audit(tx, &audit, &event).await?;
     practice_members(tx, practice_id).await.map(Ok)
 }

@@ -7,7 +7,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::rows::{PRACTICE_COLUMNS, insert_audit, load_patient, patients_where, practice_from_row};
+use crate::rows::{
+    PRACTICE_COLUMNS, insert_audit, load_patient, patients_where, practice_from_row,
+};
 use crate::sql::{Db, ToArg, Tx};
 use crate::*;
 
@@ -138,7 +140,11 @@ async fn change_texting(
     }
     let mut enqueued = Vec::with_capacity(change.replies.len());
     for reply in &change.replies {
-        enqueued.push(crate::messaging::insert_outbox(tx, reply, audit.at).await?.id);
+        enqueued.push(
+            crate::messaging::insert_outbox(tx, reply, audit.at)
+                .await?
+                .id,
+        );
     }
     crate::feed::insert_notifications(tx, audit.at, &change.notifications).await?;
     let event = AuditEvent {

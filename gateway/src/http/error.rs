@@ -317,6 +317,38 @@ mod tests {
     }
 
     #[test]
+    fn each_store_refusal_has_its_own_answer() {
+        let cases = [
+            (RuleRefusal::UsersOfAnotherCustomer, 422, "invalid_field"),
+            (
+                RuleRefusal::PracticeInAnotherGroup,
+                409,
+                "practice_in_another_group",
+            ),
+            (
+                RuleRefusal::TooFewPracticesForGroups,
+                409,
+                "too_few_practices",
+            ),
+            (
+                RuleRefusal::IdempotencyKeyReused,
+                422,
+                "idempotency_key_reused",
+            ),
+            (RuleRefusal::TextingChanged, 500, "internal_error"),
+            (RuleRefusal::ReadingNeedsAlert, 500, "internal_error"),
+        ];
+        for (rule, status, code) in cases {
+            let error = ApiError::from(StoreError::Rule(rule));
+            assert_eq!(
+                (error.status().as_u16(), error.code()),
+                (status, code),
+                "{rule:?}"
+            );
+        }
+    }
+
+    #[test]
     fn serde_messages_name_the_field() {
         assert_eq!(
             field_from_serde_message("missing field `name` at line 1 column 2").as_deref(),

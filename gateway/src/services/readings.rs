@@ -14,9 +14,9 @@
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use store::{
-    AlertNeeded, Audit, NewReading, Patient, Practice, ReadingAlertRow,
-    ReadingChangeRow, ReadingContext, ReadingDecision, ReadingSource, RuleRefusal, Store, StoreError,
-    StoreResult, StoredReading,
+    AlertNeeded, Audit, NewReading, Patient, Practice, ReadingAlertRow, ReadingChangeRow,
+    ReadingContext, ReadingDecision, ReadingSource, RuleRefusal, Store, StoreError, StoreResult,
+    StoredReading,
 };
 use uuid::Uuid;
 

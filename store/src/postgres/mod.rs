@@ -153,9 +153,7 @@ async fn pg_query(
     args: &[Arg<'_>],
 ) -> StoreResult<Vec<tokio_postgres::Row>> {
     let statement = c.prepare_cached(sql).await.map_err(map_err)?;
-    c.query(&statement, &pg_params(args))
-        .await
-        .map_err(map_err)
+    c.query(&statement, &pg_params(args)).await.map_err(map_err)
 }
 
 fn pg_params<'a>(args: &'a [Arg<'_>]) -> Vec<&'a (dyn tokio_postgres::types::ToSql + Sync)> {

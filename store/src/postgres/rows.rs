@@ -3,10 +3,7 @@
 
 use tokio_postgres::Row;
 
-use crate::{
-    IanaTimeZone, Patient, Practice, Role, StoreError, StoreResult,
-    TextingRow, User,
-};
+use crate::{IanaTimeZone, Patient, Practice, Role, StoreError, StoreResult, TextingRow, User};
 
 pub const PRACTICE_COLUMNS: &str = "id, customer_id, name, timezone, sms_number, practice_group_id, escalation_delay_minutes, created_at";
 

@@ -89,7 +89,9 @@ fn replayed_message(
         return Ok(None);
     };
     match stored {
-        Some(stored) if stored != key.fingerprint => Err(StoreError::Rule(RuleRefusal::IdempotencyKeyReused)),
+        Some(stored) if stored != key.fingerprint => {
+            Err(StoreError::Rule(RuleRefusal::IdempotencyKeyReused))
+        }
         _ => Ok(Some(message_id)),
     }
 }

@@ -194,7 +194,9 @@ impl LiteConn {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, OwnedMutexGuard<Connection>> {
-        self.conn.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.conn
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Runs backend code that takes the connection itself.
