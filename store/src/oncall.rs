@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::rows::{PRACTICE_COLUMNS, event, insert_audit, practice_from_row, user_if_any};
-use crate::sql::{Arg, Db, ToArg, Tx};
+use crate::sql::{Arg, BoxFuture, Db, ToArg, Tx};
 use crate::*;
 
 /// One weekly window: from `from_minute` (inclusive) to `to_minute` (exclusive) after local
@@ -365,38 +365,46 @@ pub(crate) async fn hand_over(
     Ok(())
 }
 
-/// Replaces a practice's windows or overrides: the practice locked, every user checked by
-/// `rule`, the old rows deleted and `rows` inserted in order, the change audited.
-async fn replace_schedule<T>(
-    tx: &Tx<'_>,
+/// Replaces a practice's windows or overrides in one transaction: the practice locked, every
+/// user checked by `rule`, the old rows deleted and `rows` inserted in order, the change audited;
+/// the rows as saved.
+async fn save_schedule<D: Db, T: Send + Sync + 'static>(
+    db: &D,
     audit: &Audit,
     practice_id: Uuid,
-    rows: &[T],
+    rows: Vec<T>,
     rule: OnCallRule,
     schedule: Schedule<T>,
-) -> StoreResult<Result<(), OnCallRefusal>> {
-    let practice = lock_practice(tx, practice_id).await?;
-    let user_ids: Vec<Uuid> = rows.iter().map(schedule.user_id).collect();
-    if let Err(refusal) = check_schedule_users(tx, &practice, &user_ids, rule).await? {
-        return Ok(Err(refusal));
-    }
-    let delete = format!("DELETE FROM {} WHERE practice_id = $1", schedule.table);
-    tx.execute(&delete, &[practice_id.arg()]).await?;
-    for (position, row) in rows.iter().enumerate() {
-        let position = i32::try_from(position)
-            .map_err(|_| StoreError::Unexpected(format!("too many rows for {}", schedule.table)))?;
-        let mut args = vec![practice_id.arg(), position.arg()];
-        args.extend((schedule.values)(row));
-        tx.execute(schedule.insert, &args).await?;
-    }
-    let event = event(
-        Some(practice.customer_id),
-        schedule.action,
-        "practice",
-        practice_id,
-    );
-    insert_audit(tx, audit, &event).await?;
-    Ok(Ok(()))
+) -> StoreResult<Result<Vec<T>, OnCallRefusal>> {
+    let audit = audit.clone();
+    db.transaction(move |tx| {
+        Box::pin(async move {
+            let practice = lock_practice(tx, practice_id).await?;
+            let user_ids: Vec<Uuid> = rows.iter().map(schedule.user_id).collect();
+            if let Err(refusal) = check_schedule_users(tx, &practice, &user_ids, rule).await? {
+                return Ok(Err(refusal));
+            }
+            let delete = format!("DELETE FROM {} WHERE practice_id = $1", schedule.table);
+            tx.execute(&delete, &[practice_id.arg()]).await?;
+            for (position, row) in rows.iter().enumerate() {
+                let position = i32::try_from(position).map_err(|_| {
+                    StoreError::Unexpected(format!("too many rows for {}", schedule.table))
+                })?;
+                let mut args = vec![practice_id.arg(), position.arg()];
+                args.extend((schedule.values)(row));
+                tx.execute(schedule.insert, &args).await?;
+            }
+            let event = event(
+                Some(practice.customer_id),
+                schedule.action,
+                "practice",
+                practice_id,
+            );
+            insert_audit(tx, &audit, &event).await?;
+            (schedule.load)(tx, practice_id, audit.at).await.map(Ok)
+        })
+    })
+    .await
 }
 
 /// What differs between saving windows and saving overrides.
@@ -407,7 +415,13 @@ struct Schedule<T> {
     /// Inserts one row: `$1` the practice, `$2` the position, then [`Schedule::values`].
     insert: &'static str,
     values: fn(&T) -> Vec<Arg<'_>>,
+    /// The rows as saved (overrides that end after the given time).
+    load: LoadSchedule<T>,
 }
+
+/// Reads a practice's saved windows or overrides (those ending after the time).
+type LoadSchedule<T> =
+    for<'a> fn(&'a Tx<'a>, Uuid, DateTime<Utc>) -> BoxFuture<'a, StoreResult<Vec<T>>>;
 
 const WINDOWS: Schedule<OnCallWindowRow> = Schedule {
     table: "on_call_windows",
@@ -424,6 +438,7 @@ const WINDOWS: Schedule<OnCallWindowRow> = Schedule {
             w.user_id.arg(),
         ]
     },
+    load: |tx, practice_id, _| Box::pin(load_windows(tx, practice_id)),
 };
 
 const OVERRIDES: Schedule<OnCallOverrideRow> = Schedule {
@@ -433,6 +448,7 @@ const OVERRIDES: Schedule<OnCallOverrideRow> = Schedule {
     insert: "INSERT INTO on_call_overrides (practice_id, position, user_id, starts_at, ends_at)
              VALUES ($1, $2, $3, $4, $5)",
     values: |o| vec![o.user_id.arg(), o.starts_at.arg(), o.ends_at.arg()],
+    load: |tx, practice_id, at| Box::pin(load_overrides(tx, practice_id, at)),
 };
 
 #[async_trait]
@@ -458,18 +474,7 @@ impl<D: Db> OnCall for D {
         windows: Vec<OnCallWindowRow>,
         rule: OnCallRule,
     ) -> StoreResult<Result<Vec<OnCallWindowRow>, OnCallRefusal>> {
-        let audit = audit.clone();
-        self.transaction(move |tx| {
-            Box::pin(async move {
-                if let Err(refusal) =
-                    replace_schedule(tx, &audit, practice_id, &windows, rule, WINDOWS).await?
-                {
-                    return Ok(Err(refusal));
-                }
-                load_windows(tx, practice_id).await.map(Ok)
-            })
-        })
-        .await
+        save_schedule(self, audit, practice_id, windows, rule, WINDOWS).await
     }
 
     async fn replace_on_call_overrides(
@@ -479,17 +484,6 @@ impl<D: Db> OnCall for D {
         overrides: Vec<OnCallOverrideRow>,
         rule: OnCallRule,
     ) -> StoreResult<Result<Vec<OnCallOverrideRow>, OnCallRefusal>> {
-        let audit = audit.clone();
-        self.transaction(move |tx| {
-            Box::pin(async move {
-                if let Err(refusal) =
-                    replace_schedule(tx, &audit, practice_id, &overrides, rule, OVERRIDES).await?
-                {
-                    return Ok(Err(refusal));
-                }
-                load_overrides(tx, practice_id, audit.at).await.map(Ok)
-            })
-        })
-        .await
+        save_schedule(self, audit, practice_id, overrides, rule, OVERRIDES).await
     }
 }
