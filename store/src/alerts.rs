@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use uuid::Uuid;
 
+use crate::sql::{ToArg, Tx};
 use crate::*;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -194,4 +195,11 @@ pub trait Alerts: Send + Sync {
     async fn clear_failing_number(&self, from_number: &str, to_number: &str) -> StoreResult<()>;
     /// How many alerts are open in the whole store and when the oldest opened.
     async fn open_alert_stats(&self) -> StoreResult<OpenAlertStats>;
+}
+
+/// Forgets every failure of `number` (its user saved it again).
+pub(crate) async fn forget_failing_number(tx: &Tx<'_>, number: &str) -> StoreResult<()> {
+    let sql = "DELETE FROM failing_numbers WHERE to_number = $1";
+    tx.execute(sql, &[number.arg()]).await?;
+    Ok(())
 }

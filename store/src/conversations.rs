@@ -31,9 +31,6 @@ pub struct ConversationItem {
     pub unread: bool,
 }
 
-/// The name of the refusal when an `Idempotency-Key` comes again with a different request.
-pub const IDEMPOTENCY_KEY_REUSED: &str = "idempotency_key_reused";
-
 /// An `Idempotency-Key` and the fingerprint of the request it came with (the caller's hash of
 /// the route, the patient and the body). The same key with another fingerprint is refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -167,7 +164,7 @@ pub trait Conversations: Send + Sync {
     /// Records a staff message in one transaction, once per idempotency key: locks the patient,
     /// lets `new.choose` pick SMS (queueing the text), the portal or nothing, and writes the
     /// message. A key seen before answers `Replayed` when its fingerprint matches, and
-    /// `Conflict { constraint: IDEMPOTENCY_KEY_REUSED }` when it does not.
+    /// `Rule(RuleRefusal::IdempotencyKeyReused)` when it does not.
     async fn post_staff_message(
         &self,
         audit: &Audit,

@@ -8,6 +8,8 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use uuid::Uuid;
 
+use crate::postgres::PgConn;
+use crate::sql::Tx;
 use crate::*;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -81,4 +83,19 @@ pub trait Feed: Send + Sync {
         at: DateTime<Utc>,
         new: Vec<NewNotification>,
     ) -> StoreResult<Vec<Uuid>>;
+}
+
+/// Adds notifications to the feed and their emails to the email outbox, inside the caller's
+/// transaction; the ids of the feed rows. Each backend keeps its own version, which the
+/// inbound-message path calls directly.
+pub(crate) async fn insert_notifications(
+    tx: &Tx<'_>,
+    at: DateTime<Utc>,
+    new: &[NewNotification],
+) -> StoreResult<Vec<Uuid>> {
+    match tx {
+        Tx::Pg(PgConn::Tx(c)) => crate::postgres::feed::insert_notifications(*c, at, new).await,
+        Tx::Pg(PgConn::Client(c)) => crate::postgres::feed::insert_notifications(*c, at, new).await,
+        Tx::Lite(c) => c.with(|c| crate::sqlite::feed::insert_notifications(c, at, new)),
+    }
 }

@@ -6,6 +6,10 @@
 //! nothing is acknowledged before it is committed. The backend is chosen from the URL scheme by
 //! [`connect`]. This crate owns all SQL; it must never hold business rules (those are the
 //! gateway's domain) nor log row contents (they hold patient data).
+//!
+//! Each use case is written once, over the connection interface of `sql` that both backends
+//! implement (see `store/ARCHITECTURE-NOTE.md`); `postgres` and `sqlite` hold only what differs:
+//! connecting, running a statement, translating errors, and the use cases not yet moved.
 
 mod accounts;
 mod alerts;
@@ -25,6 +29,8 @@ mod oncall;
 mod patients;
 mod postgres;
 mod readings;
+mod rows;
+mod sql;
 mod sqlite;
 mod tenancy;
 #[cfg(feature = "testing")]
@@ -45,13 +51,12 @@ pub use alerts::{
 pub use api_tokens::{ApiToken, ApiTokens, NewApiToken};
 pub use audit::AuditLog;
 pub use conversations::{
-    CareTeamMember, ConversationItem, Conversations, IDEMPOTENCY_KEY_REUSED, IdempotencyKey,
-    NewStaffMessage, StaffMessageOutcome, StaffSendChoice, StaffSendContext, StaffSendDecider,
-    UnreadReminder,
+    CareTeamMember, ConversationItem, Conversations, IdempotencyKey, NewStaffMessage,
+    StaffMessageOutcome, StaffSendChoice, StaffSendContext, StaffSendDecider, UnreadReminder,
 };
 pub use disclaimers::{Disclaimers, PracticeDisclaimers};
 pub use emails::{ClaimedEmail, EmailOutboxRow, Emails};
-pub use error::{StoreError, StoreResult};
+pub use error::{RuleRefusal, StoreError, StoreResult};
 pub use feed::{Feed, NewNotification, Notification, NotificationEmail};
 pub use instances::{Instances, ReleasedClaims};
 pub use messaging::*;
@@ -68,13 +73,13 @@ pub use patients::{PatientReadCheck, Patients, Templates};
 pub use postgres::PostgresStore;
 pub use readings::{
     AlertNeeded, ApplyReadingDefaultsTo, DecideReading, EffectiveReadingAlert, NewReading,
-    OverdueCandidate, READING_NEEDS_ALERT, ReadingAlertRow, ReadingAlertSource, ReadingChangeRow,
-    ReadingContext, ReadingDecision, ReadingFrequency, ReadingSettings, ReadingSource, Readings,
-    RecordedReading, StoredReading, VitalFrequency,
+    OverdueCandidate, ReadingAlertRow, ReadingAlertSource, ReadingChangeRow, ReadingContext,
+    ReadingDecision, ReadingFrequency, ReadingSettings, ReadingSource, Readings, RecordedReading,
+    StoredReading, VitalFrequency,
 };
 pub use sqlite::SqliteStore;
 pub use tenancy::Tenancy;
-pub use texting::{TEXTING_CHANGED, Texting, TextingChange, TextingChanged};
+pub use texting::{Texting, TextingChange, TextingChanged};
 pub use throttle::{DecideThrottle, LoginThrottle, ThrottleRow};
 
 /// The store API: one trait per aggregate, each method one use case and one transaction. Every

@@ -576,6 +576,43 @@ pub(crate) fn sort_sends(sends: &mut [ClaimedSend]) {
     });
 }
 
+/// Queues a text (and its message row) inside the caller's transaction. Each backend keeps its
+/// own version, which the inbound-message path calls directly; shared use cases come here.
+pub(crate) async fn insert_outbox(
+    tx: &crate::sql::Tx<'_>,
+    new: &NewOutbound,
+    now: DateTime<Utc>,
+) -> StoreResult<Outbound> {
+    use crate::postgres::{PgConn, messaging as pg};
+    match tx {
+        crate::sql::Tx::Pg(PgConn::Tx(c)) => pg::insert_outbox(*c, new, now).await,
+        crate::sql::Tx::Pg(PgConn::Client(c)) => pg::insert_outbox(*c, new, now).await,
+        crate::sql::Tx::Lite(c) => c.with(|c| crate::sqlite::messaging::insert_outbox(c, new, now)),
+    }
+}
+
+/// Cancels what is still queued from the practice's number to the patient's (an opt-out),
+/// inside the caller's transaction; how many texts it cancelled.
+pub(crate) async fn cancel_queued(
+    tx: &crate::sql::Tx<'_>,
+    practice_number: &str,
+    patient_number: &str,
+    now: DateTime<Utc>,
+) -> StoreResult<u64> {
+    use crate::postgres::{PgConn, messaging as pg};
+    match tx {
+        crate::sql::Tx::Pg(PgConn::Tx(c)) => {
+            pg::cancel_queued(*c, practice_number, patient_number, now).await
+        }
+        crate::sql::Tx::Pg(PgConn::Client(c)) => {
+            pg::cancel_queued(*c, practice_number, patient_number, now).await
+        }
+        crate::sql::Tx::Lite(c) => c.with(|c| {
+            crate::sqlite::messaging::cancel_queued(c, practice_number, patient_number, now)
+        }),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -148,14 +148,11 @@ pub struct ReadingDecision {
 }
 
 /// A decider's answer for a critical reading when the caller prepared no alert for it: the store
-/// writes nothing and answers `Conflict { constraint: READING_NEEDS_ALERT }`, and the caller
+/// writes nothing and answers `Rule(RuleRefusal::ReadingNeedsAlert)`, and the caller
 /// works out the alert's audience and records again. Most readings are not critical, so most
 /// are recorded without that work, and still no critical reading is stored without its alert.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AlertNeeded;
-
-/// The conflict a decider's [`AlertNeeded`] turns into.
-pub const READING_NEEDS_ALERT: &str = "readings_alert_needed";
 
 /// The decision a caller passes to [`Readings::record_reading`].
 pub type DecideReading =

@@ -1,17 +1,17 @@
 //! Texting opt-in changes that staff and workers start (start, resend, opt-out, expiry). The
 //! decision is made outside from a state read earlier; the store applies it only if the patient's
 //! texting state is still exactly that state, so two concurrent changes never both apply against
-//! the same state (the loser gets `Conflict { constraint: "patients_texting_changed" }` and
-//! decides again). Replies and notifications are written in the same transaction.
+//! the same state (the loser gets `Rule(RuleRefusal::TextingChanged)` and decides again). Replies and notifications are written in the same transaction.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use crate::rows::{
+    PRACTICE_COLUMNS, insert_audit, load_patient, patients_where, practice_from_row,
+};
+use crate::sql::{Db, ToArg, Tx};
 use crate::*;
-
-/// The name of the conflict when the state moved since the decision was made.
-pub const TEXTING_CHANGED: &str = "patients_texting_changed";
 
 #[derive(Debug, Clone)]
 pub struct TextingChange {
@@ -53,4 +53,108 @@ pub trait Texting: Send + Sync {
         now: DateTime<Utc>,
         limit: u32,
     ) -> StoreResult<Vec<Patient>>;
+}
+
+#[async_trait]
+impl<D: Db> Texting for D {
+    async fn find_practice_by_number(&self, number: &str) -> StoreResult<Option<Practice>> {
+        let number = number.to_string();
+        self.autocommit(move |tx| {
+            Box::pin(async move {
+                let sql = format!("SELECT {PRACTICE_COLUMNS} FROM practices WHERE sms_number = $1");
+                let row = tx.query_opt(&sql, &[number.arg()]).await?;
+                row.map(|r| practice_from_row(&r)).transpose()
+            })
+        })
+        .await
+    }
+
+    async fn change_texting(
+        &self,
+        audit: &Audit,
+        patient_id: Uuid,
+        change: TextingChange,
+    ) -> StoreResult<TextingChanged> {
+        let audit = audit.clone();
+        self.transaction(move |tx| Box::pin(change_texting(tx, audit, patient_id, change)))
+            .await
+    }
+
+    async fn expired_verifications(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> StoreResult<Vec<Patient>> {
+        self.autocommit(move |tx| {
+            Box::pin(async move {
+                let limit = i64::from(limit);
+                patients_where(
+                    tx,
+                    "WHERE p.texting_status = 'pending'
+                       AND (p.texting_expires_at IS NULL OR p.texting_expires_at <= $1)
+                     ORDER BY p.texting_expires_at NULLS FIRST, p.id LIMIT $2",
+                    &[now.arg(), limit.arg()],
+                )
+                .await
+            })
+        })
+        .await
+    }
+}
+
+async fn change_texting(
+    tx: &Tx<'_>,
+    audit: Audit,
+    patient_id: Uuid,
+    change: TextingChange,
+) -> StoreResult<TextingChanged> {
+    // The row lock orders this change after any concurrent inbound text of the patient.
+    let sql = tx.pick(
+        "SELECT id FROM patients WHERE id = $1 FOR NO KEY UPDATE",
+        "SELECT id FROM patients WHERE id = $1",
+    );
+    tx.query_one(sql, &[patient_id.arg()]).await?;
+    let current = load_patient(tx, patient_id).await?;
+    if current.texting != change.expected {
+        return Err(StoreError::Rule(RuleRefusal::TextingChanged));
+    }
+    if let Some(state) = &change.new_state {
+        tx.execute(
+            "UPDATE patients SET texting_status = $2, texting_attempts_left = $3, texting_expires_at = $4,
+                 texting_updated_at = $5 WHERE id = $1",
+            &[
+                patient_id.arg(),
+                state.status.arg(),
+                state.attempts_left.arg(),
+                state.expires_at.arg(),
+                state.updated_at.arg(),
+            ],
+        )
+        .await?;
+    }
+    let sql = "SELECT customer_id, sms_number FROM practices WHERE id = $1";
+    let practice = tx.query_one(sql, &[current.practice_id.arg()]).await?;
+    let (customer_id, practice_number): (Uuid, String) = (practice.get(0)?, practice.get(1)?);
+    if let (true, Some(mobile)) = (change.opted_out, &current.mobile_phone) {
+        crate::messaging::cancel_queued(tx, &practice_number, mobile, audit.at).await?;
+    }
+    let mut enqueued = Vec::with_capacity(change.replies.len());
+    for reply in &change.replies {
+        enqueued.push(
+            crate::messaging::insert_outbox(tx, reply, audit.at)
+                .await?
+                .id,
+        );
+    }
+    crate::feed::insert_notifications(tx, audit.at, &change.notifications).await?;
+    let event = AuditEvent {
+        customer_id: Some(customer_id),
+        action: change.action,
+        target_type: "patient",
+        target_id: Some(patient_id.to_string()),
+        patient_id: Some(patient_id),
+    };
+    insert_audit(tx, &audit, &event).await?;
+    let patient = load_patient(tx, patient_id).await?;
+    Ok(TextingChanged { patient, enqueued })
 }

@@ -749,7 +749,10 @@ async fn default_users_must_belong_to_the_customer(db: &TestStore) {
         .set_customer_default_users(&audit_at(t0()), customer_b, vec![outsider.id])
         .await
         .unwrap_err();
-    assert!(err.is_conflict_on("users_of_customer"), "{err:?}");
+    assert!(
+        err.is_rule(store::RuleRefusal::UsersOfAnotherCustomer),
+        "{err:?}"
+    );
     let err = store
         .set_practice_users(
             &audit_at(t0()),
@@ -759,7 +762,10 @@ async fn default_users_must_belong_to_the_customer(db: &TestStore) {
         )
         .await
         .unwrap_err();
-    assert!(err.is_conflict_on("users_of_customer"), "{err:?}");
+    assert!(
+        err.is_rule(store::RuleRefusal::UsersOfAnotherCustomer),
+        "{err:?}"
+    );
 }
 
 async fn new_practice(store: &Arc<dyn Store>, customer_id: Uuid, sms: &str) -> Uuid {
@@ -819,7 +825,7 @@ async fn groups_need_ten_practices_and_a_practice_joins_at_most_one(db: &TestSto
         .await
         .unwrap_err();
     assert!(
-        err.is_conflict_on("practice_groups_minimum_practices"),
+        err.is_rule(store::RuleRefusal::TooFewPracticesForGroups),
         "{err:?}"
     );
     let tenth = new_practice(&store, customer_id, "+15556029999").await;
@@ -845,7 +851,10 @@ async fn groups_need_ten_practices_and_a_practice_joins_at_most_one(db: &TestSto
         )
         .await
         .unwrap_err();
-    assert!(err.is_conflict_on("practices_practice_group_id"), "{err:?}");
+    assert!(
+        err.is_rule(store::RuleRefusal::PracticeInAnotherGroup),
+        "{err:?}"
+    );
     assert!(
         store
             .get_practice(practices[1])

@@ -4,7 +4,7 @@
 //! the `{"error": {"code", "message"}}` body (`http::error`), and the staff console shows the
 //! message. A store refusal becomes the conflict or field error the API documents for it.
 
-use store::StoreError;
+use store::{RuleRefusal, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -82,6 +82,7 @@ impl From<StoreError> for AppError {
         match e {
             StoreError::NotFound => AppError::NotFound("resource"),
             StoreError::Conflict { constraint } => conflict_for(&constraint),
+            StoreError::Rule(rule) => refusal_for(rule),
             StoreError::Unavailable(detail) => {
                 tracing::warn!(%detail, "store unavailable");
                 AppError::Unavailable
@@ -99,14 +100,6 @@ fn conflict_for(constraint: &str) -> AppError {
             "another practice already uses this sms_number",
         ),
         "users_username_key" => ("username_taken", "this username is taken; choose another"),
-        "practice_groups_minimum_practices" => (
-            "too_few_practices",
-            "practice groups are available once the customer has 10 or more practices",
-        ),
-        "practices_practice_group_id" => (
-            "practice_in_another_group",
-            "every practice_ids entry must be a practice of this customer that is in no other group",
-        ),
         "practice_groups_customer_id_name_key" => (
             "group_name_taken",
             "this customer already has a group with that name",
@@ -115,22 +108,6 @@ fn conflict_for(constraint: &str) -> AppError {
             "mobile_phone_in_use",
             "another patient of this practice is texting from this mobile_phone (pending or enabled)",
         ),
-        "on_call_windows_user_of_customer" => {
-            return AppError::invalid(
-                "user_id",
-                "every on-call user must be an unlocked user of the practice's customer",
-            );
-        }
-        "users_of_customer" => {
-            return AppError::invalid("user_ids", "every user must be a user of this customer");
-        }
-        store::IDEMPOTENCY_KEY_REUSED => {
-            return AppError::Unprocessable {
-                code: "idempotency_key_reused",
-                message: "this Idempotency-Key was used for a different request (another route,                           patient or body); use a new key for a new request"
-                    .into(),
-            };
-        }
         other => {
             tracing::warn!(constraint = other, "unmapped store conflict");
             ("conflict", "the request conflicts with existing data")
@@ -139,5 +116,35 @@ fn conflict_for(constraint: &str) -> AppError {
     AppError::Conflict {
         code,
         message: message.to_string(),
+    }
+}
+
+/// The API's answer to each refusal a store use case decides itself.
+fn refusal_for(rule: RuleRefusal) -> AppError {
+    let conflict = |code, message: &str| AppError::Conflict {
+        code,
+        message: message.to_string(),
+    };
+    match rule {
+        RuleRefusal::UsersOfAnotherCustomer => {
+            AppError::invalid("user_ids", "every user must be a user of this customer")
+        }
+        RuleRefusal::PracticeInAnotherGroup => conflict(
+            "practice_in_another_group",
+            "every practice_ids entry must be a practice of this customer that is in no other group",
+        ),
+        RuleRefusal::TooFewPracticesForGroups => conflict(
+            "too_few_practices",
+            "practice groups are available once the customer has 10 or more practices",
+        ),
+        RuleRefusal::IdempotencyKeyReused => AppError::Unprocessable {
+            code: "idempotency_key_reused",
+            message: "this Idempotency-Key was used for a different request (another route,                           patient or body); use a new key for a new request"
+                .into(),
+        },
+        // The services decide again on these; one reaching a handler is a bug.
+        RuleRefusal::TextingChanged | RuleRefusal::ReadingNeedsAlert => {
+            AppError::Internal(anyhow::anyhow!("store refusal reached the API: {rule}"))
+        }
     }
 }

@@ -8,8 +8,6 @@ use axum::extract::rejection::QueryRejection;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-#[cfg(test)]
-use store::StoreError;
 use utoipa::ToSchema;
 
 pub use crate::app::AppError as ApiError;
@@ -105,6 +103,8 @@ fn field_from_serde_message(message: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
+    use store::{RuleRefusal, StoreError};
+
     use super::*;
 
     #[test]
@@ -173,6 +173,38 @@ mod tests {
             ApiError::from(StoreError::Unexpected("bug".into())).status(),
             500
         );
+    }
+
+    #[test]
+    fn each_store_refusal_has_its_own_answer() {
+        let cases = [
+            (RuleRefusal::UsersOfAnotherCustomer, 422, "invalid_field"),
+            (
+                RuleRefusal::PracticeInAnotherGroup,
+                409,
+                "practice_in_another_group",
+            ),
+            (
+                RuleRefusal::TooFewPracticesForGroups,
+                409,
+                "too_few_practices",
+            ),
+            (
+                RuleRefusal::IdempotencyKeyReused,
+                422,
+                "idempotency_key_reused",
+            ),
+            (RuleRefusal::TextingChanged, 500, "internal_error"),
+            (RuleRefusal::ReadingNeedsAlert, 500, "internal_error"),
+        ];
+        for (rule, status, code) in cases {
+            let error = ApiError::from(StoreError::Rule(rule));
+            assert_eq!(
+                (error.status().as_u16(), error.code()),
+                (status, code),
+                "{rule:?}"
+            );
+        }
     }
 
     #[test]

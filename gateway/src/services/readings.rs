@@ -14,9 +14,9 @@
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use store::{
-    AlertNeeded, Audit, NewReading, Patient, Practice, READING_NEEDS_ALERT, ReadingAlertRow,
-    ReadingChangeRow, ReadingContext, ReadingDecision, ReadingSource, Store, StoreError,
-    StoreResult, StoredReading,
+    AlertNeeded, Audit, NewReading, Patient, Practice, ReadingAlertRow, ReadingChangeRow,
+    ReadingContext, ReadingDecision, ReadingSource, RuleRefusal, Store, StoreError, StoreResult,
+    StoredReading,
 };
 use uuid::Uuid;
 
@@ -193,7 +193,7 @@ where
 {
     let first = record_once(store, audit, &incoming, None).await;
     let recorded = match first {
-        Err(StoreError::Conflict { constraint }) if constraint == READING_NEEDS_ALERT => {
+        Err(StoreError::Rule(RuleRefusal::ReadingNeedsAlert)) => {
             let alert = alert_for().await?;
             record_once(store, audit, &incoming, Some(alert)).await?
         }

@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use store::{
     InboundContext, InboundDecider, InboundDecision, NewNotification, NewOutbound, Patient,
-    Practice, StoreError, TEXTING_CHANGED, TextingChange, TextingRow, priority,
+    Practice, RuleRefusal, StoreError, TextingChange, TextingRow, priority,
 };
 use templates::{Placeholder, TemplateName, TemplateSet, Vars};
 use uuid::Uuid;
@@ -357,7 +357,7 @@ pub async fn apply(
                     .increment(1);
                 return Ok(changed.patient);
             }
-            Err(StoreError::Conflict { constraint }) if constraint == TEXTING_CHANGED => {
+            Err(StoreError::Rule(RuleRefusal::TextingChanged)) => {
                 patient = state.store.get_patient(audit, patient.id).await?;
             }
             Err(other) => return Err(other.into()),

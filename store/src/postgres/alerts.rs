@@ -526,18 +526,3 @@ async fn delete_failing(client: &impl GenericClient, from: &str, to: &str) -> St
         .map_err(map_err)?;
     Ok(())
 }
-
-/// Forgets every failure of `number` (its user saved it again).
-pub(crate) async fn forget_failing_number(
-    client: &impl GenericClient,
-    number: &str,
-) -> StoreResult<()> {
-    client
-        .execute(
-            "DELETE FROM failing_numbers WHERE to_number = $1",
-            &[&number],
-        )
-        .await
-        .map_err(map_err)?;
-    Ok(())
-}

@@ -87,9 +87,9 @@ async fn replayed_message(
         return Ok(None);
     };
     match row.get::<_, Option<String>>(1) {
-        Some(stored) if stored != key.fingerprint => Err(StoreError::Conflict {
-            constraint: IDEMPOTENCY_KEY_REUSED.into(),
-        }),
+        Some(stored) if stored != key.fingerprint => {
+            Err(StoreError::Rule(RuleRefusal::IdempotencyKeyReused))
+        }
         _ => Ok(Some(row.get(0))),
     }
 }

@@ -4,24 +4,19 @@
 //! when it writes, one transaction. Migrations run under a transaction-scoped advisory lock so
 //! concurrent start-ups serialise. Driver errors become [`StoreError`]s in [`map_err`].
 
-mod accounts;
 mod alerts;
 mod api_tokens;
-mod audit;
 mod conversations;
 mod disclaimers;
 mod emails;
-mod feed;
+pub(crate) mod feed;
 mod instances;
 pub(crate) mod messaging;
 mod notification_settings;
-mod oncall;
 mod patients;
 mod readings;
 mod rows;
 mod signals;
-mod tenancy;
-mod texting;
 mod throttle;
 
 use std::str::FromStr;
@@ -35,8 +30,9 @@ use tokio_postgres::error::SqlState;
 use uuid::Uuid;
 
 use crate::migrations::{MIGRATIONS, Migration};
-use crate::{Audit, AuditEvent, Backend, Patient, Store, StoreError, StoreResult, User};
-use rows::{PATIENT_COLUMNS, USER_COLUMNS, patient_from_row, user_from_row};
+use crate::sql::{Arg, BoxFuture, Db, Row, Tx};
+use crate::{Audit, AuditEvent, Backend, Patient, Store, StoreError, StoreResult};
+use rows::{PATIENT_COLUMNS, patient_from_row};
 
 /// Any fixed number works; it only has to be the same for every gateway binary.
 const MIGRATION_LOCK_KEY: i64 = 0x6761_7465_7761_7901;
@@ -95,6 +91,89 @@ impl PostgresStore {
             .await
             .map_err(|e| StoreError::Unavailable(e.to_string()))
     }
+}
+
+impl Db for PostgresStore {
+    async fn autocommit<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: for<'a> FnOnce(&'a Tx<'a>) -> BoxFuture<'a, StoreResult<T>> + Send + 'static,
+    {
+        let client = self.client().await?;
+        f(&Tx::Pg(PgConn::Client(&client))).await
+    }
+
+    async fn transaction<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: for<'a> FnOnce(&'a Tx<'a>) -> BoxFuture<'a, StoreResult<T>> + Send + 'static,
+    {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(map_err)?;
+        let out = f(&Tx::Pg(PgConn::Tx(&tx))).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(out)
+    }
+}
+
+/// A pooled connection as the shared use cases see it (see [`crate::sql`]): in a transaction, or
+/// a plain connection for reads. Every statement is prepared once per connection and cached.
+pub enum PgConn<'a> {
+    Tx(&'a deadpool_postgres::Transaction<'a>),
+    Client(&'a deadpool_postgres::Object),
+}
+
+impl PgConn<'_> {
+    pub(crate) async fn execute(&self, sql: &str, args: &[Arg<'_>]) -> StoreResult<u64> {
+        match self {
+            PgConn::Tx(c) => pg_execute(*c, sql, args).await,
+            PgConn::Client(c) => pg_execute(*c, sql, args).await,
+        }
+    }
+
+    pub(crate) async fn query(&self, sql: &str, args: &[Arg<'_>]) -> StoreResult<Vec<Row>> {
+        let rows = match self {
+            PgConn::Tx(c) => pg_query(*c, sql, args).await?,
+            PgConn::Client(c) => pg_query(*c, sql, args).await?,
+        };
+        Ok(rows.into_iter().map(Row::Pg).collect())
+    }
+}
+
+async fn pg_execute(c: &impl GenericClient, sql: &str, args: &[Arg<'_>]) -> StoreResult<u64> {
+    let statement = c.prepare_cached(sql).await.map_err(map_err)?;
+    c.execute(&statement, &pg_params(args))
+        .await
+        .map_err(map_err)
+}
+
+async fn pg_query(
+    c: &impl GenericClient,
+    sql: &str,
+    args: &[Arg<'_>],
+) -> StoreResult<Vec<tokio_postgres::Row>> {
+    let statement = c.prepare_cached(sql).await.map_err(map_err)?;
+    c.query(&statement, &pg_params(args)).await.map_err(map_err)
+}
+
+fn pg_params<'a>(args: &'a [Arg<'_>]) -> Vec<&'a (dyn tokio_postgres::types::ToSql + Sync)> {
+    args.iter()
+        .map(|a| -> &(dyn tokio_postgres::types::ToSql + Sync) {
+            match a {
+                Arg::Uuid(v) => v,
+                Arg::Text(v) => v,
+                Arg::I16(v) => v,
+                Arg::I32(v) => v,
+                Arg::I64(v) => v,
+                Arg::F64(v) => v,
+                Arg::Bool(v) => v,
+                Arg::Time(v) => v,
+                Arg::Date(v) => v,
+                Arg::Uuids(v) => v,
+                Arg::Texts(v) => v,
+            }
+        })
+        .collect()
 }
 
 /// Translates a driver error into the store's vocabulary.
@@ -156,18 +235,6 @@ pub(crate) async fn insert_audit(
         .await
         .map_err(map_err)?;
     Ok(())
-}
-
-pub(crate) async fn load_user(client: &impl GenericClient, id: Uuid) -> StoreResult<User> {
-    let row = client
-        .query_opt(
-            &format!("SELECT {USER_COLUMNS} FROM users u WHERE u.id = $1"),
-            &[&id],
-        )
-        .await
-        .map_err(map_err)?
-        .ok_or(StoreError::NotFound)?;
-    user_from_row(&row)
 }
 
 pub(crate) async fn load_patient(client: &impl GenericClient, id: Uuid) -> StoreResult<Patient> {

@@ -3,10 +3,7 @@
 
 use tokio_postgres::Row;
 
-use crate::{
-    AuditRecord, Customer, IanaTimeZone, Patient, Practice, Role, StoreError, StoreResult,
-    TextingRow, User,
-};
+use crate::{IanaTimeZone, Patient, Practice, Role, StoreError, StoreResult, TextingRow, User};
 
 pub const PRACTICE_COLUMNS: &str = "id, customer_id, name, timezone, sms_number, practice_group_id, escalation_delay_minutes, created_at";
 
@@ -20,14 +17,6 @@ pub const USER_COLUMNS: &str = "u.id, u.customer_id, u.username, u.password_hash
 pub const PATIENT_COLUMNS: &str = "p.id, p.practice_id, p.first_name, p.last_name, p.dob, p.mobile_phone,
     p.texting_status, p.texting_attempts_left, p.texting_expires_at, p.texting_updated_at, p.created_at,
     ARRAY(SELECT pp.program FROM patient_programs pp WHERE pp.patient_id = p.id ORDER BY pp.program)";
-
-pub fn customer_from_row(row: &Row) -> Customer {
-    Customer {
-        id: row.get(0),
-        name: row.get(1),
-        created_at: row.get(2),
-    }
-}
 
 /// A practice row; its time zone goes through the same parse as the API's input, so a zone that
 /// does not parse is an error rather than some default.
@@ -88,18 +77,4 @@ pub fn patient_from_row(row: &Row) -> StoreResult<Patient> {
         created_at: row.get(10),
         programs: row.get(11),
     })
-}
-
-pub fn audit_from_row(row: &Row) -> AuditRecord {
-    AuditRecord {
-        id: row.get(0),
-        at: row.get(1),
-        user_id: row.get(2),
-        customer_id: row.get(3),
-        action: row.get(4),
-        target_type: row.get(5),
-        target_id: row.get(6),
-        patient_id: row.get(7),
-        client_addr: row.get(8),
-    }
 }

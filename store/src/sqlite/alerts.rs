@@ -572,10 +572,3 @@ fn delete_failing(conn: &Connection, from: &str, to: &str) -> StoreResult<()> {
     .map_err(map_err)?;
     Ok(())
 }
-
-/// Forgets every failure of `number` (its user saved it again).
-pub(crate) fn forget_failing_number(conn: &Connection, number: &str) -> StoreResult<()> {
-    conn.execute("DELETE FROM failing_numbers WHERE to_number = ?1", [number])
-        .map_err(map_err)?;
-    Ok(())
-}

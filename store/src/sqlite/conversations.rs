@@ -89,9 +89,9 @@ fn replayed_message(
         return Ok(None);
     };
     match stored {
-        Some(stored) if stored != key.fingerprint => Err(StoreError::Conflict {
-            constraint: IDEMPOTENCY_KEY_REUSED.into(),
-        }),
+        Some(stored) if stored != key.fingerprint => {
+            Err(StoreError::Rule(RuleRefusal::IdempotencyKeyReused))
+        }
         _ => Ok(Some(message_id)),
     }
 }

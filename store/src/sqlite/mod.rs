@@ -6,36 +6,35 @@
 //! `synchronous=FULL` makes a committed write durable before the caller is answered.
 //! Not for several gateways at once: those need PostgreSQL.
 
-mod accounts;
 mod alerts;
 mod api_tokens;
-mod audit;
 mod conversations;
 mod disclaimers;
 mod emails;
-mod feed;
+pub(crate) mod feed;
 mod instances;
 pub(crate) mod messaging;
 mod notification_settings;
-mod oncall;
 mod patients;
 mod readings;
 mod rows;
-mod tenancy;
-mod texting;
 mod throttle;
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use chrono::Utc;
+use rusqlite::types::Value;
 use rusqlite::{Connection, ErrorCode, OptionalExtension, TransactionBehavior, params};
+use tokio::sync::OwnedMutexGuard;
 use uuid::Uuid;
 
 use crate::migrations::{MIGRATIONS, Migration};
+use crate::sql::{Arg, BoxFuture, Db, Row, Tx, run_now, sqlite_placeholders};
 use crate::{Audit, AuditEvent, Backend, Store, StoreError, StoreResult};
-use rows::micros;
+pub(crate) use rows::{from_micros, micros};
 
 /// How long SQLite waits for a lock another connection holds (`busy_timeout`).
 const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
@@ -64,6 +63,8 @@ impl SqliteStore {
             }
             let conn = Connection::open(&opened).map_err(map_err)?;
             conn.busy_timeout(BUSY_TIMEOUT).map_err(map_err)?;
+            // Every shared use case's statements are cached, not only the hot ones.
+            conn.set_prepared_statement_cache_capacity(256);
             conn.execute_batch(
                 "PRAGMA journal_mode = WAL;
                  PRAGMA synchronous = FULL;
@@ -95,11 +96,20 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> StoreResult<T> + Send + 'static,
     {
-        let mut guard = tokio::time::timeout(CONNECTION_WAIT, Arc::clone(&self.conn).lock_owned())
+        // A panic in `f` cannot leave a half-done transaction behind: rusqlite rolls back on drop.
+        self.with_conn(move |mut guard| f(&mut guard)).await
+    }
+
+    /// [`SqliteStore::call`] handing over the connection's guard itself.
+    async fn with_conn<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(OwnedMutexGuard<Connection>) -> StoreResult<T> + Send + 'static,
+    {
+        let guard = tokio::time::timeout(CONNECTION_WAIT, Arc::clone(&self.conn).lock_owned())
             .await
             .map_err(|_| StoreError::Unavailable("the embedded store is busy".into()))?;
-        // A panic in `f` cannot leave a half-done transaction behind: rusqlite rolls back on drop.
-        tokio::task::spawn_blocking(move || f(&mut guard))
+        tokio::task::spawn_blocking(move || f(guard))
             .await
             .map_err(|e| StoreError::Unexpected(format!("store task failed: {e}")))?
     }
@@ -120,6 +130,146 @@ impl SqliteStore {
         })
         .await
     }
+}
+
+impl Db for SqliteStore {
+    async fn autocommit<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: for<'a> FnOnce(&'a Tx<'a>) -> BoxFuture<'a, StoreResult<T>> + Send + 'static,
+    {
+        self.with_conn(move |guard| run_now(f(&Tx::Lite(&LiteConn::plain(guard)))))
+            .await
+    }
+
+    async fn transaction<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: for<'a> FnOnce(&'a Tx<'a>) -> BoxFuture<'a, StoreResult<T>> + Send + 'static,
+    {
+        self.with_conn(move |guard| {
+            let conn = LiteConn::begin(guard)?;
+            let out = run_now(f(&Tx::Lite(&conn)));
+            conn.finish(out.is_ok())?;
+            out
+        })
+        .await
+    }
+}
+
+/// The connection as the shared use cases see it (see [`crate::sql`]), on the blocking thread
+/// that owns it. The mutex only makes it `Sync` for the shared futures' sake: one thread uses it.
+pub struct LiteConn {
+    conn: Mutex<OwnedMutexGuard<Connection>>,
+    /// A `BEGIN IMMEDIATE` not yet committed or rolled back: dropping rolls it back, so an error
+    /// or a panic leaves nothing half-done behind.
+    open: AtomicBool,
+}
+
+impl LiteConn {
+    fn plain(guard: OwnedMutexGuard<Connection>) -> LiteConn {
+        LiteConn {
+            conn: Mutex::new(guard),
+            open: AtomicBool::new(false),
+        }
+    }
+
+    fn begin(guard: OwnedMutexGuard<Connection>) -> StoreResult<LiteConn> {
+        guard.execute_batch("BEGIN IMMEDIATE").map_err(map_err)?;
+        let conn = LiteConn::plain(guard);
+        conn.open.store(true, Ordering::Relaxed);
+        Ok(conn)
+    }
+
+    /// Commits (or rolls back) the transaction `begin` opened.
+    fn finish(&self, commit: bool) -> StoreResult<()> {
+        if self.open.swap(false, Ordering::Relaxed) {
+            let end = if commit { "COMMIT" } else { "ROLLBACK" };
+            if let Err(e) = self.lock().execute_batch(end) {
+                self.open.store(commit, Ordering::Relaxed);
+                return Err(map_err(e));
+            }
+        }
+        Ok(())
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, OwnedMutexGuard<Connection>> {
+        self.conn
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Runs backend code that takes the connection itself.
+    pub(crate) fn with<T>(&self, f: impl FnOnce(&Connection) -> T) -> T {
+        f(&self.lock())
+    }
+
+    pub(crate) fn execute(&self, sql: &str, args: &[Arg<'_>]) -> StoreResult<u64> {
+        let conn = self.lock();
+        let mut statement = conn
+            .prepare_cached(&sqlite_placeholders(sql))
+            .map_err(map_err)?;
+        let changed = statement
+            .execute(rusqlite::params_from_iter(lite_values(args)?))
+            .map_err(map_err)?;
+        Ok(changed as u64)
+    }
+
+    pub(crate) fn query(&self, sql: &str, args: &[Arg<'_>]) -> StoreResult<Vec<Row>> {
+        let conn = self.lock();
+        let mut statement = conn
+            .prepare_cached(&sqlite_placeholders(sql))
+            .map_err(map_err)?;
+        let width = statement.column_count();
+        let mut rows = statement
+            .query(rusqlite::params_from_iter(lite_values(args)?))
+            .map_err(map_err)?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next().map_err(map_err)? {
+            let values = (0..width)
+                .map(|i| row.get::<_, Value>(i))
+                .collect::<rusqlite::Result<Vec<Value>>>()
+                .map_err(map_err)?;
+            out.push(Row::Lite(values));
+        }
+        Ok(out)
+    }
+}
+
+impl Drop for LiteConn {
+    fn drop(&mut self) {
+        if *self.open.get_mut() {
+            // Best effort: the error, if any, was already reported by the statement that failed.
+            let _ = self.lock().execute_batch("ROLLBACK");
+        }
+    }
+}
+
+/// The SQLite encoding of each value: times in microseconds, dates as text, UUIDs as 16-byte
+/// blobs (rusqlite's own encoding of `Uuid`).
+fn lite_values(args: &[Arg<'_>]) -> StoreResult<Vec<Value>> {
+    args.iter()
+        .map(|a| {
+            Ok(match a {
+                Arg::Uuid(v) => v.map_or(Value::Null, |u| Value::Blob(u.as_bytes().to_vec())),
+                Arg::Text(v) => v.map_or(Value::Null, |s| Value::Text(s.to_string())),
+                Arg::I16(v) => v.map_or(Value::Null, |n| Value::Integer(n.into())),
+                Arg::I32(v) => v.map_or(Value::Null, |n| Value::Integer(n.into())),
+                Arg::I64(v) => v.map_or(Value::Null, Value::Integer),
+                Arg::F64(v) => v.map_or(Value::Null, Value::Real),
+                Arg::Bool(v) => v.map_or(Value::Null, |b| Value::Integer(b.into())),
+                Arg::Time(v) => v.map_or(Value::Null, |t| Value::Integer(micros(t))),
+                Arg::Date(v) => v.map_or(Value::Null, |d| {
+                    Value::Text(d.format("%Y-%m-%d").to_string())
+                }),
+                Arg::Uuids(_) | Arg::Texts(_) => {
+                    return Err(StoreError::Unexpected(
+                        "SQLite statements take no arrays".into(),
+                    ));
+                }
+            })
+        })
+        .collect()
 }
 
 /// Translates a driver error into the store's vocabulary. SQLite names a failed unique rule by

@@ -319,9 +319,8 @@ impl Readings for SqliteStore {
                 nearby,
                 open_alert,
             };
-            let decision = decide(&context).map_err(|AlertNeeded| StoreError::Conflict {
-                constraint: READING_NEEDS_ALERT.into(),
-            })?;
+            let decision = decide(&context)
+                .map_err(|AlertNeeded| StoreError::Rule(RuleRefusal::ReadingNeedsAlert))?;
             let (source_user_id, source_api_token_id) = match new.source {
                 ReadingSource::User(id) => (Some(id), None),
                 ReadingSource::ApiToken(id) => (None, Some(id)),

@@ -6,10 +6,7 @@ use rusqlite::{Connection, Row};
 use uuid::Uuid;
 
 use super::map_err;
-use crate::{
-    AuditRecord, Customer, IanaTimeZone, Patient, Practice, Role, StoreError, StoreResult,
-    TextingRow, User,
-};
+use crate::{IanaTimeZone, Patient, Practice, Role, StoreError, StoreResult, TextingRow, User};
 
 pub const PRACTICE_COLUMNS: &str = "id, customer_id, name, timezone, sms_number, practice_group_id, escalation_delay_minutes, created_at";
 
@@ -42,14 +39,6 @@ pub fn opt_time(row: &Row, idx: usize) -> rusqlite::Result<Option<DateTime<Utc>>
         DateTime::from_timestamp_micros(us).ok_or(rusqlite::Error::IntegralValueOutOfRange(idx, us))
     })
     .transpose()
-}
-
-pub fn customer_from_row(row: &Row) -> rusqlite::Result<Customer> {
-    Ok(Customer {
-        id: row.get(0)?,
-        name: row.get(1)?,
-        created_at: time(row, 2)?,
-    })
 }
 
 pub fn practice_from_row(row: &Row) -> rusqlite::Result<Practice> {
@@ -169,20 +158,6 @@ pub fn load_patient(conn: &Connection, id: Uuid) -> StoreResult<Patient> {
         .collect::<Result<Vec<String>, _>>()
         .map_err(map_err)?;
     Ok(patient)
-}
-
-pub fn audit_from_row(row: &Row) -> rusqlite::Result<AuditRecord> {
-    Ok(AuditRecord {
-        id: row.get(0)?,
-        at: time(row, 1)?,
-        user_id: row.get(2)?,
-        customer_id: row.get(3)?,
-        action: row.get(4)?,
-        target_type: row.get(5)?,
-        target_id: row.get(6)?,
-        patient_id: row.get(7)?,
-        client_addr: row.get(8)?,
-    })
 }
 
 /// Runs a one-column query keyed by one id and collects the column.

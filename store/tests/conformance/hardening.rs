@@ -513,9 +513,7 @@ pub async fn an_idempotency_key_replays_only_the_request_it_came_with(db: &TestS
         .post_staff_message(&audit_at(t0()), send("k1", "request-b"))
         .await
     {
-        Err(StoreError::Conflict { constraint }) => {
-            assert_eq!(constraint, store::IDEMPOTENCY_KEY_REUSED)
-        }
+        Err(StoreError::Rule(store::RuleRefusal::IdempotencyKeyReused)) => {}
         other => panic!("{other:?}"),
     }
     // A key stored before fingerprints existed replays as it always did.

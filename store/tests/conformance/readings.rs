@@ -742,9 +742,7 @@ pub async fn a_decider_that_needs_an_alert_leaves_nothing_written(db: &TestStore
         )
         .await;
     match refused {
-        Err(StoreError::Conflict { constraint }) => {
-            assert_eq!(constraint, store::READING_NEEDS_ALERT)
-        }
+        Err(StoreError::Rule(store::RuleRefusal::ReadingNeedsAlert)) => {}
         other => panic!("expected the alert-needed conflict, got {other:?}"),
     }
     let listed = store
