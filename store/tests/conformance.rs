@@ -36,6 +36,9 @@ use hardening::*;
 #[path = "conformance/instances.rs"]
 mod instances;
 use instances::*;
+#[path = "conformance/patient_copies.rs"]
+mod patient_copies;
+use patient_copies::*;
 
 /// Generates one `#[tokio::test]` per backend for each listed scenario.
 macro_rules! conformance {
@@ -166,6 +169,9 @@ conformance!(
     resetting_the_super_admins_password_ends_its_sessions,
     checking_a_session_does_not_keep_it_alive,
     a_refused_patient_read_writes_no_audit_row,
+    // Patients' own copies of the practice's defaults (conformance/patient_copies.rs).
+    a_new_patient_copies_the_practices_frequency_and_all_patients_saves_replace_the_copies,
+    overdue_candidates_are_per_vital_and_a_warning_is_recorded_once_per_episode,
 );
 
 #[tokio::test]

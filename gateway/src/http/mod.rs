@@ -208,6 +208,10 @@ pub fn router(state: AppState) -> Router {
             reading_alerts::get_frequency,
             reading_alerts::put_frequency
         ))
+        .routes(routes!(
+            reading_alerts::get_patient_frequency,
+            reading_alerts::put_patient_frequency
+        ))
         .routes(routes!(oncall::get_on_call, oncall::put_on_call))
         .routes(routes!(oncall::get_overrides, oncall::put_overrides))
         .routes(routes!(oncall::on_call_now))

@@ -27,7 +27,7 @@ both_backends!(
     locking_the_on_call_user_hands_their_windows_to_the_successor,
     a_caution_reading_notifies_those_who_want_caution_notices_without_an_alert,
     the_nth_out_of_range_reading_in_a_row_notifies_once_per_run,
-    a_patient_silent_for_the_practices_days_is_warned_about_once_per_episode,
+    an_overdue_vital_is_warned_about_once_per_episode_and_other_vitals_do_not_reset_it,
 );
 
 pub const ON_CALL_MOBILE: &str = "+14155550161";
@@ -692,20 +692,24 @@ async fn the_nth_out_of_range_reading_in_a_row_notifies_once_per_run(backend: Ba
     let _ = &mut w;
 }
 
-async fn a_patient_silent_for_the_practices_days_is_warned_about_once_per_episode(
+async fn an_overdue_vital_is_warned_about_once_per_episode_and_other_vitals_do_not_reset_it(
     backend: Backend,
 ) {
     let mut w = ward(backend).await;
-    let (status, _) =
+    // Pulse once a day, warned about two days after it falls behind; for all patients, so the
+    // ward's existing patient gets it too.
+    let (status, body) =
         w.c.app
             .call(
                 Method::PUT,
                 &format!("/v1/practices/{}/reading-frequency", w.practice),
                 Some(&w.root),
-                Some(json!({"warn_after_days": 3, "out_of_range_count": 0, "vitals": []})),
+                Some(json!({"warn_after_days": 2, "out_of_range_count": 0,
+                            "vitals": [{"vital": "pulse", "readings": 1, "per_days": 1}],
+                            "apply_to": "all_patients"})),
             )
             .await;
-    assert_eq!(status, 200);
+    assert_eq!(status, 200, "{body}");
     let oncall = w.c.app.login("oncall", PASSWORD).await;
     let (status, _) = w
         .c
@@ -719,18 +723,34 @@ async fn a_patient_silent_for_the_practices_days_is_warned_about_once_per_episod
         .await;
     assert_eq!(status, 200);
     w.reading(80.0).await;
-    let warn = || gateway::services::alerts::warn_overdue(&w.c.app.state);
+    let warn = || gateway::services::reading_frequency::warn_overdue(&w.c.app.state);
+    // A body-weight reading (a vital with no frequency) on day 2 does not silence pulse.
     w.c.app.clock.advance(Duration::days(2));
-    assert_eq!(warn().await.unwrap(), 0, "not yet overdue");
+    w.c.staff = w.c.app.login("nurse", PASSWORD).await;
+    let taken_at = w.c.app.clock.now();
+    let (status, body) = w
+        .c
+        .app
+        .call(
+            Method::POST,
+            "/v1/readings",
+            Some(&w.c.staff),
+            Some(json!({"patient_id": w.c.patient, "vital": "body_weight", "value": 70, "taken_at": taken_at})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    // Pulse fell behind a day after its reading; the warning comes two days later.
     w.c.app
         .clock
-        .advance(Duration::days(1) + Duration::minutes(1));
+        .advance(Duration::days(1) - Duration::minutes(1));
+    assert_eq!(warn().await.unwrap(), 0, "not yet warned");
+    w.c.app.clock.advance(Duration::minutes(2));
     assert_eq!(warn().await.unwrap(), 1);
     assert_eq!(warn().await.unwrap(), 0, "once per episode");
-    // A new reading ends the episode; the next gap warns again.
+    // A new pulse reading ends the episode; the next silence warns again.
     w.c.staff = w.c.app.login("nurse", PASSWORD).await;
     w.reading(82.0).await;
-    w.c.app.clock.advance(Duration::days(4));
+    w.c.app.clock.advance(Duration::days(3));
     assert_eq!(warn().await.unwrap(), 1);
     let oncall = w.c.app.login("oncall", PASSWORD).await;
     let (_, notes) =
@@ -742,12 +762,20 @@ async fn a_patient_silent_for_the_practices_days_is_warned_about_once_per_episod
                 None,
             )
             .await;
-    let overdue = notes["items"]
+    let overdue: Vec<&Value> = notes["items"]
         .as_array()
         .unwrap()
         .iter()
         .filter(|n| n["kind"] == "overdue_readings")
-        .count();
-    assert_eq!(overdue, 2);
+        .collect();
+    assert_eq!(overdue.len(), 2);
+    assert!(
+        overdue[0]["summary"]
+            .as_str()
+            .unwrap()
+            .starts_with("Pulse readings are overdue"),
+        "{}",
+        overdue[0]
+    );
     let _ = &mut w;
 }
