@@ -46,8 +46,8 @@ pub use api_tokens::{ApiToken, ApiTokens, NewApiToken};
 pub use audit::AuditLog;
 pub use conversations::{
     CareTeamMember, ConversationItem, Conversations, IDEMPOTENCY_KEY_REUSED, IdempotencyKey,
-    NewStaffMessage, StaffMessageOutcome, StaffSendChoice, StaffSendContext, StaffSendDecider,
-    UnreadReminder,
+    NewStaffMessage, PatientNoticeChoice, PatientNoticeDecider, StaffMessageOutcome,
+    StaffSendChoice, StaffSendContext, StaffSendDecider, UnreadReminder,
 };
 pub use disclaimers::{Disclaimers, PracticeDisclaimers};
 pub use emails::{ClaimedEmail, EmailOutboxRow, Emails};

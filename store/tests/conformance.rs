@@ -172,6 +172,8 @@ conformance!(
     // Patients' own copies of the practice's defaults (conformance/patient_copies.rs).
     a_new_patient_copies_the_practices_frequency_and_all_patients_saves_replace_the_copies,
     overdue_candidates_are_per_vital_and_a_warning_is_recorded_once_per_episode,
+    a_new_patient_copies_the_patient_notification_defaults_and_all_patients_saves_replace_them,
+    a_patient_notice_is_decided_from_the_patient_as_they_are_in_the_transaction,
 );
 
 #[tokio::test]
@@ -2252,6 +2254,7 @@ async fn patient_notification_defaults_read_back_and_are_audited(db: &TestStore)
                 row("reading_critical", true, false, true),
                 row("overdue_readings", true, true, false),
             ],
+            store::ApplyReadingDefaultsTo::NewPatients,
         )
         .await
         .unwrap();
@@ -2260,6 +2263,7 @@ async fn patient_notification_defaults_read_back_and_are_audited(db: &TestStore)
             &audit_at(t0()),
             practice_id,
             vec![row("overdue_readings", false, false, false)],
+            store::ApplyReadingDefaultsTo::NewPatients,
         )
         .await
         .unwrap();
@@ -2282,6 +2286,7 @@ async fn patient_notification_defaults_read_back_and_are_audited(db: &TestStore)
             &audit_at(t0()),
             practice_id,
             vec![row("reading_caution", false, true, false)],
+            store::ApplyReadingDefaultsTo::NewPatients,
         )
         .await
         .unwrap_err();
@@ -2382,7 +2387,12 @@ async fn settings_of_a_missing_practice_are_not_found(db: &TestStore) {
     ));
     assert!(matches!(
         store
-            .save_patient_notification_defaults(&audit_at(t0()), missing, vec![])
+            .save_patient_notification_defaults(
+                &audit_at(t0()),
+                missing,
+                vec![],
+                store::ApplyReadingDefaultsTo::AllPatients
+            )
             .await,
         Err(StoreError::NotFound)
     ));

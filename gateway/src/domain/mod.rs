@@ -10,6 +10,7 @@ pub mod escalation;
 pub mod keywords;
 pub mod notifications;
 pub mod oncall;
+pub mod patient_notices;
 pub mod reachability;
 pub mod readings;
 pub mod texting;

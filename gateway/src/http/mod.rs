@@ -193,6 +193,10 @@ pub fn router(state: AppState) -> Router {
             notification_settings::put_patient_defaults
         ))
         .routes(routes!(
+            notification_settings::get_patient_settings,
+            notification_settings::put_patient_settings
+        ))
+        .routes(routes!(
             disclaimers::get_disclaimers,
             disclaimers::put_disclaimers
         ))

@@ -12,6 +12,7 @@ pub mod monitoring;
 pub mod notification_settings;
 pub mod notify;
 pub mod oncall;
+pub mod patient_notices;
 pub mod reading_frequency;
 pub mod readings;
 pub mod sessions;

@@ -23,6 +23,7 @@ both_backends!(
     other_customers_tokens_and_staff_cannot_reach_a_patient,
     reading_frequency_reads_back_as_saved_and_refuses_bad_numbers,
     a_patient_carries_a_copy_of_the_frequency_that_staff_may_change_and_all_patients_replaces,
+    a_new_patient_copies_the_patient_defaults_and_only_all_patients_reaches_the_others,
     on_call_schedules_are_saved_and_read_back_by_practice_admins,
     who_is_on_call_now_follows_overnight_windows_and_the_dst_night,
     the_openapi_document_lists_the_reading_routes,
@@ -829,4 +830,71 @@ async fn a_patient_carries_a_copy_of_the_frequency_that_staff_may_change_and_all
             vec![("body_weight".into(), 1, 7)]
         );
     }
+}
+
+async fn a_new_patient_copies_the_patient_defaults_and_only_all_patients_reaches_the_others(
+    backend: Backend,
+) {
+    let app = spawn_app(backend).await;
+    let w = world(&app).await;
+    let before = patient(&app, &w, "Dee").await;
+    let defaults = format!(
+        "/v1/practices/{}/notification-defaults/patients",
+        w.practice_a
+    );
+    let critical_by_text =
+        json!({"kind": "reading_critical", "enabled": true, "email": false, "text": true});
+    put(
+        &app,
+        &defaults,
+        &w.admin_a,
+        json!({"settings": [critical_by_text]}),
+    )
+    .await;
+    let after = patient(&app, &w, "Eve").await;
+    let critical_of = |p: String| {
+        let app = &app;
+        let token = w.staff_a.clone();
+        async move {
+            let (status, body) = app
+                .call(
+                    Method::GET,
+                    &format!("/v1/patients/{p}/notification-settings"),
+                    Some(&token),
+                    None,
+                )
+                .await;
+            assert_eq!(status, 200, "{body}");
+            assert_eq!(body["settings"].as_array().unwrap().len(), 3, "every kind");
+            body["settings"][1].clone()
+        }
+    };
+    // New patients only (the default): the earlier patient keeps everything off.
+    assert_eq!(critical_of(after.clone()).await, critical_by_text);
+    assert_eq!(critical_of(before.clone()).await["enabled"], false);
+    // Another customer's staff cannot see or change the patient's settings.
+    let path = format!("/v1/patients/{after}/notification-settings");
+    let (status, _) = app.call(Method::GET, &path, Some(&w.staff_b), None).await;
+    assert_eq!(status, 404);
+    let (status, _) = app
+        .call(
+            Method::PUT,
+            &path,
+            Some(&w.staff_b),
+            Some(json!({"settings": []})),
+        )
+        .await;
+    assert_eq!(status, 404);
+    // For all patients: both get the new default.
+    let critical_in_portal =
+        json!({"kind": "reading_critical", "enabled": true, "email": false, "text": false});
+    put(
+        &app,
+        &defaults,
+        &w.admin_a,
+        json!({"settings": [critical_in_portal], "apply_to": "all_patients"}),
+    )
+    .await;
+    assert_eq!(critical_of(before).await, critical_in_portal);
+    assert_eq!(critical_of(after).await, critical_in_portal);
 }

@@ -108,6 +108,43 @@ async fn load_patient_defaults(
     Ok(rows.iter().map(patient_setting_from_row).collect())
 }
 
+async fn load_patient_settings(
+    client: &impl GenericClient,
+    patient_id: Uuid,
+) -> StoreResult<Vec<PatientNotificationSettingRow>> {
+    let rows = client
+        .query(
+            "SELECT kind, enabled, email, text FROM patient_notification_settings
+             WHERE patient_id = $1 ORDER BY kind",
+            &[&patient_id],
+        )
+        .await
+        .map_err(map_err)?;
+    Ok(rows.iter().map(patient_setting_from_row).collect())
+}
+
+/// The patient's customer; `NotFound` when there is no such patient. `lock` serialises changes
+/// of the patient's settings with the patient's other writes.
+async fn patient_customer(
+    client: &impl GenericClient,
+    patient_id: Uuid,
+    lock: bool,
+) -> StoreResult<Uuid> {
+    let sql = if lock {
+        "SELECT pr.customer_id FROM patients p JOIN practices pr ON pr.id = p.practice_id
+         WHERE p.id = $1 FOR NO KEY UPDATE OF p"
+    } else {
+        "SELECT pr.customer_id FROM patients p JOIN practices pr ON pr.id = p.practice_id
+         WHERE p.id = $1"
+    };
+    let row = client
+        .query_opt(sql, &[&patient_id])
+        .await
+        .map_err(map_err)?
+        .ok_or(StoreError::NotFound)?;
+    Ok(row.get(0))
+}
+
 #[async_trait]
 impl NotificationSettings for PostgresStore {
     async fn user_notification_layers(
@@ -334,10 +371,11 @@ impl NotificationSettings for PostgresStore {
         audit: &Audit,
         practice_id: Uuid,
         rows: Vec<PatientNotificationSettingRow>,
+        apply_to: ApplyReadingDefaultsTo,
     ) -> StoreResult<Vec<PatientNotificationSettingRow>> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(map_err)?;
-        let customer_id = practice_customer(&tx, practice_id, false).await?;
+        let customer_id = practice_customer(&tx, practice_id, true).await?;
         let upsert = tx
             .prepare_cached(
                 "INSERT INTO practice_patient_notification_defaults
@@ -364,15 +402,92 @@ impl NotificationSettings for PostgresStore {
             .await
             .map_err(map_err)?;
         }
+        let action = match apply_to {
+            ApplyReadingDefaultsTo::NewPatients => "practice.patient_notification_defaults.update",
+            ApplyReadingDefaultsTo::AllPatients => {
+                for row in &rows {
+                    tx.execute(
+                        "INSERT INTO patient_notification_settings
+                             (patient_id, kind, enabled, email, text, updated_at)
+                         SELECT id, $2, $3, $4, $5, $6 FROM patients WHERE practice_id = $1
+                         ON CONFLICT (patient_id, kind) DO UPDATE
+                         SET enabled = EXCLUDED.enabled, email = EXCLUDED.email,
+                             text = EXCLUDED.text, updated_at = EXCLUDED.updated_at",
+                        &[
+                            &practice_id,
+                            &row.kind,
+                            &row.enabled,
+                            &row.email,
+                            &row.text,
+                            &audit.at,
+                        ],
+                    )
+                    .await
+                    .map_err(map_err)?;
+                }
+                "practice.patient_notification_defaults.set_for_all_patients"
+            }
+        };
         let event = AuditEvent {
             customer_id: Some(customer_id),
-            action: "practice.patient_notification_defaults.update",
+            action,
             target_type: "practice",
             target_id: Some(practice_id.to_string()),
             patient_id: None,
         };
         insert_audit(&tx, audit, &event).await?;
         let saved = load_patient_defaults(&tx, practice_id).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(saved)
+    }
+
+    async fn patient_notification_settings(
+        &self,
+        patient_id: Uuid,
+    ) -> StoreResult<Vec<PatientNotificationSettingRow>> {
+        let client = self.client().await?;
+        patient_customer(&client, patient_id, false).await?;
+        load_patient_settings(&client, patient_id).await
+    }
+
+    async fn save_patient_notification_settings(
+        &self,
+        audit: &Audit,
+        patient_id: Uuid,
+        rows: Vec<PatientNotificationSettingRow>,
+    ) -> StoreResult<Vec<PatientNotificationSettingRow>> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(map_err)?;
+        let customer_id = patient_customer(&tx, patient_id, true).await?;
+        for row in &rows {
+            tx.execute(
+                "INSERT INTO patient_notification_settings
+                     (patient_id, kind, enabled, email, text, updated_at)
+                 VALUES ($1, $2, $3, $4, $5, $6)
+                 ON CONFLICT (patient_id, kind) DO UPDATE
+                 SET enabled = EXCLUDED.enabled, email = EXCLUDED.email, text = EXCLUDED.text,
+                     updated_at = EXCLUDED.updated_at",
+                &[
+                    &patient_id,
+                    &row.kind,
+                    &row.enabled,
+                    &row.email,
+                    &row.text,
+                    &audit.at,
+                ],
+            )
+            .await
+            .map_err(map_err)?;
+        }
+        let event = AuditEvent {
+            customer_id: Some(customer_id),
+            action: "patient.notification_settings.update",
+            target_type: "patient",
+            target_id: Some(patient_id.to_string()),
+            patient_id: Some(patient_id),
+        };
+        insert_audit(&tx, audit, &event).await?;
+        let saved = load_patient_settings(&tx, patient_id).await?;
         tx.commit().await.map_err(map_err)?;
         Ok(saved)
     }

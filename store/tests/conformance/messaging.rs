@@ -48,7 +48,7 @@ async fn patient(store: &Arc<dyn Store>, practice_id: Uuid, name: &str, at: Date
         .id
 }
 
-async fn set_texting(db: &TestStore, patient_id: Uuid, status: &str) {
+pub async fn set_texting(db: &TestStore, patient_id: Uuid, status: &str) {
     let id = match db {
         TestStore::Postgres(_) => format!("'{patient_id}'"),
         TestStore::Sqlite(_) => format!("X'{}'", patient_id.simple()),

@@ -8,7 +8,8 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
 use store::testing::TestStore;
 use store::{
-    ApplyReadingDefaultsTo, NewPatient, NewReading, PatientVitalFrequency, ReadingContext,
+    ApplyReadingDefaultsTo, NewOutbound, NewPatient, NewReading, PatientNoticeChoice,
+    PatientNoticeDecider, PatientNotificationSettingRow, PatientVitalFrequency, ReadingContext,
     ReadingDecision, ReadingFrequency, ReadingSource, Store, StoreError, VitalFrequency,
 };
 use uuid::Uuid;
@@ -255,4 +256,183 @@ pub async fn overdue_candidates_are_per_vital_and_a_warning_is_recorded_once_per
         .await
         .unwrap();
     assert!(store.overdue_candidates(day(30)).await.unwrap().is_empty());
+}
+
+fn setting(kind: &str, enabled: bool, email: bool, text: bool) -> PatientNotificationSettingRow {
+    PatientNotificationSettingRow {
+        kind: kind.into(),
+        enabled,
+        email,
+        text,
+    }
+}
+
+pub async fn a_new_patient_copies_the_patient_notification_defaults_and_all_patients_saves_replace_them(
+    db: &TestStore,
+) {
+    let store = db.store().await;
+    let (customer_id, practice_id) = customer_and_practice(&store, "+15555550303").await;
+    let before = new_patient(&store, practice_id, t0()).await;
+    store
+        .save_patient_notification_defaults(
+            &audit_at(t0()),
+            practice_id,
+            vec![setting("reading_critical", true, false, true)],
+            ApplyReadingDefaultsTo::NewPatients,
+        )
+        .await
+        .unwrap();
+    assert!(
+        store
+            .patient_notification_settings(before)
+            .await
+            .unwrap()
+            .is_empty(),
+        "saved for new patients: an existing patient keeps theirs"
+    );
+    let after = new_patient(&store, practice_id, t0()).await;
+    assert_eq!(
+        store.patient_notification_settings(after).await.unwrap(),
+        vec![setting("reading_critical", true, false, true)]
+    );
+    // The patient's own change is theirs alone.
+    let own = store
+        .save_patient_notification_settings(
+            &audit_at(t0()),
+            after,
+            vec![
+                setting("reading_critical", false, false, false),
+                setting("reading_caution", true, false, true),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        own,
+        vec![
+            setting("reading_caution", true, false, true),
+            setting("reading_critical", false, false, false),
+        ]
+    );
+    let err = store
+        .save_patient_notification_settings(
+            &audit_at(t0()),
+            after,
+            vec![setting("reading_caution", false, false, true)],
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Conflict { .. }), "{err:?}");
+    // For all patients: the listed kinds become every patient's own; other kinds stay.
+    store
+        .save_patient_notification_defaults(
+            &audit_at(t0()),
+            practice_id,
+            vec![setting("reading_critical", true, false, false)],
+            ApplyReadingDefaultsTo::AllPatients,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.patient_notification_settings(before).await.unwrap(),
+        vec![setting("reading_critical", true, false, false)]
+    );
+    assert_eq!(
+        store.patient_notification_settings(after).await.unwrap(),
+        vec![
+            setting("reading_caution", true, false, true),
+            setting("reading_critical", true, false, false),
+        ]
+    );
+    let actions = super::actions_of(&store, customer_id).await;
+    assert!(actions.contains(&"patient.notification_settings.update".to_string()));
+    assert!(
+        actions
+            .contains(&"practice.patient_notification_defaults.set_for_all_patients".to_string())
+    );
+    assert!(matches!(
+        store.patient_notification_settings(Uuid::now_v7()).await,
+        Err(StoreError::NotFound)
+    ));
+}
+
+pub async fn a_patient_notice_is_decided_from_the_patient_as_they_are_in_the_transaction(
+    db: &TestStore,
+) {
+    let store = db.store().await;
+    let (_, practice_id) = customer_and_practice(&store, "+15555550304").await;
+    let patient_id = store
+        .create_patient(
+            &audit_at(t0()),
+            NewPatient {
+                practice_id,
+                first_name: "Ada".into(),
+                last_name: "Doe".into(),
+                dob: chrono::NaiveDate::from_ymd_opt(1960, 5, 6).unwrap(),
+                mobile_phone: Some("+15555550399".into()),
+                programs: vec![],
+            },
+        )
+        .await
+        .unwrap()
+        .id;
+    let notice = |seen: Arc<std::sync::Mutex<Option<(String, bool)>>>| -> PatientNoticeDecider {
+        Box::new(move |context| {
+            *seen.lock().unwrap() =
+                Some((context.patient.texting.status.clone(), context.has_portal));
+            let enabled = context.patient.texting.status == "enabled";
+            PatientNoticeChoice {
+                sms: enabled.then(|| NewOutbound {
+                    practice_id: Some(practice_id),
+                    patient_id: Some(context.patient.id),
+                    from_number: "+15555550304".into(),
+                    to_number: context.patient.mobile_phone.clone().unwrap(),
+                    body: "We received a reading that needs attention.".into(),
+                    priority: 30,
+                    record_message: true,
+                    author_user_id: None,
+                }),
+                portal: context.has_portal,
+            }
+        })
+    };
+    let seen = Arc::new(std::sync::Mutex::new(None));
+    // Not texting, no portal: nothing is written.
+    let written = store
+        .post_patient_notice(&audit_at(t0()), patient_id, "x", notice(seen.clone()))
+        .await
+        .unwrap();
+    assert!(written.is_empty());
+    assert_eq!(*seen.lock().unwrap(), Some(("not_enabled".into(), false)));
+    // Texting enabled and enrolled in the portal: a text (queued) and a portal message, both
+    // without an author.
+    super::messaging::set_texting(db, patient_id, "enabled").await;
+    store
+        .enroll_portal(&audit_at(t0()), patient_id, "hash-of-a-token")
+        .await
+        .unwrap();
+    let written = store
+        .post_patient_notice(
+            &audit_at(t0()),
+            patient_id,
+            "We received a reading that needs attention.",
+            notice(seen.clone()),
+        )
+        .await
+        .unwrap();
+    let channels: Vec<(&str, &str, Option<Uuid>)> = written
+        .iter()
+        .map(|m| (m.channel.as_str(), m.direction.as_str(), m.author_user_id))
+        .collect();
+    assert_eq!(
+        channels,
+        vec![("sms", "outbound", None), ("portal", "outbound", None)]
+    );
+    assert_eq!(store.outbox_stats().await.unwrap().depth, 1);
+    assert!(matches!(
+        store
+            .post_patient_notice(&audit_at(t0()), Uuid::now_v7(), "x", notice(seen))
+            .await,
+        Err(StoreError::NotFound)
+    ));
 }
