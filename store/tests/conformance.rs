@@ -174,6 +174,7 @@ conformance!(
     overdue_candidates_are_per_vital_and_a_warning_is_recorded_once_per_episode,
     a_new_patient_copies_the_patient_notification_defaults_and_all_patients_saves_replace_them,
     a_patient_notice_is_decided_from_the_patient_as_they_are_in_the_transaction,
+    an_inbound_text_on_a_shared_number_may_be_routed_to_and_change_every_patient_on_it,
 );
 
 #[tokio::test]

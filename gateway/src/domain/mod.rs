@@ -13,6 +13,7 @@ pub mod oncall;
 pub mod patient_notices;
 pub mod reachability;
 pub mod readings;
+pub mod shared_number;
 pub mod texting;
 pub mod throttle;
 pub mod units;

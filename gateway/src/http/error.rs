@@ -180,10 +180,6 @@ fn conflict_for(constraint: &str) -> ApiError {
             "group_name_taken",
             "this customer already has a group with that name",
         ),
-        "patients_practice_id_mobile_phone_key" => (
-            "mobile_phone_in_use",
-            "another patient of this practice is texting from this mobile_phone (pending or enabled)",
-        ),
         "on_call_windows_user_of_customer" => {
             return ApiError::invalid(
                 "user_id",

@@ -55,3 +55,9 @@ SELECT p.id, d.kind, d.enabled, d.email, d.text, p.created_at
 FROM patients p
 JOIN practice_patient_notification_defaults d ON d.practice_id = p.practice_id
 WHERE p.created_at >= d.updated_at;
+
+-- One number may belong to several patients of a practice (a family phone), each texting on
+-- it: the number's opt-out, the date of birth texted and the last verified patient decide whose
+-- text it is (the gateway's domain), so the rule "one texting patient per number" goes.
+DROP INDEX patients_practice_id_mobile_phone_key;
+CREATE INDEX patients_practice_mobile_phone_idx ON patients (practice_id, mobile_phone);

@@ -42,3 +42,6 @@ SELECT p.id, d.kind, d.enabled, d.email, d.text, p.created_at
 FROM patients p
 JOIN practice_patient_notification_defaults d ON d.practice_id = p.practice_id
 WHERE p.created_at >= d.updated_at;
+
+DROP INDEX patients_practice_id_mobile_phone_key;
+CREATE INDEX patients_practice_mobile_phone_idx ON patients (practice_id, mobile_phone);
