@@ -93,56 +93,51 @@ async fn load_defaults(
     Ok(rows.iter().map(|r| setting_from_row(r, 0)).collect())
 }
 
-async fn load_patient_defaults(
+/// Patient notification rows of one owner: a practice's defaults for new patients
+/// (`practice_patient_notification_defaults`, by `practice_id`) or a patient's own
+/// (`patient_notification_settings`, by `patient_id`).
+async fn load_patient_rows(
     client: &impl GenericClient,
-    practice_id: Uuid,
+    table: &str,
+    owner_column: &str,
+    owner: Uuid,
 ) -> StoreResult<Vec<PatientNotificationSettingRow>> {
     let rows = client
         .query(
-            "SELECT kind, enabled, email, text FROM practice_patient_notification_defaults
-             WHERE practice_id = $1 ORDER BY kind",
-            &[&practice_id],
+            &format!(
+                "SELECT kind, enabled, email, text FROM {table} WHERE {owner_column} = $1 ORDER BY kind"
+            ),
+            &[&owner],
         )
         .await
         .map_err(map_err)?;
     Ok(rows.iter().map(patient_setting_from_row).collect())
+}
+
+async fn load_patient_defaults(
+    client: &impl GenericClient,
+    practice_id: Uuid,
+) -> StoreResult<Vec<PatientNotificationSettingRow>> {
+    load_patient_rows(
+        client,
+        "practice_patient_notification_defaults",
+        "practice_id",
+        practice_id,
+    )
+    .await
 }
 
 async fn load_patient_settings(
     client: &impl GenericClient,
     patient_id: Uuid,
 ) -> StoreResult<Vec<PatientNotificationSettingRow>> {
-    let rows = client
-        .query(
-            "SELECT kind, enabled, email, text FROM patient_notification_settings
-             WHERE patient_id = $1 ORDER BY kind",
-            &[&patient_id],
-        )
-        .await
-        .map_err(map_err)?;
-    Ok(rows.iter().map(patient_setting_from_row).collect())
-}
-
-/// The patient's customer; `NotFound` when there is no such patient. `lock` serialises changes
-/// of the patient's settings with the patient's other writes.
-async fn patient_customer(
-    client: &impl GenericClient,
-    patient_id: Uuid,
-    lock: bool,
-) -> StoreResult<Uuid> {
-    let sql = if lock {
-        "SELECT pr.customer_id FROM patients p JOIN practices pr ON pr.id = p.practice_id
-         WHERE p.id = $1 FOR NO KEY UPDATE OF p"
-    } else {
-        "SELECT pr.customer_id FROM patients p JOIN practices pr ON pr.id = p.practice_id
-         WHERE p.id = $1"
-    };
-    let row = client
-        .query_opt(sql, &[&patient_id])
-        .await
-        .map_err(map_err)?
-        .ok_or(StoreError::NotFound)?;
-    Ok(row.get(0))
+    load_patient_rows(
+        client,
+        "patient_notification_settings",
+        "patient_id",
+        patient_id,
+    )
+    .await
 }
 
 #[async_trait]
@@ -446,7 +441,7 @@ impl NotificationSettings for PostgresStore {
         patient_id: Uuid,
     ) -> StoreResult<Vec<PatientNotificationSettingRow>> {
         let client = self.client().await?;
-        patient_customer(&client, patient_id, false).await?;
+        super::readings::patient_practice(&client, patient_id, false).await?;
         load_patient_settings(&client, patient_id).await
     }
 
@@ -458,7 +453,7 @@ impl NotificationSettings for PostgresStore {
     ) -> StoreResult<Vec<PatientNotificationSettingRow>> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(map_err)?;
-        let customer_id = patient_customer(&tx, patient_id, true).await?;
+        let (_, customer_id) = super::readings::patient_practice(&tx, patient_id, true).await?;
         for row in &rows {
             tx.execute(
                 "INSERT INTO patient_notification_settings

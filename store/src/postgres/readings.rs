@@ -73,7 +73,7 @@ fn settings_from_row(row: &Row, first: usize) -> StoreResult<Option<ReadingAlert
 /// The patient's practice and its customer; `NotFound` when there is no such patient. `lock`
 /// takes the patient row (`FOR NO KEY UPDATE`, which still lets rows referencing the patient be
 /// written) so that readings of one patient are decided one at a time.
-async fn patient_practice(
+pub(super) async fn patient_practice(
     client: &impl GenericClient,
     patient_id: Uuid,
     lock: bool,

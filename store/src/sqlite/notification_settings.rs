@@ -87,49 +87,48 @@ fn load_defaults(conn: &Connection, practice_id: Uuid) -> StoreResult<Vec<Notifi
         .map_err(map_err)
 }
 
+/// Patient notification rows of one owner: a practice's defaults for new patients
+/// (`practice_patient_notification_defaults`, by `practice_id`) or a patient's own
+/// (`patient_notification_settings`, by `patient_id`).
+fn load_patient_rows(
+    conn: &Connection,
+    table: &str,
+    owner_column: &str,
+    owner: Uuid,
+) -> StoreResult<Vec<PatientNotificationSettingRow>> {
+    let mut stmt = conn
+        .prepare_cached(&format!(
+            "SELECT kind, enabled, email, text FROM {table} WHERE {owner_column} = ?1 ORDER BY kind"
+        ))
+        .map_err(map_err)?;
+    stmt.query_map([owner], patient_setting_from_row)
+        .map_err(map_err)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(map_err)
+}
+
 fn load_patient_defaults(
     conn: &Connection,
     practice_id: Uuid,
 ) -> StoreResult<Vec<PatientNotificationSettingRow>> {
-    let mut stmt = conn
-        .prepare_cached(
-            "SELECT kind, enabled, email, text FROM practice_patient_notification_defaults
-             WHERE practice_id = ?1 ORDER BY kind",
-        )
-        .map_err(map_err)?;
-    stmt.query_map([practice_id], patient_setting_from_row)
-        .map_err(map_err)?
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(map_err)
+    load_patient_rows(
+        conn,
+        "practice_patient_notification_defaults",
+        "practice_id",
+        practice_id,
+    )
 }
 
 fn load_patient_settings(
     conn: &Connection,
     patient_id: Uuid,
 ) -> StoreResult<Vec<PatientNotificationSettingRow>> {
-    let mut stmt = conn
-        .prepare_cached(
-            "SELECT kind, enabled, email, text FROM patient_notification_settings
-             WHERE patient_id = ?1 ORDER BY kind",
-        )
-        .map_err(map_err)?;
-    stmt.query_map([patient_id], patient_setting_from_row)
-        .map_err(map_err)?
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(map_err)
-}
-
-/// The patient's customer; `NotFound` when there is no such patient.
-fn patient_customer(conn: &Connection, patient_id: Uuid) -> StoreResult<Uuid> {
-    conn.query_row(
-        "SELECT pr.customer_id FROM patients p JOIN practices pr ON pr.id = p.practice_id
-         WHERE p.id = ?1",
-        [patient_id],
-        |r| r.get(0),
+    load_patient_rows(
+        conn,
+        "patient_notification_settings",
+        "patient_id",
+        patient_id,
     )
-    .optional()
-    .map_err(map_err)?
-    .ok_or(StoreError::NotFound)
 }
 
 #[async_trait]
@@ -428,7 +427,7 @@ impl NotificationSettings for SqliteStore {
         patient_id: Uuid,
     ) -> StoreResult<Vec<PatientNotificationSettingRow>> {
         self.call(move |conn| {
-            patient_customer(conn, patient_id)?;
+            super::readings::patient_practice(conn, patient_id)?;
             load_patient_settings(conn, patient_id)
         })
         .await
@@ -442,7 +441,7 @@ impl NotificationSettings for SqliteStore {
     ) -> StoreResult<Vec<PatientNotificationSettingRow>> {
         let audit = audit.clone();
         self.write(move |tx| {
-            let customer_id = patient_customer(tx, patient_id)?;
+            let (_, customer_id) = super::readings::patient_practice(tx, patient_id)?;
             for row in &rows {
                 tx.execute(
                     "INSERT INTO patient_notification_settings

@@ -76,7 +76,7 @@ fn to_settings(raw: RawSettings) -> StoreResult<Option<ReadingAlertRow>> {
 
 /// The patient's practice and its customer; `NotFound` when there is no such patient. (Write
 /// transactions are `BEGIN IMMEDIATE` on the single connection, so readings are serialised.)
-fn patient_practice(conn: &Connection, patient_id: Uuid) -> StoreResult<(Uuid, Uuid)> {
+pub(super) fn patient_practice(conn: &Connection, patient_id: Uuid) -> StoreResult<(Uuid, Uuid)> {
     conn.query_row(
         "SELECT p.practice_id, pr.customer_id FROM patients p JOIN practices pr ON pr.id = p.practice_id
          WHERE p.id = ?1",
