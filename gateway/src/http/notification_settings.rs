@@ -29,6 +29,7 @@ use super::auth::CurrentUser;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, ApiPath, ApiQuery};
 use super::practices::visible_practice;
+use super::reading_alerts::ApplyToPatients;
 use crate::domain::notifications::{
     Change, Kind, NotificationKind, NotificationSetting, PatientNotificationKind,
     PatientNotificationSetting, PatientSettings, UserSettings,
@@ -198,18 +199,6 @@ pub struct PatientNotificationSettingInput {
 #[serde(deny_unknown_fields)]
 pub struct PatientNotificationSettingsInput {
     pub settings: Vec<PatientNotificationSettingInput>,
-}
-
-/// Whom a change of the practice's patient defaults reaches.
-#[derive(Debug, Clone, Copy, Default, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum ApplyToPatients {
-    /// Patients created later; existing patients keep their own settings.
-    #[default]
-    NewPatients,
-    /// Every patient of the practice, now and later: their own settings of the listed kinds
-    /// are replaced.
-    AllPatients,
 }
 
 /// Patient kinds to change in the practice's defaults (kinds not listed keep their values),

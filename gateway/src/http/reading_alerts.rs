@@ -66,14 +66,15 @@ pub struct ChangeBody {
     pub within_hours: u32,
 }
 
-/// Whose settings a save of practice defaults changes.
+/// Whose settings a save of practice defaults (reading alerts of a vital, reading frequency,
+/// patient notification defaults) changes.
 #[derive(Debug, Clone, Copy, Default, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ApplyToPatients {
-    /// Patients created later; existing patients keep their effective settings.
+    /// Patients created later; existing patients keep what they have.
     #[default]
     NewPatients,
-    /// Every patient of the practice, now and later; their own settings of the vital go.
+    /// Every patient of the practice, now and later: what they have of it is replaced.
     AllPatients,
 }
 
