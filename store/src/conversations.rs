@@ -91,6 +91,19 @@ pub enum StaffMessageOutcome {
     Refused { reason: String },
 }
 
+/// Where a notice from the practice to a patient goes, chosen inside the notice's transaction
+/// from the patient as it is with its row locked (so a STOP that committed first always wins).
+#[derive(Debug, Default)]
+pub struct PatientNoticeChoice {
+    /// By text: its outbox row (with `record_message`, no author).
+    pub sms: Option<NewOutbound>,
+    /// Also as a portal message (no author).
+    pub portal: bool,
+}
+
+/// Chooses a patient notice's channels; run inside the transaction, it must not block or do I/O.
+pub type PatientNoticeDecider = Box<dyn FnOnce(&StaffSendContext) -> PatientNoticeChoice + Send>;
+
 /// One user's unread-message reminder: the notification (feed and/or email, for
 /// `notification.user_id`) and, when they want it by text, the text to their mobile.
 #[derive(Debug, Clone)]
@@ -170,6 +183,18 @@ pub trait Conversations: Send + Sync {
         audit: &Audit,
         new: NewStaffMessage,
     ) -> StoreResult<StaffMessageOutcome>;
+    /// Records a notice from the practice to a patient (no author) in one transaction: locks the
+    /// patient, lets `decide` pick the channels from the patient as they are, queues the text
+    /// and writes the conversation messages, with an audit row per message (`message.send`).
+    /// Answers the messages written (none when `decide` chose none). `NotFound` when the
+    /// patient does not exist.
+    async fn post_patient_notice(
+        &self,
+        audit: &Audit,
+        patient_id: Uuid,
+        body: &str,
+        decide: PatientNoticeDecider,
+    ) -> StoreResult<Vec<Message>>;
     /// Records a patient's portal message and the notifications (in-app rows and staff texts)
     /// it causes, in one transaction.
     async fn post_portal_message(

@@ -52,7 +52,8 @@ pub use api_tokens::{ApiToken, ApiTokens, NewApiToken};
 pub use audit::AuditLog;
 pub use conversations::{
     CareTeamMember, ConversationItem, Conversations, IdempotencyKey, NewStaffMessage,
-    StaffMessageOutcome, StaffSendChoice, StaffSendContext, StaffSendDecider, UnreadReminder,
+    PatientNoticeChoice, PatientNoticeDecider, StaffMessageOutcome, StaffSendChoice,
+    StaffSendContext, StaffSendDecider, UnreadReminder,
 };
 pub use disclaimers::{Disclaimers, PracticeDisclaimers};
 pub use emails::{ClaimedEmail, EmailOutboxRow, Emails};
@@ -73,9 +74,9 @@ pub use patients::{PatientReadCheck, Patients, Templates};
 pub use postgres::PostgresStore;
 pub use readings::{
     AlertNeeded, ApplyReadingDefaultsTo, DecideReading, EffectiveReadingAlert, NewReading,
-    OverdueCandidate, ReadingAlertRow, ReadingAlertSource, ReadingChangeRow, ReadingContext,
-    ReadingDecision, ReadingFrequency, ReadingSettings, ReadingSource, Readings, RecordedReading,
-    StoredReading, VitalFrequency,
+    OverdueCandidate, PatientVitalFrequency, ReadingAlertRow, ReadingAlertSource, ReadingChangeRow,
+    ReadingContext, ReadingDecision, ReadingFrequency, ReadingSettings, ReadingSource, Readings,
+    RecordedReading, StoredReading, VitalFrequency,
 };
 pub use sqlite::SqliteStore;
 pub use tenancy::Tenancy;

@@ -249,6 +249,9 @@ pub struct InboundContext {
     /// The practice's patient whose `mobile_phone` is the text's `From`: one in `pending` or
     /// `enabled` if there is one, else the most recently created.
     pub patient: Option<Patient>,
+    /// The practice's other patients with the same number (a family phone), locked like
+    /// `patient`: the decision may route the text to one of them and change their texting.
+    pub sharing: Vec<Patient>,
     /// The id the message row has (for replies that refer to it).
     pub message_id: Uuid,
     /// The state of [`NewInbound::throttle_key`], read under its row lock; `None` when no key
@@ -261,8 +264,12 @@ pub struct InboundContext {
 pub struct InboundDecision {
     /// Keep the body; otherwise it is dropped and the message marked redacted.
     pub keep_body: bool,
-    /// A new texting state for the patient (ignored when there is no patient).
+    /// The patient the text belongs to, when not the context's `patient` (one of `sharing`).
+    pub patient_id: Option<Uuid>,
+    /// A new texting state for the patient the text belongs to (ignored when there is none).
     pub texting: Option<TextingRow>,
+    /// New texting states of other patients with the number (each one of the context's).
+    pub sharing_texting: Vec<(Uuid, TextingRow)>,
     /// Texts to queue in the same transaction.
     pub replies: Vec<NewOutbound>,
     /// In-app notifications to add in the same transaction (e.g. a texting status change).
@@ -276,6 +283,35 @@ pub struct InboundDecision {
     /// The new state of the throttle key's row (when a key was given), written in the same
     /// transaction.
     pub throttle: Option<ThrottleRow>,
+}
+
+/// The patient an inbound text belongs to after the decision: the context's `patient`, or the
+/// one of `sharing` the decision routed it to; every patient whose texting the decision changes
+/// must be one of the context's. Anything else is a bug in the decision: `Unexpected`, and the
+/// transaction writes nothing.
+pub(crate) fn routed_patient(
+    context: &InboundContext,
+    decision: &InboundDecision,
+) -> StoreResult<Option<Uuid>> {
+    let known = |id: Uuid| {
+        context.patient.as_ref().is_some_and(|p| p.id == id)
+            || context.sharing.iter().any(|p| p.id == id)
+    };
+    if let Some(id) = decision.patient_id
+        && !known(id)
+    {
+        return Err(StoreError::Unexpected(
+            "an inbound decision routed the text to a patient without the number".into(),
+        ));
+    }
+    if decision.sharing_texting.iter().any(|(id, _)| !known(*id)) {
+        return Err(StoreError::Unexpected(
+            "an inbound decision changed the texting of a patient without the number".into(),
+        ));
+    }
+    Ok(decision
+        .patient_id
+        .or(context.patient.as_ref().map(|p| p.id)))
 }
 
 /// The decision, run inside the inbound transaction. It must not block or do I/O.

@@ -1,5 +1,6 @@
 //! Notification settings: each user's per practice and kind, the practice defaults users fall
-//! back to, and the practice's patient notification defaults for new patients.
+//! back to, the practice's patient notification defaults for new patients, and each patient's
+//! own copy of them.
 //!
 //! The store keeps kinds as the API's snake_case strings and checks only what a row alone can
 //! break (a channel on while the notification is off). Which kinds exist, the built-in defaults
@@ -121,11 +122,32 @@ pub trait NotificationSettings: Send + Sync {
     ) -> StoreResult<Vec<PatientNotificationSettingRow>>;
 
     /// Writes (inserts or replaces) the given kinds of the practice's patient notification
-    /// defaults with the audit row; answers all saved rows after the write.
+    /// defaults with the audit row, in one transaction serialised per practice; answers all
+    /// saved rows after the write. Patients keep their own settings (copied at their creation),
+    /// unless `apply_to` is [`ApplyReadingDefaultsTo::AllPatients`]: then every patient of the
+    /// practice gets these rows as their own.
     async fn save_patient_notification_defaults(
         &self,
         audit: &Audit,
         practice_id: Uuid,
+        rows: Vec<PatientNotificationSettingRow>,
+        apply_to: ApplyReadingDefaultsTo,
+    ) -> StoreResult<Vec<PatientNotificationSettingRow>>;
+
+    /// The patient's own notification settings (a kind without a row is off). `NotFound` when
+    /// the patient does not exist.
+    async fn patient_notification_settings(
+        &self,
+        patient_id: Uuid,
+    ) -> StoreResult<Vec<PatientNotificationSettingRow>>;
+
+    /// Writes (inserts or replaces) the given kinds of the patient's own settings with the audit
+    /// row (`patient.notification_settings.update`); answers all of the patient's rows after the
+    /// write. `NotFound` when the patient does not exist.
+    async fn save_patient_notification_settings(
+        &self,
+        audit: &Audit,
+        patient_id: Uuid,
         rows: Vec<PatientNotificationSettingRow>,
     ) -> StoreResult<Vec<PatientNotificationSettingRow>>;
 }

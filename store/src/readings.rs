@@ -85,6 +85,18 @@ pub struct VitalFrequency {
     pub per_days: i32,
 }
 
+/// A patient's own copy of a vital's required frequency (copied from the practice at creation,
+/// replaced when the practice saves "for all patients", or changed for this patient).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PatientVitalFrequency {
+    pub vital: String,
+    pub readings: i32,
+    pub per_days: i32,
+    /// When this vital's frequency last changed for the patient; a vital not yet read is
+    /// counted from then.
+    pub set_at: DateTime<Utc>,
+}
+
 /// The practice's reading frequency rules. Never saved: both rules off (0), no vital required.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ReadingFrequency {
@@ -177,13 +189,25 @@ pub struct StoredReading {
     pub sent_unit: Option<String>,
 }
 
-/// A patient who may be overdue for readings.
+/// One vital of one patient that may be overdue for readings: the patient's frequency of the
+/// vital, the practice's `warn_after_days`, and the readings the rule looks at.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OverdueCandidate {
     pub patient_id: Uuid,
     pub practice_id: Uuid,
+    pub vital: String,
+    pub readings: i32,
+    pub per_days: i32,
     pub warn_after_days: i32,
-    pub last_reading_at: DateTime<Utc>,
+    /// When the patient was created (enrolled).
+    pub enrolled_at: DateTime<Utc>,
+    /// When the patient's frequency of this vital was last set.
+    pub set_at: DateTime<Utc>,
+    /// The vital's newest reading, if any.
+    pub newest_at: Option<DateTime<Utc>>,
+    /// Its `readings`-th newest reading, if it has that many.
+    pub nth_newest_at: Option<DateTime<Utc>>,
+    /// The key of the episode of this vital already warned about.
     pub warned_for: Option<DateTime<Utc>>,
 }
 
@@ -280,15 +304,20 @@ pub trait ReadingSettings: Send + Sync {
 
     /// The practice's reading frequency rules (the defaults when never saved).
     async fn reading_frequency(&self, practice_id: Uuid) -> StoreResult<ReadingFrequency>;
-    /// Patients of practices with an overdue rule (`warn_after_days > 0`) whose newest reading
-    /// is older than that: `(patient, practice, last reading, episode already warned about)`.
+    /// The vitals with a frequency of patients of practices with an overdue warning
+    /// (`warn_after_days > 0`) that may be due for it at `now`: neither the vital's newest
+    /// reading nor the start of counting (the later of enrolment and `set_at`) is within the
+    /// last `warn_after_days` days, and counting started at least `per_days + warn_after_days`
+    /// days ago. The gateway's domain decides; this only leaves out what cannot be due.
     async fn overdue_candidates(&self, now: DateTime<Utc>) -> StoreResult<Vec<OverdueCandidate>>;
-    /// Records that the episode ending at `warned_for` was warned about and adds the
-    /// notifications, unless that episode was already warned about. `true` when recorded now.
+    /// Records that the episode of the patient's vital keyed `warned_for` was warned about and
+    /// adds the notifications, unless that episode was already warned about. `true` when
+    /// recorded now.
     async fn record_overdue_warning(
         &self,
         at: DateTime<Utc>,
         patient_id: Uuid,
+        vital: &str,
         warned_for: DateTime<Utc>,
         notifications: Vec<NewNotification>,
     ) -> StoreResult<bool>;
@@ -301,13 +330,50 @@ pub trait ReadingSettings: Send + Sync {
     ) -> StoreResult<Vec<String>>;
 
     /// Replaces the practice's reading frequency rules (vitals not listed lose theirs), with the
-    /// audit row. `NotFound` when the practice does not exist.
+    /// audit row, in one transaction serialised per practice. Patients keep their own copies of
+    /// the vitals' frequencies, unless `apply_to` is [`ApplyReadingDefaultsTo::AllPatients`]:
+    /// then every patient of the practice gets the practice's vitals (a vital whose readings
+    /// and days do not change keeps its `set_at`; others are set at `audit.at`). `NotFound`
+    /// when the practice does not exist.
     async fn save_reading_frequency(
         &self,
         audit: &Audit,
         practice_id: Uuid,
         frequency: ReadingFrequency,
+        apply_to: ApplyReadingDefaultsTo,
     ) -> StoreResult<ReadingFrequency>;
+
+    /// The patient's own frequency of each vital that has one, by vital name. `NotFound` when
+    /// the patient does not exist.
+    async fn patient_reading_frequency(
+        &self,
+        patient_id: Uuid,
+    ) -> StoreResult<Vec<PatientVitalFrequency>>;
+
+    /// Replaces the patient's own frequencies (vitals not listed lose theirs; a vital whose
+    /// readings and days do not change keeps its `set_at`), with the audit row
+    /// (`patient.reading_frequency.update`); answers them after the save. `NotFound` when the
+    /// patient does not exist.
+    async fn save_patient_reading_frequency(
+        &self,
+        audit: &Audit,
+        patient_id: Uuid,
+        vitals: Vec<VitalFrequency>,
+    ) -> StoreResult<Vec<PatientVitalFrequency>>;
+}
+
+/// The `set_at` a patient's vital keeps when it is saved again unchanged (same readings and
+/// days); `None` when it is new or changed.
+pub(crate) fn kept_set_at(
+    current: &[PatientVitalFrequency],
+    saved: &VitalFrequency,
+) -> Option<DateTime<Utc>> {
+    current
+        .iter()
+        .find(|c| {
+            c.vital == saved.vital && c.readings == saved.readings && c.per_days == saved.per_days
+        })
+        .map(|c| c.set_at)
 }
 
 /// The change rule's window around `taken_at`: `within_hours` either side.

@@ -36,6 +36,9 @@ use hardening::*;
 #[path = "conformance/instances.rs"]
 mod instances;
 use instances::*;
+#[path = "conformance/patient_copies.rs"]
+mod patient_copies;
+use patient_copies::*;
 
 /// Generates one `#[tokio::test]` per backend for each listed scenario.
 macro_rules! conformance {
@@ -166,6 +169,12 @@ conformance!(
     resetting_the_super_admins_password_ends_its_sessions,
     checking_a_session_does_not_keep_it_alive,
     a_refused_patient_read_writes_no_audit_row,
+    // Patients' own copies of the practice's defaults (conformance/patient_copies.rs).
+    a_new_patient_copies_the_practices_frequency_and_all_patients_saves_replace_the_copies,
+    overdue_candidates_are_per_vital_and_a_warning_is_recorded_once_per_episode,
+    a_new_patient_copies_the_patient_notification_defaults_and_all_patients_saves_replace_them,
+    a_patient_notice_is_decided_from_the_patient_as_they_are_in_the_transaction,
+    an_inbound_text_on_a_shared_number_may_be_routed_to_and_change_every_patient_on_it,
 );
 
 #[tokio::test]
@@ -2255,6 +2264,7 @@ async fn patient_notification_defaults_read_back_and_are_audited(db: &TestStore)
                 row("reading_critical", true, false, true),
                 row("overdue_readings", true, true, false),
             ],
+            store::ApplyReadingDefaultsTo::NewPatients,
         )
         .await
         .unwrap();
@@ -2263,6 +2273,7 @@ async fn patient_notification_defaults_read_back_and_are_audited(db: &TestStore)
             &audit_at(t0()),
             practice_id,
             vec![row("overdue_readings", false, false, false)],
+            store::ApplyReadingDefaultsTo::NewPatients,
         )
         .await
         .unwrap();
@@ -2285,6 +2296,7 @@ async fn patient_notification_defaults_read_back_and_are_audited(db: &TestStore)
             &audit_at(t0()),
             practice_id,
             vec![row("reading_caution", false, true, false)],
+            store::ApplyReadingDefaultsTo::NewPatients,
         )
         .await
         .unwrap_err();
@@ -2385,7 +2397,12 @@ async fn settings_of_a_missing_practice_are_not_found(db: &TestStore) {
     ));
     assert!(matches!(
         store
-            .save_patient_notification_defaults(&audit_at(t0()), missing, vec![])
+            .save_patient_notification_defaults(
+                &audit_at(t0()),
+                missing,
+                vec![],
+                store::ApplyReadingDefaultsTo::AllPatients
+            )
             .await,
         Err(StoreError::NotFound)
     ));

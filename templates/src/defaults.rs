@@ -45,6 +45,10 @@ pub const ALERT_CRITICAL: &str = "{practice_name}: a patient reading needs urgen
 pub const NEW_PATIENT_MESSAGE: &str =
     "{practice_name}: you have a new patient message. Please sign in to read it.";
 
+/// To the patient about their own caution or critical reading. No value, vital or advice.
+pub const PATIENT_READING_NOTICE: &str = "We received a reading that needs attention. Your care \
+team at {practice_name} has been told.";
+
 /// The default text of `name`.
 pub const fn default_text(name: TemplateName) -> &'static str {
     match name {
@@ -57,6 +61,7 @@ pub const fn default_text(name: TemplateName) -> &'static str {
         TemplateName::Help => HELP,
         TemplateName::AlertCritical => ALERT_CRITICAL,
         TemplateName::NewPatientMessage => NEW_PATIENT_MESSAGE,
+        TemplateName::PatientReadingNotice => PATIENT_READING_NOTICE,
     }
 }
 

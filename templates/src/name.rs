@@ -39,11 +39,14 @@ pub enum TemplateName {
     AlertCritical,
     /// To staff: a patient sent a new message; the body is never included.
     NewPatientMessage,
+    /// To the patient, per their own notification settings, about their own caution or
+    /// critical reading: that the care team was told, never the value or anything clinical.
+    PatientReadingNotice,
 }
 
 impl TemplateName {
     /// Every template, in a fixed order (the order listings and checks use).
-    pub const ALL: [TemplateName; 9] = [
+    pub const ALL: [TemplateName; 10] = [
         TemplateName::OptInRequest,
         TemplateName::OptInConfirmed,
         TemplateName::OptInRetry,
@@ -53,6 +56,7 @@ impl TemplateName {
         TemplateName::Help,
         TemplateName::AlertCritical,
         TemplateName::NewPatientMessage,
+        TemplateName::PatientReadingNotice,
     ];
 
     /// The wire name, e.g. `"opt_in_request"`.
@@ -67,6 +71,7 @@ impl TemplateName {
             TemplateName::Help => "help",
             TemplateName::AlertCritical => "alert_critical",
             TemplateName::NewPatientMessage => "new_patient_message",
+            TemplateName::PatientReadingNotice => "patient_reading_notice",
         }
     }
 
@@ -102,7 +107,8 @@ impl TemplateName {
             | TemplateName::OptOutConfirmation
             | TemplateName::OptInRestarted
             | TemplateName::Help
-            | TemplateName::NewPatientMessage => PRACTICE,
+            | TemplateName::NewPatientMessage
+            | TemplateName::PatientReadingNotice => PRACTICE,
         }
     }
 
@@ -274,6 +280,7 @@ mod tests {
                 "help",
                 "alert_critical",
                 "new_patient_message",
+                "patient_reading_notice",
             ]
         );
     }

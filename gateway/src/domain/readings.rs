@@ -3,8 +3,8 @@
 //! Owns the vitals the gateway knows, a vital's alert settings (`{ranges, change}`, API.md) and
 //! their validation, the classification of one reading as normal, caution or critical with the
 //! reasons why, and the two practice-level rules that look at a series of readings: "notify after
-//! N consecutive out-of-range readings" and "warn after N days overdue", each built so a worker
-//! raises it once per episode.
+//! N consecutive out-of-range readings" and "warn after N days overdue" (per vital, against the
+//! patient's own reading frequency), each built so a worker raises it once per episode.
 //!
 //! Must never do I/O, read the clock (`taken_at` and `now` are arguments), load readings (the
 //! caller passes the earlier readings that matter), or decide who is told: alerts, on-call lookup
@@ -548,72 +548,102 @@ pub fn consecutive_out_of_range(levels_newest_first: &[Level], n: u32) -> bool {
             .is_none_or(|level| !level.is_out_of_range())
 }
 
-/// When a patient whose last reading was at `last_reading_at` becomes overdue: exactly
-/// `warn_after_days` × 24 hours later (elapsed time, not calendar days, so DST does not matter).
-/// `None` when `warn_after_days` is 0 (the warning is off) or the sum overflows.
-pub fn overdue_at(last_reading_at: DateTime<Utc>, warn_after_days: u32) -> Option<DateTime<Utc>> {
-    if warn_after_days == 0 {
-        return None;
-    }
-    last_reading_at.checked_add_signed(TimeDelta::try_days(i64::from(warn_after_days))?)
+/// How often a patient is expected to read one vital: `readings` readings in any `per_days` days.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Frequency {
+    /// At least 1.
+    pub readings: u32,
+    /// At least 1.
+    pub per_days: u32,
 }
 
-/// Whether the patient is overdue at `now`: true from [`overdue_at`] on (inclusive). Without a
-/// last reading this is false: to count a patient who never sent one, pass the instant
-/// monitoring began (e.g. enrolment) as `last_reading_at`. A last reading in the future (device
-/// clock ahead) is not overdue.
-pub fn overdue(
-    last_reading_at: Option<DateTime<Utc>>,
-    warn_after_days: u32,
-    now: DateTime<Utc>,
-) -> bool {
-    last_reading_at
-        .and_then(|last| overdue_at(last, warn_after_days))
-        .is_some_and(|due| now >= due)
+/// What the overdue rule needs to know of one vital of one patient.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VitalHistory {
+    /// When counting may start: the later of the patient's enrolment and the day this vital's
+    /// frequency was set for them. Nothing is expected of the patient before it.
+    pub counted_from: DateTime<Utc>,
+    /// The vital's newest reading (`taken_at`), if any.
+    pub newest: Option<DateTime<Utc>>,
+    /// Its `readings`-th newest reading (the newest when `readings` is 1), if it has that many.
+    pub nth_newest: Option<DateTime<Utc>>,
 }
 
-/// One overdue episode: the silence after one particular last reading. It ends when a newer
-/// reading arrives, which starts a new potential episode with a new key.
+/// When the vital falls (or fell) behind its frequency: the first instant at which the last
+/// `per_days` days hold fewer than `readings` of its readings. A reading counts while it is less
+/// than `per_days` × 24 hours old (elapsed time, so DST does not matter), so this is
+/// `per_days` days after the `readings`-th newest reading; never before `per_days` days after
+/// [`VitalHistory::counted_from`] (a patient just enrolled, or given a new frequency, has a
+/// full period to comply). `None` only when the sum overflows.
+pub fn behind_since(frequency: Frequency, history: &VitalHistory) -> Option<DateTime<Utc>> {
+    let start = history
+        .nth_newest
+        .map_or(history.counted_from, |nth| nth.max(history.counted_from));
+    start.checked_add_signed(TimeDelta::try_days(i64::from(frequency.per_days))?)
+}
+
+/// One overdue episode of one vital: the silence after its newest reading (or after
+/// [`VitalHistory::counted_from`], when that is later) while the vital is behind its frequency.
+/// A reading of the vital ends the episode; readings of other vitals do not touch it.
 ///
-/// How a worker raises the warning once per episode: store, per patient (per vital if the
-/// frequency is per vital), the `last_reading_at` of the episode last warned about. Each run,
-/// compute [`overdue_episode`]; when it is `Some` and its `last_reading_at` differs from the
-/// stored one, send the warning and store the new key in the same transaction as the outbox
-/// row. Restarts and several instances then never warn twice for one silence, and a patient who
-/// reads again and falls silent again is warned again. [`overdue_at`] tells the worker when to
-/// look next.
+/// How a worker warns once per episode: store, per patient and vital, the `key` of the episode
+/// last warned about; each run compute [`overdue_to_warn`], and when it answers, send the warning
+/// and store its key in one transaction. Restarts and several instances then never warn twice
+/// for one silence, and a vital that is read again and falls silent again is warned about
+/// again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct OverdueEpisode {
-    /// The episode's key: the last reading before the silence.
-    pub last_reading_at: DateTime<Utc>,
-    /// When the patient became overdue.
-    pub overdue_since: DateTime<Utc>,
+    /// The episode's key: when the silence began.
+    pub key: DateTime<Utc>,
+    /// When the vital fell behind its frequency (see [`behind_since`]).
+    pub behind_since: DateTime<Utc>,
+    /// When the care team is to be warned: `warn_after_days` × 24 hours after the later of
+    /// `behind_since` and `key`, so a reading that does not catch the vital up postpones the
+    /// next warning by the same delay.
+    pub warn_at: DateTime<Utc>,
 }
 
-/// The overdue episode the patient is in at `now`, if any (see [`overdue`] for the rules).
+/// The vital's current overdue episode and when it is to be warned about; `None` when the
+/// vital is not behind at `now`, when `warn_after_days` is 0 (the practice's warning is off)
+/// or on overflow.
 pub fn overdue_episode(
-    last_reading_at: Option<DateTime<Utc>>,
+    frequency: Frequency,
+    history: &VitalHistory,
     warn_after_days: u32,
     now: DateTime<Utc>,
 ) -> Option<OverdueEpisode> {
-    let last_reading_at = last_reading_at?;
-    let overdue_since = overdue_at(last_reading_at, warn_after_days)?;
-    (now >= overdue_since).then_some(OverdueEpisode {
-        last_reading_at,
-        overdue_since,
+    if warn_after_days == 0 {
+        return None;
+    }
+    let behind = behind_since(frequency, history)?;
+    if now < behind {
+        return None;
+    }
+    let key = history.newest.map_or(history.counted_from, |newest| {
+        newest.max(history.counted_from)
+    });
+    let warn_at = behind
+        .max(key)
+        .checked_add_signed(TimeDelta::try_days(i64::from(warn_after_days))?)?;
+    Some(OverdueEpisode {
+        key,
+        behind_since: behind,
+        warn_at,
     })
 }
 
-/// The episode to warn about now, if any: the current episode unless `warned_for` (the stored
-/// key of the episode already warned about) is its key.
-pub fn overdue_to_raise(
-    last_reading_at: Option<DateTime<Utc>>,
+/// The episode to warn the care team about now, if any: the current episode once its
+/// `warn_at` has come, unless `warned_for` (the stored key of the episode already warned
+/// about) is its key.
+pub fn overdue_to_warn(
+    frequency: Frequency,
+    history: &VitalHistory,
     warn_after_days: u32,
     warned_for: Option<DateTime<Utc>>,
     now: DateTime<Utc>,
 ) -> Option<OverdueEpisode> {
-    overdue_episode(last_reading_at, warn_after_days, now)
-        .filter(|episode| warned_for != Some(episode.last_reading_at))
+    overdue_episode(frequency, history, warn_after_days, now)
+        .filter(|episode| now >= episode.warn_at && warned_for != Some(episode.key))
 }
 
 // ---- number formatting ----------------------------------------------------------------------
@@ -1361,56 +1391,171 @@ mod tests {
 
     // ---- overdue ---------------------------------------------------------------------------
 
-    #[test]
-    fn overdue_starts_exactly_n_times_24_hours_after_the_last_reading() {
-        let last = utc("2026-03-07T12:00:00Z");
-        // (last reading, days, now, overdue)
-        let table = [
-            (Some(last), 3, utc("2026-03-10T11:59:59Z"), false),
-            (Some(last), 3, utc("2026-03-10T12:00:00Z"), true),
-            (Some(last), 3, utc("2026-04-01T00:00:00Z"), true),
-            (Some(last), 1, utc("2026-03-08T12:00:00Z"), true),
-            (Some(last), 0, utc("2027-01-01T00:00:00Z"), false),
-            (None, 3, utc("2027-01-01T00:00:00Z"), false),
-            (Some(last), 3, utc("2026-03-01T00:00:00Z"), false),
-            (Some(last), u32::MAX, utc("2026-03-10T12:00:00Z"), false),
-        ];
-        for (last, days, now, expected) in table {
-            assert_eq!(overdue(last, days, now), expected, "{last:?} {days} {now}");
-            assert_eq!(overdue_episode(last, days, now).is_some(), expected);
+    fn history(counted_from: &str, newest: Option<&str>, nth_newest: Option<&str>) -> VitalHistory {
+        VitalHistory {
+            counted_from: utc(counted_from),
+            newest: newest.map(utc),
+            nth_newest: nth_newest.map(utc),
         }
-        assert_eq!(overdue_at(last, 3), Some(utc("2026-03-10T12:00:00Z")));
-        assert_eq!(overdue_at(last, 0), None);
     }
 
     #[test]
-    fn an_overdue_warning_is_raised_once_per_silence_and_again_after_a_new_reading() {
-        let first = utc("2026-03-01T08:00:00Z");
-        let days = 2;
-        let now = utc("2026-03-04T00:00:00Z");
-        let episode = overdue_to_raise(Some(first), days, None, now).unwrap();
+    fn a_vital_falls_behind_per_days_after_its_nth_newest_reading_never_before_counting_starts() {
+        let enrolled = "2026-03-01T00:00:00Z";
+        let once_a_day = Frequency {
+            readings: 1,
+            per_days: 1,
+        };
+        let twice_a_week = Frequency {
+            readings: 2,
+            per_days: 7,
+        };
+        // (frequency, history, behind since)
+        let table = [
+            // No reading: a full period from enrolment (or from when the frequency was set).
+            (
+                once_a_day,
+                history(enrolled, None, None),
+                "2026-03-02T00:00:00Z",
+            ),
+            (
+                twice_a_week,
+                history(enrolled, None, None),
+                "2026-03-08T00:00:00Z",
+            ),
+            // One reading where two are expected: still counted from enrolment.
+            (
+                twice_a_week,
+                history(enrolled, Some("2026-03-05T10:00:00Z"), None),
+                "2026-03-08T00:00:00Z",
+            ),
+            // Two readings: a week after the older of the two.
+            (
+                twice_a_week,
+                history(
+                    enrolled,
+                    Some("2026-03-20T10:00:00Z"),
+                    Some("2026-03-10T09:30:00Z"),
+                ),
+                "2026-03-17T09:30:00Z",
+            ),
+            // Readings older than counting's start (a new frequency) do not count against it.
+            (
+                once_a_day,
+                history(
+                    "2026-04-01T12:00:00Z",
+                    Some("2026-03-02T00:00:00Z"),
+                    Some("2026-03-02T00:00:00Z"),
+                ),
+                "2026-04-02T12:00:00Z",
+            ),
+        ];
+        for (frequency, history, expected) in table {
+            assert_eq!(
+                behind_since(frequency, &history),
+                Some(utc(expected)),
+                "{frequency:?} {history:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_warning_comes_exactly_warn_after_days_after_the_vital_fell_behind() {
+        let frequency = Frequency {
+            readings: 1,
+            per_days: 2,
+        };
+        let last = "2026-03-07T12:00:00Z";
+        let h = history("2026-03-01T00:00:00Z", Some(last), Some(last));
+        // Behind from 03-09 12:00 (inclusive), warned 3 days later, 03-12 12:00 (inclusive).
+        // (warn_after_days, now, behind, warned)
+        let table = [
+            (3, "2026-03-09T11:59:59Z", false, false),
+            (3, "2026-03-09T12:00:00Z", true, false),
+            (3, "2026-03-12T11:59:59Z", true, false),
+            (3, "2026-03-12T12:00:00Z", true, true),
+            (3, "2026-06-01T00:00:00Z", true, true),
+            (1, "2026-03-10T12:00:00Z", true, true),
+            // 0 turns the warning off.
+            (0, "2027-01-01T00:00:00Z", false, false),
+            // Before the period has run out: nothing.
+            (3, "2026-03-01T00:00:00Z", false, false),
+            (u32::MAX, "2026-03-12T12:00:00Z", false, false),
+        ];
+        for (days, now, behind, warned) in table {
+            let now = utc(now);
+            assert_eq!(
+                overdue_episode(frequency, &h, days, now).is_some(),
+                behind,
+                "{days} {now}"
+            );
+            assert_eq!(
+                overdue_to_warn(frequency, &h, days, None, now).is_some(),
+                warned,
+                "{days} {now}"
+            );
+        }
+        let episode = overdue_episode(frequency, &h, 3, utc("2026-03-10T00:00:00Z")).unwrap();
         assert_eq!(
             episode,
             OverdueEpisode {
-                last_reading_at: first,
-                overdue_since: utc("2026-03-03T08:00:00Z")
+                key: utc(last),
+                behind_since: utc("2026-03-09T12:00:00Z"),
+                warn_at: utc("2026-03-12T12:00:00Z"),
             }
         );
-        // The worker stored the key; later runs of the same silence raise nothing.
-        let stored = Some(episode.last_reading_at);
-        assert_eq!(overdue_to_raise(Some(first), days, stored, now), None);
+    }
+
+    #[test]
+    fn an_overdue_vital_is_warned_about_once_per_silence_and_again_after_a_new_reading() {
+        let frequency = Frequency {
+            readings: 1,
+            per_days: 1,
+        };
+        let days = 2;
+        let first = "2026-03-01T08:00:00Z";
+        let h = history("2026-02-01T00:00:00Z", Some(first), Some(first));
+        let now = utc("2026-03-04T08:00:00Z");
+        let episode = overdue_to_warn(frequency, &h, days, None, now).unwrap();
+        assert_eq!(episode.key, utc(first));
+        // The worker stored the key; later runs of the same silence warn of nothing.
+        let stored = Some(episode.key);
+        assert_eq!(overdue_to_warn(frequency, &h, days, stored, now), None);
         assert_eq!(
-            overdue_to_raise(Some(first), days, stored, now + hours(100)),
+            overdue_to_warn(frequency, &h, days, stored, now + hours(100)),
             None
         );
-        // A new reading, then another silence: a new episode.
-        let second = utc("2026-03-05T09:00:00Z");
+        // A new reading of the vital, then another silence: a new episode.
+        let second = "2026-03-05T09:00:00Z";
+        let h = history("2026-02-01T00:00:00Z", Some(second), Some(second));
         assert_eq!(
-            overdue_to_raise(Some(second), days, stored, utc("2026-03-06T00:00:00Z")),
+            overdue_to_warn(frequency, &h, days, stored, utc("2026-03-08T08:59:59Z")),
             None
         );
-        let again = overdue_to_raise(Some(second), days, stored, utc("2026-03-07T09:00:00Z"));
-        assert_eq!(again.map(|e| e.last_reading_at), Some(second));
+        let again = overdue_to_warn(frequency, &h, days, stored, utc("2026-03-08T09:00:00Z"));
+        assert_eq!(again.map(|e| e.key), Some(utc(second)));
+    }
+
+    #[test]
+    fn a_reading_that_does_not_catch_up_postpones_the_next_warning_by_the_delay() {
+        // Three a week expected; readings on the 1st, 2nd and 3rd, then one on the 20th.
+        let frequency = Frequency {
+            readings: 3,
+            per_days: 7,
+        };
+        let h = history(
+            "2026-02-01T00:00:00Z",
+            Some("2026-03-20T00:00:00Z"),
+            Some("2026-03-02T00:00:00Z"),
+        );
+        let episode = overdue_episode(frequency, &h, 2, utc("2026-03-20T01:00:00Z")).unwrap();
+        assert_eq!(episode.behind_since, utc("2026-03-09T00:00:00Z"));
+        assert_eq!(episode.key, utc("2026-03-20T00:00:00Z"));
+        assert_eq!(episode.warn_at, utc("2026-03-22T00:00:00Z"));
+        assert_eq!(
+            overdue_to_warn(frequency, &h, 2, None, utc("2026-03-21T23:59:59Z")),
+            None
+        );
     }
 
     // ---- properties ------------------------------------------------------------------------

@@ -174,6 +174,10 @@ pub fn router(state: AppState) -> Router {
             notification_settings::put_patient_defaults
         ))
         .routes(routes!(
+            notification_settings::get_patient_settings,
+            notification_settings::put_patient_settings
+        ))
+        .routes(routes!(
             disclaimers::get_disclaimers,
             disclaimers::put_disclaimers
         ))
@@ -188,6 +192,10 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(
             reading_alerts::get_frequency,
             reading_alerts::put_frequency
+        ))
+        .routes(routes!(
+            reading_alerts::get_patient_frequency,
+            reading_alerts::put_patient_frequency
         ))
         .routes(routes!(oncall::get_on_call, oncall::put_on_call))
         .routes(routes!(oncall::get_overrides, oncall::put_overrides))

@@ -28,6 +28,7 @@ use super::AppState;
 use super::auth::CurrentUser;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, ApiPath, ApiQuery};
+use super::reading_alerts::ApplyToPatients;
 use crate::domain::notifications::{
     Change, Kind, NotificationKind, NotificationSetting, PatientNotificationKind,
     PatientNotificationSetting, PatientSettings, UserSettings,
@@ -193,11 +194,21 @@ pub struct PatientNotificationSettingInput {
     pub text: Option<bool>,
 }
 
-/// Patient kinds to change; kinds not listed keep their values. Only new patients get them.
+/// A patient's own kinds to change; kinds not listed keep their values.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PatientNotificationSettingsInput {
     pub settings: Vec<PatientNotificationSettingInput>,
+}
+
+/// Patient kinds to change in the practice's defaults (kinds not listed keep their values),
+/// and whom the change reaches (new patients unless said otherwise).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PatientDefaultsInput {
+    pub settings: Vec<PatientNotificationSettingInput>,
+    #[serde(default)]
+    pub apply_to: ApplyToPatients,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -466,14 +477,15 @@ pub async fn get_patient_defaults(
     Ok(Json(PatientNotificationSettingsView::from(&defaults)))
 }
 
-/// Change what new patients of the practice start with. Existing patients keep theirs.
+/// Change what new patients of the practice start with. Existing patients keep theirs unless
+/// sent with `"apply_to": "all_patients"`.
 #[utoipa::path(
     put,
     path = "/v1/practices/{id}/notification-defaults/patients",
     tag = "notification settings",
     security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "the practice")),
-    request_body = PatientNotificationSettingsInput,
+    request_body = PatientDefaultsInput,
     responses(
         (status = 200, description = "the defaults after the change", body = PatientNotificationSettingsView),
         (status = 400, description = "the body is not JSON, or the id is not a UUID", body = ErrorBody),
@@ -487,17 +499,79 @@ pub async fn put_patient_defaults(
     State(state): State<AppState>,
     caller: CurrentUser,
     ApiPath(practice_id): ApiPath<Uuid>,
-    ApiJson(body): ApiJson<PatientNotificationSettingsInput>,
+    ApiJson(body): ApiJson<PatientDefaultsInput>,
 ) -> Result<Json<PatientNotificationSettingsView>, ApiError> {
     let practice = visible_practice(&state, &caller, practice_id).await?;
     caller.require_practice_admin(&practice)?;
     let changes = patient_changes(&body.settings)?;
+    let apply_to = match body.apply_to {
+        ApplyToPatients::NewPatients => store::ApplyReadingDefaultsTo::NewPatients,
+        ApplyToPatients::AllPatients => store::ApplyReadingDefaultsTo::AllPatients,
+    };
     let defaults = service::change_practice_patient_defaults(
         state.store.as_ref(),
         &caller.audit(),
         practice.id,
         &changes,
+        apply_to,
     )
     .await?;
     Ok(Json(PatientNotificationSettingsView::from(&defaults)))
+}
+
+// ---- a patient's own settings -------------------------------------------------------------------
+
+/// A patient's own notification settings about their own readings (copied from the practice's
+/// patient defaults when the patient was created).
+#[utoipa::path(
+    get,
+    path = "/v1/patients/{id}/notification-settings",
+    tag = "notification settings",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "the patient")),
+    responses(
+        (status = 200, body = PatientNotificationSettingsView),
+        (status = 400, description = "the id is not a UUID", body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 404, description = "no such patient (or not the caller's to see)", body = ErrorBody),
+    )
+)]
+pub async fn get_patient_settings(
+    State(state): State<AppState>,
+    caller: CurrentUser,
+    ApiPath(patient_id): ApiPath<Uuid>,
+) -> Result<Json<PatientNotificationSettingsView>, ApiError> {
+    let settings =
+        crate::services::patient_notices::settings_for(&state, &caller, patient_id).await?;
+    Ok(Json(PatientNotificationSettingsView::from(&settings)))
+}
+
+/// Change a patient's own notification settings (staff who can see the patient), at any time.
+#[utoipa::path(
+    put,
+    path = "/v1/patients/{id}/notification-settings",
+    tag = "notification settings",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "the patient")),
+    request_body = PatientNotificationSettingsInput,
+    responses(
+        (status = 200, description = "the patient's settings after the change", body = PatientNotificationSettingsView),
+        (status = 400, description = "the body is not JSON, or the id is not a UUID", body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 404, description = "no such patient (or not the caller's to see)", body = ErrorBody),
+        (status = 422, description = "a field breaks a rule (e.g. `settings[0].text` on while `enabled` is off); the message names it", body = ErrorBody),
+    )
+)]
+pub async fn put_patient_settings(
+    State(state): State<AppState>,
+    caller: CurrentUser,
+    ApiPath(patient_id): ApiPath<Uuid>,
+    ApiJson(body): ApiJson<PatientNotificationSettingsInput>,
+) -> Result<Json<PatientNotificationSettingsView>, ApiError> {
+    let changes = patient_changes(&body.settings)?;
+    let settings = crate::services::patient_notices::change_settings_for(
+        &state, &caller, patient_id, &changes,
+    )
+    .await?;
+    Ok(Json(PatientNotificationSettingsView::from(&settings)))
 }

@@ -65,6 +65,11 @@ pub struct PatientView {
     pub programs: Vec<String>,
     pub texting: TextingView,
     pub created_at: DateTime<Utc>,
+    /// How many other patients of the practice have the same mobile phone (a family phone):
+    /// texts from it go to whichever of them the number's rules pick (README, Texting opt-in).
+    /// Only a count: who they are is not shown. Answered by `GET /v1/patients/{id}` only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub number_shared_with: Option<u32>,
 }
 
 impl From<Patient> for PatientView {
@@ -84,6 +89,7 @@ impl From<Patient> for PatientView {
                 updated_at: p.texting.updated_at,
             },
             created_at: p.created_at,
+            number_shared_with: None,
         }
     }
 }
@@ -160,7 +166,11 @@ pub async fn get_patient(
     caller: CurrentUser,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Json<PatientView>, ApiError> {
-    Ok(Json(visible_patient(&state, &caller, id).await?.into()))
+    let patient = visible_patient(&state, &caller, id).await?;
+    let shared = crate::services::texting::number_shared_with(&state, &patient).await?;
+    let mut view = PatientView::from(patient);
+    view.number_shared_with = Some(shared);
+    Ok(Json(view))
 }
 
 /// Change a patient's names, date of birth, mobile phone or programs.

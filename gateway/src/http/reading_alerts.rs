@@ -1,5 +1,6 @@
 //! Reading alert settings and reading frequency: the practice's defaults per vital, a patient's
-//! own settings per vital, and the practice's frequency rules.
+//! own settings per vital, the practice's frequency rules and each patient's own copy of the
+//! vitals' frequencies.
 //!
 //! Who may do what: practice defaults and frequency are read by whoever can see the practice and
 //! changed by its customer's admins (and super admins); a patient's settings are read and changed
@@ -26,9 +27,9 @@ use super::auth::CurrentUser;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, ApiPath};
 use crate::services::access::visible_patient;
-use crate::services::access::visible_practice;
 
 use crate::domain::readings::{AlertSettings, ChangeRule, ChangeUnit, Ranges, Vital};
+use crate::services::reading_frequency as frequency;
 use crate::services::readings::{self, from_row, to_row};
 
 // ---- wire types -------------------------------------------------------------------------------
@@ -65,13 +66,15 @@ pub struct ChangeBody {
     pub within_hours: u32,
 }
 
-/// Whose settings a save of practice defaults changes.
-#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+/// Whose settings a save of practice defaults (reading alerts of a vital, reading frequency,
+/// patient notification defaults) changes.
+#[derive(Debug, Clone, Copy, Default, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ApplyToPatients {
-    /// Patients created later; existing patients keep their effective settings.
+    /// Patients created later; existing patients keep what they have.
+    #[default]
     NewPatients,
-    /// Every patient of the practice, now and later; their own settings of the vital go.
+    /// Every patient of the practice, now and later: what they have of it is replaced.
     AllPatients,
 }
 
@@ -135,13 +138,18 @@ pub struct VitalFrequencyBody {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReadingFrequencyInput {
-    /// Warn when a patient has sent no reading for this many days (0 to 365; 0 is off).
+    /// Warn the care team when a vital has been behind its frequency for this many days (0 to
+    /// 365; 0 is off).
     pub warn_after_days: u32,
     /// Notify after this many consecutive out-of-range readings (0 to 100; 0 is off).
     pub out_of_range_count: u32,
     /// Each vital at most once.
     #[serde(default)]
     pub vitals: Vec<VitalFrequencyBody>,
+    /// Whose frequencies of the vitals change: `new_patients` (the default; existing patients
+    /// keep their own copies) or `all_patients` (every patient of the practice gets these).
+    #[serde(default)]
+    pub apply_to: ApplyToPatients,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -151,6 +159,43 @@ pub struct ReadingFrequencyView {
     pub vitals: Vec<VitalFrequencyBody>,
     /// Null when never saved (the rules are then off).
     pub updated_at: Option<DateTime<Utc>>,
+}
+
+/// A patient's own reading frequency. A PUT replaces the patient's vitals (vitals not listed
+/// have no required frequency for the patient). `warn_after_days` and `out_of_range_count` are
+/// the practice's: they may be left out, and if sent must equal the practice's.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PatientReadingFrequencyInput {
+    /// The practice's (read only here).
+    pub warn_after_days: Option<u32>,
+    /// The practice's (read only here).
+    pub out_of_range_count: Option<u32>,
+    /// Each vital at most once.
+    #[serde(default)]
+    pub vitals: Vec<VitalFrequencyBody>,
+}
+
+/// One vital's frequency of a patient, and since when it counts.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PatientVitalFrequencyView {
+    #[schema(example = "blood_pressure_systolic")]
+    pub vital: String,
+    pub readings: u32,
+    pub per_days: u32,
+    /// When this frequency was set for the patient: a vital not yet read is counted from then
+    /// (or from enrolment, if later).
+    pub set_at: DateTime<Utc>,
+}
+
+/// A patient's reading frequency: the practice's two rules and the patient's own vitals.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PatientReadingFrequencyView {
+    /// The practice's: days a vital may be behind before the care team is warned (0: off).
+    pub warn_after_days: u32,
+    /// The practice's: consecutive out-of-range readings before the care team hears (0: off).
+    pub out_of_range_count: u32,
+    pub vitals: Vec<PatientVitalFrequencyView>,
 }
 
 // ---- conversions ------------------------------------------------------------------------------
@@ -250,19 +295,54 @@ fn frequency_view(saved: ReadingFrequency) -> ReadingFrequencyView {
     }
 }
 
-fn frequency_of(input: ReadingFrequencyInput) -> Result<ReadingFrequency, ApiError> {
-    fn bounded(field: String, value: u32, min: u32, max: u32) -> Result<i32, ApiError> {
-        if (min..=max).contains(&value) {
-            Ok(value as i32)
-        } else {
-            Err(ApiError::invalid(
-                field,
-                format!("must be from {min} to {max}, not {value}"),
-            ))
-        }
+fn bounded(field: String, value: u32, min: u32, max: u32) -> Result<i32, ApiError> {
+    if (min..=max).contains(&value) {
+        Ok(value as i32)
+    } else {
+        Err(ApiError::invalid(
+            field,
+            format!("must be from {min} to {max}, not {value}"),
+        ))
     }
+}
+
+fn frequency_of(input: ReadingFrequencyInput) -> Result<ReadingFrequency, ApiError> {
+    Ok(ReadingFrequency {
+        warn_after_days: bounded("warn_after_days".into(), input.warn_after_days, 0, 365)?,
+        out_of_range_count: bounded(
+            "out_of_range_count".into(),
+            input.out_of_range_count,
+            0,
+            100,
+        )?,
+        vitals: vitals_of(&input.vitals)?,
+        updated_at: None,
+    })
+}
+
+fn patient_frequency_view(
+    saved: crate::services::reading_frequency::PatientFrequency,
+) -> PatientReadingFrequencyView {
+    PatientReadingFrequencyView {
+        warn_after_days: u32::try_from(saved.practice.warn_after_days).unwrap_or(0),
+        out_of_range_count: u32::try_from(saved.practice.out_of_range_count).unwrap_or(0),
+        vitals: saved
+            .vitals
+            .into_iter()
+            .map(|v| PatientVitalFrequencyView {
+                vital: v.vital,
+                readings: u32::try_from(v.readings).unwrap_or(0),
+                per_days: u32::try_from(v.per_days).unwrap_or(0),
+                set_at: v.set_at,
+            })
+            .collect(),
+    }
+}
+
+/// The vitals' frequencies as sent, checked: 422 naming the field of the first bad one.
+fn vitals_of(items: &[VitalFrequencyBody]) -> Result<Vec<VitalFrequency>, ApiError> {
     let mut vitals: Vec<VitalFrequency> = Vec::new();
-    for (index, item) in input.vitals.iter().enumerate() {
+    for (index, item) in items.iter().enumerate() {
         let field = format!("vitals[{index}].vital");
         let vital =
             Vital::parse(&item.vital).map_err(|e| ApiError::invalid(&field, e.to_string()))?;
@@ -278,17 +358,7 @@ fn frequency_of(input: ReadingFrequencyInput) -> Result<ReadingFrequency, ApiErr
             per_days: bounded(format!("vitals[{index}].per_days"), item.per_days, 1, 365)?,
         });
     }
-    Ok(ReadingFrequency {
-        warn_after_days: bounded("warn_after_days".into(), input.warn_after_days, 0, 365)?,
-        out_of_range_count: bounded(
-            "out_of_range_count".into(),
-            input.out_of_range_count,
-            0,
-            100,
-        )?,
-        vitals,
-        updated_at: None,
-    })
+    Ok(vitals)
 }
 
 // ---- practice defaults ------------------------------------------------------------------------
@@ -452,12 +522,12 @@ pub async fn get_frequency(
     caller: CurrentUser,
     ApiPath(practice_id): ApiPath<Uuid>,
 ) -> Result<Json<ReadingFrequencyView>, ApiError> {
-    let practice = visible_practice(&state, &caller, practice_id).await?;
-    let saved = state.store.reading_frequency(practice.id).await?;
+    let saved = frequency::practice_frequency_for(&state, &caller, practice_id).await?;
     Ok(Json(frequency_view(saved)))
 }
 
-/// Replace the practice's reading frequency rules (customer admins).
+/// Replace the practice's reading frequency rules (customer admins). The vitals' frequencies
+/// reach new patients only, unless sent with `"apply_to": "all_patients"`.
 #[utoipa::path(
     put,
     path = "/v1/practices/{id}/reading-frequency",
@@ -480,12 +550,69 @@ pub async fn put_frequency(
     ApiPath(practice_id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<ReadingFrequencyInput>,
 ) -> Result<Json<ReadingFrequencyView>, ApiError> {
-    let practice = visible_practice(&state, &caller, practice_id).await?;
-    caller.require_practice_admin(&practice)?;
+    let apply_to = match body.apply_to {
+        ApplyToPatients::NewPatients => ApplyReadingDefaultsTo::NewPatients,
+        ApplyToPatients::AllPatients => ApplyReadingDefaultsTo::AllPatients,
+    };
     let frequency = frequency_of(body)?;
-    let saved = state
-        .store
-        .save_reading_frequency(&caller.audit(), practice.id, frequency)
-        .await?;
+    let saved =
+        frequency::save_practice_frequency_for(&state, &caller, practice_id, frequency, apply_to)
+            .await?;
     Ok(Json(frequency_view(saved)))
+}
+
+/// A patient's reading frequency: their own vitals and the practice's two rules.
+#[utoipa::path(
+    get,
+    path = "/v1/patients/{id}/reading-frequency",
+    tag = "readings",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "the patient")),
+    responses(
+        (status = 200, body = PatientReadingFrequencyView),
+        (status = 400, description = "the id is not a UUID", body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 404, description = "no such patient (or not the caller's to see)", body = ErrorBody),
+    )
+)]
+pub async fn get_patient_frequency(
+    State(state): State<AppState>,
+    caller: CurrentUser,
+    ApiPath(patient_id): ApiPath<Uuid>,
+) -> Result<Json<PatientReadingFrequencyView>, ApiError> {
+    let saved = frequency::patient_frequency_for(&state, &caller, patient_id).await?;
+    Ok(Json(patient_frequency_view(saved)))
+}
+
+/// Replace a patient's own vitals' frequencies (staff who can see the patient). A vital sent
+/// unchanged keeps counting from when it was set; a new or changed one counts from now.
+#[utoipa::path(
+    put,
+    path = "/v1/patients/{id}/reading-frequency",
+    tag = "readings",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "the patient")),
+    request_body = PatientReadingFrequencyInput,
+    responses(
+        (status = 200, description = "the patient's frequency after the save", body = PatientReadingFrequencyView),
+        (status = 400, description = "the body is not JSON, or the id is not a UUID", body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 404, description = "no such patient (or not the caller's to see)", body = ErrorBody),
+        (status = 422, description = "a number is out of range, a vital is unknown or listed twice, or a practice rule is sent with another value than the practice's; the message names the field", body = ErrorBody),
+    )
+)]
+pub async fn put_patient_frequency(
+    State(state): State<AppState>,
+    caller: CurrentUser,
+    ApiPath(patient_id): ApiPath<Uuid>,
+    ApiJson(body): ApiJson<PatientReadingFrequencyInput>,
+) -> Result<Json<PatientReadingFrequencyView>, ApiError> {
+    let vitals = vitals_of(&body.vitals)?;
+    let rules = frequency::PracticeRulesAsSent {
+        warn_after_days: body.warn_after_days,
+        out_of_range_count: body.out_of_range_count,
+    };
+    let saved =
+        frequency::save_patient_frequency_for(&state, &caller, patient_id, rules, vitals).await?;
+    Ok(Json(patient_frequency_view(saved)))
 }

@@ -24,7 +24,7 @@ use crate::domain::access;
 use crate::domain::acknowledge::{self, CODE_ALPHABET, CODE_LENGTH};
 use crate::domain::escalation::{self, Audience};
 use crate::domain::notifications::NotificationKind;
-use crate::domain::readings::{Level, consecutive_out_of_range, overdue_to_raise};
+use crate::domain::readings::{Level, consecutive_out_of_range};
 use crate::services::access::visible_patient;
 use crate::services::conversations::{audience, interested_users};
 use crate::services::notify::{self, Notice};
@@ -557,55 +557,6 @@ pub async fn notify_unclassified_run(
 
 /// What the care team hears of readings nothing can check.
 pub const UNCLASSIFIED_SUMMARY: &str = "Readings arrive for a vital with no alert ranges, so they are not checked. Set ranges for the patient or the practice.";
-
-/// Warns about patients who have sent no reading for the practice's `warn_after_days`: the care
-/// team and on-call user of the moment per their "overdue readings" settings, once per episode
-/// (a new reading starts a new one). Returns how many patients were warned about.
-pub async fn warn_overdue(state: &App) -> Result<usize, StoreError> {
-    let now = state.clock.now();
-    let mut warned = 0;
-    for candidate in state.store.overdue_candidates(now).await? {
-        let days = u32::try_from(candidate.warn_after_days).unwrap_or(0);
-        let Some(episode) = overdue_to_raise(
-            Some(candidate.last_reading_at),
-            days,
-            candidate.warned_for,
-            now,
-        ) else {
-            continue;
-        };
-        let practice = state.store.get_practice(candidate.practice_id).await?;
-        let users = followers_and_on_call(state, &practice, candidate.patient_id, now).await?;
-        let kind = NotificationKind::OverdueReadings;
-        let wanted = audience(state, practice.id, &users, kind).await?;
-        let summary = format!("A patient has sent no reading for {days} days.");
-        let notes = notify::notifications(
-            &wanted,
-            Notice {
-                practice: &practice,
-                patient_id: Some(candidate.patient_id),
-                kind,
-                summary: &summary,
-            },
-        );
-        if state
-            .store
-            .record_overdue_warning(now, candidate.patient_id, episode.last_reading_at, notes)
-            .await?
-        {
-            warned += 1;
-            state.notify_feed();
-            // Texts follow the recorded warning: the episode is warned of once, and a text
-            // lost to a crash between the two is the smaller harm than texting every pass.
-            let audit = store::Audit::system(now);
-            let body = notify::text_body(&practice, &TemplateSet::defaults(), kind);
-            for text in notify::texts(&wanted.text, &practice, &body, priority::NOTIFY) {
-                crate::services::enqueue_sms(state, &audit, text).await?;
-            }
-        }
-    }
-    Ok(warned)
-}
 
 // ---- staff use cases (the JSON API and the staff console call these) --------------------------
 

@@ -1,6 +1,7 @@
 //! Notification settings as use cases: read a user's effective settings, change them, read and
-//! save a practice's defaults for users and for new patients, and — for whoever sends
-//! notifications — the effective setting of one kind for many users at once.
+//! save a practice's defaults for users and for new patients, read and change a patient's own
+//! settings, and — for whoever sends notifications — the effective setting of one kind for many
+//! users at once.
 //!
 //! Authorization is the caller's job (the HTTP layer); this module checks the rules of
 //! [`crate::domain::notifications`] and converts between the domain's types and the store's
@@ -9,8 +10,8 @@
 use std::collections::HashMap;
 
 use store::{
-    ApplyDefaultsTo, Audit, NotificationSettingRow, PatientNotificationSettingRow, Store,
-    StoreError, StoreResult,
+    ApplyDefaultsTo, ApplyReadingDefaultsTo, Audit, NotificationSettingRow,
+    PatientNotificationSettingRow, Store, StoreError, StoreResult,
 };
 use uuid::Uuid;
 
@@ -209,17 +210,8 @@ pub async fn practice_patient_defaults(
     patient_settings_from_rows(&store.patient_notification_defaults(practice_id).await?)
 }
 
-/// Applies a (possibly partial) change to what new patients start with and saves every kind.
-/// Existing patients are not touched.
-pub async fn change_practice_patient_defaults(
-    store: &dyn Store,
-    audit: &Audit,
-    practice_id: Uuid,
-    changes: &[PatientChange],
-) -> Result<PatientSettings, ChangeError> {
-    let current = practice_patient_defaults(store, practice_id).await?;
-    let next = current.apply(changes)?;
-    let rows = next
+fn patient_rows(settings: &PatientSettings) -> Vec<PatientNotificationSettingRow> {
+    settings
         .iter()
         .map(|(kind, s)| PatientNotificationSettingRow {
             kind: kind.as_str().to_string(),
@@ -227,9 +219,47 @@ pub async fn change_practice_patient_defaults(
             email: s.email,
             text: s.text,
         })
-        .collect();
+        .collect()
+}
+
+/// Applies a (possibly partial) change to what new patients start with and saves every kind.
+/// Existing patients keep their own settings, unless `apply_to` is `AllPatients`: then every
+/// patient of the practice gets the new defaults as their own.
+pub async fn change_practice_patient_defaults(
+    store: &dyn Store,
+    audit: &Audit,
+    practice_id: Uuid,
+    changes: &[PatientChange],
+    apply_to: ApplyReadingDefaultsTo,
+) -> Result<PatientSettings, ChangeError> {
+    let current = practice_patient_defaults(store, practice_id).await?;
+    let next = current.apply(changes)?;
     let saved = store
-        .save_patient_notification_defaults(audit, practice_id, rows)
+        .save_patient_notification_defaults(audit, practice_id, patient_rows(&next), apply_to)
+        .await?;
+    Ok(patient_settings_from_rows(&saved)?)
+}
+
+// ---- a patient's own settings ------------------------------------------------------------------
+
+/// A patient's own settings of every kind (a kind the patient has no row of is off: the
+/// built-in default, which is what a patient created before the practice saved defaults got).
+pub async fn patient_settings(store: &dyn Store, patient_id: Uuid) -> StoreResult<PatientSettings> {
+    patient_settings_from_rows(&store.patient_notification_settings(patient_id).await?)
+}
+
+/// Applies a (possibly partial) change to a patient's own settings and saves every kind, so
+/// two concurrent changes each save a complete set and the later one wins whole.
+pub async fn change_patient_settings(
+    store: &dyn Store,
+    audit: &Audit,
+    patient_id: Uuid,
+    changes: &[PatientChange],
+) -> Result<PatientSettings, ChangeError> {
+    let current = patient_settings(store, patient_id).await?;
+    let next = current.apply(changes)?;
+    let saved = store
+        .save_patient_notification_settings(audit, patient_id, patient_rows(&next))
         .await?;
     Ok(patient_settings_from_rows(&saved)?)
 }

@@ -1,7 +1,8 @@
 //! Readings as use cases: receive one (converted to the vital's canonical unit, classified
 //! against the patient's effective settings and the readings around it, in the store's
 //! transaction; an alert opened or joined; the care team told of cautions, unchecked vitals and
-//! out-of-range runs) and convert alert settings between the domain and the store.
+//! out-of-range runs; the patient told per their own settings) and convert alert settings
+//! between the domain and the store.
 //!
 //! Authorization is the caller's job (the HTTP layer). The classification itself is
 //! [`crate::domain::readings::classify`]; this module only feeds it what the store read inside
@@ -265,6 +266,18 @@ pub async fn receive(
             alerts::notify_out_of_range_run(state, practice, patient.id, vital).await
     {
         tracing::warn!(%error, "could not check consecutive out-of-range readings");
+    }
+    if let Err(error) = crate::services::patient_notices::tell_of_reading(
+        state,
+        practice,
+        patient,
+        vital,
+        Level::parse_stored(&recorded.reading.level),
+        recorded.opened.is_some(),
+    )
+    .await
+    {
+        tracing::warn!(%error, "could not tell the patient of a reading");
     }
     Ok(recorded)
 }

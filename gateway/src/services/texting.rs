@@ -22,6 +22,7 @@ use webhooks::PhoneNumber;
 use crate::app::App;
 use crate::auth::limiter;
 use crate::domain::notifications::NotificationKind;
+use crate::domain::shared_number::{self, Holder};
 use crate::domain::texting::{self, Event, Refusal, Reply, TextingState, TextingStatus};
 use crate::domain::throttle;
 use crate::services::conversations;
@@ -176,26 +177,25 @@ pub fn inbound_decider(
         };
         let restarts = ctx.throttle.map(limiter::cell);
         let may_restart = !throttle::is_full(restarts, now, throttle::PATIENT_RESTARTS);
-        let current = state_of(&patient.texting);
-        let decision = match texting::decide(
-            &current,
-            Event::Inbound {
-                body: &body,
-                may_restart,
-            },
-            patient.dob,
-            now,
-        ) {
-            Ok(decision) => decision,
-            Err(refusal) => {
-                tracing::error!(
-                    ?refusal,
-                    "the state machine refused an inbound text; recording it without its body"
-                );
-                return InboundDecision::default();
-            }
+        // Everyone on the number (a family phone), the store's choice first.
+        let holders: Vec<&Patient> = std::iter::once(patient).chain(&ctx.sharing).collect();
+        let states: Vec<Holder> = holders
+            .iter()
+            .map(|p| Holder {
+                state: state_of(&p.texting),
+                dob: p.dob,
+            })
+            .collect();
+        let Some(number) = shared_number::decide_inbound(&states, 0, &body, may_restart, now)
+        else {
+            tracing::error!(
+                "the state machine refused an inbound text; recording it without its body"
+            );
+            return InboundDecision::default();
         };
-        // A restart is counted in the transaction that begins it.
+        let patient = holders[number.routed];
+        let current = states[number.routed].state;
+        let decision = number.decision; // A restart is counted in the transaction that begins it.
         let throttle = decision.replies.contains(&Reply::OptInRestarted).then(|| {
             limiter::row(throttle::on_failure(restarts, now, throttle::PATIENT_RESTARTS).0)
         });
@@ -246,9 +246,28 @@ pub fn inbound_decider(
             notes.extend(flag_notes);
             replies.extend(texts);
         }
+        // The other patients on the number the text changed (opted out, re-opted in, or an
+        // attempt used), each with their own status notices.
+        let mut sharing_texting = Vec::with_capacity(number.others.len());
+        for (index, other) in &number.others {
+            let other_patient = holders[*index];
+            if other.status_changed {
+                let (status_notes, texts) = status_deliveries(
+                    &recipients,
+                    practice,
+                    other_patient.id,
+                    &status_summary(other.new_state.status),
+                );
+                notes.extend(status_notes);
+                replies.extend(texts);
+            }
+            sharing_texting.push((other_patient.id, row_of(&other.new_state)));
+        }
         InboundDecision {
             keep_body: decision.inbound.may_store_body(),
+            patient_id: (number.routed != 0).then_some(patient.id),
             texting: (decision.new_state != current).then(|| row_of(&decision.new_state)),
+            sharing_texting,
             replies,
             notifications: notes,
             flag,
@@ -257,6 +276,20 @@ pub fn inbound_decider(
             throttle,
         }
     })
+}
+
+/// How many other patients of the patient's practice have the same mobile phone (0 without
+/// one): staff see that a number is shared, never with whom.
+pub async fn number_shared_with(state: &App, patient: &Patient) -> Result<u32, StoreError> {
+    let Some(number) = &patient.mobile_phone else {
+        return Ok(0);
+    };
+    let holders = state
+        .store
+        .patients_with_number(patient.practice_id, number)
+        .await?;
+    let others = holders.iter().filter(|id| **id != patient.id).count();
+    Ok(u32::try_from(others).unwrap_or(u32::MAX))
 }
 
 /// What staff may do to a patient's texting.

@@ -11,7 +11,7 @@ use uuid::Uuid;
 use crate::accounts::{PASSWORD, post};
 use crate::both_backends;
 use crate::fake_twilio::{AUTH_TOKEN, PUBLIC_BASE_URL};
-use crate::helpers::{Backend, PRACTICE_NUMBER, eventually, form};
+use crate::helpers::{Backend, PATIENT_NUMBER, PRACTICE_NUMBER, eventually, form};
 use crate::texting::{Clinic, clinic_with};
 
 both_backends!(
@@ -27,7 +27,8 @@ both_backends!(
     locking_the_on_call_user_hands_their_windows_to_the_successor,
     a_caution_reading_notifies_those_who_want_caution_notices_without_an_alert,
     the_nth_out_of_range_reading_in_a_row_notifies_once_per_run,
-    a_patient_silent_for_the_practices_days_is_warned_about_once_per_episode,
+    an_overdue_vital_is_warned_about_once_per_episode_and_other_vitals_do_not_reset_it,
+    a_patient_is_told_of_their_own_caution_and_critical_readings_without_detail_until_stop,
 );
 
 pub const ON_CALL_MOBILE: &str = "+14155550161";
@@ -692,20 +693,24 @@ async fn the_nth_out_of_range_reading_in_a_row_notifies_once_per_run(backend: Ba
     let _ = &mut w;
 }
 
-async fn a_patient_silent_for_the_practices_days_is_warned_about_once_per_episode(
+async fn an_overdue_vital_is_warned_about_once_per_episode_and_other_vitals_do_not_reset_it(
     backend: Backend,
 ) {
     let mut w = ward(backend).await;
-    let (status, _) =
+    // Pulse once a day, warned about two days after it falls behind; for all patients, so the
+    // ward's existing patient gets it too.
+    let (status, body) =
         w.c.app
             .call(
                 Method::PUT,
                 &format!("/v1/practices/{}/reading-frequency", w.practice),
                 Some(&w.root),
-                Some(json!({"warn_after_days": 3, "out_of_range_count": 0, "vitals": []})),
+                Some(json!({"warn_after_days": 2, "out_of_range_count": 0,
+                            "vitals": [{"vital": "pulse", "readings": 1, "per_days": 1}],
+                            "apply_to": "all_patients"})),
             )
             .await;
-    assert_eq!(status, 200);
+    assert_eq!(status, 200, "{body}");
     let oncall = w.c.app.login("oncall", PASSWORD).await;
     let (status, _) = w
         .c
@@ -719,18 +724,34 @@ async fn a_patient_silent_for_the_practices_days_is_warned_about_once_per_episod
         .await;
     assert_eq!(status, 200);
     w.reading(80.0).await;
-    let warn = || gateway::services::alerts::warn_overdue(&w.c.app.state);
+    let warn = || gateway::services::reading_frequency::warn_overdue(&w.c.app.state);
+    // A body-weight reading (a vital with no frequency) on day 2 does not silence pulse.
     w.c.app.clock.advance(Duration::days(2));
-    assert_eq!(warn().await.unwrap(), 0, "not yet overdue");
+    w.c.staff = w.c.app.login("nurse", PASSWORD).await;
+    let taken_at = w.c.app.clock.now();
+    let (status, body) = w
+        .c
+        .app
+        .call(
+            Method::POST,
+            "/v1/readings",
+            Some(&w.c.staff),
+            Some(json!({"patient_id": w.c.patient, "vital": "body_weight", "value": 70, "taken_at": taken_at})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    // Pulse fell behind a day after its reading; the warning comes two days later.
     w.c.app
         .clock
-        .advance(Duration::days(1) + Duration::minutes(1));
+        .advance(Duration::days(1) - Duration::minutes(1));
+    assert_eq!(warn().await.unwrap(), 0, "not yet warned");
+    w.c.app.clock.advance(Duration::minutes(2));
     assert_eq!(warn().await.unwrap(), 1);
     assert_eq!(warn().await.unwrap(), 0, "once per episode");
-    // A new reading ends the episode; the next gap warns again.
+    // A new pulse reading ends the episode; the next silence warns again.
     w.c.staff = w.c.app.login("nurse", PASSWORD).await;
     w.reading(82.0).await;
-    w.c.app.clock.advance(Duration::days(4));
+    w.c.app.clock.advance(Duration::days(3));
     assert_eq!(warn().await.unwrap(), 1);
     let oncall = w.c.app.login("oncall", PASSWORD).await;
     let (_, notes) =
@@ -742,12 +763,157 @@ async fn a_patient_silent_for_the_practices_days_is_warned_about_once_per_episod
                 None,
             )
             .await;
-    let overdue = notes["items"]
+    let overdue: Vec<&Value> = notes["items"]
         .as_array()
         .unwrap()
         .iter()
         .filter(|n| n["kind"] == "overdue_readings")
-        .count();
-    assert_eq!(overdue, 2);
+        .collect();
+    assert_eq!(overdue.len(), 2);
+    assert!(
+        overdue[0]["summary"]
+            .as_str()
+            .unwrap()
+            .starts_with("Pulse readings are overdue"),
+        "{}",
+        overdue[0]
+    );
     let _ = &mut w;
+}
+
+async fn a_patient_is_told_of_their_own_caution_and_critical_readings_without_detail_until_stop(
+    backend: Backend,
+) {
+    let mut w = ward(backend).await;
+    // The practice's patient defaults, saved for all patients: the ward's patient gets them.
+    let (status, body) =
+        w.c.app
+            .call(
+                Method::PUT,
+                &format!(
+                    "/v1/practices/{}/notification-defaults/patients",
+                    w.practice
+                ),
+                Some(&w.root),
+                Some(json!({"settings": [
+                {"kind": "reading_caution", "enabled": true, "email": false, "text": true},
+                {"kind": "reading_critical", "enabled": true, "email": false, "text": true}],
+                "apply_to": "all_patients"})),
+            )
+            .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, own) =
+        w.c.app
+            .call(
+                Method::GET,
+                &format!("/v1/patients/{}/notification-settings", w.c.patient),
+                Some(&w.c.staff),
+                None,
+            )
+            .await;
+    assert_eq!(status, 200, "{own}");
+    assert_eq!(
+        own["settings"][0],
+        json!({"kind": "reading_caution", "enabled": true, "email": false, "text": true})
+    );
+    // Texting enabled: start, then the patient confirms the date of birth.
+    let (status, _) = w.c.staff_action("start").await;
+    assert_eq!(status, 200);
+    w.c.patient_texts("07/04/1961").await;
+    assert_eq!(w.c.texting().await["status"], "enabled");
+    let before = w.wait_texts_to(PATIENT_NUMBER, 2).await.len();
+    let (_, practice) =
+        w.c.app
+            .call(
+                Method::GET,
+                &format!("/v1/practices/{}", w.practice),
+                Some(&w.root),
+                None,
+            )
+            .await;
+    let notice = format!(
+        "We received a reading that needs attention. Your care team at {} has been told.",
+        practice["name"].as_str().unwrap()
+    );
+    // A caution reading: one text, with nothing clinical in it.
+    assert_eq!(w.reading(115.0).await["status"], "caution");
+    let texts = w.wait_texts_to(PATIENT_NUMBER, before + 1).await;
+    assert_eq!(texts[before], notice);
+    assert_eq!(notices(&w, &notice).await, 1);
+    // The next caution of the same run tells the patient nothing new.
+    w.c.app.clock.advance(Duration::minutes(1));
+    assert_eq!(w.reading(116.0).await["status"], "caution");
+    assert_eq!(notices(&w, &notice).await, 1);
+    // A critical reading that opens an alert is told; one that joins it is not.
+    w.c.app.clock.advance(Duration::minutes(1));
+    assert_eq!(w.reading(140.0).await["status"], "critical");
+    assert_eq!(notices(&w, &notice).await, 2);
+    w.c.app.clock.advance(Duration::minutes(1));
+    assert_eq!(w.reading(141.0).await["status"], "critical");
+    assert_eq!(notices(&w, &notice).await, 2);
+    let texts = w.wait_texts_to(PATIENT_NUMBER, before + 2).await;
+    assert_eq!(texts[before + 1], notice);
+    // STOP wins: after it, a new caution run texts the patient nothing.
+    w.c.patient_texts("STOP").await;
+    assert_eq!(w.c.texting().await["status"], "opted_out");
+    w.c.app.clock.advance(Duration::minutes(1));
+    assert_eq!(w.reading(80.0).await["status"], "normal");
+    w.c.app.clock.advance(Duration::minutes(1));
+    assert_eq!(w.reading(117.0).await["status"], "caution");
+    assert_eq!(notices(&w, &notice).await, 2);
+    // Staff turn the patient's caution notices off: nothing either way.
+    let (status, body) = w
+        .c
+        .app
+        .call(
+            Method::PUT,
+            &format!("/v1/patients/{}/notification-settings", w.c.patient),
+            Some(&w.c.staff),
+            Some(json!({"settings": [{"kind": "reading_caution", "enabled": false, "email": false, "text": true}]})),
+        )
+        .await;
+    assert_eq!(status, 422, "a channel on while off: {body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("settings[0].text")
+    );
+    let (status, body) = w
+        .c
+        .app
+        .call(
+            Method::PUT,
+            &format!("/v1/patients/{}/notification-settings", w.c.patient),
+            Some(&w.c.staff),
+            Some(json!({"settings": [{"kind": "reading_caution", "enabled": false, "email": false, "text": false}]})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["settings"][0]["enabled"], false);
+    assert_eq!(
+        body["settings"][1]["enabled"], true,
+        "other kinds keep theirs"
+    );
+    let _ = &mut w;
+}
+
+/// How many notices about their readings the patient's conversation holds.
+async fn notices(w: &Ward, notice: &str) -> usize {
+    let path = format!("/v1/patients/{}/messages?limit=100", w.c.patient);
+    let (status, body) =
+        w.c.app
+            .call(Method::GET, &path, Some(&w.c.staff), None)
+            .await;
+    assert_eq!(status, 200, "{body}");
+    body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["body"] == notice)
+        .inspect(|m| {
+            assert_eq!(m["direction"], "outbound");
+            assert_eq!(m["author_user_id"], Value::Null);
+        })
+        .count()
 }

@@ -908,6 +908,7 @@ async fn the_openapi_document_describes_the_notification_and_disclaimer_routes(b
         "/v1/users/{id}/notification-settings",
         "/v1/practices/{id}/notification-defaults/users",
         "/v1/practices/{id}/notification-defaults/patients",
+        "/v1/patients/{id}/notification-settings",
         "/v1/practices/{id}/disclaimers",
     ] {
         for method in ["get", "put"] {
@@ -929,6 +930,7 @@ async fn the_openapi_document_describes_the_notification_and_disclaimer_routes(b
     let kinds = schemas["NotificationKind"]["enum"].as_array().unwrap();
     assert_eq!(kinds.len(), 6);
     assert!(schemas["UserDefaultsInput"]["properties"]["apply_to"].is_object());
+    assert!(schemas["PatientDefaultsInput"]["properties"]["apply_to"].is_object());
     assert!(
         schemas["NotificationSettingInput"]["required"]
             .as_array()

@@ -22,6 +22,8 @@ both_backends!(
     an_api_token_posts_readings_until_it_is_revoked,
     other_customers_tokens_and_staff_cannot_reach_a_patient,
     reading_frequency_reads_back_as_saved_and_refuses_bad_numbers,
+    a_patient_carries_a_copy_of_the_frequency_that_staff_may_change_and_all_patients_replaces,
+    a_new_patient_copies_the_patient_defaults_and_only_all_patients_reaches_the_others,
     on_call_schedules_are_saved_and_read_back_by_practice_admins,
     who_is_on_call_now_follows_overnight_windows_and_the_dst_night,
     the_openapi_document_lists_the_reading_routes,
@@ -672,6 +674,7 @@ async fn the_openapi_document_lists_the_reading_routes(backend: Backend) {
             &["get", "put"][..],
         ),
         ("/v1/practices/{id}/reading-frequency", &["get", "put"][..]),
+        ("/v1/patients/{id}/reading-frequency", &["get", "put"][..]),
         ("/v1/practices/{id}/on-call", &["get", "put"][..]),
         ("/v1/practices/{id}/on-call/now", &["get"][..]),
         ("/v1/customers/{id}/api-tokens", &["post"][..]),
@@ -696,8 +699,202 @@ async fn the_openapi_document_lists_the_reading_routes(backend: Backend) {
         "OnCallWindowBody",
         "CreatedApiToken",
         "ReadingFrequencyView",
+        "PatientReadingFrequencyView",
     ] {
         assert!(schemas[name].is_object(), "schema {name} missing");
     }
     assert!(doc["paths"]["/v1/readings"]["post"]["responses"]["201"].is_object());
+}
+
+async fn a_patient_carries_a_copy_of_the_frequency_that_staff_may_change_and_all_patients_replaces(
+    backend: Backend,
+) {
+    let app = spawn_app(backend).await;
+    let w = world(&app).await;
+    let before = patient(&app, &w, "Bea").await;
+    let practice_path = format!("/v1/practices/{}/reading-frequency", w.practice_a);
+    put(
+        &app,
+        &practice_path,
+        &w.admin_a,
+        json!({"warn_after_days": 3, "out_of_range_count": 2,
+               "vitals": [{"vital": "pulse", "readings": 1, "per_days": 1}]}),
+    )
+    .await;
+    let after = patient(&app, &w, "Cal").await;
+    let vitals_of = |body: &Value| -> Vec<(String, u64, u64)> {
+        body["vitals"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| {
+                (
+                    v["vital"].as_str().unwrap().to_string(),
+                    v["readings"].as_u64().unwrap(),
+                    v["per_days"].as_u64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    let read = |p: String| {
+        let app = &app;
+        let token = w.staff_a.clone();
+        async move {
+            let (status, body) = app
+                .call(
+                    Method::GET,
+                    &format!("/v1/patients/{p}/reading-frequency"),
+                    Some(&token),
+                    None,
+                )
+                .await;
+            assert_eq!(status, 200, "{body}");
+            body
+        }
+    };
+    // Saved for new patients (the default): only the patient created afterwards has it.
+    assert!(vitals_of(&read(before.clone()).await).is_empty());
+    let copy = read(after.clone()).await;
+    assert_eq!(vitals_of(&copy), vec![("pulse".into(), 1, 1)]);
+    assert_eq!(copy["warn_after_days"], 3);
+    assert_eq!(copy["out_of_range_count"], 2);
+    assert!(copy["vitals"][0]["set_at"].is_string());
+    // Staff who see the patient change the patient's own vitals; the practice's rules may be
+    // sent back as they are, but not changed here.
+    let patient_path = format!("/v1/patients/{after}/reading-frequency");
+    let changed = put(
+        &app,
+        &patient_path,
+        &w.staff_a,
+        json!({"warn_after_days": 3, "vitals": [{"vital": "spo2", "readings": 2, "per_days": 7}]}),
+    )
+    .await;
+    assert_eq!(vitals_of(&changed), vec![("spo2".into(), 2, 7)]);
+    for (body, field) in [
+        (
+            json!({"warn_after_days": 5, "vitals": []}),
+            "warn_after_days",
+        ),
+        (
+            json!({"out_of_range_count": 1, "vitals": []}),
+            "out_of_range_count",
+        ),
+        (
+            json!({"vitals": [{"vital": "pulse", "readings": 1, "per_days": 400}]}),
+            "vitals[0].per_days",
+        ),
+        (
+            json!({"vitals": [{"vital": "pulse", "readings": 1, "per_days": 1}], "apply_to": "all_patients"}),
+            "apply_to",
+        ),
+    ] {
+        let (status, answer) = app
+            .call(Method::PUT, &patient_path, Some(&w.staff_a), Some(body))
+            .await;
+        assert_eq!(status, 422, "{answer}");
+        assert!(
+            answer["error"]["message"].as_str().unwrap().contains(field),
+            "{answer}"
+        );
+    }
+    assert_eq!(
+        vitals_of(&read(after.clone()).await),
+        vec![("spo2".into(), 2, 7)]
+    );
+    // Another customer's staff cannot see the patient at all.
+    let (status, _) = app
+        .call(Method::GET, &patient_path, Some(&w.staff_b), None)
+        .await;
+    assert_eq!(status, 404);
+    let (status, _) = app
+        .call(
+            Method::PUT,
+            &patient_path,
+            Some(&w.staff_b),
+            Some(json!({"vitals": []})),
+        )
+        .await;
+    assert_eq!(status, 404);
+    // Saved for all patients: every patient of the practice gets the practice's vitals.
+    put(
+        &app,
+        &practice_path,
+        &w.admin_a,
+        json!({"warn_after_days": 3, "out_of_range_count": 2, "apply_to": "all_patients",
+               "vitals": [{"vital": "body_weight", "readings": 1, "per_days": 7}]}),
+    )
+    .await;
+    for p in [before, after] {
+        assert_eq!(
+            vitals_of(&read(p).await),
+            vec![("body_weight".into(), 1, 7)]
+        );
+    }
+}
+
+async fn a_new_patient_copies_the_patient_defaults_and_only_all_patients_reaches_the_others(
+    backend: Backend,
+) {
+    let app = spawn_app(backend).await;
+    let w = world(&app).await;
+    let before = patient(&app, &w, "Dee").await;
+    let defaults = format!(
+        "/v1/practices/{}/notification-defaults/patients",
+        w.practice_a
+    );
+    let critical_by_text =
+        json!({"kind": "reading_critical", "enabled": true, "email": false, "text": true});
+    put(
+        &app,
+        &defaults,
+        &w.admin_a,
+        json!({"settings": [critical_by_text]}),
+    )
+    .await;
+    let after = patient(&app, &w, "Eve").await;
+    let critical_of = |p: String| {
+        let app = &app;
+        let token = w.staff_a.clone();
+        async move {
+            let (status, body) = app
+                .call(
+                    Method::GET,
+                    &format!("/v1/patients/{p}/notification-settings"),
+                    Some(&token),
+                    None,
+                )
+                .await;
+            assert_eq!(status, 200, "{body}");
+            assert_eq!(body["settings"].as_array().unwrap().len(), 3, "every kind");
+            body["settings"][1].clone()
+        }
+    };
+    // New patients only (the default): the earlier patient keeps everything off.
+    assert_eq!(critical_of(after.clone()).await, critical_by_text);
+    assert_eq!(critical_of(before.clone()).await["enabled"], false);
+    // Another customer's staff cannot see or change the patient's settings.
+    let path = format!("/v1/patients/{after}/notification-settings");
+    let (status, _) = app.call(Method::GET, &path, Some(&w.staff_b), None).await;
+    assert_eq!(status, 404);
+    let (status, _) = app
+        .call(
+            Method::PUT,
+            &path,
+            Some(&w.staff_b),
+            Some(json!({"settings": []})),
+        )
+        .await;
+    assert_eq!(status, 404);
+    // For all patients: both get the new default.
+    let critical_in_portal =
+        json!({"kind": "reading_critical", "enabled": true, "email": false, "text": false});
+    put(
+        &app,
+        &defaults,
+        &w.admin_a,
+        json!({"settings": [critical_in_portal], "apply_to": "all_patients"}),
+    )
+    .await;
+    assert_eq!(critical_of(before).await, critical_in_portal);
+    assert_eq!(critical_of(after).await, critical_in_portal);
 }

@@ -18,7 +18,7 @@ use crate::helpers::{
 both_backends!(
     a_patient_goes_from_opt_in_through_stop_start_and_expiry_and_every_text_is_right,
     staff_actions_are_refused_from_the_wrong_state,
-    two_texting_patients_of_a_practice_cannot_share_a_number,
+    a_family_phone_verifies_each_patient_by_date_and_opts_out_and_in_as_one_number,
     a_verification_that_expired_while_the_gateway_was_down_fails_at_start_up_without_a_text,
     help_gets_the_help_text_and_changes_nothing,
     a_message_that_mentions_stop_is_delivered_and_flagged_for_staff,
@@ -376,9 +376,11 @@ async fn staff_actions_are_refused_from_the_wrong_state(backend: Backend) {
     );
 }
 
-async fn two_texting_patients_of_a_practice_cannot_share_a_number(backend: Backend) {
+async fn a_family_phone_verifies_each_patient_by_date_and_opts_out_and_in_as_one_number(
+    backend: Backend,
+) {
     let c = clinic(backend).await;
-    let (_, practice) = c
+    let (_, pat) = c
         .app
         .call(
             Method::GET,
@@ -387,29 +389,90 @@ async fn two_texting_patients_of_a_practice_cannot_share_a_number(backend: Backe
             None,
         )
         .await;
-    let pid = practice["practice_id"].as_str().unwrap();
-    let twin = post(
+    assert_eq!(pat["number_shared_with"], 0);
+    let pid = pat["practice_id"].as_str().unwrap();
+    let kid = post(
         &c.app,
         &format!("/v1/practices/{pid}/patients"),
         &c.staff,
-        json!({"first_name": "Sam", "last_name": "Jones", "dob": "1990-01-01", "mobile_phone": PATIENT_NUMBER}),
+        json!({"first_name": "Sam", "last_name": "Jones", "dob": "2010-02-03", "mobile_phone": PATIENT_NUMBER}),
     )
-    .await;
+    .await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let get = |path: String| {
+        let (app, token) = (&c.app, c.staff.clone());
+        async move {
+            let (status, body) = app.call(Method::GET, &path, Some(&token), None).await;
+            assert_eq!(status, 200, "{path}: {body}");
+            body
+        }
+    };
+    // Staff see that the number is shared, not with whom.
+    let view = get(format!("/v1/patients/{}", c.patient)).await;
+    assert_eq!(view["number_shared_with"], 1);
+    assert_eq!(
+        get(format!("/v1/patients/{kid}")).await["number_shared_with"],
+        1
+    );
+    // Both may verify on the one number.
     assert_eq!(c.staff_action("start").await.0, 200);
     let (status, body) = c
         .app
         .call(
             Method::POST,
-            &format!(
-                "/v1/patients/{}/texting/start",
-                twin["id"].as_str().unwrap()
-            ),
+            &format!("/v1/patients/{kid}/texting/start"),
             Some(&c.staff),
             None,
         )
         .await;
-    assert_eq!(status, 409, "{body}");
-    assert_eq!(body["error"]["code"], "mobile_phone_in_use");
+    assert_eq!(status, 200, "{body}");
+    let texting = |id: String| {
+        let get = &get;
+        async move { get(format!("/v1/patients/{id}/texting")).await }
+    };
+    // The kid's date verifies the kid; the mother is still pending, attempts untouched.
+    c.patient_texts("02/03/2010").await;
+    assert_eq!(texting(kid.clone()).await["status"], "enabled");
+    let mother = texting(c.patient.clone()).await;
+    assert_eq!(
+        (mother["status"].as_str(), mother["attempts_left"].as_i64()),
+        (Some("pending"), Some(3))
+    );
+    // A date that is nobody's costs the pending mother an attempt.
+    c.patient_texts("01/01/1999").await;
+    assert_eq!(texting(c.patient.clone()).await["attempts_left"], 2);
+    assert_eq!(texting(kid.clone()).await["status"], "enabled");
+    // An ordinary text belongs to the enabled kid.
+    c.patient_texts("see you at ten").await;
+    let said = |id: String| {
+        let get = &get;
+        async move {
+            get(format!("/v1/patients/{id}/messages?limit=50")).await["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|m| m["body"] == "see you at ten")
+        }
+    };
+    assert!(said(kid.clone()).await);
+    assert!(!said(c.patient.clone()).await);
+    // STOP belongs to the number: both opted out, one confirmation. So far: two opt-in
+    // requests, the kid's confirmation and one retry prompt.
+    c.texts_sent(0, 4).await;
+    let before = 4;
+    c.patient_texts("STOP").await;
+    assert_eq!(texting(kid.clone()).await["status"], "opted_out");
+    assert_eq!(texting(c.patient.clone()).await["status"], "opted_out");
+    let confirmation = c.texts_sent(before, 1).await;
+    assert!(confirmation[0].contains("unsubscribed"), "{confirmation:?}");
+    // START re-opts them both into verification, one prompt pair.
+    let before = 5;
+    c.patient_texts("START").await;
+    assert_eq!(texting(kid.clone()).await["status"], "pending");
+    assert_eq!(texting(c.patient.clone()).await["status"], "pending");
+    assert_eq!(c.texts_sent(before, 2).await.len(), 2);
 }
 
 async fn a_verification_that_expired_while_the_gateway_was_down_fails_at_start_up_without_a_text(

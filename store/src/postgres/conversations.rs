@@ -446,6 +446,62 @@ impl Conversations for PostgresStore {
         })
     }
 
+    async fn post_patient_notice(
+        &self,
+        audit: &Audit,
+        patient_id: Uuid,
+        body: &str,
+        decide: PatientNoticeDecider,
+    ) -> StoreResult<Vec<Message>> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(map_err)?;
+        // The lock inbound texts and staff sends take: a STOP being recorded is seen, or waits.
+        tx.query_opt(
+            "SELECT 1 FROM patients WHERE id = $1 FOR NO KEY UPDATE",
+            &[&patient_id],
+        )
+        .await
+        .map_err(map_err)?
+        .ok_or(StoreError::NotFound)?;
+        let patient = load_patient(&tx, patient_id).await?;
+        let has_portal: bool = tx
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM portal_tokens WHERE patient_id = $1 AND revoked_at IS NULL)",
+                &[&patient_id],
+            )
+            .await
+            .map_err(map_err)?
+            .get(0);
+        let choice = decide(&StaffSendContext {
+            patient: patient.clone(),
+            has_portal,
+        });
+        let mut ids = Vec::new();
+        if let Some(outbound) = &choice.sms {
+            let queued = insert_outbox(&tx, outbound, audit.at).await?;
+            ids.extend(queued.message_id);
+        }
+        if choice.portal {
+            let id = new_id();
+            tx.execute(
+                "INSERT INTO messages (id, practice_id, patient_id, channel, direction, body, author_user_id,
+                                       status, created_at, updated_at)
+                 VALUES ($1, $2, $3, 'portal', 'outbound', $4, NULL, 'delivered', $5, $5)",
+                &[&id, &patient.practice_id, &patient_id, &body, &audit.at],
+            )
+            .await
+            .map_err(map_err)?;
+            ids.push(id);
+        }
+        let mut messages = Vec::with_capacity(ids.len());
+        for id in ids {
+            audit_patient(&tx, audit, patient_id, "message.send", id.to_string()).await?;
+            messages.push(load_message(&tx, id).await?);
+        }
+        tx.commit().await.map_err(map_err)?;
+        Ok(messages)
+    }
+
     async fn post_portal_message(
         &self,
         audit: &Audit,

@@ -366,20 +366,31 @@ impl Messaging for PostgresStore {
                 message_id: existing,
             });
         }
-        let patient = match patient_id {
-            Some(id) => {
-                // Texts of one patient are decided one at a time. NO KEY UPDATE, not UPDATE: the
-                // message rows inserted above hold key-share locks on the patient (foreign key),
-                // which FOR UPDATE would wait on across two such transactions: a deadlock.
-                tx.execute(
-                    "SELECT 1 FROM patients WHERE id = $1 FOR NO KEY UPDATE",
-                    &[&id],
-                )
-                .await
-                .map_err(map_err)?;
-                Some(load_patient(&tx, id).await?)
+        let (patient, sharing) = match (patient_id, &practice) {
+            (Some(id), Some(practice)) => {
+                // Texts of one number are decided one at a time: every patient of the practice
+                // with the number is locked, in id order. NO KEY UPDATE, not UPDATE: the message
+                // rows inserted above hold key-share locks on the patient (foreign key), which
+                // FOR UPDATE would wait on across two such transactions: a deadlock.
+                let others: Vec<Uuid> = tx
+                    .query(
+                        "SELECT id FROM patients WHERE practice_id = $1 AND mobile_phone = $2
+                         ORDER BY id FOR NO KEY UPDATE",
+                        &[&practice.id, &inbound.from_number],
+                    )
+                    .await
+                    .map_err(map_err)?
+                    .iter()
+                    .map(|r| r.get::<_, Uuid>(0))
+                    .filter(|other| *other != id)
+                    .collect();
+                let mut sharing = Vec::with_capacity(others.len());
+                for other in others {
+                    sharing.push(load_patient(&tx, other).await?);
+                }
+                (Some(load_patient(&tx, id).await?), sharing)
             }
-            None => None,
+            _ => (None, Vec::new()),
         };
         let throttle = match &inbound.throttle_key {
             Some(key) => super::throttle::lock_throttle(&tx, key).await?,
@@ -388,6 +399,7 @@ impl Messaging for PostgresStore {
         let context = InboundContext {
             practice,
             patient,
+            sharing,
             message_id,
             throttle,
         };
@@ -403,13 +415,26 @@ impl Messaging for PostgresStore {
             .await
             .map_err(map_err)?;
         }
-        if let (Some(patient), Some(texting)) = (&context.patient, &decision.texting) {
+        let routed = crate::messaging::routed_patient(&context, &decision)?;
+        if routed != context.patient.as_ref().map(|p| p.id) {
+            tx.execute(
+                "UPDATE messages SET patient_id = $2 WHERE id = $1",
+                &[&message_id, &routed],
+            )
+            .await
+            .map_err(map_err)?;
+        }
+        let texting_changes = routed
+            .zip(decision.texting.as_ref())
+            .into_iter()
+            .chain(decision.sharing_texting.iter().map(|(id, row)| (*id, row)));
+        for (id, texting) in texting_changes {
             tx.execute(
                 "UPDATE patients SET texting_status = $2, texting_attempts_left = $3,
                      texting_expires_at = $4, texting_updated_at = $5
                  WHERE id = $1",
                 &[
-                    &patient.id,
+                    &id,
                     &texting.status,
                     &texting.attempts_left,
                     &texting.expires_at,
@@ -455,7 +480,7 @@ impl Messaging for PostgresStore {
             action: "message.inbound",
             target_type: "message",
             target_id: Some(message_id.to_string()),
-            patient_id: context.patient.as_ref().map(|p| p.id),
+            patient_id: routed,
         };
         insert_audit(&tx, audit, &event).await?;
         let message = load_message(&tx, message_id).await?;

@@ -93,19 +93,51 @@ async fn load_defaults(
     Ok(rows.iter().map(|r| setting_from_row(r, 0)).collect())
 }
 
-async fn load_patient_defaults(
+/// Patient notification rows of one owner: a practice's defaults for new patients
+/// (`practice_patient_notification_defaults`, by `practice_id`) or a patient's own
+/// (`patient_notification_settings`, by `patient_id`).
+async fn load_patient_rows(
     client: &impl GenericClient,
-    practice_id: Uuid,
+    table: &str,
+    owner_column: &str,
+    owner: Uuid,
 ) -> StoreResult<Vec<PatientNotificationSettingRow>> {
     let rows = client
         .query(
-            "SELECT kind, enabled, email, text FROM practice_patient_notification_defaults
-             WHERE practice_id = $1 ORDER BY kind",
-            &[&practice_id],
+            &format!(
+                "SELECT kind, enabled, email, text FROM {table} WHERE {owner_column} = $1 ORDER BY kind"
+            ),
+            &[&owner],
         )
         .await
         .map_err(map_err)?;
     Ok(rows.iter().map(patient_setting_from_row).collect())
+}
+
+async fn load_patient_defaults(
+    client: &impl GenericClient,
+    practice_id: Uuid,
+) -> StoreResult<Vec<PatientNotificationSettingRow>> {
+    load_patient_rows(
+        client,
+        "practice_patient_notification_defaults",
+        "practice_id",
+        practice_id,
+    )
+    .await
+}
+
+async fn load_patient_settings(
+    client: &impl GenericClient,
+    patient_id: Uuid,
+) -> StoreResult<Vec<PatientNotificationSettingRow>> {
+    load_patient_rows(
+        client,
+        "patient_notification_settings",
+        "patient_id",
+        patient_id,
+    )
+    .await
 }
 
 #[async_trait]
@@ -334,10 +366,11 @@ impl NotificationSettings for PostgresStore {
         audit: &Audit,
         practice_id: Uuid,
         rows: Vec<PatientNotificationSettingRow>,
+        apply_to: ApplyReadingDefaultsTo,
     ) -> StoreResult<Vec<PatientNotificationSettingRow>> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(map_err)?;
-        let customer_id = practice_customer(&tx, practice_id, false).await?;
+        let customer_id = practice_customer(&tx, practice_id, true).await?;
         let upsert = tx
             .prepare_cached(
                 "INSERT INTO practice_patient_notification_defaults
@@ -364,15 +397,92 @@ impl NotificationSettings for PostgresStore {
             .await
             .map_err(map_err)?;
         }
+        let action = match apply_to {
+            ApplyReadingDefaultsTo::NewPatients => "practice.patient_notification_defaults.update",
+            ApplyReadingDefaultsTo::AllPatients => {
+                for row in &rows {
+                    tx.execute(
+                        "INSERT INTO patient_notification_settings
+                             (patient_id, kind, enabled, email, text, updated_at)
+                         SELECT id, $2, $3, $4, $5, $6 FROM patients WHERE practice_id = $1
+                         ON CONFLICT (patient_id, kind) DO UPDATE
+                         SET enabled = EXCLUDED.enabled, email = EXCLUDED.email,
+                             text = EXCLUDED.text, updated_at = EXCLUDED.updated_at",
+                        &[
+                            &practice_id,
+                            &row.kind,
+                            &row.enabled,
+                            &row.email,
+                            &row.text,
+                            &audit.at,
+                        ],
+                    )
+                    .await
+                    .map_err(map_err)?;
+                }
+                "practice.patient_notification_defaults.set_for_all_patients"
+            }
+        };
         let event = AuditEvent {
             customer_id: Some(customer_id),
-            action: "practice.patient_notification_defaults.update",
+            action,
             target_type: "practice",
             target_id: Some(practice_id.to_string()),
             patient_id: None,
         };
         insert_audit(&tx, audit, &event).await?;
         let saved = load_patient_defaults(&tx, practice_id).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(saved)
+    }
+
+    async fn patient_notification_settings(
+        &self,
+        patient_id: Uuid,
+    ) -> StoreResult<Vec<PatientNotificationSettingRow>> {
+        let client = self.client().await?;
+        super::readings::patient_practice(&client, patient_id, false).await?;
+        load_patient_settings(&client, patient_id).await
+    }
+
+    async fn save_patient_notification_settings(
+        &self,
+        audit: &Audit,
+        patient_id: Uuid,
+        rows: Vec<PatientNotificationSettingRow>,
+    ) -> StoreResult<Vec<PatientNotificationSettingRow>> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(map_err)?;
+        let (_, customer_id) = super::readings::patient_practice(&tx, patient_id, true).await?;
+        for row in &rows {
+            tx.execute(
+                "INSERT INTO patient_notification_settings
+                     (patient_id, kind, enabled, email, text, updated_at)
+                 VALUES ($1, $2, $3, $4, $5, $6)
+                 ON CONFLICT (patient_id, kind) DO UPDATE
+                 SET enabled = EXCLUDED.enabled, email = EXCLUDED.email, text = EXCLUDED.text,
+                     updated_at = EXCLUDED.updated_at",
+                &[
+                    &patient_id,
+                    &row.kind,
+                    &row.enabled,
+                    &row.email,
+                    &row.text,
+                    &audit.at,
+                ],
+            )
+            .await
+            .map_err(map_err)?;
+        }
+        let event = AuditEvent {
+            customer_id: Some(customer_id),
+            action: "patient.notification_settings.update",
+            target_type: "patient",
+            target_id: Some(patient_id.to_string()),
+            patient_id: Some(patient_id),
+        };
+        insert_audit(&tx, audit, &event).await?;
+        let saved = load_patient_settings(&tx, patient_id).await?;
         tx.commit().await.map_err(map_err)?;
         Ok(saved)
     }

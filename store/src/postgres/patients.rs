@@ -14,9 +14,11 @@ impl Patients for PostgresStore {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(map_err)?;
         let id = new_id();
+        // A share lock: a save of the practice's defaults "for all patients" (which locks the
+        // practice row) either sees this patient or is seen by its copies below.
         let customer_id: Uuid = tx
             .query_opt(
-                "SELECT customer_id FROM practices WHERE id = $1",
+                "SELECT customer_id FROM practices WHERE id = $1 FOR SHARE",
                 &[&new.practice_id],
             )
             .await
@@ -47,6 +49,23 @@ impl Patients for PostgresStore {
             .await
             .map_err(map_err)?;
         }
+        // The patient's own copies of the practice's defaults, as they are now.
+        tx.execute(
+            "INSERT INTO patient_reading_frequency (patient_id, vital, readings, per_days, set_at)
+             SELECT $1, vital, readings, per_days, $3 FROM practice_reading_frequency
+             WHERE practice_id = $2",
+            &[&id, &new.practice_id, &audit.at],
+        )
+        .await
+        .map_err(map_err)?;
+        tx.execute(
+            "INSERT INTO patient_notification_settings (patient_id, kind, enabled, email, text, updated_at)
+             SELECT $1, kind, enabled, email, text, $3 FROM practice_patient_notification_defaults
+             WHERE practice_id = $2",
+            &[&id, &new.practice_id, &audit.at],
+        )
+        .await
+        .map_err(map_err)?;
         let event = AuditEvent {
             customer_id: Some(customer_id),
             action: "patient.create",

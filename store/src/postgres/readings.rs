@@ -73,7 +73,7 @@ fn settings_from_row(row: &Row, first: usize) -> StoreResult<Option<ReadingAlert
 /// The patient's practice and its customer; `NotFound` when there is no such patient. `lock`
 /// takes the patient row (`FOR NO KEY UPDATE`, which still lets rows referencing the patient be
 /// written) so that readings of one patient are decided one at a time.
-async fn patient_practice(
+pub(super) async fn patient_practice(
     client: &impl GenericClient,
     patient_id: Uuid,
     lock: bool,
@@ -229,6 +229,63 @@ async fn load_frequency(
         })
         .collect();
     Ok(frequency)
+}
+
+async fn load_patient_frequency(
+    client: &impl GenericClient,
+    patient_id: Uuid,
+) -> StoreResult<Vec<PatientVitalFrequency>> {
+    let rows = client
+        .query(
+            "SELECT vital, readings, per_days, set_at FROM patient_reading_frequency
+             WHERE patient_id = $1 ORDER BY vital",
+            &[&patient_id],
+        )
+        .await
+        .map_err(map_err)?;
+    Ok(rows
+        .iter()
+        .map(|r| PatientVitalFrequency {
+            vital: r.get(0),
+            readings: r.get(1),
+            per_days: r.get(2),
+            set_at: r.get(3),
+        })
+        .collect())
+}
+
+/// Copies the practice's vital frequencies to every patient of the practice: a patient's rows
+/// that differ from the practice's (or that the practice no longer has) are replaced, rows that
+/// are the same keep their `set_at`.
+async fn apply_frequency_to_all_patients(
+    client: &impl GenericClient,
+    practice_id: Uuid,
+    at: DateTime<Utc>,
+) -> StoreResult<()> {
+    client
+        .execute(
+            "DELETE FROM patient_reading_frequency pf
+             USING patients p
+             WHERE pf.patient_id = p.id AND p.practice_id = $1
+               AND NOT EXISTS (SELECT 1 FROM practice_reading_frequency f
+                               WHERE f.practice_id = $1 AND f.vital = pf.vital
+                                 AND f.readings = pf.readings AND f.per_days = pf.per_days)",
+            &[&practice_id],
+        )
+        .await
+        .map_err(map_err)?;
+    client
+        .execute(
+            "INSERT INTO patient_reading_frequency (patient_id, vital, readings, per_days, set_at)
+             SELECT p.id, f.vital, f.readings, f.per_days, $2
+             FROM patients p JOIN practice_reading_frequency f ON f.practice_id = p.practice_id
+             WHERE p.practice_id = $1
+             ON CONFLICT (patient_id, vital) DO NOTHING",
+            &[&practice_id, &at],
+        )
+        .await
+        .map_err(map_err)?;
+    Ok(())
 }
 
 /// The row's columns as SQL parameters: four bounds, then amount, unit, hours (NULL for none).
@@ -586,6 +643,7 @@ impl ReadingSettings for PostgresStore {
         audit: &Audit,
         practice_id: Uuid,
         frequency: ReadingFrequency,
+        apply_to: ApplyReadingDefaultsTo,
     ) -> StoreResult<ReadingFrequency> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(map_err)?;
@@ -620,15 +678,70 @@ impl ReadingSettings for PostgresStore {
             .await
             .map_err(map_err)?;
         }
+        let action = match apply_to {
+            ApplyReadingDefaultsTo::NewPatients => "practice.reading_frequency.update",
+            ApplyReadingDefaultsTo::AllPatients => {
+                apply_frequency_to_all_patients(&tx, practice_id, audit.at).await?;
+                "practice.reading_frequency.set_for_all_patients"
+            }
+        };
         let event = AuditEvent {
             customer_id: Some(customer_id),
-            action: "practice.reading_frequency.update",
+            action,
             target_type: "practice",
             target_id: Some(practice_id.to_string()),
             patient_id: None,
         };
         insert_audit(&tx, audit, &event).await?;
         let saved = load_frequency(&tx, practice_id).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(saved)
+    }
+
+    async fn patient_reading_frequency(
+        &self,
+        patient_id: Uuid,
+    ) -> StoreResult<Vec<PatientVitalFrequency>> {
+        let client = self.client().await?;
+        patient_practice(&client, patient_id, false).await?;
+        load_patient_frequency(&client, patient_id).await
+    }
+
+    async fn save_patient_reading_frequency(
+        &self,
+        audit: &Audit,
+        patient_id: Uuid,
+        vitals: Vec<VitalFrequency>,
+    ) -> StoreResult<Vec<PatientVitalFrequency>> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(map_err)?;
+        let (_, customer_id) = patient_practice(&tx, patient_id, true).await?;
+        let current = load_patient_frequency(&tx, patient_id).await?;
+        tx.execute(
+            "DELETE FROM patient_reading_frequency WHERE patient_id = $1",
+            &[&patient_id],
+        )
+        .await
+        .map_err(map_err)?;
+        for vital in &vitals {
+            let set_at = crate::readings::kept_set_at(&current, vital).unwrap_or(audit.at);
+            tx.execute(
+                "INSERT INTO patient_reading_frequency (patient_id, vital, readings, per_days, set_at)
+                 VALUES ($1, $2, $3, $4, $5)",
+                &[&patient_id, &vital.vital, &vital.readings, &vital.per_days, &set_at],
+            )
+            .await
+            .map_err(map_err)?;
+        }
+        let event = AuditEvent {
+            customer_id: Some(customer_id),
+            action: "patient.reading_frequency.update",
+            target_type: "patient",
+            target_id: Some(patient_id.to_string()),
+            patient_id: Some(patient_id),
+        };
+        insert_audit(&tx, audit, &event).await?;
+        let saved = load_patient_frequency(&tx, patient_id).await?;
         tx.commit().await.map_err(map_err)?;
         Ok(saved)
     }
@@ -654,13 +767,25 @@ impl ReadingSettings for PostgresStore {
         let client = self.client().await?;
         let rows = client
             .query(
-                "SELECT p.id, p.practice_id, r.warn_after_days, last.taken_at, w.warned_for
-                 FROM practice_reading_rules r
-                 JOIN patients p ON p.practice_id = r.practice_id
-                 CROSS JOIN LATERAL (SELECT max(taken_at) AS taken_at FROM readings x WHERE x.patient_id = p.id) last
-                 LEFT JOIN overdue_warnings w ON w.patient_id = p.id
-                 WHERE r.warn_after_days > 0 AND last.taken_at IS NOT NULL
-                   AND last.taken_at + make_interval(days => r.warn_after_days) <= $1",
+                "SELECT c.patient_id, c.practice_id, c.vital, c.readings, c.per_days,
+                        c.warn_after_days, c.created_at, c.set_at, c.newest,
+                        (SELECT taken_at FROM readings x
+                         WHERE x.patient_id = c.patient_id AND x.vital = c.vital
+                         ORDER BY taken_at DESC, id DESC OFFSET c.readings - 1 LIMIT 1),
+                        w.warned_for
+                 FROM (SELECT p.id AS patient_id, p.practice_id, f.vital, f.readings, f.per_days,
+                              r.warn_after_days, p.created_at, f.set_at,
+                              greatest(p.created_at, f.set_at) AS counted_from,
+                              (SELECT max(taken_at) FROM readings x
+                               WHERE x.patient_id = p.id AND x.vital = f.vital) AS newest
+                       FROM practice_reading_rules r
+                       JOIN patients p ON p.practice_id = r.practice_id
+                       JOIN patient_reading_frequency f ON f.patient_id = p.id
+                       WHERE r.warn_after_days > 0) c
+                 LEFT JOIN overdue_vital_warnings w
+                        ON w.patient_id = c.patient_id AND w.vital = c.vital
+                 WHERE greatest(c.counted_from, c.newest) + make_interval(days => c.warn_after_days) <= $1
+                   AND c.counted_from + make_interval(days => c.per_days + c.warn_after_days) <= $1",
                 &[&now],
             )
             .await
@@ -670,9 +795,15 @@ impl ReadingSettings for PostgresStore {
             .map(|r| OverdueCandidate {
                 patient_id: r.get(0),
                 practice_id: r.get(1),
-                warn_after_days: r.get(2),
-                last_reading_at: r.get(3),
-                warned_for: r.get(4),
+                vital: r.get(2),
+                readings: r.get(3),
+                per_days: r.get(4),
+                warn_after_days: r.get(5),
+                enrolled_at: r.get(6),
+                set_at: r.get(7),
+                newest_at: r.get(8),
+                nth_newest_at: r.get(9),
+                warned_for: r.get(10),
             })
             .collect())
     }
@@ -681,6 +812,7 @@ impl ReadingSettings for PostgresStore {
         &self,
         at: DateTime<Utc>,
         patient_id: Uuid,
+        vital: &str,
         warned_for: DateTime<Utc>,
         notifications: Vec<NewNotification>,
     ) -> StoreResult<bool> {
@@ -688,10 +820,12 @@ impl ReadingSettings for PostgresStore {
         let tx = client.transaction().await.map_err(map_err)?;
         let changed = tx
             .execute(
-                "INSERT INTO overdue_warnings (patient_id, warned_for, warned_at) VALUES ($1, $2, $3)
-                 ON CONFLICT (patient_id) DO UPDATE SET warned_for = excluded.warned_for, warned_at = excluded.warned_at
-                 WHERE overdue_warnings.warned_for <> excluded.warned_for",
-                &[&patient_id, &warned_for, &at],
+                "INSERT INTO overdue_vital_warnings (patient_id, vital, warned_for, warned_at)
+                 VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (patient_id, vital) DO UPDATE
+                 SET warned_for = excluded.warned_for, warned_at = excluded.warned_at
+                 WHERE overdue_vital_warnings.warned_for <> excluded.warned_for",
+                &[&patient_id, &vital, &warned_for, &at],
             )
             .await
             .map_err(map_err)?;

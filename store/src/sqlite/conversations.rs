@@ -410,6 +410,51 @@ impl Conversations for SqliteStore {
         .await
     }
 
+    async fn post_patient_notice(
+        &self,
+        audit: &Audit,
+        patient_id: Uuid,
+        body: &str,
+        decide: PatientNoticeDecider,
+    ) -> StoreResult<Vec<Message>> {
+        let audit = audit.clone();
+        let body = body.to_string();
+        self.write(move |tx| {
+            let patient = load_patient(tx, patient_id)?;
+            let has_portal: bool = tx
+                .query_row(
+                    "SELECT EXISTS (SELECT 1 FROM portal_tokens WHERE patient_id = ?1 AND revoked_at IS NULL)",
+                    [patient_id],
+                    |r| r.get(0),
+                )
+                .map_err(map_err)?;
+            let choice = decide(&StaffSendContext { patient: patient.clone(), has_portal });
+            let mut ids = Vec::new();
+            if let Some(outbound) = &choice.sms {
+                let queued = insert_outbox(tx, outbound, audit.at)?;
+                ids.extend(queued.message_id);
+            }
+            if choice.portal {
+                let id = new_id();
+                tx.execute(
+                    "INSERT INTO messages (id, practice_id, patient_id, channel, direction, body, author_user_id,
+                                           status, created_at, updated_at)
+                     VALUES (?1, ?2, ?3, 'portal', 'outbound', ?4, NULL, 'delivered', ?5, ?5)",
+                    params![id, patient.practice_id, patient_id, body, micros(audit.at)],
+                )
+                .map_err(map_err)?;
+                ids.push(id);
+            }
+            let mut messages = Vec::with_capacity(ids.len());
+            for id in ids {
+                audit_patient(tx, &audit, patient_id, "message.send", id.to_string())?;
+                messages.push(load_message(tx, id)?);
+            }
+            Ok(messages)
+        })
+        .await
+    }
+
     async fn post_portal_message(
         &self,
         audit: &Audit,

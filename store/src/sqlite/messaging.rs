@@ -378,6 +378,28 @@ impl Messaging for SqliteStore {
                 });
             }
             let patient = patient_id.map(|id| load_patient(tx, id)).transpose()?;
+            // The practice's other patients with the number (a family phone).
+            let sharing = match (&patient, &practice) {
+                (Some(patient), Some(practice)) => {
+                    let mut stmt = tx
+                        .prepare_cached(
+                            "SELECT id FROM patients WHERE practice_id = ?1 AND mobile_phone = ?2
+                             AND id <> ?3 ORDER BY id",
+                        )
+                        .map_err(map_err)?;
+                    let ids = stmt
+                        .query_map(params![practice.id, inbound.from_number, patient.id], |r| {
+                            r.get::<_, Uuid>(0)
+                        })
+                        .map_err(map_err)?
+                        .collect::<Result<Vec<_>, _>>()
+                        .map_err(map_err)?;
+                    ids.into_iter()
+                        .map(|id| load_patient(tx, id))
+                        .collect::<StoreResult<Vec<_>>>()?
+                }
+                _ => Vec::new(),
+            };
             let throttle = match &inbound.throttle_key {
                 Some(key) => super::throttle::read_throttle(tx, key)?,
                 None => None,
@@ -385,6 +407,7 @@ impl Messaging for SqliteStore {
             let context = InboundContext {
                 practice,
                 patient,
+                sharing,
                 message_id,
                 throttle,
             };
@@ -399,13 +422,25 @@ impl Messaging for SqliteStore {
                 )
                 .map_err(map_err)?;
             }
-            if let (Some(patient), Some(texting)) = (&context.patient, &decision.texting) {
+            let routed = crate::messaging::routed_patient(&context, &decision)?;
+            if routed != context.patient.as_ref().map(|p| p.id) {
+                tx.execute(
+                    "UPDATE messages SET patient_id = ?2 WHERE id = ?1",
+                    params![message_id, routed],
+                )
+                .map_err(map_err)?;
+            }
+            let texting_changes = routed
+                .zip(decision.texting.as_ref())
+                .into_iter()
+                .chain(decision.sharing_texting.iter().map(|(id, row)| (*id, row)));
+            for (id, texting) in texting_changes {
                 tx.execute(
                     "UPDATE patients SET texting_status = ?2, texting_attempts_left = ?3,
                          texting_expires_at = ?4, texting_updated_at = ?5
                      WHERE id = ?1",
                     params![
-                        patient.id,
+                        id,
                         texting.status,
                         texting.attempts_left,
                         texting.expires_at.map(micros),
@@ -445,7 +480,7 @@ impl Messaging for SqliteStore {
                 action: "message.inbound",
                 target_type: "message",
                 target_id: Some(message_id.to_string()),
-                patient_id: context.patient.as_ref().map(|p| p.id),
+                patient_id: routed,
             }
             .write(tx, &audit)?;
             let message = load_message(tx, message_id)?;

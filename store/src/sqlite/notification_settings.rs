@@ -87,20 +87,48 @@ fn load_defaults(conn: &Connection, practice_id: Uuid) -> StoreResult<Vec<Notifi
         .map_err(map_err)
 }
 
+/// Patient notification rows of one owner: a practice's defaults for new patients
+/// (`practice_patient_notification_defaults`, by `practice_id`) or a patient's own
+/// (`patient_notification_settings`, by `patient_id`).
+fn load_patient_rows(
+    conn: &Connection,
+    table: &str,
+    owner_column: &str,
+    owner: Uuid,
+) -> StoreResult<Vec<PatientNotificationSettingRow>> {
+    let mut stmt = conn
+        .prepare_cached(&format!(
+            "SELECT kind, enabled, email, text FROM {table} WHERE {owner_column} = ?1 ORDER BY kind"
+        ))
+        .map_err(map_err)?;
+    stmt.query_map([owner], patient_setting_from_row)
+        .map_err(map_err)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(map_err)
+}
+
 fn load_patient_defaults(
     conn: &Connection,
     practice_id: Uuid,
 ) -> StoreResult<Vec<PatientNotificationSettingRow>> {
-    let mut stmt = conn
-        .prepare_cached(
-            "SELECT kind, enabled, email, text FROM practice_patient_notification_defaults
-             WHERE practice_id = ?1 ORDER BY kind",
-        )
-        .map_err(map_err)?;
-    stmt.query_map([practice_id], patient_setting_from_row)
-        .map_err(map_err)?
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(map_err)
+    load_patient_rows(
+        conn,
+        "practice_patient_notification_defaults",
+        "practice_id",
+        practice_id,
+    )
+}
+
+fn load_patient_settings(
+    conn: &Connection,
+    patient_id: Uuid,
+) -> StoreResult<Vec<PatientNotificationSettingRow>> {
+    load_patient_rows(
+        conn,
+        "patient_notification_settings",
+        "patient_id",
+        patient_id,
+    )
 }
 
 #[async_trait]
@@ -327,6 +355,7 @@ impl NotificationSettings for SqliteStore {
         audit: &Audit,
         practice_id: Uuid,
         rows: Vec<PatientNotificationSettingRow>,
+        apply_to: ApplyReadingDefaultsTo,
     ) -> StoreResult<Vec<PatientNotificationSettingRow>> {
         let audit = audit.clone();
         self.write(move |tx| {
@@ -353,15 +382,94 @@ impl NotificationSettings for SqliteStore {
                     ])
                     .map_err(map_err)?;
             }
+            let action = match apply_to {
+                ApplyReadingDefaultsTo::NewPatients => {
+                    "practice.patient_notification_defaults.update"
+                }
+                ApplyReadingDefaultsTo::AllPatients => {
+                    for row in &rows {
+                        tx.execute(
+                            "INSERT INTO patient_notification_settings
+                                 (patient_id, kind, enabled, email, text, updated_at)
+                             SELECT id, ?2, ?3, ?4, ?5, ?6 FROM patients WHERE practice_id = ?1
+                             ON CONFLICT (patient_id, kind) DO UPDATE
+                             SET enabled = excluded.enabled, email = excluded.email,
+                                 text = excluded.text, updated_at = excluded.updated_at",
+                            params![
+                                practice_id,
+                                row.kind,
+                                row.enabled,
+                                row.email,
+                                row.text,
+                                micros(audit.at),
+                            ],
+                        )
+                        .map_err(map_err)?;
+                    }
+                    "practice.patient_notification_defaults.set_for_all_patients"
+                }
+            };
             OwnedEvent {
                 customer_id: Some(customer_id),
-                action: "practice.patient_notification_defaults.update",
+                action,
                 target_type: "practice",
                 target_id: Some(practice_id.to_string()),
                 patient_id: None,
             }
             .write(tx, &audit)?;
             load_patient_defaults(tx, practice_id)
+        })
+        .await
+    }
+
+    async fn patient_notification_settings(
+        &self,
+        patient_id: Uuid,
+    ) -> StoreResult<Vec<PatientNotificationSettingRow>> {
+        self.call(move |conn| {
+            super::readings::patient_practice(conn, patient_id)?;
+            load_patient_settings(conn, patient_id)
+        })
+        .await
+    }
+
+    async fn save_patient_notification_settings(
+        &self,
+        audit: &Audit,
+        patient_id: Uuid,
+        rows: Vec<PatientNotificationSettingRow>,
+    ) -> StoreResult<Vec<PatientNotificationSettingRow>> {
+        let audit = audit.clone();
+        self.write(move |tx| {
+            let (_, customer_id) = super::readings::patient_practice(tx, patient_id)?;
+            for row in &rows {
+                tx.execute(
+                    "INSERT INTO patient_notification_settings
+                         (patient_id, kind, enabled, email, text, updated_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                     ON CONFLICT (patient_id, kind) DO UPDATE
+                     SET enabled = excluded.enabled, email = excluded.email, text = excluded.text,
+                         updated_at = excluded.updated_at",
+                    params![
+                        patient_id,
+                        row.kind,
+                        row.enabled,
+                        row.email,
+                        row.text,
+                        micros(audit.at),
+                    ],
+                )
+                .map_err(map_err)?;
+            }
+            OwnedEvent {
+                customer_id: Some(customer_id),
+                action: "patient.notification_settings.update",
+                target_type: "patient",
+                target_id: Some(patient_id.to_string()),
+                patient_id: Some(patient_id),
+            }
+            .write(tx, &audit)?;
+            load_patient_settings(tx, patient_id)
         })
         .await
     }

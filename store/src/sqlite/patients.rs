@@ -44,6 +44,21 @@ impl Patients for SqliteStore {
                 )
                 .map_err(map_err)?;
             }
+            // The patient's own copies of the practice's defaults, as they are now.
+            tx.execute(
+                "INSERT INTO patient_reading_frequency (patient_id, vital, readings, per_days, set_at)
+                 SELECT ?1, vital, readings, per_days, ?3 FROM practice_reading_frequency
+                 WHERE practice_id = ?2",
+                params![id, new.practice_id, micros(audit.at)],
+            )
+            .map_err(map_err)?;
+            tx.execute(
+                "INSERT INTO patient_notification_settings (patient_id, kind, enabled, email, text, updated_at)
+                 SELECT ?1, kind, enabled, email, text, ?3 FROM practice_patient_notification_defaults
+                 WHERE practice_id = ?2",
+                params![id, new.practice_id, micros(audit.at)],
+            )
+            .map_err(map_err)?;
             OwnedEvent {
                 customer_id: Some(customer_id),
                 action: "patient.create",

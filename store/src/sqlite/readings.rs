@@ -76,7 +76,7 @@ fn to_settings(raw: RawSettings) -> StoreResult<Option<ReadingAlertRow>> {
 
 /// The patient's practice and its customer; `NotFound` when there is no such patient. (Write
 /// transactions are `BEGIN IMMEDIATE` on the single connection, so readings are serialised.)
-fn patient_practice(conn: &Connection, patient_id: Uuid) -> StoreResult<(Uuid, Uuid)> {
+pub(super) fn patient_practice(conn: &Connection, patient_id: Uuid) -> StoreResult<(Uuid, Uuid)> {
     conn.query_row(
         "SELECT p.practice_id, pr.customer_id FROM patients p JOIN practices pr ON pr.id = p.practice_id
          WHERE p.id = ?1",
@@ -216,6 +216,60 @@ fn load_frequency(conn: &Connection, practice_id: Uuid) -> StoreResult<ReadingFr
         .collect::<Result<Vec<_>, _>>()
         .map_err(map_err)?;
     Ok(frequency)
+}
+
+fn load_patient_frequency(
+    conn: &Connection,
+    patient_id: Uuid,
+) -> StoreResult<Vec<PatientVitalFrequency>> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT vital, readings, per_days, set_at FROM patient_reading_frequency
+             WHERE patient_id = ?1 ORDER BY vital",
+        )
+        .map_err(map_err)?;
+    stmt.query_map([patient_id], |r| {
+        Ok(PatientVitalFrequency {
+            vital: r.get(0)?,
+            readings: r.get(1)?,
+            per_days: r.get(2)?,
+            set_at: time(r, 3)?,
+        })
+    })
+    .map_err(map_err)?
+    .collect::<Result<Vec<_>, _>>()
+    .map_err(map_err)
+}
+
+/// Copies the practice's vital frequencies to every patient of the practice: a patient's rows
+/// that differ from the practice's (or that the practice no longer has) are replaced, rows that
+/// are the same keep their `set_at`.
+fn apply_frequency_to_all_patients(
+    conn: &Connection,
+    practice_id: Uuid,
+    at: DateTime<Utc>,
+) -> StoreResult<()> {
+    conn.execute(
+        "DELETE FROM patient_reading_frequency
+         WHERE patient_id IN (SELECT id FROM patients WHERE practice_id = ?1)
+           AND NOT EXISTS (SELECT 1 FROM practice_reading_frequency f
+                           WHERE f.practice_id = ?1
+                             AND f.vital = patient_reading_frequency.vital
+                             AND f.readings = patient_reading_frequency.readings
+                             AND f.per_days = patient_reading_frequency.per_days)",
+        [practice_id],
+    )
+    .map_err(map_err)?;
+    conn.execute(
+        "INSERT INTO patient_reading_frequency (patient_id, vital, readings, per_days, set_at)
+         SELECT p.id, f.vital, f.readings, f.per_days, ?2
+         FROM patients p JOIN practice_reading_frequency f ON f.practice_id = p.practice_id
+         WHERE p.practice_id = ?1
+         ON CONFLICT (patient_id, vital) DO NOTHING",
+        params![practice_id, micros(at)],
+    )
+    .map_err(map_err)?;
+    Ok(())
 }
 
 /// The row's columns as SQL parameters: four bounds, then amount, unit, hours (NULL for none).
@@ -583,6 +637,7 @@ impl ReadingSettings for SqliteStore {
         audit: &Audit,
         practice_id: Uuid,
         frequency: ReadingFrequency,
+        apply_to: ApplyReadingDefaultsTo,
     ) -> StoreResult<ReadingFrequency> {
         let audit = audit.clone();
         self.write(move |tx| {
@@ -614,15 +669,70 @@ impl ReadingSettings for SqliteStore {
                 )
                 .map_err(map_err)?;
             }
+            let action = match apply_to {
+                ApplyReadingDefaultsTo::NewPatients => "practice.reading_frequency.update",
+                ApplyReadingDefaultsTo::AllPatients => {
+                    apply_frequency_to_all_patients(tx, practice_id, audit.at)?;
+                    "practice.reading_frequency.set_for_all_patients"
+                }
+            };
             OwnedEvent {
                 customer_id: Some(customer_id),
-                action: "practice.reading_frequency.update",
+                action,
                 target_type: "practice",
                 target_id: Some(practice_id.to_string()),
                 patient_id: None,
             }
             .write(tx, &audit)?;
             load_frequency(tx, practice_id)
+        })
+        .await
+    }
+
+    async fn patient_reading_frequency(
+        &self,
+        patient_id: Uuid,
+    ) -> StoreResult<Vec<PatientVitalFrequency>> {
+        self.call(move |conn| {
+            patient_practice(conn, patient_id)?;
+            load_patient_frequency(conn, patient_id)
+        })
+        .await
+    }
+
+    async fn save_patient_reading_frequency(
+        &self,
+        audit: &Audit,
+        patient_id: Uuid,
+        vitals: Vec<VitalFrequency>,
+    ) -> StoreResult<Vec<PatientVitalFrequency>> {
+        let audit = audit.clone();
+        self.write(move |tx| {
+            let (_, customer_id) = patient_practice(tx, patient_id)?;
+            let current = load_patient_frequency(tx, patient_id)?;
+            tx.execute(
+                "DELETE FROM patient_reading_frequency WHERE patient_id = ?1",
+                [patient_id],
+            )
+            .map_err(map_err)?;
+            for vital in &vitals {
+                let set_at = crate::readings::kept_set_at(&current, vital).unwrap_or(audit.at);
+                tx.execute(
+                    "INSERT INTO patient_reading_frequency (patient_id, vital, readings, per_days, set_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![patient_id, vital.vital, vital.readings, vital.per_days, micros(set_at)],
+                )
+                .map_err(map_err)?;
+            }
+            OwnedEvent {
+                customer_id: Some(customer_id),
+                action: "patient.reading_frequency.update",
+                target_type: "patient",
+                target_id: Some(patient_id.to_string()),
+                patient_id: Some(patient_id),
+            }
+            .write(tx, &audit)?;
+            load_patient_frequency(tx, patient_id)
         })
         .await
     }
@@ -652,34 +762,53 @@ impl ReadingSettings for SqliteStore {
         self.call(move |conn| {
             let mut stmt = conn
                 .prepare_cached(
-                    "SELECT p.id, p.practice_id, r.warn_after_days,
-                            (SELECT max(taken_at) FROM readings x WHERE x.patient_id = p.id) AS last,
+                    "SELECT c.patient_id, c.practice_id, c.vital, c.readings, c.per_days,
+                            c.warn_after_days, c.created_at, c.set_at, c.newest,
+                            (SELECT taken_at FROM
+                                (SELECT taken_at, row_number() OVER (ORDER BY taken_at DESC, id DESC) AS n
+                                 FROM readings x WHERE x.patient_id = c.patient_id AND x.vital = c.vital)
+                             WHERE n = c.readings),
                             w.warned_for
-                     FROM practice_reading_rules r
-                     JOIN patients p ON p.practice_id = r.practice_id
-                     LEFT JOIN overdue_warnings w ON w.patient_id = p.id
-                     WHERE r.warn_after_days > 0 AND last IS NOT NULL
-                       AND last + r.warn_after_days * 86400000000 <= ?1",
+                     FROM (SELECT p.id AS patient_id, p.practice_id, f.vital, f.readings, f.per_days,
+                                  r.warn_after_days, p.created_at, f.set_at,
+                                  max(p.created_at, f.set_at) AS counted_from,
+                                  (SELECT max(taken_at) FROM readings x
+                                   WHERE x.patient_id = p.id AND x.vital = f.vital) AS newest
+                           FROM practice_reading_rules r
+                           JOIN patients p ON p.practice_id = r.practice_id
+                           JOIN patient_reading_frequency f ON f.patient_id = p.id
+                           WHERE r.warn_after_days > 0) c
+                     LEFT JOIN overdue_vital_warnings w
+                            ON w.patient_id = c.patient_id AND w.vital = c.vital
+                     WHERE max(c.counted_from, coalesce(c.newest, c.counted_from))
+                               + c.warn_after_days * 86400000000 <= ?1
+                       AND c.counted_from + (c.per_days + c.warn_after_days) * 86400000000 <= ?1",
                 )
                 .map_err(map_err)?;
-            let rows = stmt
-                .query_map([micros(now)], |r| {
-                    Ok((r.get::<_, Uuid>(0)?, r.get::<_, Uuid>(1)?, r.get::<_, i32>(2)?, r.get::<_, i64>(3)?, r.get::<_, Option<i64>>(4)?))
+            stmt.query_map([micros(now)], |r| {
+                Ok(OverdueCandidate {
+                    patient_id: r.get(0)?,
+                    practice_id: r.get(1)?,
+                    vital: r.get(2)?,
+                    readings: r.get(3)?,
+                    per_days: r.get(4)?,
+                    warn_after_days: r.get(5)?,
+                    enrolled_at: time(r, 6)?,
+                    set_at: time(r, 7)?,
+                    newest_at: r
+                        .get::<_, Option<i64>>(8)?
+                        .and_then(DateTime::from_timestamp_micros),
+                    nth_newest_at: r
+                        .get::<_, Option<i64>>(9)?
+                        .and_then(DateTime::from_timestamp_micros),
+                    warned_for: r
+                        .get::<_, Option<i64>>(10)?
+                        .and_then(DateTime::from_timestamp_micros),
                 })
-                .map_err(map_err)?
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(map_err)?;
-            rows.into_iter()
-                .map(|(patient_id, practice_id, warn_after_days, last, warned)| {
-                    Ok(OverdueCandidate {
-                        patient_id,
-                        practice_id,
-                        warn_after_days,
-                        last_reading_at: super::rows::from_micros(last)?,
-                        warned_for: warned.map(super::rows::from_micros).transpose()?,
-                    })
-                })
-                .collect()
+            })
+            .map_err(map_err)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(map_err)
         })
         .await
     }
@@ -688,16 +817,20 @@ impl ReadingSettings for SqliteStore {
         &self,
         at: DateTime<Utc>,
         patient_id: Uuid,
+        vital: &str,
         warned_for: DateTime<Utc>,
         notifications: Vec<NewNotification>,
     ) -> StoreResult<bool> {
+        let vital = vital.to_string();
         self.write(move |tx| {
             let changed = tx
                 .execute(
-                    "INSERT INTO overdue_warnings (patient_id, warned_for, warned_at) VALUES (?1, ?2, ?3)
-                     ON CONFLICT (patient_id) DO UPDATE SET warned_for = excluded.warned_for, warned_at = excluded.warned_at
-                     WHERE overdue_warnings.warned_for <> excluded.warned_for",
-                    params![patient_id, micros(warned_for), micros(at)],
+                    "INSERT INTO overdue_vital_warnings (patient_id, vital, warned_for, warned_at)
+                     VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (patient_id, vital) DO UPDATE
+                     SET warned_for = excluded.warned_for, warned_at = excluded.warned_at
+                     WHERE overdue_vital_warnings.warned_for <> excluded.warned_for",
+                    params![patient_id, vital, micros(warned_for), micros(at)],
                 )
                 .map_err(map_err)?;
             if changed == 0 {

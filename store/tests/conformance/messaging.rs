@@ -48,7 +48,7 @@ async fn patient(store: &Arc<dyn Store>, practice_id: Uuid, name: &str, at: Date
         .id
 }
 
-async fn set_texting(db: &TestStore, patient_id: Uuid, status: &str) {
+pub async fn set_texting(db: &TestStore, patient_id: Uuid, status: &str) {
     let id = match db {
         TestStore::Postgres(_) => format!("'{patient_id}'"),
         TestStore::Sqlite(_) => format!("X'{}'", patient_id.simple()),
@@ -843,4 +843,81 @@ pub async fn outbox_depth_is_counted_per_priority_and_sent_rows_leave_it(db: &Te
         vec![(priority::NOTIFY, 1), (priority::ROUTINE, 2)]
     );
     assert_eq!(stats.depth, 3);
+}
+
+pub async fn an_inbound_text_on_a_shared_number_may_be_routed_to_and_change_every_patient_on_it(
+    db: &TestStore,
+) {
+    let store = db.store().await;
+    let (_, practice_id) = customer_and_practice(&store, PRACTICE_NUMBER).await;
+    let mother = patient(&store, practice_id, "Mother", t0()).await;
+    let kid = patient(&store, practice_id, "Kid", t0() + Duration::seconds(1)).await;
+    // Both may be texting on the one number.
+    set_texting(db, mother, "pending").await;
+    set_texting(db, kid, "pending").await;
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let slot = seen.clone();
+    let row = |status: &str| TextingRow {
+        status: status.into(),
+        attempts_left: 0,
+        expires_at: None,
+        updated_at: t0(),
+    };
+    let (enabled, opted_out) = (row("enabled"), row("opted_out"));
+    let InboundOutcome::Recorded { message, .. } = store
+        .record_inbound(
+            &audit_at(t0()),
+            inbound("SM-family-1", "hi"),
+            Box::new(move |ctx| {
+                let mut ids: Vec<Uuid> = ctx.patient.iter().map(|p| p.id).collect();
+                ids.extend(ctx.sharing.iter().map(|p| p.id));
+                *slot.lock().unwrap() = ids;
+                InboundDecision {
+                    patient_id: Some(mother),
+                    texting: Some(enabled),
+                    sharing_texting: vec![(kid, opted_out)],
+                    ..Default::default()
+                }
+            }),
+        )
+        .await
+        .unwrap()
+    else {
+        panic!("recorded");
+    };
+    // The store's choice (newest created) first, the other patient on the number beside it.
+    assert_eq!(*seen.lock().unwrap(), vec![kid, mother]);
+    assert_eq!(message.patient_id, Some(mother));
+    let status = |id: Uuid| {
+        let store = store.clone();
+        async move {
+            store
+                .get_patient(&audit_at(t0()), id)
+                .await
+                .unwrap()
+                .texting
+                .status
+        }
+    };
+    assert_eq!(status(mother).await, "enabled");
+    assert_eq!(status(kid).await, "opted_out");
+    // A decision naming a patient without the number writes nothing.
+    let err = store
+        .record_inbound(
+            &audit_at(t0()),
+            inbound("SM-family-2", "hi"),
+            Box::new(move |_| InboundDecision {
+                patient_id: Some(Uuid::now_v7()),
+                ..Default::default()
+            }),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, store::StoreError::Unexpected(_)), "{err:?}");
+    assert!(
+        store
+            .find_message_by_carrier_sid("twilio", "SM-family-2")
+            .await
+            .is_err()
+    );
 }

@@ -441,7 +441,12 @@ pub async fn reading_frequency_is_off_until_saved_and_a_save_replaces_it(db: &Te
         updated_at: None,
     };
     let saved = store
-        .save_reading_frequency(&audit_at(t0()), practice_id, first)
+        .save_reading_frequency(
+            &audit_at(t0()),
+            practice_id,
+            first,
+            ApplyReadingDefaultsTo::NewPatients,
+        )
         .await
         .unwrap();
     assert_eq!((saved.warn_after_days, saved.out_of_range_count), (3, 2));
@@ -464,6 +469,7 @@ pub async fn reading_frequency_is_off_until_saved_and_a_save_replaces_it(db: &Te
                 vitals: vec![],
                 updated_at: None,
             },
+            ApplyReadingDefaultsTo::NewPatients,
         )
         .await
         .unwrap();
@@ -474,7 +480,12 @@ pub async fn reading_frequency_is_off_until_saved_and_a_save_replaces_it(db: &Te
     assert!(replaced.vitals.is_empty());
     assert!(matches!(
         store
-            .save_reading_frequency(&audit_at(t0()), Uuid::now_v7(), ReadingFrequency::default())
+            .save_reading_frequency(
+                &audit_at(t0()),
+                Uuid::now_v7(),
+                ReadingFrequency::default(),
+                ApplyReadingDefaultsTo::AllPatients
+            )
             .await,
         Err(StoreError::NotFound)
     ));

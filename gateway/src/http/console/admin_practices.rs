@@ -533,6 +533,7 @@ pub async fn save_patient_defaults(
             &user.audit(),
             id,
             &changes,
+            store::ApplyReadingDefaultsTo::NewPatients,
         )
         .await?;
         Ok("Notification defaults for new patients saved.".to_string())
