@@ -48,6 +48,7 @@ pub async fn seed(store: &dyn Store, now: DateTime<Utc>) -> anyhow::Result<DemoR
                 name: "Demo Family Clinic".into(),
                 timezone: chrono_tz::America::New_York.into(),
                 sms_number: PRACTICE_NUMBER.into(),
+                practice_group_id: None,
             },
         )
         .await?;
@@ -90,6 +91,7 @@ pub async fn seed(store: &dyn Store, now: DateTime<Utc>) -> anyhow::Result<DemoR
                     auto_logout_minutes: 30,
                     practice_ids: vec![practice.id],
                     restricted_programs: Vec::new(),
+                    supervisor_id: None,
                 },
             )
             .await?;
@@ -111,6 +113,7 @@ pub async fn seed(store: &dyn Store, now: DateTime<Utc>) -> anyhow::Result<DemoR
                     dob: NaiveDate::from_ymd_opt(dob.0, dob.1, dob.2).expect("valid demo date"),
                     mobile_phone: Some(phone.into()),
                     programs: vec!["rpm".into()],
+                    care_team: Vec::new(),
                 },
             )
             .await?;

@@ -74,7 +74,9 @@ pub use readings::{
 };
 pub use sqlite::SqliteStore;
 pub use tenancy::Tenancy;
-pub use texting::{TEXTING_CHANGED, Texting, TextingChange, TextingChanged};
+pub use texting::{
+    PORTAL_DISABLED, TEXTING_CHANGED, TEXTING_DISABLED, Texting, TextingChange, TextingChanged,
+};
 pub use throttle::{DecideThrottle, LoginThrottle, ThrottleRow};
 
 /// The store API: one trait per aggregate, each method one use case and one transaction. Every

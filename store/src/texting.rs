@@ -13,6 +13,12 @@ use crate::*;
 /// The name of the conflict when the state moved since the decision was made.
 pub const TEXTING_CHANGED: &str = "patients_texting_changed";
 
+/// The name of the refusal when the practice has texting turned off.
+pub const TEXTING_DISABLED: &str = "texting_disabled";
+
+/// The name of the refusal when the practice has the patient portal turned off.
+pub const PORTAL_DISABLED: &str = "portal_disabled";
+
 #[derive(Debug, Clone)]
 pub struct TextingChange {
     /// The state the decision was made from.
@@ -26,6 +32,10 @@ pub struct TextingChange {
     /// The patient's number opts out with this change: texts still queued to it from the
     /// practice's number are cancelled (reason `opted_out`) in the same transaction.
     pub opted_out: bool,
+    /// The change texts the patient on the practice's behalf (start, resend): refused with
+    /// `Conflict { constraint: TEXTING_DISABLED }` when the practice has texting turned off, as
+    /// read in the change's transaction.
+    pub needs_texting: bool,
 }
 
 #[derive(Debug, Clone)]

@@ -210,6 +210,7 @@ async fn customer_and_practice(store: &Arc<dyn Store>, sms: &str) -> (Uuid, Uuid
                 name: "Main Street Clinic".into(),
                 timezone: "America/New_York".parse().unwrap(),
                 sms_number: sms.into(),
+                practice_group_id: None,
             },
         )
         .await
@@ -231,6 +232,7 @@ fn staff(customer_id: Uuid, username: &str, practice_ids: Vec<Uuid>) -> NewUser 
         auto_logout_minutes: 15,
         practice_ids,
         restricted_programs: Vec::new(),
+        supervisor_id: None,
     }
 }
 
@@ -303,6 +305,7 @@ async fn two_practices_cannot_share_an_sms_number(db: &TestStore) {
                 name: "Second".into(),
                 timezone: "UTC".parse().unwrap(),
                 sms_number: "+15555550001".into(),
+                practice_group_id: None,
             },
         )
         .await
@@ -331,6 +334,7 @@ async fn practices_page_through_in_creation_order(db: &TestStore) {
                     name: format!("Practice {i}"),
                     timezone: "UTC".parse().unwrap(),
                     sms_number: format!("+1555555100{i}"),
+                    practice_group_id: None,
                 },
             )
             .await
@@ -557,6 +561,7 @@ async fn a_patient_read_is_written_to_the_audit_log(db: &TestStore) {
                 dob: NaiveDate::from_ymd_opt(1961, 7, 4).unwrap(),
                 mobile_phone: Some("+15555550199".into()),
                 programs: vec!["rpm".into(), "ccm".into()],
+                care_team: Vec::new(),
             },
         )
         .await
@@ -771,6 +776,7 @@ async fn new_practice(store: &Arc<dyn Store>, customer_id: Uuid, sms: &str) -> U
                 name: format!("Practice {sms}"),
                 timezone: "UTC".parse().unwrap(),
                 sms_number: sms.into(),
+                practice_group_id: None,
             },
         )
         .await
@@ -1148,6 +1154,7 @@ fn patient(practice_id: Uuid, first: &str, last: &str, programs: &[&str]) -> New
         dob: NaiveDate::from_ymd_opt(1970, 1, 2).unwrap(),
         mobile_phone: None,
         programs: programs.iter().map(|p| p.to_string()).collect(),
+        care_team: Vec::new(),
     }
 }
 

@@ -152,7 +152,9 @@ fn texting_panel(user: &ConsoleUser, patient: &Patient) -> Markup {
         (
             "resend",
             "Resend the opt-in text",
-            allowed(Event::StaffResend),
+            allowed(Event::StaffResend {
+                has_valid_mobile: true,
+            }),
         ),
         (
             "opt-out",

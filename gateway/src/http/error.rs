@@ -184,6 +184,23 @@ fn conflict_for(constraint: &str) -> ApiError {
             "mobile_phone_in_use",
             "another patient of this practice is texting from this mobile_phone (pending or enabled)",
         ),
+        store::TEXTING_DISABLED => (
+            "texting_disabled",
+            "this practice has texting turned off (PATCH /v1/practices/{id} texting_enabled)",
+        ),
+        store::PORTAL_DISABLED => (
+            "portal_disabled",
+            "this practice has the patient portal turned off (PATCH /v1/practices/{id} portal_enabled)",
+        ),
+        "users_supervisor_id" => {
+            return ApiError::invalid("supervisor_id", "must be another user of the same customer");
+        }
+        "practice_group_of_customer" => {
+            return ApiError::invalid(
+                "practice_group_id",
+                "must be a practice group of the practice's customer",
+            );
+        }
         "on_call_windows_user_of_customer" => {
             return ApiError::invalid(
                 "user_id",

@@ -185,6 +185,7 @@ pub async fn create_patient(
             Some(v) => Some(validate::phone("mobile_phone", v)?),
         },
         programs: validate::patient_programs("programs", &body.programs)?,
+        care_team: Vec::new(),
     };
     let patient = state.store.create_patient(&caller.audit(), new).await?;
     Ok((StatusCode::CREATED, Json(patient.into())))

@@ -32,6 +32,9 @@ pub struct NewPracticeRequest {
     pub timezone: String,
     /// The number patients text (E.164; US numbers may omit +1).
     pub sms_number: String,
+    /// A practice group of the customer: the practice joins it and receives the group's default
+    /// users instead of the customer's.
+    pub practice_group_id: Option<Uuid>,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -42,6 +45,16 @@ pub struct PracticePatchRequest {
     pub sms_number: Option<String>,
     /// Minutes before an unacknowledged critical alert escalates (1 to 60).
     pub escalation_delay_minutes: Option<i64>,
+    /// Off: staff cannot start texting, resend the opt-in text or text patients (409
+    /// `texting_disabled`).
+    pub texting_enabled: Option<bool>,
+    /// Off: patients cannot be enrolled in the portal or post there (409 `portal_disabled`).
+    pub portal_enabled: Option<bool>,
+    /// Moves the practice into a group of its customer (whose default users join it), or out of
+    /// its group with `null`.
+    #[serde(default, deserialize_with = "validate::nullable")]
+    #[schema(value_type = Option<Uuid>, nullable)]
+    pub practice_group_id: Option<Option<Uuid>>,
 }
 
 /// Loads a practice the caller may see, or 404.
@@ -59,7 +72,8 @@ pub async fn visible_practice(
     Ok(practice)
 }
 
-/// Create a practice (super admins only); the customer's default users join it.
+/// Create a practice (super admins only); the customer's default users join it, or with
+/// `practice_group_id` the group's default users (the customer's when the group has none).
 #[utoipa::path(
     post, path = "/v1/customers/{id}/practices", tag = "practices", security(("bearer" = [])),
     params(("id" = Uuid, Path)), request_body = NewPracticeRequest,
@@ -81,6 +95,7 @@ pub async fn create_practice(
         name: validate::text("name", &body.name, MAX_NAME)?,
         timezone: validate::timezone("timezone", &body.timezone)?,
         sms_number: validate::phone("sms_number", &body.sms_number)?,
+        practice_group_id: body.practice_group_id,
     };
     state
         .store
@@ -132,7 +147,8 @@ pub async fn get_practice(
     Ok(Json(visible_practice(&state, &caller, id).await?.into()))
 }
 
-/// Change a practice's name, time zone, number or escalation delay (customer admins).
+/// Change a practice's name, time zone, number, escalation delay, texting and portal switches,
+/// or group (customer admins).
 #[utoipa::path(
     patch, path = "/v1/practices/{id}", tag = "practices", security(("bearer" = [])),
     params(("id" = Uuid, Path)), request_body = PracticePatchRequest,
@@ -176,6 +192,9 @@ pub async fn update_practice(
                 )
             })
             .transpose()?,
+        texting_enabled: body.texting_enabled,
+        portal_enabled: body.portal_enabled,
+        practice_group_id: body.practice_group_id,
     };
     Ok(Json(
         state

@@ -25,8 +25,8 @@ use super::AppState;
 use super::auth::CurrentUser;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, ApiPath};
-use super::patients::visible_patient;
 use super::practices::visible_practice;
+use crate::services::access::clinical_patient;
 
 use crate::domain::readings::{AlertSettings, ChangeRule, ChangeUnit, Ranges, Vital};
 use crate::services::readings::{self, from_row, to_row};
@@ -376,6 +376,7 @@ pub async fn put_practice_alerts(
         (status = 200, body = PatientReadingAlertView),
         (status = 400, description = "the id is not a UUID", body = ErrorBody),
         (status = 401, body = ErrorBody),
+        (status = 403, description = "client access only: not assigned to one of the patient's programs, not an admin, not on call", body = ErrorBody),
         (status = 404, description = "no such patient (or not the caller's to see), or no such vital", body = ErrorBody),
     )
 )]
@@ -384,7 +385,7 @@ pub async fn get_patient_alerts(
     caller: CurrentUser,
     ApiPath((patient_id, vital)): ApiPath<(Uuid, String)>,
 ) -> Result<Json<PatientReadingAlertView>, ApiError> {
-    let patient = visible_patient(&state, &caller, patient_id).await?;
+    let patient = clinical_patient(&state, &caller, patient_id).await?;
     let vital = path_vital(&vital)?;
     let effective = state
         .store
@@ -406,6 +407,7 @@ pub async fn get_patient_alerts(
         (status = 200, description = "the effective settings after the save", body = PatientReadingAlertView),
         (status = 400, description = "the body is not JSON, or the id is not a UUID", body = ErrorBody),
         (status = 401, body = ErrorBody),
+        (status = 403, description = "client access only: not assigned to one of the patient's programs, not an admin, not on call", body = ErrorBody),
         (status = 404, description = "no such patient (or not the caller's to see), or no such vital", body = ErrorBody),
         (status = 422, description = "a bound is out of order or not finite, or the change rule is invalid; the message names the field", body = ErrorBody),
     )
@@ -416,7 +418,7 @@ pub async fn put_patient_alerts(
     ApiPath((patient_id, vital)): ApiPath<(Uuid, String)>,
     ApiJson(body): ApiJson<PatientReadingAlertInput>,
 ) -> Result<Json<PatientReadingAlertView>, ApiError> {
-    let patient = visible_patient(&state, &caller, patient_id).await?;
+    let patient = clinical_patient(&state, &caller, patient_id).await?;
     let vital = path_vital(&vital)?;
     let settings = checked_settings_of(vital, body.ranges, body.change)?;
     let effective = state

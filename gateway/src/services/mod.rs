@@ -4,6 +4,7 @@
 //! A service must never call the carrier directly (texts go through the outbox) and never log a
 //! message body.
 
+pub mod access;
 pub mod alerts;
 pub mod conversations;
 pub mod delivery;

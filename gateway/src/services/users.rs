@@ -80,6 +80,7 @@ pub async fn create(
         },
         practice_ids: body.practice_ids,
         restricted_programs: validate::programs("restricted_programs", &body.restricted_programs)?,
+        supervisor_id: body.supervisor_id,
     };
     if !new.email.is_empty() {
         validate::email("email", &new.email)?;

@@ -54,11 +54,23 @@ impl Accounts for PostgresStore {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(map_err)?;
         let id = new_id();
+        if let Some(group) = new.practice_group_id {
+            // Serialises with group changes of the customer (as they do among themselves).
+            tx.query_opt(
+                "SELECT id FROM customers WHERE id = $1 FOR UPDATE",
+                &[&new.customer_id],
+            )
+            .await
+            .map_err(map_err)?
+            .ok_or(StoreError::NotFound)?;
+            super::tenancy::check_group_of_customer(&tx, group, new.customer_id).await?;
+        }
         let row = tx
             .query_one(
                 &format!(
-                    "INSERT INTO practices (id, customer_id, name, timezone, sms_number, created_at)
-                     VALUES ($1, $2, $3, $4, $5, $6) RETURNING {PRACTICE_COLUMNS}"
+                    "INSERT INTO practices (id, customer_id, name, timezone, sms_number, created_at,
+                                            practice_group_id)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {PRACTICE_COLUMNS}"
                 ),
                 &[
                     &id,
@@ -67,18 +79,33 @@ impl Accounts for PostgresStore {
                     &new.timezone.name(),
                     &new.sms_number,
                     &audit.at,
+                    &new.practice_group_id,
                 ],
             )
             .await
             .map_err(map_err)?;
-        // The customer's default users join every new practice.
-        tx.execute(
-            "INSERT INTO user_practices (user_id, practice_id)
-             SELECT user_id, $1 FROM customer_default_users WHERE customer_id = $2",
-            &[&id, &new.customer_id],
-        )
-        .await
-        .map_err(map_err)?;
+        // The practice's default users join it: its group's when it has any, else the
+        // customer's (the same rule as `practice_default_users`).
+        let group_defaults = match new.practice_group_id {
+            Some(group) => tx
+                .execute(
+                    "INSERT INTO user_practices (user_id, practice_id)
+                     SELECT user_id, $1 FROM practice_group_default_users WHERE practice_group_id = $2",
+                    &[&id, &group],
+                )
+                .await
+                .map_err(map_err)?,
+            None => 0,
+        };
+        if group_defaults == 0 {
+            tx.execute(
+                "INSERT INTO user_practices (user_id, practice_id)
+                 SELECT user_id, $1 FROM customer_default_users WHERE customer_id = $2",
+                &[&id, &new.customer_id],
+            )
+            .await
+            .map_err(map_err)?;
+        }
         let practice = practice_from_row(&row)?;
         let event = AuditEvent {
             customer_id: Some(new.customer_id),
@@ -129,10 +156,14 @@ impl Accounts for PostgresStore {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(map_err)?;
         let id = new_id();
+        if let Some(supervisor) = new.supervisor_id {
+            check_supervisor(&tx, id, new.customer_id, supervisor).await?;
+        }
         tx.execute(
             "INSERT INTO users (id, customer_id, username, password_hash, role, email, first_name,
-                                last_name, title, mobile_phone, auto_logout_minutes, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                                last_name, title, mobile_phone, auto_logout_minutes, created_at,
+                                supervisor_id)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
             &[
                 &id,
                 &new.customer_id,
@@ -146,6 +177,7 @@ impl Accounts for PostgresStore {
                 &new.mobile_phone,
                 &new.auto_logout_minutes,
                 &audit.at,
+                &new.supervisor_id,
             ],
         )
         .await
@@ -412,6 +444,17 @@ impl Accounts for PostgresStore {
         )
         .await
         .map_err(map_err)?;
+        if let Some(supervisor) = patch.supervisor_id {
+            if let Some(supervisor) = supervisor {
+                check_supervisor(&tx, id, current.customer_id, supervisor).await?;
+            }
+            tx.execute(
+                "UPDATE users SET supervisor_id = $2 WHERE id = $1",
+                &[&id, &supervisor],
+            )
+            .await
+            .map_err(map_err)?;
+        }
         if let Some(Some(number)) = &patch.mobile_phone {
             // Saving a number again says it works: it is texted again (DESIGN.md reachability).
             super::alerts::forget_failing_number(&tx, number).await?;
@@ -718,4 +761,27 @@ async fn outstanding_of(
             .map(|r| r.get(0))
             .collect(),
     })
+}
+
+/// A supervisor must be another user of the same customer
+/// (`Conflict { constraint: "users_supervisor_id" }` otherwise).
+async fn check_supervisor(
+    tx: &impl GenericClient,
+    user_id: Uuid,
+    customer_id: Option<Uuid>,
+    supervisor: Uuid,
+) -> StoreResult<()> {
+    let found = tx
+        .query_opt(
+            "SELECT 1 FROM users WHERE id = $1 AND customer_id = $2 AND id <> $3",
+            &[&supervisor, &customer_id, &user_id],
+        )
+        .await
+        .map_err(map_err)?;
+    if found.is_none() {
+        return Err(StoreError::Conflict {
+            constraint: "users_supervisor_id".into(),
+        });
+    }
+    Ok(())
 }

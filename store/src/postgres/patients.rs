@@ -47,6 +47,9 @@ impl Patients for PostgresStore {
             .await
             .map_err(map_err)?;
         }
+        for user_id in &new.care_team {
+            super::conversations::assign_care_team(&tx, id, *user_id, audit.at).await?;
+        }
         let event = AuditEvent {
             customer_id: Some(customer_id),
             action: "patient.create",

@@ -99,6 +99,28 @@ async fn assign_practices(
     Ok(())
 }
 
+/// `Conflict { constraint: "practice_group_of_customer" }` unless `group` is a group of
+/// `customer_id`.
+pub(super) async fn check_group_of_customer(
+    client: &impl GenericClient,
+    group: Uuid,
+    customer_id: Uuid,
+) -> StoreResult<()> {
+    let found = client
+        .query_opt(
+            "SELECT 1 FROM practice_groups WHERE id = $1 AND customer_id = $2",
+            &[&group, &customer_id],
+        )
+        .await
+        .map_err(map_err)?;
+    if found.is_none() {
+        return Err(StoreError::Conflict {
+            constraint: "practice_group_of_customer".into(),
+        });
+    }
+    Ok(())
+}
+
 /// The group's default users join each of its practices.
 async fn add_group_defaults_to_practices(
     client: &impl GenericClient,
@@ -240,15 +262,45 @@ impl Tenancy for PostgresStore {
     ) -> StoreResult<Practice> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(map_err)?;
+        if let Some(group) = patch.practice_group_id {
+            let customer_id: Uuid = tx
+                .query_opt("SELECT customer_id FROM practices WHERE id = $1", &[&id])
+                .await
+                .map_err(map_err)?
+                .ok_or(StoreError::NotFound)?
+                .get(0);
+            // Serialises with the customer's group changes, as they do among themselves.
+            tx.query_one(
+                "SELECT id FROM customers WHERE id = $1 FOR UPDATE",
+                &[&customer_id],
+            )
+            .await
+            .map_err(map_err)?;
+            if let Some(group) = group {
+                check_group_of_customer(&tx, group, customer_id).await?;
+            }
+            tx.execute(
+                "UPDATE practices SET practice_group_id = $2 WHERE id = $1",
+                &[&id, &group],
+            )
+            .await
+            .map_err(map_err)?;
+            if let Some(group) = group {
+                add_group_defaults_to_practices(&tx, group).await?;
+            }
+        }
         let row = tx
             .query_opt(
                 &format!(
                     "UPDATE practices SET name = COALESCE($2, name), timezone = COALESCE($3, timezone),
                          sms_number = COALESCE($4, sms_number),
-                         escalation_delay_minutes = COALESCE($5, escalation_delay_minutes)
+                         escalation_delay_minutes = COALESCE($5, escalation_delay_minutes),
+                         texting_enabled = COALESCE($6, texting_enabled),
+                         portal_enabled = COALESCE($7, portal_enabled)
                      WHERE id = $1 RETURNING {PRACTICE_COLUMNS}"
                 ),
-                &[&id, &patch.name, &patch.timezone.map(|tz| tz.name()), &patch.sms_number, &patch.escalation_delay_minutes],
+                &[&id, &patch.name, &patch.timezone.map(|tz| tz.name()), &patch.sms_number, &patch.escalation_delay_minutes,
+                  &patch.texting_enabled, &patch.portal_enabled],
             )
             .await
             .map_err(map_err)?

@@ -46,6 +46,15 @@ impl Texting for PostgresStore {
                 constraint: TEXTING_CHANGED.into(),
             });
         }
+        if change.needs_texting
+            && !super::conversations::practice_switches(&tx, current.practice_id)
+                .await?
+                .0
+        {
+            return Err(StoreError::Conflict {
+                constraint: TEXTING_DISABLED.into(),
+            });
+        }
         if let Some(state) = &change.new_state {
             tx.execute(
                 "UPDATE patients SET texting_status = $2, texting_attempts_left = $3, texting_expires_at = $4,

@@ -56,26 +56,44 @@ impl Accounts for SqliteStore {
         let audit = audit.clone();
         self.write(move |tx| {
             let id = new_id();
+            if let Some(group) = new.practice_group_id {
+                super::tenancy::check_group_of_customer(tx, group, new.customer_id)?;
+            }
             tx.execute(
-                "INSERT INTO practices (id, customer_id, name, timezone, sms_number, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                "INSERT INTO practices (id, customer_id, name, timezone, sms_number, created_at,
+                                        practice_group_id)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 params![
                     id,
                     new.customer_id,
                     new.name,
                     new.timezone.name(),
                     new.sms_number,
-                    micros(audit.at)
+                    micros(audit.at),
+                    new.practice_group_id,
                 ],
             )
             .map_err(map_err)?;
-            // The customer's default users join every new practice.
-            tx.execute(
-                "INSERT INTO user_practices (user_id, practice_id)
-                 SELECT user_id, ?1 FROM customer_default_users WHERE customer_id = ?2",
-                params![id, new.customer_id],
-            )
-            .map_err(map_err)?;
+            // The practice's default users join it: its group's when it has any, else the
+            // customer's (the same rule as `practice_default_users`).
+            let group_defaults = match new.practice_group_id {
+                Some(group) => tx
+                    .execute(
+                        "INSERT INTO user_practices (user_id, practice_id)
+                         SELECT user_id, ?1 FROM practice_group_default_users WHERE practice_group_id = ?2",
+                        params![id, group],
+                    )
+                    .map_err(map_err)?,
+                None => 0,
+            };
+            if group_defaults == 0 {
+                tx.execute(
+                    "INSERT INTO user_practices (user_id, practice_id)
+                     SELECT user_id, ?1 FROM customer_default_users WHERE customer_id = ?2",
+                    params![id, new.customer_id],
+                )
+                .map_err(map_err)?;
+            }
             OwnedEvent {
                 customer_id: Some(new.customer_id),
                 action: "practice.create",
@@ -132,10 +150,14 @@ impl Accounts for SqliteStore {
         let audit = audit.clone();
         self.write(move |tx| {
             let id = new_id();
+            if let Some(supervisor) = new.supervisor_id {
+                check_supervisor(tx, id, new.customer_id, supervisor)?;
+            }
             tx.execute(
                 "INSERT INTO users (id, customer_id, username, password_hash, role, email, first_name,
-                                    last_name, title, mobile_phone, auto_logout_minutes, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                                    last_name, title, mobile_phone, auto_logout_minutes, created_at,
+                                    supervisor_id)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
                 params![
                     id,
                     new.customer_id,
@@ -149,6 +171,7 @@ impl Accounts for SqliteStore {
                     new.mobile_phone,
                     new.auto_logout_minutes,
                     micros(audit.at),
+                    new.supervisor_id,
                 ],
             )
             .map_err(map_err)?;
@@ -407,6 +430,13 @@ impl Accounts for SqliteStore {
                 ],
             )
             .map_err(map_err)?;
+            if let Some(supervisor) = patch.supervisor_id {
+                if let Some(supervisor) = supervisor {
+                    check_supervisor(tx, id, current.customer_id, supervisor)?;
+                }
+                tx.execute("UPDATE users SET supervisor_id = ?2 WHERE id = ?1", params![id, supervisor])
+                    .map_err(map_err)?;
+            }
             if let Some(Some(number)) = &patch.mobile_phone {
                 // Saving a number again says it works: it is texted again.
                 super::alerts::forget_failing_number(tx, number)?;
@@ -651,4 +681,27 @@ fn outstanding_of(
         unread_only_theirs: column_list(conn, UNREAD_ONLY_THEIRS, user_id)?,
         open_alerts: column_list(conn, OPEN_ALERTS_OF, user_id)?,
     })
+}
+
+/// A supervisor must be another user of the same customer
+/// (`Conflict { constraint: "users_supervisor_id" }` otherwise).
+fn check_supervisor(
+    tx: &rusqlite::Transaction<'_>,
+    user_id: Uuid,
+    customer_id: Option<Uuid>,
+    supervisor: Uuid,
+) -> StoreResult<()> {
+    let found: i64 = tx
+        .query_row(
+            "SELECT count(*) FROM users WHERE id = ?1 AND customer_id = ?2 AND id <> ?3",
+            params![supervisor, customer_id, user_id],
+            |row| row.get(0),
+        )
+        .map_err(map_err)?;
+    if found == 0 {
+        return Err(StoreError::Conflict {
+            constraint: "users_supervisor_id".into(),
+        });
+    }
+    Ok(())
 }

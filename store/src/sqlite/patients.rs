@@ -44,6 +44,9 @@ impl Patients for SqliteStore {
                 )
                 .map_err(map_err)?;
             }
+            for user_id in &new.care_team {
+                super::conversations::assign_care_team(tx, id, *user_id, audit.at)?;
+            }
             OwnedEvent {
                 customer_id: Some(customer_id),
                 action: "patient.create",

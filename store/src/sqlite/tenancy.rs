@@ -113,6 +113,28 @@ fn assign_practices(
     Ok(())
 }
 
+/// `Conflict { constraint: "practice_group_of_customer" }` unless `group` is a group of
+/// `customer_id`.
+pub(super) fn check_group_of_customer(
+    conn: &Connection,
+    group: Uuid,
+    customer_id: Uuid,
+) -> StoreResult<()> {
+    let found: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM practice_groups WHERE id = ?1 AND customer_id = ?2",
+            params![group, customer_id],
+            |r| r.get(0),
+        )
+        .map_err(map_err)?;
+    if found == 0 {
+        return Err(StoreError::Conflict {
+            constraint: "practice_group_of_customer".into(),
+        });
+    }
+    Ok(())
+}
+
 fn add_group_defaults_to_practices(conn: &Connection, group: Uuid) -> StoreResult<()> {
     conn.execute(
         "INSERT OR IGNORE INTO user_practices (user_id, practice_id)
@@ -207,13 +229,32 @@ impl Tenancy for SqliteStore {
                 .execute(
                     "UPDATE practices SET name = COALESCE(?2, name), timezone = COALESCE(?3, timezone),
                          sms_number = COALESCE(?4, sms_number),
-                         escalation_delay_minutes = COALESCE(?5, escalation_delay_minutes)
+                         escalation_delay_minutes = COALESCE(?5, escalation_delay_minutes),
+                         texting_enabled = COALESCE(?6, texting_enabled),
+                         portal_enabled = COALESCE(?7, portal_enabled)
                      WHERE id = ?1",
-                    params![id, patch.name, patch.timezone.map(|tz| tz.name()), patch.sms_number, patch.escalation_delay_minutes],
+                    params![id, patch.name, patch.timezone.map(|tz| tz.name()), patch.sms_number, patch.escalation_delay_minutes,
+                            patch.texting_enabled, patch.portal_enabled],
                 )
                 .map_err(map_err)?;
             if updated == 0 {
                 return Err(StoreError::NotFound);
+            }
+            if let Some(group) = patch.practice_group_id {
+                let customer_id: Uuid = tx
+                    .query_row("SELECT customer_id FROM practices WHERE id = ?1", [id], |r| r.get(0))
+                    .map_err(map_err)?;
+                if let Some(group) = group {
+                    check_group_of_customer(tx, group, customer_id)?;
+                }
+                tx.execute(
+                    "UPDATE practices SET practice_group_id = ?2 WHERE id = ?1",
+                    params![id, group],
+                )
+                .map_err(map_err)?;
+                if let Some(group) = group {
+                    add_group_defaults_to_practices(tx, group)?;
+                }
             }
             let practice = tx
                 .query_row(&format!("SELECT {PRACTICE_COLUMNS} FROM practices WHERE id = ?1"), [id], practice_from_row)

@@ -39,6 +39,9 @@ impl Texting for SqliteStore {
             if current.texting != change.expected {
                 return Err(StoreError::Conflict { constraint: TEXTING_CHANGED.into() });
             }
+            if change.needs_texting && !super::conversations::practice_switches(tx, current.practice_id)?.0 {
+                return Err(StoreError::Conflict { constraint: TEXTING_DISABLED.into() });
+            }
             if let Some(state) = &change.new_state {
                 tx.execute(
                     "UPDATE patients SET texting_status = ?2, texting_attempts_left = ?3, texting_expires_at = ?4,
