@@ -267,7 +267,7 @@ impl From<ChangeError> for ApiError {
 /// Whether `user` works at `practice`: a member of it, or an admin of its customer.
 fn works_at(user: &User, practice: &Practice) -> bool {
     user.customer_id == Some(practice.customer_id)
-        && (user.role == Role::CustomerAdmin || user.practice_ids.contains(&practice.id))
+        && crate::domain::access::can_see_practice(user, practice)
 }
 
 /// The user whose settings are asked for and the practice, once the caller may see them.

@@ -158,7 +158,8 @@ pub async fn read_patient(
     }
 }
 
-/// Register a patient of a practice.
+/// Register a patient of a practice. A staff user who creates one is put on its care team and
+/// every program it is enrolled in, and so is their supervisor (when they work at the practice).
 #[utoipa::path(
     post, path = "/v1/practices/{id}/patients", tag = "patients", security(("bearer" = [])),
     params(("id" = Uuid, Path)), request_body = NewPatientRequest,
@@ -173,7 +174,7 @@ pub async fn create_patient(
     ApiPath(practice_id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<NewPatientRequest>,
 ) -> Result<(StatusCode, Json<PatientView>), ApiError> {
-    visible_practice(&state, &caller, practice_id).await?;
+    let practice = visible_practice(&state, &caller, practice_id).await?;
     let today = caller.now.date_naive();
     let new = NewPatient {
         practice_id,
@@ -185,24 +186,44 @@ pub async fn create_patient(
             Some(v) => Some(validate::phone("mobile_phone", v)?),
         },
         programs: validate::patient_programs("programs", &body.programs)?,
-        care_team: Vec::new(),
+        // Seed 003: the staff user who creates the patient, and their supervisor, start on its
+        // care team and programs.
+        care_team: crate::services::care_team::first_care_team(&state, &caller.user, &practice)
+            .await?,
     };
     let patient = state.store.create_patient(&caller.audit(), new).await?;
     Ok((StatusCode::CREATED, Json(patient.into())))
 }
 
-/// Read a patient.
+/// A patient with what an integration reads with the care-plan data: the practice's report
+/// disclaimers (as `GET /v1/practices/{id}/disclaimers` keeps them).
+#[derive(Serialize, ToSchema)]
+pub struct PatientDetailView {
+    #[serde(flatten)]
+    pub patient: PatientView,
+    pub disclaimers: super::disclaimers::DisclaimersView,
+}
+
+/// Read a patient, with the practice's report disclaimers.
 #[utoipa::path(
     get, path = "/v1/patients/{id}", tag = "patients", security(("bearer" = [])),
     params(("id" = Uuid, Path)),
-    responses((status = 200, body = PatientView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody))
+    responses((status = 200, body = PatientDetailView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody))
 )]
 pub async fn get_patient(
     State(state): State<AppState>,
     caller: CurrentUser,
     ApiPath(id): ApiPath<Uuid>,
-) -> Result<Json<PatientView>, ApiError> {
-    Ok(Json(visible_patient(&state, &caller, id).await?.into()))
+) -> Result<Json<PatientDetailView>, ApiError> {
+    let patient = visible_patient(&state, &caller, id).await?;
+    let disclaimers = state
+        .store
+        .practice_disclaimers(patient.practice_id)
+        .await?;
+    Ok(Json(PatientDetailView {
+        patient: patient.into(),
+        disclaimers: disclaimers.into(),
+    }))
 }
 
 /// Change a patient's names, date of birth, mobile phone or programs.

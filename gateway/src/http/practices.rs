@@ -154,7 +154,9 @@ pub async fn get_practice(
     params(("id" = Uuid, Path)), request_body = PracticePatchRequest,
     responses(
         (status = 200, body = PracticeView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "`sms_number_taken`: another practice uses the number", body = ErrorBody),
+        (status = 422, description = "a field is invalid; `practice_group_id` not a group of the practice's customer", body = ErrorBody),
     )
 )]
 pub async fn update_practice(

@@ -432,12 +432,9 @@ pub async fn list_for(
         .await?;
     let more = items.len() > limit as usize;
     items.truncate(limit as usize);
-    let practices = &caller.user.practice_ids;
-    items.retain(|i| {
-        caller.is_super_admin()
-            || caller.user.role != store::Role::Staff
-            || practices.contains(&i.practice_id)
-    });
+    // The rows are the caller's own (care team, subscriptions): only practice membership is left
+    // to check (`domain::access`).
+    items.retain(|i| crate::domain::access::member_of(&caller.user, i.practice_id));
     Ok(ConversationPage {
         items,
         next_offset: more.then(|| offset + limit),
@@ -558,8 +555,10 @@ pub struct PanelEntry {
     /// Program enrolments the user is assigned to.
     pub programs: Vec<String>,
     pub subscribed: bool,
-    /// Whether a new message from the patient would notify this user now (in the feed).
-    pub notified_now: bool,
+    /// The channels on which a new message from the patient would notify this user now: the
+    /// audience a patient message gets at this moment (`new_message_recipients`), so the panel
+    /// and the notification cannot disagree.
+    pub channels_now: Vec<&'static str>,
 }
 
 /// Everyone who works on or follows the patient, and whether a new message notifies them now.
@@ -572,27 +571,27 @@ pub async fn panel_for(
     let team = state.store.care_team(patient_id).await?;
     let subscribers = state.store.subscribers(patient_id).await?;
     let users = interested_users(state, patient_id).await?;
-    let settings = effective_settings_of_users(
-        state.store.as_ref(),
-        patient.practice_id,
-        NotificationKind::NewPatientMessage,
-        &users,
-    )
-    .await?;
+    let told = new_message_recipients(state, patient.practice_id, patient_id).await?;
     let mut items = Vec::with_capacity(users.len());
     for user_id in users {
         let user = state.store.get_user(user_id).await?;
         let member = team.iter().find(|m| m.user_id == user_id);
-        let notified_now = settings
-            .iter()
-            .any(|(u, s)| *u == user_id && s.enabled && s.push)
-            && user.locked_at.is_none();
+        let mut channels_now = Vec::new();
+        if told.push.contains(&user_id) {
+            channels_now.push("push");
+        }
+        if told.email.iter().any(|(u, _)| *u == user_id) {
+            channels_now.push("email");
+        }
+        if told.text.iter().any(|(u, _)| *u == user_id) {
+            channels_now.push("text");
+        }
         items.push(PanelEntry {
             user,
             on_care_team: member.is_some(),
             programs: member.map(|m| m.programs.clone()).unwrap_or_default(),
             subscribed: subscribers.contains(&user_id),
-            notified_now,
+            channels_now,
         });
     }
     Ok(items)

@@ -6,6 +6,7 @@
 
 pub mod access;
 pub mod alerts;
+pub mod care_team;
 pub mod conversations;
 pub mod delivery;
 pub mod inbound;
