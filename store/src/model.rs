@@ -413,6 +413,10 @@ pub struct PatientPatch {
     pub dob: Option<NaiveDate>,
     pub mobile_phone: Option<Option<String>>,
     pub programs: Option<Vec<String>>,
+    /// Users assigned (with a care-team place) to each program this change adds: seed 003,
+    /// "when creating a new case, only the staff creating the case (and assigned staff
+    /// supervisor) will be added". Enrolments in programs the change removes end with them.
+    pub new_program_staff: Vec<Uuid>,
 }
 
 /// A name search over some practices' patients.

@@ -241,7 +241,8 @@ pub async fn update_patient(
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<PatientPatchRequest>,
 ) -> Result<Json<PatientView>, ApiError> {
-    visible_patient(&state, &caller, id).await?;
+    let patient = visible_patient(&state, &caller, id).await?;
+    let practice = state.store.get_practice(patient.practice_id).await?;
     let today = caller.now.date_naive();
     let patch = PatientPatch {
         first_name: body
@@ -269,6 +270,14 @@ pub async fn update_patient(
             .as_deref()
             .map(|p| validate::patient_programs("programs", p))
             .transpose()?,
+        // Seed 003: a new program (case) starts with the staff user who adds it and their
+        // supervisor; others are assigned individually.
+        new_program_staff: match &body.programs {
+            Some(_) => {
+                crate::services::care_team::first_care_team(&state, &caller.user, &practice).await?
+            }
+            None => Vec::new(),
+        },
     };
     Ok(Json(
         state

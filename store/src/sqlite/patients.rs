@@ -103,6 +103,27 @@ impl Patients for SqliteStore {
                     )
                     .map_err(map_err)?;
                 }
+                // An ended program takes its staff with it; a new one gets only its creators.
+                tx.execute(
+                    "DELETE FROM program_staff WHERE patient_id = ?1
+                       AND program NOT IN (SELECT program FROM patient_programs WHERE patient_id = ?1)",
+                    [id],
+                )
+                .map_err(map_err)?;
+                for program in programs.iter().filter(|p| !current.programs.contains(p)) {
+                    for user_id in &patch.new_program_staff {
+                        tx.execute(
+                            "INSERT OR IGNORE INTO program_staff (patient_id, program, user_id) VALUES (?1, ?2, ?3)",
+                            params![id, program, user_id],
+                        )
+                        .map_err(map_err)?;
+                        tx.execute(
+                            "INSERT OR IGNORE INTO care_team (patient_id, user_id, added_at) VALUES (?1, ?2, ?3)",
+                            params![id, user_id, micros(audit.at)],
+                        )
+                        .map_err(map_err)?;
+                    }
+                }
             }
             OwnedEvent {
                 customer_id: Some(customer_of_practice(tx, current.practice_id)?),
