@@ -36,6 +36,9 @@ use hardening::*;
 #[path = "conformance/instances.rs"]
 mod instances;
 use instances::*;
+#[path = "conformance/staff_assignment.rs"]
+mod staff_assignment;
+use staff_assignment::*;
 
 /// Generates one `#[tokio::test]` per backend for each listed scenario.
 macro_rules! conformance {
@@ -63,6 +66,10 @@ macro_rules! conformance {
 
 conformance!(
     migrating_again_changes_nothing,
+    a_supervisor_is_another_user_of_the_same_customer,
+    care_team_assignment_covers_every_program_and_new_programs_only_their_creators,
+    practice_switches_are_decided_in_the_transactions_that_use_them,
+    practices_join_groups_on_create_and_by_patch_with_the_groups_default_users,
     the_claims_of_a_gone_instance_are_released_at_once_and_a_live_ones_never,
     a_claim_that_names_no_instance_waits_for_its_lease,
     a_customer_reads_back_as_created_and_its_creation_is_audited,

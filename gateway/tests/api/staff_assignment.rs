@@ -637,14 +637,21 @@ async fn a_practice_moves_into_and_out_of_a_group_and_a_new_one_gets_its_groups_
             .await
             .contains(&json!(practice))
     );
-    let group = c
+    let groups = c
         .api(
             Method::GET,
-            &format!("/v1/practice-groups/{gid}"),
+            &format!("/v1/customers/{cid}/practice-groups"),
             &root,
             None,
         )
         .await;
+    let group = groups["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["id"] == json!(gid))
+        .unwrap()
+        .clone();
     assert!(
         group["practice_ids"]
             .as_array()
@@ -693,7 +700,9 @@ async fn resend_from_failed_restarts_verification_and_from_enabled_is_refused(ba
         c.patient_texts("01/01/1900").await;
     }
     assert_eq!(c.texting().await["status"], "failed");
-    let sent = c.sent_count();
+    // The opt-in request, two retry prompts and the "call the practice" text.
+    c.texts_sent(0, 4).await;
+    let sent = 4;
     let (status, body) = c.staff_action("resend").await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["status"], "pending");
