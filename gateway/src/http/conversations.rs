@@ -361,7 +361,7 @@ pub async fn remove_program_staff(
     ApiPath((id, program, user_id)): ApiPath<(Uuid, String, Uuid)>,
 ) -> Result<StatusCode, ApiError> {
     let patient = visible_patient(&state, &caller, id).await?;
-    if !patient.programs.iter().any(|p| *p == program) {
+    if !patient.programs.contains(&program) {
         return Err(ApiError::NotFound("program enrolment"));
     }
     state

@@ -9,6 +9,8 @@
 //! Alert texts go out at the top outbox priority and carry only what the `alert_critical`
 //! template allows (the practice name and the code), never the reading.
 
+use std::collections::hash_map::Entry;
+
 use chrono::{DateTime, Utc};
 use rand::Rng;
 use store::{
@@ -452,12 +454,11 @@ pub async fn list_visible(
                 practices.insert(practice.id, practice);
             }
             let practice = &practices[&alert.practice_id];
-            if !on_call.contains_key(&practice.id) {
-                on_call.insert(practice.id, on_call_now(state, practice, now).await?);
+            if let Entry::Vacant(slot) = on_call.entry(practice.id) {
+                slot.insert(on_call_now(state, practice, now).await?);
             }
-            if !teams.contains_key(&alert.patient_id) {
-                let team = state.store.care_team(alert.patient_id).await?;
-                teams.insert(alert.patient_id, team);
+            if let Entry::Vacant(slot) = teams.entry(alert.patient_id) {
+                slot.insert(state.store.care_team(alert.patient_id).await?);
             }
             let links = PatientLinks::new(
                 teams[&alert.patient_id].clone(),
