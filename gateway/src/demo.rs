@@ -103,7 +103,7 @@ pub async fn seed(store: &dyn Store, now: DateTime<Utc>) -> anyhow::Result<DemoR
         ("Pat", "Example", (1958, 4, 12), "+15555550142"),
         ("Robin", "Sample", (1971, 11, 3), "+15555550143"),
     ] {
-        let patient = store
+        store
             .create_patient(
                 &audit,
                 NewPatient {
@@ -113,14 +113,12 @@ pub async fn seed(store: &dyn Store, now: DateTime<Utc>) -> anyhow::Result<DemoR
                     dob: NaiveDate::from_ymd_opt(dob.0, dob.1, dob.2).expect("valid demo date"),
                     mobile_phone: Some(phone.into()),
                     programs: vec!["rpm".into()],
-                    care_team: Vec::new(),
+                    // The nurse looks after the demo patients (care team and program, so their
+                    // readings and alerts too), so the console's inbox has them at once.
+                    care_team: nurse_id.into_iter().collect(),
                 },
             )
             .await?;
-        // The nurse looks after the demo patients, so the console's inbox has them at once.
-        if let Some(nurse) = nurse_id {
-            store.add_to_care_team(&audit, patient.id, nurse).await?;
-        }
     }
     Ok(DemoReport {
         already_seeded: false,
