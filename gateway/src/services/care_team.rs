@@ -89,9 +89,11 @@ pub async fn add_program_staff_for(
     Ok(())
 }
 
-/// Who a patient created now by `creator` at `practice` starts with on its care team (and every
-/// program): a staff creator, and the creator's supervisor when they may work at the practice
-/// (a supervisor who cannot see the practice would gain nothing by it and is left out).
+/// Who a patient (or a program, i.e. a case) created now by `creator` at `practice` starts with
+/// on its care team and programs (seed 003: "only the staff creating the case (and assigned staff
+/// supervisor) will be added"): a staff creator, and the creator's supervisor when they may work
+/// at the practice (a supervisor who cannot see the practice would gain nothing by it and is left
+/// out).
 pub async fn first_care_team(
     state: &AppState,
     creator: &User,

@@ -56,13 +56,7 @@ impl Accounts for PostgresStore {
         let id = new_id();
         if let Some(group) = new.practice_group_id {
             // Serialises with group changes of the customer (as they do among themselves).
-            tx.query_opt(
-                "SELECT id FROM customers WHERE id = $1 FOR UPDATE",
-                &[&new.customer_id],
-            )
-            .await
-            .map_err(map_err)?
-            .ok_or(StoreError::NotFound)?;
+            super::tenancy::lock_customer(&tx, new.customer_id).await?;
             super::tenancy::check_group_of_customer(&tx, group, new.customer_id).await?;
         }
         let row = tx
@@ -771,17 +765,11 @@ async fn check_supervisor(
     customer_id: Option<Uuid>,
     supervisor: Uuid,
 ) -> StoreResult<()> {
-    let found = tx
-        .query_opt(
-            "SELECT 1 FROM users WHERE id = $1 AND customer_id = $2 AND id <> $3",
-            &[&supervisor, &customer_id, &user_id],
-        )
-        .await
-        .map_err(map_err)?;
-    if found.is_none() {
-        return Err(StoreError::Conflict {
-            constraint: "users_supervisor_id".into(),
-        });
-    }
-    Ok(())
+    super::require_row(
+        tx,
+        "SELECT 1 FROM users WHERE id = $1 AND customer_id = $2 AND id <> $3",
+        &[&supervisor, &customer_id, &user_id],
+        "users_supervisor_id",
+    )
+    .await
 }

@@ -133,6 +133,22 @@ pub(crate) fn map_err(e: tokio_postgres::Error) -> StoreError {
     StoreError::Unexpected(e.to_string())
 }
 
+/// `Conflict { constraint }` unless `sql` (a `SELECT 1 …`) finds a row: a rule the stored rows
+/// must meet, named as the API maps it.
+pub(crate) async fn require_row(
+    client: &impl GenericClient,
+    sql: &str,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    constraint: &str,
+) -> StoreResult<()> {
+    match client.query_opt(sql, params).await.map_err(map_err)? {
+        Some(_) => Ok(()),
+        None => Err(StoreError::Conflict {
+            constraint: constraint.into(),
+        }),
+    }
+}
+
 pub(crate) async fn insert_audit(
     client: &impl GenericClient,
     audit: &Audit,

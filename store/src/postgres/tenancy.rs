@@ -106,18 +106,29 @@ pub(super) async fn check_group_of_customer(
     group: Uuid,
     customer_id: Uuid,
 ) -> StoreResult<()> {
-    let found = client
+    super::require_row(
+        client,
+        "SELECT 1 FROM practice_groups WHERE id = $1 AND customer_id = $2",
+        &[&group, &customer_id],
+        "practice_group_of_customer",
+    )
+    .await
+}
+
+/// Locks the customer's row: group changes, and practices joining groups, are serialised per
+/// customer so a count and an assignment agree.
+pub(super) async fn lock_customer(
+    client: &impl GenericClient,
+    customer_id: Uuid,
+) -> StoreResult<()> {
+    client
         .query_opt(
-            "SELECT 1 FROM practice_groups WHERE id = $1 AND customer_id = $2",
-            &[&group, &customer_id],
+            "SELECT id FROM customers WHERE id = $1 FOR UPDATE",
+            &[&customer_id],
         )
         .await
-        .map_err(map_err)?;
-    if found.is_none() {
-        return Err(StoreError::Conflict {
-            constraint: "practice_group_of_customer".into(),
-        });
-    }
+        .map_err(map_err)?
+        .ok_or(StoreError::NotFound)?;
     Ok(())
 }
 
@@ -270,12 +281,7 @@ impl Tenancy for PostgresStore {
                 .ok_or(StoreError::NotFound)?
                 .get(0);
             // Serialises with the customer's group changes, as they do among themselves.
-            tx.query_one(
-                "SELECT id FROM customers WHERE id = $1 FOR UPDATE",
-                &[&customer_id],
-            )
-            .await
-            .map_err(map_err)?;
+            lock_customer(&tx, customer_id).await?;
             if let Some(group) = group {
                 check_group_of_customer(&tx, group, customer_id).await?;
             }
@@ -527,12 +533,7 @@ impl Tenancy for PostgresStore {
             .map_err(map_err)?
             .ok_or(StoreError::NotFound)?
             .get(0);
-        tx.query_one(
-            "SELECT id FROM customers WHERE id = $1 FOR UPDATE",
-            &[&customer_id],
-        )
-        .await
-        .map_err(map_err)?;
+        lock_customer(&tx, customer_id).await?;
         if let Some(name) = &patch.name {
             tx.execute(
                 "UPDATE practice_groups SET name = $2 WHERE id = $1",

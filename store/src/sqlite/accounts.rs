@@ -691,17 +691,10 @@ fn check_supervisor(
     customer_id: Option<Uuid>,
     supervisor: Uuid,
 ) -> StoreResult<()> {
-    let found: i64 = tx
-        .query_row(
-            "SELECT count(*) FROM users WHERE id = ?1 AND customer_id = ?2 AND id <> ?3",
-            params![supervisor, customer_id, user_id],
-            |row| row.get(0),
-        )
-        .map_err(map_err)?;
-    if found == 0 {
-        return Err(StoreError::Conflict {
-            constraint: "users_supervisor_id".into(),
-        });
-    }
-    Ok(())
+    super::require_row(
+        tx,
+        "SELECT count(*) FROM users WHERE id = ?1 AND customer_id = ?2 AND id <> ?3",
+        params![supervisor, customer_id, user_id],
+        "users_supervisor_id",
+    )
 }

@@ -169,6 +169,23 @@ fn constraint_name(message: &str) -> String {
     name
 }
 
+/// `Conflict { constraint }` unless `sql` (a `SELECT count(*) …`) counts a row: a rule the
+/// stored rows must meet, named as the API maps it.
+pub(crate) fn require_row(
+    conn: &rusqlite::Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+    constraint: &str,
+) -> StoreResult<()> {
+    let found: i64 = conn.query_row(sql, params, |r| r.get(0)).map_err(map_err)?;
+    if found == 0 {
+        return Err(StoreError::Conflict {
+            constraint: constraint.into(),
+        });
+    }
+    Ok(())
+}
+
 pub(crate) fn insert_audit(
     conn: &Connection,
     audit: &Audit,

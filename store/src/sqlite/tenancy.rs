@@ -120,19 +120,12 @@ pub(super) fn check_group_of_customer(
     group: Uuid,
     customer_id: Uuid,
 ) -> StoreResult<()> {
-    let found: i64 = conn
-        .query_row(
-            "SELECT count(*) FROM practice_groups WHERE id = ?1 AND customer_id = ?2",
-            params![group, customer_id],
-            |r| r.get(0),
-        )
-        .map_err(map_err)?;
-    if found == 0 {
-        return Err(StoreError::Conflict {
-            constraint: "practice_group_of_customer".into(),
-        });
-    }
-    Ok(())
+    super::require_row(
+        conn,
+        "SELECT count(*) FROM practice_groups WHERE id = ?1 AND customer_id = ?2",
+        params![group, customer_id],
+        "practice_group_of_customer",
+    )
 }
 
 fn add_group_defaults_to_practices(conn: &Connection, group: Uuid) -> StoreResult<()> {
