@@ -889,7 +889,7 @@ mod tests {
                 check(*from, *event, expected);
             }
         }
-        assert_eq!(table.len() * FROM_ALL.len(), 90);
+        assert_eq!(table.len() * FROM_ALL.len(), 96);
     }
 
     /// Every casing a patient may use, with white space and trailing punctuation.
