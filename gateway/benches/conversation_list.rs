@@ -70,6 +70,7 @@ async fn main() {
                 name: "Bench".into(),
                 timezone: "UTC".parse().unwrap(),
                 sms_number: "+15550000000".into(),
+                practice_group_id: None,
             },
         )
         .await
@@ -92,6 +93,7 @@ async fn main() {
                 auto_logout_minutes: 30,
                 practice_ids: vec![practice.id],
                 restricted_programs: vec![],
+                supervisor_id: None,
             },
         )
         .await

@@ -315,6 +315,7 @@ async fn seed(db: &TestPostgres) {
                 name: "Probe".into(),
                 timezone: chrono_tz::UTC.into(),
                 sms_number: PRACTICE_NUMBER.into(),
+                practice_group_id: None,
             },
         )
         .await
@@ -337,6 +338,7 @@ async fn seed(db: &TestPostgres) {
                     auto_logout_minutes: 30,
                     practice_ids: vec![practice.id],
                     restricted_programs: vec![],
+                    supervisor_id: None,
                 },
             )
             .await

@@ -48,6 +48,7 @@ pub async fn seed(store: &dyn Store, now: DateTime<Utc>) -> anyhow::Result<DemoR
                 name: "Demo Family Clinic".into(),
                 timezone: chrono_tz::America::New_York.into(),
                 sms_number: PRACTICE_NUMBER.into(),
+                practice_group_id: None,
             },
         )
         .await?;
@@ -90,6 +91,7 @@ pub async fn seed(store: &dyn Store, now: DateTime<Utc>) -> anyhow::Result<DemoR
                     auto_logout_minutes: 30,
                     practice_ids: vec![practice.id],
                     restricted_programs: Vec::new(),
+                    supervisor_id: None,
                 },
             )
             .await?;
@@ -101,7 +103,7 @@ pub async fn seed(store: &dyn Store, now: DateTime<Utc>) -> anyhow::Result<DemoR
         ("Pat", "Example", (1958, 4, 12), "+15555550142"),
         ("Robin", "Sample", (1971, 11, 3), "+15555550143"),
     ] {
-        let patient = store
+        store
             .create_patient(
                 &audit,
                 NewPatient {
@@ -111,13 +113,12 @@ pub async fn seed(store: &dyn Store, now: DateTime<Utc>) -> anyhow::Result<DemoR
                     dob: NaiveDate::from_ymd_opt(dob.0, dob.1, dob.2).expect("valid demo date"),
                     mobile_phone: Some(phone.into()),
                     programs: vec!["rpm".into()],
+                    // The nurse looks after the demo patients (care team and program, so their
+                    // readings and alerts too), so the console's inbox has them at once.
+                    care_team: nurse_id.into_iter().collect(),
                 },
             )
             .await?;
-        // The nurse looks after the demo patients, so the console's inbox has them at once.
-        if let Some(nurse) = nurse_id {
-            store.add_to_care_team(&audit, patient.id, nurse).await?;
-        }
     }
     Ok(DemoReport {
         already_seeded: false,

@@ -114,11 +114,17 @@ impl<D: Db> Accounts for D {
         self.transaction(move |tx| {
             Box::pin(async move {
                 let id = new_id();
+                if let Some(group) = new.practice_group_id {
+                    // Serialised with the customer's group changes, as they are among themselves.
+                    crate::tenancy::lock_customer(tx, new.customer_id).await?;
+                    crate::tenancy::check_group_of_customer(tx, group, new.customer_id).await?;
+                }
                 let row = tx
                     .query_one(
                         &format!(
-                            "INSERT INTO practices (id, customer_id, name, timezone, sms_number, created_at)
-                             VALUES ($1, $2, $3, $4, $5, $6) RETURNING {PRACTICE_COLUMNS}"
+                            "INSERT INTO practices (id, customer_id, name, timezone, sms_number, created_at,
+                                                    practice_group_id)
+                             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {PRACTICE_COLUMNS}"
                         ),
                         &[
                             id.arg(),
@@ -127,16 +133,32 @@ impl<D: Db> Accounts for D {
                             new.timezone.name().arg(),
                             new.sms_number.arg(),
                             audit.at.arg(),
+                            new.practice_group_id.arg(),
                         ],
                     )
                     .await?;
-                // The customer's default users join every new practice.
-                tx.execute(
-                    "INSERT INTO user_practices (user_id, practice_id)
-                     SELECT user_id, $1 FROM customer_default_users WHERE customer_id = $2",
-                    &[id.arg(), new.customer_id.arg()],
-                )
-                .await?;
+                // The practice's default users join it: its group's when it has any, else the
+                // customer's (the rule of `practice_default_users`).
+                let group_defaults = match new.practice_group_id {
+                    Some(group) => {
+                        tx.execute(
+                            "INSERT INTO user_practices (user_id, practice_id)
+                             SELECT user_id, $1 FROM practice_group_default_users
+                             WHERE practice_group_id = $2",
+                            &[id.arg(), group.arg()],
+                        )
+                        .await?
+                    }
+                    None => 0,
+                };
+                if group_defaults == 0 {
+                    tx.execute(
+                        "INSERT INTO user_practices (user_id, practice_id)
+                         SELECT user_id, $1 FROM customer_default_users WHERE customer_id = $2",
+                        &[id.arg(), new.customer_id.arg()],
+                    )
+                    .await?;
+                }
                 let practice = practice_from_row(&row)?;
                 let event = event(Some(new.customer_id), "practice.create", "practice", id);
                 insert_audit(tx, &audit, &event).await?;
@@ -177,10 +199,14 @@ impl<D: Db> Accounts for D {
         self.transaction(move |tx| {
             Box::pin(async move {
                 let id = new_id();
+                if let Some(supervisor) = new.supervisor_id {
+                    check_supervisor(tx, id, new.customer_id, supervisor).await?;
+                }
                 tx.execute(
                     "INSERT INTO users (id, customer_id, username, password_hash, role, email, first_name,
-                                        last_name, title, mobile_phone, auto_logout_minutes, created_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                                        last_name, title, mobile_phone, auto_logout_minutes, created_at,
+                                        supervisor_id)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
                     &[
                         id.arg(),
                         new.customer_id.arg(),
@@ -194,6 +220,7 @@ impl<D: Db> Accounts for D {
                         new.mobile_phone.arg(),
                         new.auto_logout_minutes.arg(),
                         audit.at.arg(),
+                        new.supervisor_id.arg(),
                     ],
                 )
                 .await?;
@@ -527,6 +554,13 @@ async fn update_user(
         ],
     )
     .await?;
+    if let Some(supervisor) = patch.supervisor_id {
+        if let Some(supervisor) = supervisor {
+            check_supervisor(tx, id, current.customer_id, supervisor).await?;
+        }
+        let sql = "UPDATE users SET supervisor_id = $2 WHERE id = $1";
+        tx.execute(sql, &[id.arg(), supervisor.arg()]).await?;
+    }
     if let Some(Some(number)) = &patch.mobile_phone {
         // Saving a number again says it works: it is texted again (DESIGN.md reachability).
         crate::alerts::forget_failing_number(tx, number).await?;
@@ -720,4 +754,19 @@ async fn outstanding_of(
         unread_only_theirs: tx.column(UNREAD_ONLY_THEIRS, &user).await?,
         open_alerts: tx.column(OPEN_ALERTS_OF, &user).await?,
     })
+}
+
+/// `Rule(SupervisorOfAnotherCustomer)` unless `supervisor` is another user of the customer.
+async fn check_supervisor(
+    tx: &Tx<'_>,
+    user_id: Uuid,
+    customer_id: Option<Uuid>,
+    supervisor: Uuid,
+) -> StoreResult<()> {
+    let sql = "SELECT 1 FROM users WHERE id = $1 AND customer_id = $2 AND id <> $3";
+    let args = [supervisor.arg(), customer_id.arg(), user_id.arg()];
+    match tx.query_opt(sql, &args).await? {
+        Some(_) => Ok(()),
+        None => Err(StoreError::Rule(RuleRefusal::SupervisorOfAnotherCustomer)),
+    }
 }

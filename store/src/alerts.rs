@@ -91,6 +91,9 @@ pub struct TextAckContext {
     pub sent_to_number: bool,
     /// Users whose mobile number is the one the reply came from (locked ones too).
     pub senders: Vec<User>,
+    /// The care team of the alert's patient with their program enrolments (empty without an
+    /// alert): who has case access by enrolment.
+    pub care_team: Vec<CareTeamMember>,
     /// Who acknowledged it, when it already was.
     pub acknowledged_by: Option<User>,
     /// The number's "code not recognised" throttle state.

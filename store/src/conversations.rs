@@ -46,6 +46,9 @@ pub struct StaffSendContext {
     pub patient: Patient,
     /// Whether the patient holds a live portal token.
     pub has_portal: bool,
+    /// The practice's switches as read in the send's transaction.
+    pub texting_enabled: bool,
+    pub portal_enabled: bool,
 }
 
 /// The channel a staff message goes out on, chosen inside the send's transaction.
@@ -54,8 +57,8 @@ pub enum StaffSendChoice {
     Sms(NewOutbound),
     /// By the portal.
     Portal,
-    /// Not at all: nothing is written. The reason is the caller's to explain.
-    Refused(String),
+    /// Not at all: nothing is written. The code and reason are the caller's to explain.
+    Refused { code: String, reason: String },
 }
 
 /// Chooses the channel; run inside the transaction, it must not block or do I/O.
@@ -88,7 +91,7 @@ pub enum StaffMessageOutcome {
     /// The idempotency key was used before for the same request: the first message, nothing new.
     Replayed { message: Box<Message> },
     /// The decision refused the send (no channel the patient can be reached on); nothing written.
-    Refused { reason: String },
+    Refused { code: String, reason: String },
 }
 
 /// Where a notice from the practice to a patient goes, chosen inside the notice's transaction
@@ -115,6 +118,15 @@ pub struct UnreadReminder {
 #[async_trait]
 pub trait Conversations: Send + Sync {
     async fn add_to_care_team(
+        &self,
+        audit: &Audit,
+        patient_id: Uuid,
+        user_id: Uuid,
+    ) -> StoreResult<()>;
+    /// Puts the user on the care team and on every program enrolment the patient has (as read in
+    /// the same transaction); seed 003: "Staff assigned to Clients will automatically be assigned
+    /// to any active Client Cases".
+    async fn assign_to_patient(
         &self,
         audit: &Audit,
         patient_id: Uuid,
@@ -196,7 +208,8 @@ pub trait Conversations: Send + Sync {
         decide: PatientNoticeDecider,
     ) -> StoreResult<Vec<Message>>;
     /// Records a patient's portal message and the notifications (in-app rows and staff texts)
-    /// it causes, in one transaction.
+    /// it causes, in one transaction; `Rule(RuleRefusal::PortalDisabled)` when the
+    /// practice has the portal turned off.
     async fn post_portal_message(
         &self,
         audit: &Audit,
@@ -213,6 +226,7 @@ pub trait Conversations: Send + Sync {
         at: DateTime<Utc>,
     ) -> StoreResult<()>;
     /// Stores a new portal token (hash) for the patient; earlier tokens stop working.
+    /// `Rule(RuleRefusal::PortalDisabled)` when the practice has the portal turned off.
     async fn enroll_portal(
         &self,
         audit: &Audit,

@@ -50,6 +50,18 @@ pub enum RuleRefusal {
     /// The reading's decision needs an alert the caller did not pass: record it again with one.
     #[error("the reading needs an alert; record it again with one")]
     ReadingNeedsAlert,
+    /// The practice has texting turned off.
+    #[error("the practice has texting turned off")]
+    TextingDisabled,
+    /// The practice has the patient portal turned off.
+    #[error("the practice has the patient portal turned off")]
+    PortalDisabled,
+    /// A supervisor named is not another user of the same customer.
+    #[error("a supervisor must be another user of the same customer")]
+    SupervisorOfAnotherCustomer,
+    /// A practice group named is not a group of the practice's customer.
+    #[error("the practice group is not the customer's")]
+    GroupOfAnotherCustomer,
 }
 
 impl StoreError {

@@ -192,6 +192,10 @@ pub struct Practice {
     pub practice_group_id: Option<Uuid>,
     pub escalation_delay_minutes: i32,
     pub created_at: DateTime<Utc>,
+    /// Whether staff may text the practice's patients (opt-in and conversation texts).
+    pub texting_enabled: bool,
+    /// Whether the practice's patients may use the portal.
+    pub portal_enabled: bool,
 }
 
 /// Changes to a practice; `None` leaves a field as it is.
@@ -201,6 +205,10 @@ pub struct PracticePatch {
     pub timezone: Option<IanaTimeZone>,
     pub sms_number: Option<String>,
     pub escalation_delay_minutes: Option<i32>,
+    pub texting_enabled: Option<bool>,
+    pub portal_enabled: Option<bool>,
+    /// `Some(None)` takes the practice out of its group; `Some(Some(id))` moves it into `id`.
+    pub practice_group_id: Option<Option<Uuid>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -237,6 +245,9 @@ pub struct NewPractice {
     pub name: String,
     pub timezone: IanaTimeZone,
     pub sms_number: String,
+    /// A group of the same customer: the practice joins it and receives the group's default
+    /// users instead of the customer's.
+    pub practice_group_id: Option<Uuid>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -258,6 +269,9 @@ pub struct User {
     pub practice_ids: Vec<Uuid>,
     /// Programs whose patients this user may not see (when all of a patient's programs are here).
     pub restricted_programs: Vec<String>,
+    /// A user of the same customer who joins the care team (and programs) of the patients this
+    /// user creates (seed 003).
+    pub supervisor_id: Option<Uuid>,
 }
 
 #[derive(Debug, Clone)]
@@ -274,6 +288,7 @@ pub struct NewUser {
     pub auto_logout_minutes: i32,
     pub practice_ids: Vec<Uuid>,
     pub restricted_programs: Vec<String>,
+    pub supervisor_id: Option<Uuid>,
 }
 
 /// Changes to a user; `None` leaves a field as it is. Lists replace the whole list.
@@ -288,6 +303,8 @@ pub struct UserPatch {
     pub auto_logout_minutes: Option<i32>,
     pub practice_ids: Option<Vec<Uuid>>,
     pub restricted_programs: Option<Vec<String>>,
+    /// `Some(None)` clears the supervisor.
+    pub supervisor_id: Option<Option<Uuid>>,
     /// A new password: every session of the user ends in the same transaction, except
     /// `keep_session`.
     pub password_hash: Option<String>,
@@ -382,6 +399,9 @@ pub struct NewPatient {
     pub dob: NaiveDate,
     pub mobile_phone: Option<String>,
     pub programs: Vec<String>,
+    /// Users put on the care team and every program enrolment of the new patient in its
+    /// transaction (seed 003: the staff user who creates it and their supervisor).
+    pub care_team: Vec<Uuid>,
 }
 
 /// Changes to a patient; `None` leaves a field as it is. A changed mobile number ends texting
@@ -393,6 +413,10 @@ pub struct PatientPatch {
     pub dob: Option<NaiveDate>,
     pub mobile_phone: Option<Option<String>>,
     pub programs: Option<Vec<String>>,
+    /// Users assigned (with a care-team place) to each program this change adds: seed 003,
+    /// "when creating a new case, only the staff creating the case (and assigned staff
+    /// supervisor) will be added". Enrolments in programs the change removes end with them.
+    pub new_program_staff: Vec<Uuid>,
 }
 
 /// A name search over some practices' patients.

@@ -6,16 +6,19 @@ use uuid::Uuid;
 use crate::sql::{Row, ToArg, Tx};
 use crate::*;
 
-pub(crate) const PRACTICE_COLUMNS: &str = "id, customer_id, name, timezone, sms_number, practice_group_id, escalation_delay_minutes, created_at";
+pub(crate) const PRACTICE_COLUMNS: &str = "id, customer_id, name, timezone, sms_number, practice_group_id, escalation_delay_minutes, created_at,
+    texting_enabled, portal_enabled";
 
 /// `u` is the users table alias. PostgreSQL aggregates the practice ids and restricted programs
 /// so that a user is one row; SQLite reads them with two more statements.
 const USER_COLUMNS_PG: &str = "u.id, u.customer_id, u.username, u.password_hash, u.role, u.email,
     u.first_name, u.last_name, u.title, u.mobile_phone, u.auto_logout_minutes, u.locked_at, u.created_at,
+    u.supervisor_id,
     ARRAY(SELECT up.practice_id FROM user_practices up WHERE up.user_id = u.id ORDER BY up.practice_id),
     ARRAY(SELECT rp.program FROM user_restricted_programs rp WHERE rp.user_id = u.id ORDER BY rp.program)";
 const USER_COLUMNS_LITE: &str = "u.id, u.customer_id, u.username, u.password_hash, u.role, u.email,
-    u.first_name, u.last_name, u.title, u.mobile_phone, u.auto_logout_minutes, u.locked_at, u.created_at";
+    u.first_name, u.last_name, u.title, u.mobile_phone, u.auto_logout_minutes, u.locked_at, u.created_at,
+    u.supervisor_id";
 
 /// `p` is the patients table alias; PostgreSQL aggregates the programs, SQLite reads them apart.
 const PATIENT_COLUMNS_PG: &str = "p.id, p.practice_id, p.first_name, p.last_name, p.dob, p.mobile_phone,
@@ -49,6 +52,8 @@ pub(crate) fn practice_from_row(row: &Row) -> StoreResult<Practice> {
         practice_group_id: row.get(5)?,
         escalation_delay_minutes: row.get(6)?,
         created_at: row.get(7)?,
+        texting_enabled: row.get(8)?,
+        portal_enabled: row.get(9)?,
     })
 }
 
@@ -87,10 +92,11 @@ pub(crate) async fn users_where(
             created_at: row.get(12)?,
             practice_ids: Vec::new(),
             restricted_programs: Vec::new(),
+            supervisor_id: row.get(13)?,
         };
         if let Row::Pg(_) = row {
-            user.practice_ids = row.get(13)?;
-            user.restricted_programs = row.get(14)?;
+            user.practice_ids = row.get(14)?;
+            user.restricted_programs = row.get(15)?;
         } else {
             user.practice_ids = tx
                 .column(

@@ -169,9 +169,54 @@ async fn replace_group_defaults(tx: &Tx<'_>, group: Uuid, user_ids: &[Uuid]) -> 
     tx.execute_each(sql, group.arg(), user_ids).await
 }
 
+/// The practice's texting and portal switches, read under a share lock (PostgreSQL) so a switch
+/// turned off cannot commit between this check and the change that relies on it.
+pub(crate) async fn practice_switches(tx: &Tx<'_>, practice_id: Uuid) -> StoreResult<(bool, bool)> {
+    let sql = tx.pick(
+        "SELECT texting_enabled, portal_enabled FROM practices WHERE id = $1 FOR SHARE",
+        "SELECT texting_enabled, portal_enabled FROM practices WHERE id = $1",
+    );
+    let row = tx.query_one(sql, &[practice_id.arg()]).await?;
+    Ok((row.get(0)?, row.get(1)?))
+}
+
+/// `Rule(GroupOfAnotherCustomer)` unless `group` is a practice group of `customer_id`.
+pub(crate) async fn check_group_of_customer(
+    tx: &Tx<'_>,
+    group: Uuid,
+    customer_id: Uuid,
+) -> StoreResult<()> {
+    let sql = "SELECT 1 FROM practice_groups WHERE id = $1 AND customer_id = $2";
+    match tx.query_opt(sql, &[group.arg(), customer_id.arg()]).await? {
+        Some(_) => Ok(()),
+        None => Err(StoreError::Rule(RuleRefusal::GroupOfAnotherCustomer)),
+    }
+}
+
+/// Moves a practice into `group` (its default users join it) or out of any group (`None`),
+/// serialised with the customer's other group changes.
+async fn move_practice_to_group(
+    tx: &Tx<'_>,
+    practice_id: Uuid,
+    group: Option<Uuid>,
+) -> StoreResult<()> {
+    let sql = "SELECT customer_id FROM practices WHERE id = $1";
+    let customer_id: Uuid = tx.query_one(sql, &[practice_id.arg()]).await?.get(0)?;
+    lock_customer(tx, customer_id).await?;
+    if let Some(group) = group {
+        check_group_of_customer(tx, group, customer_id).await?;
+    }
+    let sql = "UPDATE practices SET practice_group_id = $2 WHERE id = $1";
+    tx.execute(sql, &[practice_id.arg(), group.arg()]).await?;
+    if let Some(group) = group {
+        add_group_defaults_to_practices(tx, group).await?;
+    }
+    Ok(())
+}
+
 /// Locks the customer's row (PostgreSQL): group changes and default users of one customer take
 /// turns, so a count and the assignment it allows agree. `NotFound` without the customer.
-async fn lock_customer(tx: &Tx<'_>, customer_id: Uuid) -> StoreResult<()> {
+pub(crate) async fn lock_customer(tx: &Tx<'_>, customer_id: Uuid) -> StoreResult<()> {
     let sql = tx.pick(
         "SELECT id FROM customers WHERE id = $1 FOR UPDATE",
         "SELECT id FROM customers WHERE id = $1",
@@ -267,10 +312,15 @@ impl<D: Db> Tenancy for D {
         let audit = audit.clone();
         self.transaction(move |tx| {
             Box::pin(async move {
+                if let Some(group) = patch.practice_group_id {
+                    move_practice_to_group(tx, id, group).await?;
+                }
                 let sql = format!(
                     "UPDATE practices SET name = COALESCE($2, name), timezone = COALESCE($3, timezone),
                          sms_number = COALESCE($4, sms_number),
-                         escalation_delay_minutes = COALESCE($5, escalation_delay_minutes)
+                         escalation_delay_minutes = COALESCE($5, escalation_delay_minutes),
+                         texting_enabled = COALESCE($6, texting_enabled),
+                         portal_enabled = COALESCE($7, portal_enabled)
                      WHERE id = $1 RETURNING {PRACTICE_COLUMNS}"
                 );
                 let timezone = patch.timezone.map(|tz| tz.name());
@@ -280,6 +330,8 @@ impl<D: Db> Tenancy for D {
                     timezone.arg(),
                     patch.sms_number.arg(),
                     patch.escalation_delay_minutes.arg(),
+                    patch.texting_enabled.arg(),
+                    patch.portal_enabled.arg(),
                 ];
                 let practice = practice_from_row(&tx.query_one(&sql, &args).await?)?;
                 let event = event(practice.customer_id, "practice.update", "practice", id);

@@ -26,6 +26,10 @@ pub struct TextingChange {
     /// The patient's number opts out with this change: texts still queued to it from the
     /// practice's number are cancelled (reason `opted_out`) in the same transaction.
     pub opted_out: bool,
+    /// The change texts the patient on the practice's behalf (start, resend): refused with
+    /// `Rule(RuleRefusal::TextingDisabled)` when the practice has texting turned off, as
+    /// read in the change's transaction.
+    pub needs_texting: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -117,6 +121,13 @@ async fn change_texting(
     let current = load_patient(tx, patient_id).await?;
     if current.texting != change.expected {
         return Err(StoreError::Rule(RuleRefusal::TextingChanged));
+    }
+    if change.needs_texting
+        && !crate::tenancy::practice_switches(tx, current.practice_id)
+            .await?
+            .0
+    {
+        return Err(StoreError::Rule(RuleRefusal::TextingDisabled));
     }
     if let Some(state) = &change.new_state {
         tx.execute(

@@ -39,6 +39,9 @@ use instances::*;
 #[path = "conformance/patient_copies.rs"]
 mod patient_copies;
 use patient_copies::*;
+#[path = "conformance/staff_assignment.rs"]
+mod staff_assignment;
+use staff_assignment::*;
 
 /// Generates one `#[tokio::test]` per backend for each listed scenario.
 macro_rules! conformance {
@@ -66,6 +69,10 @@ macro_rules! conformance {
 
 conformance!(
     migrating_again_changes_nothing,
+    a_supervisor_is_another_user_of_the_same_customer,
+    care_team_assignment_covers_every_program_and_new_programs_only_their_creators,
+    practice_switches_are_decided_in_the_transactions_that_use_them,
+    practices_join_groups_on_create_and_by_patch_with_the_groups_default_users,
     the_claims_of_a_gone_instance_are_released_at_once_and_a_live_ones_never,
     a_claim_that_names_no_instance_waits_for_its_lease,
     a_customer_reads_back_as_created_and_its_creation_is_audited,
@@ -219,6 +226,7 @@ async fn customer_and_practice(store: &Arc<dyn Store>, sms: &str) -> (Uuid, Uuid
                 name: "Main Street Clinic".into(),
                 timezone: "America/New_York".parse().unwrap(),
                 sms_number: sms.into(),
+                practice_group_id: None,
             },
         )
         .await
@@ -240,6 +248,7 @@ fn staff(customer_id: Uuid, username: &str, practice_ids: Vec<Uuid>) -> NewUser 
         auto_logout_minutes: 15,
         practice_ids,
         restricted_programs: Vec::new(),
+        supervisor_id: None,
     }
 }
 
@@ -312,6 +321,7 @@ async fn two_practices_cannot_share_an_sms_number(db: &TestStore) {
                 name: "Second".into(),
                 timezone: "UTC".parse().unwrap(),
                 sms_number: "+15555550001".into(),
+                practice_group_id: None,
             },
         )
         .await
@@ -340,6 +350,7 @@ async fn practices_page_through_in_creation_order(db: &TestStore) {
                     name: format!("Practice {i}"),
                     timezone: "UTC".parse().unwrap(),
                     sms_number: format!("+1555555100{i}"),
+                    practice_group_id: None,
                 },
             )
             .await
@@ -566,6 +577,7 @@ async fn a_patient_read_is_written_to_the_audit_log(db: &TestStore) {
                 dob: NaiveDate::from_ymd_opt(1961, 7, 4).unwrap(),
                 mobile_phone: Some("+15555550199".into()),
                 programs: vec!["rpm".into(), "ccm".into()],
+                care_team: Vec::new(),
             },
         )
         .await
@@ -786,6 +798,7 @@ async fn new_practice(store: &Arc<dyn Store>, customer_id: Uuid, sms: &str) -> U
                 name: format!("Practice {sms}"),
                 timezone: "UTC".parse().unwrap(),
                 sms_number: sms.into(),
+                practice_group_id: None,
             },
         )
         .await
@@ -1166,6 +1179,7 @@ fn patient(practice_id: Uuid, first: &str, last: &str, programs: &[&str]) -> New
         dob: NaiveDate::from_ymd_opt(1970, 1, 2).unwrap(),
         mobile_phone: None,
         programs: programs.iter().map(|p| p.to_string()).collect(),
+        care_team: Vec::new(),
     }
 }
 

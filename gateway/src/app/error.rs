@@ -142,6 +142,21 @@ fn refusal_for(rule: RuleRefusal) -> AppError {
             message: "this Idempotency-Key was used for a different request (another route,                           patient or body); use a new key for a new request"
                 .into(),
         },
+        RuleRefusal::TextingDisabled => conflict(
+            "texting_disabled",
+            "this practice has texting turned off (PATCH /v1/practices/{id} texting_enabled)",
+        ),
+        RuleRefusal::PortalDisabled => conflict(
+            "portal_disabled",
+            "this practice has the patient portal turned off (PATCH /v1/practices/{id} portal_enabled)",
+        ),
+        RuleRefusal::SupervisorOfAnotherCustomer => {
+            AppError::invalid("supervisor_id", "must be another user of the same customer")
+        }
+        RuleRefusal::GroupOfAnotherCustomer => AppError::invalid(
+            "practice_group_id",
+            "must be a practice group of the practice's customer",
+        ),
         // The services decide again on these; one reaching a handler is a bug.
         RuleRefusal::TextingChanged | RuleRefusal::ReadingNeedsAlert => {
             AppError::Internal(anyhow::anyhow!("store refusal reached the API: {rule}"))

@@ -7,6 +7,17 @@ use webhooks::PhoneNumber;
 
 use super::AppError;
 
+/// For `#[serde(default, deserialize_with = "validate::nullable")]` on an `Option<Option<T>>`
+/// field of a `PATCH` body: absent leaves the value as it is (`None`), `null` clears it
+/// (`Some(None)`), a value sets it.
+pub fn nullable<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    <Option<T> as serde::Deserialize>::deserialize(deserializer).map(Some)
+}
+
 /// A trimmed, non-empty text of at most `max` characters, without control or bidirectional
 /// override characters (`domain::bounds::name`).
 pub fn text(field: &str, value: &str, max: usize) -> Result<String, AppError> {

@@ -5,8 +5,8 @@
 //! - Only `ACK` and a code of six characters from the alert alphabet, in any case, with space
 //!   around; nothing else is an acknowledgement (checked before anything is read from the store).
 //! - It acknowledges only from a number the alert was texted to (as GoAlert binds reply codes to
-//!   the number that received them), by an unlocked user with that number who can see the
-//!   patient ([`access::can_act_on_alert`]).
+//!   the number that received them), by an unlocked user with that number who has case access to
+//!   the patient ([`access::can_act_on_alert`]: an enrolment, an admin role, or on call now).
 //! - Every such text is answered: "acknowledged", "already acknowledged by <first name> at
 //!   <time>", or "code not recognised". Whether the code, the number or the user was wrong is not
 //!   told apart, so the answer reveals nothing; "not recognised" answers are limited per number
@@ -17,6 +17,7 @@
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use store::{NewOutbound, TextAckContext, TextAckDecision, ThrottleRow, priority};
+use uuid::Uuid;
 
 use crate::domain::access;
 use crate::domain::throttle::{self, Cell, Limit};
@@ -45,12 +46,14 @@ pub fn parse_ack(body: &str) -> Option<String> {
 }
 
 /// What an "ACK <code>" text from `from_number` does, given what the store found. `tz` is the
-/// practice's time zone, for the time in an "already acknowledged" answer.
+/// practice's time zone, for the time in an "already acknowledged" answer; `on_call` the users
+/// on call at the practice now.
 pub fn decide(
     context: &TextAckContext,
     code: &str,
     from_number: &str,
     tz: Tz,
+    on_call: &[Uuid],
     now: DateTime<Utc>,
 ) -> TextAckDecision {
     let practice = &context.practice;
@@ -71,7 +74,19 @@ pub fn decide(
         context
             .senders
             .iter()
-            .find(|user| access::can_act_on_alert(user, practice, &alert.patient_programs))
+            .find(|user| {
+                let enrolments = context
+                    .care_team
+                    .iter()
+                    .find(|m| m.user_id == user.id)
+                    .map(|m| m.programs.as_slice())
+                    .unwrap_or_default();
+                let links = access::Links {
+                    enrolments,
+                    on_call: on_call.contains(&user.id),
+                };
+                access::can_act_on_alert(user, practice, &alert.patient_programs, links)
+            })
             .map(|user| (alert, user))
     });
     match actor {
@@ -130,8 +145,7 @@ pub fn decide(
 #[cfg(test)]
 mod tests {
     use chrono::TimeDelta;
-    use store::{Alert, Practice, Role, User};
-    use uuid::Uuid;
+    use store::{Alert, CareTeamMember, Practice, Role, User};
 
     use super::*;
 
@@ -151,6 +165,8 @@ mod tests {
             practice_group_id: None,
             escalation_delay_minutes: 10,
             created_at: now(),
+            texting_enabled: true,
+            portal_enabled: true,
         }
     }
 
@@ -171,6 +187,7 @@ mod tests {
             created_at: now(),
             practice_ids: vec![Uuid::from_u128(10)],
             restricted_programs: vec!["hiv".into()],
+            supervisor_id: None,
         }
     }
 
@@ -205,12 +222,44 @@ mod tests {
             alert,
             sent_to_number,
             senders,
+            care_team: Vec::new(),
             miss_throttle: None,
         }
     }
 
     fn run(context: &TextAckContext) -> TextAckDecision {
-        decide(context, "K7Q2MX", FROM, chrono_tz::America::New_York, now())
+        decide(
+            context,
+            "K7Q2MX",
+            FROM,
+            chrono_tz::America::New_York,
+            &[],
+            now(),
+        )
+    }
+
+    #[test]
+    fn case_access_by_enrolment_or_on_call_lets_a_recipient_acknowledge() {
+        let mut ctx = context(Some(alert("open", &["rpm"])), true, vec![staff(2, "Nora")]);
+        assert_eq!(
+            run(&ctx).acknowledge_by,
+            None,
+            "client access (care team, no enrolment) is not enough"
+        );
+        let on_call = decide(
+            &ctx,
+            "K7Q2MX",
+            FROM,
+            chrono_tz::UTC,
+            &[Uuid::from_u128(2)],
+            now(),
+        );
+        assert_eq!(on_call.acknowledge_by, Some(Uuid::from_u128(2)));
+        ctx.care_team = vec![CareTeamMember {
+            user_id: Uuid::from_u128(2),
+            programs: vec!["rpm".into()],
+        }];
+        assert_eq!(run(&ctx).acknowledge_by, Some(Uuid::from_u128(2)));
     }
 
     #[test]
@@ -314,6 +363,7 @@ mod tests {
             "K7Q2MX",
             FROM,
             chrono_tz::UTC,
+            &[],
             now() + TimeDelta::hours(1) + TimeDelta::seconds(1),
         );
         assert!(later.reply.is_some());

@@ -367,6 +367,37 @@ impl UserSettings {
     }
 }
 
+// ---- who is considered ------------------------------------------------------------------------
+
+/// Who is considered for a patient notification of `kind` before their settings are looked at:
+/// the kind's own audience (the practice's users for "two-way texting", the patient's care team
+/// and subscribers for every other kind) and, for every kind, whoever is on call at the practice
+/// at this moment, whatever their link to the patient (seed 000: on-call users "receive all
+/// incoming patient-related notifications, regardless of their association to the patient,
+/// during the hours specified"). Each user once, in that order.
+pub fn considered(
+    kind: NotificationKind,
+    followers: &[uuid::Uuid],
+    practice_users: &[uuid::Uuid],
+    on_call: &[uuid::Uuid],
+) -> Vec<uuid::Uuid> {
+    let own = match kind {
+        NotificationKind::TwoWayTexting => practice_users,
+        NotificationKind::NewPatientMessage
+        | NotificationKind::UnreadMessageReminder
+        | NotificationKind::ReadingCaution
+        | NotificationKind::ReadingCritical
+        | NotificationKind::OverdueReadings => followers,
+    };
+    let mut users: Vec<uuid::Uuid> = Vec::with_capacity(own.len() + on_call.len());
+    for user in own.iter().chain(on_call) {
+        if !users.contains(user) {
+            users.push(*user);
+        }
+    }
+    users
+}
+
 // ---- patient settings -------------------------------------------------------------------------
 
 pub type PatientChange = Change<PatientNotificationKind, PatientNotificationSetting>;
@@ -387,6 +418,29 @@ impl PatientSettings {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_on_call_user_is_considered_for_every_kind_whatever_their_link() {
+        let id = |n: u128| uuid::Uuid::from_u128(n);
+        let (follower, colleague, on_call) = (id(1), id(2), id(3));
+        for kind in NotificationKind::ALL {
+            let users = considered(*kind, &[follower], &[follower, colleague], &[on_call]);
+            assert!(users.contains(&on_call), "{kind}");
+            let expected_colleague = *kind == NotificationKind::TwoWayTexting;
+            assert_eq!(users.contains(&colleague), expected_colleague, "{kind}");
+            assert!(users.contains(&follower), "{kind}");
+        }
+        // Someone who is both is considered once.
+        assert_eq!(
+            considered(
+                NotificationKind::ReadingCaution,
+                &[follower],
+                &[],
+                &[follower]
+            ),
+            vec![follower]
+        );
+    }
     use NotificationKind::*;
 
     fn set(enabled: bool, push: bool, email: bool, text: bool) -> NotificationSetting {

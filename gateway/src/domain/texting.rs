@@ -91,8 +91,10 @@ impl TextingState {
 pub enum Event<'a> {
     /// Staff start texting (`POST …/texting/start`).
     StaffStart { has_valid_mobile: bool },
-    /// Staff resend the opt-in message (`POST …/texting/resend`).
-    StaffResend,
+    /// Staff resend the opt-in message (`POST …/texting/resend`): a repeat while `pending`; from
+    /// `failed` a fresh verification, as a Start (seed 001: "a user can resend the opt-in message
+    /// at any time"), which needs a valid mobile number.
+    StaffResend { has_valid_mobile: bool },
     /// Staff opt the patient out (`POST …/texting/opt-out`).
     StaffOptOut,
     /// The patient texted the practice's number. `may_restart`: whether a START or UNSTOP may
@@ -229,6 +231,9 @@ pub enum Refusal {
     /// Texting cannot start without a valid mobile phone number (422).
     #[error("mobile_phone: the patient needs a valid mobile phone number before texting can start")]
     NoValidMobile,
+    /// A resend to a patient who is already verified (409 `already_enabled`).
+    #[error("the patient has already verified and texting is enabled; there is nothing to resend")]
+    AlreadyEnabled,
 }
 
 fn invalid_transition_message(from: TextingStatus, action: StaffAction) -> String {
@@ -238,8 +243,8 @@ fn invalid_transition_message(from: TextingStatus, action: StaffAction) -> Strin
              pending, or opt the patient out first to start over"
         ),
         StaffAction::Resend => format!(
-            "the opt-in message can only be resent while texting is pending, and it is {from}; \
-             start texting instead"
+            "the opt-in message can be resent while texting is pending or failed, and it is \
+             {from}; start texting instead"
         ),
     }
 }
@@ -254,7 +259,9 @@ fn invalid_transition_message(from: TextingStatus, action: StaffAction) -> Strin
 /// # Errors
 ///
 /// [`Refusal::InvalidTransition`] for a staff Start while `pending` or `enabled`, or a Resend
-/// outside `pending`; [`Refusal::NoValidMobile`] for a Start without a valid mobile number.
+/// from `not_enabled` or `opted_out`; [`Refusal::AlreadyEnabled`] for a Resend while `enabled`;
+/// [`Refusal::NoValidMobile`] for a Start (or a Resend from `failed`) without a valid mobile
+/// number.
 /// Patient texts, carrier opt-outs and the expiry check are never refused.
 pub fn decide(
     state: &TextingState,
@@ -307,12 +314,25 @@ fn apply(
         },
         // Resend is only a repeat: the window and the attempts stay as they were, so resending
         // cannot be used to stretch a verification.
-        Event::StaffResend if current.status == Pending => (
+        Event::StaffResend { .. } if current.status == Pending => (
             current,
             vec![Reply::OptInRequest],
             InboundHandling::NotInbound,
         ),
-        Event::StaffResend => {
+        // From `failed` (a lapsed window included) a resend starts verification again, with fresh
+        // attempts and window, as a Start does.
+        Event::StaffResend { has_valid_mobile } if current.status == Failed => {
+            return apply(
+                current,
+                Event::StaffStart { has_valid_mobile },
+                patient_dob,
+                now,
+            );
+        }
+        Event::StaffResend { .. } if current.status == Enabled => {
+            return Err(Refusal::AlreadyEnabled);
+        }
+        Event::StaffResend { .. } => {
             return Err(Refusal::InvalidTransition {
                 from: current.status,
                 action: StaffAction::Resend,
@@ -462,6 +482,10 @@ mod tests {
     use crate::domain::keywords::{HELP_KEYWORDS, OPT_IN_KEYWORDS, OPT_OUT_KEYWORDS};
     use chrono::{Datelike, TimeZone};
     use proptest::prelude::*;
+
+    const RESEND: Event<'static> = Event::StaffResend {
+        has_valid_mobile: true,
+    };
 
     fn t0() -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2025, 6, 1, 12, 0, 0).unwrap()
@@ -658,14 +682,29 @@ mod tests {
                 ],
             ),
             (
-                Event::StaffResend,
+                Event::StaffResend {
+                    has_valid_mobile: true,
+                },
                 [
                     conflict(NotEnabled, StaffAction::Resend),
                     to(Pending, &request, none),
-                    conflict(Failed, StaffAction::Resend),
-                    conflict(Failed, StaffAction::Resend),
+                    to(Pending, &request, none),
+                    to(Pending, &request, none),
                     conflict(OptedOut, StaffAction::Resend),
-                    conflict(Enabled, StaffAction::Resend),
+                    Expect::Refused(Refusal::AlreadyEnabled),
+                ],
+            ),
+            (
+                Event::StaffResend {
+                    has_valid_mobile: false,
+                },
+                [
+                    conflict(NotEnabled, StaffAction::Resend),
+                    to(Pending, &request, none),
+                    Expect::Refused(Refusal::NoValidMobile),
+                    Expect::Refused(Refusal::NoValidMobile),
+                    conflict(OptedOut, StaffAction::Resend),
+                    Expect::Refused(Refusal::AlreadyEnabled),
                 ],
             ),
             (
@@ -806,7 +845,7 @@ mod tests {
                 check(*from, *event, expected);
             }
         }
-        assert_eq!(table.len() * FROM_ALL.len(), 90);
+        assert_eq!(table.len() * FROM_ALL.len(), 96);
     }
 
     /// Every casing a patient may use, with white space and trailing punctuation.
@@ -921,7 +960,7 @@ mod tests {
     fn resend_repeats_the_request_and_changes_nothing_else() {
         let before = state(Origin::Pending);
         let later = t0() + TimeDelta::days(3);
-        let decision = decide(&before, Event::StaffResend, dob(), later).unwrap();
+        let decision = decide(&before, RESEND, dob(), later).unwrap();
         assert_eq!(decision.new_state, before);
         assert_eq!(decision.replies, vec![Reply::OptInRequest]);
         assert_eq!(decision.inbound, InboundHandling::NotInbound);
@@ -937,7 +976,7 @@ mod tests {
                 .unwrap()
                 .new_state;
         }
-        let decision = decide(&current, Event::StaffResend, dob(), start).unwrap();
+        let decision = decide(&current, RESEND, dob(), start).unwrap();
         assert_eq!(decision.new_state, current);
         assert_eq!(decision.new_state.attempts_left, 1);
     }
@@ -1365,7 +1404,9 @@ mod tests {
             0 => Event::StaffStart {
                 has_valid_mobile: flag,
             },
-            1 => Event::StaffResend,
+            1 => Event::StaffResend {
+                has_valid_mobile: flag,
+            },
             2 => Event::StaffOptOut,
             3 => Event::CarrierOptedOut,
             4 => Event::ExpiryCheck,
@@ -1487,11 +1528,14 @@ mod tests {
         }
 
         #[test]
-        fn resend_never_changes_the_state(state in any_state(), now in any_time(), patient_dob in any_dob()) {
-            if let Ok(decision) = decide(&state, Event::StaffResend, patient_dob, now) {
-                prop_assert_eq!(decision.new_state, state);
+        fn resend_changes_the_state_only_to_restart_a_failed_verification(state in any_state(), now in any_time(), patient_dob in any_dob()) {
+            if let Ok(decision) = decide(&state, RESEND, patient_dob, now) {
                 prop_assert_eq!(decision.replies, vec![Reply::OptInRequest]);
-                prop_assert!(!decision.status_changed);
+                if decision.status_changed {
+                    prop_assert_eq!(decision.new_state, TextingState::pending(now));
+                } else {
+                    prop_assert_eq!(decision.new_state, state);
+                }
             }
         }
     }

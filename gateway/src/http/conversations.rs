@@ -7,7 +7,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use store::{Message, StoreError, User};
+use store::Message;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
@@ -15,8 +15,8 @@ use super::AppState;
 use super::auth::CurrentUser;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, ApiPath, ApiQuery};
-use crate::domain::access::works_at;
 use crate::services::access::visible_patient;
+use crate::services::care_team;
 use crate::services::conversations::{self, Channel, Sent};
 
 #[derive(Serialize, ToSchema)]
@@ -117,6 +117,24 @@ pub struct UserRequest {
     pub user_id: Uuid,
 }
 
+/// Which program enrolments a user put on the care team is assigned to.
+#[derive(Deserialize, ToSchema, Clone, Copy)]
+#[serde(rename_all = "snake_case")]
+pub enum ProgramsChoice {
+    /// Every program the patient is enrolled in (the default).
+    All,
+    /// None: the care team only.
+    None,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CareTeamRequest {
+    pub user_id: Uuid,
+    /// `all` (default): also every program enrolment of the patient; `none`: the care team only.
+    pub programs: Option<ProgramsChoice>,
+}
+
 #[derive(Serialize, ToSchema)]
 pub struct PanelMember {
     pub user_id: Uuid,
@@ -126,8 +144,11 @@ pub struct PanelMember {
     /// Program enrolments the user is assigned to.
     pub programs: Vec<String>,
     pub subscribed: bool,
-    /// Whether a new message from the patient would notify this user now.
+    /// Whether a new message from the patient would notify this user now, on any channel.
     pub notified_now: bool,
+    /// The channels (`push`, `email`, `text`) on which a new message from the patient would
+    /// notify this user now.
+    pub channels_now: Vec<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -218,7 +239,7 @@ pub async fn list_messages(
     responses(
         (status = 201, body = MessageView), (status = 200, description = "a replayed send", body = MessageView),
         (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 409, description = "no enabled channel", body = ErrorBody), (status = 422, body = ErrorBody),
+        (status = 409, description = "`no_enabled_channel`: the patient cannot be reached on the channel asked for or any; `texting_disabled` / `portal_disabled`: the practice has that channel turned off", body = ErrorBody), (status = 422, body = ErrorBody),
     )
 )]
 pub async fn send_message(
@@ -269,37 +290,24 @@ pub async fn mark_read(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// A user who may work on this patient: of the patient's practice and customer, unlocked.
-async fn team_user(state: &AppState, practice_id: Uuid, user_id: Uuid) -> Result<User, ApiError> {
-    let practice = state.store.get_practice(practice_id).await?;
-    match state.store.get_user(user_id).await {
-        Ok(user) if user.locked_at.is_none() && works_at(&user, &practice) => Ok(user),
-        Ok(_) | Err(StoreError::NotFound) => Err(ApiError::invalid(
-            "user_id",
-            "must be an unlocked user of the patient's practice",
-        )),
-        Err(e) => Err(e.into()),
-    }
-}
-
-/// Put a user on the patient's care team.
+/// Put a user on the patient's care team and, unless `programs` is `none`, on every program
+/// enrolment of the patient (seed 003).
 #[utoipa::path(
     post, path = "/v1/patients/{id}/care-team", tag = "care team", security(("bearer" = [])),
-    params(("id" = Uuid, Path)), request_body = UserRequest,
-    responses((status = 204, description = "on the care team"), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody))
+    params(("id" = Uuid, Path)), request_body = CareTeamRequest,
+    responses((status = 204, description = "on the care team (and the programs asked for)"), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody))
 )]
 pub async fn add_care_team(
     State(state): State<AppState>,
     caller: CurrentUser,
     ApiPath(id): ApiPath<Uuid>,
-    ApiJson(body): ApiJson<UserRequest>,
+    ApiJson(body): ApiJson<CareTeamRequest>,
 ) -> Result<StatusCode, ApiError> {
-    let patient = visible_patient(&state, &caller, id).await?;
-    team_user(&state, patient.practice_id, body.user_id).await?;
-    state
-        .store
-        .add_to_care_team(&caller.audit(), id, body.user_id)
-        .await?;
+    let programs = match body.programs {
+        None | Some(ProgramsChoice::All) => care_team::Programs::All,
+        Some(ProgramsChoice::None) => care_team::Programs::None,
+    };
+    care_team::add_for(&state, &caller, id, body.user_id, programs).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -322,14 +330,6 @@ pub async fn remove_care_team(
     Ok(StatusCode::NO_CONTENT)
 }
 
-fn program_of(patient: &store::Patient, program: &str) -> Result<(), ApiError> {
-    if patient.programs.iter().any(|p| p == program) {
-        Ok(())
-    } else {
-        Err(ApiError::NotFound("program enrolment"))
-    }
-}
-
 /// Assign a user to one of the patient's program enrolments (which puts them on the care team).
 #[utoipa::path(
     post, path = "/v1/patients/{id}/programs/{program}/staff", tag = "care team", security(("bearer" = [])),
@@ -342,13 +342,7 @@ pub async fn add_program_staff(
     ApiPath((id, program)): ApiPath<(Uuid, String)>,
     ApiJson(body): ApiJson<UserRequest>,
 ) -> Result<StatusCode, ApiError> {
-    let patient = visible_patient(&state, &caller, id).await?;
-    program_of(&patient, &program)?;
-    team_user(&state, patient.practice_id, body.user_id).await?;
-    state
-        .store
-        .add_program_staff(&caller.audit(), id, &program, body.user_id)
-        .await?;
+    care_team::add_program_staff_for(&state, &caller, id, &program, body.user_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -364,7 +358,9 @@ pub async fn remove_program_staff(
     ApiPath((id, program, user_id)): ApiPath<(Uuid, String, Uuid)>,
 ) -> Result<StatusCode, ApiError> {
     let patient = visible_patient(&state, &caller, id).await?;
-    program_of(&patient, &program)?;
+    if !patient.programs.contains(&program) {
+        return Err(ApiError::NotFound("program enrolment"));
+    }
     state
         .store
         .remove_program_staff(&caller.audit(), id, &program, user_id)
@@ -395,7 +391,8 @@ pub async fn care_team_panel(
             on_care_team: entry.on_care_team,
             programs: entry.programs,
             subscribed: entry.subscribed,
-            notified_now: entry.notified_now,
+            notified_now: !entry.channels_now.is_empty(),
+            channels_now: entry.channels_now.iter().map(|c| c.to_string()).collect(),
         })
         .collect();
     Ok(Json(Panel {

@@ -123,7 +123,8 @@ fn dob(field: &str, value: &str, today: NaiveDate) -> Result<NaiveDate, ApiError
     Ok(date)
 }
 
-/// Register a patient of a practice.
+/// Register a patient of a practice. A staff user who creates one is put on its care team and
+/// every program it is enrolled in, and so is their supervisor (when they work at the practice).
 #[utoipa::path(
     post, path = "/v1/practices/{id}/patients", tag = "patients", security(("bearer" = [])),
     params(("id" = Uuid, Path)), request_body = NewPatientRequest,
@@ -138,7 +139,7 @@ pub async fn create_patient(
     ApiPath(practice_id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<NewPatientRequest>,
 ) -> Result<(StatusCode, Json<PatientView>), ApiError> {
-    visible_practice(&state, &caller, practice_id).await?;
+    let practice = visible_practice(&state, &caller, practice_id).await?;
     let today = caller.now.date_naive();
     let new = NewPatient {
         practice_id,
@@ -150,27 +151,47 @@ pub async fn create_patient(
             Some(v) => Some(validate::phone("mobile_phone", v)?),
         },
         programs: validate::patient_programs("programs", &body.programs)?,
+        // Seed 003: the staff user who creates the patient, and their supervisor, start on its
+        // care team and programs.
+        care_team: crate::services::care_team::first_care_team(&state, &caller.user, &practice)
+            .await?,
     };
     let patient = state.store.create_patient(&caller.audit(), new).await?;
     Ok((StatusCode::CREATED, Json(patient.into())))
 }
 
-/// Read a patient.
+/// A patient with what an integration reads with the care-plan data: the practice's report
+/// disclaimers (as `GET /v1/practices/{id}/disclaimers` keeps them).
+#[derive(Serialize, ToSchema)]
+pub struct PatientDetailView {
+    #[serde(flatten)]
+    pub patient: PatientView,
+    pub disclaimers: super::disclaimers::DisclaimersView,
+}
+
+/// Read a patient, with the practice's report disclaimers.
 #[utoipa::path(
     get, path = "/v1/patients/{id}", tag = "patients", security(("bearer" = [])),
     params(("id" = Uuid, Path)),
-    responses((status = 200, body = PatientView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody))
+    responses((status = 200, body = PatientDetailView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody))
 )]
 pub async fn get_patient(
     State(state): State<AppState>,
     caller: CurrentUser,
     ApiPath(id): ApiPath<Uuid>,
-) -> Result<Json<PatientView>, ApiError> {
+) -> Result<Json<PatientDetailView>, ApiError> {
     let patient = visible_patient(&state, &caller, id).await?;
     let shared = crate::services::texting::number_shared_with(&state, &patient).await?;
+    let disclaimers = state
+        .store
+        .practice_disclaimers(patient.practice_id)
+        .await?;
     let mut view = PatientView::from(patient);
     view.number_shared_with = Some(shared);
-    Ok(Json(view))
+    Ok(Json(PatientDetailView {
+        patient: view,
+        disclaimers: disclaimers.into(),
+    }))
 }
 
 /// Change a patient's names, date of birth, mobile phone or programs.
@@ -188,7 +209,8 @@ pub async fn update_patient(
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<PatientPatchRequest>,
 ) -> Result<Json<PatientView>, ApiError> {
-    visible_patient(&state, &caller, id).await?;
+    let patient = visible_patient(&state, &caller, id).await?;
+    let practice = state.store.get_practice(patient.practice_id).await?;
     let today = caller.now.date_naive();
     let patch = PatientPatch {
         first_name: body
@@ -216,6 +238,14 @@ pub async fn update_patient(
             .as_deref()
             .map(|p| validate::patient_programs("programs", p))
             .transpose()?,
+        // Seed 003: a new program (case) starts with the staff user who adds it and their
+        // supervisor; others are assigned individually.
+        new_program_staff: match &body.programs {
+            Some(_) => {
+                crate::services::care_team::first_care_team(&state, &caller.user, &practice).await?
+            }
+            None => Vec::new(),
+        },
     };
     Ok(Json(
         state

@@ -82,7 +82,10 @@ impl FromRequestParts<AppState> for PortalPatient {
 #[utoipa::path(
     post, path = "/v1/patients/{id}/portal/enroll", tag = "portal", security(("bearer" = [])),
     params(("id" = Uuid, Path)),
-    responses((status = 201, body = PortalEnrollment), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody))
+    responses(
+        (status = 201, body = PortalEnrollment), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, description = "`portal_disabled`: the practice has the portal turned off", body = ErrorBody),
+    )
 )]
 pub async fn enroll(
     State(state): State<AppState>,
@@ -127,7 +130,11 @@ pub async fn list(
 #[utoipa::path(
     post, path = "/v1/portal/messages", tag = "portal", security(("bearer" = [])),
     request_body = PortalMessageRequest,
-    responses((status = 201, body = MessageView), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody))
+    responses(
+        (status = 201, body = MessageView), (status = 401, body = ErrorBody),
+        (status = 409, description = "`portal_disabled`: the practice has the portal turned off", body = ErrorBody),
+        (status = 422, body = ErrorBody),
+    )
 )]
 pub async fn post(
     State(state): State<AppState>,

@@ -34,6 +34,9 @@ pub struct NewPracticeRequest {
     pub timezone: String,
     /// The number patients text (E.164; US numbers may omit +1).
     pub sms_number: String,
+    /// A practice group of the customer: the practice joins it and receives the group's default
+    /// users instead of the customer's.
+    pub practice_group_id: Option<Uuid>,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -44,9 +47,20 @@ pub struct PracticePatchRequest {
     pub sms_number: Option<String>,
     /// Minutes before an unacknowledged critical alert escalates (1 to 60).
     pub escalation_delay_minutes: Option<i64>,
+    /// Off: staff cannot start texting, resend the opt-in text or text patients (409
+    /// `texting_disabled`).
+    pub texting_enabled: Option<bool>,
+    /// Off: patients cannot be enrolled in the portal or post there (409 `portal_disabled`).
+    pub portal_enabled: Option<bool>,
+    /// Moves the practice into a group of its customer (whose default users join it), or out of
+    /// its group with `null`.
+    #[serde(default, deserialize_with = "validate::nullable")]
+    #[schema(value_type = Option<Uuid>, nullable)]
+    pub practice_group_id: Option<Option<Uuid>>,
 }
 
-/// Create a practice (super admins only); the customer's default users join it.
+/// Create a practice (super admins only); the customer's default users join it, or with
+/// `practice_group_id` the group's default users (the customer's when the group has none).
 #[utoipa::path(
     post, path = "/v1/customers/{id}/practices", tag = "practices", security(("bearer" = [])),
     params(("id" = Uuid, Path)), request_body = NewPracticeRequest,
@@ -68,6 +82,7 @@ pub async fn create_practice(
         name: validate::text("name", &body.name, MAX_NAME)?,
         timezone: validate::timezone("timezone", &body.timezone)?,
         sms_number: validate::phone("sms_number", &body.sms_number)?,
+        practice_group_id: body.practice_group_id,
     };
     state
         .store
@@ -119,13 +134,16 @@ pub async fn get_practice(
     Ok(Json(visible_practice(&state, &caller, id).await?.into()))
 }
 
-/// Change a practice's name, time zone, number or escalation delay (customer admins).
+/// Change a practice's name, time zone, number, escalation delay, texting and portal switches,
+/// or group (customer admins).
 #[utoipa::path(
     patch, path = "/v1/practices/{id}", tag = "practices", security(("bearer" = [])),
     params(("id" = Uuid, Path)), request_body = PracticePatchRequest,
     responses(
         (status = 200, body = PracticeView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "`sms_number_taken`: another practice uses the number", body = ErrorBody),
+        (status = 422, description = "a field is invalid; `practice_group_id` not a group of the practice's customer", body = ErrorBody),
     )
 )]
 pub async fn update_practice(
@@ -163,6 +181,9 @@ pub async fn update_practice(
                 )
             })
             .transpose()?,
+        texting_enabled: body.texting_enabled,
+        portal_enabled: body.portal_enabled,
+        practice_group_id: body.practice_group_id,
     };
     Ok(Json(
         state

@@ -26,7 +26,7 @@ use super::AppState;
 use super::auth::CurrentUser;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, ApiPath};
-use crate::services::access::visible_patient;
+use crate::services::access::clinical_patient;
 
 use crate::domain::readings::{AlertSettings, ChangeRule, ChangeUnit, Ranges, Vital};
 use crate::services::reading_frequency as frequency;
@@ -446,6 +446,7 @@ pub async fn put_practice_alerts(
         (status = 200, body = PatientReadingAlertView),
         (status = 400, description = "the id is not a UUID", body = ErrorBody),
         (status = 401, body = ErrorBody),
+        (status = 403, description = "client access only: not assigned to one of the patient's programs, not an admin, not on call", body = ErrorBody),
         (status = 404, description = "no such patient (or not the caller's to see), or no such vital", body = ErrorBody),
     )
 )]
@@ -454,7 +455,7 @@ pub async fn get_patient_alerts(
     caller: CurrentUser,
     ApiPath((patient_id, vital)): ApiPath<(Uuid, String)>,
 ) -> Result<Json<PatientReadingAlertView>, ApiError> {
-    let patient = visible_patient(&state, &caller, patient_id).await?;
+    let patient = clinical_patient(&state, &caller, patient_id).await?;
     let vital = path_vital(&vital)?;
     let effective = state
         .store
@@ -476,6 +477,7 @@ pub async fn get_patient_alerts(
         (status = 200, description = "the effective settings after the save", body = PatientReadingAlertView),
         (status = 400, description = "the body is not JSON, or the id is not a UUID", body = ErrorBody),
         (status = 401, body = ErrorBody),
+        (status = 403, description = "client access only: not assigned to one of the patient's programs, not an admin, not on call", body = ErrorBody),
         (status = 404, description = "no such patient (or not the caller's to see), or no such vital", body = ErrorBody),
         (status = 422, description = "a bound is out of order or not finite, or the change rule is invalid; the message names the field", body = ErrorBody),
     )
@@ -486,7 +488,7 @@ pub async fn put_patient_alerts(
     ApiPath((patient_id, vital)): ApiPath<(Uuid, String)>,
     ApiJson(body): ApiJson<PatientReadingAlertInput>,
 ) -> Result<Json<PatientReadingAlertView>, ApiError> {
-    let patient = visible_patient(&state, &caller, patient_id).await?;
+    let patient = clinical_patient(&state, &caller, patient_id).await?;
     let vital = path_vital(&vital)?;
     let settings = checked_settings_of(vital, body.ranges, body.change)?;
     let effective = state

@@ -27,7 +27,7 @@ use super::validate::PageQuery;
 use crate::domain::bounds;
 use crate::domain::readings::{Vital, validate_value};
 use crate::domain::units::{canonical_unit, to_canonical};
-use crate::services::access::{read_patient, visible_patient};
+use crate::services::access::{clinical_patient, read_patient};
 use crate::services::readings::{IncomingReading, receive};
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -176,7 +176,7 @@ async fn integration_patient(
         (status = 201, description = "recorded and classified; a repeat of a stored reading (same patient, vital, taken_at and value) answers the first", body = ReadingView),
         (status = 400, description = "the body is not JSON", body = ErrorBody),
         (status = 401, description = "no valid session or API token (a revoked token is refused)", body = ErrorBody),
-        (status = 403, description = "the API token lacks the `readings:write` scope", body = ErrorBody),
+        (status = 403, description = "the API token lacks the `readings:write` scope, or the user has client access only (not assigned to one of the patient's programs, not an admin, not on call)", body = ErrorBody),
         (status = 404, description = "no such patient (or not the caller's to see)", body = ErrorBody),
         (status = 422, description = "`vital` unknown, `value` not a finite number within the vital's bounds, `unit` not one of the vital's, or `taken_at` before 2000 or in the future; the message names the field", body = ErrorBody),
     )
@@ -204,7 +204,7 @@ pub async fn post_reading(
     bounds::reading_taken_at(body.taken_at, now)
         .map_err(|why| ApiError::invalid("taken_at", why.to_string()))?;
     let patient = match &caller {
-        ReadingsCaller::User(user) => visible_patient(&state, user, body.patient_id).await?,
+        ReadingsCaller::User(user) => clinical_patient(&state, user, body.patient_id).await?,
         ReadingsCaller::Integration(integration) => {
             integration_patient(&state, &caller, integration, body.patient_id).await?
         }
@@ -237,6 +237,7 @@ pub async fn post_reading(
         (status = 200, body = ReadingList),
         (status = 400, description = "the id is not a UUID", body = ErrorBody),
         (status = 401, body = ErrorBody),
+        (status = 403, description = "client access only: not assigned to one of the patient's programs, not an admin, not on call", body = ErrorBody),
         (status = 404, description = "no such patient (or not the caller's to see)", body = ErrorBody),
         (status = 422, description = "`vital`, `cursor` or `limit` is invalid", body = ErrorBody),
     )
@@ -261,7 +262,7 @@ pub async fn list_readings(
         ),
         None => None,
     };
-    let patient = visible_patient(&state, &caller, patient_id).await?;
+    let patient = clinical_patient(&state, &caller, patient_id).await?;
     let found = state
         .store
         .list_readings(&caller.audit(), patient.id, vital, page)

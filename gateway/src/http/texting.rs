@@ -37,6 +37,10 @@ impl From<TextingError> for ApiError {
                     message: refusal.to_string(),
                 }
             }
+            TextingError::Refused(refusal @ Refusal::AlreadyEnabled) => ApiError::Conflict {
+                code: "already_enabled",
+                message: refusal.to_string(),
+            },
             TextingError::Store(e) => e.into(),
         }
     }
@@ -73,7 +77,7 @@ async fn act(
     params(("id" = Uuid, Path)),
     responses(
         (status = 200, body = TextingView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 409, description = "already pending or enabled, or another texting patient uses the number", body = ErrorBody),
+        (status = 409, description = "already pending or enabled (`invalid_texting_transition`), another texting patient uses the number, or the practice has texting off (`texting_disabled`)", body = ErrorBody),
         (status = 422, description = "no valid mobile phone", body = ErrorBody),
     )
 )]
@@ -85,13 +89,15 @@ pub async fn start(
     act(state, caller, id, StaffAction::Start).await
 }
 
-/// Send the opt-in text again (`pending` only); nothing else changes.
+/// Send the opt-in text again: while `pending` nothing else changes; from `failed` verification
+/// starts again with fresh attempts and window (as a start does).
 #[utoipa::path(
     post, path = "/v1/patients/{id}/texting/resend", tag = "texting", security(("bearer" = [])),
     params(("id" = Uuid, Path)),
     responses(
         (status = 200, body = TextingView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 409, description = "not pending", body = ErrorBody),
+        (status = 409, description = "`already_enabled` when texting is enabled; `invalid_texting_transition` from not_enabled or opted_out; `texting_disabled` when the practice has texting off", body = ErrorBody),
+        (status = 422, description = "no valid mobile phone (restarting from failed)", body = ErrorBody),
     )
 )]
 pub async fn resend(

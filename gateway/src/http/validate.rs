@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use super::error::ApiError;
 pub use crate::app::validate::{
-    email, optional_text, patient_programs, phone, programs, range, text, timezone,
+    email, nullable, optional_text, patient_programs, phone, programs, range, text, timezone,
 };
 
 /// `?cursor=&limit=` of list routes.

@@ -20,6 +20,8 @@ pub struct UserView {
     pub customer_id: Option<Uuid>,
     pub practice_ids: Vec<Uuid>,
     pub restricted_programs: Vec<String>,
+    /// Joins the care team and programs of the patients this user creates.
+    pub supervisor_id: Option<Uuid>,
     pub mobile_phone: Option<String>,
     pub auto_logout_minutes: i32,
     pub locked: bool,
@@ -40,6 +42,7 @@ impl From<&User> for UserView {
             customer_id: user.customer_id,
             practice_ids: user.practice_ids.clone(),
             restricted_programs: user.restricted_programs.clone(),
+            supervisor_id: user.supervisor_id,
             mobile_phone: user.mobile_phone.clone(),
             auto_logout_minutes: user.auto_logout_minutes,
             locked: user.locked_at.is_some(),
@@ -80,6 +83,10 @@ pub struct PracticeView {
     pub practice_group_id: Option<Uuid>,
     /// Minutes before an unacknowledged critical alert escalates (1 to 60).
     pub escalation_delay_minutes: i32,
+    /// Whether staff may text the practice's patients (default true).
+    pub texting_enabled: bool,
+    /// Whether the practice's patients may use the portal (default true).
+    pub portal_enabled: bool,
     pub created_at: DateTime<Utc>,
 }
 
@@ -93,6 +100,8 @@ impl From<Practice> for PracticeView {
             sms_number: p.sms_number,
             practice_group_id: p.practice_group_id,
             escalation_delay_minutes: p.escalation_delay_minutes,
+            texting_enabled: p.texting_enabled,
+            portal_enabled: p.portal_enabled,
             created_at: p.created_at,
         }
     }

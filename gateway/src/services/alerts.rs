@@ -1,12 +1,15 @@
 //! Critical-reading alerts: who is told when one opens, escalation while nobody acknowledges,
 //! and acknowledgement by the API or by an "ACK code" text from a staff member's phone.
 //!
-//! An alert reaches only people who can act on it (`domain::access`: unlocked, able to see the
-//! patient, programs included), on every channel. A step has reached someone only when it holds
+//! An alert reaches only people who can act on it (`domain::access`: unlocked, with case access
+//! to the patient: an enrolment in one of its programs, an admin role or on call now), on every
+//! channel. A step has reached someone only when it holds
 //! a person with a textable number not known to fail (`domain::reachability`); a step that does
 //! not is skipped at once, its feed and email readers still told with the step that does.
 //! Alert texts go out at the top outbox priority and carry only what the `alert_critical`
 //! template allows (the practice name and the code), never the reading.
+
+use std::collections::hash_map::Entry;
 
 use chrono::{DateTime, Utc};
 use rand::Rng;
@@ -20,12 +23,12 @@ use uuid::Uuid;
 use crate::app::App;
 use crate::app::AppError;
 use crate::app::CurrentUser;
-use crate::domain::access;
 use crate::domain::acknowledge::{self, CODE_ALPHABET, CODE_LENGTH};
 use crate::domain::escalation::{self, Audience};
-use crate::domain::notifications::NotificationKind;
+use crate::domain::notifications::{self, NotificationKind};
 use crate::domain::readings::{Level, consecutive_out_of_range};
 use crate::services::access::visible_patient;
+use crate::services::access::{PatientLinks, with_case_access};
 use crate::services::conversations::{audience, interested_users};
 use crate::services::notify::{self, Notice};
 use crate::telemetry::catalogue;
@@ -41,20 +44,19 @@ pub fn new_code() -> String {
 /// `GET …/on-call/now`.
 pub use crate::services::oncall::on_call_now;
 
-/// The patient's care team and subscribers, and whoever is on call for the practice at `at`.
+/// Who is considered for a notification of `kind` about the patient (before their settings):
+/// the care team and subscribers, and whoever is on call for the practice at `at`
+/// (`domain::notifications::considered`).
 pub async fn followers_and_on_call(
     state: &App,
     practice: &Practice,
     patient_id: Uuid,
+    kind: NotificationKind,
     at: DateTime<Utc>,
 ) -> Result<Vec<Uuid>, StoreError> {
-    let mut users = interested_users(state, patient_id).await?;
-    for user in on_call_now(state, practice, at).await? {
-        if !users.contains(&user) {
-            users.push(user);
-        }
-    }
-    Ok(users)
+    let followers = interested_users(state, patient_id).await?;
+    let on_call = on_call_now(state, practice, at).await?;
+    Ok(notifications::considered(kind, &followers, &[], &on_call))
 }
 
 /// The patient an alert is about, as far as telling people goes.
@@ -62,6 +64,15 @@ pub async fn followers_and_on_call(
 pub struct AlertPatient<'a> {
     pub id: Uuid,
     pub programs: &'a [String],
+}
+
+impl AlertPatient<'_> {
+    pub fn of(patient: &Patient) -> AlertPatient<'_> {
+        AlertPatient {
+            id: patient.id,
+            programs: &patient.programs,
+        }
+    }
 }
 
 /// Everyone an escalation audience reaches, on their channels: on-call and fallback users on
@@ -75,11 +86,11 @@ async fn reach(
     at: DateTime<Utc>,
 ) -> Result<notify::Audience, StoreError> {
     let mut reach = notify::Audience::default();
+    let team = state.store.care_team(patient.id).await?;
+    let links = PatientLinks::new(team, on_call_now(state, practice, at).await?);
     match who {
         Audience::OnCallAndCareTeam => {
-            reach
-                .add_everywhere(state, &on_call_now(state, practice, at).await?)
-                .await?;
+            reach.add_everywhere(state, links.on_call()).await?;
             let team = interested_users(state, patient.id).await?;
             reach.merge(
                 audience(state, practice.id, &team, NotificationKind::ReadingCritical).await?,
@@ -105,7 +116,7 @@ async fn reach(
     let mut able = Vec::new();
     for user_id in reach.users() {
         let user = state.store.get_user(user_id).await?;
-        if access::can_act_on_alert(&user, practice, patient.programs) {
+        if links.can_act_on_alert(&user, practice, patient.programs) {
             able.push(user_id);
         }
     }
@@ -367,6 +378,9 @@ pub async fn acknowledge_by_text(
         from_number: from.to_string(),
     };
     let from = from.to_string();
+    // Who is on call now gives case access to the alert's patient (`domain::access`).
+    let practice = state.store.get_practice(practice_id).await?;
+    let on_call = on_call_now(state, &practice, now).await?;
     let outcome = state
         .store
         .acknowledge_by_text(
@@ -374,7 +388,7 @@ pub async fn acknowledge_by_text(
             ack,
             Box::new(move |context| {
                 let tz = context.practice.timezone.tz();
-                acknowledge::decide(context, &code, &from, tz, now)
+                acknowledge::decide(context, &code, &from, tz, &on_call, now)
             }),
         )
         .await?;
@@ -409,7 +423,10 @@ pub async fn list_visible(
     state_filter: Option<String>,
     page: store::Page,
 ) -> Result<store::Paged<Alert>, StoreError> {
+    let now = state.clock.now();
     let mut practices: std::collections::HashMap<Uuid, Practice> = Default::default();
+    let mut on_call: std::collections::HashMap<Uuid, Vec<Uuid>> = Default::default();
+    let mut teams: std::collections::HashMap<Uuid, Vec<store::CareTeamMember>> = Default::default();
     let mut items = Vec::new();
     let mut cursor = page.after;
     loop {
@@ -430,7 +447,17 @@ pub async fn list_visible(
                 practices.insert(practice.id, practice);
             }
             let practice = &practices[&alert.practice_id];
-            if !access::can_act_on_alert(user, practice, &alert.patient_programs) {
+            if let Entry::Vacant(slot) = on_call.entry(practice.id) {
+                slot.insert(on_call_now(state, practice, now).await?);
+            }
+            if let Entry::Vacant(slot) = teams.entry(alert.patient_id) {
+                slot.insert(state.store.care_team(alert.patient_id).await?);
+            }
+            let links = PatientLinks::new(
+                teams[&alert.patient_id].clone(),
+                on_call[&practice.id].clone(),
+            );
+            if !links.can_act_on_alert(user, practice, &alert.patient_programs) {
                 continue;
             }
             let id = alert.id;
@@ -461,11 +488,8 @@ pub async fn visible_to(
     alert: &Alert,
 ) -> Result<bool, StoreError> {
     let practice = state.store.get_practice(alert.practice_id).await?;
-    Ok(access::can_act_on_alert(
-        user,
-        &practice,
-        &alert.patient_programs,
-    ))
+    let links = PatientLinks::load(state, &practice, alert.patient_id, state.clock.now()).await?;
+    Ok(links.can_act_on_alert(user, &practice, &alert.patient_programs))
 }
 
 /// Tells the care team and the on-call user of the moment, per their "reading caution" settings,
@@ -474,12 +498,16 @@ pub async fn visible_to(
 pub async fn notify_caution(
     state: &App,
     practice: &Practice,
-    patient_id: Uuid,
+    patient: AlertPatient<'_>,
     summary: &str,
 ) -> Result<(), StoreError> {
     let now = state.clock.now();
-    let users = followers_and_on_call(state, practice, patient_id, now).await?;
+    let patient_id = patient.id;
     let kind = NotificationKind::ReadingCaution;
+    let users = followers_and_on_call(state, practice, patient_id, kind, now).await?;
+    // A reading notice is clinical: only those with case access hear of it.
+    let users =
+        with_case_access(state, practice, patient_id, patient.programs, &users, now).await?;
     let wanted = audience(state, practice.id, &users, kind).await?;
     let notes = notify::notifications(
         &wanted,
@@ -509,9 +537,10 @@ pub async fn notify_caution(
 pub async fn notify_out_of_range_run(
     state: &App,
     practice: &Practice,
-    patient_id: Uuid,
+    patient: AlertPatient<'_>,
     vital: &str,
 ) -> Result<bool, StoreError> {
+    let patient_id = patient.id;
     let n = state
         .store
         .reading_frequency(practice.id)
@@ -534,7 +563,7 @@ pub async fn notify_out_of_range_run(
         return Ok(false);
     }
     let summary = format!("{n} readings in a row of one vital are out of range.");
-    notify_caution(state, practice, patient_id, &summary).await?;
+    notify_caution(state, practice, patient, &summary).await?;
     Ok(true)
 }
 
@@ -544,14 +573,14 @@ pub async fn notify_out_of_range_run(
 pub async fn notify_unclassified_run(
     state: &App,
     practice: &Practice,
-    patient_id: Uuid,
+    patient: AlertPatient<'_>,
     vital: &str,
 ) -> Result<bool, StoreError> {
-    let levels = state.store.recent_levels(patient_id, vital, 2).await?;
+    let levels = state.store.recent_levels(patient.id, vital, 2).await?;
     if levels.get(1).map(String::as_str) == Some(Level::Unclassified.as_str()) {
         return Ok(false);
     }
-    notify_caution(state, practice, patient_id, UNCLASSIFIED_SUMMARY).await?;
+    notify_caution(state, practice, patient, UNCLASSIFIED_SUMMARY).await?;
     Ok(true)
 }
 

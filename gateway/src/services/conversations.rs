@@ -53,15 +53,11 @@ pub async fn new_message_recipients(
 ) -> Result<Audience, StoreError> {
     let practice = state.store.get_practice(practice_id).await?;
     let now = state.clock.now();
+    let kind = NotificationKind::NewPatientMessage;
     let users =
-        crate::services::alerts::followers_and_on_call(state, &practice, patient_id, now).await?;
-    audience(
-        state,
-        practice_id,
-        &users,
-        NotificationKind::NewPatientMessage,
-    )
-    .await
+        crate::services::alerts::followers_and_on_call(state, &practice, patient_id, kind, now)
+            .await?;
+    audience(state, practice_id, &users, kind).await
 }
 
 /// Recipients for each patient of the practice on this number (an inbound text is routed to one
@@ -125,6 +121,12 @@ pub enum SendError {
     SmsNotEnabled(String),
     #[error("the patient is not enrolled in the portal")]
     PortalNotEnrolled,
+    #[error("this practice has texting turned off (PATCH /v1/practices/{{id}} texting_enabled)")]
+    TextingDisabled,
+    #[error(
+        "this practice has the patient portal turned off (PATCH /v1/practices/{{id}} portal_enabled)"
+    )]
+    PortalDisabled,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -169,15 +171,32 @@ fn choose_channel(
 ) -> Result<Channel, SendError> {
     let patient = &context.patient;
     let sms_enabled = patient.texting.status == "enabled" && patient.mobile_phone.is_some();
+    // The practice's switches (as read in the same transaction) come before the patient's own
+    // state: with texting off no staff text goes out, whatever the patient's status.
     match asked {
+        Some(Channel::Sms) if !context.texting_enabled => Err(SendError::TextingDisabled),
         Some(Channel::Sms) if !sms_enabled => {
             Err(SendError::SmsNotEnabled(patient.texting.status.clone()))
         }
+        Some(Channel::Portal) if !context.portal_enabled => Err(SendError::PortalDisabled),
         Some(Channel::Portal) if !context.has_portal => Err(SendError::PortalNotEnrolled),
         Some(channel) => Ok(channel),
-        None if sms_enabled => Ok(Channel::Sms),
-        None if context.has_portal => Ok(Channel::Portal),
+        None if sms_enabled && context.texting_enabled => Ok(Channel::Sms),
+        None if context.has_portal && context.portal_enabled => Ok(Channel::Portal),
+        None if sms_enabled => Err(SendError::TextingDisabled),
+        None if context.has_portal => Err(SendError::PortalDisabled),
         None => Err(SendError::NoChannel),
+    }
+}
+
+impl SendError {
+    /// The API's error code for a refusal (409).
+    pub fn code(&self) -> &'static str {
+        match self {
+            SendError::TextingDisabled => "texting_disabled",
+            SendError::PortalDisabled => "portal_disabled",
+            _ => "no_enabled_channel",
+        }
     }
 }
 
@@ -216,7 +235,10 @@ pub async fn send_staff_message(
                 author_user_id: Some(author_user_id),
             }),
             Ok(Channel::Portal) => store::StaffSendChoice::Portal,
-            Err(refusal) => store::StaffSendChoice::Refused(refusal.to_string()),
+            Err(refusal) => store::StaffSendChoice::Refused {
+                code: refusal.code().to_string(),
+                reason: refusal.to_string(),
+            },
         });
     let outcome = state
         .store
@@ -240,14 +262,22 @@ pub async fn send_staff_message(
     Ok(outcome)
 }
 
-/// The reminders the care team and subscribers of a patient want, on their channels: only users
-/// who have both "New Patient Message" and "Unread Message Reminder" on.
+/// The reminders the care team and subscribers of a patient, and the on-call user of the moment,
+/// want on their channels: only users who have both "New Patient Message" and "Unread Message
+/// Reminder" on.
 async fn reminders_for(
     state: &App,
     practice: &Practice,
     patient_id: Uuid,
 ) -> Result<Vec<UnreadReminder>, StoreError> {
-    let users = interested_users(state, patient_id).await?;
+    let users = crate::services::alerts::followers_and_on_call(
+        state,
+        practice,
+        patient_id,
+        NotificationKind::UnreadMessageReminder,
+        state.clock.now(),
+    )
+    .await?;
     let new_message = effective_settings_of_users(
         state.store.as_ref(),
         practice.id,
@@ -396,7 +426,7 @@ pub async fn list_for(
     // filled (not after it is cut), so a page is short only at the end, and the cursor is the
     // store position of the first conversation not shown.
     let visible = |item: &store::ConversationItem| {
-        crate::domain::access::can_see_practice_of_own_customer(&caller.user, item.practice_id)
+        crate::domain::access::member_of(&caller.user, item.practice_id)
     };
     let mut items = Vec::with_capacity(limit as usize);
     let mut position = offset;
@@ -500,7 +530,7 @@ pub async fn send_for(
         .map_err(|e| match e {
             SendError::Store(e) => AppError::from(e),
             other => AppError::Conflict {
-                code: "no_enabled_channel",
+                code: other.code(),
                 message: other.to_string(),
             },
         })?;
@@ -508,8 +538,12 @@ pub async fn send_for(
         StaffMessageOutcome::Created { message, .. } => Ok(Sent::Created(message)),
         StaffMessageOutcome::Replayed { message } => Ok(Sent::Replayed(message)),
         // Decided with the patient's row locked (a STOP may just have ended texting).
-        StaffMessageOutcome::Refused { reason } => Err(AppError::Conflict {
-            code: "no_enabled_channel",
+        StaffMessageOutcome::Refused { code, reason } => Err(AppError::Conflict {
+            code: match code.as_str() {
+                "texting_disabled" => "texting_disabled",
+                "portal_disabled" => "portal_disabled",
+                _ => "no_enabled_channel",
+            },
             message: reason,
         }),
     }
@@ -544,8 +578,10 @@ pub struct PanelEntry {
     /// Program enrolments the user is assigned to.
     pub programs: Vec<String>,
     pub subscribed: bool,
-    /// Whether a new message from the patient would notify this user now (in the feed).
-    pub notified_now: bool,
+    /// The channels on which a new message from the patient would notify this user now: the
+    /// audience a patient message gets at this moment (`new_message_recipients`), so the panel
+    /// and the notification cannot disagree.
+    pub channels_now: Vec<&'static str>,
 }
 
 /// Everyone who works on or follows the patient, and whether a new message notifies them now.
@@ -558,27 +594,27 @@ pub async fn panel_for(
     let team = state.store.care_team(patient_id).await?;
     let subscribers = state.store.subscribers(patient_id).await?;
     let users = interested_users(state, patient_id).await?;
-    let settings = effective_settings_of_users(
-        state.store.as_ref(),
-        patient.practice_id,
-        NotificationKind::NewPatientMessage,
-        &users,
-    )
-    .await?;
+    let told = new_message_recipients(state, patient.practice_id, patient_id).await?;
     let mut items = Vec::with_capacity(users.len());
     for user_id in users {
         let user = state.store.get_user(user_id).await?;
         let member = team.iter().find(|m| m.user_id == user_id);
-        let notified_now = settings
-            .iter()
-            .any(|(u, s)| *u == user_id && s.enabled && s.push)
-            && user.locked_at.is_none();
+        let mut channels_now = Vec::new();
+        if told.push.contains(&user_id) {
+            channels_now.push("push");
+        }
+        if told.email.iter().any(|(u, _)| *u == user_id) {
+            channels_now.push("email");
+        }
+        if told.text.iter().any(|(u, _)| *u == user_id) {
+            channels_now.push("text");
+        }
         items.push(PanelEntry {
             user,
             on_care_team: member.is_some(),
             programs: member.map(|m| m.programs.clone()).unwrap_or_default(),
             subscribed: subscribers.contains(&user_id),
-            notified_now,
+            channels_now,
         });
     }
     Ok(items)

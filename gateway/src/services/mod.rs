@@ -8,6 +8,7 @@ pub mod access;
 pub mod alerts;
 pub mod api_tokens;
 pub mod audit;
+pub mod care_team;
 pub mod conversations;
 pub mod customers;
 pub mod delivery;

@@ -91,20 +91,19 @@ pub async fn tell_of_reading(
     if !setting.enabled {
         return Ok(0);
     }
-    let templates = crate::services::templates::practice_templates(state, practice.id)
-        .await
-        .unwrap_or_else(|_| TemplateSet::defaults());
+    let templates = crate::services::templates::practice_templates(state, practice.id).await?;
     let body = notice_body(practice, &templates);
     let from_number = practice.sms_number.clone();
     let practice_id = practice.id;
     let text = body.clone();
     let decide: store::PatientNoticeDecider = Box::new(move |context| {
         let patient = &context.patient;
+        // A practice that turned texting (or the portal) off sends its patients nothing there.
         let channels = notice_channels(
             setting,
             &patient.texting.status,
-            patient.mobile_phone.is_some(),
-            context.has_portal,
+            patient.mobile_phone.is_some() && context.texting_enabled,
+            context.has_portal && context.portal_enabled,
         );
         PatientNoticeChoice {
             sms: channels.text.then(|| store::NewOutbound {

@@ -163,8 +163,23 @@ pub async fn warn_overdue(state: &App) -> Result<usize, StoreError> {
             continue;
         };
         let practice = state.store.get_practice(candidate.practice_id).await?;
-        let users = followers_and_on_call(state, &practice, candidate.patient_id, now).await?;
         let kind = NotificationKind::OverdueReadings;
+        let users =
+            followers_and_on_call(state, &practice, candidate.patient_id, kind, now).await?;
+        // An overdue warning is clinical: only those with case access to the patient hear of it.
+        let patient = state
+            .store
+            .get_patient(&store::Audit::system(now), candidate.patient_id)
+            .await?;
+        let users = crate::services::access::with_case_access(
+            state,
+            &practice,
+            patient.id,
+            &patient.programs,
+            &users,
+            now,
+        )
+        .await?;
         let wanted = audience(state, practice.id, &users, kind).await?;
         let summary = overdue_summary(vital, frequency);
         let notes = notify::notifications(

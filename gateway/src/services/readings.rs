@@ -251,19 +251,30 @@ pub async fn receive(
             } else {
                 "A patient reading is outside the normal range."
             };
-            alerts::notify_caution(state, practice, patient.id, summary).await
+            alerts::notify_caution(state, practice, alerts::AlertPatient::of(patient), summary)
+                .await
         }
-        Level::Unclassified => alerts::notify_unclassified_run(state, practice, patient.id, vital)
-            .await
-            .map(|_| ()),
+        Level::Unclassified => alerts::notify_unclassified_run(
+            state,
+            practice,
+            alerts::AlertPatient::of(patient),
+            vital,
+        )
+        .await
+        .map(|_| ()),
         _ => Ok(()),
     };
     if let Err(error) = notice {
         tracing::warn!(%error, "could not notify the care team of a reading");
     }
     if Level::parse_stored(&recorded.reading.level).is_out_of_range()
-        && let Err(error) =
-            alerts::notify_out_of_range_run(state, practice, patient.id, vital).await
+        && let Err(error) = alerts::notify_out_of_range_run(
+            state,
+            practice,
+            alerts::AlertPatient::of(patient),
+            vital,
+        )
+        .await
     {
         tracing::warn!(%error, "could not check consecutive out-of-range readings");
     }

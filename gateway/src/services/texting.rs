@@ -110,13 +110,18 @@ fn reply_outbound(
     }
 }
 
-/// Users of the practice who want "Two-Way Texting" notifications, on their channels.
+/// Users of the practice, and the on-call user of the moment, who want "Two-Way Texting"
+/// notifications, on their channels.
 pub async fn status_recipients(
     state: &App,
     practice_id: Uuid,
 ) -> Result<conversations::Audience, StoreError> {
-    let users = state.store.practice_users(practice_id).await?;
-    conversations::audience(state, practice_id, &users, NotificationKind::TwoWayTexting).await
+    let kind = NotificationKind::TwoWayTexting;
+    let practice_users = state.store.practice_users(practice_id).await?;
+    let practice = state.store.get_practice(practice_id).await?;
+    let on_call = crate::services::oncall::on_call_now(state, &practice, state.clock.now()).await?;
+    let users = crate::domain::notifications::considered(kind, &[], &practice_users, &on_call);
+    conversations::audience(state, practice_id, &users, kind).await
 }
 
 /// The feed rows, emails and texts telling `recipients` of a patient's texting: the texts say
@@ -330,7 +335,9 @@ pub async fn apply(
             Some(StaffAction::Start) => Event::StaffStart {
                 has_valid_mobile: valid_mobile.is_some(),
             },
-            Some(StaffAction::Resend) => Event::StaffResend,
+            Some(StaffAction::Resend) => Event::StaffResend {
+                has_valid_mobile: valid_mobile.is_some(),
+            },
             Some(StaffAction::OptOut) => Event::StaffOptOut,
             None => Event::ExpiryCheck,
         };
@@ -379,6 +386,8 @@ pub async fn apply(
             },
             opted_out: decision.new_state.status == TextingStatus::OptedOut
                 && current.status != TextingStatus::OptedOut,
+            // Start and resend text the patient: not while the practice has texting off.
+            needs_texting: matches!(action, Some(StaffAction::Start | StaffAction::Resend)),
         };
         match state.store.change_texting(audit, patient.id, change).await {
             Ok(changed) => {

@@ -44,6 +44,9 @@ pub struct NewUserRequest {
     pub auto_logout_minutes: Option<i64>,
     #[serde(default)]
     pub restricted_programs: Vec<String>,
+    /// Another user of the same customer, who joins the care team (and programs) of the
+    /// patients this user creates.
+    pub supervisor_id: Option<Uuid>,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -68,6 +71,10 @@ pub struct UserPatchRequest {
     pub practice_ids: Option<Vec<Uuid>>,
     /// Admins only.
     pub restricted_programs: Option<Vec<String>>,
+    /// Admins only: another user of the same customer; `null` removes the supervisor.
+    #[serde(default, deserialize_with = "validate::nullable")]
+    #[schema(value_type = Option<Uuid>, nullable)]
+    pub supervisor_id: Option<Option<Uuid>>,
     /// Admins only. Who takes over on-call windows and running overrides that this change would
     /// leave with the user although they could no longer act on them (a practice removed from
     /// `practice_ids`, `role` lowered to staff, `mobile_phone` cleared). Needed only then; must be
@@ -139,6 +146,7 @@ pub async fn create(
         },
         practice_ids: body.practice_ids,
         restricted_programs: validate::programs("restricted_programs", &body.restricted_programs)?,
+        supervisor_id: body.supervisor_id,
     };
     if !new.email.is_empty() {
         validate::email("email", &new.email)?;
@@ -176,6 +184,7 @@ pub async fn update(
         || body.auto_logout_minutes.is_some()
         || body.practice_ids.is_some()
         || body.restricted_programs.is_some()
+        || body.supervisor_id.is_some()
         || body.reassign_to.is_some();
     if !is_self || admin_fields {
         require_admin_of(caller, &user)?;
@@ -257,6 +266,7 @@ pub async fn update(
             .as_deref()
             .map(|p| validate::programs("restricted_programs", p))
             .transpose()?,
+        supervisor_id: body.supervisor_id,
         // A new password ends the user's other sessions; one's own change keeps this one.
         keep_session: (is_self && password_hash.is_some()).then(|| caller.token_hash.clone()),
         password_hash,

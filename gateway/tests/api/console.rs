@@ -48,6 +48,7 @@ pub async fn clinic(app: &TestApp, sms_number: &str) -> Clinic {
                 name: "Main Street Clinic".into(),
                 timezone: chrono_tz::America::New_York.into(),
                 sms_number: sms_number.into(),
+                practice_group_id: None,
             },
         )
         .await
@@ -76,6 +77,7 @@ pub async fn clinic(app: &TestApp, sms_number: &str) -> Clinic {
                     auto_logout_minutes: 30,
                     practice_ids: vec![practice.id],
                     restricted_programs: Vec::new(),
+                    supervisor_id: None,
                 },
             )
             .await
@@ -92,6 +94,7 @@ pub async fn clinic(app: &TestApp, sms_number: &str) -> Clinic {
                 dob: chrono::NaiveDate::from_ymd_opt(1950, 2, 3).unwrap(),
                 mobile_phone: Some(MOBILE.into()),
                 programs: vec![],
+                care_team: Vec::new(),
             },
         )
         .await

@@ -459,7 +459,7 @@ async fn care_team_rules_follow_seed_003_and_the_panel_shows_who_is_notified(bac
             Method::POST,
             &format!("/v1/patients/{pid}/care-team"),
             Some(&c.staff),
-            Some(json!({"user_id": other_id})),
+            Some(json!({"user_id": other_id, "programs": "none"})),
         )
         .await;
     assert_eq!(status, 204);
@@ -469,7 +469,8 @@ async fn care_team_rules_follow_seed_003_and_the_panel_shows_who_is_notified(bac
             .iter()
             .find(|m| m["user_id"] == json!(other_id))
             .unwrap()["programs"],
-        json!([])
+        json!([]),
+        "\"programs\": \"none\" puts them on the care team only"
     );
     // A user of another customer cannot be put on the care team.
     let (status, body) = c
@@ -966,6 +967,17 @@ async fn locking_the_only_follower_of_unread_messages_hands_the_patient_to_the_s
     let c = clinic(backend).await;
     let (follower_id, follower) = colleague(&c, "nurse-follows").await;
     let root = c.app.login("root2", PASSWORD).await;
+    // The nurse who created the patient starts on its care team (seed 003); here nobody is.
+    let (status, _) = c
+        .app
+        .call(
+            Method::DELETE,
+            &format!("/v1/patients/{}/care-team/{}", c.patient, c.staff_id),
+            Some(&c.staff),
+            None,
+        )
+        .await;
+    assert_eq!(status, 204);
     c.app
         .call(
             Method::PUT,

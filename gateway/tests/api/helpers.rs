@@ -433,6 +433,7 @@ pub async fn practice_with_patient(app: &TestApp, texting: &str) -> (uuid::Uuid,
                 name: "Main Street Clinic".into(),
                 timezone: "America/New_York".parse().unwrap(),
                 sms_number: PRACTICE_NUMBER.into(),
+                practice_group_id: None,
             },
         )
         .await
@@ -449,6 +450,7 @@ pub async fn practice_with_patient(app: &TestApp, texting: &str) -> (uuid::Uuid,
                 dob: chrono::NaiveDate::from_ymd_opt(1961, 7, 4).unwrap(),
                 mobile_phone: Some(PATIENT_NUMBER.into()),
                 programs: vec![],
+                care_team: Vec::new(),
             },
         )
         .await

@@ -27,6 +27,7 @@ mod readings;
 mod refusals;
 mod sessions;
 mod silence;
+mod staff_assignment;
 mod texting;
 mod webdriver;
 mod webhooks;

@@ -71,6 +71,7 @@ async fn practice(store: &Arc<dyn Store>, customer_id: Uuid, sms: &str) -> Uuid 
                 name: format!("Clinic {sms}"),
                 timezone: "America/New_York".parse().unwrap(),
                 sms_number: sms.into(),
+                practice_group_id: None,
             },
         )
         .await
@@ -102,6 +103,7 @@ async fn user(
                 auto_logout_minutes: 30,
                 practice_ids,
                 restricted_programs: Vec::new(),
+                supervisor_id: None,
             },
         )
         .await

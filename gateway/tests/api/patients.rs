@@ -45,10 +45,14 @@ async fn a_patient_is_created_with_a_normalised_number_and_read_back(backend: Ba
         )
         .await;
     assert_eq!(status, 200);
-    // The read also says how many other patients share the number (none here).
+    // The read also says how many other patients share the number (none here) and adds the
+    // practice's report disclaimers (none saved: empty) to what was created.
     let mut read = read;
     assert_eq!(read["number_shared_with"], 0);
     read.as_object_mut().unwrap().remove("number_shared_with");
+    let disclaimers = read.as_object_mut().unwrap().remove("disclaimers").unwrap();
+    assert_eq!(disclaimers["care_plan_report"], "");
+    assert_eq!(disclaimers["hra_report"], "");
     assert_eq!(read, created);
     let (status, changed) = app
         .call(

@@ -47,6 +47,7 @@ pub async fn clinic(db: &TestStore, patients: usize) -> Clinic {
                 name: "Main Street Clinic".into(),
                 timezone: chrono_tz::America::New_York.into(),
                 sms_number: PRACTICE_NUMBER.into(),
+                practice_group_id: None,
             },
         )
         .await
@@ -69,6 +70,7 @@ pub async fn clinic(db: &TestStore, patients: usize) -> Clinic {
                 auto_logout_minutes: 60,
                 practice_ids: vec![practice.id],
                 restricted_programs: Vec::new(),
+                supervisor_id: None,
             },
         )
         .await
@@ -86,6 +88,7 @@ pub async fn clinic(db: &TestStore, patients: usize) -> Clinic {
                     dob: chrono::NaiveDate::from_ymd_opt(1961, 7, 4).unwrap(),
                     mobile_phone: Some(number.clone()),
                     programs: vec![],
+                    care_team: Vec::new(),
                 },
             )
             .await

@@ -67,6 +67,7 @@ async fn edge(backend: Backend) -> Edge {
                 dob: chrono::NaiveDate::from_ymd_opt(1970, 1, 2).unwrap(),
                 mobile_phone: Some("+15555550124".into()),
                 programs: vec![],
+                care_team: Vec::new(),
             },
         )
         .await

@@ -299,11 +299,16 @@ impl Alerts for PostgresStore {
         };
         let throttle_key = ack_miss_key(&ack.from_number);
         let miss_throttle = lock_throttle(&tx, &throttle_key).await?;
+        let care_team = match &alert {
+            Some(alert) => super::conversations::load_care_team(&tx, alert.patient_id).await?,
+            None => Vec::new(),
+        };
         let context = TextAckContext {
             practice,
             alert,
             sent_to_number,
             senders,
+            care_team,
             acknowledged_by,
             miss_throttle,
         };

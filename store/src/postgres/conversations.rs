@@ -11,6 +11,76 @@ use super::rows::{PATIENT_COLUMNS, patient_from_row};
 use super::{PostgresStore, insert_audit, load_patient, map_err};
 use crate::*;
 
+/// The practice's texting and portal switches, its row share-locked so that a concurrent
+/// `PATCH` of the practice is ordered before or after the transaction that decides on them.
+pub(super) async fn practice_switches(
+    client: &impl GenericClient,
+    practice_id: Uuid,
+) -> StoreResult<(bool, bool)> {
+    let row = client
+        .query_opt(
+            "SELECT texting_enabled, portal_enabled FROM practices WHERE id = $1 FOR SHARE",
+            &[&practice_id],
+        )
+        .await
+        .map_err(map_err)?
+        .ok_or(StoreError::NotFound)?;
+    Ok((row.get(0), row.get(1)))
+}
+
+fn portal_disabled() -> StoreError {
+    StoreError::Rule(crate::RuleRefusal::PortalDisabled)
+}
+
+/// The patient's care team with each member's program enrolments, in the order they joined.
+pub(super) async fn load_care_team(
+    client: &impl GenericClient,
+    patient_id: Uuid,
+) -> StoreResult<Vec<CareTeamMember>> {
+    let rows = client
+        .query(
+            "SELECT c.user_id, ARRAY(SELECT s.program FROM program_staff s
+                                     WHERE s.patient_id = c.patient_id AND s.user_id = c.user_id ORDER BY s.program)
+             FROM care_team c WHERE c.patient_id = $1 ORDER BY c.added_at, c.user_id",
+            &[&patient_id],
+        )
+        .await
+        .map_err(map_err)?;
+    Ok(rows
+        .iter()
+        .map(|r| CareTeamMember {
+            user_id: r.get(0),
+            programs: r.get(1),
+        })
+        .collect())
+}
+
+/// Puts `user_id` on the patient's care team and every program enrolment the patient has.
+pub(super) async fn assign_care_team(
+    client: &impl GenericClient,
+    patient_id: Uuid,
+    user_id: Uuid,
+    at: DateTime<Utc>,
+) -> StoreResult<()> {
+    client
+        .execute(
+            "INSERT INTO care_team (patient_id, user_id, added_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+            &[&patient_id, &user_id, &at],
+        )
+        .await
+        .map_err(map_err)?;
+    client
+        .execute(
+            "INSERT INTO program_staff (patient_id, program, user_id)
+             SELECT patient_id, program, $2 FROM patient_programs WHERE patient_id = $1
+             ON CONFLICT DO NOTHING",
+            &[&patient_id, &user_id],
+        )
+        .await
+        .map_err(map_err)?;
+    Ok(())
+}
+
 async fn customer_of_patient(client: &impl GenericClient, patient_id: Uuid) -> StoreResult<Uuid> {
     Ok(client
         .query_opt(
@@ -113,6 +183,35 @@ impl Conversations for PostgresStore {
         .await
     }
 
+    async fn assign_to_patient(
+        &self,
+        audit: &Audit,
+        patient_id: Uuid,
+        user_id: Uuid,
+    ) -> StoreResult<()> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(map_err)?;
+        // The patient's row is locked so its programs cannot change between the read and the
+        // assignment.
+        tx.query_opt(
+            "SELECT 1 FROM patients WHERE id = $1 FOR NO KEY UPDATE",
+            &[&patient_id],
+        )
+        .await
+        .map_err(map_err)?
+        .ok_or(StoreError::NotFound)?;
+        assign_care_team(&tx, patient_id, user_id, audit.at).await?;
+        audit_patient(
+            &tx,
+            audit,
+            patient_id,
+            "care_team.assign",
+            format!("{patient_id}/{user_id}"),
+        )
+        .await?;
+        tx.commit().await.map_err(map_err)
+    }
+
     async fn remove_from_care_team(
         &self,
         audit: &Audit,
@@ -193,22 +292,7 @@ impl Conversations for PostgresStore {
 
     async fn care_team(&self, patient_id: Uuid) -> StoreResult<Vec<CareTeamMember>> {
         let client = self.client().await?;
-        let rows = client
-            .query(
-                "SELECT c.user_id, ARRAY(SELECT s.program FROM program_staff s
-                                         WHERE s.patient_id = c.patient_id AND s.user_id = c.user_id ORDER BY s.program)
-                 FROM care_team c WHERE c.patient_id = $1 ORDER BY c.added_at, c.user_id",
-                &[&patient_id],
-            )
-            .await
-            .map_err(map_err)?;
-        Ok(rows
-            .iter()
-            .map(|r| CareTeamMember {
-                user_id: r.get(0),
-                programs: r.get(1),
-            })
-            .collect())
+        load_care_team(&client, patient_id).await
     }
 
     async fn subscribe(&self, audit: &Audit, patient_id: Uuid, user_id: Uuid) -> StoreResult<()> {
@@ -372,14 +456,17 @@ impl Conversations for PostgresStore {
             .await
             .map_err(map_err)?
             .get(0);
+        let (texting_enabled, portal_enabled) = practice_switches(&tx, patient.practice_id).await?;
         let choice = (new.choose)(&StaffSendContext {
             patient: patient.clone(),
             has_portal,
+            texting_enabled,
+            portal_enabled,
         });
         let (message_id, enqueued) = match choice {
-            StaffSendChoice::Refused(reason) => {
+            StaffSendChoice::Refused { code, reason } => {
                 tx.rollback().await.map_err(map_err)?;
-                return Ok(StaffMessageOutcome::Refused { reason });
+                return Ok(StaffMessageOutcome::Refused { code, reason });
             }
             StaffSendChoice::Sms(outbound) => {
                 let queued = insert_outbox(&tx, &outbound, audit.at).await?;
@@ -472,9 +559,12 @@ impl Conversations for PostgresStore {
             .await
             .map_err(map_err)?
             .get(0);
+        let (texting_enabled, portal_enabled) = practice_switches(&tx, patient.practice_id).await?;
         let choice = decide(&StaffSendContext {
             patient: patient.clone(),
             has_portal,
+            texting_enabled,
+            portal_enabled,
         });
         let mut ids = Vec::new();
         if let Some(outbound) = &choice.sms {
@@ -521,6 +611,9 @@ impl Conversations for PostgresStore {
             .map_err(map_err)?
             .ok_or(StoreError::NotFound)?
             .get(0);
+        if !practice_switches(&tx, practice_id).await?.1 {
+            return Err(portal_disabled());
+        }
         let id = new_id();
         tx.execute(
             "INSERT INTO messages (id, practice_id, patient_id, channel, direction, body, status, created_at, updated_at)
@@ -575,7 +668,10 @@ impl Conversations for PostgresStore {
     ) -> StoreResult<()> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(map_err)?;
-        load_patient(&tx, patient_id).await?;
+        let patient = load_patient(&tx, patient_id).await?;
+        if !practice_switches(&tx, patient.practice_id).await?.1 {
+            return Err(portal_disabled());
+        }
         tx.execute(
             "UPDATE portal_tokens SET revoked_at = $2 WHERE patient_id = $1 AND revoked_at IS NULL",
             &[&patient_id, &audit.at],

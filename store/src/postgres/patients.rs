@@ -66,6 +66,9 @@ impl Patients for PostgresStore {
         )
         .await
         .map_err(map_err)?;
+        for user_id in &new.care_team {
+            super::conversations::assign_care_team(&tx, id, *user_id, audit.at).await?;
+        }
         let event = AuditEvent {
             customer_id: Some(customer_id),
             action: "patient.create",
@@ -138,6 +141,30 @@ impl Patients for PostgresStore {
                 )
                 .await
                 .map_err(map_err)?;
+            }
+            // An ended program takes its staff with it; a new one gets only its creators.
+            tx.execute(
+                "DELETE FROM program_staff WHERE patient_id = $1
+                   AND program NOT IN (SELECT program FROM patient_programs WHERE patient_id = $1)",
+                &[&id],
+            )
+            .await
+            .map_err(map_err)?;
+            for program in programs.iter().filter(|p| !current.programs.contains(p)) {
+                for user_id in &patch.new_program_staff {
+                    tx.execute(
+                        "INSERT INTO program_staff (patient_id, program, user_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+                        &[&id, program, user_id],
+                    )
+                    .await
+                    .map_err(map_err)?;
+                    tx.execute(
+                        "INSERT INTO care_team (patient_id, user_id, added_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+                        &[&id, user_id, &audit.at],
+                    )
+                    .await
+                    .map_err(map_err)?;
+                }
             }
         }
         let customer_id = customer_of_practice(&tx, current.practice_id).await?;

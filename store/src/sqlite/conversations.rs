@@ -12,6 +12,68 @@ use super::rows::{column_list, from_micros, load_patient, micros};
 use super::{OwnedEvent, SqliteStore, map_err};
 use crate::*;
 
+/// The practice's texting and portal switches (the write transaction holds the database, so a
+/// concurrent `PATCH` of the practice is ordered before or after it).
+pub(super) fn practice_switches(conn: &Connection, practice_id: Uuid) -> StoreResult<(bool, bool)> {
+    conn.query_row(
+        "SELECT texting_enabled, portal_enabled FROM practices WHERE id = ?1",
+        [practice_id],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+    .map_err(map_err)
+}
+
+fn portal_disabled() -> StoreError {
+    StoreError::Rule(crate::RuleRefusal::PortalDisabled)
+}
+
+/// The patient's care team with each member's program enrolments, in the order they joined.
+pub(super) fn load_care_team(
+    conn: &Connection,
+    patient_id: Uuid,
+) -> StoreResult<Vec<CareTeamMember>> {
+    let users: Vec<Uuid> = column_list(
+        conn,
+        "SELECT user_id FROM care_team WHERE patient_id = ?1 ORDER BY added_at, user_id",
+        patient_id,
+    )?;
+    users
+        .into_iter()
+        .map(|user_id| {
+            let mut stmt = conn
+                .prepare_cached("SELECT program FROM program_staff WHERE patient_id = ?1 AND user_id = ?2 ORDER BY program")
+                .map_err(map_err)?;
+            let programs = stmt
+                .query_map(params![patient_id, user_id], |r| r.get(0))
+                .map_err(map_err)?
+                .collect::<Result<Vec<String>, _>>()
+                .map_err(map_err)?;
+            Ok(CareTeamMember { user_id, programs })
+        })
+        .collect()
+}
+
+/// Puts `user_id` on the patient's care team and every program enrolment the patient has.
+pub(super) fn assign_care_team(
+    conn: &Connection,
+    patient_id: Uuid,
+    user_id: Uuid,
+    at: DateTime<Utc>,
+) -> StoreResult<()> {
+    conn.execute(
+        "INSERT OR IGNORE INTO care_team (patient_id, user_id, added_at) VALUES (?1, ?2, ?3)",
+        params![patient_id, user_id, micros(at)],
+    )
+    .map_err(map_err)?;
+    conn.execute(
+        "INSERT OR IGNORE INTO program_staff (patient_id, program, user_id)
+         SELECT patient_id, program, ?2 FROM patient_programs WHERE patient_id = ?1",
+        params![patient_id, user_id],
+    )
+    .map_err(map_err)?;
+    Ok(())
+}
+
 fn audit_patient(
     conn: &Connection,
     audit: &Audit,
@@ -114,6 +176,27 @@ impl Conversations for SqliteStore {
         .await
     }
 
+    async fn assign_to_patient(
+        &self,
+        audit: &Audit,
+        patient_id: Uuid,
+        user_id: Uuid,
+    ) -> StoreResult<()> {
+        let audit = audit.clone();
+        self.write(move |tx| {
+            load_patient(tx, patient_id)?;
+            assign_care_team(tx, patient_id, user_id, audit.at)?;
+            audit_patient(
+                tx,
+                &audit,
+                patient_id,
+                "care_team.assign",
+                format!("{patient_id}/{user_id}"),
+            )
+        })
+        .await
+    }
+
     async fn remove_from_care_team(
         &self,
         audit: &Audit,
@@ -185,25 +268,8 @@ impl Conversations for SqliteStore {
     }
 
     async fn care_team(&self, patient_id: Uuid) -> StoreResult<Vec<CareTeamMember>> {
-        self.call(move |conn| {
-            let users: Vec<Uuid> =
-                column_list(conn, "SELECT user_id FROM care_team WHERE patient_id = ?1 ORDER BY added_at, user_id", patient_id)?;
-            users
-                .into_iter()
-                .map(|user_id| {
-                    let mut stmt = conn
-                        .prepare_cached("SELECT program FROM program_staff WHERE patient_id = ?1 AND user_id = ?2 ORDER BY program")
-                        .map_err(map_err)?;
-                    let programs = stmt
-                        .query_map(params![patient_id, user_id], |r| r.get(0))
-                        .map_err(map_err)?
-                        .collect::<Result<Vec<String>, _>>()
-                        .map_err(map_err)?;
-                    Ok(CareTeamMember { user_id, programs })
-                })
-                .collect()
-        })
-        .await
+        self.call(move |conn| load_care_team(conn, patient_id))
+            .await
     }
 
     async fn subscribe(&self, audit: &Audit, patient_id: Uuid, user_id: Uuid) -> StoreResult<()> {
@@ -373,10 +439,18 @@ impl Conversations for SqliteStore {
                     |r| r.get(0),
                 )
                 .map_err(map_err)?;
-            let choice = (new.choose)(&StaffSendContext { patient: patient.clone(), has_portal });
+            let (texting_enabled, portal_enabled) = practice_switches(tx, patient.practice_id)?;
+            let choice = (new.choose)(&StaffSendContext {
+                patient: patient.clone(),
+                has_portal,
+                texting_enabled,
+                portal_enabled,
+            });
             let (message_id, enqueued) = match choice {
                 // Nothing was written yet, so committing the empty transaction is harmless.
-                StaffSendChoice::Refused(reason) => return Ok(StaffMessageOutcome::Refused { reason }),
+                StaffSendChoice::Refused { code, reason } => {
+                    return Ok(StaffMessageOutcome::Refused { code, reason });
+                }
                 StaffSendChoice::Sms(outbound) => {
                     let queued = insert_outbox(tx, &outbound, audit.at)?;
                     let message_id = queued.message_id.ok_or_else(|| {
@@ -428,7 +502,13 @@ impl Conversations for SqliteStore {
                     |r| r.get(0),
                 )
                 .map_err(map_err)?;
-            let choice = decide(&StaffSendContext { patient: patient.clone(), has_portal });
+            let (texting_enabled, portal_enabled) = practice_switches(tx, patient.practice_id)?;
+            let choice = decide(&StaffSendContext {
+                patient: patient.clone(),
+                has_portal,
+                texting_enabled,
+                portal_enabled,
+            });
             let mut ids = Vec::new();
             if let Some(outbound) = &choice.sms {
                 let queued = insert_outbox(tx, outbound, audit.at)?;
@@ -469,6 +549,9 @@ impl Conversations for SqliteStore {
             let practice_id: Uuid = tx
                 .query_row("SELECT practice_id FROM patients WHERE id = ?1", [patient_id], |r| r.get(0))
                 .map_err(map_err)?;
+            if !practice_switches(tx, practice_id)?.1 {
+                return Err(portal_disabled());
+            }
             let id = new_id();
             tx.execute(
                 "INSERT INTO messages (id, practice_id, patient_id, channel, direction, body, status, created_at, updated_at)
@@ -515,7 +598,10 @@ impl Conversations for SqliteStore {
         let audit = audit.clone();
         let token_hash = token_hash.to_string();
         self.write(move |tx| {
-            load_patient(tx, patient_id)?;
+            let patient = load_patient(tx, patient_id)?;
+            if !practice_switches(tx, patient.practice_id)?.1 {
+                return Err(portal_disabled());
+            }
             tx.execute(
                 "UPDATE portal_tokens SET revoked_at = ?2 WHERE patient_id = ?1 AND revoked_at IS NULL",
                 params![patient_id, micros(audit.at)],

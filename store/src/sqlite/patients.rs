@@ -59,6 +59,9 @@ impl Patients for SqliteStore {
                 params![id, new.practice_id, micros(audit.at)],
             )
             .map_err(map_err)?;
+            for user_id in &new.care_team {
+                super::conversations::assign_care_team(tx, id, *user_id, audit.at)?;
+            }
             OwnedEvent {
                 customer_id: Some(customer_id),
                 action: "patient.create",
@@ -114,6 +117,27 @@ impl Patients for SqliteStore {
                         params![id, program],
                     )
                     .map_err(map_err)?;
+                }
+                // An ended program takes its staff with it; a new one gets only its creators.
+                tx.execute(
+                    "DELETE FROM program_staff WHERE patient_id = ?1
+                       AND program NOT IN (SELECT program FROM patient_programs WHERE patient_id = ?1)",
+                    [id],
+                )
+                .map_err(map_err)?;
+                for program in programs.iter().filter(|p| !current.programs.contains(p)) {
+                    for user_id in &patch.new_program_staff {
+                        tx.execute(
+                            "INSERT OR IGNORE INTO program_staff (patient_id, program, user_id) VALUES (?1, ?2, ?3)",
+                            params![id, program, user_id],
+                        )
+                        .map_err(map_err)?;
+                        tx.execute(
+                            "INSERT OR IGNORE INTO care_team (patient_id, user_id, added_at) VALUES (?1, ?2, ?3)",
+                            params![id, user_id, micros(audit.at)],
+                        )
+                        .map_err(map_err)?;
+                    }
                 }
             }
             OwnedEvent {

@@ -8,11 +8,12 @@ use uuid::Uuid;
 use super::map_err;
 use crate::{IanaTimeZone, Patient, Practice, Role, StoreError, StoreResult, TextingRow, User};
 
-pub const PRACTICE_COLUMNS: &str = "id, customer_id, name, timezone, sms_number, practice_group_id, escalation_delay_minutes, created_at";
+pub const PRACTICE_COLUMNS: &str = "id, customer_id, name, timezone, sms_number, practice_group_id, escalation_delay_minutes, created_at,
+    texting_enabled, portal_enabled";
 
 pub const USER_COLUMNS: &str =
     "id, customer_id, username, password_hash, role, email, first_name, last_name,
-    title, mobile_phone, auto_logout_minutes, locked_at, created_at";
+    title, mobile_phone, auto_logout_minutes, locked_at, created_at, supervisor_id";
 
 pub const PATIENT_COLUMNS: &str =
     "id, practice_id, first_name, last_name, dob, mobile_phone, texting_status,
@@ -61,6 +62,8 @@ pub fn practice_from_row(row: &Row) -> rusqlite::Result<Practice> {
         practice_group_id: row.get(5)?,
         escalation_delay_minutes: row.get(6)?,
         created_at: time(row, 7)?,
+        texting_enabled: row.get(8)?,
+        portal_enabled: row.get(9)?,
     })
 }
 
@@ -93,6 +96,7 @@ pub fn load_user(conn: &Connection, id: Uuid) -> StoreResult<User> {
                     created_at: time(row, 12)?,
                     practice_ids: Vec::new(),
                     restricted_programs: Vec::new(),
+                    supervisor_id: row.get(13)?,
                 })
             },
         )

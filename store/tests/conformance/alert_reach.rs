@@ -31,6 +31,7 @@ async fn patient(store: &Arc<dyn Store>, practice_id: Uuid, programs: Vec<String
                 dob: NaiveDate::from_ymd_opt(1950, 2, 3).unwrap(),
                 mobile_phone: None,
                 programs,
+                care_team: Vec::new(),
             },
         )
         .await

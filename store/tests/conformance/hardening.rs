@@ -34,6 +34,7 @@ async fn patient_with(store: &Arc<dyn Store>, practice_id: Uuid, phone: &str) ->
                 dob: NaiveDate::from_ymd_opt(1970, 1, 2).unwrap(),
                 mobile_phone: Some(phone.into()),
                 programs: vec![],
+                care_team: Vec::new(),
             },
         )
         .await
@@ -317,6 +318,7 @@ pub async fn a_staff_opt_out_cancels_what_is_queued_to_the_number(db: &TestStore
                 notifications: vec![],
                 action: "texting.opt_out",
                 opted_out: true,
+                needs_texting: false,
             },
         )
         .await
@@ -412,7 +414,10 @@ fn staff_message(
             } else if ctx.has_portal {
                 StaffSendChoice::Portal
             } else {
-                StaffSendChoice::Refused("no channel".into())
+                StaffSendChoice::Refused {
+                    code: "no_enabled_channel".into(),
+                    reason: "no channel".into(),
+                }
             }
         }),
         idempotency: None,

@@ -41,6 +41,7 @@ async fn patient(store: &Arc<dyn Store>, practice_id: Uuid, name: &str, at: Date
                 dob: NaiveDate::from_ymd_opt(1970, 1, 2).unwrap(),
                 mobile_phone: Some(PATIENT_NUMBER.into()),
                 programs: vec![],
+                care_team: Vec::new(),
             },
         )
         .await

@@ -27,6 +27,7 @@ async fn new_patient(store: &Arc<dyn Store>, practice_id: Uuid, at: DateTime<Utc
                 dob: chrono::NaiveDate::from_ymd_opt(1960, 5, 6).unwrap(),
                 mobile_phone: None,
                 programs: vec![],
+                care_team: vec![],
             },
         )
         .await
@@ -371,6 +372,7 @@ pub async fn a_patient_notice_is_decided_from_the_patient_as_they_are_in_the_tra
                 dob: chrono::NaiveDate::from_ymd_opt(1960, 5, 6).unwrap(),
                 mobile_phone: Some("+15555550399".into()),
                 programs: vec![],
+                care_team: vec![],
             },
         )
         .await

@@ -25,6 +25,7 @@ async fn patient(store: &Arc<dyn Store>, practice_id: Uuid, name: &str) -> Uuid 
                 dob: NaiveDate::from_ymd_opt(1960, 5, 6).unwrap(),
                 mobile_phone: None,
                 programs: vec![],
+                care_team: Vec::new(),
             },
         )
         .await

@@ -188,6 +188,7 @@ pub async fn create(State(state): State<AppState>, user: ConsoleUser, body: Byte
             mobile_phone: (!mobile.is_empty()).then(|| mobile.to_string()),
             auto_logout_minutes: None,
             restricted_programs: Vec::new(),
+            supervisor_id: None,
         };
         users::create(&state, &user, request).await
     }

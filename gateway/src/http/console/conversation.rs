@@ -152,7 +152,9 @@ fn texting_panel(user: &ConsoleUser, patient: &Patient) -> Markup {
         (
             "resend",
             "Resend the opt-in text",
-            allowed(Event::StaffResend),
+            allowed(Event::StaffResend {
+                has_valid_mobile: true,
+            }),
         ),
         (
             "opt-out",
@@ -199,7 +201,7 @@ fn care_team(panel: &[PanelEntry]) -> Markup {
                             span.muted {
                                 @if entry.on_care_team { "Care team" } @else if entry.subscribed { "Follows" }
                                 @if !entry.programs.is_empty() { " · " (entry.programs.join(", ")) }
-                                " · " @if entry.notified_now { "told of new messages" } @else { "not told of new messages" }
+                                " · " @if entry.channels_now.is_empty() { "not told of new messages" } @else { "told of new messages by " (entry.channels_now.join(", ")) }
                             }
                         }
                     }
