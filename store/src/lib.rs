@@ -8,8 +8,9 @@
 //! gateway's domain) nor log row contents (they hold patient data).
 //!
 //! Each use case is written once, over the connection interface of `sql` that both backends
-//! implement (see `store/ARCHITECTURE-NOTE.md`); `postgres` and `sqlite` hold only what differs:
-//! connecting, running a statement, translating errors, and the use cases not yet moved.
+//! implement (see the README's Architecture section); `postgres` and `sqlite` hold only what
+//! differs: connecting, running a statement, translating errors, and the use cases not yet
+//! moved.
 
 mod accounts;
 mod alerts;
