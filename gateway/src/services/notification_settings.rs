@@ -13,7 +13,10 @@ use store::{
     ApplyDefaultsTo, ApplyReadingDefaultsTo, Audit, NotificationSettingRow,
     PatientNotificationSettingRow, Store, StoreError, StoreResult,
 };
+use store::{Practice, Role, User};
 use uuid::Uuid;
+
+use crate::app::{App, AppError, CurrentUser};
 
 use crate::domain::notifications::{
     Kind, NotificationKind, NotificationSetting, PatientChange, PatientNotificationKind,
@@ -262,4 +265,38 @@ pub async fn change_patient_settings(
         .save_patient_notification_settings(audit, patient_id, patient_rows(&next))
         .await?;
     Ok(patient_settings_from_rows(&saved)?)
+}
+
+/// The user whose settings are asked for and the practice, once the caller may see them.
+pub async fn settings_subject(
+    state: &App,
+    caller: &CurrentUser,
+    user_id: Uuid,
+    practice_id: Uuid,
+) -> Result<(User, Practice), AppError> {
+    let target = if user_id == caller.id() {
+        caller.user.clone()
+    } else {
+        match state.store.get_user(user_id).await {
+            Ok(user) => user,
+            Err(StoreError::NotFound) => return Err(AppError::NotFound("user")),
+            Err(other) => return Err(other.into()),
+        }
+    };
+    if !crate::domain::access::can_see_user(&caller.user, &target) {
+        return Err(AppError::NotFound("user"));
+    }
+    if caller.role() == Role::Staff && target.id != caller.id() {
+        return Err(AppError::Forbidden(
+            "staff may read and change only their own notification settings".into(),
+        ));
+    }
+    let practice = crate::services::access::visible_practice(state, caller, practice_id).await?;
+    if !crate::domain::access::works_at(&target, &practice) {
+        return Err(AppError::invalid(
+            "practice_id",
+            "the user does not work at this practice; pick one of the user's practices",
+        ));
+    }
+    Ok((target, practice))
 }
