@@ -89,6 +89,7 @@ impl Application {
             mailer,
             outbox_wake: Arc::new(Notify::new()),
             feed_changed: Arc::new(watch::channel(0).0),
+            practice_contexts: Arc::default(),
         };
         // Every series with known labels exists before its first event, and the store-wide
         // gauges hold the store's values from the first scrape on.

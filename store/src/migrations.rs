@@ -49,6 +49,7 @@ pub static MIGRATIONS: &[Migration] = &[
     migration!(23, "0023_outbox_cancelled"),
     migration!(24, "0024_idempotency_fingerprint"),
     migration!(28, "0028_instance_claims"),
+    migration!(29, "0029_config_changes"),
 ];
 
 impl Migration {

@@ -36,6 +36,9 @@ use hardening::*;
 #[path = "conformance/instances.rs"]
 mod instances;
 use instances::*;
+#[path = "conformance/config_changes.rs"]
+mod config_changes;
+use config_changes::*;
 
 /// Generates one `#[tokio::test]` per backend for each listed scenario.
 macro_rules! conformance {
@@ -63,6 +66,8 @@ macro_rules! conformance {
 
 conformance!(
     migrating_again_changes_nothing,
+    the_config_version_moves_with_every_configuration_change_whoever_makes_it,
+    an_inbound_text_decided_with_an_older_configuration_writes_nothing,
     the_claims_of_a_gone_instance_are_released_at_once_and_a_live_ones_never,
     a_claim_that_names_no_instance_waits_for_its_lease,
     a_customer_reads_back_as_created_and_its_creation_is_audited,

@@ -12,6 +12,7 @@ pub mod monitoring;
 pub mod notification_settings;
 pub mod notify;
 pub mod oncall;
+pub mod practice_context;
 pub mod readings;
 pub mod sessions;
 pub mod texting;

@@ -28,11 +28,25 @@ pub(crate) async fn insert_notifications(
             continue;
         }
         let id = new_id();
-        client
-            .execute(
+        let statement = client
+            .prepare_cached(
                 "INSERT INTO notifications (id, user_id, practice_id, patient_id, kind, summary, created_at)
                  VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                &[&id, &n.user_id, &n.practice_id, &n.patient_id, &n.kind, &n.summary, &at],
+            )
+            .await
+            .map_err(map_err)?;
+        client
+            .execute(
+                &statement,
+                &[
+                    &id,
+                    &n.user_id,
+                    &n.practice_id,
+                    &n.patient_id,
+                    &n.kind,
+                    &n.summary,
+                    &at,
+                ],
             )
             .await
             .map_err(map_err)?;

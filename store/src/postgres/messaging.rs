@@ -10,8 +10,9 @@ use deadpool_postgres::GenericClient;
 use tokio_postgres::Row;
 use uuid::Uuid;
 
+use super::rows::{PATIENT_COLUMNS, patient_from_row};
 use super::rows::{PRACTICE_COLUMNS, practice_from_row};
-use super::{PostgresStore, insert_audit, load_patient, map_err};
+use super::{PostgresStore, insert_audit, map_err};
 use crate::messaging::{ABANDONED_NOTE, CANCELLED_NOTE, OPTED_OUT_RULE, RECOVERED_NOTE};
 use crate::*;
 
@@ -20,6 +21,10 @@ const OUTBOX_COLUMNS: &str =
     priority, state, attempts, next_attempt_at, claimed_until, claimed_by, recovered, carrier,
     carrier_sid, carrier_status, error_code, last_error, created_at, updated_at, sent_at,
     cancel_reason, opt_out_reply";
+
+/// The configuration version ([`Messaging::config_version`]): the last change recorded by the
+/// triggers of migration 0029.
+const CONFIG_VERSION_SQL: &str = "SELECT COALESCE(max(id), 0) FROM config_changes";
 
 pub(crate) const MESSAGE_COLUMNS: &str =
     "id, practice_id, patient_id, channel, direction, body, redacted,
@@ -298,61 +303,119 @@ impl Messaging for PostgresStore {
         Ok(outbound)
     }
 
-    async fn record_inbound(
+    async fn config_version(&self) -> StoreResult<i64> {
+        let client = self.client().await?;
+        let statement = client
+            .prepare_cached(CONFIG_VERSION_SQL)
+            .await
+            .map_err(map_err)?;
+        let row = client.query_one(&statement, &[]).await.map_err(map_err)?;
+        Ok(row.get(0))
+    }
+
+    async fn record_inbound_checked(
         &self,
         audit: &Audit,
         inbound: NewInbound,
+        config_version: Option<i64>,
         decide: InboundDecider,
     ) -> StoreResult<InboundOutcome> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(map_err)?;
-        let practice = tx
-            .query_opt(
-                &format!("SELECT {PRACTICE_COLUMNS} FROM practices WHERE sms_number = $1"),
-                &[&inbound.to_number],
-            )
-            .await
-            .map_err(map_err)?
-            .map(|row| practice_from_row(&row))
-            .transpose()?;
-        let patient_id: Option<Uuid> = match &practice {
-            Some(practice) => tx
-                .query_opt(
-                    "SELECT id FROM patients WHERE practice_id = $1 AND mobile_phone = $2
-                     ORDER BY texting_status IN ('pending', 'enabled') DESC, created_at DESC, id DESC
-                     LIMIT 1",
-                    &[&practice.id, &inbound.from_number],
+        // The statements are prepared once per connection, and those that do not depend on each
+        // other are sent together (tokio-postgres pipelines futures polled at once on one
+        // client): one round trip for the routing, one for the claim and the patient's lock,
+        // one for the writes of an ordinary text, one for the commit.
+        let (practice, patient_id, current_version) = tokio::try_join!(
+            async {
+                let statement = tx
+                    .prepare_cached(&format!(
+                        "SELECT {PRACTICE_COLUMNS} FROM practices WHERE sms_number = $1"
+                    ))
+                    .await?;
+                tx.query_opt(&statement, &[&inbound.to_number]).await
+            },
+            async {
+                let statement = tx
+                    .prepare_cached(
+                        "SELECT p.id FROM patients p JOIN practices pr ON pr.id = p.practice_id
+                         WHERE pr.sms_number = $1 AND p.mobile_phone = $2
+                         ORDER BY p.texting_status IN ('pending', 'enabled') DESC,
+                                  p.created_at DESC, p.id DESC
+                         LIMIT 1",
+                    )
+                    .await?;
+                tx.query_opt(&statement, &[&inbound.to_number, &inbound.from_number])
+                    .await
+            },
+            async {
+                let statement = tx.prepare_cached(CONFIG_VERSION_SQL).await?;
+                tx.query_one(&statement, &[]).await
+            },
+        )
+        .map_err(map_err)?;
+        let practice = practice.map(|row| practice_from_row(&row)).transpose()?;
+        let patient_id: Option<Uuid> = patient_id.map(|r| r.get(0));
+        let current_version: i64 = current_version.get(0);
+        if config_version.is_some_and(|expected| expected != current_version) {
+            tx.rollback().await.map_err(map_err)?;
+            return Err(StoreError::Conflict {
+                constraint: CONFIG_CHANGED.into(),
+            });
+        }
+        let message_id = new_id();
+        let practice_id = practice.as_ref().map(|p| p.id);
+        let (message, patient) = tokio::try_join!(
+            // The carrier id is claimed before anything is decided: a concurrent delivery of the
+            // same message waits on the unique rule for this transaction and then finds it.
+            async {
+                let statement = tx
+                    .prepare_cached(&format!(
+                        "INSERT INTO messages (id, practice_id, patient_id, channel, direction, body,
+                                               redacted, status, carrier, carrier_sid, from_number,
+                                               to_number, num_segments, created_at, updated_at)
+                         VALUES ($1, $2, $3, 'sms', 'inbound', NULL, true, 'received', $4, $5, $6,
+                                 $7, $8, $9, $9)
+                         ON CONFLICT (carrier, carrier_sid) DO NOTHING
+                         RETURNING {MESSAGE_COLUMNS}"
+                    ))
+                    .await
+                    .map_err(map_err)?;
+                tx.query_opt(
+                    &statement,
+                    &[
+                        &message_id,
+                        &practice_id,
+                        &patient_id,
+                        &inbound.carrier,
+                        &inbound.carrier_sid,
+                        &inbound.from_number,
+                        &inbound.to_number,
+                        &inbound.num_segments,
+                        &audit.at,
+                    ],
                 )
                 .await
-                .map_err(map_err)?
-                .map(|r| r.get(0)),
-            None => None,
-        };
-        // The carrier id is claimed before anything else is read or decided: a concurrent
-        // delivery of the same message waits here for this transaction and then finds it.
-        let message_id = new_id();
-        let inserted = tx
-            .execute(
-                "INSERT INTO messages (id, practice_id, patient_id, channel, direction, body, redacted,
-                                       status, carrier, carrier_sid, from_number, to_number,
-                                       num_segments, created_at, updated_at)
-                 VALUES ($1, $2, $3, 'sms', 'inbound', NULL, true, 'received', $4, $5, $6, $7, $8, $9, $9)
-                 ON CONFLICT (carrier, carrier_sid) DO NOTHING",
-                &[
-                    &message_id,
-                    &practice.as_ref().map(|p| p.id),
-                    &patient_id,
-                    &inbound.carrier,
-                    &inbound.carrier_sid,
-                    &inbound.from_number,
-                    &inbound.to_number,
-                    &inbound.num_segments,
-                    &audit.at,
-                ],
-            )
-            .await
-            .map_err(map_err)?;
-        if inserted == 0 {
+                .map_err(map_err)
+            },
+            // Texts of one patient are decided one at a time. NO KEY UPDATE, not UPDATE: the
+            // message rows inserted just before hold key-share locks on the patient (foreign
+            // key), which FOR UPDATE would wait on across two such transactions: a deadlock.
+            async {
+                let Some(id) = patient_id else {
+                    return Ok(None);
+                };
+                let statement = tx
+                    .prepare_cached(&format!(
+                        "SELECT {PATIENT_COLUMNS} FROM patients p WHERE p.id = $1 FOR NO KEY UPDATE"
+                    ))
+                    .await
+                    .map_err(map_err)?;
+                let row = tx.query_one(&statement, &[&id]).await.map_err(map_err)?;
+                patient_from_row(&row).map(Some)
+            },
+        )?;
+        let Some(message) = message else {
             let existing: Uuid = tx
                 .query_one(
                     "SELECT id FROM messages WHERE carrier = $1 AND carrier_sid = $2",
@@ -365,22 +428,8 @@ impl Messaging for PostgresStore {
             return Ok(InboundOutcome::Duplicate {
                 message_id: existing,
             });
-        }
-        let patient = match patient_id {
-            Some(id) => {
-                // Texts of one patient are decided one at a time. NO KEY UPDATE, not UPDATE: the
-                // message rows inserted above hold key-share locks on the patient (foreign key),
-                // which FOR UPDATE would wait on across two such transactions: a deadlock.
-                tx.execute(
-                    "SELECT 1 FROM patients WHERE id = $1 FOR NO KEY UPDATE",
-                    &[&id],
-                )
-                .await
-                .map_err(map_err)?;
-                Some(load_patient(&tx, id).await?)
-            }
-            None => None,
         };
+        let mut message = message_from_row(&message);
         let throttle = match &inbound.throttle_key {
             Some(key) => super::throttle::lock_throttle(&tx, key).await?,
             None => None,
@@ -392,16 +441,45 @@ impl Messaging for PostgresStore {
             throttle,
         };
         let decision = decide(&context);
+        let event = AuditEvent {
+            customer_id: context.practice.as_ref().map(|p| p.customer_id),
+            action: "message.inbound",
+            target_type: "message",
+            target_id: Some(message_id.to_string()),
+            patient_id: context.patient.as_ref().map(|p| p.id),
+        };
+        let (kept, _, _) = tokio::try_join!(
+            async {
+                if !decision.keep_body && decision.flag.is_none() {
+                    return Ok(None);
+                }
+                let statement = tx
+                    .prepare_cached(&format!(
+                        "UPDATE messages SET body = $2, redacted = $3, flag = $4 WHERE id = $1
+                         RETURNING {MESSAGE_COLUMNS}"
+                    ))
+                    .await
+                    .map_err(map_err)?;
+                tx.query_opt(
+                    &statement,
+                    &[
+                        &message_id,
+                        &decision.keep_body.then_some(inbound.body.as_str()),
+                        &!decision.keep_body,
+                        &decision.flag,
+                    ],
+                )
+                .await
+                .map_err(map_err)
+            },
+            super::feed::insert_notifications(&tx, audit.at, &decision.notifications),
+            insert_audit(&tx, audit, &event),
+        )?;
+        if let Some(kept) = kept {
+            message = message_from_row(&kept);
+        }
         if let (Some(key), Some(next)) = (&inbound.throttle_key, &decision.throttle) {
             super::throttle::store_throttle(&tx, key, next).await?;
-        }
-        if decision.keep_body {
-            tx.execute(
-                "UPDATE messages SET body = $2, redacted = false WHERE id = $1",
-                &[&message_id, &inbound.body],
-            )
-            .await
-            .map_err(map_err)?;
         }
         if let (Some(patient), Some(texting)) = (&context.patient, &decision.texting) {
             tx.execute(
@@ -419,15 +497,6 @@ impl Messaging for PostgresStore {
             .await
             .map_err(map_err)?;
         }
-        if let Some(flag) = &decision.flag {
-            tx.execute(
-                "UPDATE messages SET flag = $2 WHERE id = $1",
-                &[&message_id, flag],
-            )
-            .await
-            .map_err(map_err)?;
-        }
-        super::feed::insert_notifications(&tx, audit.at, &decision.notifications).await?;
         let opted_out_at = context
             .practice
             .as_ref()
@@ -450,15 +519,6 @@ impl Messaging for PostgresStore {
             .await
             .map_err(map_err)?;
         }
-        let event = AuditEvent {
-            customer_id: context.practice.as_ref().map(|p| p.customer_id),
-            action: "message.inbound",
-            target_type: "message",
-            target_id: Some(message_id.to_string()),
-            patient_id: context.patient.as_ref().map(|p| p.id),
-        };
-        insert_audit(&tx, audit, &event).await?;
-        let message = load_message(&tx, message_id).await?;
         tx.commit().await.map_err(map_err)?;
         Ok(InboundOutcome::Recorded {
             message: Box::new(message),

@@ -44,8 +44,8 @@ const MIGRATION_LOCK_KEY: i64 = 0x6761_7465_7761_7901;
 pub struct PostgresStore {
     pool: Pool,
     config: tokio_postgres::Config,
-    /// The work-signal listener, started on first use.
-    signals: std::sync::OnceLock<tokio::sync::watch::Receiver<u64>>,
+    /// The work- and config-signal listener, started on first use.
+    signals: std::sync::OnceLock<signals::Signals>,
     /// This handle's instance id (see [`crate::instances`]).
     instance_id: String,
     /// Whether the instance lock is held; the task holding it starts at announcement.
@@ -138,10 +138,17 @@ pub(crate) async fn insert_audit(
     audit: &Audit,
     event: &AuditEvent<'_>,
 ) -> StoreResult<()> {
-    client
-        .execute(
+    // Every write use case runs this statement: prepared once per connection.
+    let statement = client
+        .prepare_cached(
             "INSERT INTO audit_log (at, user_id, customer_id, action, target_type, target_id, patient_id, client_addr)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .await
+        .map_err(map_err)?;
+    client
+        .execute(
+            &statement,
             &[
                 &audit.at,
                 &audit.user_id,
@@ -245,6 +252,16 @@ impl Store for PostgresStore {
         Some(
             self.signals
                 .get_or_init(|| signals::listen(self.config.clone()))
+                .work
+                .clone(),
+        )
+    }
+
+    fn config_signals(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        Some(
+            self.signals
+                .get_or_init(|| signals::listen(self.config.clone()))
+                .config
                 .clone(),
         )
     }

@@ -4,6 +4,10 @@
 //! and notification streams wake at once for work another instance committed instead of at
 //! their next poll. Losing the listening connection costs only that speed: polling goes on, and
 //! the listener reconnects by itself.
+//!
+//! The same connection listens on `gateway_config`, sent by the triggers of migration 0029 when
+//! configuration that inbound texts read changes: each instance drops its cached practice
+//! context at once. A reconnect counts as a change, since notifications may have been missed.
 
 use std::time::Duration;
 
@@ -16,6 +20,14 @@ use crate::StoreResult;
 
 /// The channel name.
 pub(crate) const CHANNEL: &str = "gateway_work";
+/// The configuration channel (sent by triggers, never by the store's code).
+const CONFIG_CHANNEL: &str = "gateway_config";
+
+/// The listener's two signals.
+pub(crate) struct Signals {
+    pub(crate) work: watch::Receiver<u64>,
+    pub(crate) config: watch::Receiver<u64>,
+}
 
 /// Signals other instances that work was committed; call inside the transaction.
 pub(crate) async fn notify_work(client: &impl GenericClient) -> StoreResult<()> {
@@ -25,13 +37,14 @@ pub(crate) async fn notify_work(client: &impl GenericClient) -> StoreResult<()> 
         .map_err(map_err)
 }
 
-/// Starts the listening task; the returned receiver changes on every signal.
-pub(crate) fn listen(config: tokio_postgres::Config) -> watch::Receiver<u64> {
+/// Starts the listening task; the returned receivers change on every signal of their channel.
+pub(crate) fn listen(config: tokio_postgres::Config) -> Signals {
     let (tx, rx) = watch::channel(0u64);
+    let (config_tx, config_rx) = watch::channel(0u64);
     tokio::spawn(async move {
         let mut delay = Duration::from_millis(200);
-        while !tx.is_closed() {
-            match listen_once(&config, &tx).await {
+        while !(tx.is_closed() && config_tx.is_closed()) {
+            match listen_once(&config, &tx, &config_tx).await {
                 Ok(()) => delay = Duration::from_millis(200),
                 Err(error) => {
                     tracing::debug!(%error, "work-signal listener lost its connection; reconnecting");
@@ -41,7 +54,10 @@ pub(crate) fn listen(config: tokio_postgres::Config) -> watch::Receiver<u64> {
             tokio::time::sleep(delay).await;
         }
     });
-    rx
+    Signals {
+        work: rx,
+        config: config_rx,
+    }
 }
 
 /// One connection's life: LISTEN, then forward every notification until the connection closes
@@ -49,9 +65,11 @@ pub(crate) fn listen(config: tokio_postgres::Config) -> watch::Receiver<u64> {
 async fn listen_once(
     config: &tokio_postgres::Config,
     tx: &watch::Sender<u64>,
+    config_tx: &watch::Sender<u64>,
 ) -> Result<(), tokio_postgres::Error> {
     let (client, mut connection) = config.connect(NoTls).await?;
     let signals = tx.clone();
+    let config_signals = config_tx.clone();
     let driver = tokio::spawn(async move {
         loop {
             let message = tokio::select! {
@@ -59,6 +77,9 @@ async fn listen_once(
                 _ = signals.closed() => return Ok(()),
             };
             match message {
+                Some(Ok(AsyncMessage::Notification(n))) if n.channel() == CONFIG_CHANNEL => {
+                    config_signals.send_modify(|n| *n = n.wrapping_add(1));
+                }
                 Some(Ok(AsyncMessage::Notification(_))) => {
                     signals.send_modify(|n| *n = n.wrapping_add(1));
                 }
@@ -68,7 +89,11 @@ async fn listen_once(
             }
         }
     });
-    client.batch_execute(&format!("LISTEN {CHANNEL}")).await?;
+    client
+        .batch_execute(&format!("LISTEN {CHANNEL}; LISTEN {CONFIG_CHANNEL}"))
+        .await?;
+    // Changes made while no connection listened were not heard: count one.
+    config_tx.send_modify(|n| *n = n.wrapping_add(1));
     // The client is held (dropping it would close the connection) until the driver ends.
     let ended = driver.await;
     drop(client);

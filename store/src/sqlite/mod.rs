@@ -64,6 +64,9 @@ impl SqliteStore {
             }
             let conn = Connection::open(&opened).map_err(map_err)?;
             conn.busy_timeout(BUSY_TIMEOUT).map_err(map_err)?;
+            // The store prepares its frequent statements once (`prepare_cached`); rusqlite's
+            // default of 16 kept statements would keep evicting them.
+            conn.set_prepared_statement_cache_capacity(256);
             conn.execute_batch(
                 "PRAGMA journal_mode = WAL;
                  PRAGMA synchronous = FULL;
