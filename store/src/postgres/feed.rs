@@ -17,8 +17,10 @@ pub(crate) async fn insert_notifications(
     new: &[NewNotification],
 ) -> StoreResult<Vec<Uuid>> {
     let mut ids = Vec::with_capacity(new.len());
-    if !new.is_empty() {
+    if new.iter().any(|n| n.email.is_some()) {
         super::signals::notify_work(client).await?;
+    } else if !new.is_empty() {
+        super::signals::notify_feed(client).await?;
     }
     for n in new {
         if let Some(email) = &n.email {

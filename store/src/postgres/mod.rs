@@ -257,6 +257,15 @@ impl Store for PostgresStore {
         )
     }
 
+    fn feed_signals(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        Some(
+            self.signals
+                .get_or_init(|| signals::listen(self.config.clone()))
+                .feed
+                .clone(),
+        )
+    }
+
     fn config_signals(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
         Some(
             self.signals

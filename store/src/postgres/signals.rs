@@ -5,6 +5,9 @@
 //! their next poll. Losing the listening connection costs only that speed: polling goes on, and
 //! the listener reconnects by itself.
 //!
+//! A transaction that only added feed rows sends the payload `feed`, which wakes the
+//! notification streams and not the dispatchers.
+//!
 //! The same connection listens on `gateway_config`, sent by the triggers of migration 0029 when
 //! configuration that inbound texts read changes: each instance drops its cached practice
 //! context at once. A reconnect counts as a change, since notifications may have been missed.
@@ -26,6 +29,7 @@ const CONFIG_CHANNEL: &str = "gateway_config";
 /// The listener's two signals.
 pub(crate) struct Signals {
     pub(crate) work: watch::Receiver<u64>,
+    pub(crate) feed: watch::Receiver<u64>,
     pub(crate) config: watch::Receiver<u64>,
 }
 
@@ -37,14 +41,29 @@ pub(crate) async fn notify_work(client: &impl GenericClient) -> StoreResult<()> 
         .map_err(map_err)
 }
 
+/// The payload of a signal for the notification streams only (feed rows, nothing to send).
+const FEED_ONLY: &str = "feed";
+
+/// Signals other instances' notification streams, not their dispatchers: a transaction that
+/// added feed rows and queued nothing to send (an ordinary inbound text, say) must not wake
+/// every dispatcher into an empty claim.
+pub(crate) async fn notify_feed(client: &impl GenericClient) -> StoreResult<()> {
+    client
+        .batch_execute(&format!("NOTIFY {CHANNEL}, '{FEED_ONLY}'"))
+        .await
+        .map_err(map_err)
+}
+
 /// Starts the listening task; the returned receivers change on every signal of their channel.
 pub(crate) fn listen(config: tokio_postgres::Config) -> Signals {
     let (tx, rx) = watch::channel(0u64);
+    let (feed_tx, feed_rx) = watch::channel(0u64);
     let (config_tx, config_rx) = watch::channel(0u64);
     tokio::spawn(async move {
         let mut delay = Duration::from_millis(200);
-        while !(tx.is_closed() && config_tx.is_closed()) {
-            match listen_once(&config, &tx, &config_tx).await {
+        let senders = [tx, feed_tx, config_tx];
+        while !senders.iter().all(|s| s.is_closed()) {
+            match listen_once(&config, &senders).await {
                 Ok(()) => delay = Duration::from_millis(200),
                 Err(error) => {
                     tracing::debug!(%error, "work-signal listener lost its connection; reconnecting");
@@ -56,6 +75,7 @@ pub(crate) fn listen(config: tokio_postgres::Config) -> Signals {
     });
     Signals {
         work: rx,
+        feed: feed_rx,
         config: config_rx,
     }
 }
@@ -64,11 +84,11 @@ pub(crate) fn listen(config: tokio_postgres::Config) -> Signals {
 /// or nobody listens any more.
 async fn listen_once(
     config: &tokio_postgres::Config,
-    tx: &watch::Sender<u64>,
-    config_tx: &watch::Sender<u64>,
+    [tx, feed_tx, config_tx]: &[watch::Sender<u64>; 3],
 ) -> Result<(), tokio_postgres::Error> {
     let (client, mut connection) = config.connect(NoTls).await?;
     let signals = tx.clone();
+    let feed_signals = feed_tx.clone();
     let config_signals = config_tx.clone();
     let driver = tokio::spawn(async move {
         loop {
@@ -79,6 +99,9 @@ async fn listen_once(
             match message {
                 Some(Ok(AsyncMessage::Notification(n))) if n.channel() == CONFIG_CHANNEL => {
                     config_signals.send_modify(|n| *n = n.wrapping_add(1));
+                }
+                Some(Ok(AsyncMessage::Notification(n))) if n.payload() == FEED_ONLY => {
+                    feed_signals.send_modify(|n| *n = n.wrapping_add(1));
                 }
                 Some(Ok(AsyncMessage::Notification(_))) => {
                     signals.send_modify(|n| *n = n.wrapping_add(1));
