@@ -323,10 +323,17 @@ impl Messaging for PostgresStore {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(map_err)?;
         // The statements are prepared once per connection, and those that do not depend on each
-        // other are sent together (tokio-postgres pipelines futures polled at once on one
-        // client): one round trip for the routing, one for the claim and the patient's lock,
-        // one for the writes of an ordinary text, one for the commit.
-        let (practice, patient_id, current_version) = tokio::try_join!(
+        // other's answers are sent together (tokio-postgres pipelines futures polled at once on
+        // one client; `biased` polls them, and so sends them, in the order listed, and the server
+        // runs them in the order sent): one round trip routes the text,
+        // claims its carrier id and locks its patient, one writes what was decided, one commits.
+        let message_id = new_id();
+        let (current_version, practice, message, patient) = tokio::try_join!(
+            biased;
+            async {
+                let statement = tx.prepare_cached(CONFIG_VERSION_SQL).await?;
+                tx.query_one(&statement, &[]).await
+            },
             async {
                 let statement = tx
                     .prepare_cached(&format!(
@@ -335,58 +342,32 @@ impl Messaging for PostgresStore {
                     .await?;
                 tx.query_opt(&statement, &[&inbound.to_number]).await
             },
-            async {
-                let statement = tx
-                    .prepare_cached(
-                        "SELECT p.id FROM patients p JOIN practices pr ON pr.id = p.practice_id
-                         WHERE pr.sms_number = $1 AND p.mobile_phone = $2
-                         ORDER BY p.texting_status IN ('pending', 'enabled') DESC,
-                                  p.created_at DESC, p.id DESC
-                         LIMIT 1",
-                    )
-                    .await?;
-                tx.query_opt(&statement, &[&inbound.to_number, &inbound.from_number])
-                    .await
-            },
-            async {
-                let statement = tx.prepare_cached(CONFIG_VERSION_SQL).await?;
-                tx.query_one(&statement, &[]).await
-            },
-        )
-        .map_err(map_err)?;
-        let practice = practice.map(|row| practice_from_row(&row)).transpose()?;
-        let patient_id: Option<Uuid> = patient_id.map(|r| r.get(0));
-        let current_version: i64 = current_version.get(0);
-        if config_version.is_some_and(|expected| expected != current_version) {
-            tx.rollback().await.map_err(map_err)?;
-            return Err(StoreError::Conflict {
-                constraint: CONFIG_CHANGED.into(),
-            });
-        }
-        let message_id = new_id();
-        let practice_id = practice.as_ref().map(|p| p.id);
-        let (message, patient) = tokio::try_join!(
             // The carrier id is claimed before anything is decided: a concurrent delivery of the
-            // same message waits on the unique rule for this transaction and then finds it.
+            // same message waits on the unique rule for this transaction and then finds it. The
+            // patient is the practice's one on the sender's number, in `pending` or `enabled` if
+            // there is one, else the most recently created.
             async {
                 let statement = tx
                     .prepare_cached(&format!(
                         "INSERT INTO messages (id, practice_id, patient_id, channel, direction, body,
                                                redacted, status, carrier, carrier_sid, from_number,
                                                to_number, num_segments, created_at, updated_at)
-                         VALUES ($1, $2, $3, 'sms', 'inbound', NULL, true, 'received', $4, $5, $6,
-                                 $7, $8, $9, $9)
+                         SELECT $1, pr.id,
+                                (SELECT p.id FROM patients p
+                                 WHERE p.practice_id = pr.id AND p.mobile_phone = $4
+                                 ORDER BY p.texting_status IN ('pending', 'enabled') DESC,
+                                          p.created_at DESC, p.id DESC
+                                 LIMIT 1),
+                                'sms', 'inbound', NULL, true, 'received', $2, $3, $4, $5, $6, $7, $7
+                         FROM (SELECT 1) AS one LEFT JOIN practices pr ON pr.sms_number = $5
                          ON CONFLICT (carrier, carrier_sid) DO NOTHING
                          RETURNING {MESSAGE_COLUMNS}"
                     ))
-                    .await
-                    .map_err(map_err)?;
+                    .await?;
                 tx.query_opt(
                     &statement,
                     &[
                         &message_id,
-                        &practice_id,
-                        &patient_id,
                         &inbound.carrier,
                         &inbound.carrier_sid,
                         &inbound.from_number,
@@ -396,25 +377,31 @@ impl Messaging for PostgresStore {
                     ],
                 )
                 .await
-                .map_err(map_err)
             },
             // Texts of one patient are decided one at a time. NO KEY UPDATE, not UPDATE: the
             // message rows inserted just before hold key-share locks on the patient (foreign
             // key), which FOR UPDATE would wait on across two such transactions: a deadlock.
             async {
-                let Some(id) = patient_id else {
-                    return Ok(None);
-                };
                 let statement = tx
                     .prepare_cached(&format!(
-                        "SELECT {PATIENT_COLUMNS} FROM patients p WHERE p.id = $1 FOR NO KEY UPDATE"
+                        "SELECT {PATIENT_COLUMNS} FROM patients p
+                         WHERE p.id = (SELECT m.patient_id FROM messages m WHERE m.id = $1)
+                         FOR NO KEY UPDATE OF p"
                     ))
-                    .await
-                    .map_err(map_err)?;
-                let row = tx.query_one(&statement, &[&id]).await.map_err(map_err)?;
-                patient_from_row(&row).map(Some)
+                    .await?;
+                tx.query_opt(&statement, &[&message_id]).await
             },
-        )?;
+        )
+        .map_err(map_err)?;
+        let current_version: i64 = current_version.get(0);
+        if config_version.is_some_and(|expected| expected != current_version) {
+            tx.rollback().await.map_err(map_err)?;
+            return Err(StoreError::Conflict {
+                constraint: CONFIG_CHANGED.into(),
+            });
+        }
+        let practice = practice.map(|row| practice_from_row(&row)).transpose()?;
+        let patient = patient.map(|row| patient_from_row(&row)).transpose()?;
         let Some(message) = message else {
             let existing: Uuid = tx
                 .query_one(
@@ -449,6 +436,7 @@ impl Messaging for PostgresStore {
             patient_id: context.patient.as_ref().map(|p| p.id),
         };
         let (kept, _, _) = tokio::try_join!(
+            biased;
             async {
                 if !decision.keep_body && decision.flag.is_none() {
                     return Ok(None);
@@ -472,7 +460,12 @@ impl Messaging for PostgresStore {
                 .await
                 .map_err(map_err)
             },
-            super::feed::insert_notifications(&tx, audit.at, &decision.notifications),
+            async {
+                if decision.notifications.iter().any(|n| n.email.is_some()) {
+                    super::signals::notify_work(&tx).await?;
+                }
+                super::feed::insert_notification_rows(&tx, audit.at, &decision.notifications).await
+            },
             insert_audit(&tx, audit, &event),
         )?;
         if let Some(kept) = kept {
@@ -520,6 +513,9 @@ impl Messaging for PostgresStore {
             .map_err(map_err)?;
         }
         tx.commit().await.map_err(map_err)?;
+        if decision.notifications.iter().any(|n| n.in_feed) {
+            self.feed_signaller.signal_soon(&self.pool);
+        }
         Ok(InboundOutcome::Recorded {
             message: Box::new(message),
             enqueued,

@@ -46,6 +46,8 @@ pub struct PostgresStore {
     config: tokio_postgres::Config,
     /// The work- and config-signal listener, started on first use.
     signals: std::sync::OnceLock<signals::Signals>,
+    /// Sends the feed-only signals of inbound texts after their commits.
+    feed_signaller: signals::FeedSignaller,
     /// This handle's instance id (see [`crate::instances`]).
     instance_id: String,
     /// Whether the instance lock is held; the task holding it starts at announcement.
@@ -84,6 +86,7 @@ impl PostgresStore {
             pool,
             config,
             signals: std::sync::OnceLock::new(),
+            feed_signaller: signals::FeedSignaller::new(),
             instance_id: crate::instances::new_instance_id(),
             instance_lock: std::sync::OnceLock::new(),
         })

@@ -26,7 +26,51 @@ pub(crate) const CHANNEL: &str = "gateway_work";
 /// The configuration channel (sent by triggers, never by the store's code).
 const CONFIG_CHANNEL: &str = "gateway_config";
 
-/// The listener's two signals.
+/// Feed-only signals sent after their commits, at most one per [`FEED_COALESCE`]: a burst of
+/// inbound texts costs one `NOTIFY` (outside any transaction) per interval instead of one per
+/// text, and other instances' notification streams hear of them that much later at most.
+pub(crate) struct FeedSignaller {
+    pending: std::sync::Arc<tokio::sync::Notify>,
+    task: std::sync::OnceLock<()>,
+}
+
+/// How long feed-only signals are gathered before one is sent.
+const FEED_COALESCE: Duration = Duration::from_millis(20);
+
+impl FeedSignaller {
+    pub(crate) fn new() -> FeedSignaller {
+        FeedSignaller {
+            pending: std::sync::Arc::new(tokio::sync::Notify::new()),
+            task: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// Asks for a feed signal soon; call after the commit. Starts the sending task on first use.
+    pub(crate) fn signal_soon(&self, pool: &deadpool_postgres::Pool) {
+        self.task.get_or_init(|| {
+            let pending = std::sync::Arc::clone(&self.pending);
+            let pool = pool.clone();
+            tokio::spawn(async move {
+                loop {
+                    pending.notified().await;
+                    tokio::time::sleep(FEED_COALESCE).await;
+                    // Losing one costs only speed: the streams also poll.
+                    match pool.get().await {
+                        Ok(client) => {
+                            if let Err(error) = notify_feed(&client).await {
+                                tracing::debug!(%error, "feed signal not sent");
+                            }
+                        }
+                        Err(error) => tracing::debug!(%error, "feed signal not sent"),
+                    }
+                }
+            });
+        });
+        self.pending.notify_one();
+    }
+}
+
+/// The listener's signals.
 pub(crate) struct Signals {
     pub(crate) work: watch::Receiver<u64>,
     pub(crate) feed: watch::Receiver<u64>,
