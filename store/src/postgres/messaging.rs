@@ -4,6 +4,8 @@
 //! The helpers [`insert_outbox`] and [`opt_out`] take any client, so other aggregates' use cases
 //! can queue texts or opt a number out inside their own transaction.
 
+use std::sync::LazyLock;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
@@ -274,6 +276,239 @@ pub(crate) async fn load_message(tx: &impl GenericClient, id: Uuid) -> StoreResu
     Ok(message_from_row(&row))
 }
 
+/// The inbound text's statements ([`Messaging::record_inbound_checked`]).
+static INBOUND_PRACTICE_SQL: LazyLock<String> =
+    LazyLock::new(|| format!("SELECT {PRACTICE_COLUMNS} FROM practices WHERE sms_number = $1"));
+/// Routes to the practice of `To` and its patient on `From` (one in `pending` or `enabled` if
+/// there is one, else the most recently created) and claims the carrier id.
+static INBOUND_CLAIM_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "INSERT INTO messages (id, practice_id, patient_id, channel, direction, body, redacted,
+                               status, carrier, carrier_sid, from_number, to_number, num_segments,
+                               created_at, updated_at)
+         SELECT $1, pr.id,
+                (SELECT p.id FROM patients p
+                 WHERE p.practice_id = pr.id AND p.mobile_phone = $4
+                 ORDER BY p.texting_status IN ('pending', 'enabled') DESC, p.created_at DESC,
+                          p.id DESC
+                 LIMIT 1),
+                'sms', 'inbound', NULL, true, 'received', $2, $3, $4, $5, $6, $7, $7
+         FROM (SELECT 1) AS one LEFT JOIN practices pr ON pr.sms_number = $5
+         ON CONFLICT (carrier, carrier_sid) DO NOTHING
+         RETURNING {MESSAGE_COLUMNS}"
+    )
+});
+/// Locks the patient the claim routed to. Texts of one patient are decided one at a time. NO KEY
+/// UPDATE, not UPDATE: the message rows inserted just before hold key-share locks on the patient
+/// (foreign key), which FOR UPDATE would wait on across two such transactions: a deadlock.
+static INBOUND_PATIENT_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {PATIENT_COLUMNS} FROM patients p
+         WHERE p.id = (SELECT m.patient_id FROM messages m WHERE m.id = $1)
+         FOR NO KEY UPDATE OF p"
+    )
+});
+/// Keeps the body (or the flag) the decision asks for.
+static INBOUND_KEEP_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "UPDATE messages SET body = $2, redacted = $3, flag = $4 WHERE id = $1
+         RETURNING {MESSAGE_COLUMNS}"
+    )
+});
+/// The decision's feed rows, all in one statement.
+const INBOUND_NOTIFICATIONS_SQL: &str = "INSERT INTO notifications (id, user_id, practice_id,
+        patient_id, kind, summary, created_at)
+    SELECT n.*, $7 FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::text[], $6::text[])
+        AS n (id, user_id, practice_id, patient_id, kind, summary)";
+
+/// A transaction on a pooled connection whose BEGIN and COMMIT travel in a batch with other
+/// statements (which tokio-postgres' `Transaction` cannot do). Dropped while open (a cancelled
+/// request), the connection is closed rather than returned to the pool, which rolls it back.
+struct PipelinedTransaction {
+    client: Option<deadpool_postgres::Object>,
+    open: bool,
+}
+
+impl PipelinedTransaction {
+    fn client(&self) -> &deadpool_postgres::Object {
+        self.client.as_ref().expect("the client is held until drop")
+    }
+
+    /// Rolls back; a connection that cannot is closed instead.
+    async fn rollback(mut self) {
+        if self.client().batch_execute("ROLLBACK").await.is_ok() {
+            self.open = false;
+        }
+    }
+
+    /// The COMMIT was answered.
+    fn committed(mut self) {
+        self.open = false;
+    }
+}
+
+impl Drop for PipelinedTransaction {
+    fn drop(&mut self) {
+        if self.open
+            && let Some(client) = self.client.take()
+        {
+            drop(deadpool_postgres::Object::take(client));
+        }
+    }
+}
+
+impl PostgresStore {
+    /// The rest of an inbound text once claimed: decide, write, and commit.
+    #[allow(clippy::too_many_arguments)]
+    async fn decide_and_write(
+        &self,
+        tx: &PipelinedTransaction,
+        audit: &Audit,
+        inbound: &NewInbound,
+        message: Row,
+        practice: Option<Row>,
+        patient: Option<Row>,
+        decide: InboundDecider,
+    ) -> StoreResult<InboundOutcome> {
+        let c = tx.client();
+        let mut message = message_from_row(&message);
+        let practice = practice.map(|row| practice_from_row(&row)).transpose()?;
+        let patient = patient.map(|row| patient_from_row(&row)).transpose()?;
+        let throttle = match &inbound.throttle_key {
+            Some(key) => super::throttle::lock_throttle(c, key).await?,
+            None => None,
+        };
+        let context = InboundContext {
+            practice,
+            patient,
+            message_id: message.id,
+            throttle,
+        };
+        let decision = decide(&context);
+        // What an ordinary text does not need, one statement after the other.
+        if let (Some(key), Some(next)) = (&inbound.throttle_key, &decision.throttle) {
+            super::throttle::store_throttle(c, key, next).await?;
+        }
+        if let (Some(patient), Some(texting)) = (&context.patient, &decision.texting) {
+            c.execute(
+                "UPDATE patients SET texting_status = $2, texting_attempts_left = $3,
+                     texting_expires_at = $4, texting_updated_at = $5
+                 WHERE id = $1",
+                &[
+                    &patient.id,
+                    &texting.status,
+                    &texting.attempts_left,
+                    &texting.expires_at,
+                    &texting.updated_at,
+                ],
+            )
+            .await
+            .map_err(map_err)?;
+        }
+        if decision.notifications.iter().any(|n| n.email.is_some()) {
+            super::signals::notify_work(c).await?;
+            for n in &decision.notifications {
+                if let Some(email) = &n.email {
+                    super::emails::insert_email(c, audit.at, n, email).await?;
+                }
+            }
+        }
+        let opted_out_at = context
+            .practice
+            .as_ref()
+            .filter(|_| decision.opted_out)
+            .map(|p| p.sms_number.as_str());
+        if let Some(practice_number) = opted_out_at {
+            cancel_queued(c, practice_number, &inbound.from_number, audit.at).await?;
+        }
+        let mut enqueued = Vec::with_capacity(decision.replies.len());
+        for reply in &decision.replies {
+            enqueued.push(insert_outbox(c, reply, audit.at).await?.id);
+        }
+        if opted_out_at.is_some() {
+            // The answers to this text (the STOP confirmation) are the only texts that may still
+            // go to the number.
+            c.execute(
+                "UPDATE outbox SET opt_out_reply = true WHERE id = ANY($1) AND to_number = $2",
+                &[&enqueued, &inbound.from_number],
+            )
+            .await
+            .map_err(map_err)?;
+        }
+        // Then the body, the feed rows, the audit row and COMMIT in one batch. Their statements
+        // were prepared before the transaction began, so each is sent when first polled, before
+        // the COMMIT behind it.
+        let feed: Vec<&NewNotification> = decision
+            .notifications
+            .iter()
+            .filter(|n| n.in_feed)
+            .collect();
+        let ids: Vec<Uuid> = feed.iter().map(|_| new_id()).collect();
+        let users: Vec<Uuid> = feed.iter().map(|n| n.user_id).collect();
+        let practices: Vec<Uuid> = feed.iter().map(|n| n.practice_id).collect();
+        let patients: Vec<Option<Uuid>> = feed.iter().map(|n| n.patient_id).collect();
+        let kinds: Vec<&str> = feed.iter().map(|n| n.kind.as_str()).collect();
+        let summaries: Vec<&str> = feed.iter().map(|n| n.summary.as_str()).collect();
+        let event = AuditEvent {
+            customer_id: context.practice.as_ref().map(|p| p.customer_id),
+            action: "message.inbound",
+            target_type: "message",
+            target_id: Some(message.id.to_string()),
+            patient_id: context.patient.as_ref().map(|p| p.id),
+        };
+        let body = decision.keep_body.then_some(inbound.body.as_str());
+        let redacted = !decision.keep_body;
+        let (kept, _, _, _) = tokio::try_join!(
+            biased;
+            async {
+                if !decision.keep_body && decision.flag.is_none() {
+                    return Ok(None);
+                }
+                let statement = c.prepare_cached(&INBOUND_KEEP_SQL).await?;
+                c.query_opt(&statement, &[&message.id, &body, &redacted, &decision.flag])
+                    .await
+            },
+            async {
+                if feed.is_empty() {
+                    return Ok(0);
+                }
+                let statement = c.prepare_cached(INBOUND_NOTIFICATIONS_SQL).await?;
+                c.execute(
+                    &statement,
+                    &[&ids, &users, &practices, &patients, &kinds, &summaries, &audit.at],
+                )
+                .await
+            },
+            async {
+                let statement = c.prepare_cached(super::AUDIT_INSERT_SQL).await?;
+                c.execute(
+                    &statement,
+                    &[
+                        &audit.at,
+                        &audit.user_id,
+                        &event.customer_id,
+                        &event.action,
+                        &event.target_type,
+                        &event.target_id,
+                        &event.patient_id,
+                        &audit.client_addr,
+                    ],
+                )
+                .await
+            },
+            c.batch_execute("COMMIT"),
+        )
+        .map_err(map_err)?;
+        if let Some(kept) = kept {
+            message = message_from_row(&kept);
+        }
+        Ok(InboundOutcome::Recorded {
+            message: Box::new(message),
+            enqueued,
+        })
+    }
+}
+
 #[async_trait]
 impl Messaging for PostgresStore {
     async fn enqueue_sms(&self, audit: &Audit, new: NewOutbound) -> StoreResult<Outbound> {
@@ -320,51 +555,46 @@ impl Messaging for PostgresStore {
         config_version: Option<i64>,
         decide: InboundDecider,
     ) -> StoreResult<InboundOutcome> {
-        let mut client = self.client().await?;
-        let tx = client.transaction().await.map_err(map_err)?;
-        // The statements are prepared once per connection, and those that do not depend on each
-        // other's answers are sent together (tokio-postgres pipelines futures polled at once on
-        // one client; `biased` polls them, and so sends them, in the order listed, and the server
-        // runs them in the order sent): one round trip routes the text,
-        // claims its carrier id and locks its patient, one writes what was decided, one commits.
+        let tx = PipelinedTransaction {
+            client: Some(self.client().await?),
+            open: true,
+        };
+        // Statements that do not depend on each other's answers are sent together:
+        // tokio-postgres pipelines futures polled at once on one client, `biased` polls them (and
+        // so sends them) in the order listed, and the server runs them in the order sent. Every
+        // statement is prepared (once per connection) before the batch that runs it, so that
+        // none waits for its preparation while a later one of the batch goes ahead. An ordinary
+        // text takes two round trips: BEGIN, routing, the claim of its carrier id and the lock
+        // of its patient; then what was decided, and COMMIT.
+        let c = tx.client();
         let message_id = new_id();
-        let (current_version, practice, message, patient) = tokio::try_join!(
+        let (_, _, _, _, _, _, _) = tokio::try_join!(
             biased;
+            c.prepare_cached(CONFIG_VERSION_SQL),
+            c.prepare_cached(&INBOUND_PRACTICE_SQL),
+            c.prepare_cached(&INBOUND_CLAIM_SQL),
+            c.prepare_cached(&INBOUND_PATIENT_SQL),
+            c.prepare_cached(&INBOUND_KEEP_SQL),
+            c.prepare_cached(INBOUND_NOTIFICATIONS_SQL),
+            c.prepare_cached(super::AUDIT_INSERT_SQL),
+        )
+        .map_err(map_err)?;
+        let routed = tokio::try_join!(
+            biased;
+            c.batch_execute("BEGIN"),
             async {
-                let statement = tx.prepare_cached(CONFIG_VERSION_SQL).await?;
-                tx.query_one(&statement, &[]).await
+                let statement = c.prepare_cached(CONFIG_VERSION_SQL).await?;
+                c.query_one(&statement, &[]).await
             },
             async {
-                let statement = tx
-                    .prepare_cached(&format!(
-                        "SELECT {PRACTICE_COLUMNS} FROM practices WHERE sms_number = $1"
-                    ))
-                    .await?;
-                tx.query_opt(&statement, &[&inbound.to_number]).await
+                let statement = c.prepare_cached(&INBOUND_PRACTICE_SQL).await?;
+                c.query_opt(&statement, &[&inbound.to_number]).await
             },
             // The carrier id is claimed before anything is decided: a concurrent delivery of the
-            // same message waits on the unique rule for this transaction and then finds it. The
-            // patient is the practice's one on the sender's number, in `pending` or `enabled` if
-            // there is one, else the most recently created.
+            // same message waits on the unique rule for this transaction and then finds it.
             async {
-                let statement = tx
-                    .prepare_cached(&format!(
-                        "INSERT INTO messages (id, practice_id, patient_id, channel, direction, body,
-                                               redacted, status, carrier, carrier_sid, from_number,
-                                               to_number, num_segments, created_at, updated_at)
-                         SELECT $1, pr.id,
-                                (SELECT p.id FROM patients p
-                                 WHERE p.practice_id = pr.id AND p.mobile_phone = $4
-                                 ORDER BY p.texting_status IN ('pending', 'enabled') DESC,
-                                          p.created_at DESC, p.id DESC
-                                 LIMIT 1),
-                                'sms', 'inbound', NULL, true, 'received', $2, $3, $4, $5, $6, $7, $7
-                         FROM (SELECT 1) AS one LEFT JOIN practices pr ON pr.sms_number = $5
-                         ON CONFLICT (carrier, carrier_sid) DO NOTHING
-                         RETURNING {MESSAGE_COLUMNS}"
-                    ))
-                    .await?;
-                tx.query_opt(
+                let statement = c.prepare_cached(&INBOUND_CLAIM_SQL).await?;
+                c.query_opt(
                     &statement,
                     &[
                         &message_id,
@@ -378,148 +608,53 @@ impl Messaging for PostgresStore {
                 )
                 .await
             },
-            // Texts of one patient are decided one at a time. NO KEY UPDATE, not UPDATE: the
-            // message rows inserted just before hold key-share locks on the patient (foreign
-            // key), which FOR UPDATE would wait on across two such transactions: a deadlock.
             async {
-                let statement = tx
-                    .prepare_cached(&format!(
-                        "SELECT {PATIENT_COLUMNS} FROM patients p
-                         WHERE p.id = (SELECT m.patient_id FROM messages m WHERE m.id = $1)
-                         FOR NO KEY UPDATE OF p"
-                    ))
-                    .await?;
-                tx.query_opt(&statement, &[&message_id]).await
+                let statement = c.prepare_cached(&INBOUND_PATIENT_SQL).await?;
+                c.query_opt(&statement, &[&message_id]).await
             },
-        )
-        .map_err(map_err)?;
+        );
+        let (_, current_version, practice, message, patient) = match routed {
+            Ok(routed) => routed,
+            Err(error) => {
+                tx.rollback().await;
+                return Err(map_err(error));
+            }
+        };
         let current_version: i64 = current_version.get(0);
         if config_version.is_some_and(|expected| expected != current_version) {
-            tx.rollback().await.map_err(map_err)?;
+            tx.rollback().await;
             return Err(StoreError::Conflict {
                 constraint: CONFIG_CHANGED.into(),
             });
         }
-        let practice = practice.map(|row| practice_from_row(&row)).transpose()?;
-        let patient = patient.map(|row| patient_from_row(&row)).transpose()?;
         let Some(message) = message else {
-            let existing: Uuid = tx
+            let existing = c
                 .query_one(
                     "SELECT id FROM messages WHERE carrier = $1 AND carrier_sid = $2",
                     &[&inbound.carrier, &inbound.carrier_sid],
                 )
-                .await
-                .map_err(map_err)?
-                .get(0);
-            tx.rollback().await.map_err(map_err)?;
+                .await;
+            tx.rollback().await;
             return Ok(InboundOutcome::Duplicate {
-                message_id: existing,
+                message_id: existing.map_err(map_err)?.get(0),
             });
         };
-        let mut message = message_from_row(&message);
-        let throttle = match &inbound.throttle_key {
-            Some(key) => super::throttle::lock_throttle(&tx, key).await?,
-            None => None,
-        };
-        let context = InboundContext {
-            practice,
-            patient,
-            message_id,
-            throttle,
-        };
-        let decision = decide(&context);
-        let event = AuditEvent {
-            customer_id: context.practice.as_ref().map(|p| p.customer_id),
-            action: "message.inbound",
-            target_type: "message",
-            target_id: Some(message_id.to_string()),
-            patient_id: context.patient.as_ref().map(|p| p.id),
-        };
-        let (kept, _, _) = tokio::try_join!(
-            biased;
-            async {
-                if !decision.keep_body && decision.flag.is_none() {
-                    return Ok(None);
-                }
-                let statement = tx
-                    .prepare_cached(&format!(
-                        "UPDATE messages SET body = $2, redacted = $3, flag = $4 WHERE id = $1
-                         RETURNING {MESSAGE_COLUMNS}"
-                    ))
-                    .await
-                    .map_err(map_err)?;
-                tx.query_opt(
-                    &statement,
-                    &[
-                        &message_id,
-                        &decision.keep_body.then_some(inbound.body.as_str()),
-                        &!decision.keep_body,
-                        &decision.flag,
-                    ],
-                )
-                .await
-                .map_err(map_err)
-            },
-            async {
-                if decision.notifications.iter().any(|n| n.email.is_some()) {
-                    super::signals::notify_work(&tx).await?;
-                }
-                super::feed::insert_notification_rows(&tx, audit.at, &decision.notifications).await
-            },
-            insert_audit(&tx, audit, &event),
-        )?;
-        if let Some(kept) = kept {
-            message = message_from_row(&kept);
-        }
-        if let (Some(key), Some(next)) = (&inbound.throttle_key, &decision.throttle) {
-            super::throttle::store_throttle(&tx, key, next).await?;
-        }
-        if let (Some(patient), Some(texting)) = (&context.patient, &decision.texting) {
-            tx.execute(
-                "UPDATE patients SET texting_status = $2, texting_attempts_left = $3,
-                     texting_expires_at = $4, texting_updated_at = $5
-                 WHERE id = $1",
-                &[
-                    &patient.id,
-                    &texting.status,
-                    &texting.attempts_left,
-                    &texting.expires_at,
-                    &texting.updated_at,
-                ],
-            )
+        match self
+            .decide_and_write(&tx, audit, &inbound, message, practice, patient, decide)
             .await
-            .map_err(map_err)?;
+        {
+            Ok(outcome) => {
+                tx.committed();
+                if let InboundOutcome::Recorded { .. } = &outcome {
+                    self.feed_signaller.signal_soon(&self.pool);
+                }
+                Ok(outcome)
+            }
+            Err(error) => {
+                tx.rollback().await;
+                Err(error)
+            }
         }
-        let opted_out_at = context
-            .practice
-            .as_ref()
-            .filter(|_| decision.opted_out)
-            .map(|p| p.sms_number.as_str());
-        if let Some(practice_number) = opted_out_at {
-            cancel_queued(&tx, practice_number, &inbound.from_number, audit.at).await?;
-        }
-        let mut enqueued = Vec::with_capacity(decision.replies.len());
-        for reply in &decision.replies {
-            enqueued.push(insert_outbox(&tx, reply, audit.at).await?.id);
-        }
-        if opted_out_at.is_some() {
-            // The answers to this text (the STOP confirmation) are the only texts that may still
-            // go to the number.
-            tx.execute(
-                "UPDATE outbox SET opt_out_reply = true WHERE id = ANY($1) AND to_number = $2",
-                &[&enqueued, &inbound.from_number],
-            )
-            .await
-            .map_err(map_err)?;
-        }
-        tx.commit().await.map_err(map_err)?;
-        if decision.notifications.iter().any(|n| n.in_feed) {
-            self.feed_signaller.signal_soon(&self.pool);
-        }
-        Ok(InboundOutcome::Recorded {
-            message: Box::new(message),
-            enqueued,
-        })
     }
 
     async fn apply_carrier_status(

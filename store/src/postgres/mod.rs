@@ -136,6 +136,10 @@ pub(crate) fn map_err(e: tokio_postgres::Error) -> StoreError {
     StoreError::Unexpected(e.to_string())
 }
 
+/// The audit row's insert ([`insert_audit`]).
+pub(crate) const AUDIT_INSERT_SQL: &str = "INSERT INTO audit_log (at, user_id, customer_id, action,
+    target_type, target_id, patient_id, client_addr) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+
 pub(crate) async fn insert_audit(
     client: &impl GenericClient,
     audit: &Audit,
@@ -143,10 +147,7 @@ pub(crate) async fn insert_audit(
 ) -> StoreResult<()> {
     // Every write use case runs this statement: prepared once per connection.
     let statement = client
-        .prepare_cached(
-            "INSERT INTO audit_log (at, user_id, customer_id, action, target_type, target_id, patient_id, client_addr)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
+        .prepare_cached(AUDIT_INSERT_SQL)
         .await
         .map_err(map_err)?;
     client
