@@ -279,39 +279,33 @@ pub(crate) async fn load_message(tx: &impl GenericClient, id: Uuid) -> StoreResu
 /// The inbound text's statements ([`Messaging::record_inbound_checked`]).
 static INBOUND_PRACTICE_SQL: LazyLock<String> =
     LazyLock::new(|| format!("SELECT {PRACTICE_COLUMNS} FROM practices WHERE sms_number = $1"));
-/// Routes to the practice of `To` and its patient on `From` (one in `pending` or `enabled` if
-/// there is one, else the most recently created) and claims the carrier id.
-static INBOUND_CLAIM_SQL: LazyLock<String> = LazyLock::new(|| {
-    format!(
-        "INSERT INTO messages (id, practice_id, patient_id, channel, direction, body, redacted,
-                               status, carrier, carrier_sid, from_number, to_number, num_segments,
-                               created_at, updated_at)
-         SELECT $1, pr.id,
-                (SELECT p.id FROM patients p
-                 WHERE p.practice_id = pr.id AND p.mobile_phone = $4
-                 ORDER BY p.texting_status IN ('pending', 'enabled') DESC, p.created_at DESC,
-                          p.id DESC
-                 LIMIT 1),
-                'sms', 'inbound', NULL, true, 'received', $2, $3, $4, $5, $6, $7, $7
-         FROM (SELECT 1) AS one LEFT JOIN practices pr ON pr.sms_number = $5
-         ON CONFLICT (carrier, carrier_sid) DO NOTHING
-         RETURNING {MESSAGE_COLUMNS}"
-    )
-});
-/// Locks the patient the claim routed to. Texts of one patient are decided one at a time. NO KEY
-/// UPDATE, not UPDATE: the message rows inserted just before hold key-share locks on the patient
+/// A repeat of a carrier message id finds the message recorded first.
+const INBOUND_EXISTING_SQL: &str =
+    "SELECT id FROM messages WHERE carrier = $1 AND carrier_sid = $2";
+/// Routes to the practice's patient on `From` (one in `pending` or `enabled` if there is one,
+/// else the most recently created) and locks it. Texts of one patient are decided one at a
+/// time. NO KEY UPDATE, not UPDATE: the patient's message rows hold key-share locks on it
 /// (foreign key), which FOR UPDATE would wait on across two such transactions: a deadlock.
 static INBOUND_PATIENT_SQL: LazyLock<String> = LazyLock::new(|| {
     format!(
         "SELECT {PATIENT_COLUMNS} FROM patients p
-         WHERE p.id = (SELECT m.patient_id FROM messages m WHERE m.id = $1)
+         WHERE p.id = (SELECT q.id FROM patients q JOIN practices pr ON pr.id = q.practice_id
+                       WHERE pr.sms_number = $1 AND q.mobile_phone = $2
+                       ORDER BY q.texting_status IN ('pending', 'enabled') DESC,
+                                q.created_at DESC, q.id DESC
+                       LIMIT 1)
          FOR NO KEY UPDATE OF p"
     )
 });
-/// Keeps the body (or the flag) the decision asks for.
-static INBOUND_KEEP_SQL: LazyLock<String> = LazyLock::new(|| {
+/// The message as decided, written once (no second version of the row to write). The carrier
+/// id's unique rule makes a repeat that raced this one fail here.
+static INBOUND_INSERT_SQL: LazyLock<String> = LazyLock::new(|| {
     format!(
-        "UPDATE messages SET body = $2, redacted = $3, flag = $4 WHERE id = $1
+        "INSERT INTO messages (id, practice_id, patient_id, channel, direction, body, redacted,
+                               status, carrier, carrier_sid, from_number, to_number, num_segments,
+                               created_at, updated_at, flag)
+         VALUES ($1, $2, $3, 'sms', 'inbound', $4, $5, 'received', $6, $7, $8, $9, $10, $11, $11,
+                 $12)
          RETURNING {MESSAGE_COLUMNS}"
     )
 });
@@ -365,13 +359,12 @@ impl PostgresStore {
         tx: &PipelinedTransaction,
         audit: &Audit,
         inbound: &NewInbound,
-        message: Row,
         practice: Option<Row>,
         patient: Option<Row>,
         decide: InboundDecider,
     ) -> StoreResult<InboundOutcome> {
         let c = tx.client();
-        let mut message = message_from_row(&message);
+        let message_id = new_id();
         let practice = practice.map(|row| practice_from_row(&row)).transpose()?;
         let patient = patient.map(|row| patient_from_row(&row)).transpose()?;
         let throttle = match &inbound.throttle_key {
@@ -381,7 +374,7 @@ impl PostgresStore {
         let context = InboundContext {
             practice,
             patient,
-            message_id: message.id,
+            message_id,
             throttle,
         };
         let decision = decide(&context);
@@ -435,7 +428,7 @@ impl PostgresStore {
             .await
             .map_err(map_err)?;
         }
-        // Then the body, the feed rows, the audit row and COMMIT in one batch. Their statements
+        // Then the message, its feed rows, the audit row and COMMIT in one batch. Their statements
         // were prepared before the transaction began, so each is sent when first polled, before
         // the COMMIT behind it.
         let feed: Vec<&NewNotification> = decision
@@ -453,20 +446,35 @@ impl PostgresStore {
             customer_id: context.practice.as_ref().map(|p| p.customer_id),
             action: "message.inbound",
             target_type: "message",
-            target_id: Some(message.id.to_string()),
+            target_id: Some(message_id.to_string()),
             patient_id: context.patient.as_ref().map(|p| p.id),
         };
         let body = decision.keep_body.then_some(inbound.body.as_str());
         let redacted = !decision.keep_body;
-        let (kept, _, _, _) = tokio::try_join!(
+        let practice_id = context.practice.as_ref().map(|p| p.id);
+        let patient_id = context.patient.as_ref().map(|p| p.id);
+        let (message, _, _, _) = tokio::try_join!(
             biased;
             async {
-                if !decision.keep_body && decision.flag.is_none() {
-                    return Ok(None);
-                }
-                let statement = c.prepare_cached(&INBOUND_KEEP_SQL).await?;
-                c.query_opt(&statement, &[&message.id, &body, &redacted, &decision.flag])
-                    .await
+                let statement = c.prepare_cached(&INBOUND_INSERT_SQL).await?;
+                c.query_one(
+                    &statement,
+                    &[
+                        &message_id,
+                        &practice_id,
+                        &patient_id,
+                        &body,
+                        &redacted,
+                        &inbound.carrier,
+                        &inbound.carrier_sid,
+                        &inbound.from_number,
+                        &inbound.to_number,
+                        &inbound.num_segments,
+                        &audit.at,
+                        &decision.flag,
+                    ],
+                )
+                .await
             },
             async {
                 if feed.is_empty() {
@@ -499,9 +507,7 @@ impl PostgresStore {
             c.batch_execute("COMMIT"),
         )
         .map_err(map_err)?;
-        if let Some(kept) = kept {
-            message = message_from_row(&kept);
-        }
+        let message = message_from_row(&message);
         Ok(InboundOutcome::Recorded {
             message: Box::new(message),
             enqueued,
@@ -564,17 +570,16 @@ impl Messaging for PostgresStore {
         // so sends them) in the order listed, and the server runs them in the order sent. Every
         // statement is prepared (once per connection) before the batch that runs it, so that
         // none waits for its preparation while a later one of the batch goes ahead. An ordinary
-        // text takes two round trips: BEGIN, routing, the claim of its carrier id and the lock
-        // of its patient; then what was decided, and COMMIT.
+        // text takes two round trips: BEGIN, routing, the repeat check and the lock of its
+        // patient; then the message as decided, what goes with it, and COMMIT.
         let c = tx.client();
-        let message_id = new_id();
         let (_, _, _, _, _, _, _) = tokio::try_join!(
             biased;
             c.prepare_cached(CONFIG_VERSION_SQL),
             c.prepare_cached(&INBOUND_PRACTICE_SQL),
-            c.prepare_cached(&INBOUND_CLAIM_SQL),
+            c.prepare_cached(INBOUND_EXISTING_SQL),
             c.prepare_cached(&INBOUND_PATIENT_SQL),
-            c.prepare_cached(&INBOUND_KEEP_SQL),
+            c.prepare_cached(&INBOUND_INSERT_SQL),
             c.prepare_cached(INBOUND_NOTIFICATIONS_SQL),
             c.prepare_cached(super::AUDIT_INSERT_SQL),
         )
@@ -590,30 +595,18 @@ impl Messaging for PostgresStore {
                 let statement = c.prepare_cached(&INBOUND_PRACTICE_SQL).await?;
                 c.query_opt(&statement, &[&inbound.to_number]).await
             },
-            // The carrier id is claimed before anything is decided: a concurrent delivery of the
-            // same message waits on the unique rule for this transaction and then finds it.
             async {
-                let statement = c.prepare_cached(&INBOUND_CLAIM_SQL).await?;
-                c.query_opt(
-                    &statement,
-                    &[
-                        &message_id,
-                        &inbound.carrier,
-                        &inbound.carrier_sid,
-                        &inbound.from_number,
-                        &inbound.to_number,
-                        &inbound.num_segments,
-                        &audit.at,
-                    ],
-                )
-                .await
+                let statement = c.prepare_cached(INBOUND_EXISTING_SQL).await?;
+                c.query_opt(&statement, &[&inbound.carrier, &inbound.carrier_sid])
+                    .await
             },
             async {
                 let statement = c.prepare_cached(&INBOUND_PATIENT_SQL).await?;
-                c.query_opt(&statement, &[&message_id]).await
+                c.query_opt(&statement, &[&inbound.to_number, &inbound.from_number])
+                    .await
             },
         );
-        let (_, current_version, practice, message, patient) = match routed {
+        let (_, current_version, practice, existing, patient) = match routed {
             Ok(routed) => routed,
             Err(error) => {
                 tx.rollback().await;
@@ -627,20 +620,14 @@ impl Messaging for PostgresStore {
                 constraint: CONFIG_CHANGED.into(),
             });
         }
-        let Some(message) = message else {
-            let existing = c
-                .query_one(
-                    "SELECT id FROM messages WHERE carrier = $1 AND carrier_sid = $2",
-                    &[&inbound.carrier, &inbound.carrier_sid],
-                )
-                .await;
+        if let Some(existing) = existing {
             tx.rollback().await;
             return Ok(InboundOutcome::Duplicate {
-                message_id: existing.map_err(map_err)?.get(0),
+                message_id: existing.get(0),
             });
-        };
+        }
         match self
-            .decide_and_write(&tx, audit, &inbound, message, practice, patient, decide)
+            .decide_and_write(&tx, audit, &inbound, practice, patient, decide)
             .await
         {
             Ok(outcome) => {
@@ -649,6 +636,24 @@ impl Messaging for PostgresStore {
                     self.feed_signaller.signal_soon(&self.pool);
                 }
                 Ok(outcome)
+            }
+            // A repeat delivered at the same moment was recorded first: this one changes nothing.
+            Err(StoreError::Conflict { constraint })
+                if constraint == "messages_carrier_carrier_sid_key" =>
+            {
+                tx.rollback().await;
+                let client = self.client().await?;
+                let statement = client
+                    .prepare_cached(INBOUND_EXISTING_SQL)
+                    .await
+                    .map_err(map_err)?;
+                let existing = client
+                    .query_one(&statement, &[&inbound.carrier, &inbound.carrier_sid])
+                    .await
+                    .map_err(map_err)?;
+                Ok(InboundOutcome::Duplicate {
+                    message_id: existing.get(0),
+                })
             }
             Err(error) => {
                 tx.rollback().await;
