@@ -29,6 +29,10 @@ use crate::services::{conversations, texting};
 /// Senders remembered per practice before the list is started afresh (a bound on memory).
 const MAX_SENDERS: usize = 20_000;
 
+/// The practice's patients on one number, each with their care team and subscribers (in the
+/// order [`conversations::interested_users`] gives).
+type PatientsOnNumber = Arc<Vec<(Uuid, Vec<Uuid>)>>;
+
 /// The contexts of the practice numbers this process has seen texts for.
 #[derive(Default)]
 pub struct PracticeContexts {
@@ -54,7 +58,7 @@ pub struct PracticeContext {
     pub status_recipients: Audience,
     schedule: Schedule,
     /// Sender number → the practice's patients on it, each with care team and subscribers.
-    senders: Mutex<HashMap<String, Arc<Vec<(Uuid, Vec<Uuid>)>>>>,
+    senders: Mutex<HashMap<String, PatientsOnNumber>>,
     /// User → how they hear of a new patient message (`None`: not at all).
     message_reach: Mutex<HashMap<Uuid, Option<UserReach>>>,
 }
@@ -158,7 +162,7 @@ impl PracticeContext {
         state: &AppState,
         practice_id: Uuid,
         number: &str,
-    ) -> Result<Arc<Vec<(Uuid, Vec<Uuid>)>>, StoreError> {
+    ) -> Result<PatientsOnNumber, StoreError> {
         if let Some(found) = self.senders.lock().expect("senders lock").get(number) {
             return Ok(Arc::clone(found));
         }
