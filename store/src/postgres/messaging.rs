@@ -456,7 +456,7 @@ impl PostgresStore {
         let (message, _, _, _) = tokio::try_join!(
             biased;
             async {
-                let statement = c.prepare_cached(&INBOUND_INSERT_SQL).await?;
+                let statement = c.prepare_cached(&INBOUND_INSERT_SQL).await.map_err(map_err)?;
                 c.query_one(
                     &statement,
                     &[
@@ -475,38 +475,26 @@ impl PostgresStore {
                     ],
                 )
                 .await
+                .map_err(map_err)
             },
             async {
                 if feed.is_empty() {
                     return Ok(0);
                 }
-                let statement = c.prepare_cached(INBOUND_NOTIFICATIONS_SQL).await?;
+                let statement = c
+                    .prepare_cached(INBOUND_NOTIFICATIONS_SQL)
+                    .await
+                    .map_err(map_err)?;
                 c.execute(
                     &statement,
                     &[&ids, &users, &practices, &patients, &kinds, &summaries, &audit.at],
                 )
                 .await
+                .map_err(map_err)
             },
-            async {
-                let statement = c.prepare_cached(super::AUDIT_INSERT_SQL).await?;
-                c.execute(
-                    &statement,
-                    &[
-                        &audit.at,
-                        &audit.user_id,
-                        &event.customer_id,
-                        &event.action,
-                        &event.target_type,
-                        &event.target_id,
-                        &event.patient_id,
-                        &audit.client_addr,
-                    ],
-                )
-                .await
-            },
-            c.batch_execute("COMMIT"),
-        )
-        .map_err(map_err)?;
+            insert_audit(c, audit, &event),
+            async { c.batch_execute("COMMIT").await.map_err(map_err) },
+        )?;
         let message = message_from_row(&message);
         Ok(InboundOutcome::Recorded {
             message: Box::new(message),
