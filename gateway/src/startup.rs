@@ -89,6 +89,7 @@ impl Application {
             mailer,
             outbox_wake: Arc::new(Notify::new()),
             feed_changed: Arc::new(watch::channel(0).0),
+            practice_contexts: Arc::default(),
         };
         let state = AppState {
             app,
@@ -216,7 +217,9 @@ pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
 /// PostgreSQL committed work (see `Store::work_signals`); without it they would notice at their
 /// next poll. Ends at shutdown.
 fn forward_work_signals(state: &AppState, mut stop: watch::Receiver<bool>) {
-    let Some(mut signals) = state.store.work_signals() else {
+    let (Some(mut signals), Some(mut feed)) =
+        (state.store.work_signals(), state.store.feed_signals())
+    else {
         return;
     };
     let state = state.clone();
@@ -228,6 +231,12 @@ fn forward_work_signals(state: &AppState, mut stop: watch::Receiver<bool>) {
                         return;
                     }
                     state.wake_dispatcher();
+                    state.notify_feed();
+                }
+                changed = feed.changed() => {
+                    if changed.is_err() {
+                        return;
+                    }
                     state.notify_feed();
                 }
                 _ = stop.changed() => return,

@@ -126,6 +126,20 @@ pub trait Store:
     fn work_signals(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
         None
     }
+
+    /// Changes whenever any instance committed notifications and nothing to send (PostgreSQL);
+    /// wakes the notification streams only. `None` as for [`Store::work_signals`].
+    fn feed_signals(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        None
+    }
+
+    /// Changes soon after any process committed a change to the configuration counted by
+    /// [`Messaging::config_version`] (PostgreSQL: `NOTIFY gateway_config` from triggers). A hint
+    /// for dropping caches early; the version read inside the inbound transaction is what makes
+    /// a change count. `None` where one process owns the store (SQLite).
+    fn config_signals(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        None
+    }
 }
 
 /// Opens the store named by `url` (`postgres://…`, `postgresql://…` or `sqlite://PATH`).

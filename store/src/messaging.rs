@@ -49,6 +49,11 @@ pub mod cancel_reason {
 /// The carrier name stored with messages the Twilio webhooks delivered.
 pub const CARRIER_TWILIO: &str = "twilio";
 
+/// The conflict [`Messaging::record_inbound_checked`] answers when the configuration changed
+/// after the caller read [`Messaging::config_version`]: nothing was written; load the
+/// configuration again and retry.
+pub const CONFIG_CHANGED: &str = "config_changed";
+
 /// Where an outbox row is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -455,7 +460,28 @@ pub trait Messaging: Send + Sync {
         audit: &Audit,
         inbound: NewInbound,
         decide: InboundDecider,
+    ) -> StoreResult<InboundOutcome> {
+        self.record_inbound_checked(audit, inbound, None, decide)
+            .await
+    }
+
+    /// [`Messaging::record_inbound`] for a decision made with configuration read at
+    /// `config_version` (see [`Messaging::config_version`]): when the configuration changed since,
+    /// nothing is written and the answer is `Conflict { constraint: CONFIG_CHANGED }`. Checked
+    /// inside the transaction, so a change committed before the text is decided is never missed.
+    async fn record_inbound_checked(
+        &self,
+        audit: &Audit,
+        inbound: NewInbound,
+        config_version: Option<i64>,
+        decide: InboundDecider,
     ) -> StoreResult<InboundOutcome>;
+
+    /// The version of the configuration an inbound text's decision reads (practices and their
+    /// numbers, templates, users and their practices, notification settings and defaults, on-call
+    /// windows and overrides, care teams, subscriptions, which patients have which number): it
+    /// changes with every committed change to those, by any process (triggers of migration 0029).
+    async fn config_version(&self) -> StoreResult<i64>;
 
     /// Applies a status callback to the outbox row with this carrier id and its conversation
     /// message: the status only if `replaces(stored, incoming)`; a failure fails the row with its

@@ -49,6 +49,7 @@ pub static MIGRATIONS: &[Migration] = &[
     migration!(23, "0023_outbox_cancelled"),
     migration!(24, "0024_idempotency_fingerprint"),
     migration!(28, "0028_instance_claims"),
+    migration!(29, "0029_config_changes"),
     migration!(31, "0031_staff_assignment_practice_settings"),
     migration!(32, "0032_vital_frequency_patient_settings_shared_numbers"),
 ];

@@ -42,6 +42,9 @@ use patient_copies::*;
 #[path = "conformance/staff_assignment.rs"]
 mod staff_assignment;
 use staff_assignment::*;
+#[path = "conformance/config_changes.rs"]
+mod config_changes;
+use config_changes::*;
 
 /// Generates one `#[tokio::test]` per backend for each listed scenario.
 macro_rules! conformance {
@@ -73,6 +76,8 @@ conformance!(
     care_team_assignment_covers_every_program_and_new_programs_only_their_creators,
     practice_switches_are_decided_in_the_transactions_that_use_them,
     practices_join_groups_on_create_and_by_patch_with_the_groups_default_users,
+    the_config_version_moves_with_every_configuration_change_whoever_makes_it,
+    an_inbound_text_decided_with_an_older_configuration_writes_nothing,
     the_claims_of_a_gone_instance_are_released_at_once_and_a_live_ones_never,
     a_claim_that_names_no_instance_waits_for_its_lease,
     a_customer_reads_back_as_created_and_its_creation_is_audited,

@@ -38,6 +38,9 @@ pub struct App {
     pub outbox_wake: Arc<Notify>,
     /// Bumped after notifications were committed on this instance; wakes the event streams.
     pub feed_changed: Arc<tokio::sync::watch::Sender<u64>>,
+    /// What inbound texts need to know about each practice number, kept fresh by the store's
+    /// configuration version (`services::practice_context`).
+    pub practice_contexts: Arc<crate::services::practice_context::PracticeContexts>,
 }
 
 impl App {

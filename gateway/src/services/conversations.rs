@@ -60,27 +60,6 @@ pub async fn new_message_recipients(
     audience(state, practice_id, &users, kind).await
 }
 
-/// Recipients for each patient of the practice on this number (an inbound text is routed to one
-/// of them inside its transaction).
-pub async fn recipients_by_patient(
-    state: &App,
-    practice_id: Uuid,
-    number: &str,
-) -> Result<HashMap<Uuid, Audience>, StoreError> {
-    let mut map = HashMap::new();
-    for patient_id in state
-        .store
-        .patients_with_number(practice_id, number)
-        .await?
-    {
-        map.insert(
-            patient_id,
-            new_message_recipients(state, practice_id, patient_id).await?,
-        );
-    }
-    Ok(map)
-}
-
 /// The feed rows, emails and texts telling `audience` of a new message from the patient.
 pub fn new_message_deliveries(
     audience: &Audience,

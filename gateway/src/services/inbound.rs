@@ -18,8 +18,11 @@ use webhooks::InboundSms;
 use crate::app::App;
 use crate::domain::acknowledge;
 use crate::domain::keywords::{self, Classification, Keyword};
-use crate::services::{conversations, texting};
+use crate::services::texting;
 use crate::telemetry::catalogue;
+
+/// How often an inbound text is decided again because the configuration changed meanwhile.
+const MAX_CONFIG_RACES: usize = 2;
 
 /// What happened to an inbound text.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,10 +79,10 @@ pub async fn receive_sms(
     };
     // The ACK grammar is checked before anything is read, so ordinary texts pay nothing for it.
     let ack_code = acknowledge::parse_ack(&sms.body);
-    // The practice (by the number texted) is looked up first so that its templates and the staff
-    // to notify are at hand inside the transaction, where no I/O may happen.
-    let practice = state.store.find_practice_by_number(sms.to.as_str()).await?;
-    if let Some(practice) = &practice {
+    // What the practice number's configuration says (the practice, its templates, who is told
+    // what) comes from the process's cache, so that the transaction has it at hand without I/O.
+    let mut context = state.practice_contexts.get(state, sms.to.as_str()).await?;
+    if let Some(practice) = &context.practice {
         // A staff member answering an alert text ("ACK code") acknowledges it and is answered;
         // the text is still recorded below (without a patient, so without its body), as any
         // inbound text is.
@@ -95,25 +98,6 @@ pub async fn receive_sms(
         }
         note_number_keyword(state, practice, sms.from.as_str(), &sms.body, now).await?;
     }
-    let (templates, recipients, message_recipients) = match &practice {
-        Some(practice) => (
-            crate::services::templates::practice_templates(state, practice.id).await?,
-            texting::status_recipients(state, practice.id).await?,
-            conversations::recipients_by_patient(state, practice.id, sms.from.as_str()).await?,
-        ),
-        None => (
-            templates::TemplateSet::defaults(),
-            Default::default(),
-            Default::default(),
-        ),
-    };
-    let decider = texting::inbound_decider(
-        sms.body.clone(),
-        now,
-        templates,
-        recipients,
-        message_recipients,
-    );
     let inbound = NewInbound {
         carrier: store::CARRIER_TWILIO.into(),
         carrier_sid: sms.message_sid.as_str().to_owned(),
@@ -125,7 +109,35 @@ pub async fn receive_sms(
         body: sms.body,
         num_segments: i32::try_from(sms.num_segments).unwrap_or(i32::MAX),
     };
-    let outcome = state.store.record_inbound(&audit, inbound, decider).await?;
+    let mut races = 0;
+    let outcome = loop {
+        let message_recipients = context
+            .message_recipients(state, sms.from.as_str(), now)
+            .await?;
+        let decider = texting::inbound_decider(
+            inbound.body.clone(),
+            now,
+            context.templates.clone(),
+            context.status_recipients.clone(),
+            message_recipients,
+        );
+        // The last try decides with what it just loaded, as if no cache existed.
+        let expected = (races < MAX_CONFIG_RACES).then_some(context.version);
+        match state
+            .store
+            .record_inbound_checked(&audit, inbound.clone(), expected, decider)
+            .await
+        {
+            Err(store::StoreError::Conflict { constraint })
+                if constraint == store::CONFIG_CHANGED =>
+            {
+                races += 1;
+                state.practice_contexts.clear();
+                context = state.practice_contexts.get(state, sms.to.as_str()).await?;
+            }
+            other => break other?,
+        }
+    };
     let receipt = match outcome {
         InboundOutcome::Recorded { message, enqueued } => {
             let known_sender = message.patient_id.is_some();

@@ -105,6 +105,66 @@ impl Audience {
     }
 }
 
+/// How one user hears of something of one kind, by their effective setting: absent when not at
+/// all (the kind is off, no channel is on, or the user is locked).
+#[derive(Debug, Clone, PartialEq)]
+pub struct UserReach {
+    pub user_id: Uuid,
+    pub push: bool,
+    /// The address, when email is on and one is on file.
+    pub email: Option<String>,
+    /// The mobile number, when text is on and one is on file.
+    pub text: Option<String>,
+}
+
+impl Audience {
+    /// Adds one user as their reach says.
+    pub fn add_reach(&mut self, reach: &UserReach) {
+        if reach.push {
+            self.push.push(reach.user_id);
+        }
+        if let Some(address) = &reach.email {
+            self.email.push((reach.user_id, address.clone()));
+        }
+        if let Some(mobile) = &reach.text {
+            self.text.push((reach.user_id, mobile.clone()));
+        }
+    }
+}
+
+/// The reach of each of `users` (deduplicated, in order) for `kind` at the practice.
+pub async fn reach_of_users(
+    state: &App,
+    practice_id: Uuid,
+    users: &[Uuid],
+    kind: NotificationKind,
+) -> Result<Vec<(Uuid, Option<UserReach>)>, StoreError> {
+    let settings =
+        effective_settings_of_users(state.store.as_ref(), practice_id, kind, users).await?;
+    let mut reach = Vec::with_capacity(settings.len());
+    for (user_id, setting) in settings {
+        if !setting.enabled || !(setting.push || setting.email || setting.text) {
+            reach.push((user_id, None));
+            continue;
+        }
+        let user = state.store.get_user(user_id).await?;
+        if user.locked_at.is_some() {
+            reach.push((user_id, None));
+            continue;
+        }
+        reach.push((
+            user_id,
+            Some(UserReach {
+                user_id,
+                push: setting.push,
+                email: (setting.email && !user.email.trim().is_empty()).then_some(user.email),
+                text: user.mobile_phone.filter(|_| setting.text),
+            }),
+        ));
+    }
+    Ok(reach)
+}
+
 /// Splits `users` by their effective setting of `kind` for the practice. Locked users get
 /// nothing.
 pub async fn audience(
@@ -113,27 +173,10 @@ pub async fn audience(
     users: &[Uuid],
     kind: NotificationKind,
 ) -> Result<Audience, StoreError> {
-    let settings =
-        effective_settings_of_users(state.store.as_ref(), practice_id, kind, users).await?;
     let mut audience = Audience::default();
-    for (user_id, setting) in settings.into_iter().filter(|(_, s)| s.enabled) {
-        if !(setting.push || setting.email || setting.text) {
-            continue;
-        }
-        let user = state.store.get_user(user_id).await?;
-        if user.locked_at.is_some() {
-            continue;
-        }
-        if setting.push {
-            audience.push.push(user_id);
-        }
-        if setting.email && !user.email.trim().is_empty() {
-            audience.email.push((user_id, user.email));
-        }
-        if setting.text
-            && let Some(mobile) = user.mobile_phone
-        {
-            audience.text.push((user_id, mobile));
+    for (_, reach) in reach_of_users(state, practice_id, users, kind).await? {
+        if let Some(reach) = reach {
+            audience.add_reach(&reach);
         }
     }
     Ok(audience)

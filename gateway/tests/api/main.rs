@@ -23,6 +23,7 @@ mod notification_settings;
 mod oncall;
 mod ops;
 mod patients;
+mod practice_context;
 mod readings;
 mod refusals;
 mod sessions;

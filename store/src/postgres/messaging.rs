@@ -4,14 +4,17 @@
 //! The helpers [`insert_outbox`] and [`opt_out`] take any client, so other aggregates' use cases
 //! can queue texts or opt a number out inside their own transaction.
 
+use std::sync::LazyLock;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
 use tokio_postgres::Row;
 use uuid::Uuid;
 
+use super::rows::{PATIENT_COLUMNS, patient_from_row};
 use super::rows::{PRACTICE_COLUMNS, practice_from_row};
-use super::{PostgresStore, insert_audit, load_patient, map_err};
+use super::{PostgresStore, insert_audit, map_err};
 use crate::messaging::{ABANDONED_NOTE, CANCELLED_NOTE, OPTED_OUT_RULE, RECOVERED_NOTE};
 use crate::*;
 
@@ -20,6 +23,10 @@ const OUTBOX_COLUMNS: &str =
     priority, state, attempts, next_attempt_at, claimed_until, claimed_by, recovered, carrier,
     carrier_sid, carrier_status, error_code, last_error, created_at, updated_at, sent_at,
     cancel_reason, opt_out_reply";
+
+/// The configuration version ([`Messaging::config_version`]): the last change recorded by the
+/// triggers of migration 0029.
+const CONFIG_VERSION_SQL: &str = "SELECT COALESCE(max(id), 0) FROM config_changes";
 
 pub(crate) const MESSAGE_COLUMNS: &str =
     "id, practice_id, patient_id, channel, direction, body, redacted,
@@ -269,6 +276,267 @@ pub(crate) async fn load_message(tx: &impl GenericClient, id: Uuid) -> StoreResu
     Ok(message_from_row(&row))
 }
 
+/// The inbound text's statements ([`Messaging::record_inbound_checked`]).
+static INBOUND_PRACTICE_SQL: LazyLock<String> =
+    LazyLock::new(|| format!("SELECT {PRACTICE_COLUMNS} FROM practices WHERE sms_number = $1"));
+/// A repeat of a carrier message id finds the message recorded first.
+const INBOUND_EXISTING_SQL: &str =
+    "SELECT id FROM messages WHERE carrier = $1 AND carrier_sid = $2";
+/// Routes to the practice's patient on `From` (one in `pending` or `enabled` if there is one,
+/// else the most recently created) and locks it, with how many patients of the practice share
+/// the number (the last column). Texts of one number are decided one at a time. NO KEY UPDATE,
+/// not UPDATE: the patient's message rows hold key-share locks on it (foreign key), which FOR
+/// UPDATE would wait on across two such transactions: a deadlock.
+static INBOUND_PATIENT_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {PATIENT_COLUMNS},
+                (SELECT count(*) FROM patients s
+                 WHERE s.practice_id = p.practice_id AND s.mobile_phone = p.mobile_phone)
+         FROM patients p
+         WHERE p.id = (SELECT q.id FROM patients q JOIN practices pr ON pr.id = q.practice_id
+                       WHERE pr.sms_number = $1 AND q.mobile_phone = $2
+                       ORDER BY q.texting_status IN ('pending', 'enabled') DESC,
+                                q.created_at DESC, q.id DESC
+                       LIMIT 1)
+         FOR NO KEY UPDATE OF p"
+    )
+});
+/// The message as decided, written once (no second version of the row to write). The carrier
+/// id's unique rule makes a repeat that raced this one fail here.
+static INBOUND_INSERT_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "INSERT INTO messages (id, practice_id, patient_id, channel, direction, body, redacted,
+                               status, carrier, carrier_sid, from_number, to_number, num_segments,
+                               created_at, updated_at, flag)
+         VALUES ($1, $2, $3, 'sms', 'inbound', $4, $5, 'received', $6, $7, $8, $9, $10, $11, $11,
+                 $12)
+         RETURNING {MESSAGE_COLUMNS}"
+    )
+});
+/// The decision's feed rows, all in one statement.
+const INBOUND_NOTIFICATIONS_SQL: &str = "INSERT INTO notifications (id, user_id, practice_id,
+        patient_id, kind, summary, created_at)
+    SELECT n.*, $7 FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::text[], $6::text[])
+        AS n (id, user_id, practice_id, patient_id, kind, summary)";
+
+/// A transaction on a pooled connection whose BEGIN and COMMIT travel in a batch with other
+/// statements (which tokio-postgres' `Transaction` cannot do). Dropped while open (a cancelled
+/// request), the connection is closed rather than returned to the pool, which rolls it back.
+struct PipelinedTransaction {
+    client: Option<deadpool_postgres::Object>,
+    open: bool,
+}
+
+impl PipelinedTransaction {
+    fn client(&self) -> &deadpool_postgres::Object {
+        self.client.as_ref().expect("the client is held until drop")
+    }
+
+    /// Rolls back; a connection that cannot is closed instead.
+    async fn rollback(mut self) {
+        if self.client().batch_execute("ROLLBACK").await.is_ok() {
+            self.open = false;
+        }
+    }
+
+    /// The COMMIT was answered.
+    fn committed(mut self) {
+        self.open = false;
+    }
+}
+
+impl Drop for PipelinedTransaction {
+    fn drop(&mut self) {
+        if self.open
+            && let Some(client) = self.client.take()
+        {
+            drop(deadpool_postgres::Object::take(client));
+        }
+    }
+}
+
+impl PostgresStore {
+    /// The rest of an inbound text once claimed: decide, write, and commit.
+    #[allow(clippy::too_many_arguments)]
+    async fn decide_and_write(
+        &self,
+        tx: &PipelinedTransaction,
+        audit: &Audit,
+        inbound: &NewInbound,
+        practice: Option<Row>,
+        patient: Option<Row>,
+        decide: InboundDecider,
+    ) -> StoreResult<InboundOutcome> {
+        let c = tx.client();
+        let message_id = new_id();
+        let practice = practice.map(|row| practice_from_row(&row)).transpose()?;
+        // The other patients of the practice on the number (a family phone), locked after the
+        // routed one in id order; asked for only when the routing row counted any.
+        let on_number: i64 = patient.as_ref().map_or(0, |row| row.get(row.len() - 1));
+        let patient = patient.map(|row| patient_from_row(&row)).transpose()?;
+        let sharing = match (&patient, &practice) {
+            (Some(routed), Some(practice)) if on_number > 1 => {
+                let rows = c
+                    .query(
+                        &format!(
+                            "SELECT {PATIENT_COLUMNS} FROM patients p
+                             WHERE p.practice_id = $1 AND p.mobile_phone = $2 AND p.id <> $3
+                             ORDER BY p.id FOR NO KEY UPDATE OF p"
+                        ),
+                        &[&practice.id, &inbound.from_number, &routed.id],
+                    )
+                    .await
+                    .map_err(map_err)?;
+                rows.iter()
+                    .map(patient_from_row)
+                    .collect::<StoreResult<Vec<_>>>()?
+            }
+            _ => Vec::new(),
+        };
+        let throttle = match &inbound.throttle_key {
+            Some(key) => super::throttle::lock_throttle(c, key).await?,
+            None => None,
+        };
+        let context = InboundContext {
+            practice,
+            patient,
+            sharing,
+            message_id,
+            throttle,
+        };
+        let decision = decide(&context);
+        // What an ordinary text does not need, one statement after the other.
+        if let (Some(key), Some(next)) = (&inbound.throttle_key, &decision.throttle) {
+            super::throttle::store_throttle(c, key, next).await?;
+        }
+        // The patient the text belongs to (a family phone's text may belong to another patient
+        // on the number than the one it was routed to), and every texting state that changes.
+        let routed = crate::messaging::routed_patient(&context, &decision)?;
+        let texting_changes = routed
+            .zip(decision.texting.as_ref())
+            .into_iter()
+            .chain(decision.sharing_texting.iter().map(|(id, row)| (*id, row)));
+        for (id, texting) in texting_changes {
+            c.execute(
+                "UPDATE patients SET texting_status = $2, texting_attempts_left = $3,
+                     texting_expires_at = $4, texting_updated_at = $5
+                 WHERE id = $1",
+                &[
+                    &id,
+                    &texting.status,
+                    &texting.attempts_left,
+                    &texting.expires_at,
+                    &texting.updated_at,
+                ],
+            )
+            .await
+            .map_err(map_err)?;
+        }
+        if decision.notifications.iter().any(|n| n.email.is_some()) {
+            super::signals::notify_work(c).await?;
+            for n in &decision.notifications {
+                if let Some(email) = &n.email {
+                    super::emails::insert_email(c, audit.at, n, email).await?;
+                }
+            }
+        }
+        let opted_out_at = context
+            .practice
+            .as_ref()
+            .filter(|_| decision.opted_out)
+            .map(|p| p.sms_number.as_str());
+        if let Some(practice_number) = opted_out_at {
+            cancel_queued(c, practice_number, &inbound.from_number, audit.at).await?;
+        }
+        let mut enqueued = Vec::with_capacity(decision.replies.len());
+        for reply in &decision.replies {
+            enqueued.push(insert_outbox(c, reply, audit.at).await?.id);
+        }
+        if opted_out_at.is_some() {
+            // The answers to this text (the STOP confirmation) are the only texts that may still
+            // go to the number.
+            c.execute(
+                "UPDATE outbox SET opt_out_reply = true WHERE id = ANY($1) AND to_number = $2",
+                &[&enqueued, &inbound.from_number],
+            )
+            .await
+            .map_err(map_err)?;
+        }
+        // Then the message, its feed rows, the audit row and COMMIT in one batch. Their statements
+        // were prepared before the transaction began, so each is sent when first polled, before
+        // the COMMIT behind it.
+        let feed: Vec<&NewNotification> = decision
+            .notifications
+            .iter()
+            .filter(|n| n.in_feed)
+            .collect();
+        let ids: Vec<Uuid> = feed.iter().map(|_| new_id()).collect();
+        let users: Vec<Uuid> = feed.iter().map(|n| n.user_id).collect();
+        let practices: Vec<Uuid> = feed.iter().map(|n| n.practice_id).collect();
+        let patients: Vec<Option<Uuid>> = feed.iter().map(|n| n.patient_id).collect();
+        let kinds: Vec<&str> = feed.iter().map(|n| n.kind.as_str()).collect();
+        let summaries: Vec<&str> = feed.iter().map(|n| n.summary.as_str()).collect();
+        let event = AuditEvent {
+            customer_id: context.practice.as_ref().map(|p| p.customer_id),
+            action: "message.inbound",
+            target_type: "message",
+            target_id: Some(message_id.to_string()),
+            patient_id: routed,
+        };
+        let body = decision.keep_body.then_some(inbound.body.as_str());
+        let redacted = !decision.keep_body;
+        let practice_id = context.practice.as_ref().map(|p| p.id);
+        let patient_id = routed;
+        let (message, _, _, _) = tokio::try_join!(
+            biased;
+            async {
+                let statement = c.prepare_cached(&INBOUND_INSERT_SQL).await.map_err(map_err)?;
+                c.query_one(
+                    &statement,
+                    &[
+                        &message_id,
+                        &practice_id,
+                        &patient_id,
+                        &body,
+                        &redacted,
+                        &inbound.carrier,
+                        &inbound.carrier_sid,
+                        &inbound.from_number,
+                        &inbound.to_number,
+                        &inbound.num_segments,
+                        &audit.at,
+                        &decision.flag,
+                    ],
+                )
+                .await
+                .map_err(map_err)
+            },
+            async {
+                if feed.is_empty() {
+                    return Ok(0);
+                }
+                let statement = c
+                    .prepare_cached(INBOUND_NOTIFICATIONS_SQL)
+                    .await
+                    .map_err(map_err)?;
+                c.execute(
+                    &statement,
+                    &[&ids, &users, &practices, &patients, &kinds, &summaries, &audit.at],
+                )
+                .await
+                .map_err(map_err)
+            },
+            insert_audit(c, audit, &event),
+            async { c.batch_execute("COMMIT").await.map_err(map_err) },
+        )?;
+        let message = message_from_row(&message);
+        Ok(InboundOutcome::Recorded {
+            message: Box::new(message),
+            enqueued,
+        })
+    }
+}
+
 #[async_trait]
 impl Messaging for PostgresStore {
     async fn enqueue_sms(&self, audit: &Audit, new: NewOutbound) -> StoreResult<Outbound> {
@@ -298,197 +566,122 @@ impl Messaging for PostgresStore {
         Ok(outbound)
     }
 
-    async fn record_inbound(
+    async fn config_version(&self) -> StoreResult<i64> {
+        let client = self.client().await?;
+        let statement = client
+            .prepare_cached(CONFIG_VERSION_SQL)
+            .await
+            .map_err(map_err)?;
+        let row = client.query_one(&statement, &[]).await.map_err(map_err)?;
+        Ok(row.get(0))
+    }
+
+    async fn record_inbound_checked(
         &self,
         audit: &Audit,
         inbound: NewInbound,
+        config_version: Option<i64>,
         decide: InboundDecider,
     ) -> StoreResult<InboundOutcome> {
-        let mut client = self.client().await?;
-        let tx = client.transaction().await.map_err(map_err)?;
-        let practice = tx
-            .query_opt(
-                &format!("SELECT {PRACTICE_COLUMNS} FROM practices WHERE sms_number = $1"),
-                &[&inbound.to_number],
-            )
-            .await
-            .map_err(map_err)?
-            .map(|row| practice_from_row(&row))
-            .transpose()?;
-        let patient_id: Option<Uuid> = match &practice {
-            Some(practice) => tx
-                .query_opt(
-                    "SELECT id FROM patients WHERE practice_id = $1 AND mobile_phone = $2
-                     ORDER BY texting_status IN ('pending', 'enabled') DESC, created_at DESC, id DESC
-                     LIMIT 1",
-                    &[&practice.id, &inbound.from_number],
-                )
-                .await
-                .map_err(map_err)?
-                .map(|r| r.get(0)),
-            None => None,
+        let tx = PipelinedTransaction {
+            client: Some(self.client().await?),
+            open: true,
         };
-        // The carrier id is claimed before anything else is read or decided: a concurrent
-        // delivery of the same message waits here for this transaction and then finds it.
-        let message_id = new_id();
-        let inserted = tx
-            .execute(
-                "INSERT INTO messages (id, practice_id, patient_id, channel, direction, body, redacted,
-                                       status, carrier, carrier_sid, from_number, to_number,
-                                       num_segments, created_at, updated_at)
-                 VALUES ($1, $2, $3, 'sms', 'inbound', NULL, true, 'received', $4, $5, $6, $7, $8, $9, $9)
-                 ON CONFLICT (carrier, carrier_sid) DO NOTHING",
-                &[
-                    &message_id,
-                    &practice.as_ref().map(|p| p.id),
-                    &patient_id,
-                    &inbound.carrier,
-                    &inbound.carrier_sid,
-                    &inbound.from_number,
-                    &inbound.to_number,
-                    &inbound.num_segments,
-                    &audit.at,
-                ],
-            )
-            .await
-            .map_err(map_err)?;
-        if inserted == 0 {
-            let existing: Uuid = tx
-                .query_one(
-                    "SELECT id FROM messages WHERE carrier = $1 AND carrier_sid = $2",
-                    &[&inbound.carrier, &inbound.carrier_sid],
-                )
-                .await
-                .map_err(map_err)?
-                .get(0);
-            tx.rollback().await.map_err(map_err)?;
-            return Ok(InboundOutcome::Duplicate {
-                message_id: existing,
+        // Statements that do not depend on each other's answers are sent together:
+        // tokio-postgres pipelines futures polled at once on one client, `biased` polls them (and
+        // so sends them) in the order listed, and the server runs them in the order sent. Every
+        // statement is prepared (once per connection) before the batch that runs it, so that
+        // none waits for its preparation while a later one of the batch goes ahead. An ordinary
+        // text takes two round trips: BEGIN, routing, the repeat check and the lock of its
+        // patient; then the message as decided, what goes with it, and COMMIT.
+        let c = tx.client();
+        let (_, _, _, _, _, _, _) = tokio::try_join!(
+            biased;
+            c.prepare_cached(CONFIG_VERSION_SQL),
+            c.prepare_cached(&INBOUND_PRACTICE_SQL),
+            c.prepare_cached(INBOUND_EXISTING_SQL),
+            c.prepare_cached(&INBOUND_PATIENT_SQL),
+            c.prepare_cached(&INBOUND_INSERT_SQL),
+            c.prepare_cached(INBOUND_NOTIFICATIONS_SQL),
+            c.prepare_cached(super::AUDIT_INSERT_SQL),
+        )
+        .map_err(map_err)?;
+        let routed = tokio::try_join!(
+            biased;
+            c.batch_execute("BEGIN"),
+            async {
+                let statement = c.prepare_cached(CONFIG_VERSION_SQL).await?;
+                c.query_one(&statement, &[]).await
+            },
+            async {
+                let statement = c.prepare_cached(&INBOUND_PRACTICE_SQL).await?;
+                c.query_opt(&statement, &[&inbound.to_number]).await
+            },
+            async {
+                let statement = c.prepare_cached(INBOUND_EXISTING_SQL).await?;
+                c.query_opt(&statement, &[&inbound.carrier, &inbound.carrier_sid])
+                    .await
+            },
+            async {
+                let statement = c.prepare_cached(&INBOUND_PATIENT_SQL).await?;
+                c.query_opt(&statement, &[&inbound.to_number, &inbound.from_number])
+                    .await
+            },
+        );
+        let (_, current_version, practice, existing, patient) = match routed {
+            Ok(routed) => routed,
+            Err(error) => {
+                tx.rollback().await;
+                return Err(map_err(error));
+            }
+        };
+        let current_version: i64 = current_version.get(0);
+        if config_version.is_some_and(|expected| expected != current_version) {
+            tx.rollback().await;
+            return Err(StoreError::Conflict {
+                constraint: CONFIG_CHANGED.into(),
             });
         }
-        let (patient, sharing) = match (patient_id, &practice) {
-            (Some(id), Some(practice)) => {
-                // Texts of one number are decided one at a time: every patient of the practice
-                // with the number is locked, in id order. NO KEY UPDATE, not UPDATE: the message
-                // rows inserted above hold key-share locks on the patient (foreign key), which
-                // FOR UPDATE would wait on across two such transactions: a deadlock.
-                let others: Vec<Uuid> = tx
-                    .query(
-                        "SELECT id FROM patients WHERE practice_id = $1 AND mobile_phone = $2
-                         ORDER BY id FOR NO KEY UPDATE",
-                        &[&practice.id, &inbound.from_number],
-                    )
-                    .await
-                    .map_err(map_err)?
-                    .iter()
-                    .map(|r| r.get::<_, Uuid>(0))
-                    .filter(|other| *other != id)
-                    .collect();
-                let mut sharing = Vec::with_capacity(others.len());
-                for other in others {
-                    sharing.push(load_patient(&tx, other).await?);
+        if let Some(existing) = existing {
+            tx.rollback().await;
+            return Ok(InboundOutcome::Duplicate {
+                message_id: existing.get(0),
+            });
+        }
+        match self
+            .decide_and_write(&tx, audit, &inbound, practice, patient, decide)
+            .await
+        {
+            Ok(outcome) => {
+                tx.committed();
+                if let InboundOutcome::Recorded { .. } = &outcome {
+                    self.feed_signaller.signal_soon(&self.pool);
                 }
-                (Some(load_patient(&tx, id).await?), sharing)
+                Ok(outcome)
             }
-            _ => (None, Vec::new()),
-        };
-        let throttle = match &inbound.throttle_key {
-            Some(key) => super::throttle::lock_throttle(&tx, key).await?,
-            None => None,
-        };
-        let context = InboundContext {
-            practice,
-            patient,
-            sharing,
-            message_id,
-            throttle,
-        };
-        let decision = decide(&context);
-        if let (Some(key), Some(next)) = (&inbound.throttle_key, &decision.throttle) {
-            super::throttle::store_throttle(&tx, key, next).await?;
+            // A repeat delivered at the same moment was recorded first: this one changes nothing.
+            Err(StoreError::Conflict { constraint })
+                if constraint == "messages_carrier_carrier_sid_key" =>
+            {
+                tx.rollback().await;
+                let client = self.client().await?;
+                let statement = client
+                    .prepare_cached(INBOUND_EXISTING_SQL)
+                    .await
+                    .map_err(map_err)?;
+                let existing = client
+                    .query_one(&statement, &[&inbound.carrier, &inbound.carrier_sid])
+                    .await
+                    .map_err(map_err)?;
+                Ok(InboundOutcome::Duplicate {
+                    message_id: existing.get(0),
+                })
+            }
+            Err(error) => {
+                tx.rollback().await;
+                Err(error)
+            }
         }
-        if decision.keep_body {
-            tx.execute(
-                "UPDATE messages SET body = $2, redacted = false WHERE id = $1",
-                &[&message_id, &inbound.body],
-            )
-            .await
-            .map_err(map_err)?;
-        }
-        let routed = crate::messaging::routed_patient(&context, &decision)?;
-        if routed != context.patient.as_ref().map(|p| p.id) {
-            tx.execute(
-                "UPDATE messages SET patient_id = $2 WHERE id = $1",
-                &[&message_id, &routed],
-            )
-            .await
-            .map_err(map_err)?;
-        }
-        let texting_changes = routed
-            .zip(decision.texting.as_ref())
-            .into_iter()
-            .chain(decision.sharing_texting.iter().map(|(id, row)| (*id, row)));
-        for (id, texting) in texting_changes {
-            tx.execute(
-                "UPDATE patients SET texting_status = $2, texting_attempts_left = $3,
-                     texting_expires_at = $4, texting_updated_at = $5
-                 WHERE id = $1",
-                &[
-                    &id,
-                    &texting.status,
-                    &texting.attempts_left,
-                    &texting.expires_at,
-                    &texting.updated_at,
-                ],
-            )
-            .await
-            .map_err(map_err)?;
-        }
-        if let Some(flag) = &decision.flag {
-            tx.execute(
-                "UPDATE messages SET flag = $2 WHERE id = $1",
-                &[&message_id, flag],
-            )
-            .await
-            .map_err(map_err)?;
-        }
-        super::feed::insert_notifications(&tx, audit.at, &decision.notifications).await?;
-        let opted_out_at = context
-            .practice
-            .as_ref()
-            .filter(|_| decision.opted_out)
-            .map(|p| p.sms_number.as_str());
-        if let Some(practice_number) = opted_out_at {
-            cancel_queued(&tx, practice_number, &inbound.from_number, audit.at).await?;
-        }
-        let mut enqueued = Vec::with_capacity(decision.replies.len());
-        for reply in &decision.replies {
-            enqueued.push(insert_outbox(&tx, reply, audit.at).await?.id);
-        }
-        if opted_out_at.is_some() {
-            // The answers to this text (the STOP confirmation) are the only texts that may still
-            // go to the number.
-            tx.execute(
-                "UPDATE outbox SET opt_out_reply = true WHERE id = ANY($1) AND to_number = $2",
-                &[&enqueued, &inbound.from_number],
-            )
-            .await
-            .map_err(map_err)?;
-        }
-        let event = AuditEvent {
-            customer_id: context.practice.as_ref().map(|p| p.customer_id),
-            action: "message.inbound",
-            target_type: "message",
-            target_id: Some(message_id.to_string()),
-            patient_id: routed,
-        };
-        insert_audit(&tx, audit, &event).await?;
-        let message = load_message(&tx, message_id).await?;
-        tx.commit().await.map_err(map_err)?;
-        Ok(InboundOutcome::Recorded {
-            message: Box::new(message),
-            enqueued,
-        })
     }
 
     async fn apply_carrier_status(

@@ -40,8 +40,10 @@ const MIGRATION_LOCK_KEY: i64 = 0x6761_7465_7761_7901;
 pub struct PostgresStore {
     pool: Pool,
     config: tokio_postgres::Config,
-    /// The work-signal listener, started on first use.
-    signals: std::sync::OnceLock<tokio::sync::watch::Receiver<u64>>,
+    /// The work- and config-signal listener, started on first use.
+    signals: std::sync::OnceLock<signals::Signals>,
+    /// Sends the feed-only signals of inbound texts after their commits.
+    feed_signaller: signals::FeedSignaller,
     /// This handle's instance id (see [`crate::instances`]).
     instance_id: String,
     /// Whether the instance lock is held; the task holding it starts at announcement.
@@ -80,6 +82,7 @@ impl PostgresStore {
             pool,
             config,
             signals: std::sync::OnceLock::new(),
+            feed_signaller: signals::FeedSignaller::new(),
             instance_id: crate::instances::new_instance_id(),
             instance_lock: std::sync::OnceLock::new(),
         })
@@ -212,15 +215,23 @@ pub(crate) fn map_err(e: tokio_postgres::Error) -> StoreError {
     StoreError::Unexpected(e.to_string())
 }
 
+/// The audit row's insert ([`insert_audit`]).
+pub(crate) const AUDIT_INSERT_SQL: &str = "INSERT INTO audit_log (at, user_id, customer_id, action,
+    target_type, target_id, patient_id, client_addr) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+
 pub(crate) async fn insert_audit(
     client: &impl GenericClient,
     audit: &Audit,
     event: &AuditEvent<'_>,
 ) -> StoreResult<()> {
+    // Every write use case runs this statement: prepared once per connection.
+    let statement = client
+        .prepare_cached(AUDIT_INSERT_SQL)
+        .await
+        .map_err(map_err)?;
     client
         .execute(
-            "INSERT INTO audit_log (at, user_id, customer_id, action, target_type, target_id, patient_id, client_addr)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            &statement,
             &[
                 &audit.at,
                 &audit.user_id,
@@ -312,6 +323,25 @@ impl Store for PostgresStore {
         Some(
             self.signals
                 .get_or_init(|| signals::listen(self.config.clone()))
+                .work
+                .clone(),
+        )
+    }
+
+    fn feed_signals(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        Some(
+            self.signals
+                .get_or_init(|| signals::listen(self.config.clone()))
+                .feed
+                .clone(),
+        )
+    }
+
+    fn config_signals(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        Some(
+            self.signals
+                .get_or_init(|| signals::listen(self.config.clone()))
+                .config
                 .clone(),
         )
     }

@@ -25,11 +25,21 @@ pub(crate) fn insert_notifications(
             continue;
         }
         let id = new_id();
-        conn.execute(
+        conn.prepare_cached(
             "INSERT INTO notifications (id, user_id, practice_id, patient_id, kind, summary, created_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            params![id, n.user_id, n.practice_id, n.patient_id, n.kind, n.summary, micros(at)],
         )
+        .and_then(|mut stmt| {
+            stmt.execute(params![
+                id,
+                n.user_id,
+                n.practice_id,
+                n.patient_id,
+                n.kind,
+                n.summary,
+                micros(at)
+            ])
+        })
         .map_err(map_err)?;
         ids.push(id);
     }

@@ -20,6 +20,14 @@ const OUTBOX_COLUMNS: &str =
     carrier_sid, carrier_status, error_code, last_error, created_at, updated_at, sent_at,
     cancel_reason, opt_out_reply";
 
+/// The configuration version ([`Messaging::config_version`]): the last change recorded by the
+/// triggers of migration 0029.
+fn read_config_version(conn: &Connection) -> StoreResult<i64> {
+    conn.prepare_cached("SELECT COALESCE(max(id), 0) FROM config_changes")
+        .and_then(|mut s| s.query_row([], |r| r.get(0)))
+        .map_err(map_err)
+}
+
 pub(crate) const MESSAGE_COLUMNS: &str =
     "id, practice_id, patient_id, channel, direction, body, redacted,
     author_user_id, status, carrier, carrier_sid, from_number, to_number, error_code, num_segments,
@@ -314,45 +322,58 @@ impl Messaging for SqliteStore {
         .await
     }
 
-    async fn record_inbound(
+    async fn config_version(&self) -> StoreResult<i64> {
+        self.call(|conn| read_config_version(conn)).await
+    }
+
+    async fn record_inbound_checked(
         &self,
         audit: &Audit,
         inbound: NewInbound,
+        config_version: Option<i64>,
         decide: InboundDecider,
     ) -> StoreResult<InboundOutcome> {
         let audit = audit.clone();
-        // A repeat writes nothing, so committing its (empty) transaction is harmless.
+        // A repeat writes nothing, so committing its (empty) transaction is harmless. The
+        // statements are prepared once per connection (`prepare_cached`).
         self.write(move |tx| {
+            let current_version = read_config_version(tx)?;
+            if config_version.is_some_and(|expected| expected != current_version) {
+                return Err(StoreError::Conflict {
+                    constraint: CONFIG_CHANGED.into(),
+                });
+            }
             let practice = tx
-                .query_row(
-                    &format!("SELECT {PRACTICE_COLUMNS} FROM practices WHERE sms_number = ?1"),
-                    [&inbound.to_number],
-                    practice_from_row,
-                )
-                .optional()
+                .prepare_cached(&format!(
+                    "SELECT {PRACTICE_COLUMNS} FROM practices WHERE sms_number = ?1"
+                ))
+                .and_then(|mut s| s.query_row([&inbound.to_number], practice_from_row).optional())
                 .map_err(map_err)?;
             let patient_id: Option<Uuid> = match &practice {
                 Some(practice) => tx
-                    .query_row(
+                    .prepare_cached(
                         "SELECT id FROM patients WHERE practice_id = ?1 AND mobile_phone = ?2
                          ORDER BY texting_status IN ('pending', 'enabled') DESC, created_at DESC, id DESC
                          LIMIT 1",
-                        params![practice.id, inbound.from_number],
-                        |r| r.get(0),
                     )
-                    .optional()
+                    .and_then(|mut s| {
+                        s.query_row(params![practice.id, inbound.from_number], |r| r.get(0))
+                            .optional()
+                    })
                     .map_err(map_err)?,
                 None => None,
             };
             let message_id = new_id();
             let inserted = tx
-                .execute(
+                .prepare_cached(
                     "INSERT INTO messages (id, practice_id, patient_id, channel, direction, body, redacted,
                                            status, carrier, carrier_sid, from_number, to_number,
                                            num_segments, created_at, updated_at)
                      VALUES (?1, ?2, ?3, 'sms', 'inbound', NULL, 1, 'received', ?4, ?5, ?6, ?7, ?8, ?9, ?9)
                      ON CONFLICT (carrier, carrier_sid) DO NOTHING",
-                    params![
+                )
+                .and_then(|mut s| {
+                    s.execute(params![
                         message_id,
                         practice.as_ref().map(|p| p.id),
                         patient_id,
@@ -362,16 +383,15 @@ impl Messaging for SqliteStore {
                         inbound.to_number,
                         inbound.num_segments,
                         micros(audit.at)
-                    ],
-                )
+                    ])
+                })
                 .map_err(map_err)?;
             if inserted == 0 {
                 let existing: Uuid = tx
-                    .query_row(
-                        "SELECT id FROM messages WHERE carrier = ?1 AND carrier_sid = ?2",
-                        params![inbound.carrier, inbound.carrier_sid],
-                        |r| r.get(0),
-                    )
+                    .prepare_cached("SELECT id FROM messages WHERE carrier = ?1 AND carrier_sid = ?2")
+                    .and_then(|mut s| {
+                        s.query_row(params![inbound.carrier, inbound.carrier_sid], |r| r.get(0))
+                    })
                     .map_err(map_err)?;
                 return Ok(InboundOutcome::Duplicate {
                     message_id: existing,
@@ -415,11 +435,18 @@ impl Messaging for SqliteStore {
             if let (Some(key), Some(next)) = (&inbound.throttle_key, &decision.throttle) {
                 super::throttle::store_throttle(tx, key, next)?;
             }
-            if decision.keep_body {
-                tx.execute(
-                    "UPDATE messages SET body = ?2, redacted = 0 WHERE id = ?1",
-                    params![message_id, inbound.body],
+            if decision.keep_body || decision.flag.is_some() {
+                tx.prepare_cached(
+                    "UPDATE messages SET body = ?2, redacted = ?3, flag = ?4 WHERE id = ?1",
                 )
+                .and_then(|mut s| {
+                    s.execute(params![
+                        message_id,
+                        decision.keep_body.then_some(inbound.body.as_str()),
+                        !decision.keep_body,
+                        decision.flag
+                    ])
+                })
                 .map_err(map_err)?;
             }
             let routed = crate::messaging::routed_patient(&context, &decision)?;
@@ -450,10 +477,6 @@ impl Messaging for SqliteStore {
                 .map_err(map_err)?;
             }
             let mut enqueued = Vec::with_capacity(decision.replies.len());
-            if let Some(flag) = &decision.flag {
-                tx.execute("UPDATE messages SET flag = ?2 WHERE id = ?1", params![message_id, flag])
-                    .map_err(map_err)?;
-            }
             super::feed::insert_notifications(tx, audit.at, &decision.notifications)?;
             let opted_out_at = context
                 .practice
@@ -483,11 +506,14 @@ impl Messaging for SqliteStore {
                 patient_id: routed,
             }
             .write(tx, &audit)?;
-            let message = load_message(tx, message_id)?;
+            let message = tx
+                .prepare_cached(&format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?1"))
+                .and_then(|mut s| s.query_row([message_id], message_from_row))
+                .map_err(map_err)?;
             Ok(InboundOutcome::Recorded {
-            message: Box::new(message),
-            enqueued,
-        })
+                message: Box::new(message),
+                enqueued,
+            })
         })
         .await
     }
