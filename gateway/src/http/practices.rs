@@ -17,8 +17,7 @@ use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, ApiPath, ApiQuery};
 use super::validate::{self, PageQuery};
 use super::views::{PracticeList, PracticeView, UserIds};
-use crate::services::oncall;
-use crate::services::schedule_changes::refusal;
+use crate::services::practices;
 
 /// Longest practice name: it is rendered into patient texts.
 const MAX_NAME: usize = 80;
@@ -75,8 +74,6 @@ pub async fn create_practice(
     ApiPath(customer_id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<NewPracticeRequest>,
 ) -> Result<(StatusCode, Json<PracticeView>), ApiError> {
-    caller.require_customer(customer_id)?;
-    caller.require_super_admin()?;
     let new = NewPractice {
         customer_id,
         name: validate::text("name", &body.name, MAX_NAME)?,
@@ -84,12 +81,7 @@ pub async fn create_practice(
         sms_number: validate::phone("sms_number", &body.sms_number)?,
         practice_group_id: body.practice_group_id,
     };
-    state
-        .store
-        .get_customer(customer_id)
-        .await
-        .map_err(|_| ApiError::NotFound("customer"))?;
-    let practice = state.store.create_practice(&caller.audit(), new).await?;
+    let practice = practices::create(&state, &caller, new).await?;
     Ok((StatusCode::CREATED, Json(practice.into())))
 }
 
@@ -105,18 +97,9 @@ pub async fn list_practices(
     ApiPath(customer_id): ApiPath<Uuid>,
     ApiQuery(query): ApiQuery<PageQuery>,
 ) -> Result<Json<PracticeList>, ApiError> {
-    caller.require_customer(customer_id)?;
-    let page = state
-        .store
-        .list_practices(customer_id, query.page()?)
-        .await?;
+    let page = practices::list_for(&state, &caller, customer_id, query.page()?).await?;
     let next_cursor = page.next_cursor.map(|c| c.to_string());
-    let items = page
-        .items
-        .into_iter()
-        .filter(|p| caller.can_see_practice(p))
-        .map(PracticeView::from)
-        .collect();
+    let items = page.items.into_iter().map(PracticeView::from).collect();
     Ok(Json(PracticeList { items, next_cursor }))
 }
 
@@ -152,8 +135,6 @@ pub async fn update_practice(
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<PracticePatchRequest>,
 ) -> Result<Json<PracticeView>, ApiError> {
-    let practice = visible_practice(&state, &caller, id).await?;
-    caller.require_practice_admin(&practice)?;
     let patch = PracticePatch {
         name: body
             .name
@@ -186,11 +167,7 @@ pub async fn update_practice(
         practice_group_id: body.practice_group_id,
     };
     Ok(Json(
-        state
-            .store
-            .update_practice(&caller.audit(), id, patch)
-            .await?
-            .into(),
+        practices::update(&state, &caller, id, patch).await?.into(),
     ))
 }
 
@@ -225,17 +202,7 @@ pub async fn set_practice_users(
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<PracticeUsersRequest>,
 ) -> Result<Json<UserIds>, ApiError> {
-    let practice = visible_practice(&state, &caller, id).await?;
-    caller.require_practice_admin(&practice)?;
-    let user_ids = state
-        .store
-        .set_practice_users(
-            &caller.audit(),
-            id,
-            body.user_ids,
-            oncall::handover(body.reassign_to),
-        )
-        .await?
-        .map_err(|r| refusal(r, |_| "reassign_to".into()))?;
+    let user_ids =
+        practices::set_users(&state, &caller, id, body.user_ids, body.reassign_to).await?;
     Ok(Json(UserIds { user_ids }))
 }

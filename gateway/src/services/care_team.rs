@@ -116,3 +116,58 @@ pub async fn first_care_team(
     }
     Ok(team)
 }
+
+/// Takes a user off the patient's care team, and so off every program enrolment of the patient.
+pub async fn remove_for(
+    state: &App,
+    caller: &CurrentUser,
+    patient_id: Uuid,
+    user_id: Uuid,
+) -> Result<(), AppError> {
+    visible_patient(state, caller, patient_id).await?;
+    Ok(state
+        .store
+        .remove_from_care_team(&caller.audit(), patient_id, user_id)
+        .await?)
+}
+
+/// Takes a user off one program enrolment of the patient; the care team stays as it is.
+pub async fn remove_program_staff_for(
+    state: &App,
+    caller: &CurrentUser,
+    patient_id: Uuid,
+    program: &str,
+    user_id: Uuid,
+) -> Result<(), AppError> {
+    let patient = visible_patient(state, caller, patient_id).await?;
+    if !patient.programs.iter().any(|p| p == program) {
+        return Err(AppError::NotFound("program enrolment"));
+    }
+    Ok(state
+        .store
+        .remove_program_staff(&caller.audit(), patient_id, program, user_id)
+        .await?)
+}
+
+/// The caller follows the patient as a notification user (`true`) or stops following.
+pub async fn follow(
+    state: &App,
+    caller: &CurrentUser,
+    patient_id: Uuid,
+    following: bool,
+) -> Result<(), AppError> {
+    visible_patient(state, caller, patient_id).await?;
+    let audit = caller.audit();
+    if following {
+        state
+            .store
+            .subscribe(&audit, patient_id, caller.id())
+            .await?;
+    } else {
+        state
+            .store
+            .unsubscribe(&audit, patient_id, caller.id())
+            .await?;
+    }
+    Ok(())
+}

@@ -21,6 +21,7 @@ pub mod oncall;
 pub mod patient_notices;
 pub mod practice_context;
 pub mod practice_groups;
+pub mod practices;
 pub mod reading_frequency;
 pub mod readings;
 pub mod schedule_changes;

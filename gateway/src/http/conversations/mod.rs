@@ -13,7 +13,6 @@ use super::AppState;
 use super::auth::CurrentUser;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, ApiPath, ApiQuery};
-use crate::services::access::visible_patient;
 use crate::services::care_team;
 use crate::services::conversations::{self, Channel, Sent};
 pub use shapes::*;
@@ -174,11 +173,7 @@ pub async fn remove_care_team(
     caller: CurrentUser,
     ApiPath((id, user_id)): ApiPath<(Uuid, Uuid)>,
 ) -> Result<StatusCode, ApiError> {
-    visible_patient(&state, &caller, id).await?;
-    state
-        .store
-        .remove_from_care_team(&caller.audit(), id, user_id)
-        .await?;
+    care_team::remove_for(&state, &caller, id, user_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -209,14 +204,7 @@ pub async fn remove_program_staff(
     caller: CurrentUser,
     ApiPath((id, program, user_id)): ApiPath<(Uuid, String, Uuid)>,
 ) -> Result<StatusCode, ApiError> {
-    let patient = visible_patient(&state, &caller, id).await?;
-    if !patient.programs.contains(&program) {
-        return Err(ApiError::NotFound("program enrolment"));
-    }
-    state
-        .store
-        .remove_program_staff(&caller.audit(), id, &program, user_id)
-        .await?;
+    care_team::remove_program_staff_for(&state, &caller, id, &program, user_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -264,11 +252,7 @@ pub async fn subscribe(
     caller: CurrentUser,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<StatusCode, ApiError> {
-    visible_patient(&state, &caller, id).await?;
-    state
-        .store
-        .subscribe(&caller.audit(), id, caller.id())
-        .await?;
+    care_team::follow(&state, &caller, id, true).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -283,11 +267,7 @@ pub async fn unsubscribe(
     caller: CurrentUser,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<StatusCode, ApiError> {
-    visible_patient(&state, &caller, id).await?;
-    state
-        .store
-        .unsubscribe(&caller.audit(), id, caller.id())
-        .await?;
+    care_team::follow(&state, &caller, id, false).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
