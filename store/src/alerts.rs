@@ -206,3 +206,53 @@ pub(crate) async fn forget_failing_number(tx: &Tx<'_>, number: &str) -> StoreRes
     tx.execute(sql, &[number.arg()]).await?;
     Ok(())
 }
+
+/// Opens an alert inside the reading's transaction, with its first notifications and texts.
+/// Each backend keeps its own version until the alerts aggregate is written once.
+pub(crate) async fn open_alert(
+    tx: &Tx<'_>,
+    at: DateTime<Utc>,
+    practice_id: Uuid,
+    reading: &StoredReading,
+    new: &NewAlert,
+) -> StoreResult<Alert> {
+    use crate::postgres::PgConn;
+    match tx {
+        Tx::Pg(PgConn::Tx(c)) => {
+            crate::postgres::alerts::open_alert(*c, at, practice_id, reading, new).await
+        }
+        Tx::Pg(PgConn::Client(c)) => {
+            crate::postgres::alerts::open_alert(*c, at, practice_id, reading, new).await
+        }
+        Tx::Lite(c) => {
+            c.with(|c| crate::sqlite::alerts::open_alert(c, at, practice_id, reading, new))
+        }
+    }
+}
+
+/// Adds a critical reading to an alert.
+pub(crate) async fn attach_reading(
+    tx: &Tx<'_>,
+    alert_id: Uuid,
+    reading_id: Uuid,
+) -> StoreResult<()> {
+    let sql = "INSERT INTO alert_readings (alert_id, reading_id) VALUES ($1, $2)";
+    tx.execute(sql, &[alert_id.arg(), reading_id.arg()]).await?;
+    Ok(())
+}
+
+/// The patient's open alert of the vital, if any (the caller holds the patient's row lock).
+pub(crate) async fn open_alert_of_vital(
+    tx: &Tx<'_>,
+    patient_id: Uuid,
+    vital: &str,
+) -> StoreResult<Option<Uuid>> {
+    let row = tx
+        .query_opt(
+            "SELECT id FROM alerts WHERE patient_id = $1 AND vital = $2 AND state = 'open'
+             ORDER BY opened_at LIMIT 1",
+            &[patient_id.arg(), vital.arg()],
+        )
+        .await?;
+    row.map(|r| r.get(0)).transpose()
+}

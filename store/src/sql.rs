@@ -141,6 +141,8 @@ pub enum Arg<'a> {
     Bool(Option<bool>),
     Time(Option<DateTime<Utc>>),
     Date(Option<NaiveDate>),
+    /// `jsonb` in PostgreSQL, JSON text in SQLite.
+    Json(Option<&'a serde_json::Value>),
     /// PostgreSQL arrays; SQLite statements take the items one by one.
     Uuids(&'a [Uuid]),
     Texts(&'a [String]),
@@ -190,6 +192,15 @@ impl ToArg for String {
     }
     fn null() -> Arg<'static> {
         Arg::Text(None)
+    }
+}
+
+impl ToArg for serde_json::Value {
+    fn arg(&self) -> Arg<'_> {
+        Arg::Json(Some(self))
+    }
+    fn null() -> Arg<'static> {
+        Arg::Json(None)
     }
 }
 
@@ -319,6 +330,19 @@ impl Col for NaiveDate {
     }
     fn from_lite(v: &rusqlite::types::Value) -> StoreResult<Self> {
         NaiveDate::parse_from_str(&String::from_lite(v)?, "%Y-%m-%d").map_err(column_error)
+    }
+}
+
+/// JSON is `jsonb` in PostgreSQL and JSON text in SQLite.
+impl Col for serde_json::Value {
+    fn from_pg(row: &tokio_postgres::Row, i: usize) -> StoreResult<Self> {
+        row.try_get(i).map_err(column_error)
+    }
+    fn from_pg_opt(row: &tokio_postgres::Row, i: usize) -> StoreResult<Option<Self>> {
+        row.try_get(i).map_err(column_error)
+    }
+    fn from_lite(v: &rusqlite::types::Value) -> StoreResult<Self> {
+        serde_json::from_str(&String::from_lite(v)?).map_err(column_error)
     }
 }
 

@@ -100,7 +100,7 @@ pub(crate) async fn open_alert(
 }
 
 /// Adds a critical reading to an alert.
-pub(crate) async fn attach_reading(
+async fn attach_reading(
     tx: &impl GenericClient,
     alert_id: Uuid,
     reading_id: Uuid,
@@ -112,26 +112,6 @@ pub(crate) async fn attach_reading(
     .await
     .map_err(map_err)?;
     Ok(())
-}
-
-/// The patient's open alert of the vital, if any (the caller holds the patient's row lock).
-pub(crate) async fn open_alert_of_vital(
-    tx: &impl GenericClient,
-    patient_id: Uuid,
-    vital: &str,
-) -> StoreResult<Option<Uuid>> {
-    let statement = tx
-        .prepare_cached(
-            "SELECT id FROM alerts WHERE patient_id = $1 AND vital = $2 AND state = 'open'
-             ORDER BY opened_at LIMIT 1",
-        )
-        .await
-        .map_err(map_err)?;
-    let row = tx
-        .query_opt(&statement, &[&patient_id, &vital])
-        .await
-        .map_err(map_err)?;
-    Ok(row.map(|r| r.get(0)))
 }
 
 async fn load_alert(client: &impl GenericClient, id: Uuid) -> StoreResult<Alert> {

@@ -441,7 +441,7 @@ impl NotificationSettings for PostgresStore {
         patient_id: Uuid,
     ) -> StoreResult<Vec<PatientNotificationSettingRow>> {
         let client = self.client().await?;
-        super::readings::patient_practice(&client, patient_id, false).await?;
+        patient_practice(&client, patient_id, false).await?;
         load_patient_settings(&client, patient_id).await
     }
 
@@ -453,7 +453,7 @@ impl NotificationSettings for PostgresStore {
     ) -> StoreResult<Vec<PatientNotificationSettingRow>> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(map_err)?;
-        let (_, customer_id) = super::readings::patient_practice(&tx, patient_id, true).await?;
+        let (_, customer_id) = patient_practice(&tx, patient_id, true).await?;
         for row in &rows {
             tx.execute(
                 "INSERT INTO patient_notification_settings
@@ -486,4 +486,27 @@ impl NotificationSettings for PostgresStore {
         tx.commit().await.map_err(map_err)?;
         Ok(saved)
     }
+}
+
+/// The patient's practice and its customer; `NotFound` when there is no such patient. `lock`
+/// takes the patient row (`FOR NO KEY UPDATE`, which still lets rows referencing the patient be
+/// written) so that readings of one patient are decided one at a time.
+async fn patient_practice(
+    client: &impl GenericClient,
+    patient_id: Uuid,
+    lock: bool,
+) -> StoreResult<(Uuid, Uuid)> {
+    let sql = if lock {
+        "SELECT p.practice_id, pr.customer_id FROM patients p JOIN practices pr ON pr.id = p.practice_id
+         WHERE p.id = $1 FOR NO KEY UPDATE OF p"
+    } else {
+        "SELECT p.practice_id, pr.customer_id FROM patients p JOIN practices pr ON pr.id = p.practice_id
+         WHERE p.id = $1"
+    };
+    let row = client
+        .query_opt(sql, &[&patient_id])
+        .await
+        .map_err(map_err)?
+        .ok_or(StoreError::NotFound)?;
+    Ok((row.get(0), row.get(1)))
 }

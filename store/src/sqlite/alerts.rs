@@ -138,34 +138,13 @@ pub(crate) fn open_alert(
 }
 
 /// Adds a critical reading to an alert.
-pub(crate) fn attach_reading(
-    conn: &Connection,
-    alert_id: Uuid,
-    reading_id: Uuid,
-) -> StoreResult<()> {
+fn attach_reading(conn: &Connection, alert_id: Uuid, reading_id: Uuid) -> StoreResult<()> {
     conn.execute(
         "INSERT INTO alert_readings (alert_id, reading_id) VALUES (?1, ?2)",
         params![alert_id, reading_id],
     )
     .map_err(map_err)?;
     Ok(())
-}
-
-/// The patient's open alert of the vital, if any.
-pub(crate) fn open_alert_of_vital(
-    conn: &Connection,
-    patient_id: Uuid,
-    vital: &str,
-) -> StoreResult<Option<Uuid>> {
-    conn.prepare_cached(
-        "SELECT id FROM alerts WHERE patient_id = ?1 AND vital = ?2 AND state = 'open'
-         ORDER BY opened_at LIMIT 1",
-    )
-    .and_then(|mut stmt| {
-        stmt.query_row(params![patient_id, vital], |r| r.get(0))
-            .optional()
-    })
-    .map_err(map_err)
 }
 
 /// Acknowledges the alert if it is open, with its audit row. `true` when it was open.

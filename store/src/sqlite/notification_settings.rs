@@ -427,7 +427,7 @@ impl NotificationSettings for SqliteStore {
         patient_id: Uuid,
     ) -> StoreResult<Vec<PatientNotificationSettingRow>> {
         self.call(move |conn| {
-            super::readings::patient_practice(conn, patient_id)?;
+            patient_practice(conn, patient_id)?;
             load_patient_settings(conn, patient_id)
         })
         .await
@@ -441,7 +441,7 @@ impl NotificationSettings for SqliteStore {
     ) -> StoreResult<Vec<PatientNotificationSettingRow>> {
         let audit = audit.clone();
         self.write(move |tx| {
-            let (_, customer_id) = super::readings::patient_practice(tx, patient_id)?;
+            let (_, customer_id) = patient_practice(tx, patient_id)?;
             for row in &rows {
                 tx.execute(
                     "INSERT INTO patient_notification_settings
@@ -473,4 +473,18 @@ impl NotificationSettings for SqliteStore {
         })
         .await
     }
+}
+
+/// The patient's practice and its customer; `NotFound` when there is no such patient. (Write
+/// transactions are `BEGIN IMMEDIATE` on the single connection, so readings are serialised.)
+fn patient_practice(conn: &Connection, patient_id: Uuid) -> StoreResult<(Uuid, Uuid)> {
+    conn.query_row(
+        "SELECT p.practice_id, pr.customer_id FROM patients p JOIN practices pr ON pr.id = p.practice_id
+         WHERE p.id = ?1",
+        [patient_id],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+    .optional()
+    .map_err(map_err)?
+    .ok_or(StoreError::NotFound)
 }
