@@ -104,6 +104,29 @@ impl Tx<'_> {
             .collect()
     }
 
+    /// A list condition on the next placeholders: `= ANY($n)` with one array argument on
+    /// PostgreSQL, `IN ($n, $n+1, …)` with one argument per item on SQLite (no arrays there).
+    /// The arguments are appended to `args`.
+    pub(crate) fn in_list<'v, T: ToArg>(&self, items: &'v [T], args: &mut Vec<Arg<'v>>) -> String
+    where
+        [T]: ToArg,
+    {
+        match self {
+            Tx::Pg(_) => {
+                args.push(items.arg());
+                format!("= ANY(${})", args.len())
+            }
+            Tx::Lite(_) => {
+                let mut numbers = Vec::with_capacity(items.len());
+                for item in items {
+                    args.push(item.arg());
+                    numbers.push(format!("${}", args.len()));
+                }
+                format!("IN ({})", numbers.join(", "))
+            }
+        }
+    }
+
     /// Runs `sql` once per item, with the item as `$2` after `$1` (SQLite has no arrays).
     pub(crate) async fn execute_each<T: ToArg>(
         &self,
@@ -219,6 +242,15 @@ impl ToArg for Vec<Uuid> {
     }
     fn null() -> Arg<'static> {
         Arg::Uuids(&[])
+    }
+}
+
+impl ToArg for [String] {
+    fn arg(&self) -> Arg<'_> {
+        Arg::Texts(self)
+    }
+    fn null() -> Arg<'static> {
+        Arg::Texts(&[])
     }
 }
 

@@ -4,9 +4,8 @@
 //! when it writes, one transaction. Migrations run under a transaction-scoped advisory lock so
 //! concurrent start-ups serialise. Driver errors become [`StoreError`]s in [`map_err`].
 
-pub(crate) mod alerts;
 mod api_tokens;
-mod conversations;
+pub(crate) mod conversations;
 mod disclaimers;
 mod emails;
 pub(crate) mod feed;

@@ -28,7 +28,7 @@ fn portal_disabled() -> StoreError {
 }
 
 /// The patient's care team with each member's program enrolments, in the order they joined.
-pub(super) fn load_care_team(
+pub(crate) fn load_care_team(
     conn: &Connection,
     patient_id: Uuid,
 ) -> StoreResult<Vec<CareTeamMember>> {

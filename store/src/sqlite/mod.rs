@@ -6,9 +6,8 @@
 //! `synchronous=FULL` makes a committed write durable before the caller is answered.
 //! Not for several gateways at once: those need PostgreSQL.
 
-pub(crate) mod alerts;
 mod api_tokens;
-mod conversations;
+pub(crate) mod conversations;
 mod disclaimers;
 mod emails;
 pub(crate) mod feed;
