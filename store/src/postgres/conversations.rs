@@ -56,7 +56,7 @@ pub(crate) async fn load_care_team(
 }
 
 /// Puts `user_id` on the patient's care team and every program enrolment the patient has.
-pub(super) async fn assign_care_team(
+pub(crate) async fn assign_care_team(
     client: &impl GenericClient,
     patient_id: Uuid,
     user_id: Uuid,

@@ -12,7 +12,6 @@ pub(crate) mod feed;
 mod instances;
 pub(crate) mod messaging;
 mod notification_settings;
-mod patients;
 mod rows;
 mod signals;
 mod throttle;

@@ -54,7 +54,7 @@ pub(crate) fn load_care_team(
 }
 
 /// Puts `user_id` on the patient's care team and every program enrolment the patient has.
-pub(super) fn assign_care_team(
+pub(crate) fn assign_care_team(
     conn: &Connection,
     patient_id: Uuid,
     user_id: Uuid,
