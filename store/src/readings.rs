@@ -540,7 +540,11 @@ pub(crate) async fn patient_practice(
 
 /// The practice's customer; `NotFound` when there is no such practice. `lock` serialises saves
 /// of the practice's settings.
-async fn practice_customer(tx: &Tx<'_>, practice_id: Uuid, lock: bool) -> StoreResult<Uuid> {
+pub(crate) async fn practice_customer(
+    tx: &Tx<'_>,
+    practice_id: Uuid,
+    lock: bool,
+) -> StoreResult<Uuid> {
     let sql = "SELECT customer_id FROM practices WHERE id = $1";
     let locked = format!("{sql} FOR NO KEY UPDATE");
     let sql = if lock { tx.pick(&locked, sql) } else { sql };

@@ -13,7 +13,6 @@ mod emails;
 pub(crate) mod feed;
 mod instances;
 pub(crate) mod messaging;
-mod notification_settings;
 mod rows;
 mod throttle;
 
