@@ -6,7 +6,6 @@
 
 mod api_tokens;
 pub(crate) mod conversations;
-mod disclaimers;
 mod emails;
 pub(crate) mod feed;
 mod instances;
