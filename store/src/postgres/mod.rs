@@ -4,7 +4,6 @@
 //! when it writes, one transaction. Migrations run under a transaction-scoped advisory lock so
 //! concurrent start-ups serialise. Driver errors become [`StoreError`]s in [`map_err`].
 
-mod api_tokens;
 pub(crate) mod conversations;
 mod emails;
 pub(crate) mod feed;
