@@ -5,7 +5,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use crate::sql::{ToArg, Tx};
+use crate::sql::{Db, ToArg, Tx};
 use crate::*;
 
 /// One key's state (see the gateway's `domain::throttle`).
@@ -63,4 +63,64 @@ pub(crate) async fn store_throttle(tx: &Tx<'_>, key: &str, next: &ThrottleRow) -
     )
     .await?;
     Ok(())
+}
+
+#[async_trait]
+impl<D: Db> LoginThrottle for D {
+    async fn throttle_rows(&self, keys: &[String]) -> StoreResult<Vec<(String, ThrottleRow)>> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys = keys.to_vec();
+        self.autocommit(move |tx| {
+            Box::pin(async move {
+                let mut args = Vec::new();
+                let list = tx.in_list(&keys, &mut args);
+                let sql = format!(
+                    "SELECT key, tat, blocked_until FROM login_throttle
+                     WHERE key {list} AND tat IS NOT NULL"
+                );
+                let rows = tx.query(&sql, &args).await?;
+                let mut found = rows
+                    .iter()
+                    .map(|r| {
+                        let row = ThrottleRow {
+                            tat: r.get(1)?,
+                            blocked_until: r.get(2)?,
+                        };
+                        Ok((r.get::<String>(0)?, row))
+                    })
+                    .collect::<StoreResult<Vec<_>>>()?;
+                found.sort_by_key(|(key, _)| keys.iter().position(|k| k == key));
+                Ok(found)
+            })
+        })
+        .await
+    }
+
+    async fn update_throttle(&self, key: &str, decide: DecideThrottle) -> StoreResult<ThrottleRow> {
+        let key = key.to_string();
+        self.transaction(move |tx| {
+            Box::pin(async move {
+                let next = decide(lock_throttle(tx, &key).await?);
+                store_throttle(tx, &key, &next).await?;
+                Ok(next)
+            })
+        })
+        .await
+    }
+
+    async fn forget_throttles(&self, before: DateTime<Utc>) -> StoreResult<u64> {
+        self.autocommit(move |tx| {
+            Box::pin(async move {
+                tx.execute(
+                    "DELETE FROM login_throttle
+                     WHERE (tat IS NULL OR tat < $1) AND (blocked_until IS NULL OR blocked_until < $1)",
+                    &[before.arg()],
+                )
+                .await
+            })
+        })
+        .await
+    }
 }
