@@ -9,7 +9,7 @@
 pub(crate) mod conversations;
 mod emails;
 pub(crate) mod feed;
-mod instances;
+pub(crate) mod instances;
 pub(crate) mod messaging;
 mod rows;
 mod throttle;
