@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::readings::{join_scopes, split_scopes};
-use crate::rows::insert_audit;
+use crate::rows::{event, insert_audit};
 use crate::sql::{Db, Row, ToArg, Tx};
 use crate::*;
 
@@ -93,13 +93,7 @@ impl<D: Db> ApiTokens for D {
                     ],
                 )
                 .await?;
-                let event = AuditEvent {
-                    customer_id: Some(new.customer_id),
-                    action: "api_token.create",
-                    target_type: "api_token",
-                    target_id: Some(id.to_string()),
-                    patient_id: None,
-                };
+                let event = event(Some(new.customer_id), "api_token.create", "api_token", id);
                 insert_audit(tx, &audit, &event).await?;
                 load_token(tx, id).await
             })
@@ -139,13 +133,7 @@ impl<D: Db> ApiTokens for D {
                     return Err(StoreError::NotFound);
                 }
                 let token = load_token(tx, id).await?;
-                let event = AuditEvent {
-                    customer_id: Some(token.customer_id),
-                    action: "api_token.revoke",
-                    target_type: "api_token",
-                    target_id: Some(id.to_string()),
-                    patient_id: None,
-                };
+                let event = event(Some(token.customer_id), "api_token.revoke", "api_token", id);
                 insert_audit(tx, &audit, &event).await?;
                 Ok(token)
             })

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::readings::practice_customer;
-use crate::rows::insert_audit;
+use crate::rows::{event, insert_audit};
 use crate::sql::{Db, ToArg, Tx};
 use crate::*;
 
@@ -87,13 +87,7 @@ impl<D: Db> Disclaimers for D {
                     ],
                 )
                 .await?;
-                let event = AuditEvent {
-                    customer_id: Some(customer_id),
-                    action: "practice.disclaimers.update",
-                    target_type: "practice",
-                    target_id: Some(practice_id.to_string()),
-                    patient_id: None,
-                };
+                let event = event(Some(customer_id), "practice.disclaimers.update", "practice", practice_id);
                 insert_audit(tx, &audit, &event).await?;
                 load(tx, practice_id).await
             })

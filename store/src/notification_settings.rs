@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use uuid::Uuid;
 
 use crate::readings::{patient_practice, practice_customer};
-use crate::rows::insert_audit;
+use crate::rows::{event, insert_audit, patient_event};
 use crate::sql::{Arg, Db, Row, ToArg, Tx};
 use crate::*;
 
@@ -309,13 +309,7 @@ impl<D: Db> NotificationSettings for D {
                     )
                     .await?;
                 }
-                let event = AuditEvent {
-                    customer_id: Some(customer_id),
-                    action: "user.notification_settings.update",
-                    target_type: "user",
-                    target_id: Some(user_id.to_string()),
-                    patient_id: None,
-                };
+                let event = event(Some(customer_id), "user.notification_settings.update", "user", user_id);
                 insert_audit(tx, &audit, &event).await?;
                 load_layers(tx, user_id, practice_id).await
             })
@@ -421,13 +415,7 @@ impl<D: Db> NotificationSettings for D {
                         "practice.patient_notification_defaults.set_for_all_patients"
                     }
                 };
-                let event = AuditEvent {
-                    customer_id: Some(customer_id),
-                    action,
-                    target_type: "practice",
-                    target_id: Some(practice_id.to_string()),
-                    patient_id: None,
-                };
+                let event = event(Some(customer_id), action, "practice", practice_id);
                 insert_audit(tx, &audit, &event).await?;
                 load_patient_defaults(tx, practice_id).await
             })
@@ -470,13 +458,7 @@ impl<D: Db> NotificationSettings for D {
                     )
                     .await?;
                 }
-                let event = AuditEvent {
-                    customer_id: Some(customer_id),
-                    action: "patient.notification_settings.update",
-                    target_type: "patient",
-                    target_id: Some(patient_id.to_string()),
-                    patient_id: Some(patient_id),
-                };
+                let event = patient_event(customer_id, "patient.notification_settings.update", patient_id);
                 insert_audit(tx, &audit, &event).await?;
                 load_patient_settings(tx, patient_id).await
             })
@@ -565,13 +547,7 @@ async fn save_practice_notification_defaults(
         )
         .await?;
     }
-    let event = AuditEvent {
-        customer_id: Some(customer_id),
-        action,
-        target_type: "practice",
-        target_id: Some(practice_id.to_string()),
-        patient_id: None,
-    };
+    let event = event(Some(customer_id), action, "practice", practice_id);
     insert_audit(tx, &audit, &event).await?;
     load_defaults(tx, practice_id).await
 }

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use uuid::Uuid;
 
 use crate::rows::{
-    PRACTICE_COLUMNS, insert_audit, load_patient, patients_where, practice_from_row,
+    PRACTICE_COLUMNS, insert_audit, load_patient, patient_event, patients_where, practice_from_row,
 };
 use crate::sql::{Db, ToArg, Tx};
 use crate::*;
@@ -104,13 +104,7 @@ impl<D: Db> Patients for D {
                 if !may_read(&patient, &practice) {
                     return Err(StoreError::NotFound);
                 }
-                let event = AuditEvent {
-                    customer_id: Some(practice.customer_id),
-                    action: "patient.read",
-                    target_type: "patient",
-                    target_id: Some(id.to_string()),
-                    patient_id: Some(id),
-                };
+                let event = patient_event(practice.customer_id, "patient.read", id);
                 insert_audit(tx, &audit, &event).await?;
                 Ok(patient)
             })
@@ -163,13 +157,7 @@ async fn create_patient(tx: &Tx<'_>, audit: Audit, new: NewPatient) -> StoreResu
     for user_id in &new.care_team {
         crate::conversations::assign_care_team(tx, id, *user_id, audit.at).await?;
     }
-    let event = AuditEvent {
-        customer_id: Some(customer_id),
-        action: "patient.create",
-        target_type: "patient",
-        target_id: Some(id.to_string()),
-        patient_id: Some(id),
-    };
+    let event = patient_event(customer_id, "patient.create", id);
     insert_audit(tx, &audit, &event).await?;
     load_patient(tx, id).await
 }

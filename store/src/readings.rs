@@ -17,7 +17,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::rows::insert_audit;
+use crate::rows::{event, insert_audit, patient_event};
 use crate::sql::{Arg, Db, Row, ToArg, Tx};
 use crate::*;
 
@@ -794,13 +794,7 @@ impl<D: Db> Readings for D {
                 let limit = page.fetch_limit();
                 let args = [patient_id.arg(), vital.arg(), page.after.arg(), limit.arg()];
                 let rows = tx.query(&sql, &args).await?;
-                let event = AuditEvent {
-                    customer_id: Some(customer_id),
-                    action: "patient.readings.read",
-                    target_type: "patient",
-                    target_id: Some(patient_id.to_string()),
-                    patient_id: Some(patient_id),
-                };
+                let event = patient_event(customer_id, "patient.readings.read", patient_id);
                 insert_audit(tx, &audit, &event).await?;
                 let readings = rows
                     .iter()
@@ -986,13 +980,7 @@ impl<D: Db> ReadingSettings for D {
                 let (practice_id, customer_id) = patient_practice(tx, patient_id, false).await?;
                 let owner = AlertOwner::Patient;
                 upsert_alert_settings(tx, owner, patient_id, &vital, &settings, audit.at).await?;
-                let event = AuditEvent {
-                    customer_id: Some(customer_id),
-                    action: "patient.reading_alerts.update",
-                    target_type: "patient",
-                    target_id: Some(patient_id.to_string()),
-                    patient_id: Some(patient_id),
-                };
+                let event = patient_event(customer_id, "patient.reading_alerts.update", patient_id);
                 insert_audit(tx, &audit, &event).await?;
                 load_effective(tx, patient_id, practice_id, &vital).await
             })
@@ -1125,13 +1113,7 @@ impl<D: Db> ReadingSettings for D {
                     )
                     .await?;
                 }
-                let event = AuditEvent {
-                    customer_id: Some(customer_id),
-                    action: "patient.reading_frequency.update",
-                    target_type: "patient",
-                    target_id: Some(patient_id.to_string()),
-                    patient_id: Some(patient_id),
-                };
+                let event = patient_event(customer_id, "patient.reading_frequency.update", patient_id);
                 insert_audit(tx, &audit, &event).await?;
                 load_patient_frequency(tx, patient_id).await
             })
@@ -1185,13 +1167,7 @@ async fn save_practice_reading_alert(
     };
     let owner = AlertOwner::Practice;
     upsert_alert_settings(tx, owner, practice_id, &vital, &settings, audit.at).await?;
-    let event = AuditEvent {
-        customer_id: Some(customer_id),
-        action,
-        target_type: "practice",
-        target_id: Some(practice_id.to_string()),
-        patient_id: None,
-    };
+    let event = event(Some(customer_id), action, "practice", practice_id);
     insert_audit(tx, &audit, &event).await?;
     load_practice_default(tx, practice_id, &vital)
         .await?
@@ -1245,13 +1221,7 @@ async fn save_reading_frequency(
             "practice.reading_frequency.set_for_all_patients"
         }
     };
-    let event = AuditEvent {
-        customer_id: Some(customer_id),
-        action,
-        target_type: "practice",
-        target_id: Some(practice_id.to_string()),
-        patient_id: None,
-    };
+    let event = event(Some(customer_id), action, "practice", practice_id);
     insert_audit(tx, &audit, &event).await?;
     load_frequency(tx, practice_id).await
 }
