@@ -254,3 +254,37 @@ pub trait Conversations: Send + Sync {
     /// Whether the patient holds a live portal token.
     async fn has_portal(&self, patient_id: Uuid) -> StoreResult<bool>;
 }
+
+/// The patient's care team with each member's program enrolments, in the order they joined.
+/// Each backend keeps its own version until the conversations aggregate is written once.
+pub(crate) async fn load_care_team(
+    tx: &crate::sql::Tx<'_>,
+    patient_id: Uuid,
+) -> StoreResult<Vec<CareTeamMember>> {
+    use crate::postgres::{PgConn, conversations as pg};
+    use crate::sql::Tx;
+    match tx {
+        Tx::Pg(PgConn::Tx(c)) => pg::load_care_team(*c, patient_id).await,
+        Tx::Pg(PgConn::Client(c)) => pg::load_care_team(*c, patient_id).await,
+        Tx::Lite(c) => c.with(|c| crate::sqlite::conversations::load_care_team(c, patient_id)),
+    }
+}
+
+/// Puts `user_id` on the patient's care team and every program enrolment the patient has.
+/// Each backend keeps its own version until the conversations aggregate is written once.
+pub(crate) async fn assign_care_team(
+    tx: &crate::sql::Tx<'_>,
+    patient_id: Uuid,
+    user_id: Uuid,
+    at: DateTime<Utc>,
+) -> StoreResult<()> {
+    use crate::postgres::{PgConn, conversations as pg};
+    use crate::sql::Tx;
+    match tx {
+        Tx::Pg(PgConn::Tx(c)) => pg::assign_care_team(*c, patient_id, user_id, at).await,
+        Tx::Pg(PgConn::Client(c)) => pg::assign_care_team(*c, patient_id, user_id, at).await,
+        Tx::Lite(c) => {
+            c.with(|c| crate::sqlite::conversations::assign_care_team(c, patient_id, user_id, at))
+        }
+    }
+}

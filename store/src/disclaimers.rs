@@ -7,6 +7,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use crate::readings::practice_customer;
+use crate::rows::{event, insert_audit};
+use crate::sql::{Db, ToArg, Tx};
 use crate::*;
 
 /// A practice's disclaimers; empty strings when none were saved.
@@ -33,4 +36,62 @@ pub trait Disclaimers: Send + Sync {
         care_plan_report: String,
         hra_report: String,
     ) -> StoreResult<PracticeDisclaimers>;
+}
+
+async fn load(tx: &Tx<'_>, practice_id: Uuid) -> StoreResult<PracticeDisclaimers> {
+    let row = tx
+        .query_one(
+            "SELECT p.id, COALESCE(d.care_plan_report, ''), COALESCE(d.hra_report, ''), d.updated_at
+             FROM practices p LEFT JOIN practice_disclaimers d ON d.practice_id = p.id
+             WHERE p.id = $1",
+            &[practice_id.arg()],
+        )
+        .await?;
+    Ok(PracticeDisclaimers {
+        practice_id: row.get(0)?,
+        care_plan_report: row.get(1)?,
+        hra_report: row.get(2)?,
+        updated_at: row.get(3)?,
+    })
+}
+
+#[async_trait]
+impl<D: Db> Disclaimers for D {
+    async fn practice_disclaimers(&self, practice_id: Uuid) -> StoreResult<PracticeDisclaimers> {
+        self.autocommit(move |tx| Box::pin(load(tx, practice_id)))
+            .await
+    }
+
+    async fn save_practice_disclaimers(
+        &self,
+        audit: &Audit,
+        practice_id: Uuid,
+        care_plan_report: String,
+        hra_report: String,
+    ) -> StoreResult<PracticeDisclaimers> {
+        let audit = audit.clone();
+        self.transaction(move |tx| {
+            Box::pin(async move {
+                let customer_id = practice_customer(tx, practice_id, false).await?;
+                tx.execute(
+                    "INSERT INTO practice_disclaimers (practice_id, care_plan_report, hra_report, updated_at)
+                     VALUES ($1, $2, $3, $4)
+                     ON CONFLICT (practice_id) DO UPDATE
+                     SET care_plan_report = excluded.care_plan_report,
+                         hra_report = excluded.hra_report, updated_at = excluded.updated_at",
+                    &[
+                        practice_id.arg(),
+                        care_plan_report.arg(),
+                        hra_report.arg(),
+                        audit.at.arg(),
+                    ],
+                )
+                .await?;
+                let event = event(Some(customer_id), "practice.disclaimers.update", "practice", practice_id);
+                insert_audit(tx, &audit, &event).await?;
+                load(tx, practice_id).await
+            })
+        })
+        .await
+    }
 }

@@ -9,7 +9,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use crate::postgres::PgConn;
-use crate::sql::Tx;
+use crate::sql::{Db, ToArg, Tx};
 use crate::*;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -97,5 +97,56 @@ pub(crate) async fn insert_notifications(
         Tx::Pg(PgConn::Tx(c)) => crate::postgres::feed::insert_notifications(*c, at, new).await,
         Tx::Pg(PgConn::Client(c)) => crate::postgres::feed::insert_notifications(*c, at, new).await,
         Tx::Lite(c) => c.with(|c| crate::sqlite::feed::insert_notifications(c, at, new)),
+    }
+}
+
+#[async_trait]
+impl<D: Db> Feed for D {
+    async fn list_notifications(
+        &self,
+        user_id: Uuid,
+        page: Page,
+    ) -> StoreResult<Paged<Notification>> {
+        self.autocommit(move |tx| {
+            Box::pin(async move {
+                let limit = page.fetch_limit();
+                let rows = tx
+                    .query(
+                        "SELECT id, user_id, practice_id, patient_id, kind, summary, created_at, read_at
+                         FROM notifications
+                         WHERE user_id = $1 AND (id < $2 OR $2 IS NULL) ORDER BY id DESC LIMIT $3",
+                        &[user_id.arg(), page.after.arg(), limit.arg()],
+                    )
+                    .await?;
+                let items = rows
+                    .iter()
+                    .map(|r| {
+                        Ok(Notification {
+                            id: r.get(0)?,
+                            user_id: r.get(1)?,
+                            practice_id: r.get(2)?,
+                            patient_id: r.get(3)?,
+                            kind: r.get(4)?,
+                            summary: r.get(5)?,
+                            created_at: r.get(6)?,
+                            read_at: r.get(7)?,
+                        })
+                    })
+                    .collect::<StoreResult<Vec<_>>>()?;
+                Ok(Paged::from_rows(items, page, |n| n.id))
+            })
+        })
+        .await
+    }
+
+    async fn add_notifications(
+        &self,
+        at: DateTime<Utc>,
+        new: Vec<NewNotification>,
+    ) -> StoreResult<Vec<Uuid>> {
+        self.transaction(move |tx| {
+            Box::pin(async move { insert_notifications(tx, at, &new).await })
+        })
+        .await
     }
 }

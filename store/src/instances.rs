@@ -75,6 +75,68 @@ pub trait Instances: Send + Sync {
     async fn release_gone_claims(&self, now: DateTime<Utc>) -> StoreResult<ReleasedClaims>;
 }
 
+/// Releases, in the caller's transaction, the claims of every gone instance other than `me`
+/// (see [`Instances::release_gone_claims`]). Whether an instance is gone is the one thing the
+/// backends decide differently: PostgreSQL takes the instance's advisory lock for the length of
+/// this transaction (free means no session holds it, so the holder is gone, and the check and the
+/// release are one decision); SQLite checks the instance's lock file under `lock_dir`, keeping
+/// the locks it takes until the releases are written.
+pub(crate) async fn release_gone_claims(
+    tx: &crate::sql::Tx<'_>,
+    now: DateTime<Utc>,
+    me: &str,
+    lock_dir: Option<&std::path::Path>,
+) -> StoreResult<ReleasedClaims> {
+    use crate::sql::ToArg;
+    let claimers: Vec<String> = tx
+        .column(
+            "SELECT claimed_by FROM outbox
+             WHERE state = 'sending' AND claimed_until > $1 AND claimed_by <> $2
+             UNION
+             SELECT claimed_by FROM email_outbox
+             WHERE state = 'sending' AND claimed_until > $1 AND claimed_by <> $2",
+            &[now.arg(), me.arg()],
+        )
+        .await?;
+    let mut released = ReleasedClaims::default();
+    let mut taken = Vec::new();
+    for claimer in claimers {
+        // Only an instance id names a lock (nothing else reaches a lock file's path).
+        let Some(key) = lock_key(&claimer) else {
+            continue;
+        };
+        let gone: bool = match lock_dir {
+            None => tx
+                .query_one(
+                    "SELECT pg_try_advisory_xact_lock($1, $2)",
+                    &[LOCK_NAMESPACE.arg(), key.arg()],
+                )
+                .await?
+                .get(0)?,
+            Some(dir) => crate::sqlite::instances::is_gone(dir, &claimer, &mut taken)?,
+        };
+        if !gone {
+            continue;
+        }
+        for (table, count) in [
+            ("outbox", &mut released.texts),
+            ("email_outbox", &mut released.emails),
+        ] {
+            *count += tx
+                .execute(
+                    &format!(
+                        "UPDATE {table} SET claimed_until = $1
+                         WHERE state = 'sending' AND claimed_by = $2 AND claimed_until > $1"
+                    ),
+                    &[now.arg(), claimer.arg()],
+                )
+                .await?;
+        }
+        released.instances.push(claimer);
+    }
+    Ok(released)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

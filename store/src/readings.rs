@@ -17,6 +17,8 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::Value;
 use uuid::Uuid;
 
+use crate::rows::{event, insert_audit, patient_event};
+use crate::sql::{Arg, Db, Row, ToArg, Tx};
 use crate::*;
 
 /// A change rule as stored: `amount` in `unit` (`percent` or `units`) within `within_hours`.
@@ -464,4 +466,827 @@ impl AlertOwner {
             AlertOwner::Patient => "patient_id",
         }
     }
+}
+
+const READING_COLUMNS: &str = "r.id, r.patient_id, r.practice_id, r.vital, r.value, r.taken_at, \
+     r.received_at, r.level, r.reasons, r.source_user_id, r.source_api_token_id, r.sent_value, \
+     r.sent_unit";
+
+fn reading_from_row(row: &Row) -> StoreResult<StoredReading> {
+    Ok(StoredReading {
+        id: row.get(0)?,
+        patient_id: row.get(1)?,
+        practice_id: row.get(2)?,
+        vital: row.get(3)?,
+        value: row.get(4)?,
+        taken_at: row.get(5)?,
+        received_at: row.get(6)?,
+        level: row.get(7)?,
+        reasons: row.get(8)?,
+        source_user_id: row.get(9)?,
+        source_api_token_id: row.get(10)?,
+        sent_value: row.get(11)?,
+        sent_unit: row.get(12)?,
+    })
+}
+
+/// Columns `first..first+7` of a settings row: the four bounds and the change rule.
+fn settings_from_row(row: &Row, first: usize) -> StoreResult<Option<ReadingAlertRow>> {
+    alert_row(
+        [
+            row.get(first)?,
+            row.get(first + 1)?,
+            row.get(first + 2)?,
+            row.get(first + 3)?,
+        ],
+        row.get(first + 4)?,
+        row.get(first + 5)?,
+        row.get(first + 6)?,
+    )
+}
+
+/// A settings row's columns as arguments: four bounds, then amount, unit, hours (all NULL for
+/// an explicit "none").
+fn settings_args(settings: Option<&ReadingAlertRow>) -> [Arg<'static>; 7] {
+    let bound = |f: fn(&ReadingAlertRow) -> f64| Arg::F64(settings.map(f));
+    let change = settings.and_then(|s| s.change);
+    [
+        bound(|s| s.critical_low),
+        bound(|s| s.normal_low),
+        bound(|s| s.normal_high),
+        bound(|s| s.critical_high),
+        Arg::F64(change.map(|c| c.amount)),
+        Arg::Text(change.map(|c| c.unit)),
+        Arg::I32(change.map(|c| c.within_hours)),
+    ]
+}
+
+/// The patient's practice and its customer; `NotFound` when there is no such patient. `lock`
+/// takes the patient row (PostgreSQL `FOR NO KEY UPDATE`, which still lets rows referencing the
+/// patient be written; SQLite write transactions are serialised already) so that readings of
+/// one patient are decided one at a time.
+pub(crate) async fn patient_practice(
+    tx: &Tx<'_>,
+    patient_id: Uuid,
+    lock: bool,
+) -> StoreResult<(Uuid, Uuid)> {
+    let sql = "SELECT p.practice_id, pr.customer_id FROM patients p JOIN practices pr ON pr.id = p.practice_id
+         WHERE p.id = $1";
+    let locked = format!("{sql} FOR NO KEY UPDATE OF p");
+    let sql = if lock { tx.pick(&locked, sql) } else { sql };
+    let row = tx.query_one(sql, &[patient_id.arg()]).await?;
+    Ok((row.get(0)?, row.get(1)?))
+}
+
+/// The practice's customer; `NotFound` when there is no such practice. `lock` serialises saves
+/// of the practice's settings.
+pub(crate) async fn practice_customer(
+    tx: &Tx<'_>,
+    practice_id: Uuid,
+    lock: bool,
+) -> StoreResult<Uuid> {
+    let sql = "SELECT customer_id FROM practices WHERE id = $1";
+    let locked = format!("{sql} FOR NO KEY UPDATE");
+    let sql = if lock { tx.pick(&locked, sql) } else { sql };
+    tx.query_one(sql, &[practice_id.arg()]).await?.get(0)
+}
+
+/// The stored reading with the same patient, vital, time and value, if there is one.
+async fn same_reading(tx: &Tx<'_>, new: &NewReading) -> StoreResult<Option<StoredReading>> {
+    let sql = format!(
+        "SELECT {READING_COLUMNS} FROM readings r
+         WHERE r.patient_id = $1 AND r.vital = $2 AND r.taken_at = $3 AND r.value = $4"
+    );
+    let args = [
+        new.patient_id.arg(),
+        new.vital.arg(),
+        new.taken_at.arg(),
+        new.value.arg(),
+    ];
+    let row = tx.query_opt(&sql, &args).await?;
+    row.as_ref().map(reading_from_row).transpose()
+}
+
+async fn load_effective(
+    tx: &Tx<'_>,
+    patient_id: Uuid,
+    practice_id: Uuid,
+    vital: &str,
+) -> StoreResult<EffectiveReadingAlert> {
+    let row = tx
+        .query_opt(
+            "SELECT 1, critical_low, normal_low, normal_high, critical_high,
+                    change_amount, change_unit, change_within_hours
+             FROM patient_reading_alert_settings WHERE patient_id = $1 AND vital = $3
+             UNION ALL
+             SELECT 2, critical_low, normal_low, normal_high, critical_high,
+                    change_amount, change_unit, change_within_hours
+             FROM practice_reading_alert_defaults WHERE practice_id = $2 AND vital = $3
+             ORDER BY 1 LIMIT 1",
+            &[patient_id.arg(), practice_id.arg(), vital.arg()],
+        )
+        .await?;
+    Ok(match row {
+        None => EffectiveReadingAlert {
+            source: ReadingAlertSource::None,
+            settings: None,
+        },
+        Some(row) => EffectiveReadingAlert {
+            source: if row.get::<i32>(0)? == 1 {
+                ReadingAlertSource::Patient
+            } else {
+                ReadingAlertSource::Practice
+            },
+            settings: settings_from_row(&row, 1)?,
+        },
+    })
+}
+
+async fn load_practice_default(
+    tx: &Tx<'_>,
+    practice_id: Uuid,
+    vital: &str,
+) -> StoreResult<Option<ReadingAlertRow>> {
+    let row = tx
+        .query_opt(
+            "SELECT critical_low, normal_low, normal_high, critical_high,
+                    change_amount, change_unit, change_within_hours
+             FROM practice_reading_alert_defaults WHERE practice_id = $1 AND vital = $2",
+            &[practice_id.arg(), vital.arg()],
+        )
+        .await?;
+    match row {
+        Some(row) => settings_from_row(&row, 0),
+        None => Ok(None),
+    }
+}
+
+async fn between(
+    tx: &Tx<'_>,
+    patient_id: Uuid,
+    vital: &str,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> StoreResult<Vec<(DateTime<Utc>, f64)>> {
+    let rows = tx
+        .query(
+            "SELECT taken_at, value FROM readings
+             WHERE patient_id = $1 AND vital = $2 AND taken_at >= $3 AND taken_at <= $4
+             ORDER BY taken_at, id",
+            &[patient_id.arg(), vital.arg(), from.arg(), to.arg()],
+        )
+        .await?;
+    rows.iter().map(|r| Ok((r.get(0)?, r.get(1)?))).collect()
+}
+
+async fn load_frequency(tx: &Tx<'_>, practice_id: Uuid) -> StoreResult<ReadingFrequency> {
+    let mut frequency = ReadingFrequency::default();
+    if let Some(row) = tx
+        .query_opt(
+            "SELECT warn_after_days, out_of_range_count, updated_at FROM practice_reading_rules
+             WHERE practice_id = $1",
+            &[practice_id.arg()],
+        )
+        .await?
+    {
+        frequency.warn_after_days = row.get(0)?;
+        frequency.out_of_range_count = row.get(1)?;
+        frequency.updated_at = Some(row.get(2)?);
+    }
+    let rows = tx
+        .query(
+            "SELECT vital, readings, per_days FROM practice_reading_frequency
+             WHERE practice_id = $1 ORDER BY vital",
+            &[practice_id.arg()],
+        )
+        .await?;
+    frequency.vitals = rows
+        .iter()
+        .map(|r| {
+            Ok(VitalFrequency {
+                vital: r.get(0)?,
+                readings: r.get(1)?,
+                per_days: r.get(2)?,
+            })
+        })
+        .collect::<StoreResult<_>>()?;
+    Ok(frequency)
+}
+
+async fn load_patient_frequency(
+    tx: &Tx<'_>,
+    patient_id: Uuid,
+) -> StoreResult<Vec<PatientVitalFrequency>> {
+    let rows = tx
+        .query(
+            "SELECT vital, readings, per_days, set_at FROM patient_reading_frequency
+             WHERE patient_id = $1 ORDER BY vital",
+            &[patient_id.arg()],
+        )
+        .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(PatientVitalFrequency {
+                vital: r.get(0)?,
+                readings: r.get(1)?,
+                per_days: r.get(2)?,
+                set_at: r.get(3)?,
+            })
+        })
+        .collect()
+}
+
+/// Copies the practice's vital frequencies to every patient of the practice: a patient's rows
+/// that differ from the practice's (or that the practice no longer has) are replaced, rows that
+/// are the same keep their `set_at`.
+async fn apply_frequency_to_all_patients(
+    tx: &Tx<'_>,
+    practice_id: Uuid,
+    at: DateTime<Utc>,
+) -> StoreResult<()> {
+    tx.execute(
+        "DELETE FROM patient_reading_frequency
+         WHERE patient_id IN (SELECT id FROM patients WHERE practice_id = $1)
+           AND NOT EXISTS (SELECT 1 FROM practice_reading_frequency f
+                           WHERE f.practice_id = $1
+                             AND f.vital = patient_reading_frequency.vital
+                             AND f.readings = patient_reading_frequency.readings
+                             AND f.per_days = patient_reading_frequency.per_days)",
+        &[practice_id.arg()],
+    )
+    .await?;
+    tx.execute(
+        "INSERT INTO patient_reading_frequency (patient_id, vital, readings, per_days, set_at)
+         SELECT p.id, f.vital, f.readings, f.per_days, $2
+         FROM patients p JOIN practice_reading_frequency f ON f.practice_id = p.practice_id
+         WHERE p.practice_id = $1
+         ON CONFLICT (patient_id, vital) DO NOTHING",
+        &[practice_id.arg(), at.arg()],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Saves a practice's default or a patient's own settings of a vital (insert or replace).
+async fn upsert_alert_settings(
+    tx: &Tx<'_>,
+    owner: AlertOwner,
+    owner_id: Uuid,
+    vital: &str,
+    settings: &ReadingAlertRow,
+    at: DateTime<Utc>,
+) -> StoreResult<()> {
+    let (table, column) = (owner.table(), owner.column());
+    let mut args = vec![owner_id.arg(), vital.arg()];
+    args.extend(settings_args(Some(settings)));
+    args.push(at.arg());
+    tx.execute(
+        &format!(
+            "INSERT INTO {table}
+                 ({column}, vital, critical_low, normal_low, normal_high, critical_high,
+                  change_amount, change_unit, change_within_hours, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+             ON CONFLICT ({column}, vital) DO UPDATE
+             SET critical_low = excluded.critical_low, normal_low = excluded.normal_low,
+                 normal_high = excluded.normal_high, critical_high = excluded.critical_high,
+                 change_amount = excluded.change_amount, change_unit = excluded.change_unit,
+                 change_within_hours = excluded.change_within_hours,
+                 updated_at = excluded.updated_at"
+        ),
+        &args,
+    )
+    .await?;
+    Ok(())
+}
+
+#[async_trait]
+impl<D: Db> Readings for D {
+    async fn record_reading(
+        &self,
+        audit: &Audit,
+        new: NewReading,
+        decide: DecideReading,
+    ) -> StoreResult<RecordedReading> {
+        let audit = audit.clone();
+        self.transaction(move |tx| Box::pin(record_reading(tx, audit, new, decide)))
+            .await
+    }
+
+    async fn list_readings(
+        &self,
+        audit: &Audit,
+        patient_id: Uuid,
+        vital: Option<String>,
+        page: Page,
+    ) -> StoreResult<Paged<StoredReading>> {
+        let audit = audit.clone();
+        self.transaction(move |tx| {
+            Box::pin(async move {
+                let (_, customer_id) = patient_practice(tx, patient_id, false).await?;
+                let sql = format!(
+                    "SELECT {READING_COLUMNS} FROM readings r
+                     WHERE r.patient_id = $1 AND (r.vital = $2 OR $2 IS NULL)
+                       AND ((r.taken_at, r.id) <
+                            (SELECT c.taken_at, c.id FROM readings c WHERE c.id = $3 AND c.patient_id = $1)
+                            OR $3 IS NULL)
+                     ORDER BY r.taken_at DESC, r.id DESC LIMIT $4"
+                );
+                let limit = page.fetch_limit();
+                let args = [patient_id.arg(), vital.arg(), page.after.arg(), limit.arg()];
+                let rows = tx.query(&sql, &args).await?;
+                let event = patient_event(customer_id, "patient.readings.read", patient_id);
+                insert_audit(tx, &audit, &event).await?;
+                let readings = rows
+                    .iter()
+                    .map(reading_from_row)
+                    .collect::<StoreResult<Vec<_>>>()?;
+                Ok(Paged::from_rows(readings, page, |r| r.id))
+            })
+        })
+        .await
+    }
+
+    async fn readings_between(
+        &self,
+        patient_id: Uuid,
+        vital: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> StoreResult<Vec<(DateTime<Utc>, f64)>> {
+        let vital = vital.to_string();
+        self.autocommit(move |tx| {
+            Box::pin(async move { between(tx, patient_id, &vital, from, to).await })
+        })
+        .await
+    }
+}
+
+async fn record_reading(
+    tx: &Tx<'_>,
+    audit: Audit,
+    new: NewReading,
+    decide: DecideReading,
+) -> StoreResult<RecordedReading> {
+    let (practice_id, customer_id) = patient_practice(tx, new.patient_id, true).await?;
+    if let Some(reading) = same_reading(tx, &new).await? {
+        return Ok(RecordedReading {
+            reading,
+            context: None,
+            alert: None,
+            attached_to: None,
+            repeat: true,
+        });
+    }
+    let settings = load_effective(tx, new.patient_id, practice_id, &new.vital).await?;
+    let nearby = match settings.settings.and_then(|s| s.change) {
+        Some(change) => {
+            let (from, to) = window(new.taken_at, change.within_hours);
+            between(tx, new.patient_id, &new.vital, from, to).await?
+        }
+        None => Vec::new(),
+    };
+    let open_alert = crate::alerts::open_alert_of_vital(tx, new.patient_id, &new.vital).await?;
+    let context = ReadingContext {
+        practice_id,
+        settings,
+        nearby,
+        open_alert,
+    };
+    let decision =
+        decide(&context).map_err(|AlertNeeded| StoreError::Rule(RuleRefusal::ReadingNeedsAlert))?;
+    let (source_user_id, source_api_token_id) = match new.source {
+        ReadingSource::User(id) => (Some(id), None),
+        ReadingSource::ApiToken(id) => (None, Some(id)),
+        ReadingSource::System => (None, None),
+    };
+    let (sent_value, sent_unit) = match &new.sent {
+        Some((value, unit)) => (Some(*value), Some(unit.as_str())),
+        None => (None, None),
+    };
+    let id = new_id();
+    tx.execute(
+        "INSERT INTO readings (id, patient_id, practice_id, vital, value, taken_at,
+             received_at, level, reasons, source_user_id, source_api_token_id,
+             sent_value, sent_unit)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+        &[
+            id.arg(),
+            new.patient_id.arg(),
+            practice_id.arg(),
+            new.vital.arg(),
+            new.value.arg(),
+            new.taken_at.arg(),
+            audit.at.arg(),
+            decision.level.arg(),
+            decision.reasons.arg(),
+            source_user_id.arg(),
+            source_api_token_id.arg(),
+            sent_value.arg(),
+            sent_unit.arg(),
+        ],
+    )
+    .await?;
+    let sql = format!("SELECT {READING_COLUMNS} FROM readings r WHERE r.id = $1");
+    let reading = reading_from_row(&tx.query_one(&sql, &[id.arg()]).await?)?;
+    let event = AuditEvent {
+        customer_id: Some(customer_id),
+        action: "reading.create",
+        target_type: "reading",
+        target_id: Some(id.to_string()),
+        patient_id: Some(new.patient_id),
+    };
+    insert_audit(tx, &audit, &event).await?;
+    let alert = match &decision.alert {
+        Some(new) => {
+            Some(crate::alerts::open_alert(tx, audit.at, practice_id, &reading, new).await?)
+        }
+        None => None,
+    };
+    if let Some(alert_id) = decision.attach_to {
+        crate::alerts::attach_reading(tx, alert_id, reading.id).await?;
+    }
+    Ok(RecordedReading {
+        reading,
+        context: Some(context),
+        alert,
+        attached_to: decision.attach_to,
+        repeat: false,
+    })
+}
+
+#[async_trait]
+impl<D: Db> ReadingSettings for D {
+    async fn practice_reading_alert(
+        &self,
+        practice_id: Uuid,
+        vital: &str,
+    ) -> StoreResult<Option<ReadingAlertRow>> {
+        let vital = vital.to_string();
+        self.autocommit(move |tx| {
+            Box::pin(async move { load_practice_default(tx, practice_id, &vital).await })
+        })
+        .await
+    }
+
+    async fn save_practice_reading_alert(
+        &self,
+        audit: &Audit,
+        practice_id: Uuid,
+        vital: &str,
+        settings: ReadingAlertRow,
+        apply_to: ApplyReadingDefaultsTo,
+    ) -> StoreResult<ReadingAlertRow> {
+        let audit = audit.clone();
+        let vital = vital.to_string();
+        self.transaction(move |tx| {
+            Box::pin(save_practice_reading_alert(
+                tx,
+                audit,
+                practice_id,
+                vital,
+                settings,
+                apply_to,
+            ))
+        })
+        .await
+    }
+
+    async fn patient_reading_alert(
+        &self,
+        patient_id: Uuid,
+        vital: &str,
+    ) -> StoreResult<EffectiveReadingAlert> {
+        let vital = vital.to_string();
+        self.autocommit(move |tx| {
+            Box::pin(async move {
+                let (practice_id, _) = patient_practice(tx, patient_id, false).await?;
+                load_effective(tx, patient_id, practice_id, &vital).await
+            })
+        })
+        .await
+    }
+
+    async fn save_patient_reading_alert(
+        &self,
+        audit: &Audit,
+        patient_id: Uuid,
+        vital: &str,
+        settings: ReadingAlertRow,
+    ) -> StoreResult<EffectiveReadingAlert> {
+        let audit = audit.clone();
+        let vital = vital.to_string();
+        self.transaction(move |tx| {
+            Box::pin(async move {
+                let (practice_id, customer_id) = patient_practice(tx, patient_id, false).await?;
+                let owner = AlertOwner::Patient;
+                upsert_alert_settings(tx, owner, patient_id, &vital, &settings, audit.at).await?;
+                let event = patient_event(customer_id, "patient.reading_alerts.update", patient_id);
+                insert_audit(tx, &audit, &event).await?;
+                load_effective(tx, patient_id, practice_id, &vital).await
+            })
+        })
+        .await
+    }
+
+    async fn reading_frequency(&self, practice_id: Uuid) -> StoreResult<ReadingFrequency> {
+        self.autocommit(move |tx| Box::pin(load_frequency(tx, practice_id)))
+            .await
+    }
+
+    async fn overdue_candidates(&self, now: DateTime<Utc>) -> StoreResult<Vec<OverdueCandidate>> {
+        self.autocommit(move |tx| Box::pin(overdue_candidates(tx, now)))
+            .await
+    }
+
+    async fn record_overdue_warning(
+        &self,
+        at: DateTime<Utc>,
+        patient_id: Uuid,
+        vital: &str,
+        warned_for: DateTime<Utc>,
+        notifications: Vec<NewNotification>,
+    ) -> StoreResult<bool> {
+        let vital = vital.to_string();
+        self.transaction(move |tx| {
+            Box::pin(async move {
+                let changed = tx
+                    .execute(
+                        "INSERT INTO overdue_vital_warnings (patient_id, vital, warned_for, warned_at)
+                         VALUES ($1, $2, $3, $4)
+                         ON CONFLICT (patient_id, vital) DO UPDATE
+                         SET warned_for = excluded.warned_for, warned_at = excluded.warned_at
+                         WHERE overdue_vital_warnings.warned_for <> excluded.warned_for",
+                        &[patient_id.arg(), vital.arg(), warned_for.arg(), at.arg()],
+                    )
+                    .await?;
+                if changed == 0 {
+                    return Ok(false);
+                }
+                crate::feed::insert_notifications(tx, at, &notifications).await?;
+                Ok(true)
+            })
+        })
+        .await
+    }
+
+    async fn recent_levels(
+        &self,
+        patient_id: Uuid,
+        vital: &str,
+        n: u32,
+    ) -> StoreResult<Vec<String>> {
+        let vital = vital.to_string();
+        self.autocommit(move |tx| {
+            Box::pin(async move {
+                tx.column(
+                    "SELECT level FROM readings WHERE patient_id = $1 AND vital = $2
+                     ORDER BY taken_at DESC, id DESC LIMIT $3",
+                    &[patient_id.arg(), vital.arg(), i64::from(n).arg()],
+                )
+                .await
+            })
+        })
+        .await
+    }
+
+    async fn save_reading_frequency(
+        &self,
+        audit: &Audit,
+        practice_id: Uuid,
+        frequency: ReadingFrequency,
+        apply_to: ApplyReadingDefaultsTo,
+    ) -> StoreResult<ReadingFrequency> {
+        let audit = audit.clone();
+        self.transaction(move |tx| {
+            Box::pin(save_reading_frequency(
+                tx,
+                audit,
+                practice_id,
+                frequency,
+                apply_to,
+            ))
+        })
+        .await
+    }
+
+    async fn patient_reading_frequency(
+        &self,
+        patient_id: Uuid,
+    ) -> StoreResult<Vec<PatientVitalFrequency>> {
+        self.autocommit(move |tx| {
+            Box::pin(async move {
+                patient_practice(tx, patient_id, false).await?;
+                load_patient_frequency(tx, patient_id).await
+            })
+        })
+        .await
+    }
+
+    async fn save_patient_reading_frequency(
+        &self,
+        audit: &Audit,
+        patient_id: Uuid,
+        vitals: Vec<VitalFrequency>,
+    ) -> StoreResult<Vec<PatientVitalFrequency>> {
+        let audit = audit.clone();
+        self.transaction(move |tx| {
+            Box::pin(async move {
+                let (_, customer_id) = patient_practice(tx, patient_id, true).await?;
+                let current = load_patient_frequency(tx, patient_id).await?;
+                tx.execute(
+                    "DELETE FROM patient_reading_frequency WHERE patient_id = $1",
+                    &[patient_id.arg()],
+                )
+                .await?;
+                for vital in &vitals {
+                    let set_at = kept_set_at(&current, vital).unwrap_or(audit.at);
+                    tx.execute(
+                        "INSERT INTO patient_reading_frequency (patient_id, vital, readings, per_days, set_at)
+                         VALUES ($1, $2, $3, $4, $5)",
+                        &[
+                            patient_id.arg(),
+                            vital.vital.arg(),
+                            vital.readings.arg(),
+                            vital.per_days.arg(),
+                            set_at.arg(),
+                        ],
+                    )
+                    .await?;
+                }
+                let event = patient_event(customer_id, "patient.reading_frequency.update", patient_id);
+                insert_audit(tx, &audit, &event).await?;
+                load_patient_frequency(tx, patient_id).await
+            })
+        })
+        .await
+    }
+}
+
+async fn save_practice_reading_alert(
+    tx: &Tx<'_>,
+    audit: Audit,
+    practice_id: Uuid,
+    vital: String,
+    settings: ReadingAlertRow,
+    apply_to: ApplyReadingDefaultsTo,
+) -> StoreResult<ReadingAlertRow> {
+    let customer_id = practice_customer(tx, practice_id, true).await?;
+    let action = match apply_to {
+        ApplyReadingDefaultsTo::NewPatients => {
+            // Existing patients keep what they had: the previous default (or an explicit
+            // "none") becomes their own row where they have none.
+            let previous = load_practice_default(tx, practice_id, &vital).await?;
+            let mut args = vec![practice_id.arg(), vital.arg()];
+            args.extend(settings_args(previous.as_ref()));
+            args.push(audit.at.arg());
+            tx.execute(
+                "INSERT INTO patient_reading_alert_settings
+                     (patient_id, vital, critical_low, normal_low, normal_high, critical_high,
+                      change_amount, change_unit, change_within_hours, updated_at)
+                 SELECT p.id, CAST($2 AS TEXT), CAST($3 AS DOUBLE PRECISION),
+                        CAST($4 AS DOUBLE PRECISION), CAST($5 AS DOUBLE PRECISION),
+                        CAST($6 AS DOUBLE PRECISION), CAST($7 AS DOUBLE PRECISION),
+                        CAST($8 AS TEXT), CAST($9 AS INTEGER), $10
+                 FROM patients p WHERE p.practice_id = $1
+                 ON CONFLICT (patient_id, vital) DO NOTHING",
+                &args,
+            )
+            .await?;
+            "practice.reading_alert_defaults.set_for_new_patients"
+        }
+        ApplyReadingDefaultsTo::AllPatients => {
+            tx.execute(
+                "DELETE FROM patient_reading_alert_settings
+                 WHERE vital = $2
+                   AND patient_id IN (SELECT id FROM patients WHERE practice_id = $1)",
+                &[practice_id.arg(), vital.arg()],
+            )
+            .await?;
+            "practice.reading_alert_defaults.set_for_all_patients"
+        }
+    };
+    let owner = AlertOwner::Practice;
+    upsert_alert_settings(tx, owner, practice_id, &vital, &settings, audit.at).await?;
+    let event = event(Some(customer_id), action, "practice", practice_id);
+    insert_audit(tx, &audit, &event).await?;
+    load_practice_default(tx, practice_id, &vital)
+        .await?
+        .ok_or_else(|| StoreError::Unexpected("the saved default is gone".into()))
+}
+
+async fn save_reading_frequency(
+    tx: &Tx<'_>,
+    audit: Audit,
+    practice_id: Uuid,
+    frequency: ReadingFrequency,
+    apply_to: ApplyReadingDefaultsTo,
+) -> StoreResult<ReadingFrequency> {
+    let customer_id = practice_customer(tx, practice_id, true).await?;
+    tx.execute(
+        "INSERT INTO practice_reading_rules (practice_id, warn_after_days, out_of_range_count, updated_at)
+         VALUES ($1, $2, $3, $4)
+         ON CONFLICT (practice_id) DO UPDATE
+         SET warn_after_days = excluded.warn_after_days,
+             out_of_range_count = excluded.out_of_range_count, updated_at = excluded.updated_at",
+        &[
+            practice_id.arg(),
+            frequency.warn_after_days.arg(),
+            frequency.out_of_range_count.arg(),
+            audit.at.arg(),
+        ],
+    )
+    .await?;
+    tx.execute(
+        "DELETE FROM practice_reading_frequency WHERE practice_id = $1",
+        &[practice_id.arg()],
+    )
+    .await?;
+    for vital in &frequency.vitals {
+        tx.execute(
+            "INSERT INTO practice_reading_frequency (practice_id, vital, readings, per_days)
+             VALUES ($1, $2, $3, $4)",
+            &[
+                practice_id.arg(),
+                vital.vital.arg(),
+                vital.readings.arg(),
+                vital.per_days.arg(),
+            ],
+        )
+        .await?;
+    }
+    let action = match apply_to {
+        ApplyReadingDefaultsTo::NewPatients => "practice.reading_frequency.update",
+        ApplyReadingDefaultsTo::AllPatients => {
+            apply_frequency_to_all_patients(tx, practice_id, audit.at).await?;
+            "practice.reading_frequency.set_for_all_patients"
+        }
+    };
+    let event = event(Some(customer_id), action, "practice", practice_id);
+    insert_audit(tx, &audit, &event).await?;
+    load_frequency(tx, practice_id).await
+}
+
+/// The overdue candidates: interval arithmetic and "the n-th newest" differ between the
+/// dialects (SQLite times are microseconds and it has no `OFFSET` expression per row).
+async fn overdue_candidates(tx: &Tx<'_>, now: DateTime<Utc>) -> StoreResult<Vec<OverdueCandidate>> {
+    let sql = tx.pick(
+        "SELECT c.patient_id, c.practice_id, c.vital, c.readings, c.per_days,
+                c.warn_after_days, c.created_at, c.set_at, c.newest,
+                (SELECT taken_at FROM readings x
+                 WHERE x.patient_id = c.patient_id AND x.vital = c.vital
+                 ORDER BY taken_at DESC, id DESC OFFSET c.readings - 1 LIMIT 1),
+                w.warned_for
+         FROM (SELECT p.id AS patient_id, p.practice_id, f.vital, f.readings, f.per_days,
+                      r.warn_after_days, p.created_at, f.set_at,
+                      greatest(p.created_at, f.set_at) AS counted_from,
+                      (SELECT max(taken_at) FROM readings x
+                       WHERE x.patient_id = p.id AND x.vital = f.vital) AS newest
+               FROM practice_reading_rules r
+               JOIN patients p ON p.practice_id = r.practice_id
+               JOIN patient_reading_frequency f ON f.patient_id = p.id
+               WHERE r.warn_after_days > 0) c
+         LEFT JOIN overdue_vital_warnings w
+                ON w.patient_id = c.patient_id AND w.vital = c.vital
+         WHERE greatest(c.counted_from, c.newest) + make_interval(days => c.warn_after_days) <= $1
+           AND c.counted_from + make_interval(days => c.per_days + c.warn_after_days) <= $1",
+        "SELECT c.patient_id, c.practice_id, c.vital, c.readings, c.per_days,
+                c.warn_after_days, c.created_at, c.set_at, c.newest,
+                (SELECT taken_at FROM
+                    (SELECT taken_at, row_number() OVER (ORDER BY taken_at DESC, id DESC) AS n
+                     FROM readings x WHERE x.patient_id = c.patient_id AND x.vital = c.vital)
+                 WHERE n = c.readings),
+                w.warned_for
+         FROM (SELECT p.id AS patient_id, p.practice_id, f.vital, f.readings, f.per_days,
+                      r.warn_after_days, p.created_at, f.set_at,
+                      max(p.created_at, f.set_at) AS counted_from,
+                      (SELECT max(taken_at) FROM readings x
+                       WHERE x.patient_id = p.id AND x.vital = f.vital) AS newest
+               FROM practice_reading_rules r
+               JOIN patients p ON p.practice_id = r.practice_id
+               JOIN patient_reading_frequency f ON f.patient_id = p.id
+               WHERE r.warn_after_days > 0) c
+         LEFT JOIN overdue_vital_warnings w
+                ON w.patient_id = c.patient_id AND w.vital = c.vital
+         WHERE max(c.counted_from, coalesce(c.newest, c.counted_from))
+                   + c.warn_after_days * 86400000000 <= $1
+           AND c.counted_from + (c.per_days + c.warn_after_days) * 86400000000 <= $1",
+    );
+    let rows = tx.query(sql, &[now.arg()]).await?;
+    rows.iter()
+        .map(|r| {
+            Ok(OverdueCandidate {
+                patient_id: r.get(0)?,
+                practice_id: r.get(1)?,
+                vital: r.get(2)?,
+                readings: r.get(3)?,
+                per_days: r.get(4)?,
+                warn_after_days: r.get(5)?,
+                enrolled_at: r.get(6)?,
+                set_at: r.get(7)?,
+                newest_at: r.get(8)?,
+                nth_newest_at: r.get(9)?,
+                warned_for: r.get(10)?,
+            })
+        })
+        .collect()
 }

@@ -231,3 +231,14 @@ pub(crate) fn event<'a>(
         patient_id: None,
     }
 }
+
+/// The audit event of a change to, or a read of, one patient's data.
+pub(crate) fn patient_event(customer_id: Uuid, action: &str, patient_id: Uuid) -> AuditEvent<'_> {
+    AuditEvent {
+        customer_id: Some(customer_id),
+        action,
+        target_type: "patient",
+        target_id: Some(patient_id.to_string()),
+        patient_id: Some(patient_id),
+    }
+}

@@ -104,6 +104,29 @@ impl Tx<'_> {
             .collect()
     }
 
+    /// A list condition on the next placeholders: `= ANY($n)` with one array argument on
+    /// PostgreSQL, `IN ($n, $n+1, …)` with one argument per item on SQLite (no arrays there).
+    /// The arguments are appended to `args`.
+    pub(crate) fn in_list<'v, T: ToArg>(&self, items: &'v [T], args: &mut Vec<Arg<'v>>) -> String
+    where
+        [T]: ToArg,
+    {
+        match self {
+            Tx::Pg(_) => {
+                args.push(items.arg());
+                format!("= ANY(${})", args.len())
+            }
+            Tx::Lite(_) => {
+                let mut numbers = Vec::with_capacity(items.len());
+                for item in items {
+                    args.push(item.arg());
+                    numbers.push(format!("${}", args.len()));
+                }
+                format!("IN ({})", numbers.join(", "))
+            }
+        }
+    }
+
     /// Runs `sql` once per item, with the item as `$2` after `$1` (SQLite has no arrays).
     pub(crate) async fn execute_each<T: ToArg>(
         &self,
@@ -141,6 +164,8 @@ pub enum Arg<'a> {
     Bool(Option<bool>),
     Time(Option<DateTime<Utc>>),
     Date(Option<NaiveDate>),
+    /// `jsonb` in PostgreSQL, JSON text in SQLite.
+    Json(Option<&'a serde_json::Value>),
     /// PostgreSQL arrays; SQLite statements take the items one by one.
     Uuids(&'a [Uuid]),
     Texts(&'a [String]),
@@ -193,6 +218,15 @@ impl ToArg for String {
     }
 }
 
+impl ToArg for serde_json::Value {
+    fn arg(&self) -> Arg<'_> {
+        Arg::Json(Some(self))
+    }
+    fn null() -> Arg<'static> {
+        Arg::Json(None)
+    }
+}
+
 impl ToArg for [Uuid] {
     fn arg(&self) -> Arg<'_> {
         Arg::Uuids(self)
@@ -208,6 +242,15 @@ impl ToArg for Vec<Uuid> {
     }
     fn null() -> Arg<'static> {
         Arg::Uuids(&[])
+    }
+}
+
+impl ToArg for [String] {
+    fn arg(&self) -> Arg<'_> {
+        Arg::Texts(self)
+    }
+    fn null() -> Arg<'static> {
+        Arg::Texts(&[])
     }
 }
 
@@ -319,6 +362,19 @@ impl Col for NaiveDate {
     }
     fn from_lite(v: &rusqlite::types::Value) -> StoreResult<Self> {
         NaiveDate::parse_from_str(&String::from_lite(v)?, "%Y-%m-%d").map_err(column_error)
+    }
+}
+
+/// JSON is `jsonb` in PostgreSQL and JSON text in SQLite.
+impl Col for serde_json::Value {
+    fn from_pg(row: &tokio_postgres::Row, i: usize) -> StoreResult<Self> {
+        row.try_get(i).map_err(column_error)
+    }
+    fn from_pg_opt(row: &tokio_postgres::Row, i: usize) -> StoreResult<Option<Self>> {
+        row.try_get(i).map_err(column_error)
+    }
+    fn from_lite(v: &rusqlite::types::Value) -> StoreResult<Self> {
+        serde_json::from_str(&String::from_lite(v)?).map_err(column_error)
     }
 }
 

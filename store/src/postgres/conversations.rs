@@ -33,7 +33,7 @@ fn portal_disabled() -> StoreError {
 }
 
 /// The patient's care team with each member's program enrolments, in the order they joined.
-pub(super) async fn load_care_team(
+pub(crate) async fn load_care_team(
     client: &impl GenericClient,
     patient_id: Uuid,
 ) -> StoreResult<Vec<CareTeamMember>> {
@@ -56,7 +56,7 @@ pub(super) async fn load_care_team(
 }
 
 /// Puts `user_id` on the patient's care team and every program enrolment the patient has.
-pub(super) async fn assign_care_team(
+pub(crate) async fn assign_care_team(
     client: &impl GenericClient,
     patient_id: Uuid,
     user_id: Uuid,

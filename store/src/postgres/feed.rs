@@ -1,12 +1,11 @@
-//! The notification feed on PostgreSQL.
+//! Adding notifications on PostgreSQL, for the inbound-message path (the `Feed` use cases are
+//! written once in `crate::feed`).
 
-use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
-use tokio_postgres::Row;
 use uuid::Uuid;
 
-use super::{PostgresStore, map_err};
+use super::map_err;
 use crate::*;
 
 /// Adds notifications to the feed and their emails to the email outbox; callable inside another
@@ -66,53 +65,4 @@ pub(crate) async fn insert_notification_rows(
         ids.push(id);
     }
     Ok(ids)
-}
-
-fn from_row(row: &Row) -> Notification {
-    Notification {
-        id: row.get(0),
-        user_id: row.get(1),
-        practice_id: row.get(2),
-        patient_id: row.get(3),
-        kind: row.get(4),
-        summary: row.get(5),
-        created_at: row.get(6),
-        read_at: row.get(7),
-    }
-}
-
-#[async_trait]
-impl Feed for PostgresStore {
-    async fn list_notifications(
-        &self,
-        user_id: Uuid,
-        page: Page,
-    ) -> StoreResult<Paged<Notification>> {
-        let client = self.client().await?;
-        let rows = client
-            .query(
-                "SELECT id, user_id, practice_id, patient_id, kind, summary, created_at, read_at FROM notifications
-                 WHERE user_id = $1 AND ($2::uuid IS NULL OR id < $2) ORDER BY id DESC LIMIT $3",
-                &[&user_id, &page.after, &page.fetch_limit()],
-            )
-            .await
-            .map_err(map_err)?;
-        Ok(Paged::from_rows(
-            rows.iter().map(from_row).collect(),
-            page,
-            |n| n.id,
-        ))
-    }
-
-    async fn add_notifications(
-        &self,
-        at: DateTime<Utc>,
-        new: Vec<NewNotification>,
-    ) -> StoreResult<Vec<Uuid>> {
-        let mut client = self.client().await?;
-        let tx = client.transaction().await.map_err(map_err)?;
-        let ids = insert_notifications(&tx, at, &new).await?;
-        tx.commit().await.map_err(map_err)?;
-        Ok(ids)
-    }
 }

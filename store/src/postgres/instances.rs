@@ -11,8 +11,9 @@ use chrono::{DateTime, Utc};
 use tokio::sync::watch;
 use tokio_postgres::NoTls;
 
-use super::{PostgresStore, map_err};
+use super::PostgresStore;
 use crate::instances::{Instances, LOCK_NAMESPACE, ReleasedClaims, lock_key};
+use crate::sql::Db;
 use crate::{StoreError, StoreResult};
 
 /// How long announcing waits for the lock before start-up gives up.
@@ -91,56 +92,10 @@ impl Instances for PostgresStore {
     }
 
     async fn release_gone_claims(&self, now: DateTime<Utc>) -> StoreResult<ReleasedClaims> {
-        let mut client = self.client().await?;
-        let tx = client.transaction().await.map_err(map_err)?;
-        let claimers = tx
-            .query(
-                "SELECT claimed_by FROM outbox
-                 WHERE state = 'sending' AND claimed_until > $1 AND claimed_by <> $2
-                 UNION
-                 SELECT claimed_by FROM email_outbox
-                 WHERE state = 'sending' AND claimed_until > $1 AND claimed_by <> $2",
-                &[&now, &self.instance_id],
-            )
-            .await
-            .map_err(map_err)?;
-        let mut released = ReleasedClaims::default();
-        for row in claimers {
-            let claimer: String = row.get(0);
-            let Some(key) = lock_key(&claimer) else {
-                continue;
-            };
-            // Free means no session holds it: the holder's connection, and so the holder, is gone.
-            // Held until this transaction ends, so the check and the release are one decision.
-            let gone: bool = tx
-                .query_one(
-                    "SELECT pg_try_advisory_xact_lock($1, $2)",
-                    &[&LOCK_NAMESPACE, &key],
-                )
-                .await
-                .map_err(map_err)?
-                .get(0);
-            if !gone {
-                continue;
-            }
-            for (table, count) in [
-                ("outbox", &mut released.texts),
-                ("email_outbox", &mut released.emails),
-            ] {
-                *count += tx
-                    .execute(
-                        &format!(
-                            "UPDATE {table} SET claimed_until = $1
-                             WHERE state = 'sending' AND claimed_by = $2 AND claimed_until > $1"
-                        ),
-                        &[&now, &claimer],
-                    )
-                    .await
-                    .map_err(map_err)?;
-            }
-            released.instances.push(claimer);
-        }
-        tx.commit().await.map_err(map_err)?;
-        Ok(released)
+        let me = self.instance_id.clone();
+        self.transaction(move |tx| {
+            Box::pin(async move { crate::instances::release_gone_claims(tx, now, &me, None).await })
+        })
+        .await
     }
 }

@@ -4,17 +4,11 @@
 //! when it writes, one transaction. Migrations run under a transaction-scoped advisory lock so
 //! concurrent start-ups serialise. Driver errors become [`StoreError`]s in [`map_err`].
 
-mod alerts;
-mod api_tokens;
-mod conversations;
-mod disclaimers;
+pub(crate) mod conversations;
 mod emails;
 pub(crate) mod feed;
-mod instances;
+pub(crate) mod instances;
 pub(crate) mod messaging;
-mod notification_settings;
-mod patients;
-mod readings;
 mod rows;
 mod signals;
 mod throttle;
@@ -172,6 +166,7 @@ fn pg_params<'a>(args: &'a [Arg<'_>]) -> Vec<&'a (dyn tokio_postgres::types::ToS
                 Arg::Bool(v) => v,
                 Arg::Time(v) => v,
                 Arg::Date(v) => v,
+                Arg::Json(v) => v,
                 Arg::Uuids(v) => v,
                 Arg::Texts(v) => v,
             }

@@ -3,17 +3,10 @@
 
 use tokio_postgres::Row;
 
-use crate::{IanaTimeZone, Patient, Practice, Role, StoreError, StoreResult, TextingRow, User};
+use crate::{IanaTimeZone, Patient, Practice, StoreError, StoreResult, TextingRow};
 
 pub const PRACTICE_COLUMNS: &str = "id, customer_id, name, timezone, sms_number, practice_group_id, escalation_delay_minutes, created_at,
     texting_enabled, portal_enabled";
-
-/// `u` is the users table alias; practice ids are aggregated so a user is one row.
-pub const USER_COLUMNS: &str = "u.id, u.customer_id, u.username, u.password_hash, u.role, u.email,
-    u.first_name, u.last_name, u.title, u.mobile_phone, u.auto_logout_minutes, u.locked_at, u.created_at,
-    ARRAY(SELECT up.practice_id FROM user_practices up WHERE up.user_id = u.id ORDER BY up.practice_id),
-    ARRAY(SELECT rp.program FROM user_restricted_programs rp WHERE rp.user_id = u.id ORDER BY rp.program),
-    u.supervisor_id";
 
 /// `p` is the patients table alias.
 pub const PATIENT_COLUMNS: &str = "p.id, p.practice_id, p.first_name, p.last_name, p.dob, p.mobile_phone,
@@ -39,29 +32,6 @@ pub fn practice_from_row(row: &Row) -> StoreResult<Practice> {
         created_at: row.get(7),
         texting_enabled: row.get(8),
         portal_enabled: row.get(9),
-    })
-}
-
-pub fn user_from_row(row: &Row) -> StoreResult<User> {
-    let role: String = row.get(4);
-    Ok(User {
-        id: row.get(0),
-        customer_id: row.get(1),
-        username: row.get(2),
-        password_hash: row.get(3),
-        role: Role::parse(&role)
-            .ok_or_else(|| StoreError::Unexpected(format!("unknown role {role:?}")))?,
-        email: row.get(5),
-        first_name: row.get(6),
-        last_name: row.get(7),
-        title: row.get(8),
-        mobile_phone: row.get(9),
-        auto_logout_minutes: row.get(10),
-        locked_at: row.get(11),
-        created_at: row.get(12),
-        practice_ids: row.get(13),
-        restricted_programs: row.get(14),
-        supervisor_id: row.get(15),
     })
 }
 

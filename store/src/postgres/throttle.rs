@@ -1,10 +1,10 @@
-//! Failed-login throttling state on PostgreSQL.
+//! The inbound-message path's throttle helpers on PostgreSQL (the `LoginThrottle` use cases
+//! are written once in `crate::throttle`).
 
-use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
 
-use super::{PostgresStore, map_err};
+use super::map_err;
 use crate::*;
 
 /// Locks the key's row inside the caller's transaction (creating it first, so that there is
@@ -48,54 +48,4 @@ pub(crate) async fn store_throttle(
     .await
     .map_err(map_err)?;
     Ok(())
-}
-
-#[async_trait]
-impl LoginThrottle for PostgresStore {
-    async fn throttle_rows(&self, keys: &[String]) -> StoreResult<Vec<(String, ThrottleRow)>> {
-        let client = self.client().await?;
-        let rows = client
-            .query(
-                "SELECT key, tat, blocked_until FROM login_throttle
-                 WHERE key = ANY($1) AND tat IS NOT NULL",
-                &[&keys],
-            )
-            .await
-            .map_err(map_err)?;
-        let mut found: Vec<(String, ThrottleRow)> = rows
-            .iter()
-            .map(|r| {
-                (
-                    r.get(0),
-                    ThrottleRow {
-                        tat: r.get(1),
-                        blocked_until: r.get(2),
-                    },
-                )
-            })
-            .collect();
-        found.sort_by_key(|(key, _)| keys.iter().position(|k| k == key));
-        Ok(found)
-    }
-
-    async fn update_throttle(&self, key: &str, decide: DecideThrottle) -> StoreResult<ThrottleRow> {
-        let mut client = self.client().await?;
-        let tx = client.transaction().await.map_err(map_err)?;
-        let next = decide(lock_throttle(&tx, key).await?);
-        store_throttle(&tx, key, &next).await?;
-        tx.commit().await.map_err(map_err)?;
-        Ok(next)
-    }
-
-    async fn forget_throttles(&self, before: DateTime<Utc>) -> StoreResult<u64> {
-        let client = self.client().await?;
-        client
-            .execute(
-                "DELETE FROM login_throttle
-                 WHERE (tat IS NULL OR tat < $1) AND (blocked_until IS NULL OR blocked_until < $1)",
-                &[&before],
-            )
-            .await
-            .map_err(map_err)
-    }
 }

@@ -28,7 +28,7 @@ fn portal_disabled() -> StoreError {
 }
 
 /// The patient's care team with each member's program enrolments, in the order they joined.
-pub(super) fn load_care_team(
+pub(crate) fn load_care_team(
     conn: &Connection,
     patient_id: Uuid,
 ) -> StoreResult<Vec<CareTeamMember>> {
@@ -54,7 +54,7 @@ pub(super) fn load_care_team(
 }
 
 /// Puts `user_id` on the patient's care team and every program enrolment the patient has.
-pub(super) fn assign_care_team(
+pub(crate) fn assign_care_team(
     conn: &Connection,
     patient_id: Uuid,
     user_id: Uuid,

@@ -9,11 +9,10 @@ use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use rusqlite::params;
 
-use super::rows::micros;
-use super::{SqliteStore, map_err};
-use crate::instances::{Instances, ReleasedClaims, lock_key};
+use super::SqliteStore;
+use crate::instances::{Instances, ReleasedClaims};
+use crate::sql::Db;
 use crate::{StoreError, StoreResult};
 
 /// This instance's lock: held while the file is open; the file goes with it.
@@ -66,7 +65,7 @@ fn take_lock(dir: &Path, id: &str) -> StoreResult<InstanceLock> {
 
 /// Whether instance `id` is gone: its lock file is missing or can be locked. A lock taken here
 /// is kept (in `taken`) until the caller has released the claims, and the file is then removed.
-fn is_gone(dir: &Path, id: &str, taken: &mut Vec<InstanceLock>) -> StoreResult<bool> {
+pub(crate) fn is_gone(dir: &Path, id: &str, taken: &mut Vec<InstanceLock>) -> StoreResult<bool> {
     let path = dir.join(format!("{id}.lock"));
     let file = match OpenOptions::new().write(true).open(&path) {
         Ok(file) => file,
@@ -135,45 +134,10 @@ impl Instances for SqliteStore {
     async fn release_gone_claims(&self, now: DateTime<Utc>) -> StoreResult<ReleasedClaims> {
         let dir = lock_dir(&self.path);
         let me = self.instance_id.clone();
-        self.write(move |tx| {
-            let claimers: Vec<String> = tx
-                .prepare_cached(
-                    "SELECT claimed_by FROM outbox
-                     WHERE state = 'sending' AND claimed_until > ?1 AND claimed_by <> ?2
-                     UNION
-                     SELECT claimed_by FROM email_outbox
-                     WHERE state = 'sending' AND claimed_until > ?1 AND claimed_by <> ?2",
-                )
-                .and_then(|mut stmt| {
-                    stmt.query_map(params![micros(now), me], |r| r.get(0))?
-                        .collect()
-                })
-                .map_err(map_err)?;
-            let mut released = ReleasedClaims::default();
-            // Locks of gone instances are held until the releases commit, then their files go.
-            let mut taken = Vec::new();
-            for claimer in claimers {
-                // Only an instance id names a lock file (nothing else reaches the path).
-                if lock_key(&claimer).is_none() || !is_gone(&dir, &claimer, &mut taken)? {
-                    continue;
-                }
-                for (table, count) in [
-                    ("outbox", &mut released.texts),
-                    ("email_outbox", &mut released.emails),
-                ] {
-                    *count += tx
-                        .execute(
-                            &format!(
-                                "UPDATE {table} SET claimed_until = ?1
-                                 WHERE state = 'sending' AND claimed_by = ?2 AND claimed_until > ?1"
-                            ),
-                            params![micros(now), claimer],
-                        )
-                        .map_err(map_err)? as u64;
-                }
-                released.instances.push(claimer);
-            }
-            Ok(released)
+        self.transaction(move |tx| {
+            Box::pin(async move {
+                crate::instances::release_gone_claims(tx, now, &me, Some(&dir)).await
+            })
         })
         .await
     }

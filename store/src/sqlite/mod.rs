@@ -6,17 +6,11 @@
 //! `synchronous=FULL` makes a committed write durable before the caller is answered.
 //! Not for several gateways at once: those need PostgreSQL.
 
-mod alerts;
-mod api_tokens;
-mod conversations;
-mod disclaimers;
+pub(crate) mod conversations;
 mod emails;
 pub(crate) mod feed;
-mod instances;
+pub(crate) mod instances;
 pub(crate) mod messaging;
-mod notification_settings;
-mod patients;
-mod readings;
 mod rows;
 mod throttle;
 
@@ -262,6 +256,14 @@ fn lite_values(args: &[Arg<'_>]) -> StoreResult<Vec<Value>> {
                 Arg::Date(v) => v.map_or(Value::Null, |d| {
                     Value::Text(d.format("%Y-%m-%d").to_string())
                 }),
+                Arg::Json(v) => {
+                    match v {
+                        Some(json) => Value::Text(serde_json::to_string(json).map_err(|e| {
+                            StoreError::Unexpected(format!("cannot encode JSON: {e}"))
+                        })?),
+                        None => Value::Null,
+                    }
+                }
                 Arg::Uuids(_) | Arg::Texts(_) => {
                     return Err(StoreError::Unexpected(
                         "SQLite statements take no arrays".into(),

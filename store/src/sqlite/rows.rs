@@ -6,14 +6,10 @@ use rusqlite::{Connection, Row};
 use uuid::Uuid;
 
 use super::map_err;
-use crate::{IanaTimeZone, Patient, Practice, Role, StoreError, StoreResult, TextingRow, User};
+use crate::{IanaTimeZone, Patient, Practice, StoreError, StoreResult, TextingRow};
 
 pub const PRACTICE_COLUMNS: &str = "id, customer_id, name, timezone, sms_number, practice_group_id, escalation_delay_minutes, created_at,
     texting_enabled, portal_enabled";
-
-pub const USER_COLUMNS: &str =
-    "id, customer_id, username, password_hash, role, email, first_name, last_name,
-    title, mobile_phone, auto_logout_minutes, locked_at, created_at, supervisor_id";
 
 pub const PATIENT_COLUMNS: &str =
     "id, practice_id, first_name, last_name, dob, mobile_phone, texting_status,
@@ -65,58 +61,6 @@ pub fn practice_from_row(row: &Row) -> rusqlite::Result<Practice> {
         texting_enabled: row.get(8)?,
         portal_enabled: row.get(9)?,
     })
-}
-
-pub fn load_user(conn: &Connection, id: Uuid) -> StoreResult<User> {
-    let mut user = conn
-        .query_row(
-            &format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1"),
-            [id],
-            |row| {
-                let role: String = row.get(4)?;
-                Ok(User {
-                    id: row.get(0)?,
-                    customer_id: row.get(1)?,
-                    username: row.get(2)?,
-                    password_hash: row.get(3)?,
-                    role: Role::parse(&role).ok_or_else(|| {
-                        rusqlite::Error::FromSqlConversionFailure(
-                            4,
-                            rusqlite::types::Type::Text,
-                            "unknown role".into(),
-                        )
-                    })?,
-                    email: row.get(5)?,
-                    first_name: row.get(6)?,
-                    last_name: row.get(7)?,
-                    title: row.get(8)?,
-                    mobile_phone: row.get(9)?,
-                    auto_logout_minutes: row.get(10)?,
-                    locked_at: opt_time(row, 11)?,
-                    created_at: time(row, 12)?,
-                    practice_ids: Vec::new(),
-                    restricted_programs: Vec::new(),
-                    supervisor_id: row.get(13)?,
-                })
-            },
-        )
-        .map_err(map_err)?;
-    let mut stmt = conn
-        .prepare_cached(
-            "SELECT practice_id FROM user_practices WHERE user_id = ?1 ORDER BY practice_id",
-        )
-        .map_err(map_err)?;
-    user.practice_ids = stmt
-        .query_map([id], |r| r.get(0))
-        .map_err(map_err)?
-        .collect::<Result<Vec<Uuid>, _>>()
-        .map_err(map_err)?;
-    user.restricted_programs = column_list(
-        conn,
-        "SELECT program FROM user_restricted_programs WHERE user_id = ?1 ORDER BY program",
-        id,
-    )?;
-    Ok(user)
 }
 
 pub fn load_patient(conn: &Connection, id: Uuid) -> StoreResult<Patient> {
