@@ -7,7 +7,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
-use store::{NewPatient, Patient, PatientPatch, PatientSearch};
+use store::{NewPatient, Patient, PatientPatch};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
@@ -16,7 +16,7 @@ use super::auth::CurrentUser;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, ApiPath, ApiQuery};
 use super::validate::{self, PageQuery};
-use crate::services::access::{visible_patient, visible_practice};
+use crate::services::patients;
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -139,7 +139,6 @@ pub async fn create_patient(
     ApiPath(practice_id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<NewPatientRequest>,
 ) -> Result<(StatusCode, Json<PatientView>), ApiError> {
-    let practice = visible_practice(&state, &caller, practice_id).await?;
     let today = caller.now.date_naive();
     let new = NewPatient {
         practice_id,
@@ -151,12 +150,10 @@ pub async fn create_patient(
             Some(v) => Some(validate::phone("mobile_phone", v)?),
         },
         programs: validate::patient_programs("programs", &body.programs)?,
-        // Seed 003: the staff user who creates the patient, and their supervisor, start on its
-        // care team and programs.
-        care_team: crate::services::care_team::first_care_team(&state, &caller.user, &practice)
-            .await?,
+        // Filled by the service (seed 003: the creator and their supervisor).
+        care_team: Vec::new(),
     };
-    let patient = state.store.create_patient(&caller.audit(), new).await?;
+    let patient = patients::create(&state, &caller, new).await?;
     Ok((StatusCode::CREATED, Json(patient.into())))
 }
 
@@ -180,12 +177,7 @@ pub async fn get_patient(
     caller: CurrentUser,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Json<PatientDetailView>, ApiError> {
-    let patient = visible_patient(&state, &caller, id).await?;
-    let shared = crate::services::texting::number_shared_with(&state, &patient).await?;
-    let disclaimers = state
-        .store
-        .practice_disclaimers(patient.practice_id)
-        .await?;
+    let (patient, shared, disclaimers) = patients::detail_for(&state, &caller, id).await?;
     let mut view = PatientView::from(patient);
     view.number_shared_with = Some(shared);
     Ok(Json(PatientDetailView {
@@ -209,8 +201,6 @@ pub async fn update_patient(
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<PatientPatchRequest>,
 ) -> Result<Json<PatientView>, ApiError> {
-    let patient = visible_patient(&state, &caller, id).await?;
-    let practice = state.store.get_practice(patient.practice_id).await?;
     let today = caller.now.date_naive();
     let patch = PatientPatch {
         first_name: body
@@ -238,21 +228,11 @@ pub async fn update_patient(
             .as_deref()
             .map(|p| validate::patient_programs("programs", p))
             .transpose()?,
-        // Seed 003: a new program (case) starts with the staff user who adds it and their
-        // supervisor; others are assigned individually.
-        new_program_staff: match &body.programs {
-            Some(_) => {
-                crate::services::care_team::first_care_team(&state, &caller.user, &practice).await?
-            }
-            None => Vec::new(),
-        },
+        // Filled by the service when programs change (seed 003: a new case's first staff).
+        new_program_staff: Vec::new(),
     };
     Ok(Json(
-        state
-            .store
-            .update_patient(&caller.audit(), id, patch)
-            .await?
-            .into(),
+        patients::update(&state, &caller, id, patch).await?.into(),
     ))
 }
 
@@ -275,23 +255,11 @@ pub async fn search_patients(
         limit: query.limit,
     }
     .page()?;
-    let practice_ids = match query.practice_id {
-        Some(id) => vec![visible_practice(&state, &caller, id).await?.id],
-        None => crate::services::users::practice_ids_of(&state, &caller)
-            .await?
-            .ok_or_else(|| ApiError::invalid("practice_id", "is required for super admins"))?,
-    };
+    let practice_ids = patients::search_scope(&state, &caller, query.practice_id)
+        .await?
+        .ok_or_else(|| ApiError::invalid("practice_id", "is required for super admins"))?;
     let q = query.q.unwrap_or_default();
-    if q.chars().count() > 100 {
-        return Err(ApiError::invalid("q", "must be at most 100 characters"));
-    }
-    let search = PatientSearch {
-        practice_ids,
-        query: q,
-        restricted_programs: caller.user.restricted_programs.clone(),
-        page,
-    };
-    let found = state.store.search_patients(&caller.audit(), search).await?;
+    let found = patients::search_in(&state, &caller, practice_ids, &q, page).await?;
     Ok(Json(PatientList {
         next_cursor: found.next_cursor.map(|c| c.to_string()),
         items: found.items.into_iter().map(Into::into).collect(),

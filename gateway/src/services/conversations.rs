@@ -451,21 +451,19 @@ pub async fn search_for(
     q: &str,
     limit: u32,
 ) -> Result<Vec<store::ConversationItem>, AppError> {
-    if q.chars().count() > 100 {
-        return Err(AppError::invalid("q", "must be at most 100 characters"));
-    }
-    let practice_ids = crate::services::users::practice_ids_of(state, caller)
+    let practice_ids = crate::services::patients::search_scope(state, caller, None)
         .await?
         .ok_or_else(|| {
             AppError::invalid("q", "super admins search patients with GET /v1/patients")
         })?;
-    let search = store::PatientSearch {
+    let found = crate::services::patients::search_in(
+        state,
+        caller,
         practice_ids,
-        query: q.to_string(),
-        restricted_programs: caller.user.restricted_programs.clone(),
-        page: store::Page::first(limit),
-    };
-    let found = state.store.search_patients(&caller.audit(), search).await?;
+        q,
+        store::Page::first(limit),
+    )
+    .await?;
     let ids = found.items.iter().map(|p| p.id).collect();
     Ok(state.store.conversations_of(caller.id(), ids).await?)
 }

@@ -19,6 +19,7 @@ pub mod notification_settings;
 pub mod notify;
 pub mod oncall;
 pub mod patient_notices;
+pub mod patients;
 pub mod practice_context;
 pub mod practice_groups;
 pub mod practices;
