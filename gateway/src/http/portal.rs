@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use serde::{Deserialize, Serialize};
-use store::{Audit, Patient, StoreError};
+use store::{Audit, Patient};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
@@ -17,9 +17,7 @@ use super::auth::{CurrentUser, client_addr};
 use super::conversations::{MessageList, MessageView, message_body};
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, ApiPath, ApiQuery};
-use crate::auth::token;
-use crate::services::access::visible_patient;
-use crate::services::conversations::{new_message_deliveries, new_message_recipients};
+use crate::services::portal as portal_service;
 
 #[derive(Serialize, ToSchema)]
 pub struct PortalEnrollment {
@@ -64,11 +62,7 @@ impl FromRequestParts<AppState> for PortalPatient {
             .map(str::trim)
             .filter(|t| !t.is_empty())
             .ok_or(ApiError::Unauthorized)?;
-        let patient = match state.store.portal_patient(&token::hash(presented)).await {
-            Ok(p) => p,
-            Err(StoreError::NotFound) => return Err(ApiError::Unauthorized),
-            Err(e) => return Err(e.into()),
-        };
+        let patient = portal_service::patient_of(state, presented).await?;
         let audit = Audit {
             user_id: None,
             client_addr: client_addr(parts).map(|a| a.to_string()),
@@ -92,12 +86,7 @@ pub async fn enroll(
     caller: CurrentUser,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<(StatusCode, Json<PortalEnrollment>), ApiError> {
-    visible_patient(&state, &caller, id).await?;
-    let portal_token = token::generate();
-    state
-        .store
-        .enroll_portal(&caller.audit(), id, &token::hash(&portal_token))
-        .await?;
+    let portal_token = portal_service::enroll_for(&state, &caller, id).await?;
     Ok((StatusCode::CREATED, Json(PortalEnrollment { portal_token })))
 }
 
@@ -113,13 +102,8 @@ pub async fn list(
     ApiQuery(query): ApiQuery<PortalQuery>,
 ) -> Result<Json<MessageList>, ApiError> {
     let limit = query.limit.unwrap_or(50);
-    if !(1..=store::Page::MAX_LIMIT).contains(&limit) {
-        return Err(ApiError::invalid("limit", "must be between 1 and 200"));
-    }
-    let page = state
-        .store
-        .list_messages(&portal.audit, portal.patient.id, query.before, limit)
-        .await?;
+    let page =
+        portal_service::thread(&state, &portal.patient, &portal.audit, query.before, limit).await?;
     Ok(Json(MessageList {
         next_cursor: page.next_cursor.map(|c| c.to_string()),
         items: page.items.into_iter().map(MessageView::from).collect(),
@@ -142,19 +126,6 @@ pub async fn post(
     ApiJson(body): ApiJson<PortalMessageRequest>,
 ) -> Result<(StatusCode, Json<MessageView>), ApiError> {
     let text = message_body("body", &body.body)?;
-    let patient = &portal.patient;
-    let recipients = new_message_recipients(&state, patient.practice_id, patient.id).await?;
-    let practice = state.store.get_practice(patient.practice_id).await?;
-    let templates = crate::services::templates::practice_templates(&state, practice.id).await?;
-    let (notes, texts) = new_message_deliveries(&recipients, &practice, patient.id, &templates);
-    let texted = !texts.is_empty();
-    let message = state
-        .store
-        .post_portal_message(&portal.audit, patient.id, &text, notes, texts)
-        .await?;
-    state.notify_feed();
-    if texted {
-        state.wake_dispatcher();
-    }
+    let message = portal_service::post(&state, &portal.patient, &portal.audit, &text).await?;
     Ok((StatusCode::CREATED, Json(message.into())))
 }

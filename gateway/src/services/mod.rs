@@ -20,6 +20,7 @@ pub mod notify;
 pub mod oncall;
 pub mod patient_notices;
 pub mod patients;
+pub mod portal;
 pub mod practice_context;
 pub mod practice_groups;
 pub mod practices;
