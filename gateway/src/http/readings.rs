@@ -13,22 +13,21 @@ use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use store::{Patient, StoreError, StoredReading};
+use store::StoredReading;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::AppState;
 use super::api_tokens::SCOPE_READINGS_WRITE;
 use super::auth::CurrentUser;
-use super::caller::{Integration, ReadingsCaller};
+use super::caller::ReadingsCaller;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, ApiPath, ApiQuery};
 use super::validate::PageQuery;
 use crate::domain::bounds;
 use crate::domain::readings::{Vital, validate_value};
 use crate::domain::units::{canonical_unit, to_canonical};
-use crate::services::access::{clinical_patient, read_patient};
-use crate::services::readings::{IncomingReading, receive};
+use crate::services::readings::{self, IncomingReading};
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -150,21 +149,6 @@ impl TryFrom<StoredReading> for ReadingView {
     }
 }
 
-/// The patient when the integration's customer owns it, else 404. The read is audited, a refused
-/// one is not (it would land in another customer's log).
-async fn integration_patient(
-    state: &AppState,
-    caller: &ReadingsCaller,
-    integration: &Integration,
-    id: Uuid,
-) -> Result<Patient, ApiError> {
-    let customer_id = integration.token.customer_id;
-    read_patient(state, &caller.audit(), id, move |_, practice| {
-        practice.customer_id == customer_id
-    })
-    .await
-}
-
 /// Post a reading; it is classified against the patient's alert settings of the vital.
 #[utoipa::path(
     post,
@@ -203,26 +187,15 @@ pub async fn post_reading(
     let now = caller.now();
     bounds::reading_taken_at(body.taken_at, now)
         .map_err(|why| ApiError::invalid("taken_at", why.to_string()))?;
-    let patient = match &caller {
-        ReadingsCaller::User(user) => clinical_patient(&state, user, body.patient_id).await?,
-        ReadingsCaller::Integration(integration) => {
-            integration_patient(&state, &caller, integration, body.patient_id).await?
-        }
-    };
-    let practice = state.store.get_practice(patient.practice_id).await?;
     let incoming = IncomingReading {
-        patient_id: patient.id,
+        patient_id: body.patient_id,
         vital,
         value: converted.value,
         taken_at: body.taken_at,
         source: caller.source(),
         sent: converted.sent,
     };
-    let stored = match receive(&state, &caller.audit(), &patient, &practice, incoming).await {
-        Ok(recorded) => recorded.reading,
-        Err(StoreError::NotFound) => return Err(ApiError::NotFound("patient")),
-        Err(other) => return Err(other.into()),
-    };
+    let stored = readings::post_for(&state, &caller, incoming).await?;
     Ok((StatusCode::CREATED, Json(stored.try_into()?)))
 }
 
@@ -254,19 +227,12 @@ pub async fn list_readings(
     }
     .page()?;
     let vital = match query.vital.as_deref().filter(|v| !v.is_empty()) {
-        Some(name) => Some(
-            Vital::parse(name)
-                .map_err(|e| ApiError::invalid("vital", e.to_string()))?
-                .as_str()
-                .to_string(),
-        ),
+        Some(name) => {
+            Some(Vital::parse(name).map_err(|e| ApiError::invalid("vital", e.to_string()))?)
+        }
         None => None,
     };
-    let patient = clinical_patient(&state, &caller, patient_id).await?;
-    let found = state
-        .store
-        .list_readings(&caller.audit(), patient.id, vital, page)
-        .await?;
+    let found = readings::list_for(&state, &caller, patient_id, vital, page).await?;
     Ok(Json(ReadingList {
         next_cursor: found.next_cursor.map(|c| c.to_string()),
         items: found

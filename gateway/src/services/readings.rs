@@ -21,12 +21,14 @@ use store::{
 };
 use uuid::Uuid;
 
-use crate::app::App;
+use crate::app::caller::ReadingsCaller;
+use crate::app::{App, AppError, CurrentUser};
 use crate::domain::readings::{
     AlertSettings, ChangeRule, ChangeUnit, Classification, Level, Ranges, Reason, Vital, classify,
     is_late,
 };
 use crate::domain::units::Unit;
+use crate::services::access::{clinical_patient, read_patient};
 use crate::services::alerts;
 
 /// A reading as the API receives it, already validated (finite value in the vital's canonical
@@ -347,4 +349,92 @@ pub async fn save_practice_alert_for(
         )
         .await?;
     Ok(from_row(&saved)?)
+}
+
+/// The patient a reading is posted for, as the caller may post for them: a user needs case
+/// access (`services::access::clinical_patient`), an integration a patient of its token's
+/// customer. 404 otherwise; the read is audited, a refused one is not.
+async fn patient_for_reading(
+    state: &App,
+    caller: &ReadingsCaller,
+    patient_id: Uuid,
+) -> Result<Patient, AppError> {
+    match caller {
+        ReadingsCaller::User(user) => clinical_patient(state, user, patient_id).await,
+        ReadingsCaller::Integration(integration) => {
+            let customer_id = integration.token.customer_id;
+            read_patient(state, &caller.audit(), patient_id, move |_, practice| {
+                practice.customer_id == customer_id
+            })
+            .await
+        }
+    }
+}
+
+/// Posts a checked reading (`incoming.patient_id` as asked for) for a user or an integration and
+/// answers it as stored; a repeat answers the first.
+pub async fn post_for(
+    state: &App,
+    caller: &ReadingsCaller,
+    incoming: IncomingReading,
+) -> Result<StoredReading, AppError> {
+    let patient = patient_for_reading(state, caller, incoming.patient_id).await?;
+    let practice = state.store.get_practice(patient.practice_id).await?;
+    match receive(state, &caller.audit(), &patient, &practice, incoming).await {
+        Ok(recorded) => Ok(recorded.reading),
+        Err(StoreError::NotFound) => Err(AppError::NotFound("patient")),
+        Err(other) => Err(other.into()),
+    }
+}
+
+/// A page of the patient's readings (of one vital when named), newest first, for a caller with
+/// case access.
+pub async fn list_for(
+    state: &App,
+    caller: &CurrentUser,
+    patient_id: Uuid,
+    vital: Option<Vital>,
+    page: store::Page,
+) -> Result<store::Paged<StoredReading>, AppError> {
+    let patient = clinical_patient(state, caller, patient_id).await?;
+    let vital = vital.map(|v| v.as_str().to_string());
+    Ok(state
+        .store
+        .list_readings(&caller.audit(), patient.id, vital, page)
+        .await?)
+}
+
+/// The patient's effective alert settings of a vital (their own, else the practice's default),
+/// for a caller with case access.
+pub async fn patient_alert_for(
+    state: &App,
+    caller: &CurrentUser,
+    patient_id: Uuid,
+    vital: Vital,
+) -> Result<store::EffectiveReadingAlert, AppError> {
+    let patient = clinical_patient(state, caller, patient_id).await?;
+    Ok(state
+        .store
+        .patient_reading_alert(patient.id, vital.as_str())
+        .await?)
+}
+
+/// Saves the patient's own alert settings of a vital (checked), for a caller with case access.
+pub async fn save_patient_alert_for(
+    state: &App,
+    caller: &CurrentUser,
+    patient_id: Uuid,
+    vital: Vital,
+    settings: &AlertSettings,
+) -> Result<store::EffectiveReadingAlert, AppError> {
+    let patient = clinical_patient(state, caller, patient_id).await?;
+    Ok(state
+        .store
+        .save_patient_reading_alert(
+            &caller.audit(),
+            patient.id,
+            vital.as_str(),
+            to_row(settings),
+        )
+        .await?)
 }

@@ -22,10 +22,9 @@ use super::AppState;
 use super::auth::CurrentUser;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, ApiPath};
-use crate::services::access::clinical_patient;
 
 use crate::services::reading_frequency as frequency;
-use crate::services::readings::{self, to_row};
+use crate::services::readings;
 pub use shapes::*;
 
 /// The practice's default alert settings of a vital.
@@ -120,12 +119,8 @@ pub async fn get_patient_alerts(
     caller: CurrentUser,
     ApiPath((patient_id, vital)): ApiPath<(Uuid, String)>,
 ) -> Result<Json<PatientReadingAlertView>, ApiError> {
-    let patient = clinical_patient(&state, &caller, patient_id).await?;
     let vital = path_vital(&vital)?;
-    let effective = state
-        .store
-        .patient_reading_alert(patient.id, vital.as_str())
-        .await?;
+    let effective = readings::patient_alert_for(&state, &caller, patient_id, vital).await?;
     Ok(Json(patient_view(vital, &effective)?))
 }
 
@@ -153,18 +148,10 @@ pub async fn put_patient_alerts(
     ApiPath((patient_id, vital)): ApiPath<(Uuid, String)>,
     ApiJson(body): ApiJson<PatientReadingAlertInput>,
 ) -> Result<Json<PatientReadingAlertView>, ApiError> {
-    let patient = clinical_patient(&state, &caller, patient_id).await?;
     let vital = path_vital(&vital)?;
     let settings = checked_settings_of(vital, body.ranges, body.change)?;
-    let effective = state
-        .store
-        .save_patient_reading_alert(
-            &caller.audit(),
-            patient.id,
-            vital.as_str(),
-            to_row(&settings),
-        )
-        .await?;
+    let effective =
+        readings::save_patient_alert_for(&state, &caller, patient_id, vital, &settings).await?;
     Ok(Json(patient_view(vital, &effective)?))
 }
 
