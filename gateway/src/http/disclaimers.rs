@@ -16,7 +16,7 @@ use super::AppState;
 use super::auth::CurrentUser;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, ApiPath};
-use crate::services::access::visible_practice;
+use crate::services::disclaimers;
 
 /// The longest disclaimer accepted, in characters (not bytes).
 pub const MAX_DISCLAIMER_CHARS: usize = 4000;
@@ -81,8 +81,7 @@ pub async fn get_disclaimers(
     caller: CurrentUser,
     ApiPath(practice_id): ApiPath<Uuid>,
 ) -> Result<Json<DisclaimersView>, ApiError> {
-    let practice = visible_practice(&state, &caller, practice_id).await?;
-    let disclaimers = state.store.practice_disclaimers(practice.id).await?;
+    let disclaimers = disclaimers::get_for(&state, &caller, practice_id).await?;
     Ok(Json(disclaimers.into()))
 }
 
@@ -109,18 +108,15 @@ pub async fn put_disclaimers(
     ApiPath(practice_id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<DisclaimersInput>,
 ) -> Result<Json<DisclaimersView>, ApiError> {
-    let practice = visible_practice(&state, &caller, practice_id).await?;
-    caller.require_practice_admin(&practice)?;
     check_length("care_plan_report", &body.care_plan_report)?;
     check_length("hra_report", &body.hra_report)?;
-    let saved = state
-        .store
-        .save_practice_disclaimers(
-            &caller.audit(),
-            practice.id,
-            body.care_plan_report,
-            body.hra_report,
-        )
-        .await?;
+    let saved = disclaimers::replace_for(
+        &state,
+        &caller,
+        practice_id,
+        body.care_plan_report,
+        body.hra_report,
+    )
+    .await?;
     Ok(Json(saved.into()))
 }
