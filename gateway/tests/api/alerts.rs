@@ -29,6 +29,7 @@ both_backends!(
     the_nth_out_of_range_reading_in_a_row_notifies_once_per_run,
     an_overdue_vital_is_warned_about_once_per_episode_and_other_vitals_do_not_reset_it,
     a_patient_is_told_of_their_own_caution_and_critical_readings_without_detail_until_stop,
+    a_practice_with_texting_off_texts_its_patients_no_reading_notice,
 );
 
 pub const ON_CALL_MOBILE: &str = "+14155550161";
@@ -896,6 +897,56 @@ async fn a_patient_is_told_of_their_own_caution_and_critical_readings_without_de
         "other kinds keep theirs"
     );
     let _ = &mut w;
+}
+
+async fn a_practice_with_texting_off_texts_its_patients_no_reading_notice(backend: Backend) {
+    let w = ward(backend).await;
+    let (status, body) =
+        w.c.app
+            .call(
+                Method::PUT,
+                &format!(
+                    "/v1/practices/{}/notification-defaults/patients",
+                    w.practice
+                ),
+                Some(&w.root),
+                Some(json!({"settings": [
+                {"kind": "reading_caution", "enabled": true, "email": false, "text": true}],
+                "apply_to": "all_patients"})),
+            )
+            .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, _) = w.c.staff_action("start").await;
+    assert_eq!(status, 200);
+    w.c.patient_texts("07/04/1961").await;
+    assert_eq!(w.c.texting().await["status"], "enabled");
+    // The practice turns texting off: the patient's caution notice has no channel left (the
+    // patient is not enrolled in the portal), so nothing is sent or recorded.
+    let (status, body) =
+        w.c.app
+            .call(
+                Method::PATCH,
+                &format!("/v1/practices/{}", w.practice),
+                Some(&w.root),
+                Some(json!({"texting_enabled": false})),
+            )
+            .await;
+    assert_eq!(status, 200, "{body}");
+    let (_, practice) =
+        w.c.app
+            .call(
+                Method::GET,
+                &format!("/v1/practices/{}", w.practice),
+                Some(&w.root),
+                None,
+            )
+            .await;
+    let notice = format!(
+        "We received a reading that needs attention. Your care team at {} has been told.",
+        practice["name"].as_str().unwrap()
+    );
+    assert_eq!(w.reading(115.0).await["status"], "caution");
+    assert_eq!(notices(&w, &notice).await, 0);
 }
 
 /// How many notices about their readings the patient's conversation holds.
