@@ -27,6 +27,8 @@ pub trait Accounts: Send + Sync {
         password_hash: &str,
     ) -> StoreResult<User>;
     async fn get_user(&self, id: Uuid) -> StoreResult<User>;
+    /// The users with these ids that exist, in one query (ids that name no user are skipped).
+    async fn get_users(&self, ids: &[Uuid]) -> StoreResult<Vec<User>>;
     /// Every user of the customer, locked ones included, by username.
     async fn list_users(&self, customer_id: Uuid) -> StoreResult<Vec<User>>;
     /// Case-insensitive lookup, for login.
@@ -298,6 +300,21 @@ impl<D: Db> Accounts for D {
 
     async fn get_user(&self, id: Uuid) -> StoreResult<User> {
         self.autocommit(move |tx| Box::pin(load_user(tx, id))).await
+    }
+
+    async fn get_users(&self, ids: &[Uuid]) -> StoreResult<Vec<User>> {
+        let ids = ids.to_vec();
+        self.autocommit(move |tx| {
+            Box::pin(async move {
+                if ids.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let mut args = Vec::new();
+                let filter = format!("WHERE u.id {} ORDER BY u.id", tx.in_list(&ids, &mut args));
+                users_where(tx, &filter, &args).await
+            })
+        })
+        .await
     }
 
     async fn list_users(&self, customer_id: Uuid) -> StoreResult<Vec<User>> {

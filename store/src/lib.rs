@@ -16,6 +16,7 @@ mod accounts;
 mod alerts;
 mod api_tokens;
 mod audit;
+mod config_changes;
 mod conversations;
 mod disclaimers;
 mod emails;
@@ -51,6 +52,7 @@ pub use alerts::{
 };
 pub use api_tokens::{ApiToken, ApiTokens, NewApiToken};
 pub use audit::AuditLog;
+pub use config_changes::ConfigChanges;
 pub use conversations::{
     CareTeamMember, ConversationItem, Conversations, IdempotencyKey, NewStaffMessage,
     PatientNoticeChoice, PatientNoticeDecider, StaffMessageOutcome, StaffSendChoice,
@@ -108,6 +110,7 @@ pub trait Store:
     + Emails
     + LoginThrottle
     + Instances
+    + ConfigChanges
     + Send
     + Sync
     + 'static

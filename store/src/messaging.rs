@@ -244,9 +244,11 @@ impl fmt::Debug for NewInbound {
     }
 }
 
-/// What the store found for an inbound text, handed to the decision inside the transaction. The
-/// patient row is locked (PostgreSQL) until the transaction ends, so two texts of one patient are
-/// decided one after the other.
+/// What the store found for an inbound text, handed to the decision inside the transaction. A
+/// decision that changes state ([`InboundDecision::changes_state`]) is always taken with the
+/// patient rows locked until the transaction ends (on PostgreSQL: first decided from committed
+/// rows, then again with them locked and read afresh), so two such texts of one number are
+/// decided one after the other; one that only adds rows is decided without waiting.
 #[derive(Debug, Clone)]
 pub struct InboundContext {
     /// The practice whose `sms_number` is the text's `To`.
@@ -254,7 +256,7 @@ pub struct InboundContext {
     /// The practice's patient whose `mobile_phone` is the text's `From`: one in `pending` or
     /// `enabled` if there is one, else the most recently created.
     pub patient: Option<Patient>,
-    /// The practice's other patients with the same number (a family phone), locked like
+    /// The practice's other patients with the same number (a family phone), locked with
     /// `patient`: the decision may route the text to one of them and change their texting.
     pub sharing: Vec<Patient>,
     /// The id the message row has (for replies that refer to it).
@@ -290,6 +292,20 @@ pub struct InboundDecision {
     pub throttle: Option<ThrottleRow>,
 }
 
+impl InboundDecision {
+    /// Whether the decision writes more than the text itself and its feed rows: a texting state,
+    /// a throttle count, an opt-out or a queued text. Only such a decision needs the patients on
+    /// the number locked (and is then taken again with them locked); one that adds rows only is
+    /// as right decided from committed state as it would be after a concurrent change of it.
+    pub fn changes_state(&self) -> bool {
+        self.texting.is_some()
+            || !self.sharing_texting.is_empty()
+            || self.opted_out
+            || self.throttle.is_some()
+            || !self.replies.is_empty()
+    }
+}
+
 /// The patient an inbound text belongs to after the decision: the context's `patient`, or the
 /// one of `sharing` the decision routed it to; every patient whose texting the decision changes
 /// must be one of the context's. Anything else is a bug in the decision: `Unexpected`, and the
@@ -320,7 +336,7 @@ pub(crate) fn routed_patient(
 }
 
 /// The decision, run inside the inbound transaction. It must not block or do I/O.
-pub type InboundDecider = Box<dyn FnOnce(&InboundContext) -> InboundDecision + Send>;
+pub type InboundDecider = Box<dyn Fn(&InboundContext) -> InboundDecision + Send>;
 
 /// What [`Messaging::record_inbound`] did.
 #[derive(Debug, Clone)]
@@ -452,8 +468,9 @@ pub trait Messaging: Send + Sync {
 
     /// Records an inbound text once per `(carrier, carrier_sid)`, in one transaction:
     /// claim the id (a repeat returns `Duplicate` and changes nothing, also when two arrive at
-    /// once), route `to_number` to a practice and `from_number` to its patient, lock the patient,
-    /// run `decide`, then write the message (body kept or redacted), the patient's new texting
+    /// once), route `to_number` to a practice and `from_number` to its patient, run `decide`
+    /// (with the patient locked when the decision changes state; see [`InboundContext`]), then
+    /// write the message (body kept or redacted), the patient's new texting
     /// state, the replies' outbox rows and an audit row.
     async fn record_inbound(
         &self,

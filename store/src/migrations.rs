@@ -52,6 +52,7 @@ pub static MIGRATIONS: &[Migration] = &[
     migration!(29, "0029_config_changes"),
     migration!(31, "0031_staff_assignment_practice_settings"),
     migration!(32, "0032_vital_frequency_patient_settings_shared_numbers"),
+    migration!(33, "0033_fewer_message_indexes"),
 ];
 
 impl Migration {

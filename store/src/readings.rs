@@ -211,6 +211,8 @@ pub struct OverdueCandidate {
     pub nth_newest_at: Option<DateTime<Utc>>,
     /// The key of the episode of this vital already warned about.
     pub warned_for: Option<DateTime<Utc>>,
+    /// The patient's programs (who has case access to it depends on them).
+    pub programs: Vec<String>,
 }
 
 /// A stored reading and the context it was classified in.
@@ -1272,7 +1274,8 @@ async fn overdue_candidates(tx: &Tx<'_>, now: DateTime<Utc>) -> StoreResult<Vec<
            AND c.counted_from + (c.per_days + c.warn_after_days) * 86400000000 <= $1",
     );
     let rows = tx.query(sql, &[now.arg()]).await?;
-    rows.iter()
+    let mut candidates = rows
+        .iter()
         .map(|r| {
             Ok(OverdueCandidate {
                 patient_id: r.get(0)?,
@@ -1286,7 +1289,28 @@ async fn overdue_candidates(tx: &Tx<'_>, now: DateTime<Utc>) -> StoreResult<Vec<
                 newest_at: r.get(8)?,
                 nth_newest_at: r.get(9)?,
                 warned_for: r.get(10)?,
+                programs: Vec::new(),
             })
         })
-        .collect()
+        .collect::<StoreResult<Vec<_>>>()?;
+    // The candidates' programs in one query, not one patient read per candidate.
+    let mut patients: Vec<Uuid> = candidates.iter().map(|c| c.patient_id).collect();
+    patients.sort_unstable();
+    patients.dedup();
+    if patients.is_empty() {
+        return Ok(candidates);
+    }
+    let mut args = Vec::new();
+    let sql = format!(
+        "SELECT patient_id, program FROM patient_programs WHERE patient_id {} ORDER BY program",
+        tx.in_list(&patients, &mut args)
+    );
+    for row in tx.query(&sql, &args).await? {
+        let patient_id: Uuid = row.get(0)?;
+        let program: String = row.get(1)?;
+        for candidate in candidates.iter_mut().filter(|c| c.patient_id == patient_id) {
+            candidate.programs.push(program.clone());
+        }
+    }
+    Ok(candidates)
 }

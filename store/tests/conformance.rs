@@ -78,6 +78,7 @@ conformance!(
     practices_join_groups_on_create_and_by_patch_with_the_groups_default_users,
     the_config_version_moves_with_every_configuration_change_whoever_makes_it,
     an_inbound_text_decided_with_an_older_configuration_writes_nothing,
+    forgetting_old_configuration_changes_keeps_the_version,
     the_claims_of_a_gone_instance_are_released_at_once_and_a_live_ones_never,
     a_claim_that_names_no_instance_waits_for_its_lease,
     a_customer_reads_back_as_created_and_its_creation_is_audited,
@@ -184,6 +185,7 @@ conformance!(
     // Patients' own copies of the practice's defaults (conformance/patient_copies.rs).
     a_new_patient_copies_the_practices_frequency_and_all_patients_saves_replace_the_copies,
     overdue_candidates_are_per_vital_and_a_warning_is_recorded_once_per_episode,
+    overdue_candidates_carry_their_patients_programs,
     a_new_patient_copies_the_patient_notification_defaults_and_all_patients_saves_replace_them,
     a_patient_notice_is_decided_from_the_patient_as_they_are_in_the_transaction,
     an_inbound_text_on_a_shared_number_may_be_routed_to_and_change_every_patient_on_it,
@@ -2499,4 +2501,10 @@ async fn postgres_two_concurrent_deliveries_of_one_message_record_it_once() {
         }
     }
     assert_eq!(recorded, 1);
+}
+
+#[tokio::test]
+async fn postgres_only_texts_that_change_state_wait_for_the_patients_lock() {
+    let db = TestStore::postgres().await;
+    postgres_a_text_that_only_adds_rows_is_decided_without_the_patients_lock(&db).await;
 }

@@ -167,15 +167,11 @@ pub async fn warn_overdue(state: &App) -> Result<usize, StoreError> {
         let users =
             followers_and_on_call(state, &practice, candidate.patient_id, kind, now).await?;
         // An overdue warning is clinical: only those with case access to the patient hear of it.
-        let patient = state
-            .store
-            .get_patient(&store::Audit::system(now), candidate.patient_id)
-            .await?;
         let users = crate::services::access::with_case_access(
             state,
             &practice,
-            patient.id,
-            &patient.programs,
+            candidate.patient_id,
+            &candidate.programs,
             &users,
             now,
         )

@@ -86,7 +86,10 @@ pub fn spawn_all(state: &App, shutdown: watch::Receiver<bool>) -> Vec<JoinHandle
                     .store
                     .forget_parked_statuses(now - chrono::Duration::days(1))
                     .await?;
-                Ok::<usize, store::StoreError>(throttles + usize::try_from(early).unwrap_or(0))
+                let config_history = state.store.forget_old_config_changes().await?;
+                Ok::<usize, store::StoreError>(
+                    throttles + usize::try_from(early + config_history).unwrap_or(0),
+                )
             },
         )),
     ]

@@ -283,11 +283,18 @@ static INBOUND_PRACTICE_SQL: LazyLock<String> =
 const INBOUND_EXISTING_SQL: &str =
     "SELECT id FROM messages WHERE carrier = $1 AND carrier_sid = $2";
 /// Routes to the practice's patient on `From` (one in `pending` or `enabled` if there is one,
-/// else the most recently created) and locks it, with how many patients of the practice share
-/// the number (the last column). Texts of one number are decided one at a time. NO KEY UPDATE,
-/// not UPDATE: the patient's message rows hold key-share locks on it (foreign key), which FOR
-/// UPDATE would wait on across two such transactions: a deadlock.
-static INBOUND_PATIENT_SQL: LazyLock<String> = LazyLock::new(|| {
+/// else the most recently created), with how many patients of the practice share the number (the
+/// last column). Read without a lock: most texts only add rows (see
+/// [`InboundDecision::changes_state`]), and texts of one patient need not wait for each other.
+static INBOUND_PATIENT_SQL: LazyLock<String> = LazyLock::new(|| routing_sql(""));
+/// The same, locking the routed patient, for a decision that changes state: texts of one number
+/// that do are decided one at a time. NO KEY UPDATE, not UPDATE: the patient's message rows hold
+/// key-share locks on it (foreign key), which FOR UPDATE would wait on across two such
+/// transactions: a deadlock.
+static INBOUND_PATIENT_LOCKED_SQL: LazyLock<String> =
+    LazyLock::new(|| routing_sql("FOR NO KEY UPDATE OF p"));
+
+fn routing_sql(lock: &str) -> String {
     format!(
         "SELECT {PATIENT_COLUMNS},
                 (SELECT count(*) FROM patients s
@@ -298,9 +305,9 @@ static INBOUND_PATIENT_SQL: LazyLock<String> = LazyLock::new(|| {
                        ORDER BY q.texting_status IN ('pending', 'enabled') DESC,
                                 q.created_at DESC, q.id DESC
                        LIMIT 1)
-         FOR NO KEY UPDATE OF p"
+         {lock}"
     )
-});
+}
 /// The message as decided, written once (no second version of the row to write). The carrier
 /// id's unique rule makes a repeat that raced this one fail here.
 static INBOUND_INSERT_SQL: LazyLock<String> = LazyLock::new(|| {
@@ -355,6 +362,41 @@ impl Drop for PipelinedTransaction {
     }
 }
 
+/// The routed patient of `routed` (a row of the routing statement) and the practice's other
+/// patients on the number (a family phone), asked for only when the routing row counted any;
+/// locked after the routed one, in id order, when `lock`.
+async fn patients_on_number(
+    c: &deadpool_postgres::Object,
+    inbound: &NewInbound,
+    practice: Option<&Practice>,
+    routed: Option<Row>,
+    lock: bool,
+) -> StoreResult<(Option<Patient>, Vec<Patient>)> {
+    let on_number: i64 = routed.as_ref().map_or(0, |row| row.get(row.len() - 1));
+    let patient = routed.map(|row| patient_from_row(&row)).transpose()?;
+    let sharing = match (&patient, practice) {
+        (Some(routed), Some(practice)) if on_number > 1 => {
+            let lock = if lock { "FOR NO KEY UPDATE OF p" } else { "" };
+            let rows = c
+                .query(
+                    &format!(
+                        "SELECT {PATIENT_COLUMNS} FROM patients p
+                         WHERE p.practice_id = $1 AND p.mobile_phone = $2 AND p.id <> $3
+                         ORDER BY p.id {lock}"
+                    ),
+                    &[&practice.id, &inbound.from_number, &routed.id],
+                )
+                .await
+                .map_err(map_err)?;
+            rows.iter()
+                .map(patient_from_row)
+                .collect::<StoreResult<Vec<_>>>()?
+        }
+        _ => Vec::new(),
+    };
+    Ok((patient, sharing))
+}
+
 impl PostgresStore {
     /// The rest of an inbound text once claimed: decide, write, and commit.
     #[allow(clippy::too_many_arguments)]
@@ -370,41 +412,36 @@ impl PostgresStore {
         let c = tx.client();
         let message_id = new_id();
         let practice = practice.map(|row| practice_from_row(&row)).transpose()?;
-        // The other patients of the practice on the number (a family phone), locked after the
-        // routed one in id order; asked for only when the routing row counted any.
-        let on_number: i64 = patient.as_ref().map_or(0, |row| row.get(row.len() - 1));
-        let patient = patient.map(|row| patient_from_row(&row)).transpose()?;
-        let sharing = match (&patient, &practice) {
-            (Some(routed), Some(practice)) if on_number > 1 => {
-                let rows = c
-                    .query(
-                        &format!(
-                            "SELECT {PATIENT_COLUMNS} FROM patients p
-                             WHERE p.practice_id = $1 AND p.mobile_phone = $2 AND p.id <> $3
-                             ORDER BY p.id FOR NO KEY UPDATE OF p"
-                        ),
-                        &[&practice.id, &inbound.from_number, &routed.id],
-                    )
-                    .await
-                    .map_err(map_err)?;
-                rows.iter()
-                    .map(patient_from_row)
-                    .collect::<StoreResult<Vec<_>>>()?
-            }
-            _ => Vec::new(),
-        };
+        let (patient, sharing) =
+            patients_on_number(c, inbound, practice.as_ref(), patient, false).await?;
         let throttle = match &inbound.throttle_key {
             Some(key) => super::throttle::lock_throttle(c, key).await?,
             None => None,
         };
-        let context = InboundContext {
+        let mut context = InboundContext {
             practice,
             patient,
             sharing,
             message_id,
             throttle,
         };
-        let decision = decide(&context);
+        let mut decision = decide(&context);
+        if decision.changes_state() && context.patient.is_some() {
+            // Decided again with the patients on the number locked and read afresh.
+            let statement = c
+                .prepare_cached(&INBOUND_PATIENT_LOCKED_SQL)
+                .await
+                .map_err(map_err)?;
+            let routed = c
+                .query_opt(&statement, &[&inbound.to_number, &inbound.from_number])
+                .await
+                .map_err(map_err)?;
+            let (patient, sharing) =
+                patients_on_number(c, inbound, context.practice.as_ref(), routed, true).await?;
+            context.patient = patient;
+            context.sharing = sharing;
+            decision = decide(&context);
+        }
         // What an ordinary text does not need, one statement after the other.
         if let (Some(key), Some(next)) = (&inbound.throttle_key, &decision.throttle) {
             super::throttle::store_throttle(c, key, next).await?;

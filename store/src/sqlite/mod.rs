@@ -3,9 +3,11 @@
 //! One connection behind a mutex, used from blocking threads: SQLite serialises writers anyway,
 //! and a single connection makes every use case trivially atomic. Write transactions are
 //! `BEGIN IMMEDIATE` so a transaction never upgrades its lock half-way. WAL mode with
-//! `synchronous=FULL` makes a committed write durable before the caller is answered.
+//! `synchronous=FULL` makes a committed write durable before the caller is answered; write
+//! transactions that queue up meanwhile share one commit (see [`batch`]).
 //! Not for several gateways at once: those need PostgreSQL.
 
+mod batch;
 pub(crate) mod conversations;
 mod emails;
 pub(crate) mod feed;
@@ -42,6 +44,8 @@ pub struct SqliteStore {
     instance_id: String,
     /// This instance's lock file, taken at announcement.
     instance_lock: Arc<Mutex<Option<instances::InstanceLock>>>,
+    /// Write transactions waiting to be committed together (see [`batch`]).
+    writes: Arc<batch::WriteQueue>,
 }
 
 impl SqliteStore {
@@ -74,6 +78,7 @@ impl SqliteStore {
             path,
             instance_id: crate::instances::new_instance_id(),
             instance_lock: Arc::new(Mutex::new(None)),
+            writes: Arc::default(),
         })
     }
 
@@ -108,22 +113,65 @@ impl SqliteStore {
             .map_err(|e| StoreError::Unexpected(format!("store task failed: {e}")))?
     }
 
-    /// Runs `f` inside one `BEGIN IMMEDIATE` transaction, committed when it returns `Ok`.
+    /// Runs `f` inside a write transaction, committed when it returns `Ok`, together with the
+    /// other writes queued meanwhile (see [`batch`]).
     async fn write<T, F>(&self, f: F) -> StoreResult<T>
     where
         T: Send + 'static,
-        F: FnOnce(&rusqlite::Transaction<'_>) -> StoreResult<T> + Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
     {
-        self.call(move |conn| {
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(map_err)?;
-            let out = f(&tx)?;
-            tx.commit().map_err(map_err)?;
-            Ok(out)
-        })
-        .await
+        self.write_batched(move |conn| conn.with(f)).await
     }
+
+    /// Queues `f` as a write transaction and waits for its answer, running the queue itself when
+    /// the connection comes free first. At most [`CONNECTION_WAIT`]: a write still queued by
+    /// then is taken back and answered `Unavailable`; one already started is waited for.
+    async fn write_batched<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&LiteConn) -> StoreResult<T> + Send + 'static,
+    {
+        let (id, mut answer) = self.writes.push(f);
+        let waited = tokio::time::timeout(CONNECTION_WAIT, self.take_turn(&mut answer)).await;
+        match waited {
+            Ok(done) => done,
+            Err(_) if self.writes.withdraw(id) => {
+                Err(StoreError::Unavailable("the embedded store is busy".into()))
+            }
+            Err(_) => answered(answer.await),
+        }
+    }
+
+    /// Waits until the write behind `answer` is answered, either by whoever holds the connection
+    /// or by this caller running the queue once the connection is its own.
+    async fn take_turn<T>(
+        &self,
+        answer: &mut tokio::sync::oneshot::Receiver<StoreResult<T>>,
+    ) -> StoreResult<T> {
+        tokio::select! {
+            biased;
+            done = &mut *answer => answered(done),
+            guard = Arc::clone(&self.conn).lock_owned() => {
+                let writes = Arc::clone(&self.writes);
+                tokio::task::spawn_blocking(move || writes.drain(&LiteConn::plain(guard)))
+                    .await
+                    .map_err(|e| StoreError::Unexpected(format!("store task failed: {e}")))?;
+                // The write was queued before the connection was taken, so it has run by now.
+                answered(answer.await)
+            }
+        }
+    }
+}
+
+/// A queued write's answer; none when the thread running it panicked (its batch rolled back).
+fn answered<T>(
+    received: Result<StoreResult<T>, tokio::sync::oneshot::error::RecvError>,
+) -> StoreResult<T> {
+    received.unwrap_or_else(|_| {
+        Err(StoreError::Unexpected(
+            "the write batch stopped before answering".into(),
+        ))
+    })
 }
 
 impl Db for SqliteStore {
@@ -141,13 +189,8 @@ impl Db for SqliteStore {
         T: Send + 'static,
         F: for<'a> FnOnce(&'a Tx<'a>) -> BoxFuture<'a, StoreResult<T>> + Send + 'static,
     {
-        self.with_conn(move |guard| {
-            let conn = LiteConn::begin(guard)?;
-            let out = run_now(f(&Tx::Lite(&conn)));
-            conn.finish(out.is_ok())?;
-            out
-        })
-        .await
+        self.write_batched(move |conn| run_now(f(&Tx::Lite(conn))))
+            .await
     }
 }
 
@@ -168,14 +211,19 @@ impl LiteConn {
         }
     }
 
-    fn begin(guard: OwnedMutexGuard<Connection>) -> StoreResult<LiteConn> {
-        guard.execute_batch("BEGIN IMMEDIATE").map_err(map_err)?;
-        let conn = LiteConn::plain(guard);
-        conn.open.store(true, Ordering::Relaxed);
-        Ok(conn)
+    /// Opens a write transaction on the connection (`finish` ends it).
+    fn begin(&self) -> StoreResult<()> {
+        self.execute_batch("BEGIN IMMEDIATE")?;
+        self.open.store(true, Ordering::Relaxed);
+        Ok(())
     }
 
-    /// Commits (or rolls back) the transaction `begin` opened.
+    fn execute_batch(&self, sql: &str) -> StoreResult<()> {
+        self.lock().execute_batch(sql).map_err(map_err)
+    }
+
+    /// Commits (or rolls back) the transaction `begin` opened; after a failed commit it is still
+    /// open, for a `finish(false)`.
     fn finish(&self, commit: bool) -> StoreResult<()> {
         if self.open.swap(false, Ordering::Relaxed) {
             let end = if commit { "COMMIT" } else { "ROLLBACK" };

@@ -92,3 +92,36 @@ pub async fn an_inbound_text_decided_with_an_older_configuration_writes_nothing(
         .unwrap();
     assert!(matches!(recorded, InboundOutcome::Recorded { .. }));
 }
+
+/// The hourly cleanup keeps only the newest change row: the version stays where it was (a cache
+/// loaded before the cleanup is still current) and the next change still moves it on.
+pub async fn forgetting_old_configuration_changes_keeps_the_version(db: &TestStore) {
+    let store = db.store().await;
+    let (_, practice_id) = customer_and_practice(&store, PRACTICE_NUMBER).await;
+    for body in ["Call us.", "Call us now.", "Call us today."] {
+        store
+            .set_template(&audit_at(t0()), practice_id, "help", body)
+            .await
+            .unwrap();
+    }
+    let before = store.config_version().await.unwrap();
+
+    let forgotten = store.forget_old_config_changes().await.unwrap();
+    assert!(
+        forgotten >= 3,
+        "the older change rows go ({forgotten} went)"
+    );
+    assert_eq!(store.config_version().await.unwrap(), before);
+    assert_eq!(
+        store.forget_old_config_changes().await.unwrap(),
+        0,
+        "the newest row always stays"
+    );
+
+    let read = store.config_version().await.unwrap();
+    store
+        .set_template(&audit_at(t0()), practice_id, "help", "Call us tomorrow.")
+        .await
+        .unwrap();
+    assert!(store.config_version().await.unwrap() > read);
+}

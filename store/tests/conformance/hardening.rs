@@ -817,3 +817,94 @@ pub async fn postgres_a_staff_send_racing_a_stop_decides_after_it(db: &TestStore
         "{outcome:?}"
     );
 }
+
+/// An inbound text whose decision only adds rows (the message and its feed rows) does not wait
+/// for its patient's row lock; one whose decision changes state waits for it and is decided again
+/// from the patient as the lock holder committed it.
+pub async fn postgres_a_text_that_only_adds_rows_is_decided_without_the_patients_lock(
+    db: &TestStore,
+) {
+    let TestStore::Postgres(pg) = db else {
+        unreachable!("PostgreSQL only")
+    };
+    let store = db.store().await;
+    let (practice_id, _) = practice_and_author(&store, "locker").await;
+    let patient_id = patient_with(&store, practice_id, PHONE).await;
+    set_status(db, patient_id, "enabled").await;
+    let (client, connection) = tokio_postgres::connect(&pg.url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    // Another transaction holds the patient's row and opts it out, not committed yet.
+    client.batch_execute("BEGIN").await.unwrap();
+    client
+        .execute(
+            "UPDATE patients SET texting_status = 'opted_out' WHERE id = $1",
+            &[&patient_id],
+        )
+        .await
+        .unwrap();
+
+    let seen = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let decider = |changes_state: bool| -> store::InboundDecider {
+        let seen = Arc::clone(&seen);
+        Box::new(move |ctx| {
+            let patient = ctx.patient.as_ref().expect("a known patient");
+            seen.lock().unwrap().push(patient.texting.status.clone());
+            InboundDecision {
+                keep_body: true,
+                texting: changes_state.then(|| TextingRow {
+                    status: "pending".into(),
+                    attempts_left: 3,
+                    expires_at: None,
+                    updated_at: t0(),
+                }),
+                ..Default::default()
+            }
+        })
+    };
+    let mut ordinary = stop("SM-lockfree-1");
+    ordinary.body = "How are you?".into();
+    let recorded = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        store.record_inbound(&audit_at(t0()), ordinary, decider(false)),
+    )
+    .await
+    .expect("an ordinary text does not wait for the patient's lock")
+    .unwrap();
+    assert!(matches!(recorded, InboundOutcome::Recorded { .. }));
+    assert_eq!(*seen.lock().unwrap(), vec!["enabled".to_string()]);
+
+    seen.lock().unwrap().clear();
+    let changing = {
+        let store = Arc::clone(&store);
+        let decide = decider(true);
+        tokio::spawn(async move {
+            store
+                .record_inbound(&audit_at(t0()), stop("SM-lockfree-2"), decide)
+                .await
+                .unwrap()
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(
+        !changing.is_finished(),
+        "a text that changes state waits for the patient's row"
+    );
+    client.batch_execute("COMMIT").await.unwrap();
+    changing.await.unwrap();
+    assert_eq!(
+        *seen.lock().unwrap(),
+        vec!["enabled".to_string(), "opted_out".to_string()],
+        "decided once from committed state, then again under the lock from the committed change"
+    );
+    let status: String = client
+        .query_one(
+            "SELECT texting_status FROM patients WHERE id = $1",
+            &[&patient_id],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(status, "pending", "the second decision is the one written");
+}

@@ -875,8 +875,8 @@ pub async fn an_inbound_text_on_a_shared_number_may_be_routed_to_and_change_ever
                 *slot.lock().unwrap() = ids;
                 InboundDecision {
                     patient_id: Some(mother),
-                    texting: Some(enabled),
-                    sharing_texting: vec![(kid, opted_out)],
+                    texting: Some(enabled.clone()),
+                    sharing_texting: vec![(kid, opted_out.clone())],
                     ..Default::default()
                 }
             }),

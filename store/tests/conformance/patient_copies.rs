@@ -259,6 +259,57 @@ pub async fn overdue_candidates_are_per_vital_and_a_warning_is_recorded_once_per
     assert!(store.overdue_candidates(day(30)).await.unwrap().is_empty());
 }
 
+/// A candidate carries its patient's programs (who hears of the warning depends on them), each
+/// patient's own, whatever the number of candidates.
+pub async fn overdue_candidates_carry_their_patients_programs(db: &TestStore) {
+    let store = db.store().await;
+    let (_, practice_id) = customer_and_practice(&store, "+15555550304").await;
+    store
+        .save_reading_frequency(
+            &audit_at(t0()),
+            practice_id,
+            rules(1, vec![vital("body_weight", 1, 1), vital("pulse", 1, 1)]),
+            ApplyReadingDefaultsTo::NewPatients,
+        )
+        .await
+        .unwrap();
+    let mut expected = Vec::new();
+    for programs in [vec![], vec!["rpm"], vec!["ccm", "rpm"]] {
+        let patient = store
+            .create_patient(
+                &audit_at(t0()),
+                NewPatient {
+                    practice_id,
+                    first_name: "Ada".into(),
+                    last_name: "Doe".into(),
+                    dob: chrono::NaiveDate::from_ymd_opt(1960, 5, 6).unwrap(),
+                    mobile_phone: None,
+                    programs: programs.iter().map(|p| p.to_string()).collect(),
+                    care_team: vec![],
+                },
+            )
+            .await
+            .unwrap();
+        expected.push((patient.id, programs));
+    }
+    let found = store
+        .overdue_candidates(t0() + Duration::days(10))
+        .await
+        .unwrap();
+    assert_eq!(
+        found.len(),
+        6,
+        "two vitals for each of three patients: {found:?}"
+    );
+    for candidate in &found {
+        let (_, programs) = expected
+            .iter()
+            .find(|(id, _)| *id == candidate.patient_id)
+            .expect("a candidate of one of the patients");
+        assert_eq!(&candidate.programs, programs, "{candidate:?}");
+    }
+}
+
 fn setting(kind: &str, enabled: bool, email: bool, text: bool) -> PatientNotificationSettingRow {
     PatientNotificationSettingRow {
         kind: kind.into(),
