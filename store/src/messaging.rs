@@ -22,6 +22,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 use uuid::Uuid;
 
+use crate::sql::{Row, ToArg, Tx};
 use crate::*;
 
 /// Outbox priorities: due rows go out highest first, so a critical alert never waits behind a
@@ -638,41 +639,183 @@ pub(crate) fn sort_sends(sends: &mut [ClaimedSend]) {
     });
 }
 
-/// Queues a text (and its message row) inside the caller's transaction. Each backend keeps its
-/// own version, which the inbound-message path calls directly; shared use cases come here.
+pub(crate) const OUTBOX_COLUMNS: &str =
+    "id, message_id, practice_id, patient_id, to_number, from_number, body,
+    priority, state, attempts, next_attempt_at, claimed_until, claimed_by, recovered, carrier,
+    carrier_sid, carrier_status, error_code, last_error, created_at, updated_at, sent_at,
+    cancel_reason, opt_out_reply";
+
+pub(crate) const MESSAGE_COLUMNS: &str =
+    "id, practice_id, patient_id, channel, direction, body, redacted,
+    author_user_id, status, carrier, carrier_sid, from_number, to_number, error_code, num_segments,
+    created_at, updated_at, flag, status_reason, recovered";
+
+pub(crate) fn outbound_from_row(row: &Row) -> StoreResult<Outbound> {
+    let state: String = row.get(8)?;
+    Ok(Outbound {
+        id: row.get(0)?,
+        message_id: row.get(1)?,
+        practice_id: row.get(2)?,
+        patient_id: row.get(3)?,
+        to_number: row.get(4)?,
+        from_number: row.get(5)?,
+        body: row.get(6)?,
+        priority: row.get(7)?,
+        state: OutboxState::parse(&state)
+            .ok_or_else(|| StoreError::Unexpected(format!("unknown outbox state {state:?}")))?,
+        attempts: row.get(9)?,
+        next_attempt_at: row.get(10)?,
+        claimed_until: row.get(11)?,
+        claimed_by: row.get(12)?,
+        recovered: row.get(13)?,
+        carrier: row.get(14)?,
+        carrier_sid: row.get(15)?,
+        carrier_status: row.get(16)?,
+        error_code: row.get(17)?,
+        last_error: row.get(18)?,
+        created_at: row.get(19)?,
+        updated_at: row.get(20)?,
+        sent_at: row.get(21)?,
+        cancel_reason: row.get(22)?,
+        opt_out_reply: row.get(23)?,
+    })
+}
+
+pub(crate) fn message_from_row(row: &Row) -> StoreResult<Message> {
+    Ok(Message {
+        id: row.get(0)?,
+        practice_id: row.get(1)?,
+        patient_id: row.get(2)?,
+        channel: row.get(3)?,
+        direction: row.get(4)?,
+        body: row.get(5)?,
+        redacted: row.get(6)?,
+        author_user_id: row.get(7)?,
+        status: row.get(8)?,
+        carrier: row.get(9)?,
+        carrier_sid: row.get(10)?,
+        from_number: row.get(11)?,
+        to_number: row.get(12)?,
+        error_code: row.get(13)?,
+        num_segments: row.get(14)?,
+        created_at: row.get(15)?,
+        updated_at: row.get(16)?,
+        flag: row.get(17)?,
+        status_reason: row.get(18)?,
+        recovered: row.get(19)?,
+    })
+}
+
+pub(crate) async fn load_message(tx: &Tx<'_>, id: Uuid) -> StoreResult<Message> {
+    let sql = format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = $1");
+    message_from_row(&tx.query_one(&sql, &[id.arg()]).await?)
+}
+
+/// Queues one text inside the caller's transaction (and its conversation message when asked),
+/// and tells the other instances' dispatchers once it commits.
 pub(crate) async fn insert_outbox(
-    tx: &crate::sql::Tx<'_>,
+    tx: &Tx<'_>,
     new: &NewOutbound,
     now: DateTime<Utc>,
 ) -> StoreResult<Outbound> {
-    use crate::postgres::{PgConn, messaging as pg};
-    match tx {
-        crate::sql::Tx::Pg(PgConn::Tx(c)) => pg::insert_outbox(*c, new, now).await,
-        crate::sql::Tx::Pg(PgConn::Client(c)) => pg::insert_outbox(*c, new, now).await,
-        crate::sql::Tx::Lite(c) => c.with(|c| crate::sqlite::messaging::insert_outbox(c, new, now)),
-    }
+    tx.notify_work().await?;
+    let message_id = if new.record_message {
+        let id = new_id();
+        tx.execute(
+            "INSERT INTO messages (id, practice_id, patient_id, channel, direction, body, author_user_id,
+                                   status, from_number, to_number, created_at, updated_at)
+             VALUES ($1, $2, $3, 'sms', 'outbound', $4, $5, 'queued', $6, $7, $8, $8)",
+            &[
+                id.arg(),
+                new.practice_id.arg(),
+                new.patient_id.arg(),
+                new.body.arg(),
+                new.author_user_id.arg(),
+                new.from_number.arg(),
+                new.to_number.arg(),
+                now.arg(),
+            ],
+        )
+        .await?;
+        Some(id)
+    } else {
+        None
+    };
+    let sql = format!(
+        "INSERT INTO outbox (id, message_id, practice_id, patient_id, to_number, from_number, body,
+                             priority, next_attempt_at, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $9)
+         RETURNING {OUTBOX_COLUMNS}"
+    );
+    let row = tx
+        .query_one(
+            &sql,
+            &[
+                new_id().arg(),
+                message_id.arg(),
+                new.practice_id.arg(),
+                new.patient_id.arg(),
+                new.to_number.arg(),
+                new.from_number.arg(),
+                new.body.arg(),
+                new.priority.arg(),
+                now.arg(),
+            ],
+        )
+        .await?;
+    outbound_from_row(&row)
 }
 
-/// Cancels what is still queued from the practice's number to the patient's (an opt-out),
-/// inside the caller's transaction; how many texts it cancelled.
+/// Cancels every text still queued to `patient_number` from `practice_number` (reason
+/// `opted_out`), inside the caller's transaction, except answers queued with an opt-out (the STOP
+/// confirmation). Their conversation messages show `cancelled`. Returns how many.
 pub(crate) async fn cancel_queued(
-    tx: &crate::sql::Tx<'_>,
+    tx: &Tx<'_>,
     practice_number: &str,
     patient_number: &str,
     now: DateTime<Utc>,
 ) -> StoreResult<u64> {
-    use crate::postgres::{PgConn, messaging as pg};
-    match tx {
-        crate::sql::Tx::Pg(PgConn::Tx(c)) => {
-            pg::cancel_queued(*c, practice_number, patient_number, now).await
-        }
-        crate::sql::Tx::Pg(PgConn::Client(c)) => {
-            pg::cancel_queued(*c, practice_number, patient_number, now).await
-        }
-        crate::sql::Tx::Lite(c) => c.with(|c| {
-            crate::sqlite::messaging::cancel_queued(c, practice_number, patient_number, now)
-        }),
+    let ids: Vec<Uuid> = tx
+        .column(
+            "UPDATE outbox
+             SET state = 'cancelled', cancel_reason = $3, last_error = $4, updated_at = $5
+             WHERE to_number = $2 AND from_number = $1 AND state = 'queued' AND NOT opt_out_reply
+             RETURNING id",
+            &[
+                practice_number.arg(),
+                patient_number.arg(),
+                cancel_reason::OPTED_OUT.arg(),
+                CANCELLED_NOTE.arg(),
+                now.arg(),
+            ],
+        )
+        .await?;
+    for id in &ids {
+        sync_message(tx, *id, now).await?;
     }
+    Ok(ids.len() as u64)
+}
+
+/// Makes the conversation message of an outbox row follow it: the carrier's status when known,
+/// else `failed`, `cancelled` (with the reason) or `queued`, with the carrier's id and error code.
+pub(crate) async fn sync_message(
+    tx: &Tx<'_>,
+    outbox_id: Uuid,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
+    tx.execute(
+        "UPDATE messages
+         SET status = COALESCE(o.carrier_status,
+                               CASE WHEN o.state IN ('failed', 'cancelled') THEN o.state ELSE 'queued' END),
+             status_reason = o.cancel_reason,
+             error_code = o.error_code, carrier = o.carrier, carrier_sid = o.carrier_sid,
+             recovered = o.recovered > 0, updated_at = $2
+         FROM outbox o
+         WHERE o.id = $1 AND messages.id = o.message_id",
+        &[outbox_id.arg(), now.arg()],
+    )
+    .await?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -4,7 +4,6 @@
 //! when it writes, one transaction. Migrations run under a transaction-scoped advisory lock so
 //! concurrent start-ups serialise. Driver errors become [`StoreError`]s in [`map_err`].
 
-pub(crate) mod conversations;
 mod emails;
 pub(crate) mod feed;
 pub(crate) mod instances;
@@ -21,12 +20,10 @@ use deadpool_postgres::GenericClient;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime, Timeouts};
 use tokio_postgres::NoTls;
 use tokio_postgres::error::SqlState;
-use uuid::Uuid;
 
 use crate::migrations::{MIGRATIONS, Migration};
 use crate::sql::{Arg, BoxFuture, Db, Row, Tx};
-use crate::{Audit, AuditEvent, Backend, Patient, Store, StoreError, StoreResult};
-use rows::{PATIENT_COLUMNS, patient_from_row};
+use crate::{Audit, AuditEvent, Backend, Store, StoreError, StoreResult};
 
 /// Any fixed number works; it only has to be the same for every gateway binary.
 const MIGRATION_LOCK_KEY: i64 = 0x6761_7465_7761_7901;
@@ -135,6 +132,13 @@ impl PgConn<'_> {
         };
         Ok(rows.into_iter().map(Row::Pg).collect())
     }
+
+    pub(crate) async fn notify_work(&self) -> StoreResult<()> {
+        match self {
+            PgConn::Tx(c) => signals::notify_work(*c).await,
+            PgConn::Client(c) => signals::notify_work(*c).await,
+        }
+    }
 }
 
 async fn pg_execute(c: &impl GenericClient, sql: &str, args: &[Arg<'_>]) -> StoreResult<u64> {
@@ -241,18 +245,6 @@ pub(crate) async fn insert_audit(
         .await
         .map_err(map_err)?;
     Ok(())
-}
-
-pub(crate) async fn load_patient(client: &impl GenericClient, id: Uuid) -> StoreResult<Patient> {
-    let row = client
-        .query_opt(
-            &format!("SELECT {PATIENT_COLUMNS} FROM patients p WHERE p.id = $1"),
-            &[&id],
-        )
-        .await
-        .map_err(map_err)?
-        .ok_or(StoreError::NotFound)?;
-    patient_from_row(&row)
 }
 
 #[async_trait]

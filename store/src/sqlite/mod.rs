@@ -6,7 +6,6 @@
 //! `synchronous=FULL` makes a committed write durable before the caller is answered.
 //! Not for several gateways at once: those need PostgreSQL.
 
-pub(crate) mod conversations;
 mod emails;
 pub(crate) mod feed;
 pub(crate) mod instances;

@@ -107,16 +107,3 @@ pub fn load_patient(conn: &Connection, id: Uuid) -> StoreResult<Patient> {
         .map_err(map_err)?;
     Ok(patient)
 }
-
-/// Runs a one-column query keyed by one id and collects the column.
-pub fn column_list<T: rusqlite::types::FromSql>(
-    conn: &Connection,
-    sql: &str,
-    id: Uuid,
-) -> StoreResult<Vec<T>> {
-    let mut stmt = conn.prepare_cached(sql).map_err(map_err)?;
-    stmt.query_map([id], |r| r.get(0))
-        .map_err(map_err)?
-        .collect::<Result<Vec<T>, _>>()
-        .map_err(map_err)
-}
