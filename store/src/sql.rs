@@ -80,6 +80,14 @@ impl Tx<'_> {
         }
     }
 
+    /// As [`Tx::notify_work`], for the notification streams only (feed rows, nothing to send).
+    pub(crate) async fn notify_feed(&self) -> StoreResult<()> {
+        match self {
+            Tx::Pg(c) => c.notify_feed().await,
+            Tx::Lite(_) => Ok(()),
+        }
+    }
+
     /// Runs a statement; the number of rows it changed.
     pub(crate) async fn execute(&self, sql: &str, args: &[Arg<'_>]) -> StoreResult<u64> {
         match self {
