@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::sql::{Db, ToArg};
+use crate::sql::{Db, ToArg, Tx};
 use crate::*;
 
 /// An email claimed for sending.
@@ -41,6 +41,33 @@ pub struct EmailOutboxRow {
     pub last_error: Option<String>,
     pub created_at: DateTime<Utc>,
     pub sent_at: Option<DateTime<Utc>>,
+}
+
+/// Queues a notification's email inside the caller's transaction (see
+/// [`crate::feed::insert_notifications`]).
+pub(crate) async fn insert_email(
+    tx: &Tx<'_>,
+    at: DateTime<Utc>,
+    n: &NewNotification,
+    email: &NotificationEmail,
+) -> StoreResult<()> {
+    tx.execute(
+        "INSERT INTO email_outbox (id, user_id, practice_id, kind, to_address, subject, body,
+                                   next_attempt_at, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
+        &[
+            new_id().arg(),
+            n.user_id.arg(),
+            n.practice_id.arg(),
+            n.kind.arg(),
+            email.to_address.arg(),
+            email.subject.arg(),
+            email.body.arg(),
+            at.arg(),
+        ],
+    )
+    .await?;
+    Ok(())
 }
 
 #[async_trait]

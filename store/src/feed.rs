@@ -1,14 +1,13 @@
 //! Staff notifications: one per user per thing to look at, shown in the in-app feed (the "push"
 //! channel) and/or emailed. Other aggregates add them inside their own transactions (the
-//! backends' crate-private `insert_notifications`), so a notification, and its email in the
-//! email outbox, exist exactly when the change that caused them does.
+//! crate-private [`insert_notifications`]), so a notification, and its email in the email
+//! outbox, exist exactly when the change that caused them does.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::postgres::PgConn;
 use crate::sql::{Db, ToArg, Tx};
 use crate::*;
 
@@ -86,18 +85,44 @@ pub trait Feed: Send + Sync {
 }
 
 /// Adds notifications to the feed and their emails to the email outbox, inside the caller's
-/// transaction; the ids of the feed rows. Each backend keeps its own version, which the
-/// inbound-message path calls directly.
+/// transaction, and tells the other instances once it commits (the dispatchers when there is an
+/// email to send, else the notification streams only); the ids of the feed rows.
 pub(crate) async fn insert_notifications(
     tx: &Tx<'_>,
     at: DateTime<Utc>,
     new: &[NewNotification],
 ) -> StoreResult<Vec<Uuid>> {
-    match tx {
-        Tx::Pg(PgConn::Tx(c)) => crate::postgres::feed::insert_notifications(*c, at, new).await,
-        Tx::Pg(PgConn::Client(c)) => crate::postgres::feed::insert_notifications(*c, at, new).await,
-        Tx::Lite(c) => c.with(|c| crate::sqlite::feed::insert_notifications(c, at, new)),
+    if new.iter().any(|n| n.email.is_some()) {
+        tx.notify_work().await?;
+    } else if !new.is_empty() {
+        tx.notify_feed().await?;
     }
+    let mut ids = Vec::with_capacity(new.len());
+    for n in new {
+        if let Some(email) = &n.email {
+            crate::emails::insert_email(tx, at, n, email).await?;
+        }
+        if !n.in_feed {
+            continue;
+        }
+        let id = new_id();
+        tx.execute(
+            "INSERT INTO notifications (id, user_id, practice_id, patient_id, kind, summary, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            &[
+                id.arg(),
+                n.user_id.arg(),
+                n.practice_id.arg(),
+                n.patient_id.arg(),
+                n.kind.arg(),
+                n.summary.arg(),
+                at.arg(),
+            ],
+        )
+        .await?;
+        ids.push(id);
+    }
+    Ok(ids)
 }
 
 #[async_trait]

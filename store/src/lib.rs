@@ -9,19 +9,21 @@
 //!
 //! Each use case is written once, over the connection interface of `sql` that both backends
 //! implement (see the README's Architecture section); `postgres` and `sqlite` hold only what
-//! differs: connecting, running a statement, translating errors, and the use cases not yet
-//! moved.
+//! differs: connecting, running a statement, translating errors, proving an instance alive, and
+//! recording an inbound text ([`Inbound`], PostgreSQL's hot path).
 
 mod accounts;
 mod alerts;
 mod api_tokens;
 mod audit;
+mod claims;
 mod config_changes;
 mod conversations;
 mod disclaimers;
 mod emails;
 mod error;
 mod feed;
+mod inbound;
 mod instances;
 mod messaging;
 pub mod migrations;
@@ -62,6 +64,10 @@ pub use disclaimers::{Disclaimers, PracticeDisclaimers};
 pub use emails::{ClaimedEmail, EmailOutboxRow, Emails};
 pub use error::{RuleRefusal, StoreError, StoreResult};
 pub use feed::{Feed, NewNotification, Notification, NotificationEmail};
+pub use inbound::{
+    CONFIG_CHANGED, Inbound, InboundContext, InboundDecider, InboundDecision, InboundOutcome,
+    NewInbound,
+};
 pub use instances::{Instances, ReleasedClaims};
 pub use messaging::*;
 pub use model::*;
@@ -100,6 +106,7 @@ pub trait Store:
     + Disclaimers
     + Feed
     + Messaging
+    + Inbound
     + Texting
     + Conversations
     + Readings
@@ -137,7 +144,7 @@ pub trait Store:
     }
 
     /// Changes soon after any process committed a change to the configuration counted by
-    /// [`Messaging::config_version`] (PostgreSQL: `NOTIFY gateway_config` from triggers). A hint
+    /// [`Inbound::config_version`] (PostgreSQL: `NOTIFY gateway_config` from triggers). A hint
     /// for dropping caches early; the version read inside the inbound transaction is what makes
     /// a change count. `None` where one process owns the store (SQLite).
     fn config_signals(&self) -> Option<tokio::sync::watch::Receiver<u64>> {

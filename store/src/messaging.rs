@@ -1,14 +1,12 @@
 //! Messaging: the conversation's messages, the transactional outbox and the carrier's view of both.
 //!
-//! Owns four use cases:
+//! Owns three use cases, written once over [`crate::sql::Tx`] (inbound texts are
+//! [`crate::Inbound`]'s):
 //!
-//! - recording an inbound text exactly once per carrier message id, routed to its practice and
-//!   patient, together with whatever the caller decides about it (keep the body or not, a new
-//!   texting state, replies), in one transaction ([`Messaging::record_inbound`]);
 //! - queueing outbound texts as outbox rows, standalone ([`Messaging::enqueue_sms`]) or inside
-//!   another aggregate's transaction (the backends' crate-private `insert_outbox` helpers);
+//!   another aggregate's transaction (the crate-private [`insert_outbox`]);
 //! - the dispatcher's side of the outbox: claiming due rows under a lease with per-number send
-//!   slots, and recording what the carrier answered;
+//!   slots (`claims`), and recording what the carrier answered;
 //! - applying carrier status callbacks without ever moving a status backwards, and opting a number
 //!   out when the carrier says it has (error 21610).
 //!
@@ -22,6 +20,8 @@ use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 use uuid::Uuid;
 
+use crate::rows::{insert_audit, patient_event};
+use crate::sql::{Db, Row, ToArg, Tx};
 use crate::*;
 
 /// Outbox priorities: due rows go out highest first, so a critical alert never waits behind a
@@ -48,11 +48,6 @@ pub mod cancel_reason {
 
 /// The carrier name stored with messages the Twilio webhooks delivered.
 pub const CARRIER_TWILIO: &str = "twilio";
-
-/// The conflict [`Messaging::record_inbound_checked`] answers when the configuration changed
-/// after the caller read [`Messaging::config_version`]: nothing was written; load the
-/// configuration again and retry.
-pub const CONFIG_CHANGED: &str = "config_changed";
 
 /// Where an outbox row is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -217,140 +212,6 @@ impl fmt::Debug for Message {
     }
 }
 
-/// An inbound text as the carrier delivered it (already signature-checked and parsed).
-#[derive(Clone)]
-pub struct NewInbound {
-    pub carrier: String,
-    pub carrier_sid: String,
-    /// The patient's number (E.164).
-    pub from_number: String,
-    /// The practice's number (E.164).
-    pub to_number: String,
-    /// Stored only if the decision keeps it.
-    pub body: String,
-    pub num_segments: i32,
-    /// A throttle key (see [`LoginThrottle`]) whose row the transaction locks and hands to the
-    /// decision (e.g. the START restarts of this number at this practice), so that a limit is
-    /// checked and counted where the text is decided.
-    pub throttle_key: Option<String>,
-}
-
-impl fmt::Debug for NewInbound {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("NewInbound")
-            .field("carrier_sid", &self.carrier_sid)
-            .field("body_chars", &self.body.chars().count())
-            .finish_non_exhaustive()
-    }
-}
-
-/// What the store found for an inbound text, handed to the decision inside the transaction. A
-/// decision that changes state ([`InboundDecision::changes_state`]) is always taken with the
-/// patient rows locked until the transaction ends (on PostgreSQL: first decided from committed
-/// rows, then again with them locked and read afresh), so two such texts of one number are
-/// decided one after the other; one that only adds rows is decided without waiting.
-#[derive(Debug, Clone)]
-pub struct InboundContext {
-    /// The practice whose `sms_number` is the text's `To`.
-    pub practice: Option<Practice>,
-    /// The practice's patient whose `mobile_phone` is the text's `From`: one in `pending` or
-    /// `enabled` if there is one, else the most recently created.
-    pub patient: Option<Patient>,
-    /// The practice's other patients with the same number (a family phone), locked with
-    /// `patient`: the decision may route the text to one of them and change their texting.
-    pub sharing: Vec<Patient>,
-    /// The id the message row has (for replies that refer to it).
-    pub message_id: Uuid,
-    /// The state of [`NewInbound::throttle_key`], read under its row lock; `None` when no key
-    /// was given or nothing was counted yet.
-    pub throttle: Option<ThrottleRow>,
-}
-
-/// What to write besides the message, decided from an [`InboundContext`].
-#[derive(Debug, Clone, Default)]
-pub struct InboundDecision {
-    /// Keep the body; otherwise it is dropped and the message marked redacted.
-    pub keep_body: bool,
-    /// The patient the text belongs to, when not the context's `patient` (one of `sharing`).
-    pub patient_id: Option<Uuid>,
-    /// A new texting state for the patient the text belongs to (ignored when there is none).
-    pub texting: Option<TextingRow>,
-    /// New texting states of other patients with the number (each one of the context's).
-    pub sharing_texting: Vec<(Uuid, TextingRow)>,
-    /// Texts to queue in the same transaction.
-    pub replies: Vec<NewOutbound>,
-    /// In-app notifications to add in the same transaction (e.g. a texting status change).
-    pub notifications: Vec<NewNotification>,
-    /// A flag for staff attention on the recorded message (e.g. `possible_opt_out`).
-    pub flag: Option<String>,
-    /// The sender's number is opted out after this text: every text still queued to it from the
-    /// practice's number is cancelled (reason `opted_out`) before the replies are queued, and the
-    /// replies queued to it here (the STOP confirmation) are the only texts that may still go.
-    pub opted_out: bool,
-    /// The new state of the throttle key's row (when a key was given), written in the same
-    /// transaction.
-    pub throttle: Option<ThrottleRow>,
-}
-
-impl InboundDecision {
-    /// Whether the decision writes more than the text itself and its feed rows: a texting state,
-    /// a throttle count, an opt-out or a queued text. Only such a decision needs the patients on
-    /// the number locked (and is then taken again with them locked); one that adds rows only is
-    /// as right decided from committed state as it would be after a concurrent change of it.
-    pub fn changes_state(&self) -> bool {
-        self.texting.is_some()
-            || !self.sharing_texting.is_empty()
-            || self.opted_out
-            || self.throttle.is_some()
-            || !self.replies.is_empty()
-    }
-}
-
-/// The patient an inbound text belongs to after the decision: the context's `patient`, or the
-/// one of `sharing` the decision routed it to; every patient whose texting the decision changes
-/// must be one of the context's. Anything else is a bug in the decision: `Unexpected`, and the
-/// transaction writes nothing.
-pub(crate) fn routed_patient(
-    context: &InboundContext,
-    decision: &InboundDecision,
-) -> StoreResult<Option<Uuid>> {
-    let known = |id: Uuid| {
-        context.patient.as_ref().is_some_and(|p| p.id == id)
-            || context.sharing.iter().any(|p| p.id == id)
-    };
-    if let Some(id) = decision.patient_id
-        && !known(id)
-    {
-        return Err(StoreError::Unexpected(
-            "an inbound decision routed the text to a patient without the number".into(),
-        ));
-    }
-    if decision.sharing_texting.iter().any(|(id, _)| !known(*id)) {
-        return Err(StoreError::Unexpected(
-            "an inbound decision changed the texting of a patient without the number".into(),
-        ));
-    }
-    Ok(decision
-        .patient_id
-        .or(context.patient.as_ref().map(|p| p.id)))
-}
-
-/// The decision, run inside the inbound transaction. It must not block or do I/O.
-pub type InboundDecider = Box<dyn Fn(&InboundContext) -> InboundDecision + Send>;
-
-/// What [`Messaging::record_inbound`] did.
-#[derive(Debug, Clone)]
-pub enum InboundOutcome {
-    /// First delivery of this carrier message id: recorded with its decision.
-    Recorded {
-        message: Box<Message>,
-        /// The outbox rows queued for the replies.
-        enqueued: Vec<Uuid>,
-    },
-    /// The carrier message id was recorded before; nothing changed.
-    Duplicate { message_id: Uuid },
-}
-
 /// A status callback, as plain values.
 #[derive(Debug, Clone)]
 pub struct CarrierStatusUpdate {
@@ -466,40 +327,6 @@ pub trait Messaging: Send + Sync {
     /// Queues one text (and its conversation message when asked), with an audit row.
     async fn enqueue_sms(&self, audit: &Audit, new: NewOutbound) -> StoreResult<Outbound>;
 
-    /// Records an inbound text once per `(carrier, carrier_sid)`, in one transaction:
-    /// claim the id (a repeat returns `Duplicate` and changes nothing, also when two arrive at
-    /// once), route `to_number` to a practice and `from_number` to its patient, run `decide`
-    /// (with the patient locked when the decision changes state; see [`InboundContext`]), then
-    /// write the message (body kept or redacted), the patient's new texting
-    /// state, the replies' outbox rows and an audit row.
-    async fn record_inbound(
-        &self,
-        audit: &Audit,
-        inbound: NewInbound,
-        decide: InboundDecider,
-    ) -> StoreResult<InboundOutcome> {
-        self.record_inbound_checked(audit, inbound, None, decide)
-            .await
-    }
-
-    /// [`Messaging::record_inbound`] for a decision made with configuration read at
-    /// `config_version` (see [`Messaging::config_version`]): when the configuration changed since,
-    /// nothing is written and the answer is `Conflict { constraint: CONFIG_CHANGED }`. Checked
-    /// inside the transaction, so a change committed before the text is decided is never missed.
-    async fn record_inbound_checked(
-        &self,
-        audit: &Audit,
-        inbound: NewInbound,
-        config_version: Option<i64>,
-        decide: InboundDecider,
-    ) -> StoreResult<InboundOutcome>;
-
-    /// The version of the configuration an inbound text's decision reads (practices and their
-    /// numbers, templates, users and their practices, notification settings and defaults, on-call
-    /// windows and overrides, care teams, subscriptions, which patients have which number): it
-    /// changes with every committed change to those, by any process (triggers of migration 0029).
-    async fn config_version(&self) -> StoreResult<i64>;
-
     /// Applies a status callback to the outbox row with this carrier id and its conversation
     /// message: the status only if `replaces(stored, incoming)`; a failure fails the row with its
     /// error code; `opted_out` opts the recipient out for the sending practice (always, even when
@@ -597,131 +424,650 @@ pub trait Messaging: Send + Sync {
     async fn find_message_by_carrier_sid(&self, carrier: &str, sid: &str) -> StoreResult<Message>;
 }
 
-/// When a due outbox row may no longer go out because its number opted out. Written once here for
-/// both backends' claims (as SQL on the outbox alias `o`): the row is not an answer queued with
-/// the opt-out (`opt_out_reply`), and either its patient is `opted_out`, or some patient of the
-/// sending practice with that mobile number is `opted_out` while none is `pending` or `enabled`
-/// (the number opted out; a patient whose texting staff started again is not held back by a
-/// relative's old STOP).
-pub(crate) const OPTED_OUT_RULE: &str = "(NOT o.opt_out_reply AND (
-        EXISTS (SELECT 1 FROM patients p WHERE p.id = o.patient_id AND p.texting_status = 'opted_out')
-        OR (EXISTS (SELECT 1 FROM patients p JOIN practices pr ON pr.id = p.practice_id
-                    WHERE pr.sms_number = o.from_number AND p.mobile_phone = o.to_number
-                      AND p.texting_status = 'opted_out')
-            AND NOT EXISTS (SELECT 1 FROM patients p JOIN practices pr ON pr.id = p.practice_id
-                            WHERE pr.sms_number = o.from_number AND p.mobile_phone = o.to_number
-                              AND p.texting_status IN ('pending', 'enabled')))))";
-
 /// The error recorded on a row cancelled because its number opted out.
 pub(crate) const CANCELLED_NOTE: &str = "cancelled: the recipient opted out before it was sent";
 
-/// The lease-expired error recorded on a row that is sent again after a lost claim.
-pub(crate) const RECOVERED_NOTE: &str =
-    "a claim ran out without an answer; sent again (the carrier may have received it twice)";
-/// The error recorded on a row whose claim ran out a second time.
-pub(crate) const ABANDONED_NOTE: &str =
-    "a claim ran out twice without an answer; given up so it is not sent a third time";
+pub(crate) const OUTBOX_COLUMNS: &str =
+    "id, message_id, practice_id, patient_id, to_number, from_number, body,
+    priority, state, attempts, next_attempt_at, claimed_until, claimed_by, recovered, carrier,
+    carrier_sid, carrier_status, error_code, last_error, created_at, updated_at, sent_at,
+    cancel_reason, opt_out_reply";
 
-/// How many rows of one sender a claim may take: the slots that fit in the horizon.
-pub(crate) fn per_sender_cap(request: &ClaimRequest) -> i64 {
-    let interval = request
-        .sender_interval
-        .num_microseconds()
-        .unwrap_or(i64::MAX)
-        .max(1);
-    let horizon = request.horizon.num_microseconds().unwrap_or(0).max(0);
-    (horizon.saturating_add(interval - 1) / interval).max(1)
+pub(crate) const MESSAGE_COLUMNS: &str =
+    "id, practice_id, patient_id, channel, direction, body, redacted,
+    author_user_id, status, carrier, carrier_sid, from_number, to_number, error_code, num_segments,
+    created_at, updated_at, flag, status_reason, recovered";
+
+pub(crate) fn outbound_from_row(row: &Row) -> StoreResult<Outbound> {
+    let state: String = row.get(8)?;
+    Ok(Outbound {
+        id: row.get(0)?,
+        message_id: row.get(1)?,
+        practice_id: row.get(2)?,
+        patient_id: row.get(3)?,
+        to_number: row.get(4)?,
+        from_number: row.get(5)?,
+        body: row.get(6)?,
+        priority: row.get(7)?,
+        state: OutboxState::parse(&state)
+            .ok_or_else(|| StoreError::Unexpected(format!("unknown outbox state {state:?}")))?,
+        attempts: row.get(9)?,
+        next_attempt_at: row.get(10)?,
+        claimed_until: row.get(11)?,
+        claimed_by: row.get(12)?,
+        recovered: row.get(13)?,
+        carrier: row.get(14)?,
+        carrier_sid: row.get(15)?,
+        carrier_status: row.get(16)?,
+        error_code: row.get(17)?,
+        last_error: row.get(18)?,
+        created_at: row.get(19)?,
+        updated_at: row.get(20)?,
+        sent_at: row.get(21)?,
+        cancel_reason: row.get(22)?,
+        opt_out_reply: row.get(23)?,
+    })
 }
 
-/// Claim candidates grouped by sending number, numbers in sorted order (the lock order), each
-/// number's rows in the order they were selected (priority order).
-pub(crate) fn group_by_sender(candidates: &[(Uuid, String)]) -> Vec<(String, Vec<Uuid>)> {
-    let mut groups: std::collections::BTreeMap<&str, Vec<Uuid>> = Default::default();
-    for (id, sender) in candidates {
-        groups.entry(sender).or_default().push(*id);
-    }
-    groups
-        .into_iter()
-        .map(|(sender, ids)| (sender.to_owned(), ids))
-        .collect()
+pub(crate) fn message_from_row(row: &Row) -> StoreResult<Message> {
+    Ok(Message {
+        id: row.get(0)?,
+        practice_id: row.get(1)?,
+        patient_id: row.get(2)?,
+        channel: row.get(3)?,
+        direction: row.get(4)?,
+        body: row.get(5)?,
+        redacted: row.get(6)?,
+        author_user_id: row.get(7)?,
+        status: row.get(8)?,
+        carrier: row.get(9)?,
+        carrier_sid: row.get(10)?,
+        from_number: row.get(11)?,
+        to_number: row.get(12)?,
+        error_code: row.get(13)?,
+        num_segments: row.get(14)?,
+        created_at: row.get(15)?,
+        updated_at: row.get(16)?,
+        flag: row.get(17)?,
+        status_reason: row.get(18)?,
+        recovered: row.get(19)?,
+    })
 }
 
-/// Claimed sends in the order they may go out; highest priority first within one slot time.
-pub(crate) fn sort_sends(sends: &mut [ClaimedSend]) {
-    sends.sort_by(|a, b| {
-        a.send_at
-            .cmp(&b.send_at)
-            .then(b.outbound.priority.cmp(&a.outbound.priority))
-    });
+pub(crate) async fn load_message(tx: &Tx<'_>, id: Uuid) -> StoreResult<Message> {
+    let sql = format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = $1");
+    message_from_row(&tx.query_one(&sql, &[id.arg()]).await?)
 }
 
-/// Queues a text (and its message row) inside the caller's transaction. Each backend keeps its
-/// own version, which the inbound-message path calls directly; shared use cases come here.
+/// Queues one text inside the caller's transaction (and its conversation message when asked),
+/// and tells the other instances' dispatchers once it commits.
 pub(crate) async fn insert_outbox(
-    tx: &crate::sql::Tx<'_>,
+    tx: &Tx<'_>,
     new: &NewOutbound,
     now: DateTime<Utc>,
 ) -> StoreResult<Outbound> {
-    use crate::postgres::{PgConn, messaging as pg};
-    match tx {
-        crate::sql::Tx::Pg(PgConn::Tx(c)) => pg::insert_outbox(*c, new, now).await,
-        crate::sql::Tx::Pg(PgConn::Client(c)) => pg::insert_outbox(*c, new, now).await,
-        crate::sql::Tx::Lite(c) => c.with(|c| crate::sqlite::messaging::insert_outbox(c, new, now)),
-    }
+    tx.notify_work().await?;
+    let message_id = if new.record_message {
+        let id = new_id();
+        tx.execute(
+            "INSERT INTO messages (id, practice_id, patient_id, channel, direction, body, author_user_id,
+                                   status, from_number, to_number, created_at, updated_at)
+             VALUES ($1, $2, $3, 'sms', 'outbound', $4, $5, 'queued', $6, $7, $8, $8)",
+            &[
+                id.arg(),
+                new.practice_id.arg(),
+                new.patient_id.arg(),
+                new.body.arg(),
+                new.author_user_id.arg(),
+                new.from_number.arg(),
+                new.to_number.arg(),
+                now.arg(),
+            ],
+        )
+        .await?;
+        Some(id)
+    } else {
+        None
+    };
+    let sql = format!(
+        "INSERT INTO outbox (id, message_id, practice_id, patient_id, to_number, from_number, body,
+                             priority, next_attempt_at, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $9)
+         RETURNING {OUTBOX_COLUMNS}"
+    );
+    let row = tx
+        .query_one(
+            &sql,
+            &[
+                new_id().arg(),
+                message_id.arg(),
+                new.practice_id.arg(),
+                new.patient_id.arg(),
+                new.to_number.arg(),
+                new.from_number.arg(),
+                new.body.arg(),
+                new.priority.arg(),
+                now.arg(),
+            ],
+        )
+        .await?;
+    outbound_from_row(&row)
 }
 
-/// Cancels what is still queued from the practice's number to the patient's (an opt-out),
-/// inside the caller's transaction; how many texts it cancelled.
+/// Cancels every text still queued to `patient_number` from `practice_number` (reason
+/// `opted_out`), inside the caller's transaction, except answers queued with an opt-out (the STOP
+/// confirmation). Their conversation messages show `cancelled`. Returns how many.
 pub(crate) async fn cancel_queued(
-    tx: &crate::sql::Tx<'_>,
+    tx: &Tx<'_>,
     practice_number: &str,
     patient_number: &str,
     now: DateTime<Utc>,
 ) -> StoreResult<u64> {
-    use crate::postgres::{PgConn, messaging as pg};
-    match tx {
-        crate::sql::Tx::Pg(PgConn::Tx(c)) => {
-            pg::cancel_queued(*c, practice_number, patient_number, now).await
-        }
-        crate::sql::Tx::Pg(PgConn::Client(c)) => {
-            pg::cancel_queued(*c, practice_number, patient_number, now).await
-        }
-        crate::sql::Tx::Lite(c) => c.with(|c| {
-            crate::sqlite::messaging::cancel_queued(c, practice_number, patient_number, now)
-        }),
+    let ids: Vec<Uuid> = tx
+        .column(
+            "UPDATE outbox
+             SET state = 'cancelled', cancel_reason = $3, last_error = $4, updated_at = $5
+             WHERE to_number = $2 AND from_number = $1 AND state = 'queued' AND NOT opt_out_reply
+             RETURNING id",
+            &[
+                practice_number.arg(),
+                patient_number.arg(),
+                cancel_reason::OPTED_OUT.arg(),
+                CANCELLED_NOTE.arg(),
+                now.arg(),
+            ],
+        )
+        .await?;
+    for id in &ids {
+        sync_message(tx, *id, now).await?;
     }
+    Ok(ids.len() as u64)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// Makes the conversation message of an outbox row follow it: the carrier's status when known,
+/// else `failed`, `cancelled` (with the reason) or `queued`, with the carrier's id and error code.
+pub(crate) async fn sync_message(
+    tx: &Tx<'_>,
+    outbox_id: Uuid,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
+    tx.execute(
+        "UPDATE messages
+         SET status = COALESCE(o.carrier_status,
+                               CASE WHEN o.state IN ('failed', 'cancelled') THEN o.state ELSE 'queued' END),
+             status_reason = o.cancel_reason,
+             error_code = o.error_code, carrier = o.carrier, carrier_sid = o.carrier_sid,
+             recovered = o.recovered > 0, updated_at = $2
+         FROM outbox o
+         WHERE o.id = $1 AND messages.id = o.message_id",
+        &[outbox_id.arg(), now.arg()],
+    )
+    .await?;
+    Ok(())
+}
 
-    fn request(interval_ms: i64, horizon_ms: i64) -> ClaimRequest {
-        ClaimRequest {
-            worker: "w".into(),
-            now: Utc::now(),
-            lease: Duration::seconds(60),
-            limit: 10,
-            sender_interval: Duration::milliseconds(interval_ms),
-            horizon: Duration::milliseconds(horizon_ms),
+/// Opts out every patient of the practice whose number is `practice_number` with mobile phone
+/// `patient_number`, inside the caller's transaction, with an audit row each, and cancels what
+/// is still queued to the number. Returns how many patients changed.
+pub(crate) async fn opt_out(
+    tx: &Tx<'_>,
+    audit: &Audit,
+    practice_number: &str,
+    patient_number: &str,
+) -> StoreResult<u64> {
+    let rows = tx
+        .query(
+            "UPDATE patients
+             SET texting_status = 'opted_out', texting_attempts_left = 0,
+                 texting_expires_at = NULL, texting_updated_at = $3
+             WHERE practice_id IN (SELECT id FROM practices WHERE sms_number = $1)
+               AND mobile_phone = $2 AND texting_status <> 'opted_out'
+             RETURNING id, (SELECT pr.customer_id FROM practices pr WHERE pr.id = patients.practice_id)",
+            &[practice_number.arg(), patient_number.arg(), audit.at.arg()],
+        )
+        .await?;
+    for row in &rows {
+        let event = patient_event(row.get(1)?, "patient.texting.carrier_opt_out", row.get(0)?);
+        insert_audit(tx, audit, &event).await?;
+    }
+    cancel_queued(tx, practice_number, patient_number, audit.at).await?;
+    Ok(rows.len() as u64)
+}
+
+async fn enqueue_sms(tx: &Tx<'_>, audit: Audit, new: NewOutbound) -> StoreResult<Outbound> {
+    let outbound = insert_outbox(tx, &new, audit.at).await?;
+    let customer_id: Option<Uuid> = match new.practice_id {
+        Some(practice_id) => {
+            let sql = "SELECT customer_id FROM practices WHERE id = $1";
+            let row = tx.query_opt(sql, &[practice_id.arg()]).await?;
+            row.map(|r| r.get(0)).transpose()?
+        }
+        None => None,
+    };
+    let event = AuditEvent {
+        customer_id,
+        action: "message.enqueue",
+        target_type: "outbox",
+        target_id: Some(outbound.id.to_string()),
+        patient_id: new.patient_id,
+    };
+    insert_audit(tx, &audit, &event).await?;
+    Ok(outbound)
+}
+
+async fn apply_carrier_status(
+    tx: &Tx<'_>,
+    audit: Audit,
+    update: CarrierStatusUpdate,
+    replaces: StatusRule,
+) -> StoreResult<StatusOutcome> {
+    let sql = format!(
+        "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE carrier_sid = $1
+         ORDER BY created_at LIMIT 1{}",
+        tx.pick(" FOR UPDATE", "")
+    );
+    let Some(row) = tx.query_opt(&sql, &[update.carrier_sid.arg()]).await? else {
+        return Ok(StatusOutcome::Unknown);
+    };
+    let outbound = outbound_from_row(&row)?;
+    let current = outbound.carrier_status.as_deref().unwrap_or("queued");
+    let applied = replaces(current, &update.status);
+    if applied {
+        let failure_note = format!("the carrier reported the message {}", update.status);
+        tx.execute(
+            "UPDATE outbox
+             SET carrier_status = $2, error_code = COALESCE($3, error_code),
+                 state = CASE WHEN $4 AND state <> 'sending' THEN 'failed' ELSE state END,
+                 last_error = CASE WHEN $4 THEN $5 ELSE last_error END,
+                 updated_at = $6
+             WHERE id = $1",
+            &[
+                outbound.id.arg(),
+                update.status.arg(),
+                update.error_code.arg(),
+                update.is_failure.arg(),
+                failure_note.arg(),
+                audit.at.arg(),
+            ],
+        )
+        .await?;
+        sync_message(tx, outbound.id, audit.at).await?;
+    }
+    let opted_out_patients = if update.opted_out {
+        opt_out(tx, &audit, &outbound.from_number, &outbound.to_number).await?
+    } else {
+        0
+    };
+    Ok(StatusOutcome::Known {
+        outbox_id: outbound.id,
+        applied,
+        opted_out_patients,
+    })
+}
+
+/// Takes the sends whose status is due for a check (see [`Messaging::take_unsettled_sends`]);
+/// PostgreSQL skips rows another instance is taking at the same moment.
+async fn take_unsettled_sends(
+    tx: &Tx<'_>,
+    outcomes: Vec<String>,
+    window: [DateTime<Utc>; 4],
+    limit: u32,
+) -> StoreResult<Vec<(Uuid, String)>> {
+    let [sent_after, sent_before, checked_before, now] = window;
+    let limit = i64::from(limit);
+    let mut args = vec![
+        sent_after.arg(),
+        sent_before.arg(),
+        checked_before.arg(),
+        now.arg(),
+        limit.arg(),
+    ];
+    let settled = tx.in_list(&outcomes, &mut args);
+    let sql = format!(
+        "UPDATE outbox AS o SET status_checked_at = $4
+         FROM (SELECT id AS due_id FROM outbox
+               WHERE state = 'sent' AND carrier_sid IS NOT NULL
+                 AND sent_at > $1 AND sent_at < $2
+                 AND (carrier_status IS NULL OR NOT (carrier_status {settled}))
+                 AND (status_checked_at IS NULL OR status_checked_at < $3)
+               ORDER BY sent_at LIMIT $5{}) AS due
+         WHERE o.id = due.due_id
+         RETURNING id, carrier_sid, sent_at",
+        tx.pick("\n               FOR UPDATE SKIP LOCKED", "")
+    );
+    let mut due = tx
+        .query(&sql, &args)
+        .await?
+        .iter()
+        .map(|r| Ok((r.get(2)?, r.get(0)?, r.get(1)?)))
+        .collect::<StoreResult<Vec<(DateTime<Utc>, Uuid, String)>>>()?;
+    due.sort();
+    Ok(due.into_iter().map(|(_, id, sid)| (id, sid)).collect())
+}
+
+/// Fails a claimed send, and opts its number out when the carrier says it has; `false` if the
+/// claim was lost meanwhile.
+async fn record_send_failed(
+    tx: &Tx<'_>,
+    audit: Audit,
+    claimed: Outbound,
+    failure: SendFailure,
+) -> StoreResult<bool> {
+    let changed = tx
+        .execute(
+            "UPDATE outbox
+             SET state = 'failed', claimed_until = NULL, error_code = $3, last_error = $4,
+                 updated_at = $5
+             WHERE id = $1 AND state = 'sending' AND attempts = $2",
+            &[
+                claimed.id.arg(),
+                claimed.attempts.arg(),
+                failure.error_code.arg(),
+                failure.message.arg(),
+                audit.at.arg(),
+            ],
+        )
+        .await?;
+    if changed > 0 {
+        sync_message(tx, claimed.id, audit.at).await?;
+        if failure.opted_out {
+            opt_out(tx, &audit, &claimed.from_number, &claimed.to_number).await?;
         }
     }
+    Ok(changed > 0)
+}
 
-    #[test]
-    fn a_sender_gets_as_many_rows_as_slots_fit_in_the_horizon() {
-        assert_eq!(per_sender_cap(&request(1000, 1000)), 1);
-        assert_eq!(per_sender_cap(&request(200, 1000)), 5);
-        assert_eq!(per_sender_cap(&request(300, 1000)), 4);
-        assert_eq!(per_sender_cap(&request(1000, 0)), 1);
+fn parked_from_row(row: &Row) -> StoreResult<CarrierStatusUpdate> {
+    Ok(CarrierStatusUpdate {
+        carrier_sid: row.get(0)?,
+        status: row.get(1)?,
+        is_failure: row.get(2)?,
+        error_code: row.get(3)?,
+        opted_out: row.get(4)?,
+    })
+}
+
+#[async_trait]
+impl<D: Db> Messaging for D {
+    async fn enqueue_sms(&self, audit: &Audit, new: NewOutbound) -> StoreResult<Outbound> {
+        let audit = audit.clone();
+        self.transaction(move |tx| Box::pin(enqueue_sms(tx, audit, new)))
+            .await
     }
 
-    #[test]
-    fn candidates_group_by_sender_in_lock_order_keeping_priority_order() {
-        let (a, b, c) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
-        let groups = group_by_sender(&[(a, "+2".into()), (b, "+1".into()), (c, "+2".into())]);
-        assert_eq!(
-            groups,
-            vec![("+1".to_owned(), vec![b]), ("+2".to_owned(), vec![a, c])]
-        );
+    async fn apply_carrier_status(
+        &self,
+        audit: &Audit,
+        update: CarrierStatusUpdate,
+        replaces: StatusRule,
+    ) -> StoreResult<StatusOutcome> {
+        let audit = audit.clone();
+        self.transaction(move |tx| Box::pin(apply_carrier_status(tx, audit, update, replaces)))
+            .await
+    }
+
+    async fn park_status(
+        &self,
+        update: &CarrierStatusUpdate,
+        at: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let update = update.clone();
+        self.autocommit(move |tx| {
+            Box::pin(async move {
+                tx.execute(
+                    "INSERT INTO early_statuses (carrier_sid, status, is_failure, error_code, opted_out, received_at)
+                     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+                    &[
+                        update.carrier_sid.arg(),
+                        update.status.arg(),
+                        update.is_failure.arg(),
+                        update.error_code.arg(),
+                        update.opted_out.arg(),
+                        at.arg(),
+                    ],
+                )
+                .await?;
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    async fn parked_statuses(&self, carrier_sid: &str) -> StoreResult<Vec<CarrierStatusUpdate>> {
+        let carrier_sid = carrier_sid.to_string();
+        self.autocommit(move |tx| {
+            Box::pin(async move {
+                let sql = "SELECT carrier_sid, status, is_failure, error_code, opted_out
+                           FROM early_statuses WHERE carrier_sid = $1 ORDER BY received_at, status";
+                let rows = tx.query(sql, &[carrier_sid.arg()]).await?;
+                rows.iter().map(parked_from_row).collect()
+            })
+        })
+        .await
+    }
+
+    async fn unpark_status(&self, carrier_sid: &str, status: &str) -> StoreResult<()> {
+        let (carrier_sid, status) = (carrier_sid.to_string(), status.to_string());
+        self.autocommit(move |tx| {
+            Box::pin(async move {
+                let sql = "DELETE FROM early_statuses WHERE carrier_sid = $1 AND status = $2";
+                tx.execute(sql, &[carrier_sid.arg(), status.arg()]).await?;
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    async fn take_unsettled_sends(
+        &self,
+        outcomes: &[String],
+        sent_after: DateTime<Utc>,
+        sent_before: DateTime<Utc>,
+        checked_before: DateTime<Utc>,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> StoreResult<Vec<(Uuid, String)>> {
+        let outcomes = outcomes.to_vec();
+        let window = [sent_after, sent_before, checked_before, now];
+        self.autocommit(move |tx| Box::pin(take_unsettled_sends(tx, outcomes, window, limit)))
+            .await
+    }
+
+    async fn forget_parked_statuses(&self, before: DateTime<Utc>) -> StoreResult<u64> {
+        self.autocommit(move |tx| {
+            Box::pin(async move {
+                let sql = "DELETE FROM early_statuses WHERE received_at < $1";
+                tx.execute(sql, &[before.arg()]).await
+            })
+        })
+        .await
+    }
+
+    async fn opt_out_number(
+        &self,
+        audit: &Audit,
+        practice_number: &str,
+        patient_number: &str,
+    ) -> StoreResult<u64> {
+        let audit = audit.clone();
+        let (practice_number, patient_number) =
+            (practice_number.to_owned(), patient_number.to_owned());
+        self.transaction(move |tx| {
+            Box::pin(async move { opt_out(tx, &audit, &practice_number, &patient_number).await })
+        })
+        .await
+    }
+
+    async fn claim_outbound(&self, request: ClaimRequest) -> StoreResult<Claim> {
+        self.transaction(move |tx| Box::pin(crate::claims::claim_outbound(tx, request)))
+            .await
+    }
+
+    async fn record_send_accepted(
+        &self,
+        claimed: &Outbound,
+        carrier: &str,
+        sid: &str,
+        status: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let (id, attempts) = (claimed.id, claimed.attempts);
+        let (carrier, sid, status) = (carrier.to_owned(), sid.to_owned(), status.to_owned());
+        self.transaction(move |tx| {
+            Box::pin(async move {
+                let changed = tx
+                    .execute(
+                        "UPDATE outbox
+                         SET state = 'sent', claimed_until = NULL, carrier = $3, carrier_sid = $4,
+                             carrier_status = $5, sent_at = $6, updated_at = $6
+                         WHERE id = $1 AND state = 'sending' AND attempts = $2",
+                        &[
+                            id.arg(),
+                            attempts.arg(),
+                            carrier.arg(),
+                            sid.arg(),
+                            status.arg(),
+                            now.arg(),
+                        ],
+                    )
+                    .await?;
+                if changed > 0 {
+                    sync_message(tx, id, now).await?;
+                }
+                Ok(changed > 0)
+            })
+        })
+        .await
+    }
+
+    async fn record_send_retry(
+        &self,
+        claimed: &Outbound,
+        failure: SendFailure,
+        next_attempt_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let (id, attempts) = (claimed.id, claimed.attempts);
+        self.autocommit(move |tx| {
+            Box::pin(async move {
+                let changed = tx
+                    .execute(
+                        "UPDATE outbox
+                         SET state = 'queued', claimed_until = NULL, next_attempt_at = $3,
+                             error_code = $4, last_error = $5, updated_at = $6
+                         WHERE id = $1 AND state = 'sending' AND attempts = $2",
+                        &[
+                            id.arg(),
+                            attempts.arg(),
+                            next_attempt_at.arg(),
+                            failure.error_code.arg(),
+                            failure.message.arg(),
+                            now.arg(),
+                        ],
+                    )
+                    .await?;
+                Ok(changed > 0)
+            })
+        })
+        .await
+    }
+
+    async fn record_send_failed(
+        &self,
+        audit: &Audit,
+        claimed: &Outbound,
+        failure: SendFailure,
+    ) -> StoreResult<bool> {
+        let audit = audit.clone();
+        let claimed = claimed.clone();
+        self.transaction(move |tx| Box::pin(record_send_failed(tx, audit, claimed, failure)))
+            .await
+    }
+
+    async fn outbox_next_due(&self) -> StoreResult<Option<DateTime<Utc>>> {
+        self.autocommit(|tx| {
+            Box::pin(async move {
+                let row = tx
+                    .query_one(
+                        "SELECT min(t) FROM (
+                             SELECT min(next_attempt_at) AS t FROM outbox WHERE state = 'queued'
+                             UNION ALL
+                             SELECT min(claimed_until) FROM outbox WHERE state = 'sending') AS due",
+                        &[],
+                    )
+                    .await?;
+                row.get(0)
+            })
+        })
+        .await
+    }
+
+    async fn outbox_stats(&self) -> StoreResult<OutboxStats> {
+        self.autocommit(|tx| {
+            Box::pin(async move {
+                let rows = tx
+                    .query(
+                        "SELECT priority, count(*), min(created_at) FROM outbox
+                         WHERE state IN ('queued', 'sending') GROUP BY priority",
+                        &[],
+                    )
+                    .await?;
+                let rows = rows
+                    .iter()
+                    .map(|r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                    .collect::<StoreResult<Vec<_>>>()?;
+                Ok(OutboxStats::from_priorities(rows))
+            })
+        })
+        .await
+    }
+
+    async fn get_outbound(&self, id: Uuid) -> StoreResult<Outbound> {
+        self.autocommit(move |tx| {
+            Box::pin(async move {
+                let sql = format!("SELECT {OUTBOX_COLUMNS} FROM outbox WHERE id = $1");
+                outbound_from_row(&tx.query_one(&sql, &[id.arg()]).await?)
+            })
+        })
+        .await
+    }
+
+    async fn list_outbox(&self, page: Page) -> StoreResult<Paged<Outbound>> {
+        self.autocommit(move |tx| {
+            Box::pin(async move {
+                let sql = format!(
+                    "SELECT {OUTBOX_COLUMNS} FROM outbox
+                     WHERE (id > $1 OR $1 IS NULL) ORDER BY id LIMIT $2"
+                );
+                let limit = page.fetch_limit();
+                let args = [page.after.arg(), limit.arg()];
+                let items = tx
+                    .query(&sql, &args)
+                    .await?
+                    .iter()
+                    .map(outbound_from_row)
+                    .collect::<StoreResult<Vec<_>>>()?;
+                Ok(Paged::from_rows(items, page, |o| o.id))
+            })
+        })
+        .await
+    }
+
+    async fn get_message(&self, id: Uuid) -> StoreResult<Message> {
+        self.autocommit(move |tx| Box::pin(load_message(tx, id)))
+            .await
+    }
+
+    async fn find_message_by_carrier_sid(&self, carrier: &str, sid: &str) -> StoreResult<Message> {
+        let (carrier, sid) = (carrier.to_owned(), sid.to_owned());
+        self.autocommit(move |tx| {
+            Box::pin(async move {
+                let sql = format!(
+                    "SELECT {MESSAGE_COLUMNS} FROM messages WHERE carrier = $1 AND carrier_sid = $2"
+                );
+                message_from_row(&tx.query_one(&sql, &[carrier.arg(), sid.arg()]).await?)
+            })
+        })
+        .await
     }
 }

@@ -21,7 +21,7 @@ const USER_COLUMNS_LITE: &str = "u.id, u.customer_id, u.username, u.password_has
     u.supervisor_id";
 
 /// `p` is the patients table alias; PostgreSQL aggregates the programs, SQLite reads them apart.
-const PATIENT_COLUMNS_PG: &str = "p.id, p.practice_id, p.first_name, p.last_name, p.dob, p.mobile_phone,
+pub(crate) const PATIENT_COLUMNS_PG: &str = "p.id, p.practice_id, p.first_name, p.last_name, p.dob, p.mobile_phone,
     p.texting_status, p.texting_attempts_left, p.texting_expires_at, p.texting_updated_at, p.created_at,
     ARRAY(SELECT pp.program FROM patient_programs pp WHERE pp.patient_id = p.id ORDER BY pp.program)";
 const PATIENT_COLUMNS_LITE: &str = "p.id, p.practice_id, p.first_name, p.last_name, p.dob, p.mobile_phone,
@@ -140,35 +140,41 @@ pub(crate) async fn patients_where(
         .await?;
     let mut patients = Vec::with_capacity(rows.len());
     for row in &rows {
-        let mut patient = Patient {
-            id: row.get(0)?,
-            practice_id: row.get(1)?,
-            first_name: row.get(2)?,
-            last_name: row.get(3)?,
-            dob: row.get(4)?,
-            mobile_phone: row.get(5)?,
-            texting: TextingRow {
-                status: row.get(6)?,
-                attempts_left: row.get(7)?,
-                expires_at: row.get(8)?,
-                updated_at: row.get(9)?,
-            },
-            created_at: row.get(10)?,
-            programs: Vec::new(),
-        };
-        patient.programs = match row {
-            Row::Pg(_) => row.get(11)?,
-            Row::Lite(_) => {
-                tx.column(
+        let mut patient = patient_from_row(row)?;
+        if let Row::Lite(_) = row {
+            patient.programs = tx
+                .column(
                     "SELECT program FROM patient_programs WHERE patient_id = $1 ORDER BY program",
                     &[patient.id.arg()],
                 )
-                .await?
-            }
-        };
+                .await?;
+        }
         patients.push(patient);
     }
     Ok(patients)
+}
+
+/// A patient row of the patient columns; SQLite rows come without their programs.
+pub(crate) fn patient_from_row(row: &Row) -> StoreResult<Patient> {
+    Ok(Patient {
+        id: row.get(0)?,
+        practice_id: row.get(1)?,
+        first_name: row.get(2)?,
+        last_name: row.get(3)?,
+        dob: row.get(4)?,
+        mobile_phone: row.get(5)?,
+        texting: TextingRow {
+            status: row.get(6)?,
+            attempts_left: row.get(7)?,
+            expires_at: row.get(8)?,
+            updated_at: row.get(9)?,
+        },
+        created_at: row.get(10)?,
+        programs: match row {
+            Row::Pg(_) => row.get(11)?,
+            Row::Lite(_) => Vec::new(),
+        },
+    })
 }
 
 pub(crate) async fn load_patient(tx: &Tx<'_>, id: Uuid) -> StoreResult<Patient> {
@@ -192,27 +198,27 @@ pub(crate) fn audit_from_row(row: &Row) -> StoreResult<AuditRecord> {
     })
 }
 
+/// The audit row's insert ([`insert_audit`]), which PostgreSQL's inbound path prepares ahead.
+pub(crate) const AUDIT_INSERT_SQL: &str = "INSERT INTO audit_log (at, user_id, customer_id, action,
+    target_type, target_id, patient_id, client_addr) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+
 /// The audit row of a change, in the change's transaction.
 pub(crate) async fn insert_audit(
     tx: &Tx<'_>,
     audit: &Audit,
     event: &AuditEvent<'_>,
 ) -> StoreResult<()> {
-    tx.execute(
-        "INSERT INTO audit_log (at, user_id, customer_id, action, target_type, target_id, patient_id, client_addr)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        &[
-            audit.at.arg(),
-            audit.user_id.arg(),
-            event.customer_id.arg(),
-            event.action.arg(),
-            event.target_type.arg(),
-            event.target_id.arg(),
-            event.patient_id.arg(),
-            audit.client_addr.arg(),
-        ],
-    )
-    .await?;
+    let args = [
+        audit.at.arg(),
+        audit.user_id.arg(),
+        event.customer_id.arg(),
+        event.action.arg(),
+        event.target_type.arg(),
+        event.target_id.arg(),
+        event.patient_id.arg(),
+        audit.client_addr.arg(),
+    ];
+    tx.execute(AUDIT_INSERT_SQL, &args).await?;
     Ok(())
 }
 

@@ -70,6 +70,24 @@ impl Tx<'_> {
         }
     }
 
+    /// Tells the other gateway instances, when this transaction commits, that it queued work for
+    /// the dispatchers (PostgreSQL `NOTIFY`, see `postgres::signals`). Nothing on SQLite, where
+    /// one process owns the store.
+    pub(crate) async fn notify_work(&self) -> StoreResult<()> {
+        match self {
+            Tx::Pg(c) => c.notify_work().await,
+            Tx::Lite(_) => Ok(()),
+        }
+    }
+
+    /// As [`Tx::notify_work`], for the notification streams only (feed rows, nothing to send).
+    pub(crate) async fn notify_feed(&self) -> StoreResult<()> {
+        match self {
+            Tx::Pg(c) => c.notify_feed().await,
+            Tx::Lite(_) => Ok(()),
+        }
+    }
+
     /// Runs a statement; the number of rows it changed.
     pub(crate) async fn execute(&self, sql: &str, args: &[Arg<'_>]) -> StoreResult<u64> {
         match self {

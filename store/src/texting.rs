@@ -130,18 +130,7 @@ async fn change_texting(
         return Err(StoreError::Rule(RuleRefusal::TextingDisabled));
     }
     if let Some(state) = &change.new_state {
-        tx.execute(
-            "UPDATE patients SET texting_status = $2, texting_attempts_left = $3, texting_expires_at = $4,
-                 texting_updated_at = $5 WHERE id = $1",
-            &[
-                patient_id.arg(),
-                state.status.arg(),
-                state.attempts_left.arg(),
-                state.expires_at.arg(),
-                state.updated_at.arg(),
-            ],
-        )
-        .await?;
+        write_texting(tx, patient_id, state).await?;
     }
     let sql = "SELECT customer_id, sms_number FROM practices WHERE id = $1";
     let practice = tx.query_one(sql, &[current.practice_id.arg()]).await?;
@@ -168,4 +157,25 @@ async fn change_texting(
     insert_audit(tx, &audit, &event).await?;
     let patient = load_patient(tx, patient_id).await?;
     Ok(TextingChanged { patient, enqueued })
+}
+
+/// Writes the patient's texting state inside the caller's transaction (its row locked there).
+pub(crate) async fn write_texting(
+    tx: &Tx<'_>,
+    patient_id: Uuid,
+    state: &TextingRow,
+) -> StoreResult<()> {
+    tx.execute(
+        "UPDATE patients SET texting_status = $2, texting_attempts_left = $3, texting_expires_at = $4,
+             texting_updated_at = $5 WHERE id = $1",
+        &[
+            patient_id.arg(),
+            state.status.arg(),
+            state.attempts_left.arg(),
+            state.expires_at.arg(),
+            state.updated_at.arg(),
+        ],
+    )
+    .await?;
+    Ok(())
 }

@@ -3,7 +3,7 @@
 //! and what to answer.
 //!
 //! The decision is a closure run by the store inside the transaction, with the patient's row
-//! locked ([`store::Messaging::record_inbound`]): the opt-in state machine
+//! locked ([`store::Inbound::record_inbound`]): the opt-in state machine
 //! ([`texting::inbound_decider`]) decides whether the body may be kept (never while the patient
 //! verifies: it may be their date of birth), the new texting state, the replies and the staff
 //! notifications.

@@ -4,7 +4,7 @@
 //! arrive, the patients on each sender's number with their care team and subscribers, and how
 //! each of those users is reached for a new patient message.
 //!
-//! Kept fresh by the store's configuration version ([`store::Messaging::config_version`], bumped
+//! Kept fresh by the store's configuration version ([`store::Inbound::config_version`], bumped
 //! by triggers on every table read here, whoever writes it): a context carries the version read
 //! before it was loaded, the inbound transaction refuses a decision made with an older one
 //! (`store::CONFIG_CHANGED`), and the service then drops every context and decides again. On

@@ -4,14 +4,9 @@
 //! when it writes, one transaction. Migrations run under a transaction-scoped advisory lock so
 //! concurrent start-ups serialise. Driver errors become [`StoreError`]s in [`map_err`].
 
-pub(crate) mod conversations;
-mod emails;
-pub(crate) mod feed;
+mod inbound;
 pub(crate) mod instances;
-pub(crate) mod messaging;
-mod rows;
 mod signals;
-mod throttle;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -21,12 +16,10 @@ use deadpool_postgres::GenericClient;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime, Timeouts};
 use tokio_postgres::NoTls;
 use tokio_postgres::error::SqlState;
-use uuid::Uuid;
 
 use crate::migrations::{MIGRATIONS, Migration};
 use crate::sql::{Arg, BoxFuture, Db, Row, Tx};
-use crate::{Audit, AuditEvent, Backend, Patient, Store, StoreError, StoreResult};
-use rows::{PATIENT_COLUMNS, patient_from_row};
+use crate::{Backend, Store, StoreError, StoreResult};
 
 /// Any fixed number works; it only has to be the same for every gateway binary.
 const MIGRATION_LOCK_KEY: i64 = 0x6761_7465_7761_7901;
@@ -135,6 +128,20 @@ impl PgConn<'_> {
         };
         Ok(rows.into_iter().map(Row::Pg).collect())
     }
+
+    pub(crate) async fn notify_work(&self) -> StoreResult<()> {
+        match self {
+            PgConn::Tx(c) => signals::notify_work(*c).await,
+            PgConn::Client(c) => signals::notify_work(*c).await,
+        }
+    }
+
+    pub(crate) async fn notify_feed(&self) -> StoreResult<()> {
+        match self {
+            PgConn::Tx(c) => signals::notify_feed(*c).await,
+            PgConn::Client(c) => signals::notify_feed(*c).await,
+        }
+    }
 }
 
 async fn pg_execute(c: &impl GenericClient, sql: &str, args: &[Arg<'_>]) -> StoreResult<u64> {
@@ -208,51 +215,6 @@ pub(crate) fn map_err(e: tokio_postgres::Error) -> StoreError {
         return StoreError::Unavailable(e.to_string());
     }
     StoreError::Unexpected(e.to_string())
-}
-
-/// The audit row's insert ([`insert_audit`]).
-pub(crate) const AUDIT_INSERT_SQL: &str = "INSERT INTO audit_log (at, user_id, customer_id, action,
-    target_type, target_id, patient_id, client_addr) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
-
-pub(crate) async fn insert_audit(
-    client: &impl GenericClient,
-    audit: &Audit,
-    event: &AuditEvent<'_>,
-) -> StoreResult<()> {
-    // Every write use case runs this statement: prepared once per connection.
-    let statement = client
-        .prepare_cached(AUDIT_INSERT_SQL)
-        .await
-        .map_err(map_err)?;
-    client
-        .execute(
-            &statement,
-            &[
-                &audit.at,
-                &audit.user_id,
-                &event.customer_id,
-                &event.action,
-                &event.target_type,
-                &event.target_id,
-                &event.patient_id,
-                &audit.client_addr,
-            ],
-        )
-        .await
-        .map_err(map_err)?;
-    Ok(())
-}
-
-pub(crate) async fn load_patient(client: &impl GenericClient, id: Uuid) -> StoreResult<Patient> {
-    let row = client
-        .query_opt(
-            &format!("SELECT {PATIENT_COLUMNS} FROM patients p WHERE p.id = $1"),
-            &[&id],
-        )
-        .await
-        .map_err(map_err)?
-        .ok_or(StoreError::NotFound)?;
-    patient_from_row(&row)
 }
 
 #[async_trait]

@@ -8,29 +8,22 @@
 //! Not for several gateways at once: those need PostgreSQL.
 
 mod batch;
-pub(crate) mod conversations;
-mod emails;
-pub(crate) mod feed;
+mod inbound;
 pub(crate) mod instances;
-pub(crate) mod messaging;
-mod rows;
-mod throttle;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use rusqlite::types::Value;
 use rusqlite::{Connection, ErrorCode, OptionalExtension, TransactionBehavior, params};
 use tokio::sync::OwnedMutexGuard;
-use uuid::Uuid;
 
 use crate::migrations::{MIGRATIONS, Migration};
 use crate::sql::{Arg, BoxFuture, Db, Row, Tx, run_now, sqlite_placeholders};
-use crate::{Audit, AuditEvent, Backend, Store, StoreError, StoreResult};
-pub(crate) use rows::{from_micros, micros};
+use crate::{Backend, Store, StoreError, StoreResult};
 
 /// How long SQLite waits for a lock another connection holds (`busy_timeout`).
 const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
@@ -111,16 +104,6 @@ impl SqliteStore {
         tokio::task::spawn_blocking(move || f(guard))
             .await
             .map_err(|e| StoreError::Unexpected(format!("store task failed: {e}")))?
-    }
-
-    /// Runs `f` inside a write transaction, committed when it returns `Ok`, together with the
-    /// other writes queued meanwhile (see [`batch`]).
-    async fn write<T, F>(&self, f: F) -> StoreResult<T>
-    where
-        T: Send + 'static,
-        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
-    {
-        self.write_batched(move |conn| conn.with(f)).await
     }
 
     /// Queues `f` as a write transaction and waits for its answer, running the queue itself when
@@ -241,11 +224,6 @@ impl LiteConn {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Runs backend code that takes the connection itself.
-    pub(crate) fn with<T>(&self, f: impl FnOnce(&Connection) -> T) -> T {
-        f(&self.lock())
-    }
-
     pub(crate) fn execute(&self, sql: &str, args: &[Arg<'_>]) -> StoreResult<u64> {
         let conn = self.lock();
         let mut statement = conn
@@ -285,6 +263,16 @@ impl Drop for LiteConn {
             let _ = self.lock().execute_batch("ROLLBACK");
         }
     }
+}
+
+/// Times are stored as microseconds since the Unix epoch (UTC).
+pub(crate) fn micros(at: DateTime<Utc>) -> i64 {
+    at.timestamp_micros()
+}
+
+pub(crate) fn from_micros(us: i64) -> StoreResult<DateTime<Utc>> {
+    DateTime::from_timestamp_micros(us)
+        .ok_or_else(|| StoreError::Unexpected(format!("time out of range: {us}")))
 }
 
 /// The SQLite encoding of each value: times in microseconds, dates as text, UUIDs as 16-byte
@@ -367,53 +355,6 @@ fn constraint_name(message: &str) -> String {
     }
     name.push_str("_key");
     name
-}
-
-pub(crate) fn insert_audit(
-    conn: &Connection,
-    audit: &Audit,
-    event: &AuditEvent<'_>,
-) -> StoreResult<()> {
-    conn.prepare_cached(
-        "INSERT INTO audit_log (at, user_id, customer_id, action, target_type, target_id, patient_id, client_addr)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-    )
-    .and_then(|mut stmt| {
-        stmt.execute(params![
-            micros(audit.at),
-            audit.user_id,
-            event.customer_id,
-            event.action,
-            event.target_type,
-            event.target_id,
-            event.patient_id,
-            audit.client_addr,
-        ])
-    })
-    .map_err(map_err)?;
-    Ok(())
-}
-
-/// Owned audit event, so it can move into a blocking closure.
-pub(crate) struct OwnedEvent {
-    pub(crate) customer_id: Option<Uuid>,
-    pub(crate) action: &'static str,
-    pub(crate) target_type: &'static str,
-    pub(crate) target_id: Option<String>,
-    pub(crate) patient_id: Option<Uuid>,
-}
-
-impl OwnedEvent {
-    pub(crate) fn write(&self, conn: &Connection, audit: &Audit) -> StoreResult<()> {
-        let event = AuditEvent {
-            customer_id: self.customer_id,
-            action: self.action,
-            target_type: self.target_type,
-            target_id: self.target_id.clone(),
-            patient_id: self.patient_id,
-        };
-        insert_audit(conn, audit, &event)
-    }
 }
 
 #[async_trait]

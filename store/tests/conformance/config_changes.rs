@@ -1,5 +1,5 @@
 //! Conformance scenarios of the configuration version that inbound texts are decided against
-//! (`Messaging::config_version`, `record_inbound_checked`).
+//! (`Inbound::config_version`, `record_inbound_checked`).
 
 use store::testing::TestStore;
 use store::{CONFIG_CHANGED, InboundOutcome, StoreError};
