@@ -9,6 +9,7 @@ use axum::response::Response;
 use maud::{Markup, html};
 use serde::Deserialize;
 use store::{ApplyDefaultsTo, ApplyReadingDefaultsTo, Practice, User};
+use types::{AlertSettings, ChangeRule, ChangeUnit, Ranges, Vital};
 use uuid::Uuid;
 
 use super::layout::{self, Section, csrf_field, page as shell_page, respond};
@@ -18,7 +19,6 @@ use crate::domain::notifications::{
     Change, Kind, NotificationKind, NotificationSetting, PatientNotificationKind,
     PatientNotificationSetting,
 };
-use crate::domain::readings::{AlertSettings, ChangeRule, ChangeUnit, Ranges, Vital};
 use crate::http::AppState;
 use crate::http::error::ApiError;
 use crate::services::access::visible_practice;
