@@ -772,25 +772,23 @@ mod tests {
         // 80 then 100 is a rise of 25% of 80; 100 then 80 a fall of 20% of 100.
         let (first, second) = (utc("2026-05-10T02:00:00Z"), utc("2026-05-10T06:00:00Z"));
         let rule = wide(rule(25.0, ChangeUnit::Percent, 24));
-        // In order: the second (100) compared with the earlier first (80): 25%, critical.
-        assert_eq!(
-            classify(100.0, &rule, &[(first, 80.0)], second).level,
-            Level::Critical
-        );
-        // Out of order: the first (80) compared with the later second (100): still 25% of 80.
-        assert_eq!(
-            classify(80.0, &rule, &[(second, 100.0)], first).level,
-            Level::Critical
-        );
-        // 100 then 80 is only 20% of 100, whichever arrives first.
-        assert_eq!(
-            classify(80.0, &rule, &[(first, 100.0)], second).level,
-            Level::Normal
-        );
-        assert_eq!(
-            classify(100.0, &rule, &[(second, 80.0)], first).level,
-            Level::Normal
-        );
+        // (value, taken at, the other reading's value, taken at, level)
+        let table = [
+            // In order: the second (100) compared with the earlier first (80): 25%, critical.
+            (100.0, second, 80.0, first, Level::Critical),
+            // Out of order: the first (80) compared with the later second (100): still 25% of 80.
+            (80.0, first, 100.0, second, Level::Critical),
+            // 100 then 80 is only 20% of 100, whichever arrives first.
+            (80.0, second, 100.0, first, Level::Normal),
+            (100.0, first, 80.0, second, Level::Normal),
+        ];
+        for (value, at, other, other_at, level) in table {
+            assert_eq!(
+                classify(value, &rule, &[(other_at, other)], at).level,
+                level,
+                "{value} at {at} against {other} at {other_at}"
+            );
+        }
     }
 
     #[test]
@@ -818,28 +816,17 @@ mod tests {
             (now - hours(5), 125.0),
             (now + hours(25), 0.0), // later but outside the window
         ];
-        let got = classify(100.0, &settings, &earlier, now);
-        assert_eq!(
-            got.reasons,
-            [Reason::RapidChange {
-                from_value: 70.0,
-                change: 30.0,
-                within_hours: 24,
-                later: false,
-            }]
-        );
+        // 70 → 100 in both: the largest change, and on the tie with 130 the latest taken.
+        let expected = [Reason::RapidChange {
+            from_value: 70.0,
+            change: 30.0,
+            within_hours: 24,
+            later: false,
+        }];
+        assert_eq!(classify(100.0, &settings, &earlier, now).reasons, expected);
 
         let tie = [(now - hours(9), 130.0), (now - hours(2), 70.0)];
-        let got = classify(100.0, &settings, &tie, now);
-        assert_eq!(
-            got.reasons,
-            [Reason::RapidChange {
-                from_value: 70.0,
-                change: 30.0,
-                within_hours: 24,
-                later: false,
-            }]
-        );
+        assert_eq!(classify(100.0, &settings, &tie, now).reasons, expected);
     }
 
     #[test]
