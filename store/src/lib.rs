@@ -83,9 +83,9 @@ pub use patients::{PatientReadCheck, Patients, Templates};
 pub use postgres::PostgresStore;
 pub use readings::{
     AlertNeeded, ApplyReadingDefaultsTo, DecideReading, EffectiveReadingAlert, NewReading,
-    OverdueCandidate, PatientVitalFrequency, ReadingAlertRow, ReadingAlertSource, ReadingChangeRow,
-    ReadingContext, ReadingDecision, ReadingFrequency, ReadingSettings, ReadingSource, Readings,
-    RecordedReading, StoredReading, VitalFrequency,
+    OverdueCandidate, PatientVitalFrequency, ReadingAlertSource, ReadingContext, ReadingDecision,
+    ReadingFrequency, ReadingSettings, ReadingSource, Readings, RecordedReading, StoredReading,
+    VitalFrequency,
 };
 pub use sqlite::SqliteStore;
 pub use tenancy::Tenancy;

@@ -2,8 +2,9 @@
 //! settings per vital, a patient's own, the practice's reading frequency rules.
 //!
 //! The store keeps vitals, levels and change units as the API's snake_case strings and a
-//! reading's reasons as the JSON the API answered; which vitals exist, how a reading is
-//! classified and what the rules mean are the gateway's domain (`domain::readings`). The store
+//! reading's reasons as the JSON the API answered; alert settings are stored and answered as the
+//! shared [`types::AlertSettings`]. Which vitals exist, how a reading is classified and what the
+//! rules mean are the gateway's domain (`domain::readings`). The store
 //! must never classify a reading itself: [`Readings::record_reading`] hands the stored context to
 //! the caller's decision and writes what it answers, all in one transaction.
 //!
@@ -13,32 +14,14 @@
 //! existing patients who had no settings, so their effective settings stay as they were.
 
 use async_trait::async_trait;
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, Utc};
 use serde_json::Value;
+use types::{AlertSettings, ChangeRule, ChangeUnit, Ranges};
 use uuid::Uuid;
 
 use crate::rows::{event, insert_audit, patient_event};
 use crate::sql::{Arg, Db, Row, ToArg, Tx};
 use crate::*;
-
-/// A change rule as stored: `amount` in `unit` (`percent` or `units`) within `within_hours`.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct ReadingChangeRow {
-    pub amount: f64,
-    /// `percent` or `units`.
-    pub unit: &'static str,
-    pub within_hours: i32,
-}
-
-/// A vital's alert settings as stored: the four bounds and an optional change rule.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct ReadingAlertRow {
-    pub critical_low: f64,
-    pub normal_low: f64,
-    pub normal_high: f64,
-    pub critical_high: f64,
-    pub change: Option<ReadingChangeRow>,
-}
 
 /// Where a patient's effective settings of a vital come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,7 +49,7 @@ impl ReadingAlertSource {
 pub struct EffectiveReadingAlert {
     pub source: ReadingAlertSource,
     /// `None`: no alert settings; readings are then normal.
-    pub settings: Option<ReadingAlertRow>,
+    pub settings: Option<AlertSettings>,
 }
 
 /// Whose settings a save of practice defaults changes.
@@ -274,7 +257,7 @@ pub trait ReadingSettings: Send + Sync {
         &self,
         practice_id: Uuid,
         vital: &str,
-    ) -> StoreResult<Option<ReadingAlertRow>>;
+    ) -> StoreResult<Option<AlertSettings>>;
 
     /// Saves the practice's default of a vital and applies it per `apply_to`, with the audit
     /// row, in one transaction serialised per practice. `NotFound` when the practice does not
@@ -284,9 +267,9 @@ pub trait ReadingSettings: Send + Sync {
         audit: &Audit,
         practice_id: Uuid,
         vital: &str,
-        settings: ReadingAlertRow,
+        settings: AlertSettings,
         apply_to: ApplyReadingDefaultsTo,
-    ) -> StoreResult<ReadingAlertRow>;
+    ) -> StoreResult<AlertSettings>;
 
     /// A patient's effective alert settings of a vital. `NotFound` when the patient does not
     /// exist.
@@ -303,7 +286,7 @@ pub trait ReadingSettings: Send + Sync {
         audit: &Audit,
         patient_id: Uuid,
         vital: &str,
-        settings: ReadingAlertRow,
+        settings: AlertSettings,
     ) -> StoreResult<EffectiveReadingAlert>;
 
     /// The practice's reading frequency rules (the defaults when never saved).
@@ -380,37 +363,15 @@ pub(crate) fn kept_set_at(
         .map(|c| c.set_at)
 }
 
-/// The change rule's window around `taken_at`: `within_hours` either side.
-pub(crate) fn window(taken_at: DateTime<Utc>, within_hours: i32) -> (DateTime<Utc>, DateTime<Utc>) {
-    let hours = TimeDelta::hours(i64::from(within_hours));
-    (
-        taken_at
-            .checked_sub_signed(hours)
-            .unwrap_or(DateTime::<Utc>::MIN_UTC),
-        taken_at
-            .checked_add_signed(hours)
-            .unwrap_or(DateTime::<Utc>::MAX_UTC),
-    )
-}
-
-/// The stored change unit as the static string the row type holds.
-pub(crate) fn change_unit(unit: &str) -> StoreResult<&'static str> {
-    match unit {
-        "percent" => Ok("percent"),
-        "units" => Ok("units"),
-        other => Err(StoreError::Unexpected(format!(
-            "unknown change unit in the store: {other}"
-        ))),
-    }
-}
-
-/// Builds a row from nullable columns; `None` when the bounds are NULL ("no settings").
-pub(crate) fn alert_row(
+/// Settings from nullable columns; `None` when the bounds are NULL ("no settings"). The schema
+/// keeps the change columns all NULL or all set, the unit one of the API's and the window
+/// positive; anything else is `Unexpected`.
+pub(crate) fn alert_settings(
     bounds: [Option<f64>; 4],
     amount: Option<f64>,
     unit: Option<String>,
     within_hours: Option<i32>,
-) -> StoreResult<Option<ReadingAlertRow>> {
+) -> StoreResult<Option<AlertSettings>> {
     let [
         Some(critical_low),
         Some(normal_low),
@@ -421,18 +382,24 @@ pub(crate) fn alert_row(
         return Ok(None);
     };
     let change = match (amount, unit, within_hours) {
-        (Some(amount), Some(unit), Some(within_hours)) => Some(ReadingChangeRow {
+        (Some(amount), Some(unit), Some(within_hours)) => Some(ChangeRule {
             amount,
-            unit: change_unit(&unit)?,
-            within_hours,
+            unit: ChangeUnit::parse(&unit).ok_or_else(|| {
+                StoreError::Unexpected(format!("unknown change unit in the store: {unit}"))
+            })?,
+            within_hours: u32::try_from(within_hours).map_err(|_| {
+                StoreError::Unexpected(format!("stored change window {within_hours}"))
+            })?,
         }),
         _ => None,
     };
-    Ok(Some(ReadingAlertRow {
-        critical_low,
-        normal_low,
-        normal_high,
-        critical_high,
+    Ok(Some(AlertSettings {
+        ranges: Ranges {
+            critical_low,
+            normal_low,
+            normal_high,
+            critical_high,
+        },
         change,
     }))
 }
@@ -493,8 +460,8 @@ fn reading_from_row(row: &Row) -> StoreResult<StoredReading> {
 }
 
 /// Columns `first..first+7` of a settings row: the four bounds and the change rule.
-fn settings_from_row(row: &Row, first: usize) -> StoreResult<Option<ReadingAlertRow>> {
-    alert_row(
+fn settings_from_row(row: &Row, first: usize) -> StoreResult<Option<AlertSettings>> {
+    alert_settings(
         [
             row.get(first)?,
             row.get(first + 1)?,
@@ -509,17 +476,18 @@ fn settings_from_row(row: &Row, first: usize) -> StoreResult<Option<ReadingAlert
 
 /// A settings row's columns as arguments: four bounds, then amount, unit, hours (all NULL for
 /// an explicit "none").
-fn settings_args(settings: Option<&ReadingAlertRow>) -> [Arg<'static>; 7] {
-    let bound = |f: fn(&ReadingAlertRow) -> f64| Arg::F64(settings.map(f));
+fn settings_args(settings: Option<&AlertSettings>) -> [Arg<'static>; 7] {
+    let bound = |f: fn(&Ranges) -> f64| Arg::F64(settings.map(|s| f(&s.ranges)));
     let change = settings.and_then(|s| s.change);
     [
-        bound(|s| s.critical_low),
-        bound(|s| s.normal_low),
-        bound(|s| s.normal_high),
-        bound(|s| s.critical_high),
+        bound(|r| r.critical_low),
+        bound(|r| r.normal_low),
+        bound(|r| r.normal_high),
+        bound(|r| r.critical_high),
         Arg::F64(change.map(|c| c.amount)),
-        Arg::Text(change.map(|c| c.unit)),
-        Arg::I32(change.map(|c| c.within_hours)),
+        Arg::Text(change.map(|c| c.unit.as_str())),
+        // Windows are at most 720 hours (validated before they are saved).
+        Arg::I32(change.map(|c| i32::try_from(c.within_hours).unwrap_or(i32::MAX))),
     ]
 }
 
@@ -608,7 +576,7 @@ async fn load_practice_default(
     tx: &Tx<'_>,
     practice_id: Uuid,
     vital: &str,
-) -> StoreResult<Option<ReadingAlertRow>> {
+) -> StoreResult<Option<AlertSettings>> {
     let row = tx
         .query_opt(
             "SELECT critical_low, normal_low, normal_high, critical_high,
@@ -735,7 +703,7 @@ async fn upsert_alert_settings(
     owner: AlertOwner,
     owner_id: Uuid,
     vital: &str,
-    settings: &ReadingAlertRow,
+    settings: &AlertSettings,
     at: DateTime<Utc>,
 ) -> StoreResult<()> {
     let (table, column) = (owner.table(), owner.column());
@@ -842,7 +810,7 @@ async fn record_reading(
     let settings = load_effective(tx, new.patient_id, practice_id, &new.vital).await?;
     let nearby = match settings.settings.and_then(|s| s.change) {
         Some(change) => {
-            let (from, to) = window(new.taken_at, change.within_hours);
+            let (from, to) = change.window(new.taken_at);
             between(tx, new.patient_id, &new.vital, from, to).await?
         }
         None => Vec::new(),
@@ -922,7 +890,7 @@ impl<D: Db> ReadingSettings for D {
         &self,
         practice_id: Uuid,
         vital: &str,
-    ) -> StoreResult<Option<ReadingAlertRow>> {
+    ) -> StoreResult<Option<AlertSettings>> {
         let vital = vital.to_string();
         self.autocommit(move |tx| {
             Box::pin(async move { load_practice_default(tx, practice_id, &vital).await })
@@ -935,9 +903,9 @@ impl<D: Db> ReadingSettings for D {
         audit: &Audit,
         practice_id: Uuid,
         vital: &str,
-        settings: ReadingAlertRow,
+        settings: AlertSettings,
         apply_to: ApplyReadingDefaultsTo,
-    ) -> StoreResult<ReadingAlertRow> {
+    ) -> StoreResult<AlertSettings> {
         let audit = audit.clone();
         let vital = vital.to_string();
         self.transaction(move |tx| {
@@ -973,7 +941,7 @@ impl<D: Db> ReadingSettings for D {
         audit: &Audit,
         patient_id: Uuid,
         vital: &str,
-        settings: ReadingAlertRow,
+        settings: AlertSettings,
     ) -> StoreResult<EffectiveReadingAlert> {
         let audit = audit.clone();
         let vital = vital.to_string();
@@ -1129,9 +1097,9 @@ async fn save_practice_reading_alert(
     audit: Audit,
     practice_id: Uuid,
     vital: String,
-    settings: ReadingAlertRow,
+    settings: AlertSettings,
     apply_to: ApplyReadingDefaultsTo,
-) -> StoreResult<ReadingAlertRow> {
+) -> StoreResult<AlertSettings> {
     let customer_id = practice_customer(tx, practice_id, true).await?;
     let action = match apply_to {
         ApplyReadingDefaultsTo::NewPatients => {

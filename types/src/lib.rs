@@ -1,12 +1,17 @@
-//! The vocabulary every crate of the gateway shares, so that a phone number, a message body or
-//! a texting status means the same in the carrier's wire format (`webhooks`), the store, the
-//! templates and the gateway itself. Values here are valid once made: each has the one parser
-//! that makes it.
+//! The vocabulary every crate of the gateway shares, so that a phone number, a message body, a
+//! texting status, a vital or its alert settings mean the same in the carrier's wire format
+//! (`webhooks`), the store, the templates, the API and the gateway's domain. Values here are
+//! valid once made (each has the one parser that makes it), except alert settings, which carry
+//! their own `validate` because the API answers each broken rule naming its field.
 
+pub mod alert_settings;
 pub mod body;
 pub mod phone;
 pub mod texting;
+pub mod vitals;
 
+pub use alert_settings::{AlertSettings, AlertSettingsError, ChangeRule, ChangeUnit, Ranges};
 pub use body::{BodyError, MessageBody};
 pub use phone::{PhoneError, PhoneNumber};
 pub use texting::TextingStatus;
+pub use vitals::{UnknownVital, Vital};

@@ -11,7 +11,7 @@
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 
-use super::readings::{Ranges, Vital};
+use types::{Ranges, Vital};
 
 /// The lowest and highest value of a vital a body can show, in the vital's canonical unit (the
 /// one its ranges and stored values are in: mg/dL for glucose, kg for weight); a value sent in

@@ -421,40 +421,21 @@ mod tests {
     }
 
     #[test]
-    fn every_opt_out_keyword_in_every_casing_and_decoration_is_an_opt_out_keyword() {
-        for word in OPT_OUT_KEYWORDS {
-            for body in decorated(word) {
-                assert_eq!(
-                    classify(&body),
-                    Classification::Keyword(Keyword::OptOut),
-                    "{body:?}"
-                );
-            }
-        }
-    }
-
-    #[test]
-    fn every_opt_in_keyword_in_every_casing_and_decoration_is_an_opt_in_keyword() {
-        for word in OPT_IN_KEYWORDS {
-            for body in decorated(word) {
-                assert_eq!(
-                    classify(&body),
-                    Classification::Keyword(Keyword::OptIn),
-                    "{body:?}"
-                );
-            }
-        }
-    }
-
-    #[test]
-    fn every_help_keyword_in_every_casing_and_decoration_is_a_help_keyword() {
-        for word in HELP_KEYWORDS {
-            for body in decorated(word) {
-                assert_eq!(
-                    classify(&body),
-                    Classification::Keyword(Keyword::Help),
-                    "{body:?}"
-                );
+    fn every_keyword_in_every_casing_and_decoration_is_a_keyword_of_its_list() {
+        let lists = [
+            (&OPT_OUT_KEYWORDS[..], Keyword::OptOut),
+            (&OPT_IN_KEYWORDS[..], Keyword::OptIn),
+            (&HELP_KEYWORDS[..], Keyword::Help),
+        ];
+        for (words, keyword) in lists {
+            for word in words {
+                for body in decorated(word) {
+                    assert_eq!(
+                        classify(&body),
+                        Classification::Keyword(keyword),
+                        "{body:?}"
+                    );
+                }
             }
         }
     }
@@ -594,12 +575,17 @@ mod tests {
 
     #[test]
     fn a_keyword_with_other_words_is_not_a_keyword() {
-        assert_eq!(classify("START NOW"), Classification::Ordinary);
-        assert_eq!(classify("yes please"), Classification::Ordinary);
-        assert_eq!(classify("help me"), Classification::Ordinary);
-        assert_eq!(classify("HELP ME I FELL"), Classification::Ordinary);
-        assert_eq!(classify("S T O P"), Classification::Ordinary);
-        assert_eq!(classify("stop2"), Classification::Ordinary);
+        assert_all(
+            &[
+                "START NOW",
+                "yes please",
+                "help me",
+                "HELP ME I FELL",
+                "S T O P",
+                "stop2",
+            ],
+            Classification::Ordinary,
+        );
     }
 
     #[test]
@@ -630,12 +616,17 @@ mod tests {
 
     #[test]
     fn qualifiers_alone_are_not_revocations() {
-        assert_eq!(classify("remove"), Classification::Ordinary);
-        assert_eq!(classify("no more"), Classification::Ordinary);
-        assert_eq!(classify("texts"), Classification::Ordinary);
-        assert_eq!(classify("please thank you"), Classification::Ordinary);
-        assert_eq!(classify("the list"), Classification::Ordinary);
-        assert_eq!(classify("dont want"), Classification::Ordinary);
+        assert_all(
+            &[
+                "remove",
+                "no more",
+                "texts",
+                "please thank you",
+                "the list",
+                "dont want",
+            ],
+            Classification::Ordinary,
+        );
     }
 
     proptest! {

@@ -17,6 +17,7 @@
 
 use crate::domain::notifications::{PatientNotificationKind, PatientNotificationSetting};
 use crate::domain::readings::Level;
+use types::TextingStatus;
 
 /// Which notice a newly recorded reading calls for, if any. `previous` is the level of the
 /// vital's reading before this one (by `taken_at`), if there is one; `opened_alert` says whether
@@ -53,7 +54,7 @@ impl NoticeChannels {
 /// whether they have a mobile number, and whether they are enrolled in the portal.
 pub fn notice_channels(
     setting: PatientNotificationSetting,
-    texting_status: &str,
+    texting_status: TextingStatus,
     has_mobile: bool,
     has_portal: bool,
 ) -> NoticeChannels {
@@ -61,7 +62,7 @@ pub fn notice_channels(
         return NoticeChannels::default();
     }
     NoticeChannels {
-        text: setting.text && texting_status == "enabled" && has_mobile,
+        text: setting.text && texting_status == TextingStatus::Enabled && has_mobile,
         portal: has_portal,
     }
 }
@@ -118,34 +119,35 @@ mod tests {
             portal: false,
         };
         // (setting, texting status, has mobile, has portal, channels)
+        use TextingStatus::*;
         let table = [
-            (on(false, true), "enabled", true, true, both),
-            (on(false, true), "enabled", true, false, text_only),
-            (on(false, true), "opted_out", true, true, portal_only),
-            (on(false, true), "pending", true, true, portal_only),
+            (on(false, true), Enabled, true, true, both),
+            (on(false, true), Enabled, true, false, text_only),
+            (on(false, true), OptedOut, true, true, portal_only),
+            (on(false, true), Pending, true, true, portal_only),
             (
                 on(false, true),
-                "failed",
+                Failed,
                 true,
                 false,
                 NoticeChannels::default(),
             ),
             (
                 on(false, true),
-                "enabled",
+                Enabled,
                 false,
                 false,
                 NoticeChannels::default(),
             ),
-            (on(false, false), "enabled", true, true, portal_only),
+            (on(false, false), Enabled, true, true, portal_only),
             (
                 on(true, false),
-                "enabled",
+                Enabled,
                 true,
                 false,
                 NoticeChannels::default(),
             ),
-            (off, "enabled", true, true, NoticeChannels::default()),
+            (off, Enabled, true, true, NoticeChannels::default()),
         ];
         for (setting, status, mobile, portal, expected) in table {
             let channels = notice_channels(setting, status, mobile, portal);

@@ -569,6 +569,11 @@ mod tests {
         Expect::To(status, replies.to_vec(), inbound)
     }
 
+    /// A row whose every column (every state the event may come in) expects the same.
+    fn from_every_state(expect: Expect) -> [Expect; 6] {
+        std::array::from_fn(|_| expect.clone())
+    }
+
     fn conflict(from: TextingStatus, action: StaffAction) -> Expect {
         Expect::Refused(Refusal::InvalidTransition { from, action })
     }
@@ -709,25 +714,11 @@ mod tests {
             ),
             (
                 Event::StaffOptOut,
-                [
-                    to(OptedOut, &[], none),
-                    to(OptedOut, &[], none),
-                    to(OptedOut, &[], none),
-                    to(OptedOut, &[], none),
-                    to(OptedOut, &[], none),
-                    to(OptedOut, &[], none),
-                ],
+                from_every_state(to(OptedOut, &[], none)),
             ),
             (
                 Event::CarrierOptedOut,
-                [
-                    to(OptedOut, &[], none),
-                    to(OptedOut, &[], none),
-                    to(OptedOut, &[], none),
-                    to(OptedOut, &[], none),
-                    to(OptedOut, &[], none),
-                    to(OptedOut, &[], none),
-                ],
+                from_every_state(to(OptedOut, &[], none)),
             ),
             (
                 Event::ExpiryCheck,
@@ -764,14 +755,7 @@ mod tests {
             ),
             (
                 inbound("START"),
-                [
-                    to(Pending, &restart, H::Keyword),
-                    to(Pending, &restart, H::Keyword),
-                    to(Pending, &restart, H::Keyword),
-                    to(Pending, &restart, H::Keyword),
-                    to(Pending, &restart, H::Keyword),
-                    to(Pending, &restart, H::Keyword),
-                ],
+                from_every_state(to(Pending, &restart, H::Keyword)),
             ),
             (
                 inbound("HELP"),

@@ -8,7 +8,7 @@
 
 use std::fmt;
 
-use crate::domain::readings::Vital;
+use types::Vital;
 
 /// A unit a reading may be sent in. Parsed case-insensitively from its symbol.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -9,7 +9,7 @@ use axum::Json;
 use axum::extract::State;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use store::{Outbound, Page};
+use store::{EmailOutboxRow, Outbound, Page};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
@@ -17,6 +17,7 @@ use super::AppState;
 use super::auth::CurrentUser;
 use super::error::{ApiError, ErrorBody};
 use super::extract::ApiQuery;
+use crate::services::dev_transport;
 
 #[derive(Deserialize, IntoParams)]
 pub struct OutboxQuery {
@@ -24,6 +25,15 @@ pub struct OutboxQuery {
     pub cursor: Option<Uuid>,
     /// Rows per page (1–200, default 50).
     pub limit: Option<u32>,
+}
+
+impl OutboxQuery {
+    fn page(&self) -> Page {
+        Page {
+            after: self.cursor,
+            limit: self.limit.unwrap_or(50).clamp(1, Page::MAX_LIMIT),
+        }
+    }
 }
 
 /// One outbox row as the dev transport shows it.
@@ -95,12 +105,7 @@ pub async fn outbox(
     user: CurrentUser,
     ApiQuery(query): ApiQuery<OutboxQuery>,
 ) -> Result<Json<OutboxPage>, ApiError> {
-    user.require_super_admin()?;
-    let page = Page {
-        after: query.cursor,
-        limit: query.limit.unwrap_or(50).clamp(1, Page::MAX_LIMIT),
-    };
-    let rows = state.store.list_outbox(page).await?;
+    let rows = dev_transport::outbox_for(&state, &user, query.page()).await?;
     Ok(Json(OutboxPage {
         items: rows.items.into_iter().map(OutboxItem::from).collect(),
         next_cursor: rows.next_cursor,
@@ -131,6 +136,24 @@ pub struct EmailPage {
     pub next_cursor: Option<Uuid>,
 }
 
+impl From<EmailOutboxRow> for EmailItem {
+    fn from(e: EmailOutboxRow) -> EmailItem {
+        EmailItem {
+            id: e.id,
+            user_id: e.user_id,
+            practice_id: e.practice_id,
+            kind: e.kind,
+            to: e.to_address,
+            subject: e.subject,
+            state: e.state,
+            attempts: e.attempts,
+            last_error: e.last_error,
+            created_at: e.created_at,
+            sent_at: e.sent_at,
+        }
+    }
+}
+
 /// Notification emails the dev mail transport "sent", newest first (super admin; only when
 /// `SMTP_URL` is not set).
 #[utoipa::path(
@@ -150,30 +173,9 @@ pub async fn emails(
     user: CurrentUser,
     ApiQuery(query): ApiQuery<OutboxQuery>,
 ) -> Result<Json<EmailPage>, ApiError> {
-    user.require_super_admin()?;
-    let page = Page {
-        after: query.cursor,
-        limit: query.limit.unwrap_or(50).clamp(1, Page::MAX_LIMIT),
-    };
-    let rows = state.store.list_emails(page).await?;
+    let rows = dev_transport::emails_for(&state, &user, query.page()).await?;
     Ok(Json(EmailPage {
-        items: rows
-            .items
-            .into_iter()
-            .map(|e| EmailItem {
-                id: e.id,
-                user_id: e.user_id,
-                practice_id: e.practice_id,
-                kind: e.kind,
-                to: e.to_address,
-                subject: e.subject,
-                state: e.state,
-                attempts: e.attempts,
-                last_error: e.last_error,
-                created_at: e.created_at,
-                sent_at: e.sent_at,
-            })
-            .collect(),
+        items: rows.items.into_iter().map(EmailItem::from).collect(),
         next_cursor: rows.next_cursor,
     }))
 }

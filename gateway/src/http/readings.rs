@@ -14,6 +14,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use store::StoredReading;
+use types::Vital;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
@@ -25,7 +26,7 @@ use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, ApiPath, ApiQuery};
 use super::validate::PageQuery;
 use crate::domain::bounds;
-use crate::domain::readings::{Vital, validate_value};
+use crate::domain::readings::validate_value;
 use crate::domain::units::{canonical_unit, to_canonical};
 use crate::services::readings::{self, IncomingReading};
 

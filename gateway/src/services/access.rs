@@ -30,6 +30,17 @@ pub async fn visible_practice(
     Ok(practice)
 }
 
+/// Loads a practice the caller may see (else 404) and administers (else 403).
+pub async fn administered_practice(
+    state: &App,
+    caller: &CurrentUser,
+    id: Uuid,
+) -> Result<Practice, AppError> {
+    let practice = visible_practice(state, caller, id).await?;
+    caller.require_practice_admin(&practice)?;
+    Ok(practice)
+}
+
 /// True when every one of the patient's programs is restricted for the caller.
 pub fn hidden_by_restrictions(caller: &CurrentUser, patient: &Patient) -> bool {
     crate::domain::access::hidden_by_restrictions(&caller.user, &patient.programs)

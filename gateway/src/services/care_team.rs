@@ -4,7 +4,7 @@
 //! supervisor). Who may join is `domain::access::can_join_care_team`; the store applies each
 //! change in one transaction.
 
-use store::{Practice, Role, StoreError, User};
+use store::{Patient, Practice, Role, StoreError, User};
 use uuid::Uuid;
 
 use crate::app::App;
@@ -67,6 +67,20 @@ pub async fn add_for(
     Ok(())
 }
 
+/// A patient the caller may see who is enrolled in `program`; 404 otherwise.
+async fn enrolled_patient(
+    state: &App,
+    caller: &CurrentUser,
+    patient_id: Uuid,
+    program: &str,
+) -> Result<Patient, AppError> {
+    let patient = visible_patient(state, caller, patient_id).await?;
+    if !patient.programs.iter().any(|p| p == program) {
+        return Err(AppError::NotFound("program enrolment"));
+    }
+    Ok(patient)
+}
+
 /// Assigns `user_id` to one program enrolment of a patient the caller may see (which puts them
 /// on the care team); 404 when the patient is not in that program.
 pub async fn add_program_staff_for(
@@ -76,10 +90,7 @@ pub async fn add_program_staff_for(
     program: &str,
     user_id: Uuid,
 ) -> Result<(), AppError> {
-    let patient = visible_patient(state, caller, patient_id).await?;
-    if !patient.programs.iter().any(|p| p == program) {
-        return Err(AppError::NotFound("program enrolment"));
-    }
+    let patient = enrolled_patient(state, caller, patient_id, program).await?;
     let practice = state.store.get_practice(patient.practice_id).await?;
     team_user(state, &practice, user_id).await?;
     state
@@ -139,10 +150,7 @@ pub async fn remove_program_staff_for(
     program: &str,
     user_id: Uuid,
 ) -> Result<(), AppError> {
-    let patient = visible_patient(state, caller, patient_id).await?;
-    if !patient.programs.iter().any(|p| p == program) {
-        return Err(AppError::NotFound("program enrolment"));
-    }
+    enrolled_patient(state, caller, patient_id, program).await?;
     Ok(state
         .store
         .remove_program_staff(&caller.audit(), patient_id, program, user_id)

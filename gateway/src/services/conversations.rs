@@ -12,6 +12,7 @@ use store::{
     StoreError, UnreadReminder, priority,
 };
 use templates::TemplateSet;
+use types::TextingStatus;
 use uuid::Uuid;
 
 use crate::app::App;
@@ -22,6 +23,7 @@ use crate::services::access::visible_patient;
 use crate::services::notification_settings::effective_settings_of_users;
 use crate::services::notify::{self, Notice};
 pub use crate::services::notify::{Audience, audience};
+use crate::services::texting::state_of;
 
 /// What staff notifications of a new patient message say: only that there is one to look at.
 pub const NEW_MESSAGE_SUMMARY: &str = "A patient sent a new message.";
@@ -149,7 +151,8 @@ fn choose_channel(
     asked: Option<Channel>,
 ) -> Result<Channel, SendError> {
     let patient = &context.patient;
-    let sms_enabled = patient.texting.status == "enabled" && patient.mobile_phone.is_some();
+    let sms_enabled = state_of(&patient.texting).status == TextingStatus::Enabled
+        && patient.mobile_phone.is_some();
     // The practice's switches (as read in the same transaction) come before the patient's own
     // state: with texting off no staff text goes out, whatever the patient's status.
     match asked {

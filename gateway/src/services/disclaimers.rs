@@ -5,7 +5,7 @@ use store::PracticeDisclaimers;
 use uuid::Uuid;
 
 use crate::app::{App, AppError, CurrentUser};
-use crate::services::access::visible_practice;
+use crate::services::access::{administered_practice, visible_practice};
 
 /// The practice's disclaimers, for a caller who may see the practice.
 pub async fn get_for(
@@ -26,8 +26,7 @@ pub async fn replace_for(
     care_plan_report: String,
     hra_report: String,
 ) -> Result<PracticeDisclaimers, AppError> {
-    let practice = visible_practice(state, caller, practice_id).await?;
-    caller.require_practice_admin(&practice)?;
+    let practice = administered_practice(state, caller, practice_id).await?;
     Ok(state
         .store
         .save_practice_disclaimers(&caller.audit(), practice.id, care_plan_report, hra_report)

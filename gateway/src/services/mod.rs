@@ -12,6 +12,7 @@ pub mod care_team;
 pub mod conversations;
 pub mod customers;
 pub mod delivery;
+pub mod dev_transport;
 pub mod disclaimers;
 pub mod feed;
 pub mod inbound;

@@ -3,7 +3,10 @@
 //! settings, and — for whoever sends notifications — the effective setting of one kind for many
 //! users at once.
 //!
-//! Authorization is the caller's job (the HTTP layer); this module checks the rules of
+//! The `…_for` functions are the staff use cases (the JSON API and the staff console call them):
+//! each first checks that the caller may see, or administer, what it asks for, then reads or
+//! changes it. The others take the store and check nothing, for the notifier and the patient
+//! notices, which decide whom they read for. This module checks the rules of
 //! [`crate::domain::notifications`] and converts between the domain's types and the store's
 //! rows. It logs nothing.
 
@@ -17,6 +20,7 @@ use store::{Practice, Role, User};
 use uuid::Uuid;
 
 use crate::app::{App, AppError, CurrentUser};
+use crate::services::access::{administered_practice, visible_practice};
 
 use crate::domain::notifications::{
     Kind, NotificationKind, NotificationSetting, PatientChange, PatientNotificationKind,
@@ -33,6 +37,21 @@ pub enum ChangeError {
     #[error(transparent)]
     Store(#[from] StoreError),
 }
+
+impl From<ChangeError> for AppError {
+    fn from(e: ChangeError) -> AppError {
+        match e {
+            ChangeError::Invalid(rule) => AppError::invalid(rule.field(), rule.to_string()),
+            ChangeError::Store(StoreError::NotFound) => AppError::NotFound("practice"),
+            ChangeError::Store(other) => other.into(),
+        }
+    }
+}
+
+/// A change as the caller sent it: the changes, or why the body could not be read. Use cases
+/// answer the error only once the caller is known to be allowed, so someone who may not change
+/// the settings learns nothing of their rules.
+pub type SentChanges<C> = Result<Vec<C>, AppError>;
 
 // ---- conversions ------------------------------------------------------------------------------
 
@@ -291,7 +310,7 @@ pub async fn settings_subject(
             "staff may read and change only their own notification settings".into(),
         ));
     }
-    let practice = crate::services::access::visible_practice(state, caller, practice_id).await?;
+    let practice = visible_practice(state, caller, practice_id).await?;
     if !crate::domain::access::works_at(&target, &practice) {
         return Err(AppError::invalid(
             "practice_id",
@@ -299,4 +318,79 @@ pub async fn settings_subject(
         ));
     }
     Ok((target, practice))
+}
+
+// ---- staff use cases ---------------------------------------------------------------------------
+
+/// A user's effective settings at a practice, for a caller who may see them
+/// ([`settings_subject`]).
+pub async fn user_settings_for(
+    state: &App,
+    caller: &CurrentUser,
+    user_id: Uuid,
+    practice_id: Uuid,
+) -> Result<UserSettings, AppError> {
+    let (user, practice) = settings_subject(state, caller, user_id, practice_id).await?;
+    Ok(user_settings(state.store.as_ref(), user.id, practice.id).await?)
+}
+
+/// Changes a user's settings at a practice, for a caller who may see them.
+pub async fn change_user_settings_for(
+    state: &App,
+    caller: &CurrentUser,
+    user_id: Uuid,
+    practice_id: Uuid,
+    changes: SentChanges<UserChange>,
+) -> Result<UserSettings, AppError> {
+    let (user, practice) = settings_subject(state, caller, user_id, practice_id).await?;
+    let store = state.store.as_ref();
+    Ok(change_user_settings(store, &caller.audit(), user.id, practice.id, &changes?).await?)
+}
+
+/// The practice's defaults for users, for whoever can see the practice.
+pub async fn practice_user_defaults_for(
+    state: &App,
+    caller: &CurrentUser,
+    practice_id: Uuid,
+) -> Result<UserSettings, AppError> {
+    let practice = visible_practice(state, caller, practice_id).await?;
+    Ok(practice_user_defaults(state.store.as_ref(), practice.id).await?)
+}
+
+/// Changes the practice's defaults for users (its customer's admins).
+pub async fn change_practice_user_defaults_for(
+    state: &App,
+    caller: &CurrentUser,
+    practice_id: Uuid,
+    changes: SentChanges<UserChange>,
+    apply_to: ApplyDefaultsTo,
+) -> Result<UserSettings, AppError> {
+    let practice = administered_practice(state, caller, practice_id).await?;
+    let store = state.store.as_ref();
+    let audit = caller.audit();
+    Ok(change_practice_user_defaults(store, &audit, practice.id, &changes?, apply_to).await?)
+}
+
+/// What new patients of the practice start with, for whoever can see the practice.
+pub async fn practice_patient_defaults_for(
+    state: &App,
+    caller: &CurrentUser,
+    practice_id: Uuid,
+) -> Result<PatientSettings, AppError> {
+    let practice = visible_practice(state, caller, practice_id).await?;
+    Ok(practice_patient_defaults(state.store.as_ref(), practice.id).await?)
+}
+
+/// Changes what new patients of the practice start with (its customer's admins).
+pub async fn change_practice_patient_defaults_for(
+    state: &App,
+    caller: &CurrentUser,
+    practice_id: Uuid,
+    changes: SentChanges<PatientChange>,
+    apply_to: ApplyReadingDefaultsTo,
+) -> Result<PatientSettings, AppError> {
+    let practice = administered_practice(state, caller, practice_id).await?;
+    let store = state.store.as_ref();
+    let audit = caller.audit();
+    Ok(change_practice_patient_defaults(store, &audit, practice.id, &changes?, apply_to).await?)
 }

@@ -22,7 +22,7 @@ use crate::domain::oncall::{
     Candidate, OnCallOverride, OnCallWindow, Schedule, Weekdays, eligibility, next_change_after,
     on_call_at, overridden_at,
 };
-use crate::services::access::visible_practice;
+use crate::services::access::{administered_practice, visible_practice};
 use crate::services::schedule_changes::{
     MAX_ENTRIES, OnCallWindowBody, first_index_of, parse_windows, refusal,
 };
@@ -232,8 +232,7 @@ pub async fn replace_for(
     practice_id: Uuid,
     items: &[OnCallWindowBody],
 ) -> Result<Vec<OnCallWindow>, AppError> {
-    let practice = visible_practice(state, caller, practice_id).await?;
-    caller.require_practice_admin(&practice)?;
+    let practice = administered_practice(state, caller, practice_id).await?;
     if items.len() > MAX_ENTRIES {
         return Err(AppError::invalid("body", "at most 100 on-call windows"));
     }

@@ -20,6 +20,7 @@ use crate::domain::notifications::{PatientChange, PatientSettings};
 use crate::domain::patient_notices::{notice_channels, reading_notice_kind};
 use crate::domain::readings::Level;
 use crate::services::notification_settings as settings;
+use crate::services::texting::state_of;
 
 /// A patient's own settings, for staff who can see the patient.
 pub async fn settings_for(
@@ -101,7 +102,7 @@ pub async fn tell_of_reading(
         // A practice that turned texting (or the portal) off sends its patients nothing there.
         let channels = notice_channels(
             setting,
-            &patient.texting.status,
+            state_of(&patient.texting).status,
             patient.mobile_phone.is_some() && context.texting_enabled,
             context.has_portal && context.portal_enabled,
         );

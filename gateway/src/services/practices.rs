@@ -7,7 +7,7 @@ use store::{NewPractice, Page, Paged, Practice, PracticePatch};
 use uuid::Uuid;
 
 use crate::app::{App, AppError, CurrentUser};
-use crate::services::access::visible_practice;
+use crate::services::access::administered_practice;
 use crate::services::oncall;
 use crate::services::schedule_changes::refusal;
 
@@ -47,8 +47,7 @@ pub async fn update(
     id: Uuid,
     patch: PracticePatch,
 ) -> Result<Practice, AppError> {
-    let practice = visible_practice(state, caller, id).await?;
-    caller.require_practice_admin(&practice)?;
+    administered_practice(state, caller, id).await?;
     Ok(state
         .store
         .update_practice(&caller.audit(), id, patch)
@@ -64,8 +63,7 @@ pub async fn set_users(
     user_ids: Vec<Uuid>,
     reassign_to: Option<Uuid>,
 ) -> Result<Vec<Uuid>, AppError> {
-    let practice = visible_practice(state, caller, id).await?;
-    caller.require_practice_admin(&practice)?;
+    administered_practice(state, caller, id).await?;
     state
         .store
         .set_practice_users(&caller.audit(), id, user_ids, oncall::handover(reassign_to))

@@ -11,13 +11,15 @@
 
 use store::{ApplyReadingDefaultsTo, PatientVitalFrequency, ReadingFrequency, StoreError};
 use templates::TemplateSet;
+use types::Vital;
 use uuid::Uuid;
 
 use crate::app::App;
 use crate::app::AppError;
 use crate::app::CurrentUser;
 use crate::domain::notifications::NotificationKind;
-use crate::domain::readings::{Frequency, Vital, VitalHistory, overdue_to_warn};
+use crate::domain::readings::{Frequency, VitalHistory, overdue_to_warn};
+use crate::services::access::{administered_practice, visible_practice};
 use crate::services::alerts::followers_and_on_call;
 use crate::services::notify::{self, Notice, audience};
 use store::priority;
@@ -35,7 +37,7 @@ pub async fn practice_frequency_for(
     caller: &CurrentUser,
     practice_id: Uuid,
 ) -> Result<ReadingFrequency, AppError> {
-    let practice = crate::services::access::visible_practice(state, caller, practice_id).await?;
+    let practice = visible_practice(state, caller, practice_id).await?;
     Ok(state.store.reading_frequency(practice.id).await?)
 }
 
@@ -48,8 +50,7 @@ pub async fn save_practice_frequency_for(
     frequency: ReadingFrequency,
     apply_to: ApplyReadingDefaultsTo,
 ) -> Result<ReadingFrequency, AppError> {
-    let practice = crate::services::access::visible_practice(state, caller, practice_id).await?;
-    caller.require_practice_admin(&practice)?;
+    let practice = administered_practice(state, caller, practice_id).await?;
     Ok(state
         .store
         .save_reading_frequency(&caller.audit(), practice.id, frequency, apply_to)

@@ -1,8 +1,8 @@
 //! Readings as use cases: receive one (converted to the vital's canonical unit, classified
 //! against the patient's effective settings and the readings around it, in the store's
 //! transaction; an alert opened or joined; the care team told of cautions, unchecked vitals and
-//! out-of-range runs; the patient told per their own settings) and convert alert settings
-//! between the domain and the store.
+//! out-of-range runs; the patient told per their own settings) and read and save a vital's alert
+//! settings (the shared `types::AlertSettings`, which the store keeps as they are).
 //!
 //! Authorization is the caller's job (the HTTP layer). The classification itself is
 //! [`crate::domain::readings::classify`]; this module only feeds it what the store read inside
@@ -15,20 +15,19 @@
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use store::{
-    AlertNeeded, Audit, NewReading, Patient, Practice, ReadingAlertRow, ReadingChangeRow,
-    ReadingContext, ReadingDecision, ReadingSource, RuleRefusal, Store, StoreError, StoreResult,
-    StoredReading,
+    AlertNeeded, Audit, NewReading, Patient, Practice, ReadingContext, ReadingDecision,
+    ReadingSource, RuleRefusal, Store, StoreError, StoreResult, StoredReading,
 };
+use types::{AlertSettings, Vital};
 use uuid::Uuid;
 
 use crate::app::caller::ReadingsCaller;
 use crate::app::{App, AppError, CurrentUser};
-use crate::domain::readings::{
-    AlertSettings, ChangeRule, ChangeUnit, Classification, Level, Ranges, Reason, Vital, classify,
-    is_late,
-};
+use crate::domain::readings::{Classification, Level, Reason, classify, is_late};
 use crate::domain::units::Unit;
-use crate::services::access::{clinical_patient, read_patient};
+use crate::services::access::{
+    administered_practice, clinical_patient, read_patient, visible_practice,
+};
 use crate::services::alerts;
 
 /// A reading as the API receives it, already validated (finite value in the vital's canonical
@@ -56,51 +55,6 @@ pub struct Recorded {
     pub repeat: bool,
 }
 
-/// The store's row of a vital's alert settings.
-pub fn to_row(settings: &AlertSettings) -> ReadingAlertRow {
-    ReadingAlertRow {
-        critical_low: settings.ranges.critical_low,
-        normal_low: settings.ranges.normal_low,
-        normal_high: settings.ranges.normal_high,
-        critical_high: settings.ranges.critical_high,
-        change: settings.change.map(|c| ReadingChangeRow {
-            amount: c.amount,
-            unit: match c.unit {
-                ChangeUnit::Percent => "percent",
-                ChangeUnit::Units => "units",
-            },
-            within_hours: i32::try_from(c.within_hours).unwrap_or(i32::MAX),
-        }),
-    }
-}
-
-/// The domain's settings from a stored row.
-pub fn from_row(row: &ReadingAlertRow) -> StoreResult<AlertSettings> {
-    let change = match row.change {
-        None => None,
-        Some(c) => Some(ChangeRule {
-            amount: c.amount,
-            unit: if c.unit == "percent" {
-                ChangeUnit::Percent
-            } else {
-                ChangeUnit::Units
-            },
-            within_hours: u32::try_from(c.within_hours).map_err(|_| {
-                StoreError::Unexpected(format!("stored change window {}", c.within_hours))
-            })?,
-        }),
-    };
-    Ok(AlertSettings {
-        ranges: Ranges {
-            critical_low: row.critical_low,
-            normal_low: row.normal_low,
-            normal_high: row.normal_high,
-            critical_high: row.critical_high,
-        },
-        change,
-    })
-}
-
 /// A reason as stored and answered: the domain's tagged form plus a `message` for people.
 pub fn reason_json(reason: &Reason) -> Value {
     let mut value = serde_json::to_value(reason).unwrap_or_else(|_| json!({}));
@@ -113,14 +67,8 @@ pub fn reason_json(reason: &Reason) -> Value {
 
 /// What the domain makes of a new reading in `context`.
 pub fn decide(value: f64, taken_at: DateTime<Utc>, context: &ReadingContext) -> Classification {
-    match context.settings.settings.as_ref().map(from_row) {
-        Some(Ok(settings)) => classify(value, &settings, &context.nearby, taken_at),
-        // Unreadable stored settings cannot happen past the schema's checks; should they, the
-        // reading is treated as critical so that it is looked at, never waved through.
-        Some(Err(_)) => Classification {
-            level: Level::Critical,
-            reasons: Vec::new(),
-        },
+    match &context.settings.settings {
+        Some(settings) => classify(value, settings, &context.nearby, taken_at),
         None => Classification {
             level: Level::Unclassified,
             reasons: Vec::new(),
@@ -300,24 +248,23 @@ pub async fn receive(
 /// The practice's saved default alert settings of `vital` (`None` when never saved), for whoever
 /// can see the practice.
 pub async fn practice_alert_for(
-    state: &crate::app::App,
-    caller: &crate::app::CurrentUser,
+    state: &App,
+    caller: &CurrentUser,
     practice_id: Uuid,
     vital: Vital,
-) -> Result<Option<AlertSettings>, crate::app::AppError> {
-    let practice = crate::services::access::visible_practice(state, caller, practice_id).await?;
+) -> Result<Option<AlertSettings>, AppError> {
+    let practice = visible_practice(state, caller, practice_id).await?;
     let saved = state
         .store
         .practice_reading_alert(practice.id, vital.as_str())
         .await?;
-    Ok(saved.as_ref().map(from_row).transpose()?)
+    Ok(saved)
 }
 
 /// Alert settings of `vital` a practice or a patient may save: bounds in order, a sane change
 /// rule, and every bound within the vital's physical bounds (as readings are); 422 naming the
 /// field of the first broken rule.
-pub fn check_settings(vital: Vital, settings: &AlertSettings) -> Result<(), crate::app::AppError> {
-    use crate::app::AppError;
+pub fn check_settings(vital: Vital, settings: &AlertSettings) -> Result<(), AppError> {
     settings
         .validate()
         .map_err(|e| AppError::invalid(e.field(), e.to_string()))?;
@@ -328,15 +275,14 @@ pub fn check_settings(vital: Vital, settings: &AlertSettings) -> Result<(), crat
 /// Saves the practice's default alert settings of `vital` (customer admins) for new patients
 /// only or for all patients; the settings must be valid. Answers them as saved.
 pub async fn save_practice_alert_for(
-    state: &crate::app::App,
-    caller: &crate::app::CurrentUser,
+    state: &App,
+    caller: &CurrentUser,
     practice_id: Uuid,
     vital: Vital,
     settings: AlertSettings,
     apply_to: store::ApplyReadingDefaultsTo,
-) -> Result<AlertSettings, crate::app::AppError> {
-    let practice = crate::services::access::visible_practice(state, caller, practice_id).await?;
-    caller.require_practice_admin(&practice)?;
+) -> Result<AlertSettings, AppError> {
+    let practice = administered_practice(state, caller, practice_id).await?;
     check_settings(vital, &settings)?;
     let saved = state
         .store
@@ -344,11 +290,11 @@ pub async fn save_practice_alert_for(
             &caller.audit(),
             practice.id,
             vital.as_str(),
-            to_row(&settings),
+            settings,
             apply_to,
         )
         .await?;
-    Ok(from_row(&saved)?)
+    Ok(saved)
 }
 
 /// The patient a reading is posted for, as the caller may post for them: a user needs case
@@ -430,11 +376,6 @@ pub async fn save_patient_alert_for(
     let patient = clinical_patient(state, caller, patient_id).await?;
     Ok(state
         .store
-        .save_patient_reading_alert(
-            &caller.audit(),
-            patient.id,
-            vital.as_str(),
-            to_row(settings),
-        )
+        .save_patient_reading_alert(&caller.audit(), patient.id, vital.as_str(), *settings)
         .await?)
 }

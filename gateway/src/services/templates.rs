@@ -7,7 +7,7 @@ use uuid::Uuid;
 use store::StoreResult;
 
 use crate::app::{App, AppError, CurrentUser};
-use crate::services::access::visible_practice;
+use crate::services::access::{administered_practice, visible_practice};
 
 /// The practice's templates as a set. A stored override that no longer validates falls back to
 /// its default (logged), so a broken override can never stop a STOP confirmation; a store that
@@ -44,8 +44,7 @@ pub async fn save_for(
     name: TemplateName,
     text: &str,
 ) -> Result<TemplateSet, AppError> {
-    let practice = visible_practice(state, caller, practice_id).await?;
-    caller.require_practice_admin(&practice)?;
+    administered_practice(state, caller, practice_id).await?;
     if text.trim().is_empty() {
         state
             .store

@@ -422,7 +422,9 @@ pub async fn expire_due(state: &App) -> Result<usize, StoreError> {
         let batch_len = batch.len();
         for patient in batch {
             match apply(state, &audit, patient, None).await {
-                Ok(after) if after.texting.status == TextingStatus::Failed.as_str() => failed += 1,
+                Ok(after) if state_of(&after.texting).status == TextingStatus::Failed => {
+                    failed += 1
+                }
                 Ok(_) => {}
                 Err(error) => {
                     tracing::warn!(%error, "could not expire a verification; will retry");

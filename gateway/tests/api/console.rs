@@ -774,7 +774,7 @@ async fn an_admin_manages_users_and_practice_settings_from_the_console(backend: 
         .await
         .unwrap()
         .expect("saved");
-    assert_eq!(row.critical_low, 88.0);
+    assert_eq!(row.ranges.critical_low, 88.0);
     let page = admin
         .get(&format!("{settings}?vital=spo2"))
         .await

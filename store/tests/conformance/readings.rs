@@ -7,9 +7,10 @@ use serde_json::json;
 use store::testing::TestStore;
 use store::{
     ApplyReadingDefaultsTo, AuditFilter, EffectiveReadingAlert, NewApiToken, NewPatient,
-    NewReading, Page, ReadingAlertRow, ReadingAlertSource, ReadingChangeRow, ReadingContext,
-    ReadingDecision, ReadingFrequency, ReadingSource, Store, StoreError, VitalFrequency,
+    NewReading, Page, ReadingAlertSource, ReadingContext, ReadingDecision, ReadingFrequency,
+    ReadingSource, Store, StoreError, VitalFrequency,
 };
+use types::{AlertSettings, ChangeRule, ChangeUnit, Ranges};
 use uuid::Uuid;
 
 use super::{audit_at, customer_and_practice, staff, t0};
@@ -33,12 +34,14 @@ async fn patient(store: &Arc<dyn Store>, practice_id: Uuid, name: &str) -> Uuid 
         .id
 }
 
-fn bounds(critical_low: f64, critical_high: f64) -> ReadingAlertRow {
-    ReadingAlertRow {
-        critical_low,
-        normal_low: critical_low + 10.0,
-        normal_high: critical_high - 10.0,
-        critical_high,
+fn bounds(critical_low: f64, critical_high: f64) -> AlertSettings {
+    AlertSettings {
+        ranges: Ranges {
+            critical_low,
+            normal_low: critical_low + 10.0,
+            normal_high: critical_high - 10.0,
+            critical_high,
+        },
         change: None,
     }
 }
@@ -134,9 +137,9 @@ pub async fn the_decision_sees_readings_of_the_vital_on_either_side_inside_the_c
     let (_, practice_id) = customer_and_practice(&store, "+15555550202").await;
     let patient_id = patient(&store, practice_id, "Ben").await;
     let mut settings = bounds(40.0, 150.0);
-    settings.change = Some(ReadingChangeRow {
+    settings.change = Some(ChangeRule {
         amount: 20.0,
-        unit: "percent",
+        unit: ChangeUnit::Percent,
         within_hours: 24,
     });
     store
@@ -270,7 +273,7 @@ pub async fn readings_are_listed_newest_taken_first_by_vital_and_page_by_cursor(
 fn source(effective: &EffectiveReadingAlert) -> (ReadingAlertSource, Option<f64>) {
     (
         effective.source,
-        effective.settings.map(|s| s.critical_high),
+        effective.settings.map(|s| s.ranges.critical_high),
     )
 }
 
@@ -318,9 +321,9 @@ pub async fn defaults_saved_for_new_patients_leave_existing_patients_effective_s
         (ReadingAlertSource::Practice, Some(150.0))
     );
     let mut second = bounds(30.0, 160.0);
-    second.change = Some(ReadingChangeRow {
+    second.change = Some(ChangeRule {
         amount: 15.0,
-        unit: "units",
+        unit: ChangeUnit::Units,
         within_hours: 12,
     });
     let saved = store

@@ -9,6 +9,7 @@ use axum::response::Response;
 use maud::{Markup, html};
 use serde::Deserialize;
 use store::{ApplyDefaultsTo, ApplyReadingDefaultsTo, Practice, User};
+use types::{AlertSettings, ChangeRule, ChangeUnit, Ranges, Vital};
 use uuid::Uuid;
 
 use super::layout::{self, Section, csrf_field, page as shell_page, respond};
@@ -18,25 +19,14 @@ use crate::domain::notifications::{
     Change, Kind, NotificationKind, NotificationSetting, PatientNotificationKind,
     PatientNotificationSetting,
 };
-use crate::domain::readings::{AlertSettings, ChangeRule, ChangeUnit, Ranges, Vital};
 use crate::http::AppState;
 use crate::http::error::ApiError;
-use crate::services::access::visible_practice;
+use crate::services::access::administered_practice;
 use crate::services::notification_settings as settings;
 use crate::services::schedule_changes::OnCallWindowBody;
 use crate::services::{oncall, readings, users};
 
 /// A practice the signed-in admin administers; 404/403 page otherwise.
-async fn administered(
-    state: &AppState,
-    user: &ConsoleUser,
-    id: Uuid,
-) -> Result<Practice, ApiError> {
-    let practice = visible_practice(state, user, id).await?;
-    user.require_practice_admin(&practice)?;
-    Ok(practice)
-}
-
 /// `GET /app/admin/practices`.
 pub async fn list(State(state): State<AppState>, user: ConsoleUser) -> Response {
     let practices = match users::practices_of(&state, &user).await {
@@ -306,14 +296,13 @@ pub async fn page(
         .and_then(|v| Vital::parse(v).ok())
         .unwrap_or(Vital::Pulse);
     let loaded = async {
-        let practice = administered(&state, &user, id).await?;
+        let practice = administered_practice(&state, &user, id).await?;
         let customer_id = practice.customer_id;
         let people = users::list_for(&state, &user, customer_id).await?;
         let windows = oncall::schedule_for(&state, &user, id).await?;
         let alert = readings::practice_alert_for(&state, &user, id, vital).await?;
-        let user_defaults = settings::practice_user_defaults(state.store.as_ref(), id).await?;
-        let patient_defaults =
-            settings::practice_patient_defaults(state.store.as_ref(), id).await?;
+        let user_defaults = settings::practice_user_defaults_for(&state, &user, id).await?;
+        let patient_defaults = settings::practice_patient_defaults_for(&state, &user, id).await?;
         Ok::<_, ApiError>((
             practice,
             people,
@@ -497,15 +486,8 @@ pub async fn save_user_defaults(
         ApplyDefaultsTo::NewUsers
     };
     let outcome = async {
-        administered(&state, &user, id).await?;
-        settings::change_practice_user_defaults(
-            state.store.as_ref(),
-            &user.audit(),
-            id,
-            &changes,
-            apply_to,
-        )
-        .await?;
+        settings::change_practice_user_defaults_for(&state, &user, id, Ok(changes), apply_to)
+            .await?;
         Ok("Notification defaults for users saved.".to_string())
     }
     .await;
@@ -527,15 +509,9 @@ pub async fn save_patient_defaults(
             text: on("text"),
         });
     let outcome = async {
-        administered(&state, &user, id).await?;
-        settings::change_practice_patient_defaults(
-            state.store.as_ref(),
-            &user.audit(),
-            id,
-            &changes,
-            store::ApplyReadingDefaultsTo::NewPatients,
-        )
-        .await?;
+        let apply_to = ApplyReadingDefaultsTo::NewPatients;
+        settings::change_practice_patient_defaults_for(&state, &user, id, Ok(changes), apply_to)
+            .await?;
         Ok("Notification defaults for new patients saved.".to_string())
     }
     .await;

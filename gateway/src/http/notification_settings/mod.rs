@@ -24,8 +24,6 @@ use super::AppState;
 use super::auth::CurrentUser;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, ApiPath, ApiQuery};
-use super::reading_alerts::ApplyToPatients;
-use crate::services::access::visible_practice;
 use crate::services::notification_settings::{self as service};
 pub use shapes::*;
 
@@ -52,14 +50,7 @@ pub async fn get_user_settings(
     ApiPath(user_id): ApiPath<Uuid>,
     ApiQuery(query): ApiQuery<PracticeQuery>,
 ) -> Result<Json<NotificationSettingsView>, ApiError> {
-    let (user, practice) = crate::services::notification_settings::settings_subject(
-        &state,
-        &caller,
-        user_id,
-        query.practice_id,
-    )
-    .await?;
-    let settings = service::user_settings(state.store.as_ref(), user.id, practice.id).await?;
+    let settings = service::user_settings_for(&state, &caller, user_id, query.practice_id).await?;
     Ok(Json(NotificationSettingsView::from(&settings)))
 }
 
@@ -88,22 +79,10 @@ pub async fn put_user_settings(
     ApiQuery(query): ApiQuery<PracticeQuery>,
     ApiJson(body): ApiJson<NotificationSettingsInput>,
 ) -> Result<Json<NotificationSettingsView>, ApiError> {
-    let (user, practice) = crate::services::notification_settings::settings_subject(
-        &state,
-        &caller,
-        user_id,
-        query.practice_id,
-    )
-    .await?;
-    let changes = user_changes(&body.settings)?;
-    let settings = service::change_user_settings(
-        state.store.as_ref(),
-        &caller.audit(),
-        user.id,
-        practice.id,
-        &changes,
-    )
-    .await?;
+    let changes = user_changes(&body.settings);
+    let settings =
+        service::change_user_settings_for(&state, &caller, user_id, query.practice_id, changes)
+            .await?;
     Ok(Json(NotificationSettingsView::from(&settings)))
 }
 
@@ -128,8 +107,7 @@ pub async fn get_user_defaults(
     caller: CurrentUser,
     ApiPath(practice_id): ApiPath<Uuid>,
 ) -> Result<Json<NotificationSettingsView>, ApiError> {
-    let practice = visible_practice(&state, &caller, practice_id).await?;
-    let defaults = service::practice_user_defaults(state.store.as_ref(), practice.id).await?;
+    let defaults = service::practice_user_defaults_for(&state, &caller, practice_id).await?;
     Ok(Json(NotificationSettingsView::from(&defaults)))
 }
 
@@ -159,21 +137,14 @@ pub async fn put_user_defaults(
     ApiPath(practice_id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<UserDefaultsInput>,
 ) -> Result<Json<NotificationSettingsView>, ApiError> {
-    let practice = visible_practice(&state, &caller, practice_id).await?;
-    caller.require_practice_admin(&practice)?;
-    let changes = user_changes(&body.settings)?;
+    let changes = user_changes(&body.settings);
     let apply_to = match body.apply_to {
         ApplyTo::NewUsers => ApplyDefaultsTo::NewUsers,
         ApplyTo::AllUsers => ApplyDefaultsTo::AllUsers,
     };
-    let defaults = service::change_practice_user_defaults(
-        state.store.as_ref(),
-        &caller.audit(),
-        practice.id,
-        &changes,
-        apply_to,
-    )
-    .await?;
+    let defaults =
+        service::change_practice_user_defaults_for(&state, &caller, practice_id, changes, apply_to)
+            .await?;
     Ok(Json(NotificationSettingsView::from(&defaults)))
 }
 
@@ -198,8 +169,7 @@ pub async fn get_patient_defaults(
     caller: CurrentUser,
     ApiPath(practice_id): ApiPath<Uuid>,
 ) -> Result<Json<PatientNotificationSettingsView>, ApiError> {
-    let practice = visible_practice(&state, &caller, practice_id).await?;
-    let defaults = service::practice_patient_defaults(state.store.as_ref(), practice.id).await?;
+    let defaults = service::practice_patient_defaults_for(&state, &caller, practice_id).await?;
     Ok(Json(PatientNotificationSettingsView::from(&defaults)))
 }
 
@@ -227,19 +197,13 @@ pub async fn put_patient_defaults(
     ApiPath(practice_id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<PatientDefaultsInput>,
 ) -> Result<Json<PatientNotificationSettingsView>, ApiError> {
-    let practice = visible_practice(&state, &caller, practice_id).await?;
-    caller.require_practice_admin(&practice)?;
-    let changes = patient_changes(&body.settings)?;
-    let apply_to = match body.apply_to {
-        ApplyToPatients::NewPatients => store::ApplyReadingDefaultsTo::NewPatients,
-        ApplyToPatients::AllPatients => store::ApplyReadingDefaultsTo::AllPatients,
-    };
-    let defaults = service::change_practice_patient_defaults(
-        state.store.as_ref(),
-        &caller.audit(),
-        practice.id,
-        &changes,
-        apply_to,
+    let changes = patient_changes(&body.settings);
+    let defaults = service::change_practice_patient_defaults_for(
+        &state,
+        &caller,
+        practice_id,
+        changes,
+        body.apply_to.into(),
     )
     .await?;
     Ok(Json(PatientNotificationSettingsView::from(&defaults)))

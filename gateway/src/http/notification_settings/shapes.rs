@@ -4,7 +4,6 @@
 use std::borrow::Cow;
 
 use serde::{Deserialize, Serialize};
-use store::StoreError;
 use utoipa::openapi::RefOr;
 use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 use utoipa::{IntoParams, PartialSchema, ToSchema};
@@ -16,7 +15,6 @@ use crate::domain::notifications::{
     Change, Kind, NotificationKind, NotificationSetting, PatientNotificationKind,
     PatientNotificationSetting, PatientSettings, UserSettings,
 };
-use crate::services::notification_settings::ChangeError;
 
 // ---- wire types -------------------------------------------------------------------------------
 
@@ -244,15 +242,3 @@ pub(super) fn patient_changes(
         })
         .collect()
 }
-
-impl From<ChangeError> for ApiError {
-    fn from(e: ChangeError) -> ApiError {
-        match e {
-            ChangeError::Invalid(rule) => ApiError::invalid(rule.field(), rule.to_string()),
-            ChangeError::Store(StoreError::NotFound) => ApiError::NotFound("practice"),
-            ChangeError::Store(other) => other.into(),
-        }
-    }
-}
-
-// ---- users' settings --------------------------------------------------------------------------

@@ -15,7 +15,7 @@ mod shapes;
 
 use axum::Json;
 use axum::extract::State;
-use store::ApplyReadingDefaultsTo;
+use types::AlertSettings;
 use uuid::Uuid;
 
 use super::AppState;
@@ -48,12 +48,7 @@ pub async fn get_practice_alerts(
 ) -> Result<Json<PracticeReadingAlertView>, ApiError> {
     let vital = path_vital(&vital)?;
     let saved = readings::practice_alert_for(&state, &caller, practice_id, vital).await?;
-    let (ranges, change) = saved.as_ref().map(bodies_from).unzip();
-    Ok(Json(PracticeReadingAlertView {
-        vital: vital.as_str().to_string(),
-        ranges,
-        change: change.flatten(),
-    }))
+    Ok(Json(PracticeReadingAlertView::of(vital, saved)))
 }
 
 /// Save the practice's default alert settings of a vital, for new patients only or for all
@@ -81,20 +76,15 @@ pub async fn put_practice_alerts(
     ApiJson(body): ApiJson<PracticeReadingAlertInput>,
 ) -> Result<Json<PracticeReadingAlertView>, ApiError> {
     let vital = path_vital(&vital)?;
-    let apply_to = match body.apply_to {
-        ApplyToPatients::NewPatients => ApplyReadingDefaultsTo::NewPatients,
-        ApplyToPatients::AllPatients => ApplyReadingDefaultsTo::AllPatients,
+    let apply_to = body.apply_to.into();
+    let settings = AlertSettings {
+        ranges: body.ranges,
+        change: body.change,
     };
-    let settings = settings_of(body.ranges, body.change);
     let saved =
         readings::save_practice_alert_for(&state, &caller, practice_id, vital, settings, apply_to)
             .await?;
-    let (ranges, change) = bodies_from(&saved);
-    Ok(Json(PracticeReadingAlertView {
-        vital: vital.as_str().to_string(),
-        ranges: Some(ranges),
-        change,
-    }))
+    Ok(Json(PracticeReadingAlertView::of(vital, Some(saved))))
 }
 
 // ---- patient settings -------------------------------------------------------------------------
@@ -121,7 +111,7 @@ pub async fn get_patient_alerts(
 ) -> Result<Json<PatientReadingAlertView>, ApiError> {
     let vital = path_vital(&vital)?;
     let effective = readings::patient_alert_for(&state, &caller, patient_id, vital).await?;
-    Ok(Json(patient_view(vital, &effective)?))
+    Ok(Json(PatientReadingAlertView::of(vital, &effective)))
 }
 
 /// Set a patient's own alert settings of a vital (they then no longer follow the practice's
@@ -152,7 +142,7 @@ pub async fn put_patient_alerts(
     let settings = checked_settings_of(vital, body.ranges, body.change)?;
     let effective =
         readings::save_patient_alert_for(&state, &caller, patient_id, vital, &settings).await?;
-    Ok(Json(patient_view(vital, &effective)?))
+    Ok(Json(PatientReadingAlertView::of(vital, &effective)))
 }
 
 // ---- reading frequency ------------------------------------------------------------------------
@@ -204,10 +194,7 @@ pub async fn put_frequency(
     ApiPath(practice_id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<ReadingFrequencyInput>,
 ) -> Result<Json<ReadingFrequencyView>, ApiError> {
-    let apply_to = match body.apply_to {
-        ApplyToPatients::NewPatients => ApplyReadingDefaultsTo::NewPatients,
-        ApplyToPatients::AllPatients => ApplyReadingDefaultsTo::AllPatients,
-    };
+    let apply_to = body.apply_to.into();
     let frequency = frequency_of(body)?;
     let saved =
         frequency::save_practice_frequency_for(&state, &caller, practice_id, frequency, apply_to)

@@ -1,49 +1,17 @@
 //! The request and answer shapes of the reading-alert and reading-frequency routes, and their
-//! conversion to and from the domain's settings (each field checked, the error naming it).
+//! conversion to and from what the services take and answer (each field checked, the error
+//! naming it). A vital's ranges and change rule are the shared `types::Ranges` and
+//! `types::ChangeRule`, which publish their own schemas (`RangesBody`, `ChangeBody`).
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use store::{EffectiveReadingAlert, ReadingAlertRow, ReadingFrequency, VitalFrequency};
+use store::{ApplyReadingDefaultsTo, EffectiveReadingAlert, ReadingFrequency, VitalFrequency};
+use types::{AlertSettings, ChangeRule, Ranges, Vital};
 use utoipa::ToSchema;
 
 use super::super::error::ApiError;
 
-use crate::domain::readings::{AlertSettings, ChangeRule, ChangeUnit, Ranges, Vital};
-use crate::services::readings::from_row;
-
 // ---- wire types -------------------------------------------------------------------------------
-
-/// The four bounds of a vital's range bar: below `critical_low` or above `critical_high` is
-/// critical, `normal_low` to `normal_high` normal, anything else caution. They must not
-/// decrease; equal bounds leave a band empty.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RangesBody {
-    pub critical_low: f64,
-    pub normal_low: f64,
-    pub normal_high: f64,
-    pub critical_high: f64,
-}
-
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum ChangeUnitBody {
-    /// Percent of the earlier reading's value.
-    Percent,
-    /// The vital's own unit.
-    Units,
-}
-
-/// "When the value changes by `amount` `unit` within `within_hours`": the reading is critical.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ChangeBody {
-    /// Greater than 0.
-    pub amount: f64,
-    pub unit: ChangeUnitBody,
-    /// 1 to 720.
-    pub within_hours: u32,
-}
 
 /// Whose settings a save of practice defaults (reading alerts of a vital, reading frequency,
 /// patient notification defaults) changes.
@@ -57,23 +25,32 @@ pub enum ApplyToPatients {
     AllPatients,
 }
 
+impl From<ApplyToPatients> for ApplyReadingDefaultsTo {
+    fn from(apply_to: ApplyToPatients) -> ApplyReadingDefaultsTo {
+        match apply_to {
+            ApplyToPatients::NewPatients => ApplyReadingDefaultsTo::NewPatients,
+            ApplyToPatients::AllPatients => ApplyReadingDefaultsTo::AllPatients,
+        }
+    }
+}
+
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PracticeReadingAlertInput {
-    pub ranges: RangesBody,
+    pub ranges: Ranges,
     /// Null or absent: no change rule.
     #[serde(default)]
-    pub change: Option<ChangeBody>,
+    pub change: Option<ChangeRule>,
     pub apply_to: ApplyToPatients,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PatientReadingAlertInput {
-    pub ranges: RangesBody,
+    pub ranges: Ranges,
     /// Null or absent: no change rule.
     #[serde(default)]
-    pub change: Option<ChangeBody>,
+    pub change: Option<ChangeRule>,
 }
 
 /// The practice's default settings of a vital; `ranges` is null when never saved.
@@ -81,8 +58,8 @@ pub struct PatientReadingAlertInput {
 pub struct PracticeReadingAlertView {
     #[schema(example = "pulse")]
     pub vital: String,
-    pub ranges: Option<RangesBody>,
-    pub change: Option<ChangeBody>,
+    pub ranges: Option<Ranges>,
+    pub change: Option<ChangeRule>,
 }
 
 /// A patient's effective settings of a vital.
@@ -91,8 +68,8 @@ pub struct PatientReadingAlertView {
     #[schema(example = "pulse")]
     pub vital: String,
     /// Null when the patient has no alert settings for the vital (readings are then normal).
-    pub ranges: Option<RangesBody>,
-    pub change: Option<ChangeBody>,
+    pub ranges: Option<Ranges>,
+    pub change: Option<ChangeRule>,
     /// `patient` (their own), `practice` (the practice's default) or `none`.
     #[schema(example = "practice")]
     pub source: String,
@@ -179,77 +156,37 @@ pub struct PatientReadingFrequencyView {
 
 // ---- conversions ------------------------------------------------------------------------------
 
-/// The domain's settings from the wire (not yet validated: the service checks them).
-pub fn settings_of(ranges: RangesBody, change: Option<ChangeBody>) -> AlertSettings {
-    AlertSettings {
-        ranges: Ranges {
-            critical_low: ranges.critical_low,
-            normal_low: ranges.normal_low,
-            normal_high: ranges.normal_high,
-            critical_high: ranges.critical_high,
-        },
-        change: change.map(|c| ChangeRule {
-            amount: c.amount,
-            unit: match c.unit {
-                ChangeUnitBody::Percent => ChangeUnit::Percent,
-                ChangeUnitBody::Units => ChangeUnit::Units,
-            },
-            within_hours: c.within_hours,
-        }),
-    }
-}
-
-/// The domain's settings of `vital`, checked: 422 naming the field of the first broken rule.
+/// The settings of `vital` as sent, checked: 422 naming the field of the first broken rule.
 pub(super) fn checked_settings_of(
     vital: Vital,
-    ranges: RangesBody,
-    change: Option<ChangeBody>,
+    ranges: Ranges,
+    change: Option<ChangeRule>,
 ) -> Result<AlertSettings, ApiError> {
-    let settings = settings_of(ranges, change);
+    let settings = AlertSettings { ranges, change };
     crate::services::readings::check_settings(vital, &settings)?;
     Ok(settings)
 }
 
-/// The wire form of the domain's settings.
-pub fn bodies_from(settings: &AlertSettings) -> (RangesBody, Option<ChangeBody>) {
-    let ranges = RangesBody {
-        critical_low: settings.ranges.critical_low,
-        normal_low: settings.ranges.normal_low,
-        normal_high: settings.ranges.normal_high,
-        critical_high: settings.ranges.critical_high,
-    };
-    let change = settings.change.map(|c| ChangeBody {
-        amount: c.amount,
-        unit: match c.unit {
-            ChangeUnit::Percent => ChangeUnitBody::Percent,
-            ChangeUnit::Units => ChangeUnitBody::Units,
-        },
-        within_hours: c.within_hours,
-    });
-    (ranges, change)
+impl PracticeReadingAlertView {
+    /// The practice's default of `vital`, `saved` or never saved.
+    pub(super) fn of(vital: Vital, saved: Option<AlertSettings>) -> PracticeReadingAlertView {
+        PracticeReadingAlertView {
+            vital: vital.as_str().to_string(),
+            ranges: saved.map(|s| s.ranges),
+            change: saved.and_then(|s| s.change),
+        }
+    }
 }
 
-pub(super) fn bodies_of(
-    row: Option<&ReadingAlertRow>,
-) -> Result<(Option<RangesBody>, Option<ChangeBody>), ApiError> {
-    let Some(row) = row else {
-        return Ok((None, None));
-    };
-    let (ranges, change) = bodies_from(&from_row(row)?);
-    Ok((Some(ranges), change))
-}
-
-pub(super) fn patient_view(
-    vital: Vital,
-    effective: &EffectiveReadingAlert,
-) -> Result<PatientReadingAlertView, ApiError> {
-    let (ranges, change) = bodies_of(effective.settings.as_ref())?;
-    Ok(PatientReadingAlertView {
-        vital: vital.as_str().to_string(),
-        ranges,
-        change,
-        source: effective.source.as_str().to_string(),
-    })
+impl PatientReadingAlertView {
+    pub(super) fn of(vital: Vital, effective: &EffectiveReadingAlert) -> PatientReadingAlertView {
+        PatientReadingAlertView {
+            vital: vital.as_str().to_string(),
+            ranges: effective.settings.map(|s| s.ranges),
+            change: effective.settings.and_then(|s| s.change),
+            source: effective.source.as_str().to_string(),
+        }
+    }
 }
 
 /// A vital named in the path; 404 when there is no such vital.
