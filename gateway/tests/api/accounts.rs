@@ -41,7 +41,7 @@ pub struct World {
 }
 
 pub async fn post(app: &TestApp, path: &str, token: &str, body: Value) -> Value {
-    let (status, answer) = app.call(Method::POST, path, Some(token), Some(body)).await;
+    let (status, answer) = app.post_as(token, path, body).await;
     assert!(
         status == 200 || status == 201,
         "POST {path}: {status} {answer}"
@@ -127,12 +127,7 @@ async fn the_walk_through_creates_a_customer_a_practice_and_a_staff_user(backend
     assert_eq!(customer["name"], "Acme Health");
     let cid = customer["id"].as_str().unwrap();
     let (status, practice) = app
-        .call(
-            Method::POST,
-            &format!("/v1/customers/{cid}/practices"),
-            Some(&root),
-            Some(json!({"name": "Main St", "timezone": "America/Chicago", "sms_number": "(312) 555-0142"})),
-        )
+        .post_as(&root, &format!("/v1/customers/{cid}/practices"), json!({"name": "Main St", "timezone": "America/Chicago", "sms_number": "(312) 555-0142"}))
         .await;
     assert_eq!(status, 201, "{practice}");
     assert_eq!(
@@ -142,18 +137,12 @@ async fn the_walk_through_creates_a_customer_a_practice_and_a_staff_user(backend
     assert_eq!(practice["escalation_delay_minutes"], 10);
     let pid = practice["id"].as_str().unwrap();
     let (status, staff) = app
-        .call(
-            Method::POST,
-            "/v1/users",
-            Some(&root),
-            Some(json!({"username": "nurse", "password": "n3w-password", "role": "staff", "customer_id": cid,
-                        "practice_ids": [pid], "first_name": "Nora", "email": "nora@example.org", "auto_logout_minutes": 10})),
-        )
+        .post_as(&root, "/v1/users", json!({"username": "nurse", "password": "n3w-password", "role": "staff", "customer_id": cid, "practice_ids": [pid], "first_name": "Nora", "email": "nora@example.org", "auto_logout_minutes": 10}))
         .await;
     assert_eq!(status, 201, "{staff}");
     assert!(staff.get("password").is_none() && staff.get("password_hash").is_none());
     let nurse = app.login("nurse", "n3w-password").await;
-    let (status, me) = app.call(Method::GET, "/v1/me", Some(&nurse), None).await;
+    let (status, me) = app.get_as(&nurse, "/v1/me").await;
     assert_eq!(status, 200);
     assert_eq!(me["username"], "nurse");
     assert_eq!(me["role"], "staff");
@@ -176,13 +165,10 @@ async fn a_session_ends_after_the_idle_timeout(backend: Backend) {
     // Default idle timeout is 30 minutes: activity every 20 minutes keeps it alive.
     for _ in 0..3 {
         app.clock.advance(chrono::Duration::minutes(20));
-        assert_eq!(
-            app.call(Method::GET, "/v1/me", Some(&token), None).await.0,
-            200
-        );
+        assert_eq!(app.get_as(&token, "/v1/me").await.0, 200);
     }
     app.clock.advance(chrono::Duration::minutes(31));
-    let (status, body) = app.call(Method::GET, "/v1/me", Some(&token), None).await;
+    let (status, body) = app.get_as(&token, "/v1/me").await;
     assert_eq!(status, 401, "{body}");
     assert_eq!(body["error"]["code"], "unauthorized");
 }
@@ -192,18 +178,10 @@ async fn logout_ends_the_session(backend: Backend) {
     app.super_admin("root", PASSWORD).await;
     let token = app.login("root", PASSWORD).await;
     let other = app.login("root", PASSWORD).await;
+    assert_eq!(app.post_empty_as(&token, "/v1/auth/logout").await.0, 204);
+    assert_eq!(app.get_as(&token, "/v1/me").await.0, 401);
     assert_eq!(
-        app.call(Method::POST, "/v1/auth/logout", Some(&token), None)
-            .await
-            .0,
-        204
-    );
-    assert_eq!(
-        app.call(Method::GET, "/v1/me", Some(&token), None).await.0,
-        401
-    );
-    assert_eq!(
-        app.call(Method::GET, "/v1/me", Some(&other), None).await.0,
+        app.get_as(&other, "/v1/me").await.0,
         200,
         "other sessions live on"
     );
@@ -214,12 +192,7 @@ async fn wrong_and_missing_tokens_never_reach_data(backend: Backend) {
     let w = world(&app).await;
     let path = format!("/v1/customers/{}", w.customer_a);
     assert_eq!(app.call(Method::GET, &path, None, None).await.0, 401);
-    assert_eq!(
-        app.call(Method::GET, &path, Some("not-a-token"), None)
-            .await
-            .0,
-        401
-    );
+    assert_eq!(app.get_as("not-a-token", &path).await.0, 401);
     let basic = app
         .client
         .get(app.url(&path))
@@ -228,35 +201,20 @@ async fn wrong_and_missing_tokens_never_reach_data(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(basic.status(), 401);
-    let (status, body) = app.call(Method::GET, &path, Some(""), None).await;
+    let (status, body) = app.get_as("", &path).await;
     assert_eq!(status, 401, "{body}");
 }
 
 async fn a_locked_user_gets_423_at_login_and_their_token_stops_working_at_once(backend: Backend) {
     let app = spawn_app(backend).await;
     let w = world(&app).await;
-    assert_eq!(
-        app.call(Method::GET, "/v1/me", Some(&w.staff_a), None)
-            .await
-            .0,
-        200
-    );
+    assert_eq!(app.get_as(&w.staff_a, "/v1/me").await.0, 200);
     let (status, body) = app
-        .call(
-            Method::POST,
-            &format!("/v1/users/{}/lock", w.staff_a_id),
-            Some(&w.admin_a),
-            None,
-        )
+        .post_empty_as(&w.admin_a, &format!("/v1/users/{}/lock", w.staff_a_id))
         .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["locked"], true);
-    assert_eq!(
-        app.call(Method::GET, "/v1/me", Some(&w.staff_a), None)
-            .await
-            .0,
-        401
-    );
+    assert_eq!(app.get_as(&w.staff_a, "/v1/me").await.0, 401);
     let (status, body) = app
         .call(
             Method::POST,
@@ -280,12 +238,7 @@ async fn a_locked_user_gets_423_at_login_and_their_token_stops_working_at_once(b
         "locked whatever the password: the answer confirms no guess"
     );
     let (status, _) = app
-        .call(
-            Method::POST,
-            &format!("/v1/users/{}/unlock", w.staff_a_id),
-            Some(&w.admin_a),
-            None,
-        )
+        .post_empty_as(&w.admin_a, &format!("/v1/users/{}/unlock", w.staff_a_id))
         .await;
     assert_eq!(status, 200);
     app.login("staff-a", PASSWORD).await;
@@ -308,12 +261,7 @@ async fn locking_on_one_instance_ends_the_session_on_another_at_once() {
         "a session works on every instance"
     );
     let (status, _) = app
-        .call(
-            Method::POST,
-            &format!("/v1/users/{}/lock", w.staff_a_id),
-            Some(&w.admin_a),
-            None,
-        )
+        .post_empty_as(&w.admin_a, &format!("/v1/users/{}/lock", w.staff_a_id))
         .await;
     assert_eq!(status, 200);
     assert_eq!(me_on_other().await.unwrap().status(), 401);
@@ -541,11 +489,9 @@ async fn every_route_answers_each_role_of_two_customers_as_it_should(backend: Ba
     }
     // Nothing of customer A leaked into B's view of the world.
     let (_, practices_b) = app
-        .call(
-            Method::GET,
+        .get_as(
+            &w.admin_b,
             &format!("/v1/customers/{}/practices", w.customer_b),
-            Some(&w.admin_b),
-            None,
         )
         .await;
     assert!(
@@ -614,9 +560,7 @@ async fn bad_input_gets_400_or_422_naming_the_field(backend: Backend) {
         ),
     ];
     for (path, body, field) in cases {
-        let (status, answer) = app
-            .call(Method::POST, path, Some(&w.root), Some(body.clone()))
-            .await;
+        let (status, answer) = app.post_as(&w.root, path, body.clone()).await;
         assert_eq!(status, 422, "{path} {body}: {answer}");
         let message = answer["error"]["message"].as_str().unwrap();
         assert!(
@@ -625,11 +569,10 @@ async fn bad_input_gets_400_or_422_naming_the_field(backend: Backend) {
         );
     }
     let (status, answer) = app
-        .call(
-            Method::PATCH,
+        .patch_as(
+            &w.root,
             &format!("/v1/practices/{}", w.practice_a),
-            Some(&w.root),
-            Some(json!({"escalation_delay_minutes": 0})),
+            json!({"escalation_delay_minutes": 0}),
         )
         .await;
     assert_eq!(status, 422);
@@ -640,24 +583,19 @@ async fn bad_input_gets_400_or_422_naming_the_field(backend: Backend) {
             .contains("escalation_delay_minutes")
     );
     let (status, _) = app
-        .call(
-            Method::GET,
+        .get_as(
+            &w.root,
             &format!("/v1/customers/{}/practices?limit=0", w.customer_a),
-            Some(&w.root),
-            None,
         )
         .await;
     assert_eq!(status, 422);
-    let (status, _) = app
-        .call(Method::GET, "/v1/customers/not-a-uuid", Some(&w.root), None)
-        .await;
+    let (status, _) = app.get_as(&w.root, "/v1/customers/not-a-uuid").await;
     assert!(status == 400 || status == 404, "{status}");
     let (status, body) = app
-        .call(
-            Method::POST,
+        .post_as(
+            &w.root,
             &format!("/v1/customers/{}/practices", w.customer_b),
-            Some(&w.root),
-            Some(json!({"name": "dup", "timezone": "UTC", "sms_number": "+14155550101"})),
+            json!({"name": "dup", "timezone": "UTC", "sms_number": "+14155550101"}),
         )
         .await;
     assert_eq!(status, 409, "{body}");
@@ -669,7 +607,7 @@ async fn passwords_must_have_eight_characters_and_a_digit(backend: Backend) {
     let w = world(&app).await;
     for bad in ["short1", "no-digits-at-all"] {
         let (status, body) = app
-            .call(Method::POST, "/v1/users", Some(&w.admin_a), Some(json!({"username": "pwuser", "password": bad, "role": "staff", "customer_id": w.customer_a})))
+            .post_as(&w.admin_a, "/v1/users", json!({"username": "pwuser", "password": bad, "role": "staff", "customer_id": w.customer_a}))
             .await;
         assert_eq!(status, 422, "{bad}: {body}");
         assert!(
@@ -680,20 +618,18 @@ async fn passwords_must_have_eight_characters_and_a_digit(backend: Backend) {
         );
     }
     let (status, _) = app
-        .call(
-            Method::PATCH,
+        .patch_as(
+            &w.staff_a,
             &format!("/v1/users/{}", w.staff_a_id),
-            Some(&w.staff_a),
-            Some(json!({"password": "weakweak", "current_password": PASSWORD})),
+            json!({"password": "weakweak", "current_password": PASSWORD}),
         )
         .await;
     assert_eq!(status, 422);
     let (status, _) = app
-        .call(
-            Method::PATCH,
+        .patch_as(
+            &w.staff_a,
             &format!("/v1/users/{}", w.staff_a_id),
-            Some(&w.staff_a),
-            Some(json!({"password": "stronger-pass-2", "current_password": PASSWORD})),
+            json!({"password": "stronger-pass-2", "current_password": PASSWORD}),
         )
         .await;
     assert_eq!(status, 200);
@@ -704,21 +640,15 @@ async fn default_users_join_practices_created_afterwards(backend: Backend) {
     let app = spawn_app(backend).await;
     let w = world(&app).await;
     let (status, _) = app
-        .call(
-            Method::PUT,
+        .put_as(
+            &w.admin_a,
             &format!("/v1/customers/{}/default-users", w.customer_a),
-            Some(&w.admin_a),
-            Some(json!({"user_ids": [w.idle_a_id]})),
+            json!({"user_ids": [w.idle_a_id]}),
         )
         .await;
     assert_eq!(status, 200);
     let (_, customer) = app
-        .call(
-            Method::GET,
-            &format!("/v1/customers/{}", w.customer_a),
-            Some(&w.admin_a),
-            None,
-        )
+        .get_as(&w.admin_a, &format!("/v1/customers/{}", w.customer_a))
         .await;
     assert_eq!(customer["default_user_ids"], json!([w.idle_a_id]));
     let practice = post(
@@ -729,12 +659,7 @@ async fn default_users_join_practices_created_afterwards(backend: Backend) {
     )
     .await;
     let (_, idle) = app
-        .call(
-            Method::GET,
-            &format!("/v1/users/{}", w.idle_a_id),
-            Some(&w.admin_a),
-            None,
-        )
+        .get_as(&w.admin_a, &format!("/v1/users/{}", w.idle_a_id))
         .await;
     assert!(
         idle["practice_ids"]
@@ -743,11 +668,10 @@ async fn default_users_join_practices_created_afterwards(backend: Backend) {
             .contains(&practice["id"])
     );
     let (status, body) = app
-        .call(
-            Method::PUT,
+        .put_as(
+            &w.admin_b,
             &format!("/v1/customers/{}/default-users", w.customer_b),
-            Some(&w.admin_b),
-            Some(json!({"user_ids": [w.idle_a_id]})),
+            json!({"user_ids": [w.idle_a_id]}),
         )
         .await;
     assert_eq!(
@@ -760,11 +684,10 @@ async fn groups_need_ten_practices_and_hide_from_other_customers(backend: Backen
     let app = spawn_app(backend).await;
     let w = world(&app).await;
     let (status, body) = app
-        .call(
-            Method::POST,
+        .post_as(
+            &w.admin_a,
             &format!("/v1/customers/{}/practice-groups", w.customer_a),
-            Some(&w.admin_a),
-            Some(json!({"name": "North"})),
+            json!({"name": "North"}),
         )
         .await;
     assert_eq!(status, 409);
@@ -775,92 +698,66 @@ async fn groups_need_ten_practices_and_hide_from_other_customers(backend: Backen
         practices.push(p["id"].as_str().unwrap().to_string());
     }
     let (status, group) = app
-        .call(Method::POST, &format!("/v1/customers/{}/practice-groups", w.customer_a), Some(&w.admin_a),
-              Some(json!({"name": "North", "practice_ids": [practices[0], practices[1]], "default_user_ids": [w.idle_a_id]})))
+        .post_as(&w.admin_a, &format!("/v1/customers/{}/practice-groups", w.customer_a), json!({"name": "North", "practice_ids": [practices[0], practices[1]], "default_user_ids": [w.idle_a_id]}))
         .await;
     assert_eq!(status, 201, "{group}");
     let gid = group["id"].as_str().unwrap();
     let (status, body) = app
-        .call(
-            Method::POST,
+        .post_as(
+            &w.admin_a,
             &format!("/v1/customers/{}/practice-groups", w.customer_a),
-            Some(&w.admin_a),
-            Some(json!({"name": "South", "practice_ids": [practices[1]]})),
+            json!({"name": "South", "practice_ids": [practices[1]]}),
         )
         .await;
     assert_eq!(status, 409, "a practice is in at most one group: {body}");
     assert_eq!(body["error"]["code"], "practice_in_another_group");
     let (_, p0) = app
-        .call(
-            Method::GET,
-            &format!("/v1/practices/{}", practices[0]),
-            Some(&w.admin_a),
-            None,
-        )
+        .get_as(&w.admin_a, &format!("/v1/practices/{}", practices[0]))
         .await;
     assert_eq!(p0["practice_group_id"], json!(gid));
     for token in [&w.admin_b, &w.staff_b] {
         assert_eq!(
-            app.call(
-                Method::PATCH,
+            app.patch_as(
+                token,
                 &format!("/v1/practice-groups/{gid}"),
-                Some(token),
-                Some(json!({"name": "x"}))
+                json!({"name": "x"})
             )
             .await
             .0,
             404
         );
         assert_eq!(
-            app.call(
-                Method::DELETE,
-                &format!("/v1/practice-groups/{gid}"),
-                Some(token),
-                None
-            )
-            .await
-            .0,
+            app.delete_as(token, &format!("/v1/practice-groups/{gid}"))
+                .await
+                .0,
             404
         );
     }
     assert_eq!(
-        app.call(
-            Method::DELETE,
-            &format!("/v1/practice-groups/{gid}"),
-            Some(&w.staff_a),
-            None
-        )
-        .await
-        .0,
+        app.delete_as(&w.staff_a, &format!("/v1/practice-groups/{gid}"))
+            .await
+            .0,
         403
     );
     let (status, renamed) = app
-        .call(
-            Method::PATCH,
+        .patch_as(
+            &w.admin_a,
             &format!("/v1/practice-groups/{gid}"),
-            Some(&w.admin_a),
-            Some(json!({"name": "Northern", "practice_ids": [practices[2]]})),
+            json!({"name": "Northern", "practice_ids": [practices[2]]}),
         )
         .await;
     assert_eq!(status, 200, "{renamed}");
     assert_eq!(renamed["practice_ids"], json!([practices[2]]));
     assert_eq!(
-        app.call(
-            Method::DELETE,
-            &format!("/v1/practice-groups/{gid}"),
-            Some(&w.admin_a),
-            None
-        )
-        .await
-        .0,
+        app.delete_as(&w.admin_a, &format!("/v1/practice-groups/{gid}"))
+            .await
+            .0,
         204
     );
     let (_, groups) = app
-        .call(
-            Method::GET,
+        .get_as(
+            &w.admin_a,
             &format!("/v1/customers/{}/practice-groups", w.customer_a),
-            Some(&w.admin_a),
-            None,
         )
         .await;
     assert_eq!(groups["items"], json!([]));
@@ -869,79 +766,55 @@ async fn groups_need_ten_practices_and_hide_from_other_customers(backend: Backen
 async fn locking_with_outstanding_items_needs_reassign_to(backend: Backend) {
     let app = spawn_app(backend).await;
     let w = world(&app).await;
-    app.call(
-        Method::PUT,
+    app.put_as(
+        &w.admin_a,
         &format!("/v1/customers/{}/default-users", w.customer_a),
-        Some(&w.admin_a),
-        Some(json!({"user_ids": [w.staff_a_id]})),
+        json!({"user_ids": [w.staff_a_id]}),
     )
     .await;
     let (status, outstanding) = app
-        .call(
-            Method::GET,
+        .get_as(
+            &w.admin_a,
             &format!("/v1/users/{}/outstanding", w.staff_a_id),
-            Some(&w.admin_a),
-            None,
         )
         .await;
     assert_eq!(status, 200);
     assert_eq!(outstanding["total"], 1);
     let (status, body) = app
-        .call(
-            Method::POST,
-            &format!("/v1/users/{}/lock", w.staff_a_id),
-            Some(&w.admin_a),
-            None,
-        )
+        .post_empty_as(&w.admin_a, &format!("/v1/users/{}/lock", w.staff_a_id))
         .await;
     assert_eq!(status, 409, "{body}");
     assert_eq!(body["error"]["code"], "outstanding_items");
     assert_eq!(
-        app.call(Method::GET, "/v1/me", Some(&w.staff_a), None)
-            .await
-            .0,
+        app.get_as(&w.staff_a, "/v1/me").await.0,
         200,
         "nothing changed"
     );
     let (status, body) = app
-        .call(
-            Method::POST,
+        .post_as(
+            &w.admin_a,
             &format!("/v1/users/{}/lock", w.staff_a_id),
-            Some(&w.admin_a),
-            Some(json!({"reassign_to": w.staff_a_id})),
+            json!({"reassign_to": w.staff_a_id}),
         )
         .await;
     assert_eq!(status, 422, "cannot hand over to oneself: {body}");
     let (status, body) = app
-        .call(
-            Method::POST,
+        .post_as(
+            &w.admin_a,
             &format!("/v1/users/{}/lock", w.staff_a_id),
-            Some(&w.admin_a),
-            Some(json!({"reassign_to": w.idle_a_id})),
+            json!({"reassign_to": w.idle_a_id}),
         )
         .await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(
-        app.call(Method::GET, "/v1/me", Some(&w.staff_a), None)
-            .await
-            .0,
-        401
-    );
+    assert_eq!(app.get_as(&w.staff_a, "/v1/me").await.0, 401);
     let (_, customer) = app
-        .call(
-            Method::GET,
-            &format!("/v1/customers/{}", w.customer_a),
-            Some(&w.admin_a),
-            None,
-        )
+        .get_as(&w.admin_a, &format!("/v1/customers/{}", w.customer_a))
         .await;
     assert_eq!(customer["default_user_ids"], json!([w.idle_a_id]));
     let (status, body) = app
-        .call(
-            Method::POST,
+        .post_empty_as(
+            &w.admin_a,
             "/v1/users/00000000-0000-0000-0000-000000000000/lock",
-            Some(&w.admin_a),
-            None,
         )
         .await;
     assert_eq!(status, 404, "{body}");
@@ -950,16 +823,13 @@ async fn locking_with_outstanding_items_needs_reassign_to(backend: Backend) {
 async fn the_audit_log_records_changes_with_who_and_where_for_admins_only(backend: Backend) {
     let app = spawn_app(backend).await;
     let w = world(&app).await;
-    app.call(
-        Method::PATCH,
+    app.patch_as(
+        &w.admin_a,
         &format!("/v1/practices/{}", w.practice_a),
-        Some(&w.admin_a),
-        Some(json!({"name": "Renamed"})),
+        json!({"name": "Renamed"}),
     )
     .await;
-    let (status, audit) = app
-        .call(Method::GET, "/v1/audit", Some(&w.admin_a), None)
-        .await;
+    let (status, audit) = app.get_as(&w.admin_a, "/v1/audit").await;
     assert_eq!(status, 200);
     let items = audit["items"].as_array().unwrap();
     assert!(
@@ -975,28 +845,14 @@ async fn the_audit_log_records_changes_with_who_and_where_for_admins_only(backen
     assert_eq!(update["client_addr"], "127.0.0.1");
     assert!(update["user_id"].is_string());
     assert!(items.iter().any(|i| i["action"] == "session.login"));
-    let (_, first) = app
-        .call(Method::GET, "/v1/audit?limit=2", Some(&w.admin_a), None)
-        .await;
+    let (_, first) = app.get_as(&w.admin_a, "/v1/audit?limit=2").await;
     let cursor = first["next_cursor"].as_str().expect("more pages");
     let (_, second) = app
-        .call(
-            Method::GET,
-            &format!("/v1/audit?limit=2&cursor={cursor}"),
-            Some(&w.admin_a),
-            None,
-        )
+        .get_as(&w.admin_a, &format!("/v1/audit?limit=2&cursor={cursor}"))
         .await;
     assert_ne!(first["items"][0]["id"], second["items"][0]["id"]);
-    assert_eq!(
-        app.call(Method::GET, "/v1/audit", Some(&w.staff_a), None)
-            .await
-            .0,
-        403
-    );
-    let (_, everything) = app
-        .call(Method::GET, "/v1/audit?limit=200", Some(&w.root), None)
-        .await;
+    assert_eq!(app.get_as(&w.staff_a, "/v1/audit").await.0, 403);
+    let (_, everything) = app.get_as(&w.root, "/v1/audit?limit=200").await;
     assert!(
         everything["items"]
             .as_array()
@@ -1025,33 +881,21 @@ async fn staff_see_only_their_own_practices(backend: Backend) {
     .await;
     let oid = other["id"].as_str().unwrap();
     assert_eq!(
-        app.call(
-            Method::GET,
-            &format!("/v1/practices/{oid}"),
-            Some(&w.staff_a),
-            None
-        )
-        .await
-        .0,
+        app.get_as(&w.staff_a, &format!("/v1/practices/{oid}"))
+            .await
+            .0,
         404
     );
     assert_eq!(
-        app.call(
-            Method::GET,
-            &format!("/v1/practices/{oid}"),
-            Some(&w.admin_a),
-            None
-        )
-        .await
-        .0,
+        app.get_as(&w.admin_a, &format!("/v1/practices/{oid}"))
+            .await
+            .0,
         200
     );
     let (_, list) = app
-        .call(
-            Method::GET,
+        .get_as(
+            &w.staff_a,
             &format!("/v1/customers/{}/practices", w.customer_a),
-            Some(&w.staff_a),
-            None,
         )
         .await;
     let ids: Vec<_> = list["items"]

@@ -353,11 +353,10 @@ async fn an_alert_template_without_its_code_is_refused(backend: Backend) {
     let w = ward(backend).await;
     let (status, body) =
         w.c.app
-            .call(
-                Method::PUT,
+            .put_as(
+                &w.root,
                 &format!("/v1/practices/{}/templates/alert_critical", w.practice),
-                Some(&w.root),
-                Some(json!({"text": "{practice_name}: a reading needs review. Sign in."})),
+                json!({"text": "{practice_name}: a reading needs review. Sign in."}),
             )
             .await;
     assert_eq!(status, 422, "{body}");
@@ -367,11 +366,10 @@ async fn an_alert_template_without_its_code_is_refused(backend: Backend) {
     );
     let (status, body) =
         w.c.app
-            .call(
-                Method::PUT,
+            .put_as(
+                &w.root,
                 &format!("/v1/practices/{}/templates/alert_critical", w.practice),
-                Some(&w.root),
-                Some(json!({"text": "{practice_name}: urgent. Reply ACK {alert_code}"})),
+                json!({"text": "{practice_name}: urgent. Reply ACK {alert_code}"}),
             )
             .await;
     assert_eq!(status, 200, "{body}");
@@ -514,15 +512,7 @@ async fn glucose_in_mmol_per_litre_is_converted_before_it_is_classified(backend:
     assert_eq!(normal["status"], "normal", "{normal}");
     let (status, body) =
         w.c.app
-            .call(
-                Method::POST,
-                "/v1/readings",
-                Some(&w.c.staff),
-                Some(
-                    json!({"patient_id": w.c.patient, "vital": "pulse", "value": 70,
-                        "unit": "mmol/L", "taken_at": taken_at}),
-                ),
-            )
+            .post_as(&w.c.staff, "/v1/readings",  json!({"patient_id": w.c.patient, "vital": "pulse", "value": 70, "unit": "mmol/L", "taken_at": taken_at}), )
             .await;
     assert_eq!(status, 422, "{body}");
     assert!(

@@ -4,7 +4,6 @@
 use chrono::Duration;
 use gateway::clock::Clock;
 use gateway::settings::Settings;
-use reqwest::Method;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -51,10 +50,7 @@ pub async fn ward_with(backend: Backend, more: impl FnOnce(&mut Settings)) -> Wa
     let c = clinic_with(backend, more).await;
     c.app.super_admin("root-alerts", PASSWORD).await;
     let root = c.app.login("root-alerts", PASSWORD).await;
-    let (_, me) = c
-        .app
-        .call(Method::GET, "/v1/me", Some(&c.staff), None)
-        .await;
+    let (_, me) = c.app.get_as(&c.staff, "/v1/me").await;
     let practice = me["practice_ids"][0].as_str().unwrap().to_string();
     let customer = me["customer_id"].as_str().unwrap().to_string();
     let on_call = post(
@@ -78,23 +74,16 @@ pub async fn ward_with(backend: Backend, more: impl FnOnce(&mut Settings)) -> Wa
     .await;
     let (status, body) = c
         .app
-        .call(
-            Method::PUT,
-            &format!("/v1/practices/{practice}/reading-alerts/pulse"),
-            Some(&root),
-            Some(json!({"ranges": {"critical_low": 40, "normal_low": 60, "normal_high": 100, "critical_high": 130},
-                        "change": null, "apply_to": "all_patients"})),
-        )
+        .put_as(&root, &format!("/v1/practices/{practice}/reading-alerts/pulse"), json!({"ranges": {"critical_low": 40, "normal_low": 60, "normal_high": 100, "critical_high": 130}, "change": null, "apply_to": "all_patients"}))
         .await;
     assert_eq!(status, 200, "{body}");
     // On call all day.
     let (status, body) = c
         .app
-        .call(
-            Method::PUT,
+        .put_as(
+            &root,
             &format!("/v1/practices/{practice}/on-call"),
-            Some(&root),
-            Some(json!([{"from": "00:00", "to": "00:00", "user_id": on_call}])),
+            json!([{"from": "00:00", "to": "00:00", "user_id": on_call}]),
         )
         .await;
     assert_eq!(status, 200, "{body}");
@@ -112,23 +101,14 @@ impl Ward {
         let (status, body) = self
             .c
             .app
-            .call(
-                Method::POST,
-                "/v1/readings",
-                Some(&self.c.staff),
-                Some(json!({"patient_id": self.c.patient, "vital": "pulse", "value": value, "taken_at": taken_at})),
-            )
+            .post_as(&self.c.staff, "/v1/readings", json!({"patient_id": self.c.patient, "vital": "pulse", "value": value, "taken_at": taken_at}))
             .await;
         assert_eq!(status, 201, "{body}");
         body
     }
 
     pub async fn open_alerts(&self, token: &str) -> Vec<Value> {
-        let (status, body) = self
-            .c
-            .app
-            .call(Method::GET, "/v1/alerts?state=open", Some(token), None)
-            .await;
+        let (status, body) = self.c.app.get_as(token, "/v1/alerts?state=open").await;
         assert_eq!(status, 200, "{body}");
         body["items"].as_array().unwrap().clone()
     }
@@ -200,11 +180,9 @@ async fn a_critical_reading_opens_an_alert_and_texts_the_on_call_phone_without_c
     // Recorded once, although the first attempt (without an alert prepared) was rolled back.
     let (status, readings) =
         w.c.app
-            .call(
-                Method::GET,
+            .get_as(
+                &w.c.staff,
                 &format!("/v1/patients/{}/readings", w.c.patient),
-                Some(&w.c.staff),
-                None,
             )
             .await;
     assert_eq!(status, 200, "{readings}");
@@ -236,10 +214,7 @@ async fn a_critical_reading_opens_an_alert_and_texts_the_on_call_phone_without_c
         "alert texts go out first"
     );
     let oncall = w.c.app.login("oncall", PASSWORD).await;
-    let (_, notes) =
-        w.c.app
-            .call(Method::GET, "/v1/notifications", Some(&oncall), None)
-            .await;
+    let (_, notes) = w.c.app.get_as(&oncall, "/v1/notifications").await;
     assert!(
         notes["items"]
             .as_array()
@@ -282,11 +257,9 @@ async fn acknowledging_stops_the_escalation(backend: Backend) {
     let oncall = w.c.app.login("oncall", PASSWORD).await;
     let (status, acked) =
         w.c.app
-            .call(
-                Method::POST,
+            .post_empty_as(
+                &oncall,
                 &format!("/v1/alerts/{}/ack", alert["id"].as_str().unwrap()),
-                Some(&oncall),
-                None,
             )
             .await;
     assert_eq!(status, 200, "{acked}");
@@ -300,11 +273,9 @@ async fn acknowledging_stops_the_escalation(backend: Backend) {
     );
     let (status, again) =
         w.c.app
-            .call(
-                Method::POST,
+            .post_empty_as(
+                &w.root,
                 &format!("/v1/alerts/{}/ack", alert["id"].as_str().unwrap()),
-                Some(&w.root),
-                None,
             )
             .await;
     assert_eq!(status, 200);
@@ -316,12 +287,7 @@ async fn acknowledging_stops_the_escalation(backend: Backend) {
     let oncall = w.c.app.login("oncall", PASSWORD).await;
     let (status, _) =
         w.c.app
-            .call(
-                Method::POST,
-                &format!("/v1/alerts/{}/ack", Uuid::now_v7()),
-                Some(&oncall),
-                None,
-            )
+            .post_empty_as(&oncall, &format!("/v1/alerts/{}/ack", Uuid::now_v7()))
             .await;
     assert_eq!(status, 404);
 }
@@ -369,12 +335,7 @@ async fn an_ack_reply_from_the_on_call_phone_acknowledges_the_alert(backend: Bac
     assert!(w.open_alerts(&w.c.staff).await.is_empty());
     let (_, all) =
         w.c.app
-            .call(
-                Method::GET,
-                "/v1/alerts?state=acknowledged",
-                Some(&w.c.staff),
-                None,
-            )
+            .get_as(&w.c.staff, "/v1/alerts?state=acknowledged")
             .await;
     assert_eq!(all["items"][0]["acknowledged_by"], json!(w.on_call));
 }
@@ -415,12 +376,7 @@ async fn overnight_schedule(w: &Ward, day: &str) {
     let (status, body) = w
         .c
         .app
-        .call(
-            Method::PUT,
-            &format!("/v1/practices/{}/on-call", w.practice),
-            Some(&w.root),
-            Some(json!([{"from": "22:00", "to": "06:00", "user_id": w.on_call}, {"from": "06:00", "to": "22:00", "user_id": day}])),
-        )
+        .put_as(&w.root, &format!("/v1/practices/{}/on-call", w.practice), json!([{"from": "22:00", "to": "06:00", "user_id": w.on_call}, {"from": "06:00", "to": "22:00", "user_id": day}]))
         .await;
     assert_eq!(status, 200, "{body}");
 }
@@ -429,10 +385,7 @@ async fn an_alert_at_0130_on_the_night_the_clocks_go_back_reaches_the_overnight_
     backend: Backend,
 ) {
     let mut w = ward(backend).await;
-    let (_, me) =
-        w.c.app
-            .call(Method::GET, "/v1/me", Some(&w.c.staff), None)
-            .await;
+    let (_, me) = w.c.app.get_as(&w.c.staff, "/v1/me").await;
     crate::oncall::give_mobile(&w.c.app, &w.root, me["id"].as_str().unwrap()).await;
     overnight_schedule(&w, me["id"].as_str().unwrap()).await;
     // 2026-11-01 in New York: 01:30 happens twice, at 05:30 UTC (EDT) and 06:30 UTC (EST).
@@ -451,19 +404,11 @@ async fn an_alert_at_0130_on_the_night_the_clocks_go_back_reaches_the_overnight_
             .to_string();
         let (status, _) =
             w.c.app
-                .call(
-                    Method::POST,
-                    &format!("/v1/alerts/{alert}/ack"),
-                    Some(&w.c.staff),
-                    None,
-                )
+                .post_empty_as(&w.c.staff, &format!("/v1/alerts/{alert}/ack"))
                 .await;
         assert_eq!(status, 200);
     }
-    let (_, all) =
-        w.c.app
-            .call(Method::GET, "/v1/alerts", Some(&w.c.staff), None)
-            .await;
+    let (_, all) = w.c.app.get_as(&w.c.staff, "/v1/alerts").await;
     assert_eq!(all["items"].as_array().unwrap().len(), 2, "{all}");
 }
 
@@ -472,11 +417,10 @@ async fn in_an_on_call_gap_the_alert_goes_to_the_fallback_users_at_once(backend:
     // On call only 09:00-10:00 New York time; the clock stands at 10:00 there (15:00 UTC in March).
     let (status, _) =
         w.c.app
-            .call(
-                Method::PUT,
+            .put_as(
+                &w.root,
                 &format!("/v1/practices/{}/on-call", w.practice),
-                Some(&w.root),
-                Some(json!([{"from": "09:00", "to": "10:00", "user_id": w.on_call}])),
+                json!([{"from": "09:00", "to": "10:00", "user_id": w.on_call}]),
             )
             .await;
     assert_eq!(status, 200);
@@ -490,27 +434,17 @@ async fn the_on_call_user_hears_of_a_new_patient_message(backend: Backend) {
     let w = ward(backend).await;
     let (_, portal) =
         w.c.app
-            .call(
-                Method::POST,
+            .post_empty_as(
+                &w.c.staff,
                 &format!("/v1/patients/{}/portal/enroll", w.c.patient),
-                Some(&w.c.staff),
-                None,
             )
             .await;
     let token = portal["portal_token"].as_str().unwrap();
     w.c.app
-        .call(
-            Method::POST,
-            "/v1/portal/messages",
-            Some(token),
-            Some(json!({"body": "hello"})),
-        )
+        .post_as(token, "/v1/portal/messages", json!({"body": "hello"}))
         .await;
     let oncall = w.c.app.login("oncall", PASSWORD).await;
-    let (_, notes) =
-        w.c.app
-            .call(Method::GET, "/v1/notifications", Some(&oncall), None)
-            .await;
+    let (_, notes) = w.c.app.get_as(&oncall, "/v1/notifications").await;
     assert!(
         notes["items"]
             .as_array()
@@ -522,20 +456,12 @@ async fn the_on_call_user_hears_of_a_new_patient_message(backend: Backend) {
 
 async fn locking_the_on_call_user_hands_their_windows_to_the_successor(backend: Backend) {
     let w = ward(backend).await;
-    let (_, me) =
-        w.c.app
-            .call(Method::GET, "/v1/me", Some(&w.c.staff), None)
-            .await;
+    let (_, me) = w.c.app.get_as(&w.c.staff, "/v1/me").await;
     let successor = me["id"].as_str().unwrap().to_string();
     crate::oncall::give_mobile(&w.c.app, &w.root, &successor).await;
     let (_, outstanding) =
         w.c.app
-            .call(
-                Method::GET,
-                &format!("/v1/users/{}/outstanding", w.on_call),
-                Some(&w.root),
-                None,
-            )
+            .get_as(&w.root, &format!("/v1/users/{}/outstanding", w.on_call))
             .await;
     assert_eq!(outstanding["on_call_at"], json!([w.practice]));
     assert_eq!(outstanding["open_alerts"], json!([]));
@@ -545,12 +471,7 @@ async fn locking_the_on_call_user_hands_their_windows_to_the_successor(backend: 
     let alert_id = w.open_alerts(&w.c.staff).await[0]["id"].clone();
     let (_, outstanding) =
         w.c.app
-            .call(
-                Method::GET,
-                &format!("/v1/users/{}/outstanding", w.on_call),
-                Some(&w.root),
-                None,
-            )
+            .get_as(&w.root, &format!("/v1/users/{}/outstanding", w.on_call))
             .await;
     assert_eq!(
         outstanding["open_alerts"],
@@ -559,32 +480,21 @@ async fn locking_the_on_call_user_hands_their_windows_to_the_successor(backend: 
     );
     let (status, body) =
         w.c.app
-            .call(
-                Method::POST,
-                &format!("/v1/users/{}/lock", w.on_call),
-                Some(&w.root),
-                None,
-            )
+            .post_empty_as(&w.root, &format!("/v1/users/{}/lock", w.on_call))
             .await;
     assert_eq!(status, 409, "on call: must be handed over: {body}");
     let (status, body) =
         w.c.app
-            .call(
-                Method::POST,
+            .post_as(
+                &w.root,
                 &format!("/v1/users/{}/lock", w.on_call),
-                Some(&w.root),
-                Some(json!({"reassign_to": successor})),
+                json!({"reassign_to": successor}),
             )
             .await;
     assert_eq!(status, 200, "{body}");
     let (_, schedule) =
         w.c.app
-            .call(
-                Method::GET,
-                &format!("/v1/practices/{}/on-call", w.practice),
-                Some(&w.root),
-                None,
-            )
+            .get_as(&w.root, &format!("/v1/practices/{}/on-call", w.practice))
             .await;
     assert_eq!(schedule[0]["user_id"], json!(successor), "{schedule}");
     let handed =
@@ -604,21 +514,13 @@ async fn a_caution_reading_notifies_those_who_want_caution_notices_without_an_al
     let (status, body) = w
         .c
         .app
-        .call(
-            Method::PUT,
-            &format!("/v1/users/{}/notification-settings?practice_id={}", w.on_call, w.practice),
-            Some(&oncall),
-            Some(json!({"settings": [{"kind": "reading_caution", "enabled": true, "push": true, "email": false, "text": true}]})),
-        )
+        .put_as(&oncall, &format!("/v1/users/{}/notification-settings?practice_id={}", w.on_call, w.practice), json!({"settings": [{"kind": "reading_caution", "enabled": true, "push": true, "email": false, "text": true}]}))
         .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(w.reading(115.0).await["status"], "caution");
     let texts = w.wait_texts_to(ON_CALL_MOBILE, 1).await;
     assert!(!texts[0].contains("115"));
-    let (_, notes) =
-        w.c.app
-            .call(Method::GET, "/v1/notifications", Some(&oncall), None)
-            .await;
+    let (_, notes) = w.c.app.get_as(&oncall, "/v1/notifications").await;
     assert!(
         notes["items"]
             .as_array()
@@ -636,11 +538,10 @@ async fn the_nth_out_of_range_reading_in_a_row_notifies_once_per_run(backend: Ba
     let mut w = ward(backend).await;
     let (status, body) =
         w.c.app
-            .call(
-                Method::PUT,
+            .put_as(
+                &w.root,
                 &format!("/v1/practices/{}/reading-frequency", w.practice),
-                Some(&w.root),
-                Some(json!({"warn_after_days": 0, "out_of_range_count": 3, "vitals": []})),
+                json!({"warn_after_days": 0, "out_of_range_count": 3, "vitals": []}),
             )
             .await;
     assert_eq!(status, 200, "{body}");
@@ -648,25 +549,13 @@ async fn the_nth_out_of_range_reading_in_a_row_notifies_once_per_run(backend: Ba
     let (status, body) = w
         .c
         .app
-        .call(
-            Method::PUT,
-            &format!("/v1/users/{}/notification-settings?practice_id={}", w.on_call, w.practice),
-            Some(&oncall),
-            Some(json!({"settings": [{"kind": "reading_caution", "enabled": true, "push": true, "email": false, "text": false}]})),
-        )
+        .put_as(&oncall, &format!("/v1/users/{}/notification-settings?practice_id={}", w.on_call, w.practice), json!({"settings": [{"kind": "reading_caution", "enabled": true, "push": true, "email": false, "text": false}]}))
         .await;
     assert_eq!(status, 200, "{body}");
     let runs = |token: String| {
         let app = &w.c.app;
         async move {
-            let (_, notes) = app
-                .call(
-                    Method::GET,
-                    "/v1/notifications?limit=200",
-                    Some(&token),
-                    None,
-                )
-                .await;
+            let (_, notes) = app.get_as(&token, "/v1/notifications?limit=200").await;
             notes["items"]
                 .as_array()
                 .unwrap()
@@ -702,26 +591,14 @@ async fn an_overdue_vital_is_warned_about_once_per_episode_and_other_vitals_do_n
     // ward's existing patient gets it too.
     let (status, body) =
         w.c.app
-            .call(
-                Method::PUT,
-                &format!("/v1/practices/{}/reading-frequency", w.practice),
-                Some(&w.root),
-                Some(json!({"warn_after_days": 2, "out_of_range_count": 0,
-                            "vitals": [{"vital": "pulse", "readings": 1, "per_days": 1}],
-                            "apply_to": "all_patients"})),
-            )
+            .put_as(&w.root, &format!("/v1/practices/{}/reading-frequency", w.practice), json!({"warn_after_days": 2, "out_of_range_count": 0, "vitals": [{"vital": "pulse", "readings": 1, "per_days": 1}], "apply_to": "all_patients"}))
             .await;
     assert_eq!(status, 200, "{body}");
     let oncall = w.c.app.login("oncall", PASSWORD).await;
     let (status, _) = w
         .c
         .app
-        .call(
-            Method::PUT,
-            &format!("/v1/users/{}/notification-settings?practice_id={}", w.on_call, w.practice),
-            Some(&oncall),
-            Some(json!({"settings": [{"kind": "overdue_readings", "enabled": true, "push": true, "email": false, "text": false}]})),
-        )
+        .put_as(&oncall, &format!("/v1/users/{}/notification-settings?practice_id={}", w.on_call, w.practice), json!({"settings": [{"kind": "overdue_readings", "enabled": true, "push": true, "email": false, "text": false}]}))
         .await;
     assert_eq!(status, 200);
     w.reading(80.0).await;
@@ -733,12 +610,7 @@ async fn an_overdue_vital_is_warned_about_once_per_episode_and_other_vitals_do_n
     let (status, body) = w
         .c
         .app
-        .call(
-            Method::POST,
-            "/v1/readings",
-            Some(&w.c.staff),
-            Some(json!({"patient_id": w.c.patient, "vital": "body_weight", "value": 70, "taken_at": taken_at})),
-        )
+        .post_as(&w.c.staff, "/v1/readings", json!({"patient_id": w.c.patient, "vital": "body_weight", "value": 70, "taken_at": taken_at}))
         .await;
     assert_eq!(status, 201, "{body}");
     // Pulse fell behind a day after its reading; the warning comes two days later.
@@ -755,15 +627,7 @@ async fn an_overdue_vital_is_warned_about_once_per_episode_and_other_vitals_do_n
     w.c.app.clock.advance(Duration::days(3));
     assert_eq!(warn().await.unwrap(), 1);
     let oncall = w.c.app.login("oncall", PASSWORD).await;
-    let (_, notes) =
-        w.c.app
-            .call(
-                Method::GET,
-                "/v1/notifications?limit=200",
-                Some(&oncall),
-                None,
-            )
-            .await;
+    let (_, notes) = w.c.app.get_as(&oncall, "/v1/notifications?limit=200").await;
     let overdue: Vec<&Value> = notes["items"]
         .as_array()
         .unwrap()
@@ -789,27 +653,14 @@ async fn a_patient_is_told_of_their_own_caution_and_critical_readings_without_de
     // The practice's patient defaults, saved for all patients: the ward's patient gets them.
     let (status, body) =
         w.c.app
-            .call(
-                Method::PUT,
-                &format!(
-                    "/v1/practices/{}/notification-defaults/patients",
-                    w.practice
-                ),
-                Some(&w.root),
-                Some(json!({"settings": [
-                {"kind": "reading_caution", "enabled": true, "email": false, "text": true},
-                {"kind": "reading_critical", "enabled": true, "email": false, "text": true}],
-                "apply_to": "all_patients"})),
-            )
+            .put_as(&w.root, &format!("/v1/practices/{}/notification-defaults/patients", w.practice), json!({"settings": [ {"kind": "reading_caution", "enabled": true, "email": false, "text": true}, {"kind": "reading_critical", "enabled": true, "email": false, "text": true}], "apply_to": "all_patients"}))
             .await;
     assert_eq!(status, 200, "{body}");
     let (status, own) =
         w.c.app
-            .call(
-                Method::GET,
+            .get_as(
+                &w.c.staff,
                 &format!("/v1/patients/{}/notification-settings", w.c.patient),
-                Some(&w.c.staff),
-                None,
             )
             .await;
     assert_eq!(status, 200, "{own}");
@@ -825,12 +676,7 @@ async fn a_patient_is_told_of_their_own_caution_and_critical_readings_without_de
     let before = w.wait_texts_to(PATIENT_NUMBER, 2).await.len();
     let (_, practice) =
         w.c.app
-            .call(
-                Method::GET,
-                &format!("/v1/practices/{}", w.practice),
-                Some(&w.root),
-                None,
-            )
+            .get_as(&w.root, &format!("/v1/practices/{}", w.practice))
             .await;
     let notice = format!(
         "We received a reading that needs attention. Your care team at {} has been told.",
@@ -866,12 +712,7 @@ async fn a_patient_is_told_of_their_own_caution_and_critical_readings_without_de
     let (status, body) = w
         .c
         .app
-        .call(
-            Method::PUT,
-            &format!("/v1/patients/{}/notification-settings", w.c.patient),
-            Some(&w.c.staff),
-            Some(json!({"settings": [{"kind": "reading_caution", "enabled": false, "email": false, "text": true}]})),
-        )
+        .put_as(&w.c.staff, &format!("/v1/patients/{}/notification-settings", w.c.patient), json!({"settings": [{"kind": "reading_caution", "enabled": false, "email": false, "text": true}]}))
         .await;
     assert_eq!(status, 422, "a channel on while off: {body}");
     assert!(
@@ -883,12 +724,7 @@ async fn a_patient_is_told_of_their_own_caution_and_critical_readings_without_de
     let (status, body) = w
         .c
         .app
-        .call(
-            Method::PUT,
-            &format!("/v1/patients/{}/notification-settings", w.c.patient),
-            Some(&w.c.staff),
-            Some(json!({"settings": [{"kind": "reading_caution", "enabled": false, "email": false, "text": false}]})),
-        )
+        .put_as(&w.c.staff, &format!("/v1/patients/{}/notification-settings", w.c.patient), json!({"settings": [{"kind": "reading_caution", "enabled": false, "email": false, "text": false}]}))
         .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["settings"][0]["enabled"], false);
@@ -903,17 +739,7 @@ async fn a_practice_with_texting_off_texts_its_patients_no_reading_notice(backen
     let w = ward(backend).await;
     let (status, body) =
         w.c.app
-            .call(
-                Method::PUT,
-                &format!(
-                    "/v1/practices/{}/notification-defaults/patients",
-                    w.practice
-                ),
-                Some(&w.root),
-                Some(json!({"settings": [
-                {"kind": "reading_caution", "enabled": true, "email": false, "text": true}],
-                "apply_to": "all_patients"})),
-            )
+            .put_as(&w.root, &format!("/v1/practices/{}/notification-defaults/patients", w.practice), json!({"settings": [ {"kind": "reading_caution", "enabled": true, "email": false, "text": true}], "apply_to": "all_patients"}))
             .await;
     assert_eq!(status, 200, "{body}");
     let (status, _) = w.c.staff_action("start").await;
@@ -924,22 +750,16 @@ async fn a_practice_with_texting_off_texts_its_patients_no_reading_notice(backen
     // patient is not enrolled in the portal), so nothing is sent or recorded.
     let (status, body) =
         w.c.app
-            .call(
-                Method::PATCH,
+            .patch_as(
+                &w.root,
                 &format!("/v1/practices/{}", w.practice),
-                Some(&w.root),
-                Some(json!({"texting_enabled": false})),
+                json!({"texting_enabled": false}),
             )
             .await;
     assert_eq!(status, 200, "{body}");
     let (_, practice) =
         w.c.app
-            .call(
-                Method::GET,
-                &format!("/v1/practices/{}", w.practice),
-                Some(&w.root),
-                None,
-            )
+            .get_as(&w.root, &format!("/v1/practices/{}", w.practice))
             .await;
     let notice = format!(
         "We received a reading that needs attention. Your care team at {} has been told.",
@@ -952,10 +772,7 @@ async fn a_practice_with_texting_off_texts_its_patients_no_reading_notice(backen
 /// How many notices about their readings the patient's conversation holds.
 async fn notices(w: &Ward, notice: &str) -> usize {
     let path = format!("/v1/patients/{}/messages?limit=100", w.c.patient);
-    let (status, body) =
-        w.c.app
-            .call(Method::GET, &path, Some(&w.c.staff), None)
-            .await;
+    let (status, body) = w.c.app.get_as(&w.c.staff, &path).await;
     assert_eq!(status, 200, "{body}");
     body["items"]
         .as_array()

@@ -18,6 +18,7 @@ use serde_json::{Value, json};
 
 use crate::cli::{gateway, serve, terminate};
 use crate::fake_twilio::{ACCOUNT_SID, AUTH_TOKEN, FakeTwilio};
+use crate::helpers::{Fetch, twilio_form};
 use crate::webdriver::Browser;
 
 const AXE: &str = include_str!("../assets/axe-core-4.14.1/axe.min.js");
@@ -125,12 +126,8 @@ impl Api {
             .client
             .post(format!("{}/v1/auth/login", self.base))
             .json(&json!({"username": username, "password": gateway::demo::DEMO_PASSWORD}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+            .fetch_json()
+            .await;
         answer["token"].as_str().expect("signed in").to_string()
     }
 
@@ -181,14 +178,9 @@ impl Api {
             .iter()
             .map(|(k, v)| (k.to_string(), v.clone()))
             .collect();
-        let signature =
-            webhooks::signature::compute(AUTH_TOKEN, &format!("{PUBLIC}{path}"), &params);
-        let answer = self
-            .client
-            .post(format!("{}{path}", self.base))
-            .header("X-Twilio-Signature", signature)
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(webhooks::form::encode(&params))
+        let url = format!("{}{path}", self.base);
+        let signed = format!("{PUBLIC}{path}");
+        let answer = twilio_form(&self.client, &url, &signed, AUTH_TOKEN, &params)
             .send()
             .await
             .unwrap();

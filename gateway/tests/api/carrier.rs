@@ -15,8 +15,9 @@ use uuid::Uuid;
 use crate::both_backends;
 use crate::fake_twilio::{ACCOUNT_SID, AUTH_TOKEN, Answer, FakeTwilio, PUBLIC_BASE_URL};
 use crate::helpers::{
-    Backend, PATIENT_NUMBER, PRACTICE_NUMBER, TestApp, eventually, fresh_db, practice_with_patient,
-    spawn_app, spawn_app_on_wall_clock, spawn_app_with, texting_status,
+    Backend, Fetch, PATIENT_NUMBER, PRACTICE_NUMBER, TestApp, eventually, fresh_db,
+    practice_with_patient, spawn_app, spawn_app_configured, spawn_app_on_wall_clock,
+    texting_status,
 };
 
 both_backends!(
@@ -34,16 +35,10 @@ both_backends!(
 
 async fn app_with_twilio(backend: Backend, mps: u32) -> (TestApp, FakeTwilio) {
     let fake = FakeTwilio::start().await;
-    let db = fresh_db(backend).await;
-    let url = db.url();
-    let app = spawn_app_with(
-        db,
-        |s| {
-            fake.configure(s);
-            s.sms_sender_mps = mps.try_into().unwrap();
-        },
-        url,
-    )
+    let app = spawn_app_configured(backend, |s| {
+        fake.configure(s);
+        s.sms_sender_mps = mps.try_into().unwrap();
+    })
     .await;
     (app, fake)
 }
@@ -474,12 +469,8 @@ async fn without_credentials_texts_go_to_the_dev_outbox(backend: Backend) {
         .client
         .post(app.url("/v1/auth/login"))
         .json(&serde_json::json!({"username": "root", "password": "dev-admin-1"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .fetch_json()
+        .await;
     let token = login["token"].as_str().unwrap().to_owned();
     let queued = enqueue(
         &app,
@@ -497,12 +488,8 @@ async fn without_credentials_texts_go_to_the_dev_outbox(backend: Backend) {
         .client
         .get(app.url("/v1/dev/outbox"))
         .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .fetch_json()
+        .await;
     let item = &page["items"][0];
     assert_eq!(item["body"], "hello dev");
     assert_eq!(item["state"], "sent");

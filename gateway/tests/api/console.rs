@@ -8,7 +8,10 @@ use reqwest::redirect::Policy;
 use uuid::Uuid;
 
 use crate::both_backends;
-use crate::helpers::{Backend, TestApp, fresh_db, spawn_app, spawn_app_with};
+use crate::helpers::{
+    Backend, Fetch, TestApp, acme_practice, fresh_db, new_patient, new_user, spawn_app,
+    spawn_app_with, update_patient,
+};
 
 pub const NURSE: &str = "nurse.nora";
 pub const ADMIN: &str = "admin.ada";
@@ -31,28 +34,7 @@ pub struct Clinic {
 pub async fn clinic(app: &TestApp, sms_number: &str) -> Clinic {
     let audit = store::Audit::system(app.state.clock.now());
     let store = &app.state.store;
-    let customer = store
-        .create_customer(
-            &audit,
-            store::NewCustomer {
-                name: "Acme Health".into(),
-            },
-        )
-        .await
-        .unwrap();
-    let practice = store
-        .create_practice(
-            &audit,
-            store::NewPractice {
-                customer_id: customer.id,
-                name: "Main Street Clinic".into(),
-                timezone: chrono_tz::America::New_York.into(),
-                sms_number: sms_number.into(),
-                practice_group_id: None,
-            },
-        )
-        .await
-        .unwrap();
+    let practice = acme_practice(store.as_ref(), &audit, sms_number).await;
     let hash = gateway::auth::password::Password::parse(PASSWORD)
         .unwrap()
         .hash();
@@ -61,56 +43,29 @@ pub async fn clinic(app: &TestApp, sms_number: &str) -> Clinic {
         (NURSE, store::Role::Staff, "Nora", "+14155550181"),
         (ADMIN, store::Role::CustomerAdmin, "Ada", "+14155550182"),
     ] {
-        let user = store
-            .create_user(
-                &audit,
-                store::NewUser {
-                    customer_id: Some(customer.id),
-                    username: username.into(),
-                    password_hash: hash.clone(),
-                    role,
-                    email: format!("{username}@example.org"),
-                    first_name: first.into(),
-                    last_name: "Tester".into(),
-                    title: "RN".into(),
-                    mobile_phone: Some(mobile.into()),
-                    auto_logout_minutes: 30,
-                    practice_ids: vec![practice.id],
-                    restricted_programs: Vec::new(),
-                    supervisor_id: None,
-                },
+        let new = store::NewUser {
+            first_name: first.into(),
+            title: "RN".into(),
+            mobile_phone: Some(mobile.into()),
+            ..new_user(
+                Some(practice.customer_id),
+                username,
+                &hash,
+                role,
+                vec![practice.id],
             )
-            .await
-            .unwrap();
+        };
+        let user = store.create_user(&audit, new).await.unwrap();
         ids.push(user.id);
     }
-    let patient = store
-        .create_patient(
-            &audit,
-            store::NewPatient {
-                practice_id: practice.id,
-                first_name: FIRST.into(),
-                last_name: LAST.into(),
-                dob: chrono::NaiveDate::from_ymd_opt(1950, 2, 3).unwrap(),
-                mobile_phone: Some(MOBILE.into()),
-                programs: vec![],
-                care_team: Vec::new(),
-            },
-        )
-        .await
-        .unwrap();
+    let mut new = new_patient(practice.id, FIRST, LAST, MOBILE);
+    new.dob = chrono::NaiveDate::from_ymd_opt(1950, 2, 3).unwrap();
+    let patient = store.create_patient(&audit, new).await.unwrap();
     store
         .add_to_care_team(&audit, patient.id, ids[0])
         .await
         .unwrap();
-    crate::helpers::raw_sql(
-        &app.db,
-        &format!(
-            "UPDATE patients SET texting_status = 'enabled' WHERE id = {}",
-            crate::helpers::sql_uuid(&app.db, patient.id)
-        ),
-    )
-    .await;
+    update_patient(&app.db, "texting_status = 'enabled'", patient.id).await;
     Clinic {
         practice_id: practice.id,
         patient_id: patient.id,
@@ -261,9 +216,7 @@ async fn the_session_cookie_is_http_only_strict_and_scoped_to_the_console(backen
     // PUBLIC_BASE_URL is http in this app: the cookie must still work over http.
     assert!(!line.contains("secure"), "{line}");
     // The cookie's token is an API session like any other.
-    let (status, me) = app
-        .call(reqwest::Method::GET, "/v1/me", Some(&console.session), None)
-        .await;
+    let (status, me) = app.get_as(&console.session, "/v1/me").await;
     assert_eq!(status, 200);
     assert_eq!(me["username"], NURSE);
 }
@@ -390,9 +343,7 @@ async fn signing_out_ends_the_session_for_the_console_and_the_api(backend: Backe
     let after = console.get("/app/inbox").await;
     assert_eq!(after.status(), 303);
     assert_eq!(location(&after), "/app/login");
-    let (status, _) = app
-        .call(reqwest::Method::GET, "/v1/me", Some(&console.session), None)
-        .await;
+    let (status, _) = app.get_as(&console.session, "/v1/me").await;
     assert_eq!(status, 401);
 }
 
@@ -417,12 +368,8 @@ async fn locking_a_user_ends_their_console_session_at_once(backend: Backend) {
             COOKIE,
             format!("gw_session={}; gw_flash={flash}", admin.session),
         )
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+        .fetch_text()
+        .await;
     assert!(
         page.contains("Not locked: this user has 1 outstanding item(s)"),
         "the refusal is shown"

@@ -2,7 +2,6 @@
 //! no longer works at are left out while a page is filled, so every page but the last is full
 //! and the pages together hold each visible conversation once.
 
-use reqwest::Method;
 use serde_json::json;
 
 use crate::accounts::{PASSWORD, post};
@@ -52,11 +51,10 @@ async fn pages_are_full_when_conversations_of_a_former_practice_are_left_out(bac
         .await;
         let patient = patient["id"].as_str().unwrap().to_string();
         let (status, body) = app
-            .call(
-                Method::POST,
+            .post_as(
+                &root,
                 &format!("/v1/patients/{patient}/care-team"),
-                Some(&root),
-                Some(json!({"user_id": nurse_id})),
+                json!({"user_id": nurse_id}),
             )
             .await;
         assert_eq!(status, 204, "{body}");
@@ -66,11 +64,10 @@ async fn pages_are_full_when_conversations_of_a_former_practice_are_left_out(bac
     }
     // The nurse moves to South only: North's conversations are no longer theirs to see.
     let (status, body) = app
-        .call(
-            Method::PATCH,
+        .patch_as(
+            &root,
             &format!("/v1/users/{nurse_id}"),
-            Some(&root),
-            Some(json!({"practice_ids": [practices[1]]})),
+            json!({"practice_ids": [practices[1]]}),
         )
         .await;
     assert_eq!(status, 200, "{body}");
@@ -83,7 +80,7 @@ async fn pages_are_full_when_conversations_of_a_former_practice_are_left_out(bac
             Some(c) => format!("/v1/conversations?limit=3&cursor={c}"),
             None => "/v1/conversations?limit=3".to_string(),
         };
-        let (status, page) = app.call(Method::GET, &path, Some(&token), None).await;
+        let (status, page) = app.get_as(&token, &path).await;
         assert_eq!(status, 200, "{page}");
         let items = page["items"].as_array().unwrap();
         sizes.push(items.len());

@@ -72,11 +72,10 @@ async fn ids_in_paths_that_do_not_parse_answer_404_as_json(backend: Backend) {
     // A NUL in a path segment names nothing that exists.
     let patient = patient_of(&app, &w).await;
     let (status, body) = app
-        .call(
-            Method::POST,
+        .post_as(
+            &w.staff_a,
             &format!("/v1/patients/{patient}/programs/a%00b/staff"),
-            Some(&w.staff_a),
-            Some(json!({"user_id": w.staff_a_id})),
+            json!({"user_id": w.staff_a_id}),
         )
         .await;
     error_of(status, &body, 404);
@@ -122,12 +121,7 @@ async fn unknown_fields_are_refused_naming_the_field(backend: Backend) {
     }
     // Nothing was changed by the refused patch.
     let (_, practice) = app
-        .call(
-            Method::GET,
-            &format!("/v1/practices/{}", w.practice_a),
-            Some(&w.root),
-            None,
-        )
+        .get_as(&w.root, &format!("/v1/practices/{}", w.practice_a))
         .await;
     assert_eq!(practice["name"], "Practice a");
 }
@@ -170,7 +164,7 @@ async fn nul_characters_in_api_text_are_refused_naming_the_field(backend: Backen
         ),
     ];
     for (path, token, body, field) in cases {
-        let (status, answer) = app.call(Method::POST, &path, Some(token), Some(body)).await;
+        let (status, answer) = app.post_as(token, &path, body).await;
         let message = error_of(status, &answer, 422);
         assert!(message.starts_with(field), "{path}: {message}");
         assert!(message.contains("NUL"), "{message}");
@@ -180,7 +174,7 @@ async fn nul_characters_in_api_text_are_refused_naming_the_field(backend: Backen
         "/v1/patients?q=a%00b".to_string(),
         format!("/v1/patients/{patient}/readings?vital=pu%00lse"),
     ] {
-        let (status, answer) = app.call(Method::GET, &path, Some(&w.staff_a), None).await;
+        let (status, answer) = app.get_as(&w.staff_a, &path).await;
         let message = error_of(status, &answer, 422);
         assert!(message.contains("NUL"), "{path}: {message}");
     }
@@ -262,23 +256,16 @@ async fn timestamps_are_bounded_in_bodies_and_queries(backend: Backend) {
         "2026-03-02T15:05:01Z",
     ] {
         let (status, body) = app
-            .call(
-                Method::POST,
+            .post_as(
+                &w.staff_a,
                 "/v1/readings",
-                Some(&w.staff_a),
-                Some(json!({"patient_id": patient, "vital": "pulse", "value": 70, "taken_at": taken_at})),
+                json!({"patient_id": patient, "vital": "pulse", "value": 70, "taken_at": taken_at}),
             )
             .await;
         refused(status, &body, "taken_at");
     }
     let (status, body) = app
-        .call(
-            Method::POST,
-            "/v1/readings",
-            Some(&w.staff_a),
-            Some(json!({"patient_id": patient, "vital": "pulse", "value": 70,
-                        "taken_at": "2026-03-02T15:05:00Z"})),
-        )
+        .post_as(&w.staff_a, "/v1/readings", json!({"patient_id": patient, "vital": "pulse", "value": 70, "taken_at": "2026-03-02T15:05:00Z"}))
         .await;
     assert_eq!(status, 201, "five minutes ahead is allowed: {body}");
     for since in [
@@ -287,12 +274,7 @@ async fn timestamps_are_bounded_in_bodies_and_queries(backend: Backend) {
         "9999-01-01T00:00:00Z",
     ] {
         let (status, body) = app
-            .call(
-                Method::GET,
-                &format!("/v1/audit?since={since}"),
-                Some(&w.root),
-                None,
-            )
+            .get_as(&w.root, &format!("/v1/audit?since={since}"))
             .await;
         refused(status, &body, "since");
     }
@@ -310,29 +292,12 @@ async fn readings_and_alert_ranges_must_be_physically_plausible(backend: Backend
         ("body_weight", 1e9),
     ] {
         let (status, body) = app
-            .call(
-                Method::POST,
-                "/v1/readings",
-                Some(&w.staff_a),
-                Some(
-                    json!({"patient_id": patient, "vital": vital, "value": value,
-                            "taken_at": "2026-03-02T14:00:00Z"}),
-                ),
-            )
+            .post_as(&w.staff_a, "/v1/readings",  json!({"patient_id": patient, "vital": vital, "value": value, "taken_at": "2026-03-02T14:00:00Z"}), )
             .await;
         refused(status, &body, "value");
     }
     let (status, body) = app
-        .call(
-            Method::PUT,
-            &format!("/v1/practices/{}/reading-alerts/spo2", w.practice_a),
-            Some(&w.admin_a),
-            Some(
-                json!({"ranges": {"critical_low": 85, "normal_low": 92, "normal_high": 100,
-                                   "critical_high": 140},
-                        "change": null, "apply_to": "new_patients"}),
-            ),
-        )
+        .put_as(&w.admin_a, &format!("/v1/practices/{}/reading-alerts/spo2", w.practice_a),  json!({"ranges": {"critical_low": 85, "normal_low": 92, "normal_high": 100, "critical_high": 140}, "change": null, "apply_to": "new_patients"}), )
         .await;
     refused(status, &body, "ranges.critical_high");
 }
@@ -341,15 +306,7 @@ async fn passwords_names_and_program_lists_are_bounded(backend: Backend) {
     let app = spawn_app(backend).await;
     let w = world(&app).await;
     let (status, body) = app
-        .call(
-            Method::POST,
-            "/v1/users",
-            Some(&w.root),
-            Some(
-                json!({"username": "longpw", "password": "a1".repeat(129), "role": "staff",
-                        "customer_id": w.customer_a}),
-            ),
-        )
+        .post_as(&w.root, "/v1/users",  json!({"username": "longpw", "password": "a1".repeat(129), "role": "staff", "customer_id": w.customer_a}), )
         .await;
     assert!(error_of(status, &body, 422).starts_with("password"));
     let (status, body) = app
@@ -363,11 +320,10 @@ async fn passwords_names_and_program_lists_are_bounded(backend: Backend) {
     assert!(error_of(status, &body, 422).starts_with("password"));
     for name in ["\u{202E}nhoJ", "Jo\u{2066}hn", "Jo\nhn"] {
         let (status, body) = app
-            .call(
-                Method::POST,
+            .post_as(
+                &w.staff_a,
                 &format!("/v1/practices/{}/patients", w.practice_a),
-                Some(&w.staff_a),
-                Some(json!({"first_name": name, "last_name": "Doe", "dob": "1961-07-04"})),
+                json!({"first_name": name, "last_name": "Doe", "dob": "1961-07-04"}),
             )
             .await;
         assert!(
@@ -377,27 +333,11 @@ async fn passwords_names_and_program_lists_are_bounded(backend: Backend) {
     }
     let programs: Vec<String> = (0..21).map(|i| format!("program-{i}")).collect();
     let (status, body) = app
-        .call(
-            Method::POST,
-            &format!("/v1/practices/{}/patients", w.practice_a),
-            Some(&w.staff_a),
-            Some(
-                json!({"first_name": "Pat", "last_name": "Doe", "dob": "1961-07-04",
-                        "programs": programs}),
-            ),
-        )
+        .post_as(&w.staff_a, &format!("/v1/practices/{}/patients", w.practice_a),  json!({"first_name": "Pat", "last_name": "Doe", "dob": "1961-07-04", "programs": programs}), )
         .await;
     assert!(error_of(status, &body, 422).starts_with("programs"));
     let (status, _) = app
-        .call(
-            Method::POST,
-            &format!("/v1/practices/{}/patients", w.practice_a),
-            Some(&w.staff_a),
-            Some(
-                json!({"first_name": "Pat", "last_name": "Doe", "dob": "1961-07-04",
-                        "programs": programs[..20]}),
-            ),
-        )
+        .post_as(&w.staff_a, &format!("/v1/practices/{}/patients", w.practice_a),  json!({"first_name": "Pat", "last_name": "Doe", "dob": "1961-07-04", "programs": programs[..20]}), )
         .await;
     assert_eq!(status, 201, "twenty programs are fine");
 }

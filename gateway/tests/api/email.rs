@@ -5,7 +5,6 @@
 
 use chrono::Duration;
 use gateway::settings::Secret;
-use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::accounts::PASSWORD;
@@ -34,11 +33,10 @@ async fn mail_clinic(backend: Backend) -> (Clinic, FakeSmtp) {
     let root = root(&c).await;
     let (status, body) = c
         .app
-        .call(
-            Method::PATCH,
+        .patch_as(
+            &root,
             &format!("/v1/users/{}", c.staff_id),
-            Some(&root),
-            Some(json!({"email": NURSE_EMAIL, "mobile_phone": NURSE_MOBILE})),
+            json!({"email": NURSE_EMAIL, "mobile_phone": NURSE_MOBILE}),
         )
         .await;
     assert_eq!(status, 200, "{body}");
@@ -51,10 +49,7 @@ async fn root(c: &Clinic) -> String {
 }
 
 async fn practice_of(c: &Clinic) -> String {
-    let (_, me) = c
-        .app
-        .call(Method::GET, "/v1/me", Some(&c.staff), None)
-        .await;
+    let (_, me) = c.app.get_as(&c.staff, "/v1/me").await;
     me["practice_ids"][0].as_str().unwrap().to_string()
 }
 
@@ -62,11 +57,10 @@ async fn set_settings(c: &Clinic, token: &str, user_id: &str, settings: Value) {
     let practice = practice_of(c).await;
     let (status, body) = c
         .app
-        .call(
-            Method::PUT,
+        .put_as(
+            token,
             &format!("/v1/users/{user_id}/notification-settings?practice_id={practice}"),
-            Some(token),
-            Some(json!({ "settings": settings })),
+            json!({ "settings": settings }),
         )
         .await;
     assert_eq!(status, 200, "{body}");
@@ -144,11 +138,10 @@ async fn a_critical_reading_is_emailed_to_the_on_call_user_without_the_value(bac
     let w = ward_with(backend, move |s| s.smtp_url = Some(Secret::new(url))).await;
     let (status, body) =
         w.c.app
-            .call(
-                Method::PATCH,
+            .patch_as(
+                &w.root,
                 &format!("/v1/users/{}", w.on_call),
-                Some(&w.root),
-                Some(json!({"email": "oncall@example.org"})),
+                json!({"email": "oncall@example.org"}),
             )
             .await;
     assert_eq!(status, 200, "{body}");

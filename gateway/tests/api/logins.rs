@@ -5,7 +5,6 @@
 use std::net::IpAddr;
 
 use gateway::clock::Clock;
-use reqwest::Method;
 use serde_json::json;
 
 use crate::accounts::{PASSWORD, world};
@@ -92,12 +91,7 @@ async fn a_locked_user_gets_423_whatever_the_password(backend: Backend) {
     let app = spawn_app(backend).await;
     let w = world(&app).await;
     let (status, _) = app
-        .call(
-            Method::POST,
-            &format!("/v1/users/{}/lock", w.staff_a_id),
-            Some(&w.admin_a),
-            None,
-        )
+        .post_empty_as(&w.admin_a, &format!("/v1/users/{}/lock", w.staff_a_id))
         .await;
     assert_eq!(status, 200);
     let client = reqwest::Client::new();

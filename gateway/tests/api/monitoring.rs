@@ -48,16 +48,8 @@ impl Api {
         body: Option<Value>,
         expected: u16,
     ) -> Value {
-        let mut request = self.client.request(method, format!("{}{path}", self.base));
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status().as_u16();
-        let body: Value = response.json().await.unwrap_or(Value::Null);
+        let request = self.client.request(method, format!("{}{path}", self.base));
+        let (status, body) = crate::helpers::send_json(request, token, body).await;
         assert_eq!(status, expected, "{path}: {body}");
         body
     }

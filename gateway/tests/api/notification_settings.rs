@@ -10,11 +10,11 @@ use gateway::auth::password::Password;
 use gateway::domain::notifications::{NotificationKind, NotificationSetting};
 use gateway::services::notification_settings::effective_settings_of_users;
 use serde_json::{Value, json};
-use store::{Audit, AuditFilter, NewCustomer, NewPractice, NewUser, Role, Store};
+use store::{Audit, AuditFilter, NewCustomer, NewPractice, Role, Store};
 use uuid::Uuid;
 
 use crate::both_backends;
-use crate::helpers::{Backend, TestApp, spawn_app};
+use crate::helpers::{Backend, TestApp, new_user, spawn_app};
 
 both_backends!(
     a_user_reads_their_own_settings_as_the_built_in_defaults_until_anything_is_saved,
@@ -87,28 +87,8 @@ async fn user(
     role: Role,
     practice_ids: Vec<Uuid>,
 ) -> Uuid {
-    store
-        .create_user(
-            &audit(),
-            NewUser {
-                customer_id,
-                username: username.into(),
-                password_hash: password_hash.into(),
-                role,
-                email: format!("{username}@example.org"),
-                first_name: username.into(),
-                last_name: "Tester".into(),
-                title: String::new(),
-                mobile_phone: None,
-                auto_logout_minutes: 30,
-                practice_ids,
-                restricted_programs: Vec::new(),
-                supervisor_id: None,
-            },
-        )
-        .await
-        .unwrap()
-        .id
+    let new = new_user(customer_id, username, password_hash, role, practice_ids);
+    store.create_user(&audit(), new).await.unwrap().id
 }
 
 async fn world(backend: Backend) -> World {

@@ -110,11 +110,9 @@ async fn now_at(app: &TestApp, w: &World, instant: DateTime<Utc>) -> Value {
     app.clock.set(instant);
     let token = app.login("staff-a", PASSWORD).await;
     let (status, body) = app
-        .call(
-            Method::GET,
+        .get_as(
+            &token,
             &format!("/v1/practices/{}/on-call/now", w.practice_a),
-            Some(&token),
-            None,
         )
         .await;
     assert_eq!(status, 200, "{body}");
@@ -151,7 +149,7 @@ async fn weekday_windows_read_back_and_decide_who_is_on_call_now_across_the_dst_
         {"from": "12:00", "to": "13:00", "user_id": nurse},
     ]);
     assert_eq!(saved, expected);
-    let (_, read) = app.call(Method::GET, &path, Some(&w.staff_a), None).await;
+    let (_, read) = app.get_as(&w.staff_a, &path).await;
     assert_eq!(read, expected);
 
     // The practice is in New York; 2026-03-08 (a Sunday) the clocks go forward.
@@ -229,7 +227,7 @@ async fn bad_days_answer_422_naming_the_entry(backend: Backend) {
         {"from": "08:00", "to": "17:00", "user_id": nurse, "days": ["mon"]},
     ]);
     refused(&app, Method::PUT, &path, &w.admin_a, body, "[2]").await;
-    let (_, read) = app.call(Method::GET, &path, Some(&w.admin_a), None).await;
+    let (_, read) = app.get_as(&w.admin_a, &path).await;
     assert_eq!(read, json!([]), "refused saves change nothing");
 }
 
@@ -264,7 +262,7 @@ async fn an_override_takes_precedence_until_it_ends_and_now_says_so(backend: Bac
         {"user_id": nurse, "from": "2026-12-24T05:00:00Z", "to": "2026-12-26T05:00:00Z"},
     ]);
     assert_eq!(saved, expected);
-    let (status, read) = app.call(Method::GET, &path, Some(&w.staff_a), None).await;
+    let (status, read) = app.get_as(&w.staff_a, &path).await;
     assert_eq!((status, &read), (200, &expected));
 
     let body = now_at(&app, &w, at(2026, 3, 2, 15, 0)).await;
@@ -282,7 +280,7 @@ async fn an_override_takes_precedence_until_it_ends_and_now_says_so(backend: Bac
     // The nurse's own Christmas override changes nothing: nurse is always on call anyway.
     assert_eq!(body["next_change_at"], Value::Null, "{body}");
     let admin = app.login("admin-a", PASSWORD).await;
-    let (_, read) = app.call(Method::GET, &path, Some(&admin), None).await;
+    let (_, read) = app.get_as(&admin, &path).await;
     assert_eq!(read, json!([expected[1]]));
     // `[]` removes them all.
     assert_eq!(
@@ -345,14 +343,12 @@ async fn bad_overrides_answer_422_naming_the_field_and_change_nothing(backend: B
     ] {
         refused(&app, Method::PUT, &path, &w.admin_a, body, field).await;
     }
-    let (_, read) = app.call(Method::GET, &path, Some(&w.admin_a), None).await;
+    let (_, read) = app.get_as(&w.admin_a, &path).await;
     assert_eq!(read, json!([good]));
     // Staff may read but not change them.
-    let (status, _) = app
-        .call(Method::PUT, &path, Some(&w.staff_a), Some(json!([])))
-        .await;
+    let (status, _) = app.put_as(&w.staff_a, &path, json!([])).await;
     assert_eq!(status, 403);
-    let (status, _) = app.call(Method::GET, &path, Some(&w.admin_b), None).await;
+    let (status, _) = app.get_as(&w.admin_b, &path).await;
     assert_eq!(status, 404);
 }
 
@@ -382,9 +378,7 @@ async fn only_users_who_can_act_may_be_put_on_call(backend: Backend) {
         json!({}),
     )
     .await;
-    let (_, other) = app
-        .call(Method::GET, "/v1/me", Some(&w.staff_b), None)
-        .await;
+    let (_, other) = app.get_as(&w.staff_b, "/v1/me").await;
     let cases = [
         // Staff-a is one of the practice's users but has no mobile number.
         (w.staff_a_id.clone(), "mobile number"),
@@ -445,9 +439,7 @@ async fn a_critical_alert_reaches_whoever_on_call_now_names_under_an_override(ba
     let w = ward_with(backend, |_| {}).await;
     let app = &w.c.app;
     // The ward's on-call user is on call all day; Dr Lee covers the next hour.
-    let (_, me) = app
-        .call(Method::GET, "/v1/me", Some(&w.c.staff), None)
-        .await;
+    let (_, me) = app.get_as(&w.c.staff, "/v1/me").await;
     let lee = post(
         app,
         "/v1/users",
@@ -471,11 +463,9 @@ async fn a_critical_alert_reaches_whoever_on_call_now_names_under_an_override(ba
     )
     .await;
     let (_, body) = app
-        .call(
-            Method::GET,
+        .get_as(
+            &w.root,
             &format!("/v1/practices/{}/on-call/now", w.practice),
-            Some(&w.root),
-            None,
         )
         .await;
     assert_eq!(body["user_ids"], json!([lee]), "{body}");
@@ -494,12 +484,7 @@ async fn a_critical_alert_reaches_whoever_on_call_now_names_under_an_override(ba
     .await;
     assert_eq!(texts.len(), 1);
     let (_, weekly) = app
-        .call(
-            Method::GET,
-            &format!("/v1/users/{}", w.on_call),
-            Some(&w.root),
-            None,
-        )
+        .get_as(&w.root, &format!("/v1/users/{}", w.on_call))
         .await;
     let weekly_mobile = weekly["mobile_phone"].as_str().unwrap().to_string();
     assert!(
@@ -532,18 +517,13 @@ async fn locking_hands_over_overrides_too_and_only_to_someone_who_can_act(backen
     )
     .await;
     let (_, outstanding) = app
-        .call(
-            Method::GET,
-            &format!("/v1/users/{nurse}/outstanding"),
-            Some(&w.admin_a),
-            None,
-        )
+        .get_as(&w.admin_a, &format!("/v1/users/{nurse}/outstanding"))
         .await;
     assert_eq!(outstanding["on_call_at"], json!([]), "{outstanding}");
     assert_eq!(outstanding["on_call_overrides_at"], json!([w.practice_a]));
     assert_eq!(outstanding["total"], 1);
     let lock = format!("/v1/users/{nurse}/lock");
-    let (status, body) = app.call(Method::POST, &lock, Some(&w.admin_a), None).await;
+    let (status, body) = app.post_empty_as(&w.admin_a, &lock).await;
     assert_eq!(status, 409, "{body}");
     assert_eq!(body["error"]["code"], "outstanding_items");
     assert!(
@@ -565,14 +545,7 @@ async fn locking_hands_over_overrides_too_and_only_to_someone_who_can_act(backen
     )
     .await;
     assert!(message.contains("mobile number"), "{message}");
-    let (_, user) = app
-        .call(
-            Method::GET,
-            &format!("/v1/users/{nurse}"),
-            Some(&w.admin_a),
-            None,
-        )
-        .await;
+    let (_, user) = app.get_as(&w.admin_a, &format!("/v1/users/{nurse}")).await;
     assert!(user["locked_at"].is_null(), "{user}");
     expect(
         &app,
@@ -582,9 +555,7 @@ async fn locking_hands_over_overrides_too_and_only_to_someone_who_can_act(backen
         json!({"reassign_to": doctor}),
     )
     .await;
-    let (_, read) = app
-        .call(Method::GET, &overrides, Some(&w.admin_a), None)
-        .await;
+    let (_, read) = app.get_as(&w.admin_a, &overrides).await;
     assert_eq!(
         read,
         json!([{"user_id": doctor, "from": "2026-03-02T16:00:00Z", "to": "2026-03-02T18:00:00Z"}])
@@ -612,12 +583,7 @@ async fn taking_away_a_users_access_hands_over_their_on_call_duty_or_answers_409
 
     // PATCH /v1/users/{id}: leaving the practice needs a successor.
     let (status, body) = app
-        .call(
-            Method::PATCH,
-            &nurse_path,
-            Some(&w.admin_a),
-            Some(json!({"practice_ids": []})),
-        )
+        .patch_as(&w.admin_a, &nurse_path, json!({"practice_ids": []}))
         .await;
     assert_eq!(status, 409, "{body}");
     assert_eq!(body["error"]["code"], "outstanding_items");
@@ -627,17 +593,13 @@ async fn taking_away_a_users_access_hands_over_their_on_call_duty_or_answers_409
             .unwrap()
             .contains(&w.practice_a)
     );
-    let (_, user) = app
-        .call(Method::GET, &nurse_path, Some(&w.admin_a), None)
-        .await;
+    let (_, user) = app.get_as(&w.admin_a, &nurse_path).await;
     assert_eq!(
         user["practice_ids"],
         json!([w.practice_a]),
         "nothing changed"
     );
-    let (_, stranger) = app
-        .call(Method::GET, "/v1/me", Some(&w.staff_b), None)
-        .await;
+    let (_, stranger) = app.get_as(&w.staff_b, "/v1/me").await;
     refused(
         &app,
         Method::PATCH,
@@ -649,22 +611,12 @@ async fn taking_away_a_users_access_hands_over_their_on_call_duty_or_answers_409
     .await;
     // Staff may not hand over duty, not even their own.
     let (status, _) = app
-        .call(
-            Method::PATCH,
-            &nurse_path,
-            Some(&w.staff_a),
-            Some(json!({"reassign_to": doctor})),
-        )
+        .patch_as(&w.staff_a, &nurse_path, json!({"reassign_to": doctor}))
         .await;
     assert_eq!(status, 403);
     // Clearing one's own mobile number while on call: refused until an admin hands it over.
     let (status, body) = app
-        .call(
-            Method::PATCH,
-            &nurse_path,
-            Some(&w.staff_a),
-            Some(json!({"mobile_phone": ""})),
-        )
+        .patch_as(&w.staff_a, &nurse_path, json!({"mobile_phone": ""}))
         .await;
     assert_eq!(status, 409, "{body}");
     // With a successor who can act, duty moves in the same change.
@@ -677,9 +629,7 @@ async fn taking_away_a_users_access_hands_over_their_on_call_duty_or_answers_409
     )
     .await;
     assert_eq!(changed["practice_ids"], json!([]));
-    let (_, read) = app
-        .call(Method::GET, &windows, Some(&w.admin_a), None)
-        .await;
+    let (_, read) = app.get_as(&w.admin_a, &windows).await;
     assert_eq!(
         read,
         json!([
@@ -691,12 +641,7 @@ async fn taking_away_a_users_access_hands_over_their_on_call_duty_or_answers_409
     // PUT /v1/practices/{id}/users: the same rule. The nurse comes back with a mobile number.
     let users = format!("/v1/practices/{}/users", w.practice_a);
     let (status, body) = app
-        .call(
-            Method::PUT,
-            &users,
-            Some(&w.admin_a),
-            Some(json!({"user_ids": [nurse]})),
-        )
+        .put_as(&w.admin_a, &users, json!({"user_ids": [nurse]}))
         .await;
     assert_eq!(status, 409, "{body}");
     assert_eq!(body["error"]["code"], "outstanding_items");
@@ -719,9 +664,7 @@ async fn taking_away_a_users_access_hands_over_their_on_call_duty_or_answers_409
     )
     .await;
     assert_eq!(saved["user_ids"], json!([nurse]));
-    let (_, read) = app
-        .call(Method::GET, &windows, Some(&w.admin_a), None)
-        .await;
+    let (_, read) = app.get_as(&w.admin_a, &windows).await;
     assert!(
         read.as_array()
             .unwrap()
@@ -729,14 +672,7 @@ async fn taking_away_a_users_access_hands_over_their_on_call_duty_or_answers_409
             .all(|window| window["user_id"] == json!(nurse)),
         "{read}"
     );
-    let (_, doctor_now) = app
-        .call(
-            Method::GET,
-            &format!("/v1/users/{doctor}"),
-            Some(&w.admin_a),
-            None,
-        )
-        .await;
+    let (_, doctor_now) = app.get_as(&w.admin_a, &format!("/v1/users/{doctor}")).await;
     assert_eq!(doctor_now["practice_ids"], json!([]));
 }
 
@@ -774,9 +710,7 @@ async fn a_practice_time_zone_that_does_not_parse_is_refused_on_create_and_patch
         )
         .await;
     }
-    let (_, read) = app
-        .call(Method::GET, &practice, Some(&w.admin_a), None)
-        .await;
+    let (_, read) = app.get_as(&w.admin_a, &practice).await;
     assert_eq!(
         read["timezone"], "America/New_York",
         "refused patches change nothing"

@@ -3,7 +3,6 @@
 //! instance on the same PostgreSQL, or SQL run beside the gateway.
 
 use gateway::startup::Application;
-use reqwest::Method;
 use serde_json::json;
 use tokio::sync::oneshot;
 use uuid::Uuid;
@@ -26,12 +25,7 @@ const SECOND_HELP: &str = "Main Street Clinic: call us any day. Reply STOP to op
 async fn practice_id(c: &Clinic) -> String {
     let (status, body) = c
         .app
-        .call(
-            Method::GET,
-            &format!("/v1/patients/{}", c.patient),
-            Some(&c.staff),
-            None,
-        )
+        .get_as(&c.staff, &format!("/v1/patients/{}", c.patient))
         .await;
     assert_eq!(status, 200, "{body}");
     body["practice_id"].as_str().unwrap().to_string()
@@ -42,11 +36,10 @@ async fn put_help(c: &Clinic, text: &str) {
     let pid = practice_id(c).await;
     let (status, body) = c
         .app
-        .call(
-            Method::PUT,
+        .put_as(
+            &root,
             &format!("/v1/practices/{pid}/templates/help"),
-            Some(&root),
-            Some(json!({ "text": text })),
+            json!({ "text": text }),
         )
         .await;
     assert_eq!(status, 200, "{body}");

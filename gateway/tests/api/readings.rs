@@ -5,7 +5,6 @@
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use gateway::clock::Clock;
-use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::accounts::{PASSWORD, World, world};
@@ -31,11 +30,10 @@ both_backends!(
 
 async fn patient(app: &TestApp, w: &World, name: &str) -> String {
     let (status, body) = app
-        .call(
-            Method::POST,
+        .post_as(
+            &w.staff_a,
             &format!("/v1/practices/{}/patients", w.practice_a),
-            Some(&w.staff_a),
-            Some(json!({"first_name": name, "last_name": "Doe", "dob": "1950-02-03"})),
+            json!({"first_name": name, "last_name": "Doe", "dob": "1950-02-03"}),
         )
         .await;
     assert_eq!(status, 201, "{body}");
@@ -54,11 +52,10 @@ async fn post_reading(
     value: Value,
     taken_at: DateTime<Utc>,
 ) -> (u16, Value) {
-    app.call(
-        Method::POST,
+    app.post_as(
+        token,
         "/v1/readings",
-        Some(token),
-        Some(json!({"patient_id": patient, "vital": vital, "value": value, "taken_at": taken_at})),
+        json!({"patient_id": patient, "vital": vital, "value": value, "taken_at": taken_at}),
     )
     .await
 }
@@ -79,7 +76,7 @@ fn now(app: &TestApp) -> DateTime<Utc> {
 }
 
 async fn put(app: &TestApp, path: &str, token: &str, body: Value) -> Value {
-    let (status, answer) = app.call(Method::PUT, path, Some(token), Some(body)).await;
+    let (status, answer) = app.put_as(token, path, body).await;
     assert_eq!(status, 200, "PUT {path}: {answer}");
     answer
 }
@@ -117,11 +114,9 @@ async fn readings_are_classified_by_the_bands_including_exact_bounds(backend: Ba
     }
     // The list answers newest first, with what was answered on arrival.
     let (status, list) = app
-        .call(
-            Method::GET,
+        .get_as(
+            &w.staff_a,
             &format!("/v1/patients/{p}/readings?vital=pulse&limit=2"),
-            Some(&w.staff_a),
-            None,
         )
         .await;
     assert_eq!(status, 200, "{list}");
@@ -147,12 +142,7 @@ async fn an_empty_band_is_skipped_and_a_patient_without_settings_reads_unclassif
         (json!("unclassified"), json!([]))
     );
     let (status, none) = app
-        .call(
-            Method::GET,
-            &format!("/v1/patients/{p}/reading-alerts/spo2"),
-            Some(&w.staff_a),
-            None,
-        )
+        .get_as(&w.staff_a, &format!("/v1/patients/{p}/reading-alerts/spo2"))
         .await;
     assert_eq!(status, 200);
     assert_eq!(
@@ -223,13 +213,11 @@ async fn practice_defaults_reach_new_patients_only_or_all_patients_as_asked(back
     let mut body = pulse_settings();
     body["apply_to"] = json!("new_patients");
     // Staff may read the defaults but not change them.
-    let (status, _) = app
-        .call(Method::PUT, &path, Some(&w.staff_a), Some(body.clone()))
-        .await;
+    let (status, _) = app.put_as(&w.staff_a, &path, body.clone()).await;
     assert_eq!(status, 403);
     let saved = put(&app, &path, &w.admin_a, body).await;
     assert_eq!(saved["ranges"]["critical_high"], 130.0);
-    let (_, read) = app.call(Method::GET, &path, Some(&w.staff_a), None).await;
+    let (_, read) = app.get_as(&w.staff_a, &path).await;
     assert_eq!(read["ranges"]["normal_low"], 50.0);
     // The existing patient had no settings and keeps having none; a new patient follows.
     assert_eq!(
@@ -264,11 +252,9 @@ async fn practice_defaults_reach_new_patients_only_or_all_patients_as_asked(back
     .await;
     for p in [&existing, &newer] {
         let (_, effective) = app
-            .call(
-                Method::GET,
+            .get_as(
+                &w.staff_a,
                 &format!("/v1/patients/{p}/reading-alerts/pulse"),
-                Some(&w.staff_a),
-                None,
             )
             .await;
         assert_eq!(effective["source"], "practice", "{effective}");
@@ -309,11 +295,10 @@ async fn invalid_settings_and_readings_answer_422_naming_the_field(backend: Back
     ];
     for (body, field) in cases {
         let (status, answer) = app
-            .call(
-                Method::PUT,
+            .put_as(
+                &w.staff_a,
                 &format!("/v1/patients/{p}/reading-alerts/pulse"),
-                Some(&w.staff_a),
-                Some(body),
+                body,
             )
             .await;
         assert_eq!(status, 422, "{answer}");
@@ -360,18 +345,17 @@ async fn an_unknown_vital_in_the_path_is_not_found(backend: Backend) {
         format!("/v1/practices/{}/reading-alerts/temperature", w.practice_a),
         format!("/v1/patients/{p}/reading-alerts/temperature"),
     ] {
-        let (status, body) = app.call(Method::GET, &path, Some(&w.admin_a), None).await;
+        let (status, body) = app.get_as(&w.admin_a, &path).await;
         assert_eq!(status, 404, "{path}: {body}");
     }
 }
 
 async fn create_token(app: &TestApp, customer: &str, admin: &str) -> (String, String) {
     let (status, body) = app
-        .call(
-            Method::POST,
+        .post_as(
+            admin,
             &format!("/v1/customers/{customer}/api-tokens"),
-            Some(admin),
-            Some(json!({"name": "Acme devices", "scopes": ["readings:write"]})),
+            json!({"name": "Acme devices", "scopes": ["readings:write"]}),
         )
         .await;
     assert_eq!(status, 201, "{body}");
@@ -388,20 +372,18 @@ async fn an_api_token_posts_readings_until_it_is_revoked(backend: Backend) {
     // Staff cannot create tokens; bad scopes are refused naming the entry.
     let path = format!("/v1/customers/{}/api-tokens", w.customer_a);
     let (status, _) = app
-        .call(
-            Method::POST,
+        .post_as(
+            &w.staff_a,
             &path,
-            Some(&w.staff_a),
-            Some(json!({"name": "x", "scopes": ["readings:write"]})),
+            json!({"name": "x", "scopes": ["readings:write"]}),
         )
         .await;
     assert_eq!(status, 403);
     let (status, body) = app
-        .call(
-            Method::POST,
+        .post_as(
+            &w.admin_a,
             &path,
-            Some(&w.admin_a),
-            Some(json!({"name": "x", "scopes": ["everything"]})),
+            json!({"name": "x", "scopes": ["everything"]}),
         )
         .await;
     assert_eq!(status, 422);
@@ -418,31 +400,16 @@ async fn an_api_token_posts_readings_until_it_is_revoked(backend: Backend) {
     assert_eq!(body["status"], "unclassified");
     // A token is not a session: it cannot read.
     let (status, _) = app
-        .call(
-            Method::GET,
-            &format!("/v1/patients/{p}/readings"),
-            Some(&token),
-            None,
-        )
+        .get_as(&token, &format!("/v1/patients/{p}/readings"))
         .await;
     assert_eq!(status, 401);
     // The admin of another customer cannot see the token; its own admin revokes it.
     let (status, _) = app
-        .call(
-            Method::DELETE,
-            &format!("/v1/api-tokens/{id}"),
-            Some(&w.admin_b),
-            None,
-        )
+        .delete_as(&w.admin_b, &format!("/v1/api-tokens/{id}"))
         .await;
     assert_eq!(status, 404);
     let (status, _) = app
-        .call(
-            Method::DELETE,
-            &format!("/v1/api-tokens/{id}"),
-            Some(&w.admin_a),
-            None,
-        )
+        .delete_as(&w.admin_a, &format!("/v1/api-tokens/{id}"))
         .await;
     assert_eq!(status, 204);
     let (status, body) = post_reading(&app, &token, &p, "pulse", json!(72), now(&app)).await;
@@ -464,15 +431,13 @@ async fn other_customers_tokens_and_staff_cannot_reach_a_patient(backend: Backen
         format!("/v1/patients/{p}/readings"),
         format!("/v1/patients/{p}/reading-alerts/pulse"),
     ] {
-        let (status, _) = app.call(Method::GET, &path, Some(&w.staff_b), None).await;
+        let (status, _) = app.get_as(&w.staff_b, &path).await;
         assert_eq!(status, 404, "{path}");
     }
     let (status, _) = app
-        .call(
-            Method::GET,
+        .get_as(
+            &w.admin_b,
             &format!("/v1/practices/{}/reading-alerts/pulse", w.practice_a),
-            Some(&w.admin_b),
-            None,
         )
         .await;
     assert_eq!(status, 404);
@@ -494,21 +459,19 @@ async fn reading_frequency_reads_back_as_saved_and_refuses_bad_numbers(backend: 
     let app = spawn_app(backend).await;
     let w = world(&app).await;
     let path = format!("/v1/practices/{}/reading-frequency", w.practice_a);
-    let (status, initial) = app.call(Method::GET, &path, Some(&w.staff_a), None).await;
+    let (status, initial) = app.get_as(&w.staff_a, &path).await;
     assert_eq!(status, 200);
     assert_eq!(initial["warn_after_days"], 0);
     assert_eq!(initial["updated_at"], Value::Null);
     let body = json!({"warn_after_days": 3, "out_of_range_count": 2,
                       "vitals": [{"vital": "pulse", "readings": 1, "per_days": 1},
                                  {"vital": "body_weight", "readings": 2, "per_days": 7}]});
-    let (status, _) = app
-        .call(Method::PUT, &path, Some(&w.staff_a), Some(body.clone()))
-        .await;
+    let (status, _) = app.put_as(&w.staff_a, &path, body.clone()).await;
     assert_eq!(status, 403);
     let saved = put(&app, &path, &w.admin_a, body).await;
     assert_eq!(saved["out_of_range_count"], 2);
     assert_eq!(saved["vitals"].as_array().unwrap().len(), 2);
-    let (_, read) = app.call(Method::GET, &path, Some(&w.staff_a), None).await;
+    let (_, read) = app.get_as(&w.staff_a, &path).await;
     assert_eq!(read["warn_after_days"], 3);
     for (body, field) in [
         (
@@ -524,9 +487,7 @@ async fn reading_frequency_reads_back_as_saved_and_refuses_bad_numbers(backend: 
             "vitals[1].vital",
         ),
     ] {
-        let (status, answer) = app
-            .call(Method::PUT, &path, Some(&w.admin_a), Some(body))
-            .await;
+        let (status, answer) = app.put_as(&w.admin_a, &path, body).await;
         assert_eq!(status, 422, "{answer}");
         assert!(
             answer["error"]["message"]
@@ -539,7 +500,7 @@ async fn reading_frequency_reads_back_as_saved_and_refuses_bad_numbers(backend: 
 }
 
 async fn user_id(app: &TestApp, token: &str) -> String {
-    let (status, me) = app.call(Method::GET, "/v1/me", Some(token), None).await;
+    let (status, me) = app.get_as(token, "/v1/me").await;
     assert_eq!(status, 200, "{me}");
     me["id"]
         .as_str()
@@ -557,13 +518,11 @@ async fn on_call_schedules_are_saved_and_read_back_by_practice_admins(backend: B
         {"from": "22:00", "to": "06:00", "user_id": w.staff_a_id},
         {"from": "06:00", "to": "22:00", "user_id": w.idle_a_id},
     ]);
-    let (status, _) = app
-        .call(Method::PUT, &path, Some(&w.staff_a), Some(schedule.clone()))
-        .await;
+    let (status, _) = app.put_as(&w.staff_a, &path, schedule.clone()).await;
     assert_eq!(status, 403);
     let saved = put(&app, &path, &w.admin_a, schedule.clone()).await;
     assert_eq!(saved, schedule);
-    let (status, read) = app.call(Method::GET, &path, Some(&w.staff_a), None).await;
+    let (status, read) = app.get_as(&w.staff_a, &path).await;
     assert_eq!((status, read), (200, schedule.clone()));
     let stranger = user_id(&app, &w.staff_b).await;
     for (body, field) in [
@@ -584,9 +543,7 @@ async fn on_call_schedules_are_saved_and_read_back_by_practice_admins(backend: B
             "[1].user_id",
         ),
     ] {
-        let (status, answer) = app
-            .call(Method::PUT, &path, Some(&w.admin_a), Some(body))
-            .await;
+        let (status, answer) = app.put_as(&w.admin_a, &path, body).await;
         assert_eq!(status, 422, "{answer}");
         assert!(
             answer["error"]["message"]
@@ -597,9 +554,9 @@ async fn on_call_schedules_are_saved_and_read_back_by_practice_admins(backend: B
         );
     }
     // Refused saves changed nothing; another customer's admin does not see the practice.
-    let (_, read) = app.call(Method::GET, &path, Some(&w.admin_a), None).await;
+    let (_, read) = app.get_as(&w.admin_a, &path).await;
     assert_eq!(read, schedule);
-    let (status, _) = app.call(Method::GET, &path, Some(&w.admin_b), None).await;
+    let (status, _) = app.get_as(&w.admin_b, &path).await;
     assert_eq!(status, 404);
 }
 
@@ -648,7 +605,7 @@ async fn who_is_on_call_now_follows_overnight_windows_and_the_dst_night(backend:
         app.clock.set(instant);
         // Moving the clock ends idle sessions: log in again at each instant.
         let token = app.login("staff-a", PASSWORD).await;
-        let (status, body) = app.call(Method::GET, &now_path, Some(&token), None).await;
+        let (status, body) = app.get_as(&token, &now_path).await;
         assert_eq!(status, 200, "{body}");
         assert_eq!(body["local_time"], local, "{instant}: {body}");
         assert_eq!(body["user_ids"], json!(expected), "{instant}: {body}");
@@ -657,7 +614,7 @@ async fn who_is_on_call_now_follows_overnight_windows_and_the_dst_night(backend:
     // The answer also says when the set next changes.
     app.clock.set(at(2026, 11, 1, 5, 30));
     let token = app.login("staff-a", PASSWORD).await;
-    let (_, body) = app.call(Method::GET, &now_path, Some(&token), None).await;
+    let (_, body) = app.get_as(&token, &now_path).await;
     assert!(body["next_change_at"].is_string(), "{body}");
 }
 
@@ -741,12 +698,7 @@ async fn a_patient_carries_a_copy_of_the_frequency_that_staff_may_change_and_all
         let token = w.staff_a.clone();
         async move {
             let (status, body) = app
-                .call(
-                    Method::GET,
-                    &format!("/v1/patients/{p}/reading-frequency"),
-                    Some(&token),
-                    None,
-                )
+                .get_as(&token, &format!("/v1/patients/{p}/reading-frequency"))
                 .await;
             assert_eq!(status, 200, "{body}");
             body
@@ -788,9 +740,7 @@ async fn a_patient_carries_a_copy_of_the_frequency_that_staff_may_change_and_all
             "apply_to",
         ),
     ] {
-        let (status, answer) = app
-            .call(Method::PUT, &patient_path, Some(&w.staff_a), Some(body))
-            .await;
+        let (status, answer) = app.put_as(&w.staff_a, &patient_path, body).await;
         assert_eq!(status, 422, "{answer}");
         assert!(
             answer["error"]["message"].as_str().unwrap().contains(field),
@@ -802,17 +752,10 @@ async fn a_patient_carries_a_copy_of_the_frequency_that_staff_may_change_and_all
         vec![("spo2".into(), 2, 7)]
     );
     // Another customer's staff cannot see the patient at all.
-    let (status, _) = app
-        .call(Method::GET, &patient_path, Some(&w.staff_b), None)
-        .await;
+    let (status, _) = app.get_as(&w.staff_b, &patient_path).await;
     assert_eq!(status, 404);
     let (status, _) = app
-        .call(
-            Method::PUT,
-            &patient_path,
-            Some(&w.staff_b),
-            Some(json!({"vitals": []})),
-        )
+        .put_as(&w.staff_b, &patient_path, json!({"vitals": []}))
         .await;
     assert_eq!(status, 404);
     // Saved for all patients: every patient of the practice gets the practice's vitals.
@@ -857,12 +800,7 @@ async fn a_new_patient_copies_the_patient_defaults_and_only_all_patients_reaches
         let token = w.staff_a.clone();
         async move {
             let (status, body) = app
-                .call(
-                    Method::GET,
-                    &format!("/v1/patients/{p}/notification-settings"),
-                    Some(&token),
-                    None,
-                )
+                .get_as(&token, &format!("/v1/patients/{p}/notification-settings"))
                 .await;
             assert_eq!(status, 200, "{body}");
             assert_eq!(body["settings"].as_array().unwrap().len(), 3, "every kind");
@@ -874,16 +812,9 @@ async fn a_new_patient_copies_the_patient_defaults_and_only_all_patients_reaches
     assert_eq!(critical_of(before.clone()).await["enabled"], false);
     // Another customer's staff cannot see or change the patient's settings.
     let path = format!("/v1/patients/{after}/notification-settings");
-    let (status, _) = app.call(Method::GET, &path, Some(&w.staff_b), None).await;
+    let (status, _) = app.get_as(&w.staff_b, &path).await;
     assert_eq!(status, 404);
-    let (status, _) = app
-        .call(
-            Method::PUT,
-            &path,
-            Some(&w.staff_b),
-            Some(json!({"settings": []})),
-        )
-        .await;
+    let (status, _) = app.put_as(&w.staff_b, &path, json!({"settings": []})).await;
     assert_eq!(status, 404);
     // For all patients: both get the new default.
     let critical_in_portal =

@@ -40,11 +40,9 @@ async fn a_read_refused_by_tenancy_leaves_no_row_in_the_other_tenants_audit_log(
     let patient = patient["id"].as_str().unwrap();
     let audit_rows = || async {
         let (status, body) = app
-            .call(
-                Method::GET,
+            .get_as(
+                &w.admin_a,
                 &format!("/v1/audit?patient_id={patient}&limit=200"),
-                Some(&w.admin_a),
-                None,
             )
             .await;
         assert_eq!(status, 200, "{body}");
@@ -63,7 +61,7 @@ async fn a_read_refused_by_tenancy_leaves_no_row_in_the_other_tenants_audit_log(
             format!("/v1/patients/{patient}/messages"),
             format!("/v1/patients/{patient}/readings"),
         ] {
-            let (status, body) = app.call(Method::GET, &path, Some(token), None).await;
+            let (status, body) = app.get_as(token, &path).await;
             assert_eq!(status, 404, "{path}: {body}");
         }
     }
@@ -84,12 +82,7 @@ async fn a_read_refused_by_tenancy_leaves_no_row_in_the_other_tenants_audit_log(
     );
     // A permitted read is audited as before.
     let (status, _) = app
-        .call(
-            Method::GET,
-            &format!("/v1/patients/{patient}"),
-            Some(&w.staff_a),
-            None,
-        )
+        .get_as(&w.staff_a, &format!("/v1/patients/{patient}"))
         .await;
     assert_eq!(status, 200);
     assert_eq!(audit_rows().await.len(), before + 1);
@@ -133,12 +126,7 @@ async fn an_idempotency_key_used_again_with_another_request_is_refused(backend: 
     // Another patient with the same key: refused, not answered with the first patient's message.
     let (_, other_patient) = c
         .app
-        .call(
-            Method::GET,
-            &format!("/v1/patients/{}", c.patient),
-            Some(&c.staff),
-            None,
-        )
+        .get_as(&c.staff, &format!("/v1/patients/{}", c.patient))
         .await;
     let practice = other_patient["practice_id"].as_str().unwrap();
     let second = post(

@@ -21,17 +21,12 @@ both_backends!(
 );
 
 async fn me(app: &TestApp, token: &str) -> u16 {
-    app.call(Method::GET, "/v1/me", Some(token), None).await.0
+    app.get_as(token, "/v1/me").await.0
 }
 
 async fn patch_me(app: &TestApp, w: &World, token: &str, body: serde_json::Value) -> (u16, String) {
     let (status, answer) = app
-        .call(
-            Method::PATCH,
-            &format!("/v1/users/{}", w.staff_a_id),
-            Some(token),
-            Some(body),
-        )
+        .patch_as(token, &format!("/v1/users/{}", w.staff_a_id), body)
         .await;
     (
         status,
@@ -145,9 +140,7 @@ async fn the_notification_stream_closes_at_logout(backend: Backend) {
     let w = world(&app).await;
     let mut stream = open_stream(&app, &w.staff_a).await;
     still_open(&mut stream).await;
-    let (status, _) = app
-        .call(Method::POST, "/v1/auth/logout", Some(&w.staff_a), None)
-        .await;
+    let (status, _) = app.post_empty_as(&w.staff_a, "/v1/auth/logout").await;
     assert_eq!(status, 204);
     ends(stream).await;
 }
@@ -158,12 +151,7 @@ async fn the_notification_stream_closes_when_the_user_is_locked(backend: Backend
     let mut stream = open_stream(&app, &w.staff_a).await;
     still_open(&mut stream).await;
     let (status, body) = app
-        .call(
-            Method::POST,
-            &format!("/v1/users/{}/lock", w.staff_a_id),
-            Some(&w.admin_a),
-            None,
-        )
+        .post_empty_as(&w.admin_a, &format!("/v1/users/{}/lock", w.staff_a_id))
         .await;
     assert_eq!(status, 200, "{body}");
     ends(stream).await;

@@ -3,7 +3,6 @@
 //! queue, and staff sends after the STOP are decided from the opted-out patient.
 
 use chrono::Duration;
-use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::both_backends;
@@ -50,11 +49,10 @@ async fn postgres_two_starts_at_once_with_one_restart_left_restart_once() {
 
 async fn send(c: &Clinic, body: Value) -> (u16, Value) {
     c.app
-        .call(
-            Method::POST,
+        .post_as(
+            &c.staff,
             &format!("/v1/patients/{}/messages", c.patient),
-            Some(&c.staff),
-            Some(body),
+            body,
         )
         .await
 }
@@ -62,11 +60,9 @@ async fn send(c: &Clinic, body: Value) -> (u16, Value) {
 async fn thread(c: &Clinic) -> Vec<Value> {
     let (status, body) = c
         .app
-        .call(
-            Method::GET,
+        .get_as(
+            &c.staff,
             &format!("/v1/patients/{}/messages?limit=200", c.patient),
-            Some(&c.staff),
-            None,
         )
         .await;
     assert_eq!(status, 200, "{body}");

@@ -99,9 +99,7 @@ impl Clinic {
     async fn patch_practice(&self, body: Value) -> (u16, Value) {
         let path = format!("/v1/practices/{}", self.practice_id().await);
         let root = self.root().await;
-        self.app
-            .call(Method::PATCH, &path, Some(&root), Some(body))
-            .await
+        self.app.patch_as(&root, &path, body).await
     }
 
     async fn on_call(&self, user_ids: &[&str]) {
@@ -169,11 +167,10 @@ async fn a_care_team_place_covers_every_active_program_unless_asked_for_the_care
     );
     let (status, body) = c
         .app
-        .call(
-            Method::POST,
+        .post_as(
+            &c.staff,
             &path,
-            Some(&c.staff),
-            Some(json!({"user_id": all_id, "programs": "some"})),
+            json!({"user_id": all_id, "programs": "some"}),
         )
         .await;
     assert_eq!(status, 422, "{body}");
@@ -216,12 +213,7 @@ async fn a_new_patient_and_a_new_program_start_with_their_creator_and_the_creato
     ] {
         let (status, body) = c
             .app
-            .call(
-                Method::PATCH,
-                &nurse,
-                Some(&root),
-                Some(json!({ "supervisor_id": supervisor })),
-            )
+            .patch_as(&root, &nurse, json!({ "supervisor_id": supervisor }))
             .await;
         assert_eq!(status, 422, "{why}: {body}");
         assert!(
@@ -243,12 +235,7 @@ async fn a_new_patient_and_a_new_program_start_with_their_creator_and_the_creato
     assert_eq!(user["supervisor_id"], json!(lead_id));
     let (status, _) = c
         .app
-        .call(
-            Method::PATCH,
-            &nurse,
-            Some(&c.staff),
-            Some(json!({ "supervisor_id": null })),
-        )
+        .patch_as(&c.staff, &nurse, json!({ "supervisor_id": null }))
         .await;
     assert_eq!(status, 403, "staff do not choose their own supervisor");
 
@@ -342,9 +329,7 @@ async fn client_access_shows_the_conversation_and_case_access_adds_readings_and_
     let alerts = |token: String| {
         let app = &c.app;
         async move {
-            let (status, body) = app
-                .call(Method::GET, "/v1/alerts?state=open", Some(&token), None)
-                .await;
+            let (status, body) = app.get_as(&token, "/v1/alerts?state=open").await;
             assert_eq!(status, 200, "{body}");
             body["items"].as_array().unwrap().len()
         }
@@ -395,12 +380,7 @@ async fn client_access_shows_the_conversation_and_case_access_adds_readings_and_
     assert_eq!(alerts(aide.clone()).await, 0, "alerts are clinical");
     let (status, _) = c
         .app
-        .call(
-            Method::GET,
-            &format!("/v1/patients/{p}/readings"),
-            Some(&aide),
-            None,
-        )
+        .get_as(&aide, &format!("/v1/patients/{p}/readings"))
         .await;
     assert_eq!(status, 403);
 
@@ -498,10 +478,7 @@ async fn with_texting_off_start_and_staff_texts_are_refused_and_opt_out_still_wo
         json!({"body": "hello"}),
         json!({"body": "hello", "channel": "sms"}),
     ] {
-        let (status, answer) = c
-            .app
-            .call(Method::POST, &path, Some(&c.staff), Some(body))
-            .await;
+        let (status, answer) = c.app.post_as(&c.staff, &path, body).await;
         assert_eq!(status, 409, "{answer}");
         assert_eq!(answer["error"]["code"], "texting_disabled");
     }
@@ -524,20 +501,12 @@ async fn with_the_portal_off_enrolment_portal_posts_and_portal_sends_are_refused
     let (status, practice) = c.patch_practice(json!({"portal_enabled": false})).await;
     assert_eq!(status, 200);
     assert_eq!(practice["portal_enabled"], false);
-    let (status, body) = c
-        .app
-        .call(Method::POST, &enroll, Some(&c.staff), None)
-        .await;
+    let (status, body) = c.app.post_empty_as(&c.staff, &enroll).await;
     assert_eq!(status, 409, "{body}");
     assert_eq!(body["error"]["code"], "portal_disabled");
     let (status, body) = c
         .app
-        .call(
-            Method::POST,
-            "/v1/portal/messages",
-            Some(&token),
-            Some(json!({"body": "hello?"})),
-        )
+        .post_as(&token, "/v1/portal/messages", json!({"body": "hello?"}))
         .await;
     assert_eq!(status, 409, "{body}");
     assert_eq!(body["error"]["code"], "portal_disabled");
@@ -546,10 +515,7 @@ async fn with_the_portal_off_enrolment_portal_posts_and_portal_sends_are_refused
         json!({"body": "hi"}),
         json!({"body": "hi", "channel": "portal"}),
     ] {
-        let (status, answer) = c
-            .app
-            .call(Method::POST, &path, Some(&c.staff), Some(body))
-            .await;
+        let (status, answer) = c.app.post_as(&c.staff, &path, body).await;
         assert_eq!(status, 409, "{answer}");
         assert_eq!(answer["error"]["code"], "portal_disabled");
     }
@@ -682,13 +648,7 @@ async fn a_practice_moves_into_and_out_of_a_group_and_a_new_one_gets_its_groups_
     );
     let (status, body) = c
         .app
-        .call(
-            Method::POST,
-            &format!("/v1/customers/{cid}/practices"),
-            Some(&root),
-            Some(json!({"name": "Lost", "timezone": "America/New_York",
-                        "sms_number": "+14155550298", "practice_group_id": unknown})),
-        )
+        .post_as(&root, &format!("/v1/customers/{cid}/practices"), json!({"name": "Lost", "timezone": "America/New_York", "sms_number": "+14155550298", "practice_group_id": unknown}))
         .await;
     assert_eq!(status, 422, "{body}");
 }

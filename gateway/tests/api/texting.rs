@@ -4,7 +4,6 @@
 use chrono::Duration;
 use gateway::clock::Clock;
 use gateway::settings::Settings;
-use reqwest::Method;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -12,7 +11,7 @@ use crate::accounts::{PASSWORD, post};
 use crate::both_backends;
 use crate::fake_twilio::{AUTH_TOKEN, FakeTwilio, PUBLIC_BASE_URL};
 use crate::helpers::{
-    Backend, PATIENT_NUMBER, PRACTICE_NUMBER, TestApp, eventually, form, fresh_db, spawn_app_with,
+    Backend, PATIENT_NUMBER, PRACTICE_NUMBER, TestApp, eventually, form, spawn_app_configured,
 };
 
 both_backends!(
@@ -42,17 +41,11 @@ pub async fn clinic(backend: Backend) -> Clinic {
 /// [`clinic`] with more settings (an SMTP server, say).
 pub async fn clinic_with(backend: Backend, more: impl FnOnce(&mut Settings)) -> Clinic {
     let fake = FakeTwilio::start().await;
-    let db = fresh_db(backend).await;
-    let url = db.url();
-    let app = spawn_app_with(
-        db,
-        |s| {
-            fake.configure(s);
-            s.sms_sender_mps = 100.try_into().unwrap();
-            more(s);
-        },
-        url,
-    )
+    let app = spawn_app_configured(backend, |s| {
+        fake.configure(s);
+        s.sms_sender_mps = 100.try_into().unwrap();
+        more(s);
+    })
     .await;
     app.super_admin("root", PASSWORD).await;
     let root = app.login("root", PASSWORD).await;
@@ -76,12 +69,7 @@ pub async fn clinic_with(backend: Backend, more: impl FnOnce(&mut Settings)) -> 
     let staff_id = staff["id"].as_str().unwrap().to_string();
     let token = app.login("nurse", PASSWORD).await;
     let (status, body) = app
-        .call(
-            Method::PUT,
-            &format!("/v1/users/{staff_id}/notification-settings?practice_id={pid}"),
-            Some(&token),
-            Some(json!({"settings": [{"kind": "two_way_texting", "enabled": true, "push": true, "email": false, "text": false}]})),
-        )
+        .put_as(&token, &format!("/v1/users/{staff_id}/notification-settings?practice_id={pid}"), json!({"settings": [{"kind": "two_way_texting", "enabled": true, "push": true, "email": false, "text": false}]}))
         .await;
     assert_eq!(status, 200, "{body}");
     let patient = post(
@@ -110,11 +98,9 @@ impl Clinic {
     pub async fn texting(&self) -> Value {
         let (status, body) = self
             .app
-            .call(
-                Method::GET,
+            .get_as(
+                &self.staff,
                 &format!("/v1/patients/{}/texting", self.patient),
-                Some(&self.staff),
-                None,
             )
             .await;
         assert_eq!(status, 200, "{body}");
@@ -123,11 +109,9 @@ impl Clinic {
 
     pub async fn staff_action(&self, action: &str) -> (u16, Value) {
         self.app
-            .call(
-                Method::POST,
+            .post_empty_as(
+                &self.staff,
                 &format!("/v1/patients/{}/texting/{action}", self.patient),
-                Some(&self.staff),
-                None,
             )
             .await
     }
@@ -185,12 +169,7 @@ impl Clinic {
     pub async fn notifications(&self) -> Vec<Value> {
         let (_, body) = self
             .app
-            .call(
-                Method::GET,
-                "/v1/notifications?limit=200",
-                Some(&self.staff),
-                None,
-            )
+            .get_as(&self.staff, "/v1/notifications?limit=200")
             .await;
         body["items"].as_array().unwrap().clone()
     }
@@ -358,11 +337,10 @@ async fn staff_actions_are_refused_from_the_wrong_state(backend: Backend) {
     // Without a mobile phone texting cannot start.
     let (_, patient) = c
         .app
-        .call(
-            Method::PATCH,
+        .patch_as(
+            &c.staff,
             &format!("/v1/patients/{}", c.patient),
-            Some(&c.staff),
-            Some(json!({"mobile_phone": ""})),
+            json!({"mobile_phone": ""}),
         )
         .await;
     assert_eq!(patient["mobile_phone"], Value::Null);
@@ -382,12 +360,7 @@ async fn a_family_phone_verifies_each_patient_by_date_and_opts_out_and_in_as_one
     let c = clinic(backend).await;
     let (_, pat) = c
         .app
-        .call(
-            Method::GET,
-            &format!("/v1/patients/{}", c.patient),
-            Some(&c.staff),
-            None,
-        )
+        .get_as(&c.staff, &format!("/v1/patients/{}", c.patient))
         .await;
     assert_eq!(pat["number_shared_with"], 0);
     let pid = pat["practice_id"].as_str().unwrap();
@@ -404,7 +377,7 @@ async fn a_family_phone_verifies_each_patient_by_date_and_opts_out_and_in_as_one
     let get = |path: String| {
         let (app, token) = (&c.app, c.staff.clone());
         async move {
-            let (status, body) = app.call(Method::GET, &path, Some(&token), None).await;
+            let (status, body) = app.get_as(&token, &path).await;
             assert_eq!(status, 200, "{path}: {body}");
             body
         }
@@ -420,12 +393,7 @@ async fn a_family_phone_verifies_each_patient_by_date_and_opts_out_and_in_as_one
     assert_eq!(c.staff_action("start").await.0, 200);
     let (status, body) = c
         .app
-        .call(
-            Method::POST,
-            &format!("/v1/patients/{kid}/texting/start"),
-            Some(&c.staff),
-            None,
-        )
+        .post_empty_as(&c.staff, &format!("/v1/patients/{kid}/texting/start"))
         .await;
     assert_eq!(status, 200, "{body}");
     let texting = |id: String| {
@@ -592,11 +560,10 @@ impl Clinic {
     pub async fn join_care_team(&self, user_id: impl std::fmt::Display) {
         let (status, body) = self
             .app
-            .call(
-                Method::POST,
+            .post_as(
+                &self.staff,
                 &format!("/v1/patients/{}/care-team", self.patient),
-                Some(&self.staff),
-                Some(json!({ "user_id": user_id.to_string() })),
+                json!({ "user_id": user_id.to_string() }),
             )
             .await;
         assert!(
@@ -609,12 +576,7 @@ impl Clinic {
     pub async fn portal_message(&self, portal_token: &str, body: &str) {
         let (status, answer) = self
             .app
-            .call(
-                Method::POST,
-                "/v1/portal/messages",
-                Some(portal_token),
-                Some(json!({ "body": body })),
-            )
+            .post_as(portal_token, "/v1/portal/messages", json!({ "body": body }))
             .await;
         assert_eq!(status, 201, "{answer}");
     }

@@ -8,7 +8,8 @@ use crate::both_backends;
 use crate::fake_twilio::{AUTH_TOKEN, FakeTwilio, PUBLIC_BASE_URL};
 use crate::helpers::{
     Backend, PATIENT_NUMBER, PRACTICE_NUMBER, ProxyMode, TcpToggleProxy, TestApp, eventually, form,
-    fresh_db, postgres_address, practice_with_patient, spawn_app_with, texting_status, url_via,
+    fresh_db, postgres_address, practice_with_patient, spawn_app_configured, spawn_app_with,
+    texting_status, url_via,
 };
 
 const SMS: &str = "/webhooks/twilio/sms";
@@ -34,9 +35,7 @@ both_backends!(
 
 async fn app_with_twilio(backend: Backend) -> (TestApp, FakeTwilio) {
     let fake = FakeTwilio::start().await;
-    let db = fresh_db(backend).await;
-    let url = db.url();
-    let app = spawn_app_with(db, |s| fake.configure(s), url).await;
+    let app = spawn_app_configured(backend, |s| fake.configure(s)).await;
     (app, fake)
 }
 
@@ -194,19 +193,13 @@ async fn a_signature_for_the_gateways_own_address_is_refused_when_public_base_ur
 /// `https://gateway.example.org/webhooks/twilio/sms?practice=main` and the sorted pairs, with
 /// the token `fixture-auth-token-12345`: it guards against a bug that signs and checks alike.
 async fn a_signature_computed_independently_of_this_code_is_accepted(backend: Backend) {
-    let db = fresh_db(backend).await;
-    let url = db.url();
-    let app = spawn_app_with(
-        db,
-        |s| {
-            s.twilio = Some(gateway::settings::TwilioCredentials {
-                account_sid: ACCOUNT.into(),
-                auth_token: gateway::settings::Secret::new("fixture-auth-token-12345"),
-            });
-            s.public_base_url = PUBLIC_BASE_URL.parse().unwrap();
-        },
-        url,
-    )
+    let app = spawn_app_configured(backend, |s| {
+        s.twilio = Some(gateway::settings::TwilioCredentials {
+            account_sid: ACCOUNT.into(),
+            auth_token: gateway::settings::Secret::new("fixture-auth-token-12345"),
+        });
+        s.public_base_url = PUBLIC_BASE_URL.parse().unwrap();
+    })
     .await;
     let sid = "SM0f1e2d3c4b5a69788796a5b4c3d2e1f0";
     let params = form(&[

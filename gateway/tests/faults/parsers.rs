@@ -17,7 +17,7 @@ use store::Audit;
 use uuid::Uuid;
 
 use crate::fake_twilio::{AUTH_TOKEN, FakeTwilio, PUBLIC_BASE_URL};
-use crate::helpers::{Backend, TestApp, fresh_db, raw_sql, spawn_app_with, sql_uuid};
+use crate::helpers::{Backend, TestApp, fresh_db, new_patient, spawn_app_with, update_patient};
 
 const SMS: &str = "/webhooks/twilio/sms";
 const STATUS: &str = "/webhooks/twilio/status";
@@ -56,40 +56,15 @@ async fn edge(backend: Backend) -> Edge {
     let (practice, patient) = crate::helpers::practice_with_patient(&app, "enabled").await;
     let audit = Audit::system(chrono::Utc::now());
     let customer = app.store.get_practice(practice).await.unwrap().customer_id;
-    let pending = app
-        .store
-        .create_patient(
-            &audit,
-            store::NewPatient {
-                practice_id: practice,
-                first_name: "Penny".into(),
-                last_name: "Pending".into(),
-                dob: chrono::NaiveDate::from_ymd_opt(1970, 1, 2).unwrap(),
-                mobile_phone: Some("+15555550124".into()),
-                programs: vec![],
-                care_team: Vec::new(),
-            },
-        )
-        .await
-        .unwrap();
+    let mut new = new_patient(practice, "Penny", "Pending", "+15555550124");
+    new.dob = chrono::NaiveDate::from_ymd_opt(1970, 1, 2).unwrap();
+    let pending = app.store.create_patient(&audit, new).await.unwrap();
     let (status, answer) = app
-        .call(
-            reqwest::Method::POST,
-            &format!("/v1/patients/{}/texting/start", pending.id),
-            Some(&root),
-            None,
-        )
+        .post_empty_as(&root, &format!("/v1/patients/{}/texting/start", pending.id))
         .await;
     assert_eq!(status, 200, "{answer}");
     // Enough attempts that every generated text reaches the date-of-birth parser.
-    raw_sql(
-        &app.db,
-        &format!(
-            "UPDATE patients SET texting_attempts_left = 30000 WHERE id = {}",
-            sql_uuid(&app.db, pending.id)
-        ),
-    )
-    .await;
+    update_patient(&app.db, "texting_attempts_left = 30000", pending.id).await;
     Edge {
         app,
         root,
