@@ -14,7 +14,7 @@ use store::{
 };
 use uuid::Uuid;
 
-use super::{audit_at, customer_and_practice, staff, t0};
+use super::{audit_at, customer_and_practice, decide, staff, t0};
 
 const PRACTICE: &str = "+15555550601";
 const NURSE_MOBILE: &str = "+15555550611";
@@ -225,14 +225,7 @@ pub async fn a_repeated_reading_is_answered_as_stored_and_writes_nothing(db: &Te
         .record_reading(
             &audit_at(t0()),
             reading(w.patient_id, 72.0, 0),
-            Box::new(|_: &ReadingContext| {
-                Ok(ReadingDecision {
-                    level: "normal",
-                    reasons: json!([]),
-                    alert: None,
-                    attach_to: None,
-                })
-            }),
+            decide("normal"),
         )
         .await
         .unwrap();
@@ -267,14 +260,7 @@ pub async fn a_repeated_reading_is_answered_as_stored_and_writes_nothing(db: &Te
                 sent: Some((4.0, "mmol/L".into())),
                 ..reading(w.patient_id, 72.06, 0)
             },
-            Box::new(|_: &ReadingContext| {
-                Ok(ReadingDecision {
-                    level: "unclassified",
-                    reasons: json!([]),
-                    alert: None,
-                    attach_to: None,
-                })
-            }),
+            decide("unclassified"),
         )
         .await
         .unwrap();

@@ -13,7 +13,7 @@ use store::{
 };
 use uuid::Uuid;
 
-use super::{audit_at, customer_and_practice, staff, t0, team_fixture};
+use super::{audit_at, create_staff, customer_and_practice, t0, team_fixture};
 
 const LEASE: StdDuration = StdDuration::from_secs(120);
 
@@ -31,13 +31,7 @@ fn emailed(user_id: Uuid, practice_id: Uuid, in_feed: bool, subject: &str) -> Ne
 
 async fn user(store: &Arc<dyn Store>, sms: &str) -> (Uuid, Uuid) {
     let (customer_id, practice_id) = customer_and_practice(store, sms).await;
-    let user = store
-        .create_user(
-            &audit_at(t0()),
-            staff(customer_id, &format!("mail{sms}"), vec![practice_id]),
-        )
-        .await
-        .unwrap();
+    let user = create_staff(store, customer_id, &format!("mail{sms}"), vec![practice_id]).await;
     (practice_id, user.id)
 }
 

@@ -5,16 +5,15 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
-use serde_json::json;
 use store::testing::TestStore;
 use store::{
     ApplyReadingDefaultsTo, NewOutbound, NewPatient, NewReading, PatientNoticeChoice,
-    PatientNoticeDecider, PatientNotificationSettingRow, PatientVitalFrequency, ReadingContext,
-    ReadingDecision, ReadingFrequency, ReadingSource, Store, StoreError, VitalFrequency,
+    PatientNoticeDecider, PatientNotificationSettingRow, PatientVitalFrequency, ReadingFrequency,
+    ReadingSource, Store, StoreError, VitalFrequency,
 };
 use uuid::Uuid;
 
-use super::{audit_at, customer_and_practice, t0};
+use super::{audit_at, customer_and_practice, decide, t0};
 
 async fn new_patient(store: &Arc<dyn Store>, practice_id: Uuid, at: DateTime<Utc>) -> Uuid {
     store
@@ -70,14 +69,7 @@ async fn read(store: &Arc<dyn Store>, patient_id: Uuid, name: &str, at: DateTime
                 source: ReadingSource::System,
                 sent: None,
             },
-            Box::new(|_: &ReadingContext| {
-                Ok(ReadingDecision {
-                    level: "normal",
-                    reasons: json!([]),
-                    alert: None,
-                    attach_to: None,
-                })
-            }),
+            decide("normal"),
         )
         .await
         .unwrap();
