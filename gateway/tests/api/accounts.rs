@@ -4,7 +4,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::both_backends;
-use crate::helpers::{Backend, TestApp, spawn_app};
+use crate::helpers::{Backend, TestApp, error_message, spawn_app};
 
 both_backends!(
     the_walk_through_creates_a_customer_a_practice_and_a_staff_user,
@@ -562,7 +562,7 @@ async fn bad_input_gets_400_or_422_naming_the_field(backend: Backend) {
     for (path, body, field) in cases {
         let (status, answer) = app.post_as(&w.root, path, body.clone()).await;
         assert_eq!(status, 422, "{path} {body}: {answer}");
-        let message = answer["error"]["message"].as_str().unwrap();
+        let message = error_message(&answer);
         assert!(
             message.contains(field),
             "{path} {body}: message {message:?} should name {field}"
@@ -576,12 +576,7 @@ async fn bad_input_gets_400_or_422_naming_the_field(backend: Backend) {
         )
         .await;
     assert_eq!(status, 422);
-    assert!(
-        answer["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("escalation_delay_minutes")
-    );
+    assert!(error_message(&answer).contains("escalation_delay_minutes"));
     let (status, _) = app
         .get_as(
             &w.root,
@@ -610,12 +605,7 @@ async fn passwords_must_have_eight_characters_and_a_digit(backend: Backend) {
             .post_as(&w.admin_a, "/v1/users", json!({"username": "pwuser", "password": bad, "role": "staff", "customer_id": w.customer_a}))
             .await;
         assert_eq!(status, 422, "{bad}: {body}");
-        assert!(
-            body["error"]["message"]
-                .as_str()
-                .unwrap()
-                .starts_with("password")
-        );
+        assert!(error_message(&body).starts_with("password"));
     }
     let (status, _) = app
         .patch_as(

@@ -10,7 +10,7 @@ use uuid::Uuid;
 use crate::accounts::{PASSWORD, post};
 use crate::both_backends;
 use crate::fake_twilio::{AUTH_TOKEN, PUBLIC_BASE_URL};
-use crate::helpers::{Backend, PATIENT_NUMBER, PRACTICE_NUMBER, eventually, form};
+use crate::helpers::{Backend, PATIENT_NUMBER, PRACTICE_NUMBER, error_message, eventually, form};
 use crate::texting::{Clinic, clinic_with};
 
 both_backends!(
@@ -154,7 +154,6 @@ impl Ward {
         let practice: Uuid = self.practice.parse().unwrap();
         self.c
             .app
-            .state
             .store
             .list_alerts(vec![practice], None, store::Page::first(200))
             .await
@@ -198,7 +197,6 @@ async fn a_critical_reading_opens_an_alert_and_texts_the_on_call_phone_without_c
     );
     let outbox =
         w.c.app
-            .state
             .store
             .list_outbox(store::Page::first(50))
             .await
@@ -360,7 +358,6 @@ async fn escalation_resumes_on_a_restarted_gateway(backend: Backend) {
     let step = eventually(15, "the restarted instance to escalate", || async {
         let alert =
             w.c.app
-                .state
                 .store
                 .due_alerts(w.c.app.clock.now() + Duration::days(1), 10)
                 .await
@@ -715,12 +712,7 @@ async fn a_patient_is_told_of_their_own_caution_and_critical_readings_without_de
         .put_as(&w.c.staff, &format!("/v1/patients/{}/notification-settings", w.c.patient), json!({"settings": [{"kind": "reading_caution", "enabled": false, "email": false, "text": true}]}))
         .await;
     assert_eq!(status, 422, "a channel on while off: {body}");
-    assert!(
-        body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("settings[0].text")
-    );
+    assert!(error_message(&body).contains("settings[0].text"));
     let (status, body) = w
         .c
         .app

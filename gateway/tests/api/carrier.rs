@@ -75,7 +75,7 @@ async fn enqueue(app: &TestApp, new: NewOutbound) -> Outbound {
 }
 
 async fn row(app: &TestApp, id: Uuid) -> Outbound {
-    app.state.store.get_outbound(id).await.unwrap()
+    app.store.get_outbound(id).await.unwrap()
 }
 
 async fn wait_for_state(app: &TestApp, id: Uuid, state: OutboxState) -> Outbound {
@@ -125,12 +125,7 @@ async fn a_queued_text_goes_to_twilio_with_basic_auth_its_sender_and_our_status_
     assert_eq!(sent.carrier_status.as_deref(), Some("queued"));
     assert_eq!(sent.carrier.as_deref(), Some("twilio"));
     assert_eq!(sent.attempts, 1);
-    let conversation = app
-        .state
-        .store
-        .get_message(sent.message_id.unwrap())
-        .await
-        .unwrap();
+    let conversation = app.message_of(&sent).await;
     assert_eq!(conversation.carrier_sid, request.sid);
     let metrics = app.get("/metrics").await.text().await.unwrap();
     for series in [
@@ -234,12 +229,7 @@ async fn a_permanent_error_fails_the_text_at_once_with_the_carriers_code(backend
         assert!(failed.last_error.unwrap().contains("not a valid"));
     }
     assert_eq!(fake.received().len(), 2);
-    let conversation = app
-        .state
-        .store
-        .get_message(invalid.message_id.unwrap())
-        .await
-        .unwrap();
+    let conversation = app.message_of(&invalid).await;
     assert_eq!(conversation.status, "failed");
     assert_eq!(conversation.error_code, Some(21211));
     assert_eq!(texting_status(&app, patient_id).await, "enabled");
@@ -273,7 +263,7 @@ async fn a_lost_claim_is_sent_once_more_and_shows_as_recovered_and_a_second_loss
     backend: Backend,
 ) {
     let (app, fake) = app_with_twilio(backend, 100).await;
-    let store = &app.state.store;
+    let store = &app.store;
     // Rows due an hour from now, so the running dispatcher leaves them alone until then; a
     // "crashed" gateway claims them first and never answers.
     let later = app.clock.now() + TimeDelta::hours(1);
@@ -460,8 +450,7 @@ async fn a_critical_alert_overtakes_a_backlog_of_routine_texts(backend: Backend)
 async fn without_credentials_texts_go_to_the_dev_outbox(backend: Backend) {
     let app = spawn_app(backend).await;
     let password = gateway::auth::password::Password::parse("dev-admin-1").unwrap();
-    app.state
-        .store
+    app.store
         .upsert_super_admin(&Audit::system(app.clock.now()), "root", &password.hash())
         .await
         .unwrap();
@@ -621,16 +610,11 @@ async fn a_status_reported_before_the_send_was_recorded_is_applied_once_it_is(ba
     .await;
     let sid = delivered.carrier_sid.clone().unwrap();
     assert_eq!(fake.received()[0].sid.as_deref(), Some(sid.as_str()));
-    let message = app
-        .state
-        .store
-        .get_message(delivered.message_id.unwrap())
-        .await
-        .unwrap();
+    let message = app.message_of(&delivered).await;
     assert_eq!(message.status, "delivered");
     // The status is unparked right after it is applied (a separate write), so allow a moment.
     eventually(5, "applied statuses are not kept", || async {
-        let parked = app.state.store.parked_statuses(&sid).await.unwrap();
+        let parked = app.store.parked_statuses(&sid).await.unwrap();
         parked.is_empty().then_some(())
     })
     .await;

@@ -33,7 +33,7 @@ pub struct Clinic {
 
 pub async fn clinic(app: &TestApp, sms_number: &str) -> Clinic {
     let audit = store::Audit::system(app.state.clock.now());
-    let store = &app.state.store;
+    let store = &app.store;
     let practice = acme_practice(store.as_ref(), &audit, sms_number).await;
     let hash = gateway::auth::password::Password::parse(PASSWORD)
         .unwrap()
@@ -192,8 +192,7 @@ fn location(response: &reqwest::Response) -> String {
 }
 
 async fn messages_of(app: &TestApp, patient_id: Uuid) -> Vec<store::Message> {
-    app.state
-        .store
+    app.store
         .list_messages(
             &store::Audit::system(app.state.clock.now()),
             patient_id,
@@ -322,12 +321,7 @@ async fn a_reply_submitted_twice_with_one_key_is_sent_once(backend: Backend) {
     assert_eq!(messages.len(), 1, "one message for one key");
     assert_eq!(messages[0].channel, "sms");
     assert_eq!(messages[0].author_user_id, Some(clinic.nurse_id));
-    let outbox = app
-        .state
-        .store
-        .list_outbox(store::Page::first(10))
-        .await
-        .unwrap();
+    let outbox = app.store.list_outbox(store::Page::first(10)).await.unwrap();
     assert_eq!(outbox.items.len(), 1, "one text queued");
 }
 
@@ -396,7 +390,7 @@ async fn locking_a_user_ends_their_console_session_at_once(backend: Backend) {
         .unwrap();
     assert_eq!(fragment.headers()["hx-redirect"], "/app/login");
     // The care team passed to the admin, and the nurse cannot sign in again.
-    let team = app.state.store.care_team(clinic.patient_id).await.unwrap();
+    let team = app.store.care_team(clinic.patient_id).await.unwrap();
     assert!(team.iter().any(|m| m.user_id == clinic.admin_id));
     let form = browserless()
         .get(app.url("/app/login"))
@@ -607,13 +601,7 @@ async fn an_admin_manages_users_and_practice_settings_from_the_console(backend: 
         "{}",
         flash_of(&weak)
     );
-    assert!(
-        app.state
-            .store
-            .find_user_by_username("new.nurse")
-            .await
-            .is_err()
-    );
+    assert!(app.store.find_user_by_username("new.nurse").await.is_err());
     let created = admin
         .post(
             "/app/admin/users",
@@ -628,12 +616,7 @@ async fn an_admin_manages_users_and_practice_settings_from_the_console(backend: 
         )
         .await;
     assert_eq!(flash_of(&created), "ok:User new.nurse created.");
-    let new_nurse = app
-        .state
-        .store
-        .find_user_by_username("new.nurse")
-        .await
-        .unwrap();
+    let new_nurse = app.store.find_user_by_username("new.nurse").await.unwrap();
     assert_eq!(new_nurse.practice_ids, vec![clinic.practice_id]);
     assert_eq!(new_nurse.mobile_phone.as_deref(), Some("+14155550199"));
     Console::sign_in(&app, "new.nurse").await;
@@ -666,12 +649,7 @@ async fn an_admin_manages_users_and_practice_settings_from_the_console(backend: 
         )
         .await;
     assert_eq!(flash_of(&saved), "ok:1 on-call window(s) saved.");
-    let windows = app
-        .state
-        .store
-        .on_call_windows(clinic.practice_id)
-        .await
-        .unwrap();
+    let windows = app.store.on_call_windows(clinic.practice_id).await.unwrap();
     assert_eq!(windows.len(), 1);
     assert_eq!(
         (windows[0].from_minute, windows[0].to_minute),
@@ -715,7 +693,6 @@ async fn an_admin_manages_users_and_practice_settings_from_the_console(backend: 
         .await;
     assert_eq!(flash_of(&alert), "ok:Reading alerts of SpO2 saved.");
     let row = app
-        .state
         .store
         .practice_reading_alert(clinic.practice_id, "spo2")
         .await
@@ -761,7 +738,7 @@ async fn an_admin_manages_users_and_practice_settings_from_the_console(backend: 
         "ok:Notification defaults for users saved."
     );
     let nurse_settings = gateway::services::notification_settings::user_settings(
-        app.state.store.as_ref(),
+        app.store.as_ref(),
         clinic.nurse_id,
         clinic.practice_id,
     )
@@ -788,7 +765,7 @@ async fn an_admin_manages_users_and_practice_settings_from_the_console(backend: 
         "ok:Notification defaults for new patients saved."
     );
     let defaults = gateway::services::notification_settings::practice_patient_defaults(
-        app.state.store.as_ref(),
+        app.store.as_ref(),
         clinic.practice_id,
     )
     .await
@@ -825,8 +802,7 @@ async fn staff_get_no_admin_pages_and_change_nothing_there(backend: Backend) {
         flash_of(&refused)
     );
     assert!(
-        app.state
-            .store
+        app.store
             .on_call_windows(clinic.practice_id)
             .await
             .unwrap()
@@ -847,13 +823,7 @@ async fn staff_get_no_admin_pages_and_change_nothing_there(backend: Backend) {
         "{}",
         flash_of(&created)
     );
-    assert!(
-        app.state
-            .store
-            .find_user_by_username("sneaky")
-            .await
-            .is_err()
-    );
+    assert!(app.store.find_user_by_username("sneaky").await.is_err());
     // A malformed id is a missing page, not an error.
     assert_eq!(nurse.get("/app/patients/not-an-id").await.status(), 404);
 }

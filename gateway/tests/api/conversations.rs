@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use crate::accounts::{PASSWORD, post};
 use crate::both_backends;
-use crate::helpers::Backend;
+use crate::helpers::{Backend, error_message};
 use crate::texting::{Clinic, clinic};
 
 both_backends!(
@@ -879,10 +879,7 @@ async fn locking_the_only_follower_of_unread_messages_hands_the_patient_to_the_s
     let (status, body) = c.app.post_empty_as(&root, &lock_path).await;
     assert_eq!(status, 409, "{body}");
     assert!(
-        body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("the only follower of 1 patient(s) with unread messages"),
+        error_message(&body).contains("the only follower of 1 patient(s) with unread messages"),
         "{body}"
     );
     let (status, body) = c

@@ -8,7 +8,9 @@ use serde_json::{Value, json};
 use crate::accounts::{PASSWORD, World, post, world};
 use crate::both_backends;
 use crate::fake_twilio::{ACCOUNT_SID, AUTH_TOKEN, PUBLIC_BASE_URL};
-use crate::helpers::{Backend, PATIENT_NUMBER, PRACTICE_NUMBER, TestApp, form, spawn_app};
+use crate::helpers::{
+    Backend, PATIENT_NUMBER, PRACTICE_NUMBER, TestApp, error_message, form, spawn_app,
+};
 use crate::texting::clinic;
 
 both_backends!(
@@ -28,7 +30,7 @@ both_backends!(
 fn error_of(status: u16, body: &Value, expected: u16) -> String {
     assert_eq!(status, expected, "{body}");
     assert!(body["error"]["code"].is_string(), "{body}");
-    body["error"]["message"].as_str().unwrap().to_string()
+    error_message(&body).to_string()
 }
 
 /// Asserts a 422 whose message names `field` first.

@@ -82,7 +82,6 @@ async fn emails_to(smtp: &FakeSmtp, address: &str, n: usize) -> Vec<ReceivedEmai
 
 async fn email_rows(c: &Clinic) -> Vec<Value> {
     c.app
-        .state
         .store
         .list_emails(store::Page::first(200))
         .await

@@ -118,6 +118,20 @@ impl TestApp {
     bodiless_verbs!(get_as GET, delete_as DELETE, post_empty_as POST);
     json_verbs!(post_as POST, put_as PUT, patch_as PATCH);
 
+    /// The conversation message that outbox row `row` records; fails when it records none.
+    pub async fn message_of(&self, row: &store::Outbound) -> store::Message {
+        let id = row
+            .message_id
+            .expect("the text is recorded in the conversation");
+        self.store.get_message(id).await.unwrap()
+    }
+
+    /// The first `limit` rows of the outbox, in the store's order.
+    pub async fn outbox(&self, limit: u32) -> Vec<store::Outbound> {
+        let page = self.store.list_outbox(store::Page::first(limit)).await;
+        page.unwrap().items
+    }
+
     /// Creates a super admin directly in the store.
     pub async fn super_admin(&self, username: &str, password: &str) -> uuid::Uuid {
         let hash = gateway::auth::password::Password::parse(password)
@@ -631,4 +645,12 @@ pub fn twilio_form(
         .header("X-Twilio-Signature", signature)
         .header("content-type", "application/x-www-form-urlencoded")
         .body(webhooks::form::encode(params))
+}
+
+/// The message of an API error answer (`{"error": {"code", "message"}}`); fails the test when
+/// the answer has none.
+pub fn error_message(body: &serde_json::Value) -> &str {
+    body["error"]["message"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no error message in {body}"))
 }

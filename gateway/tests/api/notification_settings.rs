@@ -14,7 +14,7 @@ use store::{Audit, AuditFilter, NewCustomer, NewPractice, Role, Store};
 use uuid::Uuid;
 
 use crate::both_backends;
-use crate::helpers::{Backend, TestApp, new_user, spawn_app};
+use crate::helpers::{Backend, TestApp, error_message, new_user, spawn_app};
 
 both_backends!(
     a_user_reads_their_own_settings_as_the_built_in_defaults_until_anything_is_saved,
@@ -200,7 +200,7 @@ fn kind_of<'a>(body: &'a Value, kind: &str) -> &'a Value {
 fn assert_invalid(status: u16, body: &Value, field: &str) {
     assert_eq!(status, 422, "{body}");
     assert_eq!(body["error"]["code"], "invalid_field", "{body}");
-    let message = body["error"]["message"].as_str().unwrap();
+    let message = error_message(&body);
     assert!(message.starts_with(field), "{field} not named in {message}");
 }
 
@@ -311,12 +311,7 @@ async fn the_unread_reminder_is_refused_while_new_patient_messages_are_off(backe
         )
         .await;
     assert_invalid(status, &body, "settings[1].enabled");
-    assert!(
-        body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("new_patient_message")
-    );
+    assert!(error_message(&body).contains("new_patient_message"));
 
     // With both on, turning new messages off alone is refused too, naming that item.
     let (status, _) = w

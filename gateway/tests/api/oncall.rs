@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use crate::accounts::{PASSWORD, World, post, world};
 use crate::alerts::ward_with;
 use crate::both_backends;
-use crate::helpers::{Backend, TestApp, eventually, spawn_app};
+use crate::helpers::{Backend, TestApp, error_message, eventually, spawn_app};
 
 both_backends!(
     weekday_windows_read_back_and_decide_who_is_on_call_now_across_the_dst_weekend,
@@ -54,7 +54,7 @@ async fn refused(
 ) -> String {
     let (status, answer) = app.call(method, path, Some(token), Some(body)).await;
     assert_eq!(status, 422, "{field}: {answer}");
-    let message = answer["error"]["message"].as_str().unwrap().to_string();
+    let message = error_message(&answer).to_string();
     assert!(message.starts_with(field), "{field}: {message}");
     message
 }
@@ -527,10 +527,7 @@ async fn locking_hands_over_overrides_too_and_only_to_someone_who_can_act(backen
     assert_eq!(status, 409, "{body}");
     assert_eq!(body["error"]["code"], "outstanding_items");
     assert!(
-        body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("on-call overrides at 1 practice"),
+        error_message(&body).contains("on-call overrides at 1 practice"),
         "{body}"
     );
     // A successor without a mobile number could not act on an alert: refused, nothing changes.
@@ -587,12 +584,7 @@ async fn taking_away_a_users_access_hands_over_their_on_call_duty_or_answers_409
         .await;
     assert_eq!(status, 409, "{body}");
     assert_eq!(body["error"]["code"], "outstanding_items");
-    assert!(
-        body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains(&w.practice_a)
-    );
+    assert!(error_message(&body).contains(&w.practice_a));
     let (_, user) = app.get_as(&w.admin_a, &nurse_path).await;
     assert_eq!(
         user["practice_ids"],

@@ -6,7 +6,8 @@ use serde_json::Value;
 
 use crate::both_backends;
 use crate::helpers::{
-    Backend, ProxyMode, TcpToggleProxy, postgres_address, spawn_app, spawn_app_with, url_via,
+    Backend, ProxyMode, TcpToggleProxy, error_message, postgres_address, spawn_app, spawn_app_with,
+    url_via,
 };
 
 both_backends!(
@@ -40,12 +41,7 @@ async fn an_unknown_route_gets_the_json_error_shape(backend: Backend) {
     assert_eq!(response.headers()["content-type"], "application/json");
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["error"]["code"], "not_found");
-    assert!(
-        body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("not found")
-    );
+    assert!(error_message(&body).contains("not found"));
 }
 
 async fn a_wrong_method_gets_a_json_405(backend: Backend) {

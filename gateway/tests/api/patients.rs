@@ -4,7 +4,7 @@ use serde_json::{Value, json};
 
 use crate::accounts::world;
 use crate::both_backends;
-use crate::helpers::{Backend, spawn_app};
+use crate::helpers::{Backend, error_message, spawn_app};
 
 both_backends!(
     a_patient_is_created_with_a_normalised_number_and_read_back,
@@ -76,10 +76,7 @@ async fn bad_patient_fields_get_422_naming_the_field(backend: Backend) {
         let (status, answer) = app.post_as(&w.staff_a, &path, body).await;
         assert_eq!(status, 422, "{patch}: {answer}");
         assert!(
-            answer["error"]["message"]
-                .as_str()
-                .unwrap()
-                .starts_with(field),
+            error_message(&answer).starts_with(field),
             "{patch}: {answer}"
         );
     }
@@ -229,7 +226,7 @@ async fn templates_list_defaults_and_saving_validates_and_counts_segments(backen
     )
     .await;
     assert_eq!(status, 422, "unknown placeholder: {answer}");
-    assert!(answer["error"]["message"].as_str().unwrap().contains("dob"));
+    assert!(error_message(&answer).contains("dob"));
     let (status, _) = put(
         "opt_in_request",
         "Hi from {practice_name}, send your date of birth (MM/DD/YYYY).",

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use crate::accounts::{PASSWORD, World, world};
 use crate::both_backends;
-use crate::helpers::{Backend, TestApp, spawn_app};
+use crate::helpers::{Backend, TestApp, error_message, spawn_app};
 
 both_backends!(
     readings_are_classified_by_the_bands_including_exact_bounds,
@@ -302,10 +302,7 @@ async fn invalid_settings_and_readings_answer_422_naming_the_field(backend: Back
             )
             .await;
         assert_eq!(status, 422, "{answer}");
-        assert!(
-            answer["error"]["message"].as_str().unwrap().contains(field),
-            "{field}: {answer}"
-        );
+        assert!(error_message(&answer).contains(field), "{field}: {answer}");
     }
     let t = now(&app);
     for (vital, value, taken_at, field) in [
@@ -317,10 +314,7 @@ async fn invalid_settings_and_readings_answer_422_naming_the_field(backend: Back
         let (status, answer) = post_reading(&app, &w.staff_a, &p, vital, value, taken_at).await;
         assert_eq!(status, 422, "{answer}");
         assert!(
-            answer["error"]["message"]
-                .as_str()
-                .unwrap()
-                .starts_with(field),
+            error_message(&answer).starts_with(field),
             "{field}: {answer}"
         );
     }
@@ -387,12 +381,7 @@ async fn an_api_token_posts_readings_until_it_is_revoked(backend: Backend) {
         )
         .await;
     assert_eq!(status, 422);
-    assert!(
-        body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .starts_with("scopes[0]")
-    );
+    assert!(error_message(&body).starts_with("scopes[0]"));
     let (id, token) = create_token(&app, &w.customer_a, &w.admin_a).await;
     let (status, body) = post_reading(&app, &token, &p, "pulse", json!(72), now(&app)).await;
     assert_eq!(status, 201, "{body}");
@@ -490,10 +479,7 @@ async fn reading_frequency_reads_back_as_saved_and_refuses_bad_numbers(backend: 
         let (status, answer) = app.put_as(&w.admin_a, &path, body).await;
         assert_eq!(status, 422, "{answer}");
         assert!(
-            answer["error"]["message"]
-                .as_str()
-                .unwrap()
-                .starts_with(field),
+            error_message(&answer).starts_with(field),
             "{field}: {answer}"
         );
     }
@@ -546,10 +532,7 @@ async fn on_call_schedules_are_saved_and_read_back_by_practice_admins(backend: B
         let (status, answer) = app.put_as(&w.admin_a, &path, body).await;
         assert_eq!(status, 422, "{answer}");
         assert!(
-            answer["error"]["message"]
-                .as_str()
-                .unwrap()
-                .starts_with(field),
+            error_message(&answer).starts_with(field),
             "{field}: {answer}"
         );
     }
@@ -742,10 +725,7 @@ async fn a_patient_carries_a_copy_of_the_frequency_that_staff_may_change_and_all
     ] {
         let (status, answer) = app.put_as(&w.staff_a, &patient_path, body).await;
         assert_eq!(status, 422, "{answer}");
-        assert!(
-            answer["error"]["message"].as_str().unwrap().contains(field),
-            "{answer}"
-        );
+        assert!(error_message(&answer).contains(field), "{answer}");
     }
     assert_eq!(
         vitals_of(&read(after.clone()).await),

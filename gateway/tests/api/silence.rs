@@ -72,11 +72,8 @@ async fn thread(c: &Clinic) -> Vec<Value> {
 /// Outbox rows to the patient in the given state.
 async fn rows_to_patient(c: &Clinic, state: store::OutboxState) -> Vec<store::Outbound> {
     c.app
-        .store
-        .list_outbox(store::Page::first(200))
+        .outbox(200)
         .await
-        .unwrap()
-        .items
         .into_iter()
         .filter(|o| o.to_number == PATIENT_NUMBER && o.state == state)
         .collect()
@@ -105,11 +102,8 @@ async fn after_stop_only_the_confirmation_goes_and_the_cancelled_texts_show_why(
     assert!(sent[0].starts_with("You are unsubscribed"), "{sent:?}");
     let confirmation = c
         .app
-        .store
-        .list_outbox(store::Page::first(200))
+        .outbox(200)
         .await
-        .unwrap()
-        .items
         .into_iter()
         .find(|o| o.to_number == PATIENT_NUMBER && o.body == sent[0])
         .unwrap();

@@ -11,7 +11,8 @@ use crate::accounts::{PASSWORD, post};
 use crate::both_backends;
 use crate::fake_twilio::{AUTH_TOKEN, FakeTwilio, PUBLIC_BASE_URL};
 use crate::helpers::{
-    Backend, PATIENT_NUMBER, PRACTICE_NUMBER, TestApp, eventually, form, spawn_app_configured,
+    Backend, PATIENT_NUMBER, PRACTICE_NUMBER, TestApp, error_message, eventually, form,
+    spawn_app_configured,
 };
 
 both_backends!(
@@ -221,7 +222,6 @@ async fn a_patient_goes_from_opt_in_through_stop_start_and_expiry_and_every_text
     for sid in [&wrong, &right] {
         let message = c
             .app
-            .state
             .store
             .find_message_by_carrier_sid("twilio", sid)
             .await
@@ -234,7 +234,6 @@ async fn a_patient_goes_from_opt_in_through_stop_start_and_expiry_and_every_text
     let hello = c.patient_texts("Feeling better today").await;
     let kept = c
         .app
-        .state
         .store
         .find_message_by_carrier_sid("twilio", &hello)
         .await
@@ -346,12 +345,7 @@ async fn staff_actions_are_refused_from_the_wrong_state(backend: Backend) {
     assert_eq!(patient["mobile_phone"], Value::Null);
     let (status, body) = c.staff_action("start").await;
     assert_eq!(status, 422, "{body}");
-    assert!(
-        body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .starts_with("mobile_phone")
-    );
+    assert!(error_message(&body).starts_with("mobile_phone"));
 }
 
 async fn a_family_phone_verifies_each_patient_by_date_and_opts_out_and_in_as_one_number(
@@ -501,7 +495,6 @@ async fn a_message_that_mentions_stop_is_delivered_and_flagged_for_staff(backend
     let sid = c.patient_texts("I can't stop coughing at night").await;
     let message = c
         .app
-        .state
         .store
         .find_message_by_carrier_sid("twilio", &sid)
         .await
