@@ -116,7 +116,7 @@ impl Ward {
     async fn no_one_on_call(&self) {
         self.api(
             Method::PUT,
-            &format!("/v1/practices/{}/on-call", self.practice),
+            &self.practice_path("/on-call"),
             &self.root,
             Some(json!([])),
         )
@@ -326,7 +326,7 @@ async fn alerts_of_a_patient_whose_programs_are_all_restricted_are_neither_liste
     // The restricted user is on call too, and follows the patient.
     w.api(
         Method::PUT,
-        &format!("/v1/practices/{}/on-call", w.practice),
+        &w.practice_path("/on-call"),
         &w.root,
         Some(
             json!([{"from": "00:00", "to": "00:00", "user_id": w.on_call},
@@ -353,24 +353,20 @@ async fn alerts_of_a_patient_whose_programs_are_all_restricted_are_neither_liste
 
 async fn an_alert_template_without_its_code_is_refused(backend: Backend) {
     let w = ward(backend).await;
-    let (status, body) =
-        w.c.app
-            .put_as(
-                &w.root,
-                &format!("/v1/practices/{}/templates/alert_critical", w.practice),
-                json!({"text": "{practice_name}: a reading needs review. Sign in."}),
-            )
-            .await;
+    let (status, body) = w
+        .root_put(
+            &w.practice_path("/templates/alert_critical"),
+            json!({"text": "{practice_name}: a reading needs review. Sign in."}),
+        )
+        .await;
     assert_eq!(status, 422, "{body}");
     assert!(error_message(&body).contains("text"), "{body}");
-    let (status, body) =
-        w.c.app
-            .put_as(
-                &w.root,
-                &format!("/v1/practices/{}/templates/alert_critical", w.practice),
-                json!({"text": "{practice_name}: urgent. Reply ACK {alert_code}"}),
-            )
-            .await;
+    let (status, body) = w
+        .root_put(
+            &w.practice_path("/templates/alert_critical"),
+            json!({"text": "{practice_name}: urgent. Reply ACK {alert_code}"}),
+        )
+        .await;
     assert_eq!(status, 200, "{body}");
 }
 
@@ -382,7 +378,7 @@ async fn a_repeated_reading_is_stored_once_and_answered_as_the_first(backend: Ba
     let readings = w
         .api(
             Method::GET,
-            &format!("/v1/patients/{}/readings", w.c.patient),
+            &w.c.patient_path("/readings"),
             &w.c.staff,
             None,
         )
@@ -433,7 +429,7 @@ async fn a_reading_uploaded_after_a_later_one_is_compared_with_it(backend: Backe
     let w = ward(backend).await;
     w.api(
         Method::PUT,
-        &format!("/v1/practices/{}/reading-alerts/pulse", w.practice),
+        &w.practice_path("/reading-alerts/pulse"),
         &w.root,
         Some(json!({"ranges": {"critical_low": 40, "normal_low": 60, "normal_high": 100, "critical_high": 130},
                     "change": {"amount": 20, "unit": "units", "within_hours": 24}, "apply_to": "all_patients"})),
@@ -510,8 +506,7 @@ async fn glucose_in_mmol_per_litre_is_converted_before_it_is_classified(backend:
         .await;
     assert_eq!(normal["status"], "normal", "{normal}");
     let (status, body) =
-        w.c.app
-            .post_as(&w.c.staff, "/v1/readings",  json!({"patient_id": w.c.patient, "vital": "pulse", "value": 70, "unit": "mmol/L", "taken_at": taken_at}), )
+        w.c.staff_post("/v1/readings",  json!({"patient_id": w.c.patient, "vital": "pulse", "value": 70, "unit": "mmol/L", "taken_at": taken_at}), )
             .await;
     assert_eq!(status, 422, "{body}");
     assert!(error_message(&body).contains("unit"), "{body}");
@@ -544,7 +539,7 @@ async fn one_alert_that_cannot_escalate_does_not_stop_the_others(backend: Backen
     // A second patient of the practice with an alert of their own.
     let other = post(
         &w.c.app,
-        &format!("/v1/practices/{}/patients", w.practice),
+        &w.practice_path("/patients"),
         &w.c.staff,
         json!({"first_name": "Sam", "last_name": "Lee", "dob": "1970-01-01"}),
     )

@@ -50,7 +50,7 @@ pub async fn ward_with(backend: Backend, more: impl FnOnce(&mut Settings)) -> Wa
     let c = clinic_with(backend, more).await;
     c.app.super_admin("root-alerts", PASSWORD).await;
     let root = c.app.login("root-alerts", PASSWORD).await;
-    let (_, me) = c.app.get_as(&c.staff, "/v1/me").await;
+    let (_, me) = c.staff_get("/v1/me").await;
     let practice = me["practice_ids"][0].as_str().unwrap().to_string();
     let customer = me["customer_id"].as_str().unwrap().to_string();
     let on_call = post(
@@ -96,6 +96,36 @@ pub async fn ward_with(backend: Backend, more: impl FnOnce(&mut Settings)) -> Wa
 }
 
 impl Ward {
+    /// `/v1/practices/{practice}{rest}`: a route of the ward's practice.
+    pub fn practice_path(&self, rest: &str) -> String {
+        format!("/v1/practices/{}{rest}", self.practice)
+    }
+
+    /// `GET path` as the ward's super admin.
+    pub async fn root_get(&self, path: &str) -> (u16, Value) {
+        self.c.app.get_as(&self.root, path).await
+    }
+
+    /// `POST path` without a body as the ward's super admin.
+    pub async fn root_post_empty(&self, path: &str) -> (u16, Value) {
+        self.c.app.post_empty_as(&self.root, path).await
+    }
+
+    /// `POST path` with a JSON body as the ward's super admin.
+    pub async fn root_post(&self, path: &str, body: Value) -> (u16, Value) {
+        self.c.app.post_as(&self.root, path, body).await
+    }
+
+    /// `PUT path` with a JSON body as the ward's super admin.
+    pub async fn root_put(&self, path: &str, body: Value) -> (u16, Value) {
+        self.c.app.put_as(&self.root, path, body).await
+    }
+
+    /// `PATCH path` with a JSON body as the ward's super admin.
+    pub async fn root_patch(&self, path: &str, body: Value) -> (u16, Value) {
+        self.c.app.patch_as(&self.root, path, body).await
+    }
+
     pub async fn reading(&self, value: f64) -> Value {
         let taken_at = self.c.app.clock.now();
         let (status, body) = self
@@ -177,13 +207,7 @@ async fn a_critical_reading_opens_an_alert_and_texts_the_on_call_phone_without_c
     assert_eq!(alerts[0]["reading_id"], reading["id"]);
     assert_eq!(alerts[0]["escalation_step"], 0);
     // Recorded once, although the first attempt (without an alert prepared) was rolled back.
-    let (status, readings) =
-        w.c.app
-            .get_as(
-                &w.c.staff,
-                &format!("/v1/patients/{}/readings", w.c.patient),
-            )
-            .await;
+    let (status, readings) = w.c.staff_get(&w.c.patient_path("/readings")).await;
     assert_eq!(status, 200, "{readings}");
     assert_eq!(readings["items"].as_array().unwrap().len(), 1, "{readings}");
     let texts = w.wait_texts_to(ON_CALL_MOBILE, 1).await;
@@ -269,13 +293,9 @@ async fn acknowledging_stops_the_escalation(backend: Backend) {
         0,
         "an acknowledged alert never escalates"
     );
-    let (status, again) =
-        w.c.app
-            .post_empty_as(
-                &w.root,
-                &format!("/v1/alerts/{}/ack", alert["id"].as_str().unwrap()),
-            )
-            .await;
+    let (status, again) = w
+        .root_post_empty(&format!("/v1/alerts/{}/ack", alert["id"].as_str().unwrap()))
+        .await;
     assert_eq!(status, 200);
     assert_eq!(
         again["acknowledged_by"],
@@ -331,10 +351,7 @@ async fn an_ack_reply_from_the_on_call_phone_acknowledges_the_alert(backend: Bac
         200
     );
     assert!(w.open_alerts(&w.c.staff).await.is_empty());
-    let (_, all) =
-        w.c.app
-            .get_as(&w.c.staff, "/v1/alerts?state=acknowledged")
-            .await;
+    let (_, all) = w.c.staff_get("/v1/alerts?state=acknowledged").await;
     assert_eq!(all["items"][0]["acknowledged_by"], json!(w.on_call));
 }
 
@@ -373,7 +390,7 @@ async fn overnight_schedule(w: &Ward, day: &str) {
     let (status, body) = w
         .c
         .app
-        .put_as(&w.root, &format!("/v1/practices/{}/on-call", w.practice), json!([{"from": "22:00", "to": "06:00", "user_id": w.on_call}, {"from": "06:00", "to": "22:00", "user_id": day}]))
+        .put_as(&w.root, &w.practice_path("/on-call"), json!([{"from": "22:00", "to": "06:00", "user_id": w.on_call}, {"from": "06:00", "to": "22:00", "user_id": day}]))
         .await;
     assert_eq!(status, 200, "{body}");
 }
@@ -382,7 +399,7 @@ async fn an_alert_at_0130_on_the_night_the_clocks_go_back_reaches_the_overnight_
     backend: Backend,
 ) {
     let mut w = ward(backend).await;
-    let (_, me) = w.c.app.get_as(&w.c.staff, "/v1/me").await;
+    let (_, me) = w.c.staff_get("/v1/me").await;
     crate::oncall::give_mobile(&w.c.app, &w.root, me["id"].as_str().unwrap()).await;
     overnight_schedule(&w, me["id"].as_str().unwrap()).await;
     // 2026-11-01 in New York: 01:30 happens twice, at 05:30 UTC (EDT) and 06:30 UTC (EST).
@@ -400,26 +417,23 @@ async fn an_alert_at_0130_on_the_night_the_clocks_go_back_reaches_the_overnight_
             .unwrap()
             .to_string();
         let (status, _) =
-            w.c.app
-                .post_empty_as(&w.c.staff, &format!("/v1/alerts/{alert}/ack"))
+            w.c.staff_post_empty(&format!("/v1/alerts/{alert}/ack"))
                 .await;
         assert_eq!(status, 200);
     }
-    let (_, all) = w.c.app.get_as(&w.c.staff, "/v1/alerts").await;
+    let (_, all) = w.c.staff_get("/v1/alerts").await;
     assert_eq!(all["items"].as_array().unwrap().len(), 2, "{all}");
 }
 
 async fn in_an_on_call_gap_the_alert_goes_to_the_fallback_users_at_once(backend: Backend) {
     let w = ward(backend).await;
     // On call only 09:00-10:00 New York time; the clock stands at 10:00 there (15:00 UTC in March).
-    let (status, _) =
-        w.c.app
-            .put_as(
-                &w.root,
-                &format!("/v1/practices/{}/on-call", w.practice),
-                json!([{"from": "09:00", "to": "10:00", "user_id": w.on_call}]),
-            )
-            .await;
+    let (status, _) = w
+        .root_put(
+            &w.practice_path("/on-call"),
+            json!([{"from": "09:00", "to": "10:00", "user_id": w.on_call}]),
+        )
+        .await;
     assert_eq!(status, 200);
     w.reading(150.0).await;
     // Nobody on call and no care team: the first texts go straight to the customer's admins.
@@ -430,11 +444,7 @@ async fn in_an_on_call_gap_the_alert_goes_to_the_fallback_users_at_once(backend:
 async fn the_on_call_user_hears_of_a_new_patient_message(backend: Backend) {
     let w = ward(backend).await;
     let (_, portal) =
-        w.c.app
-            .post_empty_as(
-                &w.c.staff,
-                &format!("/v1/patients/{}/portal/enroll", w.c.patient),
-            )
+        w.c.staff_post_empty(&w.c.patient_path("/portal/enroll"))
             .await;
     let token = portal["portal_token"].as_str().unwrap();
     w.c.app
@@ -453,46 +463,38 @@ async fn the_on_call_user_hears_of_a_new_patient_message(backend: Backend) {
 
 async fn locking_the_on_call_user_hands_their_windows_to_the_successor(backend: Backend) {
     let w = ward(backend).await;
-    let (_, me) = w.c.app.get_as(&w.c.staff, "/v1/me").await;
+    let (_, me) = w.c.staff_get("/v1/me").await;
     let successor = me["id"].as_str().unwrap().to_string();
     crate::oncall::give_mobile(&w.c.app, &w.root, &successor).await;
-    let (_, outstanding) =
-        w.c.app
-            .get_as(&w.root, &format!("/v1/users/{}/outstanding", w.on_call))
-            .await;
+    let (_, outstanding) = w
+        .root_get(&format!("/v1/users/{}/outstanding", w.on_call))
+        .await;
     assert_eq!(outstanding["on_call_at"], json!([w.practice]));
     assert_eq!(outstanding["open_alerts"], json!([]));
     // An open alert the on-call user was told of is theirs to hand over too.
     let reading = w.reading(150.0).await;
     assert_eq!(reading["status"], "critical");
     let alert_id = w.open_alerts(&w.c.staff).await[0]["id"].clone();
-    let (_, outstanding) =
-        w.c.app
-            .get_as(&w.root, &format!("/v1/users/{}/outstanding", w.on_call))
-            .await;
+    let (_, outstanding) = w
+        .root_get(&format!("/v1/users/{}/outstanding", w.on_call))
+        .await;
     assert_eq!(
         outstanding["open_alerts"],
         json!([alert_id]),
         "{outstanding}"
     );
-    let (status, body) =
-        w.c.app
-            .post_empty_as(&w.root, &format!("/v1/users/{}/lock", w.on_call))
-            .await;
+    let (status, body) = w
+        .root_post_empty(&format!("/v1/users/{}/lock", w.on_call))
+        .await;
     assert_eq!(status, 409, "on call: must be handed over: {body}");
-    let (status, body) =
-        w.c.app
-            .post_as(
-                &w.root,
-                &format!("/v1/users/{}/lock", w.on_call),
-                json!({"reassign_to": successor}),
-            )
-            .await;
+    let (status, body) = w
+        .root_post(
+            &format!("/v1/users/{}/lock", w.on_call),
+            json!({"reassign_to": successor}),
+        )
+        .await;
     assert_eq!(status, 200, "{body}");
-    let (_, schedule) =
-        w.c.app
-            .get_as(&w.root, &format!("/v1/practices/{}/on-call", w.practice))
-            .await;
+    let (_, schedule) = w.root_get(&w.practice_path("/on-call")).await;
     assert_eq!(schedule[0]["user_id"], json!(successor), "{schedule}");
     let handed =
         w.c.notifications()
@@ -533,14 +535,12 @@ async fn a_caution_reading_notifies_those_who_want_caution_notices_without_an_al
 
 async fn the_nth_out_of_range_reading_in_a_row_notifies_once_per_run(backend: Backend) {
     let mut w = ward(backend).await;
-    let (status, body) =
-        w.c.app
-            .put_as(
-                &w.root,
-                &format!("/v1/practices/{}/reading-frequency", w.practice),
-                json!({"warn_after_days": 0, "out_of_range_count": 3, "vitals": []}),
-            )
-            .await;
+    let (status, body) = w
+        .root_put(
+            &w.practice_path("/reading-frequency"),
+            json!({"warn_after_days": 0, "out_of_range_count": 3, "vitals": []}),
+        )
+        .await;
     assert_eq!(status, 200, "{body}");
     let oncall = w.c.app.login("oncall", PASSWORD).await;
     let (status, body) = w
@@ -587,8 +587,7 @@ async fn an_overdue_vital_is_warned_about_once_per_episode_and_other_vitals_do_n
     // Pulse once a day, warned about two days after it falls behind; for all patients, so the
     // ward's existing patient gets it too.
     let (status, body) =
-        w.c.app
-            .put_as(&w.root, &format!("/v1/practices/{}/reading-frequency", w.practice), json!({"warn_after_days": 2, "out_of_range_count": 0, "vitals": [{"vital": "pulse", "readings": 1, "per_days": 1}], "apply_to": "all_patients"}))
+        w.root_put(&w.practice_path("/reading-frequency"), json!({"warn_after_days": 2, "out_of_range_count": 0, "vitals": [{"vital": "pulse", "readings": 1, "per_days": 1}], "apply_to": "all_patients"}))
             .await;
     assert_eq!(status, 200, "{body}");
     let oncall = w.c.app.login("oncall", PASSWORD).await;
@@ -649,16 +648,11 @@ async fn a_patient_is_told_of_their_own_caution_and_critical_readings_without_de
     let mut w = ward(backend).await;
     // The practice's patient defaults, saved for all patients: the ward's patient gets them.
     let (status, body) =
-        w.c.app
-            .put_as(&w.root, &format!("/v1/practices/{}/notification-defaults/patients", w.practice), json!({"settings": [ {"kind": "reading_caution", "enabled": true, "email": false, "text": true}, {"kind": "reading_critical", "enabled": true, "email": false, "text": true}], "apply_to": "all_patients"}))
+        w.root_put(&w.practice_path("/notification-defaults/patients"), json!({"settings": [ {"kind": "reading_caution", "enabled": true, "email": false, "text": true}, {"kind": "reading_critical", "enabled": true, "email": false, "text": true}], "apply_to": "all_patients"}))
             .await;
     assert_eq!(status, 200, "{body}");
     let (status, own) =
-        w.c.app
-            .get_as(
-                &w.c.staff,
-                &format!("/v1/patients/{}/notification-settings", w.c.patient),
-            )
+        w.c.staff_get(&w.c.patient_path("/notification-settings"))
             .await;
     assert_eq!(status, 200, "{own}");
     assert_eq!(
@@ -671,10 +665,7 @@ async fn a_patient_is_told_of_their_own_caution_and_critical_readings_without_de
     w.c.patient_texts("07/04/1961").await;
     assert_eq!(w.c.texting().await["status"], "enabled");
     let before = w.wait_texts_to(PATIENT_NUMBER, 2).await.len();
-    let (_, practice) =
-        w.c.app
-            .get_as(&w.root, &format!("/v1/practices/{}", w.practice))
-            .await;
+    let (_, practice) = w.root_get(&w.practice_path("")).await;
     let notice = format!(
         "We received a reading that needs attention. Your care team at {} has been told.",
         practice["name"].as_str().unwrap()
@@ -709,14 +700,14 @@ async fn a_patient_is_told_of_their_own_caution_and_critical_readings_without_de
     let (status, body) = w
         .c
         .app
-        .put_as(&w.c.staff, &format!("/v1/patients/{}/notification-settings", w.c.patient), json!({"settings": [{"kind": "reading_caution", "enabled": false, "email": false, "text": true}]}))
+        .put_as(&w.c.staff, &w.c.patient_path("/notification-settings"), json!({"settings": [{"kind": "reading_caution", "enabled": false, "email": false, "text": true}]}))
         .await;
     assert_eq!(status, 422, "a channel on while off: {body}");
     assert!(error_message(&body).contains("settings[0].text"));
     let (status, body) = w
         .c
         .app
-        .put_as(&w.c.staff, &format!("/v1/patients/{}/notification-settings", w.c.patient), json!({"settings": [{"kind": "reading_caution", "enabled": false, "email": false, "text": false}]}))
+        .put_as(&w.c.staff, &w.c.patient_path("/notification-settings"), json!({"settings": [{"kind": "reading_caution", "enabled": false, "email": false, "text": false}]}))
         .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["settings"][0]["enabled"], false);
@@ -730,8 +721,7 @@ async fn a_patient_is_told_of_their_own_caution_and_critical_readings_without_de
 async fn a_practice_with_texting_off_texts_its_patients_no_reading_notice(backend: Backend) {
     let w = ward(backend).await;
     let (status, body) =
-        w.c.app
-            .put_as(&w.root, &format!("/v1/practices/{}/notification-defaults/patients", w.practice), json!({"settings": [ {"kind": "reading_caution", "enabled": true, "email": false, "text": true}], "apply_to": "all_patients"}))
+        w.root_put(&w.practice_path("/notification-defaults/patients"), json!({"settings": [ {"kind": "reading_caution", "enabled": true, "email": false, "text": true}], "apply_to": "all_patients"}))
             .await;
     assert_eq!(status, 200, "{body}");
     let (status, _) = w.c.staff_action("start").await;
@@ -740,19 +730,11 @@ async fn a_practice_with_texting_off_texts_its_patients_no_reading_notice(backen
     assert_eq!(w.c.texting().await["status"], "enabled");
     // The practice turns texting off: the patient's caution notice has no channel left (the
     // patient is not enrolled in the portal), so nothing is sent or recorded.
-    let (status, body) =
-        w.c.app
-            .patch_as(
-                &w.root,
-                &format!("/v1/practices/{}", w.practice),
-                json!({"texting_enabled": false}),
-            )
-            .await;
+    let (status, body) = w
+        .root_patch(&w.practice_path(""), json!({"texting_enabled": false}))
+        .await;
     assert_eq!(status, 200, "{body}");
-    let (_, practice) =
-        w.c.app
-            .get_as(&w.root, &format!("/v1/practices/{}", w.practice))
-            .await;
+    let (_, practice) = w.root_get(&w.practice_path("")).await;
     let notice = format!(
         "We received a reading that needs attention. Your care team at {} has been told.",
         practice["name"].as_str().unwrap()
@@ -764,7 +746,7 @@ async fn a_practice_with_texting_off_texts_its_patients_no_reading_notice(backen
 /// How many notices about their readings the patient's conversation holds.
 async fn notices(w: &Ward, notice: &str) -> usize {
     let path = format!("/v1/patients/{}/messages?limit=100", w.c.patient);
-    let (status, body) = w.c.app.get_as(&w.c.staff, &path).await;
+    let (status, body) = w.c.staff_get(&path).await;
     assert_eq!(status, 200, "{body}");
     body["items"]
         .as_array()

@@ -34,30 +34,21 @@ pub async fn enable_texting(c: &Clinic) {
 }
 
 async fn enroll_portal(c: &Clinic) -> String {
-    let (status, body) = c
-        .app
-        .post_empty_as(
-            &c.staff,
-            &format!("/v1/patients/{}/portal/enroll", c.patient),
-        )
-        .await;
+    let (status, body) = c.staff_post_empty(&c.patient_path("/portal/enroll")).await;
     assert_eq!(status, 201, "{body}");
     body["portal_token"].as_str().unwrap().to_string()
 }
 
 async fn send(c: &Clinic, token: &str, body: Value) -> (u16, Value) {
     c.app
-        .post_as(token, &format!("/v1/patients/{}/messages", c.patient), body)
+        .post_as(token, &c.patient_path("/messages"), body)
         .await
 }
 
 async fn thread(c: &Clinic, token: &str) -> Vec<Value> {
     let (status, body) = c
         .app
-        .get_as(
-            token,
-            &format!("/v1/patients/{}/messages?limit=200", c.patient),
-        )
+        .get_as(token, &c.patient_path("/messages?limit=200"))
         .await;
     assert_eq!(status, 200, "{body}");
     body["items"].as_array().unwrap().clone()
@@ -71,7 +62,7 @@ async fn conversations(c: &Clinic, token: &str) -> Vec<Value> {
 
 /// A second staff user of the clinic's practice, logged in.
 pub async fn colleague(c: &Clinic, username: &str) -> (String, String) {
-    let (_, me) = c.app.get_as(&c.staff, "/v1/me").await;
+    let (_, me) = c.staff_get("/v1/me").await;
     c.app.super_admin("root2", PASSWORD).await;
     let root = c.app.login("root2", PASSWORD).await;
     let user = post(
@@ -160,23 +151,13 @@ async fn sms_and_portal_messages_thread_into_one_conversation_in_order(backend: 
             .any(|m| m["direction"] == "inbound" && m["redacted"] == true && m["body"].is_null())
     );
     // Pages cover the thread without gaps or overlaps.
-    let (_, first) = c
-        .app
-        .get_as(
-            &c.staff,
-            &format!("/v1/patients/{}/messages?limit=3", c.patient),
-        )
-        .await;
+    let (_, first) = c.staff_get(&c.patient_path("/messages?limit=3")).await;
     let cursor = first["next_cursor"].as_str().unwrap();
     let (_, second) = c
-        .app
-        .get_as(
-            &c.staff,
-            &format!(
-                "/v1/patients/{}/messages?limit=3&before={cursor}",
-                c.patient
-            ),
-        )
+        .staff_get(&format!(
+            "/v1/patients/{}/messages?limit=3&before={cursor}",
+            c.patient
+        ))
         .await;
     let ids: Vec<_> = first["items"]
         .as_array()
@@ -286,12 +267,7 @@ async fn unread_is_per_user_and_a_staff_message_never_makes_a_conversation_unrea
     let (other_id, other) = colleague(&c, "nurse2").await;
     for user in [c.staff_id.clone(), other_id.clone()] {
         let (status, _) = c
-            .app
-            .post_as(
-                &c.staff,
-                &format!("/v1/patients/{}/care-team", c.patient),
-                json!({"user_id": user}),
-            )
+            .staff_post(&c.patient_path("/care-team"), json!({"user_id": user}))
             .await;
         assert_eq!(status, 204);
     }
@@ -306,13 +282,7 @@ async fn unread_is_per_user_and_a_staff_message_never_makes_a_conversation_unrea
         assert_eq!(list[0]["unread"], true);
         assert_eq!(list[0]["patient_name"], "Pat Jones");
     }
-    let (status, _) = c
-        .app
-        .post_empty_as(
-            &c.staff,
-            &format!("/v1/patients/{}/messages/read", c.patient),
-        )
-        .await;
+    let (status, _) = c.staff_post_empty(&c.patient_path("/messages/read")).await;
     assert_eq!(status, 204);
     assert_eq!(conversations(&c, &c.staff).await[0]["unread"], false);
     assert_eq!(
@@ -419,9 +389,7 @@ async fn care_team_rules_follow_seed_003_and_the_panel_shows_who_is_notified(bac
             .all(|m| m["user_id"] != json!(other_id))
     );
     let (status, _) = c
-        .app
-        .post_as(
-            &c.staff,
+        .staff_post(
             &format!("/v1/patients/{pid}/care-team"),
             json!({"user_id": other_id, "programs": "none"}),
         )
@@ -438,9 +406,7 @@ async fn care_team_rules_follow_seed_003_and_the_panel_shows_who_is_notified(bac
     );
     // A user of another customer cannot be put on the care team.
     let (status, body) = c
-        .app
-        .post_as(
-            &c.staff,
+        .staff_post(
             &format!("/v1/patients/{pid}/care-team"),
             json!({"user_id": uuid::Uuid::now_v7()}),
         )
@@ -456,7 +422,7 @@ async fn a_subscriber_sees_the_conversation_and_hears_of_new_messages(backend: B
         .app
         .call(
             Method::PUT,
-            &format!("/v1/patients/{}/notification-subscription", c.patient),
+            &c.patient_path("/notification-subscription"),
             Some(&follower),
             None,
         )
@@ -475,10 +441,7 @@ async fn a_subscriber_sees_the_conversation_and_hears_of_new_messages(backend: B
     );
     let (status, _) = c
         .app
-        .delete_as(
-            &follower,
-            &format!("/v1/patients/{}/notification-subscription", c.patient),
-        )
+        .delete_as(&follower, &c.patient_path("/notification-subscription"))
         .await;
     assert_eq!(status, 204);
     assert!(conversations(&c, &follower).await.is_empty());
@@ -491,7 +454,7 @@ async fn a_portal_token_opens_only_its_own_patients_conversation(backend: Backen
     let (status, own) = c.app.get_as(&portal, "/v1/portal/messages").await;
     assert_eq!(status, 200);
     assert_eq!(own["items"][0]["body"], "For Pat only");
-    let (_, me) = c.app.get_as(&c.staff, "/v1/me").await;
+    let (_, me) = c.staff_get("/v1/me").await;
     let practice = me["practice_ids"][0].as_str().unwrap();
     let other = post(
         &c.app,
@@ -501,14 +464,10 @@ async fn a_portal_token_opens_only_its_own_patients_conversation(backend: Backen
     )
     .await;
     let (_, other_portal) = c
-        .app
-        .post_empty_as(
-            &c.staff,
-            &format!(
-                "/v1/patients/{}/portal/enroll",
-                other["id"].as_str().unwrap()
-            ),
-        )
+        .staff_post_empty(&format!(
+            "/v1/patients/{}/portal/enroll",
+            other["id"].as_str().unwrap()
+        ))
         .await;
     let other_token = other_portal["portal_token"].as_str().unwrap();
     let (_, theirs) = c.app.get_as(other_token, "/v1/portal/messages").await;
@@ -541,7 +500,7 @@ async fn a_patient_whose_programs_are_all_restricted_has_no_conversation_for_tha
     c.app
         .patch_as(
             &c.staff,
-            &format!("/v1/patients/{}", c.patient),
+            &c.patient_path(""),
             json!({"programs": ["behavioral"]}),
         )
         .await;
@@ -558,10 +517,7 @@ async fn a_patient_whose_programs_are_all_restricted_has_no_conversation_for_tha
         .await;
     assert_eq!(status, 200);
     assert!(conversations(&c, &other).await.is_empty());
-    let (status, _) = c
-        .app
-        .get_as(&other, &format!("/v1/patients/{}/messages", c.patient))
-        .await;
+    let (status, _) = c.app.get_as(&other, &c.patient_path("/messages")).await;
     assert_eq!(status, 404);
 }
 
@@ -606,7 +562,7 @@ async fn an_unread_patient_message_reminds_once_after_24_hours_only_those_who_wa
     // A message the user has read does not remind them.
     c.portal_message(&portal, "second").await;
     c.app
-        .post_empty_as(&other, &format!("/v1/patients/{}/messages/read", c.patient))
+        .post_empty_as(&other, &c.patient_path("/messages/read"))
         .await;
     c.app.clock.advance(chrono::Duration::hours(25));
     assert_eq!(remind().await.unwrap(), 0);
@@ -701,7 +657,7 @@ async fn the_notification_stream_delivers_a_new_patient_message_at_once(backend:
         .to_string();
     assert_eq!(notification["id"], json!(id));
     // A stream resumed from before that event replays it.
-    let (_, feed) = c.app.get_as(&c.staff, "/v1/notifications").await;
+    let (_, feed) = c.staff_get("/v1/notifications").await;
     let older = feed["items"]
         .as_array()
         .unwrap()
@@ -746,9 +702,7 @@ async fn locking_a_care_team_member_hands_their_place_and_enrolments_to_the_succ
         )
         .await;
     let (status, _) = c
-        .app
-        .post_as(
-            &c.staff,
+        .staff_post(
             &format!("/v1/patients/{pid}/programs/rpm/staff"),
             json!({"user_id": leaving_id}),
         )
@@ -775,8 +729,7 @@ async fn locking_a_care_team_member_hands_their_place_and_enrolments_to_the_succ
         .await;
     assert_eq!(status, 200, "{body}");
     let (_, panel) = c
-        .app
-        .get_as(&c.staff, &format!("/v1/patients/{pid}/care-team-panel"))
+        .staff_get(&format!("/v1/patients/{pid}/care-team-panel"))
         .await;
     let items = panel["items"].as_array().unwrap();
     assert!(items.iter().all(|m| m["user_id"] != json!(leaving_id)));
@@ -850,7 +803,7 @@ async fn locking_the_only_follower_of_unread_messages_hands_the_patient_to_the_s
     c.app
         .call(
             Method::PUT,
-            &format!("/v1/patients/{}/notification-subscription", c.patient),
+            &c.patient_path("/notification-subscription"),
             Some(&follower),
             None,
         )

@@ -198,12 +198,7 @@ async fn an_inbound_text_with_nul_is_recorded_with_a_replacement_character(backe
         .post_signed(PUBLIC_BASE_URL, AUTH_TOKEN, "/webhooks/twilio/sms", &params)
         .await;
     assert_eq!(answer.status(), 200, "a patient's message is never lost");
-    let message = c
-        .app
-        .store
-        .find_message_by_carrier_sid("twilio", sid)
-        .await
-        .unwrap();
+    let message = c.message_by_sid(sid).await;
     assert_eq!(message.body.as_deref(), Some("fine\u{FFFD}thanks"));
 }
 

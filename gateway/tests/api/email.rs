@@ -13,6 +13,7 @@ use crate::both_backends;
 use crate::conversations::{colleague, enable_texting};
 use crate::fake_smtp::{FakeSmtp, ReceivedEmail};
 use crate::helpers::{Backend, eventually};
+use crate::oncall::NURSE_MOBILE;
 use crate::texting::{Clinic, clinic_with};
 
 both_backends!(
@@ -24,7 +25,6 @@ both_backends!(
 );
 
 const NURSE_EMAIL: &str = "nurse@example.org";
-const NURSE_MOBILE: &str = "+14155550171";
 
 async fn mail_clinic(backend: Backend) -> (Clinic, FakeSmtp) {
     let smtp = FakeSmtp::start().await;
@@ -49,7 +49,7 @@ async fn root(c: &Clinic) -> String {
 }
 
 async fn practice_of(c: &Clinic) -> String {
-    let (_, me) = c.app.get_as(&c.staff, "/v1/me").await;
+    let (_, me) = c.staff_get("/v1/me").await;
     me["practice_ids"][0].as_str().unwrap().to_string()
 }
 
@@ -135,14 +135,12 @@ async fn a_critical_reading_is_emailed_to_the_on_call_user_without_the_value(bac
     let smtp = FakeSmtp::start().await;
     let url = smtp.url();
     let w = ward_with(backend, move |s| s.smtp_url = Some(Secret::new(url))).await;
-    let (status, body) =
-        w.c.app
-            .patch_as(
-                &w.root,
-                &format!("/v1/users/{}", w.on_call),
-                json!({"email": "oncall@example.org"}),
-            )
-            .await;
+    let (status, body) = w
+        .root_patch(
+            &format!("/v1/users/{}", w.on_call),
+            json!({"email": "oncall@example.org"}),
+        )
+        .await;
     assert_eq!(status, 200, "{body}");
     let reading = w.reading(187.0).await;
     assert_eq!(reading["status"], "critical", "{reading}");

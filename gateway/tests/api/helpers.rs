@@ -74,7 +74,13 @@ impl TestApp {
     /// Another gateway instance on the same database and clock, as behind a load balancer.
     /// It stops when the returned handle is dropped.
     pub async fn sibling(&self) -> Sibling {
-        let settings = Settings::for_tests(self.db.url());
+        self.sibling_with(|_| {}).await
+    }
+
+    /// [`TestApp::sibling`] with its settings changed by `configure`.
+    pub async fn sibling_with(&self, configure: impl FnOnce(&mut Settings)) -> Sibling {
+        let mut settings = Settings::for_tests(self.db.url());
+        configure(&mut settings);
         let app = Application::build_with_clock(settings, self.clock.clone())
             .await
             .expect("sibling builds");
@@ -396,18 +402,21 @@ pub fn url_via(url: &str, address: SocketAddr) -> String {
 /// Runs SQL outside the store API (to set up states no API reaches yet).
 pub async fn raw_sql(db: &TestStore, sql: &str) {
     match db {
-        TestStore::Postgres(pg) => {
-            let (client, conn) = tokio_postgres::connect(&pg.url, tokio_postgres::NoTls)
-                .await
-                .unwrap();
-            tokio::spawn(conn);
-            client.batch_execute(sql).await.unwrap();
-        }
+        TestStore::Postgres(pg) => pg_client(&pg.url).await.batch_execute(sql).await.unwrap(),
         TestStore::Sqlite(lite) => {
             let conn = rusqlite::Connection::open(lite.dir.path().join("gateway.db")).unwrap();
             conn.execute_batch(sql).unwrap();
         }
     }
+}
+
+/// A connection of its own to the PostgreSQL database at `url`.
+pub async fn pg_client(url: &str) -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    client
 }
 
 /// A uuid as a SQL literal of the backend.

@@ -28,7 +28,7 @@ both_backends!(
     the_openapi_document_describes_the_on_call_routes,
 );
 
-const NURSE_MOBILE: &str = "+14155550171";
+pub const NURSE_MOBILE: &str = "+14155550171";
 const DOCTOR_MOBILE: &str = "+14155550172";
 
 fn at(y: i32, mo: u32, d: u32, h: u32, mi: u32) -> DateTime<Utc> {

@@ -124,10 +124,7 @@ async fn an_idempotency_key_used_again_with_another_request_is_refused(backend: 
         assert_eq!(body["error"]["code"], "idempotency_key_reused");
     }
     // Another patient with the same key: refused, not answered with the first patient's message.
-    let (_, other_patient) = c
-        .app
-        .get_as(&c.staff, &format!("/v1/patients/{}", c.patient))
-        .await;
+    let (_, other_patient) = c.staff_get(&c.patient_path("")).await;
     let practice = other_patient["practice_id"].as_str().unwrap();
     let second = post(
         &c.app,

@@ -21,14 +21,9 @@ both_backends!(
 #[tokio::test]
 async fn postgres_two_starts_at_once_with_one_restart_left_restart_once() {
     let c = clinic(Backend::Postgres).await;
-    assert_eq!(c.staff_action("start").await.0, 200);
-    let mut sent = 1;
-    c.texts_sent(0, sent).await;
+    let mut sent = c.verification_started().await;
     for _ in 0..2 {
-        c.patient_texts("STOP").await;
-        c.patient_texts("START").await;
-        c.texts_sent(sent, 3).await;
-        sent += 3;
+        sent = c.verification_restarted(sent).await;
     }
     c.patient_texts("STOP").await;
     c.texts_sent(sent, 1).await;
@@ -48,23 +43,11 @@ async fn postgres_two_starts_at_once_with_one_restart_left_restart_once() {
 }
 
 async fn send(c: &Clinic, body: Value) -> (u16, Value) {
-    c.app
-        .post_as(
-            &c.staff,
-            &format!("/v1/patients/{}/messages", c.patient),
-            body,
-        )
-        .await
+    c.staff_post(&c.patient_path("/messages"), body).await
 }
 
 async fn thread(c: &Clinic) -> Vec<Value> {
-    let (status, body) = c
-        .app
-        .get_as(
-            &c.staff,
-            &format!("/v1/patients/{}/messages?limit=200", c.patient),
-        )
-        .await;
+    let (status, body) = c.staff_get(&c.patient_path("/messages?limit=200")).await;
     assert_eq!(status, 200, "{body}");
     body["items"].as_array().unwrap().clone()
 }

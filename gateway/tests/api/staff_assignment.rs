@@ -89,7 +89,7 @@ impl Clinic {
     async fn set_programs(&self, token: &str, programs: &[&str]) {
         self.api(
             Method::PATCH,
-            &format!("/v1/patients/{}", self.patient),
+            &self.patient_path(""),
             token,
             Some(json!({ "programs": programs })),
         )
@@ -166,12 +166,7 @@ async fn a_care_team_place_covers_every_active_program_unless_asked_for_the_care
         json!(["ccm", "rpm"])
     );
     let (status, body) = c
-        .app
-        .post_as(
-            &c.staff,
-            &path,
-            json!({"user_id": all_id, "programs": "some"}),
-        )
+        .staff_post(&path, json!({"user_id": all_id, "programs": "some"}))
         .await;
     assert_eq!(status, 422, "{body}");
     assert!(error_message(&body).starts_with("programs"), "{body}");
@@ -292,7 +287,7 @@ async fn client_access_shows_the_conversation_and_case_access_adds_readings_and_
         .await;
     c.api(
         Method::POST,
-        &format!("/v1/patients/{}/care-team", c.patient),
+        &c.patient_path("/care-team"),
         &c.staff,
         Some(json!({"user_id": aide_id, "programs": "none"})),
     )
@@ -466,7 +461,7 @@ async fn with_texting_off_start_and_staff_texts_are_refused_and_opt_out_still_wo
         json!({"body": "hello"}),
         json!({"body": "hello", "channel": "sms"}),
     ] {
-        let (status, answer) = c.app.post_as(&c.staff, &path, body).await;
+        let (status, answer) = c.staff_post(&path, body).await;
         assert_eq!(status, 409, "{answer}");
         assert_eq!(answer["error"]["code"], "texting_disabled");
     }
@@ -489,7 +484,7 @@ async fn with_the_portal_off_enrolment_portal_posts_and_portal_sends_are_refused
     let (status, practice) = c.patch_practice(json!({"portal_enabled": false})).await;
     assert_eq!(status, 200);
     assert_eq!(practice["portal_enabled"], false);
-    let (status, body) = c.app.post_empty_as(&c.staff, &enroll).await;
+    let (status, body) = c.staff_post_empty(&enroll).await;
     assert_eq!(status, 409, "{body}");
     assert_eq!(body["error"]["code"], "portal_disabled");
     let (status, body) = c
@@ -503,7 +498,7 @@ async fn with_the_portal_off_enrolment_portal_posts_and_portal_sends_are_refused
         json!({"body": "hi"}),
         json!({"body": "hi", "channel": "portal"}),
     ] {
-        let (status, answer) = c.app.post_as(&c.staff, &path, body).await;
+        let (status, answer) = c.staff_post(&path, body).await;
         assert_eq!(status, 409, "{answer}");
         assert_eq!(answer["error"]["code"], "portal_disabled");
     }
@@ -722,12 +717,7 @@ async fn a_patient_is_read_with_the_practices_disclaimers(backend: Backend) {
     )
     .await;
     let patient = c
-        .api(
-            Method::GET,
-            &format!("/v1/patients/{}", c.patient),
-            &c.staff,
-            None,
-        )
+        .api(Method::GET, &c.patient_path(""), &c.staff, None)
         .await;
     assert_eq!(patient["first_name"], "Pat");
     assert_eq!(

@@ -97,23 +97,13 @@ impl Clinic {
     }
 
     pub async fn texting(&self) -> Value {
-        let (status, body) = self
-            .app
-            .get_as(
-                &self.staff,
-                &format!("/v1/patients/{}/texting", self.patient),
-            )
-            .await;
+        let (status, body) = self.staff_get(&self.patient_path("/texting")).await;
         assert_eq!(status, 200, "{body}");
         body
     }
 
     pub async fn staff_action(&self, action: &str) -> (u16, Value) {
-        self.app
-            .post_empty_as(
-                &self.staff,
-                &format!("/v1/patients/{}/texting/{action}", self.patient),
-            )
+        self.staff_post_empty(&self.patient_path(&format!("/texting/{action}")))
             .await
     }
 
@@ -168,10 +158,7 @@ impl Clinic {
     }
 
     pub async fn notifications(&self) -> Vec<Value> {
-        let (_, body) = self
-            .app
-            .get_as(&self.staff, "/v1/notifications?limit=200")
-            .await;
+        let (_, body) = self.staff_get("/v1/notifications?limit=200").await;
         body["items"].as_array().unwrap().clone()
     }
 }
@@ -220,24 +207,14 @@ async fn a_patient_goes_from_opt_in_through_stop_start_and_expiry_and_every_text
 
     // No date of birth the patient sent is kept anywhere in the conversation.
     for sid in [&wrong, &right] {
-        let message = c
-            .app
-            .store
-            .find_message_by_carrier_sid("twilio", sid)
-            .await
-            .unwrap();
+        let message = c.message_by_sid(sid).await;
         assert_eq!(message.body, None);
         assert!(message.redacted);
     }
 
     // A text from the enabled patient is kept as a conversation message.
     let hello = c.patient_texts("Feeling better today").await;
-    let kept = c
-        .app
-        .store
-        .find_message_by_carrier_sid("twilio", &hello)
-        .await
-        .unwrap();
+    let kept = c.message_by_sid(&hello).await;
     assert_eq!(kept.body.as_deref(), Some("Feeling better today"));
 
     // STOP: opted out with exactly one confirmation, then silence.
@@ -336,11 +313,7 @@ async fn staff_actions_are_refused_from_the_wrong_state(backend: Backend) {
     // Without a mobile phone texting cannot start.
     let (_, patient) = c
         .app
-        .patch_as(
-            &c.staff,
-            &format!("/v1/patients/{}", c.patient),
-            json!({"mobile_phone": ""}),
-        )
+        .patch_as(&c.staff, &c.patient_path(""), json!({"mobile_phone": ""}))
         .await;
     assert_eq!(patient["mobile_phone"], Value::Null);
     let (status, body) = c.staff_action("start").await;
@@ -352,10 +325,7 @@ async fn a_family_phone_verifies_each_patient_by_date_and_opts_out_and_in_as_one
     backend: Backend,
 ) {
     let c = clinic(backend).await;
-    let (_, pat) = c
-        .app
-        .get_as(&c.staff, &format!("/v1/patients/{}", c.patient))
-        .await;
+    let (_, pat) = c.staff_get(&c.patient_path("")).await;
     assert_eq!(pat["number_shared_with"], 0);
     let pid = pat["practice_id"].as_str().unwrap();
     let kid = post(
@@ -386,8 +356,7 @@ async fn a_family_phone_verifies_each_patient_by_date_and_opts_out_and_in_as_one
     // Both may verify on the one number.
     assert_eq!(c.staff_action("start").await.0, 200);
     let (status, body) = c
-        .app
-        .post_empty_as(&c.staff, &format!("/v1/patients/{kid}/texting/start"))
+        .staff_post_empty(&format!("/v1/patients/{kid}/texting/start"))
         .await;
     assert_eq!(status, 200, "{body}");
     let texting = |id: String| {
@@ -453,7 +422,7 @@ async fn a_verification_that_expired_while_the_gateway_was_down_fails_at_start_u
             let r = c
                 .app
                 .client
-                .get(restarted.url(&format!("/v1/patients/{}/texting", c.patient)))
+                .get(restarted.url(&c.patient_path("/texting")))
                 .bearer_auth(&c.staff)
                 .send()
                 .await
@@ -493,12 +462,7 @@ async fn a_message_that_mentions_stop_is_delivered_and_flagged_for_staff(backend
     c.texts_sent(0, 2).await;
     assert_eq!(c.texting().await["status"], "enabled");
     let sid = c.patient_texts("I can't stop coughing at night").await;
-    let message = c
-        .app
-        .store
-        .find_message_by_carrier_sid("twilio", &sid)
-        .await
-        .unwrap();
+    let message = c.message_by_sid(&sid).await;
     assert_eq!(
         message.body.as_deref(),
         Some("I can't stop coughing at night")
@@ -549,13 +513,54 @@ async fn two_texts_from_one_patient_at_the_same_moment_are_applied_one_after_the
 }
 
 impl Clinic {
+    /// `/v1/patients/{patient}{rest}`: a route of the clinic's patient.
+    pub fn patient_path(&self, rest: &str) -> String {
+        format!("/v1/patients/{}{rest}", self.patient)
+    }
+
+    /// `GET path` as the clinic's staff user.
+    pub async fn staff_get(&self, path: &str) -> (u16, Value) {
+        self.app.get_as(&self.staff, path).await
+    }
+
+    /// `POST path` without a body as the clinic's staff user.
+    pub async fn staff_post_empty(&self, path: &str) -> (u16, Value) {
+        self.app.post_empty_as(&self.staff, path).await
+    }
+
+    /// `POST path` with a JSON body as the clinic's staff user.
+    pub async fn staff_post(&self, path: &str, body: Value) -> (u16, Value) {
+        self.app.post_as(&self.staff, path, body).await
+    }
+
+    /// The message the carrier knows as `sid`.
+    pub async fn message_by_sid(&self, sid: &str) -> store::Message {
+        let found = self.app.store.find_message_by_carrier_sid("twilio", sid);
+        found.await.unwrap()
+    }
+
+    /// The staff user starts verification and its first text goes out; answers the texts sent.
+    pub async fn verification_started(&self) -> usize {
+        assert_eq!(self.staff_action("start").await.0, 200);
+        self.texts_sent(0, 1).await;
+        1
+    }
+
+    /// The patient texts STOP and then START, and the three answers (the opt-out confirmation,
+    /// then "identity again" and the opt-in request) follow the `sent` texts before them;
+    /// answers the texts sent in all.
+    pub async fn verification_restarted(&self, sent: usize) -> usize {
+        self.patient_texts("STOP").await;
+        self.patient_texts("START").await;
+        self.texts_sent(sent, 3).await;
+        sent + 3
+    }
+
     /// Puts a user on the patient's care team (as the clinic's staff user).
     pub async fn join_care_team(&self, user_id: impl std::fmt::Display) {
         let (status, body) = self
-            .app
-            .post_as(
-                &self.staff,
-                &format!("/v1/patients/{}/care-team", self.patient),
+            .staff_post(
+                &self.patient_path("/care-team"),
                 json!({ "user_id": user_id.to_string() }),
             )
             .await;
@@ -588,15 +593,9 @@ impl Clinic {
 /// a date of birth by STOP, START, three guesses, over and over.
 async fn a_number_may_restart_verification_by_start_three_times_then_once_a_day(backend: Backend) {
     let mut c = clinic(backend).await;
-    assert_eq!(c.staff_action("start").await.0, 200);
-    let mut sent = 1;
-    c.texts_sent(0, sent).await;
+    let mut sent = c.verification_started().await;
     for restart in 0..3 {
-        c.patient_texts("STOP").await;
-        c.patient_texts("START").await;
-        // The opt-out confirmation, then "identity again" and the opt-in request.
-        c.texts_sent(sent, 3).await;
-        sent += 3;
+        sent = c.verification_restarted(sent).await;
         let texting = c.texting().await;
         assert_eq!(texting["status"], "pending", "restart {restart}");
         assert_eq!(texting["attempts_left"], 3);

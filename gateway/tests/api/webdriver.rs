@@ -182,22 +182,18 @@ impl Browser {
 
     /// Runs `script` (a function body; `arguments` holds `args`) and returns its value.
     pub async fn execute(&self, script: &str, args: Value) -> Value {
-        self.command(
-            reqwest::Method::POST,
-            "/execute/sync",
-            json!({"script": script, "args": args}),
-        )
-        .await
+        self.run_script("/execute/sync", script, args).await
     }
 
     /// Runs `script`, which calls its last argument with the result.
     pub async fn execute_async(&self, script: &str, args: Value) -> Value {
-        self.command(
-            reqwest::Method::POST,
-            "/execute/async",
-            json!({"script": script, "args": args}),
-        )
-        .await
+        self.run_script("/execute/async", script, args).await
+    }
+
+    /// Posts `script` and `args` to the session's execute endpoint `path`.
+    async fn run_script(&self, path: &str, script: &str, args: Value) -> Value {
+        let body = json!({"script": script, "args": args});
+        self.command(reqwest::Method::POST, path, body).await
     }
 
     /// Polls the JavaScript expression `condition` until it is truthy, for at most `secs`.

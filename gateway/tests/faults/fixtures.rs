@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use crate::fake_twilio::{ACCOUNT_SID, AUTH_TOKEN, PUBLIC_BASE_URL};
 use crate::helpers::{
-    acme_practice, new_patient, new_user, raw_sql, send_json, sql_uuid, twilio_form,
+    acme_practice, new_patient, new_user, pg_client, raw_sql, send_json, sql_uuid, twilio_form,
 };
 
 pub const PRACTICE_NUMBER: &str = "+15555550100";
@@ -193,19 +193,14 @@ pub async fn conversation(address: &str, token: &str, patient_id: Uuid) -> Vec<s
 /// Runs a query of two columns (text, count) against the database behind `db`.
 pub async fn counts(db: &TestStore, sql: &str) -> HashMap<String, i64> {
     match db {
-        TestStore::Postgres(pg) => {
-            let (client, connection) = tokio_postgres::connect(&pg.url, tokio_postgres::NoTls)
-                .await
-                .unwrap();
-            tokio::spawn(connection);
-            client
-                .query(sql, &[])
-                .await
-                .unwrap()
-                .iter()
-                .map(|row| (row.get(0), row.get(1)))
-                .collect()
-        }
+        TestStore::Postgres(pg) => pg_client(&pg.url)
+            .await
+            .query(sql, &[])
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| (row.get(0), row.get(1)))
+            .collect(),
         TestStore::Sqlite(lite) => {
             let conn = rusqlite::Connection::open(lite.dir.path().join("gateway.db")).unwrap();
             conn.busy_timeout(Duration::from_secs(10)).unwrap();

@@ -92,6 +92,21 @@ async fn outcome(response: reqwest::Response) -> (u16, Option<String>) {
     (status, code)
 }
 
+/// Posts `body` to `path` signed as the carrier signs it; the status and the error code.
+fn post_signed(
+    rt: &tokio::runtime::Runtime,
+    app: &TestApp,
+    path: &str,
+    body: Vec<u8>,
+) -> (u16, Option<String>) {
+    let params = webhooks::form::decode(&body);
+    let signed = format!("{PUBLIC_BASE_URL}{path}");
+    let signature = webhooks::signature::compute(AUTH_TOKEN, &signed, &params);
+    rt.block_on(async {
+        outcome(post_form(app, path, body, Some(signature.as_bytes())).await).await
+    })
+}
+
 async fn post_form(
     app: &TestApp,
     path: &str,
@@ -144,15 +159,7 @@ fn signed_arbitrary_forms_are_recorded_or_refused_naming_a_field(backend: Backen
     runner(48)
         .run(&strategy, |(body, status_route)| {
             let path = if status_route { STATUS } else { SMS };
-            let params = webhooks::form::decode(&body);
-            let signature = webhooks::signature::compute(
-                AUTH_TOKEN,
-                &format!("{PUBLIC_BASE_URL}{path}"),
-                &params,
-            );
-            let (status, code) = rt.block_on(async {
-                outcome(post_form(&edge.app, path, body, Some(signature.as_bytes())).await).await
-            });
+            let (status, code) = post_signed(&rt, &edge.app, path, body);
             prop_assert!(
                 status == 200 || (status == 422 && code.as_deref() == Some("invalid_field")),
                 "{} answered {} {:?}",
@@ -196,15 +203,7 @@ fn arbitrary_texts_from_patients_are_recorded(backend: Backend) {
             .into_bytes();
             body.extend_from_slice(b"&Body=");
             body.extend(url::form_urlencoded::byte_serialize(&text).flat_map(str::bytes));
-            let params = webhooks::form::decode(&body);
-            let signature = webhooks::signature::compute(
-                AUTH_TOKEN,
-                &format!("{PUBLIC_BASE_URL}{SMS}"),
-                &params,
-            );
-            let (status, code) = rt.block_on(async {
-                outcome(post_form(&edge.app, SMS, body, Some(signature.as_bytes())).await).await
-            });
+            let (status, code) = post_signed(&rt, &edge.app, SMS, body);
             prop_assert_eq!((status, code), (200, None));
             Ok(())
         })

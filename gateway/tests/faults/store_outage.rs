@@ -11,7 +11,7 @@ use store::testing::TestStore;
 
 use crate::fake_twilio::FakeTwilio;
 use crate::fixtures::{self, Clinic, clinic};
-use crate::helpers::{ProxyMode, TcpToggleProxy, eventually, postgres_address, url_via};
+use crate::helpers::{ProxyMode, TcpToggleProxy, eventually, pg_client, postgres_address, url_via};
 use crate::load::Load;
 use crate::process::{Config, Gateway};
 
@@ -43,11 +43,7 @@ async fn terminate_sessions(db: &TestStore) -> u64 {
     let TestStore::Postgres(pg) = db else {
         unreachable!("PostgreSQL only")
     };
-    let (client, connection) =
-        tokio_postgres::connect(&store::testing::admin_url(), tokio_postgres::NoTls)
-            .await
-            .unwrap();
-    tokio::spawn(connection);
+    let client = pg_client(&store::testing::admin_url()).await;
     client
         .query(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
