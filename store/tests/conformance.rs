@@ -228,6 +228,12 @@ fn decide(level: &'static str) -> store::DecideReading {
     Box::new(move |_: &store::ReadingContext| Ok(decision(level)))
 }
 
+/// The first ten notifications in `user`'s feed.
+async fn feed_of(store: &Arc<dyn Store>, user: Uuid) -> Vec<store::Notification> {
+    let page = store.list_notifications(user, Page::first(10)).await;
+    page.unwrap().items
+}
+
 /// Creates `new` at [`t0`] and answers the patient's id.
 async fn create_patient(store: &Arc<dyn Store>, new: NewPatient) -> Uuid {
     let patient = store.create_patient(&audit_at(t0()), new).await;
@@ -1645,15 +1651,7 @@ async fn unread_is_per_user_and_only_patient_messages_count(db: &TestStore) {
         Some(true),
         "read for a only"
     );
-    assert_eq!(
-        store
-            .list_notifications(a, Page::first(10))
-            .await
-            .unwrap()
-            .items
-            .len(),
-        1
-    );
+    assert_eq!(feed_of(&store, a).await.len(), 1);
 }
 
 async fn a_retried_staff_send_with_the_same_key_is_recorded_once(db: &TestStore) {

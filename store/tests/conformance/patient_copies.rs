@@ -13,7 +13,7 @@ use store::{
 };
 use uuid::Uuid;
 
-use super::{audit_at, customer_and_practice, decide, t0};
+use super::{audit_at, create_patient, customer_and_practice, decide, t0};
 
 async fn new_patient(store: &Arc<dyn Store>, practice_id: Uuid, at: DateTime<Utc>) -> Uuid {
     store
@@ -354,22 +354,12 @@ pub async fn a_patient_notice_is_decided_from_the_patient_as_they_are_in_the_tra
 ) {
     let store = db.store().await;
     let (_, practice_id) = customer_and_practice(&store, "+15555550304").await;
-    let patient_id = store
-        .create_patient(
-            &audit_at(t0()),
-            NewPatient {
-                practice_id,
-                first_name: "Ada".into(),
-                last_name: "Doe".into(),
-                dob: chrono::NaiveDate::from_ymd_opt(1960, 5, 6).unwrap(),
-                mobile_phone: Some("+15555550399".into()),
-                programs: vec![],
-                care_team: vec![],
-            },
-        )
-        .await
-        .unwrap()
-        .id;
+    let new = NewPatient {
+        dob: chrono::NaiveDate::from_ymd_opt(1960, 5, 6).unwrap(),
+        mobile_phone: Some("+15555550399".into()),
+        ..super::patient(practice_id, "Ada", "Doe", &[])
+    };
+    let patient_id = create_patient(&store, new).await;
     let notice = |seen: Arc<std::sync::Mutex<Option<(String, bool)>>>| -> PatientNoticeDecider {
         Box::new(move |context| {
             *seen.lock().unwrap() =
