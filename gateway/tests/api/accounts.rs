@@ -4,7 +4,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::both_backends;
-use crate::helpers::{Backend, TestApp, error_message, spawn_app};
+use crate::helpers::{Backend, TestApp, error_message, items, spawn_app};
 
 both_backends!(
     the_walk_through_creates_a_customer_a_practice_and_a_staff_user,
@@ -40,6 +40,23 @@ pub struct World {
     pub staff_b: String,
 }
 
+impl World {
+    /// `/v1/practices/{practice_a}{rest}`.
+    pub fn practice_a_path(&self, rest: &str) -> String {
+        format!("/v1/practices/{}{rest}", self.practice_a)
+    }
+
+    /// `/v1/customers/{customer_a}{rest}`.
+    pub fn customer_a_path(&self, rest: &str) -> String {
+        format!("/v1/customers/{}{rest}", self.customer_a)
+    }
+
+    /// `/v1/users/{staff_a_id}{rest}`.
+    pub fn staff_a_path(&self, rest: &str) -> String {
+        format!("/v1/users/{}{rest}", self.staff_a_id)
+    }
+}
+
 pub async fn post(app: &TestApp, path: &str, token: &str, body: Value) -> Value {
     let (status, answer) = app.post_as(token, path, body).await;
     assert!(
@@ -47,6 +64,13 @@ pub async fn post(app: &TestApp, path: &str, token: &str, body: Value) -> Value 
         "POST {path}: {status} {answer}"
     );
     answer
+}
+
+/// An application on a fresh database of `backend`, with [`world`] in it.
+pub async fn app_with_world(backend: Backend) -> (TestApp, World) {
+    let app = spawn_app(backend).await;
+    let w = world(&app).await;
+    (app, w)
 }
 
 pub async fn world(app: &TestApp) -> World {
@@ -127,7 +151,11 @@ async fn the_walk_through_creates_a_customer_a_practice_and_a_staff_user(backend
     assert_eq!(customer["name"], "Acme Health");
     let cid = customer["id"].as_str().unwrap();
     let (status, practice) = app
-        .post_as(&root, &format!("/v1/customers/{cid}/practices"), json!({"name": "Main St", "timezone": "America/Chicago", "sms_number": "(312) 555-0142"}))
+        .post_as(
+            &root,
+            &format!("/v1/customers/{cid}/practices"),
+            json!({"name": "Main St", "timezone": "America/Chicago", "sms_number": "(312) 555-0142"}),
+        )
         .await;
     assert_eq!(status, 201, "{practice}");
     assert_eq!(
@@ -137,7 +165,11 @@ async fn the_walk_through_creates_a_customer_a_practice_and_a_staff_user(backend
     assert_eq!(practice["escalation_delay_minutes"], 10);
     let pid = practice["id"].as_str().unwrap();
     let (status, staff) = app
-        .post_as(&root, "/v1/users", json!({"username": "nurse", "password": "n3w-password", "role": "staff", "customer_id": cid, "practice_ids": [pid], "first_name": "Nora", "email": "nora@example.org", "auto_logout_minutes": 10}))
+        .post_as(
+            &root,
+            "/v1/users",
+            json!({"username": "nurse", "password": "n3w-password", "role": "staff", "customer_id": cid, "practice_ids": [pid], "first_name": "Nora", "email": "nora@example.org", "auto_logout_minutes": 10}),
+        )
         .await;
     assert_eq!(status, 201, "{staff}");
     assert!(staff.get("password").is_none() && staff.get("password_hash").is_none());
@@ -150,8 +182,7 @@ async fn the_walk_through_creates_a_customer_a_practice_and_a_staff_user(backend
 }
 
 async fn a_session_ends_after_the_idle_timeout(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let w = world(&app).await;
+    let (app, w) = app_with_world(backend).await;
     let _ = w;
     let (_, body) = app
         .call(
@@ -188,9 +219,8 @@ async fn logout_ends_the_session(backend: Backend) {
 }
 
 async fn wrong_and_missing_tokens_never_reach_data(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let w = world(&app).await;
-    let path = format!("/v1/customers/{}", w.customer_a);
+    let (app, w) = app_with_world(backend).await;
+    let path = w.customer_a_path("");
     assert_eq!(app.call(Method::GET, &path, None, None).await.0, 401);
     assert_eq!(app.get_as("not-a-token", &path).await.0, 401);
     let basic = app
@@ -206,11 +236,10 @@ async fn wrong_and_missing_tokens_never_reach_data(backend: Backend) {
 }
 
 async fn a_locked_user_gets_423_at_login_and_their_token_stops_working_at_once(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let w = world(&app).await;
+    let (app, w) = app_with_world(backend).await;
     assert_eq!(app.get_as(&w.staff_a, "/v1/me").await.0, 200);
     let (status, body) = app
-        .post_empty_as(&w.admin_a, &format!("/v1/users/{}/lock", w.staff_a_id))
+        .post_empty_as(&w.admin_a, &w.staff_a_path("/lock"))
         .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["locked"], true);
@@ -238,7 +267,7 @@ async fn a_locked_user_gets_423_at_login_and_their_token_stops_working_at_once(b
         "locked whatever the password: the answer confirms no guess"
     );
     let (status, _) = app
-        .post_empty_as(&w.admin_a, &format!("/v1/users/{}/unlock", w.staff_a_id))
+        .post_empty_as(&w.admin_a, &w.staff_a_path("/unlock"))
         .await;
     assert_eq!(status, 200);
     app.login("staff-a", PASSWORD).await;
@@ -261,7 +290,7 @@ async fn locking_on_one_instance_ends_the_session_on_another_at_once() {
         "a session works on every instance"
     );
     let (status, _) = app
-        .post_empty_as(&w.admin_a, &format!("/v1/users/{}/lock", w.staff_a_id))
+        .post_empty_as(&w.admin_a, &w.staff_a_path("/lock"))
         .await;
     assert_eq!(status, 200);
     assert_eq!(me_on_other().await.unwrap().status(), 401);
@@ -334,8 +363,7 @@ struct Case {
 }
 
 async fn every_route_answers_each_role_of_two_customers_as_it_should(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let w = world(&app).await;
+    let (app, w) = app_with_world(backend).await;
     let (ca, pa, sa, idle) = (&w.customer_a, &w.practice_a, &w.staff_a_id, &w.idle_a_id);
     let new_user = |n: u32| json!({"username": format!("new-{n}"), "password": PASSWORD, "role": "staff", "customer_id": ca});
     let cases = vec![
@@ -495,9 +523,7 @@ async fn every_route_answers_each_role_of_two_customers_as_it_should(backend: Ba
         )
         .await;
     assert!(
-        practices_b["items"]
-            .as_array()
-            .unwrap()
+        items(&practices_b)
             .iter()
             .all(|p| p["customer_id"] == json!(w.customer_b))
     );
@@ -505,8 +531,7 @@ async fn every_route_answers_each_role_of_two_customers_as_it_should(backend: Ba
 }
 
 async fn bad_input_gets_400_or_422_naming_the_field(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let w = world(&app).await;
+    let (app, w) = app_with_world(backend).await;
     let malformed = app
         .authed(Method::POST, "/v1/customers", &w.root)
         .header("content-type", "application/json")
@@ -519,17 +544,17 @@ async fn bad_input_gets_400_or_422_naming_the_field(backend: Backend) {
         ("/v1/customers", json!({}), "name"),
         ("/v1/customers", json!({"name": 5}), "name"),
         (
-            &*format!("/v1/customers/{}/practices", w.customer_a),
+            &*w.customer_a_path("/practices"),
             json!({"name": "x", "timezone": "Nowhere/Land", "sms_number": "+14155550199"}),
             "timezone",
         ),
         (
-            &*format!("/v1/customers/{}/practices", w.customer_a),
+            &*w.customer_a_path("/practices"),
             json!({"name": "x", "timezone": "UTC", "sms_number": "555"}),
             "sms_number",
         ),
         (
-            &*format!("/v1/customers/{}/practices", w.customer_a),
+            &*w.customer_a_path("/practices"),
             json!({"name": "   ", "timezone": "UTC", "sms_number": "+14155550199"}),
             "name",
         ),
@@ -571,17 +596,14 @@ async fn bad_input_gets_400_or_422_naming_the_field(backend: Backend) {
     let (status, answer) = app
         .patch_as(
             &w.root,
-            &format!("/v1/practices/{}", w.practice_a),
+            &w.practice_a_path(""),
             json!({"escalation_delay_minutes": 0}),
         )
         .await;
     assert_eq!(status, 422);
     assert!(error_message(&answer).contains("escalation_delay_minutes"));
     let (status, _) = app
-        .get_as(
-            &w.root,
-            &format!("/v1/customers/{}/practices?limit=0", w.customer_a),
-        )
+        .get_as(&w.root, &w.customer_a_path("/practices?limit=0"))
         .await;
     assert_eq!(status, 422);
     let (status, _) = app.get_as(&w.root, "/v1/customers/not-a-uuid").await;
@@ -598,11 +620,14 @@ async fn bad_input_gets_400_or_422_naming_the_field(backend: Backend) {
 }
 
 async fn passwords_must_have_eight_characters_and_a_digit(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let w = world(&app).await;
+    let (app, w) = app_with_world(backend).await;
     for bad in ["short1", "no-digits-at-all"] {
         let (status, body) = app
-            .post_as(&w.admin_a, "/v1/users", json!({"username": "pwuser", "password": bad, "role": "staff", "customer_id": w.customer_a}))
+            .post_as(
+                &w.admin_a,
+                "/v1/users",
+                json!({"username": "pwuser", "password": bad, "role": "staff", "customer_id": w.customer_a}),
+            )
             .await;
         assert_eq!(status, 422, "{bad}: {body}");
         assert!(error_message(&body).starts_with("password"));
@@ -610,7 +635,7 @@ async fn passwords_must_have_eight_characters_and_a_digit(backend: Backend) {
     let (status, _) = app
         .patch_as(
             &w.staff_a,
-            &format!("/v1/users/{}", w.staff_a_id),
+            &w.staff_a_path(""),
             json!({"password": "weakweak", "current_password": PASSWORD}),
         )
         .await;
@@ -618,7 +643,7 @@ async fn passwords_must_have_eight_characters_and_a_digit(backend: Backend) {
     let (status, _) = app
         .patch_as(
             &w.staff_a,
-            &format!("/v1/users/{}", w.staff_a_id),
+            &w.staff_a_path(""),
             json!({"password": "stronger-pass-2", "current_password": PASSWORD}),
         )
         .await;
@@ -627,23 +652,20 @@ async fn passwords_must_have_eight_characters_and_a_digit(backend: Backend) {
 }
 
 async fn default_users_join_practices_created_afterwards(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let w = world(&app).await;
+    let (app, w) = app_with_world(backend).await;
     let (status, _) = app
         .put_as(
             &w.admin_a,
-            &format!("/v1/customers/{}/default-users", w.customer_a),
+            &w.customer_a_path("/default-users"),
             json!({"user_ids": [w.idle_a_id]}),
         )
         .await;
     assert_eq!(status, 200);
-    let (_, customer) = app
-        .get_as(&w.admin_a, &format!("/v1/customers/{}", w.customer_a))
-        .await;
+    let (_, customer) = app.get_as(&w.admin_a, &w.customer_a_path("")).await;
     assert_eq!(customer["default_user_ids"], json!([w.idle_a_id]));
     let practice = post(
         &app,
-        &format!("/v1/customers/{}/practices", w.customer_a),
+        &w.customer_a_path("/practices"),
         &w.root,
         json!({"name": "New", "timezone": "UTC", "sms_number": "+14155550177"}),
     )
@@ -671,12 +693,11 @@ async fn default_users_join_practices_created_afterwards(backend: Backend) {
 }
 
 async fn groups_need_ten_practices_and_hide_from_other_customers(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let w = world(&app).await;
+    let (app, w) = app_with_world(backend).await;
     let (status, body) = app
         .post_as(
             &w.admin_a,
-            &format!("/v1/customers/{}/practice-groups", w.customer_a),
+            &w.customer_a_path("/practice-groups"),
             json!({"name": "North"}),
         )
         .await;
@@ -684,18 +705,27 @@ async fn groups_need_ten_practices_and_hide_from_other_customers(backend: Backen
     assert_eq!(body["error"]["code"], "too_few_practices");
     let mut practices = vec![w.practice_a.clone()];
     for i in 0..9 {
-        let p = post(&app, &format!("/v1/customers/{}/practices", w.customer_a), &w.root, json!({"name": format!("P{i}"), "timezone": "UTC", "sms_number": format!("+1415555030{i}")})).await;
+        let p = post(
+            &app,
+            &w.customer_a_path("/practices"),
+            &w.root,
+            json!({"name": format!("P{i}"), "timezone": "UTC", "sms_number": format!("+1415555030{i}")}),
+        ).await;
         practices.push(p["id"].as_str().unwrap().to_string());
     }
     let (status, group) = app
-        .post_as(&w.admin_a, &format!("/v1/customers/{}/practice-groups", w.customer_a), json!({"name": "North", "practice_ids": [practices[0], practices[1]], "default_user_ids": [w.idle_a_id]}))
+        .post_as(
+            &w.admin_a,
+            &w.customer_a_path("/practice-groups"),
+            json!({"name": "North", "practice_ids": [practices[0], practices[1]], "default_user_ids": [w.idle_a_id]}),
+        )
         .await;
     assert_eq!(status, 201, "{group}");
     let gid = group["id"].as_str().unwrap();
     let (status, body) = app
         .post_as(
             &w.admin_a,
-            &format!("/v1/customers/{}/practice-groups", w.customer_a),
+            &w.customer_a_path("/practice-groups"),
             json!({"name": "South", "practice_ids": [practices[1]]}),
         )
         .await;
@@ -745,33 +775,26 @@ async fn groups_need_ten_practices_and_hide_from_other_customers(backend: Backen
         204
     );
     let (_, groups) = app
-        .get_as(
-            &w.admin_a,
-            &format!("/v1/customers/{}/practice-groups", w.customer_a),
-        )
+        .get_as(&w.admin_a, &w.customer_a_path("/practice-groups"))
         .await;
     assert_eq!(groups["items"], json!([]));
 }
 
 async fn locking_with_outstanding_items_needs_reassign_to(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let w = world(&app).await;
+    let (app, w) = app_with_world(backend).await;
     app.put_as(
         &w.admin_a,
-        &format!("/v1/customers/{}/default-users", w.customer_a),
+        &w.customer_a_path("/default-users"),
         json!({"user_ids": [w.staff_a_id]}),
     )
     .await;
     let (status, outstanding) = app
-        .get_as(
-            &w.admin_a,
-            &format!("/v1/users/{}/outstanding", w.staff_a_id),
-        )
+        .get_as(&w.admin_a, &w.staff_a_path("/outstanding"))
         .await;
     assert_eq!(status, 200);
     assert_eq!(outstanding["total"], 1);
     let (status, body) = app
-        .post_empty_as(&w.admin_a, &format!("/v1/users/{}/lock", w.staff_a_id))
+        .post_empty_as(&w.admin_a, &w.staff_a_path("/lock"))
         .await;
     assert_eq!(status, 409, "{body}");
     assert_eq!(body["error"]["code"], "outstanding_items");
@@ -783,7 +806,7 @@ async fn locking_with_outstanding_items_needs_reassign_to(backend: Backend) {
     let (status, body) = app
         .post_as(
             &w.admin_a,
-            &format!("/v1/users/{}/lock", w.staff_a_id),
+            &w.staff_a_path("/lock"),
             json!({"reassign_to": w.staff_a_id}),
         )
         .await;
@@ -791,15 +814,13 @@ async fn locking_with_outstanding_items_needs_reassign_to(backend: Backend) {
     let (status, body) = app
         .post_as(
             &w.admin_a,
-            &format!("/v1/users/{}/lock", w.staff_a_id),
+            &w.staff_a_path("/lock"),
             json!({"reassign_to": w.idle_a_id}),
         )
         .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(app.get_as(&w.staff_a, "/v1/me").await.0, 401);
-    let (_, customer) = app
-        .get_as(&w.admin_a, &format!("/v1/customers/{}", w.customer_a))
-        .await;
+    let (_, customer) = app.get_as(&w.admin_a, &w.customer_a_path("")).await;
     assert_eq!(customer["default_user_ids"], json!([w.idle_a_id]));
     let (status, body) = app
         .post_empty_as(
@@ -811,30 +832,27 @@ async fn locking_with_outstanding_items_needs_reassign_to(backend: Backend) {
 }
 
 async fn the_audit_log_records_changes_with_who_and_where_for_admins_only(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let w = world(&app).await;
+    let (app, w) = app_with_world(backend).await;
     app.patch_as(
         &w.admin_a,
-        &format!("/v1/practices/{}", w.practice_a),
+        &w.practice_a_path(""),
         json!({"name": "Renamed"}),
     )
     .await;
     let (status, audit) = app.get_as(&w.admin_a, "/v1/audit").await;
     assert_eq!(status, 200);
-    let items = audit["items"].as_array().unwrap();
+    let rows = items(&audit);
     assert!(
-        items
-            .iter()
-            .all(|i| i["customer_id"] == json!(w.customer_a)),
+        rows.iter().all(|i| i["customer_id"] == json!(w.customer_a)),
         "only customer A's rows"
     );
-    let update = items
+    let update = rows
         .iter()
         .find(|i| i["action"] == "practice.update")
         .expect("the change is audited");
     assert_eq!(update["client_addr"], "127.0.0.1");
     assert!(update["user_id"].is_string());
-    assert!(items.iter().any(|i| i["action"] == "session.login"));
+    assert!(rows.iter().any(|i| i["action"] == "session.login"));
     let (_, first) = app.get_as(&w.admin_a, "/v1/audit?limit=2").await;
     let cursor = first["next_cursor"].as_str().expect("more pages");
     let (_, second) = app
@@ -844,9 +862,7 @@ async fn the_audit_log_records_changes_with_who_and_where_for_admins_only(backen
     assert_eq!(app.get_as(&w.staff_a, "/v1/audit").await.0, 403);
     let (_, everything) = app.get_as(&w.root, "/v1/audit?limit=200").await;
     assert!(
-        everything["items"]
-            .as_array()
-            .unwrap()
+        items(&everything)
             .iter()
             .any(|i| i["customer_id"] == json!(w.customer_b))
     );
@@ -860,11 +876,10 @@ async fn the_audit_log_records_changes_with_who_and_where_for_admins_only(backen
 }
 
 async fn staff_see_only_their_own_practices(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let w = world(&app).await;
+    let (app, w) = app_with_world(backend).await;
     let other = post(
         &app,
-        &format!("/v1/customers/{}/practices", w.customer_a),
+        &w.customer_a_path("/practices"),
         &w.root,
         json!({"name": "Other", "timezone": "UTC", "sms_number": "+14155550188"}),
     )
@@ -883,14 +898,9 @@ async fn staff_see_only_their_own_practices(backend: Backend) {
         200
     );
     let (_, list) = app
-        .get_as(
-            &w.staff_a,
-            &format!("/v1/customers/{}/practices", w.customer_a),
-        )
+        .get_as(&w.staff_a, &w.customer_a_path("/practices"))
         .await;
-    let ids: Vec<_> = list["items"]
-        .as_array()
-        .unwrap()
+    let ids: Vec<_> = items(&list)
         .iter()
         .map(|p| p["id"].as_str().unwrap().to_string())
         .collect();

@@ -13,7 +13,7 @@ use crate::alerts::{ADMIN_MOBILE, ON_CALL_MOBILE, Ward, ward};
 use crate::both_backends;
 use crate::fake_twilio::{AUTH_TOKEN, Answer, PUBLIC_BASE_URL};
 use crate::helpers::{
-    Backend, PRACTICE_NUMBER, error_message, eventually, form, raw_sql, sql_uuid,
+    Backend, PRACTICE_NUMBER, error_message, eventually, form, items, raw_sql, sql_uuid,
 };
 
 both_backends!(
@@ -38,6 +38,14 @@ both_backends!(
 const OTHER_MOBILE: &str = "+14155550163";
 
 impl Ward {
+    /// A critical reading whose alert is texted to the on-call user; answers the alert's code.
+    async fn critical_alert_texted_to_on_call(&self) -> String {
+        self.reading(150.0).await;
+        self.wait_texts_to(ON_CALL_MOBILE, 1).await;
+        let alerts = self.open_alerts(&self.c.staff).await;
+        alerts[0]["code"].as_str().unwrap().to_string()
+    }
+
     /// A signed inbound text to the practice number.
     async fn text_from(&self, from: &str, body: &str) {
         let sms = form(&[
@@ -240,12 +248,7 @@ async fn an_ack_is_answered_acknowledged_and_then_already_acknowledged_with_name
         Some(json!({ "first_name": "Dana" })),
     )
     .await;
-    w.reading(150.0).await;
-    w.wait_texts_to(ON_CALL_MOBILE, 1).await;
-    let code = w.open_alerts(&w.c.staff).await[0]["code"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let code = w.critical_alert_texted_to_on_call().await;
     w.text_from(ON_CALL_MOBILE, &format!("ack {}", code.to_lowercase()))
         .await;
     let replies = w.wait_texts_to(ON_CALL_MOBILE, 2).await;
@@ -263,12 +266,7 @@ async fn an_ack_from_a_number_the_alert_was_not_sent_to_is_not_recognised(backen
     let w = ward(backend).await;
     // A colleague of the same practice who was not on call: not told, so cannot acknowledge.
     w.staff_with_mobile("colleague", OTHER_MOBILE).await;
-    w.reading(150.0).await;
-    w.wait_texts_to(ON_CALL_MOBILE, 1).await;
-    let code = w.open_alerts(&w.c.staff).await[0]["code"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let code = w.critical_alert_texted_to_on_call().await;
     w.text_from(OTHER_MOBILE, &format!("ACK {code}")).await;
     let reply = w.wait_texts_to(OTHER_MOBILE, 1).await;
     assert!(reply[0].contains("not recognised"), "{reply:?}");
@@ -280,12 +278,7 @@ async fn an_ack_from_a_user_who_can_no_longer_see_the_patient_acknowledges_nothi
 ) {
     let w = ward(backend).await;
     w.patient_programs(&["behavioral"]).await;
-    w.reading(150.0).await;
-    w.wait_texts_to(ON_CALL_MOBILE, 1).await;
-    let code = w.open_alerts(&w.c.staff).await[0]["code"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let code = w.critical_alert_texted_to_on_call().await;
     // Restricted after the text went out.
     w.api(
         Method::PATCH,
@@ -353,20 +346,13 @@ async fn alerts_of_a_patient_whose_programs_are_all_restricted_are_neither_liste
 
 async fn an_alert_template_without_its_code_is_refused(backend: Backend) {
     let w = ward(backend).await;
-    let (status, body) = w
-        .root_put(
-            &w.practice_path("/templates/alert_critical"),
-            json!({"text": "{practice_name}: a reading needs review. Sign in."}),
-        )
-        .await;
+    let template = w.practice_path("/templates/alert_critical");
+    let without_code = "{practice_name}: a reading needs review. Sign in.";
+    let (status, body) = w.root_put(&template, json!({ "text": without_code })).await;
     assert_eq!(status, 422, "{body}");
     assert!(error_message(&body).contains("text"), "{body}");
-    let (status, body) = w
-        .root_put(
-            &w.practice_path("/templates/alert_critical"),
-            json!({"text": "{practice_name}: urgent. Reply ACK {alert_code}"}),
-        )
-        .await;
+    let with_code = "{practice_name}: urgent. Reply ACK {alert_code}";
+    let (status, body) = w.root_put(&template, json!({ "text": with_code })).await;
     assert_eq!(status, 200, "{body}");
 }
 
@@ -383,7 +369,7 @@ async fn a_repeated_reading_is_stored_once_and_answered_as_the_first(backend: Ba
             None,
         )
         .await;
-    assert_eq!(readings["items"].as_array().unwrap().len(), 1);
+    assert_eq!(items(&readings).len(), 1);
     assert_eq!(w.open_alerts(&w.c.staff).await.len(), 1);
     w.wait_texts_to(ON_CALL_MOBILE, 1).await;
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
@@ -506,7 +492,10 @@ async fn glucose_in_mmol_per_litre_is_converted_before_it_is_classified(backend:
         .await;
     assert_eq!(normal["status"], "normal", "{normal}");
     let (status, body) =
-        w.c.staff_post("/v1/readings",  json!({"patient_id": w.c.patient, "vital": "pulse", "value": 70, "unit": "mmol/L", "taken_at": taken_at}), )
+        w.c.staff_post(
+            "/v1/readings",
+            json!({"patient_id": w.c.patient, "vital": "pulse", "value": 70, "unit": "mmol/L", "taken_at": taken_at}),
+        )
             .await;
     assert_eq!(status, 422, "{body}");
     assert!(error_message(&body).contains("unit"), "{body}");

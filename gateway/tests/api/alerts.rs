@@ -10,7 +10,9 @@ use uuid::Uuid;
 use crate::accounts::{PASSWORD, post};
 use crate::both_backends;
 use crate::fake_twilio::{AUTH_TOKEN, PUBLIC_BASE_URL};
-use crate::helpers::{Backend, PATIENT_NUMBER, PRACTICE_NUMBER, error_message, eventually, form};
+use crate::helpers::{
+    Backend, PATIENT_NUMBER, PRACTICE_NUMBER, error_message, eventually, form, items,
+};
 use crate::texting::{Clinic, clinic_with};
 
 both_backends!(
@@ -74,18 +76,17 @@ pub async fn ward_with(backend: Backend, more: impl FnOnce(&mut Settings)) -> Wa
     .await;
     let (status, body) = c
         .app
-        .put_as(&root, &format!("/v1/practices/{practice}/reading-alerts/pulse"), json!({"ranges": {"critical_low": 40, "normal_low": 60, "normal_high": 100, "critical_high": 130}, "change": null, "apply_to": "all_patients"}))
+        .put_as(
+            &root,
+            &format!("/v1/practices/{practice}/reading-alerts/pulse"),
+            json!({"ranges": {"critical_low": 40, "normal_low": 60, "normal_high": 100, "critical_high": 130}, "change": null, "apply_to": "all_patients"}),
+        )
         .await;
     assert_eq!(status, 200, "{body}");
     // On call all day.
-    let (status, body) = c
-        .app
-        .put_as(
-            &root,
-            &format!("/v1/practices/{practice}/on-call"),
-            json!([{"from": "00:00", "to": "00:00", "user_id": on_call}]),
-        )
-        .await;
+    let on_call_all_day = json!([{"from": "00:00", "to": "00:00", "user_id": on_call}]);
+    let path = format!("/v1/practices/{practice}/on-call");
+    let (status, body) = c.app.put_as(&root, &path, on_call_all_day).await;
     assert_eq!(status, 200, "{body}");
     Ward {
         c,
@@ -99,6 +100,28 @@ impl Ward {
     /// `/v1/practices/{practice}{rest}`: a route of the ward's practice.
     pub fn practice_path(&self, rest: &str) -> String {
         format!("/v1/practices/{}{rest}", self.practice)
+    }
+
+    /// The on-call user, signed in as `token`, saves `setting` as theirs at the ward's practice.
+    pub async fn on_call_saves(&self, token: &str, setting: Value) -> (u16, Value) {
+        let user = &self.on_call;
+        let path = format!(
+            "/v1/users/{user}/notification-settings?practice_id={}",
+            self.practice
+        );
+        let body = json!({ "settings": [setting] });
+        self.c.app.put_as(token, &path, body).await
+    }
+
+    /// The kinds of the notifications in `username`'s feed, newest first.
+    pub async fn notification_kinds_of(&self, username: &str) -> Vec<String> {
+        let token = self.c.app.login(username, PASSWORD).await;
+        let (status, notes) = self.c.app.get_as(&token, "/v1/notifications").await;
+        assert_eq!(status, 200, "{notes}");
+        let kinds = items(&notes)
+            .iter()
+            .map(|n| n["kind"].as_str().unwrap_or_default());
+        kinds.map(str::to_string).collect()
     }
 
     /// `GET path` as the ward's super admin.
@@ -131,7 +154,11 @@ impl Ward {
         let (status, body) = self
             .c
             .app
-            .post_as(&self.c.staff, "/v1/readings", json!({"patient_id": self.c.patient, "vital": "pulse", "value": value, "taken_at": taken_at}))
+            .post_as(
+                &self.c.staff,
+                "/v1/readings",
+                json!({"patient_id": self.c.patient, "vital": "pulse", "value": value, "taken_at": taken_at}),
+            )
             .await;
         assert_eq!(status, 201, "{body}");
         body
@@ -140,7 +167,7 @@ impl Ward {
     pub async fn open_alerts(&self, token: &str) -> Vec<Value> {
         let (status, body) = self.c.app.get_as(token, "/v1/alerts?state=open").await;
         assert_eq!(status, 200, "{body}");
-        body["items"].as_array().unwrap().clone()
+        items(&body).clone()
     }
 
     pub fn texts_to(&self, number: &str) -> Vec<String> {
@@ -209,7 +236,7 @@ async fn a_critical_reading_opens_an_alert_and_texts_the_on_call_phone_without_c
     // Recorded once, although the first attempt (without an alert prepared) was rolled back.
     let (status, readings) = w.c.staff_get(&w.c.patient_path("/readings")).await;
     assert_eq!(status, 200, "{readings}");
-    assert_eq!(readings["items"].as_array().unwrap().len(), 1, "{readings}");
+    assert_eq!(items(&readings).len(), 1, "{readings}");
     let texts = w.wait_texts_to(ON_CALL_MOBILE, 1).await;
     assert!(
         texts[0].contains(code),
@@ -235,15 +262,8 @@ async fn a_critical_reading_opens_an_alert_and_texts_the_on_call_phone_without_c
         store::priority::ALERT,
         "alert texts go out first"
     );
-    let oncall = w.c.app.login("oncall", PASSWORD).await;
-    let (_, notes) = w.c.app.get_as(&oncall, "/v1/notifications").await;
-    assert!(
-        notes["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|n| n["kind"] == "reading_critical")
-    );
+    let kinds = w.notification_kinds_of("oncall").await;
+    assert!(kinds.contains(&"reading_critical".to_string()), "{kinds:?}");
 }
 
 async fn an_unacknowledged_alert_escalates_step_by_step_and_skips_a_step_with_nobody(
@@ -390,7 +410,11 @@ async fn overnight_schedule(w: &Ward, day: &str) {
     let (status, body) = w
         .c
         .app
-        .put_as(&w.root, &w.practice_path("/on-call"), json!([{"from": "22:00", "to": "06:00", "user_id": w.on_call}, {"from": "06:00", "to": "22:00", "user_id": day}]))
+        .put_as(
+            &w.root,
+            &w.practice_path("/on-call"),
+            json!([{"from": "22:00", "to": "06:00", "user_id": w.on_call}, {"from": "06:00", "to": "22:00", "user_id": day}]),
+        )
         .await;
     assert_eq!(status, 200, "{body}");
 }
@@ -422,7 +446,7 @@ async fn an_alert_at_0130_on_the_night_the_clocks_go_back_reaches_the_overnight_
         assert_eq!(status, 200);
     }
     let (_, all) = w.c.staff_get("/v1/alerts").await;
-    assert_eq!(all["items"].as_array().unwrap().len(), 2, "{all}");
+    assert_eq!(items(&all).len(), 2, "{all}");
 }
 
 async fn in_an_on_call_gap_the_alert_goes_to_the_fallback_users_at_once(backend: Backend) {
@@ -450,14 +474,10 @@ async fn the_on_call_user_hears_of_a_new_patient_message(backend: Backend) {
     w.c.app
         .post_as(token, "/v1/portal/messages", json!({"body": "hello"}))
         .await;
-    let oncall = w.c.app.login("oncall", PASSWORD).await;
-    let (_, notes) = w.c.app.get_as(&oncall, "/v1/notifications").await;
+    let kinds = w.notification_kinds_of("oncall").await;
     assert!(
-        notes["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|n| n["kind"] == "new_patient_message")
+        kinds.contains(&"new_patient_message".to_string()),
+        "{kinds:?}"
     );
 }
 
@@ -510,23 +530,17 @@ async fn a_caution_reading_notifies_those_who_want_caution_notices_without_an_al
 ) {
     let w = ward(backend).await;
     let oncall = w.c.app.login("oncall", PASSWORD).await;
-    let (status, body) = w
-        .c
-        .app
-        .put_as(&oncall, &format!("/v1/users/{}/notification-settings?practice_id={}", w.on_call, w.practice), json!({"settings": [{"kind": "reading_caution", "enabled": true, "push": true, "email": false, "text": true}]}))
+    let (status, body) = w.on_call_saves(
+        &oncall,
+        json!({"kind": "reading_caution", "enabled": true, "push": true, "email": false, "text": true}),
+    )
         .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(w.reading(115.0).await["status"], "caution");
     let texts = w.wait_texts_to(ON_CALL_MOBILE, 1).await;
     assert!(!texts[0].contains("115"));
     let (_, notes) = w.c.app.get_as(&oncall, "/v1/notifications").await;
-    assert!(
-        notes["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|n| n["kind"] == "reading_caution")
-    );
+    assert!(items(&notes).iter().any(|n| n["kind"] == "reading_caution"));
     assert!(
         w.open_alerts(&w.c.staff).await.is_empty(),
         "a caution opens no alert"
@@ -543,19 +557,17 @@ async fn the_nth_out_of_range_reading_in_a_row_notifies_once_per_run(backend: Ba
         .await;
     assert_eq!(status, 200, "{body}");
     let oncall = w.c.app.login("oncall", PASSWORD).await;
-    let (status, body) = w
-        .c
-        .app
-        .put_as(&oncall, &format!("/v1/users/{}/notification-settings?practice_id={}", w.on_call, w.practice), json!({"settings": [{"kind": "reading_caution", "enabled": true, "push": true, "email": false, "text": false}]}))
+    let (status, body) = w.on_call_saves(
+        &oncall,
+        json!({"kind": "reading_caution", "enabled": true, "push": true, "email": false, "text": false}),
+    )
         .await;
     assert_eq!(status, 200, "{body}");
     let runs = |token: String| {
         let app = &w.c.app;
         async move {
             let (_, notes) = app.get_as(&token, "/v1/notifications?limit=200").await;
-            notes["items"]
-                .as_array()
-                .unwrap()
+            items(&notes)
                 .iter()
                 .filter(|n| n["summary"].as_str().unwrap().contains("in a row"))
                 .count()
@@ -587,14 +599,17 @@ async fn an_overdue_vital_is_warned_about_once_per_episode_and_other_vitals_do_n
     // Pulse once a day, warned about two days after it falls behind; for all patients, so the
     // ward's existing patient gets it too.
     let (status, body) =
-        w.root_put(&w.practice_path("/reading-frequency"), json!({"warn_after_days": 2, "out_of_range_count": 0, "vitals": [{"vital": "pulse", "readings": 1, "per_days": 1}], "apply_to": "all_patients"}))
+        w.root_put(
+            &w.practice_path("/reading-frequency"),
+            json!({"warn_after_days": 2, "out_of_range_count": 0, "vitals": [{"vital": "pulse", "readings": 1, "per_days": 1}], "apply_to": "all_patients"}),
+        )
             .await;
     assert_eq!(status, 200, "{body}");
     let oncall = w.c.app.login("oncall", PASSWORD).await;
-    let (status, _) = w
-        .c
-        .app
-        .put_as(&oncall, &format!("/v1/users/{}/notification-settings?practice_id={}", w.on_call, w.practice), json!({"settings": [{"kind": "overdue_readings", "enabled": true, "push": true, "email": false, "text": false}]}))
+    let (status, _) = w.on_call_saves(
+        &oncall,
+        json!({"kind": "overdue_readings", "enabled": true, "push": true, "email": false, "text": false}),
+    )
         .await;
     assert_eq!(status, 200);
     w.reading(80.0).await;
@@ -606,7 +621,11 @@ async fn an_overdue_vital_is_warned_about_once_per_episode_and_other_vitals_do_n
     let (status, body) = w
         .c
         .app
-        .post_as(&w.c.staff, "/v1/readings", json!({"patient_id": w.c.patient, "vital": "body_weight", "value": 70, "taken_at": taken_at}))
+        .post_as(
+            &w.c.staff,
+            "/v1/readings",
+            json!({"patient_id": w.c.patient, "vital": "body_weight", "value": 70, "taken_at": taken_at}),
+        )
         .await;
     assert_eq!(status, 201, "{body}");
     // Pulse fell behind a day after its reading; the warning comes two days later.
@@ -624,9 +643,7 @@ async fn an_overdue_vital_is_warned_about_once_per_episode_and_other_vitals_do_n
     assert_eq!(warn().await.unwrap(), 1);
     let oncall = w.c.app.login("oncall", PASSWORD).await;
     let (_, notes) = w.c.app.get_as(&oncall, "/v1/notifications?limit=200").await;
-    let overdue: Vec<&Value> = notes["items"]
-        .as_array()
-        .unwrap()
+    let overdue: Vec<&Value> = items(&notes)
         .iter()
         .filter(|n| n["kind"] == "overdue_readings")
         .collect();
@@ -648,7 +665,10 @@ async fn a_patient_is_told_of_their_own_caution_and_critical_readings_without_de
     let mut w = ward(backend).await;
     // The practice's patient defaults, saved for all patients: the ward's patient gets them.
     let (status, body) =
-        w.root_put(&w.practice_path("/notification-defaults/patients"), json!({"settings": [ {"kind": "reading_caution", "enabled": true, "email": false, "text": true}, {"kind": "reading_critical", "enabled": true, "email": false, "text": true}], "apply_to": "all_patients"}))
+        w.root_put(
+            &w.practice_path("/notification-defaults/patients"),
+            json!({"settings": [ {"kind": "reading_caution", "enabled": true, "email": false, "text": true}, {"kind": "reading_critical", "enabled": true, "email": false, "text": true}], "apply_to": "all_patients"}),
+        )
             .await;
     assert_eq!(status, 200, "{body}");
     let (status, own) =
@@ -700,14 +720,22 @@ async fn a_patient_is_told_of_their_own_caution_and_critical_readings_without_de
     let (status, body) = w
         .c
         .app
-        .put_as(&w.c.staff, &w.c.patient_path("/notification-settings"), json!({"settings": [{"kind": "reading_caution", "enabled": false, "email": false, "text": true}]}))
+        .put_as(
+            &w.c.staff,
+            &w.c.patient_path("/notification-settings"),
+            json!({"settings": [{"kind": "reading_caution", "enabled": false, "email": false, "text": true}]}),
+        )
         .await;
     assert_eq!(status, 422, "a channel on while off: {body}");
     assert!(error_message(&body).contains("settings[0].text"));
     let (status, body) = w
         .c
         .app
-        .put_as(&w.c.staff, &w.c.patient_path("/notification-settings"), json!({"settings": [{"kind": "reading_caution", "enabled": false, "email": false, "text": false}]}))
+        .put_as(
+            &w.c.staff,
+            &w.c.patient_path("/notification-settings"),
+            json!({"settings": [{"kind": "reading_caution", "enabled": false, "email": false, "text": false}]}),
+        )
         .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["settings"][0]["enabled"], false);
@@ -721,7 +749,10 @@ async fn a_patient_is_told_of_their_own_caution_and_critical_readings_without_de
 async fn a_practice_with_texting_off_texts_its_patients_no_reading_notice(backend: Backend) {
     let w = ward(backend).await;
     let (status, body) =
-        w.root_put(&w.practice_path("/notification-defaults/patients"), json!({"settings": [ {"kind": "reading_caution", "enabled": true, "email": false, "text": true}], "apply_to": "all_patients"}))
+        w.root_put(
+            &w.practice_path("/notification-defaults/patients"),
+            json!({"settings": [ {"kind": "reading_caution", "enabled": true, "email": false, "text": true}], "apply_to": "all_patients"}),
+        )
             .await;
     assert_eq!(status, 200, "{body}");
     let (status, _) = w.c.staff_action("start").await;
@@ -748,9 +779,7 @@ async fn notices(w: &Ward, notice: &str) -> usize {
     let path = format!("/v1/patients/{}/messages?limit=100", w.c.patient);
     let (status, body) = w.c.staff_get(&path).await;
     assert_eq!(status, 200, "{body}");
-    body["items"]
-        .as_array()
-        .unwrap()
+    items(&body)
         .iter()
         .filter(|m| m["body"] == notice)
         .inspect(|m| {

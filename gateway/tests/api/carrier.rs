@@ -66,6 +66,17 @@ fn text(to: &str, from: &str, body: &str, priority: i16) -> NewOutbound {
     }
 }
 
+/// A routine text from the practice to the patient on `PATIENT_NUMBER`, recorded in the
+/// conversation when `record`.
+fn to_patient(practice: Uuid, patient: Uuid, body: &str, record: bool) -> NewOutbound {
+    NewOutbound {
+        practice_id: Some(practice),
+        patient_id: Some(patient),
+        record_message: record,
+        ..text(PATIENT_NUMBER, PRACTICE_NUMBER, body, priority::ROUTINE)
+    }
+}
+
 /// Queues through the service, which wakes the dispatcher after the commit.
 async fn enqueue(app: &TestApp, new: NewOutbound) -> Outbound {
     let audit = Audit::system(app.state.clock.now());
@@ -93,17 +104,7 @@ async fn a_queued_text_goes_to_twilio_with_basic_auth_its_sender_and_our_status_
     let (practice_id, patient_id) = practice_with_patient(&app, "enabled").await;
     let queued = enqueue(
         &app,
-        NewOutbound {
-            practice_id: Some(practice_id),
-            patient_id: Some(patient_id),
-            record_message: true,
-            ..text(
-                PATIENT_NUMBER,
-                PRACTICE_NUMBER,
-                "See you at 3 pm",
-                priority::ROUTINE,
-            )
-        },
+        to_patient(practice_id, patient_id, "See you at 3 pm", true),
     )
     .await;
     let sent = wait_for_state(&app, queued.id, OutboxState::Sent).await;
@@ -210,10 +211,8 @@ async fn a_permanent_error_fails_the_text_at_once_with_the_carriers_code(backend
     let invalid = enqueue(
         &app,
         NewOutbound {
-            practice_id: Some(practice_id),
-            patient_id: Some(patient_id),
-            record_message: true,
-            ..text("+15005550001", PRACTICE_NUMBER, "hi", priority::ROUTINE)
+            to_number: "+15005550001".into(),
+            ..to_patient(practice_id, patient_id, "hi", true)
         },
     )
     .await;
@@ -245,15 +244,7 @@ async fn error_21610_in_a_send_answer_opts_the_patient_out(backend: Backend) {
             message: "Attempt to send to unsubscribed recipient",
         },
     );
-    let queued = enqueue(
-        &app,
-        NewOutbound {
-            practice_id: Some(practice_id),
-            patient_id: Some(patient_id),
-            ..text(PATIENT_NUMBER, PRACTICE_NUMBER, "hi", priority::ROUTINE)
-        },
-    )
-    .await;
+    let queued = enqueue(&app, to_patient(practice_id, patient_id, "hi", false)).await;
     let failed = wait_for_state(&app, queued.id, OutboxState::Failed).await;
     assert_eq!(failed.error_code, Some(21610));
     assert_eq!(texting_status(&app, patient_id).await, "opted_out");
@@ -589,17 +580,7 @@ async fn a_status_reported_before_the_send_was_recorded_is_applied_once_it_is(ba
     }]);
     let queued = enqueue(
         &app,
-        NewOutbound {
-            practice_id: Some(practice_id),
-            patient_id: Some(patient_id),
-            record_message: true,
-            ..text(
-                PATIENT_NUMBER,
-                PRACTICE_NUMBER,
-                "Results are in",
-                priority::ROUTINE,
-            )
-        },
+        to_patient(practice_id, patient_id, "Results are in", true),
     )
     .await;
     wait_for_state(&app, queued.id, OutboxState::Sent).await;
@@ -625,16 +606,7 @@ async fn a_send_whose_outcome_never_arrived_is_settled_by_asking_twilio(backend:
     let (practice_id, patient_id) = practice_with_patient(&app, "enabled").await;
     let mut sent = Vec::new();
     for body in ["First", "Second"] {
-        let queued = enqueue(
-            &app,
-            NewOutbound {
-                practice_id: Some(practice_id),
-                patient_id: Some(patient_id),
-                record_message: true,
-                ..text(PATIENT_NUMBER, PRACTICE_NUMBER, body, priority::ROUTINE)
-            },
-        )
-        .await;
+        let queued = enqueue(&app, to_patient(practice_id, patient_id, body, true)).await;
         sent.push(wait_for_state(&app, queued.id, OutboxState::Sent).await);
         // The number's next send slot is a second later on the gateway's clock.
         app.clock.advance(TimeDelta::seconds(1));

@@ -16,29 +16,10 @@ pub(crate) fn gateway(envs: &[(&str, &str)]) -> Command {
     cmd
 }
 
-/// Starts `gateway serve`, waits for it to listen and returns the child with its address.
+/// Starts `gateway serve` logging JSON, waits for it to listen and returns the child with its
+/// address.
 pub(crate) fn serve(envs: &[(&str, &str)]) -> (Child, String) {
-    let mut child = gateway(envs)
-        .arg("serve")
-        .env("GATEWAY_LISTEN", "127.0.0.1:0")
-        .env("LOG_FORMAT", "json")
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if line.contains("gateway listening") {
-                let v: serde_json::Value = serde_json::from_str(&line).unwrap();
-                let _ = tx.send(v["address"].as_str().unwrap().to_string());
-            }
-        }
-    });
-    let address = rx
-        .recv_timeout(Duration::from_secs(60))
-        .expect("gateway starts listening");
+    let (child, address, _lines) = serve_with(envs, &[("LOG_FORMAT", "json")]);
     (child, address)
 }
 
@@ -75,13 +56,24 @@ async fn get(address: &str, path: &str) -> reqwest::Response {
         .unwrap()
 }
 
-/// Like [`serve`], but keeps every line the gateway writes to stderr.
+/// Like [`serve`], but logging as `envs` say, and keeping every line the gateway writes to
+/// stderr.
 fn serve_capturing(
     envs: &[(&str, &str)],
+) -> (Child, String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    serve_with(envs, &[])
+}
+
+/// Starts `gateway serve` on `envs` and then `more`, keeping every line it writes to stderr;
+/// waits for it to listen.
+fn serve_with(
+    envs: &[(&str, &str)],
+    more: &[(&str, &str)],
 ) -> (Child, String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
     let mut child = gateway(envs)
         .arg("serve")
         .env("GATEWAY_LISTEN", "127.0.0.1:0")
+        .envs(more.iter().copied())
         .stderr(Stdio::piped())
         .stdout(Stdio::null())
         .spawn()

@@ -6,7 +6,7 @@ use serde_json::json;
 
 use crate::accounts::{PASSWORD, post};
 use crate::both_backends;
-use crate::helpers::{Backend, spawn_app};
+use crate::helpers::{Backend, items, spawn_app};
 
 both_backends!(pages_are_full_when_conversations_of_a_former_practice_are_left_out);
 
@@ -50,13 +50,9 @@ async fn pages_are_full_when_conversations_of_a_former_practice_are_left_out(bac
         )
         .await;
         let patient = patient["id"].as_str().unwrap().to_string();
-        let (status, body) = app
-            .post_as(
-                &root,
-                &format!("/v1/patients/{patient}/care-team"),
-                json!({"user_id": nurse_id}),
-            )
-            .await;
+        let care_team = format!("/v1/patients/{patient}/care-team");
+        let member = json!({"user_id": nurse_id});
+        let (status, body) = app.post_as(&root, &care_team, member).await;
         assert_eq!(status, 204, "{body}");
         if i % 2 == 1 {
             south.push(patient);
@@ -82,7 +78,7 @@ async fn pages_are_full_when_conversations_of_a_former_practice_are_left_out(bac
         };
         let (status, page) = app.get_as(&token, &path).await;
         assert_eq!(status, 200, "{page}");
-        let items = page["items"].as_array().unwrap();
+        let items = items(&page);
         sizes.push(items.len());
         seen.extend(
             items

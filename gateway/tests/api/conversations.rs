@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use crate::accounts::{PASSWORD, post};
 use crate::both_backends;
-use crate::helpers::{Backend, error_message};
+use crate::helpers::{Backend, content_type, error_message, items};
 use crate::texting::{Clinic, clinic};
 
 both_backends!(
@@ -51,13 +51,13 @@ async fn thread(c: &Clinic, token: &str) -> Vec<Value> {
         .get_as(token, &c.patient_path("/messages?limit=200"))
         .await;
     assert_eq!(status, 200, "{body}");
-    body["items"].as_array().unwrap().clone()
+    items(&body).clone()
 }
 
 async fn conversations(c: &Clinic, token: &str) -> Vec<Value> {
     let (status, body) = c.app.get_as(token, "/v1/conversations").await;
     assert_eq!(status, 200, "{body}");
-    body["items"].as_array().unwrap().clone()
+    items(&body).clone()
 }
 
 /// A second staff user of the clinic's practice, logged in.
@@ -102,8 +102,8 @@ async fn sms_and_portal_messages_thread_into_one_conversation_in_order(backend: 
     let (status, by_portal) =
         send(&c, &c.staff, json!({"body": "Noted", "channel": "portal"})).await;
     assert_eq!(status, 201, "{by_portal}");
-    let items = thread(&c, &c.staff).await;
-    let recent: Vec<(String, String, Option<String>, bool)> = items[..4]
+    let thread_items = thread(&c, &c.staff).await;
+    let recent: Vec<(String, String, Option<String>, bool)> = thread_items[..4]
         .iter()
         .map(|m| {
             (
@@ -146,7 +146,7 @@ async fn sms_and_portal_messages_thread_into_one_conversation_in_order(backend: 
     );
     // The verification exchange is in the thread too, with the date of birth withheld.
     assert!(
-        items
+        thread_items
             .iter()
             .any(|m| m["direction"] == "inbound" && m["redacted"] == true && m["body"].is_null())
     );
@@ -159,16 +159,14 @@ async fn sms_and_portal_messages_thread_into_one_conversation_in_order(backend: 
             c.patient
         ))
         .await;
-    let ids: Vec<_> = first["items"]
-        .as_array()
-        .unwrap()
+    let ids: Vec<_> = items(&first)
         .iter()
-        .chain(second["items"].as_array().unwrap())
+        .chain(items(&second))
         .map(|m| m["id"].clone())
         .collect();
     assert_eq!(
         ids,
-        items[..6]
+        thread_items[..6]
             .iter()
             .map(|m| m["id"].clone())
             .collect::<Vec<_>>()
@@ -292,9 +290,7 @@ async fn unread_is_per_user_and_a_staff_message_never_makes_a_conversation_unrea
     );
     // Both care-team members heard of the patient's message, without its body.
     let (_, notes) = c.app.get_as(&other, "/v1/notifications").await;
-    let new_message: Vec<_> = notes["items"]
-        .as_array()
-        .unwrap()
+    let new_message: Vec<_> = items(&notes)
         .iter()
         .filter(|n| n["kind"] == "new_patient_message")
         .collect();
@@ -344,7 +340,7 @@ async fn care_team_rules_follow_seed_003_and_the_panel_shows_who_is_notified(bac
         async move {
             let (status, body) = app.get_as(&token, &path).await;
             assert_eq!(status, 200, "{body}");
-            body["items"].as_array().unwrap().clone()
+            items(&body).clone()
         }
     };
     let members = panel(c.staff.clone()).await;
@@ -433,9 +429,7 @@ async fn a_subscriber_sees_the_conversation_and_hears_of_new_messages(backend: B
     c.portal_message(&portal, "hello").await;
     let (_, notes) = c.app.get_as(&follower, "/v1/notifications").await;
     assert!(
-        notes["items"]
-            .as_array()
-            .unwrap()
+        items(&notes)
             .iter()
             .any(|n| n["kind"] == "new_patient_message")
     );
@@ -456,13 +450,12 @@ async fn a_portal_token_opens_only_its_own_patients_conversation(backend: Backen
     assert_eq!(own["items"][0]["body"], "For Pat only");
     let (_, me) = c.staff_get("/v1/me").await;
     let practice = me["practice_ids"][0].as_str().unwrap();
-    let other = post(
-        &c.app,
-        &format!("/v1/practices/{practice}/patients"),
-        &c.staff,
-        json!({"first_name": "Other", "last_name": "Person", "dob": "1980-02-02"}),
-    )
-    .await;
+    let other = c
+        .add_patient(
+            practice,
+            json!({"first_name": "Other", "last_name": "Person", "dob": "1980-02-02"}),
+        )
+        .await;
     let (_, other_portal) = c
         .staff_post_empty(&format!(
             "/v1/patients/{}/portal/enroll",
@@ -533,7 +526,11 @@ async fn an_unread_patient_message_reminds_once_after_24_hours_only_those_who_wa
     let practice = me["practice_ids"][0].as_str().unwrap();
     let (status, body) = c
         .app
-        .put_as(&other, &format!("/v1/users/{other_id}/notification-settings?practice_id={practice}"), json!({"settings": [{"kind": "unread_message_reminder", "enabled": true, "push": true, "email": false, "text": false}]}))
+        .put_as(
+            &other,
+            &format!("/v1/users/{other_id}/notification-settings?practice_id={practice}"),
+            json!({"settings": [{"kind": "unread_message_reminder", "enabled": true, "push": true, "email": false, "text": false}]}),
+        )
         .await;
     assert_eq!(status, 200, "{body}");
     let portal = enroll_portal(&c).await;
@@ -553,9 +550,7 @@ async fn an_unread_patient_message_reminds_once_after_24_hours_only_those_who_wa
     let other = c.app.login("nurse6", PASSWORD).await;
     let (_, notes) = c.app.get_as(&other, "/v1/notifications").await;
     assert!(
-        notes["items"]
-            .as_array()
-            .unwrap()
+        items(&notes)
             .iter()
             .any(|n| n["kind"] == "unread_message_reminder")
     );
@@ -635,12 +630,7 @@ async fn the_notification_stream_delivers_a_new_patient_message_at_once(backend:
         .await
         .unwrap();
     assert_eq!(stream.status(), 200);
-    assert!(
-        stream.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("text/event-stream")
-    );
+    assert!(content_type(&stream).starts_with("text/event-stream"));
     c.portal_message(&portal, "private words").await;
     let event = next_notification_event(&mut stream).await;
     let data = event.iter().find_map(|l| l.strip_prefix("data: ")).unwrap();
@@ -658,9 +648,7 @@ async fn the_notification_stream_delivers_a_new_patient_message_at_once(backend:
     assert_eq!(notification["id"], json!(id));
     // A stream resumed from before that event replays it.
     let (_, feed) = c.staff_get("/v1/notifications").await;
-    let older = feed["items"]
-        .as_array()
-        .unwrap()
+    let older = items(&feed)
         .iter()
         .find(|n| n["id"] != json!(id))
         .map(|n| n["id"].as_str().unwrap().to_string());
@@ -714,24 +702,16 @@ async fn locking_a_care_team_member_hands_their_place_and_enrolments_to_the_succ
         .get_as(&root, &format!("/v1/users/{leaving_id}/outstanding"))
         .await;
     assert_eq!(outstanding["care_team_of"], json!([pid]));
-    let (status, body) = c
-        .app
-        .post_empty_as(&root, &format!("/v1/users/{leaving_id}/lock"))
-        .await;
+    let lock = format!("/v1/users/{leaving_id}/lock");
+    let (status, body) = c.app.post_empty_as(&root, &lock).await;
     assert_eq!(status, 409, "{body}");
-    let (status, body) = c
-        .app
-        .post_as(
-            &root,
-            &format!("/v1/users/{leaving_id}/lock"),
-            json!({"reassign_to": successor_id}),
-        )
-        .await;
+    let reassign = json!({"reassign_to": successor_id});
+    let (status, body) = c.app.post_as(&root, &lock, reassign).await;
     assert_eq!(status, 200, "{body}");
     let (_, panel) = c
         .staff_get(&format!("/v1/patients/{pid}/care-team-panel"))
         .await;
-    let items = panel["items"].as_array().unwrap();
+    let items = items(&panel);
     assert!(items.iter().all(|m| m["user_id"] != json!(leaving_id)));
     let successor = items
         .iter()
@@ -757,7 +737,11 @@ async fn a_user_with_text_on_gets_a_text_without_the_patients_words(backend: Bac
     let practice = me["practice_ids"][0].as_str().unwrap();
     let (status, body) = c
         .app
-        .put_as(&other, &format!("/v1/users/{other_id}/notification-settings?practice_id={practice}"), json!({"settings": [{"kind": "new_patient_message", "enabled": true, "push": false, "email": false, "text": true}]}))
+        .put_as(
+            &other,
+            &format!("/v1/users/{other_id}/notification-settings?practice_id={practice}"),
+            json!({"settings": [{"kind": "new_patient_message", "enabled": true, "push": false, "email": false, "text": true}]}),
+        )
         .await;
     assert_eq!(status, 200, "{body}");
     let portal = enroll_portal(&c).await;
@@ -776,9 +760,7 @@ async fn a_user_with_text_on_gets_a_text_without_the_patients_words(backend: Bac
     );
     let (_, notes) = c.app.get_as(&other, "/v1/notifications").await;
     assert!(
-        notes["items"]
-            .as_array()
-            .unwrap()
+        items(&notes)
             .iter()
             .all(|n| n["kind"] != "new_patient_message"),
         "push was off"

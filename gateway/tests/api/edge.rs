@@ -5,7 +5,7 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::accounts::{PASSWORD, World, post, world};
+use crate::accounts::{PASSWORD, World, app_with_world, post};
 use crate::both_backends;
 use crate::fake_twilio::{ACCOUNT_SID, AUTH_TOKEN, PUBLIC_BASE_URL};
 use crate::helpers::{
@@ -30,7 +30,7 @@ both_backends!(
 fn error_of(status: u16, body: &Value, expected: u16) -> String {
     assert_eq!(status, expected, "{body}");
     assert!(body["error"]["code"].is_string(), "{body}");
-    error_message(&body).to_string()
+    error_message(body).to_string()
 }
 
 /// Asserts a 422 whose message names `field` first.
@@ -42,7 +42,7 @@ fn refused(status: u16, body: &Value, field: &str) {
 async fn patient_of(app: &TestApp, w: &World) -> String {
     let patient = post(
         app,
-        &format!("/v1/practices/{}/patients", w.practice_a),
+        &w.practice_a_path("/patients"),
         &w.staff_a,
         json!({"first_name": "Pat", "last_name": "Jones", "dob": "1961-07-04"}),
     )
@@ -51,8 +51,7 @@ async fn patient_of(app: &TestApp, w: &World) -> String {
 }
 
 async fn ids_in_paths_that_do_not_parse_answer_404_as_json(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let w = world(&app).await;
+    let (app, w) = app_with_world(backend).await;
     for (method, path) in [
         (Method::GET, "/v1/patients/not-a-uuid"),
         (Method::GET, "/v1/customers/123"),
@@ -84,12 +83,11 @@ async fn ids_in_paths_that_do_not_parse_answer_404_as_json(backend: Backend) {
 }
 
 async fn unknown_fields_are_refused_naming_the_field(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let w = world(&app).await;
+    let (app, w) = app_with_world(backend).await;
     let cases = [
         (
             Method::PATCH,
-            format!("/v1/practices/{}", w.practice_a),
+            w.practice_a_path(""),
             json!({"name": "Renamed", "nmae": "typo"}),
             "nmae",
         ),
@@ -101,7 +99,7 @@ async fn unknown_fields_are_refused_naming_the_field(backend: Backend) {
         ),
         (
             Method::PUT,
-            format!("/v1/practices/{}/reading-alerts/pulse", w.practice_a),
+            w.practice_a_path("/reading-alerts/pulse"),
             json!({"ranges": {"critical_low": 40, "normal_low": 50, "normal_high": 100,
                               "critical_high": 130, "warning": 1},
                    "change": null, "apply_to": "new_patients"}),
@@ -122,15 +120,12 @@ async fn unknown_fields_are_refused_naming_the_field(backend: Backend) {
         assert!(message.starts_with(field), "{method} {path}: {message}");
     }
     // Nothing was changed by the refused patch.
-    let (_, practice) = app
-        .get_as(&w.root, &format!("/v1/practices/{}", w.practice_a))
-        .await;
+    let (_, practice) = app.get_as(&w.root, &w.practice_a_path("")).await;
     assert_eq!(practice["name"], "Practice a");
 }
 
 async fn nul_characters_in_api_text_are_refused_naming_the_field(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let w = world(&app).await;
+    let (app, w) = app_with_world(backend).await;
     let patient = patient_of(&app, &w).await;
     let cases = [
         (
@@ -140,7 +135,7 @@ async fn nul_characters_in_api_text_are_refused_naming_the_field(backend: Backen
             "name",
         ),
         (
-            format!("/v1/practices/{}/patients", w.practice_a),
+            w.practice_a_path("/patients"),
             &w.staff_a,
             json!({"first_name": "P\u{0}", "last_name": "J", "dob": "1961-07-04"}),
             "first_name",
@@ -152,7 +147,7 @@ async fn nul_characters_in_api_text_are_refused_naming_the_field(backend: Backen
             "body",
         ),
         (
-            format!("/v1/practices/{}/patients", w.practice_a),
+            w.practice_a_path("/patients"),
             &w.staff_a,
             json!({"first_name": "P", "last_name": "J", "dob": "1961-07-04",
                    "programs": ["ok", "b\u{0}d"]}),
@@ -205,8 +200,7 @@ async fn an_inbound_text_with_nul_is_recorded_with_a_replacement_character(backe
 async fn bodies_over_the_limit_and_of_the_wrong_type_get_json_errors(backend: Backend) {
     use tower::ServiceExt;
 
-    let app = spawn_app(backend).await;
-    let w = world(&app).await;
+    let (app, w) = app_with_world(backend).await;
     // Through the router itself: a client may not finish writing a body the server refuses.
     let huge = format!(
         r#"{{"name": "{}"}}"#,
@@ -243,8 +237,7 @@ async fn bodies_over_the_limit_and_of_the_wrong_type_get_json_errors(backend: Ba
 }
 
 async fn timestamps_are_bounded_in_bodies_and_queries(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let w = world(&app).await;
+    let (app, w) = app_with_world(backend).await;
     let patient = patient_of(&app, &w).await;
     for taken_at in [
         "1999-12-31T23:59:59Z",
@@ -262,7 +255,11 @@ async fn timestamps_are_bounded_in_bodies_and_queries(backend: Backend) {
         refused(status, &body, "taken_at");
     }
     let (status, body) = app
-        .post_as(&w.staff_a, "/v1/readings", json!({"patient_id": patient, "vital": "pulse", "value": 70, "taken_at": "2026-03-02T15:05:00Z"}))
+        .post_as(
+            &w.staff_a,
+            "/v1/readings",
+            json!({"patient_id": patient, "vital": "pulse", "value": 70, "taken_at": "2026-03-02T15:05:00Z"}),
+        )
         .await;
     assert_eq!(status, 201, "five minutes ahead is allowed: {body}");
     for since in [
@@ -278,8 +275,7 @@ async fn timestamps_are_bounded_in_bodies_and_queries(backend: Backend) {
 }
 
 async fn readings_and_alert_ranges_must_be_physically_plausible(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let w = world(&app).await;
+    let (app, w) = app_with_world(backend).await;
     let patient = patient_of(&app, &w).await;
     for (vital, value) in [
         ("pulse", 351.0),
@@ -289,21 +285,32 @@ async fn readings_and_alert_ranges_must_be_physically_plausible(backend: Backend
         ("body_weight", 1e9),
     ] {
         let (status, body) = app
-            .post_as(&w.staff_a, "/v1/readings",  json!({"patient_id": patient, "vital": vital, "value": value, "taken_at": "2026-03-02T14:00:00Z"}), )
+            .post_as(
+                &w.staff_a,
+                "/v1/readings",
+                json!({"patient_id": patient, "vital": vital, "value": value, "taken_at": "2026-03-02T14:00:00Z"}),
+            )
             .await;
         refused(status, &body, "value");
     }
     let (status, body) = app
-        .put_as(&w.admin_a, &format!("/v1/practices/{}/reading-alerts/spo2", w.practice_a),  json!({"ranges": {"critical_low": 85, "normal_low": 92, "normal_high": 100, "critical_high": 140}, "change": null, "apply_to": "new_patients"}), )
+        .put_as(
+            &w.admin_a,
+            &w.practice_a_path("/reading-alerts/spo2"),
+            json!({"ranges": {"critical_low": 85, "normal_low": 92, "normal_high": 100, "critical_high": 140}, "change": null, "apply_to": "new_patients"}),
+        )
         .await;
     refused(status, &body, "ranges.critical_high");
 }
 
 async fn passwords_names_and_program_lists_are_bounded(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let w = world(&app).await;
+    let (app, w) = app_with_world(backend).await;
     let (status, body) = app
-        .post_as(&w.root, "/v1/users",  json!({"username": "longpw", "password": "a1".repeat(129), "role": "staff", "customer_id": w.customer_a}), )
+        .post_as(
+            &w.root,
+            "/v1/users",
+            json!({"username": "longpw", "password": "a1".repeat(129), "role": "staff", "customer_id": w.customer_a}),
+        )
         .await;
     assert!(error_of(status, &body, 422).starts_with("password"));
     let (status, body) = app
@@ -319,7 +326,7 @@ async fn passwords_names_and_program_lists_are_bounded(backend: Backend) {
         let (status, body) = app
             .post_as(
                 &w.staff_a,
-                &format!("/v1/practices/{}/patients", w.practice_a),
+                &w.practice_a_path("/patients"),
                 json!({"first_name": name, "last_name": "Doe", "dob": "1961-07-04"}),
             )
             .await;
@@ -330,11 +337,19 @@ async fn passwords_names_and_program_lists_are_bounded(backend: Backend) {
     }
     let programs: Vec<String> = (0..21).map(|i| format!("program-{i}")).collect();
     let (status, body) = app
-        .post_as(&w.staff_a, &format!("/v1/practices/{}/patients", w.practice_a),  json!({"first_name": "Pat", "last_name": "Doe", "dob": "1961-07-04", "programs": programs}), )
+        .post_as(
+            &w.staff_a,
+            &w.practice_a_path("/patients"),
+            json!({"first_name": "Pat", "last_name": "Doe", "dob": "1961-07-04", "programs": programs}),
+        )
         .await;
     assert!(error_of(status, &body, 422).starts_with("programs"));
     let (status, _) = app
-        .post_as(&w.staff_a, &format!("/v1/practices/{}/patients", w.practice_a),  json!({"first_name": "Pat", "last_name": "Doe", "dob": "1961-07-04", "programs": programs[..20]}), )
+        .post_as(
+            &w.staff_a,
+            &w.practice_a_path("/patients"),
+            json!({"first_name": "Pat", "last_name": "Doe", "dob": "1961-07-04", "programs": programs[..20]}),
+        )
         .await;
     assert_eq!(status, 201, "twenty programs are fine");
 }

@@ -37,7 +37,12 @@ macro_rules! bodiless_verbs {
 /// `name METHOD` pairs become `TestApp` methods `name(token, path, body)` that send JSON.
 macro_rules! json_verbs {
     ($($name:ident $method:ident),*) => {$(
-        pub async fn $name(&self, token: &str, path: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
+        pub async fn $name(
+            &self,
+            token: &str,
+            path: &str,
+            body: serde_json::Value,
+        ) -> (u16, serde_json::Value) {
             self.call(reqwest::Method::$method, path, Some(token), Some(body)).await
         }
     )*};
@@ -662,4 +667,17 @@ pub fn error_message(body: &serde_json::Value) -> &str {
     body["error"]["message"]
         .as_str()
         .unwrap_or_else(|| panic!("no error message in {body}"))
+}
+
+/// The answer's `Content-Type` (fails the test when it has none or it is not text).
+pub fn content_type(response: &reqwest::Response) -> &str {
+    let header = &response.headers()["content-type"];
+    header.to_str().expect("a text Content-Type")
+}
+
+/// The `items` of a page the API answered (fails the test when there are none).
+pub fn items(page: &serde_json::Value) -> &Vec<serde_json::Value> {
+    page["items"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no items in {page}"))
 }

@@ -8,7 +8,7 @@ use store::{Audit, NewOutbound, OutboxState, priority};
 use uuid::Uuid;
 
 use crate::both_backends;
-use crate::helpers::{Backend, PATIENT_NUMBER, PRACTICE_NUMBER, eventually, update_patient};
+use crate::helpers::{Backend, PATIENT_NUMBER, PRACTICE_NUMBER, eventually, items, update_patient};
 use crate::texting::clinic;
 
 both_backends!(the_texts_a_gone_instance_claimed_go_out_again_at_once_and_show_as_recovered);
@@ -99,9 +99,7 @@ async fn the_texts_a_gone_instance_claimed_go_out_again_at_once_and_show_as_reco
         .get_as(&staff, &format!("/v1/patients/{patient_id}/messages"))
         .await;
     assert_eq!(status, 200, "{page}");
-    let message = page["items"]
-        .as_array()
-        .unwrap()
+    let message = items(&page)
         .iter()
         .find(|m| m["body"] == "Your results are in")
         .expect("the text is in the conversation");

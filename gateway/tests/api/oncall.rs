@@ -9,7 +9,7 @@ use gateway::clock::Clock;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::accounts::{PASSWORD, World, post, world};
+use crate::accounts::{PASSWORD, World, app_with_world, post};
 use crate::alerts::ward_with;
 use crate::both_backends;
 use crate::helpers::{Backend, TestApp, error_message, eventually, spawn_app};
@@ -65,7 +65,7 @@ pub async fn able_to_act(app: &TestApp, w: &World) {
     expect(
         app,
         Method::PATCH,
-        &format!("/v1/users/{}", w.staff_a_id),
+        &w.staff_a_path(""),
         &w.admin_a,
         json!({"mobile_phone": NURSE_MOBILE}),
     )
@@ -109,12 +109,7 @@ async fn new_user(app: &TestApp, w: &World, username: &str, extra: Value) -> Str
 async fn now_at(app: &TestApp, w: &World, instant: DateTime<Utc>) -> Value {
     app.clock.set(instant);
     let token = app.login("staff-a", PASSWORD).await;
-    let (status, body) = app
-        .get_as(
-            &token,
-            &format!("/v1/practices/{}/on-call/now", w.practice_a),
-        )
-        .await;
+    let (status, body) = app.get_as(&token, &w.practice_a_path("/on-call/now")).await;
     assert_eq!(status, 200, "{body}");
     body
 }
@@ -122,10 +117,9 @@ async fn now_at(app: &TestApp, w: &World, instant: DateTime<Utc>) -> Value {
 async fn weekday_windows_read_back_and_decide_who_is_on_call_now_across_the_dst_weekend(
     backend: Backend,
 ) {
-    let app = spawn_app(backend).await;
-    let w = world(&app).await;
+    let (app, w) = app_with_world(backend).await;
     able_to_act(&app, &w).await;
-    let path = format!("/v1/practices/{}/on-call", w.practice_a);
+    let path = w.practice_a_path("/on-call");
     let (nurse, doctor) = (&w.staff_a_id, &w.idle_a_id);
     let saved = expect(
         &app,
@@ -202,10 +196,9 @@ async fn weekday_windows_read_back_and_decide_who_is_on_call_now_across_the_dst_
 }
 
 async fn bad_days_answer_422_naming_the_entry(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let w = world(&app).await;
+    let (app, w) = app_with_world(backend).await;
     able_to_act(&app, &w).await;
-    let path = format!("/v1/practices/{}/on-call", w.practice_a);
+    let path = w.practice_a_path("/on-call");
     let nurse = &w.staff_a_id;
     for (days, field) in [
         (json!([]), "[1].days"),
@@ -232,19 +225,18 @@ async fn bad_days_answer_422_naming_the_entry(backend: Backend) {
 }
 
 async fn an_override_takes_precedence_until_it_ends_and_now_says_so(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let w = world(&app).await;
+    let (app, w) = app_with_world(backend).await;
     able_to_act(&app, &w).await;
     let (nurse, doctor) = (&w.staff_a_id, &w.idle_a_id);
     expect(
         &app,
         Method::PUT,
-        &format!("/v1/practices/{}/on-call", w.practice_a),
+        &w.practice_a_path("/on-call"),
         &w.admin_a,
         json!([{"from": "00:00", "to": "00:00", "user_id": nurse}]),
     )
     .await;
-    let path = format!("/v1/practices/{}/on-call/overrides", w.practice_a);
+    let path = w.practice_a_path("/on-call/overrides");
     // The clock stands at 2026-03-02T15:00Z; instants may carry any offset and read back in UTC.
     let saved = expect(
         &app,
@@ -290,10 +282,9 @@ async fn an_override_takes_precedence_until_it_ends_and_now_says_so(backend: Bac
 }
 
 async fn bad_overrides_answer_422_naming_the_field_and_change_nothing(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let w = world(&app).await;
+    let (app, w) = app_with_world(backend).await;
     able_to_act(&app, &w).await;
-    let path = format!("/v1/practices/{}/on-call/overrides", w.practice_a);
+    let path = w.practice_a_path("/on-call/overrides");
     let nurse = &w.staff_a_id;
     let good =
         json!({"user_id": nurse, "from": "2026-03-02T16:00:00Z", "to": "2026-03-02T18:00:00Z"});
@@ -353,10 +344,9 @@ async fn bad_overrides_answer_422_naming_the_field_and_change_nothing(backend: B
 }
 
 async fn only_users_who_can_act_may_be_put_on_call(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let w = world(&app).await;
-    let windows = format!("/v1/practices/{}/on-call", w.practice_a);
-    let overrides = format!("/v1/practices/{}/on-call/overrides", w.practice_a);
+    let (app, w) = app_with_world(backend).await;
+    let windows = w.practice_a_path("/on-call");
+    let overrides = w.practice_a_path("/on-call/overrides");
     let ready = new_user(
         &app,
         &w,
@@ -494,12 +484,11 @@ async fn a_critical_alert_reaches_whoever_on_call_now_names_under_an_override(ba
 }
 
 async fn locking_hands_over_overrides_too_and_only_to_someone_who_can_act(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let w = world(&app).await;
+    let (app, w) = app_with_world(backend).await;
     able_to_act(&app, &w).await;
     let (nurse, doctor) = (&w.staff_a_id, &w.idle_a_id);
-    let windows = format!("/v1/practices/{}/on-call", w.practice_a);
-    let overrides = format!("/v1/practices/{}/on-call/overrides", w.practice_a);
+    let windows = w.practice_a_path("/on-call");
+    let overrides = w.practice_a_path("/on-call/overrides");
     expect(
         &app,
         Method::PUT,
@@ -560,11 +549,10 @@ async fn locking_hands_over_overrides_too_and_only_to_someone_who_can_act(backen
 }
 
 async fn taking_away_a_users_access_hands_over_their_on_call_duty_or_answers_409(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let w = world(&app).await;
+    let (app, w) = app_with_world(backend).await;
     able_to_act(&app, &w).await;
     let (nurse, doctor) = (&w.staff_a_id, &w.idle_a_id);
-    let windows = format!("/v1/practices/{}/on-call", w.practice_a);
+    let windows = w.practice_a_path("/on-call");
     expect(
         &app,
         Method::PUT,
@@ -631,7 +619,7 @@ async fn taking_away_a_users_access_hands_over_their_on_call_duty_or_answers_409
     );
 
     // PUT /v1/practices/{id}/users: the same rule. The nurse comes back with a mobile number.
-    let users = format!("/v1/practices/{}/users", w.practice_a);
+    let users = w.practice_a_path("/users");
     let (status, body) = app
         .put_as(&w.admin_a, &users, json!({"user_ids": [nurse]}))
         .await;
@@ -669,9 +657,8 @@ async fn taking_away_a_users_access_hands_over_their_on_call_duty_or_answers_409
 }
 
 async fn a_practice_time_zone_that_does_not_parse_is_refused_on_create_and_patch(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let w = world(&app).await;
-    let create = format!("/v1/customers/{}/practices", w.customer_a);
+    let (app, w) = app_with_world(backend).await;
+    let create = w.customer_a_path("/practices");
     for bad in [
         "Mars/Olympus",
         "",
@@ -690,7 +677,7 @@ async fn a_practice_time_zone_that_does_not_parse_is_refused_on_create_and_patch
         )
         .await;
     }
-    let practice = format!("/v1/practices/{}", w.practice_a);
+    let practice = w.practice_a_path("");
     for bad in ["Mars/Olympus", "", "Europe/Londres"] {
         refused(
             &app,
@@ -723,9 +710,8 @@ async fn a_practice_time_zone_that_does_not_parse_is_refused_on_create_and_patch
 }
 
 async fn the_escalation_delay_is_one_to_sixty_minutes(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let w = world(&app).await;
-    let practice = format!("/v1/practices/{}", w.practice_a);
+    let (app, w) = app_with_world(backend).await;
+    let practice = w.practice_a_path("");
     for bad in [json!(0), json!(61), json!(1440), json!(-5)] {
         refused(
             &app,

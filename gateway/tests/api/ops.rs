@@ -6,8 +6,8 @@ use serde_json::Value;
 
 use crate::both_backends;
 use crate::helpers::{
-    Backend, ProxyMode, TcpToggleProxy, error_message, postgres_address, spawn_app, spawn_app_with,
-    url_via,
+    Backend, ProxyMode, TcpToggleProxy, content_type, error_message, postgres_address, spawn_app,
+    spawn_app_with, url_via,
 };
 
 both_backends!(
@@ -77,12 +77,7 @@ async fn metrics_are_valid_prometheus_text_with_counts_and_latency_per_route(bac
     }
     let response = app.get("/metrics").await;
     assert_eq!(response.status(), 200);
-    assert!(
-        response.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("text/plain")
-    );
+    assert!(content_type(&response).starts_with("text/plain"));
     let text = response.text().await.unwrap();
     assert_valid_exposition(&text);
     assert!(

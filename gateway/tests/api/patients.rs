@@ -2,9 +2,9 @@
 
 use serde_json::{Value, json};
 
-use crate::accounts::world;
+use crate::accounts::app_with_world;
 use crate::both_backends;
-use crate::helpers::{Backend, error_message, spawn_app};
+use crate::helpers::{Backend, error_message, items};
 
 both_backends!(
     a_patient_is_created_with_a_normalised_number_and_read_back,
@@ -20,14 +20,9 @@ fn new_patient() -> Value {
 }
 
 async fn a_patient_is_created_with_a_normalised_number_and_read_back(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let w = world(&app).await;
+    let (app, w) = app_with_world(backend).await;
     let (status, created) = app
-        .post_as(
-            &w.staff_a,
-            &format!("/v1/practices/{}/patients", w.practice_a),
-            new_patient(),
-        )
+        .post_as(&w.staff_a, &w.practice_a_path("/patients"), new_patient())
         .await;
     assert_eq!(status, 201, "{created}");
     assert_eq!(created["mobile_phone"], "+14155550199");
@@ -59,9 +54,8 @@ async fn a_patient_is_created_with_a_normalised_number_and_read_back(backend: Ba
 }
 
 async fn bad_patient_fields_get_422_naming_the_field(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let w = world(&app).await;
-    let path = format!("/v1/practices/{}/patients", w.practice_a);
+    let (app, w) = app_with_world(backend).await;
+    let path = w.practice_a_path("/patients");
     for (patch, field) in [
         (json!({"dob": "07/04/1961"}), "dob"),
         (json!({"dob": "2999-01-01"}), "dob"),
@@ -83,14 +77,9 @@ async fn bad_patient_fields_get_422_naming_the_field(backend: Backend) {
 }
 
 async fn patients_of_other_practices_and_customers_do_not_exist_for_the_caller(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let w = world(&app).await;
+    let (app, w) = app_with_world(backend).await;
     let (_, created) = app
-        .post_as(
-            &w.staff_a,
-            &format!("/v1/practices/{}/patients", w.practice_a),
-            new_patient(),
-        )
+        .post_as(&w.staff_a, &w.practice_a_path("/patients"), new_patient())
         .await;
     let path = format!("/v1/patients/{}", created["id"].as_str().unwrap());
     for token in [&w.staff_b, &w.admin_b] {
@@ -103,13 +92,9 @@ async fn patients_of_other_practices_and_customers_do_not_exist_for_the_caller(b
         );
     }
     assert_eq!(
-        app.post_as(
-            &w.staff_b,
-            &format!("/v1/practices/{}/patients", w.practice_a),
-            new_patient()
-        )
-        .await
-        .0,
+        app.post_as(&w.staff_b, &w.practice_a_path("/patients"), new_patient())
+            .await
+            .0,
         404
     );
     assert_eq!(app.get_as(&w.admin_a, &path).await.0, 200);
@@ -118,23 +103,18 @@ async fn patients_of_other_practices_and_customers_do_not_exist_for_the_caller(b
 async fn a_patient_whose_every_program_is_restricted_does_not_exist_for_that_user(
     backend: Backend,
 ) {
-    let app = spawn_app(backend).await;
-    let w = world(&app).await;
+    let (app, w) = app_with_world(backend).await;
     let mut body = new_patient();
     body["programs"] = json!(["behavioral"]);
     let (_, created) = app
-        .post_as(
-            &w.admin_a,
-            &format!("/v1/practices/{}/patients", w.practice_a),
-            body,
-        )
+        .post_as(&w.admin_a, &w.practice_a_path("/patients"), body)
         .await;
     let path = format!("/v1/patients/{}", created["id"].as_str().unwrap());
     assert_eq!(app.get_as(&w.staff_a, &path).await.0, 200);
     let (status, _) = app
         .patch_as(
             &w.admin_a,
-            &format!("/v1/users/{}", w.staff_a_id),
+            &w.staff_a_path(""),
             json!({"restricted_programs": ["behavioral"]}),
         )
         .await;
@@ -150,9 +130,8 @@ async fn a_patient_whose_every_program_is_restricted_does_not_exist_for_that_use
 }
 
 async fn search_finds_patients_by_name_and_every_read_is_audited(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let w = world(&app).await;
-    let path = format!("/v1/practices/{}/patients", w.practice_a);
+    let (app, w) = app_with_world(backend).await;
+    let path = w.practice_a_path("/patients");
     for (first, last) in [("Ann", "Smith"), ("Bob", "Smithers"), ("Cy", "Jones")] {
         let body = json!({"first_name": first, "last_name": last, "dob": "1970-01-01"});
         assert_eq!(app.post_as(&w.staff_a, &path, body).await.0, 201);
@@ -180,9 +159,7 @@ async fn search_finds_patients_by_name_and_every_read_is_audited(backend: Backen
     let (_, audit) = app
         .get_as(&w.admin_a, &format!("/v1/audit?patient_id={patient_id}"))
         .await;
-    let actions: Vec<_> = audit["items"]
-        .as_array()
-        .unwrap()
+    let actions: Vec<_> = items(&audit)
         .iter()
         .map(|i| i["action"].as_str().unwrap().to_string())
         .collect();
@@ -196,12 +173,11 @@ async fn search_finds_patients_by_name_and_every_read_is_audited(backend: Backen
 }
 
 async fn templates_list_defaults_and_saving_validates_and_counts_segments(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let w = world(&app).await;
-    let base = format!("/v1/practices/{}/templates", w.practice_a);
+    let (app, w) = app_with_world(backend).await;
+    let base = w.practice_a_path("/templates");
     let (status, list) = app.get_as(&w.staff_a, &base).await;
     assert_eq!(status, 200);
-    let items = list["items"].as_array().unwrap();
+    let items = items(&list);
     let opt_in = items
         .iter()
         .find(|t| t["name"] == "opt_in_request")

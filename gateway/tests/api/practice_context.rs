@@ -29,14 +29,8 @@ async fn practice_id(c: &Clinic) -> String {
 async fn put_help(c: &Clinic, text: &str) {
     let root = c.app.login("root", PASSWORD).await;
     let pid = practice_id(c).await;
-    let (status, body) = c
-        .app
-        .put_as(
-            &root,
-            &format!("/v1/practices/{pid}/templates/help"),
-            json!({ "text": text }),
-        )
-        .await;
+    let help = format!("/v1/practices/{pid}/templates/help");
+    let (status, body) = c.app.put_as(&root, &help, json!({ "text": text })).await;
     assert_eq!(status, 200, "{body}");
 }
 

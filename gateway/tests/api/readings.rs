@@ -7,9 +7,9 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use gateway::clock::Clock;
 use serde_json::{Value, json};
 
-use crate::accounts::{PASSWORD, World, world};
+use crate::accounts::{PASSWORD, World, app_with_world};
 use crate::both_backends;
-use crate::helpers::{Backend, TestApp, error_message, spawn_app};
+use crate::helpers::{Backend, TestApp, error_message, items, spawn_app};
 
 both_backends!(
     readings_are_classified_by_the_bands_including_exact_bounds,
@@ -32,7 +32,7 @@ async fn patient(app: &TestApp, w: &World, name: &str) -> String {
     let (status, body) = app
         .post_as(
             &w.staff_a,
-            &format!("/v1/practices/{}/patients", w.practice_a),
+            &w.practice_a_path("/patients"),
             json!({"first_name": name, "last_name": "Doe", "dob": "1950-02-03"}),
         )
         .await;
@@ -82,8 +82,7 @@ async fn put(app: &TestApp, path: &str, token: &str, body: Value) -> Value {
 }
 
 async fn readings_are_classified_by_the_bands_including_exact_bounds(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let w = world(&app).await;
+    let (app, w) = app_with_world(backend).await;
     let p = patient(&app, &w, "Ann").await;
     let saved = put(
         &app,
@@ -120,7 +119,7 @@ async fn readings_are_classified_by_the_bands_including_exact_bounds(backend: Ba
         )
         .await;
     assert_eq!(status, 200, "{list}");
-    assert_eq!(list["items"].as_array().unwrap().len(), 2);
+    assert_eq!(items(&list).len(), 2);
     assert!(list["next_cursor"].is_string());
     let metrics = app.get("/metrics").await.text().await.unwrap();
     let critical =
@@ -131,8 +130,7 @@ async fn readings_are_classified_by_the_bands_including_exact_bounds(backend: Ba
 async fn an_empty_band_is_skipped_and_a_patient_without_settings_reads_unclassified(
     backend: Backend,
 ) {
-    let app = spawn_app(backend).await;
-    let w = world(&app).await;
+    let (app, w) = app_with_world(backend).await;
     let p = patient(&app, &w, "Bo").await;
     // No settings at all: unclassified (nothing says whether it is normal), no reasons; the
     // settings say so.
@@ -169,8 +167,7 @@ async fn an_empty_band_is_skipped_and_a_patient_without_settings_reads_unclassif
 }
 
 async fn a_change_by_the_set_amount_within_the_window_is_critical(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let w = world(&app).await;
+    let (app, w) = app_with_world(backend).await;
     let p = patient(&app, &w, "Cy").await;
     put(
         &app,
@@ -206,10 +203,9 @@ async fn a_change_by_the_set_amount_within_the_window_is_critical(backend: Backe
 }
 
 async fn practice_defaults_reach_new_patients_only_or_all_patients_as_asked(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let w = world(&app).await;
+    let (app, w) = app_with_world(backend).await;
     let existing = patient(&app, &w, "Dee").await;
-    let path = format!("/v1/practices/{}/reading-alerts/pulse", w.practice_a);
+    let path = w.practice_a_path("/reading-alerts/pulse");
     let mut body = pulse_settings();
     body["apply_to"] = json!("new_patients");
     // Staff may read the defaults but not change them.
@@ -270,8 +266,7 @@ async fn practice_defaults_reach_new_patients_only_or_all_patients_as_asked(back
 }
 
 async fn invalid_settings_and_readings_answer_422_naming_the_field(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let w = world(&app).await;
+    let (app, w) = app_with_world(backend).await;
     let p = patient(&app, &w, "Fa").await;
     let cases = [
         (
@@ -332,11 +327,10 @@ async fn invalid_settings_and_readings_answer_422_naming_the_field(backend: Back
 }
 
 async fn an_unknown_vital_in_the_path_is_not_found(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let w = world(&app).await;
+    let (app, w) = app_with_world(backend).await;
     let p = patient(&app, &w, "Gil").await;
     for path in [
-        format!("/v1/practices/{}/reading-alerts/temperature", w.practice_a),
+        w.practice_a_path("/reading-alerts/temperature"),
         format!("/v1/patients/{p}/reading-alerts/temperature"),
     ] {
         let (status, body) = app.get_as(&w.admin_a, &path).await;
@@ -360,11 +354,10 @@ async fn create_token(app: &TestApp, customer: &str, admin: &str) -> (String, St
 }
 
 async fn an_api_token_posts_readings_until_it_is_revoked(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let w = world(&app).await;
+    let (app, w) = app_with_world(backend).await;
     let p = patient(&app, &w, "Hu").await;
     // Staff cannot create tokens; bad scopes are refused naming the entry.
-    let path = format!("/v1/customers/{}/api-tokens", w.customer_a);
+    let path = w.customer_a_path("/api-tokens");
     let (status, _) = app
         .post_as(
             &w.staff_a,
@@ -408,8 +401,7 @@ async fn an_api_token_posts_readings_until_it_is_revoked(backend: Backend) {
 }
 
 async fn other_customers_tokens_and_staff_cannot_reach_a_patient(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let w = world(&app).await;
+    let (app, w) = app_with_world(backend).await;
     let p = patient(&app, &w, "Ivo").await;
     let (_, token_b) = create_token(&app, &w.customer_b, &w.admin_b).await;
     let (status, _) = post_reading(&app, &token_b, &p, "pulse", json!(72), now(&app)).await;
@@ -424,10 +416,7 @@ async fn other_customers_tokens_and_staff_cannot_reach_a_patient(backend: Backen
         assert_eq!(status, 404, "{path}");
     }
     let (status, _) = app
-        .get_as(
-            &w.admin_b,
-            &format!("/v1/practices/{}/reading-alerts/pulse", w.practice_a),
-        )
+        .get_as(&w.admin_b, &w.practice_a_path("/reading-alerts/pulse"))
         .await;
     assert_eq!(status, 404);
     // An unknown patient is 404 for a token of the right customer too.
@@ -445,9 +434,8 @@ async fn other_customers_tokens_and_staff_cannot_reach_a_patient(backend: Backen
 }
 
 async fn reading_frequency_reads_back_as_saved_and_refuses_bad_numbers(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let w = world(&app).await;
-    let path = format!("/v1/practices/{}/reading-frequency", w.practice_a);
+    let (app, w) = app_with_world(backend).await;
+    let path = w.practice_a_path("/reading-frequency");
     let (status, initial) = app.get_as(&w.staff_a, &path).await;
     assert_eq!(status, 200);
     assert_eq!(initial["warn_after_days"], 0);
@@ -496,10 +484,9 @@ async fn user_id(app: &TestApp, token: &str) -> String {
 }
 
 async fn on_call_schedules_are_saved_and_read_back_by_practice_admins(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let w = world(&app).await;
+    let (app, w) = app_with_world(backend).await;
     crate::oncall::able_to_act(&app, &w).await;
-    let path = format!("/v1/practices/{}/on-call", w.practice_a);
+    let path = w.practice_a_path("/on-call");
     let schedule = json!([
         {"from": "22:00", "to": "06:00", "user_id": w.staff_a_id},
         {"from": "06:00", "to": "22:00", "user_id": w.idle_a_id},
@@ -544,14 +531,13 @@ async fn on_call_schedules_are_saved_and_read_back_by_practice_admins(backend: B
 }
 
 async fn who_is_on_call_now_follows_overnight_windows_and_the_dst_night(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let w = world(&app).await;
+    let (app, w) = app_with_world(backend).await;
     crate::oncall::able_to_act(&app, &w).await;
     // The practice is in America/New_York. Overnight 22:00–06:00 for staff; 01:00–02:00 for the
     // idle user, which on 2026-11-01 happens twice (01:30 EDT = 05:30Z, 01:30 EST = 06:30Z).
     put(
         &app,
-        &format!("/v1/practices/{}/on-call", w.practice_a),
+        &w.practice_a_path("/on-call"),
         &w.admin_a,
         json!([
             {"from": "22:00", "to": "06:00", "user_id": w.staff_a_id},
@@ -559,7 +545,7 @@ async fn who_is_on_call_now_follows_overnight_windows_and_the_dst_night(backend:
         ]),
     )
     .await;
-    let now_path = format!("/v1/practices/{}/on-call/now", w.practice_a);
+    let now_path = w.practice_a_path("/on-call/now");
     let at = |y, mo, d, h, mi| Utc.with_ymd_and_hms(y, mo, d, h, mi, 0).unwrap();
     let cases = [
         // 10:00 EST: nobody.
@@ -649,10 +635,9 @@ async fn the_openapi_document_lists_the_reading_routes(backend: Backend) {
 async fn a_patient_carries_a_copy_of_the_frequency_that_staff_may_change_and_all_patients_replaces(
     backend: Backend,
 ) {
-    let app = spawn_app(backend).await;
-    let w = world(&app).await;
+    let (app, w) = app_with_world(backend).await;
     let before = patient(&app, &w, "Bea").await;
-    let practice_path = format!("/v1/practices/{}/reading-frequency", w.practice_a);
+    let practice_path = w.practice_a_path("/reading-frequency");
     put(
         &app,
         &practice_path,
@@ -758,8 +743,7 @@ async fn a_patient_carries_a_copy_of_the_frequency_that_staff_may_change_and_all
 async fn a_new_patient_copies_the_patient_defaults_and_only_all_patients_reaches_the_others(
     backend: Backend,
 ) {
-    let app = spawn_app(backend).await;
-    let w = world(&app).await;
+    let (app, w) = app_with_world(backend).await;
     let before = patient(&app, &w, "Dee").await;
     let defaults = format!(
         "/v1/practices/{}/notification-defaults/patients",

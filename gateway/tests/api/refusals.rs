@@ -6,10 +6,10 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::accounts::{post, world};
+use crate::accounts::{app_with_world, post};
 use crate::both_backends;
 use crate::conversations::enable_texting;
-use crate::helpers::{Backend, spawn_app};
+use crate::helpers::{Backend, items};
 use crate::texting::clinic;
 
 both_backends!(
@@ -28,11 +28,10 @@ fn counter(metrics: &str, name: &str, label: &str) -> f64 {
 }
 
 async fn a_read_refused_by_tenancy_leaves_no_row_in_the_other_tenants_audit_log(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let w = world(&app).await;
+    let (app, w) = app_with_world(backend).await;
     let patient = post(
         &app,
-        &format!("/v1/practices/{}/patients", w.practice_a),
+        &w.practice_a_path("/patients"),
         &w.staff_a,
         json!({"first_name": "Pat", "last_name": "Jones", "dob": "1961-07-04"}),
     )
@@ -46,7 +45,7 @@ async fn a_read_refused_by_tenancy_leaves_no_row_in_the_other_tenants_audit_log(
             )
             .await;
         assert_eq!(status, 200, "{body}");
-        body["items"].as_array().unwrap().clone()
+        items(&body).clone()
     };
     let before = audit_rows().await.len();
     let refused_before = counter(
@@ -126,13 +125,12 @@ async fn an_idempotency_key_used_again_with_another_request_is_refused(backend: 
     // Another patient with the same key: refused, not answered with the first patient's message.
     let (_, other_patient) = c.staff_get(&c.patient_path("")).await;
     let practice = other_patient["practice_id"].as_str().unwrap();
-    let second = post(
-        &c.app,
-        &format!("/v1/practices/{practice}/patients"),
-        &c.staff,
-        json!({"first_name": "Sam", "last_name": "Lee", "dob": "1970-01-01"}),
-    )
-    .await;
+    let second = c
+        .add_patient(
+            practice,
+            json!({"first_name": "Sam", "last_name": "Lee", "dob": "1970-01-01"}),
+        )
+        .await;
     let (status, body) = send(
         second["id"].as_str().unwrap().to_string(),
         json!({"body": "See you at 3"}),

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use crate::both_backends;
 use crate::conversations::enable_texting;
 use crate::fake_twilio::Answer;
-use crate::helpers::{Backend, PATIENT_NUMBER, PRACTICE_NUMBER, eventually};
+use crate::helpers::{Backend, PATIENT_NUMBER, PRACTICE_NUMBER, eventually, items};
 use crate::texting::{Clinic, clinic, clinic_with};
 
 both_backends!(
@@ -49,7 +49,7 @@ async fn send(c: &Clinic, body: Value) -> (u16, Value) {
 async fn thread(c: &Clinic) -> Vec<Value> {
     let (status, body) = c.staff_get(&c.patient_path("/messages?limit=200")).await;
     assert_eq!(status, 200, "{body}");
-    body["items"].as_array().unwrap().clone()
+    items(&body).clone()
 }
 
 /// Outbox rows to the patient in the given state.

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use crate::accounts::{PASSWORD, post};
 use crate::both_backends;
-use crate::helpers::{Backend, error_message};
+use crate::helpers::{Backend, error_message, items};
 use crate::texting::{Clinic, clinic};
 
 both_backends!(
@@ -314,7 +314,7 @@ async fn client_access_shows_the_conversation_and_case_access_adds_readings_and_
         async move {
             let (status, body) = app.get_as(&token, "/v1/alerts?state=open").await;
             assert_eq!(status, 200, "{body}");
-            body["items"].as_array().unwrap().len()
+            items(&body).len()
         }
     };
     assert_eq!(alerts(c.staff.clone()).await, 1);
@@ -594,9 +594,7 @@ async fn a_practice_moves_into_and_out_of_a_group_and_a_new_one_gets_its_groups_
             None,
         )
         .await;
-    let group = groups["items"]
-        .as_array()
-        .unwrap()
+    let group = items(&groups)
         .iter()
         .find(|g| g["id"] == json!(gid))
         .unwrap()
@@ -626,7 +624,11 @@ async fn a_practice_moves_into_and_out_of_a_group_and_a_new_one_gets_its_groups_
     assert!(error_message(&body).starts_with("practice_group_id"));
     let (status, body) = c
         .app
-        .post_as(&root, &format!("/v1/customers/{cid}/practices"), json!({"name": "Lost", "timezone": "America/New_York", "sms_number": "+14155550298", "practice_group_id": unknown}))
+        .post_as(
+            &root,
+            &format!("/v1/customers/{cid}/practices"),
+            json!({"name": "Lost", "timezone": "America/New_York", "sms_number": "+14155550298", "practice_group_id": unknown}),
+        )
         .await;
     assert_eq!(status, 422, "{body}");
 }
@@ -691,9 +693,7 @@ async fn the_on_call_user_hears_of_every_patient_notification_kind_whatever_thei
     let notes = c
         .api(Method::GET, "/v1/notifications?limit=200", &admin, None)
         .await;
-    let kinds: Vec<&str> = notes["items"]
-        .as_array()
-        .unwrap()
+    let kinds: Vec<&str> = items(&notes)
         .iter()
         .map(|n| n["kind"].as_str().unwrap())
         .collect();

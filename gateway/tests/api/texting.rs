@@ -11,7 +11,7 @@ use crate::accounts::{PASSWORD, post};
 use crate::both_backends;
 use crate::fake_twilio::{AUTH_TOKEN, FakeTwilio, PUBLIC_BASE_URL};
 use crate::helpers::{
-    Backend, PATIENT_NUMBER, PRACTICE_NUMBER, TestApp, error_message, eventually, form,
+    Backend, PATIENT_NUMBER, PRACTICE_NUMBER, TestApp, error_message, eventually, form, items,
     spawn_app_configured,
 };
 
@@ -70,7 +70,11 @@ pub async fn clinic_with(backend: Backend, more: impl FnOnce(&mut Settings)) -> 
     let staff_id = staff["id"].as_str().unwrap().to_string();
     let token = app.login("nurse", PASSWORD).await;
     let (status, body) = app
-        .put_as(&token, &format!("/v1/users/{staff_id}/notification-settings?practice_id={pid}"), json!({"settings": [{"kind": "two_way_texting", "enabled": true, "push": true, "email": false, "text": false}]}))
+        .put_as(
+            &token,
+            &format!("/v1/users/{staff_id}/notification-settings?practice_id={pid}"),
+            json!({"settings": [{"kind": "two_way_texting", "enabled": true, "push": true, "email": false, "text": false}]}),
+        )
         .await;
     assert_eq!(status, 200, "{body}");
     let patient = post(
@@ -159,7 +163,7 @@ impl Clinic {
 
     pub async fn notifications(&self) -> Vec<Value> {
         let (_, body) = self.staff_get("/v1/notifications?limit=200").await;
-        body["items"].as_array().unwrap().clone()
+        items(&body).clone()
     }
 }
 
@@ -531,6 +535,12 @@ impl Clinic {
     /// `POST path` with a JSON body as the clinic's staff user.
     pub async fn staff_post(&self, path: &str, body: Value) -> (u16, Value) {
         self.app.post_as(&self.staff, path, body).await
+    }
+
+    /// Registers `patient` at `practice` as the clinic's staff user; answers the new patient.
+    pub async fn add_patient(&self, practice: &str, patient: Value) -> Value {
+        let path = format!("/v1/practices/{practice}/patients");
+        post(&self.app, &path, &self.staff, patient).await
     }
 
     /// The message the carrier knows as `sid`.

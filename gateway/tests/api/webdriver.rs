@@ -134,19 +134,17 @@ impl Browser {
     }
 
     pub async fn title(&self) -> String {
-        self.command(reqwest::Method::GET, "/title", Value::Null)
-            .await
-            .as_str()
-            .unwrap_or_default()
-            .to_string()
+        self.text_at("/title").await
     }
 
     pub async fn url(&self) -> String {
-        self.command(reqwest::Method::GET, "/url", Value::Null)
-            .await
-            .as_str()
-            .unwrap_or_default()
-            .to_string()
+        self.text_at("/url").await
+    }
+
+    /// The string the session answers at `path` (empty when it answers none).
+    async fn text_at(&self, path: &str) -> String {
+        let value = self.command(reqwest::Method::GET, path, Value::Null).await;
+        value.as_str().unwrap_or_default().to_string()
     }
 
     async fn element(&self, css: &str) -> String {

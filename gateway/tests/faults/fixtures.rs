@@ -11,7 +11,8 @@ use uuid::Uuid;
 
 use crate::fake_twilio::{ACCOUNT_SID, AUTH_TOKEN, PUBLIC_BASE_URL};
 use crate::helpers::{
-    acme_practice, new_patient, new_user, pg_client, raw_sql, send_json, sql_uuid, twilio_form,
+    acme_practice, items, new_patient, new_user, pg_client, raw_sql, send_json, sql_uuid,
+    twilio_form,
 };
 
 pub const PRACTICE_NUMBER: &str = "+15555550100";
@@ -187,7 +188,7 @@ pub async fn conversation(address: &str, token: &str, patient_id: Uuid) -> Vec<s
     let path = format!("/v1/patients/{patient_id}/messages?limit=200");
     let (status, page) = api(address, reqwest::Method::GET, &path, Some(token), None).await;
     assert_eq!(status, 200, "messages: {page}");
-    page["items"].as_array().unwrap().clone()
+    items(&page).clone()
 }
 
 /// Runs a query of two columns (text, count) against the database behind `db`.
