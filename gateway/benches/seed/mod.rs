@@ -49,9 +49,8 @@ pub async fn create_user(store: &dyn Store, audit: &Audit, new: NewUser) -> Uuid
 
 /// A direct connection to the benchmark's database, for seeding in bulk with SQL.
 pub async fn sql_client(url: &str) -> tokio_postgres::Client {
-    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
+    let connected = tokio_postgres::connect(url, tokio_postgres::NoTls).await;
+    let (client, connection) = connected.expect("PostgreSQL answers on 127.0.0.1:5432");
     tokio::spawn(connection);
     client
 }
