@@ -14,8 +14,10 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use gateway::settings::Settings;
 use gateway::startup::Application;
+use store::Audit;
 use store::testing::TestPostgres;
-use store::{Audit, NewCustomer, NewPractice, NewUser, Role};
+
+mod seed;
 
 const PATIENTS: i64 = 2_000;
 const MESSAGES: i64 = 500_000;
@@ -53,56 +55,14 @@ async fn main() {
     let db = TestPostgres::migrated().await;
     let store = db.store();
     let audit = Audit::system(Utc::now());
-    let customer = store
-        .create_customer(
-            &audit,
-            NewCustomer {
-                name: "Bench".into(),
-            },
-        )
-        .await
-        .unwrap();
-    let practice = store
-        .create_practice(
-            &audit,
-            NewPractice {
-                customer_id: customer.id,
-                name: "Bench".into(),
-                timezone: "UTC".parse().unwrap(),
-                sms_number: "+15550000000".into(),
-                practice_group_id: None,
-            },
-        )
-        .await
-        .unwrap();
-    let user = store
-        .create_user(
-            &audit,
-            NewUser {
-                customer_id: Some(customer.id),
-                username: "bench".into(),
-                password_hash: gateway::auth::password::Password::parse(PASSWORD)
-                    .unwrap()
-                    .hash(),
-                role: Role::Staff,
-                email: String::new(),
-                first_name: String::new(),
-                last_name: String::new(),
-                title: String::new(),
-                mobile_phone: None,
-                auto_logout_minutes: 30,
-                practice_ids: vec![practice.id],
-                restricted_programs: vec![],
-                supervisor_id: None,
-            },
-        )
-        .await
-        .unwrap();
+    let practice = seed::practice(store.as_ref(), &audit, "Bench", "+15550000000").await;
+    let hash = gateway::auth::password::Password::parse(PASSWORD)
+        .unwrap()
+        .hash();
+    let bench = seed::staff(&practice, "bench".into(), String::new(), hash);
+    let user_id = seed::create_user(store.as_ref(), &audit, bench).await;
 
-    let (client, connection) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(connection);
+    let client = seed::sql_client(&db.url).await;
     let seeding = Instant::now();
     client
         .execute(
@@ -114,7 +74,7 @@ async fn main() {
         .await
         .unwrap();
     client
-        .execute("INSERT INTO care_team (patient_id, user_id, added_at) SELECT id, $1, now() FROM patients", &[&user.id])
+        .execute("INSERT INTO care_team (patient_id, user_id, added_at) SELECT id, $1, now() FROM patients", &[&user_id])
         .await
         .unwrap();
     // Messages spread over the patients and over 90 days, half inbound, ids in time order.
@@ -140,7 +100,7 @@ async fn main() {
             "INSERT INTO conversation_reads (user_id, patient_id, read_through, read_at)
              SELECT $1, m.patient_id, (array_agg(m.id ORDER BY m.id DESC))[1], now() FROM messages m
              WHERE m.patient_id IN (SELECT id FROM patients ORDER BY id LIMIT $2::bigint / 2) GROUP BY m.patient_id",
-            &[&user.id, &PATIENTS],
+            &[&user_id, &PATIENTS],
         )
         .await
         .unwrap();
@@ -155,7 +115,7 @@ async fn main() {
         for run in 0..WARMUP + runs {
             let started = Instant::now();
             let page = store
-                .list_conversations(user.id, vec![], 50, offset)
+                .list_conversations(user_id, vec![], 50, offset)
                 .await
                 .unwrap();
             if run >= WARMUP {

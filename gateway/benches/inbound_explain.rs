@@ -30,12 +30,14 @@ use bytes::BytesMut;
 use chrono::Utc;
 use gateway::settings::Settings;
 use gateway::startup::Application;
+use store::Audit;
 use store::testing::TestPostgres;
-use store::{Audit, NewCustomer, NewPractice, NewUser, Role};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_postgres::types::{Format, IsNull, ToSql, Type, to_sql_checked};
 use webhooks::{CarrierMessageId, InboundSms, PhoneNumber, signature};
+
+mod seed;
 
 const PATIENTS: i64 = 2_000;
 const MESSAGES: i64 = 1_000_000;
@@ -298,57 +300,18 @@ fn one_line(sql: &str) -> String {
 async fn seed(db: &TestPostgres) {
     let store = db.store();
     let audit = Audit::system(Utc::now());
-    let customer = store
-        .create_customer(
-            &audit,
-            NewCustomer {
-                name: "Probe".into(),
-            },
-        )
-        .await
-        .unwrap();
-    let practice = store
-        .create_practice(
-            &audit,
-            NewPractice {
-                customer_id: customer.id,
-                name: "Probe".into(),
-                timezone: chrono_tz::UTC.into(),
-                sms_number: PRACTICE_NUMBER.into(),
-                practice_group_id: None,
-            },
-        )
-        .await
-        .unwrap();
+    let practice = seed::practice(store.as_ref(), &audit, "Probe", PRACTICE_NUMBER).await;
     let mut staff = Vec::new();
     for n in 0..3 {
-        let user = store
-            .create_user(
-                &audit,
-                NewUser {
-                    customer_id: Some(customer.id),
-                    username: format!("probe{n}"),
-                    password_hash: "x".into(),
-                    role: Role::Staff,
-                    email: format!("probe{n}@example.org"),
-                    first_name: String::new(),
-                    last_name: String::new(),
-                    title: String::new(),
-                    mobile_phone: None,
-                    auto_logout_minutes: 30,
-                    practice_ids: vec![practice.id],
-                    restricted_programs: vec![],
-                    supervisor_id: None,
-                },
-            )
-            .await
-            .unwrap();
-        staff.push(user.id);
+        let new = seed::staff(
+            &practice,
+            format!("probe{n}"),
+            format!("probe{n}@example.org"),
+            "x".into(),
+        );
+        staff.push(seed::create_user(store.as_ref(), &audit, new).await);
     }
-    let (client, connection) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(connection);
+    let client = seed::sql_client(&db.url).await;
     let started = Instant::now();
     // Patient i texts from +1555000000i (zero-padded to 7 digits); patient 1 is the sender.
     client
@@ -549,10 +512,7 @@ async fn main() {
     let _ = stop.send(());
     server.await.unwrap().unwrap();
 
-    let (client, connection) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(connection);
+    let client = seed::sql_client(&db.url).await;
     client.batch_execute("BEGIN").await.unwrap();
     let mut flagged = Vec::new();
     for (k, statement) in bound.iter().enumerate() {

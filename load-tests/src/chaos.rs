@@ -145,35 +145,18 @@ pub async fn run_from_args() -> ExitCode {
     let limit = Duration::from_secs(u64::from(args.rounds) * args.round_secs)
         + DRAIN_LIMIT
         + guard::SETUP_AND_CHECK_BUDGET;
-    let result = match tokio::time::timeout(limit, run(&args)).await {
-        Ok(result) => result,
-        Err(_) => Err(anyhow::anyhow!(
-            "the run took longer than its bound of {} s and was stopped",
-            limit.as_secs()
-        )),
-    };
-    match result {
-        Ok(report) => {
-            if args.json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&report).unwrap_or_default()
-                );
-            } else {
-                print_human(&report);
-            }
-            if report.passed {
-                ExitCode::SUCCESS
-            } else {
-                eprintln!("load-tests: CHECK FAILED");
-                ExitCode::from(1)
-            }
+    let result = crate::bounded(limit, run(&args)).await;
+    crate::exit_code(result.map(|report| {
+        if args.json {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&report).unwrap_or_default()
+            );
+        } else {
+            print_human(&report);
         }
-        Err(e) => {
-            eprintln!("load-tests: {e:#}");
-            ExitCode::from(2)
-        }
-    }
+        report.passed
+    }))
 }
 
 fn check_bounds(args: &ChaosArgs) -> anyhow::Result<()> {

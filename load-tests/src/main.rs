@@ -324,33 +324,46 @@ async fn main() -> ExitCode {
         _ => duration,
     };
     let limit = Duration::from_secs(loaded) + guard::SETUP_AND_CHECK_BUDGET;
-    let result = match tokio::time::timeout(limit, run(&cli, common, &target)).await {
+    let result = bounded(limit, run(&cli, common, &target)).await;
+    exit_code(result.map(|summary| {
+        if common.json {
+            match serde_json::to_string_pretty(&summary) {
+                Ok(json) => println!("{json}"),
+                Err(e) => eprintln!("load-tests: {e}"),
+            }
+        } else {
+            match &summary {
+                Report::Messaging(s) => print_human(s),
+                Report::Readings(s) => print_readings(s),
+                Report::Closed(s) => print_closed(s),
+            }
+        }
+        summary.passed()
+    }))
+}
+
+/// Runs `run` for at most `limit`; a run still going then is stopped and counts as failed.
+pub async fn bounded<T>(
+    limit: Duration,
+    run: impl std::future::Future<Output = anyhow::Result<T>>,
+) -> anyhow::Result<T> {
+    match tokio::time::timeout(limit, run).await {
         Ok(result) => result,
         Err(_) => Err(anyhow::anyhow!(
             "the run took longer than its bound of {} s and was stopped",
             limit.as_secs()
         )),
-    };
-    match result {
-        Ok(summary) => {
-            if common.json {
-                match serde_json::to_string_pretty(&summary) {
-                    Ok(json) => println!("{json}"),
-                    Err(e) => eprintln!("load-tests: {e}"),
-                }
-            } else {
-                match &summary {
-                    Report::Messaging(s) => print_human(s),
-                    Report::Readings(s) => print_readings(s),
-                    Report::Closed(s) => print_closed(s),
-                }
-            }
-            if summary.passed() {
-                ExitCode::SUCCESS
-            } else {
-                eprintln!("load-tests: CHECK FAILED");
-                ExitCode::from(1)
-            }
+    }
+}
+
+/// The process's exit code for a finished run: 0 when its checks passed, 1 when one failed
+/// (`CHECK FAILED` on stderr), 2 when the run itself failed (its error on stderr).
+pub fn exit_code(passed: anyhow::Result<bool>) -> ExitCode {
+    match passed {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => {
+            eprintln!("load-tests: CHECK FAILED");
+            ExitCode::from(1)
         }
         Err(e) => {
             eprintln!("load-tests: {e:#}");
@@ -496,18 +509,51 @@ fn run_tag() -> u32 {
     (uuid::Uuid::new_v4().as_u128() % 1000) as u32
 }
 
-fn print_human(s: &Summary) {
-    println!(
-        "scenario {}{} against {}: {} patients, concurrency {}",
-        s.scenario,
-        s.label
+/// The first line of a human-readable report of a summary `$s` (a [`Summary`] or a
+/// [`ReadingsSummary`]): what ran where, on how many patients.
+macro_rules! print_scenario {
+    ($s:expr) => {{
+        let s = $s;
+        let label = s
+            .label
             .as_deref()
             .map(|l| format!(" [{l}]"))
-            .unwrap_or_default(),
-        s.target,
-        s.patients,
-        s.concurrency
+            .unwrap_or_default();
+        println!(
+            "scenario {}{label} against {}: {} patients, concurrency {}",
+            s.scenario, s.target, s.patients, s.concurrency
+        );
+    }};
+}
+
+/// The no-loss check's verdict and counts (the unique carrier ids and repeats among them when
+/// `sids`), then each failure on a line of its own.
+fn print_no_loss(title: &str, n: &ledger::NoLossReport, sids: bool) {
+    let sids = if sids {
+        format!(", {} unique sids ({} repeats)", n.unique_sids, n.repeats)
+    } else {
+        String::new()
+    };
+    println!(
+        "{title}: {} — {} deliveries{sids}, {} accepted, {} unknown, {} refused; {} recorded; \
+         missing {}, extra {}, doubled {}",
+        if n.passed { "PASSED" } else { "FAILED" },
+        n.deliveries,
+        n.accepted,
+        n.unknown,
+        n.refused,
+        n.recorded,
+        n.missing,
+        n.extra,
+        n.doubled
     );
+    for failure in &n.failures {
+        println!("  {failure:?}");
+    }
+}
+
+fn print_human(s: &Summary) {
+    print_scenario!(s);
     if let (Some(rate), Some(secs)) = (s.rate, s.duration_secs) {
         println!(
             "steady phase: {rate}/s for {secs} s, every {}th a repeat",
@@ -520,25 +566,7 @@ fn print_human(s: &Summary) {
             println!("  {:<15} outcomes {:?}", "", summary.statuses);
         }
     }
-    let n = &s.no_loss;
-    println!(
-        "no-loss check: {} — {} deliveries, {} unique sids ({} repeats), {} accepted, {} unknown, \
-         {} refused; {} recorded; missing {}, extra {}, doubled {}",
-        if n.passed { "PASSED" } else { "FAILED" },
-        n.deliveries,
-        n.unique_sids,
-        n.repeats,
-        n.accepted,
-        n.unknown,
-        n.refused,
-        n.recorded,
-        n.missing,
-        n.extra,
-        n.doubled
-    );
-    for failure in &n.failures {
-        println!("  {failure:?}");
-    }
+    print_no_loss("no-loss check", &s.no_loss, true);
     match &s.replies {
         Some(r) => {
             println!(
@@ -650,37 +678,12 @@ fn print_closed(s: &ClosedSummary) {
         }
     }
     for (name, n) in [("gateway", &s.no_loss), ("baseline", &s.baseline_no_loss)] {
-        println!(
-            "no-loss check ({name}): {} — {} deliveries, {} accepted, {} unknown, {} refused; {} \
-             recorded; missing {}, extra {}, doubled {}",
-            if n.passed { "PASSED" } else { "FAILED" },
-            n.deliveries,
-            n.accepted,
-            n.unknown,
-            n.refused,
-            n.recorded,
-            n.missing,
-            n.extra,
-            n.doubled
-        );
-        for failure in &n.failures {
-            println!("  {failure:?}");
-        }
+        print_no_loss(&format!("no-loss check ({name})"), n, false);
     }
 }
 
 fn print_readings(s: &ReadingsSummary) {
-    println!(
-        "scenario {}{} against {}: {} patients, concurrency {}",
-        s.scenario,
-        s.label
-            .as_deref()
-            .map(|l| format!(" [{l}]"))
-            .unwrap_or_default(),
-        s.target,
-        s.patients,
-        s.concurrency
-    );
+    print_scenario!(s);
     println!(
         "steady phase: {}/s normal readings for {} s, a critical one every {} s; fake carrier on {}",
         s.rate, s.duration_secs, s.critical_every_secs, s.fake_carrier

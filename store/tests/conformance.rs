@@ -215,6 +215,75 @@ fn audit_at(at: DateTime<Utc>) -> Audit {
     }
 }
 
+/// A reading decision of `level` with no reasons that opens and joins no alert.
+fn decision(level: &'static str) -> store::ReadingDecision {
+    store::ReadingDecision {
+        level,
+        reasons: serde_json::json!([]),
+        alert: None,
+        attach_to: None,
+    }
+}
+
+/// Decides every reading as [`decision`]`(level)`, whatever its context.
+fn decide(level: &'static str) -> store::DecideReading {
+    Box::new(move |_: &store::ReadingContext| Ok(decision(level)))
+}
+
+/// The first ten notifications in `user`'s feed.
+async fn feed_of(store: &Arc<dyn Store>, user: Uuid) -> Vec<store::Notification> {
+    let page = store.list_notifications(user, Page::first(10)).await;
+    page.unwrap().items
+}
+
+/// Creates `new` at [`t0`] and answers the patient's id.
+async fn create_patient(store: &Arc<dyn Store>, new: NewPatient) -> Uuid {
+    let patient = store.create_patient(&audit_at(t0()), new).await;
+    patient.unwrap().id
+}
+
+/// Creates [`staff`]`(customer_id, username, practice_ids)` at [`t0`].
+async fn create_staff(
+    store: &Arc<dyn Store>,
+    customer_id: Uuid,
+    username: &str,
+    practice_ids: Vec<Uuid>,
+) -> store::User {
+    let new = staff(customer_id, username, practice_ids);
+    store.create_user(&audit_at(t0()), new).await.unwrap()
+}
+
+/// A practice of `customer_id` in `timezone`, in no group.
+fn practice_row(
+    customer_id: Uuid,
+    name: String,
+    timezone: &str,
+    sms_number: String,
+) -> NewPractice {
+    NewPractice {
+        customer_id,
+        name,
+        timezone: timezone.parse().unwrap(),
+        sms_number,
+        practice_group_id: None,
+    }
+}
+
+/// Locks `leaving`, handing what they hold to `successor`; any outcome but `Locked` fails.
+async fn lock_handing_over(
+    store: &Arc<dyn Store>,
+    audit: &Audit,
+    leaving: Uuid,
+    successor: Uuid,
+) -> Box<store::User> {
+    let outcome = store.lock_user(audit, leaving, Some(successor), on_call_rule);
+    let LockOutcome::Locked(locked) = outcome.await.unwrap() else {
+        panic!("hand-over then lock");
+    };
+    assert!(locked.locked_at.is_some());
+    locked
+}
+
 async fn customer_and_practice(store: &Arc<dyn Store>, sms: &str) -> (Uuid, Uuid) {
     let customer = store
         .create_customer(
@@ -349,19 +418,13 @@ async fn practices_page_through_in_creation_order(db: &TestStore) {
         .unwrap();
     let mut created = Vec::new();
     for i in 0..5 {
-        let p = store
-            .create_practice(
-                &audit_at(t0()),
-                NewPractice {
-                    customer_id: customer.id,
-                    name: format!("Practice {i}"),
-                    timezone: "UTC".parse().unwrap(),
-                    sms_number: format!("+1555555100{i}"),
-                    practice_group_id: None,
-                },
-            )
-            .await
-            .unwrap();
+        let new = practice_row(
+            customer.id,
+            format!("Practice {i}"),
+            "UTC",
+            format!("+1555555100{i}"),
+        );
+        let p = store.create_practice(&audit_at(t0()), new).await.unwrap();
         created.push(p.id);
     }
     let first = store
@@ -1056,19 +1119,7 @@ async fn locking_with_outstanding_items_needs_someone_to_hand_them_to(db: &TestS
         "nothing changed"
     );
 
-    let LockOutcome::Locked(locked) = store
-        .lock_user(
-            &audit_at(t0()),
-            leaving.id,
-            Some(successor.id),
-            on_call_rule,
-        )
-        .await
-        .unwrap()
-    else {
-        panic!("hand-over then lock");
-    };
-    assert!(locked.locked_at.is_some());
+    lock_handing_over(&store, &audit_at(t0()), leaving.id, successor.id).await;
     assert_eq!(
         store.customer_default_users(customer_id).await.unwrap(),
         vec![successor.id]
@@ -1464,20 +1515,8 @@ async fn notifications_are_listed_newest_first_per_user(db: &TestStore) {
 
 async fn team_fixture(store: &Arc<dyn Store>, sms: &str) -> (Uuid, Uuid, Uuid, Uuid) {
     let (customer_id, practice_id) = customer_and_practice(store, sms).await;
-    let a = store
-        .create_user(
-            &audit_at(t0()),
-            staff(customer_id, &format!("a{sms}"), vec![practice_id]),
-        )
-        .await
-        .unwrap();
-    let b = store
-        .create_user(
-            &audit_at(t0()),
-            staff(customer_id, &format!("b{sms}"), vec![practice_id]),
-        )
-        .await
-        .unwrap();
+    let a = create_staff(store, customer_id, &format!("a{sms}"), vec![practice_id]).await;
+    let b = create_staff(store, customer_id, &format!("b{sms}"), vec![practice_id]).await;
     let mut new = patient(practice_id, "Conv", "Ersation", &["rpm", "ccm"]);
     new.mobile_phone = Some(format!("+1555777{}", &sms[sms.len() - 4..]));
     let p = store.create_patient(&audit_at(t0()), new).await.unwrap();
@@ -1614,15 +1653,7 @@ async fn unread_is_per_user_and_only_patient_messages_count(db: &TestStore) {
         Some(true),
         "read for a only"
     );
-    assert_eq!(
-        store
-            .list_notifications(a, Page::first(10))
-            .await
-            .unwrap()
-            .items
-            .len(),
-        1
-    );
+    assert_eq!(feed_of(&store, a).await.len(), 1);
 }
 
 async fn a_retried_staff_send_with_the_same_key_is_recorded_once(db: &TestStore) {

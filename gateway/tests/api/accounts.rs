@@ -4,7 +4,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::both_backends;
-use crate::helpers::{Backend, TestApp, spawn_app};
+use crate::helpers::{Backend, TestApp, error_message, items, spawn_app};
 
 both_backends!(
     the_walk_through_creates_a_customer_a_practice_and_a_staff_user,
@@ -40,13 +40,37 @@ pub struct World {
     pub staff_b: String,
 }
 
+impl World {
+    /// `/v1/practices/{practice_a}{rest}`.
+    pub fn practice_a_path(&self, rest: &str) -> String {
+        format!("/v1/practices/{}{rest}", self.practice_a)
+    }
+
+    /// `/v1/customers/{customer_a}{rest}`.
+    pub fn customer_a_path(&self, rest: &str) -> String {
+        format!("/v1/customers/{}{rest}", self.customer_a)
+    }
+
+    /// `/v1/users/{staff_a_id}{rest}`.
+    pub fn staff_a_path(&self, rest: &str) -> String {
+        format!("/v1/users/{}{rest}", self.staff_a_id)
+    }
+}
+
 pub async fn post(app: &TestApp, path: &str, token: &str, body: Value) -> Value {
-    let (status, answer) = app.call(Method::POST, path, Some(token), Some(body)).await;
+    let (status, answer) = app.post_as(token, path, body).await;
     assert!(
         status == 200 || status == 201,
         "POST {path}: {status} {answer}"
     );
     answer
+}
+
+/// An application on a fresh database of `backend`, with [`world`] in it.
+pub async fn app_with_world(backend: Backend) -> (TestApp, World) {
+    let app = spawn_app(backend).await;
+    let w = world(&app).await;
+    (app, w)
 }
 
 pub async fn world(app: &TestApp) -> World {
@@ -127,11 +151,10 @@ async fn the_walk_through_creates_a_customer_a_practice_and_a_staff_user(backend
     assert_eq!(customer["name"], "Acme Health");
     let cid = customer["id"].as_str().unwrap();
     let (status, practice) = app
-        .call(
-            Method::POST,
+        .post_as(
+            &root,
             &format!("/v1/customers/{cid}/practices"),
-            Some(&root),
-            Some(json!({"name": "Main St", "timezone": "America/Chicago", "sms_number": "(312) 555-0142"})),
+            json!({"name": "Main St", "timezone": "America/Chicago", "sms_number": "(312) 555-0142"}),
         )
         .await;
     assert_eq!(status, 201, "{practice}");
@@ -142,18 +165,16 @@ async fn the_walk_through_creates_a_customer_a_practice_and_a_staff_user(backend
     assert_eq!(practice["escalation_delay_minutes"], 10);
     let pid = practice["id"].as_str().unwrap();
     let (status, staff) = app
-        .call(
-            Method::POST,
+        .post_as(
+            &root,
             "/v1/users",
-            Some(&root),
-            Some(json!({"username": "nurse", "password": "n3w-password", "role": "staff", "customer_id": cid,
-                        "practice_ids": [pid], "first_name": "Nora", "email": "nora@example.org", "auto_logout_minutes": 10})),
+            json!({"username": "nurse", "password": "n3w-password", "role": "staff", "customer_id": cid, "practice_ids": [pid], "first_name": "Nora", "email": "nora@example.org", "auto_logout_minutes": 10}),
         )
         .await;
     assert_eq!(status, 201, "{staff}");
     assert!(staff.get("password").is_none() && staff.get("password_hash").is_none());
     let nurse = app.login("nurse", "n3w-password").await;
-    let (status, me) = app.call(Method::GET, "/v1/me", Some(&nurse), None).await;
+    let (status, me) = app.get_as(&nurse, "/v1/me").await;
     assert_eq!(status, 200);
     assert_eq!(me["username"], "nurse");
     assert_eq!(me["role"], "staff");
@@ -161,8 +182,7 @@ async fn the_walk_through_creates_a_customer_a_practice_and_a_staff_user(backend
 }
 
 async fn a_session_ends_after_the_idle_timeout(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let w = world(&app).await;
+    let (app, w) = app_with_world(backend).await;
     let _ = w;
     let (_, body) = app
         .call(
@@ -176,13 +196,10 @@ async fn a_session_ends_after_the_idle_timeout(backend: Backend) {
     // Default idle timeout is 30 minutes: activity every 20 minutes keeps it alive.
     for _ in 0..3 {
         app.clock.advance(chrono::Duration::minutes(20));
-        assert_eq!(
-            app.call(Method::GET, "/v1/me", Some(&token), None).await.0,
-            200
-        );
+        assert_eq!(app.get_as(&token, "/v1/me").await.0, 200);
     }
     app.clock.advance(chrono::Duration::minutes(31));
-    let (status, body) = app.call(Method::GET, "/v1/me", Some(&token), None).await;
+    let (status, body) = app.get_as(&token, "/v1/me").await;
     assert_eq!(status, 401, "{body}");
     assert_eq!(body["error"]["code"], "unauthorized");
 }
@@ -192,34 +209,20 @@ async fn logout_ends_the_session(backend: Backend) {
     app.super_admin("root", PASSWORD).await;
     let token = app.login("root", PASSWORD).await;
     let other = app.login("root", PASSWORD).await;
+    assert_eq!(app.post_empty_as(&token, "/v1/auth/logout").await.0, 204);
+    assert_eq!(app.get_as(&token, "/v1/me").await.0, 401);
     assert_eq!(
-        app.call(Method::POST, "/v1/auth/logout", Some(&token), None)
-            .await
-            .0,
-        204
-    );
-    assert_eq!(
-        app.call(Method::GET, "/v1/me", Some(&token), None).await.0,
-        401
-    );
-    assert_eq!(
-        app.call(Method::GET, "/v1/me", Some(&other), None).await.0,
+        app.get_as(&other, "/v1/me").await.0,
         200,
         "other sessions live on"
     );
 }
 
 async fn wrong_and_missing_tokens_never_reach_data(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let w = world(&app).await;
-    let path = format!("/v1/customers/{}", w.customer_a);
+    let (app, w) = app_with_world(backend).await;
+    let path = w.customer_a_path("");
     assert_eq!(app.call(Method::GET, &path, None, None).await.0, 401);
-    assert_eq!(
-        app.call(Method::GET, &path, Some("not-a-token"), None)
-            .await
-            .0,
-        401
-    );
+    assert_eq!(app.get_as("not-a-token", &path).await.0, 401);
     let basic = app
         .client
         .get(app.url(&path))
@@ -228,35 +231,19 @@ async fn wrong_and_missing_tokens_never_reach_data(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(basic.status(), 401);
-    let (status, body) = app.call(Method::GET, &path, Some(""), None).await;
+    let (status, body) = app.get_as("", &path).await;
     assert_eq!(status, 401, "{body}");
 }
 
 async fn a_locked_user_gets_423_at_login_and_their_token_stops_working_at_once(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let w = world(&app).await;
-    assert_eq!(
-        app.call(Method::GET, "/v1/me", Some(&w.staff_a), None)
-            .await
-            .0,
-        200
-    );
+    let (app, w) = app_with_world(backend).await;
+    assert_eq!(app.get_as(&w.staff_a, "/v1/me").await.0, 200);
     let (status, body) = app
-        .call(
-            Method::POST,
-            &format!("/v1/users/{}/lock", w.staff_a_id),
-            Some(&w.admin_a),
-            None,
-        )
+        .post_empty_as(&w.admin_a, &w.staff_a_path("/lock"))
         .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["locked"], true);
-    assert_eq!(
-        app.call(Method::GET, "/v1/me", Some(&w.staff_a), None)
-            .await
-            .0,
-        401
-    );
+    assert_eq!(app.get_as(&w.staff_a, "/v1/me").await.0, 401);
     let (status, body) = app
         .call(
             Method::POST,
@@ -280,12 +267,7 @@ async fn a_locked_user_gets_423_at_login_and_their_token_stops_working_at_once(b
         "locked whatever the password: the answer confirms no guess"
     );
     let (status, _) = app
-        .call(
-            Method::POST,
-            &format!("/v1/users/{}/unlock", w.staff_a_id),
-            Some(&w.admin_a),
-            None,
-        )
+        .post_empty_as(&w.admin_a, &w.staff_a_path("/unlock"))
         .await;
     assert_eq!(status, 200);
     app.login("staff-a", PASSWORD).await;
@@ -308,12 +290,7 @@ async fn locking_on_one_instance_ends_the_session_on_another_at_once() {
         "a session works on every instance"
     );
     let (status, _) = app
-        .call(
-            Method::POST,
-            &format!("/v1/users/{}/lock", w.staff_a_id),
-            Some(&w.admin_a),
-            None,
-        )
+        .post_empty_as(&w.admin_a, &w.staff_a_path("/lock"))
         .await;
     assert_eq!(status, 200);
     assert_eq!(me_on_other().await.unwrap().status(), 401);
@@ -386,8 +363,7 @@ struct Case {
 }
 
 async fn every_route_answers_each_role_of_two_customers_as_it_should(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let w = world(&app).await;
+    let (app, w) = app_with_world(backend).await;
     let (ca, pa, sa, idle) = (&w.customer_a, &w.practice_a, &w.staff_a_id, &w.idle_a_id);
     let new_user = |n: u32| json!({"username": format!("new-{n}"), "password": PASSWORD, "role": "staff", "customer_id": ca});
     let cases = vec![
@@ -541,17 +517,13 @@ async fn every_route_answers_each_role_of_two_customers_as_it_should(backend: Ba
     }
     // Nothing of customer A leaked into B's view of the world.
     let (_, practices_b) = app
-        .call(
-            Method::GET,
+        .get_as(
+            &w.admin_b,
             &format!("/v1/customers/{}/practices", w.customer_b),
-            Some(&w.admin_b),
-            None,
         )
         .await;
     assert!(
-        practices_b["items"]
-            .as_array()
-            .unwrap()
+        items(&practices_b)
             .iter()
             .all(|p| p["customer_id"] == json!(w.customer_b))
     );
@@ -559,8 +531,7 @@ async fn every_route_answers_each_role_of_two_customers_as_it_should(backend: Ba
 }
 
 async fn bad_input_gets_400_or_422_naming_the_field(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let w = world(&app).await;
+    let (app, w) = app_with_world(backend).await;
     let malformed = app
         .authed(Method::POST, "/v1/customers", &w.root)
         .header("content-type", "application/json")
@@ -573,17 +544,17 @@ async fn bad_input_gets_400_or_422_naming_the_field(backend: Backend) {
         ("/v1/customers", json!({}), "name"),
         ("/v1/customers", json!({"name": 5}), "name"),
         (
-            &*format!("/v1/customers/{}/practices", w.customer_a),
+            &*w.customer_a_path("/practices"),
             json!({"name": "x", "timezone": "Nowhere/Land", "sms_number": "+14155550199"}),
             "timezone",
         ),
         (
-            &*format!("/v1/customers/{}/practices", w.customer_a),
+            &*w.customer_a_path("/practices"),
             json!({"name": "x", "timezone": "UTC", "sms_number": "555"}),
             "sms_number",
         ),
         (
-            &*format!("/v1/customers/{}/practices", w.customer_a),
+            &*w.customer_a_path("/practices"),
             json!({"name": "   ", "timezone": "UTC", "sms_number": "+14155550199"}),
             "name",
         ),
@@ -614,50 +585,34 @@ async fn bad_input_gets_400_or_422_naming_the_field(backend: Backend) {
         ),
     ];
     for (path, body, field) in cases {
-        let (status, answer) = app
-            .call(Method::POST, path, Some(&w.root), Some(body.clone()))
-            .await;
+        let (status, answer) = app.post_as(&w.root, path, body.clone()).await;
         assert_eq!(status, 422, "{path} {body}: {answer}");
-        let message = answer["error"]["message"].as_str().unwrap();
+        let message = error_message(&answer);
         assert!(
             message.contains(field),
             "{path} {body}: message {message:?} should name {field}"
         );
     }
     let (status, answer) = app
-        .call(
-            Method::PATCH,
-            &format!("/v1/practices/{}", w.practice_a),
-            Some(&w.root),
-            Some(json!({"escalation_delay_minutes": 0})),
+        .patch_as(
+            &w.root,
+            &w.practice_a_path(""),
+            json!({"escalation_delay_minutes": 0}),
         )
         .await;
     assert_eq!(status, 422);
-    assert!(
-        answer["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("escalation_delay_minutes")
-    );
+    assert!(error_message(&answer).contains("escalation_delay_minutes"));
     let (status, _) = app
-        .call(
-            Method::GET,
-            &format!("/v1/customers/{}/practices?limit=0", w.customer_a),
-            Some(&w.root),
-            None,
-        )
+        .get_as(&w.root, &w.customer_a_path("/practices?limit=0"))
         .await;
     assert_eq!(status, 422);
-    let (status, _) = app
-        .call(Method::GET, "/v1/customers/not-a-uuid", Some(&w.root), None)
-        .await;
+    let (status, _) = app.get_as(&w.root, "/v1/customers/not-a-uuid").await;
     assert!(status == 400 || status == 404, "{status}");
     let (status, body) = app
-        .call(
-            Method::POST,
+        .post_as(
+            &w.root,
             &format!("/v1/customers/{}/practices", w.customer_b),
-            Some(&w.root),
-            Some(json!({"name": "dup", "timezone": "UTC", "sms_number": "+14155550101"})),
+            json!({"name": "dup", "timezone": "UTC", "sms_number": "+14155550101"}),
         )
         .await;
     assert_eq!(status, 409, "{body}");
@@ -665,35 +620,31 @@ async fn bad_input_gets_400_or_422_naming_the_field(backend: Backend) {
 }
 
 async fn passwords_must_have_eight_characters_and_a_digit(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let w = world(&app).await;
+    let (app, w) = app_with_world(backend).await;
     for bad in ["short1", "no-digits-at-all"] {
         let (status, body) = app
-            .call(Method::POST, "/v1/users", Some(&w.admin_a), Some(json!({"username": "pwuser", "password": bad, "role": "staff", "customer_id": w.customer_a})))
+            .post_as(
+                &w.admin_a,
+                "/v1/users",
+                json!({"username": "pwuser", "password": bad, "role": "staff", "customer_id": w.customer_a}),
+            )
             .await;
         assert_eq!(status, 422, "{bad}: {body}");
-        assert!(
-            body["error"]["message"]
-                .as_str()
-                .unwrap()
-                .starts_with("password")
-        );
+        assert!(error_message(&body).starts_with("password"));
     }
     let (status, _) = app
-        .call(
-            Method::PATCH,
-            &format!("/v1/users/{}", w.staff_a_id),
-            Some(&w.staff_a),
-            Some(json!({"password": "weakweak", "current_password": PASSWORD})),
+        .patch_as(
+            &w.staff_a,
+            &w.staff_a_path(""),
+            json!({"password": "weakweak", "current_password": PASSWORD}),
         )
         .await;
     assert_eq!(status, 422);
     let (status, _) = app
-        .call(
-            Method::PATCH,
-            &format!("/v1/users/{}", w.staff_a_id),
-            Some(&w.staff_a),
-            Some(json!({"password": "stronger-pass-2", "current_password": PASSWORD})),
+        .patch_as(
+            &w.staff_a,
+            &w.staff_a_path(""),
+            json!({"password": "stronger-pass-2", "current_password": PASSWORD}),
         )
         .await;
     assert_eq!(status, 200);
@@ -701,40 +652,26 @@ async fn passwords_must_have_eight_characters_and_a_digit(backend: Backend) {
 }
 
 async fn default_users_join_practices_created_afterwards(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let w = world(&app).await;
+    let (app, w) = app_with_world(backend).await;
     let (status, _) = app
-        .call(
-            Method::PUT,
-            &format!("/v1/customers/{}/default-users", w.customer_a),
-            Some(&w.admin_a),
-            Some(json!({"user_ids": [w.idle_a_id]})),
+        .put_as(
+            &w.admin_a,
+            &w.customer_a_path("/default-users"),
+            json!({"user_ids": [w.idle_a_id]}),
         )
         .await;
     assert_eq!(status, 200);
-    let (_, customer) = app
-        .call(
-            Method::GET,
-            &format!("/v1/customers/{}", w.customer_a),
-            Some(&w.admin_a),
-            None,
-        )
-        .await;
+    let (_, customer) = app.get_as(&w.admin_a, &w.customer_a_path("")).await;
     assert_eq!(customer["default_user_ids"], json!([w.idle_a_id]));
     let practice = post(
         &app,
-        &format!("/v1/customers/{}/practices", w.customer_a),
+        &w.customer_a_path("/practices"),
         &w.root,
         json!({"name": "New", "timezone": "UTC", "sms_number": "+14155550177"}),
     )
     .await;
     let (_, idle) = app
-        .call(
-            Method::GET,
-            &format!("/v1/users/{}", w.idle_a_id),
-            Some(&w.admin_a),
-            None,
-        )
+        .get_as(&w.admin_a, &format!("/v1/users/{}", w.idle_a_id))
         .await;
     assert!(
         idle["practice_ids"]
@@ -743,11 +680,10 @@ async fn default_users_join_practices_created_afterwards(backend: Backend) {
             .contains(&practice["id"])
     );
     let (status, body) = app
-        .call(
-            Method::PUT,
+        .put_as(
+            &w.admin_b,
             &format!("/v1/customers/{}/default-users", w.customer_b),
-            Some(&w.admin_b),
-            Some(json!({"user_ids": [w.idle_a_id]})),
+            json!({"user_ids": [w.idle_a_id]}),
         )
         .await;
     assert_eq!(
@@ -757,250 +693,176 @@ async fn default_users_join_practices_created_afterwards(backend: Backend) {
 }
 
 async fn groups_need_ten_practices_and_hide_from_other_customers(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let w = world(&app).await;
+    let (app, w) = app_with_world(backend).await;
     let (status, body) = app
-        .call(
-            Method::POST,
-            &format!("/v1/customers/{}/practice-groups", w.customer_a),
-            Some(&w.admin_a),
-            Some(json!({"name": "North"})),
+        .post_as(
+            &w.admin_a,
+            &w.customer_a_path("/practice-groups"),
+            json!({"name": "North"}),
         )
         .await;
     assert_eq!(status, 409);
     assert_eq!(body["error"]["code"], "too_few_practices");
     let mut practices = vec![w.practice_a.clone()];
     for i in 0..9 {
-        let p = post(&app, &format!("/v1/customers/{}/practices", w.customer_a), &w.root, json!({"name": format!("P{i}"), "timezone": "UTC", "sms_number": format!("+1415555030{i}")})).await;
+        let p = post(
+            &app,
+            &w.customer_a_path("/practices"),
+            &w.root,
+            json!({"name": format!("P{i}"), "timezone": "UTC", "sms_number": format!("+1415555030{i}")}),
+        ).await;
         practices.push(p["id"].as_str().unwrap().to_string());
     }
     let (status, group) = app
-        .call(Method::POST, &format!("/v1/customers/{}/practice-groups", w.customer_a), Some(&w.admin_a),
-              Some(json!({"name": "North", "practice_ids": [practices[0], practices[1]], "default_user_ids": [w.idle_a_id]})))
+        .post_as(
+            &w.admin_a,
+            &w.customer_a_path("/practice-groups"),
+            json!({"name": "North", "practice_ids": [practices[0], practices[1]], "default_user_ids": [w.idle_a_id]}),
+        )
         .await;
     assert_eq!(status, 201, "{group}");
     let gid = group["id"].as_str().unwrap();
     let (status, body) = app
-        .call(
-            Method::POST,
-            &format!("/v1/customers/{}/practice-groups", w.customer_a),
-            Some(&w.admin_a),
-            Some(json!({"name": "South", "practice_ids": [practices[1]]})),
+        .post_as(
+            &w.admin_a,
+            &w.customer_a_path("/practice-groups"),
+            json!({"name": "South", "practice_ids": [practices[1]]}),
         )
         .await;
     assert_eq!(status, 409, "a practice is in at most one group: {body}");
     assert_eq!(body["error"]["code"], "practice_in_another_group");
     let (_, p0) = app
-        .call(
-            Method::GET,
-            &format!("/v1/practices/{}", practices[0]),
-            Some(&w.admin_a),
-            None,
-        )
+        .get_as(&w.admin_a, &format!("/v1/practices/{}", practices[0]))
         .await;
     assert_eq!(p0["practice_group_id"], json!(gid));
     for token in [&w.admin_b, &w.staff_b] {
         assert_eq!(
-            app.call(
-                Method::PATCH,
+            app.patch_as(
+                token,
                 &format!("/v1/practice-groups/{gid}"),
-                Some(token),
-                Some(json!({"name": "x"}))
+                json!({"name": "x"})
             )
             .await
             .0,
             404
         );
         assert_eq!(
-            app.call(
-                Method::DELETE,
-                &format!("/v1/practice-groups/{gid}"),
-                Some(token),
-                None
-            )
-            .await
-            .0,
+            app.delete_as(token, &format!("/v1/practice-groups/{gid}"))
+                .await
+                .0,
             404
         );
     }
     assert_eq!(
-        app.call(
-            Method::DELETE,
-            &format!("/v1/practice-groups/{gid}"),
-            Some(&w.staff_a),
-            None
-        )
-        .await
-        .0,
+        app.delete_as(&w.staff_a, &format!("/v1/practice-groups/{gid}"))
+            .await
+            .0,
         403
     );
     let (status, renamed) = app
-        .call(
-            Method::PATCH,
+        .patch_as(
+            &w.admin_a,
             &format!("/v1/practice-groups/{gid}"),
-            Some(&w.admin_a),
-            Some(json!({"name": "Northern", "practice_ids": [practices[2]]})),
+            json!({"name": "Northern", "practice_ids": [practices[2]]}),
         )
         .await;
     assert_eq!(status, 200, "{renamed}");
     assert_eq!(renamed["practice_ids"], json!([practices[2]]));
     assert_eq!(
-        app.call(
-            Method::DELETE,
-            &format!("/v1/practice-groups/{gid}"),
-            Some(&w.admin_a),
-            None
-        )
-        .await
-        .0,
+        app.delete_as(&w.admin_a, &format!("/v1/practice-groups/{gid}"))
+            .await
+            .0,
         204
     );
     let (_, groups) = app
-        .call(
-            Method::GET,
-            &format!("/v1/customers/{}/practice-groups", w.customer_a),
-            Some(&w.admin_a),
-            None,
-        )
+        .get_as(&w.admin_a, &w.customer_a_path("/practice-groups"))
         .await;
     assert_eq!(groups["items"], json!([]));
 }
 
 async fn locking_with_outstanding_items_needs_reassign_to(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let w = world(&app).await;
-    app.call(
-        Method::PUT,
-        &format!("/v1/customers/{}/default-users", w.customer_a),
-        Some(&w.admin_a),
-        Some(json!({"user_ids": [w.staff_a_id]})),
+    let (app, w) = app_with_world(backend).await;
+    app.put_as(
+        &w.admin_a,
+        &w.customer_a_path("/default-users"),
+        json!({"user_ids": [w.staff_a_id]}),
     )
     .await;
     let (status, outstanding) = app
-        .call(
-            Method::GET,
-            &format!("/v1/users/{}/outstanding", w.staff_a_id),
-            Some(&w.admin_a),
-            None,
-        )
+        .get_as(&w.admin_a, &w.staff_a_path("/outstanding"))
         .await;
     assert_eq!(status, 200);
     assert_eq!(outstanding["total"], 1);
     let (status, body) = app
-        .call(
-            Method::POST,
-            &format!("/v1/users/{}/lock", w.staff_a_id),
-            Some(&w.admin_a),
-            None,
-        )
+        .post_empty_as(&w.admin_a, &w.staff_a_path("/lock"))
         .await;
     assert_eq!(status, 409, "{body}");
     assert_eq!(body["error"]["code"], "outstanding_items");
     assert_eq!(
-        app.call(Method::GET, "/v1/me", Some(&w.staff_a), None)
-            .await
-            .0,
+        app.get_as(&w.staff_a, "/v1/me").await.0,
         200,
         "nothing changed"
     );
     let (status, body) = app
-        .call(
-            Method::POST,
-            &format!("/v1/users/{}/lock", w.staff_a_id),
-            Some(&w.admin_a),
-            Some(json!({"reassign_to": w.staff_a_id})),
+        .post_as(
+            &w.admin_a,
+            &w.staff_a_path("/lock"),
+            json!({"reassign_to": w.staff_a_id}),
         )
         .await;
     assert_eq!(status, 422, "cannot hand over to oneself: {body}");
     let (status, body) = app
-        .call(
-            Method::POST,
-            &format!("/v1/users/{}/lock", w.staff_a_id),
-            Some(&w.admin_a),
-            Some(json!({"reassign_to": w.idle_a_id})),
+        .post_as(
+            &w.admin_a,
+            &w.staff_a_path("/lock"),
+            json!({"reassign_to": w.idle_a_id}),
         )
         .await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(
-        app.call(Method::GET, "/v1/me", Some(&w.staff_a), None)
-            .await
-            .0,
-        401
-    );
-    let (_, customer) = app
-        .call(
-            Method::GET,
-            &format!("/v1/customers/{}", w.customer_a),
-            Some(&w.admin_a),
-            None,
-        )
-        .await;
+    assert_eq!(app.get_as(&w.staff_a, "/v1/me").await.0, 401);
+    let (_, customer) = app.get_as(&w.admin_a, &w.customer_a_path("")).await;
     assert_eq!(customer["default_user_ids"], json!([w.idle_a_id]));
     let (status, body) = app
-        .call(
-            Method::POST,
+        .post_empty_as(
+            &w.admin_a,
             "/v1/users/00000000-0000-0000-0000-000000000000/lock",
-            Some(&w.admin_a),
-            None,
         )
         .await;
     assert_eq!(status, 404, "{body}");
 }
 
 async fn the_audit_log_records_changes_with_who_and_where_for_admins_only(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let w = world(&app).await;
-    app.call(
-        Method::PATCH,
-        &format!("/v1/practices/{}", w.practice_a),
-        Some(&w.admin_a),
-        Some(json!({"name": "Renamed"})),
+    let (app, w) = app_with_world(backend).await;
+    app.patch_as(
+        &w.admin_a,
+        &w.practice_a_path(""),
+        json!({"name": "Renamed"}),
     )
     .await;
-    let (status, audit) = app
-        .call(Method::GET, "/v1/audit", Some(&w.admin_a), None)
-        .await;
+    let (status, audit) = app.get_as(&w.admin_a, "/v1/audit").await;
     assert_eq!(status, 200);
-    let items = audit["items"].as_array().unwrap();
+    let rows = items(&audit);
     assert!(
-        items
-            .iter()
-            .all(|i| i["customer_id"] == json!(w.customer_a)),
+        rows.iter().all(|i| i["customer_id"] == json!(w.customer_a)),
         "only customer A's rows"
     );
-    let update = items
+    let update = rows
         .iter()
         .find(|i| i["action"] == "practice.update")
         .expect("the change is audited");
     assert_eq!(update["client_addr"], "127.0.0.1");
     assert!(update["user_id"].is_string());
-    assert!(items.iter().any(|i| i["action"] == "session.login"));
-    let (_, first) = app
-        .call(Method::GET, "/v1/audit?limit=2", Some(&w.admin_a), None)
-        .await;
+    assert!(rows.iter().any(|i| i["action"] == "session.login"));
+    let (_, first) = app.get_as(&w.admin_a, "/v1/audit?limit=2").await;
     let cursor = first["next_cursor"].as_str().expect("more pages");
     let (_, second) = app
-        .call(
-            Method::GET,
-            &format!("/v1/audit?limit=2&cursor={cursor}"),
-            Some(&w.admin_a),
-            None,
-        )
+        .get_as(&w.admin_a, &format!("/v1/audit?limit=2&cursor={cursor}"))
         .await;
     assert_ne!(first["items"][0]["id"], second["items"][0]["id"]);
-    assert_eq!(
-        app.call(Method::GET, "/v1/audit", Some(&w.staff_a), None)
-            .await
-            .0,
-        403
-    );
-    let (_, everything) = app
-        .call(Method::GET, "/v1/audit?limit=200", Some(&w.root), None)
-        .await;
+    assert_eq!(app.get_as(&w.staff_a, "/v1/audit").await.0, 403);
+    let (_, everything) = app.get_as(&w.root, "/v1/audit?limit=200").await;
     assert!(
-        everything["items"]
-            .as_array()
-            .unwrap()
+        items(&everything)
             .iter()
             .any(|i| i["customer_id"] == json!(w.customer_b))
     );
@@ -1014,49 +876,31 @@ async fn the_audit_log_records_changes_with_who_and_where_for_admins_only(backen
 }
 
 async fn staff_see_only_their_own_practices(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let w = world(&app).await;
+    let (app, w) = app_with_world(backend).await;
     let other = post(
         &app,
-        &format!("/v1/customers/{}/practices", w.customer_a),
+        &w.customer_a_path("/practices"),
         &w.root,
         json!({"name": "Other", "timezone": "UTC", "sms_number": "+14155550188"}),
     )
     .await;
     let oid = other["id"].as_str().unwrap();
     assert_eq!(
-        app.call(
-            Method::GET,
-            &format!("/v1/practices/{oid}"),
-            Some(&w.staff_a),
-            None
-        )
-        .await
-        .0,
+        app.get_as(&w.staff_a, &format!("/v1/practices/{oid}"))
+            .await
+            .0,
         404
     );
     assert_eq!(
-        app.call(
-            Method::GET,
-            &format!("/v1/practices/{oid}"),
-            Some(&w.admin_a),
-            None
-        )
-        .await
-        .0,
+        app.get_as(&w.admin_a, &format!("/v1/practices/{oid}"))
+            .await
+            .0,
         200
     );
     let (_, list) = app
-        .call(
-            Method::GET,
-            &format!("/v1/customers/{}/practices", w.customer_a),
-            Some(&w.staff_a),
-            None,
-        )
+        .get_as(&w.staff_a, &w.customer_a_path("/practices"))
         .await;
-    let ids: Vec<_> = list["items"]
-        .as_array()
-        .unwrap()
+    let ids: Vec<_> = items(&list)
         .iter()
         .map(|p| p["id"].as_str().unwrap().to_string())
         .collect();

@@ -12,7 +12,9 @@ use crate::accounts::{PASSWORD, post};
 use crate::alerts::{ADMIN_MOBILE, ON_CALL_MOBILE, Ward, ward};
 use crate::both_backends;
 use crate::fake_twilio::{AUTH_TOKEN, Answer, PUBLIC_BASE_URL};
-use crate::helpers::{Backend, PRACTICE_NUMBER, eventually, form, raw_sql, sql_uuid};
+use crate::helpers::{
+    Backend, PRACTICE_NUMBER, error_message, eventually, form, items, raw_sql, sql_uuid,
+};
 
 both_backends!(
     a_step_whose_people_read_only_the_feed_has_reached_nobody_and_the_next_is_texted_at_once,
@@ -36,6 +38,14 @@ both_backends!(
 const OTHER_MOBILE: &str = "+14155550163";
 
 impl Ward {
+    /// A critical reading whose alert is texted to the on-call user; answers the alert's code.
+    async fn critical_alert_texted_to_on_call(&self) -> String {
+        self.reading(150.0).await;
+        self.wait_texts_to(ON_CALL_MOBILE, 1).await;
+        let alerts = self.open_alerts(&self.c.staff).await;
+        alerts[0]["code"].as_str().unwrap().to_string()
+    }
+
     /// A signed inbound text to the practice number.
     async fn text_from(&self, from: &str, body: &str) {
         let sms = form(&[
@@ -114,7 +124,7 @@ impl Ward {
     async fn no_one_on_call(&self) {
         self.api(
             Method::PUT,
-            &format!("/v1/practices/{}/on-call", self.practice),
+            &self.practice_path("/on-call"),
             &self.root,
             Some(json!([])),
         )
@@ -238,12 +248,7 @@ async fn an_ack_is_answered_acknowledged_and_then_already_acknowledged_with_name
         Some(json!({ "first_name": "Dana" })),
     )
     .await;
-    w.reading(150.0).await;
-    w.wait_texts_to(ON_CALL_MOBILE, 1).await;
-    let code = w.open_alerts(&w.c.staff).await[0]["code"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let code = w.critical_alert_texted_to_on_call().await;
     w.text_from(ON_CALL_MOBILE, &format!("ack {}", code.to_lowercase()))
         .await;
     let replies = w.wait_texts_to(ON_CALL_MOBILE, 2).await;
@@ -261,12 +266,7 @@ async fn an_ack_from_a_number_the_alert_was_not_sent_to_is_not_recognised(backen
     let w = ward(backend).await;
     // A colleague of the same practice who was not on call: not told, so cannot acknowledge.
     w.staff_with_mobile("colleague", OTHER_MOBILE).await;
-    w.reading(150.0).await;
-    w.wait_texts_to(ON_CALL_MOBILE, 1).await;
-    let code = w.open_alerts(&w.c.staff).await[0]["code"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let code = w.critical_alert_texted_to_on_call().await;
     w.text_from(OTHER_MOBILE, &format!("ACK {code}")).await;
     let reply = w.wait_texts_to(OTHER_MOBILE, 1).await;
     assert!(reply[0].contains("not recognised"), "{reply:?}");
@@ -278,12 +278,7 @@ async fn an_ack_from_a_user_who_can_no_longer_see_the_patient_acknowledges_nothi
 ) {
     let w = ward(backend).await;
     w.patient_programs(&["behavioral"]).await;
-    w.reading(150.0).await;
-    w.wait_texts_to(ON_CALL_MOBILE, 1).await;
-    let code = w.open_alerts(&w.c.staff).await[0]["code"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let code = w.critical_alert_texted_to_on_call().await;
     // Restricted after the text went out.
     w.api(
         Method::PATCH,
@@ -324,7 +319,7 @@ async fn alerts_of_a_patient_whose_programs_are_all_restricted_are_neither_liste
     // The restricted user is on call too, and follows the patient.
     w.api(
         Method::PUT,
-        &format!("/v1/practices/{}/on-call", w.practice),
+        &w.practice_path("/on-call"),
         &w.root,
         Some(
             json!([{"from": "00:00", "to": "00:00", "user_id": w.on_call},
@@ -351,29 +346,13 @@ async fn alerts_of_a_patient_whose_programs_are_all_restricted_are_neither_liste
 
 async fn an_alert_template_without_its_code_is_refused(backend: Backend) {
     let w = ward(backend).await;
-    let (status, body) =
-        w.c.app
-            .call(
-                Method::PUT,
-                &format!("/v1/practices/{}/templates/alert_critical", w.practice),
-                Some(&w.root),
-                Some(json!({"text": "{practice_name}: a reading needs review. Sign in."})),
-            )
-            .await;
+    let template = w.practice_path("/templates/alert_critical");
+    let without_code = "{practice_name}: a reading needs review. Sign in.";
+    let (status, body) = w.root_put(&template, json!({ "text": without_code })).await;
     assert_eq!(status, 422, "{body}");
-    assert!(
-        body["error"]["message"].as_str().unwrap().contains("text"),
-        "{body}"
-    );
-    let (status, body) =
-        w.c.app
-            .call(
-                Method::PUT,
-                &format!("/v1/practices/{}/templates/alert_critical", w.practice),
-                Some(&w.root),
-                Some(json!({"text": "{practice_name}: urgent. Reply ACK {alert_code}"})),
-            )
-            .await;
+    assert!(error_message(&body).contains("text"), "{body}");
+    let with_code = "{practice_name}: urgent. Reply ACK {alert_code}";
+    let (status, body) = w.root_put(&template, json!({ "text": with_code })).await;
     assert_eq!(status, 200, "{body}");
 }
 
@@ -385,12 +364,12 @@ async fn a_repeated_reading_is_stored_once_and_answered_as_the_first(backend: Ba
     let readings = w
         .api(
             Method::GET,
-            &format!("/v1/patients/{}/readings", w.c.patient),
+            &w.c.patient_path("/readings"),
             &w.c.staff,
             None,
         )
         .await;
-    assert_eq!(readings["items"].as_array().unwrap().len(), 1);
+    assert_eq!(items(&readings).len(), 1);
     assert_eq!(w.open_alerts(&w.c.staff).await.len(), 1);
     w.wait_texts_to(ON_CALL_MOBILE, 1).await;
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
@@ -436,7 +415,7 @@ async fn a_reading_uploaded_after_a_later_one_is_compared_with_it(backend: Backe
     let w = ward(backend).await;
     w.api(
         Method::PUT,
-        &format!("/v1/practices/{}/reading-alerts/pulse", w.practice),
+        &w.practice_path("/reading-alerts/pulse"),
         &w.root,
         Some(json!({"ranges": {"critical_low": 40, "normal_low": 60, "normal_high": 100, "critical_high": 130},
                     "change": {"amount": 20, "unit": "units", "within_hours": 24}, "apply_to": "all_patients"})),
@@ -513,22 +492,13 @@ async fn glucose_in_mmol_per_litre_is_converted_before_it_is_classified(backend:
         .await;
     assert_eq!(normal["status"], "normal", "{normal}");
     let (status, body) =
-        w.c.app
-            .call(
-                Method::POST,
-                "/v1/readings",
-                Some(&w.c.staff),
-                Some(
-                    json!({"patient_id": w.c.patient, "vital": "pulse", "value": 70,
-                        "unit": "mmol/L", "taken_at": taken_at}),
-                ),
-            )
+        w.c.staff_post(
+            "/v1/readings",
+            json!({"patient_id": w.c.patient, "vital": "pulse", "value": 70, "unit": "mmol/L", "taken_at": taken_at}),
+        )
             .await;
     assert_eq!(status, 422, "{body}");
-    assert!(
-        body["error"]["message"].as_str().unwrap().contains("unit"),
-        "{body}"
-    );
+    assert!(error_message(&body).contains("unit"), "{body}");
 }
 
 async fn a_vital_without_ranges_is_unclassified_and_the_care_team_hears_once_per_run(
@@ -558,7 +528,7 @@ async fn one_alert_that_cannot_escalate_does_not_stop_the_others(backend: Backen
     // A second patient of the practice with an alert of their own.
     let other = post(
         &w.c.app,
-        &format!("/v1/practices/{}/patients", w.practice),
+        &w.practice_path("/patients"),
         &w.c.staff,
         json!({"first_name": "Sam", "last_name": "Lee", "dob": "1970-01-01"}),
     )

@@ -4,14 +4,15 @@
 use chrono::Duration;
 use gateway::clock::Clock;
 use gateway::settings::Settings;
-use reqwest::Method;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::accounts::{PASSWORD, post};
 use crate::both_backends;
 use crate::fake_twilio::{AUTH_TOKEN, PUBLIC_BASE_URL};
-use crate::helpers::{Backend, PATIENT_NUMBER, PRACTICE_NUMBER, eventually, form};
+use crate::helpers::{
+    Backend, PATIENT_NUMBER, PRACTICE_NUMBER, error_message, eventually, form, items,
+};
 use crate::texting::{Clinic, clinic_with};
 
 both_backends!(
@@ -51,10 +52,7 @@ pub async fn ward_with(backend: Backend, more: impl FnOnce(&mut Settings)) -> Wa
     let c = clinic_with(backend, more).await;
     c.app.super_admin("root-alerts", PASSWORD).await;
     let root = c.app.login("root-alerts", PASSWORD).await;
-    let (_, me) = c
-        .app
-        .call(Method::GET, "/v1/me", Some(&c.staff), None)
-        .await;
+    let (_, me) = c.staff_get("/v1/me").await;
     let practice = me["practice_ids"][0].as_str().unwrap().to_string();
     let customer = me["customer_id"].as_str().unwrap().to_string();
     let on_call = post(
@@ -78,25 +76,17 @@ pub async fn ward_with(backend: Backend, more: impl FnOnce(&mut Settings)) -> Wa
     .await;
     let (status, body) = c
         .app
-        .call(
-            Method::PUT,
+        .put_as(
+            &root,
             &format!("/v1/practices/{practice}/reading-alerts/pulse"),
-            Some(&root),
-            Some(json!({"ranges": {"critical_low": 40, "normal_low": 60, "normal_high": 100, "critical_high": 130},
-                        "change": null, "apply_to": "all_patients"})),
+            json!({"ranges": {"critical_low": 40, "normal_low": 60, "normal_high": 100, "critical_high": 130}, "change": null, "apply_to": "all_patients"}),
         )
         .await;
     assert_eq!(status, 200, "{body}");
     // On call all day.
-    let (status, body) = c
-        .app
-        .call(
-            Method::PUT,
-            &format!("/v1/practices/{practice}/on-call"),
-            Some(&root),
-            Some(json!([{"from": "00:00", "to": "00:00", "user_id": on_call}])),
-        )
-        .await;
+    let on_call_all_day = json!([{"from": "00:00", "to": "00:00", "user_id": on_call}]);
+    let path = format!("/v1/practices/{practice}/on-call");
+    let (status, body) = c.app.put_as(&root, &path, on_call_all_day).await;
     assert_eq!(status, 200, "{body}");
     Ward {
         c,
@@ -107,16 +97,67 @@ pub async fn ward_with(backend: Backend, more: impl FnOnce(&mut Settings)) -> Wa
 }
 
 impl Ward {
+    /// `/v1/practices/{practice}{rest}`: a route of the ward's practice.
+    pub fn practice_path(&self, rest: &str) -> String {
+        format!("/v1/practices/{}{rest}", self.practice)
+    }
+
+    /// The on-call user, signed in as `token`, saves `setting` as theirs at the ward's practice.
+    pub async fn on_call_saves(&self, token: &str, setting: Value) -> (u16, Value) {
+        let user = &self.on_call;
+        let path = format!(
+            "/v1/users/{user}/notification-settings?practice_id={}",
+            self.practice
+        );
+        let body = json!({ "settings": [setting] });
+        self.c.app.put_as(token, &path, body).await
+    }
+
+    /// The kinds of the notifications in `username`'s feed, newest first.
+    pub async fn notification_kinds_of(&self, username: &str) -> Vec<String> {
+        let token = self.c.app.login(username, PASSWORD).await;
+        let (status, notes) = self.c.app.get_as(&token, "/v1/notifications").await;
+        assert_eq!(status, 200, "{notes}");
+        let kinds = items(&notes)
+            .iter()
+            .map(|n| n["kind"].as_str().unwrap_or_default());
+        kinds.map(str::to_string).collect()
+    }
+
+    /// `GET path` as the ward's super admin.
+    pub async fn root_get(&self, path: &str) -> (u16, Value) {
+        self.c.app.get_as(&self.root, path).await
+    }
+
+    /// `POST path` without a body as the ward's super admin.
+    pub async fn root_post_empty(&self, path: &str) -> (u16, Value) {
+        self.c.app.post_empty_as(&self.root, path).await
+    }
+
+    /// `POST path` with a JSON body as the ward's super admin.
+    pub async fn root_post(&self, path: &str, body: Value) -> (u16, Value) {
+        self.c.app.post_as(&self.root, path, body).await
+    }
+
+    /// `PUT path` with a JSON body as the ward's super admin.
+    pub async fn root_put(&self, path: &str, body: Value) -> (u16, Value) {
+        self.c.app.put_as(&self.root, path, body).await
+    }
+
+    /// `PATCH path` with a JSON body as the ward's super admin.
+    pub async fn root_patch(&self, path: &str, body: Value) -> (u16, Value) {
+        self.c.app.patch_as(&self.root, path, body).await
+    }
+
     pub async fn reading(&self, value: f64) -> Value {
         let taken_at = self.c.app.clock.now();
         let (status, body) = self
             .c
             .app
-            .call(
-                Method::POST,
+            .post_as(
+                &self.c.staff,
                 "/v1/readings",
-                Some(&self.c.staff),
-                Some(json!({"patient_id": self.c.patient, "vital": "pulse", "value": value, "taken_at": taken_at})),
+                json!({"patient_id": self.c.patient, "vital": "pulse", "value": value, "taken_at": taken_at}),
             )
             .await;
         assert_eq!(status, 201, "{body}");
@@ -124,13 +165,9 @@ impl Ward {
     }
 
     pub async fn open_alerts(&self, token: &str) -> Vec<Value> {
-        let (status, body) = self
-            .c
-            .app
-            .call(Method::GET, "/v1/alerts?state=open", Some(token), None)
-            .await;
+        let (status, body) = self.c.app.get_as(token, "/v1/alerts?state=open").await;
         assert_eq!(status, 200, "{body}");
-        body["items"].as_array().unwrap().clone()
+        items(&body).clone()
     }
 
     pub fn texts_to(&self, number: &str) -> Vec<String> {
@@ -174,7 +211,6 @@ impl Ward {
         let practice: Uuid = self.practice.parse().unwrap();
         self.c
             .app
-            .state
             .store
             .list_alerts(vec![practice], None, store::Page::first(200))
             .await
@@ -198,17 +234,9 @@ async fn a_critical_reading_opens_an_alert_and_texts_the_on_call_phone_without_c
     assert_eq!(alerts[0]["reading_id"], reading["id"]);
     assert_eq!(alerts[0]["escalation_step"], 0);
     // Recorded once, although the first attempt (without an alert prepared) was rolled back.
-    let (status, readings) =
-        w.c.app
-            .call(
-                Method::GET,
-                &format!("/v1/patients/{}/readings", w.c.patient),
-                Some(&w.c.staff),
-                None,
-            )
-            .await;
+    let (status, readings) = w.c.staff_get(&w.c.patient_path("/readings")).await;
     assert_eq!(status, 200, "{readings}");
-    assert_eq!(readings["items"].as_array().unwrap().len(), 1, "{readings}");
+    assert_eq!(items(&readings).len(), 1, "{readings}");
     let texts = w.wait_texts_to(ON_CALL_MOBILE, 1).await;
     assert!(
         texts[0].contains(code),
@@ -220,7 +248,6 @@ async fn a_critical_reading_opens_an_alert_and_texts_the_on_call_phone_without_c
     );
     let outbox =
         w.c.app
-            .state
             .store
             .list_outbox(store::Page::first(50))
             .await
@@ -235,18 +262,8 @@ async fn a_critical_reading_opens_an_alert_and_texts_the_on_call_phone_without_c
         store::priority::ALERT,
         "alert texts go out first"
     );
-    let oncall = w.c.app.login("oncall", PASSWORD).await;
-    let (_, notes) =
-        w.c.app
-            .call(Method::GET, "/v1/notifications", Some(&oncall), None)
-            .await;
-    assert!(
-        notes["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|n| n["kind"] == "reading_critical")
-    );
+    let kinds = w.notification_kinds_of("oncall").await;
+    assert!(kinds.contains(&"reading_critical".to_string()), "{kinds:?}");
 }
 
 async fn an_unacknowledged_alert_escalates_step_by_step_and_skips_a_step_with_nobody(
@@ -282,11 +299,9 @@ async fn acknowledging_stops_the_escalation(backend: Backend) {
     let oncall = w.c.app.login("oncall", PASSWORD).await;
     let (status, acked) =
         w.c.app
-            .call(
-                Method::POST,
+            .post_empty_as(
+                &oncall,
                 &format!("/v1/alerts/{}/ack", alert["id"].as_str().unwrap()),
-                Some(&oncall),
-                None,
             )
             .await;
     assert_eq!(status, 200, "{acked}");
@@ -298,15 +313,9 @@ async fn acknowledging_stops_the_escalation(backend: Backend) {
         0,
         "an acknowledged alert never escalates"
     );
-    let (status, again) =
-        w.c.app
-            .call(
-                Method::POST,
-                &format!("/v1/alerts/{}/ack", alert["id"].as_str().unwrap()),
-                Some(&w.root),
-                None,
-            )
-            .await;
+    let (status, again) = w
+        .root_post_empty(&format!("/v1/alerts/{}/ack", alert["id"].as_str().unwrap()))
+        .await;
     assert_eq!(status, 200);
     assert_eq!(
         again["acknowledged_by"],
@@ -316,12 +325,7 @@ async fn acknowledging_stops_the_escalation(backend: Backend) {
     let oncall = w.c.app.login("oncall", PASSWORD).await;
     let (status, _) =
         w.c.app
-            .call(
-                Method::POST,
-                &format!("/v1/alerts/{}/ack", Uuid::now_v7()),
-                Some(&oncall),
-                None,
-            )
+            .post_empty_as(&oncall, &format!("/v1/alerts/{}/ack", Uuid::now_v7()))
             .await;
     assert_eq!(status, 404);
 }
@@ -367,15 +371,7 @@ async fn an_ack_reply_from_the_on_call_phone_acknowledges_the_alert(backend: Bac
         200
     );
     assert!(w.open_alerts(&w.c.staff).await.is_empty());
-    let (_, all) =
-        w.c.app
-            .call(
-                Method::GET,
-                "/v1/alerts?state=acknowledged",
-                Some(&w.c.staff),
-                None,
-            )
-            .await;
+    let (_, all) = w.c.staff_get("/v1/alerts?state=acknowledged").await;
     assert_eq!(all["items"][0]["acknowledged_by"], json!(w.on_call));
 }
 
@@ -399,7 +395,6 @@ async fn escalation_resumes_on_a_restarted_gateway(backend: Backend) {
     let step = eventually(15, "the restarted instance to escalate", || async {
         let alert =
             w.c.app
-                .state
                 .store
                 .due_alerts(w.c.app.clock.now() + Duration::days(1), 10)
                 .await
@@ -415,11 +410,10 @@ async fn overnight_schedule(w: &Ward, day: &str) {
     let (status, body) = w
         .c
         .app
-        .call(
-            Method::PUT,
-            &format!("/v1/practices/{}/on-call", w.practice),
-            Some(&w.root),
-            Some(json!([{"from": "22:00", "to": "06:00", "user_id": w.on_call}, {"from": "06:00", "to": "22:00", "user_id": day}])),
+        .put_as(
+            &w.root,
+            &w.practice_path("/on-call"),
+            json!([{"from": "22:00", "to": "06:00", "user_id": w.on_call}, {"from": "06:00", "to": "22:00", "user_id": day}]),
         )
         .await;
     assert_eq!(status, 200, "{body}");
@@ -429,10 +423,7 @@ async fn an_alert_at_0130_on_the_night_the_clocks_go_back_reaches_the_overnight_
     backend: Backend,
 ) {
     let mut w = ward(backend).await;
-    let (_, me) =
-        w.c.app
-            .call(Method::GET, "/v1/me", Some(&w.c.staff), None)
-            .await;
+    let (_, me) = w.c.staff_get("/v1/me").await;
     crate::oncall::give_mobile(&w.c.app, &w.root, me["id"].as_str().unwrap()).await;
     overnight_schedule(&w, me["id"].as_str().unwrap()).await;
     // 2026-11-01 in New York: 01:30 happens twice, at 05:30 UTC (EDT) and 06:30 UTC (EST).
@@ -450,35 +441,23 @@ async fn an_alert_at_0130_on_the_night_the_clocks_go_back_reaches_the_overnight_
             .unwrap()
             .to_string();
         let (status, _) =
-            w.c.app
-                .call(
-                    Method::POST,
-                    &format!("/v1/alerts/{alert}/ack"),
-                    Some(&w.c.staff),
-                    None,
-                )
+            w.c.staff_post_empty(&format!("/v1/alerts/{alert}/ack"))
                 .await;
         assert_eq!(status, 200);
     }
-    let (_, all) =
-        w.c.app
-            .call(Method::GET, "/v1/alerts", Some(&w.c.staff), None)
-            .await;
-    assert_eq!(all["items"].as_array().unwrap().len(), 2, "{all}");
+    let (_, all) = w.c.staff_get("/v1/alerts").await;
+    assert_eq!(items(&all).len(), 2, "{all}");
 }
 
 async fn in_an_on_call_gap_the_alert_goes_to_the_fallback_users_at_once(backend: Backend) {
     let w = ward(backend).await;
     // On call only 09:00-10:00 New York time; the clock stands at 10:00 there (15:00 UTC in March).
-    let (status, _) =
-        w.c.app
-            .call(
-                Method::PUT,
-                &format!("/v1/practices/{}/on-call", w.practice),
-                Some(&w.root),
-                Some(json!([{"from": "09:00", "to": "10:00", "user_id": w.on_call}])),
-            )
-            .await;
+    let (status, _) = w
+        .root_put(
+            &w.practice_path("/on-call"),
+            json!([{"from": "09:00", "to": "10:00", "user_id": w.on_call}]),
+        )
+        .await;
     assert_eq!(status, 200);
     w.reading(150.0).await;
     // Nobody on call and no care team: the first texts go straight to the customer's admins.
@@ -489,103 +468,53 @@ async fn in_an_on_call_gap_the_alert_goes_to_the_fallback_users_at_once(backend:
 async fn the_on_call_user_hears_of_a_new_patient_message(backend: Backend) {
     let w = ward(backend).await;
     let (_, portal) =
-        w.c.app
-            .call(
-                Method::POST,
-                &format!("/v1/patients/{}/portal/enroll", w.c.patient),
-                Some(&w.c.staff),
-                None,
-            )
+        w.c.staff_post_empty(&w.c.patient_path("/portal/enroll"))
             .await;
     let token = portal["portal_token"].as_str().unwrap();
     w.c.app
-        .call(
-            Method::POST,
-            "/v1/portal/messages",
-            Some(token),
-            Some(json!({"body": "hello"})),
-        )
+        .post_as(token, "/v1/portal/messages", json!({"body": "hello"}))
         .await;
-    let oncall = w.c.app.login("oncall", PASSWORD).await;
-    let (_, notes) =
-        w.c.app
-            .call(Method::GET, "/v1/notifications", Some(&oncall), None)
-            .await;
+    let kinds = w.notification_kinds_of("oncall").await;
     assert!(
-        notes["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|n| n["kind"] == "new_patient_message")
+        kinds.contains(&"new_patient_message".to_string()),
+        "{kinds:?}"
     );
 }
 
 async fn locking_the_on_call_user_hands_their_windows_to_the_successor(backend: Backend) {
     let w = ward(backend).await;
-    let (_, me) =
-        w.c.app
-            .call(Method::GET, "/v1/me", Some(&w.c.staff), None)
-            .await;
+    let (_, me) = w.c.staff_get("/v1/me").await;
     let successor = me["id"].as_str().unwrap().to_string();
     crate::oncall::give_mobile(&w.c.app, &w.root, &successor).await;
-    let (_, outstanding) =
-        w.c.app
-            .call(
-                Method::GET,
-                &format!("/v1/users/{}/outstanding", w.on_call),
-                Some(&w.root),
-                None,
-            )
-            .await;
+    let (_, outstanding) = w
+        .root_get(&format!("/v1/users/{}/outstanding", w.on_call))
+        .await;
     assert_eq!(outstanding["on_call_at"], json!([w.practice]));
     assert_eq!(outstanding["open_alerts"], json!([]));
     // An open alert the on-call user was told of is theirs to hand over too.
     let reading = w.reading(150.0).await;
     assert_eq!(reading["status"], "critical");
     let alert_id = w.open_alerts(&w.c.staff).await[0]["id"].clone();
-    let (_, outstanding) =
-        w.c.app
-            .call(
-                Method::GET,
-                &format!("/v1/users/{}/outstanding", w.on_call),
-                Some(&w.root),
-                None,
-            )
-            .await;
+    let (_, outstanding) = w
+        .root_get(&format!("/v1/users/{}/outstanding", w.on_call))
+        .await;
     assert_eq!(
         outstanding["open_alerts"],
         json!([alert_id]),
         "{outstanding}"
     );
-    let (status, body) =
-        w.c.app
-            .call(
-                Method::POST,
-                &format!("/v1/users/{}/lock", w.on_call),
-                Some(&w.root),
-                None,
-            )
-            .await;
+    let (status, body) = w
+        .root_post_empty(&format!("/v1/users/{}/lock", w.on_call))
+        .await;
     assert_eq!(status, 409, "on call: must be handed over: {body}");
-    let (status, body) =
-        w.c.app
-            .call(
-                Method::POST,
-                &format!("/v1/users/{}/lock", w.on_call),
-                Some(&w.root),
-                Some(json!({"reassign_to": successor})),
-            )
-            .await;
+    let (status, body) = w
+        .root_post(
+            &format!("/v1/users/{}/lock", w.on_call),
+            json!({"reassign_to": successor}),
+        )
+        .await;
     assert_eq!(status, 200, "{body}");
-    let (_, schedule) =
-        w.c.app
-            .call(
-                Method::GET,
-                &format!("/v1/practices/{}/on-call", w.practice),
-                Some(&w.root),
-                None,
-            )
-            .await;
+    let (_, schedule) = w.root_get(&w.practice_path("/on-call")).await;
     assert_eq!(schedule[0]["user_id"], json!(successor), "{schedule}");
     let handed =
         w.c.notifications()
@@ -601,31 +530,17 @@ async fn a_caution_reading_notifies_those_who_want_caution_notices_without_an_al
 ) {
     let w = ward(backend).await;
     let oncall = w.c.app.login("oncall", PASSWORD).await;
-    let (status, body) = w
-        .c
-        .app
-        .call(
-            Method::PUT,
-            &format!("/v1/users/{}/notification-settings?practice_id={}", w.on_call, w.practice),
-            Some(&oncall),
-            Some(json!({"settings": [{"kind": "reading_caution", "enabled": true, "push": true, "email": false, "text": true}]})),
-        )
+    let (status, body) = w.on_call_saves(
+        &oncall,
+        json!({"kind": "reading_caution", "enabled": true, "push": true, "email": false, "text": true}),
+    )
         .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(w.reading(115.0).await["status"], "caution");
     let texts = w.wait_texts_to(ON_CALL_MOBILE, 1).await;
     assert!(!texts[0].contains("115"));
-    let (_, notes) =
-        w.c.app
-            .call(Method::GET, "/v1/notifications", Some(&oncall), None)
-            .await;
-    assert!(
-        notes["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|n| n["kind"] == "reading_caution")
-    );
+    let (_, notes) = w.c.app.get_as(&oncall, "/v1/notifications").await;
+    assert!(items(&notes).iter().any(|n| n["kind"] == "reading_caution"));
     assert!(
         w.open_alerts(&w.c.staff).await.is_empty(),
         "a caution opens no alert"
@@ -634,42 +549,25 @@ async fn a_caution_reading_notifies_those_who_want_caution_notices_without_an_al
 
 async fn the_nth_out_of_range_reading_in_a_row_notifies_once_per_run(backend: Backend) {
     let mut w = ward(backend).await;
-    let (status, body) =
-        w.c.app
-            .call(
-                Method::PUT,
-                &format!("/v1/practices/{}/reading-frequency", w.practice),
-                Some(&w.root),
-                Some(json!({"warn_after_days": 0, "out_of_range_count": 3, "vitals": []})),
-            )
-            .await;
+    let (status, body) = w
+        .root_put(
+            &w.practice_path("/reading-frequency"),
+            json!({"warn_after_days": 0, "out_of_range_count": 3, "vitals": []}),
+        )
+        .await;
     assert_eq!(status, 200, "{body}");
     let oncall = w.c.app.login("oncall", PASSWORD).await;
-    let (status, body) = w
-        .c
-        .app
-        .call(
-            Method::PUT,
-            &format!("/v1/users/{}/notification-settings?practice_id={}", w.on_call, w.practice),
-            Some(&oncall),
-            Some(json!({"settings": [{"kind": "reading_caution", "enabled": true, "push": true, "email": false, "text": false}]})),
-        )
+    let (status, body) = w.on_call_saves(
+        &oncall,
+        json!({"kind": "reading_caution", "enabled": true, "push": true, "email": false, "text": false}),
+    )
         .await;
     assert_eq!(status, 200, "{body}");
     let runs = |token: String| {
         let app = &w.c.app;
         async move {
-            let (_, notes) = app
-                .call(
-                    Method::GET,
-                    "/v1/notifications?limit=200",
-                    Some(&token),
-                    None,
-                )
-                .await;
-            notes["items"]
-                .as_array()
-                .unwrap()
+            let (_, notes) = app.get_as(&token, "/v1/notifications?limit=200").await;
+            items(&notes)
                 .iter()
                 .filter(|n| n["summary"].as_str().unwrap().contains("in a row"))
                 .count()
@@ -701,27 +599,17 @@ async fn an_overdue_vital_is_warned_about_once_per_episode_and_other_vitals_do_n
     // Pulse once a day, warned about two days after it falls behind; for all patients, so the
     // ward's existing patient gets it too.
     let (status, body) =
-        w.c.app
-            .call(
-                Method::PUT,
-                &format!("/v1/practices/{}/reading-frequency", w.practice),
-                Some(&w.root),
-                Some(json!({"warn_after_days": 2, "out_of_range_count": 0,
-                            "vitals": [{"vital": "pulse", "readings": 1, "per_days": 1}],
-                            "apply_to": "all_patients"})),
-            )
+        w.root_put(
+            &w.practice_path("/reading-frequency"),
+            json!({"warn_after_days": 2, "out_of_range_count": 0, "vitals": [{"vital": "pulse", "readings": 1, "per_days": 1}], "apply_to": "all_patients"}),
+        )
             .await;
     assert_eq!(status, 200, "{body}");
     let oncall = w.c.app.login("oncall", PASSWORD).await;
-    let (status, _) = w
-        .c
-        .app
-        .call(
-            Method::PUT,
-            &format!("/v1/users/{}/notification-settings?practice_id={}", w.on_call, w.practice),
-            Some(&oncall),
-            Some(json!({"settings": [{"kind": "overdue_readings", "enabled": true, "push": true, "email": false, "text": false}]})),
-        )
+    let (status, _) = w.on_call_saves(
+        &oncall,
+        json!({"kind": "overdue_readings", "enabled": true, "push": true, "email": false, "text": false}),
+    )
         .await;
     assert_eq!(status, 200);
     w.reading(80.0).await;
@@ -733,11 +621,10 @@ async fn an_overdue_vital_is_warned_about_once_per_episode_and_other_vitals_do_n
     let (status, body) = w
         .c
         .app
-        .call(
-            Method::POST,
+        .post_as(
+            &w.c.staff,
             "/v1/readings",
-            Some(&w.c.staff),
-            Some(json!({"patient_id": w.c.patient, "vital": "body_weight", "value": 70, "taken_at": taken_at})),
+            json!({"patient_id": w.c.patient, "vital": "body_weight", "value": 70, "taken_at": taken_at}),
         )
         .await;
     assert_eq!(status, 201, "{body}");
@@ -755,18 +642,8 @@ async fn an_overdue_vital_is_warned_about_once_per_episode_and_other_vitals_do_n
     w.c.app.clock.advance(Duration::days(3));
     assert_eq!(warn().await.unwrap(), 1);
     let oncall = w.c.app.login("oncall", PASSWORD).await;
-    let (_, notes) =
-        w.c.app
-            .call(
-                Method::GET,
-                "/v1/notifications?limit=200",
-                Some(&oncall),
-                None,
-            )
-            .await;
-    let overdue: Vec<&Value> = notes["items"]
-        .as_array()
-        .unwrap()
+    let (_, notes) = w.c.app.get_as(&oncall, "/v1/notifications?limit=200").await;
+    let overdue: Vec<&Value> = items(&notes)
         .iter()
         .filter(|n| n["kind"] == "overdue_readings")
         .collect();
@@ -788,29 +665,14 @@ async fn a_patient_is_told_of_their_own_caution_and_critical_readings_without_de
     let mut w = ward(backend).await;
     // The practice's patient defaults, saved for all patients: the ward's patient gets them.
     let (status, body) =
-        w.c.app
-            .call(
-                Method::PUT,
-                &format!(
-                    "/v1/practices/{}/notification-defaults/patients",
-                    w.practice
-                ),
-                Some(&w.root),
-                Some(json!({"settings": [
-                {"kind": "reading_caution", "enabled": true, "email": false, "text": true},
-                {"kind": "reading_critical", "enabled": true, "email": false, "text": true}],
-                "apply_to": "all_patients"})),
-            )
+        w.root_put(
+            &w.practice_path("/notification-defaults/patients"),
+            json!({"settings": [ {"kind": "reading_caution", "enabled": true, "email": false, "text": true}, {"kind": "reading_critical", "enabled": true, "email": false, "text": true}], "apply_to": "all_patients"}),
+        )
             .await;
     assert_eq!(status, 200, "{body}");
     let (status, own) =
-        w.c.app
-            .call(
-                Method::GET,
-                &format!("/v1/patients/{}/notification-settings", w.c.patient),
-                Some(&w.c.staff),
-                None,
-            )
+        w.c.staff_get(&w.c.patient_path("/notification-settings"))
             .await;
     assert_eq!(status, 200, "{own}");
     assert_eq!(
@@ -823,15 +685,7 @@ async fn a_patient_is_told_of_their_own_caution_and_critical_readings_without_de
     w.c.patient_texts("07/04/1961").await;
     assert_eq!(w.c.texting().await["status"], "enabled");
     let before = w.wait_texts_to(PATIENT_NUMBER, 2).await.len();
-    let (_, practice) =
-        w.c.app
-            .call(
-                Method::GET,
-                &format!("/v1/practices/{}", w.practice),
-                Some(&w.root),
-                None,
-            )
-            .await;
+    let (_, practice) = w.root_get(&w.practice_path("")).await;
     let notice = format!(
         "We received a reading that needs attention. Your care team at {} has been told.",
         practice["name"].as_str().unwrap()
@@ -866,28 +720,21 @@ async fn a_patient_is_told_of_their_own_caution_and_critical_readings_without_de
     let (status, body) = w
         .c
         .app
-        .call(
-            Method::PUT,
-            &format!("/v1/patients/{}/notification-settings", w.c.patient),
-            Some(&w.c.staff),
-            Some(json!({"settings": [{"kind": "reading_caution", "enabled": false, "email": false, "text": true}]})),
+        .put_as(
+            &w.c.staff,
+            &w.c.patient_path("/notification-settings"),
+            json!({"settings": [{"kind": "reading_caution", "enabled": false, "email": false, "text": true}]}),
         )
         .await;
     assert_eq!(status, 422, "a channel on while off: {body}");
-    assert!(
-        body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("settings[0].text")
-    );
+    assert!(error_message(&body).contains("settings[0].text"));
     let (status, body) = w
         .c
         .app
-        .call(
-            Method::PUT,
-            &format!("/v1/patients/{}/notification-settings", w.c.patient),
-            Some(&w.c.staff),
-            Some(json!({"settings": [{"kind": "reading_caution", "enabled": false, "email": false, "text": false}]})),
+        .put_as(
+            &w.c.staff,
+            &w.c.patient_path("/notification-settings"),
+            json!({"settings": [{"kind": "reading_caution", "enabled": false, "email": false, "text": false}]}),
         )
         .await;
     assert_eq!(status, 200, "{body}");
@@ -902,18 +749,10 @@ async fn a_patient_is_told_of_their_own_caution_and_critical_readings_without_de
 async fn a_practice_with_texting_off_texts_its_patients_no_reading_notice(backend: Backend) {
     let w = ward(backend).await;
     let (status, body) =
-        w.c.app
-            .call(
-                Method::PUT,
-                &format!(
-                    "/v1/practices/{}/notification-defaults/patients",
-                    w.practice
-                ),
-                Some(&w.root),
-                Some(json!({"settings": [
-                {"kind": "reading_caution", "enabled": true, "email": false, "text": true}],
-                "apply_to": "all_patients"})),
-            )
+        w.root_put(
+            &w.practice_path("/notification-defaults/patients"),
+            json!({"settings": [ {"kind": "reading_caution", "enabled": true, "email": false, "text": true}], "apply_to": "all_patients"}),
+        )
             .await;
     assert_eq!(status, 200, "{body}");
     let (status, _) = w.c.staff_action("start").await;
@@ -922,25 +761,11 @@ async fn a_practice_with_texting_off_texts_its_patients_no_reading_notice(backen
     assert_eq!(w.c.texting().await["status"], "enabled");
     // The practice turns texting off: the patient's caution notice has no channel left (the
     // patient is not enrolled in the portal), so nothing is sent or recorded.
-    let (status, body) =
-        w.c.app
-            .call(
-                Method::PATCH,
-                &format!("/v1/practices/{}", w.practice),
-                Some(&w.root),
-                Some(json!({"texting_enabled": false})),
-            )
-            .await;
+    let (status, body) = w
+        .root_patch(&w.practice_path(""), json!({"texting_enabled": false}))
+        .await;
     assert_eq!(status, 200, "{body}");
-    let (_, practice) =
-        w.c.app
-            .call(
-                Method::GET,
-                &format!("/v1/practices/{}", w.practice),
-                Some(&w.root),
-                None,
-            )
-            .await;
+    let (_, practice) = w.root_get(&w.practice_path("")).await;
     let notice = format!(
         "We received a reading that needs attention. Your care team at {} has been told.",
         practice["name"].as_str().unwrap()
@@ -952,14 +777,9 @@ async fn a_practice_with_texting_off_texts_its_patients_no_reading_notice(backen
 /// How many notices about their readings the patient's conversation holds.
 async fn notices(w: &Ward, notice: &str) -> usize {
     let path = format!("/v1/patients/{}/messages?limit=100", w.c.patient);
-    let (status, body) =
-        w.c.app
-            .call(Method::GET, &path, Some(&w.c.staff), None)
-            .await;
+    let (status, body) = w.c.staff_get(&path).await;
     assert_eq!(status, 200, "{body}");
-    body["items"]
-        .as_array()
-        .unwrap()
+    items(&body)
         .iter()
         .filter(|m| m["body"] == notice)
         .inspect(|m| {

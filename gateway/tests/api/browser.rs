@@ -18,6 +18,7 @@ use serde_json::{Value, json};
 
 use crate::cli::{gateway, serve, terminate};
 use crate::fake_twilio::{ACCOUNT_SID, AUTH_TOKEN, FakeTwilio};
+use crate::helpers::{Fetch, twilio_form};
 use crate::webdriver::Browser;
 
 const AXE: &str = include_str!("../assets/axe-core-4.14.1/axe.min.js");
@@ -125,13 +126,21 @@ impl Api {
             .client
             .post(format!("{}/v1/auth/login", self.base))
             .json(&json!({"username": username, "password": gateway::demo::DEMO_PASSWORD}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+            .fetch_json()
+            .await;
         answer["token"].as_str().expect("signed in").to_string()
+    }
+
+    /// `GET path` as `token` (with a JSON `null` body, as every call here sends one).
+    async fn get(&self, path: &str, token: &str) -> Value {
+        self.call(reqwest::Method::GET, path, token, Value::Null)
+            .await
+    }
+
+    /// `POST path` as `token` with a JSON `null` body.
+    async fn post_empty(&self, path: &str, token: &str) -> Value {
+        self.call(reqwest::Method::POST, path, token, Value::Null)
+            .await
     }
 
     async fn call(&self, method: reqwest::Method, path: &str, token: &str, body: Value) -> Value {
@@ -181,14 +190,9 @@ impl Api {
             .iter()
             .map(|(k, v)| (k.to_string(), v.clone()))
             .collect();
-        let signature =
-            webhooks::signature::compute(AUTH_TOKEN, &format!("{PUBLIC}{path}"), &params);
-        let answer = self
-            .client
-            .post(format!("{}{path}", self.base))
-            .header("X-Twilio-Signature", signature)
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(webhooks::form::encode(&params))
+        let url = format!("{}{path}", self.base);
+        let signed = format!("{PUBLIC}{path}");
+        let answer = twilio_form(&self.client, &url, &signed, AUTH_TOKEN, &params)
             .send()
             .await
             .unwrap();
@@ -245,34 +249,17 @@ async fn a_nurse_sees_a_text_arrive_live_replies_and_acknowledges_an_alert_in_a_
     // classifies pulse readings.
     let admin = api.login(gateway::demo::ADMIN_USERNAME).await;
     let nurse = api.login(gateway::demo::STAFF_USERNAME).await;
-    let found = api
-        .call(
-            reqwest::Method::GET,
-            "/v1/patients?q=Pat",
-            &nurse,
-            Value::Null,
-        )
-        .await;
+    let found = api.get("/v1/patients?q=Pat", &nurse).await;
     let patient = found["items"][0]["id"].as_str().unwrap().to_string();
     let practice = found["items"][0]["practice_id"]
         .as_str()
         .unwrap()
         .to_string();
-    api.call(
-        reqwest::Method::POST,
-        &format!("/v1/patients/{patient}/texting/start"),
-        &nurse,
-        Value::Null,
-    )
-    .await;
+    api.post_empty(&format!("/v1/patients/{patient}/texting/start"), &nurse)
+        .await;
     api.text_from_patient(1, "04/12/1958").await;
     let texting = api
-        .call(
-            reqwest::Method::GET,
-            &format!("/v1/patients/{patient}/texting"),
-            &nurse,
-            Value::Null,
-        )
+        .get(&format!("/v1/patients/{patient}/texting"), &nurse)
         .await;
     assert_eq!(texting["status"], "enabled");
     api.call(
@@ -284,12 +271,8 @@ async fn a_nurse_sees_a_text_arrive_live_replies_and_acknowledges_an_alert_in_a_
     )
     .await;
 
-    let me = api
-        .call(reqwest::Method::GET, "/v1/me", &nurse, Value::Null)
-        .await;
-    let admin_me = api
-        .call(reqwest::Method::GET, "/v1/me", &admin, Value::Null)
-        .await;
+    let me = api.get("/v1/me", &nurse).await;
+    let admin_me = api.get("/v1/me", &admin).await;
     api.call(
         reqwest::Method::PUT,
         &format!("/v1/practices/{practice}/on-call"),
@@ -443,23 +426,9 @@ async fn a_nurse_sees_a_text_arrive_live_replies_and_acknowledges_an_alert_in_a_
     browser
         .wait_until(10, "the acknowledgement", "document.querySelector('.flash') && document.querySelector('.flash').textContent.includes('acknowledged')")
         .await;
-    let open = api
-        .call(
-            reqwest::Method::GET,
-            "/v1/alerts?state=open",
-            &nurse,
-            Value::Null,
-        )
-        .await;
+    let open = api.get("/v1/alerts?state=open", &nurse).await;
     assert_eq!(open["items"], json!([]), "no alert is open any more");
-    let acked = api
-        .call(
-            reqwest::Method::GET,
-            "/v1/alerts?state=acknowledged",
-            &nurse,
-            Value::Null,
-        )
-        .await;
+    let acked = api.get("/v1/alerts?state=acknowledged", &nurse).await;
     assert!(acked["items"][0]["acknowledged_by"].as_str().is_some());
 
     // In the inbox, a new text from Pat marks the conversation unread as it arrives.

@@ -15,8 +15,9 @@ use uuid::Uuid;
 use crate::both_backends;
 use crate::fake_twilio::{ACCOUNT_SID, AUTH_TOKEN, Answer, FakeTwilio, PUBLIC_BASE_URL};
 use crate::helpers::{
-    Backend, PATIENT_NUMBER, PRACTICE_NUMBER, TestApp, eventually, fresh_db, practice_with_patient,
-    spawn_app, spawn_app_on_wall_clock, spawn_app_with, texting_status,
+    Backend, Fetch, PATIENT_NUMBER, PRACTICE_NUMBER, TestApp, eventually, fresh_db,
+    practice_with_patient, spawn_app, spawn_app_configured, spawn_app_on_wall_clock,
+    texting_status,
 };
 
 both_backends!(
@@ -34,16 +35,10 @@ both_backends!(
 
 async fn app_with_twilio(backend: Backend, mps: u32) -> (TestApp, FakeTwilio) {
     let fake = FakeTwilio::start().await;
-    let db = fresh_db(backend).await;
-    let url = db.url();
-    let app = spawn_app_with(
-        db,
-        |s| {
-            fake.configure(s);
-            s.sms_sender_mps = mps.try_into().unwrap();
-        },
-        url,
-    )
+    let app = spawn_app_configured(backend, |s| {
+        fake.configure(s);
+        s.sms_sender_mps = mps.try_into().unwrap();
+    })
     .await;
     (app, fake)
 }
@@ -71,6 +66,17 @@ fn text(to: &str, from: &str, body: &str, priority: i16) -> NewOutbound {
     }
 }
 
+/// A routine text from the practice to the patient on `PATIENT_NUMBER`, recorded in the
+/// conversation when `record`.
+fn to_patient(practice: Uuid, patient: Uuid, body: &str, record: bool) -> NewOutbound {
+    NewOutbound {
+        practice_id: Some(practice),
+        patient_id: Some(patient),
+        record_message: record,
+        ..text(PATIENT_NUMBER, PRACTICE_NUMBER, body, priority::ROUTINE)
+    }
+}
+
 /// Queues through the service, which wakes the dispatcher after the commit.
 async fn enqueue(app: &TestApp, new: NewOutbound) -> Outbound {
     let audit = Audit::system(app.state.clock.now());
@@ -80,7 +86,7 @@ async fn enqueue(app: &TestApp, new: NewOutbound) -> Outbound {
 }
 
 async fn row(app: &TestApp, id: Uuid) -> Outbound {
-    app.state.store.get_outbound(id).await.unwrap()
+    app.store.get_outbound(id).await.unwrap()
 }
 
 async fn wait_for_state(app: &TestApp, id: Uuid, state: OutboxState) -> Outbound {
@@ -98,17 +104,7 @@ async fn a_queued_text_goes_to_twilio_with_basic_auth_its_sender_and_our_status_
     let (practice_id, patient_id) = practice_with_patient(&app, "enabled").await;
     let queued = enqueue(
         &app,
-        NewOutbound {
-            practice_id: Some(practice_id),
-            patient_id: Some(patient_id),
-            record_message: true,
-            ..text(
-                PATIENT_NUMBER,
-                PRACTICE_NUMBER,
-                "See you at 3 pm",
-                priority::ROUTINE,
-            )
-        },
+        to_patient(practice_id, patient_id, "See you at 3 pm", true),
     )
     .await;
     let sent = wait_for_state(&app, queued.id, OutboxState::Sent).await;
@@ -130,12 +126,7 @@ async fn a_queued_text_goes_to_twilio_with_basic_auth_its_sender_and_our_status_
     assert_eq!(sent.carrier_status.as_deref(), Some("queued"));
     assert_eq!(sent.carrier.as_deref(), Some("twilio"));
     assert_eq!(sent.attempts, 1);
-    let conversation = app
-        .state
-        .store
-        .get_message(sent.message_id.unwrap())
-        .await
-        .unwrap();
+    let conversation = app.message_of(&sent).await;
     assert_eq!(conversation.carrier_sid, request.sid);
     let metrics = app.get("/metrics").await.text().await.unwrap();
     for series in [
@@ -220,10 +211,8 @@ async fn a_permanent_error_fails_the_text_at_once_with_the_carriers_code(backend
     let invalid = enqueue(
         &app,
         NewOutbound {
-            practice_id: Some(practice_id),
-            patient_id: Some(patient_id),
-            record_message: true,
-            ..text("+15005550001", PRACTICE_NUMBER, "hi", priority::ROUTINE)
+            to_number: "+15005550001".into(),
+            ..to_patient(practice_id, patient_id, "hi", true)
         },
     )
     .await;
@@ -239,12 +228,7 @@ async fn a_permanent_error_fails_the_text_at_once_with_the_carriers_code(backend
         assert!(failed.last_error.unwrap().contains("not a valid"));
     }
     assert_eq!(fake.received().len(), 2);
-    let conversation = app
-        .state
-        .store
-        .get_message(invalid.message_id.unwrap())
-        .await
-        .unwrap();
+    let conversation = app.message_of(&invalid).await;
     assert_eq!(conversation.status, "failed");
     assert_eq!(conversation.error_code, Some(21211));
     assert_eq!(texting_status(&app, patient_id).await, "enabled");
@@ -260,15 +244,7 @@ async fn error_21610_in_a_send_answer_opts_the_patient_out(backend: Backend) {
             message: "Attempt to send to unsubscribed recipient",
         },
     );
-    let queued = enqueue(
-        &app,
-        NewOutbound {
-            practice_id: Some(practice_id),
-            patient_id: Some(patient_id),
-            ..text(PATIENT_NUMBER, PRACTICE_NUMBER, "hi", priority::ROUTINE)
-        },
-    )
-    .await;
+    let queued = enqueue(&app, to_patient(practice_id, patient_id, "hi", false)).await;
     let failed = wait_for_state(&app, queued.id, OutboxState::Failed).await;
     assert_eq!(failed.error_code, Some(21610));
     assert_eq!(texting_status(&app, patient_id).await, "opted_out");
@@ -278,7 +254,7 @@ async fn a_lost_claim_is_sent_once_more_and_shows_as_recovered_and_a_second_loss
     backend: Backend,
 ) {
     let (app, fake) = app_with_twilio(backend, 100).await;
-    let store = &app.state.store;
+    let store = &app.store;
     // Rows due an hour from now, so the running dispatcher leaves them alone until then; a
     // "crashed" gateway claims them first and never answers.
     let later = app.clock.now() + TimeDelta::hours(1);
@@ -465,8 +441,7 @@ async fn a_critical_alert_overtakes_a_backlog_of_routine_texts(backend: Backend)
 async fn without_credentials_texts_go_to_the_dev_outbox(backend: Backend) {
     let app = spawn_app(backend).await;
     let password = gateway::auth::password::Password::parse("dev-admin-1").unwrap();
-    app.state
-        .store
+    app.store
         .upsert_super_admin(&Audit::system(app.clock.now()), "root", &password.hash())
         .await
         .unwrap();
@@ -474,12 +449,8 @@ async fn without_credentials_texts_go_to_the_dev_outbox(backend: Backend) {
         .client
         .post(app.url("/v1/auth/login"))
         .json(&serde_json::json!({"username": "root", "password": "dev-admin-1"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .fetch_json()
+        .await;
     let token = login["token"].as_str().unwrap().to_owned();
     let queued = enqueue(
         &app,
@@ -497,12 +468,8 @@ async fn without_credentials_texts_go_to_the_dev_outbox(backend: Backend) {
         .client
         .get(app.url("/v1/dev/outbox"))
         .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .fetch_json()
+        .await;
     let item = &page["items"][0];
     assert_eq!(item["body"], "hello dev");
     assert_eq!(item["state"], "sent");
@@ -613,17 +580,7 @@ async fn a_status_reported_before_the_send_was_recorded_is_applied_once_it_is(ba
     }]);
     let queued = enqueue(
         &app,
-        NewOutbound {
-            practice_id: Some(practice_id),
-            patient_id: Some(patient_id),
-            record_message: true,
-            ..text(
-                PATIENT_NUMBER,
-                PRACTICE_NUMBER,
-                "Results are in",
-                priority::ROUTINE,
-            )
-        },
+        to_patient(practice_id, patient_id, "Results are in", true),
     )
     .await;
     wait_for_state(&app, queued.id, OutboxState::Sent).await;
@@ -634,16 +591,11 @@ async fn a_status_reported_before_the_send_was_recorded_is_applied_once_it_is(ba
     .await;
     let sid = delivered.carrier_sid.clone().unwrap();
     assert_eq!(fake.received()[0].sid.as_deref(), Some(sid.as_str()));
-    let message = app
-        .state
-        .store
-        .get_message(delivered.message_id.unwrap())
-        .await
-        .unwrap();
+    let message = app.message_of(&delivered).await;
     assert_eq!(message.status, "delivered");
     // The status is unparked right after it is applied (a separate write), so allow a moment.
     eventually(5, "applied statuses are not kept", || async {
-        let parked = app.state.store.parked_statuses(&sid).await.unwrap();
+        let parked = app.store.parked_statuses(&sid).await.unwrap();
         parked.is_empty().then_some(())
     })
     .await;
@@ -654,16 +606,7 @@ async fn a_send_whose_outcome_never_arrived_is_settled_by_asking_twilio(backend:
     let (practice_id, patient_id) = practice_with_patient(&app, "enabled").await;
     let mut sent = Vec::new();
     for body in ["First", "Second"] {
-        let queued = enqueue(
-            &app,
-            NewOutbound {
-                practice_id: Some(practice_id),
-                patient_id: Some(patient_id),
-                record_message: true,
-                ..text(PATIENT_NUMBER, PRACTICE_NUMBER, body, priority::ROUTINE)
-            },
-        )
-        .await;
+        let queued = enqueue(&app, to_patient(practice_id, patient_id, body, true)).await;
         sent.push(wait_for_state(&app, queued.id, OutboxState::Sent).await);
         // The number's next send slot is a second later on the gateway's clock.
         app.clock.advance(TimeDelta::seconds(1));

@@ -4,7 +4,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::helpers::{Backend, fresh_db};
+use crate::helpers::{Backend, Fetch, fresh_db, twilio_form};
 
 pub(crate) fn gateway(envs: &[(&str, &str)]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_gateway"));
@@ -16,29 +16,10 @@ pub(crate) fn gateway(envs: &[(&str, &str)]) -> Command {
     cmd
 }
 
-/// Starts `gateway serve`, waits for it to listen and returns the child with its address.
+/// Starts `gateway serve` logging JSON, waits for it to listen and returns the child with its
+/// address.
 pub(crate) fn serve(envs: &[(&str, &str)]) -> (Child, String) {
-    let mut child = gateway(envs)
-        .arg("serve")
-        .env("GATEWAY_LISTEN", "127.0.0.1:0")
-        .env("LOG_FORMAT", "json")
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if line.contains("gateway listening") {
-                let v: serde_json::Value = serde_json::from_str(&line).unwrap();
-                let _ = tx.send(v["address"].as_str().unwrap().to_string());
-            }
-        }
-    });
-    let address = rx
-        .recv_timeout(Duration::from_secs(60))
-        .expect("gateway starts listening");
+    let (child, address, _lines) = serve_with(envs, &[("LOG_FORMAT", "json")]);
     (child, address)
 }
 
@@ -75,13 +56,24 @@ async fn get(address: &str, path: &str) -> reqwest::Response {
         .unwrap()
 }
 
-/// Like [`serve`], but keeps every line the gateway writes to stderr.
+/// Like [`serve`], but logging as `envs` say, and keeping every line the gateway writes to
+/// stderr.
 fn serve_capturing(
     envs: &[(&str, &str)],
+) -> (Child, String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    serve_with(envs, &[])
+}
+
+/// Starts `gateway serve` on `envs` and then `more`, keeping every line it writes to stderr;
+/// waits for it to listen.
+fn serve_with(
+    envs: &[(&str, &str)],
+    more: &[(&str, &str)],
 ) -> (Child, String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
     let mut child = gateway(envs)
         .arg("serve")
         .env("GATEWAY_LISTEN", "127.0.0.1:0")
+        .envs(more.iter().copied())
         .stderr(Stdio::piped())
         .stdout(Stdio::null())
         .spawn()
@@ -133,22 +125,14 @@ async fn a_texted_date_of_birth_never_reaches_the_logs_or_the_metrics() {
     let login: serde_json::Value = client
         .post(format!("{base}/v1/auth/login"))
         .json(&serde_json::json!({"username": gateway::demo::STAFF_USERNAME, "password": gateway::demo::DEMO_PASSWORD}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .fetch_json()
+        .await;
     let staff = login["token"].as_str().unwrap();
     let found: serde_json::Value = client
         .get(format!("{base}/v1/patients?q=pat"))
         .bearer_auth(staff)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .fetch_json()
+        .await;
     let patient = found["items"][0]["id"].as_str().unwrap().to_string();
     let start = client
         .post(format!("{base}/v1/patients/{patient}/texting/start"))
@@ -169,13 +153,8 @@ async fn a_texted_date_of_birth_never_reaches_the_logs_or_the_metrics() {
             ("To".to_string(), gateway::demo::PRACTICE_NUMBER.to_string()),
             ("Body".to_string(), dob.to_string()),
         ];
-        let signature =
-            webhooks::signature::compute(&token, &format!("{base}/webhooks/twilio/sms"), &params);
-        let response = client
-            .post(format!("{base}/webhooks/twilio/sms"))
-            .header("X-Twilio-Signature", signature)
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(webhooks::form::encode(&params))
+        let url = format!("{base}/webhooks/twilio/sms");
+        let response = twilio_form(&client, &url, &url, &token, &params)
             .send()
             .await
             .unwrap();
@@ -184,24 +163,13 @@ async fn a_texted_date_of_birth_never_reaches_the_logs_or_the_metrics() {
     let texting: serde_json::Value = client
         .get(format!("{base}/v1/patients/{patient}/texting"))
         .bearer_auth(staff)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .fetch_json()
+        .await;
     assert_eq!(
         texting["status"], "enabled",
         "the webhooks really were processed"
     );
-    let metrics = client
-        .get(format!("{base}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = client.get(format!("{base}/metrics")).fetch_text().await;
     assert!(terminate(&mut child).success());
     let logs = lines.lock().unwrap().join("\n");
     assert!(

@@ -8,7 +8,10 @@ use reqwest::redirect::Policy;
 use uuid::Uuid;
 
 use crate::both_backends;
-use crate::helpers::{Backend, TestApp, fresh_db, spawn_app, spawn_app_with};
+use crate::helpers::{
+    Backend, Fetch, TestApp, acme_practice, fresh_db, new_patient, new_user, spawn_app,
+    spawn_app_with, update_patient,
+};
 
 pub const NURSE: &str = "nurse.nora";
 pub const ADMIN: &str = "admin.ada";
@@ -30,29 +33,8 @@ pub struct Clinic {
 
 pub async fn clinic(app: &TestApp, sms_number: &str) -> Clinic {
     let audit = store::Audit::system(app.state.clock.now());
-    let store = &app.state.store;
-    let customer = store
-        .create_customer(
-            &audit,
-            store::NewCustomer {
-                name: "Acme Health".into(),
-            },
-        )
-        .await
-        .unwrap();
-    let practice = store
-        .create_practice(
-            &audit,
-            store::NewPractice {
-                customer_id: customer.id,
-                name: "Main Street Clinic".into(),
-                timezone: chrono_tz::America::New_York.into(),
-                sms_number: sms_number.into(),
-                practice_group_id: None,
-            },
-        )
-        .await
-        .unwrap();
+    let store = &app.store;
+    let practice = acme_practice(store.as_ref(), &audit, sms_number).await;
     let hash = gateway::auth::password::Password::parse(PASSWORD)
         .unwrap()
         .hash();
@@ -61,56 +43,29 @@ pub async fn clinic(app: &TestApp, sms_number: &str) -> Clinic {
         (NURSE, store::Role::Staff, "Nora", "+14155550181"),
         (ADMIN, store::Role::CustomerAdmin, "Ada", "+14155550182"),
     ] {
-        let user = store
-            .create_user(
-                &audit,
-                store::NewUser {
-                    customer_id: Some(customer.id),
-                    username: username.into(),
-                    password_hash: hash.clone(),
-                    role,
-                    email: format!("{username}@example.org"),
-                    first_name: first.into(),
-                    last_name: "Tester".into(),
-                    title: "RN".into(),
-                    mobile_phone: Some(mobile.into()),
-                    auto_logout_minutes: 30,
-                    practice_ids: vec![practice.id],
-                    restricted_programs: Vec::new(),
-                    supervisor_id: None,
-                },
+        let new = store::NewUser {
+            first_name: first.into(),
+            title: "RN".into(),
+            mobile_phone: Some(mobile.into()),
+            ..new_user(
+                Some(practice.customer_id),
+                username,
+                &hash,
+                role,
+                vec![practice.id],
             )
-            .await
-            .unwrap();
+        };
+        let user = store.create_user(&audit, new).await.unwrap();
         ids.push(user.id);
     }
-    let patient = store
-        .create_patient(
-            &audit,
-            store::NewPatient {
-                practice_id: practice.id,
-                first_name: FIRST.into(),
-                last_name: LAST.into(),
-                dob: chrono::NaiveDate::from_ymd_opt(1950, 2, 3).unwrap(),
-                mobile_phone: Some(MOBILE.into()),
-                programs: vec![],
-                care_team: Vec::new(),
-            },
-        )
-        .await
-        .unwrap();
+    let mut new = new_patient(practice.id, FIRST, LAST, MOBILE);
+    new.dob = chrono::NaiveDate::from_ymd_opt(1950, 2, 3).unwrap();
+    let patient = store.create_patient(&audit, new).await.unwrap();
     store
         .add_to_care_team(&audit, patient.id, ids[0])
         .await
         .unwrap();
-    crate::helpers::raw_sql(
-        &app.db,
-        &format!(
-            "UPDATE patients SET texting_status = 'enabled' WHERE id = {}",
-            crate::helpers::sql_uuid(&app.db, patient.id)
-        ),
-    )
-    .await;
+    update_patient(&app.db, "texting_status = 'enabled'", patient.id).await;
     Clinic {
         practice_id: practice.id,
         patient_id: patient.id,
@@ -237,8 +192,7 @@ fn location(response: &reqwest::Response) -> String {
 }
 
 async fn messages_of(app: &TestApp, patient_id: Uuid) -> Vec<store::Message> {
-    app.state
-        .store
+    app.store
         .list_messages(
             &store::Audit::system(app.state.clock.now()),
             patient_id,
@@ -261,9 +215,7 @@ async fn the_session_cookie_is_http_only_strict_and_scoped_to_the_console(backen
     // PUBLIC_BASE_URL is http in this app: the cookie must still work over http.
     assert!(!line.contains("secure"), "{line}");
     // The cookie's token is an API session like any other.
-    let (status, me) = app
-        .call(reqwest::Method::GET, "/v1/me", Some(&console.session), None)
-        .await;
+    let (status, me) = app.get_as(&console.session, "/v1/me").await;
     assert_eq!(status, 200);
     assert_eq!(me["username"], NURSE);
 }
@@ -369,12 +321,7 @@ async fn a_reply_submitted_twice_with_one_key_is_sent_once(backend: Backend) {
     assert_eq!(messages.len(), 1, "one message for one key");
     assert_eq!(messages[0].channel, "sms");
     assert_eq!(messages[0].author_user_id, Some(clinic.nurse_id));
-    let outbox = app
-        .state
-        .store
-        .list_outbox(store::Page::first(10))
-        .await
-        .unwrap();
+    let outbox = app.store.list_outbox(store::Page::first(10)).await.unwrap();
     assert_eq!(outbox.items.len(), 1, "one text queued");
 }
 
@@ -390,9 +337,7 @@ async fn signing_out_ends_the_session_for_the_console_and_the_api(backend: Backe
     let after = console.get("/app/inbox").await;
     assert_eq!(after.status(), 303);
     assert_eq!(location(&after), "/app/login");
-    let (status, _) = app
-        .call(reqwest::Method::GET, "/v1/me", Some(&console.session), None)
-        .await;
+    let (status, _) = app.get_as(&console.session, "/v1/me").await;
     assert_eq!(status, 401);
 }
 
@@ -417,12 +362,8 @@ async fn locking_a_user_ends_their_console_session_at_once(backend: Backend) {
             COOKIE,
             format!("gw_session={}; gw_flash={flash}", admin.session),
         )
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+        .fetch_text()
+        .await;
     assert!(
         page.contains("Not locked: this user has 1 outstanding item(s)"),
         "the refusal is shown"
@@ -449,7 +390,7 @@ async fn locking_a_user_ends_their_console_session_at_once(backend: Backend) {
         .unwrap();
     assert_eq!(fragment.headers()["hx-redirect"], "/app/login");
     // The care team passed to the admin, and the nurse cannot sign in again.
-    let team = app.state.store.care_team(clinic.patient_id).await.unwrap();
+    let team = app.store.care_team(clinic.patient_id).await.unwrap();
     assert!(team.iter().any(|m| m.user_id == clinic.admin_id));
     let form = browserless()
         .get(app.url("/app/login"))
@@ -660,13 +601,7 @@ async fn an_admin_manages_users_and_practice_settings_from_the_console(backend: 
         "{}",
         flash_of(&weak)
     );
-    assert!(
-        app.state
-            .store
-            .find_user_by_username("new.nurse")
-            .await
-            .is_err()
-    );
+    assert!(app.store.find_user_by_username("new.nurse").await.is_err());
     let created = admin
         .post(
             "/app/admin/users",
@@ -681,12 +616,7 @@ async fn an_admin_manages_users_and_practice_settings_from_the_console(backend: 
         )
         .await;
     assert_eq!(flash_of(&created), "ok:User new.nurse created.");
-    let new_nurse = app
-        .state
-        .store
-        .find_user_by_username("new.nurse")
-        .await
-        .unwrap();
+    let new_nurse = app.store.find_user_by_username("new.nurse").await.unwrap();
     assert_eq!(new_nurse.practice_ids, vec![clinic.practice_id]);
     assert_eq!(new_nurse.mobile_phone.as_deref(), Some("+14155550199"));
     Console::sign_in(&app, "new.nurse").await;
@@ -719,12 +649,7 @@ async fn an_admin_manages_users_and_practice_settings_from_the_console(backend: 
         )
         .await;
     assert_eq!(flash_of(&saved), "ok:1 on-call window(s) saved.");
-    let windows = app
-        .state
-        .store
-        .on_call_windows(clinic.practice_id)
-        .await
-        .unwrap();
+    let windows = app.store.on_call_windows(clinic.practice_id).await.unwrap();
     assert_eq!(windows.len(), 1);
     assert_eq!(
         (windows[0].from_minute, windows[0].to_minute),
@@ -768,7 +693,6 @@ async fn an_admin_manages_users_and_practice_settings_from_the_console(backend: 
         .await;
     assert_eq!(flash_of(&alert), "ok:Reading alerts of SpO2 saved.");
     let row = app
-        .state
         .store
         .practice_reading_alert(clinic.practice_id, "spo2")
         .await
@@ -814,7 +738,7 @@ async fn an_admin_manages_users_and_practice_settings_from_the_console(backend: 
         "ok:Notification defaults for users saved."
     );
     let nurse_settings = gateway::services::notification_settings::user_settings(
-        app.state.store.as_ref(),
+        app.store.as_ref(),
         clinic.nurse_id,
         clinic.practice_id,
     )
@@ -841,7 +765,7 @@ async fn an_admin_manages_users_and_practice_settings_from_the_console(backend: 
         "ok:Notification defaults for new patients saved."
     );
     let defaults = gateway::services::notification_settings::practice_patient_defaults(
-        app.state.store.as_ref(),
+        app.store.as_ref(),
         clinic.practice_id,
     )
     .await
@@ -878,8 +802,7 @@ async fn staff_get_no_admin_pages_and_change_nothing_there(backend: Backend) {
         flash_of(&refused)
     );
     assert!(
-        app.state
-            .store
+        app.store
             .on_call_windows(clinic.practice_id)
             .await
             .unwrap()
@@ -900,13 +823,7 @@ async fn staff_get_no_admin_pages_and_change_nothing_there(backend: Backend) {
         "{}",
         flash_of(&created)
     );
-    assert!(
-        app.state
-            .store
-            .find_user_by_username("sneaky")
-            .await
-            .is_err()
-    );
+    assert!(app.store.find_user_by_username("sneaky").await.is_err());
     // A malformed id is a missing page, not an error.
     assert_eq!(nurse.get("/app/patients/not-an-id").await.status(), 404);
 }

@@ -2,12 +2,11 @@
 //! no longer works at are left out while a page is filled, so every page but the last is full
 //! and the pages together hold each visible conversation once.
 
-use reqwest::Method;
 use serde_json::json;
 
 use crate::accounts::{PASSWORD, post};
 use crate::both_backends;
-use crate::helpers::{Backend, spawn_app};
+use crate::helpers::{Backend, items, spawn_app};
 
 both_backends!(pages_are_full_when_conversations_of_a_former_practice_are_left_out);
 
@@ -51,14 +50,9 @@ async fn pages_are_full_when_conversations_of_a_former_practice_are_left_out(bac
         )
         .await;
         let patient = patient["id"].as_str().unwrap().to_string();
-        let (status, body) = app
-            .call(
-                Method::POST,
-                &format!("/v1/patients/{patient}/care-team"),
-                Some(&root),
-                Some(json!({"user_id": nurse_id})),
-            )
-            .await;
+        let care_team = format!("/v1/patients/{patient}/care-team");
+        let member = json!({"user_id": nurse_id});
+        let (status, body) = app.post_as(&root, &care_team, member).await;
         assert_eq!(status, 204, "{body}");
         if i % 2 == 1 {
             south.push(patient);
@@ -66,11 +60,10 @@ async fn pages_are_full_when_conversations_of_a_former_practice_are_left_out(bac
     }
     // The nurse moves to South only: North's conversations are no longer theirs to see.
     let (status, body) = app
-        .call(
-            Method::PATCH,
+        .patch_as(
+            &root,
             &format!("/v1/users/{nurse_id}"),
-            Some(&root),
-            Some(json!({"practice_ids": [practices[1]]})),
+            json!({"practice_ids": [practices[1]]}),
         )
         .await;
     assert_eq!(status, 200, "{body}");
@@ -83,9 +76,9 @@ async fn pages_are_full_when_conversations_of_a_former_practice_are_left_out(bac
             Some(c) => format!("/v1/conversations?limit=3&cursor={c}"),
             None => "/v1/conversations?limit=3".to_string(),
         };
-        let (status, page) = app.call(Method::GET, &path, Some(&token), None).await;
+        let (status, page) = app.get_as(&token, &path).await;
         assert_eq!(status, 200, "{page}");
-        let items = page["items"].as_array().unwrap();
+        let items = items(&page);
         sizes.push(items.len());
         seen.extend(
             items

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use crate::accounts::{PASSWORD, post};
 use crate::both_backends;
-use crate::helpers::Backend;
+use crate::helpers::{Backend, content_type, error_message, items};
 use crate::texting::{Clinic, clinic};
 
 both_backends!(
@@ -34,59 +34,35 @@ pub async fn enable_texting(c: &Clinic) {
 }
 
 async fn enroll_portal(c: &Clinic) -> String {
-    let (status, body) = c
-        .app
-        .call(
-            Method::POST,
-            &format!("/v1/patients/{}/portal/enroll", c.patient),
-            Some(&c.staff),
-            None,
-        )
-        .await;
+    let (status, body) = c.staff_post_empty(&c.patient_path("/portal/enroll")).await;
     assert_eq!(status, 201, "{body}");
     body["portal_token"].as_str().unwrap().to_string()
 }
 
 async fn send(c: &Clinic, token: &str, body: Value) -> (u16, Value) {
     c.app
-        .call(
-            Method::POST,
-            &format!("/v1/patients/{}/messages", c.patient),
-            Some(token),
-            Some(body),
-        )
+        .post_as(token, &c.patient_path("/messages"), body)
         .await
 }
 
 async fn thread(c: &Clinic, token: &str) -> Vec<Value> {
     let (status, body) = c
         .app
-        .call(
-            Method::GET,
-            &format!("/v1/patients/{}/messages?limit=200", c.patient),
-            Some(token),
-            None,
-        )
+        .get_as(token, &c.patient_path("/messages?limit=200"))
         .await;
     assert_eq!(status, 200, "{body}");
-    body["items"].as_array().unwrap().clone()
+    items(&body).clone()
 }
 
 async fn conversations(c: &Clinic, token: &str) -> Vec<Value> {
-    let (status, body) = c
-        .app
-        .call(Method::GET, "/v1/conversations", Some(token), None)
-        .await;
+    let (status, body) = c.app.get_as(token, "/v1/conversations").await;
     assert_eq!(status, 200, "{body}");
-    body["items"].as_array().unwrap().clone()
+    items(&body).clone()
 }
 
 /// A second staff user of the clinic's practice, logged in.
 pub async fn colleague(c: &Clinic, username: &str) -> (String, String) {
-    let (_, me) = c
-        .app
-        .call(Method::GET, "/v1/me", Some(&c.staff), None)
-        .await;
+    let (_, me) = c.staff_get("/v1/me").await;
     c.app.super_admin("root2", PASSWORD).await;
     let root = c.app.login("root2", PASSWORD).await;
     let user = post(
@@ -116,19 +92,18 @@ async fn sms_and_portal_messages_thread_into_one_conversation_in_order(backend: 
     c.patient_texts("Much better, thanks").await;
     let (status, _) = c
         .app
-        .call(
-            Method::POST,
+        .post_as(
+            &portal,
             "/v1/portal/messages",
-            Some(&portal),
-            Some(json!({"body": "Sent from the portal"})),
+            json!({"body": "Sent from the portal"}),
         )
         .await;
     assert_eq!(status, 201);
     let (status, by_portal) =
         send(&c, &c.staff, json!({"body": "Noted", "channel": "portal"})).await;
     assert_eq!(status, 201, "{by_portal}");
-    let items = thread(&c, &c.staff).await;
-    let recent: Vec<(String, String, Option<String>, bool)> = items[..4]
+    let thread_items = thread(&c, &c.staff).await;
+    let recent: Vec<(String, String, Option<String>, bool)> = thread_items[..4]
         .iter()
         .map(|m| {
             (
@@ -171,43 +146,27 @@ async fn sms_and_portal_messages_thread_into_one_conversation_in_order(backend: 
     );
     // The verification exchange is in the thread too, with the date of birth withheld.
     assert!(
-        items
+        thread_items
             .iter()
             .any(|m| m["direction"] == "inbound" && m["redacted"] == true && m["body"].is_null())
     );
     // Pages cover the thread without gaps or overlaps.
-    let (_, first) = c
-        .app
-        .call(
-            Method::GET,
-            &format!("/v1/patients/{}/messages?limit=3", c.patient),
-            Some(&c.staff),
-            None,
-        )
-        .await;
+    let (_, first) = c.staff_get(&c.patient_path("/messages?limit=3")).await;
     let cursor = first["next_cursor"].as_str().unwrap();
     let (_, second) = c
-        .app
-        .call(
-            Method::GET,
-            &format!(
-                "/v1/patients/{}/messages?limit=3&before={cursor}",
-                c.patient
-            ),
-            Some(&c.staff),
-            None,
-        )
+        .staff_get(&format!(
+            "/v1/patients/{}/messages?limit=3&before={cursor}",
+            c.patient
+        ))
         .await;
-    let ids: Vec<_> = first["items"]
-        .as_array()
-        .unwrap()
+    let ids: Vec<_> = items(&first)
         .iter()
-        .chain(second["items"].as_array().unwrap())
+        .chain(items(&second))
         .map(|m| m["id"].clone())
         .collect();
     assert_eq!(
         ids,
-        items[..6]
+        thread_items[..6]
             .iter()
             .map(|m| m["id"].clone())
             .collect::<Vec<_>>()
@@ -306,13 +265,7 @@ async fn unread_is_per_user_and_a_staff_message_never_makes_a_conversation_unrea
     let (other_id, other) = colleague(&c, "nurse2").await;
     for user in [c.staff_id.clone(), other_id.clone()] {
         let (status, _) = c
-            .app
-            .call(
-                Method::POST,
-                &format!("/v1/patients/{}/care-team", c.patient),
-                Some(&c.staff),
-                Some(json!({"user_id": user})),
-            )
+            .staff_post(&c.patient_path("/care-team"), json!({"user_id": user}))
             .await;
         assert_eq!(status, 204);
     }
@@ -327,15 +280,7 @@ async fn unread_is_per_user_and_a_staff_message_never_makes_a_conversation_unrea
         assert_eq!(list[0]["unread"], true);
         assert_eq!(list[0]["patient_name"], "Pat Jones");
     }
-    let (status, _) = c
-        .app
-        .call(
-            Method::POST,
-            &format!("/v1/patients/{}/messages/read", c.patient),
-            Some(&c.staff),
-            None,
-        )
-        .await;
+    let (status, _) = c.staff_post_empty(&c.patient_path("/messages/read")).await;
     assert_eq!(status, 204);
     assert_eq!(conversations(&c, &c.staff).await[0]["unread"], false);
     assert_eq!(
@@ -344,13 +289,8 @@ async fn unread_is_per_user_and_a_staff_message_never_makes_a_conversation_unrea
         "marking read is per user"
     );
     // Both care-team members heard of the patient's message, without its body.
-    let (_, notes) = c
-        .app
-        .call(Method::GET, "/v1/notifications", Some(&other), None)
-        .await;
-    let new_message: Vec<_> = notes["items"]
-        .as_array()
-        .unwrap()
+    let (_, notes) = c.app.get_as(&other, "/v1/notifications").await;
+    let new_message: Vec<_> = items(&notes)
         .iter()
         .filter(|n| n["kind"] == "new_patient_message")
         .collect();
@@ -373,11 +313,10 @@ async fn care_team_rules_follow_seed_003_and_the_panel_shows_who_is_notified(bac
     let pid = &c.patient;
     let (_, patient) = c
         .app
-        .call(
-            Method::PATCH,
+        .patch_as(
+            &c.staff,
             &format!("/v1/patients/{pid}"),
-            Some(&c.staff),
-            Some(json!({"programs": ["rpm", "ccm"]})),
+            json!({"programs": ["rpm", "ccm"]}),
         )
         .await;
     assert_eq!(patient["programs"], json!(["ccm", "rpm"]));
@@ -386,11 +325,7 @@ async fn care_team_rules_follow_seed_003_and_the_panel_shows_who_is_notified(bac
         let body = json!({"user_id": other_id});
         let app = &c.app;
         let token = c.staff.clone();
-        async move {
-            app.call(Method::POST, &path, Some(&token), Some(body))
-                .await
-                .0
-        }
+        async move { app.post_as(&token, &path, body).await.0 }
     };
     assert_eq!(assign("rpm").await, 204);
     assert_eq!(assign("ccm").await, 204);
@@ -403,9 +338,9 @@ async fn care_team_rules_follow_seed_003_and_the_panel_shows_who_is_notified(bac
         let app = &c.app;
         let path = format!("/v1/patients/{pid}/care-team-panel");
         async move {
-            let (status, body) = app.call(Method::GET, &path, Some(&token), None).await;
+            let (status, body) = app.get_as(&token, &path).await;
             assert_eq!(status, 200, "{body}");
-            body["items"].as_array().unwrap().clone()
+            items(&body).clone()
         }
     };
     let members = panel(c.staff.clone()).await;
@@ -422,11 +357,9 @@ async fn care_team_rules_follow_seed_003_and_the_panel_shows_who_is_notified(bac
     // Removing from one enrolment leaves the care team.
     let (status, _) = c
         .app
-        .call(
-            Method::DELETE,
+        .delete_as(
+            &c.staff,
             &format!("/v1/patients/{pid}/programs/rpm/staff/{other_id}"),
-            Some(&c.staff),
-            None,
         )
         .await;
     assert_eq!(status, 204);
@@ -439,11 +372,9 @@ async fn care_team_rules_follow_seed_003_and_the_panel_shows_who_is_notified(bac
     // Removing from the care team removes from every enrolment.
     let (status, _) = c
         .app
-        .call(
-            Method::DELETE,
+        .delete_as(
+            &c.staff,
             &format!("/v1/patients/{pid}/care-team/{other_id}"),
-            Some(&c.staff),
-            None,
         )
         .await;
     assert_eq!(status, 204);
@@ -454,12 +385,9 @@ async fn care_team_rules_follow_seed_003_and_the_panel_shows_who_is_notified(bac
             .all(|m| m["user_id"] != json!(other_id))
     );
     let (status, _) = c
-        .app
-        .call(
-            Method::POST,
+        .staff_post(
             &format!("/v1/patients/{pid}/care-team"),
-            Some(&c.staff),
-            Some(json!({"user_id": other_id, "programs": "none"})),
+            json!({"user_id": other_id, "programs": "none"}),
         )
         .await;
     assert_eq!(status, 204);
@@ -474,12 +402,9 @@ async fn care_team_rules_follow_seed_003_and_the_panel_shows_who_is_notified(bac
     );
     // A user of another customer cannot be put on the care team.
     let (status, body) = c
-        .app
-        .call(
-            Method::POST,
+        .staff_post(
             &format!("/v1/patients/{pid}/care-team"),
-            Some(&c.staff),
-            Some(json!({"user_id": uuid::Uuid::now_v7()})),
+            json!({"user_id": uuid::Uuid::now_v7()}),
         )
         .await;
     assert_eq!(status, 422, "{body}");
@@ -493,7 +418,7 @@ async fn a_subscriber_sees_the_conversation_and_hears_of_new_messages(backend: B
         .app
         .call(
             Method::PUT,
-            &format!("/v1/patients/{}/notification-subscription", c.patient),
+            &c.patient_path("/notification-subscription"),
             Some(&follower),
             None,
         )
@@ -502,25 +427,15 @@ async fn a_subscriber_sees_the_conversation_and_hears_of_new_messages(backend: B
     assert_eq!(conversations(&c, &follower).await.len(), 1);
     let portal = enroll_portal(&c).await;
     c.portal_message(&portal, "hello").await;
-    let (_, notes) = c
-        .app
-        .call(Method::GET, "/v1/notifications", Some(&follower), None)
-        .await;
+    let (_, notes) = c.app.get_as(&follower, "/v1/notifications").await;
     assert!(
-        notes["items"]
-            .as_array()
-            .unwrap()
+        items(&notes)
             .iter()
             .any(|n| n["kind"] == "new_patient_message")
     );
     let (status, _) = c
         .app
-        .call(
-            Method::DELETE,
-            &format!("/v1/patients/{}/notification-subscription", c.patient),
-            Some(&follower),
-            None,
-        )
+        .delete_as(&follower, &c.patient_path("/notification-subscription"))
         .await;
     assert_eq!(status, 204);
     assert!(conversations(&c, &follower).await.is_empty());
@@ -530,52 +445,28 @@ async fn a_portal_token_opens_only_its_own_patients_conversation(backend: Backen
     let c = clinic(backend).await;
     let portal = enroll_portal(&c).await;
     send(&c, &c.staff, json!({"body": "For Pat only"})).await;
-    let (status, own) = c
-        .app
-        .call(Method::GET, "/v1/portal/messages", Some(&portal), None)
-        .await;
+    let (status, own) = c.app.get_as(&portal, "/v1/portal/messages").await;
     assert_eq!(status, 200);
     assert_eq!(own["items"][0]["body"], "For Pat only");
-    let (_, me) = c
-        .app
-        .call(Method::GET, "/v1/me", Some(&c.staff), None)
-        .await;
+    let (_, me) = c.staff_get("/v1/me").await;
     let practice = me["practice_ids"][0].as_str().unwrap();
-    let other = post(
-        &c.app,
-        &format!("/v1/practices/{practice}/patients"),
-        &c.staff,
-        json!({"first_name": "Other", "last_name": "Person", "dob": "1980-02-02"}),
-    )
-    .await;
-    let (_, other_portal) = c
-        .app
-        .call(
-            Method::POST,
-            &format!(
-                "/v1/patients/{}/portal/enroll",
-                other["id"].as_str().unwrap()
-            ),
-            Some(&c.staff),
-            None,
+    let other = c
+        .add_patient(
+            practice,
+            json!({"first_name": "Other", "last_name": "Person", "dob": "1980-02-02"}),
         )
         .await;
-    let other_token = other_portal["portal_token"].as_str().unwrap();
-    let (_, theirs) = c
-        .app
-        .call(Method::GET, "/v1/portal/messages", Some(other_token), None)
+    let (_, other_portal) = c
+        .staff_post_empty(&format!(
+            "/v1/patients/{}/portal/enroll",
+            other["id"].as_str().unwrap()
+        ))
         .await;
+    let other_token = other_portal["portal_token"].as_str().unwrap();
+    let (_, theirs) = c.app.get_as(other_token, "/v1/portal/messages").await;
     assert_eq!(theirs["items"], json!([]), "nothing of anyone else");
     assert_eq!(
-        c.app
-            .call(
-                Method::GET,
-                "/v1/portal/messages",
-                Some("not-a-token"),
-                None
-            )
-            .await
-            .0,
+        c.app.get_as("not-a-token", "/v1/portal/messages").await.0,
         401
     );
     assert_eq!(
@@ -586,29 +477,11 @@ async fn a_portal_token_opens_only_its_own_patients_conversation(backend: Backen
         401
     );
     // A portal token is not a staff token.
-    assert_eq!(
-        c.app
-            .call(Method::GET, "/v1/me", Some(&portal), None)
-            .await
-            .0,
-        401
-    );
+    assert_eq!(c.app.get_as(&portal, "/v1/me").await.0, 401);
     // Enrolling again replaces the token.
     let fresh = enroll_portal(&c).await;
-    assert_eq!(
-        c.app
-            .call(Method::GET, "/v1/portal/messages", Some(&portal), None)
-            .await
-            .0,
-        401
-    );
-    assert_eq!(
-        c.app
-            .call(Method::GET, "/v1/portal/messages", Some(&fresh), None)
-            .await
-            .0,
-        200
-    );
+    assert_eq!(c.app.get_as(&portal, "/v1/portal/messages").await.0, 401);
+    assert_eq!(c.app.get_as(&fresh, "/v1/portal/messages").await.0, 200);
 }
 
 async fn a_patient_whose_programs_are_all_restricted_has_no_conversation_for_that_user(
@@ -618,11 +491,10 @@ async fn a_patient_whose_programs_are_all_restricted_has_no_conversation_for_tha
     let (other_id, other) = colleague(&c, "nurse5").await;
     c.join_care_team(&other_id).await;
     c.app
-        .call(
-            Method::PATCH,
-            &format!("/v1/patients/{}", c.patient),
-            Some(&c.staff),
-            Some(json!({"programs": ["behavioral"]})),
+        .patch_as(
+            &c.staff,
+            &c.patient_path(""),
+            json!({"programs": ["behavioral"]}),
         )
         .await;
     assert_eq!(conversations(&c, &other).await.len(), 1);
@@ -630,24 +502,15 @@ async fn a_patient_whose_programs_are_all_restricted_has_no_conversation_for_tha
     let root = c.app.login("root9", PASSWORD).await;
     let (status, _) = c
         .app
-        .call(
-            Method::PATCH,
+        .patch_as(
+            &root,
             &format!("/v1/users/{other_id}"),
-            Some(&root),
-            Some(json!({"restricted_programs": ["behavioral"]})),
+            json!({"restricted_programs": ["behavioral"]}),
         )
         .await;
     assert_eq!(status, 200);
     assert!(conversations(&c, &other).await.is_empty());
-    let (status, _) = c
-        .app
-        .call(
-            Method::GET,
-            &format!("/v1/patients/{}/messages", c.patient),
-            Some(&other),
-            None,
-        )
-        .await;
+    let (status, _) = c.app.get_as(&other, &c.patient_path("/messages")).await;
     assert_eq!(status, 404);
 }
 
@@ -659,15 +522,14 @@ async fn an_unread_patient_message_reminds_once_after_24_hours_only_those_who_wa
     for user in [&c.staff_id, &other_id] {
         c.join_care_team(user).await;
     }
-    let (_, me) = c.app.call(Method::GET, "/v1/me", Some(&other), None).await;
+    let (_, me) = c.app.get_as(&other, "/v1/me").await;
     let practice = me["practice_ids"][0].as_str().unwrap();
     let (status, body) = c
         .app
-        .call(
-            Method::PUT,
+        .put_as(
+            &other,
             &format!("/v1/users/{other_id}/notification-settings?practice_id={practice}"),
-            Some(&other),
-            Some(json!({"settings": [{"kind": "unread_message_reminder", "enabled": true, "push": true, "email": false, "text": false}]})),
+            json!({"settings": [{"kind": "unread_message_reminder", "enabled": true, "push": true, "email": false, "text": false}]}),
         )
         .await;
     assert_eq!(status, 200, "{body}");
@@ -686,26 +548,16 @@ async fn an_unread_patient_message_reminds_once_after_24_hours_only_those_who_wa
     );
     assert_eq!(remind().await.unwrap(), 0, "once per message");
     let other = c.app.login("nurse6", PASSWORD).await;
-    let (_, notes) = c
-        .app
-        .call(Method::GET, "/v1/notifications", Some(&other), None)
-        .await;
+    let (_, notes) = c.app.get_as(&other, "/v1/notifications").await;
     assert!(
-        notes["items"]
-            .as_array()
-            .unwrap()
+        items(&notes)
             .iter()
             .any(|n| n["kind"] == "unread_message_reminder")
     );
     // A message the user has read does not remind them.
     c.portal_message(&portal, "second").await;
     c.app
-        .call(
-            Method::POST,
-            &format!("/v1/patients/{}/messages/read", c.patient),
-            Some(&other),
-            None,
-        )
+        .post_empty_as(&other, &c.patient_path("/messages/read"))
         .await;
     c.app.clock.advance(chrono::Duration::hours(25));
     assert_eq!(remind().await.unwrap(), 0);
@@ -778,12 +630,7 @@ async fn the_notification_stream_delivers_a_new_patient_message_at_once(backend:
         .await
         .unwrap();
     assert_eq!(stream.status(), 200);
-    assert!(
-        stream.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("text/event-stream")
-    );
+    assert!(content_type(&stream).starts_with("text/event-stream"));
     c.portal_message(&portal, "private words").await;
     let event = next_notification_event(&mut stream).await;
     let data = event.iter().find_map(|l| l.strip_prefix("data: ")).unwrap();
@@ -800,13 +647,8 @@ async fn the_notification_stream_delivers_a_new_patient_message_at_once(backend:
         .to_string();
     assert_eq!(notification["id"], json!(id));
     // A stream resumed from before that event replays it.
-    let (_, feed) = c
-        .app
-        .call(Method::GET, "/v1/notifications", Some(&c.staff), None)
-        .await;
-    let older = feed["items"]
-        .as_array()
-        .unwrap()
+    let (_, feed) = c.staff_get("/v1/notifications").await;
+    let older = items(&feed)
         .iter()
         .find(|n| n["id"] != json!(id))
         .map(|n| n["id"].as_str().unwrap().to_string());
@@ -841,64 +683,35 @@ async fn locking_a_care_team_member_hands_their_place_and_enrolments_to_the_succ
     let (successor_id, _) = colleague(&c, "successor").await;
     let pid = &c.patient;
     c.app
-        .call(
-            Method::PATCH,
+        .patch_as(
+            &c.staff,
             &format!("/v1/patients/{pid}"),
-            Some(&c.staff),
-            Some(json!({"programs": ["rpm"]})),
+            json!({"programs": ["rpm"]}),
         )
         .await;
     let (status, _) = c
-        .app
-        .call(
-            Method::POST,
+        .staff_post(
             &format!("/v1/patients/{pid}/programs/rpm/staff"),
-            Some(&c.staff),
-            Some(json!({"user_id": leaving_id})),
+            json!({"user_id": leaving_id}),
         )
         .await;
     assert_eq!(status, 204);
     let root = c.app.login("root2", PASSWORD).await;
     let (_, outstanding) = c
         .app
-        .call(
-            Method::GET,
-            &format!("/v1/users/{leaving_id}/outstanding"),
-            Some(&root),
-            None,
-        )
+        .get_as(&root, &format!("/v1/users/{leaving_id}/outstanding"))
         .await;
     assert_eq!(outstanding["care_team_of"], json!([pid]));
-    let (status, body) = c
-        .app
-        .call(
-            Method::POST,
-            &format!("/v1/users/{leaving_id}/lock"),
-            Some(&root),
-            None,
-        )
-        .await;
+    let lock = format!("/v1/users/{leaving_id}/lock");
+    let (status, body) = c.app.post_empty_as(&root, &lock).await;
     assert_eq!(status, 409, "{body}");
-    let (status, body) = c
-        .app
-        .call(
-            Method::POST,
-            &format!("/v1/users/{leaving_id}/lock"),
-            Some(&root),
-            Some(json!({"reassign_to": successor_id})),
-        )
-        .await;
+    let reassign = json!({"reassign_to": successor_id});
+    let (status, body) = c.app.post_as(&root, &lock, reassign).await;
     assert_eq!(status, 200, "{body}");
     let (_, panel) = c
-        .app
-        .call(
-            Method::GET,
-            &format!("/v1/patients/{pid}/care-team-panel"),
-            Some(&c.staff),
-            None,
-        )
+        .staff_get(&format!("/v1/patients/{pid}/care-team-panel"))
         .await;
-    let items = panel["items"].as_array().unwrap();
+    let items = items(&panel);
     assert!(items.iter().all(|m| m["user_id"] != json!(leaving_id)));
     let successor = items
         .iter()
@@ -912,24 +725,22 @@ async fn a_user_with_text_on_gets_a_text_without_the_patients_words(backend: Bac
     let (other_id, other) = colleague(&c, "nurse7").await;
     let (status, _) = c
         .app
-        .call(
-            Method::PATCH,
+        .patch_as(
+            &other,
             &format!("/v1/users/{other_id}"),
-            Some(&other),
-            Some(json!({"mobile_phone": "+14155550177"})),
+            json!({"mobile_phone": "+14155550177"}),
         )
         .await;
     assert_eq!(status, 200);
     c.join_care_team(&other_id).await;
-    let (_, me) = c.app.call(Method::GET, "/v1/me", Some(&other), None).await;
+    let (_, me) = c.app.get_as(&other, "/v1/me").await;
     let practice = me["practice_ids"][0].as_str().unwrap();
     let (status, body) = c
         .app
-        .call(
-            Method::PUT,
+        .put_as(
+            &other,
             &format!("/v1/users/{other_id}/notification-settings?practice_id={practice}"),
-            Some(&other),
-            Some(json!({"settings": [{"kind": "new_patient_message", "enabled": true, "push": false, "email": false, "text": true}]})),
+            json!({"settings": [{"kind": "new_patient_message", "enabled": true, "push": false, "email": false, "text": true}]}),
         )
         .await;
     assert_eq!(status, 200, "{body}");
@@ -947,14 +758,9 @@ async fn a_user_with_text_on_gets_a_text_without_the_patients_words(backend: Bac
         !text.body.contains("chest"),
         "no patient words or clinical detail in staff texts"
     );
-    let (_, notes) = c
-        .app
-        .call(Method::GET, "/v1/notifications", Some(&other), None)
-        .await;
+    let (_, notes) = c.app.get_as(&other, "/v1/notifications").await;
     assert!(
-        notes["items"]
-            .as_array()
-            .unwrap()
+        items(&notes)
             .iter()
             .all(|n| n["kind"] != "new_patient_message"),
         "push was off"
@@ -970,18 +776,16 @@ async fn locking_the_only_follower_of_unread_messages_hands_the_patient_to_the_s
     // The nurse who created the patient starts on its care team (seed 003); here nobody is.
     let (status, _) = c
         .app
-        .call(
-            Method::DELETE,
+        .delete_as(
+            &c.staff,
             &format!("/v1/patients/{}/care-team/{}", c.patient, c.staff_id),
-            Some(&c.staff),
-            None,
         )
         .await;
     assert_eq!(status, 204);
     c.app
         .call(
             Method::PUT,
-            &format!("/v1/patients/{}/notification-subscription", c.patient),
+            &c.patient_path("/notification-subscription"),
             Some(&follower),
             None,
         )
@@ -999,36 +803,23 @@ async fn locking_the_only_follower_of_unread_messages_hands_the_patient_to_the_s
     c.join_care_team(&c.staff_id).await;
     assert_eq!(outstanding(&c, &root, &follower_id).await["total"], 0);
     c.app
-        .call(
-            Method::DELETE,
+        .delete_as(
+            &c.staff,
             &format!("/v1/patients/{}/care-team/{}", c.patient, c.staff_id),
-            Some(&c.staff),
-            None,
         )
         .await;
     assert_eq!(outstanding(&c, &root, &follower_id).await["total"], 1);
 
     let lock_path = format!("/v1/users/{follower_id}/lock");
-    let (status, body) = c
-        .app
-        .call(Method::POST, &lock_path, Some(&root), None)
-        .await;
+    let (status, body) = c.app.post_empty_as(&root, &lock_path).await;
     assert_eq!(status, 409, "{body}");
     assert!(
-        body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("the only follower of 1 patient(s) with unread messages"),
+        error_message(&body).contains("the only follower of 1 patient(s) with unread messages"),
         "{body}"
     );
     let (status, body) = c
         .app
-        .call(
-            Method::POST,
-            &lock_path,
-            Some(&root),
-            Some(json!({"reassign_to": c.staff_id})),
-        )
+        .post_as(&root, &lock_path, json!({"reassign_to": c.staff_id}))
         .await;
     assert_eq!(status, 200, "{body}");
     let list = conversations(&c, &c.staff).await;
@@ -1038,7 +829,7 @@ async fn locking_the_only_follower_of_unread_messages_hands_the_patient_to_the_s
 
 async fn outstanding(c: &Clinic, root: &str, user_id: &str) -> Value {
     let path = format!("/v1/users/{user_id}/outstanding");
-    let (status, body) = c.app.call(Method::GET, &path, Some(root), None).await;
+    let (status, body) = c.app.get_as(root, &path).await;
     assert_eq!(status, 200, "{body}");
     body
 }

@@ -5,10 +5,12 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::accounts::{PASSWORD, World, post, world};
+use crate::accounts::{PASSWORD, World, app_with_world, post};
 use crate::both_backends;
 use crate::fake_twilio::{ACCOUNT_SID, AUTH_TOKEN, PUBLIC_BASE_URL};
-use crate::helpers::{Backend, PATIENT_NUMBER, PRACTICE_NUMBER, TestApp, form, spawn_app};
+use crate::helpers::{
+    Backend, PATIENT_NUMBER, PRACTICE_NUMBER, TestApp, error_message, form, spawn_app,
+};
 use crate::texting::clinic;
 
 both_backends!(
@@ -28,7 +30,7 @@ both_backends!(
 fn error_of(status: u16, body: &Value, expected: u16) -> String {
     assert_eq!(status, expected, "{body}");
     assert!(body["error"]["code"].is_string(), "{body}");
-    body["error"]["message"].as_str().unwrap().to_string()
+    error_message(body).to_string()
 }
 
 /// Asserts a 422 whose message names `field` first.
@@ -40,7 +42,7 @@ fn refused(status: u16, body: &Value, field: &str) {
 async fn patient_of(app: &TestApp, w: &World) -> String {
     let patient = post(
         app,
-        &format!("/v1/practices/{}/patients", w.practice_a),
+        &w.practice_a_path("/patients"),
         &w.staff_a,
         json!({"first_name": "Pat", "last_name": "Jones", "dob": "1961-07-04"}),
     )
@@ -49,8 +51,7 @@ async fn patient_of(app: &TestApp, w: &World) -> String {
 }
 
 async fn ids_in_paths_that_do_not_parse_answer_404_as_json(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let w = world(&app).await;
+    let (app, w) = app_with_world(backend).await;
     for (method, path) in [
         (Method::GET, "/v1/patients/not-a-uuid"),
         (Method::GET, "/v1/customers/123"),
@@ -72,23 +73,21 @@ async fn ids_in_paths_that_do_not_parse_answer_404_as_json(backend: Backend) {
     // A NUL in a path segment names nothing that exists.
     let patient = patient_of(&app, &w).await;
     let (status, body) = app
-        .call(
-            Method::POST,
+        .post_as(
+            &w.staff_a,
             &format!("/v1/patients/{patient}/programs/a%00b/staff"),
-            Some(&w.staff_a),
-            Some(json!({"user_id": w.staff_a_id})),
+            json!({"user_id": w.staff_a_id}),
         )
         .await;
     error_of(status, &body, 404);
 }
 
 async fn unknown_fields_are_refused_naming_the_field(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let w = world(&app).await;
+    let (app, w) = app_with_world(backend).await;
     let cases = [
         (
             Method::PATCH,
-            format!("/v1/practices/{}", w.practice_a),
+            w.practice_a_path(""),
             json!({"name": "Renamed", "nmae": "typo"}),
             "nmae",
         ),
@@ -100,7 +99,7 @@ async fn unknown_fields_are_refused_naming_the_field(backend: Backend) {
         ),
         (
             Method::PUT,
-            format!("/v1/practices/{}/reading-alerts/pulse", w.practice_a),
+            w.practice_a_path("/reading-alerts/pulse"),
             json!({"ranges": {"critical_low": 40, "normal_low": 50, "normal_high": 100,
                               "critical_high": 130, "warning": 1},
                    "change": null, "apply_to": "new_patients"}),
@@ -121,20 +120,12 @@ async fn unknown_fields_are_refused_naming_the_field(backend: Backend) {
         assert!(message.starts_with(field), "{method} {path}: {message}");
     }
     // Nothing was changed by the refused patch.
-    let (_, practice) = app
-        .call(
-            Method::GET,
-            &format!("/v1/practices/{}", w.practice_a),
-            Some(&w.root),
-            None,
-        )
-        .await;
+    let (_, practice) = app.get_as(&w.root, &w.practice_a_path("")).await;
     assert_eq!(practice["name"], "Practice a");
 }
 
 async fn nul_characters_in_api_text_are_refused_naming_the_field(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let w = world(&app).await;
+    let (app, w) = app_with_world(backend).await;
     let patient = patient_of(&app, &w).await;
     let cases = [
         (
@@ -144,7 +135,7 @@ async fn nul_characters_in_api_text_are_refused_naming_the_field(backend: Backen
             "name",
         ),
         (
-            format!("/v1/practices/{}/patients", w.practice_a),
+            w.practice_a_path("/patients"),
             &w.staff_a,
             json!({"first_name": "P\u{0}", "last_name": "J", "dob": "1961-07-04"}),
             "first_name",
@@ -156,7 +147,7 @@ async fn nul_characters_in_api_text_are_refused_naming_the_field(backend: Backen
             "body",
         ),
         (
-            format!("/v1/practices/{}/patients", w.practice_a),
+            w.practice_a_path("/patients"),
             &w.staff_a,
             json!({"first_name": "P", "last_name": "J", "dob": "1961-07-04",
                    "programs": ["ok", "b\u{0}d"]}),
@@ -170,7 +161,7 @@ async fn nul_characters_in_api_text_are_refused_naming_the_field(backend: Backen
         ),
     ];
     for (path, token, body, field) in cases {
-        let (status, answer) = app.call(Method::POST, &path, Some(token), Some(body)).await;
+        let (status, answer) = app.post_as(token, &path, body).await;
         let message = error_of(status, &answer, 422);
         assert!(message.starts_with(field), "{path}: {message}");
         assert!(message.contains("NUL"), "{message}");
@@ -180,7 +171,7 @@ async fn nul_characters_in_api_text_are_refused_naming_the_field(backend: Backen
         "/v1/patients?q=a%00b".to_string(),
         format!("/v1/patients/{patient}/readings?vital=pu%00lse"),
     ] {
-        let (status, answer) = app.call(Method::GET, &path, Some(&w.staff_a), None).await;
+        let (status, answer) = app.get_as(&w.staff_a, &path).await;
         let message = error_of(status, &answer, 422);
         assert!(message.contains("NUL"), "{path}: {message}");
     }
@@ -202,20 +193,14 @@ async fn an_inbound_text_with_nul_is_recorded_with_a_replacement_character(backe
         .post_signed(PUBLIC_BASE_URL, AUTH_TOKEN, "/webhooks/twilio/sms", &params)
         .await;
     assert_eq!(answer.status(), 200, "a patient's message is never lost");
-    let message = c
-        .app
-        .store
-        .find_message_by_carrier_sid("twilio", sid)
-        .await
-        .unwrap();
+    let message = c.message_by_sid(sid).await;
     assert_eq!(message.body.as_deref(), Some("fine\u{FFFD}thanks"));
 }
 
 async fn bodies_over_the_limit_and_of_the_wrong_type_get_json_errors(backend: Backend) {
     use tower::ServiceExt;
 
-    let app = spawn_app(backend).await;
-    let w = world(&app).await;
+    let (app, w) = app_with_world(backend).await;
     // Through the router itself: a client may not finish writing a body the server refuses.
     let huge = format!(
         r#"{{"name": "{}"}}"#,
@@ -252,8 +237,7 @@ async fn bodies_over_the_limit_and_of_the_wrong_type_get_json_errors(backend: Ba
 }
 
 async fn timestamps_are_bounded_in_bodies_and_queries(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let w = world(&app).await;
+    let (app, w) = app_with_world(backend).await;
     let patient = patient_of(&app, &w).await;
     for taken_at in [
         "1999-12-31T23:59:59Z",
@@ -262,22 +246,19 @@ async fn timestamps_are_bounded_in_bodies_and_queries(backend: Backend) {
         "2026-03-02T15:05:01Z",
     ] {
         let (status, body) = app
-            .call(
-                Method::POST,
+            .post_as(
+                &w.staff_a,
                 "/v1/readings",
-                Some(&w.staff_a),
-                Some(json!({"patient_id": patient, "vital": "pulse", "value": 70, "taken_at": taken_at})),
+                json!({"patient_id": patient, "vital": "pulse", "value": 70, "taken_at": taken_at}),
             )
             .await;
         refused(status, &body, "taken_at");
     }
     let (status, body) = app
-        .call(
-            Method::POST,
+        .post_as(
+            &w.staff_a,
             "/v1/readings",
-            Some(&w.staff_a),
-            Some(json!({"patient_id": patient, "vital": "pulse", "value": 70,
-                        "taken_at": "2026-03-02T15:05:00Z"})),
+            json!({"patient_id": patient, "vital": "pulse", "value": 70, "taken_at": "2026-03-02T15:05:00Z"}),
         )
         .await;
     assert_eq!(status, 201, "five minutes ahead is allowed: {body}");
@@ -287,20 +268,14 @@ async fn timestamps_are_bounded_in_bodies_and_queries(backend: Backend) {
         "9999-01-01T00:00:00Z",
     ] {
         let (status, body) = app
-            .call(
-                Method::GET,
-                &format!("/v1/audit?since={since}"),
-                Some(&w.root),
-                None,
-            )
+            .get_as(&w.root, &format!("/v1/audit?since={since}"))
             .await;
         refused(status, &body, "since");
     }
 }
 
 async fn readings_and_alert_ranges_must_be_physically_plausible(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let w = world(&app).await;
+    let (app, w) = app_with_world(backend).await;
     let patient = patient_of(&app, &w).await;
     for (vital, value) in [
         ("pulse", 351.0),
@@ -310,45 +285,31 @@ async fn readings_and_alert_ranges_must_be_physically_plausible(backend: Backend
         ("body_weight", 1e9),
     ] {
         let (status, body) = app
-            .call(
-                Method::POST,
+            .post_as(
+                &w.staff_a,
                 "/v1/readings",
-                Some(&w.staff_a),
-                Some(
-                    json!({"patient_id": patient, "vital": vital, "value": value,
-                            "taken_at": "2026-03-02T14:00:00Z"}),
-                ),
+                json!({"patient_id": patient, "vital": vital, "value": value, "taken_at": "2026-03-02T14:00:00Z"}),
             )
             .await;
         refused(status, &body, "value");
     }
     let (status, body) = app
-        .call(
-            Method::PUT,
-            &format!("/v1/practices/{}/reading-alerts/spo2", w.practice_a),
-            Some(&w.admin_a),
-            Some(
-                json!({"ranges": {"critical_low": 85, "normal_low": 92, "normal_high": 100,
-                                   "critical_high": 140},
-                        "change": null, "apply_to": "new_patients"}),
-            ),
+        .put_as(
+            &w.admin_a,
+            &w.practice_a_path("/reading-alerts/spo2"),
+            json!({"ranges": {"critical_low": 85, "normal_low": 92, "normal_high": 100, "critical_high": 140}, "change": null, "apply_to": "new_patients"}),
         )
         .await;
     refused(status, &body, "ranges.critical_high");
 }
 
 async fn passwords_names_and_program_lists_are_bounded(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let w = world(&app).await;
+    let (app, w) = app_with_world(backend).await;
     let (status, body) = app
-        .call(
-            Method::POST,
+        .post_as(
+            &w.root,
             "/v1/users",
-            Some(&w.root),
-            Some(
-                json!({"username": "longpw", "password": "a1".repeat(129), "role": "staff",
-                        "customer_id": w.customer_a}),
-            ),
+            json!({"username": "longpw", "password": "a1".repeat(129), "role": "staff", "customer_id": w.customer_a}),
         )
         .await;
     assert!(error_of(status, &body, 422).starts_with("password"));
@@ -363,11 +324,10 @@ async fn passwords_names_and_program_lists_are_bounded(backend: Backend) {
     assert!(error_of(status, &body, 422).starts_with("password"));
     for name in ["\u{202E}nhoJ", "Jo\u{2066}hn", "Jo\nhn"] {
         let (status, body) = app
-            .call(
-                Method::POST,
-                &format!("/v1/practices/{}/patients", w.practice_a),
-                Some(&w.staff_a),
-                Some(json!({"first_name": name, "last_name": "Doe", "dob": "1961-07-04"})),
+            .post_as(
+                &w.staff_a,
+                &w.practice_a_path("/patients"),
+                json!({"first_name": name, "last_name": "Doe", "dob": "1961-07-04"}),
             )
             .await;
         assert!(
@@ -377,26 +337,18 @@ async fn passwords_names_and_program_lists_are_bounded(backend: Backend) {
     }
     let programs: Vec<String> = (0..21).map(|i| format!("program-{i}")).collect();
     let (status, body) = app
-        .call(
-            Method::POST,
-            &format!("/v1/practices/{}/patients", w.practice_a),
-            Some(&w.staff_a),
-            Some(
-                json!({"first_name": "Pat", "last_name": "Doe", "dob": "1961-07-04",
-                        "programs": programs}),
-            ),
+        .post_as(
+            &w.staff_a,
+            &w.practice_a_path("/patients"),
+            json!({"first_name": "Pat", "last_name": "Doe", "dob": "1961-07-04", "programs": programs}),
         )
         .await;
     assert!(error_of(status, &body, 422).starts_with("programs"));
     let (status, _) = app
-        .call(
-            Method::POST,
-            &format!("/v1/practices/{}/patients", w.practice_a),
-            Some(&w.staff_a),
-            Some(
-                json!({"first_name": "Pat", "last_name": "Doe", "dob": "1961-07-04",
-                        "programs": programs[..20]}),
-            ),
+        .post_as(
+            &w.staff_a,
+            &w.practice_a_path("/patients"),
+            json!({"first_name": "Pat", "last_name": "Doe", "dob": "1961-07-04", "programs": programs[..20]}),
         )
         .await;
     assert_eq!(status, 201, "twenty programs are fine");

@@ -5,7 +5,6 @@
 
 use chrono::Duration;
 use gateway::settings::Secret;
-use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::accounts::PASSWORD;
@@ -14,6 +13,7 @@ use crate::both_backends;
 use crate::conversations::{colleague, enable_texting};
 use crate::fake_smtp::{FakeSmtp, ReceivedEmail};
 use crate::helpers::{Backend, eventually};
+use crate::oncall::NURSE_MOBILE;
 use crate::texting::{Clinic, clinic_with};
 
 both_backends!(
@@ -25,7 +25,6 @@ both_backends!(
 );
 
 const NURSE_EMAIL: &str = "nurse@example.org";
-const NURSE_MOBILE: &str = "+14155550171";
 
 async fn mail_clinic(backend: Backend) -> (Clinic, FakeSmtp) {
     let smtp = FakeSmtp::start().await;
@@ -34,11 +33,10 @@ async fn mail_clinic(backend: Backend) -> (Clinic, FakeSmtp) {
     let root = root(&c).await;
     let (status, body) = c
         .app
-        .call(
-            Method::PATCH,
+        .patch_as(
+            &root,
             &format!("/v1/users/{}", c.staff_id),
-            Some(&root),
-            Some(json!({"email": NURSE_EMAIL, "mobile_phone": NURSE_MOBILE})),
+            json!({"email": NURSE_EMAIL, "mobile_phone": NURSE_MOBILE}),
         )
         .await;
     assert_eq!(status, 200, "{body}");
@@ -51,10 +49,7 @@ async fn root(c: &Clinic) -> String {
 }
 
 async fn practice_of(c: &Clinic) -> String {
-    let (_, me) = c
-        .app
-        .call(Method::GET, "/v1/me", Some(&c.staff), None)
-        .await;
+    let (_, me) = c.staff_get("/v1/me").await;
     me["practice_ids"][0].as_str().unwrap().to_string()
 }
 
@@ -62,11 +57,10 @@ async fn set_settings(c: &Clinic, token: &str, user_id: &str, settings: Value) {
     let practice = practice_of(c).await;
     let (status, body) = c
         .app
-        .call(
-            Method::PUT,
+        .put_as(
+            token,
             &format!("/v1/users/{user_id}/notification-settings?practice_id={practice}"),
-            Some(token),
-            Some(json!({ "settings": settings })),
+            json!({ "settings": settings }),
         )
         .await;
     assert_eq!(status, 200, "{body}");
@@ -88,7 +82,6 @@ async fn emails_to(smtp: &FakeSmtp, address: &str, n: usize) -> Vec<ReceivedEmai
 
 async fn email_rows(c: &Clinic) -> Vec<Value> {
     c.app
-        .state
         .store
         .list_emails(store::Page::first(200))
         .await
@@ -142,15 +135,12 @@ async fn a_critical_reading_is_emailed_to_the_on_call_user_without_the_value(bac
     let smtp = FakeSmtp::start().await;
     let url = smtp.url();
     let w = ward_with(backend, move |s| s.smtp_url = Some(Secret::new(url))).await;
-    let (status, body) =
-        w.c.app
-            .call(
-                Method::PATCH,
-                &format!("/v1/users/{}", w.on_call),
-                Some(&w.root),
-                Some(json!({"email": "oncall@example.org"})),
-            )
-            .await;
+    let (status, body) = w
+        .root_patch(
+            &format!("/v1/users/{}", w.on_call),
+            json!({"email": "oncall@example.org"}),
+        )
+        .await;
     assert_eq!(status, 200, "{body}");
     let reading = w.reading(187.0).await;
     assert_eq!(reading["status"], "critical", "{reading}");

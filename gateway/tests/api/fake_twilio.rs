@@ -157,14 +157,7 @@ async fn fetch_message(
     Path((account, file)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Response {
-    let expected = format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(format!("{ACCOUNT_SID}:{AUTH_TOKEN}"))
-    );
-    let authorized = headers
-        .get(header::AUTHORIZATION)
-        .is_some_and(|v| v.as_bytes() == expected.as_bytes());
-    if !authorized || account != ACCOUNT_SID {
+    if !authorized(&headers, &account) {
         return twilio_error(StatusCode::UNAUTHORIZED, 20003, "Authenticate");
     }
     let Some(sid) = file.strip_suffix(".json") else {
@@ -182,6 +175,18 @@ async fn fetch_message(
         "error_message": null,
     }))
     .into_response()
+}
+
+/// Whether a request names the test account and carries its credentials (HTTP Basic).
+fn authorized(headers: &HeaderMap, account: &str) -> bool {
+    let expected = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{ACCOUNT_SID}:{AUTH_TOKEN}"))
+    );
+    let credentials = headers
+        .get(header::AUTHORIZATION)
+        .is_some_and(|v| v.as_bytes() == expected.as_bytes());
+    credentials && account == ACCOUNT_SID
 }
 
 fn form_value(form: &[(String, String)], name: &str) -> Option<String> {
@@ -208,14 +213,7 @@ async fn create_message(
     body: Bytes,
 ) -> Response {
     let at = Instant::now();
-    let expected = format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(format!("{ACCOUNT_SID}:{AUTH_TOKEN}"))
-    );
-    let authorized = headers
-        .get(header::AUTHORIZATION)
-        .is_some_and(|v| v.as_bytes() == expected.as_bytes());
-    if !authorized || account != ACCOUNT_SID {
+    if !authorized(&headers, &account) {
         return twilio_error(StatusCode::UNAUTHORIZED, 20003, "Authenticate");
     }
     let form: Vec<(String, String)> = url::form_urlencoded::parse(&body).into_owned().collect();

@@ -25,6 +25,29 @@ pub enum Backend {
     Sqlite,
 }
 
+/// `name METHOD` pairs become `TestApp` methods `name(token, path)` that send no body.
+macro_rules! bodiless_verbs {
+    ($($name:ident $method:ident),*) => {$(
+        pub async fn $name(&self, token: &str, path: &str) -> (u16, serde_json::Value) {
+            self.call(reqwest::Method::$method, path, Some(token), None).await
+        }
+    )*};
+}
+
+/// `name METHOD` pairs become `TestApp` methods `name(token, path, body)` that send JSON.
+macro_rules! json_verbs {
+    ($($name:ident $method:ident),*) => {$(
+        pub async fn $name(
+            &self,
+            token: &str,
+            path: &str,
+            body: serde_json::Value,
+        ) -> (u16, serde_json::Value) {
+            self.call(reqwest::Method::$method, path, Some(token), Some(body)).await
+        }
+    )*};
+}
+
 pub struct TestApp {
     pub address: SocketAddr,
     /// Where `/metrics` is served when the settings name a `metrics_listen` address.
@@ -56,7 +79,13 @@ impl TestApp {
     /// Another gateway instance on the same database and clock, as behind a load balancer.
     /// It stops when the returned handle is dropped.
     pub async fn sibling(&self) -> Sibling {
-        let settings = Settings::for_tests(self.db.url());
+        self.sibling_with(|_| {}).await
+    }
+
+    /// [`TestApp::sibling`] with its settings changed by `configure`.
+    pub async fn sibling_with(&self, configure: impl FnOnce(&mut Settings)) -> Sibling {
+        let mut settings = Settings::for_tests(self.db.url());
+        configure(&mut settings);
         let app = Application::build_with_clock(settings, self.clock.clone())
             .await
             .expect("sibling builds");
@@ -91,20 +120,27 @@ impl TestApp {
         token: Option<&str>,
         body: Option<serde_json::Value>,
     ) -> (u16, serde_json::Value) {
-        let mut request = self.client.request(method, self.url(path));
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.expect("request sent");
-        let status = response.status().as_u16();
-        let text = response.text().await.unwrap_or_default();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
-        )
+        send_json(self.client.request(method, self.url(path)), token, body).await
+    }
+
+    // The verbs as a caller with a bearer token, each answering status and JSON body:
+    // `get_as`, `delete_as` and `post_empty_as` send no body; `post_as`, `put_as` and
+    // `patch_as` send `body` as JSON.
+    bodiless_verbs!(get_as GET, delete_as DELETE, post_empty_as POST);
+    json_verbs!(post_as POST, put_as PUT, patch_as PATCH);
+
+    /// The conversation message that outbox row `row` records; fails when it records none.
+    pub async fn message_of(&self, row: &store::Outbound) -> store::Message {
+        let id = row
+            .message_id
+            .expect("the text is recorded in the conversation");
+        self.store.get_message(id).await.unwrap()
+    }
+
+    /// The first `limit` rows of the outbox, in the store's order.
+    pub async fn outbox(&self, limit: u32) -> Vec<store::Outbound> {
+        let page = self.store.list_outbox(store::Page::first(limit)).await;
+        page.unwrap().items
     }
 
     /// Creates a super admin directly in the store.
@@ -181,9 +217,17 @@ pub async fn fresh_db(backend: Backend) -> TestStore {
 }
 
 pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_configured(backend, |_| {}).await
+}
+
+/// Starts the application on a fresh database of `backend` with settings changed by `configure`.
+pub async fn spawn_app_configured(
+    backend: Backend,
+    configure: impl FnOnce(&mut Settings),
+) -> TestApp {
     let db = fresh_db(backend).await;
     let url = db.url();
-    spawn_app_with(db, |_| {}, url).await
+    spawn_app_with(db, configure, url).await
 }
 
 /// Starts the application on `store_url` (which may differ from `db.url()`, e.g. via a proxy).
@@ -363,18 +407,21 @@ pub fn url_via(url: &str, address: SocketAddr) -> String {
 /// Runs SQL outside the store API (to set up states no API reaches yet).
 pub async fn raw_sql(db: &TestStore, sql: &str) {
     match db {
-        TestStore::Postgres(pg) => {
-            let (client, conn) = tokio_postgres::connect(&pg.url, tokio_postgres::NoTls)
-                .await
-                .unwrap();
-            tokio::spawn(conn);
-            client.batch_execute(sql).await.unwrap();
-        }
+        TestStore::Postgres(pg) => pg_client(&pg.url).await.batch_execute(sql).await.unwrap(),
         TestStore::Sqlite(lite) => {
             let conn = rusqlite::Connection::open(lite.dir.path().join("gateway.db")).unwrap();
             conn.execute_batch(sql).unwrap();
         }
     }
+}
+
+/// A connection of its own to the PostgreSQL database at `url`.
+pub async fn pg_client(url: &str) -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    client
 }
 
 /// A uuid as a SQL literal of the backend.
@@ -412,58 +459,88 @@ pub const PATIENT_NUMBER: &str = "+15555550123";
 /// texting status is `texting`. Returns (practice id, patient id).
 pub async fn practice_with_patient(app: &TestApp, texting: &str) -> (uuid::Uuid, uuid::Uuid) {
     let audit = store::Audit::system(app.state.clock.now());
-    let customer = app
-        .state
-        .store
-        .create_customer(
-            &audit,
-            store::NewCustomer {
-                name: "Acme Health".into(),
-            },
-        )
-        .await
-        .unwrap();
-    let practice = app
-        .state
-        .store
-        .create_practice(
-            &audit,
-            store::NewPractice {
-                customer_id: customer.id,
-                name: "Main Street Clinic".into(),
-                timezone: "America/New_York".parse().unwrap(),
-                sms_number: PRACTICE_NUMBER.into(),
-                practice_group_id: None,
-            },
-        )
-        .await
-        .unwrap();
-    let patient = app
-        .state
-        .store
-        .create_patient(
-            &audit,
-            store::NewPatient {
-                practice_id: practice.id,
-                first_name: "Pat".into(),
-                last_name: "Jones".into(),
-                dob: chrono::NaiveDate::from_ymd_opt(1961, 7, 4).unwrap(),
-                mobile_phone: Some(PATIENT_NUMBER.into()),
-                programs: vec![],
-                care_team: Vec::new(),
-            },
-        )
-        .await
-        .unwrap();
-    raw_sql(
-        &app.db,
-        &format!(
-            "UPDATE patients SET texting_status = '{texting}' WHERE id = {}",
-            sql_uuid(&app.db, patient.id)
-        ),
-    )
-    .await;
+    let store = app.state.store.as_ref();
+    let practice = acme_practice(store, &audit, PRACTICE_NUMBER).await;
+    let pat = new_patient(practice.id, "Pat", "Jones", PATIENT_NUMBER);
+    let patient = store.create_patient(&audit, pat).await.unwrap();
+    let status = format!("texting_status = '{texting}'");
+    update_patient(&app.db, &status, patient.id).await;
     (practice.id, patient.id)
+}
+
+/// Customer "Acme Health" and its practice "Main Street Clinic" (New York time) on
+/// `sms_number`, written straight into the store.
+pub async fn acme_practice(
+    store: &dyn Store,
+    audit: &store::Audit,
+    sms_number: &str,
+) -> store::Practice {
+    let acme = store::NewCustomer {
+        name: "Acme Health".into(),
+    };
+    let customer = store.create_customer(audit, acme).await.unwrap();
+    let practice = store::NewPractice {
+        customer_id: customer.id,
+        name: "Main Street Clinic".into(),
+        timezone: chrono_tz::America::New_York.into(),
+        sms_number: sms_number.into(),
+        practice_group_id: None,
+    };
+    store.create_practice(audit, practice).await.unwrap()
+}
+
+/// A patient of `practice_id` born 1961-07-04, in no program and with no care team.
+pub fn new_patient(
+    practice_id: uuid::Uuid,
+    first_name: &str,
+    last_name: &str,
+    mobile: &str,
+) -> store::NewPatient {
+    store::NewPatient {
+        practice_id,
+        first_name: first_name.into(),
+        last_name: last_name.into(),
+        dob: chrono::NaiveDate::from_ymd_opt(1961, 7, 4).unwrap(),
+        mobile_phone: Some(mobile.into()),
+        programs: vec![],
+        care_team: Vec::new(),
+    }
+}
+
+/// A user of `customer_id` (none for a super admin) at `practice_ids`: e-mail
+/// `{username}@example.org`, first name `username`, last name "Tester", no title or mobile,
+/// logged out after 30 idle minutes, with no program restriction and no supervisor.
+pub fn new_user(
+    customer_id: Option<uuid::Uuid>,
+    username: &str,
+    password_hash: &str,
+    role: store::Role,
+    practice_ids: Vec<uuid::Uuid>,
+) -> store::NewUser {
+    store::NewUser {
+        customer_id,
+        username: username.into(),
+        password_hash: password_hash.into(),
+        role,
+        email: format!("{username}@example.org"),
+        first_name: username.into(),
+        last_name: "Tester".into(),
+        title: String::new(),
+        mobile_phone: None,
+        auto_logout_minutes: 30,
+        practice_ids,
+        restricted_programs: Vec::new(),
+        supervisor_id: None,
+    }
+}
+
+/// Runs `UPDATE patients SET {set} WHERE id = {patient}` outside the store API.
+pub async fn update_patient(db: &TestStore, set: &str, patient: uuid::Uuid) {
+    let sql = format!(
+        "UPDATE patients SET {set} WHERE id = {}",
+        sql_uuid(db, patient)
+    );
+    raw_sql(db, &sql).await;
 }
 
 /// Reads a patient's texting status (through the store, which audits the read).
@@ -522,4 +599,85 @@ pub fn form(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
         .iter()
         .map(|(n, v)| (n.to_string(), v.to_string()))
         .collect()
+}
+
+/// Sending a request built on a plain client (to a gateway started as a process, say) and
+/// reading its whole answer.
+pub trait Fetch {
+    /// Sends the request and reads the answer as JSON, whatever its status.
+    fn fetch_json(self) -> impl std::future::Future<Output = serde_json::Value>;
+    /// Sends the request and reads the answer as text, whatever its status.
+    fn fetch_text(self) -> impl std::future::Future<Output = String>;
+}
+
+impl Fetch for reqwest::RequestBuilder {
+    async fn fetch_json(self) -> serde_json::Value {
+        let response = self.send().await.expect("request sent");
+        response.json().await.expect("a JSON answer")
+    }
+
+    async fn fetch_text(self) -> String {
+        let response = self.send().await.expect("request sent");
+        response.text().await.expect("a text answer")
+    }
+}
+
+/// Sends `request` as `token` (or anonymously) with `body` as JSON (or none); returns the
+/// status and the JSON answer (`Null` when the answer is not JSON).
+pub async fn send_json(
+    mut request: reqwest::RequestBuilder,
+    token: Option<&str>,
+    body: Option<serde_json::Value>,
+) -> (u16, serde_json::Value) {
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.expect("request sent");
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap_or_default();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+/// A form POST to `url` signed as Twilio signs it: with `auth_token`, over `signed_url` (the
+/// public address the carrier was given) and the pairs.
+pub fn twilio_form(
+    client: &reqwest::Client,
+    url: &str,
+    signed_url: &str,
+    auth_token: &str,
+    params: &[(String, String)],
+) -> reqwest::RequestBuilder {
+    let signature = webhooks::signature::compute(auth_token, signed_url, params);
+    client
+        .post(url)
+        .header("X-Twilio-Signature", signature)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(webhooks::form::encode(params))
+}
+
+/// The message of an API error answer (`{"error": {"code", "message"}}`); fails the test when
+/// the answer has none.
+pub fn error_message(body: &serde_json::Value) -> &str {
+    body["error"]["message"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no error message in {body}"))
+}
+
+/// The answer's `Content-Type` (fails the test when it has none or it is not text).
+pub fn content_type(response: &reqwest::Response) -> &str {
+    let header = &response.headers()["content-type"];
+    header.to_str().expect("a text Content-Type")
+}
+
+/// The `items` of a page the API answered (fails the test when there are none).
+pub fn items(page: &serde_json::Value) -> &Vec<serde_json::Value> {
+    page["items"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no items in {page}"))
 }

@@ -4,12 +4,11 @@
 
 use chrono::Duration;
 use gateway::clock::Clock;
-use reqwest::Method;
 use store::{Audit, NewOutbound, OutboxState, priority};
 use uuid::Uuid;
 
 use crate::both_backends;
-use crate::helpers::{Backend, PATIENT_NUMBER, PRACTICE_NUMBER, eventually, raw_sql, sql_uuid};
+use crate::helpers::{Backend, PATIENT_NUMBER, PRACTICE_NUMBER, eventually, items, update_patient};
 use crate::texting::clinic;
 
 both_backends!(the_texts_a_gone_instance_claimed_go_out_again_at_once_and_show_as_recovered);
@@ -20,14 +19,7 @@ async fn the_texts_a_gone_instance_claimed_go_out_again_at_once_and_show_as_reco
     let clinic = clinic(backend).await;
     let app = &clinic.app;
     let patient_id: Uuid = clinic.patient.parse().unwrap();
-    raw_sql(
-        &app.db,
-        &format!(
-            "UPDATE patients SET texting_status = 'enabled' WHERE id = {}",
-            sql_uuid(&app.db, patient_id)
-        ),
-    )
-    .await;
+    update_patient(&app.db, "texting_status = 'enabled'", patient_id).await;
     let practice_id = app
         .store
         .get_patient(&Audit::system(app.clock.now()), patient_id)
@@ -104,17 +96,10 @@ async fn the_texts_a_gone_instance_claimed_go_out_again_at_once_and_show_as_reco
     // The clock moved on an hour: the session idled out.
     let staff = app.login("nurse", crate::accounts::PASSWORD).await;
     let (status, page) = app
-        .call(
-            Method::GET,
-            &format!("/v1/patients/{patient_id}/messages"),
-            Some(&staff),
-            None,
-        )
+        .get_as(&staff, &format!("/v1/patients/{patient_id}/messages"))
         .await;
     assert_eq!(status, 200, "{page}");
-    let message = page["items"]
-        .as_array()
-        .unwrap()
+    let message = items(&page)
         .iter()
         .find(|m| m["body"] == "Your results are in")
         .expect("the text is in the conversation");

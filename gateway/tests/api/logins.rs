@@ -5,10 +5,9 @@
 use std::net::IpAddr;
 
 use gateway::clock::Clock;
-use reqwest::Method;
 use serde_json::json;
 
-use crate::accounts::{PASSWORD, world};
+use crate::accounts::{PASSWORD, app_with_world};
 use crate::both_backends;
 use crate::helpers::{Backend, TestApp, spawn_app};
 
@@ -89,15 +88,9 @@ async fn failures_from_many_addresses_delay_the_username_but_never_lock_it_out(b
 }
 
 async fn a_locked_user_gets_423_whatever_the_password(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let w = world(&app).await;
+    let (app, w) = app_with_world(backend).await;
     let (status, _) = app
-        .call(
-            Method::POST,
-            &format!("/v1/users/{}/lock", w.staff_a_id),
-            Some(&w.admin_a),
-            None,
-        )
+        .post_empty_as(&w.admin_a, &w.staff_a_path("/lock"))
         .await;
     assert_eq!(status, 200);
     let client = reqwest::Client::new();

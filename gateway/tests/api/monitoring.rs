@@ -13,8 +13,8 @@ use serde_json::{Value, json};
 
 use crate::cli::{serve_demo, terminate};
 use crate::helpers::{
-    Backend, ProxyMode, TcpToggleProxy, eventually, fresh_db, postgres_address, spawn_app_with,
-    url_via,
+    Backend, ProxyMode, TcpToggleProxy, eventually, fresh_db, items, postgres_address,
+    spawn_app_with, url_via,
 };
 
 crate::both_backends!(every_metric_the_rules_and_the_dashboard_use_is_served);
@@ -48,16 +48,8 @@ impl Api {
         body: Option<Value>,
         expected: u16,
     ) -> Value {
-        let mut request = self.client.request(method, format!("{}{path}", self.base));
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status().as_u16();
-        let body: Value = response.json().await.unwrap_or(Value::Null);
+        let request = self.client.request(method, format!("{}{path}", self.base));
+        let (status, body) = crate::helpers::send_json(request, token, body).await;
         assert_eq!(status, expected, "{path}: {body}");
         body
     }
@@ -484,7 +476,7 @@ async fn every_metric_the_rules_and_the_dashboard_use_is_served(backend: Backend
     let open = api
         .send(Method::GET, "/v1/alerts?state=open", admin, None, 200)
         .await;
-    assert_eq!(open["items"].as_array().unwrap().len(), 1, "{open}");
+    assert_eq!(items(&open).len(), 1, "{open}");
 
     // The monitoring worker publishes the open alert within its period.
     let after = scrape_until(&base, "gateway_alerts_open >= 1", |text| {

@@ -10,11 +10,11 @@ use gateway::auth::password::Password;
 use gateway::domain::notifications::{NotificationKind, NotificationSetting};
 use gateway::services::notification_settings::effective_settings_of_users;
 use serde_json::{Value, json};
-use store::{Audit, AuditFilter, NewCustomer, NewPractice, NewUser, Role, Store};
+use store::{Audit, AuditFilter, NewCustomer, NewPractice, Role, Store};
 use uuid::Uuid;
 
 use crate::both_backends;
-use crate::helpers::{Backend, TestApp, spawn_app};
+use crate::helpers::{Backend, TestApp, error_message, new_user, spawn_app};
 
 both_backends!(
     a_user_reads_their_own_settings_as_the_built_in_defaults_until_anything_is_saved,
@@ -87,28 +87,8 @@ async fn user(
     role: Role,
     practice_ids: Vec<Uuid>,
 ) -> Uuid {
-    store
-        .create_user(
-            &audit(),
-            NewUser {
-                customer_id,
-                username: username.into(),
-                password_hash: password_hash.into(),
-                role,
-                email: format!("{username}@example.org"),
-                first_name: username.into(),
-                last_name: "Tester".into(),
-                title: String::new(),
-                mobile_phone: None,
-                auto_logout_minutes: 30,
-                practice_ids,
-                restricted_programs: Vec::new(),
-                supervisor_id: None,
-            },
-        )
-        .await
-        .unwrap()
-        .id
+    let new = new_user(customer_id, username, password_hash, role, practice_ids);
+    store.create_user(&audit(), new).await.unwrap().id
 }
 
 async fn world(backend: Backend) -> World {
@@ -192,6 +172,13 @@ impl World {
         (status, response.json().await.unwrap_or(Value::Null))
     }
 
+    /// `PUT path` as `token` with `body` is refused with 422 naming `field`; answers the refusal.
+    async fn refused(&self, token: &str, path: &str, field: &str, body: Value) -> Value {
+        let (status, answer) = self.put(token, path, body).await;
+        assert_invalid(status, &answer, field);
+        answer
+    }
+
     fn settings_path(&self, user: Uuid, practice: Uuid) -> String {
         format!("/v1/users/{user}/notification-settings?practice_id={practice}")
     }
@@ -220,7 +207,7 @@ fn kind_of<'a>(body: &'a Value, kind: &str) -> &'a Value {
 fn assert_invalid(status: u16, body: &Value, field: &str) {
     assert_eq!(status, 422, "{body}");
     assert_eq!(body["error"]["code"], "invalid_field", "{body}");
-    let message = body["error"]["message"].as_str().unwrap();
+    let message = error_message(body);
     assert!(message.starts_with(field), "{field} not named in {message}");
 }
 
@@ -288,26 +275,14 @@ async fn a_channel_on_while_the_kind_is_disabled_is_refused_naming_the_field(bac
     let w = world(backend).await;
     let token = w.login("ann").await;
     let path = w.settings_path(w.ann, w.p1);
-    let (status, body) = w
-        .put(
-            &token,
-            &path,
-            json!({"settings": [
-                item("reading_caution", true, true, false, false),
-                item("overdue_readings", true, false, false, false),
-                item("two_way_texting", false, true, false, false),
-            ]}),
-        )
-        .await;
-    assert_invalid(status, &body, "settings[2].push");
-    let (status, body) = w
-        .put(
-            &token,
-            &path,
-            json!({"settings": [item("two_way_texting", false, false, false, true)]}),
-        )
-        .await;
-    assert_invalid(status, &body, "settings[0].text");
+    let input = json!({"settings": [
+        item("reading_caution", true, true, false, false),
+        item("overdue_readings", true, false, false, false),
+        item("two_way_texting", false, true, false, false),
+    ]});
+    w.refused(&token, &path, "settings[2].push", input).await;
+    let input = json!({"settings": [item("two_way_texting", false, false, false, true)]});
+    w.refused(&token, &path, "settings[0].text", input).await;
     // Nothing of a refused request was saved.
     let now = w.settings_of(&token, w.ann, w.p1).await;
     assert_eq!(
@@ -320,41 +295,18 @@ async fn the_unread_reminder_is_refused_while_new_patient_messages_are_off(backe
     let w = world(backend).await;
     let token = w.login("ann").await;
     let path = w.settings_path(w.ann, w.p1);
-    let (status, body) = w
-        .put(
-            &token,
-            &path,
-            json!({"settings": [
-                item("new_patient_message", false, false, false, false),
-                item("unread_message_reminder", true, true, false, false),
-            ]}),
-        )
-        .await;
-    assert_invalid(status, &body, "settings[1].enabled");
-    assert!(
-        body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("new_patient_message")
-    );
+    let input = json!({"settings": [
+        item("new_patient_message", false, false, false, false),
+        item("unread_message_reminder", true, true, false, false),
+    ]});
+    let answer = w.refused(&token, &path, "settings[1].enabled", input).await;
+    assert!(error_message(&answer).contains("new_patient_message"));
 
     // With both on, turning new messages off alone is refused too, naming that item.
-    let (status, _) = w
-        .put(
-            &token,
-            &path,
-            json!({"settings": [item("unread_message_reminder", true, true, false, false)]}),
-        )
-        .await;
-    assert_eq!(status, 200);
-    let (status, body) = w
-        .put(
-            &token,
-            &path,
-            json!({"settings": [item("new_patient_message", false, false, false, false)]}),
-        )
-        .await;
-    assert_invalid(status, &body, "settings[0].enabled");
+    let input = json!({"settings": [item("unread_message_reminder", true, true, false, false)]});
+    assert_eq!(w.put(&token, &path, input).await.0, 200);
+    let input = json!({"settings": [item("new_patient_message", false, false, false, false)]});
+    w.refused(&token, &path, "settings[0].enabled", input).await;
     // Both off together is fine.
     let (status, body) = w
         .put(
@@ -373,38 +325,20 @@ async fn a_setting_without_a_field_or_with_an_unknown_kind_is_refused_naming_it(
     let w = world(backend).await;
     let token = w.login("ann").await;
     let path = w.settings_path(w.ann, w.p1);
-    let (status, body) = w
-        .put(
-            &token,
-            &path,
-            json!({"settings": [
-                item("reading_caution", true, true, false, false),
-                {"kind": "overdue_readings", "enabled": true, "push": false, "email": false},
-            ]}),
-        )
-        .await;
-    assert_invalid(status, &body, "settings[1].text");
-    let (status, body) = w
-        .put(
-            &token,
-            &path,
-            json!({"settings": [item("birthday_wishes", true, true, false, false)]}),
-        )
-        .await;
-    assert_invalid(status, &body, "settings[0].kind");
-    let (status, body) = w
-        .put(
-            &token,
-            &path,
-            json!({"settings": [
-                item("reading_caution", true, true, false, false),
-                item("reading_caution", false, false, false, false),
-            ]}),
-        )
-        .await;
-    assert_invalid(status, &body, "settings[1].kind");
-    let (status, body) = w.put(&token, &path, json!({"settings": []})).await;
-    assert_invalid(status, &body, "settings");
+    let input = json!({"settings": [
+        item("reading_caution", true, true, false, false),
+        {"kind": "overdue_readings", "enabled": true, "push": false, "email": false},
+    ]});
+    w.refused(&token, &path, "settings[1].text", input).await;
+    let input = json!({"settings": [item("birthday_wishes", true, true, false, false)]});
+    w.refused(&token, &path, "settings[0].kind", input).await;
+    let input = json!({"settings": [
+        item("reading_caution", true, true, false, false),
+        item("reading_caution", false, false, false, false),
+    ]});
+    w.refused(&token, &path, "settings[1].kind", input).await;
+    let input = json!({"settings": []});
+    w.refused(&token, &path, "settings", input).await;
     let (status, body) = w
         .get(
             &token,
@@ -428,14 +362,8 @@ async fn staff_cannot_read_or_change_another_users_settings(backend: Backend) {
     let (status, body) = w.get(&ann, &path).await;
     assert_eq!(status, 403, "{body}");
     assert_eq!(body["error"]["code"], "forbidden");
-    let (status, _) = w
-        .put(
-            &ann,
-            &path,
-            json!({"settings": [item("reading_caution", true, true, false, false)]}),
-        )
-        .await;
-    assert_eq!(status, 403);
+    let input = json!({"settings": [item("reading_caution", true, true, false, false)]});
+    assert_eq!(w.put(&ann, &path, input).await.0, 403);
     let ben = w.login("ben").await;
     assert_eq!(
         kind_of(&w.settings_of(&ben, w.ben, w.p1).await, "reading_caution"),
@@ -451,14 +379,13 @@ async fn anything_of_another_customer_is_not_found(backend: Backend) {
         let (status, body) = w.get(&admin_b, &w.settings_path(w.ann, practice)).await;
         assert_eq!(status, 404, "{body}");
     }
-    let (status, _) = w
-        .put(
-            &admin_b,
-            &w.settings_path(w.ann, w.p1),
-            json!({"settings": [item("reading_caution", true, true, false, false)]}),
-        )
-        .await;
-    assert_eq!(status, 404);
+    let input = json!({"settings": [item("reading_caution", true, true, false, false)]});
+    assert_eq!(
+        w.put(&admin_b, &w.settings_path(w.ann, w.p1), input)
+            .await
+            .0,
+        404
+    );
     // Practice A's defaults and disclaimers, asked for by B's admin and B's staff: 404.
     let bob = w.login("bob").await;
     for token in [&admin_b, &bob] {
@@ -471,22 +398,28 @@ async fn anything_of_another_customer_is_not_found(backend: Backend) {
             assert_eq!(status, 404, "{path}: {body}");
         }
     }
-    let (status, _) = w
-        .put(
+    let input = json!({"settings": [item("reading_caution", true, true, false, false)], "apply_to": "all_users"});
+    assert_eq!(
+        w.put(
             &admin_b,
             &format!("/v1/practices/{}/notification-defaults/users", w.p1),
-            json!({"settings": [item("reading_caution", true, true, false, false)], "apply_to": "all_users"}),
+            input
         )
-        .await;
-    assert_eq!(status, 404);
-    let (status, _) = w
-        .put(
+        .await
+        .0,
+        404
+    );
+    let input = json!({"care_plan_report": "x", "hra_report": "y"});
+    assert_eq!(
+        w.put(
             &admin_b,
             &format!("/v1/practices/{}/disclaimers", w.p1),
-            json!({"care_plan_report": "x", "hra_report": "y"}),
+            input
         )
-        .await;
-    assert_eq!(status, 404);
+        .await
+        .0,
+        404
+    );
     // A staff user's own settings for a practice of another customer: 404 too.
     let (status, _) = w.get(&bob, &w.settings_path(w.bob, w.p1)).await;
     assert_eq!(status, 404);
@@ -542,14 +475,11 @@ async fn defaults_for_new_users_leave_existing_users_alone_and_reach_users_who_j
     let admin = w.login("admin_a").await;
     let ann = w.login("ann").await;
     // ann chose something of her own; ben never did.
-    let (status, _) = w
-        .put(
-            &ann,
-            &w.settings_path(w.ann, w.p1),
-            json!({"settings": [item("two_way_texting", true, false, false, true)]}),
-        )
-        .await;
-    assert_eq!(status, 200);
+    let input = json!({"settings": [item("two_way_texting", true, false, false, true)]});
+    assert_eq!(
+        w.put(&ann, &w.settings_path(w.ann, w.p1), input).await.0,
+        200
+    );
     let ann_before = w.settings_of(&ann, w.ann, w.p1).await;
     let ben = w.login("ben").await;
     let ben_before = w.settings_of(&ben, w.ben, w.p1).await;
@@ -596,17 +526,14 @@ async fn defaults_for_all_users_overwrite_every_users_settings(backend: Backend)
     let w = world(backend).await;
     let admin = w.login("admin_a").await;
     let ann = w.login("ann").await;
-    let (status, _) = w
-        .put(
-            &ann,
-            &w.settings_path(w.ann, w.p1),
-            json!({"settings": [
-                item("reading_critical", true, false, false, true),
-                item("unread_message_reminder", true, true, false, false),
-            ]}),
-        )
-        .await;
-    assert_eq!(status, 200);
+    let input = json!({"settings": [
+        item("reading_critical", true, false, false, true),
+        item("unread_message_reminder", true, true, false, false),
+    ]});
+    assert_eq!(
+        w.put(&ann, &w.settings_path(w.ann, w.p1), input).await.0,
+        200
+    );
     let cat = w.login("cat").await;
     let cat_before = w.settings_of(&cat, w.cat, w.p2).await;
 
@@ -643,22 +570,10 @@ async fn defaults_for_all_users_overwrite_every_users_settings(backend: Backend)
     );
 
     // The same rules hold for defaults; a reminder without new messages is refused.
-    let (status, body) = w
-        .put(
-            &admin,
-            &path,
-            json!({"settings": [item("unread_message_reminder", true, true, false, false)], "apply_to": "all_users"}),
-        )
-        .await;
-    assert_invalid(status, &body, "settings[0].enabled");
-    let (status, body) = w
-        .put(
-            &admin,
-            &path,
-            json!({"settings": [item("reading_caution", true, true, false, false)], "apply_to": "some_users"}),
-        )
-        .await;
-    assert_invalid(status, &body, "apply_to");
+    let input = json!({"settings": [item("unread_message_reminder", true, true, false, false)], "apply_to": "all_users"});
+    w.refused(&admin, &path, "settings[0].enabled", input).await;
+    let input = json!({"settings": [item("reading_caution", true, true, false, false)], "apply_to": "some_users"});
+    w.refused(&admin, &path, "apply_to", input).await;
 }
 
 async fn only_the_customers_admins_change_practice_defaults(backend: Backend) {
@@ -669,20 +584,12 @@ async fn only_the_customers_admins_change_practice_defaults(backend: Backend) {
     let patients = format!("/v1/practices/{}/notification-defaults/patients", w.p1);
     let (status, answer) = w.put(&ann, &users, body.clone()).await;
     assert_eq!(status, 403, "{answer}");
-    let (status, _) = w
-        .put(
-            &ann,
-            &patients,
-            json!({"settings": [{"kind": "reading_critical", "enabled": true, "email": false, "text": true}]}),
-        )
-        .await;
-    assert_eq!(status, 403);
+    let input = json!({"settings": [{"kind": "reading_critical", "enabled": true, "email": false, "text": true}]});
+    assert_eq!(w.put(&ann, &patients, input).await.0, 403);
     let root = w.login("root").await;
-    let (status, _) = w.put(&root, &users, body.clone()).await;
-    assert_eq!(status, 200);
+    assert_eq!(w.put(&root, &users, body.clone()).await.0, 200);
     let admin = w.login("admin_a").await;
-    let (status, _) = w.put(&admin, &users, body).await;
-    assert_eq!(status, 200);
+    assert_eq!(w.put(&admin, &users, body).await.0, 200);
 }
 
 async fn patient_notification_defaults_change_in_part_and_keep_the_channel_rule(backend: Backend) {
@@ -715,22 +622,10 @@ async fn patient_notification_defaults_change_in_part_and_keep_the_channel_rule(
     let ann = w.login("ann").await;
     assert_eq!(w.get(&ann, &path).await, (200, body));
 
-    let (status, body) = w
-        .put(
-            &admin,
-            &path,
-            json!({"settings": [{"kind": "reading_caution", "enabled": false, "email": true, "text": false}]}),
-        )
-        .await;
-    assert_invalid(status, &body, "settings[0].email");
-    let (status, body) = w
-        .put(
-            &admin,
-            &path,
-            json!({"settings": [{"kind": "two_way_texting", "enabled": true, "email": true, "text": false}]}),
-        )
-        .await;
-    assert_invalid(status, &body, "settings[0].kind");
+    let input = json!({"settings": [{"kind": "reading_caution", "enabled": false, "email": true, "text": false}]});
+    w.refused(&admin, &path, "settings[0].email", input).await;
+    let input = json!({"settings": [{"kind": "two_way_texting", "enabled": true, "email": true, "text": false}]});
+    w.refused(&admin, &path, "settings[0].kind", input).await;
 }
 
 async fn disclaimers_are_read_by_practice_users_and_replaced_by_admins(backend: Backend) {
@@ -744,8 +639,7 @@ async fn disclaimers_are_read_by_practice_users_and_replaced_by_admins(backend: 
     assert_eq!(body["updated_at"], Value::Null);
 
     let text = json!({"care_plan_report": "This plan does not replace your doctor's advice.", "hra_report": ""});
-    let (status, _) = w.put(&ann, &path, text.clone()).await;
-    assert_eq!(status, 403);
+    assert_eq!(w.put(&ann, &path, text.clone()).await.0, 403);
     let admin = w.login("admin_a").await;
     let (status, saved) = w.put(&admin, &path, text).await;
     assert_eq!(status, 200, "{saved}");
@@ -759,10 +653,8 @@ async fn disclaimers_are_read_by_practice_users_and_replaced_by_admins(backend: 
     let cat = w.login("cat").await;
     assert_eq!(w.get(&cat, &path).await.0, 404);
     // Both fields are required.
-    let (status, body) = w
-        .put(&admin, &path, json!({"care_plan_report": "only one"}))
-        .await;
-    assert_invalid(status, &body, "hra_report");
+    let input = json!({"care_plan_report": "only one"});
+    w.refused(&admin, &path, "hra_report", input).await;
 }
 
 async fn a_disclaimer_over_4000_characters_is_refused_naming_the_field(backend: Backend) {
@@ -778,14 +670,8 @@ async fn a_disclaimer_over_4000_characters_is_refused_naming_the_field(backend: 
         )
         .await;
     assert_eq!(status, 200, "{body}");
-    let (status, body) = w
-        .put(
-            &admin,
-            &path,
-            json!({"care_plan_report": "ok", "hra_report": "x".repeat(4001)}),
-        )
-        .await;
-    assert_invalid(status, &body, "hra_report");
+    let input = json!({"care_plan_report": "ok", "hra_report": "x".repeat(4001)});
+    w.refused(&admin, &path, "hra_report", input).await;
     let (status, body) = w.get(&admin, &path).await;
     assert_eq!(status, 200);
     assert_eq!(

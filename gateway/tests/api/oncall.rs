@@ -9,10 +9,10 @@ use gateway::clock::Clock;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::accounts::{PASSWORD, World, post, world};
+use crate::accounts::{PASSWORD, World, app_with_world, post};
 use crate::alerts::ward_with;
 use crate::both_backends;
-use crate::helpers::{Backend, TestApp, eventually, spawn_app};
+use crate::helpers::{Backend, TestApp, error_message, eventually, spawn_app};
 
 both_backends!(
     weekday_windows_read_back_and_decide_who_is_on_call_now_across_the_dst_weekend,
@@ -28,7 +28,7 @@ both_backends!(
     the_openapi_document_describes_the_on_call_routes,
 );
 
-const NURSE_MOBILE: &str = "+14155550171";
+pub const NURSE_MOBILE: &str = "+14155550171";
 const DOCTOR_MOBILE: &str = "+14155550172";
 
 fn at(y: i32, mo: u32, d: u32, h: u32, mi: u32) -> DateTime<Utc> {
@@ -54,7 +54,7 @@ async fn refused(
 ) -> String {
     let (status, answer) = app.call(method, path, Some(token), Some(body)).await;
     assert_eq!(status, 422, "{field}: {answer}");
-    let message = answer["error"]["message"].as_str().unwrap().to_string();
+    let message = error_message(&answer).to_string();
     assert!(message.starts_with(field), "{field}: {message}");
     message
 }
@@ -65,7 +65,7 @@ pub async fn able_to_act(app: &TestApp, w: &World) {
     expect(
         app,
         Method::PATCH,
-        &format!("/v1/users/{}", w.staff_a_id),
+        &w.staff_a_path(""),
         &w.admin_a,
         json!({"mobile_phone": NURSE_MOBILE}),
     )
@@ -109,14 +109,7 @@ async fn new_user(app: &TestApp, w: &World, username: &str, extra: Value) -> Str
 async fn now_at(app: &TestApp, w: &World, instant: DateTime<Utc>) -> Value {
     app.clock.set(instant);
     let token = app.login("staff-a", PASSWORD).await;
-    let (status, body) = app
-        .call(
-            Method::GET,
-            &format!("/v1/practices/{}/on-call/now", w.practice_a),
-            Some(&token),
-            None,
-        )
-        .await;
+    let (status, body) = app.get_as(&token, &w.practice_a_path("/on-call/now")).await;
     assert_eq!(status, 200, "{body}");
     body
 }
@@ -124,10 +117,9 @@ async fn now_at(app: &TestApp, w: &World, instant: DateTime<Utc>) -> Value {
 async fn weekday_windows_read_back_and_decide_who_is_on_call_now_across_the_dst_weekend(
     backend: Backend,
 ) {
-    let app = spawn_app(backend).await;
-    let w = world(&app).await;
+    let (app, w) = app_with_world(backend).await;
     able_to_act(&app, &w).await;
-    let path = format!("/v1/practices/{}/on-call", w.practice_a);
+    let path = w.practice_a_path("/on-call");
     let (nurse, doctor) = (&w.staff_a_id, &w.idle_a_id);
     let saved = expect(
         &app,
@@ -151,7 +143,7 @@ async fn weekday_windows_read_back_and_decide_who_is_on_call_now_across_the_dst_
         {"from": "12:00", "to": "13:00", "user_id": nurse},
     ]);
     assert_eq!(saved, expected);
-    let (_, read) = app.call(Method::GET, &path, Some(&w.staff_a), None).await;
+    let (_, read) = app.get_as(&w.staff_a, &path).await;
     assert_eq!(read, expected);
 
     // The practice is in New York; 2026-03-08 (a Sunday) the clocks go forward.
@@ -204,10 +196,9 @@ async fn weekday_windows_read_back_and_decide_who_is_on_call_now_across_the_dst_
 }
 
 async fn bad_days_answer_422_naming_the_entry(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let w = world(&app).await;
+    let (app, w) = app_with_world(backend).await;
     able_to_act(&app, &w).await;
-    let path = format!("/v1/practices/{}/on-call", w.practice_a);
+    let path = w.practice_a_path("/on-call");
     let nurse = &w.staff_a_id;
     for (days, field) in [
         (json!([]), "[1].days"),
@@ -229,24 +220,23 @@ async fn bad_days_answer_422_naming_the_entry(backend: Backend) {
         {"from": "08:00", "to": "17:00", "user_id": nurse, "days": ["mon"]},
     ]);
     refused(&app, Method::PUT, &path, &w.admin_a, body, "[2]").await;
-    let (_, read) = app.call(Method::GET, &path, Some(&w.admin_a), None).await;
+    let (_, read) = app.get_as(&w.admin_a, &path).await;
     assert_eq!(read, json!([]), "refused saves change nothing");
 }
 
 async fn an_override_takes_precedence_until_it_ends_and_now_says_so(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let w = world(&app).await;
+    let (app, w) = app_with_world(backend).await;
     able_to_act(&app, &w).await;
     let (nurse, doctor) = (&w.staff_a_id, &w.idle_a_id);
     expect(
         &app,
         Method::PUT,
-        &format!("/v1/practices/{}/on-call", w.practice_a),
+        &w.practice_a_path("/on-call"),
         &w.admin_a,
         json!([{"from": "00:00", "to": "00:00", "user_id": nurse}]),
     )
     .await;
-    let path = format!("/v1/practices/{}/on-call/overrides", w.practice_a);
+    let path = w.practice_a_path("/on-call/overrides");
     // The clock stands at 2026-03-02T15:00Z; instants may carry any offset and read back in UTC.
     let saved = expect(
         &app,
@@ -264,7 +254,7 @@ async fn an_override_takes_precedence_until_it_ends_and_now_says_so(backend: Bac
         {"user_id": nurse, "from": "2026-12-24T05:00:00Z", "to": "2026-12-26T05:00:00Z"},
     ]);
     assert_eq!(saved, expected);
-    let (status, read) = app.call(Method::GET, &path, Some(&w.staff_a), None).await;
+    let (status, read) = app.get_as(&w.staff_a, &path).await;
     assert_eq!((status, &read), (200, &expected));
 
     let body = now_at(&app, &w, at(2026, 3, 2, 15, 0)).await;
@@ -282,7 +272,7 @@ async fn an_override_takes_precedence_until_it_ends_and_now_says_so(backend: Bac
     // The nurse's own Christmas override changes nothing: nurse is always on call anyway.
     assert_eq!(body["next_change_at"], Value::Null, "{body}");
     let admin = app.login("admin-a", PASSWORD).await;
-    let (_, read) = app.call(Method::GET, &path, Some(&admin), None).await;
+    let (_, read) = app.get_as(&admin, &path).await;
     assert_eq!(read, json!([expected[1]]));
     // `[]` removes them all.
     assert_eq!(
@@ -292,10 +282,9 @@ async fn an_override_takes_precedence_until_it_ends_and_now_says_so(backend: Bac
 }
 
 async fn bad_overrides_answer_422_naming_the_field_and_change_nothing(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let w = world(&app).await;
+    let (app, w) = app_with_world(backend).await;
     able_to_act(&app, &w).await;
-    let path = format!("/v1/practices/{}/on-call/overrides", w.practice_a);
+    let path = w.practice_a_path("/on-call/overrides");
     let nurse = &w.staff_a_id;
     let good =
         json!({"user_id": nurse, "from": "2026-03-02T16:00:00Z", "to": "2026-03-02T18:00:00Z"});
@@ -345,22 +334,19 @@ async fn bad_overrides_answer_422_naming_the_field_and_change_nothing(backend: B
     ] {
         refused(&app, Method::PUT, &path, &w.admin_a, body, field).await;
     }
-    let (_, read) = app.call(Method::GET, &path, Some(&w.admin_a), None).await;
+    let (_, read) = app.get_as(&w.admin_a, &path).await;
     assert_eq!(read, json!([good]));
     // Staff may read but not change them.
-    let (status, _) = app
-        .call(Method::PUT, &path, Some(&w.staff_a), Some(json!([])))
-        .await;
+    let (status, _) = app.put_as(&w.staff_a, &path, json!([])).await;
     assert_eq!(status, 403);
-    let (status, _) = app.call(Method::GET, &path, Some(&w.admin_b), None).await;
+    let (status, _) = app.get_as(&w.admin_b, &path).await;
     assert_eq!(status, 404);
 }
 
 async fn only_users_who_can_act_may_be_put_on_call(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let w = world(&app).await;
-    let windows = format!("/v1/practices/{}/on-call", w.practice_a);
-    let overrides = format!("/v1/practices/{}/on-call/overrides", w.practice_a);
+    let (app, w) = app_with_world(backend).await;
+    let windows = w.practice_a_path("/on-call");
+    let overrides = w.practice_a_path("/on-call/overrides");
     let ready = new_user(
         &app,
         &w,
@@ -382,9 +368,7 @@ async fn only_users_who_can_act_may_be_put_on_call(backend: Backend) {
         json!({}),
     )
     .await;
-    let (_, other) = app
-        .call(Method::GET, "/v1/me", Some(&w.staff_b), None)
-        .await;
+    let (_, other) = app.get_as(&w.staff_b, "/v1/me").await;
     let cases = [
         // Staff-a is one of the practice's users but has no mobile number.
         (w.staff_a_id.clone(), "mobile number"),
@@ -445,9 +429,7 @@ async fn a_critical_alert_reaches_whoever_on_call_now_names_under_an_override(ba
     let w = ward_with(backend, |_| {}).await;
     let app = &w.c.app;
     // The ward's on-call user is on call all day; Dr Lee covers the next hour.
-    let (_, me) = app
-        .call(Method::GET, "/v1/me", Some(&w.c.staff), None)
-        .await;
+    let (_, me) = app.get_as(&w.c.staff, "/v1/me").await;
     let lee = post(
         app,
         "/v1/users",
@@ -471,11 +453,9 @@ async fn a_critical_alert_reaches_whoever_on_call_now_names_under_an_override(ba
     )
     .await;
     let (_, body) = app
-        .call(
-            Method::GET,
+        .get_as(
+            &w.root,
             &format!("/v1/practices/{}/on-call/now", w.practice),
-            Some(&w.root),
-            None,
         )
         .await;
     assert_eq!(body["user_ids"], json!([lee]), "{body}");
@@ -494,12 +474,7 @@ async fn a_critical_alert_reaches_whoever_on_call_now_names_under_an_override(ba
     .await;
     assert_eq!(texts.len(), 1);
     let (_, weekly) = app
-        .call(
-            Method::GET,
-            &format!("/v1/users/{}", w.on_call),
-            Some(&w.root),
-            None,
-        )
+        .get_as(&w.root, &format!("/v1/users/{}", w.on_call))
         .await;
     let weekly_mobile = weekly["mobile_phone"].as_str().unwrap().to_string();
     assert!(
@@ -509,12 +484,11 @@ async fn a_critical_alert_reaches_whoever_on_call_now_names_under_an_override(ba
 }
 
 async fn locking_hands_over_overrides_too_and_only_to_someone_who_can_act(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let w = world(&app).await;
+    let (app, w) = app_with_world(backend).await;
     able_to_act(&app, &w).await;
     let (nurse, doctor) = (&w.staff_a_id, &w.idle_a_id);
-    let windows = format!("/v1/practices/{}/on-call", w.practice_a);
-    let overrides = format!("/v1/practices/{}/on-call/overrides", w.practice_a);
+    let windows = w.practice_a_path("/on-call");
+    let overrides = w.practice_a_path("/on-call/overrides");
     expect(
         &app,
         Method::PUT,
@@ -532,25 +506,17 @@ async fn locking_hands_over_overrides_too_and_only_to_someone_who_can_act(backen
     )
     .await;
     let (_, outstanding) = app
-        .call(
-            Method::GET,
-            &format!("/v1/users/{nurse}/outstanding"),
-            Some(&w.admin_a),
-            None,
-        )
+        .get_as(&w.admin_a, &format!("/v1/users/{nurse}/outstanding"))
         .await;
     assert_eq!(outstanding["on_call_at"], json!([]), "{outstanding}");
     assert_eq!(outstanding["on_call_overrides_at"], json!([w.practice_a]));
     assert_eq!(outstanding["total"], 1);
     let lock = format!("/v1/users/{nurse}/lock");
-    let (status, body) = app.call(Method::POST, &lock, Some(&w.admin_a), None).await;
+    let (status, body) = app.post_empty_as(&w.admin_a, &lock).await;
     assert_eq!(status, 409, "{body}");
     assert_eq!(body["error"]["code"], "outstanding_items");
     assert!(
-        body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("on-call overrides at 1 practice"),
+        error_message(&body).contains("on-call overrides at 1 practice"),
         "{body}"
     );
     // A successor without a mobile number could not act on an alert: refused, nothing changes.
@@ -565,14 +531,7 @@ async fn locking_hands_over_overrides_too_and_only_to_someone_who_can_act(backen
     )
     .await;
     assert!(message.contains("mobile number"), "{message}");
-    let (_, user) = app
-        .call(
-            Method::GET,
-            &format!("/v1/users/{nurse}"),
-            Some(&w.admin_a),
-            None,
-        )
-        .await;
+    let (_, user) = app.get_as(&w.admin_a, &format!("/v1/users/{nurse}")).await;
     assert!(user["locked_at"].is_null(), "{user}");
     expect(
         &app,
@@ -582,9 +541,7 @@ async fn locking_hands_over_overrides_too_and_only_to_someone_who_can_act(backen
         json!({"reassign_to": doctor}),
     )
     .await;
-    let (_, read) = app
-        .call(Method::GET, &overrides, Some(&w.admin_a), None)
-        .await;
+    let (_, read) = app.get_as(&w.admin_a, &overrides).await;
     assert_eq!(
         read,
         json!([{"user_id": doctor, "from": "2026-03-02T16:00:00Z", "to": "2026-03-02T18:00:00Z"}])
@@ -592,11 +549,10 @@ async fn locking_hands_over_overrides_too_and_only_to_someone_who_can_act(backen
 }
 
 async fn taking_away_a_users_access_hands_over_their_on_call_duty_or_answers_409(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let w = world(&app).await;
+    let (app, w) = app_with_world(backend).await;
     able_to_act(&app, &w).await;
     let (nurse, doctor) = (&w.staff_a_id, &w.idle_a_id);
-    let windows = format!("/v1/practices/{}/on-call", w.practice_a);
+    let windows = w.practice_a_path("/on-call");
     expect(
         &app,
         Method::PUT,
@@ -612,32 +568,18 @@ async fn taking_away_a_users_access_hands_over_their_on_call_duty_or_answers_409
 
     // PATCH /v1/users/{id}: leaving the practice needs a successor.
     let (status, body) = app
-        .call(
-            Method::PATCH,
-            &nurse_path,
-            Some(&w.admin_a),
-            Some(json!({"practice_ids": []})),
-        )
+        .patch_as(&w.admin_a, &nurse_path, json!({"practice_ids": []}))
         .await;
     assert_eq!(status, 409, "{body}");
     assert_eq!(body["error"]["code"], "outstanding_items");
-    assert!(
-        body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains(&w.practice_a)
-    );
-    let (_, user) = app
-        .call(Method::GET, &nurse_path, Some(&w.admin_a), None)
-        .await;
+    assert!(error_message(&body).contains(&w.practice_a));
+    let (_, user) = app.get_as(&w.admin_a, &nurse_path).await;
     assert_eq!(
         user["practice_ids"],
         json!([w.practice_a]),
         "nothing changed"
     );
-    let (_, stranger) = app
-        .call(Method::GET, "/v1/me", Some(&w.staff_b), None)
-        .await;
+    let (_, stranger) = app.get_as(&w.staff_b, "/v1/me").await;
     refused(
         &app,
         Method::PATCH,
@@ -649,22 +591,12 @@ async fn taking_away_a_users_access_hands_over_their_on_call_duty_or_answers_409
     .await;
     // Staff may not hand over duty, not even their own.
     let (status, _) = app
-        .call(
-            Method::PATCH,
-            &nurse_path,
-            Some(&w.staff_a),
-            Some(json!({"reassign_to": doctor})),
-        )
+        .patch_as(&w.staff_a, &nurse_path, json!({"reassign_to": doctor}))
         .await;
     assert_eq!(status, 403);
     // Clearing one's own mobile number while on call: refused until an admin hands it over.
     let (status, body) = app
-        .call(
-            Method::PATCH,
-            &nurse_path,
-            Some(&w.staff_a),
-            Some(json!({"mobile_phone": ""})),
-        )
+        .patch_as(&w.staff_a, &nurse_path, json!({"mobile_phone": ""}))
         .await;
     assert_eq!(status, 409, "{body}");
     // With a successor who can act, duty moves in the same change.
@@ -677,9 +609,7 @@ async fn taking_away_a_users_access_hands_over_their_on_call_duty_or_answers_409
     )
     .await;
     assert_eq!(changed["practice_ids"], json!([]));
-    let (_, read) = app
-        .call(Method::GET, &windows, Some(&w.admin_a), None)
-        .await;
+    let (_, read) = app.get_as(&w.admin_a, &windows).await;
     assert_eq!(
         read,
         json!([
@@ -689,14 +619,9 @@ async fn taking_away_a_users_access_hands_over_their_on_call_duty_or_answers_409
     );
 
     // PUT /v1/practices/{id}/users: the same rule. The nurse comes back with a mobile number.
-    let users = format!("/v1/practices/{}/users", w.practice_a);
+    let users = w.practice_a_path("/users");
     let (status, body) = app
-        .call(
-            Method::PUT,
-            &users,
-            Some(&w.admin_a),
-            Some(json!({"user_ids": [nurse]})),
-        )
+        .put_as(&w.admin_a, &users, json!({"user_ids": [nurse]}))
         .await;
     assert_eq!(status, 409, "{body}");
     assert_eq!(body["error"]["code"], "outstanding_items");
@@ -719,9 +644,7 @@ async fn taking_away_a_users_access_hands_over_their_on_call_duty_or_answers_409
     )
     .await;
     assert_eq!(saved["user_ids"], json!([nurse]));
-    let (_, read) = app
-        .call(Method::GET, &windows, Some(&w.admin_a), None)
-        .await;
+    let (_, read) = app.get_as(&w.admin_a, &windows).await;
     assert!(
         read.as_array()
             .unwrap()
@@ -729,21 +652,13 @@ async fn taking_away_a_users_access_hands_over_their_on_call_duty_or_answers_409
             .all(|window| window["user_id"] == json!(nurse)),
         "{read}"
     );
-    let (_, doctor_now) = app
-        .call(
-            Method::GET,
-            &format!("/v1/users/{doctor}"),
-            Some(&w.admin_a),
-            None,
-        )
-        .await;
+    let (_, doctor_now) = app.get_as(&w.admin_a, &format!("/v1/users/{doctor}")).await;
     assert_eq!(doctor_now["practice_ids"], json!([]));
 }
 
 async fn a_practice_time_zone_that_does_not_parse_is_refused_on_create_and_patch(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let w = world(&app).await;
-    let create = format!("/v1/customers/{}/practices", w.customer_a);
+    let (app, w) = app_with_world(backend).await;
+    let create = w.customer_a_path("/practices");
     for bad in [
         "Mars/Olympus",
         "",
@@ -762,7 +677,7 @@ async fn a_practice_time_zone_that_does_not_parse_is_refused_on_create_and_patch
         )
         .await;
     }
-    let practice = format!("/v1/practices/{}", w.practice_a);
+    let practice = w.practice_a_path("");
     for bad in ["Mars/Olympus", "", "Europe/Londres"] {
         refused(
             &app,
@@ -774,9 +689,7 @@ async fn a_practice_time_zone_that_does_not_parse_is_refused_on_create_and_patch
         )
         .await;
     }
-    let (_, read) = app
-        .call(Method::GET, &practice, Some(&w.admin_a), None)
-        .await;
+    let (_, read) = app.get_as(&w.admin_a, &practice).await;
     assert_eq!(
         read["timezone"], "America/New_York",
         "refused patches change nothing"
@@ -797,9 +710,8 @@ async fn a_practice_time_zone_that_does_not_parse_is_refused_on_create_and_patch
 }
 
 async fn the_escalation_delay_is_one_to_sixty_minutes(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let w = world(&app).await;
-    let practice = format!("/v1/practices/{}", w.practice_a);
+    let (app, w) = app_with_world(backend).await;
+    let practice = w.practice_a_path("");
     for bad in [json!(0), json!(61), json!(1440), json!(-5)] {
         refused(
             &app,

@@ -6,7 +6,8 @@ use serde_json::Value;
 
 use crate::both_backends;
 use crate::helpers::{
-    Backend, ProxyMode, TcpToggleProxy, postgres_address, spawn_app, spawn_app_with, url_via,
+    Backend, ProxyMode, TcpToggleProxy, content_type, error_message, postgres_address, spawn_app,
+    spawn_app_with, url_via,
 };
 
 both_backends!(
@@ -40,12 +41,7 @@ async fn an_unknown_route_gets_the_json_error_shape(backend: Backend) {
     assert_eq!(response.headers()["content-type"], "application/json");
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["error"]["code"], "not_found");
-    assert!(
-        body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("not found")
-    );
+    assert!(error_message(&body).contains("not found"));
 }
 
 async fn a_wrong_method_gets_a_json_405(backend: Backend) {
@@ -81,12 +77,7 @@ async fn metrics_are_valid_prometheus_text_with_counts_and_latency_per_route(bac
     }
     let response = app.get("/metrics").await;
     assert_eq!(response.status(), 200);
-    assert!(
-        response.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("text/plain")
-    );
+    assert!(content_type(&response).starts_with("text/plain"));
     let text = response.text().await.unwrap();
     assert_valid_exposition(&text);
     assert!(

@@ -1,11 +1,10 @@
 //! Patients and practice templates over HTTP on both stores.
 
-use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::accounts::world;
+use crate::accounts::app_with_world;
 use crate::both_backends;
-use crate::helpers::{Backend, spawn_app};
+use crate::helpers::{Backend, error_message, items};
 
 both_backends!(
     a_patient_is_created_with_a_normalised_number_and_read_back,
@@ -21,29 +20,16 @@ fn new_patient() -> Value {
 }
 
 async fn a_patient_is_created_with_a_normalised_number_and_read_back(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let w = world(&app).await;
+    let (app, w) = app_with_world(backend).await;
     let (status, created) = app
-        .call(
-            Method::POST,
-            &format!("/v1/practices/{}/patients", w.practice_a),
-            Some(&w.staff_a),
-            Some(new_patient()),
-        )
+        .post_as(&w.staff_a, &w.practice_a_path("/patients"), new_patient())
         .await;
     assert_eq!(status, 201, "{created}");
     assert_eq!(created["mobile_phone"], "+14155550199");
     assert_eq!(created["dob"], "1961-07-04");
     assert_eq!(created["texting"]["status"], "not_enabled");
     let id = created["id"].as_str().unwrap();
-    let (status, read) = app
-        .call(
-            Method::GET,
-            &format!("/v1/patients/{id}"),
-            Some(&w.staff_a),
-            None,
-        )
-        .await;
+    let (status, read) = app.get_as(&w.staff_a, &format!("/v1/patients/{id}")).await;
     assert_eq!(status, 200);
     // The read also says how many other patients share the number (none here) and adds the
     // practice's report disclaimers (none saved: empty) to what was created.
@@ -55,11 +41,10 @@ async fn a_patient_is_created_with_a_normalised_number_and_read_back(backend: Ba
     assert_eq!(disclaimers["hra_report"], "");
     assert_eq!(read, created);
     let (status, changed) = app
-        .call(
-            Method::PATCH,
+        .patch_as(
+            &w.staff_a,
             &format!("/v1/patients/{id}"),
-            Some(&w.staff_a),
-            Some(json!({"last_name": "Smith", "programs": ["ccm"]})),
+            json!({"last_name": "Smith", "programs": ["ccm"]}),
         )
         .await;
     assert_eq!(status, 200, "{changed}");
@@ -69,9 +54,8 @@ async fn a_patient_is_created_with_a_normalised_number_and_read_back(backend: Ba
 }
 
 async fn bad_patient_fields_get_422_naming_the_field(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let w = world(&app).await;
-    let path = format!("/v1/practices/{}/patients", w.practice_a);
+    let (app, w) = app_with_world(backend).await;
+    let path = w.practice_a_path("/patients");
     for (patch, field) in [
         (json!({"dob": "07/04/1961"}), "dob"),
         (json!({"dob": "2999-01-01"}), "dob"),
@@ -83,167 +67,99 @@ async fn bad_patient_fields_get_422_naming_the_field(backend: Backend) {
         body.as_object_mut()
             .unwrap()
             .extend(patch.as_object().unwrap().clone());
-        let (status, answer) = app
-            .call(Method::POST, &path, Some(&w.staff_a), Some(body))
-            .await;
+        let (status, answer) = app.post_as(&w.staff_a, &path, body).await;
         assert_eq!(status, 422, "{patch}: {answer}");
         assert!(
-            answer["error"]["message"]
-                .as_str()
-                .unwrap()
-                .starts_with(field),
+            error_message(&answer).starts_with(field),
             "{patch}: {answer}"
         );
     }
 }
 
 async fn patients_of_other_practices_and_customers_do_not_exist_for_the_caller(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let w = world(&app).await;
+    let (app, w) = app_with_world(backend).await;
     let (_, created) = app
-        .call(
-            Method::POST,
-            &format!("/v1/practices/{}/patients", w.practice_a),
-            Some(&w.staff_a),
-            Some(new_patient()),
-        )
+        .post_as(&w.staff_a, &w.practice_a_path("/patients"), new_patient())
         .await;
     let path = format!("/v1/patients/{}", created["id"].as_str().unwrap());
     for token in [&w.staff_b, &w.admin_b] {
-        assert_eq!(app.call(Method::GET, &path, Some(token), None).await.0, 404);
+        assert_eq!(app.get_as(token, &path).await.0, 404);
         assert_eq!(
-            app.call(
-                Method::PATCH,
-                &path,
-                Some(token),
-                Some(json!({"first_name": "X"}))
-            )
-            .await
-            .0,
+            app.patch_as(token, &path, json!({"first_name": "X"}))
+                .await
+                .0,
             404
         );
     }
     assert_eq!(
-        app.call(
-            Method::POST,
-            &format!("/v1/practices/{}/patients", w.practice_a),
-            Some(&w.staff_b),
-            Some(new_patient())
-        )
-        .await
-        .0,
+        app.post_as(&w.staff_b, &w.practice_a_path("/patients"), new_patient())
+            .await
+            .0,
         404
     );
-    assert_eq!(
-        app.call(Method::GET, &path, Some(&w.admin_a), None).await.0,
-        200
-    );
+    assert_eq!(app.get_as(&w.admin_a, &path).await.0, 200);
 }
 
 async fn a_patient_whose_every_program_is_restricted_does_not_exist_for_that_user(
     backend: Backend,
 ) {
-    let app = spawn_app(backend).await;
-    let w = world(&app).await;
+    let (app, w) = app_with_world(backend).await;
     let mut body = new_patient();
     body["programs"] = json!(["behavioral"]);
     let (_, created) = app
-        .call(
-            Method::POST,
-            &format!("/v1/practices/{}/patients", w.practice_a),
-            Some(&w.admin_a),
-            Some(body),
-        )
+        .post_as(&w.admin_a, &w.practice_a_path("/patients"), body)
         .await;
     let path = format!("/v1/patients/{}", created["id"].as_str().unwrap());
-    assert_eq!(
-        app.call(Method::GET, &path, Some(&w.staff_a), None).await.0,
-        200
-    );
+    assert_eq!(app.get_as(&w.staff_a, &path).await.0, 200);
     let (status, _) = app
-        .call(
-            Method::PATCH,
-            &format!("/v1/users/{}", w.staff_a_id),
-            Some(&w.admin_a),
-            Some(json!({"restricted_programs": ["behavioral"]})),
+        .patch_as(
+            &w.admin_a,
+            &w.staff_a_path(""),
+            json!({"restricted_programs": ["behavioral"]}),
         )
         .await;
     assert_eq!(status, 200);
-    assert_eq!(
-        app.call(Method::GET, &path, Some(&w.staff_a), None).await.0,
-        404
-    );
-    let (_, found) = app
-        .call(Method::GET, "/v1/patients?q=pat", Some(&w.staff_a), None)
-        .await;
+    assert_eq!(app.get_as(&w.staff_a, &path).await.0, 404);
+    let (_, found) = app.get_as(&w.staff_a, "/v1/patients?q=pat").await;
     assert_eq!(found["items"], json!([]));
     assert_eq!(
-        app.call(Method::GET, &path, Some(&w.admin_a), None).await.0,
+        app.get_as(&w.admin_a, &path).await.0,
         200,
         "others still see the patient"
     );
 }
 
 async fn search_finds_patients_by_name_and_every_read_is_audited(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let w = world(&app).await;
-    let path = format!("/v1/practices/{}/patients", w.practice_a);
+    let (app, w) = app_with_world(backend).await;
+    let path = w.practice_a_path("/patients");
     for (first, last) in [("Ann", "Smith"), ("Bob", "Smithers"), ("Cy", "Jones")] {
         let body = json!({"first_name": first, "last_name": last, "dob": "1970-01-01"});
-        assert_eq!(
-            app.call(Method::POST, &path, Some(&w.staff_a), Some(body))
-                .await
-                .0,
-            201
-        );
+        assert_eq!(app.post_as(&w.staff_a, &path, body).await.0, 201);
     }
-    let (status, found) = app
-        .call(
-            Method::GET,
-            "/v1/patients?q=SMITH&limit=1",
-            Some(&w.staff_a),
-            None,
-        )
-        .await;
+    let (status, found) = app.get_as(&w.staff_a, "/v1/patients?q=SMITH&limit=1").await;
     assert_eq!(status, 200, "{found}");
     assert_eq!(found["items"][0]["first_name"], "Ann");
     let cursor = found["next_cursor"].as_str().unwrap();
     let (_, next) = app
-        .call(
-            Method::GET,
+        .get_as(
+            &w.staff_a,
             &format!("/v1/patients?q=smith&limit=1&cursor={cursor}"),
-            Some(&w.staff_a),
-            None,
         )
         .await;
     assert_eq!(next["items"][0]["first_name"], "Bob");
-    let (_, none) = app
-        .call(Method::GET, "/v1/patients?q=smith", Some(&w.staff_b), None)
-        .await;
+    let (_, none) = app.get_as(&w.staff_b, "/v1/patients?q=smith").await;
     assert_eq!(
         none["items"],
         json!([]),
         "other customers' patients are not found"
     );
     let patient_id = found["items"][0]["id"].as_str().unwrap();
-    app.call(
-        Method::GET,
-        &format!("/v1/patients/{patient_id}"),
-        Some(&w.staff_a),
-        None,
-    )
-    .await;
-    let (_, audit) = app
-        .call(
-            Method::GET,
-            &format!("/v1/audit?patient_id={patient_id}"),
-            Some(&w.admin_a),
-            None,
-        )
+    app.get_as(&w.staff_a, &format!("/v1/patients/{patient_id}"))
         .await;
-    let actions: Vec<_> = audit["items"]
-        .as_array()
-        .unwrap()
+    let (_, audit) = app
+        .get_as(&w.admin_a, &format!("/v1/audit?patient_id={patient_id}"))
+        .await;
+    let actions: Vec<_> = items(&audit)
         .iter()
         .map(|i| i["action"].as_str().unwrap().to_string())
         .collect();
@@ -252,19 +168,16 @@ async fn search_finds_patients_by_name_and_every_read_is_audited(backend: Backen
         actions.contains(&"patient.search_result".to_string()),
         "{actions:?}"
     );
-    let (status, _) = app
-        .call(Method::GET, "/v1/patients?q=x", Some(&w.root), None)
-        .await;
+    let (status, _) = app.get_as(&w.root, "/v1/patients?q=x").await;
     assert_eq!(status, 422, "super admins name the practice");
 }
 
 async fn templates_list_defaults_and_saving_validates_and_counts_segments(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let w = world(&app).await;
-    let base = format!("/v1/practices/{}/templates", w.practice_a);
-    let (status, list) = app.call(Method::GET, &base, Some(&w.staff_a), None).await;
+    let (app, w) = app_with_world(backend).await;
+    let base = w.practice_a_path("/templates");
+    let (status, list) = app.get_as(&w.staff_a, &base).await;
     assert_eq!(status, 200);
-    let items = list["items"].as_array().unwrap();
+    let items = items(&list);
     let opt_in = items
         .iter()
         .find(|t| t["name"] == "opt_in_request")
@@ -281,7 +194,7 @@ async fn templates_list_defaults_and_saving_validates_and_counts_segments(backen
         let path = format!("{base}/{name}");
         let body = json!({"text": text});
         let (app, token) = (&app, w.admin_a.clone());
-        async move { app.call(Method::PUT, &path, Some(&token), Some(body)).await }
+        async move { app.put_as(&token, &path, body).await }
     };
     let (status, answer) = put(
         "opt_in_request",
@@ -289,7 +202,7 @@ async fn templates_list_defaults_and_saving_validates_and_counts_segments(backen
     )
     .await;
     assert_eq!(status, 422, "unknown placeholder: {answer}");
-    assert!(answer["error"]["message"].as_str().unwrap().contains("dob"));
+    assert!(error_message(&answer).contains("dob"));
     let (status, _) = put(
         "opt_in_request",
         "Hi from {practice_name}, send your date of birth (MM/DD/YYYY).",
@@ -306,11 +219,10 @@ async fn templates_list_defaults_and_saving_validates_and_counts_segments(backen
     assert_eq!(saved["encoding"], "ucs2", "an emoji forces UCS-2");
     assert!(saved["segments"].as_u64().unwrap() >= 2);
     let (status, _) = app
-        .call(
-            Method::PUT,
+        .put_as(
+            &w.staff_a,
             &format!("{base}/help"),
-            Some(&w.staff_a),
-            Some(json!({"text": "Reply STOP to stop."})),
+            json!({"text": "Reply STOP to stop."}),
         )
         .await;
     assert_eq!(status, 403, "staff cannot change templates");
@@ -318,8 +230,5 @@ async fn templates_list_defaults_and_saving_validates_and_counts_segments(backen
     let (status, reset) = put("opt_in_request", "").await;
     assert_eq!(status, 200);
     assert_eq!(reset["is_default"], true);
-    assert_eq!(
-        app.call(Method::GET, &base, Some(&w.staff_b), None).await.0,
-        404
-    );
+    assert_eq!(app.get_as(&w.staff_b, &base).await.0, 404);
 }

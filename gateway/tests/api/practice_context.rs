@@ -2,10 +2,7 @@
 //! configuration change is seen by the very next text, whoever made it — this instance, another
 //! instance on the same PostgreSQL, or SQL run beside the gateway.
 
-use gateway::startup::Application;
-use reqwest::Method;
 use serde_json::json;
-use tokio::sync::oneshot;
 use uuid::Uuid;
 
 use crate::accounts::PASSWORD;
@@ -24,15 +21,7 @@ const SECOND_HELP: &str = "Main Street Clinic: call us any day. Reply STOP to op
 
 /// The practice id of the clinic's patient.
 async fn practice_id(c: &Clinic) -> String {
-    let (status, body) = c
-        .app
-        .call(
-            Method::GET,
-            &format!("/v1/patients/{}", c.patient),
-            Some(&c.staff),
-            None,
-        )
-        .await;
+    let (status, body) = c.staff_get(&c.patient_path("")).await;
     assert_eq!(status, 200, "{body}");
     body["practice_id"].as_str().unwrap().to_string()
 }
@@ -40,15 +29,8 @@ async fn practice_id(c: &Clinic) -> String {
 async fn put_help(c: &Clinic, text: &str) {
     let root = c.app.login("root", PASSWORD).await;
     let pid = practice_id(c).await;
-    let (status, body) = c
-        .app
-        .call(
-            Method::PUT,
-            &format!("/v1/practices/{pid}/templates/help"),
-            Some(&root),
-            Some(json!({ "text": text })),
-        )
-        .await;
+    let help = format!("/v1/practices/{pid}/templates/help");
+    let (status, body) = c.app.put_as(&root, &help, json!({ "text": text })).await;
     assert_eq!(status, 200, "{body}");
 }
 
@@ -99,17 +81,14 @@ async fn a_template_changed_outside_the_gateway_is_used_by_the_next_inbound_text
 #[tokio::test]
 async fn a_template_saved_on_one_instance_is_used_by_the_next_text_to_another() {
     let c = clinic(Backend::Postgres).await;
-    let mut settings = gateway::settings::Settings::for_tests(c.app.db.url());
-    c.fake.configure(&mut settings);
-    settings.sms_sender_mps = 100.try_into().unwrap();
-    let other = Application::build_with_clock(settings, c.app.clock.clone())
-        .await
-        .expect("second instance builds");
-    let other_address = other.local_addr();
-    let (_stop, stopped) = oneshot::channel::<()>();
-    tokio::spawn(other.run_until(async move {
-        let _ = stopped.await;
-    }));
+    let other = c
+        .app
+        .sibling_with(|settings| {
+            c.fake.configure(settings);
+            settings.sms_sender_mps = 100.try_into().unwrap();
+        })
+        .await;
+    let other_address = other.address;
     let text_other = |body: &'static str| {
         let client = c.app.client.clone();
         async move {

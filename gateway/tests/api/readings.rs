@@ -5,12 +5,11 @@
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use gateway::clock::Clock;
-use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::accounts::{PASSWORD, World, world};
+use crate::accounts::{PASSWORD, World, app_with_world};
 use crate::both_backends;
-use crate::helpers::{Backend, TestApp, spawn_app};
+use crate::helpers::{Backend, TestApp, error_message, items, spawn_app};
 
 both_backends!(
     readings_are_classified_by_the_bands_including_exact_bounds,
@@ -31,11 +30,10 @@ both_backends!(
 
 async fn patient(app: &TestApp, w: &World, name: &str) -> String {
     let (status, body) = app
-        .call(
-            Method::POST,
-            &format!("/v1/practices/{}/patients", w.practice_a),
-            Some(&w.staff_a),
-            Some(json!({"first_name": name, "last_name": "Doe", "dob": "1950-02-03"})),
+        .post_as(
+            &w.staff_a,
+            &w.practice_a_path("/patients"),
+            json!({"first_name": name, "last_name": "Doe", "dob": "1950-02-03"}),
         )
         .await;
     assert_eq!(status, 201, "{body}");
@@ -54,11 +52,10 @@ async fn post_reading(
     value: Value,
     taken_at: DateTime<Utc>,
 ) -> (u16, Value) {
-    app.call(
-        Method::POST,
+    app.post_as(
+        token,
         "/v1/readings",
-        Some(token),
-        Some(json!({"patient_id": patient, "vital": vital, "value": value, "taken_at": taken_at})),
+        json!({"patient_id": patient, "vital": vital, "value": value, "taken_at": taken_at}),
     )
     .await
 }
@@ -79,14 +76,13 @@ fn now(app: &TestApp) -> DateTime<Utc> {
 }
 
 async fn put(app: &TestApp, path: &str, token: &str, body: Value) -> Value {
-    let (status, answer) = app.call(Method::PUT, path, Some(token), Some(body)).await;
+    let (status, answer) = app.put_as(token, path, body).await;
     assert_eq!(status, 200, "PUT {path}: {answer}");
     answer
 }
 
 async fn readings_are_classified_by_the_bands_including_exact_bounds(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let w = world(&app).await;
+    let (app, w) = app_with_world(backend).await;
     let p = patient(&app, &w, "Ann").await;
     let saved = put(
         &app,
@@ -117,15 +113,13 @@ async fn readings_are_classified_by_the_bands_including_exact_bounds(backend: Ba
     }
     // The list answers newest first, with what was answered on arrival.
     let (status, list) = app
-        .call(
-            Method::GET,
+        .get_as(
+            &w.staff_a,
             &format!("/v1/patients/{p}/readings?vital=pulse&limit=2"),
-            Some(&w.staff_a),
-            None,
         )
         .await;
     assert_eq!(status, 200, "{list}");
-    assert_eq!(list["items"].as_array().unwrap().len(), 2);
+    assert_eq!(items(&list).len(), 2);
     assert!(list["next_cursor"].is_string());
     let metrics = app.get("/metrics").await.text().await.unwrap();
     let critical =
@@ -136,8 +130,7 @@ async fn readings_are_classified_by_the_bands_including_exact_bounds(backend: Ba
 async fn an_empty_band_is_skipped_and_a_patient_without_settings_reads_unclassified(
     backend: Backend,
 ) {
-    let app = spawn_app(backend).await;
-    let w = world(&app).await;
+    let (app, w) = app_with_world(backend).await;
     let p = patient(&app, &w, "Bo").await;
     // No settings at all: unclassified (nothing says whether it is normal), no reasons; the
     // settings say so.
@@ -147,12 +140,7 @@ async fn an_empty_band_is_skipped_and_a_patient_without_settings_reads_unclassif
         (json!("unclassified"), json!([]))
     );
     let (status, none) = app
-        .call(
-            Method::GET,
-            &format!("/v1/patients/{p}/reading-alerts/spo2"),
-            Some(&w.staff_a),
-            None,
-        )
+        .get_as(&w.staff_a, &format!("/v1/patients/{p}/reading-alerts/spo2"))
         .await;
     assert_eq!(status, 200);
     assert_eq!(
@@ -179,8 +167,7 @@ async fn an_empty_band_is_skipped_and_a_patient_without_settings_reads_unclassif
 }
 
 async fn a_change_by_the_set_amount_within_the_window_is_critical(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let w = world(&app).await;
+    let (app, w) = app_with_world(backend).await;
     let p = patient(&app, &w, "Cy").await;
     put(
         &app,
@@ -216,20 +203,17 @@ async fn a_change_by_the_set_amount_within_the_window_is_critical(backend: Backe
 }
 
 async fn practice_defaults_reach_new_patients_only_or_all_patients_as_asked(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let w = world(&app).await;
+    let (app, w) = app_with_world(backend).await;
     let existing = patient(&app, &w, "Dee").await;
-    let path = format!("/v1/practices/{}/reading-alerts/pulse", w.practice_a);
+    let path = w.practice_a_path("/reading-alerts/pulse");
     let mut body = pulse_settings();
     body["apply_to"] = json!("new_patients");
     // Staff may read the defaults but not change them.
-    let (status, _) = app
-        .call(Method::PUT, &path, Some(&w.staff_a), Some(body.clone()))
-        .await;
+    let (status, _) = app.put_as(&w.staff_a, &path, body.clone()).await;
     assert_eq!(status, 403);
     let saved = put(&app, &path, &w.admin_a, body).await;
     assert_eq!(saved["ranges"]["critical_high"], 130.0);
-    let (_, read) = app.call(Method::GET, &path, Some(&w.staff_a), None).await;
+    let (_, read) = app.get_as(&w.staff_a, &path).await;
     assert_eq!(read["ranges"]["normal_low"], 50.0);
     // The existing patient had no settings and keeps having none; a new patient follows.
     assert_eq!(
@@ -264,11 +248,9 @@ async fn practice_defaults_reach_new_patients_only_or_all_patients_as_asked(back
     .await;
     for p in [&existing, &newer] {
         let (_, effective) = app
-            .call(
-                Method::GET,
+            .get_as(
+                &w.staff_a,
                 &format!("/v1/patients/{p}/reading-alerts/pulse"),
-                Some(&w.staff_a),
-                None,
             )
             .await;
         assert_eq!(effective["source"], "practice", "{effective}");
@@ -284,8 +266,7 @@ async fn practice_defaults_reach_new_patients_only_or_all_patients_as_asked(back
 }
 
 async fn invalid_settings_and_readings_answer_422_naming_the_field(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let w = world(&app).await;
+    let (app, w) = app_with_world(backend).await;
     let p = patient(&app, &w, "Fa").await;
     let cases = [
         (
@@ -309,18 +290,14 @@ async fn invalid_settings_and_readings_answer_422_naming_the_field(backend: Back
     ];
     for (body, field) in cases {
         let (status, answer) = app
-            .call(
-                Method::PUT,
+            .put_as(
+                &w.staff_a,
                 &format!("/v1/patients/{p}/reading-alerts/pulse"),
-                Some(&w.staff_a),
-                Some(body),
+                body,
             )
             .await;
         assert_eq!(status, 422, "{answer}");
-        assert!(
-            answer["error"]["message"].as_str().unwrap().contains(field),
-            "{field}: {answer}"
-        );
+        assert!(error_message(&answer).contains(field), "{field}: {answer}");
     }
     let t = now(&app);
     for (vital, value, taken_at, field) in [
@@ -332,10 +309,7 @@ async fn invalid_settings_and_readings_answer_422_naming_the_field(backend: Back
         let (status, answer) = post_reading(&app, &w.staff_a, &p, vital, value, taken_at).await;
         assert_eq!(status, 422, "{answer}");
         assert!(
-            answer["error"]["message"]
-                .as_str()
-                .unwrap()
-                .starts_with(field),
+            error_message(&answer).starts_with(field),
             "{field}: {answer}"
         );
     }
@@ -353,25 +327,23 @@ async fn invalid_settings_and_readings_answer_422_naming_the_field(backend: Back
 }
 
 async fn an_unknown_vital_in_the_path_is_not_found(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let w = world(&app).await;
+    let (app, w) = app_with_world(backend).await;
     let p = patient(&app, &w, "Gil").await;
     for path in [
-        format!("/v1/practices/{}/reading-alerts/temperature", w.practice_a),
+        w.practice_a_path("/reading-alerts/temperature"),
         format!("/v1/patients/{p}/reading-alerts/temperature"),
     ] {
-        let (status, body) = app.call(Method::GET, &path, Some(&w.admin_a), None).await;
+        let (status, body) = app.get_as(&w.admin_a, &path).await;
         assert_eq!(status, 404, "{path}: {body}");
     }
 }
 
 async fn create_token(app: &TestApp, customer: &str, admin: &str) -> (String, String) {
     let (status, body) = app
-        .call(
-            Method::POST,
+        .post_as(
+            admin,
             &format!("/v1/customers/{customer}/api-tokens"),
-            Some(admin),
-            Some(json!({"name": "Acme devices", "scopes": ["readings:write"]})),
+            json!({"name": "Acme devices", "scopes": ["readings:write"]}),
         )
         .await;
     assert_eq!(status, 201, "{body}");
@@ -382,35 +354,27 @@ async fn create_token(app: &TestApp, customer: &str, admin: &str) -> (String, St
 }
 
 async fn an_api_token_posts_readings_until_it_is_revoked(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let w = world(&app).await;
+    let (app, w) = app_with_world(backend).await;
     let p = patient(&app, &w, "Hu").await;
     // Staff cannot create tokens; bad scopes are refused naming the entry.
-    let path = format!("/v1/customers/{}/api-tokens", w.customer_a);
+    let path = w.customer_a_path("/api-tokens");
     let (status, _) = app
-        .call(
-            Method::POST,
+        .post_as(
+            &w.staff_a,
             &path,
-            Some(&w.staff_a),
-            Some(json!({"name": "x", "scopes": ["readings:write"]})),
+            json!({"name": "x", "scopes": ["readings:write"]}),
         )
         .await;
     assert_eq!(status, 403);
     let (status, body) = app
-        .call(
-            Method::POST,
+        .post_as(
+            &w.admin_a,
             &path,
-            Some(&w.admin_a),
-            Some(json!({"name": "x", "scopes": ["everything"]})),
+            json!({"name": "x", "scopes": ["everything"]}),
         )
         .await;
     assert_eq!(status, 422);
-    assert!(
-        body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .starts_with("scopes[0]")
-    );
+    assert!(error_message(&body).starts_with("scopes[0]"));
     let (id, token) = create_token(&app, &w.customer_a, &w.admin_a).await;
     let (status, body) = post_reading(&app, &token, &p, "pulse", json!(72), now(&app)).await;
     assert_eq!(status, 201, "{body}");
@@ -418,31 +382,16 @@ async fn an_api_token_posts_readings_until_it_is_revoked(backend: Backend) {
     assert_eq!(body["status"], "unclassified");
     // A token is not a session: it cannot read.
     let (status, _) = app
-        .call(
-            Method::GET,
-            &format!("/v1/patients/{p}/readings"),
-            Some(&token),
-            None,
-        )
+        .get_as(&token, &format!("/v1/patients/{p}/readings"))
         .await;
     assert_eq!(status, 401);
     // The admin of another customer cannot see the token; its own admin revokes it.
     let (status, _) = app
-        .call(
-            Method::DELETE,
-            &format!("/v1/api-tokens/{id}"),
-            Some(&w.admin_b),
-            None,
-        )
+        .delete_as(&w.admin_b, &format!("/v1/api-tokens/{id}"))
         .await;
     assert_eq!(status, 404);
     let (status, _) = app
-        .call(
-            Method::DELETE,
-            &format!("/v1/api-tokens/{id}"),
-            Some(&w.admin_a),
-            None,
-        )
+        .delete_as(&w.admin_a, &format!("/v1/api-tokens/{id}"))
         .await;
     assert_eq!(status, 204);
     let (status, body) = post_reading(&app, &token, &p, "pulse", json!(72), now(&app)).await;
@@ -452,8 +401,7 @@ async fn an_api_token_posts_readings_until_it_is_revoked(backend: Backend) {
 }
 
 async fn other_customers_tokens_and_staff_cannot_reach_a_patient(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let w = world(&app).await;
+    let (app, w) = app_with_world(backend).await;
     let p = patient(&app, &w, "Ivo").await;
     let (_, token_b) = create_token(&app, &w.customer_b, &w.admin_b).await;
     let (status, _) = post_reading(&app, &token_b, &p, "pulse", json!(72), now(&app)).await;
@@ -464,16 +412,11 @@ async fn other_customers_tokens_and_staff_cannot_reach_a_patient(backend: Backen
         format!("/v1/patients/{p}/readings"),
         format!("/v1/patients/{p}/reading-alerts/pulse"),
     ] {
-        let (status, _) = app.call(Method::GET, &path, Some(&w.staff_b), None).await;
+        let (status, _) = app.get_as(&w.staff_b, &path).await;
         assert_eq!(status, 404, "{path}");
     }
     let (status, _) = app
-        .call(
-            Method::GET,
-            &format!("/v1/practices/{}/reading-alerts/pulse", w.practice_a),
-            Some(&w.admin_b),
-            None,
-        )
+        .get_as(&w.admin_b, &w.practice_a_path("/reading-alerts/pulse"))
         .await;
     assert_eq!(status, 404);
     // An unknown patient is 404 for a token of the right customer too.
@@ -491,24 +434,21 @@ async fn other_customers_tokens_and_staff_cannot_reach_a_patient(backend: Backen
 }
 
 async fn reading_frequency_reads_back_as_saved_and_refuses_bad_numbers(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let w = world(&app).await;
-    let path = format!("/v1/practices/{}/reading-frequency", w.practice_a);
-    let (status, initial) = app.call(Method::GET, &path, Some(&w.staff_a), None).await;
+    let (app, w) = app_with_world(backend).await;
+    let path = w.practice_a_path("/reading-frequency");
+    let (status, initial) = app.get_as(&w.staff_a, &path).await;
     assert_eq!(status, 200);
     assert_eq!(initial["warn_after_days"], 0);
     assert_eq!(initial["updated_at"], Value::Null);
     let body = json!({"warn_after_days": 3, "out_of_range_count": 2,
                       "vitals": [{"vital": "pulse", "readings": 1, "per_days": 1},
                                  {"vital": "body_weight", "readings": 2, "per_days": 7}]});
-    let (status, _) = app
-        .call(Method::PUT, &path, Some(&w.staff_a), Some(body.clone()))
-        .await;
+    let (status, _) = app.put_as(&w.staff_a, &path, body.clone()).await;
     assert_eq!(status, 403);
     let saved = put(&app, &path, &w.admin_a, body).await;
     assert_eq!(saved["out_of_range_count"], 2);
     assert_eq!(saved["vitals"].as_array().unwrap().len(), 2);
-    let (_, read) = app.call(Method::GET, &path, Some(&w.staff_a), None).await;
+    let (_, read) = app.get_as(&w.staff_a, &path).await;
     assert_eq!(read["warn_after_days"], 3);
     for (body, field) in [
         (
@@ -524,22 +464,17 @@ async fn reading_frequency_reads_back_as_saved_and_refuses_bad_numbers(backend: 
             "vitals[1].vital",
         ),
     ] {
-        let (status, answer) = app
-            .call(Method::PUT, &path, Some(&w.admin_a), Some(body))
-            .await;
+        let (status, answer) = app.put_as(&w.admin_a, &path, body).await;
         assert_eq!(status, 422, "{answer}");
         assert!(
-            answer["error"]["message"]
-                .as_str()
-                .unwrap()
-                .starts_with(field),
+            error_message(&answer).starts_with(field),
             "{field}: {answer}"
         );
     }
 }
 
 async fn user_id(app: &TestApp, token: &str) -> String {
-    let (status, me) = app.call(Method::GET, "/v1/me", Some(token), None).await;
+    let (status, me) = app.get_as(token, "/v1/me").await;
     assert_eq!(status, 200, "{me}");
     me["id"]
         .as_str()
@@ -549,21 +484,18 @@ async fn user_id(app: &TestApp, token: &str) -> String {
 }
 
 async fn on_call_schedules_are_saved_and_read_back_by_practice_admins(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let w = world(&app).await;
+    let (app, w) = app_with_world(backend).await;
     crate::oncall::able_to_act(&app, &w).await;
-    let path = format!("/v1/practices/{}/on-call", w.practice_a);
+    let path = w.practice_a_path("/on-call");
     let schedule = json!([
         {"from": "22:00", "to": "06:00", "user_id": w.staff_a_id},
         {"from": "06:00", "to": "22:00", "user_id": w.idle_a_id},
     ]);
-    let (status, _) = app
-        .call(Method::PUT, &path, Some(&w.staff_a), Some(schedule.clone()))
-        .await;
+    let (status, _) = app.put_as(&w.staff_a, &path, schedule.clone()).await;
     assert_eq!(status, 403);
     let saved = put(&app, &path, &w.admin_a, schedule.clone()).await;
     assert_eq!(saved, schedule);
-    let (status, read) = app.call(Method::GET, &path, Some(&w.staff_a), None).await;
+    let (status, read) = app.get_as(&w.staff_a, &path).await;
     assert_eq!((status, read), (200, schedule.clone()));
     let stranger = user_id(&app, &w.staff_b).await;
     for (body, field) in [
@@ -584,34 +516,28 @@ async fn on_call_schedules_are_saved_and_read_back_by_practice_admins(backend: B
             "[1].user_id",
         ),
     ] {
-        let (status, answer) = app
-            .call(Method::PUT, &path, Some(&w.admin_a), Some(body))
-            .await;
+        let (status, answer) = app.put_as(&w.admin_a, &path, body).await;
         assert_eq!(status, 422, "{answer}");
         assert!(
-            answer["error"]["message"]
-                .as_str()
-                .unwrap()
-                .starts_with(field),
+            error_message(&answer).starts_with(field),
             "{field}: {answer}"
         );
     }
     // Refused saves changed nothing; another customer's admin does not see the practice.
-    let (_, read) = app.call(Method::GET, &path, Some(&w.admin_a), None).await;
+    let (_, read) = app.get_as(&w.admin_a, &path).await;
     assert_eq!(read, schedule);
-    let (status, _) = app.call(Method::GET, &path, Some(&w.admin_b), None).await;
+    let (status, _) = app.get_as(&w.admin_b, &path).await;
     assert_eq!(status, 404);
 }
 
 async fn who_is_on_call_now_follows_overnight_windows_and_the_dst_night(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let w = world(&app).await;
+    let (app, w) = app_with_world(backend).await;
     crate::oncall::able_to_act(&app, &w).await;
     // The practice is in America/New_York. Overnight 22:00–06:00 for staff; 01:00–02:00 for the
     // idle user, which on 2026-11-01 happens twice (01:30 EDT = 05:30Z, 01:30 EST = 06:30Z).
     put(
         &app,
-        &format!("/v1/practices/{}/on-call", w.practice_a),
+        &w.practice_a_path("/on-call"),
         &w.admin_a,
         json!([
             {"from": "22:00", "to": "06:00", "user_id": w.staff_a_id},
@@ -619,7 +545,7 @@ async fn who_is_on_call_now_follows_overnight_windows_and_the_dst_night(backend:
         ]),
     )
     .await;
-    let now_path = format!("/v1/practices/{}/on-call/now", w.practice_a);
+    let now_path = w.practice_a_path("/on-call/now");
     let at = |y, mo, d, h, mi| Utc.with_ymd_and_hms(y, mo, d, h, mi, 0).unwrap();
     let cases = [
         // 10:00 EST: nobody.
@@ -648,7 +574,7 @@ async fn who_is_on_call_now_follows_overnight_windows_and_the_dst_night(backend:
         app.clock.set(instant);
         // Moving the clock ends idle sessions: log in again at each instant.
         let token = app.login("staff-a", PASSWORD).await;
-        let (status, body) = app.call(Method::GET, &now_path, Some(&token), None).await;
+        let (status, body) = app.get_as(&token, &now_path).await;
         assert_eq!(status, 200, "{body}");
         assert_eq!(body["local_time"], local, "{instant}: {body}");
         assert_eq!(body["user_ids"], json!(expected), "{instant}: {body}");
@@ -657,7 +583,7 @@ async fn who_is_on_call_now_follows_overnight_windows_and_the_dst_night(backend:
     // The answer also says when the set next changes.
     app.clock.set(at(2026, 11, 1, 5, 30));
     let token = app.login("staff-a", PASSWORD).await;
-    let (_, body) = app.call(Method::GET, &now_path, Some(&token), None).await;
+    let (_, body) = app.get_as(&token, &now_path).await;
     assert!(body["next_change_at"].is_string(), "{body}");
 }
 
@@ -709,10 +635,9 @@ async fn the_openapi_document_lists_the_reading_routes(backend: Backend) {
 async fn a_patient_carries_a_copy_of_the_frequency_that_staff_may_change_and_all_patients_replaces(
     backend: Backend,
 ) {
-    let app = spawn_app(backend).await;
-    let w = world(&app).await;
+    let (app, w) = app_with_world(backend).await;
     let before = patient(&app, &w, "Bea").await;
-    let practice_path = format!("/v1/practices/{}/reading-frequency", w.practice_a);
+    let practice_path = w.practice_a_path("/reading-frequency");
     put(
         &app,
         &practice_path,
@@ -741,12 +666,7 @@ async fn a_patient_carries_a_copy_of_the_frequency_that_staff_may_change_and_all
         let token = w.staff_a.clone();
         async move {
             let (status, body) = app
-                .call(
-                    Method::GET,
-                    &format!("/v1/patients/{p}/reading-frequency"),
-                    Some(&token),
-                    None,
-                )
+                .get_as(&token, &format!("/v1/patients/{p}/reading-frequency"))
                 .await;
             assert_eq!(status, 200, "{body}");
             body
@@ -788,31 +708,19 @@ async fn a_patient_carries_a_copy_of_the_frequency_that_staff_may_change_and_all
             "apply_to",
         ),
     ] {
-        let (status, answer) = app
-            .call(Method::PUT, &patient_path, Some(&w.staff_a), Some(body))
-            .await;
+        let (status, answer) = app.put_as(&w.staff_a, &patient_path, body).await;
         assert_eq!(status, 422, "{answer}");
-        assert!(
-            answer["error"]["message"].as_str().unwrap().contains(field),
-            "{answer}"
-        );
+        assert!(error_message(&answer).contains(field), "{answer}");
     }
     assert_eq!(
         vitals_of(&read(after.clone()).await),
         vec![("spo2".into(), 2, 7)]
     );
     // Another customer's staff cannot see the patient at all.
-    let (status, _) = app
-        .call(Method::GET, &patient_path, Some(&w.staff_b), None)
-        .await;
+    let (status, _) = app.get_as(&w.staff_b, &patient_path).await;
     assert_eq!(status, 404);
     let (status, _) = app
-        .call(
-            Method::PUT,
-            &patient_path,
-            Some(&w.staff_b),
-            Some(json!({"vitals": []})),
-        )
+        .put_as(&w.staff_b, &patient_path, json!({"vitals": []}))
         .await;
     assert_eq!(status, 404);
     // Saved for all patients: every patient of the practice gets the practice's vitals.
@@ -835,8 +743,7 @@ async fn a_patient_carries_a_copy_of_the_frequency_that_staff_may_change_and_all
 async fn a_new_patient_copies_the_patient_defaults_and_only_all_patients_reaches_the_others(
     backend: Backend,
 ) {
-    let app = spawn_app(backend).await;
-    let w = world(&app).await;
+    let (app, w) = app_with_world(backend).await;
     let before = patient(&app, &w, "Dee").await;
     let defaults = format!(
         "/v1/practices/{}/notification-defaults/patients",
@@ -857,12 +764,7 @@ async fn a_new_patient_copies_the_patient_defaults_and_only_all_patients_reaches
         let token = w.staff_a.clone();
         async move {
             let (status, body) = app
-                .call(
-                    Method::GET,
-                    &format!("/v1/patients/{p}/notification-settings"),
-                    Some(&token),
-                    None,
-                )
+                .get_as(&token, &format!("/v1/patients/{p}/notification-settings"))
                 .await;
             assert_eq!(status, 200, "{body}");
             assert_eq!(body["settings"].as_array().unwrap().len(), 3, "every kind");
@@ -874,16 +776,9 @@ async fn a_new_patient_copies_the_patient_defaults_and_only_all_patients_reaches
     assert_eq!(critical_of(before.clone()).await["enabled"], false);
     // Another customer's staff cannot see or change the patient's settings.
     let path = format!("/v1/patients/{after}/notification-settings");
-    let (status, _) = app.call(Method::GET, &path, Some(&w.staff_b), None).await;
+    let (status, _) = app.get_as(&w.staff_b, &path).await;
     assert_eq!(status, 404);
-    let (status, _) = app
-        .call(
-            Method::PUT,
-            &path,
-            Some(&w.staff_b),
-            Some(json!({"settings": []})),
-        )
-        .await;
+    let (status, _) = app.put_as(&w.staff_b, &path, json!({"settings": []})).await;
     assert_eq!(status, 404);
     // For all patients: both get the new default.
     let critical_in_portal =

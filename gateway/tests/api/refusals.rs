@@ -6,10 +6,10 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::accounts::{post, world};
+use crate::accounts::{app_with_world, post};
 use crate::both_backends;
 use crate::conversations::enable_texting;
-use crate::helpers::{Backend, spawn_app};
+use crate::helpers::{Backend, items};
 use crate::texting::clinic;
 
 both_backends!(
@@ -28,11 +28,10 @@ fn counter(metrics: &str, name: &str, label: &str) -> f64 {
 }
 
 async fn a_read_refused_by_tenancy_leaves_no_row_in_the_other_tenants_audit_log(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let w = world(&app).await;
+    let (app, w) = app_with_world(backend).await;
     let patient = post(
         &app,
-        &format!("/v1/practices/{}/patients", w.practice_a),
+        &w.practice_a_path("/patients"),
         &w.staff_a,
         json!({"first_name": "Pat", "last_name": "Jones", "dob": "1961-07-04"}),
     )
@@ -40,15 +39,13 @@ async fn a_read_refused_by_tenancy_leaves_no_row_in_the_other_tenants_audit_log(
     let patient = patient["id"].as_str().unwrap();
     let audit_rows = || async {
         let (status, body) = app
-            .call(
-                Method::GET,
+            .get_as(
+                &w.admin_a,
                 &format!("/v1/audit?patient_id={patient}&limit=200"),
-                Some(&w.admin_a),
-                None,
             )
             .await;
         assert_eq!(status, 200, "{body}");
-        body["items"].as_array().unwrap().clone()
+        items(&body).clone()
     };
     let before = audit_rows().await.len();
     let refused_before = counter(
@@ -63,7 +60,7 @@ async fn a_read_refused_by_tenancy_leaves_no_row_in_the_other_tenants_audit_log(
             format!("/v1/patients/{patient}/messages"),
             format!("/v1/patients/{patient}/readings"),
         ] {
-            let (status, body) = app.call(Method::GET, &path, Some(token), None).await;
+            let (status, body) = app.get_as(token, &path).await;
             assert_eq!(status, 404, "{path}: {body}");
         }
     }
@@ -84,12 +81,7 @@ async fn a_read_refused_by_tenancy_leaves_no_row_in_the_other_tenants_audit_log(
     );
     // A permitted read is audited as before.
     let (status, _) = app
-        .call(
-            Method::GET,
-            &format!("/v1/patients/{patient}"),
-            Some(&w.staff_a),
-            None,
-        )
+        .get_as(&w.staff_a, &format!("/v1/patients/{patient}"))
         .await;
     assert_eq!(status, 200);
     assert_eq!(audit_rows().await.len(), before + 1);
@@ -131,23 +123,14 @@ async fn an_idempotency_key_used_again_with_another_request_is_refused(backend: 
         assert_eq!(body["error"]["code"], "idempotency_key_reused");
     }
     // Another patient with the same key: refused, not answered with the first patient's message.
-    let (_, other_patient) = c
-        .app
-        .call(
-            Method::GET,
-            &format!("/v1/patients/{}", c.patient),
-            Some(&c.staff),
-            None,
+    let (_, other_patient) = c.staff_get(&c.patient_path("")).await;
+    let practice = other_patient["practice_id"].as_str().unwrap();
+    let second = c
+        .add_patient(
+            practice,
+            json!({"first_name": "Sam", "last_name": "Lee", "dob": "1970-01-01"}),
         )
         .await;
-    let practice = other_patient["practice_id"].as_str().unwrap();
-    let second = post(
-        &c.app,
-        &format!("/v1/practices/{practice}/patients"),
-        &c.staff,
-        json!({"first_name": "Sam", "last_name": "Lee", "dob": "1970-01-01"}),
-    )
-    .await;
     let (status, body) = send(
         second["id"].as_str().unwrap().to_string(),
         json!({"body": "See you at 3"}),

@@ -7,9 +7,9 @@ use std::time::Duration;
 use reqwest::Method;
 use serde_json::json;
 
-use crate::accounts::{PASSWORD, World, world};
+use crate::accounts::{PASSWORD, World, app_with_world};
 use crate::both_backends;
-use crate::helpers::{Backend, TestApp, spawn_app};
+use crate::helpers::{Backend, TestApp};
 
 both_backends!(
     changing_your_own_password_needs_the_current_one_and_ends_your_other_sessions,
@@ -21,18 +21,11 @@ both_backends!(
 );
 
 async fn me(app: &TestApp, token: &str) -> u16 {
-    app.call(Method::GET, "/v1/me", Some(token), None).await.0
+    app.get_as(token, "/v1/me").await.0
 }
 
 async fn patch_me(app: &TestApp, w: &World, token: &str, body: serde_json::Value) -> (u16, String) {
-    let (status, answer) = app
-        .call(
-            Method::PATCH,
-            &format!("/v1/users/{}", w.staff_a_id),
-            Some(token),
-            Some(body),
-        )
-        .await;
+    let (status, answer) = app.patch_as(token, &w.staff_a_path(""), body).await;
     (
         status,
         answer["error"]["message"]
@@ -57,8 +50,7 @@ async fn change_own_password(app: &TestApp, w: &World) {
 async fn changing_your_own_password_needs_the_current_one_and_ends_your_other_sessions(
     backend: Backend,
 ) {
-    let app = spawn_app(backend).await;
-    let w = world(&app).await;
+    let (app, w) = app_with_world(backend).await;
     let laptop = app.login("staff-a", PASSWORD).await;
     let (status, message) =
         patch_me(&app, &w, &w.staff_a, json!({"password": "new-pass-22"})).await;
@@ -90,8 +82,7 @@ async fn changing_your_own_password_needs_the_current_one_and_ends_your_other_se
 }
 
 async fn an_administrators_password_reset_ends_every_session_of_the_user(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let w = world(&app).await;
+    let (app, w) = app_with_world(backend).await;
     let laptop = app.login("staff-a", PASSWORD).await;
     let (status, message) =
         patch_me(&app, &w, &w.admin_a, json!({"password": "reset-pass-3"})).await;
@@ -141,37 +132,27 @@ async fn still_open(stream: &mut reqwest::Response) {
 }
 
 async fn the_notification_stream_closes_at_logout(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let w = world(&app).await;
+    let (app, w) = app_with_world(backend).await;
     let mut stream = open_stream(&app, &w.staff_a).await;
     still_open(&mut stream).await;
-    let (status, _) = app
-        .call(Method::POST, "/v1/auth/logout", Some(&w.staff_a), None)
-        .await;
+    let (status, _) = app.post_empty_as(&w.staff_a, "/v1/auth/logout").await;
     assert_eq!(status, 204);
     ends(stream).await;
 }
 
 async fn the_notification_stream_closes_when_the_user_is_locked(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let w = world(&app).await;
+    let (app, w) = app_with_world(backend).await;
     let mut stream = open_stream(&app, &w.staff_a).await;
     still_open(&mut stream).await;
     let (status, body) = app
-        .call(
-            Method::POST,
-            &format!("/v1/users/{}/lock", w.staff_a_id),
-            Some(&w.admin_a),
-            None,
-        )
+        .post_empty_as(&w.admin_a, &w.staff_a_path("/lock"))
         .await;
     assert_eq!(status, 200, "{body}");
     ends(stream).await;
 }
 
 async fn the_notification_stream_closes_when_the_password_changes(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let w = world(&app).await;
+    let (app, w) = app_with_world(backend).await;
     let laptop = app.login("staff-a", PASSWORD).await;
     let mut stream = open_stream(&app, &laptop).await;
     still_open(&mut stream).await;
@@ -180,8 +161,7 @@ async fn the_notification_stream_closes_when_the_password_changes(backend: Backe
 }
 
 async fn the_notification_stream_closes_when_the_session_idles_out(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let w = world(&app).await;
+    let (app, w) = app_with_world(backend).await;
     let mut stream = open_stream(&app, &w.staff_a).await;
     // Another request with the same session keeps it alive: the stream stays.
     app.clock.advance(chrono::Duration::minutes(20));

@@ -3,13 +3,12 @@
 //! queue, and staff sends after the STOP are decided from the opted-out patient.
 
 use chrono::Duration;
-use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::both_backends;
 use crate::conversations::enable_texting;
 use crate::fake_twilio::Answer;
-use crate::helpers::{Backend, PATIENT_NUMBER, PRACTICE_NUMBER, eventually};
+use crate::helpers::{Backend, PATIENT_NUMBER, PRACTICE_NUMBER, eventually, items};
 use crate::texting::{Clinic, clinic, clinic_with};
 
 both_backends!(
@@ -22,14 +21,9 @@ both_backends!(
 #[tokio::test]
 async fn postgres_two_starts_at_once_with_one_restart_left_restart_once() {
     let c = clinic(Backend::Postgres).await;
-    assert_eq!(c.staff_action("start").await.0, 200);
-    let mut sent = 1;
-    c.texts_sent(0, sent).await;
+    let mut sent = c.verification_started().await;
     for _ in 0..2 {
-        c.patient_texts("STOP").await;
-        c.patient_texts("START").await;
-        c.texts_sent(sent, 3).await;
-        sent += 3;
+        sent = c.verification_restarted(sent).await;
     }
     c.patient_texts("STOP").await;
     c.texts_sent(sent, 1).await;
@@ -49,38 +43,20 @@ async fn postgres_two_starts_at_once_with_one_restart_left_restart_once() {
 }
 
 async fn send(c: &Clinic, body: Value) -> (u16, Value) {
-    c.app
-        .call(
-            Method::POST,
-            &format!("/v1/patients/{}/messages", c.patient),
-            Some(&c.staff),
-            Some(body),
-        )
-        .await
+    c.staff_post(&c.patient_path("/messages"), body).await
 }
 
 async fn thread(c: &Clinic) -> Vec<Value> {
-    let (status, body) = c
-        .app
-        .call(
-            Method::GET,
-            &format!("/v1/patients/{}/messages?limit=200", c.patient),
-            Some(&c.staff),
-            None,
-        )
-        .await;
+    let (status, body) = c.staff_get(&c.patient_path("/messages?limit=200")).await;
     assert_eq!(status, 200, "{body}");
-    body["items"].as_array().unwrap().clone()
+    items(&body).clone()
 }
 
 /// Outbox rows to the patient in the given state.
 async fn rows_to_patient(c: &Clinic, state: store::OutboxState) -> Vec<store::Outbound> {
     c.app
-        .store
-        .list_outbox(store::Page::first(200))
+        .outbox(200)
         .await
-        .unwrap()
-        .items
         .into_iter()
         .filter(|o| o.to_number == PATIENT_NUMBER && o.state == state)
         .collect()
@@ -109,11 +85,8 @@ async fn after_stop_only_the_confirmation_goes_and_the_cancelled_texts_show_why(
     assert!(sent[0].starts_with("You are unsubscribed"), "{sent:?}");
     let confirmation = c
         .app
-        .store
-        .list_outbox(store::Page::first(200))
+        .outbox(200)
         .await
-        .unwrap()
-        .items
         .into_iter()
         .find(|o| o.to_number == PATIENT_NUMBER && o.body == sent[0])
         .unwrap();

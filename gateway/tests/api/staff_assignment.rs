@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use crate::accounts::{PASSWORD, post};
 use crate::both_backends;
-use crate::helpers::Backend;
+use crate::helpers::{Backend, error_message, items};
 use crate::texting::{Clinic, clinic};
 
 both_backends!(
@@ -89,7 +89,7 @@ impl Clinic {
     async fn set_programs(&self, token: &str, programs: &[&str]) {
         self.api(
             Method::PATCH,
-            &format!("/v1/patients/{}", self.patient),
+            &self.patient_path(""),
             token,
             Some(json!({ "programs": programs })),
         )
@@ -99,9 +99,7 @@ impl Clinic {
     async fn patch_practice(&self, body: Value) -> (u16, Value) {
         let path = format!("/v1/practices/{}", self.practice_id().await);
         let root = self.root().await;
-        self.app
-            .call(Method::PATCH, &path, Some(&root), Some(body))
-            .await
+        self.app.patch_as(&root, &path, body).await
     }
 
     async fn on_call(&self, user_ids: &[&str]) {
@@ -168,22 +166,10 @@ async fn a_care_team_place_covers_every_active_program_unless_asked_for_the_care
         json!(["ccm", "rpm"])
     );
     let (status, body) = c
-        .app
-        .call(
-            Method::POST,
-            &path,
-            Some(&c.staff),
-            Some(json!({"user_id": all_id, "programs": "some"})),
-        )
+        .staff_post(&path, json!({"user_id": all_id, "programs": "some"}))
         .await;
     assert_eq!(status, 422, "{body}");
-    assert!(
-        body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .starts_with("programs"),
-        "{body}"
-    );
+    assert!(error_message(&body).starts_with("programs"), "{body}");
     // A program the patient leaves takes its staff with it.
     c.set_programs(&c.staff, &["ccm"]).await;
     assert_eq!(
@@ -216,21 +202,10 @@ async fn a_new_patient_and_a_new_program_start_with_their_creator_and_the_creato
     ] {
         let (status, body) = c
             .app
-            .call(
-                Method::PATCH,
-                &nurse,
-                Some(&root),
-                Some(json!({ "supervisor_id": supervisor })),
-            )
+            .patch_as(&root, &nurse, json!({ "supervisor_id": supervisor }))
             .await;
         assert_eq!(status, 422, "{why}: {body}");
-        assert!(
-            body["error"]["message"]
-                .as_str()
-                .unwrap()
-                .starts_with("supervisor_id"),
-            "{body}"
-        );
+        assert!(error_message(&body).starts_with("supervisor_id"), "{body}");
     }
     let user = c
         .api(
@@ -243,12 +218,7 @@ async fn a_new_patient_and_a_new_program_start_with_their_creator_and_the_creato
     assert_eq!(user["supervisor_id"], json!(lead_id));
     let (status, _) = c
         .app
-        .call(
-            Method::PATCH,
-            &nurse,
-            Some(&c.staff),
-            Some(json!({ "supervisor_id": null })),
-        )
+        .patch_as(&c.staff, &nurse, json!({ "supervisor_id": null }))
         .await;
     assert_eq!(status, 403, "staff do not choose their own supervisor");
 
@@ -317,7 +287,7 @@ async fn client_access_shows_the_conversation_and_case_access_adds_readings_and_
         .await;
     c.api(
         Method::POST,
-        &format!("/v1/patients/{}/care-team", c.patient),
+        &c.patient_path("/care-team"),
         &c.staff,
         Some(json!({"user_id": aide_id, "programs": "none"})),
     )
@@ -342,11 +312,9 @@ async fn client_access_shows_the_conversation_and_case_access_adds_readings_and_
     let alerts = |token: String| {
         let app = &c.app;
         async move {
-            let (status, body) = app
-                .call(Method::GET, "/v1/alerts?state=open", Some(&token), None)
-                .await;
+            let (status, body) = app.get_as(&token, "/v1/alerts?state=open").await;
             assert_eq!(status, 200, "{body}");
-            body["items"].as_array().unwrap().len()
+            items(&body).len()
         }
     };
     assert_eq!(alerts(c.staff.clone()).await, 1);
@@ -395,12 +363,7 @@ async fn client_access_shows_the_conversation_and_case_access_adds_readings_and_
     assert_eq!(alerts(aide.clone()).await, 0, "alerts are clinical");
     let (status, _) = c
         .app
-        .call(
-            Method::GET,
-            &format!("/v1/patients/{p}/readings"),
-            Some(&aide),
-            None,
-        )
+        .get_as(&aide, &format!("/v1/patients/{p}/readings"))
         .await;
     assert_eq!(status, 403);
 
@@ -498,10 +461,7 @@ async fn with_texting_off_start_and_staff_texts_are_refused_and_opt_out_still_wo
         json!({"body": "hello"}),
         json!({"body": "hello", "channel": "sms"}),
     ] {
-        let (status, answer) = c
-            .app
-            .call(Method::POST, &path, Some(&c.staff), Some(body))
-            .await;
+        let (status, answer) = c.staff_post(&path, body).await;
         assert_eq!(status, 409, "{answer}");
         assert_eq!(answer["error"]["code"], "texting_disabled");
     }
@@ -524,20 +484,12 @@ async fn with_the_portal_off_enrolment_portal_posts_and_portal_sends_are_refused
     let (status, practice) = c.patch_practice(json!({"portal_enabled": false})).await;
     assert_eq!(status, 200);
     assert_eq!(practice["portal_enabled"], false);
-    let (status, body) = c
-        .app
-        .call(Method::POST, &enroll, Some(&c.staff), None)
-        .await;
+    let (status, body) = c.staff_post_empty(&enroll).await;
     assert_eq!(status, 409, "{body}");
     assert_eq!(body["error"]["code"], "portal_disabled");
     let (status, body) = c
         .app
-        .call(
-            Method::POST,
-            "/v1/portal/messages",
-            Some(&token),
-            Some(json!({"body": "hello?"})),
-        )
+        .post_as(&token, "/v1/portal/messages", json!({"body": "hello?"}))
         .await;
     assert_eq!(status, 409, "{body}");
     assert_eq!(body["error"]["code"], "portal_disabled");
@@ -546,10 +498,7 @@ async fn with_the_portal_off_enrolment_portal_posts_and_portal_sends_are_refused
         json!({"body": "hi"}),
         json!({"body": "hi", "channel": "portal"}),
     ] {
-        let (status, answer) = c
-            .app
-            .call(Method::POST, &path, Some(&c.staff), Some(body))
-            .await;
+        let (status, answer) = c.staff_post(&path, body).await;
         assert_eq!(status, 409, "{answer}");
         assert_eq!(answer["error"]["code"], "portal_disabled");
     }
@@ -645,9 +594,7 @@ async fn a_practice_moves_into_and_out_of_a_group_and_a_new_one_gets_its_groups_
             None,
         )
         .await;
-    let group = groups["items"]
-        .as_array()
-        .unwrap()
+    let group = items(&groups)
         .iter()
         .find(|g| g["id"] == json!(gid))
         .unwrap()
@@ -674,20 +621,13 @@ async fn a_practice_moves_into_and_out_of_a_group_and_a_new_one_gets_its_groups_
         .patch_practice(json!({"practice_group_id": unknown}))
         .await;
     assert_eq!(status, 422, "{body}");
-    assert!(
-        body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .starts_with("practice_group_id")
-    );
+    assert!(error_message(&body).starts_with("practice_group_id"));
     let (status, body) = c
         .app
-        .call(
-            Method::POST,
+        .post_as(
+            &root,
             &format!("/v1/customers/{cid}/practices"),
-            Some(&root),
-            Some(json!({"name": "Lost", "timezone": "America/New_York",
-                        "sms_number": "+14155550298", "practice_group_id": unknown})),
+            json!({"name": "Lost", "timezone": "America/New_York", "sms_number": "+14155550298", "practice_group_id": unknown}),
         )
         .await;
     assert_eq!(status, 422, "{body}");
@@ -753,9 +693,7 @@ async fn the_on_call_user_hears_of_every_patient_notification_kind_whatever_thei
     let notes = c
         .api(Method::GET, "/v1/notifications?limit=200", &admin, None)
         .await;
-    let kinds: Vec<&str> = notes["items"]
-        .as_array()
-        .unwrap()
+    let kinds: Vec<&str> = items(&notes)
         .iter()
         .map(|n| n["kind"].as_str().unwrap())
         .collect();
@@ -779,12 +717,7 @@ async fn a_patient_is_read_with_the_practices_disclaimers(backend: Backend) {
     )
     .await;
     let patient = c
-        .api(
-            Method::GET,
-            &format!("/v1/patients/{}", c.patient),
-            &c.staff,
-            None,
-        )
+        .api(Method::GET, &c.patient_path(""), &c.staff, None)
         .await;
     assert_eq!(patient["first_name"], "Pat");
     assert_eq!(

@@ -4,7 +4,6 @@
 use chrono::Duration;
 use gateway::clock::Clock;
 use gateway::settings::Settings;
-use reqwest::Method;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -12,7 +11,8 @@ use crate::accounts::{PASSWORD, post};
 use crate::both_backends;
 use crate::fake_twilio::{AUTH_TOKEN, FakeTwilio, PUBLIC_BASE_URL};
 use crate::helpers::{
-    Backend, PATIENT_NUMBER, PRACTICE_NUMBER, TestApp, eventually, form, fresh_db, spawn_app_with,
+    Backend, PATIENT_NUMBER, PRACTICE_NUMBER, TestApp, error_message, eventually, form, items,
+    spawn_app_configured,
 };
 
 both_backends!(
@@ -42,17 +42,11 @@ pub async fn clinic(backend: Backend) -> Clinic {
 /// [`clinic`] with more settings (an SMTP server, say).
 pub async fn clinic_with(backend: Backend, more: impl FnOnce(&mut Settings)) -> Clinic {
     let fake = FakeTwilio::start().await;
-    let db = fresh_db(backend).await;
-    let url = db.url();
-    let app = spawn_app_with(
-        db,
-        |s| {
-            fake.configure(s);
-            s.sms_sender_mps = 100.try_into().unwrap();
-            more(s);
-        },
-        url,
-    )
+    let app = spawn_app_configured(backend, |s| {
+        fake.configure(s);
+        s.sms_sender_mps = 100.try_into().unwrap();
+        more(s);
+    })
     .await;
     app.super_admin("root", PASSWORD).await;
     let root = app.login("root", PASSWORD).await;
@@ -76,11 +70,10 @@ pub async fn clinic_with(backend: Backend, more: impl FnOnce(&mut Settings)) -> 
     let staff_id = staff["id"].as_str().unwrap().to_string();
     let token = app.login("nurse", PASSWORD).await;
     let (status, body) = app
-        .call(
-            Method::PUT,
+        .put_as(
+            &token,
             &format!("/v1/users/{staff_id}/notification-settings?practice_id={pid}"),
-            Some(&token),
-            Some(json!({"settings": [{"kind": "two_way_texting", "enabled": true, "push": true, "email": false, "text": false}]})),
+            json!({"settings": [{"kind": "two_way_texting", "enabled": true, "push": true, "email": false, "text": false}]}),
         )
         .await;
     assert_eq!(status, 200, "{body}");
@@ -108,27 +101,13 @@ impl Clinic {
     }
 
     pub async fn texting(&self) -> Value {
-        let (status, body) = self
-            .app
-            .call(
-                Method::GET,
-                &format!("/v1/patients/{}/texting", self.patient),
-                Some(&self.staff),
-                None,
-            )
-            .await;
+        let (status, body) = self.staff_get(&self.patient_path("/texting")).await;
         assert_eq!(status, 200, "{body}");
         body
     }
 
     pub async fn staff_action(&self, action: &str) -> (u16, Value) {
-        self.app
-            .call(
-                Method::POST,
-                &format!("/v1/patients/{}/texting/{action}", self.patient),
-                Some(&self.staff),
-                None,
-            )
+        self.staff_post_empty(&self.patient_path(&format!("/texting/{action}")))
             .await
     }
 
@@ -183,16 +162,8 @@ impl Clinic {
     }
 
     pub async fn notifications(&self) -> Vec<Value> {
-        let (_, body) = self
-            .app
-            .call(
-                Method::GET,
-                "/v1/notifications?limit=200",
-                Some(&self.staff),
-                None,
-            )
-            .await;
-        body["items"].as_array().unwrap().clone()
+        let (_, body) = self.staff_get("/v1/notifications?limit=200").await;
+        items(&body).clone()
     }
 }
 
@@ -240,26 +211,14 @@ async fn a_patient_goes_from_opt_in_through_stop_start_and_expiry_and_every_text
 
     // No date of birth the patient sent is kept anywhere in the conversation.
     for sid in [&wrong, &right] {
-        let message = c
-            .app
-            .state
-            .store
-            .find_message_by_carrier_sid("twilio", sid)
-            .await
-            .unwrap();
+        let message = c.message_by_sid(sid).await;
         assert_eq!(message.body, None);
         assert!(message.redacted);
     }
 
     // A text from the enabled patient is kept as a conversation message.
     let hello = c.patient_texts("Feeling better today").await;
-    let kept = c
-        .app
-        .state
-        .store
-        .find_message_by_carrier_sid("twilio", &hello)
-        .await
-        .unwrap();
+    let kept = c.message_by_sid(&hello).await;
     assert_eq!(kept.body.as_deref(), Some("Feeling better today"));
 
     // STOP: opted out with exactly one confirmation, then silence.
@@ -358,37 +317,19 @@ async fn staff_actions_are_refused_from_the_wrong_state(backend: Backend) {
     // Without a mobile phone texting cannot start.
     let (_, patient) = c
         .app
-        .call(
-            Method::PATCH,
-            &format!("/v1/patients/{}", c.patient),
-            Some(&c.staff),
-            Some(json!({"mobile_phone": ""})),
-        )
+        .patch_as(&c.staff, &c.patient_path(""), json!({"mobile_phone": ""}))
         .await;
     assert_eq!(patient["mobile_phone"], Value::Null);
     let (status, body) = c.staff_action("start").await;
     assert_eq!(status, 422, "{body}");
-    assert!(
-        body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .starts_with("mobile_phone")
-    );
+    assert!(error_message(&body).starts_with("mobile_phone"));
 }
 
 async fn a_family_phone_verifies_each_patient_by_date_and_opts_out_and_in_as_one_number(
     backend: Backend,
 ) {
     let c = clinic(backend).await;
-    let (_, pat) = c
-        .app
-        .call(
-            Method::GET,
-            &format!("/v1/patients/{}", c.patient),
-            Some(&c.staff),
-            None,
-        )
-        .await;
+    let (_, pat) = c.staff_get(&c.patient_path("")).await;
     assert_eq!(pat["number_shared_with"], 0);
     let pid = pat["practice_id"].as_str().unwrap();
     let kid = post(
@@ -404,7 +345,7 @@ async fn a_family_phone_verifies_each_patient_by_date_and_opts_out_and_in_as_one
     let get = |path: String| {
         let (app, token) = (&c.app, c.staff.clone());
         async move {
-            let (status, body) = app.call(Method::GET, &path, Some(&token), None).await;
+            let (status, body) = app.get_as(&token, &path).await;
             assert_eq!(status, 200, "{path}: {body}");
             body
         }
@@ -419,13 +360,7 @@ async fn a_family_phone_verifies_each_patient_by_date_and_opts_out_and_in_as_one
     // Both may verify on the one number.
     assert_eq!(c.staff_action("start").await.0, 200);
     let (status, body) = c
-        .app
-        .call(
-            Method::POST,
-            &format!("/v1/patients/{kid}/texting/start"),
-            Some(&c.staff),
-            None,
-        )
+        .staff_post_empty(&format!("/v1/patients/{kid}/texting/start"))
         .await;
     assert_eq!(status, 200, "{body}");
     let texting = |id: String| {
@@ -491,7 +426,7 @@ async fn a_verification_that_expired_while_the_gateway_was_down_fails_at_start_u
             let r = c
                 .app
                 .client
-                .get(restarted.url(&format!("/v1/patients/{}/texting", c.patient)))
+                .get(restarted.url(&c.patient_path("/texting")))
                 .bearer_auth(&c.staff)
                 .send()
                 .await
@@ -531,13 +466,7 @@ async fn a_message_that_mentions_stop_is_delivered_and_flagged_for_staff(backend
     c.texts_sent(0, 2).await;
     assert_eq!(c.texting().await["status"], "enabled");
     let sid = c.patient_texts("I can't stop coughing at night").await;
-    let message = c
-        .app
-        .state
-        .store
-        .find_message_by_carrier_sid("twilio", &sid)
-        .await
-        .unwrap();
+    let message = c.message_by_sid(&sid).await;
     assert_eq!(
         message.body.as_deref(),
         Some("I can't stop coughing at night")
@@ -588,15 +517,61 @@ async fn two_texts_from_one_patient_at_the_same_moment_are_applied_one_after_the
 }
 
 impl Clinic {
+    /// `/v1/patients/{patient}{rest}`: a route of the clinic's patient.
+    pub fn patient_path(&self, rest: &str) -> String {
+        format!("/v1/patients/{}{rest}", self.patient)
+    }
+
+    /// `GET path` as the clinic's staff user.
+    pub async fn staff_get(&self, path: &str) -> (u16, Value) {
+        self.app.get_as(&self.staff, path).await
+    }
+
+    /// `POST path` without a body as the clinic's staff user.
+    pub async fn staff_post_empty(&self, path: &str) -> (u16, Value) {
+        self.app.post_empty_as(&self.staff, path).await
+    }
+
+    /// `POST path` with a JSON body as the clinic's staff user.
+    pub async fn staff_post(&self, path: &str, body: Value) -> (u16, Value) {
+        self.app.post_as(&self.staff, path, body).await
+    }
+
+    /// Registers `patient` at `practice` as the clinic's staff user; answers the new patient.
+    pub async fn add_patient(&self, practice: &str, patient: Value) -> Value {
+        let path = format!("/v1/practices/{practice}/patients");
+        post(&self.app, &path, &self.staff, patient).await
+    }
+
+    /// The message the carrier knows as `sid`.
+    pub async fn message_by_sid(&self, sid: &str) -> store::Message {
+        let found = self.app.store.find_message_by_carrier_sid("twilio", sid);
+        found.await.unwrap()
+    }
+
+    /// The staff user starts verification and its first text goes out; answers the texts sent.
+    pub async fn verification_started(&self) -> usize {
+        assert_eq!(self.staff_action("start").await.0, 200);
+        self.texts_sent(0, 1).await;
+        1
+    }
+
+    /// The patient texts STOP and then START, and the three answers (the opt-out confirmation,
+    /// then "identity again" and the opt-in request) follow the `sent` texts before them;
+    /// answers the texts sent in all.
+    pub async fn verification_restarted(&self, sent: usize) -> usize {
+        self.patient_texts("STOP").await;
+        self.patient_texts("START").await;
+        self.texts_sent(sent, 3).await;
+        sent + 3
+    }
+
     /// Puts a user on the patient's care team (as the clinic's staff user).
     pub async fn join_care_team(&self, user_id: impl std::fmt::Display) {
         let (status, body) = self
-            .app
-            .call(
-                Method::POST,
-                &format!("/v1/patients/{}/care-team", self.patient),
-                Some(&self.staff),
-                Some(json!({ "user_id": user_id.to_string() })),
+            .staff_post(
+                &self.patient_path("/care-team"),
+                json!({ "user_id": user_id.to_string() }),
             )
             .await;
         assert!(
@@ -609,12 +584,7 @@ impl Clinic {
     pub async fn portal_message(&self, portal_token: &str, body: &str) {
         let (status, answer) = self
             .app
-            .call(
-                Method::POST,
-                "/v1/portal/messages",
-                Some(portal_token),
-                Some(json!({ "body": body })),
-            )
+            .post_as(portal_token, "/v1/portal/messages", json!({ "body": body }))
             .await;
         assert_eq!(status, 201, "{answer}");
     }
@@ -633,15 +603,9 @@ impl Clinic {
 /// a date of birth by STOP, START, three guesses, over and over.
 async fn a_number_may_restart_verification_by_start_three_times_then_once_a_day(backend: Backend) {
     let mut c = clinic(backend).await;
-    assert_eq!(c.staff_action("start").await.0, 200);
-    let mut sent = 1;
-    c.texts_sent(0, sent).await;
+    let mut sent = c.verification_started().await;
     for restart in 0..3 {
-        c.patient_texts("STOP").await;
-        c.patient_texts("START").await;
-        // The opt-out confirmation, then "identity again" and the opt-in request.
-        c.texts_sent(sent, 3).await;
-        sent += 3;
+        sent = c.verification_restarted(sent).await;
         let texting = c.texting().await;
         assert_eq!(texting["status"], "pending", "restart {restart}");
         assert_eq!(texting["attempts_left"], 3);

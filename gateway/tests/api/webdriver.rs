@@ -134,19 +134,17 @@ impl Browser {
     }
 
     pub async fn title(&self) -> String {
-        self.command(reqwest::Method::GET, "/title", Value::Null)
-            .await
-            .as_str()
-            .unwrap_or_default()
-            .to_string()
+        self.text_at("/title").await
     }
 
     pub async fn url(&self) -> String {
-        self.command(reqwest::Method::GET, "/url", Value::Null)
-            .await
-            .as_str()
-            .unwrap_or_default()
-            .to_string()
+        self.text_at("/url").await
+    }
+
+    /// The string the session answers at `path` (empty when it answers none).
+    async fn text_at(&self, path: &str) -> String {
+        let value = self.command(reqwest::Method::GET, path, Value::Null).await;
+        value.as_str().unwrap_or_default().to_string()
     }
 
     async fn element(&self, css: &str) -> String {
@@ -182,22 +180,18 @@ impl Browser {
 
     /// Runs `script` (a function body; `arguments` holds `args`) and returns its value.
     pub async fn execute(&self, script: &str, args: Value) -> Value {
-        self.command(
-            reqwest::Method::POST,
-            "/execute/sync",
-            json!({"script": script, "args": args}),
-        )
-        .await
+        self.run_script("/execute/sync", script, args).await
     }
 
     /// Runs `script`, which calls its last argument with the result.
     pub async fn execute_async(&self, script: &str, args: Value) -> Value {
-        self.command(
-            reqwest::Method::POST,
-            "/execute/async",
-            json!({"script": script, "args": args}),
-        )
-        .await
+        self.run_script("/execute/async", script, args).await
+    }
+
+    /// Posts `script` and `args` to the session's execute endpoint `path`.
+    async fn run_script(&self, path: &str, script: &str, args: Value) -> Value {
+        let body = json!({"script": script, "args": args});
+        self.command(reqwest::Method::POST, path, body).await
     }
 
     /// Polls the JavaScript expression `condition` until it is truthy, for at most `secs`.

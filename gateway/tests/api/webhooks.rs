@@ -7,8 +7,9 @@ use store::{OutboxState, StoreError};
 use crate::both_backends;
 use crate::fake_twilio::{AUTH_TOKEN, FakeTwilio, PUBLIC_BASE_URL};
 use crate::helpers::{
-    Backend, PATIENT_NUMBER, PRACTICE_NUMBER, ProxyMode, TcpToggleProxy, TestApp, eventually, form,
-    fresh_db, postgres_address, practice_with_patient, spawn_app_with, texting_status, url_via,
+    Backend, PATIENT_NUMBER, PRACTICE_NUMBER, ProxyMode, TcpToggleProxy, TestApp, error_message,
+    eventually, form, fresh_db, postgres_address, practice_with_patient, spawn_app_configured,
+    spawn_app_with, texting_status, url_via,
 };
 
 const SMS: &str = "/webhooks/twilio/sms";
@@ -34,9 +35,7 @@ both_backends!(
 
 async fn app_with_twilio(backend: Backend) -> (TestApp, FakeTwilio) {
     let fake = FakeTwilio::start().await;
-    let db = fresh_db(backend).await;
-    let url = db.url();
-    let app = spawn_app_with(db, |s| fake.configure(s), url).await;
+    let app = spawn_app_configured(backend, |s| fake.configure(s)).await;
     (app, fake)
 }
 
@@ -78,10 +77,7 @@ async fn assert_empty_twiml(response: reqwest::Response) {
 }
 
 async fn message(app: &TestApp, sid: &str) -> Result<store::Message, StoreError> {
-    app.state
-        .store
-        .find_message_by_carrier_sid("twilio", sid)
-        .await
+    app.store.find_message_by_carrier_sid("twilio", sid).await
 }
 
 async fn a_text_from_an_enabled_patient_is_recorded_and_answered_with_empty_twiml(
@@ -194,19 +190,13 @@ async fn a_signature_for_the_gateways_own_address_is_refused_when_public_base_ur
 /// `https://gateway.example.org/webhooks/twilio/sms?practice=main` and the sorted pairs, with
 /// the token `fixture-auth-token-12345`: it guards against a bug that signs and checks alike.
 async fn a_signature_computed_independently_of_this_code_is_accepted(backend: Backend) {
-    let db = fresh_db(backend).await;
-    let url = db.url();
-    let app = spawn_app_with(
-        db,
-        |s| {
-            s.twilio = Some(gateway::settings::TwilioCredentials {
-                account_sid: ACCOUNT.into(),
-                auth_token: gateway::settings::Secret::new("fixture-auth-token-12345"),
-            });
-            s.public_base_url = PUBLIC_BASE_URL.parse().unwrap();
-        },
-        url,
-    )
+    let app = spawn_app_configured(backend, |s| {
+        s.twilio = Some(gateway::settings::TwilioCredentials {
+            account_sid: ACCOUNT.into(),
+            auth_token: gateway::settings::Secret::new("fixture-auth-token-12345"),
+        });
+        s.public_base_url = PUBLIC_BASE_URL.parse().unwrap();
+    })
     .await;
     let sid = "SM0f1e2d3c4b5a69788796a5b4c3d2e1f0";
     let params = form(&[
@@ -256,12 +246,7 @@ async fn a_text_from_an_unknown_sender_is_recorded_and_not_answered(backend: Bac
     let stored = message(&app, &sid(6)).await.unwrap();
     assert_eq!(stored.practice_id, Some(practice_id));
     assert_eq!(stored.patient_id, None);
-    let outbox = app
-        .state
-        .store
-        .list_outbox(store::Page::first(10))
-        .await
-        .unwrap();
+    let outbox = app.store.list_outbox(store::Page::first(10)).await.unwrap();
     assert!(
         outbox.items.is_empty(),
         "nothing is queued for an unknown sender"
@@ -293,13 +278,7 @@ async fn a_signed_form_without_from_gets_a_422_naming_the_field(backend: Backend
     let response = post_inbound(&app, &params).await;
     assert_eq!(response.status(), 422);
     let body: Value = response.json().await.unwrap();
-    assert!(
-        body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .starts_with("From"),
-        "{body}"
-    );
+    assert!(error_message(&body).starts_with("From"), "{body}");
 }
 
 /// Queues one text to the patient and waits until the dispatcher sent it; returns its sid.
@@ -326,7 +305,7 @@ pub async fn sent_text(
     .await
     .unwrap();
     let sid = eventually(10, "the text to be sent", || async {
-        let row = app.state.store.get_outbound(queued.id).await.unwrap();
+        let row = app.store.get_outbound(queued.id).await.unwrap();
         (row.state == OutboxState::Sent).then(|| row.carrier_sid.unwrap())
     })
     .await;
@@ -357,15 +336,10 @@ async fn a_late_status_never_moves_a_message_backwards(backend: Backend) {
     for status in ["delivered", "sent", "sending"] {
         assert_empty_twiml(post_status(&app, &callback(&sid, status, None)).await).await;
     }
-    let row = app.state.store.get_outbound(outbox_id).await.unwrap();
+    let row = app.store.get_outbound(outbox_id).await.unwrap();
     assert_eq!(row.carrier_status.as_deref(), Some("delivered"));
     assert_eq!(row.state, OutboxState::Sent);
-    let conversation = app
-        .state
-        .store
-        .get_message(row.message_id.unwrap())
-        .await
-        .unwrap();
+    let conversation = app.message_of(&row).await;
     assert_eq!(conversation.status, "delivered");
 }
 
@@ -377,15 +351,10 @@ async fn undelivered_in_a_callback_fails_the_message_with_its_code(backend: Back
         .await;
     // A delivered that arrives after the outcome does not undo it.
     assert_empty_twiml(post_status(&app, &callback(&sid, "delivered", None)).await).await;
-    let row = app.state.store.get_outbound(outbox_id).await.unwrap();
+    let row = app.store.get_outbound(outbox_id).await.unwrap();
     assert_eq!(row.state, OutboxState::Failed, "undelivered is not sent");
     assert_eq!(row.error_code, Some(30003));
-    let conversation = app
-        .state
-        .store
-        .get_message(row.message_id.unwrap())
-        .await
-        .unwrap();
+    let conversation = app.message_of(&row).await;
     assert_eq!(conversation.status, "undelivered");
     assert_eq!(conversation.error_code, Some(30003));
     assert_eq!(texting_status(&app, patient_id).await, "enabled");
@@ -397,11 +366,10 @@ async fn error_21610_in_a_status_callback_opts_the_patient_out(backend: Backend)
     let (outbox_id, sid) = sent_text(&app, practice_id, patient_id).await;
     assert_empty_twiml(post_status(&app, &callback(&sid, "failed", Some("21610"))).await).await;
     assert_eq!(texting_status(&app, patient_id).await, "opted_out");
-    let row = app.state.store.get_outbound(outbox_id).await.unwrap();
+    let row = app.store.get_outbound(outbox_id).await.unwrap();
     assert_eq!(row.state, OutboxState::Failed);
     assert_eq!(row.error_code, Some(21610));
     let audit = app
-        .state
         .store
         .list_audit(store::AuditFilter {
             patient_id: Some(patient_id),

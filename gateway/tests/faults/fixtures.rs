@@ -6,11 +6,14 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use store::testing::TestStore;
-use store::{Audit, NewCustomer, NewPatient, NewPractice, NewUser, Role};
+use store::{Audit, NewUser, Role};
 use uuid::Uuid;
 
 use crate::fake_twilio::{ACCOUNT_SID, AUTH_TOKEN, PUBLIC_BASE_URL};
-use crate::helpers::{raw_sql, sql_uuid};
+use crate::helpers::{
+    acme_practice, items, new_patient, new_user, pg_client, raw_sql, send_json, sql_uuid,
+    twilio_form,
+};
 
 pub const PRACTICE_NUMBER: &str = "+15555550100";
 pub const STAFF: &str = "nurse";
@@ -30,69 +33,31 @@ pub struct Clinic {
 pub async fn clinic(db: &TestStore, patients: usize) -> Clinic {
     let store = db.store().await;
     let audit = Audit::system(chrono::Utc::now());
-    let customer = store
-        .create_customer(
-            &audit,
-            NewCustomer {
-                name: "Acme Health".into(),
-            },
+    let practice = acme_practice(store.as_ref(), &audit, PRACTICE_NUMBER).await;
+    let hash = gateway::auth::password::Password::parse(PASSWORD)
+        .unwrap()
+        .hash();
+    let nurse = NewUser {
+        email: "nurse@example.org".into(),
+        first_name: "Nora".into(),
+        last_name: "Nurse".into(),
+        title: "RN".into(),
+        mobile_phone: Some("+15555559000".into()),
+        auto_logout_minutes: 60,
+        ..new_user(
+            Some(practice.customer_id),
+            STAFF,
+            &hash,
+            Role::Staff,
+            vec![practice.id],
         )
-        .await
-        .unwrap();
-    let practice = store
-        .create_practice(
-            &audit,
-            NewPractice {
-                customer_id: customer.id,
-                name: "Main Street Clinic".into(),
-                timezone: chrono_tz::America::New_York.into(),
-                sms_number: PRACTICE_NUMBER.into(),
-                practice_group_id: None,
-            },
-        )
-        .await
-        .unwrap();
-    let staff = store
-        .create_user(
-            &audit,
-            NewUser {
-                customer_id: Some(customer.id),
-                username: STAFF.into(),
-                password_hash: gateway::auth::password::Password::parse(PASSWORD)
-                    .unwrap()
-                    .hash(),
-                role: Role::Staff,
-                email: "nurse@example.org".into(),
-                first_name: "Nora".into(),
-                last_name: "Nurse".into(),
-                title: "RN".into(),
-                mobile_phone: Some("+15555559000".into()),
-                auto_logout_minutes: 60,
-                practice_ids: vec![practice.id],
-                restricted_programs: Vec::new(),
-                supervisor_id: None,
-            },
-        )
-        .await
-        .unwrap();
+    };
+    let staff = store.create_user(&audit, nurse).await.unwrap();
     let mut created = Vec::new();
     for i in 0..patients {
         let number = format!("+1555555{:04}", 2000 + i);
-        let patient = store
-            .create_patient(
-                &audit,
-                NewPatient {
-                    practice_id: practice.id,
-                    first_name: format!("Pat{i}"),
-                    last_name: "Jones".into(),
-                    dob: chrono::NaiveDate::from_ymd_opt(1961, 7, 4).unwrap(),
-                    mobile_phone: Some(number.clone()),
-                    programs: vec![],
-                    care_team: Vec::new(),
-                },
-            )
-            .await
-            .unwrap();
+        let new = new_patient(practice.id, &format!("Pat{i}"), "Jones", &number);
+        let patient = store.create_patient(&audit, new).await.unwrap();
         created.push((patient.id, number));
     }
     raw_sql(
@@ -104,7 +69,7 @@ pub async fn clinic(db: &TestStore, patients: usize) -> Clinic {
     )
     .await;
     Clinic {
-        customer_id: customer.id,
+        customer_id: practice.customer_id,
         practice_id: practice.id,
         staff_id: staff.id,
         patients: created,
@@ -159,13 +124,9 @@ pub async fn post_inbound(
     .iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect();
-    let signature =
-        webhooks::signature::compute(AUTH_TOKEN, &format!("{PUBLIC_BASE_URL}{SMS_PATH}"), &params);
-    let response = client
-        .post(format!("http://{address}{SMS_PATH}"))
-        .header("X-Twilio-Signature", signature)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(webhooks::form::encode(&params))
+    let url = format!("http://{address}{SMS_PATH}");
+    let signed = format!("{PUBLIC_BASE_URL}{SMS_PATH}");
+    let response = twilio_form(client, &url, &signed, AUTH_TOKEN, &params)
         .send()
         .await
         .ok()?;
@@ -182,17 +143,9 @@ pub async fn api(
     token: Option<&str>,
     body: Option<serde_json::Value>,
 ) -> (u16, serde_json::Value) {
-    let mut request =
+    let request =
         client(Duration::from_secs(10)).request(method, format!("http://{address}{path}"));
-    if let Some(token) = token {
-        request = request.bearer_auth(token);
-    }
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let response = request.send().await.unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or_default())
+    send_json(request, token, body).await
 }
 
 /// Logs in as `username` (the clinic's staff user, or a super admin made with [`PASSWORD`]).
@@ -235,25 +188,20 @@ pub async fn conversation(address: &str, token: &str, patient_id: Uuid) -> Vec<s
     let path = format!("/v1/patients/{patient_id}/messages?limit=200");
     let (status, page) = api(address, reqwest::Method::GET, &path, Some(token), None).await;
     assert_eq!(status, 200, "messages: {page}");
-    page["items"].as_array().unwrap().clone()
+    items(&page).clone()
 }
 
 /// Runs a query of two columns (text, count) against the database behind `db`.
 pub async fn counts(db: &TestStore, sql: &str) -> HashMap<String, i64> {
     match db {
-        TestStore::Postgres(pg) => {
-            let (client, connection) = tokio_postgres::connect(&pg.url, tokio_postgres::NoTls)
-                .await
-                .unwrap();
-            tokio::spawn(connection);
-            client
-                .query(sql, &[])
-                .await
-                .unwrap()
-                .iter()
-                .map(|row| (row.get(0), row.get(1)))
-                .collect()
-        }
+        TestStore::Postgres(pg) => pg_client(&pg.url)
+            .await
+            .query(sql, &[])
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| (row.get(0), row.get(1)))
+            .collect(),
         TestStore::Sqlite(lite) => {
             let conn = rusqlite::Connection::open(lite.dir.path().join("gateway.db")).unwrap();
             conn.busy_timeout(Duration::from_secs(10)).unwrap();

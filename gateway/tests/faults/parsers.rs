@@ -17,7 +17,7 @@ use store::Audit;
 use uuid::Uuid;
 
 use crate::fake_twilio::{AUTH_TOKEN, FakeTwilio, PUBLIC_BASE_URL};
-use crate::helpers::{Backend, TestApp, fresh_db, raw_sql, spawn_app_with, sql_uuid};
+use crate::helpers::{Backend, TestApp, fresh_db, new_patient, spawn_app_with, update_patient};
 
 const SMS: &str = "/webhooks/twilio/sms";
 const STATUS: &str = "/webhooks/twilio/status";
@@ -56,40 +56,15 @@ async fn edge(backend: Backend) -> Edge {
     let (practice, patient) = crate::helpers::practice_with_patient(&app, "enabled").await;
     let audit = Audit::system(chrono::Utc::now());
     let customer = app.store.get_practice(practice).await.unwrap().customer_id;
-    let pending = app
-        .store
-        .create_patient(
-            &audit,
-            store::NewPatient {
-                practice_id: practice,
-                first_name: "Penny".into(),
-                last_name: "Pending".into(),
-                dob: chrono::NaiveDate::from_ymd_opt(1970, 1, 2).unwrap(),
-                mobile_phone: Some("+15555550124".into()),
-                programs: vec![],
-                care_team: Vec::new(),
-            },
-        )
-        .await
-        .unwrap();
+    let mut new = new_patient(practice, "Penny", "Pending", "+15555550124");
+    new.dob = chrono::NaiveDate::from_ymd_opt(1970, 1, 2).unwrap();
+    let pending = app.store.create_patient(&audit, new).await.unwrap();
     let (status, answer) = app
-        .call(
-            reqwest::Method::POST,
-            &format!("/v1/patients/{}/texting/start", pending.id),
-            Some(&root),
-            None,
-        )
+        .post_empty_as(&root, &format!("/v1/patients/{}/texting/start", pending.id))
         .await;
     assert_eq!(status, 200, "{answer}");
     // Enough attempts that every generated text reaches the date-of-birth parser.
-    raw_sql(
-        &app.db,
-        &format!(
-            "UPDATE patients SET texting_attempts_left = 30000 WHERE id = {}",
-            sql_uuid(&app.db, pending.id)
-        ),
-    )
-    .await;
+    update_patient(&app.db, "texting_attempts_left = 30000", pending.id).await;
     Edge {
         app,
         root,
@@ -115,6 +90,21 @@ async fn outcome(response: reqwest::Response) -> (u16, Option<String>) {
         );
     }
     (status, code)
+}
+
+/// Posts `body` to `path` signed as the carrier signs it; the status and the error code.
+fn post_signed(
+    rt: &tokio::runtime::Runtime,
+    app: &TestApp,
+    path: &str,
+    body: Vec<u8>,
+) -> (u16, Option<String>) {
+    let params = webhooks::form::decode(&body);
+    let signed = format!("{PUBLIC_BASE_URL}{path}");
+    let signature = webhooks::signature::compute(AUTH_TOKEN, &signed, &params);
+    rt.block_on(async {
+        outcome(post_form(app, path, body, Some(signature.as_bytes())).await).await
+    })
 }
 
 async fn post_form(
@@ -169,15 +159,7 @@ fn signed_arbitrary_forms_are_recorded_or_refused_naming_a_field(backend: Backen
     runner(48)
         .run(&strategy, |(body, status_route)| {
             let path = if status_route { STATUS } else { SMS };
-            let params = webhooks::form::decode(&body);
-            let signature = webhooks::signature::compute(
-                AUTH_TOKEN,
-                &format!("{PUBLIC_BASE_URL}{path}"),
-                &params,
-            );
-            let (status, code) = rt.block_on(async {
-                outcome(post_form(&edge.app, path, body, Some(signature.as_bytes())).await).await
-            });
+            let (status, code) = post_signed(&rt, &edge.app, path, body);
             prop_assert!(
                 status == 200 || (status == 422 && code.as_deref() == Some("invalid_field")),
                 "{} answered {} {:?}",
@@ -221,15 +203,7 @@ fn arbitrary_texts_from_patients_are_recorded(backend: Backend) {
             .into_bytes();
             body.extend_from_slice(b"&Body=");
             body.extend(url::form_urlencoded::byte_serialize(&text).flat_map(str::bytes));
-            let params = webhooks::form::decode(&body);
-            let signature = webhooks::signature::compute(
-                AUTH_TOKEN,
-                &format!("{PUBLIC_BASE_URL}{SMS}"),
-                &params,
-            );
-            let (status, code) = rt.block_on(async {
-                outcome(post_form(&edge.app, SMS, body, Some(signature.as_bytes())).await).await
-            });
+            let (status, code) = post_signed(&rt, &edge.app, SMS, body);
             prop_assert_eq!((status, code), (200, None));
             Ok(())
         })

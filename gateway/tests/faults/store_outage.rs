@@ -10,8 +10,8 @@ use std::time::Duration;
 use store::testing::TestStore;
 
 use crate::fake_twilio::FakeTwilio;
-use crate::fixtures::{self, clinic};
-use crate::helpers::{ProxyMode, TcpToggleProxy, eventually, postgres_address, url_via};
+use crate::fixtures::{self, Clinic, clinic};
+use crate::helpers::{ProxyMode, TcpToggleProxy, eventually, pg_client, postgres_address, url_via};
 use crate::load::Load;
 use crate::process::{Config, Gateway};
 
@@ -43,11 +43,7 @@ async fn terminate_sessions(db: &TestStore) -> u64 {
     let TestStore::Postgres(pg) = db else {
         unreachable!("PostgreSQL only")
     };
-    let (client, connection) =
-        tokio_postgres::connect(&store::testing::admin_url(), tokio_postgres::NoTls)
-            .await
-            .unwrap();
-    tokio::spawn(connection);
+    let client = pg_client(&store::testing::admin_url()).await;
     client
         .query(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
@@ -59,6 +55,19 @@ async fn terminate_sessions(db: &TestStore) -> u64 {
         .len() as u64
 }
 
+/// Inbound texts from every patient of `clinic` by `senders` senders, a pause of 200 ms each,
+/// until `answered` of them were answered 200.
+async fn steady_load(gateway: &Gateway, clinic: &Clinic, senders: usize, answered: usize) -> Load {
+    let numbers = clinic.patients.iter().map(|p| p.1.clone()).collect();
+    let pause = Duration::from_millis(200);
+    let load = Load::start(&gateway.address, numbers, senders, pause, None);
+    eventually(20, "webhooks to be answered 200", || async {
+        (load.count(Some(200)) >= answered).then_some(())
+    })
+    .await;
+    load
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn postgres_cut_off_for_20_seconds_answers_503_recovers_by_itself_and_loses_nothing() {
     let db = TestStore::postgres().await;
@@ -68,18 +77,7 @@ async fn postgres_cut_off_for_20_seconds_answers_503_recovers_by_itself_and_lose
     let dir = tempfile::tempdir().unwrap();
     let gateway =
         Gateway::start(&Config::new(url_via(&db.url(), proxy.address), &dir).with_carrier(&fake));
-    let numbers = clinic.patients.iter().map(|p| p.1.clone()).collect();
-    let load = Load::start(
-        &gateway.address,
-        numbers,
-        2,
-        Duration::from_millis(200),
-        None,
-    );
-    eventually(20, "webhooks to be answered 200", || async {
-        (load.count(Some(200)) >= 20).then_some(())
-    })
-    .await;
+    let load = steady_load(&gateway, &clinic, 2, 20).await;
 
     // The server "restarts": every connection dropped, no new one for 20 s.
     proxy.set(ProxyMode::Closed);
@@ -120,18 +118,7 @@ async fn a_sqlite_file_locked_beyond_the_busy_timeout_answers_503_never_500_and_
     let fake = FakeTwilio::start().await;
     let dir = tempfile::tempdir().unwrap();
     let gateway = Gateway::start(&Config::new(db.url(), &dir).with_carrier(&fake));
-    let numbers = clinic.patients.iter().map(|p| p.1.clone()).collect();
-    let load = Load::start(
-        &gateway.address,
-        numbers,
-        4,
-        Duration::from_millis(200),
-        None,
-    );
-    eventually(20, "webhooks to be answered 200", || async {
-        (load.count(Some(200)) >= 10).then_some(())
-    })
-    .await;
+    let load = steady_load(&gateway, &clinic, 4, 10).await;
 
     // Another process takes the write lock and keeps it for 8 s (the busy timeout is 5 s).
     let TestStore::Sqlite(lite) = &db else {

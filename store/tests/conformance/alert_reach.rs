@@ -14,29 +14,19 @@ use store::{
 };
 use uuid::Uuid;
 
-use super::{audit_at, customer_and_practice, staff, t0};
+use super::{audit_at, create_patient, customer_and_practice, decide, staff, t0};
 
 const PRACTICE: &str = "+15555550601";
 const NURSE_MOBILE: &str = "+15555550611";
 const DOCTOR_MOBILE: &str = "+15555550612";
 
 async fn patient(store: &Arc<dyn Store>, practice_id: Uuid, programs: Vec<String>) -> Uuid {
-    store
-        .create_patient(
-            &audit_at(t0()),
-            NewPatient {
-                practice_id,
-                first_name: "Ada".into(),
-                last_name: "Doe".into(),
-                dob: NaiveDate::from_ymd_opt(1950, 2, 3).unwrap(),
-                mobile_phone: None,
-                programs,
-                care_team: Vec::new(),
-            },
-        )
-        .await
-        .unwrap()
-        .id
+    let new = NewPatient {
+        dob: NaiveDate::from_ymd_opt(1950, 2, 3).unwrap(),
+        programs,
+        ..super::patient(practice_id, "Ada", "Doe", &[])
+    };
+    create_patient(store, new).await
 }
 
 fn reading(patient_id: Uuid, value: f64, minutes: i64) -> NewReading {
@@ -115,6 +105,12 @@ async fn ward(db: &TestStore) -> Ward {
 }
 
 impl Ward {
+    /// Which of `numbers` the store holds as failing for texts from `practice_number`.
+    async fn failing(&self, practice_number: &str, numbers: &[String]) -> Vec<String> {
+        let found = self.store.failing_numbers(practice_number, numbers).await;
+        found.unwrap()
+    }
+
     /// Opens an alert texting the nurse and the doctor; returns it.
     async fn open(&self) -> store::Alert {
         let texts = vec![
@@ -225,14 +221,7 @@ pub async fn a_repeated_reading_is_answered_as_stored_and_writes_nothing(db: &Te
         .record_reading(
             &audit_at(t0()),
             reading(w.patient_id, 72.0, 0),
-            Box::new(|_: &ReadingContext| {
-                Ok(ReadingDecision {
-                    level: "normal",
-                    reasons: json!([]),
-                    alert: None,
-                    attach_to: None,
-                })
-            }),
+            decide("normal"),
         )
         .await
         .unwrap();
@@ -267,14 +256,7 @@ pub async fn a_repeated_reading_is_answered_as_stored_and_writes_nothing(db: &Te
                 sent: Some((4.0, "mmol/L".into())),
                 ..reading(w.patient_id, 72.06, 0)
             },
-            Box::new(|_: &ReadingContext| {
-                Ok(ReadingDecision {
-                    level: "unclassified",
-                    reasons: json!([]),
-                    alert: None,
-                    attach_to: None,
-                })
-            }),
+            decide("unclassified"),
         )
         .await
         .unwrap();
@@ -344,16 +326,10 @@ pub async fn an_alert_text_that_fails_for_good_makes_the_next_step_due_once_no_t
     assert_eq!(w.store.due_alerts(at, 10).await.unwrap().len(), 1);
     // Both staff numbers are known to fail from the practice number now, not from another.
     let numbers = vec![NURSE_MOBILE.to_string(), DOCTOR_MOBILE.to_string()];
+    assert_eq!(w.failing(PRACTICE, &numbers).await, numbers);
     assert_eq!(
-        w.store.failing_numbers(PRACTICE, &numbers).await.unwrap(),
-        numbers
-    );
-    assert!(
-        w.store
-            .failing_numbers("+15555550999", &numbers)
-            .await
-            .unwrap()
-            .is_empty()
+        w.failing("+15555550999", &numbers).await,
+        Vec::<String>::new()
     );
     // A delivered text clears a number; a START does as well.
     w.store
@@ -364,20 +340,14 @@ pub async fn an_alert_text_that_fails_for_good_makes_the_next_step_due_once_no_t
         .clear_failing_number(PRACTICE, DOCTOR_MOBILE)
         .await
         .unwrap();
-    assert!(
-        w.store
-            .failing_numbers(PRACTICE, &numbers)
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert_eq!(w.failing(PRACTICE, &numbers).await, Vec::<String>::new());
     // A STOP reply records one, and its user saving the number again forgets it.
     w.store
         .record_failing_number(PRACTICE, NURSE_MOBILE, 0, at)
         .await
         .unwrap();
     assert_eq!(
-        w.store.failing_numbers(PRACTICE, &numbers).await.unwrap(),
+        w.failing(PRACTICE, &numbers).await,
         vec![NURSE_MOBILE.to_string()]
     );
     w.store
@@ -393,13 +363,7 @@ pub async fn an_alert_text_that_fails_for_good_makes_the_next_step_due_once_no_t
         .await
         .unwrap()
         .expect("no on-call duty to hand over");
-    assert!(
-        w.store
-            .failing_numbers(PRACTICE, &numbers)
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert_eq!(w.failing(PRACTICE, &numbers).await, Vec::<String>::new());
 }
 
 pub async fn an_acknowledged_alert_is_not_made_due_and_patient_numbers_are_not_recorded(
@@ -449,12 +413,9 @@ pub async fn an_acknowledged_alert_is_not_made_due_and_patient_numbers_are_not_r
         .note_text_outcome(patient_text.id, NumberEvidence::Fails { code: 21211 }, t0())
         .await
         .unwrap();
-    assert!(
-        w.store
-            .failing_numbers(PRACTICE, &["+15555550699".to_string()])
-            .await
-            .unwrap()
-            .is_empty()
+    assert_eq!(
+        w.failing(PRACTICE, &["+15555550699".to_string()]).await,
+        Vec::<String>::new()
     );
 }
 

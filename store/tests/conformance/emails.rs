@@ -13,7 +13,7 @@ use store::{
 };
 use uuid::Uuid;
 
-use super::{audit_at, customer_and_practice, staff, t0, team_fixture};
+use super::{audit_at, create_staff, customer_and_practice, feed_of, t0, team_fixture};
 
 const LEASE: StdDuration = StdDuration::from_secs(120);
 
@@ -31,13 +31,7 @@ fn emailed(user_id: Uuid, practice_id: Uuid, in_feed: bool, subject: &str) -> Ne
 
 async fn user(store: &Arc<dyn Store>, sms: &str) -> (Uuid, Uuid) {
     let (customer_id, practice_id) = customer_and_practice(store, sms).await;
-    let user = store
-        .create_user(
-            &audit_at(t0()),
-            staff(customer_id, &format!("mail{sms}"), vec![practice_id]),
-        )
-        .await
-        .unwrap();
+    let user = create_staff(store, customer_id, &format!("mail{sms}"), vec![practice_id]).await;
     (practice_id, user.id)
 }
 
@@ -61,11 +55,8 @@ pub async fn a_notification_goes_to_the_feed_the_email_outbox_or_both_as_asked(d
         )
         .await
         .unwrap();
-    let feed: Vec<String> = store
-        .list_notifications(user_id, Page::first(10))
+    let feed: Vec<String> = feed_of(&store, user_id)
         .await
-        .unwrap()
-        .items
         .into_iter()
         .map(|n| n.summary)
         .collect();
@@ -321,23 +312,8 @@ pub async fn an_unread_reminder_records_each_user_once_with_their_notification_a
     let at = t0() + Duration::hours(24);
     let reminded = store.remind_unread(at, &message, &reminders).await.unwrap();
     assert_eq!(reminded, [a]);
-    assert_eq!(
-        store
-            .list_notifications(a, Page::first(10))
-            .await
-            .unwrap()
-            .items
-            .len(),
-        1
-    );
-    assert!(
-        store
-            .list_notifications(b, Page::first(10))
-            .await
-            .unwrap()
-            .items
-            .is_empty()
-    );
+    assert_eq!(feed_of(&store, a).await.len(), 1);
+    assert!(feed_of(&store, b).await.is_empty());
     assert_eq!(
         store
             .list_emails(Page::first(10))
@@ -364,15 +340,7 @@ pub async fn an_unread_reminder_records_each_user_once_with_their_notification_a
             .unwrap()
             .is_empty()
     );
-    assert_eq!(
-        store
-            .list_notifications(a, Page::first(10))
-            .await
-            .unwrap()
-            .items
-            .len(),
-        1
-    );
+    assert_eq!(feed_of(&store, a).await.len(), 1);
     assert_eq!(
         store
             .list_emails(Page::first(10))

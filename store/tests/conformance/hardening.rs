@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use chrono::{Duration, NaiveDate};
+use chrono::Duration;
 use store::testing::TestStore;
 use store::{
     AuditFilter, IdempotencyKey, InboundDecision, InboundOutcome, NewInbound, NewOutbound,
@@ -15,7 +15,7 @@ use store::{
 };
 use uuid::Uuid;
 
-use super::{audit_at, customer_and_practice, raw_execute, staff, t0};
+use super::{audit_at, create_patient, customer_and_practice, raw_execute, staff, t0};
 use crate::messaging::claim_request;
 
 const PRACTICE: &str = "+15555550140";
@@ -24,22 +24,11 @@ const PHONE: &str = "+15555550142";
 const OTHER_PHONE: &str = "+15555550143";
 
 async fn patient_with(store: &Arc<dyn Store>, practice_id: Uuid, phone: &str) -> Uuid {
-    store
-        .create_patient(
-            &audit_at(t0()),
-            NewPatient {
-                practice_id,
-                first_name: "Pat".into(),
-                last_name: "Doe".into(),
-                dob: NaiveDate::from_ymd_opt(1970, 1, 2).unwrap(),
-                mobile_phone: Some(phone.into()),
-                programs: vec![],
-                care_team: Vec::new(),
-            },
-        )
-        .await
-        .unwrap()
-        .id
+    let new = NewPatient {
+        mobile_phone: Some(phone.into()),
+        ..super::patient(practice_id, "Pat", "Doe", &[])
+    };
+    create_patient(store, new).await
 }
 
 fn sql_id(db: &TestStore, id: Uuid) -> String {

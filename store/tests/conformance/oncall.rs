@@ -12,7 +12,9 @@ use store::{
 };
 use uuid::Uuid;
 
-use super::{audit_at, customer_and_practice, new_practice, raw_execute, staff, t0};
+use super::{
+    audit_at, customer_and_practice, lock_handing_over, new_practice, raw_execute, staff, t0,
+};
 
 /// The gateway's rule, restated for the store's tests: an unlocked user of the practice's
 /// customer who sees the practice (a customer admin, or staff of it) and has a mobile number.
@@ -378,14 +380,7 @@ pub async fn locking_hands_windows_and_running_overrides_to_a_successor_who_can_
     assert_eq!(windows_of(&store, p1).await.len(), 3);
     assert_eq!(overrides_of(&store, p2).await, vec![ended, running]);
 
-    let LockOutcome::Locked(locked) = store
-        .lock_user(&audit, leaving, Some(successor), on_call_rule)
-        .await
-        .unwrap()
-    else {
-        panic!("hand-over then lock");
-    };
-    assert!(locked.locked_at.is_some());
+    lock_handing_over(&store, &audit, leaving, successor).await;
     assert_eq!(
         windows_of(&store, p1).await,
         vec![

@@ -5,16 +5,15 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
-use serde_json::json;
 use store::testing::TestStore;
 use store::{
     ApplyReadingDefaultsTo, NewOutbound, NewPatient, NewReading, PatientNoticeChoice,
-    PatientNoticeDecider, PatientNotificationSettingRow, PatientVitalFrequency, ReadingContext,
-    ReadingDecision, ReadingFrequency, ReadingSource, Store, StoreError, VitalFrequency,
+    PatientNoticeDecider, PatientNotificationSettingRow, PatientVitalFrequency, ReadingFrequency,
+    ReadingSource, Store, StoreError, VitalFrequency,
 };
 use uuid::Uuid;
 
-use super::{audit_at, customer_and_practice, t0};
+use super::{audit_at, create_patient, customer_and_practice, decide, t0};
 
 async fn new_patient(store: &Arc<dyn Store>, practice_id: Uuid, at: DateTime<Utc>) -> Uuid {
     store
@@ -70,14 +69,7 @@ async fn read(store: &Arc<dyn Store>, patient_id: Uuid, name: &str, at: DateTime
                 source: ReadingSource::System,
                 sent: None,
             },
-            Box::new(|_: &ReadingContext| {
-                Ok(ReadingDecision {
-                    level: "normal",
-                    reasons: json!([]),
-                    alert: None,
-                    attach_to: None,
-                })
-            }),
+            decide("normal"),
         )
         .await
         .unwrap();
@@ -413,22 +405,12 @@ pub async fn a_patient_notice_is_decided_from_the_patient_as_they_are_in_the_tra
 ) {
     let store = db.store().await;
     let (_, practice_id) = customer_and_practice(&store, "+15555550304").await;
-    let patient_id = store
-        .create_patient(
-            &audit_at(t0()),
-            NewPatient {
-                practice_id,
-                first_name: "Ada".into(),
-                last_name: "Doe".into(),
-                dob: chrono::NaiveDate::from_ymd_opt(1960, 5, 6).unwrap(),
-                mobile_phone: Some("+15555550399".into()),
-                programs: vec![],
-                care_team: vec![],
-            },
-        )
-        .await
-        .unwrap()
-        .id;
+    let new = NewPatient {
+        dob: chrono::NaiveDate::from_ymd_opt(1960, 5, 6).unwrap(),
+        mobile_phone: Some("+15555550399".into()),
+        ..super::patient(practice_id, "Ada", "Doe", &[])
+    };
+    let patient_id = create_patient(&store, new).await;
     let notice = |seen: Arc<std::sync::Mutex<Option<(String, bool)>>>| -> PatientNoticeDecider {
         Box::new(move |context| {
             *seen.lock().unwrap() =

@@ -13,25 +13,14 @@ use store::{
 use types::{AlertSettings, ChangeRule, ChangeUnit, Ranges};
 use uuid::Uuid;
 
-use super::{audit_at, customer_and_practice, staff, t0};
+use super::{audit_at, create_patient, customer_and_practice, decide, decision, staff, t0};
 
 async fn patient(store: &Arc<dyn Store>, practice_id: Uuid, name: &str) -> Uuid {
-    store
-        .create_patient(
-            &audit_at(t0()),
-            NewPatient {
-                practice_id,
-                first_name: name.into(),
-                last_name: "Doe".into(),
-                dob: NaiveDate::from_ymd_opt(1960, 5, 6).unwrap(),
-                mobile_phone: None,
-                programs: vec![],
-                care_team: Vec::new(),
-            },
-        )
-        .await
-        .unwrap()
-        .id
+    let new = NewPatient {
+        dob: NaiveDate::from_ymd_opt(1960, 5, 6).unwrap(),
+        ..super::patient(practice_id, name, "Doe", &[])
+    };
+    create_patient(store, new).await
 }
 
 fn bounds(critical_low: f64, critical_high: f64) -> AlertSettings {
@@ -58,14 +47,7 @@ fn reading(patient_id: Uuid, vital: &str, value: f64, minutes: i64) -> NewReadin
 }
 
 fn normal() -> store::DecideReading {
-    Box::new(|_: &ReadingContext| {
-        Ok(ReadingDecision {
-            level: "normal",
-            reasons: json!([]),
-            alert: None,
-            attach_to: None,
-        })
-    })
+    decide("normal")
 }
 
 pub async fn a_reading_is_written_with_the_callers_decision_and_audited(db: &TestStore) {
@@ -171,12 +153,7 @@ pub async fn the_decision_sees_readings_of_the_vital_on_either_side_inside_the_c
             reading(patient_id, "pulse", 90.0, 0),
             Box::new(move |context: &ReadingContext| {
                 *slot.lock().unwrap() = Some(context.clone());
-                Ok(ReadingDecision {
-                    level: "critical",
-                    reasons: json!([]),
-                    alert: None,
-                    attach_to: None,
-                })
+                Ok(decision("critical"))
             }),
         )
         .await

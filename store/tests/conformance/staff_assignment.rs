@@ -14,7 +14,7 @@ use store::{
 };
 use uuid::Uuid;
 
-use super::{audit_at, customer_and_practice, staff, t0};
+use super::{audit_at, create_patient, customer_and_practice, practice_row, staff, t0};
 
 async fn patient(
     store: &Arc<dyn Store>,
@@ -22,22 +22,13 @@ async fn patient(
     programs: &[&str],
     team: &[Uuid],
 ) -> Uuid {
-    store
-        .create_patient(
-            &audit_at(t0()),
-            NewPatient {
-                practice_id,
-                first_name: "Pat".into(),
-                last_name: "Jones".into(),
-                dob: chrono::NaiveDate::from_ymd_opt(1961, 7, 4).unwrap(),
-                mobile_phone: Some("+15555550180".into()),
-                programs: programs.iter().map(|p| p.to_string()).collect(),
-                care_team: team.to_vec(),
-            },
-        )
-        .await
-        .unwrap()
-        .id
+    let new = NewPatient {
+        dob: chrono::NaiveDate::from_ymd_opt(1961, 7, 4).unwrap(),
+        mobile_phone: Some("+15555550180".into()),
+        care_team: team.to_vec(),
+        ..super::patient(practice_id, "Pat", "Jones", programs)
+    };
+    create_patient(store, new).await
 }
 
 fn member(user_id: Uuid, programs: &[&str]) -> CareTeamMember {
@@ -283,19 +274,9 @@ pub async fn practices_join_groups_on_create_and_by_patch_with_the_groups_defaul
     let (customer, first) = customer_and_practice(&store, "+15555550150").await;
     let audit = audit_at(t0());
     for n in 1..10 {
-        store
-            .create_practice(
-                &audit,
-                NewPractice {
-                    customer_id: customer,
-                    name: format!("Branch {n}"),
-                    timezone: "America/New_York".parse().unwrap(),
-                    sms_number: format!("+1555555015{n}"),
-                    practice_group_id: None,
-                },
-            )
-            .await
-            .unwrap();
+        let sms = format!("+1555555015{n}");
+        let new = practice_row(customer, format!("Branch {n}"), "America/New_York", sms);
+        store.create_practice(&audit, new).await.unwrap();
     }
     let customer_default = store
         .create_user(&audit, staff(customer, "customer-default", vec![]))
