@@ -753,21 +753,16 @@ pub async fn postgres_a_text_queued_by_a_transaction_that_raced_the_stop_is_canc
     assert_eq!(row.cancel_reason.as_deref(), Some("opted_out"));
 }
 
-/// PostgreSQL only: a staff send waits for a STOP holding the patient's row and then decides from
-/// what the STOP left: not by text.
-pub async fn postgres_a_staff_send_racing_a_stop_decides_after_it(db: &TestStore) {
-    let TestStore::Postgres(pg) = db else {
-        unreachable!("PostgreSQL only")
-    };
-    let store = db.store().await;
-    let (practice_id, author) = practice_and_author(&store, "racer").await;
-    let patient_id = patient_with(&store, practice_id, PHONE).await;
-    set_status(db, patient_id, "enabled").await;
+/// Another connection's transaction that has locked the patient's row and opted it out, left
+/// open: the caller commits it with `COMMIT`.
+async fn uncommitted_opt_out(
+    pg: &store::testing::TestPostgres,
+    patient_id: Uuid,
+) -> tokio_postgres::Client {
     let (client, connection) = tokio_postgres::connect(&pg.url, tokio_postgres::NoTls)
         .await
         .unwrap();
     tokio::spawn(connection);
-    // The STOP's transaction: the patient's row locked and opted out, not committed yet.
     client.batch_execute("BEGIN").await.unwrap();
     client
         .execute(
@@ -783,6 +778,21 @@ pub async fn postgres_a_staff_send_racing_a_stop_decides_after_it(db: &TestStore
         )
         .await
         .unwrap();
+    client
+}
+
+/// PostgreSQL only: a staff send waits for a STOP holding the patient's row and then decides from
+/// what the STOP left: not by text.
+pub async fn postgres_a_staff_send_racing_a_stop_decides_after_it(db: &TestStore) {
+    let TestStore::Postgres(pg) = db else {
+        unreachable!("PostgreSQL only")
+    };
+    let store = db.store().await;
+    let (practice_id, author) = practice_and_author(&store, "racer").await;
+    let patient_id = patient_with(&store, practice_id, PHONE).await;
+    set_status(db, patient_id, "enabled").await;
+    // The STOP's transaction: the patient's row locked and opted out, not committed yet.
+    let client = uncommitted_opt_out(pg, patient_id).await;
     let (tx, rx) = std::sync::mpsc::channel();
     let sender = {
         let store = Arc::clone(&store);
@@ -820,19 +830,8 @@ pub async fn postgres_a_text_that_only_adds_rows_is_decided_without_the_patients
     let (practice_id, _) = practice_and_author(&store, "locker").await;
     let patient_id = patient_with(&store, practice_id, PHONE).await;
     set_status(db, patient_id, "enabled").await;
-    let (client, connection) = tokio_postgres::connect(&pg.url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(connection);
     // Another transaction holds the patient's row and opts it out, not committed yet.
-    client.batch_execute("BEGIN").await.unwrap();
-    client
-        .execute(
-            "UPDATE patients SET texting_status = 'opted_out' WHERE id = $1",
-            &[&patient_id],
-        )
-        .await
-        .unwrap();
+    let client = uncommitted_opt_out(pg, patient_id).await;
 
     let seen = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
     let decider = |changes_state: bool| -> store::InboundDecider {
