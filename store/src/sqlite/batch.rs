@@ -3,8 +3,8 @@
 //! With `synchronous=FULL` every `COMMIT` waits for an `fsync` of the WAL, and every transaction
 //! is a hop to a blocking thread; under a burst (a carrier replaying a backlog, 64 webhooks in
 //! flight) that, not the statements, sets the rate. So writers queue their transaction here and
-//! whoever holds the connection runs the queued ones inside a single `BEGIN IMMEDIATE … COMMIT`,
-//! each in a savepoint of its own:
+//! whoever holds the connection next runs the oldest queued ones (up to 32) inside a single
+//! `BEGIN IMMEDIATE … COMMIT`, each in a savepoint of its own, then gives the connection up:
 //!
 //! - a transaction that fails is rolled back to its savepoint and answered with its own error;
 //!   the others in the batch are not affected (as if it had run alone and rolled back);
@@ -124,14 +124,12 @@ impl WriteQueue {
         jobs.drain(..n).map(|(_, job)| job).collect()
     }
 
-    /// Runs the queued transactions, a batch per commit, until the queue is empty. Called on the
-    /// blocking thread that holds the connection.
-    pub(super) fn drain(&self, conn: &LiteConn) {
-        loop {
-            let batch = self.take_batch();
-            if batch.is_empty() {
-                return;
-            }
+    /// Runs the oldest queued transactions (up to [`MAX_BATCH`]) as one batch. Called on the
+    /// blocking thread that holds the connection, which it gives up after one batch: under a
+    /// steady stream of writes the queue never empties, and reads must get their turn.
+    pub(super) fn run_next_batch(&self, conn: &LiteConn) {
+        let batch = self.take_batch();
+        if !batch.is_empty() {
             self.batches.fetch_add(1, Ordering::Relaxed);
             run_batch(conn, batch);
         }

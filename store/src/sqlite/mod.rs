@@ -125,22 +125,24 @@ impl SqliteStore {
         }
     }
 
-    /// Waits until the write behind `answer` is answered, either by whoever holds the connection
-    /// or by this caller running the queue once the connection is its own.
+    /// Waits until the write behind `answer` is answered: by whoever holds the connection, or by
+    /// this caller, which runs the next batch each time the connection is its own.
     async fn take_turn<T>(
         &self,
         answer: &mut tokio::sync::oneshot::Receiver<StoreResult<T>>,
     ) -> StoreResult<T> {
-        tokio::select! {
-            biased;
-            done = &mut *answer => answered(done),
-            guard = Arc::clone(&self.conn).lock_owned() => {
-                let writes = Arc::clone(&self.writes);
-                tokio::task::spawn_blocking(move || writes.drain(&LiteConn::plain(guard)))
+        loop {
+            tokio::select! {
+                biased;
+                done = &mut *answer => return answered(done),
+                guard = Arc::clone(&self.conn).lock_owned() => {
+                    let writes = Arc::clone(&self.writes);
+                    tokio::task::spawn_blocking(move || {
+                        writes.run_next_batch(&LiteConn::plain(guard))
+                    })
                     .await
                     .map_err(|e| StoreError::Unexpected(format!("store task failed: {e}")))?;
-                // The write was queued before the connection was taken, so it has run by now.
-                answered(answer.await)
+                }
             }
         }
     }
