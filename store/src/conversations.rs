@@ -526,7 +526,7 @@ async fn post_staff_message(
     })
 }
 
-async fn post_patient_notice(
+pub(crate) async fn post_patient_notice(
     tx: &Tx<'_>,
     audit: Audit,
     patient_id: Uuid,

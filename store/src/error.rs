@@ -47,9 +47,11 @@ pub enum RuleRefusal {
     /// The patient's texting state changed after the caller read it: decide again on the new one.
     #[error("the patient's texting state changed; decide again")]
     TextingChanged,
-    /// The reading's decision needs an alert the caller did not pass: record it again with one.
-    #[error("the reading needs an alert; record it again with one")]
-    ReadingNeedsAlert,
+    /// The reading's decision, taken with the patient locked, needs something the caller did not
+    /// prepare from its preview (the readings or settings moved on between the two): prepare
+    /// again from a fresh preview.
+    #[error("the reading's context changed since it was previewed; prepare again")]
+    ReadingContextChanged,
     /// The practice has texting turned off.
     #[error("the practice has texting turned off")]
     TextingDisabled,

@@ -82,10 +82,10 @@ pub use oncall::{
 pub use patients::{PatientReadCheck, Patients, Templates};
 pub use postgres::PostgresStore;
 pub use readings::{
-    AlertNeeded, ApplyReadingDefaultsTo, DecideReading, EffectiveReadingAlert, NewReading,
-    OverdueCandidate, PatientVitalFrequency, ReadingAlertSource, ReadingContext, ReadingDecision,
-    ReadingFrequency, ReadingSettings, ReadingSource, Readings, RecordedReading, StoredReading,
-    VitalFrequency,
+    ApplyReadingDefaultsTo, DecideFollowUps, DecideReading, EffectiveReadingAlert, FollowUps,
+    NewReading, OverdueCandidate, PatientVitalFrequency, ReadingAlertSource, ReadingContext,
+    ReadingDecision, ReadingFollowUps, ReadingFrequency, ReadingPreview, ReadingSettings,
+    ReadingSource, Readings, RecordedReading, StoredReading, Unprepared, VitalFrequency,
 };
 pub use sqlite::SqliteStore;
 pub use tenancy::Tenancy;

@@ -634,7 +634,11 @@ pub(crate) async fn opt_out(
     Ok(rows.len() as u64)
 }
 
-async fn enqueue_sms(tx: &Tx<'_>, audit: Audit, new: NewOutbound) -> StoreResult<Outbound> {
+pub(crate) async fn enqueue_sms(
+    tx: &Tx<'_>,
+    audit: Audit,
+    new: NewOutbound,
+) -> StoreResult<Outbound> {
     let outbound = insert_outbox(tx, &new, audit.at).await?;
     let customer_id: Option<Uuid> = match new.practice_id {
         Some(practice_id) => {

@@ -132,7 +132,6 @@ pub struct ReadingContext {
 }
 
 /// What the caller decided about a new reading; written with it.
-#[derive(Debug, Clone)]
 pub struct ReadingDecision {
     /// `normal`, `caution` or `critical`.
     pub level: &'static str,
@@ -142,18 +141,55 @@ pub struct ReadingDecision {
     pub alert: Option<NewAlert>,
     /// The open alert (the context's `open_alert`) this reading joins instead of opening one.
     pub attach_to: Option<Uuid>,
+    /// What else the reading leads to, decided once it is written; `None`: nothing.
+    pub follow_ups: Option<FollowUps>,
 }
 
-/// A decider's answer for a critical reading when the caller prepared no alert for it: the store
-/// writes nothing and answers `Rule(RuleRefusal::ReadingNeedsAlert)`, and the caller
-/// works out the alert's audience and records again. Most readings are not critical, so most
-/// are recorded without that work, and still no critical reading is stored without its alert.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct AlertNeeded;
+/// The second half of a reading's decision: run inside the same transaction once the reading
+/// and its alert are written, with the levels of the vital's newest readings.
+pub struct FollowUps {
+    /// How many of the vital's newest levels (newest taken first, this reading's included) the
+    /// decision needs.
+    pub levels: u32,
+    pub decide: DecideFollowUps,
+}
 
-/// The decision a caller passes to [`Readings::record_reading`].
+/// Decides a reading's follow-ups from the levels [`FollowUps::levels`] asked for; run inside
+/// the transaction, it must not block or do I/O.
+pub type DecideFollowUps = Box<dyn FnOnce(&[String]) -> ReadingFollowUps + Send>;
+
+/// Who else hears of a reading, written in its transaction. Staff texts and the patient's
+/// notice are queued as the system (the reading's poster did not write them).
+#[derive(Default)]
+pub struct ReadingFollowUps {
+    /// Feed and email notices to staff.
+    pub notifications: Vec<NewNotification>,
+    /// Texts to staff.
+    pub staff_texts: Vec<NewOutbound>,
+    /// A notice to the patient: its words and the choice of its channels, made with the
+    /// patient's row locked (as [`Conversations::post_patient_notice`] makes it).
+    pub patient_notice: Option<(String, PatientNoticeDecider)>,
+}
+
+/// A decider's answer when the reading, classified with the patient locked, needs something the
+/// caller did not prepare (its preview saw other readings or settings): the store writes
+/// nothing and answers `Rule(RuleRefusal::ReadingContextChanged)`, and the caller prepares again
+/// from a fresh preview.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Unprepared;
+
+/// The decision a caller passes to [`Readings::record_reading`]; run inside the transaction, it
+/// must not block or do I/O.
 pub type DecideReading =
-    Box<dyn FnOnce(&ReadingContext) -> Result<ReadingDecision, AlertNeeded> + Send>;
+    Box<dyn FnOnce(&ReadingContext) -> Result<ReadingDecision, Unprepared> + Send>;
+
+/// What a reading would be decided on if it were recorded now ([`Readings::preview_reading`]).
+#[derive(Debug, Clone)]
+pub enum ReadingPreview {
+    /// The same reading is stored already: recording it would change nothing.
+    Repeat,
+    Context(ReadingContext),
+}
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredReading {
@@ -211,16 +247,28 @@ pub struct RecordedReading {
     /// The same reading (patient, vital, `taken_at`, value) was stored before: nothing was
     /// written and `reading` is the stored one.
     pub repeat: bool,
+    /// How many staff notices and staff texts its follow-ups wrote.
+    pub staff_notified: usize,
+    pub staff_texted: usize,
+    /// The messages of its notice to the patient.
+    pub patient_notice: Vec<Message>,
 }
 
 #[async_trait]
 pub trait Readings: Send + Sync {
+    /// Without locking or writing anything: what [`Readings::record_reading`] would decide the
+    /// reading on now, so the caller can prepare what that decision will need (who an alert
+    /// reaches) before the transaction. `NotFound` when the patient does not exist.
+    async fn preview_reading(&self, new: &NewReading) -> StoreResult<ReadingPreview>;
+
     /// In one transaction: locks the patient row; when the same reading (patient, vital,
     /// `taken_at`, value) is stored already, answers it as a repeat and writes nothing; else reads
     /// the [`ReadingContext`] (effective settings of the vital, other readings in the change
     /// window, the vital's open alert), asks `decide`, writes the reading with its decision
     /// (received at `audit.at`), the alert it opens or the link to the alert it joins, and the
-    /// audit row (`reading.create`). `NotFound` when the patient does not exist.
+    /// audit row (`reading.create`); then reads the levels the decision's follow-ups ask for and
+    /// writes the notices they answer. `NotFound` when the patient does not exist;
+    /// `Rule(ReadingContextChanged)`, with nothing written, when `decide` answers [`Unprepared`].
     async fn record_reading(
         &self,
         audit: &Audit,
@@ -731,6 +779,21 @@ async fn upsert_alert_settings(
 
 #[async_trait]
 impl<D: Db> Readings for D {
+    async fn preview_reading(&self, new: &NewReading) -> StoreResult<ReadingPreview> {
+        let new = new.clone();
+        self.autocommit(move |tx| {
+            Box::pin(async move {
+                let (practice_id, _) = patient_practice(tx, new.patient_id, false).await?;
+                if same_reading(tx, &new).await?.is_some() {
+                    return Ok(ReadingPreview::Repeat);
+                }
+                let context = reading_context(tx, &new, practice_id).await?;
+                Ok(ReadingPreview::Context(context))
+            })
+        })
+        .await
+    }
+
     async fn record_reading(
         &self,
         audit: &Audit,
@@ -791,6 +854,30 @@ impl<D: Db> Readings for D {
     }
 }
 
+/// What a reading of `new`'s vital is decided on: the effective settings, the readings in the
+/// change rule's window and the vital's open alert.
+async fn reading_context(
+    tx: &Tx<'_>,
+    new: &NewReading,
+    practice_id: Uuid,
+) -> StoreResult<ReadingContext> {
+    let settings = load_effective(tx, new.patient_id, practice_id, &new.vital).await?;
+    let nearby = match settings.settings.and_then(|s| s.change) {
+        Some(change) => {
+            let (from, to) = change.window(new.taken_at);
+            between(tx, new.patient_id, &new.vital, from, to).await?
+        }
+        None => Vec::new(),
+    };
+    let open_alert = crate::alerts::open_alert_of_vital(tx, new.patient_id, &new.vital).await?;
+    Ok(ReadingContext {
+        practice_id,
+        settings,
+        nearby,
+        open_alert,
+    })
+}
+
 async fn record_reading(
     tx: &Tx<'_>,
     audit: Audit,
@@ -805,25 +892,62 @@ async fn record_reading(
             alert: None,
             attached_to: None,
             repeat: true,
+            staff_notified: 0,
+            staff_texted: 0,
+            patient_notice: Vec::new(),
         });
     }
-    let settings = load_effective(tx, new.patient_id, practice_id, &new.vital).await?;
-    let nearby = match settings.settings.and_then(|s| s.change) {
-        Some(change) => {
-            let (from, to) = change.window(new.taken_at);
-            between(tx, new.patient_id, &new.vital, from, to).await?
+    let context = reading_context(tx, &new, practice_id).await?;
+    let ReadingDecision {
+        level,
+        reasons,
+        alert,
+        attach_to,
+        follow_ups,
+    } = decide(&context)
+        .map_err(|Unprepared| StoreError::Rule(RuleRefusal::ReadingContextChanged))?;
+    let written = (practice_id, customer_id);
+    let reading = insert_reading(tx, &audit, &new, written, level, &reasons).await?;
+    let alert = match &alert {
+        Some(new) => {
+            Some(crate::alerts::open_alert(tx, audit.at, practice_id, &reading, new).await?)
         }
-        None => Vec::new(),
+        None => None,
     };
-    let open_alert = crate::alerts::open_alert_of_vital(tx, new.patient_id, &new.vital).await?;
-    let context = ReadingContext {
-        practice_id,
-        settings,
-        nearby,
-        open_alert,
+    if let Some(alert_id) = attach_to {
+        crate::alerts::attach_reading(tx, alert_id, reading.id).await?;
+    }
+    let follow_ups = match follow_ups {
+        Some(follow_ups) => {
+            let levels = newest_levels(tx, new.patient_id, &new.vital, follow_ups.levels).await?;
+            (follow_ups.decide)(&levels)
+        }
+        None => ReadingFollowUps::default(),
     };
-    let decision =
-        decide(&context).map_err(|AlertNeeded| StoreError::Rule(RuleRefusal::ReadingNeedsAlert))?;
+    let (staff_notified, staff_texted, patient_notice) =
+        write_follow_ups(tx, audit.at, new.patient_id, follow_ups).await?;
+    Ok(RecordedReading {
+        reading,
+        context: Some(context),
+        alert,
+        attached_to: attach_to,
+        repeat: false,
+        staff_notified,
+        staff_texted,
+        patient_notice,
+    })
+}
+
+/// Writes the reading of the patient's `(practice, customer)` with its decided level and
+/// reasons, and its audit row; answers it as stored.
+async fn insert_reading(
+    tx: &Tx<'_>,
+    audit: &Audit,
+    new: &NewReading,
+    (practice_id, customer_id): (Uuid, Uuid),
+    level: &str,
+    reasons: &Value,
+) -> StoreResult<StoredReading> {
     let (source_user_id, source_api_token_id) = match new.source {
         ReadingSource::User(id) => (Some(id), None),
         ReadingSource::ApiToken(id) => (None, Some(id)),
@@ -847,8 +971,8 @@ async fn record_reading(
             new.value.arg(),
             new.taken_at.arg(),
             audit.at.arg(),
-            decision.level.arg(),
-            decision.reasons.arg(),
+            level.arg(),
+            reasons.arg(),
             source_user_id.arg(),
             source_api_token_id.arg(),
             sent_value.arg(),
@@ -865,23 +989,49 @@ async fn record_reading(
         target_id: Some(id.to_string()),
         patient_id: Some(new.patient_id),
     };
-    insert_audit(tx, &audit, &event).await?;
-    let alert = match &decision.alert {
-        Some(new) => {
-            Some(crate::alerts::open_alert(tx, audit.at, practice_id, &reading, new).await?)
-        }
-        None => None,
-    };
-    if let Some(alert_id) = decision.attach_to {
-        crate::alerts::attach_reading(tx, alert_id, reading.id).await?;
+    insert_audit(tx, audit, &event).await?;
+    Ok(reading)
+}
+
+/// Writes a reading's notices to staff and to the patient, as the system; answers how many
+/// staff notices and texts were written and the patient's notice messages.
+async fn write_follow_ups(
+    tx: &Tx<'_>,
+    at: DateTime<Utc>,
+    patient_id: Uuid,
+    follow_ups: ReadingFollowUps,
+) -> StoreResult<(usize, usize, Vec<Message>)> {
+    let system = Audit::system(at);
+    crate::feed::insert_notifications(tx, at, &follow_ups.notifications).await?;
+    for text in &follow_ups.staff_texts {
+        crate::messaging::enqueue_sms(tx, system.clone(), text.clone()).await?;
     }
-    Ok(RecordedReading {
-        reading,
-        context: Some(context),
-        alert,
-        attached_to: decision.attach_to,
-        repeat: false,
-    })
+    let patient_notice = match follow_ups.patient_notice {
+        Some((body, decide)) => {
+            crate::conversations::post_patient_notice(tx, system, patient_id, body, decide).await?
+        }
+        None => Vec::new(),
+    };
+    Ok((
+        follow_ups.notifications.len(),
+        follow_ups.staff_texts.len(),
+        patient_notice,
+    ))
+}
+
+/// The levels of the patient's newest `n` readings of the vital, newest taken first.
+async fn newest_levels(
+    tx: &Tx<'_>,
+    patient_id: Uuid,
+    vital: &str,
+    n: u32,
+) -> StoreResult<Vec<String>> {
+    tx.column(
+        "SELECT level FROM readings WHERE patient_id = $1 AND vital = $2
+         ORDER BY taken_at DESC, id DESC LIMIT $3",
+        &[patient_id.arg(), vital.arg(), i64::from(n).arg()],
+    )
+    .await
 }
 
 #[async_trait]
@@ -1007,14 +1157,7 @@ impl<D: Db> ReadingSettings for D {
     ) -> StoreResult<Vec<String>> {
         let vital = vital.to_string();
         self.autocommit(move |tx| {
-            Box::pin(async move {
-                tx.column(
-                    "SELECT level FROM readings WHERE patient_id = $1 AND vital = $2
-                     ORDER BY taken_at DESC, id DESC LIMIT $3",
-                    &[patient_id.arg(), vital.arg(), i64::from(n).arg()],
-                )
-                .await
-            })
+            Box::pin(async move { newest_levels(tx, patient_id, &vital, n).await })
         })
         .await
     }

@@ -140,7 +140,9 @@ conformance!(
     outbox_depth_is_counted_per_priority_and_sent_rows_leave_it,
     // Readings, reading settings, on-call, API tokens (conformance/readings.rs).
     a_reading_is_written_with_the_callers_decision_and_audited,
-    a_decider_that_needs_an_alert_leaves_nothing_written,
+    an_unprepared_decider_leaves_nothing_written,
+    a_preview_decides_nothing_and_writes_nothing,
+    a_readings_follow_ups_see_its_level_and_are_written_with_it_as_the_system,
     the_decision_sees_readings_of_the_vital_on_either_side_inside_the_change_window,
     readings_are_listed_newest_taken_first_by_vital_and_page_by_cursor,
     defaults_saved_for_new_patients_leave_existing_patients_effective_settings,
@@ -222,6 +224,7 @@ fn decision(level: &'static str) -> store::ReadingDecision {
         reasons: serde_json::json!([]),
         alert: None,
         attach_to: None,
+        follow_ups: None,
     }
 }
 

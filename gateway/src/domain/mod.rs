@@ -12,6 +12,7 @@ pub mod notifications;
 pub mod oncall;
 pub mod patient_notices;
 pub mod reachability;
+pub mod reading_follow_ups;
 pub mod readings;
 pub mod shared_number;
 pub mod texting;

@@ -14,8 +14,8 @@ use std::collections::hash_map::Entry;
 use chrono::{DateTime, Utc};
 use rand::Rng;
 use store::{
-    Alert, AlertText, EscalationStep, NewAlert, NewNotification, Patient, Practice, StoreError,
-    TextAck, TextAckOutcome, priority,
+    Alert, AlertText, EscalationStep, NewAlert, NewNotification, NewOutbound, Patient, Practice,
+    StoreError, TextAck, TextAckOutcome, priority,
 };
 use templates::{Placeholder, TemplateName, TemplateSet, Vars};
 use uuid::Uuid;
@@ -26,7 +26,6 @@ use crate::app::CurrentUser;
 use crate::domain::acknowledge::{self, CODE_ALPHABET, CODE_LENGTH};
 use crate::domain::escalation::{self, Audience};
 use crate::domain::notifications::{self, NotificationKind};
-use crate::domain::readings::{Level, consecutive_out_of_range};
 use crate::services::access::visible_patient;
 use crate::services::access::{PatientLinks, with_case_access};
 use crate::services::conversations::{audience, interested_users};
@@ -192,10 +191,10 @@ pub async fn opening(
     state: &App,
     practice: &Practice,
     patient: &Patient,
+    templates: &TemplateSet,
     now: DateTime<Utc>,
     late: bool,
 ) -> Result<NewAlert, StoreError> {
-    let templates = crate::services::templates::practice_templates(state, practice.id).await?;
     let code = new_code();
     let patient_ref = AlertPatient {
         id: patient.id,
@@ -227,7 +226,7 @@ pub async fn opening(
         &told,
         practice,
         patient.id,
-        &alert_text(practice, &templates, &code),
+        &alert_text(practice, templates, &code),
         summary,
     );
     Ok(NewAlert {
@@ -492,25 +491,34 @@ pub async fn visible_to(
     Ok(links.can_act_on_alert(user, &practice, &alert.patient_programs))
 }
 
-/// Tells the care team and the on-call user of the moment, per their "reading caution" settings,
-/// that a reading needs a look (feed and text; never the value). Done after the reading commits:
-/// a caution is not an alert and does not escalate.
-pub async fn notify_caution(
+/// Who hears of a reading that needs a look (a caution, an unchecked vital, an out-of-range
+/// run): the care team and the on-call user of the moment, per their "reading caution"
+/// settings, and only those with case access (a reading notice is clinical). A caution is not an
+/// alert and does not escalate.
+pub async fn caution_audience(
     state: &App,
     practice: &Practice,
     patient: AlertPatient<'_>,
-    summary: &str,
-) -> Result<(), StoreError> {
-    let now = state.clock.now();
-    let patient_id = patient.id;
+    now: DateTime<Utc>,
+) -> Result<notify::Audience, StoreError> {
     let kind = NotificationKind::ReadingCaution;
-    let users = followers_and_on_call(state, practice, patient_id, kind, now).await?;
-    // A reading notice is clinical: only those with case access hear of it.
+    let users = followers_and_on_call(state, practice, patient.id, kind, now).await?;
     let users =
-        with_case_access(state, practice, patient_id, patient.programs, &users, now).await?;
-    let wanted = audience(state, practice.id, &users, kind).await?;
+        with_case_access(state, practice, patient.id, patient.programs, &users, now).await?;
+    audience(state, practice.id, &users, kind).await
+}
+
+/// One notice to a [`caution_audience`]: its feed and email notifications and its texts (the
+/// default "reading caution" words; never the value).
+pub fn caution_notice(
+    audience: &notify::Audience,
+    practice: &Practice,
+    patient_id: Uuid,
+    summary: &str,
+) -> (Vec<NewNotification>, Vec<NewOutbound>) {
+    let kind = NotificationKind::ReadingCaution;
     let notes = notify::notifications(
-        &wanted,
+        audience,
         Notice {
             practice,
             patient_id: Some(patient_id),
@@ -518,74 +526,10 @@ pub async fn notify_caution(
             summary,
         },
     );
-    if !notes.is_empty() {
-        state.store.add_notifications(now, notes).await?;
-        state.notify_feed();
-    }
-    let audit = store::Audit::system(now);
     let body = notify::text_body(practice, &TemplateSet::defaults(), kind);
-    for text in notify::texts(&wanted.text, practice, &body, priority::NOTIFY) {
-        crate::services::enqueue_sms(state, &audit, text).await?;
-    }
-    Ok(())
+    let texts = notify::texts(&audience.text, practice, &body, priority::NOTIFY);
+    (notes, texts)
 }
-
-/// "Notify after N consecutive out-of-range readings" (the practice's `out_of_range_count`): when
-/// this reading is the Nth out-of-range one in a row of its vital, the care team and on-call user
-/// hear of it per their "reading caution" settings; once per run (see
-/// `domain::readings::consecutive_out_of_range`).
-pub async fn notify_out_of_range_run(
-    state: &App,
-    practice: &Practice,
-    patient: AlertPatient<'_>,
-    vital: &str,
-) -> Result<bool, StoreError> {
-    let patient_id = patient.id;
-    let n = state
-        .store
-        .reading_frequency(practice.id)
-        .await?
-        .out_of_range_count;
-    let Ok(n) = u32::try_from(n) else {
-        return Ok(false);
-    };
-    if n == 0 {
-        return Ok(false);
-    }
-    let levels: Vec<Level> = state
-        .store
-        .recent_levels(patient_id, vital, n + 1)
-        .await?
-        .iter()
-        .map(|l| Level::parse_stored(l))
-        .collect();
-    if !consecutive_out_of_range(&levels, n) {
-        return Ok(false);
-    }
-    let summary = format!("{n} readings in a row of one vital are out of range.");
-    notify_caution(state, practice, patient, &summary).await?;
-    Ok(true)
-}
-
-/// Tells the care team, per their "reading caution" settings, that readings of a vital arrive
-/// that nothing can check (the vital has no ranges at any level): once per run of such readings,
-/// so setting ranges is not forgotten, and a device posting every minute is not a text a minute.
-pub async fn notify_unclassified_run(
-    state: &App,
-    practice: &Practice,
-    patient: AlertPatient<'_>,
-    vital: &str,
-) -> Result<bool, StoreError> {
-    let levels = state.store.recent_levels(patient.id, vital, 2).await?;
-    if levels.get(1).map(String::as_str) == Some(Level::Unclassified.as_str()) {
-        return Ok(false);
-    }
-    notify_caution(state, practice, patient, UNCLASSIFIED_SUMMARY).await?;
-    Ok(true)
-}
-
-/// What the care team hears of readings nothing can check.
-pub const UNCLASSIFIED_SUMMARY: &str = "Readings arrive for a vital with no alert ranges, so they are not checked. Set ranges for the patient or the practice.";
 
 // ---- staff use cases (the JSON API and the staff console call these) --------------------------
 

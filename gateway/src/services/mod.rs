@@ -27,6 +27,7 @@ pub mod practice_context;
 pub mod practice_groups;
 pub mod practices;
 pub mod reading_frequency;
+pub mod reading_plan;
 pub mod readings;
 pub mod schedule_changes;
 pub mod sessions;

@@ -3,10 +3,10 @@
 //! those settings choose.
 //!
 //! Which reading calls for a notice and where it goes are
-//! [`crate::domain::patient_notices`]; the channels are decided inside the store's transaction
-//! with the patient's row locked ([`store::Conversations::post_patient_notice`]), so a STOP that
-//! committed first always wins, and a text queued just before a STOP is cancelled by it (and
-//! re-checked by the dispatcher when claimed). The words are the practice's
+//! [`crate::domain::patient_notices`]; both are decided inside the reading's transaction, the
+//! channels with the patient's row locked (as [`store::Conversations::post_patient_notice`]
+//! decides them), so a STOP that committed first always wins, and a text queued just before a
+//! STOP is cancelled by it (and re-checked by the dispatcher when claimed). The words are the practice's
 //! `patient_reading_notice` template: never a value or anything clinical. Never logs a body.
 
 use store::{Patient, PatientNoticeChoice, Practice, StoreResult, priority};
@@ -62,71 +62,74 @@ fn notice_body(practice: &Practice, templates: &TemplateSet) -> String {
         .unwrap_or_else(|_| name.default_text().to_string())
 }
 
-/// Tells the patient of a reading just recorded, when it calls for a notice and their own
-/// setting of its kind is on: by text (texting enabled) and in the portal (enrolled). Answers
-/// how many messages were written.
-pub async fn tell_of_reading(
+/// What telling the patient of a reading needs, worked out before the reading's transaction:
+/// their own settings and the notice's words. Which notice (if any) is decided inside it
+/// ([`PatientNoticePlan::notice`]).
+#[derive(Debug, Clone)]
+pub struct PatientNoticePlan {
+    settings: PatientSettings,
+    body: String,
+    practice_id: Uuid,
+    from_number: String,
+}
+
+/// The plan for telling `patient` of their readings (the practice's `templates`).
+pub async fn plan(
     state: &App,
     practice: &Practice,
     patient: &Patient,
-    vital: &str,
-    level: Level,
-    opened_alert: bool,
-) -> StoreResult<usize> {
-    let previous = if level == Level::Caution {
-        state
-            .store
-            .recent_levels(patient.id, vital, 2)
-            .await?
-            .get(1)
-            .map(|l| Level::parse_stored(l))
-    } else {
-        None
-    };
-    let Some(kind) = reading_notice_kind(level, previous, opened_alert) else {
-        return Ok(0);
-    };
-    let setting = settings::patient_settings(state.store.as_ref(), patient.id)
-        .await?
-        .get(kind);
-    if !setting.enabled {
-        return Ok(0);
-    }
-    let templates = crate::services::templates::practice_templates(state, practice.id).await?;
-    let body = notice_body(practice, &templates);
-    let from_number = practice.sms_number.clone();
-    let practice_id = practice.id;
-    let text = body.clone();
-    let decide: store::PatientNoticeDecider = Box::new(move |context| {
-        let patient = &context.patient;
-        // A practice that turned texting (or the portal) off sends its patients nothing there.
-        let channels = notice_channels(
-            setting,
-            state_of(&patient.texting).status,
-            patient.mobile_phone.is_some() && context.texting_enabled,
-            context.has_portal && context.portal_enabled,
-        );
-        PatientNoticeChoice {
-            sms: channels.text.then(|| store::NewOutbound {
-                practice_id: Some(practice_id),
-                patient_id: Some(patient.id),
-                from_number,
-                to_number: patient.mobile_phone.clone().unwrap_or_default(),
-                body: text,
-                priority: priority::NOTIFY,
-                record_message: true,
-                author_user_id: None,
-            }),
-            portal: channels.portal,
+    templates: &TemplateSet,
+) -> StoreResult<PatientNoticePlan> {
+    Ok(PatientNoticePlan {
+        settings: settings::patient_settings(state.store.as_ref(), patient.id).await?,
+        body: notice_body(practice, templates),
+        practice_id: practice.id,
+        from_number: practice.sms_number.clone(),
+    })
+}
+
+impl PatientNoticePlan {
+    /// The notice a reading just written at `level` calls for (`previous`: the level of the
+    /// vital's reading before it), when the patient's own setting of its kind is on: its words
+    /// and the choice of its channels, made by the store with the patient's row locked (by text
+    /// when texting is enabled, in the portal when enrolled).
+    pub fn notice(
+        &self,
+        level: Level,
+        previous: Option<Level>,
+        opened_alert: bool,
+    ) -> Option<(String, store::PatientNoticeDecider)> {
+        let kind = reading_notice_kind(level, previous, opened_alert)?;
+        let setting = self.settings.get(kind);
+        if !setting.enabled {
+            return None;
         }
-    });
-    let audit = store::Audit::system(state.clock.now());
-    let written = state
-        .store
-        .post_patient_notice(&audit, patient.id, &body, decide)
-        .await?;
-    if written.iter().any(|m| m.channel == "sms") {
-        state.wake_dispatcher();
+        let from_number = self.from_number.clone();
+        let practice_id = self.practice_id;
+        let text = self.body.clone();
+        let decide: store::PatientNoticeDecider = Box::new(move |context| {
+            let patient = &context.patient;
+            // A practice that turned texting (or the portal) off sends its patients nothing there.
+            let channels = notice_channels(
+                setting,
+                state_of(&patient.texting).status,
+                patient.mobile_phone.is_some() && context.texting_enabled,
+                context.has_portal && context.portal_enabled,
+            );
+            PatientNoticeChoice {
+                sms: channels.text.then(|| store::NewOutbound {
+                    practice_id: Some(practice_id),
+                    patient_id: Some(patient.id),
+                    from_number,
+                    to_number: patient.mobile_phone.clone().unwrap_or_default(),
+                    body: text,
+                    priority: priority::NOTIFY,
+                    record_message: true,
+                    author_user_id: None,
+                }),
+                portal: channels.portal,
+            }
+        });
+        Some((self.body.clone(), decide))
     }
-    Ok(written.len())
 }

@@ -7,7 +7,7 @@
 //! Authorization is the caller's job (the HTTP layer). The classification itself is
 //! [`crate::domain::readings::classify`]; this module only feeds it what the store read inside
 //! the recording transaction, so two readings of one patient never classify against a stale
-//! history. A patient with no alert settings for the vital (neither their own nor a practice
+//! history, and who hears of a reading is decided there too ([`reading_plan`]). A patient with no alert settings for the vital (neither their own nor a practice
 //! default) gets `unclassified`: there is nothing to compare the value with. A repeat of a stored
 //! reading (a device uploading again) is answered as the first and changes nothing. Never logs
 //! values (they are clinical data).
@@ -15,20 +15,21 @@
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use store::{
-    AlertNeeded, Audit, NewReading, Patient, Practice, ReadingContext, ReadingDecision,
-    ReadingSource, RuleRefusal, Store, StoreError, StoreResult, StoredReading,
+    Audit, NewReading, Patient, Practice, ReadingContext, ReadingPreview, ReadingSource,
+    RuleRefusal, StoreError, StoreResult, StoredReading,
 };
 use types::{AlertSettings, Vital};
 use uuid::Uuid;
 
 use crate::app::caller::ReadingsCaller;
 use crate::app::{App, AppError, CurrentUser};
-use crate::domain::readings::{Classification, Level, Reason, classify, is_late};
+use crate::domain::reading_follow_ups::Needs;
+use crate::domain::readings::{Classification, Level, Reason, classify};
 use crate::domain::units::Unit;
 use crate::services::access::{
     administered_practice, clinical_patient, read_patient, visible_practice,
 };
-use crate::services::alerts;
+use crate::services::reading_plan;
 
 /// A reading as the API receives it, already validated (finite value in the vital's canonical
 /// unit, known vital).
@@ -76,77 +77,48 @@ pub fn decide(value: f64, taken_at: DateTime<Utc>, context: &ReadingContext) -> 
     }
 }
 
-/// One recording attempt: with `alert` for a critical reading, or refusing one without (unless
-/// the vital has an open alert, which it joins).
-async fn record_once(
-    store: &dyn Store,
-    audit: &Audit,
-    incoming: &IncomingReading,
-    alert: Option<store::NewAlert>,
-) -> StoreResult<store::RecordedReading> {
-    let IncomingReading {
-        patient_id,
-        vital,
-        value,
-        taken_at,
-        source,
-        sent,
-    } = *incoming;
-    let new = NewReading {
-        patient_id,
-        vital: vital.as_str().to_string(),
-        value,
-        taken_at,
-        source,
-        sent: sent.map(|(value, unit)| (value, unit.symbol().to_string())),
-    };
-    store
-        .record_reading(
-            audit,
-            new,
-            Box::new(move |context: &ReadingContext| {
-                let classification = decide(value, taken_at, context);
-                let (alert, attach_to) = match (classification.level, context.open_alert, alert) {
-                    (Level::Critical, Some(open), _) => (None, Some(open)),
-                    (Level::Critical, None, None) => return Err(AlertNeeded),
-                    (Level::Critical, None, alert) => (alert, None),
-                    _ => (None, None),
-                };
-                Ok(ReadingDecision {
-                    level: classification.level.as_str(),
-                    reasons: Value::Array(classification.reasons.iter().map(reason_json).collect()),
-                    alert,
-                    attach_to,
-                })
-            }),
-        )
-        .await
+/// The reading as the store records it.
+fn new_reading(incoming: &IncomingReading) -> NewReading {
+    NewReading {
+        patient_id: incoming.patient_id,
+        vital: incoming.vital.as_str().to_string(),
+        value: incoming.value,
+        taken_at: incoming.taken_at,
+        source: incoming.source,
+        sent: incoming
+            .sent
+            .map(|(value, unit)| (value, unit.symbol().to_string())),
+    }
 }
 
-/// Records a reading with its classification in one store transaction and counts it in
-/// `gateway_readings_total{status}`; `NotFound` when the patient does not exist.
+/// The whole use case of a reading that arrives for `patient` (whom the caller may see), in one
+/// store transaction: classify it, record it, open the alert of a critical reading (or join the
+/// vital's open alert: no new alert, no new texts), tell the care team of a caution, of readings
+/// nothing can check and of out-of-range runs, and tell the patient per their own settings.
+/// Counted in `gateway_readings_total{status}`. A repeat is answered as the first and tells
+/// nobody again. `NotFound` when the patient does not exist.
 ///
-/// A critical reading opens an alert in the same transaction, so no critical reading is stored
-/// without its alert, unless the vital already has an open alert, which it joins (no new alert,
-/// no new texts). Working out who an alert reaches takes several queries, so it is done only
-/// when needed: the first attempt goes without, and when the reading turns out critical with no
-/// alert to join the store writes nothing, `alert_for` is asked for the alert, and the reading is
-/// recorded again with it (classified afresh, so a concurrent change of settings is still seen).
-pub async fn record<F, Fut>(
-    store: &dyn Store,
+/// Who hears of it is worked out before the transaction ([`reading_plan`]) for the level a
+/// preview classifies it at; when the readings or settings move on before the transaction and
+/// the reading needs more, everything is prepared and it is recorded again, so no critical
+/// reading is ever stored without its alert.
+pub async fn receive(
+    state: &App,
     audit: &Audit,
+    patient: &Patient,
+    practice: &Practice,
     incoming: IncomingReading,
-    alert_for: F,
-) -> StoreResult<Recorded>
-where
-    F: FnOnce() -> Fut,
-    Fut: std::future::Future<Output = StoreResult<store::NewAlert>>,
-{
-    let first = record_once(store, audit, &incoming, None).await;
-    let recorded = match first {
-        Err(StoreError::Rule(RuleRefusal::ReadingNeedsAlert)) => {
-            let alert = alert_for().await?;
-            record_once(store, audit, &incoming, Some(alert)).await?
+) -> StoreResult<Recorded> {
+    let new = new_reading(&incoming);
+    let needs = match state.store.preview_reading(&new).await? {
+        ReadingPreview::Repeat => Needs::default(),
+        ReadingPreview::Context(context) => {
+            reading_plan::previewed_needs(&incoming, Some(&context))
+        }
+    };
+    let recorded = match record(state, audit, patient, practice, &incoming, needs).await {
+        Err(StoreError::Rule(RuleRefusal::ReadingContextChanged)) => {
+            record(state, audit, patient, practice, &incoming, Needs::ALL).await?
         }
         other => other?,
     };
@@ -160,6 +132,14 @@ where
     if recorded.alert.is_some() {
         metrics::counter!(crate::telemetry::catalogue::ALERTS_OPENED).increment(1);
     }
+    let texted =
+        recorded.staff_texted > 0 || recorded.patient_notice.iter().any(|m| m.channel == "sms");
+    if recorded.alert.is_some() || texted {
+        state.wake_dispatcher();
+    }
+    if recorded.alert.is_some() || recorded.staff_notified > 0 {
+        state.notify_feed();
+    }
     Ok(Recorded {
         reading: recorded.reading,
         opened: recorded.alert,
@@ -168,79 +148,25 @@ where
     })
 }
 
-/// The whole use case of a reading that arrives for `patient` (whom the caller may see): record
-/// it (opening or joining an alert), then tell the care team of a caution reading, of readings
-/// nothing can check and of out-of-range runs. A repeat is answered as the first and tells
-/// nobody again. A notice that cannot be sent is logged: the reading is stored, and its answer
-/// must not become an error.
-pub async fn receive(
+/// One recording, prepared for `needs`.
+async fn record(
     state: &App,
     audit: &Audit,
     patient: &Patient,
     practice: &Practice,
-    incoming: IncomingReading,
-) -> StoreResult<Recorded> {
-    let now = audit.at;
-    let late = is_late(incoming.taken_at, now);
-    // Who hears of a critical reading is worked out only when the reading is critical, outside
-    // the recording transaction (nothing may wait on I/O inside it); see `record`.
-    let alert = || alerts::opening(state, practice, patient, now, late);
-    let recorded = record(state.store.as_ref(), audit, incoming, alert).await?;
-    if recorded.repeat {
-        return Ok(recorded);
-    }
-    if recorded.opened.is_some() {
-        state.wake_dispatcher();
-        state.notify_feed();
-    }
-    let vital = incoming.vital.as_str();
-    let notice = match Level::parse_stored(&recorded.reading.level) {
-        Level::Caution => {
-            let summary = if late {
-                "A patient reading outside the normal range arrived late (taken more than 72 hours ago)."
-            } else {
-                "A patient reading is outside the normal range."
-            };
-            alerts::notify_caution(state, practice, alerts::AlertPatient::of(patient), summary)
-                .await
-        }
-        Level::Unclassified => alerts::notify_unclassified_run(
-            state,
-            practice,
-            alerts::AlertPatient::of(patient),
-            vital,
+    incoming: &IncomingReading,
+    needs: Needs,
+) -> StoreResult<store::RecordedReading> {
+    let prepared =
+        reading_plan::prepare(state, practice, patient, incoming, needs, audit.at).await?;
+    state
+        .store
+        .record_reading(
+            audit,
+            new_reading(incoming),
+            reading_plan::decider(incoming, prepared),
         )
         .await
-        .map(|_| ()),
-        _ => Ok(()),
-    };
-    if let Err(error) = notice {
-        tracing::warn!(%error, "could not notify the care team of a reading");
-    }
-    if Level::parse_stored(&recorded.reading.level).is_out_of_range()
-        && let Err(error) = alerts::notify_out_of_range_run(
-            state,
-            practice,
-            alerts::AlertPatient::of(patient),
-            vital,
-        )
-        .await
-    {
-        tracing::warn!(%error, "could not check consecutive out-of-range readings");
-    }
-    if let Err(error) = crate::services::patient_notices::tell_of_reading(
-        state,
-        practice,
-        patient,
-        vital,
-        Level::parse_stored(&recorded.reading.level),
-        recorded.opened.is_some(),
-    )
-    .await
-    {
-        tracing::warn!(%error, "could not tell the patient of a reading");
-    }
-    Ok(recorded)
 }
 
 // ---- practice defaults as staff use cases (the JSON API and the staff console call these) -----

@@ -72,6 +72,7 @@ fn critical(texts: Vec<AlertText>, code: &str) -> store::DecideReading {
                 texts,
             }),
             attach_to: context.open_alert,
+            follow_ups: None,
         })
     })
 }

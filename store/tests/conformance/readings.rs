@@ -67,6 +67,7 @@ pub async fn a_reading_is_written_with_the_callers_decision_and_audited(db: &Tes
                     reasons: json!([{"code": "critical_high", "message": "above"}]),
                     alert: None,
                     attach_to: None,
+                    follow_ups: None,
                 })
             }),
         )
@@ -581,6 +582,7 @@ fn critical_with_alert(alert: store::NewAlert) -> store::DecideReading {
             reasons: json!([]),
             alert: Some(alert),
             attach_to: None,
+            follow_ups: None,
         })
     })
 }
@@ -722,7 +724,7 @@ pub async fn an_alert_opens_with_its_reading_escalates_once_per_step_and_stops_w
     );
 }
 
-pub async fn a_decider_that_needs_an_alert_leaves_nothing_written(db: &TestStore) {
+pub async fn an_unprepared_decider_leaves_nothing_written(db: &TestStore) {
     let store = db.store().await;
     let (customer_id, practice_id) = customer_and_practice(&store, "+15555550209").await;
     let patient_id = patient(&store, practice_id, "Ned").await;
@@ -730,12 +732,12 @@ pub async fn a_decider_that_needs_an_alert_leaves_nothing_written(db: &TestStore
         .record_reading(
             &audit_at(t0()),
             reading(patient_id, "pulse", 190.0, 0),
-            Box::new(|_: &ReadingContext| Err(store::AlertNeeded)),
+            Box::new(|_: &ReadingContext| Err(store::Unprepared)),
         )
         .await;
     match refused {
-        Err(StoreError::Rule(store::RuleRefusal::ReadingNeedsAlert)) => {}
-        other => panic!("expected the alert-needed conflict, got {other:?}"),
+        Err(StoreError::Rule(store::RuleRefusal::ReadingContextChanged)) => {}
+        other => panic!("expected the context-changed refusal, got {other:?}"),
     }
     let listed = store
         .list_readings(&audit_at(t0()), patient_id, None, Page::first(10))
@@ -808,4 +810,143 @@ pub async fn open_alerts_are_counted_store_wide_with_the_opening_time_of_the_old
             .unwrap();
         assert_eq!(store.open_alert_stats().await.unwrap(), left);
     }
+}
+
+pub async fn a_preview_decides_nothing_and_writes_nothing(db: &TestStore) {
+    let store = db.store().await;
+    let (customer_id, practice_id) = customer_and_practice(&store, "+15555550211").await;
+    let patient_id = patient(&store, practice_id, "Pia").await;
+    let new = reading(patient_id, "pulse", 90.0, 0);
+    let store::ReadingPreview::Context(context) = store.preview_reading(&new).await.unwrap() else {
+        panic!("a reading not stored yet previews its context");
+    };
+    assert_eq!(context.practice_id, practice_id);
+    assert_eq!(context.open_alert, None);
+    assert_eq!(context.settings.source, ReadingAlertSource::None);
+    let audit = AuditFilter {
+        customer_id: Some(customer_id),
+        patient_id: Some(patient_id),
+        limit: 50,
+        ..Default::default()
+    };
+    let before = store.list_audit(audit.clone()).await.unwrap().len();
+    store
+        .record_reading(&audit_at(t0()), new.clone(), decide("normal"))
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.preview_reading(&new).await.unwrap(),
+        store::ReadingPreview::Repeat
+    ));
+    // Only the recording was audited, not the previews.
+    assert_eq!(store.list_audit(audit).await.unwrap().len(), before + 1);
+    let missing = reading(Uuid::now_v7(), "pulse", 90.0, 0);
+    assert!(matches!(
+        store.preview_reading(&missing).await,
+        Err(StoreError::NotFound)
+    ));
+}
+
+pub async fn a_readings_follow_ups_see_its_level_and_are_written_with_it_as_the_system(
+    db: &TestStore,
+) {
+    let store = db.store().await;
+    let (customer_id, practice_id) = customer_and_practice(&store, "+15555550212").await;
+    let patient_id = patient(&store, practice_id, "Quinn").await;
+    let nurse = store
+        .create_user(
+            &audit_at(t0()),
+            staff(customer_id, "follow-up-nurse", vec![practice_id]),
+        )
+        .await
+        .unwrap()
+        .id;
+    store
+        .record_reading(
+            &audit_at(t0()),
+            reading(patient_id, "pulse", 120.0, 0),
+            decide("caution"),
+        )
+        .await
+        .unwrap();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let noticed_patient = Arc::new(Mutex::new(None));
+    let follow_ups = {
+        let (seen, noticed_patient) = (Arc::clone(&seen), Arc::clone(&noticed_patient));
+        move |levels: &[String]| store::ReadingFollowUps {
+            notifications: {
+                seen.lock().unwrap().extend(levels.iter().cloned());
+                vec![store::NewNotification::in_feed(
+                    nurse,
+                    practice_id,
+                    Some(patient_id),
+                    "reading_caution",
+                    "A patient reading is outside the normal range.",
+                )]
+            },
+            staff_texts: vec![store::NewOutbound {
+                practice_id: Some(practice_id),
+                patient_id: None,
+                from_number: "+15555550212".into(),
+                to_number: "+15555550998".into(),
+                body: "Main Street Clinic: a patient reading needs a look.".into(),
+                priority: store::priority::NOTIFY,
+                record_message: false,
+                author_user_id: None,
+            }],
+            patient_notice: Some((
+                "Main Street Clinic has a new message for you.".into(),
+                Box::new(move |context: &store::StaffSendContext| {
+                    *noticed_patient.lock().unwrap() = Some(context.patient.id);
+                    store::PatientNoticeChoice::default()
+                }),
+            )),
+        }
+    };
+    let poster = store::Audit {
+        user_id: Some(nurse),
+        ..audit_at(t0() + Duration::minutes(5))
+    };
+    let recorded = store
+        .record_reading(
+            &poster,
+            reading(patient_id, "pulse", 125.0, 60),
+            Box::new(move |_: &ReadingContext| {
+                Ok(ReadingDecision {
+                    follow_ups: Some(store::FollowUps {
+                        levels: 3,
+                        decide: Box::new(follow_ups),
+                    }),
+                    ..decision("critical")
+                })
+            }),
+        )
+        .await
+        .unwrap();
+    // Asked for three levels, of which two exist: this reading's first.
+    assert_eq!(*seen.lock().unwrap(), ["critical", "caution"]);
+    assert_eq!(*noticed_patient.lock().unwrap(), Some(patient_id));
+    assert_eq!((recorded.staff_notified, recorded.staff_texted), (1, 1));
+    assert!(
+        recorded.patient_notice.is_empty(),
+        "the notice chose no channel"
+    );
+    assert_eq!(super::feed_of(&store, nurse).await.len(), 1);
+    let outbox = store.list_outbox(Page::first(10)).await.unwrap().items;
+    assert_eq!(outbox.len(), 1);
+    assert_eq!(outbox[0].to_number, "+15555550998");
+    // The text is queued by the system, not by whoever posted the reading.
+    let enqueued: Vec<_> = store
+        .list_audit(AuditFilter {
+            customer_id: Some(customer_id),
+            limit: 50,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|a| a.action == "message.enqueue")
+        .collect();
+    assert_eq!(enqueued.len(), 1);
+    assert_eq!(enqueued[0].user_id, None);
 }

@@ -1,0 +1,329 @@
+//! What a reading may lead to, prepared before its transaction, and the decision run inside it.
+//!
+//! The store's transaction may not wait on anything but its own statements, and working out who
+//! hears of a reading takes several reads (who is on call, the care team, their settings, which
+//! numbers fail). So the service previews the reading's classification without locks, prepares
+//! what that level needs ([`domain::reading_follow_ups::needs`]), and passes it to the
+//! transaction, where [`decider`] classifies again with the patient locked and writes the
+//! reading, its alert and every notice at once. A decision that needs more than was prepared
+//! answers [`store::Unprepared`]; the service then prepares everything and records again.
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use store::{
+    DecideReading, FollowUps, NewAlert, Patient, Practice, ReadingContext, ReadingDecision,
+    ReadingFollowUps, StoreError, Unprepared,
+};
+use uuid::Uuid;
+
+use crate::app::App;
+use crate::domain::reading_follow_ups::{self, Needs, care_team_notices, levels_needed};
+use crate::domain::readings::{Level, is_late};
+use crate::services::alerts::{self, AlertPatient};
+use crate::services::notify;
+use crate::services::patient_notices::{self, PatientNoticePlan};
+use crate::services::readings::{IncomingReading, decide, reason_json};
+
+/// Everything prepared for one reading of one patient.
+pub struct Prepared {
+    /// What was prepared for; the decision may need no more.
+    covers: Needs,
+    practice: Practice,
+    patient_id: Uuid,
+    late: bool,
+    /// The practice's "notify after N consecutive out-of-range readings" (0: off).
+    out_of_range_count: u32,
+    alert: Option<NewAlert>,
+    care_team: Option<notify::Audience>,
+    patient: Option<PatientNoticePlan>,
+}
+
+/// What the reading's preview needs: `context` is what the store would decide on now (`None`
+/// for a repeat, which needs nothing).
+pub fn previewed_needs(incoming: &IncomingReading, context: Option<&ReadingContext>) -> Needs {
+    match context {
+        Some(context) => {
+            let level = decide(incoming.value, incoming.taken_at, context).level;
+            reading_follow_ups::needs(level, context.open_alert.is_some())
+        }
+        None => Needs::default(),
+    }
+}
+
+/// Works out what `needs` asks for, the independent reads side by side.
+pub async fn prepare(
+    state: &App,
+    practice: &Practice,
+    patient: &Patient,
+    incoming: &IncomingReading,
+    needs: Needs,
+    now: DateTime<Utc>,
+) -> Result<Prepared, StoreError> {
+    let late = is_late(incoming.taken_at, now);
+    let templates = if needs.alert || needs.patient {
+        Some(crate::services::templates::practice_templates(state, practice.id).await?)
+    } else {
+        None
+    };
+    let alert = async {
+        match &templates {
+            Some(templates) if needs.alert => {
+                alerts::opening(state, practice, patient, templates, now, late)
+                    .await
+                    .map(Some)
+            }
+            _ => Ok(None),
+        }
+    };
+    let care_team = async {
+        if needs.care_team {
+            alerts::caution_audience(state, practice, AlertPatient::of(patient), now)
+                .await
+                .map(Some)
+        } else {
+            Ok(None)
+        }
+    };
+    let patient_plan = async {
+        match &templates {
+            Some(templates) if needs.patient => {
+                patient_notices::plan(state, practice, patient, templates)
+                    .await
+                    .map(Some)
+            }
+            _ => Ok(None),
+        }
+    };
+    let out_of_range_count = async {
+        if needs.care_team {
+            let count = state.store.reading_frequency(practice.id).await?;
+            // A negative count is as off as 0.
+            Ok(u32::try_from(count.out_of_range_count).unwrap_or(0))
+        } else {
+            Ok(0)
+        }
+    };
+    let (alert, care_team, patient_plan, out_of_range_count) =
+        tokio::try_join!(alert, care_team, patient_plan, out_of_range_count)?;
+    Ok(Prepared {
+        covers: needs,
+        practice: practice.clone(),
+        patient_id: patient.id,
+        late,
+        out_of_range_count,
+        alert,
+        care_team,
+        patient: patient_plan,
+    })
+}
+
+/// The decision the store runs inside the recording transaction: classify from the locked
+/// context, open (or join) the alert, and once the reading is written, tell the care team and
+/// the patient from the prepared audiences.
+pub fn decider(incoming: &IncomingReading, mut prepared: Prepared) -> DecideReading {
+    let (value, taken_at) = (incoming.value, incoming.taken_at);
+    Box::new(move |context: &ReadingContext| {
+        let classification = decide(value, taken_at, context);
+        let level = classification.level;
+        let wanted = reading_follow_ups::needs(level, context.open_alert.is_some());
+        if !prepared.covers.covers(wanted) {
+            return Err(Unprepared);
+        }
+        let (alert, attach_to) = match (level, context.open_alert) {
+            (Level::Critical, Some(open)) => (None, Some(open)),
+            (Level::Critical, None) => (prepared.alert.take(), None),
+            _ => (None, None),
+        };
+        let opened = alert.is_some();
+        let follow_ups = (level != Level::Normal).then(|| FollowUps {
+            levels: levels_needed(prepared.out_of_range_count),
+            decide: Box::new(move |levels: &[String]| prepared.follow_ups(level, levels, opened)),
+        });
+        Ok(ReadingDecision {
+            level: level.as_str(),
+            reasons: Value::Array(classification.reasons.iter().map(reason_json).collect()),
+            alert,
+            attach_to,
+            follow_ups,
+        })
+    })
+}
+
+impl Prepared {
+    /// The notices of a reading written at `level`, given its vital's newest levels.
+    fn follow_ups(self, level: Level, newest: &[String], opened_alert: bool) -> ReadingFollowUps {
+        let newest: Vec<Level> = newest.iter().map(|l| Level::parse_stored(l)).collect();
+        let mut follow_ups = ReadingFollowUps::default();
+        if let Some(audience) = &self.care_team {
+            for notice in care_team_notices(level, &newest, self.out_of_range_count, self.late) {
+                let (notes, texts) = alerts::caution_notice(
+                    audience,
+                    &self.practice,
+                    self.patient_id,
+                    &notice.summary(),
+                );
+                follow_ups.notifications.extend(notes);
+                follow_ups.staff_texts.extend(texts);
+            }
+        }
+        if let Some(plan) = &self.patient {
+            let previous = newest.get(1).copied();
+            follow_ups.patient_notice = plan.notice(level, previous, opened_alert);
+        }
+        follow_ups
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use store::{EffectiveReadingAlert, ReadingAlertSource, ReadingSource};
+    use types::{AlertSettings, Ranges, Vital};
+
+    use super::*;
+
+    fn now() -> DateTime<Utc> {
+        "2026-05-10T12:00:00Z".parse().unwrap()
+    }
+
+    const NURSE: Uuid = Uuid::from_u128(7);
+
+    fn practice() -> Practice {
+        Practice {
+            id: Uuid::from_u128(10),
+            customer_id: Uuid::from_u128(1),
+            name: "Main Street".into(),
+            timezone: chrono_tz::America::New_York.into(),
+            sms_number: "+14155550100".into(),
+            practice_group_id: None,
+            escalation_delay_minutes: 10,
+            created_at: now(),
+            texting_enabled: true,
+            portal_enabled: true,
+        }
+    }
+
+    /// Prepared for `covers`, as `prepare` would have: the alert only when it covers one, the
+    /// care team (a nurse in the feed) and a run count of 2.
+    fn prepared(covers: Needs) -> Prepared {
+        Prepared {
+            covers,
+            practice: practice(),
+            patient_id: Uuid::from_u128(20),
+            late: false,
+            out_of_range_count: 2,
+            alert: covers.alert.then(|| NewAlert {
+                level: "critical",
+                code: "ABCD".into(),
+                next_step_at: now(),
+                notifications: Vec::new(),
+                texts: Vec::new(),
+            }),
+            care_team: covers.care_team.then(|| notify::Audience {
+                push: vec![NURSE],
+                ..notify::Audience::default()
+            }),
+            patient: None,
+        }
+    }
+
+    /// A pulse of `value` against ranges whose critical high is 120.
+    fn pulse(value: f64) -> IncomingReading {
+        IncomingReading {
+            patient_id: Uuid::from_u128(20),
+            vital: Vital::Pulse,
+            value,
+            taken_at: now(),
+            source: ReadingSource::System,
+            sent: None,
+        }
+    }
+
+    fn context(open_alert: Option<Uuid>) -> ReadingContext {
+        ReadingContext {
+            practice_id: Uuid::from_u128(10),
+            settings: EffectiveReadingAlert {
+                source: ReadingAlertSource::Practice,
+                settings: Some(AlertSettings {
+                    ranges: Ranges {
+                        critical_low: 40.0,
+                        normal_low: 60.0,
+                        normal_high: 100.0,
+                        critical_high: 120.0,
+                    },
+                    change: None,
+                }),
+            },
+            nearby: Vec::new(),
+            open_alert,
+        }
+    }
+
+    #[test]
+    fn a_reading_that_turns_critical_after_a_normal_preview_is_refused_not_stored_without_alert() {
+        let reading = pulse(190.0);
+        assert_eq!(
+            previewed_needs(&pulse(80.0), Some(&context(None))),
+            Needs::default()
+        );
+        let decide = decider(&reading, prepared(Needs::default()));
+        assert!(matches!(decide(&context(None)), Err(Unprepared)));
+        // A caution preview prepares no alert either.
+        let caution = previewed_needs(&pulse(110.0), Some(&context(None)));
+        let decide = decider(&reading, prepared(caution));
+        assert!(matches!(decide(&context(None)), Err(Unprepared)));
+    }
+
+    #[test]
+    fn a_critical_reading_opens_the_prepared_alert_and_tells_the_care_team_of_a_run() {
+        let reading = pulse(190.0);
+        let needs = previewed_needs(&reading, Some(&context(None)));
+        assert_eq!(needs, Needs::ALL);
+        let decision = decider(&reading, prepared(needs))(&context(None)).unwrap();
+        assert_eq!(decision.level, "critical");
+        assert_eq!(decision.alert.map(|a| a.code), Some("ABCD".into()));
+        assert_eq!(decision.attach_to, None);
+        let follow_ups = decision
+            .follow_ups
+            .expect("a critical reading has follow-ups");
+        assert_eq!(follow_ups.levels, 3);
+        let levels = ["critical", "caution", "normal"].map(String::from);
+        let told = (follow_ups.decide)(&levels);
+        let summaries: Vec<_> = told
+            .notifications
+            .iter()
+            .map(|n| n.summary.clone())
+            .collect();
+        assert_eq!(
+            summaries,
+            ["2 readings in a row of one vital are out of range."]
+        );
+        assert!(told.notifications.iter().all(|n| n.user_id == NURSE));
+        assert!(
+            told.patient_notice.is_none(),
+            "nothing prepared for the patient"
+        );
+    }
+
+    #[test]
+    fn a_critical_reading_joins_the_open_alert_without_an_alert_prepared() {
+        let open = Uuid::from_u128(99);
+        let reading = pulse(190.0);
+        let needs = previewed_needs(&reading, Some(&context(Some(open))));
+        assert!(!needs.alert);
+        let decision = decider(&reading, prepared(needs))(&context(Some(open))).unwrap();
+        assert_eq!(decision.attach_to, Some(open));
+        assert!(decision.alert.is_none());
+        // The alert was closed in between: a new one is needed and was not prepared.
+        let decide = decider(&reading, prepared(needs));
+        assert!(matches!(decide(&context(None)), Err(Unprepared)));
+    }
+
+    #[test]
+    fn a_normal_reading_has_no_follow_ups() {
+        let reading = pulse(80.0);
+        let decision = decider(&reading, prepared(Needs::default()))(&context(None)).unwrap();
+        assert_eq!(decision.level, "normal");
+        assert!(decision.follow_ups.is_none() && decision.alert.is_none());
+        assert_eq!(previewed_needs(&reading, None), Needs::default());
+    }
+}
