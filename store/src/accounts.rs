@@ -706,19 +706,22 @@ async fn lock_user(
     Ok(LockOutcome::Locked(Box::new(user)))
 }
 
-/// Subscribed patients with patient messages the user has not read and no other unlocked follower.
-const UNREAD_ONLY_THEIRS: &str = "
-    SELECT s.patient_id FROM patient_subscriptions s
-    WHERE s.user_id = $1
-      AND EXISTS (SELECT 1 FROM messages m
-                  LEFT JOIN conversation_reads r ON r.user_id = s.user_id AND r.patient_id = m.patient_id
-                  WHERE m.patient_id = s.patient_id AND m.direction = 'inbound' AND m.body IS NOT NULL
-                    AND (r.read_through IS NULL OR m.id > r.read_through))
-      AND NOT EXISTS (SELECT 1 FROM care_team c JOIN users u ON u.id = c.user_id
-                      WHERE c.patient_id = s.patient_id AND c.user_id <> $1 AND u.locked_at IS NULL)
-      AND NOT EXISTS (SELECT 1 FROM patient_subscriptions o JOIN users u ON u.id = o.user_id
-                      WHERE o.patient_id = s.patient_id AND o.user_id <> $1 AND u.locked_at IS NULL)
-    ORDER BY s.patient_id";
+/// Subscribed patients with patient messages the user (`$1`) has not read and no other unlocked
+/// follower.
+fn unread_only_theirs(tx: &Tx<'_>) -> String {
+    format!(
+        "SELECT s.patient_id FROM patient_subscriptions s
+         WHERE s.user_id = $1
+           AND EXISTS (SELECT 1 FROM conversation_heads h
+                       WHERE h.patient_id = s.patient_id AND {})
+           AND NOT EXISTS (SELECT 1 FROM care_team c JOIN users u ON u.id = c.user_id
+                           WHERE c.patient_id = s.patient_id AND c.user_id <> $1 AND u.locked_at IS NULL)
+           AND NOT EXISTS (SELECT 1 FROM patient_subscriptions o JOIN users u ON u.id = o.user_id
+                           WHERE o.patient_id = s.patient_id AND o.user_id <> $1 AND u.locked_at IS NULL)
+         ORDER BY s.patient_id",
+        crate::conversations::unread_head(tx, "$1")
+    )
+}
 
 /// Open alerts the user was notified of in the feed (opening or a later step).
 const OPEN_ALERTS_OF: &str = "
@@ -768,7 +771,7 @@ async fn outstanding_of(
                 &[user_id.arg(), now.arg()],
             )
             .await?,
-        unread_only_theirs: tx.column(UNREAD_ONLY_THEIRS, &user).await?,
+        unread_only_theirs: tx.column(&unread_only_theirs(tx), &user).await?,
         open_alerts: tx.column(OPEN_ALERTS_OF, &user).await?,
     })
 }

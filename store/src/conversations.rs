@@ -684,16 +684,28 @@ async fn remind_unread(
 /// The columns of a [`ConversationItem`] for the patients table alias `p` and the user `$1`:
 /// the patient's last activity and whether it holds a patient message newer than what the user
 /// has read (`id`, `practice_id`, `name`, `last_at`, `unread`).
+/// A conversation line of patient `p` for user `$1`, from the patient's conversation head `h`
+/// (kept by a trigger on messages, migration 0034; joined with `LEFT JOIN conversation_heads h
+/// ON h.patient_id = p.id`).
 fn conversation_columns(tx: &Tx<'_>) -> String {
     format!(
-        "p.id, p.practice_id, p.first_name || ' ' || p.last_name AS name,
-         (SELECT m.created_at FROM messages m WHERE m.patient_id = p.id ORDER BY m.id DESC LIMIT 1) AS last_at,
-         EXISTS (SELECT 1 FROM messages m
-                 WHERE m.patient_id = p.id AND m.direction = 'inbound' AND m.body IS NOT NULL
-                   AND m.id > COALESCE((SELECT r.read_through FROM conversation_reads r
-                                        WHERE r.user_id = $1 AND r.patient_id = p.id),
-                                       {})) AS unread",
-        tx.pick("'00000000-0000-0000-0000-000000000000'::uuid", "zeroblob(16)")
+        "p.id, p.practice_id, p.first_name || ' ' || p.last_name AS name, h.last_at,
+         COALESCE({UNREAD_HEAD}, false) AS unread",
+        UNREAD_HEAD = unread_head(tx, "$1")
+    )
+}
+
+/// Whether the conversation head `h` has a message from the patient newer than user `user`'s
+/// read mark: the one "unread" rule (NULL when the patient never wrote).
+pub(crate) fn unread_head(tx: &Tx<'_>, user: &str) -> String {
+    format!(
+        "h.last_inbound_id > COALESCE((SELECT r.read_through FROM conversation_reads r
+                                       WHERE r.user_id = {user} AND r.patient_id = h.patient_id),
+                                      {})",
+        tx.pick(
+            "'00000000-0000-0000-0000-000000000000'::uuid",
+            "zeroblob(16)"
+        )
     )
 }
 
@@ -894,6 +906,7 @@ impl<D: Db> Conversations for D {
                      ), activity AS (
                          SELECT {}
                          FROM mine JOIN patients p ON p.id = mine.patient_id
+                         LEFT JOIN conversation_heads h ON h.patient_id = p.id
                          WHERE NOT (EXISTS (SELECT 1 FROM patient_programs pp WHERE pp.patient_id = p.id)
                                     AND NOT EXISTS (SELECT 1 FROM patient_programs pp
                                                     WHERE pp.patient_id = p.id AND NOT (pp.program {restricted})))
@@ -921,7 +934,8 @@ impl<D: Db> Conversations for D {
                 let mut args: Vec<Arg<'_>> = vec![user_id.arg()];
                 let patients = tx.in_list(&patient_ids, &mut args);
                 let sql = format!(
-                    "SELECT {} FROM patients p WHERE p.id {patients}
+                    "SELECT {} FROM patients p LEFT JOIN conversation_heads h ON h.patient_id = p.id
+                     WHERE p.id {patients}
                      ORDER BY last_at DESC NULLS LAST, p.id DESC",
                     conversation_columns(tx)
                 );

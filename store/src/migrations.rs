@@ -53,6 +53,7 @@ pub static MIGRATIONS: &[Migration] = &[
     migration!(31, "0031_staff_assignment_practice_settings"),
     migration!(32, "0032_vital_frequency_patient_settings_shared_numbers"),
     migration!(33, "0033_fewer_message_indexes"),
+    migration!(34, "0034_conversation_heads"),
 ];
 
 impl Migration {

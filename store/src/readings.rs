@@ -247,6 +247,8 @@ pub struct RecordedReading {
     /// The same reading (patient, vital, `taken_at`, value) was stored before: nothing was
     /// written and `reading` is the stored one.
     pub repeat: bool,
+    /// How many texts the alert it opened queued (none: it reaches nobody by text).
+    pub alert_texts: usize,
     /// How many staff notices and staff texts its follow-ups wrote.
     pub staff_notified: usize,
     pub staff_texted: usize,
@@ -892,6 +894,7 @@ async fn record_reading(
             alert: None,
             attached_to: None,
             repeat: true,
+            alert_texts: 0,
             staff_notified: 0,
             staff_texted: 0,
             patient_notice: Vec::new(),
@@ -908,6 +911,7 @@ async fn record_reading(
         .map_err(|Unprepared| StoreError::Rule(RuleRefusal::ReadingContextChanged))?;
     let written = (practice_id, customer_id);
     let reading = insert_reading(tx, &audit, &new, written, level, &reasons).await?;
+    let alert_texts = alert.as_ref().map_or(0, |a| a.texts.len());
     let alert = match &alert {
         Some(new) => {
             Some(crate::alerts::open_alert(tx, audit.at, practice_id, &reading, new).await?)
@@ -932,6 +936,7 @@ async fn record_reading(
         alert,
         attached_to: attach_to,
         repeat: false,
+        alert_texts,
         staff_notified,
         staff_texted,
         patient_notice,

@@ -1657,6 +1657,31 @@ async fn unread_is_per_user_and_only_patient_messages_count(db: &TestStore) {
         "read for a only"
     );
     assert_eq!(feed_of(&store, a).await.len(), 1);
+    // A later staff reply moves the conversation's activity and leaves it read.
+    let reply_at = t0() + Duration::minutes(3);
+    let reply = store::NewStaffMessage {
+        patient_id: patient,
+        author_user_id: a,
+        body: "Answer".into(),
+        choose: Box::new(|_| store::StaffSendChoice::Portal),
+        idempotency: None,
+    };
+    store
+        .post_staff_message(&audit_at(reply_at), reply)
+        .await
+        .unwrap();
+    let line = store
+        .list_conversations(a, vec![], 50, 0)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|i| i.patient_id == patient)
+        .unwrap();
+    assert_eq!((line.last_message_at, line.unread), (Some(reply_at), false));
+    assert_eq!(
+        store.conversations_of(a, vec![patient]).await.unwrap(),
+        [line]
+    );
 }
 
 async fn a_retried_staff_send_with_the_same_key_is_recorded_once(db: &TestStore) {

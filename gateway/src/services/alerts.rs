@@ -112,13 +112,15 @@ async fn reach(
                 .await?;
         }
     }
-    let mut able = Vec::new();
-    for user_id in reach.users() {
-        let user = state.store.get_user(user_id).await?;
-        if links.can_act_on_alert(&user, practice, patient.programs) {
-            able.push(user_id);
-        }
-    }
+    // One read for everyone; an id that names no user reaches nobody.
+    let able: Vec<Uuid> = state
+        .store
+        .get_users(&reach.users())
+        .await?
+        .iter()
+        .filter(|user| links.can_act_on_alert(user, practice, patient.programs))
+        .map(|user| user.id)
+        .collect();
     reach.retain_users(|user| able.contains(&user));
     let numbers: Vec<String> = reach.text.iter().map(|(_, n)| n.clone()).collect();
     let failing = state
@@ -214,9 +216,6 @@ pub async fn opening(
         }
         told.merge(reach(state, practice, patient_ref, who, now).await?);
     }
-    if !reaches_someone(&told) {
-        unreachable(practice, None);
-    }
     let summary = if late {
         LATE_CRITICAL_SUMMARY
     } else {
@@ -239,7 +238,7 @@ pub async fn opening(
 }
 
 /// Logs and counts an alert that can reach nobody by text.
-fn unreachable(practice: &Practice, alert: Option<Uuid>) {
+pub fn unreachable(practice: &Practice, alert: Option<Uuid>) {
     tracing::error!(
         practice = %practice.id,
         alert = ?alert,

@@ -129,8 +129,11 @@ pub async fn receive(
         metrics::counter!(crate::telemetry::catalogue::READINGS, "status" => level.as_str())
             .increment(1);
     }
-    if recorded.alert.is_some() {
+    if let Some(alert) = &recorded.alert {
         metrics::counter!(crate::telemetry::catalogue::ALERTS_OPENED).increment(1);
+        if recorded.alert_texts == 0 {
+            crate::services::alerts::unreachable(practice, Some(alert.id));
+        }
     }
     let texted =
         recorded.staff_texted > 0 || recorded.patient_notice.iter().any(|m| m.channel == "sms");

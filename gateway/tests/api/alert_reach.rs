@@ -33,6 +33,7 @@ both_backends!(
     glucose_in_mmol_per_litre_is_converted_before_it_is_classified,
     a_vital_without_ranges_is_unclassified_and_the_care_team_hears_once_per_run,
     one_alert_that_cannot_escalate_does_not_stop_the_others,
+    an_alert_that_opens_reaching_nobody_by_text_is_counted_once,
 );
 
 const OTHER_MOBILE: &str = "+14155550163";
@@ -571,4 +572,29 @@ async fn one_alert_that_cannot_escalate_does_not_stop_the_others(backend: Backen
     };
     raw_sql(&w.c.app.db, mend).await;
     assert_eq!(w.minutes_pass(0).await, 1, "and the broken one once mended");
+}
+
+async fn an_alert_that_opens_reaching_nobody_by_text_is_counted_once(backend: Backend) {
+    let w = ward(backend).await;
+    let unreachable = || async {
+        let metrics = w.c.app.get("/metrics").await.text().await.unwrap();
+        crate::monitoring::metric_value(&metrics, "gateway_escalation_unreachable_total")
+            .unwrap_or(0.0)
+    };
+    // A normal and a caution reading prepare no alert and count nothing.
+    w.reading(80.0).await;
+    w.reading(110.0).await;
+    assert_eq!(unreachable().await, 0.0);
+    w.no_one_on_call().await;
+    raw_sql(
+        &w.c.app.db,
+        "UPDATE users SET mobile_phone = NULL WHERE username = 'admin-alerts'",
+    )
+    .await;
+    w.reading(150.0).await;
+    assert_eq!(w.open_alerts(&w.c.staff).await.len(), 1);
+    assert_eq!(unreachable().await, 1.0);
+    // A later critical reading joins the open alert: no new alert, nothing more counted.
+    w.reading(160.0).await;
+    assert_eq!(unreachable().await, 1.0);
 }
