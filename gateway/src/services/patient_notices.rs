@@ -125,7 +125,7 @@ pub async fn tell_of_reading(
         .store
         .post_patient_notice(&audit, patient.id, &body, decide)
         .await?;
-    if written.iter().any(|m| m.channel == "sms") {
+    if written.iter().any(|m| m.channel == types::Channel::Sms) {
         state.wake_dispatcher();
     }
     Ok(written.len())

@@ -56,14 +56,9 @@ pub async fn reply(
         let body = message_body("body", &form.body)?;
         let channel = match form.channel.as_str() {
             "" => None,
-            "sms" => Some(Channel::Sms),
-            "portal" => Some(Channel::Portal),
-            _ => {
-                return Err(crate::http::error::ApiError::invalid(
-                    "channel",
-                    "must be sms or portal",
-                ));
-            }
+            name => Some(Channel::parse(name).map_err(|_| {
+                crate::http::error::ApiError::invalid("channel", "must be sms or portal")
+            })?),
         };
         let key = idempotency_key(Some(&form.idempotency_key))?;
         conversations::send_for(&state, &user, id, body, channel, Some(key)).await
@@ -72,7 +67,7 @@ pub async fn reply(
     let flash = match outcome {
         Ok(Sent::Created(message)) => Flash::Done(format!(
             "Sent by {}.",
-            if message.channel == "sms" {
+            if message.channel == Channel::Sms {
                 "text message"
             } else {
                 "the portal"

@@ -9,6 +9,7 @@ use axum::response::Response;
 use maud::{Markup, html};
 use serde::Deserialize;
 use store::Message;
+use types::{Channel, Direction, MessageStatus};
 use uuid::Uuid;
 
 use crate::http::AppState;
@@ -40,18 +41,20 @@ pub(super) fn author_names(user: &ConsoleUser, panel: &[PanelEntry]) -> HashMap<
 
 /// What a person reads for an outbound text's state (the carrier's status once it has one).
 fn delivery(message: &Message) -> String {
+    use MessageStatus::*;
     let with_carrier = message.carrier_sid.is_some();
-    let text = match message.status.as_str() {
-        "queued" | "accepted" if with_carrier => "Accepted by the carrier",
-        "queued" | "pending" => "Waiting to be sent",
-        "sending" => "Sending",
-        "sent" => "Sent",
-        "delivered" => "Delivered",
-        "read" => "Read",
-        "undelivered" => "Not delivered",
-        "failed" => "Failed",
-        "canceled" | "cancelled" => "Cancelled",
-        other => other,
+    let text = match message.status {
+        Queued | Accepted if with_carrier => "Accepted by the carrier",
+        Queued => "Waiting to be sent",
+        Sending => "Sending",
+        Sent => "Sent",
+        Delivered => "Delivered",
+        Read => "Read",
+        Undelivered => "Not delivered",
+        Failed => "Failed",
+        Canceled | Cancelled => "Cancelled",
+        // Statuses an outbound text seldom or never has are shown by their name.
+        Accepted | Scheduled | PartiallyDelivered | Receiving | Received => message.status.as_str(),
     };
     match message.error_code {
         Some(code) => format!("{text} (carrier error {code})"),
@@ -59,8 +62,11 @@ fn delivery(message: &Message) -> String {
     }
 }
 
-fn channel_name(channel: &str) -> &'static str {
-    if channel == "sms" { "Text" } else { "Portal" }
+fn channel_name(channel: Channel) -> &'static str {
+    match channel {
+        Channel::Sms => "Text",
+        Channel::Portal => "Portal",
+    }
 }
 
 /// The thread, oldest first, refreshed when the notification stream says something changed
@@ -102,7 +108,7 @@ pub(super) async fn thread(
             }
             ol.thread aria-label="Messages, oldest first" {
                 @for m in &messages {
-                    @let outbound = m.direction == "outbound";
+                    @let outbound = m.direction == Direction::Outbound;
                     li.outbound[outbound] {
                         p.muted {
                             strong {
@@ -111,7 +117,7 @@ pub(super) async fn thread(
                                     (names.get(&author).map(String::as_str).unwrap_or("A staff member"))
                                 } @else { "Automatic message" }
                             }
-                            " · " (channel_name(&m.channel)) " · " (when(m.created_at))
+                            " · " (channel_name(m.channel)) " · " (when(m.created_at))
                         }
                         @if let Some(body) = &m.body {
                             p { (body) }
@@ -121,7 +127,7 @@ pub(super) async fn thread(
                         @if m.flag.as_deref() == Some(texting::FLAG_POSSIBLE_OPT_OUT) {
                             p { strong { "This may be a request to stop texting." } }
                         }
-                        @if outbound && m.channel == "sms" {
+                        @if outbound && m.channel == Channel::Sms {
                             p.muted { "Delivery: " (delivery(m)) }
                         }
                     }
