@@ -7,6 +7,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use types::AlertState;
 use uuid::Uuid;
 
 use crate::rows::{PRACTICE_COLUMNS, insert_audit, practice_from_row, user_if_any, users_where};
@@ -23,8 +24,7 @@ pub struct Alert {
     /// The vital it is about (API name): later critical readings of it attach while it is open.
     pub vital: String,
     pub level: String,
-    /// `open` or `acknowledged`.
-    pub state: String,
+    pub state: AlertState,
     pub code: String,
     pub opened_at: DateTime<Utc>,
     pub step: i32,
@@ -578,7 +578,7 @@ impl<D: Db> Alerts for D {
                 else {
                     return Ok(false);
                 };
-                let (from, to, to_staff, state): (String, String, bool, String) =
+                let (from, to, to_staff, state): (String, String, bool, OutboxState) =
                     (row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?);
                 match evidence {
                     NumberEvidence::Fails { code } if to_staff => {
@@ -587,7 +587,7 @@ impl<D: Db> Alerts for D {
                     NumberEvidence::Works => delete_failing(tx, &from, &to).await?,
                     _ => {}
                 }
-                if state != "failed" {
+                if state != OutboxState::Failed {
                     return Ok(false);
                 }
                 // Due at once when this was a text of the alert's current step and no other text

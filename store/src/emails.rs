@@ -10,6 +10,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use types::EmailState;
 use uuid::Uuid;
 
 use crate::sql::{Db, ToArg, Tx};
@@ -36,7 +37,7 @@ pub struct EmailOutboxRow {
     pub kind: String,
     pub to_address: String,
     pub subject: String,
-    pub state: String,
+    pub state: EmailState,
     pub attempts: i32,
     pub last_error: Option<String>,
     pub created_at: DateTime<Utc>,

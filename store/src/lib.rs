@@ -28,6 +28,7 @@ mod instances;
 mod messaging;
 pub mod migrations;
 mod model;
+mod named_columns;
 mod notification_settings;
 mod oncall;
 mod patients;
@@ -91,6 +92,8 @@ pub use sqlite::SqliteStore;
 pub use tenancy::Tenancy;
 pub use texting::{Texting, TextingChange, TextingChanged};
 pub use throttle::{DecideThrottle, LoginThrottle, ThrottleRow};
+/// The outbox row's state, once this crate's own type: still nameable as `store::OutboxState`.
+pub use types::OutboxState;
 
 /// The store API: one trait per aggregate, each method one use case and one transaction. Every
 /// method that changes data or reads patient data takes an [`Audit`] and writes the audit row in

@@ -18,6 +18,7 @@ use std::fmt;
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
+use types::{Channel, Direction, MessageStatus};
 use uuid::Uuid;
 
 use crate::rows::{insert_audit, patient_event};
@@ -48,45 +49,6 @@ pub mod cancel_reason {
 
 /// The carrier name stored with messages the Twilio webhooks delivered.
 pub const CARRIER_TWILIO: &str = "twilio";
-
-/// Where an outbox row is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum OutboxState {
-    /// Waiting to be claimed (first try, or a retry at `next_attempt_at`).
-    Queued,
-    /// Claimed by a dispatcher until `claimed_until`.
-    Sending,
-    /// The carrier accepted it (later callbacks may still report it undelivered: then `Failed`).
-    Sent,
-    /// Given up: a permanent error, too many attempts, a second lost claim, or a failed delivery.
-    Failed,
-    /// Never sent, and never will be: see `cancel_reason` (the number opted out).
-    Cancelled,
-}
-
-impl OutboxState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            OutboxState::Queued => "queued",
-            OutboxState::Sending => "sending",
-            OutboxState::Sent => "sent",
-            OutboxState::Failed => "failed",
-            OutboxState::Cancelled => "cancelled",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<OutboxState> {
-        match s {
-            "queued" => Some(OutboxState::Queued),
-            "sending" => Some(OutboxState::Sending),
-            "sent" => Some(OutboxState::Sent),
-            "failed" => Some(OutboxState::Failed),
-            "cancelled" => Some(OutboxState::Cancelled),
-            _ => None,
-        }
-    }
-}
 
 /// A text to queue. `from_number` is the practice's number (or a Messaging Service SID).
 #[derive(Clone)]
@@ -170,16 +132,14 @@ pub struct Message {
     pub id: Uuid,
     pub practice_id: Option<Uuid>,
     pub patient_id: Option<Uuid>,
-    /// `sms` or `portal`.
-    pub channel: String,
-    /// `inbound` or `outbound`.
-    pub direction: String,
+    pub channel: Channel,
+    pub direction: Direction,
     /// `None` when redacted.
     pub body: Option<String>,
     /// The body was dropped because it may hold a date of birth.
     pub redacted: bool,
     pub author_user_id: Option<Uuid>,
-    pub status: String,
+    pub status: MessageStatus,
     pub carrier: Option<String>,
     pub carrier_sid: Option<String>,
     pub from_number: Option<String>,
@@ -381,13 +341,14 @@ pub trait Messaging: Send + Sync {
     /// the horizon are skipped. On PostgreSQL rows locked by another claimer are skipped.
     async fn claim_outbound(&self, request: ClaimRequest) -> StoreResult<Claim>;
 
-    /// The carrier accepted the claimed send. `false` if the claim was lost meanwhile.
+    /// The carrier accepted the claimed send, answering its first `status`. `false` if the claim
+    /// was lost meanwhile.
     async fn record_send_accepted(
         &self,
         claimed: &Outbound,
         carrier: &str,
         sid: &str,
-        status: &str,
+        status: MessageStatus,
         now: DateTime<Utc>,
     ) -> StoreResult<bool>;
 
@@ -439,7 +400,6 @@ pub(crate) const MESSAGE_COLUMNS: &str =
     created_at, updated_at, flag, status_reason, recovered";
 
 pub(crate) fn outbound_from_row(row: &Row) -> StoreResult<Outbound> {
-    let state: String = row.get(8)?;
     Ok(Outbound {
         id: row.get(0)?,
         message_id: row.get(1)?,
@@ -449,8 +409,7 @@ pub(crate) fn outbound_from_row(row: &Row) -> StoreResult<Outbound> {
         from_number: row.get(5)?,
         body: row.get(6)?,
         priority: row.get(7)?,
-        state: OutboxState::parse(&state)
-            .ok_or_else(|| StoreError::Unexpected(format!("unknown outbox state {state:?}")))?,
+        state: row.get(8)?,
         attempts: row.get(9)?,
         next_attempt_at: row.get(10)?,
         claimed_until: row.get(11)?,
@@ -912,11 +871,11 @@ impl<D: Db> Messaging for D {
         claimed: &Outbound,
         carrier: &str,
         sid: &str,
-        status: &str,
+        status: MessageStatus,
         now: DateTime<Utc>,
     ) -> StoreResult<bool> {
         let (id, attempts) = (claimed.id, claimed.attempts);
-        let (carrier, sid, status) = (carrier.to_owned(), sid.to_owned(), status.to_owned());
+        let (carrier, sid) = (carrier.to_owned(), sid.to_owned());
         self.transaction(move |tx| {
             Box::pin(async move {
                 let changed = tx

@@ -2,14 +2,16 @@
 //! belong to the gateway's domain. Values are already validated by the caller's newtypes; the
 //! store keeps them as plain strings so it needs no dependency on the wire-format crates. The
 //! exceptions are values whose stored form could otherwise be read back as something else
-//! ([`Role`], [`IanaTimeZone`]): they are parsed on every read, and a row that does not parse is
-//! an error, never a default.
+//! ([`Role`], [`IanaTimeZone`], and the statuses and states named by the `types` crate, such as
+//! [`TextingStatus`]): they are parsed on every read, and a row that does not parse is an error,
+//! never a default.
 
 use std::fmt;
 use std::str::FromStr;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize, Serializer};
+use types::TextingStatus;
 use uuid::Uuid;
 
 /// Which backend a store runs on; exposed for diagnostics and tests.
@@ -385,7 +387,7 @@ pub struct Patient {
 /// The stored texting opt-in state of a patient; its rules live in the gateway's domain.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TextingRow {
-    pub status: String,
+    pub status: TextingStatus,
     pub attempts_left: i16,
     pub expires_at: Option<DateTime<Utc>>,
     pub updated_at: DateTime<Utc>,

@@ -1,6 +1,7 @@
 //! Patients: demographics, programs and the stored texting opt-in state.
 
 use async_trait::async_trait;
+use types::TextingStatus;
 use uuid::Uuid;
 
 use crate::rows::{
@@ -193,8 +194,10 @@ async fn update_patient(
     // Texting ends before the number changes, so the new number is not checked against the
     // "one texting patient per number" rule as if it were already verified.
     if mobile_phone != current.mobile_phone
-        && current.texting.status != "not_enabled"
-        && current.texting.status != "opted_out"
+        && !matches!(
+            current.texting.status,
+            TextingStatus::NotEnabled | TextingStatus::OptedOut
+        )
     {
         tx.execute(
             "UPDATE patients SET texting_status = 'not_enabled', texting_attempts_left = 0,

@@ -10,6 +10,7 @@ use store::{
     ApplyDefaultsTo, Audit, AuditFilter, LockOutcome, NewCustomer, NewPatient, NewPractice,
     NewUser, NotificationSettingRow, Page, PatientNotificationSettingRow, Role, Store, StoreError,
 };
+use types::{Channel, TextingStatus};
 use uuid::Uuid;
 
 #[path = "conformance/messaging.rs"]
@@ -135,6 +136,7 @@ conformance!(
     a_lost_claim_is_sent_once_more_as_recovered_and_a_second_loss_fails_it,
     a_retry_waits_for_its_time_and_a_success_records_the_carrier_id,
     a_status_never_moves_backwards_and_undelivered_fails_the_row,
+    a_message_status_the_store_does_not_know_is_an_error_when_read,
     error_21610_opts_the_patient_out_from_a_callback_and_from_a_send_answer,
     outbox_stats_count_what_waits_and_its_oldest_age,
     outbox_depth_is_counted_per_priority_and_sent_rows_leave_it,
@@ -655,7 +657,7 @@ async fn a_patient_read_is_written_to_the_audit_log(db: &TestStore) {
         )
         .await
         .unwrap();
-    assert_eq!(created.texting.status, "not_enabled");
+    assert_eq!(created.texting.status, TextingStatus::NotEnabled);
     assert_eq!(created.programs, vec!["ccm".to_string(), "rpm".to_string()]);
     let later = t0() + Duration::minutes(5);
     let by_reader = Audit {
@@ -1407,7 +1409,11 @@ async fn a_changed_mobile_number_ends_texting(db: &TestStore) {
         )
         .await
         .unwrap();
-    assert_eq!(same.texting.status, "enabled", "other changes keep texting");
+    assert_eq!(
+        same.texting.status,
+        TextingStatus::Enabled,
+        "other changes keep texting"
+    );
     let later = t0() + Duration::hours(1);
     let moved = store
         .update_patient(
@@ -1421,7 +1427,7 @@ async fn a_changed_mobile_number_ends_texting(db: &TestStore) {
         )
         .await
         .unwrap();
-    assert_eq!(moved.texting.status, "not_enabled");
+    assert_eq!(moved.texting.status, TextingStatus::NotEnabled);
     assert_eq!(moved.texting.updated_at, later);
     assert_eq!(moved.mobile_phone.as_deref(), Some("+15555550125"));
     assert_eq!(moved.programs, ["rpm"]);
@@ -1719,7 +1725,7 @@ async fn a_retried_staff_send_with_the_same_key_is_recorded_once(db: &TestStore)
         .unwrap();
     assert_eq!(thread.items.len(), 1);
     assert_eq!(thread.items[0].author_user_id, Some(a));
-    assert_eq!(thread.items[0].channel, "portal");
+    assert_eq!(thread.items[0].channel, Channel::Portal);
 }
 
 async fn a_new_portal_token_replaces_the_old_one(db: &TestStore) {

@@ -2,8 +2,11 @@
 //! machine). The rules that move between them are the gateway's `domain::texting`.
 
 use std::fmt;
+use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
+
+use crate::named::UnknownName;
 
 /// A patient's texting status, as named in the API.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -48,5 +51,32 @@ impl TextingStatus {
 impl fmt::Display for TextingStatus {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for TextingStatus {
+    type Err = UnknownName;
+
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        TextingStatus::parse(name).ok_or_else(|| UnknownName::new("texting status", name))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::named::check;
+
+    #[test]
+    fn every_texting_status_round_trips_through_its_name() {
+        check::round_trips(
+            &TextingStatus::ALL,
+            &["not_enabled", "pending", "failed", "opted_out", "enabled"],
+        );
+    }
+
+    #[test]
+    fn unknown_texting_statuses_are_refused() {
+        check::refused::<TextingStatus>(&["Enabled", "opted out", "disabled", ""]);
     }
 }

@@ -132,6 +132,28 @@ impl MessageStatus {
     }
 }
 
+/// Every status the carrier reports is one a conversation message can have, spelled the same.
+impl From<MessageStatus> for types::MessageStatus {
+    fn from(status: MessageStatus) -> types::MessageStatus {
+        use types::MessageStatus as Stored;
+        match status {
+            MessageStatus::Accepted => Stored::Accepted,
+            MessageStatus::Scheduled => Stored::Scheduled,
+            MessageStatus::Queued => Stored::Queued,
+            MessageStatus::Sending => Stored::Sending,
+            MessageStatus::Sent => Stored::Sent,
+            MessageStatus::PartiallyDelivered => Stored::PartiallyDelivered,
+            MessageStatus::Delivered => Stored::Delivered,
+            MessageStatus::Undelivered => Stored::Undelivered,
+            MessageStatus::Failed => Stored::Failed,
+            MessageStatus::Canceled => Stored::Canceled,
+            MessageStatus::Read => Stored::Read,
+            MessageStatus::Receiving => Stored::Receiving,
+            MessageStatus::Received => Stored::Received,
+        }
+    }
+}
+
 /// Whether a status that just arrived may overwrite the stored one: only when it is further
 /// along. Equal ranks keep what is stored, so a repeated callback changes nothing and a second
 /// outcome cannot overwrite the first.
@@ -326,6 +348,13 @@ mod tests {
         assert_eq!(MessageStatus::parse("DELIVERED"), Ok(Delivered));
         assert!(MessageStatus::parse("cancelled").is_err());
         assert!(MessageStatus::parse("").is_err());
+    }
+
+    #[test]
+    fn every_status_is_stored_under_its_own_spelling() {
+        for status in MessageStatus::ALL {
+            assert_eq!(types::MessageStatus::from(status).as_str(), status.as_str());
+        }
     }
 
     #[test]

@@ -13,6 +13,7 @@ pub mod twilio;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use types::MessageStatus;
 
 /// Where Twilio posts inbound texts (the number's "A message comes in" webhook).
 pub const INBOUND_WEBHOOK_PATH: &str = "/webhooks/twilio/sms";
@@ -46,6 +47,15 @@ pub struct Accepted {
     pub sid: String,
     /// The carrier's first status (`queued`, or `accepted` with a Messaging Service).
     pub status: String,
+}
+
+impl Accepted {
+    /// The first status, as the conversation message keeps it. A status the carrier never
+    /// documented counts as `queued`: the carrier did take the text, and its status callbacks
+    /// carry on from there.
+    pub fn first_status(&self) -> MessageStatus {
+        webhooks::MessageStatus::parse(&self.status).map_or(MessageStatus::Queued, Into::into)
+    }
 }
 
 /// Why a send did not go through.
@@ -98,4 +108,24 @@ pub trait Carrier: Send + Sync + 'static {
 pub struct FetchedStatus {
     pub status: String,
     pub error_code: Option<u32>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn accepted(status: &str) -> Accepted {
+        Accepted {
+            sid: "SM0123456789abcdef0123456789abcdef".into(),
+            status: status.into(),
+        }
+    }
+
+    #[test]
+    fn the_first_status_is_the_carriers_or_queued_when_it_is_unknown() {
+        assert_eq!(accepted("queued").first_status(), MessageStatus::Queued);
+        assert_eq!(accepted("accepted").first_status(), MessageStatus::Accepted);
+        assert_eq!(accepted("Sent").first_status(), MessageStatus::Sent);
+        assert_eq!(accepted("teleported").first_status(), MessageStatus::Queued);
+    }
 }

@@ -17,6 +17,7 @@
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use store::{NewOutbound, TextAckContext, TextAckDecision, ThrottleRow, priority};
+use types::AlertState;
 use uuid::Uuid;
 
 use crate::domain::access;
@@ -90,7 +91,7 @@ pub fn decide(
             .map(|user| (alert, user))
     });
     match actor {
-        Some((alert, user)) if alert.state == "open" => TextAckDecision {
+        Some((alert, user)) if alert.state == AlertState::Open => TextAckDecision {
             acknowledge_by: Some(user.id),
             reply: Some(reply(format!(
                 "{}: alert {code} acknowledged. Thank you.",
@@ -191,7 +192,7 @@ mod tests {
         }
     }
 
-    fn alert(state: &str, programs: &[&str]) -> Alert {
+    fn alert(state: AlertState, programs: &[&str]) -> Alert {
         Alert {
             id: Uuid::from_u128(50),
             practice_id: Uuid::from_u128(10),
@@ -199,13 +200,13 @@ mod tests {
             reading_id: Uuid::from_u128(70),
             vital: "pulse".into(),
             level: "critical".into(),
-            state: state.into(),
+            state,
             code: "K7Q2MX".into(),
             opened_at: now() - TimeDelta::minutes(30),
             step: 0,
             next_step_at: now(),
-            acknowledged_by: (state == "acknowledged").then(|| Uuid::from_u128(3)),
-            acknowledged_at: (state == "acknowledged")
+            acknowledged_by: (state == AlertState::Acknowledged).then(|| Uuid::from_u128(3)),
+            acknowledged_at: (state == AlertState::Acknowledged)
                 .then(|| "2026-05-10T11:45:00Z".parse().unwrap()),
             reading_ids: vec![Uuid::from_u128(70)],
             patient_programs: programs.iter().map(|p| p.to_string()).collect(),
@@ -217,7 +218,7 @@ mod tests {
             practice: practice(),
             acknowledged_by: alert
                 .as_ref()
-                .filter(|a| a.state == "acknowledged")
+                .filter(|a| a.state == AlertState::Acknowledged)
                 .map(|_| staff(3, "Lee")),
             alert,
             sent_to_number,
@@ -240,7 +241,11 @@ mod tests {
 
     #[test]
     fn case_access_by_enrolment_or_on_call_lets_a_recipient_acknowledge() {
-        let mut ctx = context(Some(alert("open", &["rpm"])), true, vec![staff(2, "Nora")]);
+        let mut ctx = context(
+            Some(alert(AlertState::Open, &["rpm"])),
+            true,
+            vec![staff(2, "Nora")],
+        );
         assert_eq!(
             run(&ctx).acknowledge_by,
             None,
@@ -282,7 +287,7 @@ mod tests {
     #[test]
     fn a_recipient_who_can_see_the_patient_acknowledges_and_is_thanked() {
         let decision = run(&context(
-            Some(alert("open", &[])),
+            Some(alert(AlertState::Open, &[])),
             true,
             vec![staff(2, "Nora")],
         ));
@@ -298,7 +303,7 @@ mod tests {
     #[test]
     fn an_acknowledged_alert_answers_who_and_when_in_the_practice_time_zone() {
         let decision = run(&context(
-            Some(alert("acknowledged", &[])),
+            Some(alert(AlertState::Acknowledged, &[])),
             true,
             vec![staff(2, "Nora")],
         ));
@@ -319,23 +324,31 @@ mod tests {
             ("no such code", context(None, false, vec![staff(2, "Nora")])),
             (
                 "not sent to this number",
-                context(Some(alert("open", &[])), false, vec![staff(2, "Nora")]),
+                context(
+                    Some(alert(AlertState::Open, &[])),
+                    false,
+                    vec![staff(2, "Nora")],
+                ),
             ),
             (
                 "nobody with this number",
-                context(Some(alert("open", &[])), true, vec![]),
+                context(Some(alert(AlertState::Open, &[])), true, vec![]),
             ),
             (
                 "locked",
-                context(Some(alert("open", &[])), true, vec![locked]),
+                context(Some(alert(AlertState::Open, &[])), true, vec![locked]),
             ),
             (
                 "not of the practice",
-                context(Some(alert("open", &[])), true, vec![elsewhere]),
+                context(Some(alert(AlertState::Open, &[])), true, vec![elsewhere]),
             ),
             (
                 "every program restricted",
-                context(Some(alert("open", &["hiv"])), true, vec![staff(2, "Nora")]),
+                context(
+                    Some(alert(AlertState::Open, &["hiv"])),
+                    true,
+                    vec![staff(2, "Nora")],
+                ),
             ),
         ];
         for (why, context) in cases {

@@ -49,7 +49,7 @@ impl From<Alert> for AlertView {
             reading_id: a.reading_id,
             reading_ids: a.reading_ids,
             vital: a.vital,
-            state: a.state,
+            state: a.state.to_string(),
             level: a.level,
             opened_at: a.opened_at,
             acknowledged_by: a.acknowledged_by,

@@ -145,7 +145,7 @@ impl From<EmailOutboxRow> for EmailItem {
             kind: e.kind,
             to: e.to_address,
             subject: e.subject,
-            state: e.state,
+            state: e.state.to_string(),
             attempts: e.attempts,
             last_error: e.last_error,
             created_at: e.created_at,

@@ -83,7 +83,7 @@ impl From<Patient> for PatientView {
             mobile_phone: p.mobile_phone,
             programs: p.programs,
             texting: TextingView {
-                status: p.texting.status,
+                status: p.texting.status.to_string(),
                 attempts_left: p.texting.attempts_left,
                 expires_at: p.texting.expires_at,
                 updated_at: p.texting.updated_at,

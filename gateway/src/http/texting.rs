@@ -17,7 +17,7 @@ use crate::services::texting::{self, StaffAction, TextingError};
 
 fn view(patient: &store::Patient) -> TextingView {
     TextingView {
-        status: patient.texting.status.clone(),
+        status: patient.texting.status.to_string(),
         attempts_left: patient.texting.attempts_left,
         expires_at: patient.texting.expires_at,
         updated_at: patient.texting.updated_at,

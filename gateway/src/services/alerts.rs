@@ -353,7 +353,7 @@ pub async fn acknowledge(
         .store
         .acknowledge_alert(audit, alert.id, user_id)
         .await?;
-    if alert.state == "open" && acked.state == "acknowledged" {
+    if alert.state == types::AlertState::Open && acked.state == types::AlertState::Acknowledged {
         count_acknowledgement(&acked);
     }
     Ok(acked)
@@ -401,7 +401,9 @@ pub async fn acknowledge_by_text(
         }
         TextAckOutcome {
             alert: Some(alert), ..
-        } if alert.state == "acknowledged" && outcome.replied => "already_acknowledged",
+        } if alert.state == types::AlertState::Acknowledged && outcome.replied => {
+            "already_acknowledged"
+        }
         _ => "not_recognised",
     };
     metrics::counter!(catalogue::ALERT_TEXT_ACKS, "result" => result).increment(1);

@@ -85,11 +85,7 @@ pub fn new_message_deliveries(
 }
 
 /// The channel a staff message goes out on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Channel {
-    Sms,
-    Portal,
-}
+pub use types::Channel;
 
 /// Why a staff message cannot be sent.
 #[derive(Debug, thiserror::Error)]
@@ -129,11 +125,7 @@ const SEND_ROUTE: &str = "POST /v1/patients/{id}/messages";
 /// what was asked (body and channel), so the same key with another request is recognised.
 pub fn request_fingerprint(patient_id: Uuid, body: &str, channel: Option<Channel>) -> String {
     use sha2::{Digest, Sha256};
-    let channel = match channel {
-        None => "default",
-        Some(Channel::Sms) => "sms",
-        Some(Channel::Portal) => "portal",
-    };
+    let channel = channel.map_or("default", Channel::as_str);
     let mut hash = Sha256::new();
     // Length-prefixed parts, so that no two different requests hash the same bytes.
     for part in [SEND_ROUTE, &patient_id.to_string(), channel, body] {
@@ -158,7 +150,7 @@ fn choose_channel(
     match asked {
         Some(Channel::Sms) if !context.texting_enabled => Err(SendError::TextingDisabled),
         Some(Channel::Sms) if !sms_enabled => {
-            Err(SendError::SmsNotEnabled(patient.texting.status.clone()))
+            Err(SendError::SmsNotEnabled(patient.texting.status.to_string()))
         }
         Some(Channel::Portal) if !context.portal_enabled => Err(SendError::PortalDisabled),
         Some(Channel::Portal) if !context.has_portal => Err(SendError::PortalNotEnrolled),

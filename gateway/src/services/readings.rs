@@ -135,8 +135,11 @@ pub async fn receive(
             crate::services::alerts::unreachable(practice, Some(alert.id));
         }
     }
-    let texted =
-        recorded.staff_texted > 0 || recorded.patient_notice.iter().any(|m| m.channel == "sms");
+    let texted = recorded.staff_texted > 0
+        || recorded
+            .patient_notice
+            .iter()
+            .any(|m| m.channel == types::Channel::Sms);
     if recorded.alert.is_some() || texted {
         state.wake_dispatcher();
     }

@@ -34,15 +34,11 @@ pub const FLAG_POSSIBLE_OPT_OUT: &str = "possible_opt_out";
 /// How often a staff action re-decides after losing a race with another change.
 const MAX_RACES: usize = 3;
 
-/// The stored row as the domain's state. An unreadable status is treated as `not_enabled`, which
-/// can send nothing until staff start texting again.
+/// The stored row as the domain's state (a status the store cannot read never gets this far:
+/// reading its row fails).
 pub fn state_of(row: &TextingRow) -> TextingState {
-    let status = TextingStatus::parse(&row.status).unwrap_or_else(|| {
-        tracing::error!(status = %row.status, "unknown texting status in the store; treating it as not_enabled");
-        TextingStatus::NotEnabled
-    });
     TextingState {
-        status,
+        status: row.status,
         attempts_left: u8::try_from(row.attempts_left.max(0)).unwrap_or(u8::MAX),
         expires_at: row.expires_at,
         updated_at: row.updated_at,
@@ -51,7 +47,7 @@ pub fn state_of(row: &TextingRow) -> TextingState {
 
 pub fn row_of(state: &TextingState) -> TextingRow {
     TextingRow {
-        status: state.status.as_str().to_string(),
+        status: state.status,
         attempts_left: i16::from(state.attempts_left),
         expires_at: state.expires_at,
         updated_at: state.updated_at,

@@ -190,7 +190,13 @@ impl Dispatcher {
             Ok(accepted) => {
                 let recorded = self
                     .store
-                    .record_send_accepted(&row, carrier, &accepted.sid, &accepted.status, now)
+                    .record_send_accepted(
+                        &row,
+                        carrier,
+                        &accepted.sid,
+                        accepted.first_status(),
+                        now,
+                    )
                     .await;
                 if matches!(recorded, Ok(true)) {
                     // Statuses the carrier reported before this answer was recorded.

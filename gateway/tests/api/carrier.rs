@@ -10,6 +10,7 @@ use gateway::carrier::{Carrier, OutboundSms, SendError};
 use gateway::clock::Clock;
 use serde_json::Value;
 use store::{Audit, NewOutbound, Outbound, OutboxState, priority};
+use types::{MessageStatus, TextingStatus};
 use uuid::Uuid;
 
 use crate::both_backends;
@@ -229,9 +230,12 @@ async fn a_permanent_error_fails_the_text_at_once_with_the_carriers_code(backend
     }
     assert_eq!(fake.received().len(), 2);
     let conversation = app.message_of(&invalid).await;
-    assert_eq!(conversation.status, "failed");
+    assert_eq!(conversation.status, MessageStatus::Failed);
     assert_eq!(conversation.error_code, Some(21211));
-    assert_eq!(texting_status(&app, patient_id).await, "enabled");
+    assert_eq!(
+        texting_status(&app, patient_id).await,
+        TextingStatus::Enabled
+    );
 }
 
 async fn error_21610_in_a_send_answer_opts_the_patient_out(backend: Backend) {
@@ -247,7 +251,10 @@ async fn error_21610_in_a_send_answer_opts_the_patient_out(backend: Backend) {
     let queued = enqueue(&app, to_patient(practice_id, patient_id, "hi", false)).await;
     let failed = wait_for_state(&app, queued.id, OutboxState::Failed).await;
     assert_eq!(failed.error_code, Some(21610));
-    assert_eq!(texting_status(&app, patient_id).await, "opted_out");
+    assert_eq!(
+        texting_status(&app, patient_id).await,
+        TextingStatus::OptedOut
+    );
 }
 
 async fn a_lost_claim_is_sent_once_more_and_shows_as_recovered_and_a_second_loss_fails_it(
@@ -592,7 +599,7 @@ async fn a_status_reported_before_the_send_was_recorded_is_applied_once_it_is(ba
     let sid = delivered.carrier_sid.clone().unwrap();
     assert_eq!(fake.received()[0].sid.as_deref(), Some(sid.as_str()));
     let message = app.message_of(&delivered).await;
-    assert_eq!(message.status, "delivered");
+    assert_eq!(message.status, MessageStatus::Delivered);
     // The status is unparked right after it is applied (a separate write), so allow a moment.
     eventually(5, "applied statuses are not kept", || async {
         let parked = app.store.parked_statuses(&sid).await.unwrap();

@@ -5,6 +5,7 @@
 use chrono::Duration;
 use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
 use reqwest::redirect::Policy;
+use types::{Channel, TextingStatus};
 use uuid::Uuid;
 
 use crate::both_backends;
@@ -319,7 +320,7 @@ async fn a_reply_submitted_twice_with_one_key_is_sent_once(backend: Backend) {
     assert_eq!(second.status(), 303);
     let messages = messages_of(&app, clinic.patient_id).await;
     assert_eq!(messages.len(), 1, "one message for one key");
-    assert_eq!(messages[0].channel, "sms");
+    assert_eq!(messages[0].channel, Channel::Sms);
     assert_eq!(messages[0].author_user_id, Some(clinic.nurse_id));
     let outbox = app.store.list_outbox(store::Page::first(10)).await.unwrap();
     assert_eq!(outbox.items.len(), 1, "one text queued");
@@ -853,7 +854,7 @@ async fn texting_actions_and_alert_acknowledgement_use_the_apis_rules(backend: B
     assert_eq!(flash_of(&out), "ok:The patient is opted out of texting.");
     assert_eq!(
         crate::helpers::texting_status(&app, clinic.patient_id).await,
-        "opted_out"
+        TextingStatus::OptedOut
     );
     let again = nurse.post(&format!("{texting}/start"), &[]).await;
     assert!(
@@ -863,7 +864,7 @@ async fn texting_actions_and_alert_acknowledgement_use_the_apis_rules(backend: B
     );
     assert_eq!(
         crate::helpers::texting_status(&app, clinic.patient_id).await,
-        "pending"
+        TextingStatus::Pending
     );
     let resend = nurse.post(&format!("{texting}/resend"), &[]).await;
     assert_eq!(flash_of(&resend), "ok:The opt-in text was sent again.");

@@ -544,7 +544,7 @@ pub async fn update_patient(db: &TestStore, set: &str, patient: uuid::Uuid) {
 }
 
 /// Reads a patient's texting status (through the store, which audits the read).
-pub async fn texting_status(app: &TestApp, patient_id: uuid::Uuid) -> String {
+pub async fn texting_status(app: &TestApp, patient_id: uuid::Uuid) -> types::TextingStatus {
     let audit = store::Audit::system(app.state.clock.now());
     app.state
         .store

@@ -3,6 +3,7 @@
 
 use serde_json::Value;
 use store::{OutboxState, StoreError};
+use types::{Channel, Direction, MessageStatus, TextingStatus};
 
 use crate::both_backends;
 use crate::fake_twilio::{AUTH_TOKEN, FakeTwilio, PUBLIC_BASE_URL};
@@ -99,8 +100,8 @@ async fn a_text_from_an_enabled_patient_is_recorded_and_answered_with_empty_twim
     let stored = message(&app, &sid(1)).await.unwrap();
     assert_eq!(stored.patient_id, Some(patient_id));
     assert_eq!(stored.practice_id, Some(practice_id));
-    assert_eq!(stored.direction, "inbound");
-    assert_eq!(stored.channel, "sms");
+    assert_eq!(stored.direction, Direction::Inbound);
+    assert_eq!(stored.channel, Channel::Sms);
     assert_eq!(stored.body.as_deref(), Some("My reading was high"));
     assert_eq!(stored.author_user_id, None);
     let metrics = app.get("/metrics").await.text().await.unwrap();
@@ -340,7 +341,7 @@ async fn a_late_status_never_moves_a_message_backwards(backend: Backend) {
     assert_eq!(row.carrier_status.as_deref(), Some("delivered"));
     assert_eq!(row.state, OutboxState::Sent);
     let conversation = app.message_of(&row).await;
-    assert_eq!(conversation.status, "delivered");
+    assert_eq!(conversation.status, MessageStatus::Delivered);
 }
 
 async fn undelivered_in_a_callback_fails_the_message_with_its_code(backend: Backend) {
@@ -355,9 +356,12 @@ async fn undelivered_in_a_callback_fails_the_message_with_its_code(backend: Back
     assert_eq!(row.state, OutboxState::Failed, "undelivered is not sent");
     assert_eq!(row.error_code, Some(30003));
     let conversation = app.message_of(&row).await;
-    assert_eq!(conversation.status, "undelivered");
+    assert_eq!(conversation.status, MessageStatus::Undelivered);
     assert_eq!(conversation.error_code, Some(30003));
-    assert_eq!(texting_status(&app, patient_id).await, "enabled");
+    assert_eq!(
+        texting_status(&app, patient_id).await,
+        TextingStatus::Enabled
+    );
 }
 
 async fn error_21610_in_a_status_callback_opts_the_patient_out(backend: Backend) {
@@ -365,7 +369,10 @@ async fn error_21610_in_a_status_callback_opts_the_patient_out(backend: Backend)
     let (practice_id, patient_id) = practice_with_patient(&app, "enabled").await;
     let (outbox_id, sid) = sent_text(&app, practice_id, patient_id).await;
     assert_empty_twiml(post_status(&app, &callback(&sid, "failed", Some("21610"))).await).await;
-    assert_eq!(texting_status(&app, patient_id).await, "opted_out");
+    assert_eq!(
+        texting_status(&app, patient_id).await,
+        TextingStatus::OptedOut
+    );
     let row = app.store.get_outbound(outbox_id).await.unwrap();
     assert_eq!(row.state, OutboxState::Failed);
     assert_eq!(row.error_code, Some(21610));
@@ -390,7 +397,10 @@ async fn a_callback_for_an_unknown_message_answers_200_and_changes_nothing(backe
     let (_, patient_id) = practice_with_patient(&app, "enabled").await;
     let response = post_status(&app, &callback(&sid(99), "failed", Some("21610"))).await;
     assert_empty_twiml(response).await;
-    assert_eq!(texting_status(&app, patient_id).await, "enabled");
+    assert_eq!(
+        texting_status(&app, patient_id).await,
+        TextingStatus::Enabled
+    );
 }
 
 // PostgreSQL only.

@@ -12,6 +12,7 @@ use store::{
     ReadingDecision, ReadingSource, SendFailure, Store, TextAck, TextAckContext, TextAckDecision,
     priority,
 };
+use types::AlertState;
 use uuid::Uuid;
 
 use super::{audit_at, create_patient, customer_and_practice, decide, staff, t0};
@@ -438,7 +439,7 @@ pub async fn an_ack_text_is_decided_with_the_alert_the_numbers_it_texted_and_the
     assert!(context.miss_throttle.is_none());
     assert!(outcome.acknowledged_now && outcome.replied);
     let acked = outcome.alert.unwrap();
-    assert_eq!(acked.state, "acknowledged");
+    assert_eq!(acked.state, AlertState::Acknowledged);
     assert_eq!(acked.acknowledged_by, Some(w.nurse.id));
     // Again: the acknowledger is in the context, nothing changes, and the throttle state the
     // decision wrote is read back.

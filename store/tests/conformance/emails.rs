@@ -11,6 +11,7 @@ use store::testing::TestStore;
 use store::{
     NewNotification, NewOutbound, NotificationEmail, Page, Store, UnreadReminder, priority,
 };
+use types::EmailState;
 use uuid::Uuid;
 
 use super::{audit_at, create_staff, customer_and_practice, feed_of, t0, team_fixture};
@@ -65,7 +66,7 @@ pub async fn a_notification_goes_to_the_feed_the_email_outbox_or_both_as_asked(d
     let subjects: Vec<&str> = emails.iter().map(|e| e.subject.as_str()).collect();
     assert_eq!(subjects, ["email only", "both"]);
     for email in &emails {
-        assert_eq!(email.state, "queued");
+        assert_eq!(email.state, EmailState::Queued);
         assert_eq!(email.to_address, "nurse@example.org");
         assert_eq!(email.user_id, user_id);
         assert_eq!(email.kind, "two_way_texting");
@@ -152,7 +153,7 @@ pub async fn an_email_is_claimed_once_until_its_lease_runs_out(db: &TestStore) {
         .unwrap();
     assert_eq!(
         store.list_emails(Page::first(1)).await.unwrap().items[0].state,
-        "sending"
+        EmailState::Sending
     );
     store
         .record_email_sent(
@@ -163,7 +164,7 @@ pub async fn an_email_is_claimed_once_until_its_lease_runs_out(db: &TestStore) {
         .await
         .unwrap();
     let row = &store.list_emails(Page::first(1)).await.unwrap().items[0];
-    assert_eq!(row.state, "sent");
+    assert_eq!(row.state, EmailState::Sent);
     assert_eq!(row.sent_at, Some(t0() + Duration::seconds(122)));
     assert!(
         store
@@ -194,7 +195,7 @@ pub async fn email_failures_retry_at_the_given_time_or_end_failed(db: &TestStore
         .await
         .unwrap();
     let row = &store.list_emails(Page::first(1)).await.unwrap().items[0];
-    assert_eq!(row.state, "queued");
+    assert_eq!(row.state, EmailState::Queued);
     assert_eq!(
         row.last_error.as_deref(),
         Some("the SMTP server answered 451")
@@ -223,7 +224,7 @@ pub async fn email_failures_retry_at_the_given_time_or_end_failed(db: &TestStore
         .await
         .unwrap();
     let row = &store.list_emails(Page::first(1)).await.unwrap().items[0];
-    assert_eq!(row.state, "failed");
+    assert_eq!(row.state, EmailState::Failed);
     assert_eq!(row.attempts, 2);
     assert_eq!(store.email_next_due().await.unwrap(), None);
     assert!(

@@ -13,6 +13,7 @@ use store::{
     NewPatient, NewStaffMessage, OutboxState, StaffMessageOutcome, StaffSendChoice, Store,
     StoreError, TextingRow, ThrottleRow, UserPatch, priority,
 };
+use types::{Channel, MessageStatus, TextingStatus};
 use uuid::Uuid;
 
 use super::{audit_at, create_patient, customer_and_practice, raw_execute, staff, t0};
@@ -97,7 +98,7 @@ fn opt_out_decision() -> store::InboundDecider {
         InboundDecision {
             keep_body: true,
             texting: Some(TextingRow {
-                status: "opted_out".into(),
+                status: TextingStatus::OptedOut,
                 attempts_left: 0,
                 expires_at: None,
                 updated_at: t0(),
@@ -158,7 +159,11 @@ pub async fn a_stop_cancels_what_is_queued_to_the_number_and_only_its_confirmati
             .get_message(queued.message_id.expect("recorded"))
             .await
             .unwrap();
-        assert_eq!(message.status, "cancelled", "visible in the conversation");
+        assert_eq!(
+            message.status,
+            MessageStatus::Cancelled,
+            "visible in the conversation"
+        );
         assert_eq!(message.status_reason.as_deref(), Some("opted_out"));
     }
     for untouched in [&other_number, &other_practice] {
@@ -239,7 +244,7 @@ pub async fn a_claim_cancels_a_due_text_whose_number_opted_out_after_it_was_queu
         .get_message(to_patient.message_id.unwrap())
         .await
         .unwrap();
-    assert_eq!(message.status, "cancelled");
+    assert_eq!(message.status, MessageStatus::Cancelled);
     assert_eq!(message.status_reason.as_deref(), Some("opted_out"));
 }
 
@@ -298,7 +303,7 @@ pub async fn a_staff_opt_out_cancels_what_is_queued_to_the_number(db: &TestStore
             store::TextingChange {
                 expected: patient.texting.clone(),
                 new_state: Some(TextingRow {
-                    status: "opted_out".into(),
+                    status: TextingStatus::OptedOut,
                     attempts_left: 0,
                     expires_at: None,
                     updated_at: t0(),
@@ -390,15 +395,15 @@ pub async fn a_throttle_key_is_read_and_counted_inside_the_inbound_transaction(d
 fn staff_message(
     patient_id: Uuid,
     author: Uuid,
-    seen: std::sync::mpsc::Sender<String>,
+    seen: std::sync::mpsc::Sender<TextingStatus>,
 ) -> NewStaffMessage {
     NewStaffMessage {
         patient_id,
         author_user_id: author,
         body: "Your results are in".into(),
         choose: Box::new(move |ctx| {
-            seen.send(ctx.patient.texting.status.clone()).unwrap();
-            if ctx.patient.texting.status == "enabled" {
+            seen.send(ctx.patient.texting.status).unwrap();
+            if ctx.patient.texting.status == TextingStatus::Enabled {
                 StaffSendChoice::Sms(text(PRACTICE, PHONE, Some(ctx.patient.id), 10))
             } else if ctx.has_portal {
                 StaffSendChoice::Portal
@@ -425,7 +430,7 @@ pub async fn a_staff_send_chooses_its_channel_from_the_patient_as_it_is_in_the_t
         .post_staff_message(&audit_at(t0()), staff_message(patient_id, author, tx))
         .await
         .unwrap();
-    assert_eq!(rx.recv().unwrap(), "enabled");
+    assert_eq!(rx.recv().unwrap(), TextingStatus::Enabled);
     let StaffMessageOutcome::Created {
         message,
         enqueued: Some(_),
@@ -433,7 +438,7 @@ pub async fn a_staff_send_chooses_its_channel_from_the_patient_as_it_is_in_the_t
     else {
         panic!("sent by text: {sent:?}");
     };
-    assert_eq!(message.channel, "sms");
+    assert_eq!(message.channel, Channel::Sms);
 
     // Opted out since the caller last looked: the decision sees it and refuses; nothing written.
     set_status(db, patient_id, "opted_out").await;
@@ -442,7 +447,7 @@ pub async fn a_staff_send_chooses_its_channel_from_the_patient_as_it_is_in_the_t
         .post_staff_message(&audit_at(t0()), staff_message(patient_id, author, tx))
         .await
         .unwrap();
-    assert_eq!(rx.recv().unwrap(), "opted_out");
+    assert_eq!(rx.recv().unwrap(), TextingStatus::OptedOut);
     assert!(
         matches!(refused, StaffMessageOutcome::Refused { .. }),
         "{refused:?}"
@@ -470,7 +475,7 @@ pub async fn a_staff_send_chooses_its_channel_from_the_patient_as_it_is_in_the_t
     else {
         panic!("sent by portal: {by_portal:?}");
     };
-    assert_eq!(message.channel, "portal");
+    assert_eq!(message.channel, Channel::Portal);
 }
 
 pub async fn an_idempotency_key_replays_only_the_request_it_came_with(db: &TestStore) {
@@ -810,7 +815,7 @@ pub async fn postgres_a_staff_send_racing_a_stop_decides_after_it(db: &TestStore
     );
     client.batch_execute("COMMIT").await.unwrap();
     let outcome = sender.await.unwrap();
-    assert_eq!(rx.recv().unwrap(), "opted_out");
+    assert_eq!(rx.recv().unwrap(), TextingStatus::OptedOut);
     assert!(
         matches!(outcome, StaffMessageOutcome::Refused { .. }),
         "{outcome:?}"
@@ -833,16 +838,16 @@ pub async fn postgres_a_text_that_only_adds_rows_is_decided_without_the_patients
     // Another transaction holds the patient's row and opts it out, not committed yet.
     let client = uncommitted_opt_out(pg, patient_id).await;
 
-    let seen = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let seen = Arc::new(std::sync::Mutex::new(Vec::<TextingStatus>::new()));
     let decider = |changes_state: bool| -> store::InboundDecider {
         let seen = Arc::clone(&seen);
         Box::new(move |ctx| {
             let patient = ctx.patient.as_ref().expect("a known patient");
-            seen.lock().unwrap().push(patient.texting.status.clone());
+            seen.lock().unwrap().push(patient.texting.status);
             InboundDecision {
                 keep_body: true,
                 texting: changes_state.then(|| TextingRow {
-                    status: "pending".into(),
+                    status: TextingStatus::Pending,
                     attempts_left: 3,
                     expires_at: None,
                     updated_at: t0(),
@@ -861,7 +866,7 @@ pub async fn postgres_a_text_that_only_adds_rows_is_decided_without_the_patients
     .expect("an ordinary text does not wait for the patient's lock")
     .unwrap();
     assert!(matches!(recorded, InboundOutcome::Recorded { .. }));
-    assert_eq!(*seen.lock().unwrap(), vec!["enabled".to_string()]);
+    assert_eq!(*seen.lock().unwrap(), vec![TextingStatus::Enabled]);
 
     seen.lock().unwrap().clear();
     let changing = {
@@ -883,7 +888,7 @@ pub async fn postgres_a_text_that_only_adds_rows_is_decided_without_the_patients
     changing.await.unwrap();
     assert_eq!(
         *seen.lock().unwrap(),
-        vec!["enabled".to_string(), "opted_out".to_string()],
+        vec![TextingStatus::Enabled, TextingStatus::OptedOut],
         "decided once from committed state, then again under the lock from the committed change"
     );
     let status: String = client

@@ -9,6 +9,7 @@ use store::testing::TestStore;
 use store::{
     ClaimRequest, NewNotification, NewOutbound, NotificationEmail, ReleasedClaims, Store, priority,
 };
+use types::MessageStatus;
 
 use super::{audit_at, customer_and_practice, staff, t0};
 
@@ -158,7 +159,13 @@ pub async fn the_claims_of_a_gone_instance_are_released_at_once_and_a_live_ones_
         );
         assert!(
             second
-                .record_send_accepted(&send.outbound, "test", "SMagain", "queued", later)
+                .record_send_accepted(
+                    &send.outbound,
+                    "test",
+                    "SMagain",
+                    MessageStatus::Queued,
+                    later
+                )
                 .await
                 .unwrap()
         );

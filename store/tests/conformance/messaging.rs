@@ -7,8 +7,9 @@ use chrono::{DateTime, Duration, NaiveDate, Utc};
 use store::testing::TestStore;
 use store::{
     Audit, ClaimRequest, InboundDecision, InboundOutcome, NewInbound, NewOutbound, NewPatient,
-    OutboxState, SendFailure, StatusOutcome, Store, TextingRow, priority,
+    OutboxState, SendFailure, StatusOutcome, Store, StoreError, TextingRow, priority,
 };
+use types::{Direction, MessageStatus, TextingStatus};
 use uuid::Uuid;
 
 use super::{audit_at, customer_and_practice, raw_execute, t0};
@@ -79,7 +80,7 @@ fn keep_body_when_enabled() -> store::InboundDecider {
         keep_body: ctx
             .patient
             .as_ref()
-            .is_some_and(|p| p.texting.status == "enabled"),
+            .is_some_and(|p| p.texting.status == TextingStatus::Enabled),
         ..Default::default()
     })
 }
@@ -133,7 +134,7 @@ pub async fn a_repeated_carrier_message_id_is_recorded_once_and_changes_nothing(
     };
     assert_eq!(message.patient_id, Some(patient_id));
     assert_eq!(message.practice_id, Some(practice_id));
-    assert_eq!(message.direction, "inbound");
+    assert_eq!(message.direction, Direction::Inbound);
     let again = store
         .record_inbound(
             &audit_at(t0() + Duration::seconds(5)),
@@ -264,11 +265,11 @@ pub async fn the_decision_writes_texting_state_and_replies_in_the_inbound_transa
             Box::new(move |ctx| {
                 let practice = ctx.practice.as_ref().unwrap();
                 let patient = ctx.patient.as_ref().unwrap();
-                assert_eq!(patient.texting.status, "pending");
+                assert_eq!(patient.texting.status, TextingStatus::Pending);
                 InboundDecision {
                     keep_body: false,
                     texting: Some(TextingRow {
-                        status: "enabled".into(),
+                        status: TextingStatus::Enabled,
                         attempts_left: 0,
                         expires_at: None,
                         updated_at: decided_at,
@@ -299,13 +300,13 @@ pub async fn the_decision_writes_texting_state_and_replies_in_the_inbound_transa
     assert_eq!(reply.priority, priority::REPLY);
     assert_eq!(reply.next_attempt_at, decided_at);
     let conversation = store.get_message(reply.message_id.unwrap()).await.unwrap();
-    assert_eq!(conversation.direction, "outbound");
-    assert_eq!(conversation.status, "queued");
+    assert_eq!(conversation.direction, Direction::Outbound);
+    assert_eq!(conversation.status, MessageStatus::Queued);
     let patient = store
         .get_patient(&audit_at(decided_at), patient_id)
         .await
         .unwrap();
-    assert_eq!(patient.texting.status, "enabled");
+    assert_eq!(patient.texting.status, TextingStatus::Enabled);
     assert_eq!(patient.texting.updated_at, decided_at);
 }
 
@@ -467,7 +468,7 @@ pub async fn a_lost_claim_is_sent_once_more_as_recovered_and_a_second_loss_fails
     // The first claimer's late answer no longer counts.
     assert!(
         !store
-            .record_send_accepted(&lost, "test", "SMlate", "queued", after)
+            .record_send_accepted(&lost, "test", "SMlate", MessageStatus::Queued, after)
             .await
             .unwrap()
     );
@@ -482,7 +483,7 @@ pub async fn a_lost_claim_is_sent_once_more_as_recovered_and_a_second_loss_fails
     assert_eq!(failed.state, OutboxState::Failed);
     assert!(failed.last_error.as_deref().unwrap().contains("twice"));
     let message = store.get_message(queued.message_id.unwrap()).await.unwrap();
-    assert_eq!(message.status, "failed");
+    assert_eq!(message.status, MessageStatus::Failed);
 }
 
 pub async fn a_retry_waits_for_its_time_and_a_success_records_the_carrier_id(db: &TestStore) {
@@ -529,7 +530,7 @@ pub async fn a_retry_waits_for_its_time_and_a_success_records_the_carrier_id(db:
     assert_eq!(claimed.recovered, 0, "a retry is not a recovery");
     assert!(
         store
-            .record_send_accepted(&claimed, "twilio", "SMabc", "queued", retry_at)
+            .record_send_accepted(&claimed, "twilio", "SMabc", MessageStatus::Queued, retry_at)
             .await
             .unwrap()
     );
@@ -539,7 +540,7 @@ pub async fn a_retry_waits_for_its_time_and_a_success_records_the_carrier_id(db:
     assert_eq!(sent.sent_at, Some(retry_at));
     let message = store.get_message(queued.message_id.unwrap()).await.unwrap();
     assert_eq!(message.carrier_sid.as_deref(), Some("SMabc"));
-    assert_eq!(message.status, "queued");
+    assert_eq!(message.status, MessageStatus::Queued);
     assert_eq!(store.outbox_next_due().await.unwrap(), None);
     assert_eq!(store.outbox_stats().await.unwrap().depth, 0);
 }
@@ -558,10 +559,26 @@ async fn sent_row(store: &Arc<dyn Store>, sid: &str, to: &str) -> Uuid {
     let claim = store.claim_outbound(claim_at(t0(), 100, 10)).await.unwrap();
     let claimed = &claim.sends[0].outbound;
     store
-        .record_send_accepted(claimed, "twilio", sid, "queued", t0())
+        .record_send_accepted(claimed, "twilio", sid, MessageStatus::Queued, t0())
         .await
         .unwrap();
     queued.id
+}
+
+/// Nothing the store writes can leave a status it cannot read, but a hand edit or a bug could:
+/// the read is an error that names the value, never a default.
+pub async fn a_message_status_the_store_does_not_know_is_an_error_when_read(db: &TestStore) {
+    let store = db.store().await;
+    let outbox_id = sent_row(&store, "SModd", "+15555550203").await;
+    let message_id = store.get_outbound(outbox_id).await.unwrap().message_id;
+    raw_execute(db, "UPDATE messages SET status = 'teleported'")
+        .await
+        .unwrap();
+    let read = store.get_message(message_id.unwrap()).await;
+    assert!(
+        matches!(&read, Err(StoreError::Unexpected(why)) if why.contains("unknown message status \"teleported\"")),
+        "{read:?}"
+    );
 }
 
 fn status(sid: &str, status: &str, error_code: Option<i32>) -> store::CarrierStatusUpdate {
@@ -596,7 +613,7 @@ pub async fn a_status_never_moves_backwards_and_undelivered_fails_the_row(db: &T
     assert_eq!(row.carrier_status.as_deref(), Some("delivered"));
     assert_eq!(row.state, OutboxState::Sent);
     let message = store.get_message(row.message_id.unwrap()).await.unwrap();
-    assert_eq!(message.status, "delivered");
+    assert_eq!(message.status, MessageStatus::Delivered);
 
     let undelivered = sent_row(&store, "SMu", "+15555550202").await;
     store
@@ -611,7 +628,7 @@ pub async fn a_status_never_moves_backwards_and_undelivered_fails_the_row(db: &T
     assert_eq!(row.state, OutboxState::Failed, "undelivered is not sent");
     assert_eq!(row.error_code, Some(30003));
     let message = store.get_message(row.message_id.unwrap()).await.unwrap();
-    assert_eq!(message.status, "undelivered");
+    assert_eq!(message.status, MessageStatus::Undelivered);
     assert_eq!(message.error_code, Some(30003));
 
     let unknown = store
@@ -651,7 +668,7 @@ pub async fn error_21610_opts_the_patient_out_from_a_callback_and_from_a_send_an
         .get_patient(&audit_at(t0()), patient_id)
         .await
         .unwrap();
-    assert_eq!(read.texting.status, "opted_out");
+    assert_eq!(read.texting.status, TextingStatus::OptedOut);
     assert_eq!(read.texting.attempts_left, 0);
     assert_eq!(read.texting.expires_at, None);
 
@@ -683,7 +700,7 @@ pub async fn error_21610_opts_the_patient_out_from_a_callback_and_from_a_send_an
         .get_patient(&audit_at(later), patient_id)
         .await
         .unwrap();
-    assert_eq!(read.texting.status, "opted_out");
+    assert_eq!(read.texting.status, TextingStatus::OptedOut);
     assert_eq!(read.texting.updated_at, later);
 }
 
@@ -832,7 +849,7 @@ pub async fn outbox_depth_is_counted_per_priority_and_sent_rows_leave_it(db: &Te
                 row,
                 "twilio",
                 "SM-stats",
-                "queued",
+                MessageStatus::Queued,
                 t0() + Duration::seconds(11)
             )
             .await
@@ -858,13 +875,13 @@ pub async fn an_inbound_text_on_a_shared_number_may_be_routed_to_and_change_ever
     set_texting(db, kid, "pending").await;
     let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
     let slot = seen.clone();
-    let row = |status: &str| TextingRow {
-        status: status.into(),
+    let row = |status: TextingStatus| TextingRow {
+        status,
         attempts_left: 0,
         expires_at: None,
         updated_at: t0(),
     };
-    let (enabled, opted_out) = (row("enabled"), row("opted_out"));
+    let (enabled, opted_out) = (row(TextingStatus::Enabled), row(TextingStatus::OptedOut));
     let InboundOutcome::Recorded { message, .. } = store
         .record_inbound(
             &audit_at(t0()),
@@ -900,8 +917,8 @@ pub async fn an_inbound_text_on_a_shared_number_may_be_routed_to_and_change_ever
                 .status
         }
     };
-    assert_eq!(status(mother).await, "enabled");
-    assert_eq!(status(kid).await, "opted_out");
+    assert_eq!(status(mother).await, TextingStatus::Enabled);
+    assert_eq!(status(kid).await, TextingStatus::OptedOut);
     // A decision naming a patient without the number writes nothing.
     let err = store
         .record_inbound(

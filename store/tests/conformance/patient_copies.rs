@@ -11,6 +11,7 @@ use store::{
     PatientNoticeDecider, PatientNotificationSettingRow, PatientVitalFrequency, ReadingFrequency,
     ReadingSource, Store, StoreError, VitalFrequency,
 };
+use types::{Channel, Direction, TextingStatus};
 use uuid::Uuid;
 
 use super::{audit_at, create_patient, customer_and_practice, decide, t0};
@@ -411,26 +412,26 @@ pub async fn a_patient_notice_is_decided_from_the_patient_as_they_are_in_the_tra
         ..super::patient(practice_id, "Ada", "Doe", &[])
     };
     let patient_id = create_patient(&store, new).await;
-    let notice = |seen: Arc<std::sync::Mutex<Option<(String, bool)>>>| -> PatientNoticeDecider {
-        Box::new(move |context| {
-            *seen.lock().unwrap() =
-                Some((context.patient.texting.status.clone(), context.has_portal));
-            let enabled = context.patient.texting.status == "enabled";
-            PatientNoticeChoice {
-                sms: enabled.then(|| NewOutbound {
-                    practice_id: Some(practice_id),
-                    patient_id: Some(context.patient.id),
-                    from_number: "+15555550304".into(),
-                    to_number: context.patient.mobile_phone.clone().unwrap(),
-                    body: "We received a reading that needs attention.".into(),
-                    priority: 30,
-                    record_message: true,
-                    author_user_id: None,
-                }),
-                portal: context.has_portal,
-            }
-        })
-    };
+    let notice =
+        |seen: Arc<std::sync::Mutex<Option<(TextingStatus, bool)>>>| -> PatientNoticeDecider {
+            Box::new(move |context| {
+                *seen.lock().unwrap() = Some((context.patient.texting.status, context.has_portal));
+                let enabled = context.patient.texting.status == TextingStatus::Enabled;
+                PatientNoticeChoice {
+                    sms: enabled.then(|| NewOutbound {
+                        practice_id: Some(practice_id),
+                        patient_id: Some(context.patient.id),
+                        from_number: "+15555550304".into(),
+                        to_number: context.patient.mobile_phone.clone().unwrap(),
+                        body: "We received a reading that needs attention.".into(),
+                        priority: 30,
+                        record_message: true,
+                        author_user_id: None,
+                    }),
+                    portal: context.has_portal,
+                }
+            })
+        };
     let seen = Arc::new(std::sync::Mutex::new(None));
     // Not texting, no portal: nothing is written.
     let written = store
@@ -438,7 +439,10 @@ pub async fn a_patient_notice_is_decided_from_the_patient_as_they_are_in_the_tra
         .await
         .unwrap();
     assert!(written.is_empty());
-    assert_eq!(*seen.lock().unwrap(), Some(("not_enabled".into(), false)));
+    assert_eq!(
+        *seen.lock().unwrap(),
+        Some((TextingStatus::NotEnabled, false))
+    );
     // Texting enabled and enrolled in the portal: a text (queued) and a portal message, both
     // without an author.
     super::messaging::set_texting(db, patient_id, "enabled").await;
@@ -455,13 +459,16 @@ pub async fn a_patient_notice_is_decided_from_the_patient_as_they_are_in_the_tra
         )
         .await
         .unwrap();
-    let channels: Vec<(&str, &str, Option<Uuid>)> = written
+    let channels: Vec<(Channel, Direction, Option<Uuid>)> = written
         .iter()
-        .map(|m| (m.channel.as_str(), m.direction.as_str(), m.author_user_id))
+        .map(|m| (m.channel, m.direction, m.author_user_id))
         .collect();
     assert_eq!(
         channels,
-        vec![("sms", "outbound", None), ("portal", "outbound", None)]
+        vec![
+            (Channel::Sms, Direction::Outbound, None),
+            (Channel::Portal, Direction::Outbound, None)
+        ]
     );
     assert_eq!(store.outbox_stats().await.unwrap().depth, 1);
     assert!(matches!(

@@ -10,7 +10,7 @@ use store::{
     NewReading, Page, ReadingAlertSource, ReadingContext, ReadingDecision, ReadingFrequency,
     ReadingSource, Store, StoreError, VitalFrequency,
 };
-use types::{AlertSettings, ChangeRule, ChangeUnit, Ranges};
+use types::{AlertSettings, AlertState, ChangeRule, ChangeUnit, Ranges};
 use uuid::Uuid;
 
 use super::{audit_at, create_patient, customer_and_practice, decide, decision, staff, t0};
@@ -624,7 +624,7 @@ pub async fn an_alert_opens_with_its_reading_escalates_once_per_step_and_stops_w
         .unwrap();
     let opened = recorded.alert.expect("the alert opened with the reading");
     assert_eq!(opened.reading_id, recorded.reading.id);
-    assert_eq!(opened.state, "open");
+    assert_eq!(opened.state, AlertState::Open);
     assert_eq!(
         store
             .list_notifications(nurse.id, Page::first(10))
@@ -685,7 +685,7 @@ pub async fn an_alert_opens_with_its_reading_escalates_once_per_step_and_stops_w
         .acknowledge_alert(&audit_at(t0() + Duration::minutes(12)), opened.id, nurse.id)
         .await
         .unwrap();
-    assert_eq!(acked.state, "acknowledged");
+    assert_eq!(acked.state, AlertState::Acknowledged);
     assert_eq!(acked.acknowledged_by, Some(nurse.id));
     assert!(
         !store

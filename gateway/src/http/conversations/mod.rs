@@ -101,12 +101,12 @@ pub async fn send_message(
     ApiJson(body): ApiJson<NewMessageRequest>,
 ) -> Result<(StatusCode, Json<MessageView>), ApiError> {
     let text = message_body("body", &body.body)?;
-    let channel = match body.channel.as_deref() {
-        None => None,
-        Some("sms") => Some(Channel::Sms),
-        Some("portal") => Some(Channel::Portal),
-        Some(_) => return Err(ApiError::invalid("channel", "must be sms or portal")),
-    };
+    let channel = body
+        .channel
+        .as_deref()
+        .map(Channel::parse)
+        .transpose()
+        .map_err(|_| ApiError::invalid("channel", "must be sms or portal"))?;
     let key = match headers.get("idempotency-key") {
         None => None,
         Some(value) => Some(idempotency_key(value.to_str().ok())?),
