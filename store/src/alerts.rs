@@ -143,7 +143,7 @@ pub trait Alerts: Send + Sync {
     async fn list_alerts(
         &self,
         practice_ids: Vec<Uuid>,
-        state: Option<String>,
+        state: Option<AlertState>,
         page: Page,
     ) -> StoreResult<Paged<Alert>>;
     /// Acknowledges an open alert (an acknowledged one is left as it is) and writes the audit row.
@@ -439,7 +439,7 @@ impl<D: Db> Alerts for D {
     async fn list_alerts(
         &self,
         practice_ids: Vec<Uuid>,
-        state: Option<String>,
+        state: Option<AlertState>,
         page: Page,
     ) -> StoreResult<Paged<Alert>> {
         if practice_ids.is_empty() {
@@ -454,6 +454,7 @@ impl<D: Db> Alerts for D {
                 let mut args = Vec::new();
                 let practices = tx.in_list(&practice_ids, &mut args);
                 let n = args.len();
+                let state = state.map(AlertState::as_str);
                 args.extend([state.arg(), page.after.arg(), limit.arg()]);
                 let filter = format!(
                     "WHERE a.practice_id {practices} AND (a.state = ${s} OR ${s} IS NULL)

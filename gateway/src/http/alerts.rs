@@ -93,7 +93,8 @@ pub async fn list_alerts(
         limit: query.limit,
     }
     .page()?;
-    let found = alerts::list_for(&state, &caller, query.state, page).await?;
+    let alert_state = alerts::state_filter(query.state.as_deref())?;
+    let found = alerts::list_for(&state, &caller, alert_state, page).await?;
     Ok(Json(AlertList {
         next_cursor: found.next_cursor.map(|c| c.to_string()),
         items: found.items.into_iter().map(Into::into).collect(),

@@ -18,6 +18,7 @@ use store::{
     StoreError, TextAck, TextAckOutcome, priority,
 };
 use templates::{Placeholder, TemplateName, TemplateSet, Vars};
+use types::AlertState;
 use uuid::Uuid;
 
 use crate::app::App;
@@ -420,7 +421,7 @@ pub async fn list_visible(
     state: &App,
     user: &store::User,
     practice_ids: Vec<Uuid>,
-    state_filter: Option<String>,
+    state_filter: Option<AlertState>,
     page: store::Page,
 ) -> Result<store::Paged<Alert>, StoreError> {
     let now = state.clock.now();
@@ -434,7 +435,7 @@ pub async fn list_visible(
             .store
             .list_alerts(
                 practice_ids.clone(),
-                state_filter.clone(),
+                state_filter,
                 store::Page {
                     after: cursor,
                     limit: page.limit,
@@ -534,20 +535,23 @@ pub fn caution_notice(
 
 // ---- staff use cases (the JSON API and the staff console call these) --------------------------
 
+/// The `state` filter of an alert list as asked for: 422 naming `state` unless `open` or
+/// `acknowledged`.
+pub fn state_filter(asked: Option<&str>) -> Result<Option<AlertState>, AppError> {
+    asked
+        .map(str::parse::<AlertState>)
+        .transpose()
+        .map_err(|_| AppError::invalid("state", "must be open or acknowledged"))
+}
+
 /// Alerts of the caller's practices (all of its customer's for a customer admin), newest first,
 /// optionally only `open` or `acknowledged` ones.
 pub async fn list_for(
     state: &App,
     caller: &CurrentUser,
-    alert_state: Option<String>,
+    alert_state: Option<AlertState>,
     page: store::Page,
 ) -> Result<store::Paged<Alert>, AppError> {
-    if let Some(s) = alert_state.as_deref()
-        && s != "open"
-        && s != "acknowledged"
-    {
-        return Err(AppError::invalid("state", "must be open or acknowledged"));
-    }
     let practice_ids = crate::services::users::practice_ids_of(state, caller)
         .await?
         .ok_or_else(|| {
@@ -587,6 +591,22 @@ mod tests {
                 acknowledge::parse_ack(&format!("ACK {code}")),
                 Some(code.clone())
             );
+        }
+    }
+
+    #[test]
+    fn the_state_filter_is_open_acknowledged_or_none_and_anything_else_is_422() {
+        assert_eq!(state_filter(None).unwrap(), None);
+        assert_eq!(state_filter(Some("open")).unwrap(), Some(AlertState::Open));
+        assert_eq!(
+            state_filter(Some("acknowledged")).unwrap(),
+            Some(AlertState::Acknowledged)
+        );
+        for bad in ["closed", "Open", ""] {
+            match state_filter(Some(bad)) {
+                Err(AppError::Invalid { field, .. }) => assert_eq!(field, "state"),
+                other => panic!("{bad:?}: {other:?}"),
+            }
         }
     }
 }

@@ -703,7 +703,11 @@ pub async fn an_alert_opens_with_its_reading_escalates_once_per_step_and_stops_w
     );
     assert_eq!(
         store
-            .list_alerts(vec![practice_id], Some("open".into()), Page::first(10))
+            .list_alerts(
+                vec![practice_id],
+                Some(types::AlertState::Open),
+                Page::first(10)
+            )
             .await
             .unwrap()
             .items,
@@ -713,7 +717,7 @@ pub async fn an_alert_opens_with_its_reading_escalates_once_per_step_and_stops_w
         store
             .list_alerts(
                 vec![practice_id],
-                Some("acknowledged".into()),
+                Some(types::AlertState::Acknowledged),
                 Page::first(10)
             )
             .await

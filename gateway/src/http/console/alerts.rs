@@ -24,7 +24,7 @@ async fn open_alerts(state: &AppState, user: &ConsoleUser) -> Result<Markup, Res
     let found = alerts::list_for(
         state,
         user,
-        Some("open".into()),
+        Some(types::AlertState::Open),
         store::Page::first(store::Page::MAX_LIMIT),
     )
     .await
