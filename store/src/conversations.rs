@@ -1058,7 +1058,7 @@ impl<D: Db> Conversations for D {
                                      "max(conversation_reads.read_through, excluded.read_through)");
                 let sql = format!(
                     "INSERT INTO conversation_reads (user_id, patient_id, read_through, read_at)
-                     SELECT $1, $2, m.id, $3 FROM messages m WHERE m.patient_id = $2 ORDER BY m.id DESC LIMIT 1
+                     SELECT $1, $2, h.last_message_id, $3 FROM conversation_heads h WHERE h.patient_id = $2
                      ON CONFLICT (user_id, patient_id) DO UPDATE
                          SET read_through = {newest}, read_at = excluded.read_at"
                 );

@@ -358,13 +358,6 @@ pub trait ReadingSettings: Send + Sync {
         warned_for: DateTime<Utc>,
         notifications: Vec<NewNotification>,
     ) -> StoreResult<bool>;
-    /// The levels of the patient's newest `n` readings of the vital, newest taken first.
-    async fn recent_levels(
-        &self,
-        patient_id: Uuid,
-        vital: &str,
-        n: u32,
-    ) -> StoreResult<Vec<String>>;
 
     /// Replaces the practice's reading frequency rules (vitals not listed lose theirs), with the
     /// audit row, in one transaction serialised per practice. Patients keep their own copies of
@@ -1008,8 +1001,9 @@ async fn write_follow_ups(
 ) -> StoreResult<(usize, usize, Vec<Message>)> {
     let system = Audit::system(at);
     crate::feed::insert_notifications(tx, at, &follow_ups.notifications).await?;
-    for text in &follow_ups.staff_texts {
-        crate::messaging::enqueue_sms(tx, system.clone(), text.clone()).await?;
+    let staff_texted = follow_ups.staff_texts.len();
+    for text in follow_ups.staff_texts {
+        crate::messaging::enqueue_sms(tx, system.clone(), text).await?;
     }
     let patient_notice = match follow_ups.patient_notice {
         Some((body, decide)) => {
@@ -1017,11 +1011,7 @@ async fn write_follow_ups(
         }
         None => Vec::new(),
     };
-    Ok((
-        follow_ups.notifications.len(),
-        follow_ups.staff_texts.len(),
-        patient_notice,
-    ))
+    Ok((follow_ups.notifications.len(), staff_texted, patient_notice))
 }
 
 /// The levels of the patient's newest `n` readings of the vital, newest taken first.
@@ -1150,19 +1140,6 @@ impl<D: Db> ReadingSettings for D {
                 crate::feed::insert_notifications(tx, at, &notifications).await?;
                 Ok(true)
             })
-        })
-        .await
-    }
-
-    async fn recent_levels(
-        &self,
-        patient_id: Uuid,
-        vital: &str,
-        n: u32,
-    ) -> StoreResult<Vec<String>> {
-        let vital = vital.to_string();
-        self.autocommit(move |tx| {
-            Box::pin(async move { newest_levels(tx, patient_id, &vital, n).await })
         })
         .await
     }

@@ -146,30 +146,12 @@ pub fn decide(
 #[cfg(test)]
 mod tests {
     use chrono::TimeDelta;
-    use store::{Alert, CareTeamMember, Practice, Role, User};
+    use store::{Alert, CareTeamMember, Role, User};
 
     use super::*;
+    use crate::domain::fixtures::{now, practice};
 
     const FROM: &str = "+14155550199";
-
-    fn now() -> DateTime<Utc> {
-        "2026-05-10T12:00:00Z".parse().unwrap()
-    }
-
-    fn practice() -> Practice {
-        Practice {
-            id: Uuid::from_u128(10),
-            customer_id: Uuid::from_u128(1),
-            name: "Main Street".into(),
-            timezone: chrono_tz::America::New_York.into(),
-            sms_number: "+14155550100".into(),
-            practice_group_id: None,
-            escalation_delay_minutes: 10,
-            created_at: now(),
-            texting_enabled: true,
-            portal_enabled: true,
-        }
-    }
 
     fn staff(id: u128, first_name: &str) -> User {
         User {

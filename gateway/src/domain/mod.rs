@@ -7,6 +7,8 @@ pub mod acknowledge;
 pub mod bounds;
 pub mod dob;
 pub mod escalation;
+#[cfg(test)]
+pub mod fixtures;
 pub mod keywords;
 pub mod notifications;
 pub mod oncall;

@@ -180,27 +180,9 @@ mod tests {
     use types::{AlertSettings, Ranges, Vital};
 
     use super::*;
-
-    fn now() -> DateTime<Utc> {
-        "2026-05-10T12:00:00Z".parse().unwrap()
-    }
+    use crate::domain::fixtures::{now, practice};
 
     const NURSE: Uuid = Uuid::from_u128(7);
-
-    fn practice() -> Practice {
-        Practice {
-            id: Uuid::from_u128(10),
-            customer_id: Uuid::from_u128(1),
-            name: "Main Street".into(),
-            timezone: chrono_tz::America::New_York.into(),
-            sms_number: "+14155550100".into(),
-            practice_group_id: None,
-            escalation_delay_minutes: 10,
-            created_at: now(),
-            texting_enabled: true,
-            portal_enabled: true,
-        }
-    }
 
     /// Prepared for `covers`, as `prepare` would have: the alert only when it covers one, the
     /// care team (a nurse in the feed) and a run count of 2.
