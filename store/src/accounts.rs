@@ -40,8 +40,8 @@ pub trait Accounts: Send + Sync {
         now: DateTime<Utc>,
     ) -> StoreResult<()>;
     /// The session's user when the session exists, its user is not locked and it has been used
-    /// within the user's idle timeout; the use is recorded. `NotFound` otherwise (an idle session
-    /// is deleted on the way).
+    /// within the user's idle timeout; the use is recorded (at most once a second, so that most
+    /// requests write nothing). `NotFound` otherwise (an idle session is deleted on the way).
     async fn use_session(&self, token_hash: &str, now: DateTime<Utc>) -> StoreResult<SessionUser>;
     /// Like [`Accounts::use_session`] but records no use: the session's user and when it idles
     /// out, if it still lets its user in at `now`. For a stream that must end with its session
@@ -365,53 +365,24 @@ impl<D: Db> Accounts for D {
         self.autocommit(move |tx| {
             Box::pin(async move {
                 let args = [token_hash.arg(), now.arg()];
-                // One statement decides and records the use on PostgreSQL, so two instances
-                // cannot disagree; SQLite's one connection serialises the two.
-                let found = match tx.backend() {
-                    Backend::Postgres => {
-                        tx.query_opt(
-                            "UPDATE sessions s SET last_seen_at = $2
-                             FROM users u
-                             WHERE s.token_hash = $1 AND u.id = s.user_id AND u.locked_at IS NULL
-                               AND s.last_seen_at + make_interval(mins => u.auto_logout_minutes) > $2
-                             RETURNING s.user_id, s.created_at",
-                            &args,
-                        )
-                        .await?
-                    }
-                    Backend::Sqlite => {
-                        let found = tx
-                            .query_opt(
-                                "SELECT s.user_id, s.created_at FROM sessions s JOIN users u ON u.id = s.user_id
-                                 WHERE s.token_hash = $1 AND u.locked_at IS NULL
-                                   AND s.last_seen_at + u.auto_logout_minutes * 60000000 > $2",
-                                &args,
-                            )
-                            .await?;
-                        if found.is_some() {
-                            tx.execute(
-                                "UPDATE sessions SET last_seen_at = $2 WHERE token_hash = $1",
-                                &args,
-                            )
-                            .await?;
-                        }
-                        found
-                    }
-                };
-                let Some(row) = found else {
+                let Some((mut session, last_seen_at)) = live_session(tx, &token_hash, now).await?
+                else {
                     // Idle or belonging to a locked user: remove it so it can never come back.
                     tx.execute("DELETE FROM sessions WHERE token_hash = $1", &args[..1])
                         .await?;
                     return Err(StoreError::NotFound);
                 };
-                let user = load_user(tx, row.get(0)?).await?;
-                let expires_at =
-                    now + chrono::Duration::minutes(i64::from(user.auto_logout_minutes));
-                Ok(SessionUser {
-                    user,
-                    created_at: row.get(1)?,
-                    expires_at,
-                })
+                if now - last_seen_at >= SESSION_USE_RECORDED_EVERY {
+                    // Never moves the use back; a session a concurrent logout or lock removed
+                    // stays removed (the update finds no row).
+                    tx.execute(
+                        "UPDATE sessions SET last_seen_at = $2 WHERE token_hash = $1 AND last_seen_at < $2",
+                        &args,
+                    )
+                    .await?;
+                    session.expires_at = now + idle_timeout(&session.user);
+                }
+                Ok(session)
             })
         })
         .await
@@ -425,21 +396,10 @@ impl<D: Db> Accounts for D {
         let token_hash = token_hash.to_string();
         self.autocommit(move |tx| {
             Box::pin(async move {
-                let idle_at = tx.pick(
-                    "s.last_seen_at + make_interval(mins => u.auto_logout_minutes)",
-                    "s.last_seen_at + u.auto_logout_minutes * 60000000",
-                );
-                let sql = format!(
-                    "SELECT s.user_id, s.created_at, {idle_at}
-                     FROM sessions s JOIN users u ON u.id = s.user_id
-                     WHERE s.token_hash = $1 AND u.locked_at IS NULL AND {idle_at} > $2"
-                );
-                let row = tx.query_one(&sql, &[token_hash.arg(), now.arg()]).await?;
-                Ok(SessionUser {
-                    user: load_user(tx, row.get(0)?).await?,
-                    created_at: row.get(1)?,
-                    expires_at: row.get(2)?,
-                })
+                let (session, _) = live_session(tx, &token_hash, now)
+                    .await?
+                    .ok_or(StoreError::NotFound)?;
+                Ok(session)
             })
         })
         .await
@@ -789,4 +749,43 @@ async fn check_supervisor(
         Some(_) => Ok(()),
         None => Err(StoreError::Rule(RuleRefusal::SupervisorOfAnotherCustomer)),
     }
+}
+
+/// How seldom a session's use is written down. Requests come in bursts (a console page and the
+/// calls it makes); writing each use made every authenticated request wait for a commit. The
+/// idle timeout then runs from a use at most this long before the last one: a session may end
+/// up to a second early, never late.
+const SESSION_USE_RECORDED_EVERY: chrono::TimeDelta = chrono::TimeDelta::seconds(1);
+
+fn idle_timeout(user: &User) -> chrono::TimeDelta {
+    chrono::TimeDelta::minutes(i64::from(user.auto_logout_minutes))
+}
+
+/// The session `token_hash` if it lets its user in at `now` (within the user's idle timeout of
+/// its recorded use, the user not locked), in one statement with its user, and when its use was
+/// last recorded.
+async fn live_session(
+    tx: &Tx<'_>,
+    token_hash: &str,
+    now: DateTime<Utc>,
+) -> StoreResult<Option<(SessionUser, DateTime<Utc>)>> {
+    let idle_at = tx.pick(
+        "s.last_seen_at + make_interval(mins => u.auto_logout_minutes)",
+        "s.last_seen_at + u.auto_logout_minutes * 60000000",
+    );
+    let sql = format!(
+        "SELECT s.created_at, s.last_seen_at, {idle_at}, {}
+         FROM sessions s JOIN users u ON u.id = s.user_id
+         WHERE s.token_hash = $1 AND u.locked_at IS NULL AND {idle_at} > $2",
+        user_columns(tx)
+    );
+    let Some(row) = tx.query_opt(&sql, &[token_hash.arg(), now.arg()]).await? else {
+        return Ok(None);
+    };
+    let session = SessionUser {
+        user: user_from_row(tx, &row, 3).await?,
+        created_at: row.get(0)?,
+        expires_at: row.get(2)?,
+    };
+    Ok(Some((session, row.get(1)?)))
 }

@@ -12,7 +12,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use crate::messaging::{MESSAGE_COLUMNS, insert_outbox, load_message, message_from_row};
-use crate::rows::{insert_audit, load_patient, patients_where};
+use crate::rows::{insert_audit, load_patient, patients_where, visible_despite_programs};
 use crate::sql::{Arg, Db, Row, ToArg, Tx};
 use crate::*;
 
@@ -681,12 +681,9 @@ async fn remind_unread(
     Ok(reminded)
 }
 
-/// The columns of a [`ConversationItem`] for the patients table alias `p` and the user `$1`:
-/// the patient's last activity and whether it holds a patient message newer than what the user
-/// has read (`id`, `practice_id`, `name`, `last_at`, `unread`).
-/// A conversation line of patient `p` for user `$1`, from the patient's conversation head `h`
-/// (kept by a trigger on messages, migration 0034; joined with `LEFT JOIN conversation_heads h
-/// ON h.patient_id = p.id`).
+/// The columns of a [`ConversationItem`] (`id`, `practice_id`, `name`, `last_at`, `unread`) of
+/// patient `p` for user `$1`, from the patient's conversation head `h` (kept by a trigger on
+/// messages, migration 0034; `h` needs `patient_id`, `last_at` and `last_inbound_id`).
 fn conversation_columns(tx: &Tx<'_>) -> String {
     format!(
         "p.id, p.practice_id, p.first_name || ' ' || p.last_name AS name, h.last_at,
@@ -892,30 +889,34 @@ impl<D: Db> Conversations for D {
     ) -> StoreResult<Vec<ConversationItem>> {
         self.autocommit(move |tx| {
             Box::pin(async move {
-                // The conversation list's hot path: one statement, as PostgreSQL has always
-                // planned it (an empty restriction hides nobody on either backend).
+                // The conversation list's hot path, one statement: the page is cut from the
+                // user's patients and their heads alone; names and unread marks are read for the
+                // page's rows only.
                 let mut args: Vec<Arg<'_>> = vec![user_id.arg()];
-                let restricted = tx.in_list(&restricted_programs, &mut args);
+                let visible =
+                    visible_despite_programs(tx, "mine.patient_id", &restricted_programs, &mut args);
                 let (limit, offset) = (i64::from(limit), i64::from(offset));
                 args.push(limit.arg());
                 args.push(offset.arg());
                 let sql = format!(
                     "WITH mine AS (
                          SELECT patient_id FROM care_team WHERE user_id = $1
-                         UNION SELECT patient_id FROM patient_subscriptions WHERE user_id = $1
-                     ), activity AS (
-                         SELECT {}
-                         FROM mine JOIN patients p ON p.id = mine.patient_id
-                         LEFT JOIN conversation_heads h ON h.patient_id = p.id
-                         WHERE NOT (EXISTS (SELECT 1 FROM patient_programs pp WHERE pp.patient_id = p.id)
-                                    AND NOT EXISTS (SELECT 1 FROM patient_programs pp
-                                                    WHERE pp.patient_id = p.id AND NOT (pp.program {restricted})))
+                         UNION ALL
+                         SELECT s.patient_id FROM patient_subscriptions s
+                         WHERE s.user_id = $1
+                           AND NOT EXISTS (SELECT 1 FROM care_team c
+                                           WHERE c.user_id = $1 AND c.patient_id = s.patient_id)
+                     ), page AS (
+                         SELECT mine.patient_id, h.last_at, h.last_inbound_id
+                         FROM mine LEFT JOIN conversation_heads h ON h.patient_id = mine.patient_id
+                         WHERE true {visible}
+                         ORDER BY h.last_at DESC NULLS LAST, mine.patient_id DESC LIMIT ${} OFFSET ${}
                      )
-                     SELECT id, practice_id, name, last_at, unread FROM activity
-                     ORDER BY last_at DESC NULLS LAST, id DESC LIMIT ${} OFFSET ${}",
-                    conversation_columns(tx),
+                     SELECT {} FROM page h JOIN patients p ON p.id = h.patient_id
+                     ORDER BY h.last_at DESC NULLS LAST, p.id DESC",
                     args.len() - 1,
-                    args.len()
+                    args.len(),
+                    conversation_columns(tx),
                 );
                 let rows = tx.query(&sql, &args).await?;
                 rows.iter().map(conversation_from_row).collect()

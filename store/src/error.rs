@@ -48,10 +48,9 @@ pub enum RuleRefusal {
     #[error("the patient's texting state changed; decide again")]
     TextingChanged,
     /// The reading's decision, taken with the patient locked, needs something the caller did not
-    /// prepare from its preview (the readings or settings moved on between the two): prepare
-    /// again from a fresh preview.
-    #[error("the reading's context changed since it was previewed; prepare again")]
-    ReadingContextChanged,
+    /// prepare (who an alert reaches, who hears of a caution): prepare it and record again.
+    #[error("the reading needs more than was prepared; prepare it and record again")]
+    ReadingUnprepared,
     /// The practice has texting turned off.
     #[error("the practice has texting turned off")]
     TextingDisabled,

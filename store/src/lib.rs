@@ -85,8 +85,8 @@ pub use postgres::PostgresStore;
 pub use readings::{
     ApplyReadingDefaultsTo, DecideFollowUps, DecideReading, EffectiveReadingAlert, FollowUps,
     NewReading, OverdueCandidate, PatientVitalFrequency, ReadingAlertSource, ReadingContext,
-    ReadingDecision, ReadingFollowUps, ReadingFrequency, ReadingPreview, ReadingSettings,
-    ReadingSource, Readings, RecordedReading, StoredReading, Unprepared, VitalFrequency,
+    ReadingDecision, ReadingFollowUps, ReadingFrequency, ReadingSettings, ReadingSource, Readings,
+    RecordedReading, StoredReading, Unprepared, VitalFrequency,
 };
 pub use sqlite::SqliteStore;
 pub use tenancy::Tenancy;

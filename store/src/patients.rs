@@ -6,6 +6,7 @@ use uuid::Uuid;
 
 use crate::rows::{
     PRACTICE_COLUMNS, insert_audit, load_patient, patient_event, patients_where, practice_from_row,
+    visible_despite_programs,
 };
 use crate::sql::{Db, ToArg, Tx};
 use crate::*;
@@ -273,17 +274,7 @@ async fn search_patients(
     let practices = tx.in_list(&search.practice_ids, &mut args);
     args.push(pattern.arg());
     let p = args.len();
-    // No restrictions: nobody is hidden.
-    let restriction = if search.restricted_programs.is_empty() {
-        String::new()
-    } else {
-        let list = tx.in_list(&search.restricted_programs, &mut args);
-        format!(
-            "AND NOT (EXISTS (SELECT 1 FROM patient_programs pp WHERE pp.patient_id = p.id)
-                      AND NOT EXISTS (SELECT 1 FROM patient_programs pp
-                                      WHERE pp.patient_id = p.id AND NOT (pp.program {list})))"
-        )
-    };
+    let restriction = visible_despite_programs(tx, "p.id", &search.restricted_programs, &mut args);
     let after = match &search.page.after {
         Some(cursor) => {
             args.push(cursor.arg());

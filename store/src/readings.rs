@@ -172,9 +172,9 @@ pub struct ReadingFollowUps {
 }
 
 /// A decider's answer when the reading, classified with the patient locked, needs something the
-/// caller did not prepare (its preview saw other readings or settings): the store writes
-/// nothing and answers `Rule(RuleRefusal::ReadingContextChanged)`, and the caller prepares again
-/// from a fresh preview.
+/// caller did not prepare (who an alert reaches, who hears of a caution): the store writes
+/// nothing and answers `Rule(RuleRefusal::ReadingUnprepared)`, and the caller prepares more and
+/// records again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Unprepared;
 
@@ -182,14 +182,6 @@ pub struct Unprepared;
 /// must not block or do I/O.
 pub type DecideReading =
     Box<dyn FnOnce(&ReadingContext) -> Result<ReadingDecision, Unprepared> + Send>;
-
-/// What a reading would be decided on if it were recorded now ([`Readings::preview_reading`]).
-#[derive(Debug, Clone)]
-pub enum ReadingPreview {
-    /// The same reading is stored already: recording it would change nothing.
-    Repeat,
-    Context(ReadingContext),
-}
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredReading {
@@ -258,11 +250,6 @@ pub struct RecordedReading {
 
 #[async_trait]
 pub trait Readings: Send + Sync {
-    /// Without locking or writing anything: what [`Readings::record_reading`] would decide the
-    /// reading on now, so the caller can prepare what that decision will need (who an alert
-    /// reaches) before the transaction. `NotFound` when the patient does not exist.
-    async fn preview_reading(&self, new: &NewReading) -> StoreResult<ReadingPreview>;
-
     /// In one transaction: locks the patient row; when the same reading (patient, vital,
     /// `taken_at`, value) is stored already, answers it as a repeat and writes nothing; else reads
     /// the [`ReadingContext`] (effective settings of the vital, other readings in the change
@@ -270,7 +257,7 @@ pub trait Readings: Send + Sync {
     /// (received at `audit.at`), the alert it opens or the link to the alert it joins, and the
     /// audit row (`reading.create`); then reads the levels the decision's follow-ups ask for and
     /// writes the notices they answer. `NotFound` when the patient does not exist;
-    /// `Rule(ReadingContextChanged)`, with nothing written, when `decide` answers [`Unprepared`].
+    /// `Rule(ReadingUnprepared)`, with nothing written, when `decide` answers [`Unprepared`].
     async fn record_reading(
         &self,
         audit: &Audit,
@@ -480,9 +467,10 @@ impl AlertOwner {
     }
 }
 
-const READING_COLUMNS: &str = "r.id, r.patient_id, r.practice_id, r.vital, r.value, r.taken_at, \
-     r.received_at, r.level, r.reasons, r.source_user_id, r.source_api_token_id, r.sent_value, \
-     r.sent_unit";
+/// A reading's columns, unqualified so that an `INSERT … RETURNING` can name them too (SQLite
+/// allows no table alias there); a query over `readings r` with a subquery resolves them to `r`.
+const READING_COLUMNS: &str = "id, patient_id, practice_id, vital, value, taken_at, received_at, \
+     level, reasons, source_user_id, source_api_token_id, sent_value, sent_unit";
 
 fn reading_from_row(row: &Row) -> StoreResult<StoredReading> {
     Ok(StoredReading {
@@ -774,21 +762,6 @@ async fn upsert_alert_settings(
 
 #[async_trait]
 impl<D: Db> Readings for D {
-    async fn preview_reading(&self, new: &NewReading) -> StoreResult<ReadingPreview> {
-        let new = new.clone();
-        self.autocommit(move |tx| {
-            Box::pin(async move {
-                let (practice_id, _) = patient_practice(tx, new.patient_id, false).await?;
-                if same_reading(tx, &new).await?.is_some() {
-                    return Ok(ReadingPreview::Repeat);
-                }
-                let context = reading_context(tx, &new, practice_id).await?;
-                Ok(ReadingPreview::Context(context))
-            })
-        })
-        .await
-    }
-
     async fn record_reading(
         &self,
         audit: &Audit,
@@ -856,7 +829,11 @@ async fn reading_context(
     new: &NewReading,
     practice_id: Uuid,
 ) -> StoreResult<ReadingContext> {
-    let settings = load_effective(tx, new.patient_id, practice_id, &new.vital).await?;
+    // Independent reads, sent together (pipelined on PostgreSQL).
+    let (settings, open_alert) = tokio::try_join!(
+        load_effective(tx, new.patient_id, practice_id, &new.vital),
+        crate::alerts::open_alert_of_vital(tx, new.patient_id, &new.vital),
+    )?;
     let nearby = match settings.settings.and_then(|s| s.change) {
         Some(change) => {
             let (from, to) = change.window(new.taken_at);
@@ -864,7 +841,6 @@ async fn reading_context(
         }
         None => Vec::new(),
     };
-    let open_alert = crate::alerts::open_alert_of_vital(tx, new.patient_id, &new.vital).await?;
     Ok(ReadingContext {
         practice_id,
         settings,
@@ -880,7 +856,12 @@ async fn record_reading(
     decide: DecideReading,
 ) -> StoreResult<RecordedReading> {
     let (practice_id, customer_id) = patient_practice(tx, new.patient_id, true).await?;
-    if let Some(reading) = same_reading(tx, &new).await? {
+    // With the patient locked, everything the decision reads is read at once.
+    let (same, context) = tokio::try_join!(
+        same_reading(tx, &new),
+        reading_context(tx, &new, practice_id)
+    )?;
+    if let Some(reading) = same {
         return Ok(RecordedReading {
             reading,
             context: None,
@@ -893,15 +874,13 @@ async fn record_reading(
             patient_notice: Vec::new(),
         });
     }
-    let context = reading_context(tx, &new, practice_id).await?;
     let ReadingDecision {
         level,
         reasons,
         alert,
         attach_to,
         follow_ups,
-    } = decide(&context)
-        .map_err(|Unprepared| StoreError::Rule(RuleRefusal::ReadingContextChanged))?;
+    } = decide(&context).map_err(|Unprepared| StoreError::Rule(RuleRefusal::ReadingUnprepared))?;
     let written = (practice_id, customer_id);
     let reading = insert_reading(tx, &audit, &new, written, level, &reasons).await?;
     let alert_texts = alert.as_ref().map_or(0, |a| a.texts.len());
@@ -956,30 +935,28 @@ async fn insert_reading(
         None => (None, None),
     };
     let id = new_id();
-    tx.execute(
+    let insert = format!(
         "INSERT INTO readings (id, patient_id, practice_id, vital, value, taken_at,
              received_at, level, reasons, source_user_id, source_api_token_id,
              sent_value, sent_unit)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-        &[
-            id.arg(),
-            new.patient_id.arg(),
-            practice_id.arg(),
-            new.vital.arg(),
-            new.value.arg(),
-            new.taken_at.arg(),
-            audit.at.arg(),
-            level.arg(),
-            reasons.arg(),
-            source_user_id.arg(),
-            source_api_token_id.arg(),
-            sent_value.arg(),
-            sent_unit.arg(),
-        ],
-    )
-    .await?;
-    let sql = format!("SELECT {READING_COLUMNS} FROM readings r WHERE r.id = $1");
-    let reading = reading_from_row(&tx.query_one(&sql, &[id.arg()]).await?)?;
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+         RETURNING {READING_COLUMNS}"
+    );
+    let args = [
+        id.arg(),
+        new.patient_id.arg(),
+        practice_id.arg(),
+        new.vital.arg(),
+        new.value.arg(),
+        new.taken_at.arg(),
+        audit.at.arg(),
+        level.arg(),
+        reasons.arg(),
+        source_user_id.arg(),
+        source_api_token_id.arg(),
+        sent_value.arg(),
+        sent_unit.arg(),
+    ];
     let event = AuditEvent {
         customer_id: Some(customer_id),
         action: "reading.create",
@@ -987,8 +964,12 @@ async fn insert_reading(
         target_id: Some(id.to_string()),
         patient_id: Some(new.patient_id),
     };
-    insert_audit(tx, audit, &event).await?;
-    Ok(reading)
+    // The reading and its audit row go out together (pipelined on PostgreSQL).
+    let (row, ()) = tokio::try_join!(
+        tx.query_one(&insert, &args),
+        insert_audit(tx, audit, &event)
+    )?;
+    reading_from_row(&row)
 }
 
 /// Writes a reading's notices to staff and to the patient, as the system; answers how many

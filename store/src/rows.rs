@@ -68,52 +68,65 @@ pub(crate) async fn users_where(
     filter: &str,
     args: &[crate::sql::Arg<'_>],
 ) -> StoreResult<Vec<User>> {
-    let columns = tx.pick(USER_COLUMNS_PG, USER_COLUMNS_LITE);
     let rows = tx
-        .query(&format!("SELECT {columns} FROM users u {filter}"), args)
+        .query(
+            &format!("SELECT {} FROM users u {filter}", user_columns(tx)),
+            args,
+        )
         .await?;
     let mut users = Vec::with_capacity(rows.len());
     for row in &rows {
-        let role: String = row.get(4)?;
-        let mut user = User {
-            id: row.get(0)?,
-            customer_id: row.get(1)?,
-            username: row.get(2)?,
-            password_hash: row.get(3)?,
-            role: Role::parse(&role)
-                .ok_or_else(|| StoreError::Unexpected(format!("unknown role {role:?}")))?,
-            email: row.get(5)?,
-            first_name: row.get(6)?,
-            last_name: row.get(7)?,
-            title: row.get(8)?,
-            mobile_phone: row.get(9)?,
-            auto_logout_minutes: row.get(10)?,
-            locked_at: row.get(11)?,
-            created_at: row.get(12)?,
-            practice_ids: Vec::new(),
-            restricted_programs: Vec::new(),
-            supervisor_id: row.get(13)?,
-        };
-        if let Row::Pg(_) = row {
-            user.practice_ids = row.get(14)?;
-            user.restricted_programs = row.get(15)?;
-        } else {
-            user.practice_ids = tx
-                .column(
-                    "SELECT practice_id FROM user_practices WHERE user_id = $1 ORDER BY practice_id",
-                    &[user.id.arg()],
-                )
-                .await?;
-            user.restricted_programs = tx
-                .column(
-                    "SELECT program FROM user_restricted_programs WHERE user_id = $1 ORDER BY program",
-                    &[user.id.arg()],
-                )
-                .await?;
-        }
-        users.push(user);
+        users.push(user_from_row(tx, row, 0).await?);
     }
     Ok(users)
+}
+
+/// The user columns of the users table alias `u`, for [`user_from_row`].
+pub(crate) fn user_columns(tx: &Tx<'_>) -> &'static str {
+    tx.pick(USER_COLUMNS_PG, USER_COLUMNS_LITE)
+}
+
+/// The user whose [`user_columns`] start at column `at` of `row`; on SQLite its practices and
+/// restricted programs are read with two more statements.
+pub(crate) async fn user_from_row(tx: &Tx<'_>, row: &Row, at: usize) -> StoreResult<User> {
+    let role: String = row.get(at + 4)?;
+    let mut user = User {
+        id: row.get(at)?,
+        customer_id: row.get(at + 1)?,
+        username: row.get(at + 2)?,
+        password_hash: row.get(at + 3)?,
+        role: Role::parse(&role)
+            .ok_or_else(|| StoreError::Unexpected(format!("unknown role {role:?}")))?,
+        email: row.get(at + 5)?,
+        first_name: row.get(at + 6)?,
+        last_name: row.get(at + 7)?,
+        title: row.get(at + 8)?,
+        mobile_phone: row.get(at + 9)?,
+        auto_logout_minutes: row.get(at + 10)?,
+        locked_at: row.get(at + 11)?,
+        created_at: row.get(at + 12)?,
+        practice_ids: Vec::new(),
+        restricted_programs: Vec::new(),
+        supervisor_id: row.get(at + 13)?,
+    };
+    if let Row::Pg(_) = row {
+        user.practice_ids = row.get(at + 14)?;
+        user.restricted_programs = row.get(at + 15)?;
+    } else {
+        user.practice_ids = tx
+            .column(
+                "SELECT practice_id FROM user_practices WHERE user_id = $1 ORDER BY practice_id",
+                &[user.id.arg()],
+            )
+            .await?;
+        user.restricted_programs = tx
+            .column(
+                "SELECT program FROM user_restricted_programs WHERE user_id = $1 ORDER BY program",
+                &[user.id.arg()],
+            )
+            .await?;
+    }
+    Ok(user)
 }
 
 pub(crate) async fn load_user(tx: &Tx<'_>, id: Uuid) -> StoreResult<User> {
@@ -247,4 +260,24 @@ pub(crate) fn patient_event(customer_id: Uuid, action: &str, patient_id: Uuid) -
         target_id: Some(patient_id.to_string()),
         patient_id: Some(patient_id),
     }
+}
+
+/// `AND` the condition that keeps the patient whose id is `patient` (an SQL expression) visible
+/// to a user with these restricted programs: a patient is hidden when it has programs and all of
+/// them are restricted. Empty when nothing is restricted, so the query carries no filter.
+pub(crate) fn visible_despite_programs<'v>(
+    tx: &Tx<'_>,
+    patient: &str,
+    restricted: &'v [String],
+    args: &mut Vec<crate::sql::Arg<'v>>,
+) -> String {
+    if restricted.is_empty() {
+        return String::new();
+    }
+    let list = tx.in_list(restricted, args);
+    format!(
+        "AND NOT (EXISTS (SELECT 1 FROM patient_programs pp WHERE pp.patient_id = {patient})
+                  AND NOT EXISTS (SELECT 1 FROM patient_programs pp
+                                  WHERE pp.patient_id = {patient} AND NOT (pp.program {list})))"
+    )
 }

@@ -91,6 +91,7 @@ conformance!(
     a_customers_users_are_listed_by_username_locked_ones_included,
     creating_the_super_admin_twice_resets_its_password_and_unlocks_it,
     a_session_lives_while_used_within_the_idle_timeout,
+    a_sessions_use_is_recorded_at_most_once_a_second,
     an_idle_session_is_gone_for_good,
     locking_a_user_ends_their_sessions_at_once,
     a_patient_read_is_written_to_the_audit_log,
@@ -143,7 +144,6 @@ conformance!(
     // Readings, reading settings, on-call, API tokens (conformance/readings.rs).
     a_reading_is_written_with_the_callers_decision_and_audited,
     an_unprepared_decider_leaves_nothing_written,
-    a_preview_decides_nothing_and_writes_nothing,
     a_readings_follow_ups_see_its_level_and_are_written_with_it_as_the_system,
     the_decision_sees_readings_of_the_vital_on_either_side_inside_the_change_window,
     readings_are_listed_newest_taken_first_by_vital_and_page_by_cursor,
@@ -569,6 +569,38 @@ async fn a_session_lives_while_used_within_the_idle_timeout(db: &TestStore) {
         assert_eq!(session.user.id, user.id);
         assert_eq!(session.expires_at, now + Duration::minutes(15));
     }
+}
+
+async fn a_sessions_use_is_recorded_at_most_once_a_second(db: &TestStore) {
+    let store = db.store().await;
+    let (customer_id, _) = customer_and_practice(&store, "+15555550014").await;
+    let user = store
+        .create_user(&audit_at(t0()), staff(customer_id, "cleo", vec![]))
+        .await
+        .unwrap();
+    store
+        .create_session("hash-burst", user.id, t0())
+        .await
+        .unwrap();
+    // A burst within the second after the last recorded use writes nothing: the session still
+    // idles out 15 minutes after that use, and says so.
+    for millis in [1, 500, 999] {
+        let now = t0() + Duration::milliseconds(millis);
+        let session = store.use_session("hash-burst", now).await.unwrap();
+        assert_eq!(session.expires_at, t0() + Duration::minutes(15));
+    }
+    // A second on, the use is recorded again.
+    let later = t0() + Duration::seconds(1);
+    let session = store.use_session("hash-burst", later).await.unwrap();
+    assert_eq!(session.expires_at, later + Duration::minutes(15));
+    let checked = store.check_session("hash-burst", later).await.unwrap();
+    assert_eq!(checked.expires_at, later + Duration::minutes(15));
+    // The unrecorded uses of the burst kept nothing alive: idle from the recorded use, it ends.
+    let idle = later + Duration::minutes(15);
+    assert!(matches!(
+        store.use_session("hash-burst", idle).await,
+        Err(StoreError::NotFound)
+    ));
 }
 
 async fn an_idle_session_is_gone_for_good(db: &TestStore) {
@@ -1805,6 +1837,26 @@ async fn conversations_list_newest_activity_first_without_restricted_patients(db
     assert_eq!(
         paged.iter().map(|i| i.patient_id).collect::<Vec<_>>(),
         [first]
+    );
+    // A followed patient is listed; one both followed and on the care team, once.
+    let followed = store
+        .create_patient(
+            &audit_at(t0()),
+            patient(practice_id, "Followed", "One", &[]),
+        )
+        .await
+        .unwrap()
+        .id;
+    for p in [followed, first] {
+        store.subscribe(&audit_at(t0()), p, a).await.unwrap();
+    }
+    let list = store.list_conversations(a, vec![], 50, 0).await.unwrap();
+    let mut quiet_ones = [quiet, followed];
+    quiet_ones.sort_by(|x, y| y.cmp(x));
+    assert_eq!(
+        list.iter().map(|i| i.patient_id).collect::<Vec<_>>(),
+        [second, first, quiet_ones[0], quiet_ones[1]],
+        "newest activity first, then the quiet ones by id"
     );
 }
 

@@ -158,7 +158,7 @@ fn refusal_for(rule: RuleRefusal) -> AppError {
             "must be a practice group of the practice's customer",
         ),
         // The services decide again on these; one reaching a handler is a bug.
-        RuleRefusal::TextingChanged | RuleRefusal::ReadingContextChanged => {
+        RuleRefusal::TextingChanged | RuleRefusal::ReadingUnprepared => {
             AppError::Internal(anyhow::anyhow!("store refusal reached the API: {rule}"))
         }
     }

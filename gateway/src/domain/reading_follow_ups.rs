@@ -1,11 +1,10 @@
 //! Who hears of a reading beyond its alert, and what must be worked out before the reading's
 //! transaction for that to be decided inside it.
 //!
-//! A reading is decided twice over the same rules: once on a preview read without locks (to
-//! know what to prepare: who an alert reaches, who hears of a caution, how the patient wants to
-//! be told), and once inside the recording transaction with the patient locked. The second
-//! decision may only use what the first prepared ([`Needs::covers`]); when it needs more (the
-//! readings or settings moved on in between), nothing is written and the caller prepares again.
+//! A reading is decided inside its recording transaction with the patient locked, and may only
+//! use what was prepared before it ([`Needs::covers`]): who an alert reaches, who hears of a
+//! caution, how the patient wants to be told. When it needs more, nothing is written and the
+//! caller prepares what it asked for and records again.
 
 use crate::domain::readings::{Level, consecutive_out_of_range};
 
@@ -27,6 +26,15 @@ impl Needs {
         care_team: true,
         patient: true,
     };
+
+    /// What either asks for.
+    pub fn and(self, other: Needs) -> Needs {
+        Needs {
+            alert: self.alert || other.alert,
+            care_team: self.care_team || other.care_team,
+            patient: self.patient || other.patient,
+        }
+    }
 
     /// Whether what was prepared for `self` is enough for `other`.
     pub fn covers(self, other: Needs) -> bool {
@@ -125,6 +133,31 @@ pub fn care_team_notices(
 mod tests {
     use super::*;
     use Level::*;
+
+    #[test]
+    fn needs_add_up_and_cover_what_they_hold() {
+        let care_team = Needs {
+            care_team: true,
+            ..Needs::default()
+        };
+        let alert = Needs {
+            alert: true,
+            ..Needs::default()
+        };
+        let both = care_team.and(alert);
+        assert_eq!(
+            both,
+            Needs {
+                alert: true,
+                care_team: true,
+                patient: false
+            }
+        );
+        assert!(both.covers(care_team) && both.covers(alert) && !both.covers(Needs::ALL));
+        assert!(!care_team.covers(alert));
+        assert_eq!(both.and(Needs::ALL), Needs::ALL);
+        assert_eq!(Needs::default().and(Needs::default()), Needs::default());
+    }
 
     #[test]
     fn what_each_level_needs_prepared() {

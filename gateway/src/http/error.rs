@@ -195,7 +195,7 @@ mod tests {
                 "idempotency_key_reused",
             ),
             (RuleRefusal::TextingChanged, 500, "internal_error"),
-            (RuleRefusal::ReadingContextChanged, 500, "internal_error"),
+            (RuleRefusal::ReadingUnprepared, 500, "internal_error"),
         ];
         for (rule, status, code) in cases {
             let error = ApiError::from(StoreError::Rule(rule));

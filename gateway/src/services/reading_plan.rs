@@ -2,11 +2,14 @@
 //!
 //! The store's transaction may not wait on anything but its own statements, and working out who
 //! hears of a reading takes several reads (who is on call, the care team, their settings, which
-//! numbers fail). So the service previews the reading's classification without locks, prepares
-//! what that level needs ([`domain::reading_follow_ups::needs`]), and passes it to the
-//! transaction, where [`decider`] classifies again with the patient locked and writes the
-//! reading, its alert and every notice at once. A decision that needs more than was prepared
-//! answers [`store::Unprepared`]; the service then prepares everything and records again.
+//! numbers fail). Most readings are normal and need none of it, so a reading is first recorded
+//! with nothing prepared: [`decider`] classifies it with the patient locked and writes it at
+//! once. A reading whose level needs more than was prepared ([`domain::reading_follow_ups::needs`])
+//! is refused with nothing written ([`store::Unprepared`]), the refusal says what it asked for
+//! ([`Asked`]), and the service prepares that and records again, so a reading is never stored
+//! without its alert and notices.
+
+use std::sync::{Arc, OnceLock};
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -38,15 +41,15 @@ pub struct Prepared {
     patient: Option<PatientNoticePlan>,
 }
 
-/// What the reading's preview needs: `context` is what the store would decide on now (`None`
-/// for a repeat, which needs nothing).
-pub fn previewed_needs(incoming: &IncomingReading, context: Option<&ReadingContext>) -> Needs {
-    match context {
-        Some(context) => {
-            let level = decide(incoming.value, incoming.taken_at, context).level;
-            reading_follow_ups::needs(level, context.open_alert.is_some())
-        }
-        None => Needs::default(),
+/// What a decision refused as [`Unprepared`] needed: read after the store's refusal, to
+/// prepare that for the next attempt.
+#[derive(Debug, Clone, Default)]
+pub struct Asked(Arc<OnceLock<Needs>>);
+
+impl Asked {
+    /// What the refused decision needed; `None` when it was not refused.
+    pub fn needs(&self) -> Option<Needs> {
+        self.0.get().copied()
     }
 }
 
@@ -119,14 +122,18 @@ pub async fn prepare(
 
 /// The decision the store runs inside the recording transaction: classify from the locked
 /// context, open (or join) the alert, and once the reading is written, tell the care team and
-/// the patient from the prepared audiences.
-pub fn decider(incoming: &IncomingReading, mut prepared: Prepared) -> DecideReading {
+/// the patient from the prepared audiences. When the level needs more than was prepared, the
+/// decision is [`Unprepared`] and the [`Asked`] answered with it says what it needed.
+pub fn decider(incoming: &IncomingReading, mut prepared: Prepared) -> (DecideReading, Asked) {
     let (value, taken_at) = (incoming.value, incoming.taken_at);
-    Box::new(move |context: &ReadingContext| {
+    let asked = Asked::default();
+    let refused = asked.clone();
+    let decide = Box::new(move |context: &ReadingContext| {
         let classification = decide(value, taken_at, context);
         let level = classification.level;
         let wanted = reading_follow_ups::needs(level, context.open_alert.is_some());
         if !prepared.covers.covers(wanted) {
+            let _ = refused.0.set(wanted);
             return Err(Unprepared);
         }
         let (alert, attach_to) = match (level, context.open_alert) {
@@ -146,7 +153,8 @@ pub fn decider(incoming: &IncomingReading, mut prepared: Prepared) -> DecideRead
             attach_to,
             follow_ups,
         })
-    })
+    });
+    (decide, asked)
 }
 
 impl Prepared {
@@ -240,27 +248,48 @@ mod tests {
         }
     }
 
+    /// Decides `reading` on `context` with `prepared`: the decision, or what it asked for.
+    fn decided(
+        reading: &IncomingReading,
+        prepared: Prepared,
+        context: &ReadingContext,
+    ) -> Result<ReadingDecision, Needs> {
+        let (decide, asked) = decider(reading, prepared);
+        decide(context)
+            .map_err(|Unprepared| asked.needs().expect("a refusal says what it asked for"))
+    }
+
     #[test]
-    fn a_reading_that_turns_critical_after_a_normal_preview_is_refused_not_stored_without_alert() {
-        let reading = pulse(190.0);
+    fn a_reading_needing_more_than_was_prepared_is_refused_and_says_what_it_needs() {
+        let critical = pulse(190.0);
         assert_eq!(
-            previewed_needs(&pulse(80.0), Some(&context(None))),
-            Needs::default()
+            decided(&critical, prepared(Needs::default()), &context(None)).err(),
+            Some(Needs::ALL)
         );
-        let decide = decider(&reading, prepared(Needs::default()));
-        assert!(matches!(decide(&context(None)), Err(Unprepared)));
-        // A caution preview prepares no alert either.
-        let caution = previewed_needs(&pulse(110.0), Some(&context(None)));
-        let decide = decider(&reading, prepared(caution));
-        assert!(matches!(decide(&context(None)), Err(Unprepared)));
+        // What a caution needs is not enough for a critical reading: no alert was prepared.
+        let caution = Needs {
+            care_team: true,
+            patient: true,
+            ..Needs::default()
+        };
+        assert_eq!(
+            decided(&pulse(110.0), prepared(Needs::default()), &context(None)).err(),
+            Some(caution)
+        );
+        assert_eq!(
+            decided(&critical, prepared(caution), &context(None)).err(),
+            Some(Needs::ALL)
+        );
+        // A decision that is not refused asks for nothing.
+        let (decide, asked) = decider(&pulse(80.0), prepared(Needs::default()));
+        assert!(decide(&context(None)).is_ok());
+        assert_eq!(asked.needs(), None);
     }
 
     #[test]
     fn a_critical_reading_opens_the_prepared_alert_and_tells_the_care_team_of_a_run() {
         let reading = pulse(190.0);
-        let needs = previewed_needs(&reading, Some(&context(None)));
-        assert_eq!(needs, Needs::ALL);
-        let decision = decider(&reading, prepared(needs))(&context(None)).unwrap();
+        let decision = decided(&reading, prepared(Needs::ALL), &context(None)).unwrap();
         assert_eq!(decision.level, "critical");
         assert_eq!(decision.alert.map(|a| a.code), Some("ABCD".into()));
         assert_eq!(decision.attach_to, None);
@@ -290,22 +319,24 @@ mod tests {
     fn a_critical_reading_joins_the_open_alert_without_an_alert_prepared() {
         let open = Uuid::from_u128(99);
         let reading = pulse(190.0);
-        let needs = previewed_needs(&reading, Some(&context(Some(open))));
+        let needs = decided(&reading, prepared(Needs::default()), &context(Some(open)))
+            .err()
+            .expect("a critical reading needs its audiences");
         assert!(!needs.alert);
-        let decision = decider(&reading, prepared(needs))(&context(Some(open))).unwrap();
+        let decision = decided(&reading, prepared(needs), &context(Some(open))).unwrap();
         assert_eq!(decision.attach_to, Some(open));
         assert!(decision.alert.is_none());
         // The alert was closed in between: a new one is needed and was not prepared.
-        let decide = decider(&reading, prepared(needs));
-        assert!(matches!(decide(&context(None)), Err(Unprepared)));
+        assert_eq!(
+            decided(&reading, prepared(needs), &context(None)).err(),
+            Some(Needs::ALL)
+        );
     }
 
     #[test]
-    fn a_normal_reading_has_no_follow_ups() {
-        let reading = pulse(80.0);
-        let decision = decider(&reading, prepared(Needs::default()))(&context(None)).unwrap();
+    fn a_normal_reading_needs_nothing_and_has_no_follow_ups() {
+        let decision = decided(&pulse(80.0), prepared(Needs::default()), &context(None)).unwrap();
         assert_eq!(decision.level, "normal");
         assert!(decision.follow_ups.is_none() && decision.alert.is_none());
-        assert_eq!(previewed_needs(&reading, None), Needs::default());
     }
 }

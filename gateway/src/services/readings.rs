@@ -15,8 +15,8 @@
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use store::{
-    Audit, NewReading, Patient, Practice, ReadingContext, ReadingPreview, ReadingSource,
-    RuleRefusal, StoreError, StoreResult, StoredReading,
+    Audit, NewReading, Patient, Practice, ReadingContext, ReadingSource, RuleRefusal, StoreError,
+    StoreResult, StoredReading,
 };
 use types::{AlertSettings, Vital};
 use uuid::Uuid;
@@ -98,10 +98,10 @@ fn new_reading(incoming: &IncomingReading) -> NewReading {
 /// Counted in `gateway_readings_total{status}`. A repeat is answered as the first and tells
 /// nobody again. `NotFound` when the patient does not exist.
 ///
-/// Who hears of it is worked out before the transaction ([`reading_plan`]) for the level a
-/// preview classifies it at; when the readings or settings move on before the transaction and
-/// the reading needs more, everything is prepared and it is recorded again, so no critical
-/// reading is ever stored without its alert.
+/// Who hears of it is worked out before the transaction ([`reading_plan`]). A reading is first
+/// recorded with nothing prepared, which is all a normal reading or a repeat needs; one that
+/// needs more is refused with nothing written and recorded again with what it asked for (at
+/// most everything), so no critical reading is ever stored without its alert.
 pub async fn receive(
     state: &App,
     audit: &Audit,
@@ -109,18 +109,16 @@ pub async fn receive(
     practice: &Practice,
     incoming: IncomingReading,
 ) -> StoreResult<Recorded> {
-    let new = new_reading(&incoming);
-    let needs = match state.store.preview_reading(&new).await? {
-        ReadingPreview::Repeat => Needs::default(),
-        ReadingPreview::Context(context) => {
-            reading_plan::previewed_needs(&incoming, Some(&context))
+    let mut needs = Needs::default();
+    let recorded = loop {
+        match record(state, audit, patient, practice, &incoming, needs).await? {
+            Ok(recorded) => break recorded,
+            // Each refusal asks for something not prepared yet, so this ends by `Needs::ALL`.
+            Err(asked) if needs != Needs::ALL => needs = needs.and(asked.unwrap_or(Needs::ALL)),
+            Err(_) => {
+                return Err(StoreError::Rule(RuleRefusal::ReadingUnprepared));
+            }
         }
-    };
-    let recorded = match record(state, audit, patient, practice, &incoming, needs).await {
-        Err(StoreError::Rule(RuleRefusal::ReadingContextChanged)) => {
-            record(state, audit, patient, practice, &incoming, Needs::ALL).await?
-        }
-        other => other?,
     };
     if recorded.repeat {
         metrics::counter!(crate::telemetry::catalogue::READINGS_REPEATED).increment(1);
@@ -154,7 +152,8 @@ pub async fn receive(
     })
 }
 
-/// One recording, prepared for `needs`.
+/// One recording, prepared for `needs`: the reading as recorded, or, when it was refused with
+/// nothing written, what it asked for.
 async fn record(
     state: &App,
     audit: &Audit,
@@ -162,17 +161,19 @@ async fn record(
     practice: &Practice,
     incoming: &IncomingReading,
     needs: Needs,
-) -> StoreResult<store::RecordedReading> {
+) -> StoreResult<Result<store::RecordedReading, Option<Needs>>> {
     let prepared =
         reading_plan::prepare(state, practice, patient, incoming, needs, audit.at).await?;
-    state
+    let (decide, asked) = reading_plan::decider(incoming, prepared);
+    match state
         .store
-        .record_reading(
-            audit,
-            new_reading(incoming),
-            reading_plan::decider(incoming, prepared),
-        )
+        .record_reading(audit, new_reading(incoming), decide)
         .await
+    {
+        Ok(recorded) => Ok(Ok(recorded)),
+        Err(StoreError::Rule(RuleRefusal::ReadingUnprepared)) => Ok(Err(asked.needs())),
+        Err(other) => Err(other),
+    }
 }
 
 // ---- practice defaults as staff use cases (the JSON API and the staff console call these) -----

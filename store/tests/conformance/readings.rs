@@ -740,7 +740,7 @@ pub async fn an_unprepared_decider_leaves_nothing_written(db: &TestStore) {
         )
         .await;
     match refused {
-        Err(StoreError::Rule(store::RuleRefusal::ReadingContextChanged)) => {}
+        Err(StoreError::Rule(store::RuleRefusal::ReadingUnprepared)) => {}
         other => panic!("expected the context-changed refusal, got {other:?}"),
     }
     let listed = store
@@ -758,6 +758,17 @@ pub async fn an_unprepared_decider_leaves_nothing_written(db: &TestStore) {
         .await
         .unwrap();
     assert!(audit.iter().all(|a| a.action != "reading.create"));
+    // Recorded again with a decision that has what it needs, the reading is written once.
+    let recorded = store
+        .record_reading(
+            &audit_at(t0()),
+            reading(patient_id, "pulse", 190.0, 0),
+            decide("critical"),
+        )
+        .await
+        .unwrap();
+    assert!(!recorded.repeat);
+    assert_eq!(recorded.reading.level, "critical");
 }
 
 pub async fn open_alerts_are_counted_store_wide_with_the_opening_time_of_the_oldest(
@@ -814,41 +825,6 @@ pub async fn open_alerts_are_counted_store_wide_with_the_opening_time_of_the_old
             .unwrap();
         assert_eq!(store.open_alert_stats().await.unwrap(), left);
     }
-}
-
-pub async fn a_preview_decides_nothing_and_writes_nothing(db: &TestStore) {
-    let store = db.store().await;
-    let (customer_id, practice_id) = customer_and_practice(&store, "+15555550211").await;
-    let patient_id = patient(&store, practice_id, "Pia").await;
-    let new = reading(patient_id, "pulse", 90.0, 0);
-    let store::ReadingPreview::Context(context) = store.preview_reading(&new).await.unwrap() else {
-        panic!("a reading not stored yet previews its context");
-    };
-    assert_eq!(context.practice_id, practice_id);
-    assert_eq!(context.open_alert, None);
-    assert_eq!(context.settings.source, ReadingAlertSource::None);
-    let audit = AuditFilter {
-        customer_id: Some(customer_id),
-        patient_id: Some(patient_id),
-        limit: 50,
-        ..Default::default()
-    };
-    let before = store.list_audit(audit.clone()).await.unwrap().len();
-    store
-        .record_reading(&audit_at(t0()), new.clone(), decide("normal"))
-        .await
-        .unwrap();
-    assert!(matches!(
-        store.preview_reading(&new).await.unwrap(),
-        store::ReadingPreview::Repeat
-    ));
-    // Only the recording was audited, not the previews.
-    assert_eq!(store.list_audit(audit).await.unwrap().len(), before + 1);
-    let missing = reading(Uuid::now_v7(), "pulse", 90.0, 0);
-    assert!(matches!(
-        store.preview_reading(&missing).await,
-        Err(StoreError::NotFound)
-    ));
 }
 
 pub async fn a_readings_follow_ups_see_its_level_and_are_written_with_it_as_the_system(
