@@ -33,6 +33,7 @@ mod notification_settings;
 mod oncall;
 mod patients;
 mod postgres;
+mod urgency;
 mod readings;
 mod rows;
 mod sql;
@@ -82,6 +83,7 @@ pub use oncall::{
 };
 pub use patients::{PatientReadCheck, Patients, Templates};
 pub use postgres::PostgresStore;
+pub use urgency::urgent;
 pub use readings::{
     ApplyReadingDefaultsTo, DecideFollowUps, DecideReading, EffectiveReadingAlert, FollowUps,
     NewReading, OverdueCandidate, PatientVitalFrequency, ReadingAlertSource, ReadingContext,

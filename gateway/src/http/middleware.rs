@@ -77,6 +77,12 @@ pub async fn sanitise_request_id(mut request: Request, next: Next) -> Response {
     next.run(request).await
 }
 
+/// Runs the request as urgent work ([`store::urgent`]): its store calls do not queue behind
+/// ordinary requests for a connection.
+pub async fn urgent(request: Request, next: Next) -> Response {
+    store::urgent(next.run(request)).await
+}
+
 /// Refuses a NUL character in the path (404: nothing is named that way) or in a query parameter
 /// (422 naming it) before any extractor or store sees it: PostgreSQL cannot hold one.
 pub async fn refuse_nul(request: Request, next: Next) -> Response {

@@ -202,7 +202,12 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(oncall::on_call_now))
         .routes(routes!(api_tokens::create_api_token))
         .routes(routes!(api_tokens::revoke_api_token))
-        .routes(routes!(readings::post_reading))
+        // A reading may be critical: from its authentication to its alert it is urgent work.
+        .merge(
+            OpenApiRouter::new()
+                .routes(routes!(readings::post_reading))
+                .route_layer(axum::middleware::from_fn(middleware::urgent)),
+        )
         .routes(routes!(readings::list_readings))
         .routes(routes!(webhooks::inbound_sms))
         .routes(routes!(webhooks::status_callback));

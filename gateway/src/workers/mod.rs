@@ -60,11 +60,15 @@ pub fn spawn_all(state: &App, shutdown: watch::Receiver<bool>) -> Vec<JoinHandle
             claims::PERIOD,
             |state| async move { claims::release_gone(&state).await },
         )),
-        tokio::spawn(outbox::run(state.clone(), shutdown.clone())),
+        // The texts that carry alerts, and the escalation that sends them, are urgent work.
+        tokio::spawn(store::urgent(outbox::run(state.clone(), shutdown.clone()))),
         tokio::spawn(email::run(state.clone(), shutdown.clone())),
         tokio::spawn(texting_expiry::run(state.clone(), shutdown.clone())),
         tokio::spawn(unread_reminders::run(state.clone(), shutdown.clone())),
-        tokio::spawn(escalation::run(state.clone(), shutdown.clone())),
+        tokio::spawn(store::urgent(escalation::run(
+            state.clone(),
+            shutdown.clone(),
+        ))),
         tokio::spawn(overdue::run(state.clone(), shutdown.clone())),
         tokio::spawn(monitoring::run(state.clone(), shutdown.clone())),
         tokio::spawn(periodic(

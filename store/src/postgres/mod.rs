@@ -1,7 +1,9 @@
 //! The PostgreSQL backend: the production store, and the only one for several gateways.
 //!
 //! A deadpool pool of tokio-postgres connections. Each use case takes one pooled connection and,
-//! when it writes, one transaction. Migrations run under a transaction-scoped advisory lock so
+//! when it writes, one transaction. Work run inside [`crate::urgent`] (readings and the texts
+//! that carry alerts) takes its connection from a small pool of its own, so it never queues
+//! behind a burst of ordinary requests waiting for the main pool. Migrations run under a transaction-scoped advisory lock so
 //! concurrent start-ups serialise. Driver errors become [`StoreError`]s in [`map_err`].
 
 mod inbound;
@@ -24,8 +26,15 @@ use crate::{Backend, Store, StoreError, StoreResult};
 /// Any fixed number works; it only has to be the same for every gateway binary.
 const MIGRATION_LOCK_KEY: i64 = 0x6761_7465_7761_7901;
 
+/// Connections of the main pool, which every request shares.
+const POOL_SIZE: usize = 16;
+/// Connections kept for urgent work ([`crate::urgent`]).
+const URGENT_POOL_SIZE: usize = 6;
+
 pub struct PostgresStore {
     pool: Pool,
+    /// Taken by work inside [`crate::urgent`].
+    urgent_pool: Pool,
     config: tokio_postgres::Config,
     /// The work- and config-signal listener, started on first use.
     signals: std::sync::OnceLock<signals::Signals>,
@@ -44,29 +53,11 @@ impl PostgresStore {
         let config = tokio_postgres::Config::from_str(url).map_err(|e| {
             StoreError::Unexpected(format!("DATABASE_URL is not a valid PostgreSQL URL: {e}"))
         })?;
-        let manager = Manager::from_config(
-            config.clone(),
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
-        // Bounded waits: a request must get a 503 quickly rather than hang while the store is down.
-        let timeouts = Timeouts {
-            wait: Some(Duration::from_secs(5)),
-            create: Some(Duration::from_secs(3)),
-            recycle: Some(Duration::from_secs(3)),
-        };
-        let pool = Pool::builder(manager)
-            .max_size(16)
-            .timeouts(timeouts)
-            .runtime(Runtime::Tokio1)
-            .build()
-            .map_err(|e| {
-                StoreError::Unexpected(format!("cannot build the connection pool: {e}"))
-            })?;
+        let pool = build_pool(&config, POOL_SIZE)?;
+        let urgent_pool = build_pool(&config, URGENT_POOL_SIZE)?;
         Ok(PostgresStore {
             pool,
+            urgent_pool,
             config,
             signals: std::sync::OnceLock::new(),
             feed_signaller: signals::FeedSignaller::new(),
@@ -76,11 +67,38 @@ impl PostgresStore {
     }
 
     async fn client(&self) -> StoreResult<deadpool_postgres::Object> {
-        self.pool
-            .get()
+        let pool = if crate::urgency::is_urgent() {
+            &self.urgent_pool
+        } else {
+            &self.pool
+        };
+        pool.get()
             .await
             .map_err(|e| StoreError::Unavailable(e.to_string()))
     }
+}
+
+/// A pool of at most `size` connections, opened lazily, whose waits are bounded: a request must
+/// get a 503 quickly rather than hang while the store is down.
+fn build_pool(config: &tokio_postgres::Config, size: usize) -> StoreResult<Pool> {
+    let manager = Manager::from_config(
+        config.clone(),
+        NoTls,
+        ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        },
+    );
+    let timeouts = Timeouts {
+        wait: Some(Duration::from_secs(5)),
+        create: Some(Duration::from_secs(3)),
+        recycle: Some(Duration::from_secs(3)),
+    };
+    Pool::builder(manager)
+        .max_size(size)
+        .timeouts(timeouts)
+        .runtime(Runtime::Tokio1)
+        .build()
+        .map_err(|e| StoreError::Unexpected(format!("cannot build the connection pool: {e}")))
 }
 
 impl Db for PostgresStore {
@@ -301,5 +319,60 @@ impl Store for PostgresStore {
                 .config
                 .clone(),
         )
+    }
+}
+
+#[cfg(all(test, feature = "testing"))]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::sql::ToArg;
+
+    async fn select_one(store: &PostgresStore) -> StoreResult<u64> {
+        store
+            .autocommit(|tx| {
+                Box::pin(async move { tx.execute("SELECT $1::int", &[1i32.arg()]).await })
+            })
+            .await
+    }
+
+    #[tokio::test]
+    async fn urgent_work_is_served_while_every_ordinary_connection_is_taken() {
+        let db = crate::testing::TestPostgres::empty().await;
+        let store = Arc::new(PostgresStore::connect(&db.url).unwrap());
+        let (release, held) = tokio::sync::watch::channel(false);
+        let mut holders = Vec::new();
+        for _ in 0..POOL_SIZE {
+            let (store, mut held) = (store.clone(), held.clone());
+            holders.push(tokio::spawn(async move {
+                store
+                    .autocommit(move |tx| {
+                        Box::pin(async move {
+                            tx.execute("SELECT 1", &[]).await?;
+                            let _ = held.wait_for(|released| *released).await;
+                            Ok(())
+                        })
+                    })
+                    .await
+            }));
+        }
+        while store.pool.status().available > 0 || store.pool.status().size < POOL_SIZE {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        // Ordinary work waits for a connection of the main pool...
+        let waited = tokio::time::timeout(Duration::from_millis(300), select_one(&store)).await;
+        assert!(waited.is_err(), "no ordinary connection is free");
+        // ...urgent work does not.
+        let served =
+            tokio::time::timeout(Duration::from_secs(5), crate::urgent(select_one(&store)))
+                .await
+                .expect("urgent work is not held up by the main pool");
+        assert_eq!(served.unwrap(), 1);
+        release.send(true).unwrap();
+        for holder in holders {
+            holder.await.unwrap().unwrap();
+        }
+        assert_eq!(select_one(&store).await.unwrap(), 1);
     }
 }
