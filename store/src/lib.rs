@@ -33,7 +33,6 @@ mod notification_settings;
 mod oncall;
 mod patients;
 mod postgres;
-mod urgency;
 mod readings;
 mod rows;
 mod sql;
@@ -43,6 +42,7 @@ mod tenancy;
 pub mod testing;
 mod texting;
 mod throttle;
+mod urgency;
 
 use std::sync::Arc;
 
@@ -83,7 +83,6 @@ pub use oncall::{
 };
 pub use patients::{PatientReadCheck, Patients, Templates};
 pub use postgres::PostgresStore;
-pub use urgency::urgent;
 pub use readings::{
     ApplyReadingDefaultsTo, DecideFollowUps, DecideReading, EffectiveReadingAlert, FollowUps,
     NewReading, OverdueCandidate, PatientVitalFrequency, ReadingAlertSource, ReadingContext,
@@ -96,6 +95,7 @@ pub use texting::{Texting, TextingChange, TextingChanged};
 pub use throttle::{DecideThrottle, LoginThrottle, ThrottleRow};
 /// The outbox row's state, once this crate's own type: still nameable as `store::OutboxState`.
 pub use types::OutboxState;
+pub use urgency::urgent;
 
 /// The store API: one trait per aggregate, each method one use case and one transaction. Every
 /// method that changes data or reads patient data takes an [`Audit`] and writes the audit row in

@@ -315,6 +315,81 @@ mod tests {
         assert_eq!(stored(&store).await, vec![2]);
     }
 
+    /// Writes a row of `t` and a row of `c` whose deferred foreign key holds only when `parent`
+    /// is a row of `t`: the statement succeeds and the `COMMIT` fails when it is not.
+    async fn insert_child(store: &SqliteStore, n: i64, parent: i64) -> StoreResult<()> {
+        store
+            .transaction(move |tx| {
+                Box::pin(async move {
+                    tx.execute(
+                        "INSERT INTO t (n, v) VALUES ($1, $2)",
+                        &[n.arg(), n.to_string().arg()],
+                    )
+                    .await?;
+                    tx.execute(
+                        "INSERT INTO c (n, parent) VALUES ($1, $2)",
+                        &[n.arg(), parent.arg()],
+                    )
+                    .await?;
+                    Ok(())
+                })
+            })
+            .await
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn a_commit_that_fails_keeps_nothing_of_its_batch_and_answers_no_one_ok() {
+        let (_dir, store) = store_with_table().await;
+        store
+            .autocommit(|tx| {
+                Box::pin(async move {
+                    tx.execute(
+                        "CREATE TABLE c (n INTEGER PRIMARY KEY,
+                             parent INTEGER REFERENCES t (n) DEFERRABLE INITIALLY DEFERRED)",
+                        &[],
+                    )
+                    .await
+                })
+            })
+            .await
+            .unwrap();
+        // Alone in its batch: the COMMIT fails, nothing is kept, the connection is usable.
+        insert_child(&store, 1, 1000).await.unwrap_err();
+        assert_eq!(stored(&store).await, Vec::<i64>::new());
+        insert_child(&store, 2, 2).await.unwrap();
+        assert_eq!(stored(&store).await, vec![2]);
+        // Among others: whichever batch it joins cannot commit; whatever was answered Ok is
+        // stored and nothing else is.
+        let start = Arc::new(tokio::sync::Barrier::new(32));
+        let tasks: Vec<_> = (10..42_i64)
+            .map(|n| {
+                let (store, start) = (Arc::clone(&store), Arc::clone(&start));
+                tokio::spawn(async move {
+                    start.wait().await;
+                    let parent = if n == 20 { 1000 } else { n };
+                    insert_child(&store, n, parent).await
+                })
+            })
+            .collect();
+        let mut expected = vec![2];
+        for (n, task) in (10_i64..).zip(tasks) {
+            match task.await.unwrap() {
+                Ok(()) => {
+                    assert_ne!(n, 20, "the broken key is never answered Ok");
+                    expected.push(n);
+                }
+                Err(StoreError::Unexpected(_)) => {}
+                Err(other) => panic!("{n}: {other:?}"),
+            }
+        }
+        assert_eq!(
+            stored(&store).await,
+            expected,
+            "exactly what was answered Ok is stored"
+        );
+        insert_child(&store, 50, 50).await.unwrap();
+    }
+
     #[tokio::test]
     async fn a_write_still_queued_is_taken_back_and_never_runs() {
         let (_dir, store) = store_with_table().await;
