@@ -29,7 +29,7 @@ const MIGRATION_LOCK_KEY: i64 = 0x6761_7465_7761_7901;
 /// Connections of the main pool, which every request shares.
 const POOL_SIZE: usize = 16;
 /// Connections kept for urgent work ([`crate::urgent`]).
-const URGENT_POOL_SIZE: usize = 6;
+const URGENT_POOL_SIZE: usize = 24;
 
 pub struct PostgresStore {
     pool: Pool,
