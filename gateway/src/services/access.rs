@@ -117,10 +117,11 @@ impl PatientLinks {
         patient_id: Uuid,
         at: DateTime<Utc>,
     ) -> Result<PatientLinks, StoreError> {
-        Ok(PatientLinks {
-            team: state.store.care_team(patient_id).await?,
-            on_call: on_call_now(state, practice, at).await?,
-        })
+        let (team, on_call) = tokio::try_join!(
+            state.store.care_team(patient_id),
+            on_call_now(state, practice, at)
+        )?;
+        Ok(PatientLinks { team, on_call })
     }
 
     /// From a care team and an on-call list already loaded.

@@ -54,8 +54,10 @@ pub async fn followers_and_on_call(
     kind: NotificationKind,
     at: DateTime<Utc>,
 ) -> Result<Vec<Uuid>, StoreError> {
-    let followers = interested_users(state, patient_id).await?;
-    let on_call = on_call_now(state, practice, at).await?;
+    let (followers, on_call) = tokio::try_join!(
+        interested_users(state, patient_id),
+        on_call_now(state, practice, at)
+    )?;
     Ok(notifications::considered(kind, &followers, &[], &on_call))
 }
 
@@ -85,49 +87,53 @@ async fn reach(
     who: Audience,
     at: DateTime<Utc>,
 ) -> Result<notify::Audience, StoreError> {
-    let mut reach = notify::Audience::default();
-    let team = state.store.care_team(patient.id).await?;
-    let links = PatientLinks::new(team, on_call_now(state, practice, at).await?);
-    match who {
-        Audience::OnCallAndCareTeam => {
-            reach.add_everywhere(state, links.on_call()).await?;
-            let team = interested_users(state, patient.id).await?;
-            reach.merge(
-                audience(state, practice.id, &team, NotificationKind::ReadingCritical).await?,
-            );
-        }
-        Audience::PracticeFallback => {
-            reach
-                .add_everywhere(
-                    state,
-                    &state.store.practice_default_users(practice.id).await?,
-                )
-                .await?;
-        }
-        Audience::CustomerAdmins => {
-            reach
-                .add_everywhere(
-                    state,
-                    &state.store.customer_admin_ids(practice.customer_id).await?,
-                )
-                .await?;
-        }
-    }
-    // One read for everyone; an id that names no user reaches nobody.
-    let able: Vec<Uuid> = state
-        .store
-        .get_users(&reach.users())
-        .await?
+    // Independent reads side by side: an alert waits on every one of them.
+    let (team, (on_call, mut reach), others) = tokio::try_join!(
+        state.store.care_team(patient.id),
+        async {
+            let on_call = on_call_now(state, practice, at).await?;
+            let reach = match who {
+                Audience::OnCallAndCareTeam => {
+                    notify::Audience::everywhere(state, &on_call).await?
+                }
+                _ => notify::Audience::default(),
+            };
+            Ok::<_, StoreError>((on_call, reach))
+        },
+        async {
+            match who {
+                Audience::OnCallAndCareTeam => {
+                    let team = interested_users(state, patient.id).await?;
+                    audience(state, practice.id, &team, NotificationKind::ReadingCritical).await
+                }
+                Audience::PracticeFallback => {
+                    let users = state.store.practice_default_users(practice.id).await?;
+                    notify::Audience::everywhere(state, &users).await
+                }
+                Audience::CustomerAdmins => {
+                    let users = state.store.customer_admin_ids(practice.customer_id).await?;
+                    notify::Audience::everywhere(state, &users).await
+                }
+            }
+        },
+    )?;
+    let links = PatientLinks::new(team, on_call);
+    // The on-call users first, then the others.
+    reach.merge(others);
+    // One read for everyone (an id that names no user reaches nobody), beside the numbers known
+    // to fail.
+    let ids = reach.users();
+    let numbers: Vec<String> = reach.text.iter().map(|(_, n)| n.clone()).collect();
+    let (users, failing) = tokio::try_join!(
+        state.store.get_users(&ids),
+        state.store.failing_numbers(&practice.sms_number, &numbers)
+    )?;
+    let able: Vec<Uuid> = users
         .iter()
         .filter(|user| links.can_act_on_alert(user, practice, patient.programs))
         .map(|user| user.id)
         .collect();
     reach.retain_users(|user| able.contains(&user));
-    let numbers: Vec<String> = reach.text.iter().map(|(_, n)| n.clone()).collect();
-    let failing = state
-        .store
-        .failing_numbers(&practice.sms_number, &numbers)
-        .await?;
     reach.text.retain(|(_, number)| !failing.contains(number));
     Ok(reach)
 }
@@ -187,18 +193,15 @@ fn deliveries(
     (notes, texts)
 }
 
-/// The alert a critical reading of this patient opens now, with its first deliveries: the
-/// on-call users and the care team, and when none of them can be reached by text, the fallback
-/// users and then the customer's admins as well.
-pub async fn opening(
+/// Who the alert a critical reading of this patient opens now reaches first: the on-call users
+/// and the care team, and when none of them can be reached by text, the fallback users and then
+/// the customer's admins as well.
+pub async fn opening_audience(
     state: &App,
     practice: &Practice,
     patient: &Patient,
-    templates: &TemplateSet,
     now: DateTime<Utc>,
-    late: bool,
-) -> Result<NewAlert, StoreError> {
-    let code = new_code();
+) -> Result<notify::Audience, StoreError> {
     let patient_ref = AlertPatient {
         id: patient.id,
         programs: &patient.programs,
@@ -217,25 +220,39 @@ pub async fn opening(
         }
         told.merge(reach(state, practice, patient_ref, who, now).await?);
     }
+    Ok(told)
+}
+
+/// The alert a critical reading of this patient opens now, with its first deliveries to `told`
+/// ([`opening_audience`]).
+pub fn opening(
+    told: &notify::Audience,
+    practice: &Practice,
+    patient_id: Uuid,
+    templates: &TemplateSet,
+    now: DateTime<Utc>,
+    late: bool,
+) -> NewAlert {
+    let code = new_code();
     let summary = if late {
         LATE_CRITICAL_SUMMARY
     } else {
         CRITICAL_SUMMARY
     };
     let (notifications, texts) = deliveries(
-        &told,
+        told,
         practice,
-        patient.id,
+        patient_id,
         &alert_text(practice, templates, &code),
         summary,
     );
-    Ok(NewAlert {
+    NewAlert {
         level: "critical",
         code,
         next_step_at: escalation::next_due(now, practice.escalation_delay_minutes),
         notifications,
         texts,
-    })
+    }
 }
 
 /// Logs and counts an alert that can reach nobody by text.

@@ -30,14 +30,12 @@ pub const NEW_MESSAGE_SUMMARY: &str = "A patient sent a new message.";
 
 /// Care team and subscribers of the patient, without duplicates, care team first.
 pub async fn interested_users(state: &App, patient_id: Uuid) -> Result<Vec<Uuid>, StoreError> {
-    let mut users: Vec<Uuid> = state
-        .store
-        .care_team(patient_id)
-        .await?
-        .into_iter()
-        .map(|m| m.user_id)
-        .collect();
-    for subscriber in state.store.subscribers(patient_id).await? {
+    let (team, subscribers) = tokio::try_join!(
+        state.store.care_team(patient_id),
+        state.store.subscribers(patient_id)
+    )?;
+    let mut users: Vec<Uuid> = team.into_iter().map(|m| m.user_id).collect();
+    for subscriber in subscribers {
         if !users.contains(&subscriber) {
             users.push(subscriber);
         }

@@ -85,23 +85,26 @@ impl Audience {
 
     /// Users who must hear of it whatever their settings (on call, fallback of an alert): every
     /// channel they can be reached on. Locked users are left out.
-    pub async fn add_everywhere(&mut self, state: &App, users: &[Uuid]) -> Result<(), StoreError> {
+    pub async fn everywhere(state: &App, users: &[Uuid]) -> Result<Audience, StoreError> {
         let mut forced = Audience::default();
+        // One query, answered in the order asked; an id that names no user reaches nobody.
+        let loaded = state.store.get_users(users).await?;
         for user_id in users {
-            let user = state.store.get_user(*user_id).await?;
+            let Some(user) = loaded.iter().find(|u| u.id == *user_id) else {
+                continue;
+            };
             if user.locked_at.is_some() {
                 continue;
             }
             forced.push.push(user.id);
             if !user.email.trim().is_empty() {
-                forced.email.push((user.id, user.email));
+                forced.email.push((user.id, user.email.clone()));
             }
-            if let Some(mobile) = user.mobile_phone {
-                forced.text.push((user.id, mobile));
+            if let Some(mobile) = &user.mobile_phone {
+                forced.text.push((user.id, mobile.clone()));
             }
         }
-        self.merge(forced);
-        Ok(())
+        Ok(forced)
     }
 }
 

@@ -63,20 +63,23 @@ pub async fn prepare(
     now: DateTime<Utc>,
 ) -> Result<Prepared, StoreError> {
     let late = is_late(incoming.taken_at, now);
-    let templates = if needs.alert || needs.patient {
-        Some(crate::services::templates::practice_templates(state, practice.id).await?)
-    } else {
-        None
+    // Read once, by whichever of the alert and the patient's notice asks first.
+    let templates = tokio::sync::OnceCell::new();
+    let templates = || {
+        templates
+            .get_or_try_init(|| crate::services::templates::practice_templates(state, practice.id))
     };
     let alert = async {
-        match &templates {
-            Some(templates) if needs.alert => {
-                alerts::opening(state, practice, patient, templates, now, late)
-                    .await
-                    .map(Some)
-            }
-            _ => Ok(None),
+        if !needs.alert {
+            return Ok(None);
         }
+        let (told, templates) = tokio::try_join!(
+            alerts::opening_audience(state, practice, patient, now),
+            templates()
+        )?;
+        Ok(Some(alerts::opening(
+            &told, practice, patient.id, templates, now, late,
+        )))
     };
     let care_team = async {
         if needs.care_team {
@@ -88,14 +91,13 @@ pub async fn prepare(
         }
     };
     let patient_plan = async {
-        match &templates {
-            Some(templates) if needs.patient => {
-                patient_notices::plan(state, practice, patient, templates)
-                    .await
-                    .map(Some)
-            }
-            _ => Ok(None),
+        if !needs.patient {
+            return Ok(None);
         }
+        let templates = templates().await?;
+        patient_notices::plan(state, practice, patient, templates)
+            .await
+            .map(Some)
     };
     let out_of_range_count = async {
         if needs.care_team {
