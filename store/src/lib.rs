@@ -95,7 +95,7 @@ pub use texting::{Texting, TextingChange, TextingChanged};
 pub use throttle::{DecideThrottle, LoginThrottle, ThrottleRow};
 /// The outbox row's state, once this crate's own type: still nameable as `store::OutboxState`.
 pub use types::OutboxState;
-pub use urgency::urgent;
+pub use urgency::{Urgency, urgent};
 
 /// The store API: one trait per aggregate, each method one use case and one transaction. Every
 /// method that changes data or reads patient data takes an [`Audit`] and writes the audit row in

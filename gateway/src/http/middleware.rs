@@ -77,10 +77,10 @@ pub async fn sanitise_request_id(mut request: Request, next: Next) -> Response {
     next.run(request).await
 }
 
-/// Runs the request as urgent work ([`store::urgent`]): its store calls do not queue behind
-/// ordinary requests for a connection.
-pub async fn urgent(request: Request, next: Next) -> Response {
-    store::urgent(next.run(request)).await
+/// Runs a reading's request as urgent work ([`store::urgent`]): its store calls do not queue
+/// behind ordinary requests for a connection.
+pub async fn reading_urgency(request: Request, next: Next) -> Response {
+    store::urgent(store::Urgency::Readings, next.run(request)).await
 }
 
 /// Refuses a NUL character in the path (404: nothing is named that way) or in a query parameter

@@ -206,7 +206,7 @@ pub fn router(state: AppState) -> Router {
         .merge(
             OpenApiRouter::new()
                 .routes(routes!(readings::post_reading))
-                .route_layer(axum::middleware::from_fn(middleware::urgent)),
+                .route_layer(axum::middleware::from_fn(middleware::reading_urgency)),
         )
         .routes(routes!(readings::list_readings))
         .routes(routes!(webhooks::inbound_sms))

@@ -61,14 +61,17 @@ pub fn spawn_all(state: &App, shutdown: watch::Receiver<bool>) -> Vec<JoinHandle
             |state| async move { claims::release_gone(&state).await },
         )),
         // The texts that carry alerts, and the escalation that sends them, are urgent work.
-        tokio::spawn(store::urgent(outbox::run(state.clone(), shutdown.clone()))),
+        tokio::spawn(store::urgent(
+            store::Urgency::Alerts,
+            outbox::run(state.clone(), shutdown.clone()),
+        )),
         tokio::spawn(email::run(state.clone(), shutdown.clone())),
         tokio::spawn(texting_expiry::run(state.clone(), shutdown.clone())),
         tokio::spawn(unread_reminders::run(state.clone(), shutdown.clone())),
-        tokio::spawn(store::urgent(escalation::run(
-            state.clone(),
-            shutdown.clone(),
-        ))),
+        tokio::spawn(store::urgent(
+            store::Urgency::Alerts,
+            escalation::run(state.clone(), shutdown.clone()),
+        )),
         tokio::spawn(overdue::run(state.clone(), shutdown.clone())),
         tokio::spawn(monitoring::run(state.clone(), shutdown.clone())),
         tokio::spawn(periodic(

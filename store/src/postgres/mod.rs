@@ -1,9 +1,9 @@
 //! The PostgreSQL backend: the production store, and the only one for several gateways.
 //!
 //! A deadpool pool of tokio-postgres connections. Each use case takes one pooled connection and,
-//! when it writes, one transaction. Work run inside [`crate::urgent`] (readings and the texts
-//! that carry alerts) takes its connection from a small pool of its own, so it never queues
-//! behind a burst of ordinary requests waiting for the main pool. Migrations run under a transaction-scoped advisory lock so
+//! when it writes, one transaction. Work run inside [`crate::urgent`] takes its connection from a
+//! pool of its kind of urgency (readings; the texts that carry alerts and escalation), so it
+//! never queues behind a burst of ordinary requests waiting for the main pool. Migrations run under a transaction-scoped advisory lock so
 //! concurrent start-ups serialise. Driver errors become [`StoreError`]s in [`map_err`].
 
 mod inbound;
@@ -28,13 +28,18 @@ const MIGRATION_LOCK_KEY: i64 = 0x6761_7465_7761_7901;
 
 /// Connections of the main pool, which every request shares.
 const POOL_SIZE: usize = 16;
-/// Connections kept for urgent work ([`crate::urgent`]).
-const URGENT_POOL_SIZE: usize = 24;
+/// Connections kept for readings ([`crate::Urgency::Readings`]): under a burst of inbound texts,
+/// 500 readings a second need about this many.
+const READINGS_POOL_SIZE: usize = 24;
+/// Connections kept for alert texts and escalation ([`crate::Urgency::Alerts`]).
+const ALERTS_POOL_SIZE: usize = 4;
 
 pub struct PostgresStore {
     pool: Pool,
-    /// Taken by work inside [`crate::urgent`].
-    urgent_pool: Pool,
+    /// Taken by readings ([`crate::Urgency::Readings`]).
+    readings_pool: Pool,
+    /// Taken by alert texts and escalation ([`crate::Urgency::Alerts`]).
+    alerts_pool: Pool,
     config: tokio_postgres::Config,
     /// The work- and config-signal listener, started on first use.
     signals: std::sync::OnceLock<signals::Signals>,
@@ -54,10 +59,12 @@ impl PostgresStore {
             StoreError::Unexpected(format!("DATABASE_URL is not a valid PostgreSQL URL: {e}"))
         })?;
         let pool = build_pool(&config, POOL_SIZE)?;
-        let urgent_pool = build_pool(&config, URGENT_POOL_SIZE)?;
+        let readings_pool = build_pool(&config, READINGS_POOL_SIZE)?;
+        let alerts_pool = build_pool(&config, ALERTS_POOL_SIZE)?;
         Ok(PostgresStore {
             pool,
-            urgent_pool,
+            readings_pool,
+            alerts_pool,
             config,
             signals: std::sync::OnceLock::new(),
             feed_signaller: signals::FeedSignaller::new(),
@@ -67,10 +74,10 @@ impl PostgresStore {
     }
 
     async fn client(&self) -> StoreResult<deadpool_postgres::Object> {
-        let pool = if crate::urgency::is_urgent() {
-            &self.urgent_pool
-        } else {
-            &self.pool
+        let pool = match crate::urgency::current() {
+            None => &self.pool,
+            Some(crate::Urgency::Readings) => &self.readings_pool,
+            Some(crate::Urgency::Alerts) => &self.alerts_pool,
         };
         pool.get()
             .await
@@ -337,15 +344,21 @@ mod tests {
             .await
     }
 
-    #[tokio::test]
-    async fn urgent_work_is_served_while_every_ordinary_connection_is_taken() {
-        let db = crate::testing::TestPostgres::empty().await;
-        let store = Arc::new(PostgresStore::connect(&db.url).unwrap());
-        let (release, held) = tokio::sync::watch::channel(false);
+    /// Holds every connection of the pool `urgency` takes from until `held` turns true.
+    async fn hold_all(
+        store: &Arc<PostgresStore>,
+        urgency: Option<crate::Urgency>,
+        held: &tokio::sync::watch::Receiver<bool>,
+    ) -> Vec<tokio::task::JoinHandle<StoreResult<()>>> {
+        let (pool, size) = match urgency {
+            None => (&store.pool, POOL_SIZE),
+            Some(crate::Urgency::Readings) => (&store.readings_pool, READINGS_POOL_SIZE),
+            Some(crate::Urgency::Alerts) => (&store.alerts_pool, ALERTS_POOL_SIZE),
+        };
         let mut holders = Vec::new();
-        for _ in 0..POOL_SIZE {
+        for _ in 0..size {
             let (store, mut held) = (store.clone(), held.clone());
-            holders.push(tokio::spawn(async move {
+            let work = async move {
                 store
                     .autocommit(move |tx| {
                         Box::pin(async move {
@@ -355,20 +368,41 @@ mod tests {
                         })
                     })
                     .await
+            };
+            holders.push(tokio::spawn(async move {
+                match urgency {
+                    Some(urgency) => crate::urgent(urgency, work).await,
+                    None => work.await,
+                }
             }));
         }
-        while store.pool.status().available > 0 || store.pool.status().size < POOL_SIZE {
+        while pool.status().available > 0 || pool.status().size < size {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
+        holders
+    }
+
+    #[tokio::test]
+    async fn urgent_work_is_served_while_every_ordinary_connection_is_taken() {
+        let db = crate::testing::TestPostgres::empty().await;
+        let store = Arc::new(PostgresStore::connect(&db.url).unwrap());
+        let (release, held) = tokio::sync::watch::channel(false);
+        let mut holders = hold_all(&store, None, &held).await;
         // Ordinary work waits for a connection of the main pool...
         let waited = tokio::time::timeout(Duration::from_millis(300), select_one(&store)).await;
         assert!(waited.is_err(), "no ordinary connection is free");
         // ...urgent work does not.
-        let served =
-            tokio::time::timeout(Duration::from_secs(5), crate::urgent(select_one(&store)))
-                .await
-                .expect("urgent work is not held up by the main pool");
-        assert_eq!(served.unwrap(), 1);
+        let readings = crate::urgent(crate::Urgency::Readings, select_one(&store));
+        let served = tokio::time::timeout(Duration::from_secs(5), readings).await;
+        assert_eq!(served.expect("readings are served").unwrap(), 1);
+        // With every reading connection taken too, alert texts are still served.
+        holders.extend(hold_all(&store, Some(crate::Urgency::Readings), &held).await);
+        let readings = crate::urgent(crate::Urgency::Readings, select_one(&store));
+        let waited = tokio::time::timeout(Duration::from_millis(300), readings).await;
+        assert!(waited.is_err(), "no reading connection is free");
+        let alerts = crate::urgent(crate::Urgency::Alerts, select_one(&store));
+        let served = tokio::time::timeout(Duration::from_secs(5), alerts).await;
+        assert_eq!(served.expect("alert texts are served").unwrap(), 1);
         release.send(true).unwrap();
         for holder in holders {
             holder.await.unwrap().unwrap();
