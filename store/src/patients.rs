@@ -5,8 +5,8 @@ use types::TextingStatus;
 use uuid::Uuid;
 
 use crate::rows::{
-    PRACTICE_COLUMNS, insert_audit, load_patient, patient_event, patients_where, practice_from_row,
-    visible_despite_programs,
+    PRACTICE_COLUMNS, insert_audit, load_patient, load_practice, patient_event, patients_where,
+    practice_from_row, visible_despite_programs,
 };
 use crate::sql::{Db, ToArg, Tx};
 use crate::*;
@@ -40,6 +40,11 @@ pub trait Patients: Send + Sync {
         id: Uuid,
         may_read: PatientReadCheck,
     ) -> StoreResult<Patient>;
+    /// A patient and its practice, read to decide whether a caller may write for the patient
+    /// (an integration posting a reading) and to prepare the write. Not audited: nothing of it
+    /// goes to the caller, and the write it comes before is audited with it. `NotFound` when
+    /// there is no such patient.
+    async fn patient_for_write(&self, id: Uuid) -> StoreResult<(Patient, Practice)>;
 }
 
 /// Whether the reader may see this patient of this practice (the caller's access rule).
@@ -109,6 +114,31 @@ impl<D: Db> Patients for D {
                 let event = patient_event(practice.customer_id, "patient.read", id);
                 insert_audit(tx, &audit, &event).await?;
                 Ok(patient)
+            })
+        })
+        .await
+    }
+
+    async fn patient_for_write(&self, id: Uuid) -> StoreResult<(Patient, Practice)> {
+        self.autocommit(move |tx| {
+            Box::pin(async move {
+                // Both in one round trip (pipelined on PostgreSQL); each statement reads its own
+                // snapshot, so a practice that is not the patient's (the patient moved in
+                // between) is read again.
+                let practice_of_patient = format!(
+                    "SELECT {PRACTICE_COLUMNS} FROM practices
+                     WHERE id = (SELECT practice_id FROM patients WHERE id = $1)"
+                );
+                let args = [id.arg()];
+                let (patient, row) = tokio::try_join!(
+                    load_patient(tx, id),
+                    tx.query_one(&practice_of_patient, &args)
+                )?;
+                let mut practice = practice_from_row(&row)?;
+                if practice.id != patient.practice_id {
+                    practice = load_practice(tx, patient.practice_id).await?;
+                }
+                Ok((patient, practice))
             })
         })
         .await

@@ -143,6 +143,7 @@ conformance!(
     outbox_depth_is_counted_per_priority_and_sent_rows_leave_it,
     // Readings, reading settings, on-call, API tokens (conformance/readings.rs).
     a_reading_is_written_with_the_callers_decision_and_audited,
+    a_patient_read_for_a_write_comes_with_its_practice_and_is_not_audited,
     an_unprepared_decider_leaves_nothing_written,
     a_readings_follow_ups_see_its_level_and_are_written_with_it_as_the_system,
     the_decision_sees_readings_of_the_vital_on_either_side_inside_the_change_window,

@@ -60,6 +60,25 @@ pub async fn visible_patient(
     .await
 }
 
+/// The patient an integration of `customer_id` writes for, with its practice: 404 unless the
+/// patient is one of the customer's (the refusal counted). Not audited as a read: nothing of the
+/// patient goes back, and the write is audited with itself.
+pub async fn integration_patient(
+    state: &App,
+    customer_id: Uuid,
+    id: Uuid,
+) -> Result<(Patient, store::Practice), AppError> {
+    match state.store.patient_for_write(id).await {
+        Ok((patient, practice)) if practice.customer_id == customer_id => Ok((patient, practice)),
+        Ok(_) => {
+            count_refusal("tenancy");
+            Err(AppError::NotFound("patient"))
+        }
+        Err(StoreError::NotFound) => Err(AppError::NotFound("patient")),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// Loads a patient when `may_read` allows it, auditing the read; 404 otherwise, with no audit
 /// row (a refused read would land in another tenant's log) and the refusal counted.
 pub async fn read_patient(

@@ -27,7 +27,7 @@ use crate::domain::reading_follow_ups::Needs;
 use crate::domain::readings::{Classification, Level, Reason, classify};
 use crate::domain::units::Unit;
 use crate::services::access::{
-    administered_practice, clinical_patient, read_patient, visible_practice,
+    administered_practice, clinical_patient, integration_patient, visible_practice,
 };
 use crate::services::reading_plan;
 
@@ -230,22 +230,21 @@ pub async fn save_practice_alert_for(
     Ok(saved)
 }
 
-/// The patient a reading is posted for, as the caller may post for them: a user needs case
-/// access (`services::access::clinical_patient`), an integration a patient of its token's
-/// customer. 404 otherwise; the read is audited, a refused one is not.
+/// The patient a reading is posted for, with its practice: a user needs case access (the read
+/// audited as any other), an integration a patient of its token's customer.
 async fn patient_for_reading(
     state: &App,
     caller: &ReadingsCaller,
     patient_id: Uuid,
-) -> Result<Patient, AppError> {
+) -> Result<(Patient, Practice), AppError> {
     match caller {
-        ReadingsCaller::User(user) => clinical_patient(state, user, patient_id).await,
+        ReadingsCaller::User(user) => {
+            let patient = clinical_patient(state, user, patient_id).await?;
+            let practice = state.store.get_practice(patient.practice_id).await?;
+            Ok((patient, practice))
+        }
         ReadingsCaller::Integration(integration) => {
-            let customer_id = integration.token.customer_id;
-            read_patient(state, &caller.audit(), patient_id, move |_, practice| {
-                practice.customer_id == customer_id
-            })
-            .await
+            integration_patient(state, integration.token.customer_id, patient_id).await
         }
     }
 }
@@ -257,8 +256,7 @@ pub async fn post_for(
     caller: &ReadingsCaller,
     incoming: IncomingReading,
 ) -> Result<StoredReading, AppError> {
-    let patient = patient_for_reading(state, caller, incoming.patient_id).await?;
-    let practice = state.store.get_practice(patient.practice_id).await?;
+    let (patient, practice) = patient_for_reading(state, caller, incoming.patient_id).await?;
     match receive(state, &caller.audit(), &patient, &practice, incoming).await {
         Ok(recorded) => Ok(recorded.reading),
         Err(StoreError::NotFound) => Err(AppError::NotFound("patient")),

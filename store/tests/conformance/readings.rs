@@ -728,6 +728,40 @@ pub async fn an_alert_opens_with_its_reading_escalates_once_per_step_and_stops_w
     );
 }
 
+pub async fn a_patient_read_for_a_write_comes_with_its_practice_and_is_not_audited(db: &TestStore) {
+    let store = db.store().await;
+    let (customer_id, practice_id) = customer_and_practice(&store, "+15555550213").await;
+    let patient_id = patient(&store, practice_id, "Wes").await;
+    let audited = || async {
+        store
+            .list_audit(AuditFilter {
+                customer_id: Some(customer_id),
+                patient_id: Some(patient_id),
+                limit: 50,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .len()
+    };
+    let before = audited().await;
+    let (patient, practice) = store.patient_for_write(patient_id).await.unwrap();
+    assert_eq!(patient.id, patient_id);
+    assert_eq!(
+        (practice.id, practice.customer_id),
+        (practice_id, customer_id)
+    );
+    assert_eq!(
+        audited().await,
+        before,
+        "nothing of it is disclosed, so nothing audited"
+    );
+    assert!(matches!(
+        store.patient_for_write(Uuid::now_v7()).await,
+        Err(StoreError::NotFound)
+    ));
+}
+
 pub async fn an_unprepared_decider_leaves_nothing_written(db: &TestStore) {
     let store = db.store().await;
     let (customer_id, practice_id) = customer_and_practice(&store, "+15555550209").await;
