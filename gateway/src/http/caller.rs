@@ -3,9 +3,10 @@
 //!
 //! API tokens are tried first (devices post most readings: one statement for them, where a
 //! session's look-up would also try to delete the idle session it did not find), then
-//! sessions; both are looked up by the SHA-256 of the presented token, which is never logged. A revoked token is not found, so revocation takes
-//! effect on the next request on every instance. What the caller may then do (scope, tenancy)
-//! is the route's check. [`CurrentUser`] stays the extractor of every user-only route.
+//! sessions; both are looked up by the SHA-256 of the presented token, which is never logged.
+//! A revoked token is not found, so revocation takes effect on the next request on every
+//! instance. What the caller may then do (scope, tenancy) is the route's check. [`CurrentUser`]
+//! stays the extractor of every user-only route.
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;

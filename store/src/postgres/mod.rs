@@ -3,8 +3,9 @@
 //! A deadpool pool of tokio-postgres connections. Each use case takes one pooled connection and,
 //! when it writes, one transaction. Work run inside [`crate::urgent`] takes its connection from a
 //! pool of its kind of urgency (readings; the texts that carry alerts and escalation), so it
-//! never queues behind a burst of ordinary requests waiting for the main pool. Migrations run under a transaction-scoped advisory lock so
-//! concurrent start-ups serialise. Driver errors become [`StoreError`]s in [`map_err`].
+//! never queues behind a burst of ordinary requests waiting for the main pool. Migrations run
+//! under a transaction-scoped advisory lock so concurrent start-ups serialise. Driver errors
+//! become [`StoreError`]s in [`map_err`].
 
 mod inbound;
 pub(crate) mod instances;

@@ -46,6 +46,23 @@ fn reading(patient_id: Uuid, vital: &str, value: f64, minutes: i64) -> NewReadin
     }
 }
 
+/// The audit rows of a patient of the customer, newest first (at most 50).
+async fn patient_audit(
+    store: &Arc<dyn Store>,
+    customer_id: Uuid,
+    patient_id: Uuid,
+) -> Vec<store::AuditRecord> {
+    store
+        .list_audit(AuditFilter {
+            customer_id: Some(customer_id),
+            patient_id: Some(patient_id),
+            limit: 50,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+}
+
 fn normal() -> store::DecideReading {
     decide("normal")
 }
@@ -90,15 +107,7 @@ pub async fn a_reading_is_written_with_the_callers_decision_and_audited(db: &Tes
         (stored.source_user_id, stored.source_api_token_id),
         (None, None)
     );
-    let audit = store
-        .list_audit(AuditFilter {
-            customer_id: Some(customer_id),
-            patient_id: Some(patient_id),
-            limit: 50,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let audit = patient_audit(&store, customer_id, patient_id).await;
     assert!(
         audit.iter().any(|a| a.action == "reading.create"
             && a.target_id.as_deref() == Some(&stored.id.to_string()))
@@ -732,18 +741,7 @@ pub async fn a_patient_read_for_a_write_comes_with_its_practice_and_is_not_audit
     let store = db.store().await;
     let (customer_id, practice_id) = customer_and_practice(&store, "+15555550213").await;
     let patient_id = patient(&store, practice_id, "Wes").await;
-    let audited = || async {
-        store
-            .list_audit(AuditFilter {
-                customer_id: Some(customer_id),
-                patient_id: Some(patient_id),
-                limit: 50,
-                ..Default::default()
-            })
-            .await
-            .unwrap()
-            .len()
-    };
+    let audited = || async { patient_audit(&store, customer_id, patient_id).await.len() };
     let before = audited().await;
     let (patient, practice) = store.patient_for_write(patient_id).await.unwrap();
     assert_eq!(patient.id, patient_id);
@@ -782,15 +780,7 @@ pub async fn an_unprepared_decider_leaves_nothing_written(db: &TestStore) {
         .await
         .unwrap();
     assert!(listed.items.is_empty(), "no reading without its decision");
-    let audit = store
-        .list_audit(AuditFilter {
-            customer_id: Some(customer_id),
-            patient_id: Some(patient_id),
-            limit: 50,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let audit = patient_audit(&store, customer_id, patient_id).await;
     assert!(audit.iter().all(|a| a.action != "reading.create"));
     // Recorded again with a decision that has what it needs, the reading is written once.
     let recorded = store
