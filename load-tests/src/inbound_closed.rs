@@ -25,7 +25,7 @@ use crate::client::sign_inbound_at;
 use crate::closed::{self, Endpoint, Prepared, RoundRun};
 use crate::guard::MAX_PRESIGNED;
 use crate::ledger::{Delivery, Ledger, NoLossReport, Observed};
-use crate::procfs::{self, Memory};
+use crate::procfs::{self, CpuReading, Memory, RoundCpu};
 use crate::scenario::{Run, Steps, no_loss, verified_patients};
 use crate::stats::LatencySummary;
 use crate::synthetic::{Synthetic, conversation_text};
@@ -66,8 +66,9 @@ pub struct RoundReport {
     /// Requests signed for the round, and whether they ran out before its time was up.
     pub presigned: usize,
     pub presigned_exhausted: bool,
-    /// CPU seconds the gateway's process used during the round (with `--gateway-pid`).
-    pub gateway_cpu_secs: Option<f64>,
+    /// CPU seconds used during the round: the gateway's (with `--gateway-pid`), PostgreSQL's,
+    /// the load generator's, and how busy the machine was.
+    pub cpu: RoundCpu,
 }
 
 /// A server's measured rounds, summarised.
@@ -85,6 +86,13 @@ pub struct ServerFigures {
     pub p99_ms: f64,
     /// Gateway CPU milliseconds per committed row (gateway rounds with `--gateway-pid`).
     pub cpu_ms_per_row: Option<f64>,
+    /// PostgreSQL's CPU milliseconds per committed row.
+    pub postgres_cpu_ms_per_row: Option<f64>,
+    /// The load generator's CPU milliseconds per committed row (the baseline server included in
+    /// the baseline's rounds).
+    pub load_generator_cpu_ms_per_row: Option<f64>,
+    /// How busy the machine's CPUs were, mean of the rounds, in percent.
+    pub machine_busy_pct: Option<f64>,
 }
 
 /// Gateway against baseline.
@@ -161,8 +169,9 @@ fn figures(rounds: &[&RoundReport]) -> ServerFigures {
             (lo.min(*r), hi.max(*r))
         });
     let mut p50s: Vec<f64> = rounds.iter().map(|r| r.p50_ms).collect();
-    let cpu: Option<f64> = rounds.iter().map(|r| r.gateway_cpu_secs).sum();
     let rows: u64 = rounds.iter().map(|r| r.committed).sum();
+    let per_row = |secs: Option<f64>| secs.filter(|_| rows > 0).map(|s| s * 1000.0 / rows as f64);
+    let busy: Option<f64> = rounds.iter().map(|r| r.cpu.machine_busy_pct).sum();
     ServerFigures {
         rounds: rounds.len(),
         rate_mean: mean,
@@ -175,7 +184,12 @@ fn figures(rounds: &[&RoundReport]) -> ServerFigures {
         },
         p50_ms: median(&mut p50s),
         p99_ms: rounds.iter().map(|r| r.p99_ms).fold(0.0, f64::max),
-        cpu_ms_per_row: cpu.filter(|_| rows > 0).map(|s| s * 1000.0 / rows as f64),
+        cpu_ms_per_row: per_row(rounds.iter().map(|r| r.cpu.gateway_secs).sum()),
+        postgres_cpu_ms_per_row: per_row(Some(rounds.iter().map(|r| r.cpu.postgres_secs).sum())),
+        load_generator_cpu_ms_per_row: per_row(
+            rounds.iter().map(|r| r.cpu.load_generator_secs).sum(),
+        ),
+        machine_busy_pct: busy.map(|b| b / rounds.len() as f64),
     }
 }
 
@@ -283,7 +297,7 @@ pub fn report(
     run: &RoundRun,
     presigned: usize,
     committed: u64,
-    gateway_cpu_secs: Option<f64>,
+    cpu: RoundCpu,
 ) -> RoundReport {
     let s = run.recorder.summary(run.elapsed);
     let secs = run.elapsed.as_secs_f64();
@@ -307,7 +321,7 @@ pub fn report(
         max_ms: s.max_ms,
         presigned,
         presigned_exhausted: run.exhausted,
-        gateway_cpu_secs,
+        cpu,
     }
 }
 
@@ -416,7 +430,7 @@ async fn rounds(
             } else {
                 None
             };
-            let cpu_before = plan.gateway_pid.and_then(procfs::cpu_secs);
+            let cpu_before = CpuReading::now(plan.gateway_pid);
             let run = closed::drive(
                 &server.endpoint,
                 Arc::clone(&pool),
@@ -425,10 +439,7 @@ async fn rounds(
                 plan.timeout,
             )
             .await;
-            let cpu = match (cpu_before, plan.gateway_pid.and_then(procfs::cpu_secs)) {
-                (Some(a), Some(b)) => Some(b - a),
-                _ => None,
-            };
+            let cpu = CpuReading::now(plan.gateway_pid).since(&cpu_before);
             let accepted = book(&mut server.ledger, &pool, &run);
             let committed = match rows_before {
                 Some(before) => base.committed().await?.saturating_sub(before),
@@ -501,11 +512,16 @@ mod tests {
             max_ms: p99,
             presigned: 0,
             presigned_exhausted: false,
-            gateway_cpu_secs: Some(if server == "gateway" {
-                rate * 10.0 / 1000.0
-            } else {
-                0.01
-            }),
+            cpu: RoundCpu {
+                gateway_secs: Some(if server == "gateway" {
+                    rate * 10.0 / 1000.0
+                } else {
+                    0.01
+                }),
+                postgres_secs: rate * 10.0 / 500.0,
+                load_generator_secs: Some(rate * 10.0 / 4000.0),
+                machine_busy_pct: Some(if server == "gateway" { 90.0 } else { 100.0 }),
+            },
         }
     }
 
@@ -538,6 +554,14 @@ mod tests {
         // 60 000 rows for 60 s of gateway CPU: 1 ms a row; the baseline has no CPU figure.
         assert!(close(c.gateway.cpu_ms_per_row.unwrap(), 1.0));
         assert_eq!(c.baseline.cpu_ms_per_row, None);
+        // PostgreSQL's and the load generator's CPU per row count for both servers.
+        assert!(close(c.gateway.postgres_cpu_ms_per_row.unwrap(), 2.0));
+        assert!(close(
+            c.baseline.load_generator_cpu_ms_per_row.unwrap(),
+            0.25
+        ));
+        assert!(close(c.gateway.machine_busy_pct.unwrap(), 90.0));
+        assert!(close(c.baseline.machine_busy_pct.unwrap(), 100.0));
     }
 
     #[test]

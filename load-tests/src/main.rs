@@ -637,7 +637,8 @@ fn print_closed(s: &ClosedSummary) {
             r.p99_ms,
             r.max_ms,
             r.errors,
-            r.gateway_cpu_secs
+            r.cpu
+                .gateway_secs
                 .map(|c| format!("{c:.2}"))
                 .unwrap_or_else(|| "-".into()),
             if r.presigned_exhausted {
@@ -660,6 +661,16 @@ fn print_closed(s: &ClosedSummary) {
             f.cpu_ms_per_row
                 .map(|ms| format!(", gateway CPU {:.3} ms per row", ms))
                 .unwrap_or_default()
+        );
+        println!(
+            "{:<8}  CPU per row: PostgreSQL {}, load generator {}; machine {} busy",
+            "",
+            f.postgres_cpu_ms_per_row
+                .map_or("-".into(), |ms| format!("{ms:.3} ms")),
+            f.load_generator_cpu_ms_per_row
+                .map_or("-".into(), |ms| format!("{ms:.3} ms")),
+            f.machine_busy_pct
+                .map_or("-".into(), |pct| format!("{pct:.0}%")),
         );
     }
     println!(

@@ -35,6 +35,7 @@ use crate::client::AlertRow;
 use crate::closed::{self, Endpoint};
 use crate::inbound_closed::{RoundReport, book, pool_size, report, sign_pool};
 use crate::ledger::{Ledger, NoLossReport};
+use crate::procfs::RoundCpu;
 use crate::scenario::{Run, Steps, for_each_patient, no_loss, verified_patients};
 use crate::stats::{LatencySummary, Recorder};
 use crate::synthetic::Synthetic;
@@ -451,7 +452,14 @@ pub async fn readings(ctx: Run, plan: ReadingsPlan) -> anyhow::Result<ReadingsSu
         (Some(mut b), Some(run)) => {
             let run = run.await.context("the burst panicked")?;
             let accepted = book(&mut b.ledger, &b.pool, &run);
-            let round = report("gateway", 1, &run, b.pool.len(), accepted, None);
+            let round = report(
+                "gateway",
+                1,
+                &run,
+                b.pool.len(),
+                accepted,
+                RoundCpu::default(),
+            );
             let no_loss = no_loss(&ctx, &b.ids, &b.ledger)
                 .await
                 .context("the burst's no-loss check")?;

@@ -143,7 +143,7 @@ pub(crate) fn routed_patient(
 }
 
 /// The decision, run inside the inbound transaction. It must not block or do I/O.
-pub type InboundDecider = Box<dyn Fn(&InboundContext) -> InboundDecision + Send>;
+pub type InboundDecider = Box<dyn Fn(&InboundContext) -> InboundDecision + Send + Sync>;
 
 /// What [`Inbound::record_inbound`] did.
 #[derive(Debug, Clone)]

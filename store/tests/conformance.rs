@@ -46,6 +46,9 @@ use staff_assignment::*;
 #[path = "conformance/config_changes.rs"]
 mod config_changes;
 use config_changes::*;
+#[path = "conformance/inbound_batches.rs"]
+mod inbound_batches;
+use inbound_batches::*;
 
 /// Generates one `#[tokio::test]` per backend for each listed scenario.
 macro_rules! conformance {
@@ -200,6 +203,18 @@ conformance!(
 async fn postgres_a_raced_text_is_cancelled_at_claim() {
     let db = TestStore::postgres().await;
     postgres_a_text_queued_by_a_transaction_that_raced_the_stop_is_cancelled_not_sent(&db).await;
+}
+
+#[tokio::test]
+async fn postgres_inbound_texts_arriving_together_share_transactions() {
+    let db = TestStore::postgres().await;
+    postgres_texts_arriving_together_share_transactions_and_each_is_recorded_once(&db).await;
+}
+
+#[tokio::test]
+async fn postgres_an_inbound_text_its_batch_cannot_take_is_recorded_alone() {
+    let db = TestStore::postgres().await;
+    postgres_a_text_its_batch_cannot_take_is_recorded_alone_and_costs_the_others_nothing(&db).await;
 }
 
 #[tokio::test]

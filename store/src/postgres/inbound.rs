@@ -8,6 +8,7 @@ use std::sync::LazyLock;
 use async_trait::async_trait;
 use uuid::Uuid;
 
+use super::inbound_batch::{BatchAnswer, InboundRequest};
 use super::{PgConn, PostgresStore, map_err, pg_params};
 use crate::inbound::{
     CONFIG_VERSION_SQL, INBOUND_EXISTING_SQL, INBOUND_INSERT_SQL, INBOUND_PRACTICE_SQL,
@@ -24,25 +25,30 @@ use crate::*;
 /// else the most recently created), with how many patients of the practice share the number (the
 /// last column). Read without a lock: most texts only add rows (see
 /// [`InboundDecision::changes_state`]), and texts of one patient need not wait for each other.
-static INBOUND_PATIENT_SQL: LazyLock<String> = LazyLock::new(|| routing_sql(""));
+static INBOUND_PATIENT_SQL: LazyLock<String> = LazyLock::new(|| routing_sql("$1", "$2", ""));
 /// The same, locking the routed patient, for a decision that changes state: texts of one number
 /// that do are decided one at a time. NO KEY UPDATE, not UPDATE: the patient's message rows hold
 /// key-share locks on it (foreign key), which FOR UPDATE would wait on across two such
 /// transactions: a deadlock.
 static INBOUND_PATIENT_LOCKED_SQL: LazyLock<String> =
-    LazyLock::new(|| routing_sql("FOR NO KEY UPDATE OF p"));
+    LazyLock::new(|| routing_sql("$1", "$2", "FOR NO KEY UPDATE OF p"));
 
-fn routing_sql(lock: &str) -> String {
+/// The routing statement for the practice number `to` and the patient's number `from` (SQL
+/// expressions: parameters, or a batch's columns).
+pub(super) fn routing_sql(to: &str, from: &str, lock: &str) -> String {
+    // The routed id is found first (LIMIT 1 keeps it a subquery of its own, so inside a batch's
+    // LATERAL join it is one index probe per text, not a filter run on every patient), then its
+    // row is read by id.
     format!(
         "SELECT {PATIENT_COLUMNS_PG},
                 (SELECT count(*) FROM patients s
                  WHERE s.practice_id = p.practice_id AND s.mobile_phone = p.mobile_phone)
-         FROM patients p
-         WHERE p.id = (SELECT q.id FROM patients q JOIN practices pr ON pr.id = q.practice_id
-                       WHERE pr.sms_number = $1 AND q.mobile_phone = $2
-                       ORDER BY q.texting_status IN ('pending', 'enabled') DESC,
-                                q.created_at DESC, q.id DESC
-                       LIMIT 1)
+         FROM (SELECT q.id FROM patients q JOIN practices pr ON pr.id = q.practice_id
+               WHERE pr.sms_number = {to} AND q.mobile_phone = {from}
+               ORDER BY q.texting_status IN ('pending', 'enabled') DESC,
+                        q.created_at DESC, q.id DESC
+               LIMIT 1) routed
+         JOIN patients p ON p.id = routed.id
          {lock}"
     )
 }
@@ -93,25 +99,33 @@ const INBOUND_NOTIFICATIONS_SQL: &str = "INSERT INTO notifications (id, user_id,
 /// A transaction on a pooled connection whose BEGIN and COMMIT travel in a batch with other
 /// statements (which tokio-postgres' `Transaction` cannot do). Dropped while open (a cancelled
 /// request), the connection is closed rather than returned to the pool, which rolls it back.
-struct PipelinedTransaction {
+pub(super) struct PipelinedTransaction {
     client: Option<deadpool_postgres::Object>,
     open: bool,
 }
 
 impl PipelinedTransaction {
-    fn client(&self) -> &deadpool_postgres::Object {
+    /// A transaction on `client` whose BEGIN the caller sends (with its first statements).
+    pub(super) fn begin(client: deadpool_postgres::Object) -> PipelinedTransaction {
+        PipelinedTransaction {
+            client: Some(client),
+            open: true,
+        }
+    }
+
+    pub(super) fn client(&self) -> &deadpool_postgres::Object {
         self.client.as_ref().expect("the client is held until drop")
     }
 
     /// Rolls back; a connection that cannot is closed instead.
-    async fn rollback(mut self) {
+    pub(super) async fn rollback(mut self) {
         if self.client().batch_execute("ROLLBACK").await.is_ok() {
             self.open = false;
         }
     }
 
     /// The COMMIT was answered.
-    fn committed(mut self) {
+    pub(super) fn committed(mut self) {
         self.open = false;
     }
 }
@@ -127,7 +141,9 @@ impl Drop for PipelinedTransaction {
 }
 
 impl PostgresStore {
-    /// The rest of an inbound text once claimed: decide, write, and commit.
+    /// The rest of an inbound text once claimed: decide, write, and commit. `locked` when the
+    /// routed patient was read with its lock.
+    #[allow(clippy::too_many_arguments)]
     async fn decide_and_write(
         &self,
         tx: &PipelinedTransaction,
@@ -135,6 +151,7 @@ impl PostgresStore {
         inbound: &NewInbound,
         practice: Option<tokio_postgres::Row>,
         patient: Option<tokio_postgres::Row>,
+        locked: bool,
         decide: InboundDecider,
     ) -> StoreResult<InboundOutcome> {
         let c = tx.client();
@@ -144,7 +161,7 @@ impl PostgresStore {
             .map(|row| practice_from_row(&Row::Pg(row)))
             .transpose()?;
         let (patient, sharing) =
-            patients_on_number(c, inbound, practice.as_ref(), patient, false).await?;
+            patients_on_number(c, inbound, practice.as_ref(), patient, locked).await?;
         let throttle = match &inbound.throttle_key {
             Some(key) => crate::throttle::lock_throttle(&t, key).await?,
             None => None,
@@ -157,7 +174,7 @@ impl PostgresStore {
             throttle,
         };
         let mut decision = decide(&context);
-        if decision.changes_state() && context.patient.is_some() {
+        if !locked && decision.changes_state() && context.patient.is_some() {
             // Decided again with the patients on the number locked and read afresh.
             let statement = c
                 .prepare_cached(&INBOUND_PATIENT_LOCKED_SQL)
@@ -252,10 +269,58 @@ impl Inbound for PostgresStore {
         config_version: Option<i64>,
         decide: InboundDecider,
     ) -> StoreResult<InboundOutcome> {
-        let tx = PipelinedTransaction {
-            client: Some(self.client().await?),
-            open: true,
+        let request = InboundRequest {
+            audit: audit.clone(),
+            inbound,
+            config_version,
+            decide,
         };
+        // A text with a throttle key changes state (it counts): never one for a batch.
+        let request = if request.inbound.throttle_key.is_none() {
+            match self.inbound_batches.submit(&self.pool, request).await {
+                BatchAnswer::Done(outcome) => {
+                    if let Ok(InboundOutcome::Recorded { .. }) = &outcome {
+                        self.feed_signaller.signal_soon(&self.pool);
+                    }
+                    return outcome;
+                }
+                BatchAnswer::Alone {
+                    request,
+                    changes_state,
+                } => (*request, changes_state),
+            }
+        } else {
+            (request, false)
+        };
+        let (request, lock_first) = request;
+        self.record_alone(audit, request, lock_first).await
+    }
+}
+
+impl PostgresStore {
+    /// One text in a transaction of its own: one that changes state, one from a number several
+    /// patients share, or one of a batch that could not be written.
+    /// With `lock_first` (the text was decided in a batch from committed state, and that decision
+    /// changes state) its patients are locked from the start, and it is decided once, under the
+    /// lock.
+    async fn record_alone(
+        &self,
+        audit: &Audit,
+        request: InboundRequest,
+        lock_first: bool,
+    ) -> StoreResult<InboundOutcome> {
+        let InboundRequest {
+            inbound,
+            config_version,
+            decide,
+            ..
+        } = request;
+        let routing: &str = if lock_first {
+            &INBOUND_PATIENT_LOCKED_SQL
+        } else {
+            &INBOUND_PATIENT_SQL
+        };
+        let tx = PipelinedTransaction::begin(self.client().await?);
         // Statements that do not depend on each other's answers are sent together:
         // tokio-postgres pipelines futures polled at once on one client, `biased` polls them (and
         // so sends them) in the order listed, and the server runs them in the order sent. Every
@@ -269,7 +334,7 @@ impl Inbound for PostgresStore {
             c.prepare_cached(CONFIG_VERSION_SQL),
             c.prepare_cached(&INBOUND_PRACTICE_SQL),
             c.prepare_cached(INBOUND_EXISTING_SQL),
-            c.prepare_cached(&INBOUND_PATIENT_SQL),
+            c.prepare_cached(routing),
             c.prepare_cached(&INBOUND_INSERT_SQL),
             c.prepare_cached(INBOUND_NOTIFICATIONS_SQL),
             c.prepare_cached(AUDIT_INSERT_SQL),
@@ -292,7 +357,7 @@ impl Inbound for PostgresStore {
                     .await
             },
             async {
-                let statement = c.prepare_cached(&INBOUND_PATIENT_SQL).await?;
+                let statement = c.prepare_cached(routing).await?;
                 c.query_opt(&statement, &[&inbound.to_number, &inbound.from_number])
                     .await
             },
@@ -318,7 +383,7 @@ impl Inbound for PostgresStore {
             });
         }
         match self
-            .decide_and_write(&tx, audit, &inbound, practice, patient, decide)
+            .decide_and_write(&tx, audit, &inbound, practice, patient, lock_first, decide)
             .await
         {
             Ok(outcome) => {

@@ -8,6 +8,7 @@
 //! become [`StoreError`]s in [`map_err`].
 
 mod inbound;
+mod inbound_batch;
 pub(crate) mod instances;
 mod signals;
 
@@ -46,6 +47,8 @@ pub struct PostgresStore {
     signals: std::sync::OnceLock<signals::Signals>,
     /// Sends the feed-only signals of inbound texts after their commits.
     feed_signaller: signals::FeedSignaller,
+    /// Ordinary inbound texts waiting to be recorded together.
+    inbound_batches: inbound_batch::InboundBatches,
     /// This handle's instance id (see [`crate::instances`]).
     instance_id: String,
     /// Whether the instance lock is held; the task holding it starts at announcement.
@@ -69,6 +72,7 @@ impl PostgresStore {
             config,
             signals: std::sync::OnceLock::new(),
             feed_signaller: signals::FeedSignaller::new(),
+            inbound_batches: inbound_batch::InboundBatches::new(),
             instance_id: crate::instances::new_instance_id(),
             instance_lock: std::sync::OnceLock::new(),
         })
