@@ -120,7 +120,9 @@ async fn a_sqlite_file_locked_beyond_the_busy_timeout_answers_503_never_500_and_
     let gateway = Gateway::start(&Config::new(db.url(), &dir).with_carrier(&fake));
     let load = steady_load(&gateway, &clinic, 4, 10).await;
 
-    // Another process takes the write lock and keeps it for 8 s (the busy timeout is 5 s).
+    // Another process takes the write lock and keeps it for 12 s, more than twice the busy
+    // timeout (5 s): on a loaded machine a write that started waiting a little late must still
+    // run out of it before the lock is given back.
     let TestStore::Sqlite(lite) = &db else {
         unreachable!()
     };
@@ -131,11 +133,11 @@ async fn a_sqlite_file_locked_beyond_the_busy_timeout_answers_503_never_500_and_
         conn.execute_batch("BEGIN IMMEDIATE; UPDATE practices SET name = name;")
             .unwrap();
         let _ = locked_tx.send(());
-        std::thread::sleep(Duration::from_secs(8));
+        std::thread::sleep(Duration::from_secs(12));
         conn.execute_batch("COMMIT").unwrap();
     });
     locked_rx.await.unwrap();
-    eventually(15, "webhooks to be answered 503", || async {
+    eventually(20, "webhooks to be answered 503", || async {
         (load.count(Some(503)) > 0).then_some(())
     })
     .await;
@@ -149,6 +151,6 @@ async fn a_sqlite_file_locked_beyond_the_busy_timeout_answers_503_never_500_and_
     .await;
     let (webhooks, unavailable) = finish_and_check(load, &db).await;
     println!(
-        "SQLite locked for 8 s: {webhooks} webhooks, {unavailable} answered 503 and retried, 0 lost, 0 doubled"
+        "SQLite locked for 12 s: {webhooks} webhooks, {unavailable} answered 503 and retried, 0 lost, 0 doubled"
     );
 }
