@@ -18,7 +18,9 @@
 //! At most [`RUNNERS`] batches run at once, each on one pooled connection, so while they run the
 //! next texts gather in the queue. A batch runs in a task of its own, so a caller that goes away
 //! does not cut short the others' batch; a text whose caller went away before its batch began
-//! is left out.
+//! is left out. Before it runs, a batch gives way to readings being recorded, for up to
+//! [`GIVE_WAY`]: any of them may be critical, and an inbound text can wait that long (the texts
+//! that arrive meanwhile join the batch, which makes it cheaper per text).
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, LazyLock, Mutex};
@@ -36,10 +38,12 @@ use crate::sql::{Row, Tx};
 use crate::*;
 
 /// Batches running at once (each holds one connection of the main pool while it runs).
-const RUNNERS: usize = 4;
+const RUNNERS: usize = 2;
 /// Texts in one batch at most: enough that a burst at 64 connections needs a handful of
 /// transactions, few enough that a batch's two round trips stay short.
 const MAX_BATCH: usize = 64;
+/// How long a batch waits, at most, for readings in flight to be done before it runs.
+const GIVE_WAY: std::time::Duration = std::time::Duration::from_millis(25);
 
 /// An inbound text as [`Inbound::record_inbound_checked`] was given it.
 pub(super) struct InboundRequest {
@@ -111,6 +115,7 @@ impl InboundBatches {
                     permit.expect("the runners' semaphore is never closed")
                 }
             };
+            crate::urgency::give_way_to_readings(GIVE_WAY).await;
             let jobs = self.take_batch();
             if jobs.is_empty() {
                 // This text is in a batch that is running already.
