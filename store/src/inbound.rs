@@ -2,9 +2,9 @@
 //! and patient, together with whatever the caller decides about it (keep the body or not, new
 //! texting states, replies, notifications), in one transaction ([`Inbound::record_inbound`]).
 //!
-//! The one use case each backend writes itself: on PostgreSQL it is the hot path of the gateway
-//! and runs as pipelined prepared statements (two round trips for an ordinary text), which the
-//! shared transaction interface cannot express. What both backends write alike (the statements,
+//! The one use case each backend writes itself: on PostgreSQL it is the hot path of the gateway,
+//! ordinary texts are recorded in groups that share a transaction and a text alone runs as
+//! pipelined prepared statements, which the shared transaction interface cannot express. What both backends write alike (the statements,
 //! the decision's effects besides the message) is here, over [`crate::sql::Tx`].
 
 use std::fmt;

@@ -1,7 +1,9 @@
-//! Inbound texts on PostgreSQL ([`Inbound`]): the gateway's hot path, as pipelined prepared
-//! statements on one pooled connection, BEGIN and COMMIT included, so that an ordinary text
-//! takes two round trips. What it writes besides the message is shared with SQLite
-//! (`crate::inbound`); the pipelining is what the shared transaction interface cannot express.
+//! Inbound texts on PostgreSQL ([`Inbound`]): the gateway's hot path. Ordinary texts are
+//! recorded in groups ([`super::inbound_batch`]); a text a group cannot take is recorded here on
+//! its own, as pipelined prepared statements on one pooled connection, BEGIN and COMMIT
+//! included, in two round trips (three when its decision changes state). What it writes besides
+//! the message is shared with SQLite (`crate::inbound`); the pipelining is what the shared
+//! transaction interface cannot express.
 
 use std::sync::LazyLock;
 
