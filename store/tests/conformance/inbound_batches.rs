@@ -23,23 +23,42 @@ fn number(i: usize) -> String {
     format!("+1555020{i:04}")
 }
 
+/// A patient of the practice on `mobile`, texting in `status`.
+async fn patient_on(
+    db: &TestStore,
+    practice_id: Uuid,
+    name: &str,
+    mobile: &str,
+    status: &str,
+) -> Uuid {
+    let new = NewPatient {
+        practice_id,
+        first_name: name.into(),
+        last_name: "Doe".into(),
+        dob: NaiveDate::from_ymd_opt(1970, 1, 2).unwrap(),
+        mobile_phone: Some(mobile.into()),
+        programs: vec![],
+        care_team: Vec::new(),
+    };
+    let store = db.store().await;
+    let id = store.create_patient(&audit_at(t0()), new).await.unwrap().id;
+    set_texting(db, id, status).await;
+    id
+}
+
+/// A store, the practice on [`PRACTICE`] and a staff user of it.
+async fn practice_with_nurse(db: &TestStore) -> (Arc<dyn Store>, Uuid, Uuid) {
+    let store = db.store().await;
+    let (customer, practice_id) = customer_and_practice(&store, PRACTICE).await;
+    let user = create_staff(&store, customer, "nurse", vec![practice_id]).await;
+    (store, practice_id, user.id)
+}
+
 /// `count` patients of the practice, patient `i` on [`number`]`(i)`, texting in `status`.
 async fn patients(db: &TestStore, practice_id: Uuid, count: usize, status: &str) -> Vec<Uuid> {
-    let store = db.store().await;
     let mut ids = Vec::new();
     for i in 0..count {
-        let new = NewPatient {
-            practice_id,
-            first_name: format!("P{i}"),
-            last_name: "Doe".into(),
-            dob: NaiveDate::from_ymd_opt(1970, 1, 2).unwrap(),
-            mobile_phone: Some(number(i)),
-            programs: vec![],
-            care_team: Vec::new(),
-        };
-        let id = store.create_patient(&audit_at(t0()), new).await.unwrap().id;
-        set_texting(db, id, status).await;
-        ids.push(id);
+        ids.push(patient_on(db, practice_id, &format!("P{i}"), &number(i), status).await);
     }
     ids
 }
@@ -128,11 +147,7 @@ async fn count(client: &tokio_postgres::Client, sql: &str) -> i64 {
 pub async fn postgres_texts_arriving_together_share_transactions_and_each_is_recorded_once(
     db: &TestStore,
 ) {
-    let store = db.store().await;
-    let (customer, practice_id) = customer_and_practice(&store, PRACTICE).await;
-    let user = create_staff(&store, customer, "nurse", vec![practice_id])
-        .await
-        .id;
+    let (store, practice_id, user) = practice_with_nurse(db).await;
     let ids = patients(db, practice_id, 10, "enabled").await;
     // 120 texts from ten patients, and 40 of them delivered a second time at the same moment.
     let mut texts: Vec<NewInbound> = (0..120)
@@ -215,27 +230,10 @@ pub async fn postgres_texts_arriving_together_share_transactions_and_each_is_rec
 pub async fn postgres_a_text_its_batch_cannot_take_is_recorded_alone_and_costs_the_others_nothing(
     db: &TestStore,
 ) {
-    let store = db.store().await;
-    let (customer, practice_id) = customer_and_practice(&store, PRACTICE).await;
-    let user = create_staff(&store, customer, "nurse", vec![practice_id])
-        .await
-        .id;
+    let (store, practice_id, user) = practice_with_nurse(db).await;
     let enabled = patients(db, practice_id, 5, "enabled").await;
     let pending_number = number(5);
-    let pending = {
-        let new = NewPatient {
-            practice_id,
-            first_name: "Pending".into(),
-            last_name: "Doe".into(),
-            dob: NaiveDate::from_ymd_opt(1970, 1, 2).unwrap(),
-            mobile_phone: Some(pending_number.clone()),
-            programs: vec![],
-            care_team: Vec::new(),
-        };
-        let id = store.create_patient(&audit_at(t0()), new).await.unwrap().id;
-        set_texting(db, id, "pending").await;
-        id
-    };
+    let pending = patient_on(db, practice_id, "Pending", &pending_number, "pending").await;
     // Forty ordinary texts; among them one whose feed row the database refuses (its batch fails
     // and every text of it is recorded alone), and one that enables its patient.
     let mut texts: Vec<(NewInbound, store::InboundDecider)> = (0..40)
